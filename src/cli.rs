@@ -1,0 +1,115 @@
+//! Command-line definition (clap derive). Raw arguments only: validation into settings
+//! (windows, kinds, intervals) happens once in each subcommand's `run`.
+
+use crate::report::render::Format;
+use crate::time::WindowArgs;
+use clap::{Args, Parser, Subcommand};
+use std::ffi::OsString;
+use std::path::PathBuf;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "nrec",
+    version,
+    about = "Network traffic history: interfaces, protocols and sockets, recorded into SQLite",
+    long_about = None,
+    after_help = "Exit codes: 0 ok, 1 failure, 2 usage, 3 database unusable, 4 lock held, \
+                  5 permission denied, 6 disk full. See the README."
+)]
+pub struct Cli {
+    /// Database path [default: /var/lib/nrec/nrec.db as root, else $XDG_STATE_HOME/nrec/nrec.db]
+    #[arg(long, global = true, env = "NREC_DB", value_name = "PATH")]
+    pub db: Option<PathBuf>,
+
+    /// More detail on stderr (a summary line after `record`)
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+
+    /// Only errors on stderr
+    #[arg(short, long, global = true, conflicts_with = "verbose")]
+    pub quiet: bool,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Take one sample of every network namespace and append it to the database
+    Record(RecordArgs),
+    /// sar-style reports: -n DEV (default), EDEV, IP, EIP, SOCK, SOCK6, TCP, ETCP, UDP, UDP6, STATE, LISTEN, ALL
+    Report(ReportArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct RecordArgs {
+    /// Read a captured /proc tree (DIR/net/dev, DIR/net/snmp, DIR/uptime, ...) as one namespace
+    #[arg(long, env = "NREC_PROC_ROOT", value_name = "DIR")]
+    pub proc_root: Option<PathBuf>,
+}
+
+#[derive(Args, Debug, Clone, Default)]
+pub struct WindowOpts {
+    /// Today, from local midnight (the default)
+    #[arg(long)]
+    pub today: bool,
+    /// The previous local calendar day (23 or 25 hours on DST days)
+    #[arg(long)]
+    pub yesterday: bool,
+    /// One local calendar day
+    #[arg(long, value_name = "YYYY-MM-DD")]
+    pub date: Option<String>,
+    /// Start: a span back from now (7d, 36h, 90m) or a date / date-time
+    #[arg(long, value_name = "X", allow_hyphen_values = true)]
+    pub since: Option<String>,
+    /// End (exclusive): a span back from now or a date / date-time [default: now]
+    #[arg(long, value_name = "X", allow_hyphen_values = true)]
+    pub until: Option<String>,
+}
+
+impl WindowOpts {
+    pub fn to_args(&self) -> WindowArgs {
+        WindowArgs {
+            today: self.today,
+            yesterday: self.yesterday,
+            date: self.date.clone(),
+            since: self.since.clone(),
+            until: self.until.clone(),
+        }
+    }
+}
+
+#[derive(Args, Debug)]
+pub struct ReportArgs {
+    /// Report kinds, comma-separated: DEV EDEV IP EIP SOCK SOCK6 TCP ETCP UDP UDP6 STATE LISTEN ALL
+    #[arg(
+        short = 'n',
+        value_delimiter = ',',
+        default_value = "DEV",
+        value_name = "KIND"
+    )]
+    pub kinds: Vec<String>,
+
+    /// Only these interfaces (comma-separated)
+    #[arg(long, value_delimiter = ',', value_name = "IFACE")]
+    pub iface: Vec<OsString>,
+
+    /// Omit rows with no activity during the interval (sar -z)
+    #[arg(short = 'z')]
+    pub omit_idle: bool,
+
+    /// Sizes with units (k, M, G) instead of kB/s
+    #[arg(long)]
+    pub human: bool,
+
+    /// Resample to coarser intervals, e.g. 10m or 1h
+    #[arg(long, value_name = "SPAN")]
+    pub interval: Option<String>,
+
+    #[command(flatten)]
+    pub window: WindowOpts,
+
+    /// Output format
+    #[arg(long, value_enum, default_value_t = Format::Table)]
+    pub format: Format,
+}

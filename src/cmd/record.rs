@@ -1,0 +1,58 @@
+//! `nrec record`: take one sample and append it to the database.
+//!
+//! Order matters: the lock is taken *before* collecting, so two recorders never interleave
+//! (a later reading stored before an earlier one would look like a counter reset).
+
+use crate::cli::RecordArgs;
+use crate::cmd::Global;
+use crate::error::Result;
+use crate::recorder::{self, Source, Warnings, procs};
+use crate::store::{self, insert};
+use crate::time::Clock;
+use std::path::Path;
+
+pub fn run(args: &RecordArgs, g: &Global) -> Result<()> {
+    let clock = Clock::from_env()?;
+    let path = g.db_path();
+    let source = match &args.proc_root {
+        Some(dir) => Source::ProcDir(dir.clone()),
+        None => Source::Live,
+    };
+    let _lock = store::lock(&path)?;
+    let mut conn = store::open_rw(&path)?;
+    let mut warn = Warnings::default();
+    let sample = recorder::collect(&source, clock.now().as_millisecond(), &mut warn)?;
+    let mut denied_fd = 0;
+    let mut owners = |wanted: &std::collections::HashSet<u32>| match source {
+        Source::Live => {
+            let (found, denied) = procs::socket_owners(Path::new("/proc"), wanted);
+            denied_fd = denied;
+            found
+        }
+        Source::ProcDir(_) => Default::default(),
+    };
+    let ins = insert::insert_sample(&mut conn, &path, &sample, &mut owners, &mut warn)?;
+    if denied_fd > 0 {
+        warn.push(format!(
+            "note: not privileged: the file descriptors of {denied_fd} processes could not be read; \
+             some listening sockets have no owner (needs CAP_DAC_READ_SEARCH / CAP_SYS_PTRACE)"
+        ));
+    }
+    g.print_warnings(&warn);
+    if g.verbose > 0 {
+        eprintln!(
+            "nrec: recorded sample {} ({} namespace(s), {} interface(s), {} new listener(s), {}) in {}",
+            ins.sample_id,
+            ins.namespaces,
+            ins.ifaces,
+            ins.new_listeners,
+            match ins.segment {
+                insert::Segment::Baseline => "baseline: rates start with the next sample",
+                insert::Segment::Continue => "continues the previous sample",
+                insert::Segment::Boot => "first sample since boot",
+            },
+            path.display()
+        );
+    }
+    Ok(())
+}

@@ -1,0 +1,171 @@
+//! `nrec report`: sysstat-compatible `-n` reports over a window of stored samples.
+
+use crate::cli::ReportArgs;
+use crate::cmd::Global;
+use crate::error::{Error, Result};
+use crate::report::render::{self, Format, Host};
+use crate::report::{self, Data, Shape, kinds, listen};
+use crate::store::{self, query};
+use crate::time::{self, Clock};
+use std::io::Write;
+use std::os::unix::ffi::OsStrExt;
+
+enum Part {
+    Table(&'static kinds::Kind),
+    Listen,
+}
+
+fn parse_kinds(list: &[String]) -> Result<Vec<Part>> {
+    let mut out: Vec<Part> = Vec::new();
+    for k in list.iter().map(|s| s.trim()) {
+        match k.to_ascii_uppercase().as_str() {
+            "ALL" => {
+                out.extend(kinds::ALL.iter().map(|k| Part::Table(k)));
+                out.push(Part::Listen);
+            }
+            "LISTEN" => out.push(Part::Listen),
+            _ => match kinds::by_name(k) {
+                Some(kind) => out.push(Part::Table(kind)),
+                None => {
+                    return Err(Error::usage(format!(
+                        "-n {k:?}: unknown report kind; choose from DEV, EDEV, IP, EIP, SOCK, SOCK6, TCP, ETCP, UDP, UDP6, STATE, LISTEN, ALL"
+                    )));
+                }
+            },
+        }
+    }
+    Ok(out)
+}
+
+pub fn run(args: &ReportArgs, g: &Global, out: &mut dyn Write) -> Result<()> {
+    let parts = parse_kinds(&args.kinds)?;
+    let clock = Clock::from_env()?;
+    let tz = time::display_zone();
+    let window = args.window.to_args().resolve(clock.now(), &tz, None)?;
+    let interval_ms = args
+        .interval
+        .as_deref()
+        .map(|s| time::parse_interval("--interval", s))
+        .transpose()?;
+    let shape = Shape {
+        ifaces: args.iface.iter().map(|s| s.as_bytes().to_vec()).collect(),
+        omit_idle: args.omit_idle,
+        interval_ms,
+    };
+
+    let path = g.db_path();
+    let conn = store::open_ro(&path)?;
+    let need_iface = parts
+        .iter()
+        .any(|p| matches!(p, Part::Table(k) if k.per_iface));
+    let need_proto = parts
+        .iter()
+        .any(|p| matches!(p, Part::Table(k) if !k.per_iface));
+    let db_err = |e| Error::sqlite(&path, e);
+    let data = Data::load(&conn, &window, need_iface, need_proto).map_err(db_err)?;
+    let listeners = if parts.iter().any(|p| matches!(p, Part::Listen)) {
+        query::listeners(&conn, &window).map_err(db_err)?
+    } else {
+        Vec::new()
+    };
+    if data.samples.is_empty() && !g.quiet {
+        eprintln!(
+            "nrec: no samples in {} [{} .. {}) in {}",
+            window.label,
+            render::iso(window.start_ms(), &tz),
+            render::iso(window.end_ms(), &tz),
+            path.display()
+        );
+    }
+    let host = data
+        .samples
+        .last()
+        .map(|s| Host {
+            hostname: s.hostname.clone(),
+            kernel: s.kernel.clone(),
+            arch: s.arch.clone(),
+            ncpu: s.ncpu,
+        })
+        .unwrap_or_else(|| Host {
+            hostname: b"?".to_vec(),
+            kernel: "?".into(),
+            arch: "?".into(),
+            ncpu: 0,
+        });
+    let day_ms = data
+        .samples
+        .first()
+        .map(|s| s.ts_ms)
+        .unwrap_or(window.start_ms());
+    let listen_netns = {
+        let mut v: Vec<&[u8]> = listeners.iter().map(|l| l.netns.as_slice()).collect();
+        v.sort();
+        v.dedup();
+        v.len() > 1
+    };
+
+    let io = |e: std::io::Error| Error::failure(format!("writing the report: {e}")).with_io(e);
+    match args.format {
+        Format::Table => {
+            render::heading(out, &host, day_ms, &tz).map_err(io)?;
+            for p in &parts {
+                match p {
+                    Part::Table(k) => {
+                        let t = report::build(k, &data, &shape);
+                        render::table(out, &t, &tz, args.human).map_err(io)?;
+                    }
+                    Part::Listen => {
+                        listen::table(out, &listeners, &tz, listen_netns).map_err(io)?
+                    }
+                }
+            }
+        }
+        Format::Csv => {
+            // One CSV document per kind; several kinds are separated by a blank line.
+            for (i, p) in parts.iter().enumerate() {
+                if i > 0 {
+                    out.write_all(b"\r\n").map_err(io)?;
+                }
+                match p {
+                    Part::Table(k) => {
+                        let t = report::build(k, &data, &shape);
+                        render::csv(out, &t, &tz, true).map_err(io)?;
+                    }
+                    Part::Listen => listen::csv(out, &listeners, &tz).map_err(io)?,
+                }
+            }
+        }
+        Format::Json => {
+            let reports: Vec<serde_json::Value> = parts
+                .iter()
+                .map(|p| match p {
+                    Part::Table(k) => render::table_json(&report::build(k, &data, &shape), &tz),
+                    Part::Listen => listen::json(&listeners, &tz),
+                })
+                .collect();
+            let doc = serde_json::json!({
+                "nrec": {
+                    "host": {
+                        "hostname": render::escape_bytes(&host.hostname),
+                        "kernel": host.kernel,
+                        "arch": host.arch,
+                        "cpus": host.ncpu,
+                    },
+                    "window": {
+                        "label": window.label,
+                        "start": render::iso(window.start_ms(), &tz),
+                        "end": render::iso(window.end_ms(), &tz),
+                        "timezone": tz.iana_name().unwrap_or("local"),
+                    },
+                    "samples": data.samples.len(),
+                    "reports": reports,
+                }
+            });
+            serde_json::to_writer_pretty(&mut *out, &doc)
+                .map_err(|e| io(std::io::Error::other(e)))?;
+            out.write_all(b"\n").map_err(io)?;
+        }
+    }
+    out.flush().map_err(io)?;
+    Ok(())
+}

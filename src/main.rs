@@ -1,0 +1,62 @@
+//! nrec: network traffic history for Linux.
+//!
+//! Thin entry point: parse arguments, dispatch to a subcommand, map errors to the exit codes
+//! documented in the README. Usage errors are one line, like every other error.
+
+mod cli;
+mod cmd;
+mod error;
+mod recorder;
+mod report;
+mod store;
+mod time;
+
+use clap::Parser;
+use std::process::ExitCode;
+
+fn main() -> ExitCode {
+    let cli = match cli::Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => {
+            use clap::error::ErrorKind as K;
+            if matches!(
+                e.kind(),
+                K::DisplayHelp | K::DisplayVersion | K::DisplayHelpOnMissingArgumentOrSubcommand
+            ) {
+                let _ = e.print();
+                return if e.kind() == K::DisplayHelpOnMissingArgumentOrSubcommand {
+                    ExitCode::from(2)
+                } else {
+                    ExitCode::SUCCESS
+                };
+            }
+            // clap's message is several lines; keep the one that names the problem.
+            let text = e.render().to_string();
+            let first = text.lines().next().unwrap_or("invalid arguments");
+            let first = first.strip_prefix("error: ").unwrap_or(first);
+            eprintln!("nrec: {first} (see nrec --help)");
+            return ExitCode::from(2);
+        }
+    };
+    let g = cmd::Global {
+        db: cli.db.clone(),
+        verbose: cli.verbose,
+        quiet: cli.quiet,
+    };
+    let res = match &cli.command {
+        cli::Command::Record(a) => cmd::record::run(a, &g),
+        cli::Command::Report(a) => {
+            let stdout = std::io::stdout();
+            let mut out = std::io::BufWriter::new(stdout.lock());
+            cmd::report::run(a, &g, &mut out)
+        }
+    };
+    match res {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) if e.broken_pipe => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("nrec: {e}");
+            ExitCode::from(e.exit as u8)
+        }
+    }
+}

@@ -1,0 +1,406 @@
+//! COLLECT: read the kernel's raw cumulative counters into a [`Sample`].
+//!
+//! A sample is what the kernel said at one instant, nothing derived: deltas are the store's
+//! job. Where the counters come from is a [`Source`]: the live host (every network
+//! namespace), or a captured /proc directory (`NREC_PROC_ROOT`), which is how tests and users
+//! replay fixtures without root.
+
+pub mod ifinfo;
+pub mod netns;
+pub mod procfs;
+pub mod procs;
+pub mod sockdiag;
+
+use crate::error::{Error, Result};
+use std::path::{Path, PathBuf};
+
+/// The 16 counters of a /proc/net/dev line, in file order:
+/// rx bytes packets errs drop fifo frame compressed multicast,
+/// tx bytes packets errs drop fifo colls carrier compressed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IfaceCounters {
+    pub name: Vec<u8>,
+    pub counters: [u64; 16],
+}
+
+#[derive(Debug, Clone)]
+pub struct IfaceSample {
+    pub counters: IfaceCounters,
+    pub link: ifinfo::LinkInfo,
+}
+
+/// A listening TCP socket or an unconnected bound UDP socket.
+#[derive(Debug, Clone)]
+pub struct Listener {
+    /// "tcp" or "udp".
+    pub proto: &'static str,
+    pub family: u8,
+    pub addr: String,
+    pub port: u16,
+    pub inode: u32,
+    pub uid: u32,
+}
+
+#[derive(Debug, Clone)]
+pub struct NsSample {
+    pub inode: u64,
+    pub name: Vec<u8>,
+    pub ifaces: Vec<IfaceSample>,
+    /// Protocol counters and gauges.
+    pub counters: Counters,
+    /// None when the socket dump was unavailable (then nothing is claimed about sockets).
+    pub listeners: Option<Vec<Listener>>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Sample {
+    /// UTC, epoch milliseconds.
+    pub ts_ms: i64,
+    /// CLOCK_BOOTTIME in milliseconds: intervals are measured on it.
+    pub mono_ms: i64,
+    pub boot_id: String,
+    pub hostname: Vec<u8>,
+    pub kernel: String,
+    pub arch: String,
+    pub ncpu: u32,
+    pub namespaces: Vec<NsSample>,
+}
+
+/// Protocol counters of one namespace, `source:Group:Name` → raw value, in file order.
+pub type Counters = Vec<(String, u64)>;
+
+/// Warnings gathered while collecting; printed once by the command.
+#[derive(Debug, Default)]
+pub struct Warnings {
+    pub list: Vec<String>,
+}
+
+impl Warnings {
+    pub fn push(&mut self, s: impl Into<String>) {
+        self.list.push(s.into());
+    }
+    /// A malformed /proc line: name the file and line, show the bytes escaped.
+    pub fn line(&mut self, path: &str, lineno: usize, what: &str, line: &[u8]) {
+        let shown: String = line
+            .iter()
+            .take(120)
+            .flat_map(|b| std::ascii::escape_default(*b))
+            .map(char::from)
+            .collect();
+        self.list.push(format!(
+            "{path} line {lineno}: {what}; line skipped: \"{shown}\""
+        ));
+    }
+}
+
+/// Where counters come from.
+#[derive(Debug, Clone)]
+pub enum Source {
+    /// The live host: /proc, netlink, every network namespace.
+    Live,
+    /// A captured /proc tree read as one namespace; netlink sources are skipped.
+    ProcDir(PathBuf),
+}
+
+pub fn collect(source: &Source, now_ms: i64, warn: &mut Warnings) -> Result<Sample> {
+    match source {
+        Source::Live => collect_live(now_ms, warn),
+        Source::ProcDir(dir) => collect_dir(dir, now_ms, warn),
+    }
+}
+
+fn read_file(path: &Path) -> std::io::Result<Vec<u8>> {
+    std::fs::read(path)
+}
+
+/// Reads the /proc/net files of one namespace under `net` (e.g. /proc/thread-self/net).
+fn read_net_files(net: &Path, warn: &mut Warnings) -> Result<(Vec<IfaceCounters>, Counters)> {
+    let dev_path = net.join("dev");
+    let dev = read_file(&dev_path).map_err(|e| Error::io("cannot read", &dev_path, &e))?;
+    let ifaces = procfs::parse_net_dev(&dev, &dev_path.to_string_lossy(), warn);
+    let mut counters = Vec::with_capacity(400);
+    for (file, paired) in [
+        ("snmp", true),
+        ("netstat", true),
+        ("snmp6", false),
+        ("sockstat", false),
+        ("sockstat6", false),
+    ] {
+        let p = net.join(file);
+        let Ok(text) = read_file(&p) else { continue };
+        let ps = p.to_string_lossy();
+        match (file, paired) {
+            ("snmp6", _) => procfs::parse_snmp6(&text, &ps, warn, &mut counters),
+            (_, true) => procfs::parse_paired(&text, file, &ps, warn, &mut counters),
+            _ => procfs::parse_sockstat(&text, file, &ps, warn, &mut counters),
+        }
+    }
+    Ok((ifaces, counters))
+}
+
+fn collect_dir(dir: &Path, now_ms: i64, warn: &mut Warnings) -> Result<Sample> {
+    let (ifaces, counters) = read_net_files(&dir.join("net"), warn)?;
+    let uptime_path = dir.join("uptime");
+    let mono_ms = match read_file(&uptime_path) {
+        Ok(t) => procfs::parse_uptime_ms(&t).ok_or_else(|| {
+            Error::failure(format!("{}: not an uptime line", uptime_path.display()))
+        })?,
+        Err(_) => {
+            warn.push(format!(
+                "{}: missing; using the real CLOCK_BOOTTIME",
+                uptime_path.display()
+            ));
+            boottime_ms()
+        }
+    };
+    let boot_id = match read_file(&dir.join("sys/kernel/random/boot_id")) {
+        Ok(b) => String::from_utf8_lossy(b.trim_ascii()).into_owned(),
+        Err(_) => live_boot_id(),
+    };
+    let (host, kernel, arch) = uname();
+    let hostname = read_file(&dir.join("sys/kernel/hostname"))
+        .map(|b| b.trim_ascii_end().to_vec())
+        .unwrap_or(host);
+    let kernel = read_file(&dir.join("sys/kernel/osrelease"))
+        .map(|b| String::from_utf8_lossy(b.trim_ascii()).into_owned())
+        .unwrap_or(kernel);
+    let ncpu = read_file(&dir.join("stat"))
+        .map(|s| procfs::count_cpus(&s))
+        .unwrap_or(0)
+        .max(1);
+    warn.push(format!(
+        "note: reading {} as one namespace; sock_diag (socket states, listeners) skipped",
+        dir.display()
+    ));
+    let ifaces = ifaces
+        .into_iter()
+        .map(|c| {
+            let link = fixture_link(dir, &c.name);
+            IfaceSample { counters: c, link }
+        })
+        .collect();
+    Ok(Sample {
+        ts_ms: now_ms,
+        mono_ms,
+        boot_id,
+        hostname,
+        kernel,
+        arch,
+        ncpu,
+        namespaces: vec![NsSample {
+            inode: 0,
+            name: b"root".to_vec(),
+            ifaces,
+            counters,
+            listeners: None,
+        }],
+    })
+}
+
+/// Link facts from a captured `sys/class/net/NAME/{ifindex,speed,duplex}` when present.
+fn fixture_link(dir: &Path, name: &[u8]) -> ifinfo::LinkInfo {
+    use std::os::unix::ffi::OsStrExt;
+    let base = dir
+        .join("sys/class/net")
+        .join(std::ffi::OsStr::from_bytes(name));
+    let num = |f: &str| -> Option<u64> {
+        let b = read_file(&base.join(f)).ok()?;
+        procfs::parse_u64(b.trim_ascii())
+    };
+    let duplex = read_file(&base.join("duplex"))
+        .ok()
+        .and_then(|b| match b.trim_ascii() {
+            b"full" => Some(1),
+            b"half" => Some(0),
+            _ => None,
+        });
+    ifinfo::LinkInfo {
+        ifindex: num("ifindex").and_then(|v| u32::try_from(v).ok()),
+        speed_mbps: num("speed")
+            .and_then(|v| u32::try_from(v).ok())
+            .filter(|v| *v > 0),
+        duplex,
+        is_virtual: read_file(&base.join("virtual")).is_ok() || name == b"lo",
+    }
+}
+
+fn collect_live(now_ms: i64, warn: &mut Warnings) -> Result<Sample> {
+    let proc_root = PathBuf::from("/proc");
+    let mono_ms = boottime_ms();
+    let (targets, denied) = netns::enumerate(&proc_root);
+    if denied > 0 {
+        // SAFETY: geteuid has no preconditions.
+        let hint = if unsafe { libc::geteuid() } != 0 {
+            "; run as root to record every namespace"
+        } else {
+            ""
+        };
+        warn.push(format!(
+            "note: permission denied reading the network namespace of {denied} process(es){hint}"
+        ));
+    }
+    let mut namespaces = Vec::with_capacity(targets.len());
+    let mut setns_failed = 0;
+    for t in &targets {
+        let res = netns::run_in(t, collect_namespace);
+        match res {
+            Ok(Ok((mut ns, w))) => {
+                ns.inode = t.inode;
+                ns.name = t.name.clone();
+                warn.list.extend(w.list);
+                namespaces.push(ns);
+            }
+            Ok(Err(e)) => warn.push(format!(
+                "namespace {}: {e}; skipped",
+                String::from_utf8_lossy(&t.name)
+            )),
+            Err(_) => setns_failed += 1,
+        }
+    }
+    if setns_failed > 0 {
+        warn.push(format!(
+            "note: could not enter {setns_failed} network namespace(s) (needs CAP_SYS_ADMIN); \
+             they were not recorded"
+        ));
+    }
+    if namespaces.is_empty() {
+        return Err(Error::failure(
+            "no network namespace could be read (/proc/thread-self/net/dev)",
+        ));
+    }
+    let (hostname, kernel, arch) = uname();
+    // SAFETY: sysconf has no memory effects.
+    let ncpu = unsafe { libc::sysconf(libc::_SC_NPROCESSORS_CONF) }.max(1) as u32;
+    Ok(Sample {
+        ts_ms: now_ms,
+        mono_ms,
+        boot_id: live_boot_id(),
+        hostname,
+        kernel,
+        arch,
+        ncpu,
+        namespaces,
+    })
+}
+
+/// Collects the calling thread's namespace (runs on the helper thread for foreign ones).
+fn collect_namespace() -> Result<(NsSample, Warnings)> {
+    let mut warn = Warnings::default();
+    let net = Path::new("/proc/thread-self/net");
+    let (ifaces, mut counters) = read_net_files(net, &mut warn)?;
+    let prober = ifinfo::Prober::new();
+    let ifaces = ifaces
+        .into_iter()
+        .map(|c| {
+            let link = prober.probe(&c.name);
+            IfaceSample { counters: c, link }
+        })
+        .collect();
+    let listeners = match socket_summary(&mut counters) {
+        Ok(l) => Some(l),
+        Err(e) => {
+            warn.push(format!(
+                "sock_diag dump failed: {e}; socket states and listeners not recorded"
+            ));
+            None
+        }
+    };
+    Ok((
+        NsSample {
+            inode: 0,
+            name: Vec::new(),
+            ifaces,
+            counters,
+            listeners,
+        },
+        warn,
+    ))
+}
+
+/// Counts TCP sockets per state and UDP sockets (v4 and v6) into `counters` under
+/// `diag:tcp4:STATE` etc., and returns the listening sockets.
+fn socket_summary(counters: &mut Counters) -> std::io::Result<Vec<Listener>> {
+    let mut listeners = Vec::new();
+    for (fam, fname) in [(libc::AF_INET as u8, "4"), (libc::AF_INET6 as u8, "6")] {
+        let mut states = [0u64; 13];
+        sockdiag::dump(fam, libc::IPPROTO_TCP as u8, |s| {
+            let st = usize::from(s.state);
+            if st < states.len() {
+                states[st] += 1;
+            }
+            if s.state == sockdiag::TCP_LISTEN {
+                listeners.push(listener("tcp", &s));
+            }
+        })?;
+        // Request sockets (NEW_SYN_RECV) are connections in SYN_RECV, as ss shows them.
+        states[3] += states[12];
+        for (i, name) in sockdiag::TCP_STATE_NAMES
+            .iter()
+            .enumerate()
+            .take(12)
+            .skip(1)
+        {
+            counters.push((format!("diag:tcp{fname}:{name}"), states[i]));
+        }
+        let mut udp = 0u64;
+        sockdiag::dump(fam, libc::IPPROTO_UDP as u8, |s| {
+            udp += 1;
+            if s.state == sockdiag::TCP_CLOSE && s.dport == 0 && s.sport != 0 {
+                listeners.push(listener("udp", &s));
+            }
+        })?;
+        counters.push((format!("diag:udp{fname}:total"), udp));
+    }
+    Ok(listeners)
+}
+
+fn listener(proto: &'static str, s: &sockdiag::DiagSocket) -> Listener {
+    Listener {
+        proto,
+        family: if s.family == libc::AF_INET6 as u8 {
+            6
+        } else {
+            4
+        },
+        addr: sockdiag::addr_text(s.family, &s.src),
+        port: s.sport,
+        inode: s.inode,
+        uid: s.uid,
+    }
+}
+
+pub fn boottime_ms() -> i64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: ts is a valid timespec.
+    unsafe { libc::clock_gettime(libc::CLOCK_BOOTTIME, &mut ts) };
+    ts.tv_sec * 1000 + ts.tv_nsec / 1_000_000
+}
+
+fn live_boot_id() -> String {
+    std::fs::read("/proc/sys/kernel/random/boot_id")
+        .map(|b| String::from_utf8_lossy(b.trim_ascii()).into_owned())
+        .unwrap_or_else(|_| "unknown".into())
+}
+
+/// (hostname bytes, kernel release, machine) from uname(2).
+fn uname() -> (Vec<u8>, String, String) {
+    // SAFETY: utsname is plain data, filled by the kernel.
+    let mut u: libc::utsname = unsafe { std::mem::zeroed() };
+    if unsafe { libc::uname(&mut u) } != 0 {
+        return (b"unknown".to_vec(), "unknown".into(), "unknown".into());
+    }
+    let field = |f: &[libc::c_char]| -> Vec<u8> {
+        f.iter()
+            .take_while(|c| **c != 0)
+            .map(|c| *c as u8)
+            .collect()
+    };
+    (
+        field(&u.nodename),
+        String::from_utf8_lossy(&field(&u.release)).into_owned(),
+        String::from_utf8_lossy(&field(&u.machine)).into_owned(),
+    )
+}

@@ -1,0 +1,112 @@
+//! Network namespaces: find every distinct one on the host and run collection inside each.
+//!
+//! Namespaces come from `/proc/*/ns/net` (any process's) and `/run/netns/*` (named by
+//! `ip netns add`, possibly with no process inside). Entering one needs CAP_SYS_ADMIN; it is
+//! done on a short-lived helper thread so the main thread never changes namespace.
+
+use std::collections::BTreeMap;
+use std::fs::File;
+use std::os::fd::AsRawFd;
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+
+/// A namespace found on the host and a path that opens it.
+#[derive(Debug, Clone)]
+pub struct NsTarget {
+    pub inode: u64,
+    /// "root" for PID 1's namespace, the `ip netns` name when there is one, else "ns:INODE".
+    pub name: Vec<u8>,
+    pub open_path: PathBuf,
+    /// The recorder's own namespace: no setns needed.
+    pub is_own: bool,
+}
+
+fn ns_inode(path: &Path) -> Option<u64> {
+    std::fs::metadata(path).ok().map(|m| m.ino())
+}
+
+/// Lists distinct namespaces, own first. `denied` counts processes whose namespace link we
+/// could not read (not root), so the caller can say that some may be missing.
+pub fn enumerate(proc_root: &Path) -> (Vec<NsTarget>, usize) {
+    let own = ns_inode(&proc_root.join("thread-self/ns/net"))
+        .or_else(|| ns_inode(&proc_root.join("self/ns/net")));
+    let init = ns_inode(&proc_root.join("1/ns/net"));
+    let mut found: BTreeMap<u64, NsTarget> = BTreeMap::new();
+    let mut denied = 0;
+    let mut add = |inode: u64, name: Option<Vec<u8>>, path: PathBuf| {
+        let e = found.entry(inode).or_insert_with(|| NsTarget {
+            inode,
+            name: Vec::new(),
+            open_path: path,
+            is_own: Some(inode) == own,
+        });
+        if let Some(n) = name {
+            if e.name.is_empty() {
+                e.name = n;
+            }
+        }
+    };
+    if let Ok(rd) = std::fs::read_dir("/run/netns") {
+        for ent in rd.flatten() {
+            let p = ent.path();
+            if let Some(ino) = ns_inode(&p) {
+                add(ino, Some(ent.file_name().as_bytes().to_vec()), p);
+            }
+        }
+    }
+    if let Ok(rd) = std::fs::read_dir(proc_root) {
+        for ent in rd.flatten() {
+            let fname = ent.file_name();
+            if !fname.as_bytes().iter().all(u8::is_ascii_digit) {
+                continue;
+            }
+            let p = ent.path().join("ns/net");
+            match std::fs::metadata(&p) {
+                Ok(m) => add(m.ino(), None, p),
+                Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => denied += 1,
+                Err(_) => {} // process exited meanwhile
+            }
+        }
+    }
+    if let Some(o) = own {
+        add(o, None, proc_root.join("thread-self/ns/net"));
+    }
+    let mut list: Vec<NsTarget> = found
+        .into_values()
+        .map(|mut t| {
+            if Some(t.inode) == init || (init.is_none() && t.is_own) {
+                t.name = b"root".to_vec();
+            } else if t.name.is_empty() {
+                t.name = format!("ns:{}", t.inode).into_bytes();
+            }
+            t
+        })
+        .collect();
+    list.sort_by_key(|t| (!t.is_own, t.name != b"root", t.name.clone()));
+    (list, denied)
+}
+
+/// Runs `f` inside namespace `t` and returns its result; for the own namespace it runs
+/// directly. Fails if the namespace cannot be entered (no CAP_SYS_ADMIN, vanished).
+pub fn run_in<T: Send + 'static>(
+    t: &NsTarget,
+    f: impl FnOnce() -> T + Send + 'static,
+) -> std::io::Result<T> {
+    if t.is_own {
+        return Ok(f());
+    }
+    let file = File::open(&t.open_path)?;
+    let h = std::thread::Builder::new()
+        .name("nrec-netns".into())
+        .spawn(move || {
+            // SAFETY: file is an open namespace fd; setns only affects this helper thread.
+            let rc = unsafe { libc::setns(file.as_raw_fd(), libc::CLONE_NEWNET) };
+            if rc != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(f())
+        })?;
+    h.join()
+        .map_err(|_| std::io::Error::other("namespace helper thread panicked"))?
+}

@@ -1,0 +1,300 @@
+//! Parsers for the /proc/net text files, working on raw bytes.
+//!
+//! /proc is untrusted input: interface names are kept as bytes (they need not be UTF-8), a
+//! malformed line is skipped with a warning naming the file and line, and the rest is kept.
+
+use super::{IfaceCounters, Warnings};
+
+/// Parses `/proc/net/dev`: two heading lines, then `name: 16 counters` per interface.
+pub fn parse_net_dev(text: &[u8], path: &str, warn: &mut Warnings) -> Vec<IfaceCounters> {
+    let mut out = Vec::new();
+    for (i, line) in text.split(|b| *b == b'\n').enumerate() {
+        if i < 2 || line.iter().all(|b| b.is_ascii_whitespace()) {
+            continue;
+        }
+        // Names cannot contain ':' in the kernel, but split at the last ':' so that even a
+        // hostile name with one stays whole: the counters never contain ':'.
+        let Some(colon) = line.iter().rposition(|b| *b == b':') else {
+            warn.line(path, i + 1, "no ':' after the interface name", line);
+            continue;
+        };
+        let name = trim_start(&line[..colon]);
+        let fields: Vec<&[u8]> = line[colon + 1..]
+            .split(|b| b.is_ascii_whitespace())
+            .filter(|f| !f.is_empty())
+            .collect();
+        if name.is_empty() {
+            warn.line(path, i + 1, "empty interface name", line);
+            continue;
+        }
+        if fields.len() != 16 {
+            warn.line(
+                path,
+                i + 1,
+                &format!("expected 16 counters, found {}", fields.len()),
+                line,
+            );
+            continue;
+        }
+        let mut c = [0u64; 16];
+        let mut ok = true;
+        for (slot, f) in c.iter_mut().zip(&fields) {
+            match parse_u64(f) {
+                Some(v) => *slot = v,
+                None => {
+                    ok = false;
+                    break;
+                }
+            }
+        }
+        if !ok {
+            warn.line(path, i + 1, "a counter is not an unsigned integer", line);
+            continue;
+        }
+        out.push(IfaceCounters {
+            name: name.to_vec(),
+            counters: c,
+        });
+    }
+    out
+}
+
+/// Parses the paired-line format of `/proc/net/snmp` and `/proc/net/netstat`:
+/// `Tcp: Name1 Name2` then `Tcp: 1 2`. Keys become `file:Group:Name`.
+pub fn parse_paired(
+    text: &[u8],
+    file: &str,
+    path: &str,
+    warn: &mut Warnings,
+    out: &mut Vec<(String, u64)>,
+) {
+    let lines: Vec<&[u8]> = text
+        .split(|b| *b == b'\n')
+        .filter(|l| !l.is_empty())
+        .collect();
+    let mut i = 0;
+    while i < lines.len() {
+        let head = lines[i];
+        let Some(vals) = lines.get(i + 1) else {
+            warn.line(path, i + 1, "heading line without a value line", head);
+            break;
+        };
+        let hp = split_prefix(head);
+        let vp = split_prefix(vals);
+        match (hp, vp) {
+            (Some((hg, names)), Some((vg, values))) if hg == vg => {
+                let names: Vec<&[u8]> = words(names);
+                let values: Vec<&[u8]> = words(values);
+                if names.len() != values.len() {
+                    warn.line(
+                        path,
+                        i + 2,
+                        &format!("{} names but {} values", names.len(), values.len()),
+                        vals,
+                    );
+                } else {
+                    let group = String::from_utf8_lossy(hg);
+                    for (n, v) in names.iter().zip(&values) {
+                        match parse_signed_as_u64(v) {
+                            Some(v) if is_key_word(n) => out.push((
+                                format!("{file}:{group}:{}", String::from_utf8_lossy(n)),
+                                v,
+                            )),
+                            _ => warn.line(path, i + 2, "bad counter name or value", vals),
+                        }
+                    }
+                }
+                i += 2;
+            }
+            _ => {
+                warn.line(
+                    path,
+                    i + 1,
+                    "not a 'Group: names' / 'Group: values' pair",
+                    head,
+                );
+                i += 1;
+            }
+        }
+    }
+}
+
+/// Parses `/proc/net/snmp6`: one `Name value` per line. Keys become `snmp6:Name`.
+pub fn parse_snmp6(text: &[u8], path: &str, warn: &mut Warnings, out: &mut Vec<(String, u64)>) {
+    for (i, line) in text.split(|b| *b == b'\n').enumerate() {
+        let w = words(line);
+        if w.is_empty() {
+            continue;
+        }
+        match (w.len(), parse_signed_as_u64(w.last().unwrap_or(&&b""[..]))) {
+            (2, Some(v)) if is_key_word(w[0]) => {
+                out.push((format!("snmp6:{}", String::from_utf8_lossy(w[0])), v))
+            }
+            _ => warn.line(path, i + 1, "expected 'Name value'", line),
+        }
+    }
+}
+
+/// Parses `/proc/net/sockstat{,6}`: `TCP: inuse 1 orphan 0 tw 0 ...`. Keys `file:GROUP:name`.
+pub fn parse_sockstat(
+    text: &[u8],
+    file: &str,
+    path: &str,
+    warn: &mut Warnings,
+    out: &mut Vec<(String, u64)>,
+) {
+    for (i, line) in text.split(|b| *b == b'\n').enumerate() {
+        if line.is_empty() {
+            continue;
+        }
+        let Some((group, rest)) = split_prefix(line) else {
+            warn.line(path, i + 1, "no 'GROUP:' prefix", line);
+            continue;
+        };
+        let w = words(rest);
+        if w.len() % 2 != 0 || w.is_empty() {
+            warn.line(path, i + 1, "expected 'name value' pairs", line);
+            continue;
+        }
+        let group = String::from_utf8_lossy(group);
+        for pair in w.chunks(2) {
+            match parse_u64(pair[1]) {
+                Some(v) if is_key_word(pair[0]) => out.push((
+                    format!("{file}:{group}:{}", String::from_utf8_lossy(pair[0])),
+                    v,
+                )),
+                _ => warn.line(path, i + 1, "bad 'name value' pair", line),
+            }
+        }
+    }
+}
+
+/// `/proc/uptime` first field (seconds with 2 decimals) in milliseconds.
+pub fn parse_uptime_ms(text: &[u8]) -> Option<i64> {
+    let first = words(text).into_iter().next()?;
+    let s = std::str::from_utf8(first).ok()?;
+    let (int, frac) = s.split_once('.').unwrap_or((s, "0"));
+    let int: i64 = int.parse().ok()?;
+    let mut frac_ms = 0i64;
+    for (k, c) in frac.bytes().take(3).enumerate() {
+        if !c.is_ascii_digit() {
+            return None;
+        }
+        frac_ms += i64::from(c - b'0') * [100, 10, 1][k];
+    }
+    int.checked_mul(1000)?.checked_add(frac_ms)
+}
+
+/// Number of `cpuN` lines in `/proc/stat`.
+pub fn count_cpus(stat: &[u8]) -> u32 {
+    stat.split(|b| *b == b'\n')
+        .filter(|l| l.len() > 3 && l.starts_with(b"cpu") && l[3].is_ascii_digit())
+        .count() as u32
+}
+
+fn split_prefix(line: &[u8]) -> Option<(&[u8], &[u8])> {
+    let colon = line.iter().position(|b| *b == b':')?;
+    let group = &line[..colon];
+    if group.is_empty() || !is_key_word(group) {
+        return None;
+    }
+    Some((group, &line[colon + 1..]))
+}
+
+fn words(s: &[u8]) -> Vec<&[u8]> {
+    s.split(|b| b.is_ascii_whitespace())
+        .filter(|w| !w.is_empty())
+        .collect()
+}
+
+fn trim_start(s: &[u8]) -> &[u8] {
+    let n = s.iter().take_while(|b| **b == b' ').count();
+    &s[n..]
+}
+
+/// Counter and group names are plain identifiers; anything else is a malformed line.
+fn is_key_word(s: &[u8]) -> bool {
+    !s.is_empty()
+        && s.len() <= 64
+        && s.iter()
+            .all(|b| b.is_ascii_alphanumeric() || *b == b'_' || *b == b'-')
+}
+
+pub fn parse_u64(s: &[u8]) -> Option<u64> {
+    if s.is_empty() || s.len() > 20 || !s.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    std::str::from_utf8(s).ok()?.parse().ok()
+}
+
+/// A few kernel values are signed (`Tcp: MaxConn -1`); they are stored as the two's
+/// complement bit pattern, which round-trips exactly.
+fn parse_signed_as_u64(s: &[u8]) -> Option<u64> {
+    match s.first() {
+        Some(b'-') => {
+            let v: i64 = std::str::from_utf8(s).ok()?.parse().ok()?;
+            Some(v as u64)
+        }
+        _ => parse_u64(s),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn net_dev_keeps_hostile_names_and_skips_bad_lines() {
+        let text = b"Inter-|   Receive\n face |bytes\n    lo: 1 2 0 0 0 0 0 0 3 4 0 0 0 0 0 0\n\
+=cmd|\xff,\"x: 5 6 0 0 0 0 0 0 7 8 0 0 0 0 0 0\n  bad: 1 2 3\n eth0 1 2\n big: 18446744073709551615 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0\n";
+        let mut w = Warnings::default();
+        let v = parse_net_dev(text, "/x/net/dev", &mut w);
+        assert_eq!(v.len(), 3);
+        assert_eq!(v[0].name, b"lo");
+        assert_eq!(v[0].counters[0], 1);
+        assert_eq!(v[0].counters[8], 3);
+        assert_eq!(v[1].name, b"=cmd|\xff,\"x");
+        assert_eq!(v[1].counters[9], 8);
+        assert_eq!(v[2].counters[0], u64::MAX);
+        assert_eq!(w.list.len(), 2);
+        assert!(w.list[0].contains("/x/net/dev line 5"), "{:?}", w.list);
+    }
+
+    #[test]
+    fn paired_and_sockstat() {
+        let mut w = Warnings::default();
+        let mut out = vec![];
+        parse_paired(
+            b"Tcp: RtoMin MaxConn ActiveOpens\nTcp: 200 -1 7\nUdp: InDatagrams\nUdp: x\n",
+            "snmp",
+            "p",
+            &mut w,
+            &mut out,
+        );
+        assert_eq!(out[0], ("snmp:Tcp:RtoMin".into(), 200));
+        assert_eq!(out[1].1 as i64, -1);
+        assert_eq!(out[2], ("snmp:Tcp:ActiveOpens".into(), 7));
+        assert_eq!(out.len(), 3);
+        assert_eq!(w.list.len(), 1);
+        out.clear();
+        parse_sockstat(
+            b"sockets: used 9\nTCP: inuse 1 orphan 0 tw 2\nFRAG: inuse 0 memory\n",
+            "sockstat",
+            "p",
+            &mut w,
+            &mut out,
+        );
+        assert_eq!(out[0], ("sockstat:sockets:used".into(), 9));
+        assert_eq!(out[3], ("sockstat:TCP:tw".into(), 2));
+        assert_eq!(out.len(), 4);
+        assert_eq!(w.list.len(), 2);
+    }
+
+    #[test]
+    fn uptime_and_cpus() {
+        assert_eq!(parse_uptime_ms(b"336.09 642.93\n"), Some(336_090));
+        assert_eq!(parse_uptime_ms(b"5 1\n"), Some(5000));
+        assert_eq!(parse_uptime_ms(b"x.1 1\n"), None);
+        assert_eq!(count_cpus(b"cpu  1 2\ncpu0 1\ncpu1 2\nintr 5\n"), 2);
+    }
+}

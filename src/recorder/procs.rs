@@ -1,0 +1,137 @@
+//! Socket → process: one scan of `/proc/*/fd` for `socket:[inode]` links (DESIGN §3).
+//!
+//! Socket inode numbers are global across namespaces, so one scan serves all of them. The
+//! scan is only done when a socket we need an owner for is not known yet.
+
+use std::collections::{HashMap, HashSet};
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::MetadataExt;
+use std::path::Path;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Owner {
+    pub pid: i32,
+    /// Raw bytes of the comm field (untrusted; may hold any byte but NUL).
+    pub comm: Vec<u8>,
+    pub uid: u32,
+    /// Field 22 of /proc/PID/stat (clock ticks since boot): with pid, the process identity.
+    pub start_time: u64,
+}
+
+/// Finds the owning process of each inode in `wanted`. The lowest PID holding a socket wins
+/// (a parent that forked workers sharing the listener). `denied` counts processes whose fd
+/// table we may not read.
+pub fn socket_owners(proc_root: &Path, wanted: &HashSet<u32>) -> (HashMap<u32, Owner>, usize) {
+    let mut out: HashMap<u32, Owner> = HashMap::new();
+    let mut denied = 0;
+    if wanted.is_empty() {
+        return (out, 0);
+    }
+    let Ok(rd) = std::fs::read_dir(proc_root) else {
+        return (out, 0);
+    };
+    let mut pids: Vec<i32> = rd
+        .flatten()
+        .filter_map(|e| {
+            std::str::from_utf8(e.file_name().as_bytes())
+                .ok()?
+                .parse()
+                .ok()
+        })
+        .collect();
+    pids.sort_unstable();
+    for pid in pids {
+        let dir = proc_root.join(pid.to_string());
+        let fds = match std::fs::read_dir(dir.join("fd")) {
+            Ok(rd) => rd,
+            Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => {
+                denied += 1;
+                continue;
+            }
+            Err(_) => continue,
+        };
+        let mut hits = Vec::new();
+        for fd in fds.flatten() {
+            let Ok(target) = std::fs::read_link(fd.path()) else {
+                continue;
+            };
+            if let Some(ino) = socket_inode(target.as_os_str().as_bytes()) {
+                if wanted.contains(&ino) && !out.contains_key(&ino) {
+                    hits.push(ino);
+                }
+            }
+        }
+        if hits.is_empty() {
+            continue;
+        }
+        let Some(owner) = read_owner(&dir, pid) else {
+            continue;
+        };
+        for ino in hits {
+            out.insert(ino, owner.clone());
+        }
+        if out.len() == wanted.len() {
+            break;
+        }
+    }
+    (out, denied)
+}
+
+fn socket_inode(link: &[u8]) -> Option<u32> {
+    let rest = link.strip_prefix(b"socket:[")?.strip_suffix(b"]")?;
+    std::str::from_utf8(rest).ok()?.parse().ok()
+}
+
+/// Reads comm and start time from `/proc/PID/stat`, splitting at the **last** ')' because
+/// comm may itself contain ')' and spaces.
+pub fn read_owner(dir: &Path, pid: i32) -> Option<Owner> {
+    let stat = std::fs::read(dir.join("stat")).ok()?;
+    let (comm, start_time) = parse_stat(&stat)?;
+    let uid = std::fs::metadata(dir).ok()?.uid();
+    Some(Owner {
+        pid,
+        comm,
+        uid,
+        start_time,
+    })
+}
+
+pub fn parse_stat(stat: &[u8]) -> Option<(Vec<u8>, u64)> {
+    let open = stat.iter().position(|b| *b == b'(')?;
+    let close = stat.iter().rposition(|b| *b == b')')?;
+    if close < open {
+        return None;
+    }
+    let comm = stat[open + 1..close].to_vec();
+    // After ") " come fields 3.. ; start time is field 22, i.e. index 19 after the split.
+    let rest = stat.get(close + 2..)?;
+    let f = rest.split(|b| *b == b' ').nth(19)?;
+    Some((comm, crate::recorder::procfs::parse_u64(f)?))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stat_with_hostile_comm() {
+        let s = b"123 (a) b (c)) R 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 99887 20 21\n";
+        let (comm, st) = parse_stat(s).unwrap();
+        assert_eq!(comm, b"a) b (c)");
+        assert_eq!(st, 99887);
+        assert_eq!(socket_inode(b"socket:[123]"), Some(123));
+        assert_eq!(socket_inode(b"pipe:[123]"), None);
+    }
+
+    #[test]
+    fn finds_own_listener() {
+        use std::os::unix::fs::MetadataExt;
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let fd = std::os::fd::AsRawFd::as_raw_fd(&l);
+        let ino = std::fs::metadata(format!("/proc/self/fd/{fd}"))
+            .unwrap()
+            .ino() as u32;
+        let (m, _) = socket_owners(Path::new("/proc"), &HashSet::from([ino]));
+        assert_eq!(m[&ino].pid, std::process::id() as i32);
+    }
+}

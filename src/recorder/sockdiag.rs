@@ -1,0 +1,263 @@
+//! NETLINK_SOCK_DIAG dumps of TCP and UDP sockets (DESIGN §3).
+//!
+//! Reading /proc/net/tcp makes the kernel walk every hash bucket (~13 ms idle); a sock_diag
+//! dump costs ~0.6 ms idle. Replies are untrusted bytes: every header and attribute is
+//! length-checked before use, and a short or inconsistent message ends the dump with an error
+//! instead of being guessed at.
+
+use std::io;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+
+const NETLINK_SOCK_DIAG: i32 = 4;
+const SOCK_DIAG_BY_FAMILY: u16 = 20;
+const NLM_F_REQUEST: u16 = 1;
+const NLM_F_DUMP: u16 = 0x300;
+const NLMSG_ERROR: u16 = 2;
+const NLMSG_DONE: u16 = 3;
+const NLMSG_HDRLEN: usize = 16;
+const INET_DIAG_MSG_LEN: usize = 72;
+
+/// TCP states as the kernel numbers them (include/net/tcp_states.h), index = state.
+pub const TCP_STATE_NAMES: [&str; 13] = [
+    "", // 0 unused
+    "ESTABLISHED",
+    "SYN_SENT",
+    "SYN_RECV",
+    "FIN_WAIT1",
+    "FIN_WAIT2",
+    "TIME_WAIT",
+    "CLOSE",
+    "CLOSE_WAIT",
+    "LAST_ACK",
+    "LISTEN",
+    "CLOSING",
+    "NEW_SYN_RECV", // request sockets: counted as SYN_RECV, as ss does
+];
+pub const TCP_LISTEN: u8 = 10;
+pub const TCP_CLOSE: u8 = 7;
+
+/// One socket of a dump: the fixed part of `struct inet_diag_msg`.
+#[derive(Debug, Clone)]
+pub struct DiagSocket {
+    pub family: u8,
+    pub state: u8,
+    pub sport: u16,
+    pub dport: u16,
+    /// Address bytes: 4 for IPv4, 16 for IPv6.
+    pub src: Vec<u8>,
+    pub uid: u32,
+    pub inode: u32,
+}
+
+/// Dumps all sockets of `protocol` (IPPROTO_TCP / IPPROTO_UDP) and `family` (AF_INET /
+/// AF_INET6) in the calling thread's network namespace, calling `each` per socket.
+pub fn dump(family: u8, protocol: u8, mut each: impl FnMut(DiagSocket)) -> io::Result<()> {
+    // SAFETY: plain socket(2) call; the fd is owned immediately.
+    let raw = unsafe {
+        libc::socket(
+            libc::AF_NETLINK,
+            libc::SOCK_RAW | libc::SOCK_CLOEXEC,
+            NETLINK_SOCK_DIAG,
+        )
+    };
+    if raw < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: raw is a fresh, valid fd that nothing else owns.
+    let fd = unsafe { OwnedFd::from_raw_fd(raw) };
+
+    // nlmsghdr (16) + inet_diag_req_v2 (56)
+    let mut req = [0u8; 72];
+    req[0..4].copy_from_slice(&72u32.to_ne_bytes());
+    req[4..6].copy_from_slice(&SOCK_DIAG_BY_FAMILY.to_ne_bytes());
+    req[6..8].copy_from_slice(&(NLM_F_REQUEST | NLM_F_DUMP).to_ne_bytes());
+    req[8..12].copy_from_slice(&1u32.to_ne_bytes());
+    req[16] = family;
+    req[17] = protocol;
+    req[18] = 0; // no extensions needed for counts and listeners
+    req[20..24].copy_from_slice(&u32::MAX.to_ne_bytes()); // every state
+    // SAFETY: sockaddr_nl zeroed = the kernel; buffer and lengths are valid.
+    let sent = unsafe {
+        let mut sa: libc::sockaddr_nl = std::mem::zeroed();
+        sa.nl_family = libc::AF_NETLINK as u16;
+        libc::sendto(
+            fd.as_raw_fd(),
+            req.as_ptr().cast(),
+            req.len(),
+            0,
+            (&sa as *const libc::sockaddr_nl).cast(),
+            std::mem::size_of::<libc::sockaddr_nl>() as u32,
+        )
+    };
+    if sent < 0 {
+        return Err(io::Error::last_os_error());
+    }
+
+    let mut buf = vec![0u8; 256 * 1024];
+    loop {
+        // SAFETY: buf is valid for buf.len() bytes.
+        let n = unsafe {
+            libc::recv(
+                fd.as_raw_fd(),
+                buf.as_mut_ptr().cast(),
+                buf.len(),
+                libc::MSG_TRUNC,
+            )
+        };
+        if n < 0 {
+            let e = io::Error::last_os_error();
+            if e.kind() == io::ErrorKind::Interrupted {
+                continue;
+            }
+            return Err(e);
+        }
+        let n = n as usize;
+        if n > buf.len() {
+            return Err(bad("netlink reply larger than the buffer"));
+        }
+        if n == 0 {
+            return Err(bad("netlink socket closed before NLMSG_DONE"));
+        }
+        if parse_batch(&buf[..n], &mut each)? {
+            return Ok(());
+        }
+    }
+}
+
+/// Parses one datagram of netlink messages; returns true at NLMSG_DONE.
+fn parse_batch(mut data: &[u8], each: &mut impl FnMut(DiagSocket)) -> io::Result<bool> {
+    while data.len() >= NLMSG_HDRLEN {
+        let len = u32::from_ne_bytes(data[0..4].try_into().unwrap_or_default()) as usize;
+        let typ = u16::from_ne_bytes(data[4..6].try_into().unwrap_or_default());
+        if len < NLMSG_HDRLEN || len > data.len() {
+            return Err(bad("netlink message length out of range"));
+        }
+        let payload = &data[NLMSG_HDRLEN..len];
+        match typ {
+            NLMSG_DONE => return Ok(true),
+            NLMSG_ERROR => {
+                let code = payload
+                    .get(0..4)
+                    .map(|b| i32::from_ne_bytes(b.try_into().unwrap_or_default()))
+                    .unwrap_or(0);
+                if code == 0 {
+                    return Ok(true);
+                }
+                return Err(io::Error::from_raw_os_error(-code));
+            }
+            SOCK_DIAG_BY_FAMILY => {
+                if let Some(s) = parse_msg(payload) {
+                    each(s);
+                } else {
+                    return Err(bad("inet_diag_msg shorter than 72 bytes"));
+                }
+            }
+            _ => {} // other types are not ours to interpret
+        }
+        let step = (len + 3) & !3;
+        if step >= data.len() {
+            break;
+        }
+        data = &data[step..];
+    }
+    Ok(false)
+}
+
+fn parse_msg(p: &[u8]) -> Option<DiagSocket> {
+    if p.len() < INET_DIAG_MSG_LEN {
+        return None;
+    }
+    let family = p[0];
+    let alen = if family == libc::AF_INET6 as u8 {
+        16
+    } else {
+        4
+    };
+    let u32at = |o: usize| u32::from_ne_bytes(p[o..o + 4].try_into().unwrap_or_default());
+    Some(DiagSocket {
+        family,
+        state: p[1],
+        sport: u16::from_be_bytes([p[4], p[5]]),
+        dport: u16::from_be_bytes([p[6], p[7]]),
+        src: p[8..8 + alen].to_vec(),
+        uid: u32at(64),
+        inode: u32at(68),
+    })
+}
+
+fn bad(what: &str) -> io::Error {
+    io::Error::new(io::ErrorKind::InvalidData, what)
+}
+
+/// Formats a socket address as text (IPv4 dotted, IPv6 via std).
+pub fn addr_text(family: u8, bytes: &[u8]) -> String {
+    if family == libc::AF_INET6 as u8 && bytes.len() == 16 {
+        let a: [u8; 16] = bytes.try_into().unwrap_or_default();
+        std::net::Ipv6Addr::from(a).to_string()
+    } else if bytes.len() >= 4 {
+        std::net::Ipv4Addr::new(bytes[0], bytes[1], bytes[2], bytes[3]).to_string()
+    } else {
+        String::from("?")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn msg(state: u8, sport: u16) -> Vec<u8> {
+        let mut m = vec![0u8; NLMSG_HDRLEN + INET_DIAG_MSG_LEN];
+        let len = m.len() as u32;
+        m[0..4].copy_from_slice(&len.to_ne_bytes());
+        m[4..6].copy_from_slice(&SOCK_DIAG_BY_FAMILY.to_ne_bytes());
+        let p = &mut m[NLMSG_HDRLEN..];
+        p[0] = libc::AF_INET as u8;
+        p[1] = state;
+        p[4..6].copy_from_slice(&sport.to_be_bytes());
+        p[8..12].copy_from_slice(&[127, 0, 0, 1]);
+        p[68..72].copy_from_slice(&4242u32.to_ne_bytes());
+        m
+    }
+
+    #[test]
+    fn parses_messages_and_done() {
+        let mut data = msg(TCP_LISTEN, 8080);
+        data.extend(msg(1, 40000));
+        let mut done = vec![0u8; 20];
+        done[0..4].copy_from_slice(&20u32.to_ne_bytes());
+        done[4..6].copy_from_slice(&NLMSG_DONE.to_ne_bytes());
+        data.extend(done);
+        let mut got = vec![];
+        assert!(parse_batch(&data, &mut |s| got.push(s)).unwrap());
+        assert_eq!(got.len(), 2);
+        assert_eq!(got[0].sport, 8080);
+        assert_eq!(got[0].inode, 4242);
+        assert_eq!(addr_text(got[0].family, &got[0].src), "127.0.0.1");
+    }
+
+    #[test]
+    fn rejects_truncated_and_bad_lengths() {
+        let mut m = msg(1, 1);
+        m.truncate(40);
+        m[0..4].copy_from_slice(&40u32.to_ne_bytes());
+        assert!(parse_batch(&m, &mut |_| {}).is_err());
+        let mut m = msg(1, 1);
+        m[0..4].copy_from_slice(&9999u32.to_ne_bytes());
+        assert!(parse_batch(&m, &mut |_| {}).is_err());
+    }
+
+    #[test]
+    fn live_dump_in_own_namespace() {
+        // Needs no privileges: sock_diag dumps of one's own namespace are allowed.
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = l.local_addr().unwrap().port();
+        let mut found = false;
+        dump(libc::AF_INET as u8, libc::IPPROTO_TCP as u8, |s| {
+            if s.state == TCP_LISTEN && s.sport == port {
+                found = true;
+            }
+        })
+        .unwrap();
+        assert!(found, "listener on port {port} not in the dump");
+    }
+}

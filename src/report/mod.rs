@@ -1,0 +1,407 @@
+//! PRESENT: turn stored samples into per-interval rows, averages and gaps for one report
+//! kind, independent of the output format.
+//!
+//! Rates are computed here, at report time, from stored deltas and CLOCK_BOOTTIME intervals.
+//! Segments (runs of consecutive samples of one boot) are never merged: sar's `Average:`
+//! block closes each one, and a reboot prints `LINUX RESTART` between them.
+
+pub mod kinds;
+pub mod listen;
+pub mod render;
+
+use crate::store::delta::{Flag, simple_delta};
+use crate::store::query::{self, IfaceRow, Keysets, ProtoRow, SampleRow};
+use crate::time::Window;
+use kinds::{Calc, Kind, Src};
+use rusqlite::Connection;
+use std::collections::HashMap;
+
+/// A run of consecutive samples of one boot inside the window.
+#[derive(Debug, Clone)]
+pub struct Segment {
+    /// Time of the reading the first interval starts from (sar's heading time).
+    pub start_ms: i64,
+    /// The segment begins with a reboot: print `LINUX RESTART` before it.
+    pub restart: bool,
+    pub ncpu: u32,
+}
+
+/// One output row: an interval (or a resampled bucket) for one interface or namespace.
+#[derive(Debug, Clone)]
+pub struct Row {
+    /// End of the interval, UTC ms.
+    pub time_ms: i64,
+    pub elapsed_ms: i64,
+    pub segment: usize,
+    pub netns: Vec<u8>,
+    pub iface: Option<Vec<u8>>,
+    /// Sums of the kind's inputs; None when the interval was flagged and not counted.
+    pub sums: Option<Vec<u128>>,
+    /// Number of samples aggregated (for gauge means).
+    pub n: u32,
+    pub speed_mbps: Option<u32>,
+    pub duplex: Option<u8>,
+    pub flags: i64,
+    /// The interval is much longer than the usual one: samples are missing.
+    pub gap: bool,
+}
+
+/// Options that shape a table.
+#[derive(Debug, Clone, Default)]
+pub struct Shape {
+    pub ifaces: Vec<Vec<u8>>,
+    pub omit_idle: bool,
+    pub interval_ms: Option<i64>,
+}
+
+#[derive(Debug)]
+pub struct Table {
+    pub kind: &'static Kind,
+    pub segments: Vec<Segment>,
+    pub rows: Vec<Row>,
+    /// Per segment, one row per key: the Average block.
+    pub averages: Vec<Row>,
+    /// Whether rows must name their namespace (several namespaces, colliding names).
+    pub show_netns: bool,
+}
+
+/// Everything a report needs from the database for one window, loaded once.
+pub struct Data {
+    pub samples: Vec<SampleRow>,
+    ifaces: Option<Vec<IfaceRow>>,
+    protos: Option<(Vec<ProtoRow>, Keysets)>,
+}
+
+impl Data {
+    pub fn load(
+        conn: &Connection,
+        w: &Window,
+        need_iface: bool,
+        need_proto: bool,
+    ) -> rusqlite::Result<Self> {
+        Ok(Data {
+            samples: query::samples(conn, w)?,
+            ifaces: if need_iface {
+                Some(query::iface_rows(conn, w)?)
+            } else {
+                None
+            },
+            protos: if need_proto {
+                Some(query::proto_rows(conn, w)?)
+            } else {
+                None
+            },
+        })
+    }
+}
+
+struct Interval {
+    sample: i64,
+    prev: Option<i64>,
+    ts_ms: i64,
+    elapsed_ms: i64,
+    segment: usize,
+}
+
+fn intervals(samples: &[SampleRow]) -> (Vec<Interval>, Vec<Segment>) {
+    let mut out = Vec::new();
+    let mut segs: Vec<Segment> = Vec::new();
+    let mut last: Option<&SampleRow> = None;
+    for s in samples {
+        let continues = matches!((s.prev, last), (Some(p), Some(l)) if p == l.id);
+        if !continues {
+            let restart = s.prev.is_none()
+                && (s.elapsed_ms.is_some() || last.is_some_and(|l| l.boot_id != s.boot_id));
+            segs.push(Segment {
+                start_ms: s.ts_ms - s.elapsed_ms.unwrap_or(0),
+                restart,
+                ncpu: s.ncpu,
+            });
+        }
+        if let Some(el) = s.elapsed_ms {
+            out.push(Interval {
+                sample: s.id,
+                prev: s.prev,
+                ts_ms: s.ts_ms,
+                elapsed_ms: el,
+                segment: segs.len() - 1,
+            });
+        }
+        last = Some(s);
+    }
+    (out, segs)
+}
+
+/// Builds the table of `kind` from loaded data.
+pub fn build(kind: &'static Kind, data: &Data, shape: &Shape) -> Table {
+    let (ivs, segments) = intervals(&data.samples);
+    let mut rows = if kind.per_iface {
+        iface_table_rows(kind, &ivs, data.ifaces.as_deref().unwrap_or(&[]))
+    } else {
+        proto_table_rows(kind, &ivs, data.protos.as_ref())
+    };
+    if !shape.ifaces.is_empty() && kind.per_iface {
+        rows.retain(|r| r.iface.as_ref().is_some_and(|n| shape.ifaces.contains(n)));
+    }
+    mark_gaps(&mut rows);
+    if let Some(step) = shape.interval_ms {
+        rows = resample(rows, step);
+    }
+    let averages = average(&rows);
+    if shape.omit_idle {
+        rows.retain(|r| !is_idle(kind, r));
+    }
+    let mut by_name: HashMap<&[u8], &[u8]> = HashMap::new();
+    let mut netns_seen: Vec<&[u8]> = Vec::new();
+    let mut collide = false;
+    for r in rows.iter().chain(&averages) {
+        if !netns_seen.contains(&r.netns.as_slice()) {
+            netns_seen.push(&r.netns);
+        }
+        if let Some(n) = &r.iface {
+            if let Some(ns) = by_name.insert(n, &r.netns) {
+                collide |= ns != r.netns.as_slice();
+            }
+        }
+    }
+    let show_netns = if kind.per_iface {
+        collide
+    } else {
+        netns_seen.len() > 1
+    };
+    Table {
+        kind,
+        segments,
+        rows,
+        averages,
+        show_netns,
+    }
+}
+
+fn iface_table_rows(kind: &Kind, ivs: &[Interval], rows: &[IfaceRow]) -> Vec<Row> {
+    let by_sample = group_by(rows, |r| r.sample);
+    let mut out = Vec::new();
+    for iv in ivs {
+        for r in by_sample.get(&iv.sample).into_iter().flatten() {
+            if r.deltas.is_none() && r.flags & Flag::Implausible as i64 == 0 {
+                continue; // a baseline reading: nothing to report, as sar's first record
+            }
+            let sums = r.deltas.map(|d| {
+                kind.inputs
+                    .iter()
+                    .map(|inp| match inp.src {
+                        Src::Dev(k) => u128::from(d[k]),
+                        _ => 0,
+                    })
+                    .collect()
+            });
+            out.push(Row {
+                time_ms: iv.ts_ms,
+                elapsed_ms: iv.elapsed_ms,
+                segment: iv.segment,
+                netns: r.netns.clone(),
+                iface: Some(r.name.clone()),
+                sums,
+                n: 1,
+                speed_mbps: r.speed_mbps,
+                duplex: r.duplex,
+                flags: r.flags,
+                gap: false,
+            });
+        }
+    }
+    out
+}
+
+fn proto_table_rows(
+    kind: &Kind,
+    ivs: &[Interval],
+    protos: Option<&(Vec<ProtoRow>, Keysets)>,
+) -> Vec<Row> {
+    let Some((prows, keysets)) = protos else {
+        return Vec::new();
+    };
+    let by_sample = group_by(prows, |r| r.sample);
+    let sum_keys = |row: &ProtoRow, keys: &[&str]| -> Option<u128> {
+        keys.iter()
+            .map(|k| row.get(keysets, k).map(u128::from))
+            .sum::<Option<u128>>()
+    };
+    let mut out = Vec::new();
+    for iv in ivs {
+        for cur in by_sample.get(&iv.sample).into_iter().flatten() {
+            let prev = iv.prev.and_then(|p| {
+                by_sample
+                    .get(&p)
+                    .and_then(|v| v.iter().find(|r| r.netns == cur.netns))
+            });
+            let sums: Option<Vec<u128>> = kind
+                .inputs
+                .iter()
+                .map(|inp| match inp.src {
+                    Src::Gauge(keys) => sum_keys(cur, keys),
+                    Src::Ctr(keys) => keys
+                        .iter()
+                        .map(|k| {
+                            let c = cur.get(keysets, k)?;
+                            match (iv.prev, prev) {
+                                // first interval after a reboot: counted from zero
+                                (None, _) => Some(u128::from(c)),
+                                (Some(_), Some(p)) => {
+                                    Some(u128::from(simple_delta(p.get(keysets, k)?, c)))
+                                }
+                                (Some(_), None) => None,
+                            }
+                        })
+                        .sum(),
+                    Src::Dev(_) => None,
+                })
+                .collect();
+            // A namespace or source missing at either end yields no row, never a zero row.
+            let Some(sums) = sums else { continue };
+            out.push(Row {
+                time_ms: iv.ts_ms,
+                elapsed_ms: iv.elapsed_ms,
+                segment: iv.segment,
+                netns: cur.netns.clone(),
+                iface: None,
+                sums: Some(sums),
+                n: 1,
+                speed_mbps: None,
+                duplex: None,
+                flags: if iv.prev.is_none() {
+                    Flag::Boot as i64
+                } else {
+                    0
+                },
+                gap: false,
+            });
+        }
+    }
+    out
+}
+
+fn group_by<T, K: std::hash::Hash + Eq>(v: &[T], key: impl Fn(&T) -> K) -> HashMap<K, Vec<&T>> {
+    let mut m: HashMap<K, Vec<&T>> = HashMap::new();
+    for x in v {
+        m.entry(key(x)).or_default().push(x);
+    }
+    m
+}
+
+/// An interval well beyond the usual one (2.5× the median and a minute more) means samples
+/// are missing; such rows are marked so that output can show the gap instead of hiding it.
+fn mark_gaps(rows: &mut [Row]) {
+    let mut el: Vec<i64> = rows.iter().map(|r| r.elapsed_ms).collect();
+    if el.len() < 3 {
+        return;
+    }
+    el.sort_unstable();
+    let median = el[el.len() / 2];
+    for r in rows.iter_mut() {
+        r.gap = r.elapsed_ms > median * 5 / 2 && r.elapsed_ms > median + 60_000;
+    }
+}
+
+fn merge(into: &mut Row, r: &Row) {
+    match (&mut into.sums, &r.sums) {
+        (Some(a), Some(b)) => {
+            for (x, y) in a.iter_mut().zip(b) {
+                *x += *y;
+            }
+            into.elapsed_ms += r.elapsed_ms;
+            into.n += r.n;
+        }
+        (None, Some(b)) => {
+            into.sums = Some(b.clone());
+            into.elapsed_ms = r.elapsed_ms;
+            into.n = r.n;
+        }
+        _ => {}
+    }
+    into.time_ms = into.time_ms.max(r.time_ms);
+    into.flags |= r.flags;
+    into.gap |= r.gap;
+    if r.speed_mbps.is_some() {
+        into.speed_mbps = r.speed_mbps;
+        into.duplex = r.duplex;
+    }
+}
+
+/// (segment, bucket, netns, iface): rows with the same key are merged.
+type MergeKey<'a> = (usize, i64, &'a [u8], Option<&'a [u8]>);
+
+/// Rows keyed by (segment, bucket, netns, iface), merged in first-seen order.
+fn merge_by(
+    rows: &[Row],
+    bucket: impl Fn(&Row) -> i64,
+    time: impl Fn(&Row, i64) -> i64,
+) -> Vec<Row> {
+    let mut idx: HashMap<MergeKey<'_>, usize> = HashMap::new();
+    let mut out: Vec<Row> = Vec::new();
+    for r in rows {
+        let b = bucket(r);
+        let key = (r.segment, b, r.netns.as_slice(), r.iface.as_deref());
+        match idx.get(&key) {
+            Some(&i) => merge(&mut out[i], r),
+            None => {
+                idx.insert(key, out.len());
+                let mut first = r.clone();
+                if first.sums.is_none() {
+                    first.elapsed_ms = 0;
+                    first.n = 0;
+                }
+                first.time_ms = time(r, b);
+                out.push(first);
+            }
+        }
+    }
+    out
+}
+
+/// Coarser rows: each bucket `(k*step, (k+1)*step]` sums the intervals that end in it.
+fn resample(rows: Vec<Row>, step: i64) -> Vec<Row> {
+    let bucket = |r: &Row| (r.time_ms - 1).div_euclid(step);
+    let mut out = merge_by(&rows, bucket, |_, b| (b + 1) * step);
+    out.retain(|r| r.n > 0 || r.sums.is_none());
+    out
+}
+
+/// The Average block: per segment and key, total deltas over total counted time.
+fn average(rows: &[Row]) -> Vec<Row> {
+    let counted: Vec<Row> = rows.iter().filter(|r| r.sums.is_some()).cloned().collect();
+    merge_by(&counted, |_| 0, |r, _| r.time_ms)
+}
+
+fn is_idle(kind: &Kind, r: &Row) -> bool {
+    match &r.sums {
+        Some(s) => kind.columns.iter().all(|c| match c.calc {
+            Calc::Rate(i, _) | Calc::Mean(i) => s[i] == 0,
+            Calc::IfUtil(a, b) => s[a] == 0 && s[b] == 0,
+        }),
+        None => false,
+    }
+}
+
+/// The value of column `c` for row `r` (None when the row was not counted).
+pub fn value(c: &kinds::Column, r: &Row) -> Option<f64> {
+    let s = r.sums.as_ref()?;
+    let secs = r.elapsed_ms as f64 / 1000.0;
+    let per_s = |i: usize| if secs > 0.0 { s[i] as f64 / secs } else { 0.0 };
+    Some(match c.calc {
+        Calc::Rate(i, div) => per_s(i) / div,
+        Calc::Mean(i) => s[i] as f64 / f64::from(r.n.max(1)),
+        Calc::IfUtil(rx, tx) => match r.speed_mbps {
+            Some(mbps) if mbps > 0 => {
+                let speed = f64::from(mbps) * 1_000_000.0;
+                let (rx, tx) = (per_s(rx), per_s(tx));
+                if r.duplex == Some(1) {
+                    rx.max(tx) * 800.0 / speed
+                } else {
+                    (rx + tx) * 800.0 / speed
+                }
+            }
+            _ => 0.0,
+        },
+    })
+}

@@ -1,0 +1,440 @@
+//! Store one [`Sample`]: raw counters plus the deltas they imply against the previous sample.
+//!
+//! Everything happens in one `BEGIN IMMEDIATE` transaction, under the recorder's flock: a
+//! sample is stored whole or not at all, and because raw cumulative counters are stored, a
+//! sample that failed (disk full, kill -9) is simply covered by the next one's delta.
+
+use super::delta::{self, Flag};
+use super::to_sql;
+use crate::error::{Error, Result};
+use crate::recorder::procs::Owner;
+use crate::recorder::{IfaceSample, Sample, Warnings};
+use rusqlite::{OptionalExtension, Transaction, TransactionBehavior, params};
+use std::collections::{HashMap, HashSet};
+use std::path::Path;
+
+/// What happened to the sample, for the recorder's summary line.
+#[derive(Debug)]
+pub struct Inserted {
+    pub sample_id: i64,
+    pub segment: Segment,
+    pub ifaces: usize,
+    pub namespaces: usize,
+    pub new_listeners: usize,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Segment {
+    /// First sample of the database, or unusable predecessor: baseline only.
+    Baseline,
+    /// Continues the previous sample of the same boot.
+    Continue,
+    /// First sample after a reboot: counted from zero over the time since boot.
+    Boot,
+}
+
+struct PrevIface {
+    netns_inode: i64,
+    ifindex: i64,
+    name: Vec<u8>,
+    counters: [u64; 16],
+    used: bool,
+}
+
+/// Resolves owners of listening-socket inodes not seen before (the /proc/*/fd scan).
+pub type OwnerLookup<'a> = dyn FnMut(&HashSet<u32>) -> HashMap<u32, Owner> + 'a;
+
+pub fn insert_sample(
+    conn: &mut rusqlite::Connection,
+    path: &Path,
+    s: &Sample,
+    owners: &mut OwnerLookup<'_>,
+    warn: &mut Warnings,
+) -> Result<Inserted> {
+    let tx = conn
+        .transaction_with_behavior(TransactionBehavior::Immediate)
+        .map_err(|e| Error::sqlite(path, e))?;
+    let out = insert_in(&tx, s, owners, warn).map_err(|e| Error::sqlite(path, e))?;
+    tx.commit().map_err(|e| Error::sqlite(path, e))?;
+    Ok(out)
+}
+
+fn insert_in(
+    tx: &Transaction<'_>,
+    s: &Sample,
+    owners: &mut OwnerLookup<'_>,
+    warn: &mut Warnings,
+) -> rusqlite::Result<Inserted> {
+    tx.execute(
+        "INSERT OR IGNORE INTO sysinfo (boot_id, hostname, kernel, arch, ncpu) VALUES (?1, ?2, ?3, ?4, ?5)",
+        params![s.boot_id, s.hostname, s.kernel, s.arch, s.ncpu],
+    )?;
+    let sysinfo: i64 = tx.query_row(
+        "SELECT id FROM sysinfo WHERE boot_id = ?1 AND hostname = ?2 AND kernel = ?3 AND arch = ?4 AND ncpu = ?5",
+        params![s.boot_id, s.hostname, s.kernel, s.arch, s.ncpu],
+        |r| r.get(0),
+    )?;
+
+    let last: Option<(i64, i64, i64, String)> = tx
+        .query_row(
+            "SELECT s.id, s.mono_ms, s.ts_ms, si.boot_id FROM sample s JOIN sysinfo si ON si.id = s.sysinfo
+             ORDER BY s.id DESC LIMIT 1",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+        )
+        .optional()?;
+    let (segment, prev_id, elapsed) = match &last {
+        None => (Segment::Baseline, None, None),
+        Some((id, mono, _, boot)) if *boot == s.boot_id => {
+            if s.mono_ms > *mono {
+                (Segment::Continue, Some(*id), Some(s.mono_ms - mono))
+            } else {
+                warn.push(format!(
+                    "the monotonic clock did not advance since sample {id} ({mono} ms → {} ms); \
+                     stored as a new baseline, nothing counted",
+                    s.mono_ms
+                ));
+                (Segment::Baseline, None, None)
+            }
+        }
+        Some((_, _, ts, _)) => {
+            // A reboot: the kernel's counters started at zero at boot. If the boot happened
+            // after the last stored sample, the traffic since boot is all new and counted.
+            if s.ts_ms - s.mono_ms >= *ts {
+                (Segment::Boot, None, Some(s.mono_ms))
+            } else {
+                (Segment::Baseline, None, None)
+            }
+        }
+    };
+
+    tx.execute(
+        "INSERT INTO sample (ts_ms, mono_ms, sysinfo, prev, elapsed_ms) VALUES (?1, ?2, ?3, ?4, ?5)",
+        params![s.ts_ms, s.mono_ms, sysinfo, prev_id, elapsed],
+    )?;
+    let sample_id = tx.last_insert_rowid();
+
+    let mut prev_ifaces: Vec<PrevIface> = Vec::new();
+    if let Some(pid) = prev_id {
+        let mut st = tx.prepare_cached(
+            "SELECT n.inode, i.ifindex, i.name,
+                    x.rx_bytes, x.rx_packets, x.rx_errs, x.rx_drop, x.rx_fifo, x.rx_frame, x.rx_compressed, x.rx_multicast,
+                    x.tx_bytes, x.tx_packets, x.tx_errs, x.tx_drop, x.tx_fifo, x.tx_colls, x.tx_carrier, x.tx_compressed
+             FROM iface_sample x JOIN iface i ON i.id = x.iface JOIN netns n ON n.id = i.netns
+             WHERE x.sample = ?1",
+        )?;
+        let rows = st.query_map([pid], |r| {
+            let mut c = [0u64; 16];
+            for (k, slot) in c.iter_mut().enumerate() {
+                *slot = super::from_sql(r.get(3 + k)?);
+            }
+            Ok(PrevIface {
+                netns_inode: r.get(0)?,
+                ifindex: r.get(1)?,
+                name: r.get(2)?,
+                counters: c,
+                used: false,
+            })
+        })?;
+        for r in rows {
+            prev_ifaces.push(r?);
+        }
+    }
+    let prev_ns: HashSet<i64> = prev_ifaces.iter().map(|p| p.netns_inode).collect();
+
+    // Pass 1, over every namespace first: interfaces that continue where they were. Only
+    // what is left unclaimed afterwards can have moved between namespaces.
+    let matches: Vec<Vec<Option<usize>>> = s
+        .namespaces
+        .iter()
+        .map(|ns| {
+            ns.ifaces
+                .iter()
+                .map(|i| match_same_ns(&mut prev_ifaces, ns.inode as i64, i))
+                .collect()
+        })
+        .collect();
+
+    let mut n_ifaces = 0;
+    let mut new_listeners: Vec<(i64, &crate::recorder::Listener)> = Vec::new();
+    for (ns, matched) in s.namespaces.iter().zip(matches) {
+        let ns_inode = ns.inode as i64;
+        tx.execute(
+            "INSERT OR IGNORE INTO netns (boot_id, inode, name) VALUES (?1, ?2, ?3)",
+            params![s.boot_id, ns_inode, ns.name],
+        )?;
+        let netns_id: i64 = tx.query_row(
+            "SELECT id FROM netns WHERE boot_id = ?1 AND inode = ?2 AND name = ?3",
+            params![s.boot_id, ns_inode, ns.name],
+            |r| r.get(0),
+        )?;
+
+        for (i, m) in ns.ifaces.iter().zip(matched) {
+            let ifindex = i.link.ifindex.map(i64::from).unwrap_or(-1);
+            let (deltas, mut flags) = match (segment, m) {
+                (Segment::Baseline, _) => (None, Flag::Baseline as i64),
+                (Segment::Boot, _) => (Some(i.counters.counters), Flag::Boot as i64),
+                (Segment::Continue, Some(k)) => {
+                    let p = &prev_ifaces[k];
+                    let (d, mut f) = delta::iface_deltas(&p.counters, &i.counters.counters);
+                    if p.ifindex >= 0 && ifindex >= 0 && p.ifindex != ifindex {
+                        // same name, new ifindex: a new device whose counters began at zero
+                        f = Flag::Recreated as i64;
+                        (Some(i.counters.counters), f)
+                    } else {
+                        if p.name != i.counters.name {
+                            f |= Flag::Renamed as i64;
+                        }
+                        (Some(d), f)
+                    }
+                }
+                (Segment::Continue, None) => {
+                    if let Some(k) = match_moved(&mut prev_ifaces, ns_inode, ifindex, i) {
+                        let (d, f) =
+                            delta::iface_deltas(&prev_ifaces[k].counters, &i.counters.counters);
+                        (Some(d), f | Flag::Moved as i64)
+                    } else if prev_ns.contains(&ns_inode) {
+                        (Some(i.counters.counters), Flag::New as i64)
+                    } else {
+                        // The namespace was not recorded last time (new, or not readable):
+                        // we cannot tell when these counters grew, so count nothing.
+                        (None, Flag::Baseline as i64)
+                    }
+                }
+            };
+            let label = || {
+                format!(
+                    "{}{}",
+                    String::from_utf8_lossy(&i.counters.name).escape_debug(),
+                    if ns.name == b"root" {
+                        String::new()
+                    } else {
+                        format!(" (netns {})", String::from_utf8_lossy(&ns.name))
+                    }
+                )
+            };
+            let mut deltas = deltas;
+            if let (Some(d), Some(el)) = (deltas, elapsed) {
+                let limit = match (i.link.is_virtual, i.link.speed_mbps) {
+                    (false, Some(mbps)) => u64::from(mbps) * 1_000_000,
+                    _ => delta::DEFAULT_LIMIT_BITS_PER_S,
+                };
+                if delta::implausible(d[0], el, limit) || delta::implausible(d[8], el, limit) {
+                    warn.push(format!(
+                        "{}: counter jump of rx {} / tx {} bytes in {} ms exceeds {} bit/s; flagged and not counted",
+                        label(),
+                        d[0],
+                        d[8],
+                        el,
+                        limit
+                    ));
+                    flags |= Flag::Implausible as i64;
+                    deltas = None;
+                }
+            }
+            if flags & (Flag::Reset as i64 | Flag::Wrap as i64 | Flag::Recreated as i64) != 0 {
+                warn.push(format!(
+                    "{}: {}; counted from zero where a counter went down",
+                    label(),
+                    delta::flags_text(flags)
+                ));
+            }
+
+            tx.prepare_cached(
+                "INSERT OR IGNORE INTO iface (netns, ifindex, name) VALUES (?1, ?2, ?3)",
+            )?
+            .execute(params![netns_id, ifindex, i.counters.name])?;
+            let iface_id: i64 = tx
+                .prepare_cached(
+                    "SELECT id FROM iface WHERE netns = ?1 AND ifindex = ?2 AND name = ?3",
+                )?
+                .query_row(params![netns_id, ifindex, i.counters.name], |r| r.get(0))?;
+            let c = i.counters.counters.map(to_sql);
+            let d: [Option<i64>; 16] = match deltas {
+                Some(d) => d.map(|v| Some(to_sql(v))),
+                None => [None; 16],
+            };
+            let mut st = tx.prepare_cached(
+                "INSERT INTO iface_sample VALUES (?1, ?2,
+                    ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18,
+                    ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26, ?27, ?28, ?29, ?30, ?31, ?32, ?33, ?34,
+                    ?35, ?36, ?37)",
+            )?;
+            st.execute(params![
+                sample_id,
+                iface_id,
+                c[0],
+                c[1],
+                c[2],
+                c[3],
+                c[4],
+                c[5],
+                c[6],
+                c[7],
+                c[8],
+                c[9],
+                c[10],
+                c[11],
+                c[12],
+                c[13],
+                c[14],
+                c[15],
+                d[0],
+                d[1],
+                d[2],
+                d[3],
+                d[4],
+                d[5],
+                d[6],
+                d[7],
+                d[8],
+                d[9],
+                d[10],
+                d[11],
+                d[12],
+                d[13],
+                d[14],
+                d[15],
+                i.link.speed_mbps,
+                i.link.duplex,
+                flags
+            ])?;
+            n_ifaces += 1;
+        }
+
+        if !ns.counters.is_empty() {
+            let names: String = ns
+                .counters
+                .iter()
+                .map(|(k, _)| k.as_str())
+                .collect::<Vec<_>>()
+                .join("\n");
+            tx.prepare_cached("INSERT OR IGNORE INTO keyset (names) VALUES (?1)")?
+                .execute([&names])?;
+            let keyset: i64 = tx
+                .prepare_cached("SELECT id FROM keyset WHERE names = ?1")?
+                .query_row([&names], |r| r.get(0))?;
+            let mut blob = Vec::with_capacity(ns.counters.len() * 2);
+            super::encode_varints(ns.counters.iter().map(|(_, v)| *v), &mut blob);
+            tx.prepare_cached(
+                "INSERT INTO proto_sample (sample, netns, keyset, vals) VALUES (?1, ?2, ?3, ?4)",
+            )?
+            .execute(params![sample_id, netns_id, keyset, blob])?;
+        }
+
+        if let Some(listeners) = &ns.listeners {
+            let mut open: HashMap<(String, i64, String, i64, i64), i64> = HashMap::new();
+            if let Some(pid) = prev_id {
+                let mut st = tx.prepare_cached(
+                    "SELECT id, proto, family, addr, port, inode FROM listener WHERE netns = ?1 AND last_sample = ?2",
+                )?;
+                let rows = st.query_map(params![netns_id, pid], |r| {
+                    Ok((
+                        (r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?),
+                        r.get(0)?,
+                    ))
+                })?;
+                for r in rows {
+                    let (k, id) = r?;
+                    open.insert(k, id);
+                }
+            }
+            let mut seen = HashSet::new();
+            for l in listeners {
+                let key = (
+                    l.proto.to_string(),
+                    i64::from(l.family),
+                    l.addr.clone(),
+                    i64::from(l.port),
+                    i64::from(l.inode),
+                );
+                if !seen.insert(key.clone()) {
+                    continue;
+                }
+                match open.get(&key) {
+                    Some(id) => {
+                        tx.prepare_cached(
+                            "UPDATE listener SET last_sample = ?1, last_ms = ?2 WHERE id = ?3",
+                        )?
+                        .execute(params![sample_id, s.ts_ms, id])?;
+                    }
+                    None => new_listeners.push((netns_id, l)),
+                }
+            }
+        }
+    }
+
+    if !new_listeners.is_empty() {
+        let wanted: HashSet<u32> = new_listeners
+            .iter()
+            .map(|(_, l)| l.inode)
+            .filter(|i| *i != 0)
+            .collect();
+        let found = owners(&wanted);
+        let mut st = tx.prepare_cached(
+            "INSERT INTO listener (netns, proto, family, addr, port, inode, uid, pid, comm, start_time,
+                                   first_sample, last_sample, first_ms, last_ms)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?11, ?12, ?12)",
+        )?;
+        for (netns_id, l) in &new_listeners {
+            let o = found.get(&l.inode);
+            st.execute(params![
+                netns_id,
+                l.proto,
+                l.family,
+                l.addr,
+                l.port,
+                l.inode,
+                l.uid,
+                o.map(|o| o.pid),
+                o.map(|o| o.comm.clone()),
+                o.map(|o| to_sql(o.start_time)),
+                sample_id,
+                s.ts_ms
+            ])?;
+        }
+    }
+
+    Ok(Inserted {
+        sample_id,
+        segment,
+        ifaces: n_ifaces,
+        namespaces: s.namespaces.len(),
+        new_listeners: new_listeners.len(),
+    })
+}
+
+/// The previous reading of this interface in the same namespace: by ifindex when both are
+/// known (a rename keeps it), else by name.
+fn match_same_ns(prev: &mut [PrevIface], ns: i64, i: &IfaceSample) -> Option<usize> {
+    let ifindex = i.link.ifindex.map(i64::from).unwrap_or(-1);
+    let by_index = (ifindex >= 0)
+        .then(|| {
+            prev.iter()
+                .position(|p| !p.used && p.netns_inode == ns && p.ifindex == ifindex)
+        })
+        .flatten();
+    let k = by_index.or_else(|| {
+        prev.iter()
+            .position(|p| !p.used && p.netns_inode == ns && p.name == i.counters.name)
+    })?;
+    prev[k].used = true;
+    Some(k)
+}
+
+/// An interface moved in from another namespace keeps its counters: a vanished interface of
+/// the same name or ifindex whose every counter is <= the new reading.
+fn match_moved(prev: &mut [PrevIface], ns: i64, ifindex: i64, i: &IfaceSample) -> Option<usize> {
+    let k = prev.iter().position(|p| {
+        !p.used
+            && p.netns_inode != ns
+            && (p.name == i.counters.name || (ifindex >= 0 && p.ifindex == ifindex))
+            && p.counters
+                .iter()
+                .zip(&i.counters.counters)
+                .all(|(a, b)| a <= b)
+            && p.counters[0] > 0
+    })?;
+    prev[k].used = true;
+    Some(k)
+}

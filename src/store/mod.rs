@@ -1,0 +1,370 @@
+//! PERSIST: open, validate, migrate and lock the SQLite database (DESIGN §6).
+//!
+//! A file that exists is never truncated or recreated: an empty file, a text file, another
+//! application's SQLite file, a corrupt file or one from a newer nrec is refused with a clear
+//! error and left byte-for-byte as it was.
+
+pub mod delta;
+pub mod insert;
+pub mod query;
+
+use crate::error::{Error, Exit, Result};
+use rusqlite::{Connection, OpenFlags};
+use std::fs::{File, OpenOptions};
+use std::io::Read;
+use std::os::fd::AsRawFd;
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+/// `PRAGMA application_id`: "nrec" in ASCII.
+pub const APPLICATION_ID: i32 = 0x6e72_6563;
+
+/// Migrations in order; index + 1 is the schema version they produce.
+const MIGRATIONS: &[&str] = &[include_str!("../../migrations/0001_init.sql")];
+
+pub const SCHEMA_VERSION: i32 = MIGRATIONS.len() as i32;
+
+/// How long a recorder waits for another one to finish before giving up (exit 4).
+const LOCK_WAIT: Duration = Duration::from_secs(10);
+
+/// The default database path (DESIGN §6).
+pub fn default_path() -> PathBuf {
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } == 0 {
+        return PathBuf::from("/var/lib/nrec/nrec.db");
+    }
+    let base = std::env::var_os("XDG_STATE_HOME")
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".local/state")))
+        .unwrap_or_else(|| PathBuf::from("."));
+    base.join("nrec/nrec.db")
+}
+
+/// An exclusive lock on `DB.lock`, held until dropped.
+pub struct WriteLock {
+    _file: File,
+}
+
+fn lock_path(db: &Path) -> PathBuf {
+    let mut p = db.as_os_str().to_owned();
+    p.push(".lock");
+    PathBuf::from(p)
+}
+
+/// Takes the recorder lock beside the database, waiting up to [`LOCK_WAIT`].
+pub fn lock(db: &Path) -> Result<WriteLock> {
+    ensure_dir(db)?;
+    let path = lock_path(db);
+    let file = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .mode(0o640)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
+        .open(&path)
+        .map_err(|e| Error::io("cannot open lock file", &path, &e))?;
+    let started = Instant::now();
+    loop {
+        // SAFETY: flock on an fd we own.
+        if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } == 0 {
+            return Ok(WriteLock { _file: file });
+        }
+        let e = std::io::Error::last_os_error();
+        if e.raw_os_error() != Some(libc::EWOULDBLOCK) {
+            return Err(Error::io("cannot lock", &path, &e));
+        }
+        if started.elapsed() >= LOCK_WAIT {
+            return Err(Error::new(
+                Exit::Locked,
+                format!(
+                    "{}: another nrec recorder has held the lock for {}s; not recording",
+                    path.display(),
+                    LOCK_WAIT.as_secs()
+                ),
+            ));
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// What the first bytes of an existing file say about it.
+fn check_header(path: &Path) -> Result<()> {
+    let mut f = File::open(path).map_err(|e| Error::io("cannot open database", path, &e))?;
+    let meta = f
+        .metadata()
+        .map_err(|e| Error::io("cannot stat database", path, &e))?;
+    if !meta.is_file() {
+        return Err(Error::database(format!(
+            "{}: not a regular file",
+            path.display()
+        )));
+    }
+    if meta.len() == 0 {
+        return Err(Error::database(format!(
+            "{}: empty file, not an nrec database (refusing to overwrite it; remove it or choose another --db)",
+            path.display()
+        )));
+    }
+    let mut head = [0u8; 100];
+    let n = f
+        .read(&mut head)
+        .map_err(|e| Error::io("cannot read database", path, &e))?;
+    if n < 100 || &head[..16] != b"SQLite format 3\0" {
+        return Err(Error::database(format!(
+            "{}: not an SQLite database (refusing to overwrite it; choose another --db)",
+            path.display()
+        )));
+    }
+    let app = i32::from_be_bytes([head[68], head[69], head[70], head[71]]);
+    let user_version = i32::from_be_bytes([head[60], head[61], head[62], head[63]]);
+    if app != APPLICATION_ID && (app != 0 || user_version != 0) {
+        return Err(Error::database(format!(
+            "{}: an SQLite database of another application (application_id {app:#x}), not nrec's; left untouched",
+            path.display()
+        )));
+    }
+    if user_version > SCHEMA_VERSION {
+        return Err(Error::database(format!(
+            "{}: written by a newer nrec (schema {user_version}, this nrec knows up to {SCHEMA_VERSION}); upgrade nrec",
+            path.display()
+        )));
+    }
+    // The page count in the header must be backed by the file; a truncated copy fails here
+    // rather than half-way through a report.
+    let page_size = match u16::from_be_bytes([head[16], head[17]]) {
+        1 => 65536u64,
+        p => u64::from(p),
+    };
+    let pages = u64::from(u32::from_be_bytes([head[28], head[29], head[30], head[31]]));
+    let wal_exists = Path::new(&format!("{}-wal", path.display())).exists();
+    if !wal_exists && page_size >= 512 && pages > 0 && meta.len() < pages * page_size {
+        return Err(Error::database(format!(
+            "{}: truncated ({} bytes, the header says {} pages of {page_size}); left untouched",
+            path.display(),
+            meta.len(),
+            pages
+        )));
+    }
+    Ok(())
+}
+
+/// Opens (creating if absent) the database for writing and brings the schema up to date.
+pub fn open_rw(path: &Path) -> Result<Connection> {
+    let exists = path.exists() || path.symlink_metadata().is_ok();
+    if exists {
+        check_header(path)?;
+    } else {
+        create_file(path)?;
+    }
+    let conn = Connection::open_with_flags(
+        path,
+        OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )
+    .map_err(|e| Error::sqlite(path, e))?;
+    if conn
+        .is_readonly(rusqlite::DatabaseName::Main)
+        .unwrap_or(false)
+    {
+        return Err(Error::new(
+            Exit::Permission,
+            format!("{}: database is read-only; cannot record", path.display()),
+        ));
+    }
+    configure(&conn, path, false)?;
+    migrate(&conn, path)?;
+    Ok(conn)
+}
+
+/// Opens an existing database read-only for reports.
+pub fn open_ro(path: &Path) -> Result<Connection> {
+    if !path.exists() {
+        return Err(Error::database(format!(
+            "{}: no such database; run `nrec record` first (or pass --db)",
+            path.display()
+        )));
+    }
+    check_header(path)?;
+    let conn = Connection::open_with_flags(
+        path,
+        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )
+    .map_err(|e| Error::sqlite(path, e))?;
+    configure(&conn, path, true)?;
+    let v: i32 = conn
+        .query_row("PRAGMA user_version", [], |r| r.get(0))
+        .map_err(|e| Error::sqlite(path, e))?;
+    if v == 0 {
+        return Err(Error::database(format!(
+            "{}: has no nrec schema yet; run `nrec record` first",
+            path.display()
+        )));
+    }
+    Ok(conn)
+}
+
+/// Creates the database's directory (mode 0750) if it does not exist.
+fn ensure_dir(db: &Path) -> Result<()> {
+    if let Some(dir) = db.parent().filter(|d| !d.as_os_str().is_empty()) {
+        if !dir.exists() {
+            std::fs::DirBuilder::new()
+                .recursive(true)
+                .mode(0o750)
+                .create(dir)
+                .map_err(|e| Error::io("cannot create directory", dir, &e))?;
+        }
+    }
+    Ok(())
+}
+
+fn create_file(path: &Path) -> Result<()> {
+    ensure_dir(path)?;
+    OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o640)
+        .custom_flags(libc::O_NOFOLLOW)
+        .open(path)
+        .map_err(|e| Error::io("cannot create database", path, &e))?;
+    Ok(())
+}
+
+fn configure(conn: &Connection, path: &Path, read_only: bool) -> Result<()> {
+    let q =
+        |sql: &str| -> Result<()> { conn.execute_batch(sql).map_err(|e| Error::sqlite(path, e)) };
+    conn.busy_timeout(Duration::from_secs(5))
+        .map_err(|e| Error::sqlite(path, e))?;
+    q("PRAGMA trusted_schema = OFF;")?;
+    if read_only {
+        q("PRAGMA query_only = ON;")?;
+    } else {
+        // Keep -wal/-shm after close so read-only group readers can open the database.
+        // SAFETY: the handle is valid for the life of conn; the op takes a pointer to int.
+        unsafe {
+            let mut on: libc::c_int = 1;
+            rusqlite::ffi::sqlite3_file_control(
+                conn.handle(),
+                c"main".as_ptr(),
+                rusqlite::ffi::SQLITE_FCNTL_PERSIST_WAL,
+                (&mut on as *mut libc::c_int).cast(),
+            );
+        }
+        let mode: String = conn
+            .query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))
+            .map_err(|e| Error::sqlite(path, e))?;
+        if !mode.eq_ignore_ascii_case("wal") {
+            return Err(Error::database(format!(
+                "{}: cannot switch to WAL (journal_mode is {mode})",
+                path.display()
+            )));
+        }
+        q("PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = OFF;")?;
+    }
+    Ok(())
+}
+
+fn migrate(conn: &Connection, path: &Path) -> Result<()> {
+    let cur: i32 = conn
+        .query_row("PRAGMA user_version", [], |r| r.get(0))
+        .map_err(|e| Error::sqlite(path, e))?;
+    if cur >= SCHEMA_VERSION {
+        return Ok(());
+    }
+    if cur == 0 {
+        // A version-0 file we did not just create must hold nothing: no foreign tables.
+        let n: i64 = conn
+            .query_row("SELECT count(*) FROM sqlite_schema", [], |r| r.get(0))
+            .map_err(|e| Error::sqlite(path, e))?;
+        if n > 0 {
+            return Err(Error::database(format!(
+                "{}: an SQLite database with tables but no nrec schema; left untouched",
+                path.display()
+            )));
+        }
+    }
+    conn.execute_batch("BEGIN IMMEDIATE")
+        .map_err(|e| Error::sqlite(path, e))?;
+    let res = (|| -> rusqlite::Result<()> {
+        for sql in &MIGRATIONS[cur as usize..] {
+            conn.execute_batch(sql)?;
+        }
+        conn.execute_batch(&format!(
+            "PRAGMA application_id = {APPLICATION_ID}; PRAGMA user_version = {SCHEMA_VERSION};"
+        ))
+    })();
+    match res {
+        Ok(()) => conn
+            .execute_batch("COMMIT")
+            .map_err(|e| Error::sqlite(path, e)),
+        Err(e) => {
+            let _ = conn.execute_batch("ROLLBACK");
+            Err(Error::sqlite(path, e))
+        }
+    }
+}
+
+/// u64 counter → SQLite INTEGER, same 64-bit pattern (lossless both ways).
+pub fn to_sql(v: u64) -> i64 {
+    i64::from_ne_bytes(v.to_ne_bytes())
+}
+
+/// SQLite INTEGER → u64 counter (inverse of [`to_sql`]).
+pub fn from_sql(v: i64) -> u64 {
+    u64::from_ne_bytes(v.to_ne_bytes())
+}
+
+/// LEB128 varints: the protocol-counter blobs.
+pub fn encode_varints(vals: impl Iterator<Item = u64>, out: &mut Vec<u8>) {
+    for mut v in vals {
+        loop {
+            let b = (v & 0x7f) as u8;
+            v >>= 7;
+            if v == 0 {
+                out.push(b);
+                break;
+            }
+            out.push(b | 0x80);
+        }
+    }
+}
+
+/// Decodes a varint blob; None if it is malformed (a corrupt row is reported, not guessed).
+pub fn decode_varints(mut b: &[u8]) -> Option<Vec<u64>> {
+    let mut out = Vec::with_capacity(b.len());
+    while !b.is_empty() {
+        let mut v = 0u64;
+        let mut shift = 0u32;
+        loop {
+            let (&byte, rest) = b.split_first()?;
+            b = rest;
+            if shift > 63 || (shift == 63 && byte > 1) {
+                return None;
+            }
+            v |= u64::from(byte & 0x7f) << shift;
+            if byte & 0x80 == 0 {
+                break;
+            }
+            shift += 7;
+        }
+        out.push(v);
+    }
+    Some(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn varints_round_trip() {
+        let vals = [0, 1, 127, 128, 300, u64::MAX, 1 << 63, 4_000_000_000];
+        let mut b = vec![];
+        encode_varints(vals.iter().copied(), &mut b);
+        assert_eq!(decode_varints(&b).unwrap(), vals);
+        assert!(decode_varints(&[0x80]).is_none());
+        assert!(decode_varints(&[0xff; 11]).is_none());
+        assert_eq!(from_sql(to_sql(u64::MAX)), u64::MAX);
+    }
+}

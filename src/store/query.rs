@@ -1,0 +1,205 @@
+//! Typed read queries for reports. Every query is bounded by a [`Window`] of sample times.
+
+use super::{decode_varints, from_sql};
+use crate::time::Window;
+use rusqlite::{Connection, params};
+use std::collections::HashMap;
+
+#[derive(Debug, Clone)]
+pub struct SampleRow {
+    pub id: i64,
+    pub ts_ms: i64,
+    pub prev: Option<i64>,
+    pub elapsed_ms: Option<i64>,
+    pub boot_id: String,
+    pub hostname: Vec<u8>,
+    pub kernel: String,
+    pub arch: String,
+    pub ncpu: u32,
+}
+
+/// Samples whose time lies in the window, in recording order.
+pub fn samples(conn: &Connection, w: &Window) -> rusqlite::Result<Vec<SampleRow>> {
+    let mut st = conn.prepare_cached(
+        "SELECT s.id, s.ts_ms, s.prev, s.elapsed_ms, si.boot_id, si.hostname, si.kernel, si.arch, si.ncpu
+         FROM sample s JOIN sysinfo si ON si.id = s.sysinfo
+         WHERE s.ts_ms >= ?1 AND s.ts_ms < ?2 ORDER BY s.id",
+    )?;
+    let rows = st.query_map(params![w.start_ms(), w.end_ms()], |r| {
+        Ok(SampleRow {
+            id: r.get(0)?,
+            ts_ms: r.get(1)?,
+            prev: r.get(2)?,
+            elapsed_ms: r.get(3)?,
+            boot_id: r.get(4)?,
+            hostname: r.get(5)?,
+            kernel: r.get(6)?,
+            arch: r.get(7)?,
+            ncpu: r.get(8)?,
+        })
+    })?;
+    rows.collect()
+}
+
+#[derive(Debug, Clone)]
+pub struct IfaceRow {
+    pub sample: i64,
+    pub netns: Vec<u8>,
+    pub name: Vec<u8>,
+    pub deltas: Option<[u64; 16]>,
+    pub speed_mbps: Option<u32>,
+    pub duplex: Option<u8>,
+    pub flags: i64,
+}
+
+/// Interface rows of the samples in the window, in sample then interface order.
+pub fn iface_rows(conn: &Connection, w: &Window) -> rusqlite::Result<Vec<IfaceRow>> {
+    let mut st = conn.prepare_cached(
+        "SELECT x.sample, n.name, i.name,
+                x.d_rx_bytes, x.d_rx_packets, x.d_rx_errs, x.d_rx_drop, x.d_rx_fifo, x.d_rx_frame,
+                x.d_rx_compressed, x.d_rx_multicast, x.d_tx_bytes, x.d_tx_packets, x.d_tx_errs,
+                x.d_tx_drop, x.d_tx_fifo, x.d_tx_colls, x.d_tx_carrier, x.d_tx_compressed,
+                x.speed_mbps, x.duplex, x.flags
+         FROM sample s JOIN iface_sample x ON x.sample = s.id
+              JOIN iface i ON i.id = x.iface JOIN netns n ON n.id = i.netns
+         WHERE s.ts_ms >= ?1 AND s.ts_ms < ?2
+         ORDER BY s.id, x.iface",
+    )?;
+    let rows = st.query_map(params![w.start_ms(), w.end_ms()], |r| {
+        let first: Option<i64> = r.get(3)?;
+        let deltas = match first {
+            None => None,
+            Some(_) => {
+                let mut d = [0u64; 16];
+                for (k, slot) in d.iter_mut().enumerate() {
+                    let v: Option<i64> = r.get(3 + k)?;
+                    *slot = from_sql(v.unwrap_or(0));
+                }
+                Some(d)
+            }
+        };
+        Ok(IfaceRow {
+            sample: r.get(0)?,
+            netns: r.get(1)?,
+            name: r.get(2)?,
+            deltas,
+            speed_mbps: r.get(19)?,
+            duplex: r.get(20)?,
+            flags: r.get(21)?,
+        })
+    })?;
+    rows.collect()
+}
+
+/// Protocol counters of one namespace at one sample.
+#[derive(Debug, Clone)]
+pub struct ProtoRow {
+    pub sample: i64,
+    pub netns: Vec<u8>,
+    pub keyset: i64,
+    pub vals: Vec<u64>,
+}
+
+/// Counter name → position, per keyset.
+pub type Keysets = HashMap<i64, HashMap<String, usize>>;
+
+impl ProtoRow {
+    pub fn get(&self, keysets: &Keysets, key: &str) -> Option<u64> {
+        let pos = *keysets.get(&self.keyset)?.get(key)?;
+        self.vals.get(pos).copied()
+    }
+}
+
+/// Protocol rows of the window's samples and of their predecessors (for deltas).
+pub fn proto_rows(conn: &Connection, w: &Window) -> rusqlite::Result<(Vec<ProtoRow>, Keysets)> {
+    let mut st = conn.prepare_cached(
+        "SELECT p.sample, n.name, p.keyset, p.vals
+         FROM proto_sample p JOIN netns n ON n.id = p.netns
+         WHERE p.sample IN (SELECT id FROM sample WHERE ts_ms >= ?1 AND ts_ms < ?2
+                            UNION SELECT prev FROM sample WHERE ts_ms >= ?1 AND ts_ms < ?2 AND prev IS NOT NULL)
+         ORDER BY p.sample, p.netns",
+    )?;
+    let mut out = Vec::new();
+    let mut ids = Vec::new();
+    let rows = st.query_map(params![w.start_ms(), w.end_ms()], |r| {
+        let blob: Vec<u8> = r.get(3)?;
+        Ok((
+            r.get::<_, i64>(0)?,
+            r.get::<_, Vec<u8>>(1)?,
+            r.get::<_, i64>(2)?,
+            blob,
+        ))
+    })?;
+    for r in rows {
+        let (sample, netns, keyset, blob) = r?;
+        let vals = decode_varints(&blob).ok_or_else(|| {
+            rusqlite::Error::FromSqlConversionFailure(
+                3,
+                rusqlite::types::Type::Blob,
+                format!("sample {sample}: malformed protocol-counter blob").into(),
+            )
+        })?;
+        if !ids.contains(&keyset) {
+            ids.push(keyset);
+        }
+        out.push(ProtoRow {
+            sample,
+            netns,
+            keyset,
+            vals,
+        });
+    }
+    let mut keysets = Keysets::new();
+    let mut st = conn.prepare_cached("SELECT names FROM keyset WHERE id = ?1")?;
+    for id in ids {
+        let names: String = st.query_row([id], |r| r.get(0))?;
+        keysets.insert(
+            id,
+            names
+                .split('\n')
+                .enumerate()
+                .map(|(i, n)| (n.to_string(), i))
+                .collect(),
+        );
+    }
+    Ok((out, keysets))
+}
+
+#[derive(Debug, Clone)]
+pub struct ListenerRow {
+    pub netns: Vec<u8>,
+    pub proto: String,
+    pub family: i64,
+    pub addr: String,
+    pub port: i64,
+    pub uid: i64,
+    pub pid: Option<i64>,
+    pub comm: Option<Vec<u8>>,
+    pub first_ms: i64,
+    pub last_ms: i64,
+}
+
+/// Listener spans that overlap the window.
+pub fn listeners(conn: &Connection, w: &Window) -> rusqlite::Result<Vec<ListenerRow>> {
+    let mut st = conn.prepare_cached(
+        "SELECT n.name, l.proto, l.family, l.addr, l.port, l.uid, l.pid, l.comm, l.first_ms, l.last_ms
+         FROM listener l JOIN netns n ON n.id = l.netns
+         WHERE l.last_ms >= ?1 AND l.first_ms < ?2
+         ORDER BY l.proto DESC, l.port, l.addr, l.first_ms",
+    )?;
+    let rows = st.query_map(params![w.start_ms(), w.end_ms()], |r| {
+        Ok(ListenerRow {
+            netns: r.get(0)?,
+            proto: r.get(1)?,
+            family: r.get(2)?,
+            addr: r.get(3)?,
+            port: r.get(4)?,
+            uid: r.get(5)?,
+            pid: r.get(6)?,
+            comm: r.get(7)?,
+            first_ms: r.get(8)?,
+            last_ms: r.get(9)?,
+        })
+    })?;
+    rows.collect()
+}
