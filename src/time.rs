@@ -189,14 +189,17 @@ fn parse_point(opt: &str, s: &str, now: &Zoned, tz: &TimeZone) -> Result<Timesta
     if let Ok(ts) = t.parse::<Timestamp>() {
         return Ok(ts);
     }
+    // A date-time first: jiff's Date parser would accept "2026-11-22T12:00" and drop the time.
+    if t.contains(['T', ' ']) {
+        if let Ok(dt) = t.parse::<DateTime>() {
+            return dt
+                .to_zoned(tz.clone())
+                .map(|z| z.timestamp())
+                .map_err(|e| Error::usage(format!("{opt} {s:?}: {e}")));
+        }
+    }
     if let Ok(d) = t.parse::<Date>() {
         return day_start(d, tz);
-    }
-    if let Ok(dt) = t.parse::<DateTime>() {
-        return dt
-            .to_zoned(tz.clone())
-            .map(|z| z.timestamp())
-            .map_err(|e| Error::usage(format!("{opt} {s:?}: {e}")));
     }
     let span = parse_span(opt, t)?;
     now.checked_sub(span)
