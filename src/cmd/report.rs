@@ -108,16 +108,16 @@ pub fn run(args: &ReportArgs, g: &Global, out: &mut dyn Write) -> Result<()> {
     match args.format {
         Format::Table => {
             render::heading(out, &host, day_ms, &tz).map_err(io)?;
-            for p in &parts {
-                match p {
-                    Part::Table(k) => {
-                        let t = report::build(k, &data, &shape);
-                        render::table(out, &t, &tz, args.human).map_err(io)?;
-                    }
-                    Part::Listen => {
-                        listen::table(out, &listeners, &tz, listen_netns).map_err(io)?
-                    }
-                }
+            let tables: Vec<report::Table> = parts
+                .iter()
+                .filter_map(|p| match p {
+                    Part::Table(k) => Some(report::build(k, &data, &shape)),
+                    Part::Listen => None,
+                })
+                .collect();
+            render::tables(out, &tables, &tz, args.human).map_err(io)?;
+            if parts.iter().any(|p| matches!(p, Part::Listen)) {
+                listen::table(out, &listeners, &tz, listen_netns).map_err(io)?;
             }
         }
         Format::Csv => {

@@ -11,6 +11,10 @@ use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
+/// The inode of the initial network namespace (include/linux/proc_ns.h), the same on every
+/// boot and kernel since 3.8.
+pub const PROC_NET_INIT_INO: u64 = 0xEFFF_FFF9;
+
 /// A namespace found on the host and a path that opens it.
 #[derive(Debug, Clone)]
 pub struct NsTarget {
@@ -72,10 +76,17 @@ pub fn enumerate(proc_root: &Path) -> (Vec<NsTarget>, usize) {
     if let Some(o) = own {
         add(o, None, proc_root.join("thread-self/ns/net"));
     }
+    // "root" is the initial namespace, whoever runs the recorder: the kernel gives it a fixed
+    // inode. Inside a container (no init_net in sight) it is PID 1's namespace, else our own.
+    let root = if found.contains_key(&PROC_NET_INIT_INO) {
+        Some(PROC_NET_INIT_INO)
+    } else {
+        init.or(own)
+    };
     let mut list: Vec<NsTarget> = found
         .into_values()
         .map(|mut t| {
-            if Some(t.inode) == init || (init.is_none() && t.is_own) {
+            if Some(t.inode) == root {
                 t.name = b"root".to_vec();
             } else if t.name.is_empty() {
                 t.name = format!("ns:{}", t.inode).into_bytes();

@@ -147,9 +147,10 @@ pub fn build(kind: &'static Kind, data: &Data, shape: &Shape) -> Table {
     if let Some(step) = shape.interval_ms {
         rows = resample(rows, step);
     }
-    let averages = average(&rows);
+    let mut averages = average(&rows);
     if shape.omit_idle {
         rows.retain(|r| !is_idle(kind, r));
+        averages.retain(|r| !is_idle(kind, r));
     }
     let mut by_name: HashMap<&[u8], &[u8]> = HashMap::new();
     let mut netns_seen: Vec<&[u8]> = Vec::new();

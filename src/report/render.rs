@@ -97,12 +97,12 @@ fn human_kib(v: f64) -> String {
     format!(" {:>8.1}{}", x, units[u])
 }
 
-fn cell(c: &super::kinds::Column, r: &Row, avg: bool, human: bool) -> String {
+fn cell(c: &super::kinds::Column, r: &Row, human: bool) -> String {
     let Some(v) = value(c, r) else {
         return format!(" {:>9}", "-");
     };
     match c.calc {
-        Calc::Mean(_) if !avg && r.n == 1 => format!(" {:>9.0}", v),
+        // sar prints gauges as integers, and their averages with %9.0f
         Calc::Mean(_) => format!(" {:>9.0}", v),
         Calc::Rate(_, div) if human && div > 1.0 => human_kib(v),
         _ => format!(" {:>9.2}", v),
@@ -131,20 +131,37 @@ pub fn heading(w: &mut dyn Write, host: &Host, day_ms: i64, tz: &TimeZone) -> io
     )
 }
 
-/// One kind in sar's layout: per segment a heading, the rows, the Average block.
-pub fn table(w: &mut dyn Write, t: &Table, tz: &TimeZone, human: bool) -> io::Result<()> {
-    let head = |w: &mut dyn Write, ts: i64| -> io::Result<()> {
-        write!(w, "{:<11}", hms(ts, tz))?;
-        if t.kind.per_iface {
-            write!(w, " {:>9}", "IFACE")?;
-        } else if t.show_netns {
-            write!(w, " {:>9}", "NETNS")?;
-        }
-        for c in t.kind.columns {
-            write!(w, " {:>9}", c.head)?;
-        }
-        writeln!(w)
+/// Tables in sar's layout. Like `sar -f`, the outer loop is over segments (runs of one
+/// boot) and the inner over kinds: each kind gets a heading, its rows and its Average block,
+/// and `LINUX RESTART` separates segments. All tables come from the same samples, so they
+/// share one segment list.
+pub fn tables(w: &mut dyn Write, ts: &[Table], tz: &TimeZone, human: bool) -> io::Result<()> {
+    let Some(first) = ts.first() else {
+        return Ok(());
     };
+    for (si, seg) in first.segments.iter().enumerate() {
+        if seg.restart {
+            writeln!(w)?;
+            writeln!(
+                w,
+                "{:<11}  LINUX RESTART\t({} CPU)",
+                hms(seg.start_ms, tz),
+                seg.ncpu
+            )?;
+        }
+        for t in ts {
+            segment(w, t, si, tz, human)?;
+        }
+    }
+    Ok(())
+}
+
+fn segment(w: &mut dyn Write, t: &Table, si: usize, tz: &TimeZone, human: bool) -> io::Result<()> {
+    let rows: Vec<&Row> = t.rows.iter().filter(|r| r.segment == si).collect();
+    let avgs: Vec<&Row> = t.averages.iter().filter(|r| r.segment == si).collect();
+    if rows.is_empty() && avgs.is_empty() {
+        return Ok(());
+    }
     let key = |r: &Row| -> String {
         if t.kind.per_iface {
             format!(" {:>9}", label(t, r))
@@ -154,51 +171,44 @@ pub fn table(w: &mut dyn Write, t: &Table, tz: &TimeZone, human: bool) -> io::Re
             String::new()
         }
     };
-    for (si, seg) in t.segments.iter().enumerate() {
-        let rows: Vec<&Row> = t.rows.iter().filter(|r| r.segment == si).collect();
-        let avgs: Vec<&Row> = t.averages.iter().filter(|r| r.segment == si).collect();
-        if seg.restart {
-            writeln!(w)?;
+    writeln!(w)?;
+    write!(w, "{:<11}", hms(t.segments[si].start_ms, tz))?;
+    if t.kind.per_iface {
+        write!(w, " {:>9}", "IFACE")?;
+    } else if t.show_netns {
+        write!(w, " {:>9}", "NETNS")?;
+    }
+    for c in t.kind.columns {
+        write!(w, " {:>9}", c.head)?;
+    }
+    writeln!(w)?;
+    let mut last_gap_end = i64::MIN;
+    for r in rows {
+        if r.gap && r.time_ms != last_gap_end {
+            last_gap_end = r.time_ms;
             writeln!(
                 w,
-                "{:<11}       LINUX RESTART\t({} CPU)",
-                hms(seg.start_ms, tz),
-                seg.ncpu
+                "{:<11}       (gap: no samples for {}; the rows below average over it)",
+                hms(r.time_ms - r.elapsed_ms, tz),
+                duration_text(r.elapsed_ms)
             )?;
         }
-        if rows.is_empty() && avgs.is_empty() {
+        write!(w, "{:<11}{}", hms(r.time_ms, tz), key(r))?;
+        if r.sums.is_none() {
+            writeln!(w, "    not counted: {}", flags_text(r.flags))?;
             continue;
         }
+        for c in t.kind.columns {
+            write!(w, "{}", cell(c, r, human))?;
+        }
         writeln!(w)?;
-        head(w, seg.start_ms)?;
-        let mut last_gap_end = i64::MIN;
-        for r in rows {
-            if r.gap && r.time_ms != last_gap_end {
-                last_gap_end = r.time_ms;
-                writeln!(
-                    w,
-                    "{:<11}       (gap: no samples for {}; the rows below average over it)",
-                    hms(r.time_ms - r.elapsed_ms, tz),
-                    duration_text(r.elapsed_ms)
-                )?;
-            }
-            write!(w, "{:<11}{}", hms(r.time_ms, tz), key(r))?;
-            if r.sums.is_none() {
-                writeln!(w, "    not counted: {}", flags_text(r.flags))?;
-                continue;
-            }
-            for c in t.kind.columns {
-                write!(w, "{}", cell(c, r, false, human))?;
-            }
-            writeln!(w)?;
+    }
+    for r in avgs {
+        write!(w, "{:<11}{}", "Average:", key(r))?;
+        for c in t.kind.columns {
+            write!(w, "{}", cell(c, r, human))?;
         }
-        for r in avgs {
-            write!(w, "{:<11}{}", "Average:", key(r))?;
-            for c in t.kind.columns {
-                write!(w, "{}", cell(c, r, true, human))?;
-            }
-            writeln!(w)?;
-        }
+        writeln!(w)?;
     }
     Ok(())
 }

@@ -152,12 +152,13 @@ fn check_header(path: &Path) -> Result<()> {
 }
 
 /// Opens (creating if absent) the database for writing and brings the schema up to date.
+/// Call with the [`lock`] held: creation and migration assume a single writer.
 pub fn open_rw(path: &Path) -> Result<Connection> {
-    let exists = path.exists() || path.symlink_metadata().is_ok();
+    let exists = path.symlink_metadata().is_ok();
     if exists {
         check_header(path)?;
     } else {
-        create_file(path)?;
+        create_db(path)?;
     }
     let conn = Connection::open_with_flags(
         path,
@@ -173,6 +174,9 @@ pub fn open_rw(path: &Path) -> Result<Connection> {
             format!("{}: database is read-only; cannot record", path.display()),
         ));
     }
+    // Before anything writes (switching to WAL rewrites the header): a version-0 file with
+    // tables is somebody else's.
+    refuse_foreign(&conn, path)?;
     configure(&conn, path, false)?;
     migrate(&conn, path)?;
     Ok(conn)
@@ -219,15 +223,55 @@ fn ensure_dir(db: &Path) -> Result<()> {
     Ok(())
 }
 
-fn create_file(path: &Path) -> Result<()> {
+/// Creates a new database atomically: the schema is written to `DB.new` and then linked
+/// into place, so a crash leaves either no database or a complete one — never an empty file
+/// that later runs would (rightly) refuse to touch.
+fn create_db(path: &Path) -> Result<()> {
     ensure_dir(path)?;
+    let mut tmp = path.as_os_str().to_owned();
+    tmp.push(".new");
+    let tmp = PathBuf::from(tmp);
+    // A leftover from a crashed creation; we hold the lock, so nobody else is creating.
+    for suffix in ["", "-journal"] {
+        let mut p = tmp.as_os_str().to_owned();
+        p.push(suffix);
+        let _ = std::fs::remove_file(PathBuf::from(p));
+    }
     OpenOptions::new()
         .write(true)
         .create_new(true)
         .mode(0o640)
         .custom_flags(libc::O_NOFOLLOW)
-        .open(path)
-        .map_err(|e| Error::io("cannot create database", path, &e))?;
+        .open(&tmp)
+        .map_err(|e| Error::io("cannot create database", &tmp, &e))?;
+    let conn = Connection::open_with_flags(
+        &tmp,
+        OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )
+    .map_err(|e| Error::sqlite(&tmp, e))?;
+    migrate(&conn, &tmp)?;
+    conn.close().map_err(|(_, e)| Error::sqlite(&tmp, e))?;
+    std::fs::hard_link(&tmp, path).map_err(|e| Error::io("cannot create database", path, &e))?;
+    let _ = std::fs::remove_file(&tmp);
+    Ok(())
+}
+
+fn refuse_foreign(conn: &Connection, path: &Path) -> Result<()> {
+    let v: i32 = conn
+        .query_row("PRAGMA user_version", [], |r| r.get(0))
+        .map_err(|e| Error::sqlite(path, e))?;
+    if v != 0 {
+        return Ok(());
+    }
+    let n: i64 = conn
+        .query_row("SELECT count(*) FROM sqlite_schema", [], |r| r.get(0))
+        .map_err(|e| Error::sqlite(path, e))?;
+    if n > 0 {
+        return Err(Error::database(format!(
+            "{}: an SQLite database with tables but no nrec schema; left untouched",
+            path.display()
+        )));
+    }
     Ok(())
 }
 
@@ -271,18 +315,6 @@ fn migrate(conn: &Connection, path: &Path) -> Result<()> {
         .map_err(|e| Error::sqlite(path, e))?;
     if cur >= SCHEMA_VERSION {
         return Ok(());
-    }
-    if cur == 0 {
-        // A version-0 file we did not just create must hold nothing: no foreign tables.
-        let n: i64 = conn
-            .query_row("SELECT count(*) FROM sqlite_schema", [], |r| r.get(0))
-            .map_err(|e| Error::sqlite(path, e))?;
-        if n > 0 {
-            return Err(Error::database(format!(
-                "{}: an SQLite database with tables but no nrec schema; left untouched",
-                path.display()
-            )));
-        }
     }
     conn.execute_batch("BEGIN IMMEDIATE")
         .map_err(|e| Error::sqlite(path, e))?;

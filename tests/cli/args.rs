@@ -1,0 +1,124 @@
+//! Bad arguments exit 2 with one clear line; windows fall on exact local-day bounds.
+
+use crate::harness::*;
+
+fn one_line_usage_error(env: &Env, args: &[&str], needle: &str) {
+    let out = env.cmd(args).env("NREC_NOW", at(0)).output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
+    assert_eq!(err.lines().count(), 1, "{args:?}: not one line: {err}");
+    assert!(err.starts_with("nrec: "), "{err}");
+    assert!(err.contains(needle), "{args:?}: {err:?} lacks {needle:?}");
+}
+
+#[test]
+fn bad_arguments_exit_2_with_one_line() {
+    let env = Env::new();
+    let p = FakeProc::new();
+    env.record_ok(&p, &at(0));
+    one_line_usage_error(&env, &["report", "--date", "2026-02-30"], "2026-02-30");
+    one_line_usage_error(&env, &["report", "--date", "yesterday"], "YYYY-MM-DD");
+    one_line_usage_error(&env, &["report", "--since", "7x"], "\"7x\"");
+    one_line_usage_error(&env, &["report", "--since", "-7d"], "\"-7d\"");
+    one_line_usage_error(&env, &["report", "--since", "0d"], "positive");
+    one_line_usage_error(&env, &["report", "-n", "DEV,BOGUS"], "BOGUS");
+    one_line_usage_error(&env, &["report", "--interval", "0m"], "0m");
+    one_line_usage_error(&env, &["report", "--interval", "abc"], "abc");
+    one_line_usage_error(
+        &env,
+        &["report", "--yesterday", "--date", "2026-01-01"],
+        "choose one",
+    );
+    one_line_usage_error(&env, &["report", "--since", "1d", "--until", "2d"], "empty");
+    one_line_usage_error(&env, &["report", "--format", "xml"], "xml");
+    one_line_usage_error(&env, &["report", "--bogus"], "--bogus");
+    one_line_usage_error(&env, &["frobnicate"], "frobnicate");
+    let out = env
+        .cmd(&["report"])
+        .env("NREC_NOW", "last tuesday")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("NREC_NOW"));
+}
+
+/// The JSON window of `report --yesterday` in `tz` at `now`.
+fn yesterday(env: &mut Env, tz: &str, now: &str) -> (String, String) {
+    env.tz = tz.into();
+    let out = env.report_ok(&["--yesterday", "--format", "json"], now);
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let w = &v["nrec"]["window"];
+    (
+        w["start"].as_str().unwrap().into(),
+        w["end"].as_str().unwrap().into(),
+    )
+}
+
+#[test]
+fn yesterday_across_dst_and_odd_offsets() {
+    let mut env = Env::new();
+    env.record_ok(&FakeProc::new(), &at(0));
+    assert_eq!(
+        yesterday(&mut env, "Europe/Berlin", "2026-03-30T10:00:00Z"),
+        (
+            "2026-03-29T00:00:00+01:00".into(),
+            "2026-03-30T00:00:00+02:00".into()
+        ),
+        "spring forward: a 23-hour day"
+    );
+    assert_eq!(
+        yesterday(&mut env, "Europe/Berlin", "2026-10-26T10:00:00Z"),
+        (
+            "2026-10-25T00:00:00+02:00".into(),
+            "2026-10-26T00:00:00+01:00".into()
+        ),
+        "fall back: a 25-hour day"
+    );
+    assert_eq!(
+        yesterday(&mut env, "America/Santiago", "2026-09-07T15:00:00Z"),
+        (
+            "2026-09-06T01:00:00-03:00".into(),
+            "2026-09-07T00:00:00-03:00".into()
+        ),
+        "local midnight does not exist: the day starts at 01:00"
+    );
+    assert_eq!(
+        yesterday(&mut env, "Asia/Kolkata", "2026-11-23T00:00:00Z"),
+        (
+            "2026-11-22T00:00:00+05:30".into(),
+            "2026-11-23T00:00:00+05:30".into()
+        )
+    );
+}
+
+#[test]
+fn samples_fall_inside_exact_dst_day_bounds() {
+    // Berlin 2026-03-29 is 23 h long: [2026-03-28T23:00Z, 2026-03-29T22:00Z).
+    let mut env = Env::new();
+    env.tz = "Europe/Berlin".into();
+    let mut p = FakeProc::new();
+    for (k, ts) in [
+        "2026-03-28T22:59:00Z", // 23:59 on the 28th: baseline before the day
+        "2026-03-28T23:00:00Z", // 00:00 +01 on the 29th: first row
+        "2026-03-29T21:59:00Z", // 23:59 +02: last row
+        "2026-03-29T22:00:00Z", // 00:00 on the 30th: outside
+    ]
+    .iter()
+    .enumerate()
+    {
+        p.iface(b"eth0").add(1000 * (k as u64 + 1), 1, 0, 0);
+        p.uptime_ms += 60_000;
+        env.record_ok(&p, ts);
+    }
+    let out = env.report_ok(
+        &["--date", "2026-03-29", "--iface", "eth0", "--format", "csv"],
+        "2026-04-01T00:00:00Z",
+    );
+    let (h, rows) = parse_csv(&out);
+    let times: Vec<&str> = rows.iter().map(|r| col(&h, r, "time")).collect();
+    assert_eq!(
+        times,
+        ["2026-03-29T00:00:00+01:00", "2026-03-29T23:59:00+02:00"]
+    );
+    assert_eq!(col(&h, &rows[0], "rx_bytes"), "2000");
+}

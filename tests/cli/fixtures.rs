@@ -1,0 +1,478 @@
+//! Record and report on fake /proc trees: exact numbers, counter rules, hostile names.
+
+use crate::harness::*;
+
+const DAY: &[&str] = &["--date", "2026-11-22"];
+
+fn csv_rows(env: &Env, kind: &str) -> (Vec<String>, Vec<Vec<String>>) {
+    let out = env.report_ok(&[DAY, &["-n", kind, "--format", "csv"]].concat(), &at(600));
+    parse_csv(&out)
+}
+
+fn rows_for<'a>(h: &[String], rows: &'a [Vec<String>], iface: &str) -> Vec<&'a Vec<String>> {
+    rows.iter()
+        .filter(|r| col(h, r, "iface") == iface)
+        .collect()
+}
+
+/// Three samples a minute apart: baseline, a busy minute, an idle minute.
+fn three_samples(env: &Env, p: &mut FakeProc) {
+    env.record_ok(p, &at(0));
+    p.iface(b"lo").add(61_440, 60, 61_440, 60);
+    p.iface(b"eth0").add(6_144_000, 4000, 1_228_800, 2000);
+    p.tcp[0] += 6; // ActiveOpens
+    p.tcp[2] += 600; // InSegs
+    p.udp[3] += 120; // OutDatagrams
+    p.uptime_ms += 60_000;
+    env.record_ok(p, &at(1));
+    p.uptime_ms += 60_000;
+    p.sock = [12, 5, 0, 2];
+    env.record_ok(p, &at(2));
+}
+
+#[test]
+fn dev_table_matches_sar_layout_and_exact_rates() {
+    let env = Env::new();
+    let mut p = FakeProc::new();
+    three_samples(&env, &mut p);
+    let out = env.report_ok(DAY, &at(600));
+    let lines: Vec<&str> = out.lines().collect();
+    assert!(
+        lines[0].starts_with("Linux 6.1.0-test (testhost) \t11/22/26 \t_"),
+        "{}",
+        lines[0]
+    );
+    assert!(lines[0].ends_with("_\t(2 CPU)"), "{}", lines[0]);
+    assert_eq!(lines[1], "");
+    assert_eq!(
+        lines[2],
+        "10:00:00        IFACE   rxpck/s   txpck/s    rxkB/s    txkB/s   rxcmp/s   txcmp/s  rxmcst/s   %ifutil"
+    );
+    assert_eq!(
+        lines[3],
+        "10:01:00           lo      1.00      1.00      1.00      1.00      0.00      0.00      0.00      0.00"
+    );
+    // eth0: 4000 pkts, 6 144 000 B in 60 s = 100 kB/s; %ifutil = 102400 B/s * 800 / 1e9 = 0.08
+    assert_eq!(
+        lines[4],
+        "10:01:00         eth0     66.67     33.33    100.00     20.00      0.00      0.00      0.00      0.08"
+    );
+    assert!(out.contains(
+        "Average:         eth0     33.33     16.67     50.00     10.00      0.00      0.00      0.00      0.04\n"
+    ));
+}
+
+#[test]
+fn csv_carries_raw_deltas_and_sar_columns() {
+    let env = Env::new();
+    let mut p = FakeProc::new();
+    three_samples(&env, &mut p);
+    let (h, rows) = csv_rows(&env, "DEV");
+    for c in [
+        "time",
+        "interval_s",
+        "netns",
+        "iface",
+        "rx_bytes",
+        "tx_bytes",
+        "rx_packets",
+        "tx_packets",
+        "rxpck/s",
+        "rxkB/s",
+        "%ifutil",
+    ] {
+        assert!(h.contains(&c.to_string()), "missing {c} in {h:?}");
+    }
+    let eth = rows_for(&h, &rows, "eth0");
+    assert_eq!(eth.len(), 2);
+    let r = eth[0];
+    assert_eq!(col(&h, r, "time"), "2026-11-22T10:01:00+00:00");
+    assert_eq!(col(&h, r, "interval_s"), "60.000");
+    assert_eq!(col(&h, r, "netns"), "root");
+    assert_eq!(col(&h, r, "rx_bytes"), "6144000");
+    assert_eq!(col(&h, r, "tx_bytes"), "1228800");
+    assert_eq!(col(&h, r, "rx_packets"), "4000");
+    assert_eq!(col(&h, r, "tx_packets"), "2000");
+    assert_eq!(col(&h, r, "rxkB/s"), "100.00");
+    assert_eq!(col(&h, eth[1], "rx_bytes"), "0");
+
+    // JSON carries the same numbers.
+    let js: serde_json::Value =
+        serde_json::from_str(&env.report_ok(&[DAY, &["--format", "json"]].concat(), &at(600)))
+            .unwrap();
+    let rows = &js["nrec"]["reports"][0]["rows"];
+    let eth = rows
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["iface"] == "eth0")
+        .unwrap();
+    assert_eq!(eth["rx_bytes"], 6_144_000);
+    assert_eq!(eth["rxkB/s"], 100.0);
+    assert_eq!(js["nrec"]["reports"][0]["average"][1]["rxpck/s"], 33.33);
+}
+
+#[test]
+fn protocol_and_socket_reports() {
+    let env = Env::new();
+    let mut p = FakeProc::new();
+    three_samples(&env, &mut p);
+    let out = env.report_ok(&[DAY, &["-n", "TCP,SOCK,UDP"]].concat(), &at(600));
+    assert!(
+        out.contains("10:00:00     active/s passive/s    iseg/s    oseg/s\n"),
+        "{out}"
+    );
+    assert!(
+        out.contains("10:01:00         0.10      0.00     10.00      0.00\n"),
+        "{out}"
+    );
+    assert!(
+        out.contains("Average:         0.05      0.00      5.00      0.00\n"),
+        "{out}"
+    );
+    // SOCK gauges: totsck tcpsck udpsck rawsck ip-frag tcp-tw
+    assert!(
+        out.contains("10:01:00           10         3         2         0         0         1\n"),
+        "{out}"
+    );
+    assert!(
+        out.contains("10:02:00           12         5         2         0         0         0\n"),
+        "{out}"
+    );
+    assert!(
+        out.contains("Average:           11         4         2         0         0         0\n"),
+        "{out}"
+    );
+    assert!(
+        out.contains("10:01:00         0.00      2.00      0.00      0.00\n"),
+        "{out}"
+    );
+    // Nothing about sockets that the fixture could not provide: no STATE rows, no invented zeros.
+    let st = env.report_ok(
+        &[DAY, &["-n", "STATE", "--format", "csv"]].concat(),
+        &at(600),
+    );
+    assert_eq!(parse_csv(&st).1.len(), 0);
+}
+
+#[test]
+fn counter_reset_counts_from_zero_never_a_phantom_wrap() {
+    let env = Env::new();
+    let mut p = FakeProc::new();
+    p.iface(b"eth0").add(5_000_000_000, 4_000_000, 100_000, 100);
+    env.record_ok(&p, &at(0));
+    // The driver reset its counters (module reload): far below the previous reading.
+    p.iface(b"eth0").c = [0; 16];
+    p.iface(b"eth0").add(1000, 10, 500, 5);
+    p.uptime_ms += 60_000;
+    let err = env.record_ok(&p, &at(1));
+    assert!(err.contains("reset"), "no warning: {err}");
+    let (h, rows) = csv_rows(&env, "DEV");
+    let eth = rows_for(&h, &rows, "eth0");
+    assert_eq!(col(&h, eth[0], "rx_bytes"), "1000");
+    assert_eq!(col(&h, eth[0], "tx_bytes"), "500");
+    assert!(col(&h, eth[0], "flags").contains("reset"));
+}
+
+#[test]
+fn plausible_64_bit_wrap_is_continued() {
+    let env = Env::new();
+    let mut p = FakeProc::new();
+    p.iface(b"eth0").c[0] = u64::MAX - 99;
+    p.iface(b"eth0").c[1] = 1_000_000;
+    env.record_ok(&p, &at(0));
+    p.iface(b"eth0").c[0] = 50; // wrapped past 2^64
+    p.iface(b"eth0").c[1] = 1_000_010; // packets kept rising
+    p.uptime_ms += 60_000;
+    env.record_ok(&p, &at(1));
+    let (h, rows) = csv_rows(&env, "DEV");
+    let eth = rows_for(&h, &rows, "eth0");
+    assert_eq!(col(&h, eth[0], "rx_bytes"), "150");
+    assert_eq!(col(&h, eth[0], "flags"), "wrap");
+    let stored: i64 = env
+        .sql()
+        .query_row(
+            "SELECT rx_bytes FROM iface_sample ORDER BY sample LIMIT 1 OFFSET 1",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(
+        stored as u64,
+        u64::MAX - 99,
+        "raw u64 counters round-trip losslessly"
+    );
+}
+
+#[test]
+fn reboot_starts_a_segment_and_counts_traffic_since_boot() {
+    let env = Env::new();
+    let mut p = FakeProc::new();
+    three_samples(&env, &mut p);
+    // Reboot at 10:02:30; the first sample of the new boot comes at 10:03:00.
+    p.boot_id = "99999999-2222-3333-4444-555555555555".into();
+    p.uptime_ms = 30_000;
+    for i in &mut p.ifaces {
+        i.c = [0; 16];
+    }
+    p.iface(b"lo").add(3072, 3, 3072, 3);
+    p.tcp = [0; 9];
+    env.record_ok(&p, &at(3));
+    p.uptime_ms += 60_000;
+    p.iface(b"lo").add(6144, 6, 6144, 6);
+    env.record_ok(&p, &at(4));
+    let out = env.report_ok(&[DAY, &["-n", "DEV,TCP"]].concat(), &at(600));
+    assert!(
+        out.contains("\n\n10:02:30     LINUX RESTART\t(2 CPU)\n\n10:02:30        IFACE"),
+        "{out}"
+    );
+    // since boot: 3072 B in 30 s = 0.10 kB/s
+    assert!(
+        out.contains("10:03:00           lo      0.10      0.10      0.10      0.10"),
+        "{out}"
+    );
+    assert_eq!(
+        out.matches("Average:           lo").count(),
+        2,
+        "one Average block per segment"
+    );
+    // All kinds of a segment come before the restart line, as sar -f prints them.
+    let restart = out.find("LINUX RESTART").unwrap();
+    let tcp_head = out.find("active/s").unwrap();
+    assert!(tcp_head < restart);
+    let (h, rows) = csv_rows(&env, "DEV");
+    let lo = rows_for(&h, &rows, "lo");
+    assert_eq!(col(&h, lo[2], "flags"), "boot");
+    assert_eq!(col(&h, lo[2], "interval_s"), "30.000");
+}
+
+#[test]
+fn recreated_and_renamed_interfaces() {
+    let env = Env::new();
+    let mut p = FakeProc::new();
+    p.iface(b"eth0").add(9_000_000, 9000, 9_000_000, 9000);
+    env.record_ok(&p, &at(0));
+    // Same name, new ifindex: a new device whose counters started at zero.
+    {
+        let e = p.iface(b"eth0");
+        e.ifindex = Some(5);
+        e.c = [0; 16];
+        e.add(500, 5, 0, 0);
+    }
+    p.uptime_ms += 60_000;
+    env.record_ok(&p, &at(1));
+    // Same ifindex, new name: a rename; counters continue.
+    {
+        let e = p.iface(b"eth0");
+        e.name = b"wan0".to_vec();
+        e.add(200, 2, 0, 0);
+    }
+    p.uptime_ms += 60_000;
+    env.record_ok(&p, &at(2));
+    let (h, rows) = csv_rows(&env, "DEV");
+    let eth = rows_for(&h, &rows, "eth0");
+    assert_eq!(col(&h, eth[0], "rx_bytes"), "500");
+    assert_eq!(col(&h, eth[0], "flags"), "recreated");
+    let wan = rows_for(&h, &rows, "wan0");
+    assert_eq!(col(&h, wan[0], "rx_bytes"), "200");
+    assert_eq!(col(&h, wan[0], "flags"), "renamed");
+}
+
+#[test]
+fn hostile_interface_names_are_stored_losslessly_and_escaped() {
+    let env = Env::new();
+    let mut p = FakeProc::new();
+    let names: [&[u8]; 4] = [b"=cmd|' /C calc'!A0", b"+x,\"q\"", b"-\xff\xfe", b"@at"];
+    for (k, n) in names.iter().enumerate() {
+        p.ifaces.push(FakeIface::new(n, 10 + k as u32));
+    }
+    env.record_ok(&p, &at(0));
+    for k in 0..4 {
+        p.ifaces[2 + k].add(1024, 1, 0, 0);
+    }
+    p.uptime_ms += 60_000;
+    env.record_ok(&p, &at(1));
+
+    let stored: Vec<Vec<u8>> = {
+        let c = env.sql();
+        let mut st = c.prepare("SELECT name FROM iface ORDER BY id").unwrap();
+        st.query_map([], |r| r.get(0))
+            .unwrap()
+            .map(|x| x.unwrap())
+            .collect()
+    };
+    for n in names {
+        assert!(
+            stored.iter().any(|s| s == n),
+            "{n:?} not stored as-is: {stored:?}"
+        );
+    }
+    let (h, rows) = csv_rows(&env, "DEV");
+    let cells: Vec<&str> = rows.iter().map(|r| col(&h, r, "iface")).collect();
+    for want in ["'=cmd|' /C calc'!A0", "'+x,\"q\"", "'-\\xff\\xfe", "'@at"] {
+        assert!(cells.contains(&want), "{want:?} not in {cells:?}");
+    }
+    let raw = env.report_ok(&[DAY, &["--format", "csv"]].concat(), &at(600));
+    assert!(raw.contains("\"'+x,\"\"q\"\"\""), "RFC 4180 quoting: {raw}");
+    let table = env.report_ok(DAY, &at(600));
+    assert!(
+        table.contains("    -\\xff\\xfe      0.02      0.00      0.02"),
+        "{table}"
+    );
+    assert!(!table.as_bytes().contains(&0xff));
+    let js = env.report_ok(&[DAY, &["--format", "json"]].concat(), &at(600));
+    let v: serde_json::Value = serde_json::from_str(&js).unwrap();
+    assert!(js.contains(r#""iface": "-\\xff\\xfe""#), "{js}");
+    assert_eq!(v["nrec"]["reports"][0]["rows"].as_array().unwrap().len(), 6);
+}
+
+#[test]
+fn malformed_proc_lines_are_skipped_with_a_warning() {
+    let env = Env::new();
+    let mut p = FakeProc::new();
+    p.dev_extra =
+        b"garbage without a colon\n  bad0: 1 2 3\n  bad1: 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 x\n"
+            .to_vec();
+    let err = env.record_ok(&p, &at(0));
+    assert!(err.contains("net/dev line 5: no ':'"), "{err}");
+    assert!(
+        err.contains("net/dev line 6: expected 16 counters, found 3"),
+        "{err}"
+    );
+    assert!(
+        err.contains("net/dev line 7: a counter is not an unsigned integer"),
+        "{err}"
+    );
+    p.iface(b"eth0").add(2048, 2, 0, 0);
+    p.uptime_ms += 60_000;
+    env.record_ok(&p, &at(1));
+    let (h, rows) = csv_rows(&env, "DEV");
+    assert_eq!(rows.len(), 2, "lo and eth0 kept");
+    assert_eq!(col(&h, rows_for(&h, &rows, "eth0")[0], "rx_bytes"), "2048");
+}
+
+#[test]
+fn implausible_jump_is_flagged_and_not_counted() {
+    let env = Env::new();
+    let mut p = FakeProc::new();
+    env.record_ok(&p, &at(0));
+    // 1 TB in 60 s on a 1 Gbit/s link cannot be real.
+    p.iface(b"eth0").add(1_000_000_000_000, 1000, 0, 0);
+    p.uptime_ms += 60_000;
+    let err = env.record_ok(&p, &at(1));
+    assert!(err.contains("flagged and not counted"), "{err}");
+    p.iface(b"eth0").add(60_000, 60, 0, 0);
+    p.uptime_ms += 60_000;
+    env.record_ok(&p, &at(2));
+    let (h, rows) = csv_rows(&env, "DEV");
+    let eth = rows_for(&h, &rows, "eth0");
+    assert_eq!(col(&h, eth[0], "rx_bytes"), "");
+    assert_eq!(col(&h, eth[0], "flags"), "implausible");
+    assert_eq!(col(&h, eth[1], "rx_bytes"), "60000");
+    let table = env.report_ok(DAY, &at(600));
+    assert!(
+        table.contains("10:01:00         eth0    not counted: implausible"),
+        "{table}"
+    );
+    // The average covers only the counted minute: 60000 B / 60 s.
+    assert!(
+        table.contains("Average:         eth0      1.00      0.00      0.98"),
+        "{table}"
+    );
+}
+
+#[test]
+fn long_gaps_are_shown_and_their_bytes_kept() {
+    let env = Env::new();
+    let mut p = FakeProc::new();
+    for m in [0, 1, 2, 3] {
+        p.iface(b"eth0").add(1000, 1, 0, 0);
+        p.uptime_ms += 60_000;
+        env.record_ok(&p, &at(m));
+    }
+    // The timer was stopped for three hours; traffic went on.
+    p.iface(b"eth0").add(7_000_000, 7000, 0, 0);
+    p.uptime_ms += 180 * 60_000;
+    env.record_ok(&p, &at(183));
+    p.iface(b"eth0").add(1000, 1, 0, 0);
+    p.uptime_ms += 60_000;
+    env.record_ok(&p, &at(184));
+    let table = env.report_ok(DAY, &at(600));
+    assert!(
+        table.contains("10:03:00          (gap: no samples for 3h00m; the rows below average over it)\n13:03:00           lo"),
+        "{table}"
+    );
+    let (h, rows) = csv_rows(&env, "DEV");
+    let eth = rows_for(&h, &rows, "eth0");
+    let total: u64 = eth
+        .iter()
+        .map(|r| col(&h, r, "rx_bytes").parse::<u64>().unwrap())
+        .sum();
+    assert_eq!(total, 3000 + 7_000_000 + 1000, "no byte dropped");
+    assert_eq!(col(&h, eth[3], "gap"), "1");
+    assert_eq!(col(&h, eth[3], "interval_s"), "10800.000");
+    assert_eq!(col(&h, eth[2], "gap"), "0");
+}
+
+#[test]
+fn interval_resampling_iface_filter_and_omit_idle() {
+    let env = Env::new();
+    let mut p = FakeProc::new();
+    env.record_ok(&p, &at(0));
+    for m in 1..=30 {
+        p.iface(b"eth0").add(m * 100, 1, 0, 0);
+        p.uptime_ms += 60_000;
+        env.record_ok(&p, &at(m as i64));
+    }
+    let out = env.report_ok(
+        &[
+            DAY,
+            &["--interval", "10m", "--iface", "eth0", "--format", "csv"],
+        ]
+        .concat(),
+        &at(600),
+    );
+    let (h, rows) = parse_csv(&out);
+    assert_eq!(rows.len(), 3, "{out}");
+    assert_eq!(col(&h, &rows[0], "time"), "2026-11-22T10:10:00+00:00");
+    assert_eq!(col(&h, &rows[0], "interval_s"), "600.000");
+    assert_eq!(
+        col(&h, &rows[0], "rx_bytes"),
+        (100..=1000).step_by(100).sum::<u64>().to_string()
+    );
+    assert_eq!(
+        col(&h, &rows[2], "rx_bytes"),
+        (2100..=3000).step_by(100).sum::<u64>().to_string()
+    );
+    assert!(rows.iter().all(|r| col(&h, r, "iface") == "eth0"));
+    let z = env.report_ok(&[DAY, &["-z"]].concat(), &at(600));
+    assert!(!z.contains(" lo "), "idle lo omitted with -z: {z}");
+    assert!(z.contains("Average:         eth0"), "{z}");
+}
+
+#[test]
+fn closed_pipe_exits_quietly_with_zero() {
+    let env = Env::new();
+    let mut p = FakeProc::new();
+    three_samples(&env, &mut p);
+    let mut child = env
+        .cmd(&["report", "--date", "2026-11-22"])
+        .env("NREC_NOW", at(600))
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take()); // like `| head -0`
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        out.stderr.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

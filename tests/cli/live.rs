@@ -1,0 +1,400 @@
+//! The real kernel: sock_diag socket states, listening sockets with owners, every network
+//! namespace, and sar run side by side. Traffic only over loopback or between namespaces
+//! these tests create; every generator is bounded and cleaned up.
+
+use crate::harness::*;
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream, UdpSocket};
+use std::os::fd::AsRawFd;
+use std::process::Command;
+
+fn live_record(env: &Env) {
+    let out = env.cmd(&["record", "-q"]).output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+fn my_comm() -> String {
+    std::fs::read_to_string("/proc/self/comm")
+        .unwrap()
+        .trim_end()
+        .to_string()
+}
+
+#[test]
+fn listening_sockets_are_recorded_with_their_owner() {
+    let env = Env::new();
+    let tcp = TcpListener::bind("127.0.0.1:0").unwrap();
+    let udp = UdpSocket::bind("[::1]:0").unwrap();
+    let (tport, uport) = (
+        tcp.local_addr().unwrap().port(),
+        udp.local_addr().unwrap().port(),
+    );
+    live_record(&env);
+    live_record(&env);
+    drop(tcp);
+    live_record(&env);
+    let out = env.report_ok(
+        &["-n", "LISTEN", "--since", "1h", "--format", "csv"],
+        &jiff::Timestamp::now().to_string(),
+    );
+    let (h, rows) = parse_csv(&out);
+    let find = |proto: &str, port: u16| {
+        rows.iter()
+            .find(|r| col(&h, r, "proto") == proto && col(&h, r, "port") == port.to_string())
+            .unwrap_or_else(|| panic!("{proto} {port} missing from {out}"))
+            .clone()
+    };
+    let t = find("tcp", tport);
+    assert_eq!(col(&h, &t, "address"), "127.0.0.1");
+    assert_eq!(col(&h, &t, "pid"), std::process::id().to_string());
+    assert_eq!(col(&h, &t, "command"), my_comm());
+    let u = find("udp", uport);
+    assert_eq!(col(&h, &u, "family"), "ipv6");
+    assert_eq!(col(&h, &u, "pid"), std::process::id().to_string());
+    // The TCP listener closed before the third sample: its span ends at the second.
+    let times: Vec<i64> = {
+        let c = env.sql();
+        let mut st = c.prepare("SELECT ts_ms FROM sample ORDER BY id").unwrap();
+        st.query_map([], |r| r.get(0))
+            .unwrap()
+            .map(|x| x.unwrap())
+            .collect()
+    };
+    let last_ms: i64 = env
+        .sql()
+        .query_row(
+            "SELECT last_ms FROM listener WHERE port = ?1 AND proto = 'tcp'",
+            [tport],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(last_ms, times[1]);
+    let u_last: i64 = env
+        .sql()
+        .query_row(
+            "SELECT last_ms FROM listener WHERE port = ?1 AND proto = 'udp'",
+            [uport],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(u_last, times[2]);
+    let table = env.report_ok(
+        &["-n", "LISTEN", "--since", "1h"],
+        &jiff::Timestamp::now().to_string(),
+    );
+    assert!(table.contains(&format!("127.0.0.1:{tport}")), "{table}");
+}
+
+#[test]
+fn tcp_states_come_from_sock_diag() {
+    let env = Env::new();
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let mut conns = Vec::new();
+    for _ in 0..3 {
+        let c = TcpStream::connect(l.local_addr().unwrap()).unwrap();
+        let (s, _) = l.accept().unwrap();
+        conns.push((c, s));
+    }
+    live_record(&env);
+    live_record(&env);
+    let out = env.report_ok(
+        &["-n", "STATE", "--since", "1h", "--format", "csv"],
+        &jiff::Timestamp::now().to_string(),
+    );
+    let (h, rows) = parse_csv(&out);
+    let root: Vec<_> = rows
+        .iter()
+        .filter(|r| col(&h, r, "netns") == "root")
+        .collect();
+    assert_eq!(root.len(), 1, "{out}");
+    let estab: u64 = col(&h, root[0], "estab").parse().unwrap();
+    let listen: u64 = col(&h, root[0], "listen").parse().unwrap();
+    assert!(
+        estab >= 6,
+        "3 connections = 6 established sockets, got {estab}"
+    );
+    assert!(listen >= 1);
+    drop(conns);
+}
+
+/// Network namespaces made by a test, deleted on drop.
+struct Netns {
+    names: Vec<String>,
+}
+
+impl Netns {
+    fn ip(args: &[&str]) -> bool {
+        Command::new("ip")
+            .args(args)
+            .status()
+            .map(|s| s.success())
+            .unwrap_or(false)
+    }
+    /// Two namespaces joined by a veth pair (10.213.x.1 <-> .2/30), loopback up in each.
+    fn pair(tag: &str) -> Option<Self> {
+        let pid = std::process::id();
+        Self::remove_stale(tag);
+        let a = format!("nrec{tag}a{pid}");
+        let b = format!("nrec{tag}b{pid}");
+        let n = Netns { names: vec![] };
+        let mut n = n;
+        for x in [&a, &b] {
+            if !Self::ip(&["netns", "add", x]) {
+                return None;
+            }
+            n.names.push(x.clone());
+            Self::ip(&["-n", x, "link", "set", "lo", "up"]);
+        }
+        let (va, vb) = (format!("va{pid}"), format!("vb{pid}"));
+        let net = 1 + (pid % 250);
+        let ok = Self::ip(&[
+            "link", "add", &va, "netns", &a, "type", "veth", "peer", "name", &vb, "netns", &b,
+        ]) && Self::ip(&[
+            "-n",
+            &a,
+            "addr",
+            "add",
+            &format!("10.213.{net}.1/30"),
+            "dev",
+            &va,
+        ]) && Self::ip(&[
+            "-n",
+            &b,
+            "addr",
+            "add",
+            &format!("10.213.{net}.2/30"),
+            "dev",
+            &vb,
+        ]) && Self::ip(&["-n", &a, "link", "set", &va, "up"])
+            && Self::ip(&["-n", &b, "link", "set", &vb, "up"]);
+        ok.then_some(n)
+    }
+}
+
+impl Netns {
+    /// Namespaces left by a test process that was killed before its Drop ran.
+    fn remove_stale(tag: &str) {
+        let Ok(rd) = std::fs::read_dir("/run/netns") else {
+            return;
+        };
+        for e in rd.flatten() {
+            let name = e.file_name().to_string_lossy().to_string();
+            let Some(rest) = name.strip_prefix(&format!("nrec{tag}")) else {
+                continue;
+            };
+            let pid = rest.trim_start_matches(['a', 'b']);
+            if pid.parse::<u32>().is_ok() && !std::path::Path::new(&format!("/proc/{pid}")).exists()
+            {
+                Self::ip(&["netns", "del", &name]);
+            }
+        }
+    }
+}
+
+impl Drop for Netns {
+    fn drop(&mut self) {
+        for n in &self.names {
+            Self::ip(&["netns", "del", n]);
+        }
+    }
+}
+
+/// Runs `f` on a thread inside namespace `name`.
+fn in_netns<T: Send + 'static>(name: &str, f: impl FnOnce() -> T + Send + 'static) -> T {
+    let file = std::fs::File::open(format!("/run/netns/{name}")).unwrap();
+    std::thread::spawn(move || {
+        // SAFETY: setns on this thread only.
+        assert_eq!(
+            unsafe { libc::setns(file.as_raw_fd(), libc::CLONE_NEWNET) },
+            0
+        );
+        f()
+    })
+    .join()
+    .unwrap()
+}
+
+/// Sends `n` bytes over TCP from namespace `from` to `to_addr` in namespace `to`; returns
+/// the bytes received. Bounded: one connection, `n` bytes, 10 s timeouts.
+fn send_between(to: &str, from: &str, to_addr: &str, n: usize) -> usize {
+    let addr = to_addr.to_string();
+    let l = in_netns(to, move || TcpListener::bind(addr).unwrap());
+    let target = l.local_addr().unwrap();
+    let server = std::thread::spawn(move || {
+        let (mut s, _) = l.accept().unwrap();
+        s.set_read_timeout(Some(std::time::Duration::from_secs(10)))
+            .unwrap();
+        let mut total = 0;
+        let mut buf = vec![0u8; 65536];
+        loop {
+            match s.read(&mut buf) {
+                Ok(0) | Err(_) => break total,
+                Ok(k) => total += k,
+            }
+        }
+    });
+    in_netns(from, move || {
+        let mut c =
+            TcpStream::connect_timeout(&target, std::time::Duration::from_secs(10)).unwrap();
+        c.write_all(&vec![0x5a; n]).unwrap();
+    });
+    server.join().unwrap()
+}
+
+#[test]
+fn every_namespace_is_recorded_and_named() {
+    if !is_root() {
+        return skip("every_namespace", "needs root to create network namespaces");
+    }
+    let Some(ns) = Netns::pair("n") else {
+        return skip(
+            "every_namespace",
+            "ip netns add failed (no CAP_SYS_ADMIN or no iproute2)",
+        );
+    };
+    let env = Env::new();
+    live_record(&env);
+    let pid = std::process::id();
+    let net = 1 + (pid % 250);
+    let got = send_between(
+        &ns.names[0],
+        &ns.names[1],
+        &format!("10.213.{net}.1:0"),
+        2_000_000,
+    );
+    assert_eq!(got, 2_000_000);
+    live_record(&env);
+    let now = jiff::Timestamp::now().to_string();
+    let out = env.report_ok(&["--since", "1h", "--format", "csv"], &now);
+    let (h, rows) = parse_csv(&out);
+    let row = |netns: &str, iface: &str| {
+        rows.iter()
+            .find(|r| col(&h, r, "netns") == netns && col(&h, r, "iface") == iface)
+            .unwrap_or_else(|| panic!("{netns}/{iface} missing: {out}"))
+    };
+    let va = row(&ns.names[0], &format!("va{pid}"));
+    let vb = row(&ns.names[1], &format!("vb{pid}"));
+    let rx: u64 = col(&h, va, "rx_bytes").parse().unwrap();
+    let tx: u64 = col(&h, vb, "tx_bytes").parse().unwrap();
+    assert_eq!(rx, tx, "what one end sent the other received");
+    assert!(
+        (2_000_000..2_300_000).contains(&rx),
+        "payload plus headers: {rx}"
+    );
+    // Every namespace has `lo`: the table names the namespace when names collide.
+    let table = env.report_ok(&["--since", "1h"], &now);
+    assert!(table.contains(&format!("lo@{}", ns.names[0])), "{table}");
+    // Protocol counters are per namespace too.
+    let tcp = env.report_ok(&["-n", "TCP", "--since", "1h", "--format", "csv"], &now);
+    let (th, trows) = parse_csv(&tcp);
+    let a = trows
+        .iter()
+        .find(|r| col(&th, r, "netns") == ns.names[1])
+        .unwrap();
+    assert_eq!(col(&th, a, "ActiveOpens"), "1");
+}
+
+/// sar and nrec sample the same quiet namespace at (nearly) the same moments; the rates
+/// agree to within the timing jitter of starting two processes back to back.
+#[test]
+fn numbers_match_sar_for_the_same_intervals() {
+    let sadc = "/usr/lib/sysstat/sadc";
+    if !std::path::Path::new(sadc).exists() {
+        return skip(
+            "matches_sar",
+            "sysstat is not installed (.ci/run installs it)",
+        );
+    }
+    if !is_root() {
+        return skip(
+            "matches_sar",
+            "needs root to create a quiet network namespace",
+        );
+    }
+    let Some(ns) = Netns::pair("s") else {
+        return skip("matches_sar", "ip netns add failed");
+    };
+    let env = Env::new();
+    let sa = env.tmp.path().join("sa.file");
+    let a = ns.names[0].clone();
+    let sample = || {
+        let ok = Command::new("ip")
+            .args(["netns", "exec", &a, sadc, "-S", "XALL", "1", "1"])
+            .arg(&sa)
+            .status()
+            .unwrap()
+            .success();
+        assert!(ok);
+        let out = Command::new("ip")
+            .args(["netns", "exec", &a, BIN, "--db"])
+            .arg(&env.db)
+            .args(["record", "-q"])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    sample();
+    for k in 1..=3usize {
+        let a2 = a.clone();
+        // Loopback traffic inside the namespace, finished before the next samples.
+        in_netns(&a2, move || {
+            let l = TcpListener::bind("127.0.0.1:0").unwrap();
+            let mut c = TcpStream::connect(l.local_addr().unwrap()).unwrap();
+            let (mut s, _) = l.accept().unwrap();
+            let reader =
+                std::thread::spawn(move || std::io::copy(&mut s, &mut std::io::sink()).unwrap());
+            c.write_all(&vec![1u8; 3_000_000 * k]).unwrap();
+            drop(c);
+            reader.join().unwrap();
+        });
+        std::thread::sleep(std::time::Duration::from_millis(1500));
+        sample();
+    }
+    let sar = Command::new("sar")
+        .args(["-n", "DEV", "-f"])
+        .arg(&sa)
+        .env("LC_ALL", "C")
+        .env("TZ", "UTC")
+        .output()
+        .unwrap();
+    let sar = String::from_utf8_lossy(&sar.stdout).to_string();
+    let sar_rows: Vec<Vec<f64>> = sar
+        .lines()
+        .filter(|l| !l.starts_with("Average") && l.split_whitespace().nth(1) == Some("lo"))
+        .map(|l| {
+            l.split_whitespace()
+                .skip(2)
+                .map(|v| v.parse().unwrap())
+                .collect()
+        })
+        .collect();
+    assert_eq!(sar_rows.len(), 3, "{sar}");
+    let out = env.report_ok(
+        &["--since", "1h", "--format", "csv"],
+        &jiff::Timestamp::now().to_string(),
+    );
+    let (h, rows) = parse_csv(&out);
+    let ours: Vec<_> = rows
+        .iter()
+        .filter(|r| col(&h, r, "netns") == a && col(&h, r, "iface") == "lo")
+        .collect();
+    assert_eq!(ours.len(), 3, "{out}");
+    for (s, r) in sar_rows.iter().zip(&ours) {
+        for (k, name) in ["rxpck/s", "txpck/s", "rxkB/s", "txkB/s"]
+            .iter()
+            .enumerate()
+        {
+            let mine: f64 = col(&h, r, name).parse().unwrap();
+            let rel = (mine - s[k]).abs() / s[k].max(1.0);
+            assert!(rel < 0.02, "{name}: nrec {mine} vs sar {} ({sar})", s[k]);
+        }
+    }
+}

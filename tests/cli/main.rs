@@ -1,0 +1,13 @@
+//! The one integration-test binary: every test runs the real `nrec` executable.
+//!
+//! - `fixtures`: record/report on a fake /proc (`NREC_PROC_ROOT`) with a fixed clock.
+//! - `database`: foreign, corrupt and newer databases; concurrency; kill -9; disk full.
+//! - `args`: bad arguments and DST windows.
+//! - `live`: the real kernel: sock_diag, listeners, namespaces, and sar side by side.
+
+mod harness;
+
+mod args;
+mod database;
+mod fixtures;
+mod live;
