@@ -39,10 +39,18 @@ union IfReqData {
 }
 
 impl Prober {
-    /// A probe socket in the calling thread's network namespace.
+    /// A probe socket in the calling thread's network namespace. A netlink socket serves:
+    /// interface ioctls fall through to the device layer for any socket family, and so the
+    /// recorder needs no AF_INET sockets at all (a smaller systemd sandbox).
     pub fn new() -> Self {
         // SAFETY: plain socket(2); the fd is owned immediately.
-        let raw = unsafe { libc::socket(libc::AF_INET, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0) };
+        let raw = unsafe {
+            libc::socket(
+                libc::AF_NETLINK,
+                libc::SOCK_RAW | libc::SOCK_CLOEXEC,
+                libc::NETLINK_ROUTE,
+            )
+        };
         let fd = (raw >= 0).then(|| unsafe { OwnedFd::from_raw_fd(raw) });
         Prober { fd }
     }
