@@ -26,6 +26,10 @@ pub struct Segment {
     pub ncpu: u32,
 }
 
+/// A gauge the sample did not know (e.g. SYN_RECV when the hash walk was skipped): shown as
+/// `-`, empty in CSV, null in JSON, and it makes any sum or mean it enters unknown too.
+pub const UNKNOWN: u128 = u128::MAX;
+
 /// One output row: an interval (or a resampled bucket) for one interface or namespace.
 #[derive(Debug, Clone)]
 pub struct Row {
@@ -236,11 +240,17 @@ fn proto_table_rows(
                     .get(&p)
                     .and_then(|v| v.iter().find(|r| r.netns == cur.netns))
             });
+            if kind.inputs.iter().all(|inp| match inp.src {
+                Src::Gauge(keys) => keys.iter().all(|k| cur.get(keysets, k).is_none()),
+                _ => false,
+            }) {
+                continue; // the source was not collected at all: no row, never a zero row
+            }
             let sums: Option<Vec<u128>> = kind
                 .inputs
                 .iter()
                 .map(|inp| match inp.src {
-                    Src::Gauge(keys) => sum_keys(cur, keys),
+                    Src::Gauge(keys) => Some(sum_keys(cur, keys).unwrap_or(UNKNOWN)),
                     Src::Ctr(keys) => keys
                         .iter()
                         .map(|k| {
@@ -308,7 +318,11 @@ fn merge(into: &mut Row, r: &Row) {
     match (&mut into.sums, &r.sums) {
         (Some(a), Some(b)) => {
             for (x, y) in a.iter_mut().zip(b) {
-                *x += *y;
+                *x = if *x == UNKNOWN || *y == UNKNOWN {
+                    UNKNOWN
+                } else {
+                    *x + *y
+                };
             }
             into.elapsed_ms += r.elapsed_ms;
             into.n += r.n;
@@ -376,10 +390,13 @@ fn average(rows: &[Row]) -> Vec<Row> {
 
 fn is_idle(kind: &Kind, r: &Row) -> bool {
     match &r.sums {
-        Some(s) => kind.columns.iter().all(|c| match c.calc {
-            Calc::Rate(i, _) | Calc::Mean(i) => s[i] == 0,
-            Calc::IfUtil(a, b) => s[a] == 0 && s[b] == 0,
-        }),
+        Some(s) => {
+            let idle = |i: usize| s[i] == 0 || s[i] == UNKNOWN;
+            kind.columns.iter().all(|c| match c.calc {
+                Calc::Rate(i, _) | Calc::Mean(i) => idle(i),
+                Calc::IfUtil(a, b) => idle(a) && idle(b),
+            })
+        }
         None => false,
     }
 }
@@ -387,6 +404,13 @@ fn is_idle(kind: &Kind, r: &Row) -> bool {
 /// The value of column `c` for row `r` (None when the row was not counted).
 pub fn value(c: &kinds::Column, r: &Row) -> Option<f64> {
     let s = r.sums.as_ref()?;
+    let used = match c.calc {
+        Calc::Rate(i, _) | Calc::Mean(i) => [i, i],
+        Calc::IfUtil(a, b) => [a, b],
+    };
+    if used.iter().any(|i| s[*i] == UNKNOWN) {
+        return None;
+    }
     let secs = r.elapsed_ms as f64 / 1000.0;
     let per_s = |i: usize| if secs > 0.0 { s[i] as f64 / secs } else { 0.0 };
     Some(match c.calc {

@@ -219,13 +219,32 @@ fn number(v: f64) -> Value {
         .unwrap_or(Value::Null)
 }
 
+/// The inputs that get a raw-delta column of their own. Gauges do not: their column is
+/// already the raw value.
+fn raw_inputs(t: &Table) -> impl Iterator<Item = (usize, &super::kinds::Input)> {
+    t.kind
+        .inputs
+        .iter()
+        .enumerate()
+        .filter(|(_, i)| !matches!(i.src, super::kinds::Src::Gauge(_)))
+}
+
+/// A sar column as data: gauges of one sample are integers, everything else 2 decimals.
+fn column_text(c: &super::kinds::Column, r: &Row) -> String {
+    match (value(c, r), c.calc) {
+        (None, _) => String::new(),
+        (Some(v), Calc::Mean(_)) if r.n == 1 => format!("{v:.0}"),
+        (Some(v), _) => format!("{v:.2}"),
+    }
+}
+
 /// CSV header names of a table.
 fn csv_header(t: &Table) -> Vec<String> {
     let mut h: Vec<String> = vec!["time".into(), "interval_s".into(), "netns".into()];
     if t.kind.per_iface {
         h.push("iface".into());
     }
-    h.extend(t.kind.inputs.iter().map(|i| i.name.to_string()));
+    h.extend(raw_inputs(t).map(|(_, i)| i.name.to_string()));
     h.extend(t.kind.columns.iter().map(|c| c.head.to_string()));
     h.push("flags".into());
     h.push("gap".into());
@@ -243,14 +262,14 @@ fn row_cells(t: &Table, r: &Row, tz: &TimeZone) -> Vec<String> {
             r.iface.as_deref().unwrap_or_default(),
         )));
     }
-    for k in 0..t.kind.inputs.len() {
+    for (k, _) in raw_inputs(t) {
         v.push(match &r.sums {
-            Some(s) => s[k].to_string(),
-            None => String::new(),
+            Some(s) if s[k] != super::UNKNOWN => s[k].to_string(),
+            _ => String::new(),
         });
     }
     for c in t.kind.columns {
-        v.push(value(c, r).map(|x| format!("{x:.2}")).unwrap_or_default());
+        v.push(column_text(c, r));
     }
     v.push(flags_text(r.flags));
     v.push(if r.gap { "1" } else { "0" }.into());
@@ -288,19 +307,20 @@ fn row_json(t: &Table, r: &Row, tz: &TimeZone, avg: bool) -> Value {
     if let Some(i) = &r.iface {
         m.insert("iface".into(), json!(escape_bytes(i)));
     }
-    for (k, inp) in t.kind.inputs.iter().enumerate() {
-        let v = r
-            .sums
-            .as_ref()
-            .map(|s| json!(s[k] as u64))
-            .unwrap_or(Value::Null);
+    for (k, inp) in raw_inputs(t) {
+        let v = match &r.sums {
+            Some(s) if s[k] != super::UNKNOWN => json!(s[k] as u64),
+            _ => Value::Null,
+        };
         m.insert(inp.name.into(), v);
     }
     for c in t.kind.columns {
-        m.insert(
-            c.head.into(),
-            value(c, r).map(number).unwrap_or(Value::Null),
-        );
+        let v = match (value(c, r), c.calc) {
+            (None, _) => Value::Null,
+            (Some(v), Calc::Mean(_)) if r.n == 1 => json!(v as u64),
+            (Some(v), _) => number(v),
+        };
+        m.insert(c.head.into(), v);
     }
     if !avg {
         m.insert("flags".into(), json!(flags_text(r.flags)));

@@ -304,7 +304,12 @@ fn configure(conn: &Connection, path: &Path, read_only: bool) -> Result<()> {
                 path.display()
             )));
         }
-        q("PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = OFF;")?;
+        // With a persistent WAL, SQLite truncates it to zero bytes after the checkpoint that
+        // closes the last connection only when a size limit is set. Without one, the next
+        // run's first connection re-reads the whole old WAL (recovery) and the WAL grows.
+        q(
+            "PRAGMA synchronous = NORMAL; PRAGMA journal_size_limit = 0; PRAGMA foreign_keys = OFF;",
+        )?;
     }
     Ok(())
 }

@@ -398,3 +398,44 @@ fn numbers_match_sar_for_the_same_intervals() {
         }
     }
 }
+
+/// In a namespace whose only TCP socket is a listener, the established-hash walk is skipped:
+/// every state is exactly 0 except SYN_RECV, which sockstat cannot vouch for while a listener
+/// exists, so it is unknown (empty), never an invented 0. Without listeners it is a known 0.
+#[test]
+fn idle_namespaces_skip_the_hash_walk_honestly() {
+    if !is_root() {
+        return skip("idle_namespaces", "needs root to create network namespaces");
+    }
+    let Some(ns) = Netns::pair("i") else {
+        return skip("idle_namespaces", "ip netns add failed");
+    };
+    let _listener = in_netns(&ns.names[0], || TcpListener::bind("127.0.0.1:0").unwrap());
+    let env = Env::new();
+    live_record(&env);
+    live_record(&env);
+    let now = jiff::Timestamp::now().to_string();
+    let out = env.report_ok(&["-n", "STATE", "--since", "1h", "--format", "csv"], &now);
+    let (h, rows) = parse_csv(&out);
+    let row = |n: &str| {
+        rows.iter()
+            .find(|r| col(&h, r, "netns") == n)
+            .unwrap()
+            .clone()
+    };
+    let a = row(&ns.names[0]);
+    assert_eq!(col(&h, &a, "listen"), "1");
+    assert_eq!(col(&h, &a, "estab"), "0");
+    assert_eq!(col(&h, &a, "timewait"), "0");
+    assert_eq!(col(&h, &a, "synrecv"), "", "unknown, not 0: {out}");
+    let b = row(&ns.names[1]);
+    assert_eq!(col(&h, &b, "listen"), "0");
+    assert_eq!(col(&h, &b, "synrecv"), "0");
+    let table = env.report_ok(&["-n", "STATE", "--since", "1h"], &now);
+    let line = table
+        .lines()
+        .find(|l| l.contains(&format!(" {}", ns.names[0])) && !l.starts_with("Average"))
+        .unwrap();
+    let cols: Vec<&str> = line.split_whitespace().collect();
+    assert_eq!(cols[4], "-", "SYN_RECV shown as unknown: {line}");
+}
