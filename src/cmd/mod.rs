@@ -14,8 +14,14 @@ pub struct Global {
 }
 
 impl Global {
+    /// The database a recorder writes.
     pub fn db_path(&self) -> PathBuf {
         self.db.clone().unwrap_or_else(crate::store::default_path)
+    }
+
+    /// The database a report reads.
+    pub fn db_read_path(&self) -> PathBuf {
+        self.db.clone().unwrap_or_else(crate::store::default_read_path)
     }
 
     /// Warnings and notes go to stderr, one line each, unless -q.

@@ -53,7 +53,7 @@ pub fn run(args: &ReportArgs, g: &Global, out: &mut dyn Write) -> Result<()> {
         interval_ms,
     };
 
-    let path = g.db_path();
+    let path = g.db_read_path();
     let conn = store::open_ro(&path)?;
     let need_iface = parts
         .iter()

@@ -28,11 +28,28 @@ pub const SCHEMA_VERSION: i32 = MIGRATIONS.len() as i32;
 /// How long a recorder waits for another one to finish before giving up (exit 4).
 const LOCK_WAIT: Duration = Duration::from_secs(10);
 
-/// The default database path (DESIGN §6).
+/// Where the system recorder (root, or the timer unit) keeps its database.
+pub const SYSTEM_DB: &str = "/var/lib/nrec/nrec.db";
+
+/// The default database for reading: the user's own if it exists, else the system one
+/// (members of group nrec read the timer's database without --db), else the user's path
+/// (whose absence is then reported).
+pub fn default_read_path() -> PathBuf {
+    pick_read_path(default_path(), Path::new(SYSTEM_DB))
+}
+
+fn pick_read_path(own: PathBuf, system: &Path) -> PathBuf {
+    if !own.exists() && system.exists() {
+        return system.to_path_buf();
+    }
+    own
+}
+
+/// The default database path for writing (DESIGN §6).
 pub fn default_path() -> PathBuf {
     // SAFETY: geteuid has no preconditions.
     if unsafe { libc::geteuid() } == 0 {
-        return PathBuf::from("/var/lib/nrec/nrec.db");
+        return PathBuf::from(SYSTEM_DB);
     }
     let base = std::env::var_os("XDG_STATE_HOME")
         .filter(|v| !v.is_empty())
@@ -393,6 +410,18 @@ pub fn decode_varints(mut b: &[u8]) -> Option<Vec<u64>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn reports_fall_back_to_the_system_database() {
+        let d = tempfile::tempdir().unwrap();
+        let own = d.path().join("own.db");
+        let system = d.path().join("system.db");
+        assert_eq!(pick_read_path(own.clone(), &system), own, "neither: name the user's");
+        std::fs::write(&system, b"x").unwrap();
+        assert_eq!(pick_read_path(own.clone(), &system), system);
+        std::fs::write(&own, b"x").unwrap();
+        assert_eq!(pick_read_path(own.clone(), &system), own, "the user's own wins");
+    }
 
     #[test]
     fn varints_round_trip() {
