@@ -21,7 +21,9 @@ impl Global {
 
     /// The database a report reads.
     pub fn db_read_path(&self) -> PathBuf {
-        self.db.clone().unwrap_or_else(crate::store::default_read_path)
+        self.db
+            .clone()
+            .unwrap_or_else(crate::store::default_read_path)
     }
 
     /// Warnings and notes go to stderr, one line each, unless -q.

@@ -105,6 +105,7 @@ fn cell(c: &super::kinds::Column, r: &Row, human: bool) -> String {
         // sar prints gauges as integers, and their averages with %9.0f
         Calc::Mean(_) => format!(" {:>9.0}", v),
         Calc::Rate(_, div) if human && div > 1.0 => human_kib(v),
+        Calc::IfUtil(..) if human => format!(" {:>8.1}%", v),
         _ => format!(" {:>9.2}", v),
     }
 }

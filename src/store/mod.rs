@@ -416,11 +416,19 @@ mod tests {
         let d = tempfile::tempdir().unwrap();
         let own = d.path().join("own.db");
         let system = d.path().join("system.db");
-        assert_eq!(pick_read_path(own.clone(), &system), own, "neither: name the user's");
+        assert_eq!(
+            pick_read_path(own.clone(), &system),
+            own,
+            "neither: name the user's"
+        );
         std::fs::write(&system, b"x").unwrap();
         assert_eq!(pick_read_path(own.clone(), &system), system);
         std::fs::write(&own, b"x").unwrap();
-        assert_eq!(pick_read_path(own.clone(), &system), own, "the user's own wins");
+        assert_eq!(
+            pick_read_path(own.clone(), &system),
+            own,
+            "the user's own wins"
+        );
     }
 
     #[test]

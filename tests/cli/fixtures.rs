@@ -476,3 +476,117 @@ fn closed_pipe_exits_quietly_with_zero() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+#[test]
+fn human_units_like_sar() {
+    let env = Env::new();
+    let mut p = FakeProc::new();
+    three_samples(&env, &mut p);
+    let out = env.report_ok(&[DAY, &["--human"]].concat(), &at(600));
+    // sar --human: sizes with one decimal and a binary unit, %ifutil with one decimal and '%'
+    assert!(
+        out.contains("10:01:00         eth0     66.67     33.33    100.0k     20.0k      0.00      0.00      0.00      0.1%\n"),
+        "{out}"
+    );
+    assert!(
+        out.contains("10:02:00           lo      0.00      0.00      0.0B      0.0B"),
+        "{out}"
+    );
+}
+
+#[test]
+fn a_capture_needs_only_net_dev() {
+    let env = Env::new();
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join("net")).unwrap();
+    let dev = |rx: u64| format!("h1\nh2\n  eth9: {rx} 10 0 0 0 0 0 0 5 1 0 0 0 0 0 0\n");
+    std::fs::write(dir.path().join("net/dev"), dev(1000)).unwrap();
+    let rec = |now: &str| {
+        env.cmd(&["record"])
+            .env("NREC_PROC_ROOT", dir.path())
+            .env("NREC_NOW", now)
+            .output()
+            .unwrap()
+    };
+    let out = rec(&at(0));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stderr).contains("uptime: missing"));
+    std::thread::sleep(std::time::Duration::from_millis(20));
+    std::fs::write(dir.path().join("net/dev"), dev(4000)).unwrap();
+    assert!(rec(&at(1)).status.success());
+    let (h, rows) = csv_rows(&env, "DEV");
+    assert_eq!(col(&h, &rows[0], "rx_bytes"), "3000");
+    // Without net/dev there is nothing to record: a clear error naming the file.
+    std::fs::remove_file(dir.path().join("net/dev")).unwrap();
+    let out = rec(&at(2));
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("net/dev"));
+}
+
+/// Garbage in every /proc file, many seeds: never a panic (exit 101), never a lost database.
+#[test]
+fn garbage_proc_files_never_panic() {
+    let env = Env::new();
+    let mut p = FakeProc::new();
+    env.record_ok(&p, &at(0));
+    let mut seed = 0x9e37_79b9_7f4a_7c15u64;
+    let mut rnd = move || {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed
+    };
+    let alphabet = b"0123456789 :\n\t-+eth0lo|Ip:Tcp:\xff\x00abcXYZ\r";
+    for round in 1..=60 {
+        p.write();
+        let files = [
+            "net/dev",
+            "net/snmp",
+            "net/sockstat",
+            "uptime",
+            "stat",
+            "sys/kernel/random/boot_id",
+        ];
+        let f = files[(rnd() % files.len() as u64) as usize];
+        let path = p.path().join(f);
+        let mut bytes = std::fs::read(&path).unwrap();
+        for _ in 0..(rnd() % 40 + 1) {
+            let n = bytes.len().max(1) as u64;
+            match rnd() % 3 {
+                0 => {
+                    let i = (rnd() % n) as usize;
+                    if i < bytes.len() {
+                        bytes[i] = alphabet[(rnd() % alphabet.len() as u64) as usize];
+                    }
+                }
+                1 => bytes.truncate((rnd() % n) as usize),
+                _ => bytes.extend(
+                    (0..rnd() % 30).map(|_| alphabet[(rnd() % alphabet.len() as u64) as usize]),
+                ),
+            }
+        }
+        std::fs::write(&path, &bytes).unwrap();
+        p.uptime_ms += 60_000;
+        let out = env
+            .cmd(&["record"])
+            .env("NREC_PROC_ROOT", p.path())
+            .env("NREC_NOW", at(round))
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_ne!(out.status.code(), Some(101), "panic on {f}: {err}");
+        assert!(!err.contains("panicked"), "{err}");
+        assert!(matches!(out.status.code(), Some(0 | 1)), "{f}: {err}");
+        let rep = env.report(&["--date", "2026-11-22", "-n", "ALL"], &at(600));
+        assert_eq!(
+            rep.status.code(),
+            Some(0),
+            "{}",
+            String::from_utf8_lossy(&rep.stderr)
+        );
+    }
+}
