@@ -106,6 +106,8 @@ pub fn run(args: &ReportArgs, g: &Global, out: &mut dyn Write) -> Result<()> {
 
     let io = |e: std::io::Error| Error::failure(format!("writing the report: {e}")).with_io(e);
     match args.format {
+        // No samples: the note on stderr says so; a heading about an unknown host would not.
+        Format::Table if data.samples.is_empty() && listeners.is_empty() => {}
         Format::Table => {
             render::heading(out, &host, day_ms, &tz).map_err(io)?;
             let tables: Vec<report::Table> = parts

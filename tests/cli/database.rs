@@ -274,25 +274,36 @@ fn mount_tmpfs(dir: &Path, size: &str) -> bool {
         .unwrap_or(false)
 }
 
-struct Unmount<'a>(&'a Path);
-impl Drop for Unmount<'_> {
+/// A tmpfs mounted for one test, unmounted on drop.
+struct Tmpfs(std::path::PathBuf);
+impl Drop for Tmpfs {
     fn drop(&mut self) {
-        let _ = Command::new("umount").arg("-l").arg(self.0).status();
+        let _ = Command::new("umount").arg("-l").arg(&self.0).status();
     }
+}
+
+/// An environment whose database lives on a fresh tmpfs of `size`; None (with the reason
+/// printed) where this is not possible: not root, or no tmpfs.
+fn env_on_tmpfs(test: &str, size: &str) -> Option<(Env, Tmpfs)> {
+    if !is_root() {
+        skip(test, "needs root to mount a tmpfs");
+        return None;
+    }
+    let mut env = Env::new();
+    let mnt = env.tmp.path().join("mnt");
+    if !mount_tmpfs(&mnt, size) {
+        skip(test, "mount -t tmpfs failed");
+        return None;
+    }
+    env.db = mnt.join("nrec.db");
+    Some((env, Tmpfs(mnt)))
 }
 
 #[test]
 fn disk_full_is_a_clear_error_and_the_next_run_catches_up() {
-    if !is_root() {
-        return skip("disk_full", "needs root to mount a small tmpfs");
-    }
-    let mut env = Env::new();
-    let mnt = env.tmp.path().join("small");
-    if !mount_tmpfs(&mnt, "400k") {
-        return skip("disk_full", "mount -t tmpfs failed");
-    }
-    let _guard = Unmount(&mnt);
-    env.db = mnt.join("nrec.db");
+    let Some((env, mnt)) = env_on_tmpfs("disk_full", "400k") else {
+        return;
+    };
     let mut p = FakeProc::new();
     for k in 0..300u32 {
         p.ifaces
@@ -321,7 +332,7 @@ fn disk_full_is_a_clear_error_and_the_next_run_catches_up() {
     assert!(
         Command::new("mount")
             .args(["-o", "remount,size=20m"])
-            .arg(&mnt)
+            .arg(&mnt.0)
             .status()
             .unwrap()
             .success()
@@ -340,16 +351,9 @@ fn disk_full_is_a_clear_error_and_the_next_run_catches_up() {
 
 #[test]
 fn read_only_database_is_refused_for_recording_but_readable() {
-    if !is_root() {
-        return skip("read_only", "needs root to remount a tmpfs read-only");
-    }
-    let mut env = Env::new();
-    let mnt = env.tmp.path().join("ro");
-    if !mount_tmpfs(&mnt, "20m") {
-        return skip("read_only", "mount -t tmpfs failed");
-    }
-    let _guard = Unmount(&mnt);
-    env.db = mnt.join("nrec.db");
+    let Some((env, mnt)) = env_on_tmpfs("read_only", "20m") else {
+        return;
+    };
     let mut p = FakeProc::new();
     for m in 0..3 {
         p.uptime_ms += 60_000;
@@ -360,7 +364,7 @@ fn read_only_database_is_refused_for_recording_but_readable() {
     assert!(
         Command::new("mount")
             .args(["-o", "remount,ro"])
-            .arg(&mnt)
+            .arg(&mnt.0)
             .status()
             .unwrap()
             .success()
