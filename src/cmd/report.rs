@@ -77,21 +77,13 @@ pub fn run(args: &ReportArgs, g: &Global, out: &mut dyn Write) -> Result<()> {
             path.display()
         );
     }
-    let host = data
-        .samples
-        .last()
-        .map(|s| Host {
-            hostname: s.hostname.clone(),
-            kernel: s.kernel.clone(),
-            arch: s.arch.clone(),
-            ncpu: s.ncpu,
-        })
-        .unwrap_or_else(|| Host {
-            hostname: b"?".to_vec(),
-            kernel: "?".into(),
-            arch: "?".into(),
-            ncpu: 0,
-        });
+    // The host as of the window's last sample; unknown (null) when the window is empty.
+    let host = data.samples.last().map(|s| Host {
+        hostname: s.hostname.clone(),
+        kernel: s.kernel.clone(),
+        arch: s.arch.clone(),
+        ncpu: s.ncpu,
+    });
     let day_ms = data
         .samples
         .first()
@@ -106,10 +98,11 @@ pub fn run(args: &ReportArgs, g: &Global, out: &mut dyn Write) -> Result<()> {
 
     let io = |e: std::io::Error| Error::failure(format!("writing the report: {e}")).with_io(e);
     match args.format {
-        // No samples: the note on stderr says so; a heading about an unknown host would not.
-        Format::Table if data.samples.is_empty() && listeners.is_empty() => {}
         Format::Table => {
-            render::heading(out, &host, day_ms, &tz).map_err(io)?;
+            // No samples: the note on stderr says so; there is no host to head the table.
+            if let Some(host) = &host {
+                render::heading(out, host, day_ms, &tz).map_err(io)?;
+            }
             let tables: Vec<report::Table> = parts
                 .iter()
                 .filter_map(|p| match p {
@@ -147,12 +140,12 @@ pub fn run(args: &ReportArgs, g: &Global, out: &mut dyn Write) -> Result<()> {
                 .collect();
             let doc = serde_json::json!({
                 "nrec": {
-                    "host": {
-                        "hostname": render::escape_bytes(&host.hostname),
-                        "kernel": host.kernel,
-                        "arch": host.arch,
-                        "cpus": host.ncpu,
-                    },
+                    "host": host.as_ref().map(|h| serde_json::json!({
+                        "hostname": render::escape_bytes(&h.hostname),
+                        "kernel": h.kernel,
+                        "arch": h.arch,
+                        "cpus": h.ncpu,
+                    })),
                     "window": {
                         "label": window.label,
                         "start": render::iso(window.start_ms(), &tz),

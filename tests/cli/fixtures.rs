@@ -590,3 +590,24 @@ fn garbage_proc_files_never_panic() {
         );
     }
 }
+
+#[test]
+fn an_empty_window_is_success_with_a_note() {
+    let env = Env::new();
+    let mut p = FakeProc::new();
+    three_samples(&env, &mut p);
+    let out = env.report(&["--date", "2026-11-20"], &at(600));
+    assert_eq!(out.status.code(), Some(0));
+    assert!(out.stdout.is_empty(), "no table without samples");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no samples in 2026-11-20"));
+    let js = env.report_ok(&["--date", "2026-11-20", "--format", "json"], &at(600));
+    let v: serde_json::Value = serde_json::from_str(&js).unwrap();
+    assert!(v["nrec"]["host"].is_null());
+    assert_eq!(v["nrec"]["samples"], 0);
+    let csv = env.report_ok(&["--date", "2026-11-20", "--format", "csv"], &at(600));
+    assert_eq!(parse_csv(&csv).1.len(), 0);
+    assert!(
+        csv.starts_with("time,interval_s,netns,iface,rx_bytes"),
+        "header row kept: {csv}"
+    );
+}
