@@ -45,8 +45,15 @@ pub struct DiagSocket {
     pub dport: u16,
     /// Address bytes: 4 for IPv4, 16 for IPv6.
     pub src: Vec<u8>,
+    pub dst: Vec<u8>,
+    /// Kernel socket cookie: unique per socket for the life of the boot.
+    pub cookie: u64,
     pub uid: u32,
+    /// 0 once the process closed the socket (orphan, TIME_WAIT).
     pub inode: u32,
+    /// tcp_info byte counters, when INET_DIAG_INFO was asked for and long enough.
+    pub bytes_acked: Option<u64>,
+    pub bytes_received: Option<u64>,
 }
 
 /// Request type of the compatibility interface, which dumps IPv4 and IPv6 TCP sockets in
@@ -70,10 +77,12 @@ pub fn dump(family: u8, protocol: u8, states: u32, each: impl FnMut(DiagSocket))
     request(SOCK_DIAG_BY_FAMILY, &req, each)
 }
 
-/// Dumps TCP sockets of both families in `states` with a single hash-table walk.
+/// Dumps TCP sockets of both families in `states` with a single hash-table walk, with
+/// tcp_info (byte counters) for each.
 pub fn dump_tcp_both(states: u32, each: impl FnMut(DiagSocket)) -> io::Result<()> {
     // inet_diag_req (v1): family, src_len, dst_len, ext, sockid(48), states, dbs
     let mut req = [0u8; 60];
+    req[3] = 1 << (INET_DIAG_INFO - 1);
     req[52..56].copy_from_slice(&states.to_ne_bytes());
     request(TCPDIAG_GETSOCK, &req, each)
 }
@@ -208,9 +217,50 @@ fn parse_msg(p: &[u8]) -> Option<DiagSocket> {
         sport: u16::from_be_bytes([p[4], p[5]]),
         dport: u16::from_be_bytes([p[6], p[7]]),
         src: p[8..8 + alen].to_vec(),
+        dst: p[24..24 + alen].to_vec(),
+        cookie: u64::from(u32at(44)) | (u64::from(u32at(48)) << 32),
         uid: u32at(64),
         inode: u32at(68),
+        bytes_acked: None,
+        bytes_received: None,
     })
+    .map(|mut s| {
+        if let Some((acked, received)) = tcp_info_bytes(&p[INET_DIAG_MSG_LEN..]) {
+            s.bytes_acked = Some(acked);
+            s.bytes_received = Some(received);
+        }
+        s
+    })
+}
+
+const INET_DIAG_INFO: u16 = 2;
+/// struct tcp_info offsets (include/uapi/linux/tcp.h): tcpi_bytes_acked, tcpi_bytes_received.
+const TCPI_BYTES_ACKED: usize = 120;
+const TCPI_BYTES_RECEIVED: usize = 128;
+
+/// Finds INET_DIAG_INFO among the attributes after inet_diag_msg and reads the two byte
+/// counters; None when absent or too short (kernels before 4.1 have a shorter tcp_info).
+fn tcp_info_bytes(mut attrs: &[u8]) -> Option<(u64, u64)> {
+    while attrs.len() >= 4 {
+        let len = usize::from(u16::from_ne_bytes([attrs[0], attrs[1]]));
+        let typ = u16::from_ne_bytes([attrs[2], attrs[3]]);
+        if len < 4 || len > attrs.len() {
+            return None;
+        }
+        if typ == INET_DIAG_INFO {
+            let info = &attrs[4..len];
+            let at = |o: usize| -> Option<u64> {
+                Some(u64::from_ne_bytes(info.get(o..o + 8)?.try_into().ok()?))
+            };
+            return Some((at(TCPI_BYTES_ACKED)?, at(TCPI_BYTES_RECEIVED)?));
+        }
+        let step = (len + 3) & !3;
+        if step >= attrs.len() {
+            break;
+        }
+        attrs = &attrs[step..];
+    }
+    None
 }
 
 fn bad(what: &str) -> io::Error {
@@ -301,5 +351,35 @@ mod tests {
         })
         .unwrap();
         assert!(client, "established socket {cport} not in the compat dump");
+    }
+
+    #[test]
+    fn tcp_info_byte_counters_are_exact() {
+        use std::io::{Read, Write};
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let mut c = std::net::TcpStream::connect(l.local_addr().unwrap()).unwrap();
+        let (mut s, _) = l.accept().unwrap();
+        c.write_all(&[1u8; 123_456]).unwrap();
+        let mut buf = vec![0u8; 123_456];
+        s.read_exact(&mut buf).unwrap();
+        s.write_all(&[2u8; 789]).unwrap();
+        let mut b2 = [0u8; 789];
+        c.read_exact(&mut b2).unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(50)); // let the last ACKs land
+        let cport = c.local_addr().unwrap().port();
+        let mut seen = None;
+        dump_tcp_both(ALL_STATES & !LISTEN_ONLY, |x| {
+            if x.sport == cport {
+                seen = Some((x.bytes_acked, x.bytes_received, x.cookie, x.dst.clone()));
+            }
+        })
+        .unwrap();
+        let (acked, received, cookie, dst) = seen.expect("client socket");
+        // An actively opened socket counts its SYN's sequence number too (+1).
+        assert_eq!(acked, Some(123_456 + 1));
+        assert_eq!(received, Some(789));
+        assert_ne!(cookie, 0);
+        assert_eq!(dst, vec![127, 0, 0, 1]);
+        assert_eq!(tcp_info_bytes(&[8, 0, 2, 0, 0, 0, 0, 0]), None, "short tcp_info");
     }
 }
