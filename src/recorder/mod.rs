@@ -41,6 +41,19 @@ pub struct Listener {
     pub uid: u32,
 }
 
+/// One TCP connection's cumulative byte counters (tcp_info) at the sample.
+#[derive(Debug, Clone)]
+pub struct TcpSock {
+    pub cookie: u64,
+    pub lport: u16,
+    pub rport: u16,
+    pub raddr: String,
+    /// 0 when no process holds the socket any more (orphan, TIME_WAIT).
+    pub inode: u32,
+    pub bytes_acked: u64,
+    pub bytes_received: u64,
+}
+
 #[derive(Debug, Clone)]
 pub struct NsSample {
     pub inode: u64,
@@ -50,6 +63,8 @@ pub struct NsSample {
     pub counters: Counters,
     /// None when the socket dump was unavailable (then nothing is claimed about sockets).
     pub listeners: Option<Vec<Listener>>,
+    /// Every TCP connection outside LISTEN from a complete dump; None when the dump failed.
+    pub tcp: Option<Vec<TcpSock>>,
 }
 
 #[derive(Debug, Clone)]
@@ -193,6 +208,7 @@ fn collect_dir(dir: &Path, now_ms: i64, warn: &mut Warnings) -> Result<Sample> {
             ifaces,
             counters,
             listeners: None,
+            tcp: None,
         }],
     })
 }
@@ -296,13 +312,13 @@ fn collect_namespace() -> Result<(NsSample, Warnings)> {
             IfaceSample { counters: c, link }
         })
         .collect();
-    let listeners = match socket_summary(&mut counters) {
-        Ok(l) => Some(l),
+    let (listeners, tcp) = match socket_summary(&mut counters) {
+        Ok((l, t)) => (Some(l), Some(t)),
         Err(e) => {
             warn.push(format!(
-                "sock_diag dump failed: {e}; socket states and listeners not recorded"
+                "sock_diag dump failed: {e}; socket states, listeners and per-socket bytes not recorded"
             ));
-            None
+            (None, None)
         }
     };
     Ok((
@@ -312,6 +328,7 @@ fn collect_namespace() -> Result<(NsSample, Warnings)> {
             ifaces,
             counters,
             listeners,
+            tcp,
         },
         warn,
     ))
@@ -326,8 +343,9 @@ fn collect_namespace() -> Result<(NsSample, Warnings)> {
 /// socket is a listener (`inuse`) and there are no TIME_WAIT sockets (`tw`). Request sockets
 /// (SYN_RECV) are invisible to sockstat, so after a skip their count is stored only when
 /// there is no listener at all (then it is exactly 0); otherwise it is left unknown.
-fn socket_summary(counters: &mut Counters) -> std::io::Result<Vec<Listener>> {
+fn socket_summary(counters: &mut Counters) -> std::io::Result<(Vec<Listener>, Vec<TcpSock>)> {
     let mut listeners = Vec::new();
+    let mut tcp = Vec::new();
     let mut states = [[0u64; 13]; 2];
     let mut n_listen = [0u64; 2];
     for (k, fam) in [libc::AF_INET as u8, libc::AF_INET6 as u8]
@@ -348,6 +366,17 @@ fn socket_summary(counters: &mut Counters) -> std::io::Result<Vec<Listener>> {
             let k = usize::from(s.family == libc::AF_INET6 as u8);
             if let Some(slot) = states[k].get_mut(usize::from(s.state)) {
                 *slot += 1;
+            }
+            if let (Some(acked), Some(received)) = (s.bytes_acked, s.bytes_received) {
+                tcp.push(TcpSock {
+                    cookie: s.cookie,
+                    lport: s.sport,
+                    rport: s.dport,
+                    raddr: sockdiag::addr_text(s.family, &s.dst),
+                    inode: s.inode,
+                    bytes_acked: acked,
+                    bytes_received: received,
+                });
             }
         })?;
     }
@@ -379,7 +408,7 @@ fn socket_summary(counters: &mut Counters) -> std::io::Result<Vec<Listener>> {
         })?;
         counters.push((format!("diag:udp{fname}:total"), udp));
     }
-    Ok(listeners)
+    Ok((listeners, tcp))
 }
 
 fn listener(proto: &'static str, s: &sockdiag::DiagSocket) -> Listener {

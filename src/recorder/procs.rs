@@ -4,7 +4,7 @@
 //! scan is only done when a socket we need an owner for is not known yet.
 
 use std::collections::{HashMap, HashSet};
-use std::os::unix::ffi::OsStrExt;
+use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 
@@ -16,6 +16,38 @@ pub struct Owner {
     pub uid: u32,
     /// Field 22 of /proc/PID/stat (clock ticks since boot): with pid, the process identity.
     pub start_time: u64,
+    /// Target of /proc/PID/exe (raw bytes); None without ptrace access or for kernel threads.
+    pub exe: Option<Vec<u8>>,
+    /// The cgroup v2 path (the `0::` line of /proc/PID/cgroup), raw bytes.
+    pub cgroup: Option<Vec<u8>>,
+}
+
+/// The systemd unit a cgroup path belongs to: its last `*.service` / `*.scope` / `*.slice`
+/// component (`/system.slice/nginx.service` → `nginx.service`).
+pub fn unit_of(cgroup: &[u8]) -> Option<String> {
+    cgroup
+        .split(|b| *b == b'/')
+        .filter(|c| c.ends_with(b".service") || c.ends_with(b".scope"))
+        .next_back()
+        .or_else(|| {
+            cgroup
+                .split(|b| *b == b'/')
+                .rfind(|c| c.ends_with(b".slice"))
+        })
+        .map(|c| String::from_utf8_lossy(c).into_owned())
+}
+
+/// A container id in a cgroup path: a 64-hex-digit component or suffix, as docker, podman,
+/// containerd and CRI-O name them (`docker-<id>.scope`, `/docker/<id>`, `cri-containerd-<id>.scope`).
+pub fn container_of(cgroup: &[u8]) -> Option<String> {
+    for comp in cgroup.split(|b| *b == b'/').rev() {
+        let comp = comp.strip_suffix(b".scope").unwrap_or(comp);
+        let tail = comp.rsplit(|b| *b == b'-').next().unwrap_or(comp);
+        if tail.len() == 64 && tail.iter().all(u8::is_ascii_hexdigit) {
+            return Some(String::from_utf8_lossy(&tail[..12]).into_owned());
+        }
+    }
+    None
 }
 
 /// Finds the owning process of each inode in `wanted`. The lowest PID holding a socket wins
@@ -88,11 +120,20 @@ pub fn read_owner(dir: &Path, pid: i32) -> Option<Owner> {
     let stat = std::fs::read(dir.join("stat")).ok()?;
     let (comm, start_time) = parse_stat(&stat)?;
     let uid = std::fs::metadata(dir).ok()?.uid();
+    let exe = std::fs::read_link(dir.join("exe"))
+        .ok()
+        .map(|p| p.into_os_string().into_vec());
+    let cgroup = std::fs::read(dir.join("cgroup")).ok().and_then(|t| {
+        t.split(|b| *b == b'\n')
+            .find_map(|l| l.strip_prefix(b"0::").map(<[u8]>::to_vec))
+    });
     Some(Owner {
         pid,
         comm,
         uid,
         start_time,
+        exe,
+        cgroup,
     })
 }
 
@@ -121,6 +162,35 @@ mod tests {
         assert_eq!(st, 99887);
         assert_eq!(socket_inode(b"socket:[123]"), Some(123));
         assert_eq!(socket_inode(b"pipe:[123]"), None);
+    }
+
+    #[test]
+    fn units_and_containers_from_cgroups() {
+        assert_eq!(
+            unit_of(b"/system.slice/nginx.service").as_deref(),
+            Some("nginx.service")
+        );
+        assert_eq!(
+            unit_of(b"/user.slice/user-1000.slice/session-2.scope").as_deref(),
+            Some("session-2.scope")
+        );
+        assert_eq!(unit_of(b"/user.slice").as_deref(), Some("user.slice"));
+        assert_eq!(unit_of(b"/"), None);
+        let id = "0123456789abcdef".repeat(4);
+        assert_eq!(
+            container_of(format!("/system.slice/docker-{id}.scope").as_bytes()).as_deref(),
+            Some("0123456789ab")
+        );
+        assert_eq!(
+            container_of(format!("/kubepods/burstable/pod1/cri-containerd-{id}.scope").as_bytes())
+                .as_deref(),
+            Some("0123456789ab")
+        );
+        assert_eq!(
+            container_of(format!("/docker/{id}").as_bytes()).as_deref(),
+            Some("0123456789ab")
+        );
+        assert_eq!(container_of(b"/system.slice/nginx.service"), None);
     }
 
     #[test]

@@ -380,6 +380,10 @@ mod tests {
         assert_eq!(received, Some(789));
         assert_ne!(cookie, 0);
         assert_eq!(dst, vec![127, 0, 0, 1]);
-        assert_eq!(tcp_info_bytes(&[8, 0, 2, 0, 0, 0, 0, 0]), None, "short tcp_info");
+        assert_eq!(
+            tcp_info_bytes(&[8, 0, 2, 0, 0, 0, 0, 0]),
+            None,
+            "short tcp_info"
+        );
     }
 }

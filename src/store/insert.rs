@@ -4,6 +4,7 @@
 //! sample is stored whole or not at all, and because raw cumulative counters are stored, a
 //! sample that failed (disk full, kill -9) is simply covered by the next one's delta.
 
+use super::accounting;
 use super::delta::{self, Flag};
 use super::to_sql;
 use crate::error::{Error, Result};
@@ -157,6 +158,7 @@ fn insert_in(
 
     let mut n_ifaces = 0;
     let mut new_listeners: Vec<(i64, &crate::recorder::Listener)> = Vec::new();
+    let mut netns_ids: Vec<i64> = Vec::with_capacity(s.namespaces.len());
     for (ns, matched) in s.namespaces.iter().zip(matches) {
         let ns_inode = ns.inode as i64;
         tx.execute(
@@ -168,6 +170,7 @@ fn insert_in(
             params![s.boot_id, ns_inode, ns.name],
             |r| r.get(0),
         )?;
+        netns_ids.push(netns_id);
 
         for (i, m) in ns.ifaces.iter().zip(matched) {
             let ifindex = i.link.ifindex.map(i64::from).unwrap_or(-1);
@@ -364,13 +367,44 @@ fn insert_in(
         }
     }
 
+    // Per-socket baselines: the predecessor's complete dump; after a reboot every socket is
+    // new (an empty baseline); otherwise (first sample, failed dump) none.
+    let empty = accounting::Baseline::new();
+    let mut bases: Vec<Option<accounting::Baseline>> = Vec::with_capacity(netns_ids.len());
+    for id in &netns_ids {
+        bases.push(match segment {
+            Segment::Boot => Some(empty.clone()),
+            _ => accounting::load_baseline(tx, *id, prev_id)?,
+        });
+    }
+    // One /proc/*/fd scan serves every namespace: socket inodes are global.
+    let mut wanted: HashSet<u32> = new_listeners
+        .iter()
+        .map(|(_, l)| l.inode)
+        .filter(|i| *i != 0)
+        .collect();
+    for (ns, base) in s.namespaces.iter().zip(&bases) {
+        accounting::wanted_inodes(ns, base.as_ref(), &mut wanted);
+    }
+    let found = if wanted.is_empty() {
+        HashMap::new()
+    } else {
+        owners(&wanted)
+    };
+    let mut processes = accounting::Processes::new(&s.boot_id);
+    for ((ns, id), base) in s.namespaces.iter().zip(&netns_ids).zip(&bases) {
+        accounting::account(
+            tx,
+            sample_id,
+            *id,
+            ns,
+            base.as_ref(),
+            &found,
+            &mut processes,
+        )?;
+    }
+
     if !new_listeners.is_empty() {
-        let wanted: HashSet<u32> = new_listeners
-            .iter()
-            .map(|(_, l)| l.inode)
-            .filter(|i| *i != 0)
-            .collect();
-        let found = owners(&wanted);
         let mut st = tx.prepare_cached(
             "INSERT INTO listener (netns, proto, family, addr, port, inode, uid, pid, comm, start_time,
                                    first_sample, last_sample, first_ms, last_ms)

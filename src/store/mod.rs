@@ -4,6 +4,7 @@
 //! application's SQLite file, a corrupt file or one from a newer nrec is refused with a clear
 //! error and left byte-for-byte as it was.
 
+pub mod accounting;
 pub mod delta;
 pub mod insert;
 pub mod query;
@@ -21,7 +22,10 @@ use std::time::{Duration, Instant};
 pub const APPLICATION_ID: i32 = 0x6e72_6563;
 
 /// Migrations in order; index + 1 is the schema version they produce.
-const MIGRATIONS: &[&str] = &[include_str!("../../migrations/0001_init.sql")];
+const MIGRATIONS: &[&str] = &[
+    include_str!("../../migrations/0001_init.sql"),
+    include_str!("../../migrations/0002_processes.sql"),
+];
 
 pub const SCHEMA_VERSION: i32 = MIGRATIONS.len() as i32;
 

@@ -1,0 +1,271 @@
+//! Per-process, per-port and per-host TCP bytes from consecutive sock_diag dumps.
+//!
+//! Each namespace's complete dump is kept as a baseline (cookie → cumulative tcp_info
+//! counters and owner). The next sample's delta for a socket is its growth since then; a
+//! socket absent from that complete baseline was created since, so all its bytes count. With
+//! no usable baseline (first sample, a failed dump, a namespace not seen last time) only the
+//! baseline is taken: nothing counted twice, nothing invented.
+
+use super::{decode_varints, encode_varints, to_sql};
+use crate::recorder::procs::{self, Owner};
+use crate::recorder::{NsSample, TcpSock};
+use rusqlite::{OptionalExtension, Transaction, params};
+use std::collections::{HashMap, HashSet};
+
+/// Source code stored in `proc_sample.source`.
+pub const SOURCE_SOCK_DIAG: i64 = 1;
+
+/// How many remote addresses per process and interval are kept by name; the rest is '*'.
+pub const TOP_HOSTS: usize = 8;
+
+/// cookie → (bytes_acked, bytes_received, process row id or 0).
+pub type Baseline = HashMap<u64, (u64, u64, i64)>;
+
+/// The baseline of namespace `netns` for a sample whose predecessor is `prev`: None unless
+/// the stored dump belongs to exactly that predecessor.
+pub fn load_baseline(
+    tx: &Transaction<'_>,
+    netns: i64,
+    prev: Option<i64>,
+) -> rusqlite::Result<Option<Baseline>> {
+    let Some(prev) = prev else { return Ok(None) };
+    let row: Option<(i64, Vec<u8>)> = tx
+        .prepare_cached("SELECT sample, socks FROM sock_base WHERE netns = ?1")?
+        .query_row([netns], |r| Ok((r.get(0)?, r.get(1)?)))
+        .optional()?;
+    let Some((sample, blob)) = row.filter(|(s, _)| *s == prev) else {
+        return Ok(None);
+    };
+    let v = decode_varints(&blob)
+        .filter(|v| v.len() % 4 == 0)
+        .ok_or_else(|| {
+            rusqlite::Error::FromSqlConversionFailure(
+                2,
+                rusqlite::types::Type::Blob,
+                format!("sock_base of sample {sample}: malformed").into(),
+            )
+        })?;
+    Ok(Some(
+        v.chunks(4)
+            .map(|c| (c[0], (c[1], c[2], c[3] as i64)))
+            .collect(),
+    ))
+}
+
+/// Inodes whose owner must be looked up: sockets the baseline does not already attribute.
+pub fn wanted_inodes(ns: &NsSample, base: Option<&Baseline>, out: &mut HashSet<u32>) {
+    for s in ns.tcp.iter().flatten() {
+        let known = base
+            .and_then(|b| b.get(&s.cookie))
+            .is_some_and(|(_, _, p)| *p != 0);
+        if s.inode != 0 && !known {
+            out.insert(s.inode);
+        }
+    }
+}
+
+/// Process rows by (pid, start time), created on first sight.
+pub struct Processes<'a> {
+    boot_id: &'a str,
+    ids: HashMap<(i32, u64), i64>,
+}
+
+impl<'a> Processes<'a> {
+    pub fn new(boot_id: &'a str) -> Self {
+        Processes {
+            boot_id,
+            ids: HashMap::new(),
+        }
+    }
+
+    pub fn id(&mut self, tx: &Transaction<'_>, o: &Owner, netns: i64) -> rusqlite::Result<i64> {
+        if let Some(id) = self.ids.get(&(o.pid, o.start_time)) {
+            return Ok(*id);
+        }
+        let cg = o.cgroup.as_deref();
+        tx.prepare_cached(
+            "INSERT OR IGNORE INTO process (boot_id, pid, start_time, comm, exe, uid, cgroup, unit, container, netns)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+        )?
+        .execute(params![
+            self.boot_id,
+            o.pid,
+            to_sql(o.start_time),
+            o.comm,
+            o.exe,
+            o.uid,
+            cg,
+            cg.and_then(procs::unit_of),
+            cg.and_then(procs::container_of),
+            netns
+        ])?;
+        let id: i64 = tx
+            .prepare_cached(
+                "SELECT id FROM process WHERE boot_id = ?1 AND pid = ?2 AND start_time = ?3",
+            )?
+            .query_row(params![self.boot_id, o.pid, to_sql(o.start_time)], |r| {
+                r.get(0)
+            })?;
+        self.ids.insert((o.pid, o.start_time), id);
+        Ok(id)
+    }
+}
+
+#[derive(Default, Clone, Copy)]
+struct Bytes {
+    rx: u64,
+    tx: u64,
+}
+
+impl Bytes {
+    fn add(&mut self, rx: u64, tx: u64) {
+        self.rx += rx;
+        self.tx += tx;
+    }
+}
+
+/// Accounts one namespace's dump for sample `sample`.
+/// `base`: the predecessor's baseline; `Some(empty)` when every socket is new (first sample
+/// after a reboot); None when only a baseline can be taken.
+#[allow(clippy::too_many_arguments)]
+pub fn account(
+    tx: &Transaction<'_>,
+    sample: i64,
+    netns: i64,
+    ns: &NsSample,
+    base: Option<&Baseline>,
+    owners: &HashMap<u32, Owner>,
+    procs: &mut Processes<'_>,
+) -> rusqlite::Result<()> {
+    let Some(socks) = &ns.tcp else { return Ok(()) };
+    let listen_ports: HashSet<u16> = ns
+        .listeners
+        .iter()
+        .flatten()
+        .filter(|l| l.proto == "tcp")
+        .map(|l| l.port)
+        .collect();
+    let mut per_proc: HashMap<i64, Bytes> = HashMap::new();
+    let mut per_port: HashMap<(i64, u16), Bytes> = HashMap::new();
+    let mut per_host: HashMap<i64, HashMap<&str, Bytes>> = HashMap::new();
+    let (mut all, mut unowned) = (Bytes::default(), Bytes::default());
+    let mut next: Vec<(u64, u64, u64, i64)> = Vec::with_capacity(socks.len());
+
+    for s in socks {
+        let prior = base.and_then(|b| b.get(&s.cookie));
+        let owner = match (prior, owners.get(&s.inode)) {
+            (Some((_, _, p)), _) if *p != 0 => *p,
+            (_, Some(o)) if s.inode != 0 => procs.id(tx, o, netns)?,
+            _ => 0,
+        };
+        next.push((s.cookie, s.bytes_acked, s.bytes_received, owner));
+        let Some(base) = base else { continue };
+        let (d_tx, d_rx) = match base.get(&s.cookie) {
+            // tcp_info counters only grow during a socket's life; cookies are never reused
+            Some((acked, received, _)) => (
+                s.bytes_acked.saturating_sub(*acked),
+                s.bytes_received.saturating_sub(*received),
+            ),
+            // not in the previous complete dump: created since, every byte is new
+            None => (s.bytes_acked, s.bytes_received),
+        };
+        if d_tx == 0 && d_rx == 0 {
+            continue;
+        }
+        all.add(d_rx, d_tx);
+        if owner == 0 {
+            unowned.add(d_rx, d_tx);
+            continue;
+        }
+        per_proc.entry(owner).or_default().add(d_rx, d_tx);
+        per_port
+            .entry((owner, service_port(s, &listen_ports)))
+            .or_default()
+            .add(d_rx, d_tx);
+        per_host
+            .entry(owner)
+            .or_default()
+            .entry(s.raddr.as_str())
+            .or_default()
+            .add(d_rx, d_tx);
+    }
+
+    next.sort_unstable_by_key(|n| n.0);
+    let mut blob = Vec::with_capacity(next.len() * 16);
+    encode_varints(
+        next.iter().flat_map(|(c, a, r, p)| [*c, *a, *r, *p as u64]),
+        &mut blob,
+    );
+    tx.prepare_cached(
+        "INSERT OR REPLACE INTO sock_base (netns, sample, socks) VALUES (?1, ?2, ?3)",
+    )?
+    .execute(params![netns, sample, blob])?;
+    if base.is_none() {
+        return Ok(());
+    }
+    tx.prepare_cached(
+        "INSERT INTO attrib_sample (sample, netns, rx, tx, unowned_rx, unowned_tx) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+    )?
+    .execute(params![
+        sample,
+        netns,
+        to_sql(all.rx),
+        to_sql(all.tx),
+        to_sql(unowned.rx),
+        to_sql(unowned.tx)
+    ])?;
+    for (p, b) in &per_proc {
+        tx.prepare_cached(
+            "INSERT INTO proc_sample (sample, process, source, rx, tx) VALUES (?1, ?2, ?3, ?4, ?5)
+             ON CONFLICT (sample, process, source) DO UPDATE SET rx = rx + excluded.rx, tx = tx + excluded.tx",
+        )?
+        .execute(params![sample, p, SOURCE_SOCK_DIAG, to_sql(b.rx), to_sql(b.tx)])?;
+    }
+    for ((p, port), b) in &per_port {
+        tx.prepare_cached(
+            "INSERT INTO port_sample (sample, process, proto, port, rx, tx) VALUES (?1, ?2, 'tcp', ?3, ?4, ?5)
+             ON CONFLICT (sample, process, proto, port) DO UPDATE SET rx = rx + excluded.rx, tx = tx + excluded.tx",
+        )?
+        .execute(params![sample, p, port, to_sql(b.rx), to_sql(b.tx)])?;
+    }
+    for (p, hosts) in per_host {
+        let mut v: Vec<(&str, Bytes)> = hosts.into_iter().collect();
+        v.sort_unstable_by(|a, b| (b.1.rx + b.1.tx).cmp(&(a.1.rx + a.1.tx)).then(a.0.cmp(b.0)));
+        let mut rest = Bytes::default();
+        for (i, (addr, b)) in v.iter().enumerate() {
+            if i < TOP_HOSTS {
+                insert_host(tx, sample, p, addr, *b)?;
+            } else {
+                rest.add(b.rx, b.tx);
+            }
+        }
+        if v.len() > TOP_HOSTS {
+            insert_host(tx, sample, p, "*", rest)?;
+        }
+    }
+    Ok(())
+}
+
+fn insert_host(
+    tx: &Transaction<'_>,
+    sample: i64,
+    p: i64,
+    addr: &str,
+    b: Bytes,
+) -> rusqlite::Result<()> {
+    tx.prepare_cached(
+        "INSERT INTO host_sample (sample, process, addr, rx, tx) VALUES (?1, ?2, ?3, ?4, ?5)
+         ON CONFLICT (sample, process, addr) DO UPDATE SET rx = rx + excluded.rx, tx = tx + excluded.tx",
+    )?
+    .execute(params![sample, p, addr, to_sql(b.rx), to_sql(b.tx)])?;
+    Ok(())
+}
+
+/// The local port for connections accepted from one of our listeners, else the remote port.
+fn service_port(s: &TcpSock, listen_ports: &HashSet<u16>) -> u16 {
+    if listen_ports.contains(&s.lport) {
+        s.lport
+    } else {
+        s.rport
+    }
+}
