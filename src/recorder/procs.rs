@@ -27,8 +27,7 @@ pub struct Owner {
 pub fn unit_of(cgroup: &[u8]) -> Option<String> {
     cgroup
         .split(|b| *b == b'/')
-        .filter(|c| c.ends_with(b".service") || c.ends_with(b".scope"))
-        .next_back()
+        .rfind(|c| c.ends_with(b".service") || c.ends_with(b".scope"))
         .or_else(|| {
             cgroup
                 .split(|b| *b == b'/')
