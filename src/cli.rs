@@ -39,6 +39,30 @@ pub enum Command {
     Record(RecordArgs),
     /// sar-style reports: -n DEV (default), EDEV, IP, EIP, SOCK, SOCK6, TCP, ETCP, UDP, UDP6, STATE, LISTEN, ALL
     Report(ReportArgs),
+    /// Processes that moved the most bytes (default: the last 24 h)
+    TopProcs(TopArgs),
+    /// Service ports that moved the most bytes, with the processes behind each
+    TopPorts(TopArgs),
+    /// Remote hosts that moved the most bytes, with the processes talking to them
+    TopHosts(TopArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct TopArgs {
+    /// How many rows
+    #[arg(long, default_value_t = 10)]
+    pub limit: usize,
+
+    /// What a row is (top-procs)
+    #[arg(long, value_enum, default_value_t = crate::cmd::top::By::Name)]
+    pub by: crate::cmd::top::By,
+
+    #[command(flatten)]
+    pub window: WindowOpts,
+
+    /// Output format
+    #[arg(long, value_enum, default_value_t = Format::Table)]
+    pub format: Format,
 }
 
 #[derive(Args, Debug)]

@@ -14,6 +14,10 @@ mod time;
 use clap::Parser;
 use std::process::ExitCode;
 
+fn stdout() -> std::io::BufWriter<std::io::StdoutLock<'static>> {
+    std::io::BufWriter::new(std::io::stdout().lock())
+}
+
 fn main() -> ExitCode {
     let cli = match cli::Cli::try_parse() {
         Ok(c) => c,
@@ -45,11 +49,10 @@ fn main() -> ExitCode {
     };
     let res = match &cli.command {
         cli::Command::Record(a) => cmd::record::run(a, &g),
-        cli::Command::Report(a) => {
-            let stdout = std::io::stdout();
-            let mut out = std::io::BufWriter::new(stdout.lock());
-            cmd::report::run(a, &g, &mut out)
-        }
+        cli::Command::Report(a) => cmd::report::run(a, &g, &mut stdout()),
+        cli::Command::TopProcs(a) => cmd::top::run(cmd::top::What::Procs, a, &g, &mut stdout()),
+        cli::Command::TopPorts(a) => cmd::top::run(cmd::top::What::Ports, a, &g, &mut stdout()),
+        cli::Command::TopHosts(a) => cmd::top::run(cmd::top::What::Hosts, a, &g, &mut stdout()),
     };
     match res {
         Ok(()) => ExitCode::SUCCESS,

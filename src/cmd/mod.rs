@@ -2,6 +2,7 @@
 
 pub mod record;
 pub mod report;
+pub mod top;
 
 use crate::recorder::Warnings;
 use std::path::PathBuf;

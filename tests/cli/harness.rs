@@ -265,3 +265,86 @@ pub fn is_root() -> bool {
 pub fn skip(test: &str, why: &str) {
     eprintln!("SKIPPED {test}: {why}");
 }
+
+/// A TCP peer process with a chosen name (prctl PR_SET_NAME), driven over stdin/stdout:
+/// the server prints its port and accepts one connection; both sides print "ready", then on
+/// "go" the client sends `n` bytes and the server answers with `m` bytes, each prints "done"
+/// and both stay alive (sockets open) until stdin closes. Bounded: n + m bytes, 20 s.
+pub const PEER: &str = r#"
+import ctypes, socket, sys
+role, name, host, port, n, m = sys.argv[1], sys.argv[2].encode('latin-1'), sys.argv[3], int(sys.argv[4]), int(sys.argv[5]), int(sys.argv[6])
+ctypes.CDLL(None).prctl(15, ctypes.c_char_p(name), 0, 0, 0)
+def recv_exact(s, k):
+    got = 0
+    while got < k:
+        d = s.recv(min(65536, k - got))
+        if not d: raise SystemExit("peer closed early")
+        got += len(d)
+if role == 'server':
+    l = socket.socket(socket.AF_INET6 if ':' in host else socket.AF_INET)
+    l.bind((host, 0)); l.listen(1)
+    print(l.getsockname()[1], flush=True)
+    c, _ = l.accept(); c.settimeout(20)
+    print('ready', flush=True)
+    recv_exact(c, n); c.sendall(b's' * m)
+else:
+    c = socket.create_connection((host, port), timeout=20)
+    print('ready', flush=True)
+    sys.stdin.readline()
+    c.sendall(b'c' * n); recv_exact(c, m)
+print('done', flush=True)
+sys.stdin.read()
+"#;
+
+pub struct Peer {
+    pub child: std::process::Child,
+    out: std::io::BufReader<std::process::ChildStdout>,
+}
+
+impl Peer {
+    /// Starts a peer, optionally inside network namespace `netns` (`ip netns exec`).
+    pub fn spawn(netns: Option<&str>, args: &[&str]) -> Peer {
+        let mut cmd = match netns {
+            Some(ns) => {
+                let mut c = Command::new("ip");
+                c.args(["netns", "exec", ns, "python3"]);
+                c
+            }
+            None => Command::new("python3"),
+        };
+        let mut child = cmd
+            .arg("-c")
+            .arg(PEER)
+            .args(args)
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .expect("python3 runs the test peers");
+        let out = std::io::BufReader::new(child.stdout.take().unwrap());
+        Peer { child, out }
+    }
+
+    pub fn line(&mut self) -> String {
+        let mut s = String::new();
+        std::io::BufRead::read_line(&mut self.out, &mut s).unwrap();
+        s.trim_end().to_string()
+    }
+
+    pub fn say(&mut self, s: &str) {
+        use std::io::Write;
+        let stdin = self.child.stdin.as_mut().unwrap();
+        writeln!(stdin, "{s}").unwrap();
+        stdin.flush().unwrap();
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+}
+
+impl Drop for Peer {
+    fn drop(&mut self) {
+        drop(self.child.stdin.take()); // ends the peer
+        let _ = self.child.wait();
+    }
+}

@@ -11,3 +11,4 @@ mod args;
 mod database;
 mod fixtures;
 mod live;
+mod procs;

@@ -1,0 +1,275 @@
+//! Ground truth for per-process accounting: known processes move known bytes between two
+//! `nrec record` runs; nrec must credit every byte to the right name, port and host.
+
+use crate::harness::*;
+
+fn record(env: &Env) {
+    let out = env.cmd(&["record", "-q"]).output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// Runs a transfer of `n` bytes client→server and `m` back, bracketed by two records.
+fn bracketed_transfer(
+    env: &Env,
+    ns: (Option<&str>, Option<&str>),
+    host: &str,
+    names: (&str, &str),
+    n: u64,
+    m: u64,
+) -> u16 {
+    let mut srv = Peer::spawn(
+        ns.0,
+        &["server", names.0, host, "0", &n.to_string(), &m.to_string()],
+    );
+    let port = srv.line();
+    let mut cli = Peer::spawn(
+        ns.1,
+        &[
+            "client",
+            names.1,
+            host,
+            &port,
+            &n.to_string(),
+            &m.to_string(),
+        ],
+    );
+    assert_eq!(cli.line(), "ready");
+    assert_eq!(srv.line(), "ready");
+    record(env); // the connection exists: its counters become the baseline
+    cli.say("go");
+    assert_eq!(cli.line(), "done");
+    assert_eq!(srv.line(), "done");
+    std::thread::sleep(std::time::Duration::from_millis(100)); // the last ACKs
+    record(env);
+    port.parse().unwrap()
+}
+
+fn bytes(h: &[String], rows: &[Vec<String>], name: &str) -> (u64, u64) {
+    let r = rows
+        .iter()
+        .find(|r| col(h, r, "name") == name)
+        .unwrap_or_else(|| panic!("{name} not in {rows:?}"));
+    (
+        col(h, r, "rx_bytes").parse().unwrap(),
+        col(h, r, "tx_bytes").parse().unwrap(),
+    )
+}
+
+fn top(env: &Env, kind: &str, extra: &[&str]) -> (Vec<String>, Vec<Vec<String>>) {
+    let now = jiff::Timestamp::now().to_string();
+    let out = env
+        .cmd(
+            &[
+                &[kind, "--since", "1h", "--format", "csv", "--limit", "50"][..],
+                extra,
+            ]
+            .concat(),
+        )
+        .env("NREC_NOW", now)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    parse_csv(&String::from_utf8(out.stdout).unwrap())
+}
+
+fn within(got: (u64, u64), want: (u64, u64), slack: u64, what: &str) {
+    assert!(
+        got.0.abs_diff(want.0) <= slack && got.1.abs_diff(want.1) <= slack,
+        "{what}: got rx/tx {got:?}, want {want:?} (±{slack})"
+    );
+}
+
+#[test]
+fn loopback_bytes_are_credited_to_the_right_processes_ports_and_hosts() {
+    let env = Env::new();
+    let (n, m) = (3_000_000u64, 70_000u64);
+    // The client's name is hostile: a formula, a comma, a non-UTF-8 byte, a newline.
+    let port = bracketed_transfer(
+        &env,
+        (None, None),
+        "127.0.0.1",
+        ("nrsrv-lo", "=cl,\u{ff}\n"),
+        n,
+        m,
+    );
+    let (h, rows) = top(&env, "top-procs", &[]);
+    within(bytes(&h, &rows, "nrsrv-lo"), (n, m), 2, "server");
+    within(
+        bytes(&h, &rows, "'=cl,\\xff\\x0a"),
+        (m, n),
+        2,
+        "client (escaped, formula-safe)",
+    );
+    let (h, rows) = top(&env, "top-ports", &[]);
+    let p = rows
+        .iter()
+        .find(|r| col(&h, r, "name") == format!("tcp/{port}"))
+        .expect("service port");
+    assert!(col(&h, p, "processes").contains("nrsrv-lo"));
+    within(
+        (
+            col(&h, p, "rx_bytes").parse().unwrap(),
+            col(&h, p, "tx_bytes").parse().unwrap(),
+        ),
+        (n + m, n + m),
+        4,
+        "port: both ends on the same service port",
+    );
+    let (h, rows) = top(&env, "top-hosts", &[]);
+    let lo = rows
+        .iter()
+        .find(|r| col(&h, r, "name") == "127.0.0.1")
+        .expect("host");
+    within(
+        (
+            col(&h, lo, "rx_bytes").parse().unwrap(),
+            col(&h, lo, "tx_bytes").parse().unwrap(),
+        ),
+        (n + m, n + m),
+        4,
+        "host",
+    );
+    // Totals add up: interface bytes = attributed + unattributed, and on loopback the
+    // unattributed part is only headers here.
+    let (h, rows) = top(&env, "top-procs", &[]);
+    let un = rows
+        .iter()
+        .find(|r| col(&h, r, "name") == "(unattributed)")
+        .unwrap();
+    let un_rx: u64 = col(&h, un, "rx_bytes").parse().unwrap();
+    assert!(
+        un_rx < (n + m) / 20,
+        "unattributed {un_rx} should be headers only"
+    );
+    // The stored name is the raw comm.
+    let raw: Vec<u8> = env
+        .sql()
+        .query_row("SELECT comm FROM process WHERE comm LIKE '=cl%'", [], |r| {
+            r.get(0)
+        })
+        .unwrap();
+    assert_eq!(
+        raw, b"=cl,\xff\n",
+        "the raw, non-UTF-8 comm is stored as the kernel gave it"
+    );
+    // --by pid and --by user
+    let (h, rows) = top(&env, "top-procs", &["--by", "user"]);
+    assert!(
+        rows.iter()
+            .any(|r| col(&h, r, "name") == "root" || col(&h, r, "name").parse::<u32>().is_ok())
+    );
+    let (h, rows) = top(&env, "top-procs", &["--by", "pid"]);
+    assert!(
+        rows.iter()
+            .any(|r| col(&h, r, "name").ends_with(" nrsrv-lo"))
+    );
+}
+
+#[test]
+fn bytes_between_namespaces_are_credited_in_each_namespace() {
+    if !is_root() {
+        return skip(
+            "between_namespaces",
+            "needs root to create network namespaces",
+        );
+    }
+    let pid = std::process::id();
+    let (a, b) = (format!("nrecpa{pid}"), format!("nrecpb{pid}"));
+    let net = 1 + (pid % 250);
+    let ip = |args: &[&str]| {
+        std::process::Command::new("ip")
+            .args(args)
+            .status()
+            .map(|s| s.success())
+            .unwrap_or(false)
+    };
+    struct Del(Vec<String>);
+    impl Drop for Del {
+        fn drop(&mut self) {
+            for n in &self.0 {
+                let _ = std::process::Command::new("ip")
+                    .args(["netns", "del", n])
+                    .status();
+            }
+        }
+    }
+    if !ip(&["netns", "add", &a]) {
+        return skip("between_namespaces", "ip netns add failed");
+    }
+    let _del = Del(vec![a.clone(), b.clone()]);
+    assert!(ip(&["netns", "add", &b]));
+    let (va, vb) = (format!("pa{pid}"), format!("pb{pid}"));
+    let (addr_a, addr_b) = (format!("10.214.{net}.1"), format!("10.214.{net}.2"));
+    assert!(ip(&[
+        "link", "add", &va, "netns", &a, "type", "veth", "peer", "name", &vb, "netns", &b
+    ]));
+    assert!(ip(&[
+        "-n",
+        &a,
+        "addr",
+        "add",
+        &format!("{addr_a}/30"),
+        "dev",
+        &va
+    ]));
+    assert!(ip(&[
+        "-n",
+        &b,
+        "addr",
+        "add",
+        &format!("{addr_b}/30"),
+        "dev",
+        &vb
+    ]));
+    assert!(ip(&["-n", &a, "link", "set", &va, "up"]) && ip(&["-n", &b, "link", "set", &vb, "up"]));
+    let env = Env::new();
+    let (n, m) = (2_000_000u64, 30_000u64);
+    let port = bracketed_transfer(
+        &env,
+        (Some(&a), Some(&b)),
+        &addr_a,
+        ("nrsrv-ns", "nrcli-ns"),
+        n,
+        m,
+    );
+    let (h, rows) = top(&env, "top-procs", &[]);
+    within(bytes(&h, &rows, "nrsrv-ns"), (n, m), 2, "server in A");
+    within(bytes(&h, &rows, "nrcli-ns"), (m, n), 2, "client in B");
+    let (h, rows) = top(&env, "top-hosts", &[]);
+    let to_a = rows
+        .iter()
+        .find(|r| col(&h, r, "name") == addr_a)
+        .expect("client's remote host");
+    assert!(col(&h, to_a, "processes").contains("nrcli-ns"));
+    let to_b = rows
+        .iter()
+        .find(|r| col(&h, r, "name") == addr_b)
+        .expect("server's remote host");
+    assert!(col(&h, to_b, "processes").contains("nrsrv-ns"));
+    let (h, rows) = top(&env, "top-ports", &[]);
+    assert!(
+        rows.iter()
+            .any(|r| col(&h, r, "name") == format!("tcp/{port}"))
+    );
+    let ns: Vec<u8> = env
+        .sql()
+        .query_row(
+            "SELECT n.name FROM process p JOIN netns n ON n.id = p.netns WHERE p.comm = CAST('nrsrv-ns' AS BLOB)",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(
+        ns,
+        a.as_bytes(),
+        "the process is recorded with its namespace"
+    );
+}
