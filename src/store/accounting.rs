@@ -269,3 +269,78 @@ fn service_port(s: &TcpSock, listen_ports: &HashSet<u16>) -> u16 {
         s.rport
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn owner(pid: i32, start_time: u64, comm: &[u8]) -> Owner {
+        Owner {
+            pid,
+            comm: comm.to_vec(),
+            uid: 0,
+            start_time,
+            exe: None,
+            cgroup: Some(b"/system.slice/web.service".to_vec()),
+        }
+    }
+
+    #[test]
+    fn a_reused_pid_is_a_new_process() {
+        let d = tempfile::tempdir().unwrap();
+        let path = d.path().join("t.db");
+        let _lock = crate::store::lock(&path).unwrap();
+        let mut conn = crate::store::open_rw(&path).unwrap();
+        let tx = conn.transaction().unwrap();
+        let mut p = Processes::new("boot-a");
+        let old = p.id(&tx, &owner(4242, 100, b"old"), 1).unwrap();
+        let same = p.id(&tx, &owner(4242, 100, b"old"), 1).unwrap();
+        let reused = p.id(&tx, &owner(4242, 9_000, b"new"), 1).unwrap();
+        assert_eq!(old, same);
+        assert_ne!(old, reused, "same pid, later start time: another process");
+        // A fresh cache (the next record run) finds the same rows again.
+        let mut p2 = Processes::new("boot-a");
+        assert_eq!(p2.id(&tx, &owner(4242, 9_000, b"new"), 1).unwrap(), reused);
+        let mut other_boot = Processes::new("boot-b");
+        assert_ne!(
+            other_boot.id(&tx, &owner(4242, 100, b"old"), 1).unwrap(),
+            old
+        );
+        let unit: String = tx
+            .query_row("SELECT unit FROM process WHERE id = ?1", [reused], |r| {
+                r.get(0)
+            })
+            .unwrap();
+        assert_eq!(unit, "web.service");
+    }
+
+    #[test]
+    fn baselines_round_trip_and_only_serve_their_successor() {
+        let d = tempfile::tempdir().unwrap();
+        let path = d.path().join("t.db");
+        let _lock = crate::store::lock(&path).unwrap();
+        let mut conn = crate::store::open_rw(&path).unwrap();
+        let tx = conn.transaction().unwrap();
+        let blob = {
+            let mut b = Vec::new();
+            encode_varints([5u64, 100, 200, 7, 9, u64::MAX, 1, 0].into_iter(), &mut b);
+            b
+        };
+        tx.execute("INSERT INTO sock_base VALUES (1, 41, ?1)", [blob])
+            .unwrap();
+        let b = load_baseline(&tx, 1, Some(41)).unwrap().unwrap();
+        assert_eq!(b[&5], (100, 200, 7));
+        assert_eq!(b[&9], (u64::MAX, 1, 0));
+        assert!(
+            load_baseline(&tx, 1, Some(42)).unwrap().is_none(),
+            "a gap: no baseline"
+        );
+        assert!(load_baseline(&tx, 1, None).unwrap().is_none());
+        tx.execute("UPDATE sock_base SET socks = x'8080'", [])
+            .unwrap();
+        assert!(
+            load_baseline(&tx, 1, Some(41)).is_err(),
+            "a corrupt blob is an error"
+        );
+    }
+}

@@ -273,3 +273,76 @@ fn bytes_between_namespaces_are_credited_in_each_namespace() {
         "the process is recorded with its namespace"
     );
 }
+
+#[test]
+fn unprivileged_records_what_it_can_and_says_so_once() {
+    if !is_root() {
+        return skip("unprivileged", "needs root to drop to another user");
+    }
+    if std::process::Command::new("setpriv")
+        .arg("--version")
+        .output()
+        .is_err()
+    {
+        return skip("unprivileged", "setpriv (util-linux) is missing");
+    }
+    let env = Env::new();
+    // A root-owned listener whose fd table `nobody` may not read.
+    let _l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let dir = env.db.parent().unwrap();
+    std::fs::create_dir_all(dir).unwrap();
+    let chown = |p: &std::path::Path| {
+        assert!(
+            std::process::Command::new("chown")
+                .args(["-R", "nobody"])
+                .arg(p)
+                .status()
+                .unwrap()
+                .success()
+        )
+    };
+    chown(env.tmp.path());
+    let run = || {
+        std::process::Command::new("setpriv")
+            .args([
+                "--reuid",
+                "nobody",
+                "--regid",
+                "nogroup",
+                "--clear-groups",
+                "--inh-caps=-all",
+            ])
+            .arg(BIN)
+            .arg("--db")
+            .arg(&env.db)
+            .arg("record")
+            .output()
+            .unwrap()
+    };
+    let first = run();
+    let err = String::from_utf8_lossy(&first.stderr);
+    assert!(first.status.success(), "{err}");
+    assert!(
+        err.contains("permission denied reading the network namespace"),
+        "{err}"
+    );
+    assert!(err.contains("run as root"), "{err}");
+    assert_eq!(
+        err.lines().filter(|l| l.contains("namespace")).count(),
+        1,
+        "said once: {err}"
+    );
+    // The listeners were new: their owners were looked for, and what could not be read is named.
+    assert!(err.contains("file descriptors of"), "{err}");
+    let second = run();
+    assert!(
+        second.status.success(),
+        "{}",
+        String::from_utf8_lossy(&second.stderr)
+    );
+    let rep = env.report_ok(
+        &["--since", "1h", "-n", "DEV,LISTEN"],
+        &jiff::Timestamp::now().to_string(),
+    );
+    assert!(rep.contains(" lo "), "{rep}");
+}
