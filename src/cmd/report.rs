@@ -28,7 +28,7 @@ fn parse_kinds(list: &[String]) -> Result<Vec<Part>> {
                 Some(kind) => out.push(Part::Table(kind)),
                 None => {
                     return Err(Error::usage(format!(
-                        "-n {k:?}: unknown report kind; choose from DEV, EDEV, IP, EIP, SOCK, SOCK6, TCP, ETCP, UDP, UDP6, STATE, LISTEN, ALL"
+                        "-n {k:?}: unknown report kind; choose from DEV, EDEV, IP, EIP, SOCK, SOCK6, TCP, ETCP, UDP, UDP6, STATE, PROC, LISTEN, ALL"
                     )));
                 }
             },
@@ -55,14 +55,15 @@ pub fn run(args: &ReportArgs, g: &Global, out: &mut dyn Write) -> Result<()> {
 
     let path = g.db_read_path();
     let conn = store::open_ro(&path)?;
-    let need_iface = parts
+    let kinds: Vec<&'static kinds::Kind> = parts
         .iter()
-        .any(|p| matches!(p, Part::Table(k) if k.per_iface));
-    let need_proto = parts
-        .iter()
-        .any(|p| matches!(p, Part::Table(k) if !k.per_iface));
+        .filter_map(|p| match p {
+            Part::Table(k) => Some(*k),
+            Part::Listen => None,
+        })
+        .collect();
     let db_err = |e| Error::sqlite(&path, e);
-    let data = Data::load(&conn, &window, need_iface, need_proto).map_err(db_err)?;
+    let data = Data::load(&conn, &window, &kinds).map_err(db_err)?;
     let listeners = if parts.iter().any(|p| matches!(p, Part::Listen)) {
         query::listeners(&conn, &window).map_err(db_err)?
     } else {

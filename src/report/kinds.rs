@@ -11,6 +11,8 @@ pub enum Src {
     Ctr(&'static [&'static str]),
     /// Value of a gauge at the sample (sum over the keys).
     Gauge(&'static [&'static str]),
+    /// Per-process bytes: 0 received, anything else sent.
+    Proc(usize),
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -37,10 +39,32 @@ pub struct Column {
     pub calc: Calc,
 }
 
+/// What one row of a kind is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Key {
+    /// An interface (DEV, EDEV): stored interface deltas.
+    Iface,
+    /// A namespace (protocol kinds): stored protocol counters.
+    Netns,
+    /// A process (PROC): stored per-process bytes.
+    Proc,
+}
+
+impl Key {
+    /// The heading of the key column in tables, and its CSV/JSON name.
+    pub fn names(self) -> Option<(&'static str, &'static str)> {
+        match self {
+            Key::Iface => Some(("IFACE", "iface")),
+            Key::Proc => Some(("COMMAND", "process")),
+            Key::Netns => None,
+        }
+    }
+}
+
 #[derive(Debug)]
 pub struct Kind {
     pub name: &'static str,
-    pub per_iface: bool,
+    pub key: Key,
     pub inputs: &'static [Input],
     pub columns: &'static [Column],
 }
@@ -71,7 +95,7 @@ const DEV_BASE: [Input; 4] = [
 
 pub static DEV: Kind = Kind {
     name: "DEV",
-    per_iface: true,
+    key: Key::Iface,
     inputs: &[
         DEV_BASE[0],
         DEV_BASE[1],
@@ -104,7 +128,7 @@ pub static DEV: Kind = Kind {
 
 pub static EDEV: Kind = Kind {
     name: "EDEV",
-    per_iface: true,
+    key: Key::Iface,
     inputs: &[
         DEV_BASE[0],
         DEV_BASE[1],
@@ -135,7 +159,7 @@ pub static EDEV: Kind = Kind {
 
 pub static SOCK: Kind = Kind {
     name: "SOCK",
-    per_iface: false,
+    key: Key::Netns,
     inputs: &[
         i("totsck", Src::Gauge(&["sockstat:sockets:used"])),
         i("tcpsck", Src::Gauge(&["sockstat:TCP:inuse"])),
@@ -156,7 +180,7 @@ pub static SOCK: Kind = Kind {
 
 pub static SOCK6: Kind = Kind {
     name: "SOCK6",
-    per_iface: false,
+    key: Key::Netns,
     inputs: &[
         i("tcp6sck", Src::Gauge(&["sockstat6:TCP6:inuse"])),
         i("udp6sck", Src::Gauge(&["sockstat6:UDP6:inuse"])),
@@ -173,7 +197,7 @@ pub static SOCK6: Kind = Kind {
 
 pub static IP: Kind = Kind {
     name: "IP",
-    per_iface: false,
+    key: Key::Netns,
     inputs: &[
         i("InReceives", Src::Ctr(&["snmp:Ip:InReceives"])),
         i("ForwDatagrams", Src::Ctr(&["snmp:Ip:ForwDatagrams"])),
@@ -198,7 +222,7 @@ pub static IP: Kind = Kind {
 
 pub static EIP: Kind = Kind {
     name: "EIP",
-    per_iface: false,
+    key: Key::Netns,
     inputs: &[
         i("InHdrErrors", Src::Ctr(&["snmp:Ip:InHdrErrors"])),
         i("InAddrErrors", Src::Ctr(&["snmp:Ip:InAddrErrors"])),
@@ -223,7 +247,7 @@ pub static EIP: Kind = Kind {
 
 pub static TCP: Kind = Kind {
     name: "TCP",
-    per_iface: false,
+    key: Key::Netns,
     inputs: &[
         i("ActiveOpens", Src::Ctr(&["snmp:Tcp:ActiveOpens"])),
         i("PassiveOpens", Src::Ctr(&["snmp:Tcp:PassiveOpens"])),
@@ -240,7 +264,7 @@ pub static TCP: Kind = Kind {
 
 pub static ETCP: Kind = Kind {
     name: "ETCP",
-    per_iface: false,
+    key: Key::Netns,
     inputs: &[
         i("AttemptFails", Src::Ctr(&["snmp:Tcp:AttemptFails"])),
         i("EstabResets", Src::Ctr(&["snmp:Tcp:EstabResets"])),
@@ -259,7 +283,7 @@ pub static ETCP: Kind = Kind {
 
 pub static UDP: Kind = Kind {
     name: "UDP",
-    per_iface: false,
+    key: Key::Netns,
     inputs: &[
         i("InDatagrams", Src::Ctr(&["snmp:Udp:InDatagrams"])),
         i("OutDatagrams", Src::Ctr(&["snmp:Udp:OutDatagrams"])),
@@ -276,7 +300,7 @@ pub static UDP: Kind = Kind {
 
 pub static UDP6: Kind = Kind {
     name: "UDP6",
-    per_iface: false,
+    key: Key::Netns,
     inputs: &[
         i("Udp6InDatagrams", Src::Ctr(&["snmp6:Udp6InDatagrams"])),
         i("Udp6OutDatagrams", Src::Ctr(&["snmp6:Udp6OutDatagrams"])),
@@ -291,6 +315,23 @@ pub static UDP6: Kind = Kind {
     ],
 };
 
+/// nrec's own: bytes per process per interval (sock_diag TCP payload).
+pub static PROC: Kind = Kind {
+    name: "PROC",
+    key: Key::Proc,
+    inputs: &[i("rx_bytes", Src::Proc(0)), i("tx_bytes", Src::Proc(1))],
+    columns: &[
+        Column {
+            head: "rxkB/s",
+            calc: Calc::Rate(0, 1024.0),
+        },
+        Column {
+            head: "txkB/s",
+            calc: Calc::Rate(1, 1024.0),
+        },
+    ],
+};
+
 macro_rules! tcp_state {
     ($s:literal) => {
         Src::Gauge(&[concat!("diag:tcp4:", $s), concat!("diag:tcp6:", $s)])
@@ -300,7 +341,7 @@ macro_rules! tcp_state {
 /// nrec's own: TCP sockets per state (IPv4 + IPv6) from sock_diag, which sar lacks.
 pub static STATE: Kind = Kind {
     name: "STATE",
-    per_iface: false,
+    key: Key::Netns,
     inputs: &[
         i("estab", tcp_state!("ESTABLISHED")),
         i("synsent", tcp_state!("SYN_SENT")),
@@ -332,8 +373,8 @@ pub static STATE: Kind = Kind {
 };
 
 /// Kinds in the order `-n ALL` prints them (LISTEN is not a per-interval table and comes last).
-pub static ALL: [&Kind; 11] = [
-    &DEV, &EDEV, &IP, &EIP, &SOCK, &SOCK6, &TCP, &ETCP, &UDP, &UDP6, &STATE,
+pub static ALL: [&Kind; 12] = [
+    &DEV, &EDEV, &IP, &EIP, &SOCK, &SOCK6, &TCP, &ETCP, &UDP, &UDP6, &STATE, &PROC,
 ];
 
 pub fn by_name(name: &str) -> Option<&'static Kind> {
@@ -349,6 +390,7 @@ pub fn by_name(name: &str) -> Option<&'static Kind> {
         "UDP" => &UDP,
         "UDP6" => &UDP6,
         "STATE" => &STATE,
+        "PROC" => &PROC,
         _ => return None,
     };
     Some(k)

@@ -10,9 +10,9 @@ pub mod listen;
 pub mod render;
 
 use crate::store::delta::{Flag, simple_delta};
-use crate::store::query::{self, IfaceRow, Keysets, ProtoRow, SampleRow};
+use crate::store::query::{self, IfaceRow, Keysets, ProcRow, ProtoRow, SampleRow};
 use crate::time::Window;
-use kinds::{Calc, Kind, Src};
+use kinds::{Calc, Key, Kind, Src};
 use rusqlite::Connection;
 use std::collections::HashMap;
 
@@ -74,27 +74,24 @@ pub struct Data {
     pub samples: Vec<SampleRow>,
     ifaces: Option<Vec<IfaceRow>>,
     protos: Option<(Vec<ProtoRow>, Keysets)>,
+    procs: Option<Vec<ProcRow>>,
 }
 
 impl Data {
-    pub fn load(
-        conn: &Connection,
-        w: &Window,
-        need_iface: bool,
-        need_proto: bool,
-    ) -> rusqlite::Result<Self> {
+    /// Loads the samples of the window and the rows the given kinds need.
+    pub fn load(conn: &Connection, w: &Window, kinds: &[&Kind]) -> rusqlite::Result<Self> {
+        let need = |k: Key| kinds.iter().any(|x| x.key == k);
         Ok(Data {
             samples: query::samples(conn, w)?,
-            ifaces: if need_iface {
-                Some(query::iface_rows(conn, w)?)
-            } else {
-                None
-            },
-            protos: if need_proto {
-                Some(query::proto_rows(conn, w)?)
-            } else {
-                None
-            },
+            ifaces: need(Key::Iface)
+                .then(|| query::iface_rows(conn, w))
+                .transpose()?,
+            protos: need(Key::Netns)
+                .then(|| query::proto_rows(conn, w))
+                .transpose()?,
+            procs: need(Key::Proc)
+                .then(|| query::proc_rows(conn, w))
+                .transpose()?,
         })
     }
 }
@@ -139,12 +136,12 @@ fn intervals(samples: &[SampleRow]) -> (Vec<Interval>, Vec<Segment>) {
 /// Builds the table of `kind` from loaded data.
 pub fn build(kind: &'static Kind, data: &Data, shape: &Shape) -> Table {
     let (ivs, segments) = intervals(&data.samples);
-    let mut rows = if kind.per_iface {
-        iface_table_rows(kind, &ivs, data.ifaces.as_deref().unwrap_or(&[]))
-    } else {
-        proto_table_rows(kind, &ivs, data.protos.as_ref())
+    let mut rows = match kind.key {
+        Key::Iface => iface_table_rows(kind, &ivs, data.ifaces.as_deref().unwrap_or(&[])),
+        Key::Netns => proto_table_rows(kind, &ivs, data.protos.as_ref()),
+        Key::Proc => proc_table_rows(kind, &ivs, data.procs.as_deref().unwrap_or(&[])),
     };
-    if !shape.ifaces.is_empty() && kind.per_iface {
+    if !shape.ifaces.is_empty() && kind.key == Key::Iface {
         rows.retain(|r| r.iface.as_ref().is_some_and(|n| shape.ifaces.contains(n)));
     }
     mark_gaps(&mut rows);
@@ -169,7 +166,7 @@ pub fn build(kind: &'static Kind, data: &Data, shape: &Shape) -> Table {
             }
         }
     }
-    let show_netns = if kind.per_iface {
+    let show_netns = if kind.key != Key::Netns {
         collide
     } else {
         netns_seen.len() > 1
@@ -265,7 +262,7 @@ fn proto_table_rows(
                             }
                         })
                         .sum(),
-                    Src::Dev(_) => None,
+                    Src::Dev(_) | Src::Proc(_) => None,
                 })
                 .collect();
             // A namespace or source missing at either end yields no row, never a zero row.
@@ -285,6 +282,40 @@ fn proto_table_rows(
                 } else {
                     0
                 },
+                gap: false,
+            });
+        }
+    }
+    out
+}
+
+fn proc_table_rows(kind: &Kind, ivs: &[Interval], rows: &[ProcRow]) -> Vec<Row> {
+    let by_sample = group_by(rows, |r| r.sample);
+    let mut out = Vec::new();
+    for iv in ivs {
+        for r in by_sample.get(&iv.sample).into_iter().flatten() {
+            let mut label = r.comm.clone();
+            label.extend_from_slice(format!("[{}]", r.pid).as_bytes());
+            out.push(Row {
+                time_ms: iv.ts_ms,
+                elapsed_ms: iv.elapsed_ms,
+                segment: iv.segment,
+                netns: r.netns.clone(),
+                iface: Some(label),
+                sums: Some(
+                    kind.inputs
+                        .iter()
+                        .map(|inp| match inp.src {
+                            Src::Proc(0) => u128::from(r.rx),
+                            Src::Proc(_) => u128::from(r.tx),
+                            _ => 0,
+                        })
+                        .collect(),
+                ),
+                n: 1,
+                speed_mbps: None,
+                duplex: None,
+                flags: 0,
                 gap: false,
             });
         }

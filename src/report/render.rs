@@ -164,7 +164,7 @@ fn segment(w: &mut dyn Write, t: &Table, si: usize, tz: &TimeZone, human: bool) 
         return Ok(());
     }
     let key = |r: &Row| -> String {
-        if t.kind.per_iface {
+        if t.kind.key.names().is_some() {
             format!(" {:>9}", label(t, r))
         } else if t.show_netns {
             format!(" {:>9}", escape_bytes(&r.netns))
@@ -174,8 +174,8 @@ fn segment(w: &mut dyn Write, t: &Table, si: usize, tz: &TimeZone, human: bool) 
     };
     writeln!(w)?;
     write!(w, "{:<11}", hms(t.segments[si].start_ms, tz))?;
-    if t.kind.per_iface {
-        write!(w, " {:>9}", "IFACE")?;
+    if let Some((head, _)) = t.kind.key.names() {
+        write!(w, " {:>9}", head)?;
     } else if t.show_netns {
         write!(w, " {:>9}", "NETNS")?;
     }
@@ -242,8 +242,8 @@ fn column_text(c: &super::kinds::Column, r: &Row) -> String {
 /// CSV header names of a table.
 fn csv_header(t: &Table) -> Vec<String> {
     let mut h: Vec<String> = vec!["time".into(), "interval_s".into(), "netns".into()];
-    if t.kind.per_iface {
-        h.push("iface".into());
+    if let Some((_, name)) = t.kind.key.names() {
+        h.push(name.into());
     }
     h.extend(raw_inputs(t).map(|(_, i)| i.name.to_string()));
     h.extend(t.kind.columns.iter().map(|c| c.head.to_string()));
@@ -258,7 +258,7 @@ fn row_cells(t: &Table, r: &Row, tz: &TimeZone) -> Vec<String> {
         format!("{:.3}", r.elapsed_ms as f64 / 1000.0),
         csv_text(&escape_bytes(&r.netns)),
     ];
-    if t.kind.per_iface {
+    if t.kind.key.names().is_some() {
         v.push(csv_text(&escape_bytes(
             r.iface.as_deref().unwrap_or_default(),
         )));
@@ -305,8 +305,8 @@ fn row_json(t: &Table, r: &Row, tz: &TimeZone, avg: bool) -> Value {
     }
     m.insert("interval_s".into(), json!(r.elapsed_ms as f64 / 1000.0));
     m.insert("netns".into(), json!(escape_bytes(&r.netns)));
-    if let Some(i) = &r.iface {
-        m.insert("iface".into(), json!(escape_bytes(i)));
+    if let (Some(i), Some((_, name))) = (&r.iface, t.kind.key.names()) {
+        m.insert(name.into(), json!(escape_bytes(i)));
     }
     for (k, inp) in raw_inputs(t) {
         let v = match &r.sums {

@@ -165,6 +165,39 @@ pub fn proto_rows(conn: &Connection, w: &Window) -> rusqlite::Result<(Vec<ProtoR
     Ok((out, keysets))
 }
 
+/// Bytes of one process in one interval.
+#[derive(Debug, Clone)]
+pub struct ProcRow {
+    pub sample: i64,
+    pub netns: Vec<u8>,
+    pub comm: Vec<u8>,
+    pub pid: i64,
+    pub rx: u64,
+    pub tx: u64,
+}
+
+/// Per-process bytes of the samples in the window (all sources summed).
+pub fn proc_rows(conn: &Connection, w: &Window) -> rusqlite::Result<Vec<ProcRow>> {
+    let mut st = conn.prepare_cached(
+        "SELECT x.sample, coalesce(n.name, x''), p.comm, p.pid, sum(x.rx), sum(x.tx)
+         FROM sample s JOIN proc_sample x ON x.sample = s.id
+              JOIN process p ON p.id = x.process LEFT JOIN netns n ON n.id = p.netns
+         WHERE s.ts_ms >= ?1 AND s.ts_ms < ?2
+         GROUP BY x.sample, x.process ORDER BY x.sample, sum(x.rx) + sum(x.tx) DESC",
+    )?;
+    let rows = st.query_map(params![w.start_ms(), w.end_ms()], |r| {
+        Ok(ProcRow {
+            sample: r.get(0)?,
+            netns: r.get(1)?,
+            comm: r.get(2)?,
+            pid: r.get(3)?,
+            rx: from_sql(r.get(4)?),
+            tx: from_sql(r.get(5)?),
+        })
+    })?;
+    rows.collect()
+}
+
 #[derive(Debug, Clone)]
 pub struct ListenerRow {
     pub netns: Vec<u8>,
