@@ -45,6 +45,21 @@ pub enum Command {
     TopPorts(TopArgs),
     /// Remote hosts that moved the most bytes, with the processes talking to them
     TopHosts(TopArgs),
+    /// One process's history: bytes per interval, its ports and remote hosts
+    Proc(ProcArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct ProcArgs {
+    /// A process name (comm) or PID
+    pub target: OsString,
+
+    #[command(flatten)]
+    pub window: WindowOpts,
+
+    /// Output format
+    #[arg(long, value_enum, default_value_t = Format::Table)]
+    pub format: Format,
 }
 
 #[derive(Args, Debug)]

@@ -53,6 +53,7 @@ fn main() -> ExitCode {
         cli::Command::TopProcs(a) => cmd::top::run(cmd::top::What::Procs, a, &g, &mut stdout()),
         cli::Command::TopPorts(a) => cmd::top::run(cmd::top::What::Ports, a, &g, &mut stdout()),
         cli::Command::TopHosts(a) => cmd::top::run(cmd::top::What::Hosts, a, &g, &mut stdout()),
+        cli::Command::Proc(a) => cmd::proc::run(a, &g, &mut stdout()),
     };
     match res {
         Ok(()) => ExitCode::SUCCESS,

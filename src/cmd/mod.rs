@@ -1,5 +1,6 @@
 //! One module per subcommand, each with a `run`; this holds what they share.
 
+pub mod proc;
 pub mod record;
 pub mod report;
 pub mod top;

@@ -50,7 +50,7 @@ struct Totals {
 }
 
 /// Sample id range of a window (sample ids grow with time).
-fn sample_range(conn: &Connection, w: &Window) -> rusqlite::Result<(i64, i64)> {
+pub fn sample_range(conn: &Connection, w: &Window) -> rusqlite::Result<(i64, i64)> {
     conn.query_row(
         "SELECT coalesce(min(id), 0), coalesce(max(id), -1) FROM sample WHERE ts_ms >= ?1 AND ts_ms < ?2",
         params![w.start_ms(), w.end_ms()],

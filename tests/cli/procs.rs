@@ -139,6 +139,30 @@ fn loopback_bytes_are_credited_to_the_right_processes_ports_and_hosts() {
         4,
         "host",
     );
+    // One process's history: its bytes, service port and remote host.
+    let out = env
+        .cmd(&["proc", "nrsrv-lo", "--since", "1h", "--format", "json"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let p = &v["processes"][0];
+    within(
+        (
+            p["rx_bytes"].as_u64().unwrap(),
+            p["tx_bytes"].as_u64().unwrap(),
+        ),
+        (n, m),
+        2,
+        "nrec proc",
+    );
+    assert_eq!(p["ports"][0]["port"], format!("tcp/{port}"));
+    assert_eq!(p["hosts"][0]["host"], "127.0.0.1");
+    assert_eq!(p["intervals"].as_array().unwrap().len(), 1);
     // Totals add up: the rows plus (unattributed) are the interface bytes. (Other tests move
     // bytes on the host's loopback too; the namespace test checks "headers only" exactly.)
     let (h, rows) = top(&env, "top-procs", &[]);
