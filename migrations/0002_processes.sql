@@ -70,3 +70,14 @@ CREATE TABLE attrib_sample (
     unowned_tx INTEGER NOT NULL,
     PRIMARY KEY (sample, netns)
 ) WITHOUT ROWID;
+
+-- proc_sample summed per UTC hour (hour = floor(ts_ms / 3600000)), kept in the same
+-- transaction as the sample: long windows read whole hours here and raw rows only for
+-- the partial hours at their edges.
+CREATE TABLE proc_hour (
+    hour    INTEGER NOT NULL,
+    process INTEGER NOT NULL REFERENCES process (id),
+    rx      INTEGER NOT NULL,
+    tx      INTEGER NOT NULL,
+    PRIMARY KEY (hour, process)
+) WITHOUT ROWID;

@@ -8,7 +8,7 @@ use crate::cli::TopArgs;
 use crate::cmd::Global;
 use crate::error::{Error, Result};
 use crate::report::render::{self, Format, csv_text, escape_bytes};
-use crate::store::{self, from_sql};
+use crate::store::{self, accounting, from_sql};
 use crate::time::{self, Clock, Window};
 use rusqlite::{Connection, params};
 use serde_json::json;
@@ -123,15 +123,22 @@ fn proc_key(
     }
 }
 
-fn top_procs(conn: &Connection, lo: i64, hi: i64, by: By) -> rusqlite::Result<Vec<Entry>> {
-    // Sum per process in SQL, then fold processes into the chosen key.
+fn top_procs(conn: &Connection, w: &Window, by: By) -> rusqlite::Result<Vec<Entry>> {
+    // Whole hours from the hourly rollup, the partial hours at the edges from raw rows; sum
+    // per process in SQL, then fold processes into the chosen key.
+    let (h_lo, h_hi) = accounting::whole_hours(w.start_ms(), w.end_ms());
     let mut st = conn.prepare(
         "SELECT p.comm, p.exe, p.unit, p.container, p.uid, p.pid, sum(x.rx), sum(x.tx)
-         FROM proc_sample x JOIN process p ON p.id = x.process
-         WHERE x.sample BETWEEN ?1 AND ?2 GROUP BY x.process",
+         FROM (SELECT process, rx, tx FROM proc_hour WHERE hour >= ?3 AND hour < ?4
+               UNION ALL
+               SELECT x.process, x.rx, x.tx FROM sample s JOIN proc_sample x ON x.sample = s.id
+               WHERE s.ts_ms >= ?1 AND s.ts_ms < ?2
+                 AND (s.ts_ms < ?3 * 3600000 OR s.ts_ms >= ?4 * 3600000)) x
+         JOIN process p ON p.id = x.process
+         GROUP BY x.process",
     )?;
     let mut by_key: HashMap<String, Entry> = HashMap::new();
-    let rows = st.query_map(params![lo, hi], |r| {
+    let rows = st.query_map(params![w.start_ms(), w.end_ms(), h_lo, h_hi], |r| {
         let comm: Vec<u8> = r.get(0)?;
         let exe: Option<Vec<u8>> = r.get(1)?;
         let unit: Option<String> = r.get(2)?;
@@ -256,7 +263,7 @@ pub fn run(what: What, args: &TopArgs, g: &Global, out: &mut dyn Write) -> Resul
     let db = |e| Error::sqlite(&path, e);
     let (lo, hi) = sample_range(&conn, &window).map_err(db)?;
     let mut entries = match what {
-        What::Procs => top_procs(&conn, lo, hi, args.by).map_err(db)?,
+        What::Procs => top_procs(&conn, &window, args.by).map_err(db)?,
         _ => top_detail(&conn, lo, hi, what).map_err(db)?,
     };
     entries.sort_by(|a, b| (b.rx + b.tx).cmp(&(a.rx + a.tx)).then(a.key.cmp(&b.key)));

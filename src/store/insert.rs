@@ -396,6 +396,7 @@ fn insert_in(
         accounting::account(
             tx,
             sample_id,
+            s.ts_ms,
             *id,
             ns,
             base.as_ref(),

@@ -178,6 +178,16 @@ fn loopback_bytes_are_credited_to_the_right_processes_ports_and_hosts() {
         rx_sum, iface_rx as u64,
         "rows + (unattributed) = interface bytes"
     );
+    // The hourly rollup holds exactly the raw per-process rows.
+    let (raw, hourly): (i64, i64) = env
+        .sql()
+        .query_row(
+            "SELECT (SELECT sum(rx) + sum(tx) FROM proc_sample), (SELECT sum(rx) + sum(tx) FROM proc_hour)",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .unwrap();
+    assert_eq!(raw, hourly);
     // The stored name is the raw comm.
     let raw: Vec<u8> = env
         .sql()
@@ -418,4 +428,109 @@ fn unprivileged_records_what_it_can_and_says_so_once() {
         &jiff::Timestamp::now().to_string(),
     );
     assert!(rep.contains(" lo "), "{rep}");
+}
+
+/// top-procs reads whole hours from the rollup and the partial hours raw: over windows that
+/// start and end anywhere, it must equal the sums of the raw rows alone.
+#[test]
+fn rollup_and_raw_rows_agree_over_any_window() {
+    let env = Env::new();
+    let p = FakeProc::new();
+    env.record_ok(&p, &at(0)); // creates the schema
+    let c = env.sql();
+    let base: i64 = "2026-11-20T00:00:00Z"
+        .parse::<jiff::Timestamp>()
+        .unwrap()
+        .as_millisecond();
+    c.execute_batch(
+        "INSERT INTO netns (boot_id, inode, name) VALUES ('b', 7, 'root');
+         INSERT INTO process (boot_id, pid, start_time, comm, netns) VALUES ('b', 1, 1, CAST('alpha' AS BLOB), 1), ('b', 2, 1, CAST('beta' AS BLOB), 1);",
+    )
+    .unwrap();
+    let si: i64 = c
+        .query_row("SELECT id FROM sysinfo", [], |r| r.get(0))
+        .unwrap();
+    // 6 hours of one-minute samples at odd offsets (hh:mm:17), bytes varying per minute.
+    let mut seed = 7u64;
+    for k in 0..360i64 {
+        let ts = base + k * 60_000 + 17_000;
+        c.execute(
+            "INSERT INTO sample (ts_ms, mono_ms, sysinfo, prev, elapsed_ms) VALUES (?1, ?2, ?3, NULL, 60000)",
+            rusqlite::params![ts, k * 60_000 + 1, si],
+        )
+        .unwrap();
+        let sid = c.last_insert_rowid();
+        for proc in [1i64, 2] {
+            seed = seed
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            let (rx, tx) = ((seed >> 40) as i64, (seed >> 50) as i64);
+            c.execute(
+                "INSERT INTO proc_sample VALUES (?1, ?2, 1, ?3, ?4)",
+                rusqlite::params![sid, proc, rx, tx],
+            )
+            .unwrap();
+            // what `record` maintains in the same transaction
+            c.execute(
+                "INSERT INTO proc_hour VALUES (?1 / 3600000, ?2, ?3, ?4)
+                 ON CONFLICT (hour, process) DO UPDATE SET rx = rx + excluded.rx, tx = tx + excluded.tx",
+                rusqlite::params![ts, proc, rx, tx],
+            )
+            .unwrap();
+        }
+    }
+    let windows = [
+        ("2026-11-20T00:00:00Z", "2026-11-20T06:00:00Z"),
+        ("2026-11-20T00:30:00Z", "2026-11-20T05:10:00Z"),
+        ("2026-11-20T01:00:17Z", "2026-11-20T01:00:18Z"),
+        ("2026-11-20T02:59:00Z", "2026-11-20T04:00:00Z"),
+        ("2026-11-20T03:05:00Z", "2026-11-20T03:55:00Z"),
+        ("2026-11-19T12:00:00Z", "2026-11-21T00:00:00Z"),
+    ];
+    for (since, until) in windows {
+        let out = env
+            .cmd(&[
+                "top-procs",
+                "--since",
+                since,
+                "--until",
+                until,
+                "--format",
+                "csv",
+            ])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let (h, rows) = parse_csv(&String::from_utf8(out.stdout).unwrap());
+        let (s_ms, u_ms) = (
+            since.parse::<jiff::Timestamp>().unwrap().as_millisecond(),
+            until.parse::<jiff::Timestamp>().unwrap().as_millisecond(),
+        );
+        for (pid, name) in [(1i64, "alpha"), (2, "beta")] {
+            let (rx, tx): (Option<i64>, Option<i64>) = c
+                .query_row(
+                    "SELECT sum(x.rx), sum(x.tx) FROM proc_sample x JOIN sample s ON s.id = x.sample
+                     WHERE x.process = ?1 AND s.ts_ms >= ?2 AND s.ts_ms < ?3",
+                    rusqlite::params![pid, s_ms, u_ms],
+                    |r| Ok((r.get(0)?, r.get(1)?)),
+                )
+                .unwrap();
+            let got = rows.iter().find(|r| col(&h, r, "name") == name).map(|r| {
+                (
+                    col(&h, r, "rx_bytes").parse::<i64>().unwrap(),
+                    col(&h, r, "tx_bytes").parse::<i64>().unwrap(),
+                )
+            });
+            match rx {
+                Some(rx) => {
+                    assert_eq!(got, Some((rx, tx.unwrap())), "{name} in [{since}, {until})")
+                }
+                None => assert_eq!(got, None, "{name} in [{since}, {until})"),
+            }
+        }
+    }
 }
