@@ -52,14 +52,17 @@ pub fn container_of(cgroup: &[u8]) -> Option<String> {
 /// Finds the owning process of each inode in `wanted`. The lowest PID holding a socket wins
 /// (a parent that forked workers sharing the listener). `denied` counts processes whose fd
 /// table we may not read.
+///
+/// The scan is the expensive part of a sample with new sockets (one readlink per open file
+/// of every process), so PID ranges are scanned on all cores, each link is read relative to
+/// its open fd directory (no path walk per link), and scanning stops once every inode has
+/// an owner.
 pub fn socket_owners(proc_root: &Path, wanted: &HashSet<u32>) -> (HashMap<u32, Owner>, usize) {
-    let mut out: HashMap<u32, Owner> = HashMap::new();
-    let mut denied = 0;
     if wanted.is_empty() {
-        return (out, 0);
+        return (HashMap::new(), 0);
     }
     let Ok(rd) = std::fs::read_dir(proc_root) else {
-        return (out, 0);
+        return (HashMap::new(), 0);
     };
     let mut pids: Vec<i32> = rd
         .flatten()
@@ -71,41 +74,85 @@ pub fn socket_owners(proc_root: &Path, wanted: &HashSet<u32>) -> (HashMap<u32, O
         })
         .collect();
     pids.sort_unstable();
-    for pid in pids {
-        let dir = proc_root.join(pid.to_string());
-        let fds = match std::fs::read_dir(dir.join("fd")) {
-            Ok(rd) => rd,
-            Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => {
-                denied += 1;
-                continue;
-            }
-            Err(_) => continue,
-        };
-        let mut hits = Vec::new();
-        for fd in fds.flatten() {
-            let Ok(target) = std::fs::read_link(fd.path()) else {
-                continue;
-            };
-            if let Some(ino) = socket_inode(target.as_os_str().as_bytes()) {
-                if wanted.contains(&ino) && !out.contains_key(&ino) {
-                    hits.push(ino);
+    let threads = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .clamp(1, 8)
+        .min(pids.len().div_ceil(64).max(1));
+    // inode -> lowest pid seen holding it
+    let found: std::sync::Mutex<HashMap<u32, i32>> = Default::default();
+    let denied = std::sync::atomic::AtomicUsize::new(0);
+    let chunk = pids.len().div_ceil(threads).max(1);
+    std::thread::scope(|scope| {
+        for part in pids.chunks(chunk) {
+            let (found, denied) = (&found, &denied);
+            scope.spawn(move || {
+                for &pid in part {
+                    if found.lock().map_or(true, |f| f.len() >= wanted.len()) {
+                        return;
+                    }
+                    match scan_fds(proc_root, pid, wanted) {
+                        Ok(hits) if hits.is_empty() => {}
+                        Ok(hits) => {
+                            if let Ok(mut f) = found.lock() {
+                                for ino in hits {
+                                    let e = f.entry(ino).or_insert(pid);
+                                    *e = (*e).min(pid);
+                                }
+                            }
+                        }
+                        Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => {
+                            denied.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        }
+                        Err(_) => {} // exited meanwhile
+                    }
                 }
-            }
+            });
         }
-        if hits.is_empty() {
-            continue;
-        }
-        let Some(owner) = read_owner(&dir, pid) else {
-            continue;
-        };
-        for ino in hits {
-            out.insert(ino, owner.clone());
-        }
-        if out.len() == wanted.len() {
-            break;
+    });
+    let found = found.into_inner().unwrap_or_default();
+    let mut owners: HashMap<i32, Option<Owner>> = HashMap::new();
+    let mut out = HashMap::with_capacity(found.len());
+    for (ino, pid) in found {
+        let o = owners
+            .entry(pid)
+            .or_insert_with(|| read_owner(&proc_root.join(pid.to_string()), pid));
+        if let Some(o) = o {
+            out.insert(ino, o.clone());
         }
     }
-    (out, denied)
+    (out, denied.into_inner())
+}
+
+/// The wanted socket inodes among the open files of `pid`.
+fn scan_fds(proc_root: &Path, pid: i32, wanted: &HashSet<u32>) -> std::io::Result<Vec<u32>> {
+    use std::os::fd::AsRawFd;
+    let dir = std::fs::File::open(proc_root.join(format!("{pid}/fd")))?;
+    let mut hits = Vec::new();
+    let mut buf = [0u8; 64];
+    for ent in std::fs::read_dir(proc_root.join(format!("{pid}/fd")))?.flatten() {
+        let name = ent.file_name();
+        let Ok(cname) = std::ffi::CString::new(name.as_bytes()) else {
+            continue;
+        };
+        // SAFETY: dir is an open directory fd, cname a valid C string, buf a valid buffer.
+        let n = unsafe {
+            libc::readlinkat(
+                dir.as_raw_fd(),
+                cname.as_ptr(),
+                buf.as_mut_ptr().cast(),
+                buf.len(),
+            )
+        };
+        if n <= 0 {
+            continue;
+        }
+        if let Some(ino) = socket_inode(&buf[..n as usize]) {
+            if wanted.contains(&ino) {
+                hits.push(ino);
+            }
+        }
+    }
+    Ok(hits)
 }
 
 fn socket_inode(link: &[u8]) -> Option<u32> {
