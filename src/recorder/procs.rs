@@ -81,12 +81,13 @@ pub fn socket_owners(proc_root: &Path, wanted: &HashSet<u32>) -> (HashMap<u32, O
     // inode -> lowest pid seen holding it
     let found: std::sync::Mutex<HashMap<u32, i32>> = Default::default();
     let denied = std::sync::atomic::AtomicUsize::new(0);
-    let chunk = pids.len().div_ceil(threads).max(1);
     std::thread::scope(|scope| {
-        for part in pids.chunks(chunk) {
-            let (found, denied) = (&found, &denied);
+        for t in 0..threads {
+            let (found, denied, pids) = (&found, &denied, &pids);
+            // Round-robin: busy processes cluster in PID ranges, so contiguous chunks would
+            // leave one thread with most of the work.
             scope.spawn(move || {
-                for &pid in part {
+                for &pid in pids.iter().skip(t).step_by(threads) {
                     if found.lock().map_or(true, |f| f.len() >= wanted.len()) {
                         return;
                     }
