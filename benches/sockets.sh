@@ -68,14 +68,18 @@ run_case() { # sockets helpers
   local steady
   steady=$( { /usr/bin/time -f "%M" ip netns exec "$NS" "$NREC" --db "$W/b.db" record -q; } 2>&1 | tail -1)
   echo "  steady nrec record peak RSS: ${steady} KB (target <= 20480 KB at 10k)"
+  hyperfine -N --runs 10 --prepare "rm -f $W/cold.db $W/cold.db-wal $W/cold.db-shm" \
+    --export-markdown "$W/cold.md" "ip netns exec $NS $NREC --db $W/cold.db record -q" >/dev/null 2>&1
   hyperfine -N --warmup 2 --runs 10 --export-markdown "$W/h.md" \
     "ip netns exec $NS $NREC --db $W/b.db record -q" \
     "ip netns exec $NS ss -tanp" >/dev/null 2>&1
-  python3 - "$W/h.md" <<'PY'
+  python3 - "$W/h.md" "$W/cold.md" <<'PY'
 import sys
-rows=[l for l in open(sys.argv[1]) if l.startswith('| `')]
-t=[float(r.split('|')[2].split('±')[0]) for r in rows]
+def times(f):
+    return [float(r.split('|')[2].split('±')[0]) for r in open(f) if r.startswith('| `')]
+t, c = times(sys.argv[1]), times(sys.argv[2])
 print(f"  steady nrec record: {t[0]:.1f} ms   ss -tanp: {t[1]:.1f} ms   ratio {t[0]/t[1]:.2f}")
+print(f"  cold nrec record (new database, every owner looked up; 10 runs): {c[0]:.1f} ms   ratio {c[0]/t[1]:.2f}")
 PY
   for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
   wait "${PIDS[@]}" 2>/dev/null || true

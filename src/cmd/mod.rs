@@ -5,8 +5,21 @@ pub mod record;
 pub mod report;
 pub mod top;
 
+use crate::cli::WindowOpts;
+use crate::error::Result;
 use crate::recorder::Warnings;
+use crate::time::{self, Clock, Window};
+use jiff::tz::TimeZone;
 use std::path::PathBuf;
+
+/// The report window and display zone, from the window options and "now" (`NREC_NOW`).
+/// `default_since` applies when no window option is given (None: today).
+pub fn window(opts: &WindowOpts, default_since: Option<&str>) -> Result<(Window, TimeZone)> {
+    let clock = Clock::from_env()?;
+    let tz = time::display_zone();
+    let w = opts.to_args().resolve(clock.now(), &tz, default_since)?;
+    Ok((w, tz))
+}
 
 /// Global options, resolved once.
 pub struct Global {

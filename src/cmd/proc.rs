@@ -7,7 +7,6 @@ use crate::cmd::Global;
 use crate::error::{Error, Result};
 use crate::report::render::{self, Format, csv_text, escape_bytes};
 use crate::store::{self, from_sql};
-use crate::time::{self, Clock};
 use rusqlite::{Connection, params};
 use serde_json::json;
 use std::io::Write;
@@ -107,12 +106,7 @@ fn detail(
 }
 
 pub fn run(args: &ProcArgs, g: &Global, out: &mut dyn Write) -> Result<()> {
-    let clock = Clock::from_env()?;
-    let tz = time::display_zone();
-    let window = args
-        .window
-        .to_args()
-        .resolve(clock.now(), &tz, Some("24h"))?;
+    let (window, tz) = super::window(&args.window, Some("24h"))?;
     let path = g.db_read_path();
     let conn = store::open_ro(&path)?;
     let db = |e| Error::sqlite(&path, e);

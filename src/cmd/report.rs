@@ -6,7 +6,7 @@ use crate::error::{Error, Result};
 use crate::report::render::{self, Format, Host};
 use crate::report::{self, Data, Shape, kinds, listen};
 use crate::store::{self, query};
-use crate::time::{self, Clock};
+use crate::time;
 use std::io::Write;
 use std::os::unix::ffi::OsStrExt;
 
@@ -39,9 +39,7 @@ fn parse_kinds(list: &[String]) -> Result<Vec<Part>> {
 
 pub fn run(args: &ReportArgs, g: &Global, out: &mut dyn Write) -> Result<()> {
     let parts = parse_kinds(&args.kinds)?;
-    let clock = Clock::from_env()?;
-    let tz = time::display_zone();
-    let window = args.window.to_args().resolve(clock.now(), &tz, None)?;
+    let (window, tz) = super::window(&args.window, None)?;
     let interval_ms = args
         .interval
         .as_deref()

@@ -9,7 +9,7 @@ use crate::cmd::Global;
 use crate::error::{Error, Result};
 use crate::report::render::{self, Format, csv_text, escape_bytes};
 use crate::store::{self, accounting, from_sql};
-use crate::time::{self, Clock, Window};
+use crate::time::Window;
 use rusqlite::{Connection, params};
 use serde_json::json;
 use std::collections::HashMap;
@@ -249,12 +249,7 @@ fn pct(part: u64, whole: u64) -> f64 {
 }
 
 pub fn run(what: What, args: &TopArgs, g: &Global, out: &mut dyn Write) -> Result<()> {
-    let clock = Clock::from_env()?;
-    let tz = time::display_zone();
-    let window = args
-        .window
-        .to_args()
-        .resolve(clock.now(), &tz, Some("24h"))?;
+    let (window, tz) = super::window(&args.window, Some("24h"))?;
     if args.limit == 0 {
         return Err(Error::usage("--limit must be at least 1"));
     }

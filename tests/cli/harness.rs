@@ -207,6 +207,16 @@ impl Env {
         String::from_utf8_lossy(&out.stderr).into_owned()
     }
 
+    /// `nrec record -q` of the live host; panics with stderr if it fails.
+    pub fn record_live(&self) {
+        let out = self.cmd(&["record", "-q"]).output().unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
     pub fn report(&self, args: &[&str], now: &str) -> Output {
         self.cmd(&[&["report"], args].concat())
             .env("NREC_NOW", now)

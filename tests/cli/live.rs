@@ -8,15 +8,6 @@ use std::net::{TcpListener, TcpStream, UdpSocket};
 use std::os::fd::AsRawFd;
 use std::process::Command;
 
-fn live_record(env: &Env) {
-    let out = env.cmd(&["record", "-q"]).output().unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
 fn my_comm() -> String {
     std::fs::read_to_string("/proc/self/comm")
         .unwrap()
@@ -33,10 +24,10 @@ fn listening_sockets_are_recorded_with_their_owner() {
         tcp.local_addr().unwrap().port(),
         udp.local_addr().unwrap().port(),
     );
-    live_record(&env);
-    live_record(&env);
+    env.record_live();
+    env.record_live();
     drop(tcp);
-    live_record(&env);
+    env.record_live();
     let out = env.report_ok(
         &["-n", "LISTEN", "--since", "1h", "--format", "csv"],
         &jiff::Timestamp::now().to_string(),
@@ -99,8 +90,8 @@ fn tcp_states_come_from_sock_diag() {
         let (s, _) = l.accept().unwrap();
         conns.push((c, s));
     }
-    live_record(&env);
-    live_record(&env);
+    env.record_live();
+    env.record_live();
     let out = env.report_ok(
         &["-n", "STATE", "--since", "1h", "--format", "csv"],
         &jiff::Timestamp::now().to_string(),
@@ -257,7 +248,7 @@ fn every_namespace_is_recorded_and_named() {
         );
     };
     let env = Env::new();
-    live_record(&env);
+    env.record_live();
     let pid = std::process::id();
     let net = 1 + (pid % 250);
     let got = send_between(
@@ -267,7 +258,7 @@ fn every_namespace_is_recorded_and_named() {
         2_000_000,
     );
     assert_eq!(got, 2_000_000);
-    live_record(&env);
+    env.record_live();
     let now = jiff::Timestamp::now().to_string();
     let out = env.report_ok(&["--since", "1h", "--format", "csv"], &now);
     let (h, rows) = parse_csv(&out);
@@ -431,8 +422,8 @@ fn idle_namespaces_skip_the_hash_walk_honestly() {
     };
     let _listener = in_netns(&ns.names[0], || TcpListener::bind("127.0.0.1:0").unwrap());
     let env = Env::new();
-    live_record(&env);
-    live_record(&env);
+    env.record_live();
+    env.record_live();
     let now = jiff::Timestamp::now().to_string();
     let out = env.report_ok(&["-n", "STATE", "--since", "1h", "--format", "csv"], &now);
     let (h, rows) = parse_csv(&out);

@@ -3,15 +3,6 @@
 
 use crate::harness::*;
 
-fn record(env: &Env) {
-    let out = env.cmd(&["record", "-q"]).output().unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
 /// Runs a transfer of `n` bytes client→server and `m` back, bracketed by two records.
 fn bracketed_transfer(
     env: &Env,
@@ -39,12 +30,12 @@ fn bracketed_transfer(
     );
     assert_eq!(cli.line(), "ready");
     assert_eq!(srv.line(), "ready");
-    record(env); // the connection exists: its counters become the baseline
+    env.record_live(); // the connection exists: its counters become the baseline
     cli.say("go");
     assert_eq!(cli.line(), "done");
     assert_eq!(srv.line(), "done");
     std::thread::sleep(std::time::Duration::from_millis(100)); // the last ACKs
-    record(env);
+    env.record_live();
     port.parse().unwrap()
 }
 
