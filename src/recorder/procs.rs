@@ -124,28 +124,37 @@ pub fn socket_owners(proc_root: &Path, wanted: &HashSet<u32>) -> (HashMap<u32, O
     (out, denied.into_inner())
 }
 
-/// The wanted socket inodes among the open files of `pid`.
+/// The wanted socket inodes among the open files of `pid`: one open of the fd directory,
+/// readdir on it, and readlinkat relative to it.
 fn scan_fds(proc_root: &Path, pid: i32, wanted: &HashSet<u32>) -> std::io::Result<Vec<u32>> {
-    use std::os::fd::AsRawFd;
-    let dir = std::fs::File::open(proc_root.join(format!("{pid}/fd")))?;
+    let path = std::ffi::CString::new(
+        proc_root
+            .join(format!("{pid}/fd"))
+            .into_os_string()
+            .into_vec(),
+    )
+    .map_err(std::io::Error::other)?;
+    // SAFETY: opendir on a valid C string; the handle is closed below on every path.
+    let dir = unsafe { libc::opendir(path.as_ptr()) };
+    if dir.is_null() {
+        return Err(std::io::Error::last_os_error());
+    }
+    // SAFETY: dir is a valid open DIR*.
+    let dfd = unsafe { libc::dirfd(dir) };
     let mut hits = Vec::new();
     let mut buf = [0u8; 64];
-    for ent in std::fs::read_dir(proc_root.join(format!("{pid}/fd")))?.flatten() {
-        let name = ent.file_name();
-        let Ok(cname) = std::ffi::CString::new(name.as_bytes()) else {
-            continue;
-        };
-        // SAFETY: dir is an open directory fd, cname a valid C string, buf a valid buffer.
-        let n = unsafe {
-            libc::readlinkat(
-                dir.as_raw_fd(),
-                cname.as_ptr(),
-                buf.as_mut_ptr().cast(),
-                buf.len(),
-            )
-        };
+    loop {
+        // SAFETY: dir is valid; the entry stays valid until the next readdir/closedir.
+        let ent = unsafe { libc::readdir(dir) };
+        if ent.is_null() {
+            break;
+        }
+        // SAFETY: d_name is a NUL-terminated name inside the entry.
+        let name = unsafe { (*ent).d_name.as_ptr() };
+        // SAFETY: name is a valid C string, buf a valid buffer of buf.len() bytes.
+        let n = unsafe { libc::readlinkat(dfd, name, buf.as_mut_ptr().cast(), buf.len()) };
         if n <= 0 {
-            continue;
+            continue; // "." and "..", or an fd closed meanwhile
         }
         if let Some(ino) = socket_inode(&buf[..n as usize]) {
             if wanted.contains(&ino) {
@@ -153,6 +162,8 @@ fn scan_fds(proc_root: &Path, pid: i32, wanted: &HashSet<u32>) -> std::io::Resul
             }
         }
     }
+    // SAFETY: dir is valid and closed exactly once.
+    unsafe { libc::closedir(dir) };
     Ok(hits)
 }
 
