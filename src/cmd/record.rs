@@ -35,7 +35,7 @@ pub fn run(args: &RecordArgs, g: &Global) -> Result<()> {
     if denied_fd > 0 {
         warn.push(format!(
             "note: not privileged: the file descriptors of {denied_fd} processes could not be read; \
-             some listening sockets have no owner (needs CAP_DAC_READ_SEARCH / CAP_SYS_PTRACE)"
+             their sockets have no owner and their bytes stay unattributed (needs CAP_DAC_READ_SEARCH / CAP_SYS_PTRACE)"
         ));
     }
     g.print_warnings(&warn);
