@@ -78,6 +78,13 @@ const fn rate(head: &'static str, input: usize) -> Column {
         calc: Calc::Rate(input, 1.0),
     }
 }
+/// A byte-rate column in KiB/s (sar's kB).
+const fn kib(head: &'static str, input: usize) -> Column {
+    Column {
+        head,
+        calc: Calc::Rate(input, 1024.0),
+    }
+}
 const fn mean(head: &'static str, input: usize) -> Column {
     Column {
         head,
@@ -108,14 +115,8 @@ pub static DEV: Kind = Kind {
     columns: &[
         rate("rxpck/s", 2),
         rate("txpck/s", 3),
-        Column {
-            head: "rxkB/s",
-            calc: Calc::Rate(0, 1024.0),
-        },
-        Column {
-            head: "txkB/s",
-            calc: Calc::Rate(1, 1024.0),
-        },
+        kib("rxkB/s", 0),
+        kib("txkB/s", 1),
         rate("rxcmp/s", 4),
         rate("txcmp/s", 5),
         rate("rxmcst/s", 6),
@@ -320,16 +321,7 @@ pub static PROC: Kind = Kind {
     name: "PROC",
     key: Key::Proc,
     inputs: &[i("rx_bytes", Src::Proc(0)), i("tx_bytes", Src::Proc(1))],
-    columns: &[
-        Column {
-            head: "rxkB/s",
-            calc: Calc::Rate(0, 1024.0),
-        },
-        Column {
-            head: "txkB/s",
-            calc: Calc::Rate(1, 1024.0),
-        },
-    ],
+    columns: &[kib("rxkB/s", 0), kib("txkB/s", 1)],
 };
 
 macro_rules! tcp_state {
