@@ -130,6 +130,22 @@ fn loopback_bytes_are_credited_to_the_right_processes_ports_and_hosts() {
         4,
         "host",
     );
+    // --by exe: both peers run python; --by unit / container: both share the test's cgroup,
+    // so their bytes fold into one row (a unit name, or "(no unit)" / "(host)").
+    for (by, check) in [("exe", "python"), ("unit", ""), ("container", "")] {
+        let (h, rows) = top(&env, "top-procs", &["--by", by]);
+        let folded = rows
+            .iter()
+            .filter(|r| col(&h, r, "name") != "(unattributed)")
+            .find(|r| {
+                col(&h, r, "name").contains(check)
+                    && col(&h, r, "rx_bytes").parse::<u64>().unwrap() >= n + m
+            })
+            .unwrap_or_else(|| panic!("--by {by}: no row holding both peers: {rows:?}"));
+        if by == "container" {
+            assert!(col(&h, folded, "name") == "(host)" || col(&h, folded, "name").len() == 12);
+        }
+    }
     // One process's history: its bytes, service port and remote host.
     let out = env
         .cmd(&["proc", "nrsrv-lo", "--since", "1h", "--format", "json"])
