@@ -227,6 +227,14 @@ pub fn open_ro(path: &Path) -> Result<Connection> {
             path.display()
         )));
     }
+    if v < SCHEMA_VERSION {
+        // Reports never write; the recorder upgrades the schema on its next run.
+        return Err(Error::database(format!(
+            "{}: written by an older nrec (schema {v}, this nrec reads {SCHEMA_VERSION}); \
+             run `nrec record` once as the recorder's user to upgrade it",
+            path.display()
+        )));
+    }
     Ok(conn)
 }
 

@@ -384,3 +384,32 @@ fn read_only_database_is_refused_for_recording_but_readable() {
     assert_eq!(parse_csv(&rep).1.len(), 2);
     assert_eq!(std::fs::read(&env.db).unwrap(), before);
 }
+
+#[test]
+fn an_older_schema_is_upgraded_by_the_recorder_not_by_reports() {
+    let env = Env::new();
+    let mut p = FakeProc::new();
+    env.record_ok(&p, &at(0));
+    // Pretend the file was written by schema 1: drop what schema 2 added.
+    env.sql()
+        .execute_batch(
+            "DROP TABLE process; DROP TABLE sock_base; DROP TABLE proc_sample; DROP TABLE port_sample;
+             DROP TABLE host_sample; DROP TABLE attrib_sample; DROP TABLE proc_hour; PRAGMA user_version = 1;",
+        )
+        .unwrap();
+    let out = env.report(&["--date", "2026-11-22"], &at(10));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(3), "{err}");
+    assert!(
+        err.contains("older nrec") && err.contains("nrec record"),
+        "{err}"
+    );
+    p.uptime_ms += 60_000;
+    env.record_ok(&p, &at(1));
+    let v: i64 = env
+        .sql()
+        .query_row("PRAGMA user_version", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(v, 2, "the recorder migrated it");
+    env.report_ok(&["--date", "2026-11-22", "-n", "DEV,PROC"], &at(10));
+}
