@@ -197,11 +197,7 @@ fn concurrent_recorders_and_readers() {
     // sequence is monotonic and deltas add up however the runs interleave.
     let env = Env::new();
     let first = env.cmd(&["record", "-q"]).output().unwrap();
-    assert!(
-        first.status.success(),
-        "{}",
-        String::from_utf8_lossy(&first.stderr)
-    );
+    assert_success(&first);
     let mut children = Vec::new();
     for _ in 0..4 {
         for _ in 0..3 {

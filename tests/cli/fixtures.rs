@@ -509,11 +509,7 @@ fn a_capture_needs_only_net_dev() {
             .unwrap()
     };
     let out = rec(&at(0));
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_success(&out);
     assert!(String::from_utf8_lossy(&out.stderr).contains("uptime: missing"));
     std::thread::sleep(std::time::Duration::from_millis(20));
     std::fs::write(dir.path().join("net/dev"), dev(4000)).unwrap();

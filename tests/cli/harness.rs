@@ -159,6 +159,16 @@ impl FakeProc {
     }
 }
 
+/// Panics with the command's stderr unless it exited 0.
+pub fn assert_success(out: &Output) {
+    assert!(
+        out.status.success(),
+        "exit {:?}: {}",
+        out.status.code(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
 /// A test environment: a temp dir holding the database, a clock and a zone.
 pub struct Env {
     pub tmp: tempfile::TempDir,
@@ -210,11 +220,7 @@ impl Env {
     /// `nrec record -q` of the live host; panics with stderr if it fails.
     pub fn record_live(&self) {
         let out = self.cmd(&["record", "-q"]).output().unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        assert_success(&out);
     }
 
     pub fn report(&self, args: &[&str], now: &str) -> Output {

@@ -326,11 +326,7 @@ fn numbers_match_sar_for_the_same_intervals() {
             .args(["record", "-q"])
             .output()
             .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        assert_success(&out);
     };
     sample();
     for k in 1..=3usize {

@@ -65,11 +65,7 @@ fn top(env: &Env, kind: &str, extra: &[&str]) -> (Vec<String>, Vec<Vec<String>>)
         .env("NREC_NOW", now)
         .output()
         .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_success(&out);
     parse_csv(&String::from_utf8(out.stdout).unwrap())
 }
 
@@ -151,11 +147,7 @@ fn loopback_bytes_are_credited_to_the_right_processes_ports_and_hosts() {
         .cmd(&["proc", "nrsrv-lo", "--since", "1h", "--format", "json"])
         .output()
         .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_success(&out);
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let p = &v["processes"][0];
     within(
@@ -425,11 +417,7 @@ fn unprivileged_records_what_it_can_and_says_so_once() {
     // The listeners were new: their owners were looked for, and what could not be read is named.
     assert!(err.contains("file descriptors of"), "{err}");
     let second = run();
-    assert!(
-        second.status.success(),
-        "{}",
-        String::from_utf8_lossy(&second.stderr)
-    );
+    assert_success(&second);
     let rep = env.report_ok(
         &["--since", "1h", "-n", "DEV,LISTEN"],
         &jiff::Timestamp::now().to_string(),
@@ -507,11 +495,7 @@ fn rollup_and_raw_rows_agree_over_any_window() {
             ])
             .output()
             .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        assert_success(&out);
         let (h, rows) = parse_csv(&String::from_utf8(out.stdout).unwrap());
         let (s_ms, u_ms) = (
             since.parse::<jiff::Timestamp>().unwrap().as_millisecond(),
