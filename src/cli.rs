@@ -21,6 +21,10 @@ pub struct Cli {
     #[arg(long, global = true, env = "NREC_DB", value_name = "PATH")]
     pub db: Option<PathBuf>,
 
+    /// Config file (TOML) [default: /etc/nrec/nrec.toml when it exists]
+    #[arg(long, global = true, env = "NREC_CONFIG", value_name = "PATH")]
+    pub config: Option<PathBuf>,
+
     /// More detail on stderr (a summary line after `record`)
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     pub verbose: u8,
@@ -47,6 +51,78 @@ pub enum Command {
     TopHosts(TopArgs),
     /// One process's history: bytes per interval, its ports and remote hosts
     Proc(ProcArgs),
+    /// vnstat-style traffic summaries per interface (or one process / port)
+    Summary(SummaryArgs),
+    /// Stream the raw or rolled-up series of a table as CSV or JSON
+    Export(ExportArgs),
+    /// Apply the retention of the config file now, to the end (`record` does it in small steps)
+    Prune,
+    /// Roll up samples not rolled up yet; --rebuild recomputes every rollup the raw rows cover
+    Rollup(RollupArgs),
+    /// Verify the database: integrity, schema version, rollups equal to their raw rows
+    Check,
+}
+
+#[derive(Args, Debug)]
+pub struct RollupArgs {
+    /// Drop and recompute the rollups of every day whose raw samples are still stored
+    #[arg(long)]
+    pub rebuild: bool,
+}
+
+#[derive(Args, Debug)]
+#[command(group(clap::ArgGroup::new("view").args(["hourly", "daily", "monthly", "yearly", "top_days"])))]
+#[command(group(clap::ArgGroup::new("what").args(["proc", "port"])))]
+pub struct SummaryArgs {
+    /// Per hour (default window: the last 24 hours)
+    #[arg(long)]
+    pub hourly: bool,
+    /// Per local day (default window: the last 30 days)
+    #[arg(long)]
+    pub daily: bool,
+    /// Per local month (default window: the last 12 months)
+    #[arg(long)]
+    pub monthly: bool,
+    /// Per local year (default window: everything stored)
+    #[arg(long)]
+    pub yearly: bool,
+    /// The N busiest local days (default window: everything stored)
+    #[arg(long, value_name = "N")]
+    pub top_days: Option<usize>,
+    /// One process (comm) instead of the interfaces
+    #[arg(long, value_name = "NAME")]
+    pub proc: Option<OsString>,
+    /// One service port (all processes, TCP) instead of the interfaces
+    #[arg(long, value_name = "PORT")]
+    pub port: Option<u16>,
+    /// Only these interfaces (comma-separated)
+    #[arg(long, value_delimiter = ',', value_name = "IFACE")]
+    pub iface: Vec<OsString>,
+
+    #[command(flatten)]
+    pub window: WindowOpts,
+
+    /// Output format
+    #[arg(long, value_enum, default_value_t = Format::Table)]
+    pub format: Format,
+}
+
+#[derive(Args, Debug)]
+pub struct ExportArgs {
+    /// The series to export
+    #[arg(value_enum)]
+    pub table: crate::cmd::export::Table,
+
+    /// Row resolution [default: the finest stored for the whole window]
+    #[arg(long, value_enum)]
+    pub resolution: Option<crate::cmd::export::Res>,
+
+    #[command(flatten)]
+    pub window: WindowOpts,
+
+    /// Output format (csv or json; json is one object per line)
+    #[arg(long, value_enum, default_value_t = Format::Csv)]
+    pub format: Format,
 }
 
 #[derive(Args, Debug)]

@@ -3,15 +3,8 @@
 //! Thin entry point: parse arguments, dispatch to a subcommand, map errors to the exit codes
 //! documented in the README. Usage errors are one line, like every other error.
 
-mod cli;
-mod cmd;
-mod error;
-mod recorder;
-mod report;
-mod store;
-mod time;
-
 use clap::Parser;
+use nrec::{cli, cmd};
 use std::process::ExitCode;
 
 fn stdout() -> std::io::BufWriter<std::io::StdoutLock<'static>> {
@@ -44,6 +37,7 @@ fn main() -> ExitCode {
     };
     let g = cmd::Global {
         db: cli.db.clone(),
+        config: cli.config.clone(),
         verbose: cli.verbose,
         quiet: cli.quiet,
     };
@@ -54,6 +48,11 @@ fn main() -> ExitCode {
         cli::Command::TopPorts(a) => cmd::top::run(cmd::top::What::Ports, a, &g, &mut stdout()),
         cli::Command::TopHosts(a) => cmd::top::run(cmd::top::What::Hosts, a, &g, &mut stdout()),
         cli::Command::Proc(a) => cmd::proc::run(a, &g, &mut stdout()),
+        cli::Command::Summary(a) => cmd::summary::run(a, &g, &mut stdout()),
+        cli::Command::Export(a) => cmd::export::run(a, &g, &mut stdout()),
+        cli::Command::Prune => cmd::maintain::prune(&g),
+        cli::Command::Rollup(a) => cmd::maintain::rollup(a, &g),
+        cli::Command::Check => cmd::maintain::check(&g, &mut stdout()),
     };
     match res {
         Ok(()) => ExitCode::SUCCESS,

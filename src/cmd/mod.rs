@@ -1,8 +1,11 @@
 //! One module per subcommand, each with a `run`; this holds what they share.
 
+pub mod export;
+pub mod maintain;
 pub mod proc;
 pub mod record;
 pub mod report;
+pub mod summary;
 pub mod top;
 
 use crate::cli::WindowOpts;
@@ -21,9 +24,21 @@ pub fn window(opts: &WindowOpts, default_since: Option<&str>) -> Result<(Window,
     Ok((w, tz))
 }
 
+/// Says on stderr when a window's edges had to be rounded because the raw samples (or the
+/// quarter-hour detail) there were pruned.
+pub fn note_resolution(g: &Global, r: crate::store::window::Resolution) {
+    if r != crate::store::window::Resolution::Raw && !g.quiet {
+        eprintln!(
+            "nrec: note: the window reaches past the stored raw samples; its edges are rounded to {}",
+            r.describe()
+        );
+    }
+}
+
 /// Global options, resolved once.
 pub struct Global {
     pub db: Option<PathBuf>,
+    pub config: Option<PathBuf>,
     pub verbose: u8,
     pub quiet: bool,
 }

@@ -5,6 +5,7 @@
 
 use crate::cli::RecordArgs;
 use crate::cmd::Global;
+use crate::config::Config;
 use crate::error::Result;
 use crate::recorder::{self, Source, Warnings, procs};
 use crate::store::{self, insert};
@@ -13,6 +14,8 @@ use std::path::Path;
 
 pub fn run(args: &RecordArgs, g: &Global) -> Result<()> {
     let clock = Clock::from_env()?;
+    // A bad config must not cost a sample: record first, then report the error (exit 2).
+    let config = Config::load(g.config.as_deref());
     let path = g.db_path();
     let source = match &args.proc_root {
         Some(dir) => Source::ProcDir(dir.clone()),
@@ -38,6 +41,30 @@ pub fn run(args: &RecordArgs, g: &Global) -> Result<()> {
              their sockets have no owner and their bytes stay unattributed (needs CAP_DAC_READ_SEARCH / CAP_SYS_PTRACE)"
         ));
     }
+    // Retention, a step or two per run (bounded time); `nrec prune` does the rest at once.
+    let pruned = config.as_ref().ok().map(|c| {
+        store::prune::prune(
+            &mut conn,
+            sample.ts_ms,
+            &c.retention,
+            store::prune::Limit::RECORD,
+        )
+    });
+    match pruned {
+        None => {}
+        Some(Ok(p)) if g.verbose > 0 && p.samples + p.quarter_days + p.daily_days > 0 => {
+            warn.push(format!(
+                "note: pruned {} raw sample(s), the 15-minute detail of {} day(s), {} day(s) of daily rows{}",
+                p.samples,
+                p.quarter_days,
+                p.daily_days,
+                if p.done { "" } else { "; more next run" }
+            ));
+        }
+        Some(Ok(_)) => {}
+        // The sample is stored; pruning tries again next run.
+        Some(Err(e)) => warn.push(format!("pruning failed (the sample is stored): {e}")),
+    }
     g.print_warnings(&warn);
     if g.verbose > 0 {
         eprintln!(
@@ -54,5 +81,5 @@ pub fn run(args: &RecordArgs, g: &Global) -> Result<()> {
             path.display()
         );
     }
-    Ok(())
+    config.map(|_| ())
 }

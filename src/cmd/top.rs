@@ -8,7 +8,9 @@ use crate::cli::TopArgs;
 use crate::cmd::Global;
 use crate::error::{Error, Result};
 use crate::report::render::{self, Format, csv_text, escape_bytes};
-use crate::store::{self, accounting, from_sql};
+use crate::store;
+use crate::store::rollup::{Kind, Roller};
+use crate::store::window::{self, Horizons, Sums};
 use crate::time::Window;
 use rusqlite::{Connection, params};
 use serde_json::json;
@@ -58,23 +60,41 @@ pub fn sample_range(conn: &Connection, w: &Window) -> rusqlite::Result<(i64, i64
     )
 }
 
-fn totals(conn: &Connection, lo: i64, hi: i64) -> rusqlite::Result<Totals> {
-    let (iface_rx, iface_tx): (i64, i64) = conn.query_row(
-        "SELECT coalesce(sum(d_rx_bytes), 0), coalesce(sum(d_tx_bytes), 0) FROM iface_sample WHERE sample BETWEEN ?1 AND ?2",
-        params![lo, hi],
-        |r| Ok((r.get(0)?, r.get(1)?)),
-    )?;
-    let (unowned_rx, unowned_tx): (i64, i64) = conn.query_row(
-        "SELECT coalesce(sum(unowned_rx), 0), coalesce(sum(unowned_tx), 0) FROM attrib_sample WHERE sample BETWEEN ?1 AND ?2",
-        params![lo, hi],
-        |r| Ok((r.get(0)?, r.get(1)?)),
-    )?;
-    Ok(Totals {
-        iface_rx: from_sql(iface_rx),
-        iface_tx: from_sql(iface_tx),
-        unowned_rx: from_sql(unowned_rx),
-        unowned_tx: from_sql(unowned_tx),
-    })
+/// Interface bytes and sockets without a process, from window sums of kinds Iface and Attrib.
+fn totals(conn: &Connection, sums: &Sums) -> rusqlite::Result<Totals> {
+    let kinds = series_kinds(conn)?;
+    let mut t = Totals {
+        iface_rx: 0,
+        iface_tx: 0,
+        unowned_rx: 0,
+        unowned_tx: 0,
+    };
+    for (id, v) in &sums.by_series {
+        match kinds.get(id) {
+            Some(Kind::Iface) => {
+                t.iface_rx += v[0];
+                t.iface_tx += v[8];
+            }
+            Some(Kind::Attrib) => {
+                t.unowned_rx += v[2];
+                t.unowned_tx += v[3];
+            }
+            _ => {}
+        }
+    }
+    Ok(t)
+}
+
+/// Series id → kind, for the kinds reports total over (interfaces and namespaces).
+fn series_kinds(conn: &Connection) -> rusqlite::Result<HashMap<i64, Kind>> {
+    conn.prepare("SELECT id, kind FROM series WHERE kind IN (1, 6)")?
+        .query_map([], |r| {
+            Ok((
+                r.get::<_, i64>(0)?,
+                Kind::from_i64(r.get(1)?).unwrap_or(Kind::Time),
+            ))
+        })?
+        .collect()
 }
 
 /// A user name for a uid, from the passwd database; the number when there is none.
@@ -123,77 +143,66 @@ fn proc_key(
     }
 }
 
-fn top_procs(conn: &Connection, w: &Window, by: By) -> rusqlite::Result<Vec<Entry>> {
-    // Whole hours from the hourly rollup, the partial hours at the edges from raw rows; sum
-    // per process in SQL, then fold processes into the chosen key.
-    let (h_lo, h_hi) = accounting::whole_hours(w.start_ms(), w.end_ms());
+fn top_procs(conn: &Connection, sums: &Sums, by: By) -> rusqlite::Result<Vec<Entry>> {
+    // Summed per process by the window engine; fold processes into the chosen key.
     let mut st = conn.prepare(
-        "SELECT p.comm, p.exe, p.unit, p.container, p.uid, p.pid, sum(x.rx), sum(x.tx)
-         FROM (SELECT process, rx, tx FROM proc_hour WHERE hour >= ?3 AND hour < ?4
-               UNION ALL
-               SELECT x.process, x.rx, x.tx FROM sample s JOIN proc_sample x ON x.sample = s.id
-               WHERE s.ts_ms >= ?1 AND s.ts_ms < ?2
-                 AND (s.ts_ms < ?3 * 3600000 OR s.ts_ms >= ?4 * 3600000)) x
-         JOIN process p ON p.id = x.process
-         GROUP BY x.process",
+        "SELECT s.id, p.comm, p.exe, p.unit, p.container, p.uid, p.pid
+         FROM series s JOIN process p ON p.id = s.ref WHERE s.kind = 3",
     )?;
     let mut by_key: HashMap<String, Entry> = HashMap::new();
-    let rows = st.query_map(params![w.start_ms(), w.end_ms(), h_lo, h_hi], |r| {
-        let comm: Vec<u8> = r.get(0)?;
-        let exe: Option<Vec<u8>> = r.get(1)?;
-        let unit: Option<String> = r.get(2)?;
-        let container: Option<String> = r.get(3)?;
+    let mut rows = st.query([])?;
+    while let Some(r) = rows.next()? {
+        let Some(v) = sums.by_series.get(&r.get::<_, i64>(0)?) else {
+            continue;
+        };
+        let comm: Vec<u8> = r.get(1)?;
+        let exe: Option<Vec<u8>> = r.get(2)?;
+        let unit: Option<String> = r.get(3)?;
+        let container: Option<String> = r.get(4)?;
         let key = proc_key(
             by,
             &comm,
             exe.as_deref(),
             unit.as_deref(),
             container.as_deref(),
-            r.get(4)?,
             r.get(5)?,
+            r.get(6)?,
         );
-        Ok((key, from_sql(r.get(6)?), from_sql(r.get(7)?)))
-    })?;
-    for row in rows {
-        let (key, rx, tx) = row?;
         let e = by_key.entry(key.clone()).or_insert(Entry {
             key,
             rx: 0,
             tx: 0,
             procs: Vec::new(),
         });
-        e.rx += rx;
-        e.tx += tx;
+        e.rx += v[0];
+        e.tx += v[1];
     }
-    Ok(by_key.into_values().collect())
+    Ok(by_key.into_values().filter(|e| e.rx + e.tx > 0).collect())
 }
 
 /// Ports or hosts with the process names behind each.
-fn top_detail(conn: &Connection, lo: i64, hi: i64, what: What) -> rusqlite::Result<Vec<Entry>> {
+fn top_detail(conn: &Connection, sums: &Sums, what: What) -> rusqlite::Result<Vec<Entry>> {
     let sql = match what {
         What::Ports => {
-            "SELECT x.proto || '/' || x.port, p.comm, sum(x.rx), sum(x.tx) FROM port_sample x JOIN process p ON p.id = x.process
-             WHERE x.sample BETWEEN ?1 AND ?2 GROUP BY x.proto, x.port, p.comm"
+            "SELECT s.id, s.proto || '/' || s.port, p.comm FROM series s JOIN process p ON p.id = s.ref WHERE s.kind = 4"
         }
         _ => {
-            "SELECT x.addr, p.comm, sum(x.rx), sum(x.tx) FROM host_sample x JOIN process p ON p.id = x.process
-             WHERE x.sample BETWEEN ?1 AND ?2 GROUP BY x.addr, p.comm"
+            "SELECT s.id, s.addr, p.comm FROM series s JOIN process p ON p.id = s.ref WHERE s.kind = 5"
         }
     };
     let mut st = conn.prepare(sql)?;
-    let mut by_key: HashMap<String, (Entry, Vec<(u64, String)>)> = HashMap::new();
-    let rows = st.query_map(params![lo, hi], |r| {
-        let key: String = r.get(0)?;
-        let comm: Vec<u8> = r.get(1)?;
-        Ok((
-            key,
-            escape_bytes(&comm),
-            from_sql(r.get(2)?),
-            from_sql(r.get(3)?),
-        ))
-    })?;
-    for row in rows {
-        let (key, comm, rx, tx) = row?;
+    let mut by_key: HashMap<String, (Entry, HashMap<String, u64>)> = HashMap::new();
+    let mut rows = st.query([])?;
+    while let Some(r) = rows.next()? {
+        let Some(v) = sums.by_series.get(&r.get::<_, i64>(0)?) else {
+            continue;
+        };
+        let (rx, tx) = (v[0], v[1]);
+        if rx + tx == 0 {
+            continue;
+        }
+        let key: String = r.get(1)?;
+        let comm = escape_bytes(&r.get::<_, Vec<u8>>(2)?);
         let key = if key == "*" {
             "(other hosts)".to_string()
         } else {
@@ -207,16 +216,17 @@ fn top_detail(conn: &Connection, lo: i64, hi: i64, what: What) -> rusqlite::Resu
                     tx: 0,
                     procs: Vec::new(),
                 },
-                Vec::new(),
+                HashMap::new(),
             )
         });
         e.0.rx += rx;
         e.0.tx += tx;
-        e.1.push((rx + tx, comm));
+        *e.1.entry(comm).or_default() += rx + tx;
     }
     Ok(by_key
         .into_values()
-        .map(|(mut e, mut p)| {
+        .map(|(mut e, p)| {
+            let mut p: Vec<(u64, String)> = p.into_iter().map(|(n, b)| (b, n)).collect();
             p.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
             e.procs = p.into_iter().map(|(_, n)| n).collect();
             e
@@ -225,7 +235,7 @@ fn top_detail(conn: &Connection, lo: i64, hi: i64, what: What) -> rusqlite::Resu
 }
 
 /// Bytes with a binary unit, for tables.
-fn size(b: u64) -> String {
+pub fn size(b: u64) -> String {
     let units = ["B", "KiB", "MiB", "GiB", "TiB", "PiB"];
     let mut x = b as f64;
     let mut u = 0;
@@ -256,13 +266,28 @@ pub fn run(what: What, args: &TopArgs, g: &Global, out: &mut dyn Write) -> Resul
     let path = g.db_read_path();
     let conn = store::open_ro(&path)?;
     let db = |e| Error::sqlite(&path, e);
-    let (lo, hi) = sample_range(&conn, &window).map_err(db)?;
+    let kind = match what {
+        What::Procs => Kind::Proc,
+        What::Ports => Kind::Port,
+        What::Hosts => Kind::Host,
+    };
+    let h = Horizons::load(&conn).map_err(db)?;
+    let sums = window::sums(
+        &conn,
+        &mut Roller::new(),
+        &h,
+        &[kind, Kind::Iface, Kind::Attrib],
+        window.start_ms(),
+        window.end_ms(),
+    )
+    .map_err(db)?;
+    super::note_resolution(g, sums.edges);
     let mut entries = match what {
-        What::Procs => top_procs(&conn, &window, args.by).map_err(db)?,
-        _ => top_detail(&conn, lo, hi, what).map_err(db)?,
+        What::Procs => top_procs(&conn, &sums, args.by).map_err(db)?,
+        _ => top_detail(&conn, &sums, what).map_err(db)?,
     };
     entries.sort_by(|a, b| (b.rx + b.tx).cmp(&(a.rx + a.tx)).then(a.key.cmp(&b.key)));
-    let t = totals(&conn, lo, hi).map_err(db)?;
+    let t = totals(&conn, &sums).map_err(db)?;
     // Every entry is counted once per direction, so the attributed sum is over all entries,
     // shown or not; for ports the same bytes are not split further, for hosts likewise.
     let (arx, atx) = entries
@@ -398,6 +423,7 @@ pub fn run(what: What, args: &TopArgs, g: &Global, out: &mut dyn Write) -> Resul
                 "interface_bytes": { "rx": t.iface_rx, "tx": t.iface_tx },
                 "coverage": coverage / 100.0,
                 "source": "sock_diag",
+                "edges": sums.edges.describe(),
             });
             serde_json::to_writer_pretty(&mut *out, &doc)
                 .map_err(|e| io(std::io::Error::other(e)))?;

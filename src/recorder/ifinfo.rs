@@ -38,6 +38,12 @@ union IfReqData {
     pad: [u8; 24],
 }
 
+impl Default for Prober {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
 impl Prober {
     /// A probe socket in the calling thread's network namespace. A netlink socket serves:
     /// interface ioctls fall through to the device layer for any socket family, and so the

@@ -15,16 +15,6 @@ use std::collections::{HashMap, HashSet};
 /// Source code stored in `proc_sample.source`.
 pub const SOURCE_SOCK_DIAG: i64 = 1;
 
-/// The rollup bucket of `proc_hour`.
-pub const HOUR_MS: i64 = 3_600_000;
-
-/// The whole hours `[lo, hi)` inside the window `[start, end)`; samples outside them (the
-/// window's partial hours) are read raw. `lo >= hi` means no whole hour.
-pub fn whole_hours(start_ms: i64, end_ms: i64) -> (i64, i64) {
-    let lo = start_ms.div_euclid(HOUR_MS) + i64::from(start_ms.rem_euclid(HOUR_MS) != 0);
-    (lo, end_ms.div_euclid(HOUR_MS))
-}
-
 /// How many remote addresses per process and interval are kept by name; the rest is '*'.
 pub const TOP_HOSTS: usize = 8;
 
@@ -141,7 +131,6 @@ impl Bytes {
 pub fn account(
     tx: &Transaction<'_>,
     sample: i64,
-    ts_ms: i64,
     netns: i64,
     ns: &NsSample,
     base: Option<&Baseline>,
@@ -231,11 +220,6 @@ pub fn account(
              ON CONFLICT (sample, process, source) DO UPDATE SET rx = rx + excluded.rx, tx = tx + excluded.tx",
         )?
         .execute(params![sample, p, SOURCE_SOCK_DIAG, to_sql(b.rx), to_sql(b.tx)])?;
-        tx.prepare_cached(
-            "INSERT INTO proc_hour (hour, process, rx, tx) VALUES (?1, ?2, ?3, ?4)
-             ON CONFLICT (hour, process) DO UPDATE SET rx = rx + excluded.rx, tx = tx + excluded.tx",
-        )?
-        .execute(params![ts_ms.div_euclid(HOUR_MS), p, to_sql(b.rx), to_sql(b.tx)])?;
     }
     for ((p, port), b) in &per_port {
         tx.prepare_cached(
@@ -299,19 +283,6 @@ mod tests {
             exe: None,
             cgroup: Some(b"/system.slice/web.service".to_vec()),
         }
-    }
-
-    #[test]
-    fn whole_hours_split_windows_exactly() {
-        let h = HOUR_MS;
-        assert_eq!(whole_hours(0, 3 * h), (0, 3));
-        assert_eq!(whole_hours(h / 2, 3 * h + 1), (1, 3));
-        assert_eq!(
-            whole_hours(10 * h + 1, 10 * h + 5),
-            (11, 10),
-            "no whole hour"
-        );
-        assert_eq!(whole_hours(-h / 2, h), (0, 1), "before 1970 too");
     }
 
     #[test]

@@ -6,6 +6,7 @@
 
 use super::accounting;
 use super::delta::{self, Flag};
+use super::rollup::Roller;
 use super::to_sql;
 use crate::error::{Error, Result};
 use crate::recorder::procs::Owner;
@@ -52,12 +53,32 @@ pub fn insert_sample(
     owners: &mut OwnerLookup<'_>,
     warn: &mut Warnings,
 ) -> Result<Inserted> {
-    let tx = conn
-        .transaction_with_behavior(TransactionBehavior::Immediate)
-        .map_err(|e| Error::sqlite(path, e))?;
-    let out = insert_in(&tx, s, owners, warn).map_err(|e| Error::sqlite(path, e))?;
-    tx.commit().map_err(|e| Error::sqlite(path, e))?;
-    Ok(out)
+    insert_sample_with(conn, path, s, owners, warn, &mut Roller::new())
+}
+
+/// [`insert_sample`] with a long-lived [`Roller`] (its caches save lookups in a daemon or the
+/// simulator). The sample's rollups are written in the same transaction: a stored sample is
+/// always rolled up.
+pub fn insert_sample_with(
+    conn: &mut rusqlite::Connection,
+    path: &Path,
+    s: &Sample,
+    owners: &mut OwnerLookup<'_>,
+    warn: &mut Warnings,
+    roller: &mut Roller,
+) -> Result<Inserted> {
+    let res = (|| -> rusqlite::Result<Inserted> {
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let out = insert_in(&tx, s, owners, warn)?;
+        roller.roll_sample(&tx, out.sample_id)?;
+        tx.commit()?;
+        Ok(out)
+    })();
+    if res.is_err() {
+        // ids cached during a rolled-back transaction may not exist
+        *roller = Roller::new();
+    }
+    res.map_err(|e| Error::sqlite(path, e))
 }
 
 fn insert_in(
@@ -396,7 +417,6 @@ fn insert_in(
         accounting::account(
             tx,
             sample_id,
-            s.ts_ms,
             *id,
             ns,
             base.as_ref(),

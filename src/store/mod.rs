@@ -7,7 +7,10 @@
 pub mod accounting;
 pub mod delta;
 pub mod insert;
+pub mod prune;
 pub mod query;
+pub mod rollup;
+pub mod window;
 
 use crate::error::{Error, Exit, Result};
 use rusqlite::{Connection, OpenFlags};
@@ -25,6 +28,7 @@ pub const APPLICATION_ID: i32 = 0x6e72_6563;
 const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/0001_init.sql"),
     include_str!("../../migrations/0002_processes.sql"),
+    include_str!("../../migrations/0003_rollups.sql"),
 ];
 
 pub const SCHEMA_VERSION: i32 = MIGRATIONS.len() as i32;
@@ -350,20 +354,40 @@ fn migrate(conn: &Connection, path: &Path) -> Result<()> {
     if cur >= SCHEMA_VERSION {
         return Ok(());
     }
+    if cur == 0 {
+        // Before the first table: pruning can then hand pages back (incremental_vacuum).
+        conn.execute_batch("PRAGMA auto_vacuum = INCREMENTAL")
+            .map_err(|e| Error::sqlite(path, e))?;
+    }
     conn.execute_batch("BEGIN IMMEDIATE")
         .map_err(|e| Error::sqlite(path, e))?;
     let res = (|| -> rusqlite::Result<()> {
         for sql in &MIGRATIONS[cur as usize..] {
             conn.execute_batch(sql)?;
         }
+        if cur > 0 && cur < 3 {
+            // Schema 3 adds rollups: derive them from the raw samples already stored.
+            rollup::rebuild(conn)?;
+        }
         conn.execute_batch(&format!(
             "PRAGMA application_id = {APPLICATION_ID}; PRAGMA user_version = {SCHEMA_VERSION};"
         ))
     })();
     match res {
-        Ok(()) => conn
-            .execute_batch("COMMIT")
-            .map_err(|e| Error::sqlite(path, e)),
+        Ok(()) => {
+            conn.execute_batch("COMMIT")
+                .map_err(|e| Error::sqlite(path, e))?;
+            // Incremental auto-vacuum lets pruning hand pages back; an existing file needs
+            // one full VACUUM to switch (new files are created with it).
+            let auto: i64 = conn
+                .query_row("PRAGMA auto_vacuum", [], |r| r.get(0))
+                .map_err(|e| Error::sqlite(path, e))?;
+            if auto != 2 {
+                conn.execute_batch("PRAGMA auto_vacuum = INCREMENTAL; VACUUM;")
+                    .map_err(|e| Error::sqlite(path, e))?;
+            }
+            Ok(())
+        }
         Err(e) => {
             let _ = conn.execute_batch("ROLLBACK");
             Err(Error::sqlite(path, e))
@@ -400,23 +424,27 @@ pub fn encode_varints(vals: impl Iterator<Item = u64>, out: &mut Vec<u8>) {
 pub fn decode_varints(mut b: &[u8]) -> Option<Vec<u64>> {
     let mut out = Vec::with_capacity(b.len());
     while !b.is_empty() {
-        let mut v = 0u64;
-        let mut shift = 0u32;
-        loop {
-            let (&byte, rest) = b.split_first()?;
-            b = rest;
-            if shift > 63 || (shift == 63 && byte > 1) {
-                return None;
-            }
-            v |= u64::from(byte & 0x7f) << shift;
-            if byte & 0x80 == 0 {
-                break;
-            }
-            shift += 7;
-        }
-        out.push(v);
+        out.push(read_varint(&mut b)?);
     }
     Some(out)
+}
+
+/// Reads one varint from the front of `b`; None if it is truncated or longer than 64 bits.
+pub fn read_varint(b: &mut &[u8]) -> Option<u64> {
+    let mut v = 0u64;
+    let mut shift = 0u32;
+    loop {
+        let (&byte, rest) = b.split_first()?;
+        *b = rest;
+        if shift > 63 || (shift == 63 && byte > 1) {
+            return None;
+        }
+        v |= u64::from(byte & 0x7f) << shift;
+        if byte & 0x80 == 0 {
+            return Some(v);
+        }
+        shift += 7;
+    }
 }
 
 #[cfg(test)]

@@ -390,7 +390,8 @@ fn an_older_schema_is_upgraded_by_the_recorder_not_by_reports() {
     env.sql()
         .execute_batch(
             "DROP TABLE process; DROP TABLE sock_base; DROP TABLE proc_sample; DROP TABLE port_sample;
-             DROP TABLE host_sample; DROP TABLE attrib_sample; DROP TABLE proc_hour; PRAGMA user_version = 1;",
+             DROP TABLE host_sample; DROP TABLE attrib_sample; DROP TABLE rollup; DROP TABLE series;
+             DROP TABLE meta; PRAGMA user_version = 1;",
         )
         .unwrap();
     let out = env.report(&["--date", "2026-11-22"], &at(10));
@@ -406,6 +407,18 @@ fn an_older_schema_is_upgraded_by_the_recorder_not_by_reports() {
         .sql()
         .query_row("PRAGMA user_version", [], |r| r.get(0))
         .unwrap();
-    assert_eq!(v, 2, "the recorder migrated it");
+    assert_eq!(v, 3, "the recorder migrated it");
     env.report_ok(&["--date", "2026-11-22", "-n", "DEV,PROC"], &at(10));
+    // The migration derived rollups from the samples schema 1 had stored.
+    let check = env.cmd(&["check"]).output().unwrap();
+    assert!(
+        check.status.success(),
+        "{}",
+        String::from_utf8_lossy(&check.stdout)
+    );
+    let auto: i64 = env
+        .sql()
+        .query_row("PRAGMA auto_vacuum", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(auto, 2, "switched to incremental auto-vacuum");
 }

@@ -1,0 +1,44 @@
+-- nrec schema 3: rollups (per UTC day: the day's sums and its 96 quarter-hour sums) for
+-- every series the raw tables hold, and the bookkeeping retention needs.
+--
+-- Quarter hours, not hours: every zone in the tz database is a whole number of quarter hours
+-- from UTC (+05:30, +05:45, -09:30 ...), so a local day is always a whole number of quarters
+-- and local-day reports from rollups are exact everywhere.
+
+-- What a rollup row sums. kind: 0 host time (ref 0), 1 interface (ref iface), 2 protocol
+-- counters of a namespace (ref netns, keyset), 3 process (ref process), 4 port (ref process,
+-- proto, port), 5 remote host (ref process, addr), 6 socket totals of a namespace (ref netns).
+CREATE TABLE series (
+    id     INTEGER PRIMARY KEY,
+    kind   INTEGER NOT NULL,
+    ref    INTEGER NOT NULL,
+    keyset INTEGER NOT NULL DEFAULT 0,
+    proto  TEXT    NOT NULL DEFAULT '',
+    port   INTEGER NOT NULL DEFAULT 0,
+    addr   TEXT    NOT NULL DEFAULT '',
+    UNIQUE (kind, ref, keyset, proto, port, addr)
+);
+
+-- day = floor(ts_ms / 86 400 000) of the samples summed (a sample's interval is counted in
+-- the bucket of the sample that closes it, as raw reports show it).
+-- total: the day's sums, quarters: per quarter hour with data its index (0..95) and sums,
+-- both in store::rollup's vector encoding. quarters is NULL once older than the hourly
+-- retention; the row is deleted once older than the daily retention.
+CREATE TABLE rollup (
+    kind     INTEGER NOT NULL,
+    day      INTEGER NOT NULL,
+    series   INTEGER NOT NULL REFERENCES series (id),
+    total    BLOB    NOT NULL,
+    quarters BLOB,
+    PRIMARY KEY (kind, day, series)
+) WITHOUT ROWID;
+
+-- rolled_to: the last sample id included in the rollups; raw samples above it are never
+-- pruned. raw_from_ms: raw samples older than this have been pruned.
+CREATE TABLE meta (
+    key   TEXT PRIMARY KEY,
+    value INTEGER NOT NULL
+) WITHOUT ROWID;
+
+-- Replaced by rollup kind 3.
+DROP TABLE proc_hour;

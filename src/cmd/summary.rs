@@ -1,0 +1,441 @@
+//! `nrec summary`: vnstat's views (today / yesterday / this month / last month / all time,
+//! and --hourly, --daily, --monthly, --yearly, --top-days) per interface, or for one process
+//! or port — from the rollups, in local time, without vnstat's faults: periods are computed
+//! from UTC quarter-hour buckets (exact in every zone, DST days are 23 or 25 hours, no merged
+//! hour) and traffic across a recorder outage is counted, not dropped.
+
+use crate::cli::SummaryArgs;
+use crate::cmd::Global;
+use crate::cmd::top::size;
+use crate::error::{Error, Result};
+use crate::report::render::{self, Format, csv_text, escape_bytes};
+use crate::store::rollup::{DAY_MS, Kind, Roller};
+use crate::store::window::{self, Horizons, Resolution};
+use crate::store::{self};
+use crate::time::{self, Clock};
+use jiff::tz::TimeZone;
+use jiff::{Timestamp, ToSpan, Zoned};
+use rusqlite::Connection;
+use serde_json::json;
+use std::collections::{BTreeMap, HashMap};
+use std::io::Write;
+use std::os::unix::ffi::OsStrExt;
+
+/// One period of the view.
+struct Period {
+    label: String,
+    start_ms: i64,
+    end_ms: i64,
+    /// The period contains now: an end-of-period estimate makes sense.
+    current: bool,
+}
+
+/// One output row.
+struct Line {
+    key: String,
+    period: usize,
+    rx: u64,
+    tx: u64,
+}
+
+fn ms(t: &Zoned) -> i64 {
+    t.timestamp().as_millisecond()
+}
+
+fn err(e: jiff::Error) -> Error {
+    Error::usage(format!("summary period: {e}"))
+}
+
+pub fn run(args: &SummaryArgs, g: &Global, out: &mut dyn Write) -> Result<()> {
+    let clock = Clock::from_env()?;
+    let tz = time::display_zone();
+    let now = clock.now();
+    let now_z = now.to_zoned(tz.clone());
+    let now_ms = now.as_millisecond();
+    let path = g.db_read_path();
+    let conn = store::open_ro(&path)?;
+    let db = |e| Error::sqlite(&path, e);
+
+    let first_ms: Option<i64> = conn
+        .query_row("SELECT min(day) FROM rollup WHERE kind = 0", [], |r| {
+            r.get::<_, Option<i64>>(0)
+        })
+        .map_err(db)?
+        .map(|d| d * DAY_MS);
+    let opts = &args.window;
+    let user_window = opts.today
+        || opts.yesterday
+        || opts.date.is_some()
+        || opts.since.is_some()
+        || opts.until.is_some();
+    let clip = if user_window {
+        let w = opts.to_args().resolve(now, &tz, Some("24h"))?;
+        Some((w.start_ms(), w.end_ms()))
+    } else {
+        None
+    };
+
+    let mut periods = periods(args, &now_z, &tz, first_ms.unwrap_or(now_ms), clip)?;
+    if let Some((a, b)) = clip {
+        for p in &mut periods {
+            p.start_ms = p.start_ms.max(a);
+            p.end_ms = p.end_ms.min(b);
+        }
+        periods.retain(|p| p.start_ms < p.end_ms);
+    }
+
+    let (kind, labels) = series_labels(&conn, args).map_err(db)?;
+    let h = Horizons::load(&conn).map_err(db)?;
+    let mut roller = Roller::new();
+    let mut edges = Resolution::Raw;
+    let mut lines: BTreeMap<(String, usize), Line> = BTreeMap::new();
+    for (i, p) in periods.iter().enumerate() {
+        let sums = window::sums(
+            &conn,
+            &mut roller,
+            &h,
+            &[kind],
+            p.start_ms,
+            p.end_ms.min(now_ms),
+        )
+        .map_err(db)?;
+        edges = edges.max(sums.edges);
+        for (series, v) in &sums.by_series {
+            let Some(key) = labels.get(series) else {
+                continue;
+            };
+            let (rx, tx) = match kind {
+                Kind::Iface => (v[0], v[8]),
+                _ => (v[0], v[1]),
+            };
+            let l = lines.entry((key.clone(), i)).or_insert(Line {
+                key: key.clone(),
+                period: i,
+                rx: 0,
+                tx: 0,
+            });
+            l.rx += rx;
+            l.tx += tx;
+        }
+    }
+    if !user_window || edges != Resolution::Raw {
+        super::note_resolution(g, edges);
+    }
+    let mut lines: Vec<Line> = lines.into_values().collect();
+    if let Some(n) = args.top_days {
+        // per key, the n busiest days
+        let mut by_key: HashMap<String, Vec<Line>> = HashMap::new();
+        for l in lines {
+            by_key.entry(l.key.clone()).or_default().push(l);
+        }
+        let mut keys: Vec<String> = by_key.keys().cloned().collect();
+        keys.sort();
+        lines = Vec::new();
+        for k in keys {
+            let mut v = by_key.remove(&k).unwrap_or_default();
+            v.sort_by(|a, b| {
+                (b.rx + b.tx)
+                    .cmp(&(a.rx + a.tx))
+                    .then(a.period.cmp(&b.period))
+            });
+            v.truncate(n);
+            lines.extend(v);
+        }
+    }
+
+    // Rate over the part of the period that has passed (and has data); estimate = the rate
+    // carried to the period's end, for the current period only.
+    let span_of = |p: &Period| -> (i64, i64) {
+        let a = p.start_ms.max(first_ms.unwrap_or(p.start_ms));
+        let b = p.end_ms.min(now_ms);
+        (a, b.max(a))
+    };
+    let rate = |l: &Line| -> f64 {
+        let (a, b) = span_of(&periods[l.period]);
+        if b > a {
+            (l.rx + l.tx) as f64 * 8.0 / ((b - a) as f64 / 1000.0)
+        } else {
+            0.0
+        }
+    };
+    let estimate = |l: &Line| -> Option<u64> {
+        let p = &periods[l.period];
+        if !p.current {
+            return None;
+        }
+        let (a, b) = span_of(p);
+        (b > a).then(|| ((l.rx + l.tx) as f64 * (p.end_ms - a) as f64 / (b - a) as f64) as u64)
+    };
+
+    let io = |e: std::io::Error| Error::failure(format!("writing the report: {e}")).with_io(e);
+    let head = match kind {
+        Kind::Iface => "IFACE",
+        Kind::Proc => "PROCESS",
+        _ => "PORT",
+    };
+    match args.format {
+        Format::Table => {
+            if lines.is_empty() && !g.quiet {
+                eprintln!(
+                    "nrec: no traffic recorded in these periods in {}",
+                    path.display()
+                );
+            }
+            writeln!(
+                out,
+                "{:<16} {:<18} {:>11} {:>11} {:>11} {:>14} {:>11}",
+                head, "PERIOD", "RX", "TX", "TOTAL", "AVG RATE", "ESTIMATED"
+            )
+            .map_err(io)?;
+            for l in &lines {
+                writeln!(
+                    out,
+                    "{:<16} {:<18} {:>11} {:>11} {:>11} {:>14} {:>11}",
+                    l.key,
+                    periods[l.period].label,
+                    size(l.rx),
+                    size(l.tx),
+                    size(l.rx + l.tx),
+                    bits(rate(l)),
+                    estimate(l).map(size).unwrap_or_else(|| "-".into())
+                )
+                .map_err(io)?;
+            }
+        }
+        Format::Csv => {
+            let mut w = csv::WriterBuilder::new()
+                .terminator(csv::Terminator::CRLF)
+                .from_writer(&mut *out);
+            let e = |e: csv::Error| Error::failure(format!("writing CSV: {e}"));
+            w.write_record([
+                head.to_ascii_lowercase().as_str(),
+                "period",
+                "start",
+                "end",
+                "rx_bytes",
+                "tx_bytes",
+                "total_bytes",
+                "avg_bits_per_s",
+                "estimated_total_bytes",
+            ])
+            .map_err(e)?;
+            for l in &lines {
+                let p = &periods[l.period];
+                w.write_record([
+                    csv_text(&l.key),
+                    csv_text(&p.label),
+                    render::iso(p.start_ms, &tz),
+                    render::iso(p.end_ms, &tz),
+                    l.rx.to_string(),
+                    l.tx.to_string(),
+                    (l.rx + l.tx).to_string(),
+                    format!("{:.0}", rate(l)),
+                    estimate(l).map(|x| x.to_string()).unwrap_or_default(),
+                ])
+                .map_err(e)?;
+            }
+            w.flush().map_err(io)?;
+        }
+        Format::Json => {
+            let doc = json!({
+                "timezone": tz.iana_name().unwrap_or("local"),
+                "edges": edges.describe(),
+                "rows": lines.iter().map(|l| {
+                    let p = &periods[l.period];
+                    json!({
+                        head.to_ascii_lowercase(): l.key, "period": p.label,
+                        "start": render::iso(p.start_ms, &tz), "end": render::iso(p.end_ms, &tz),
+                        "rx_bytes": l.rx, "tx_bytes": l.tx, "total_bytes": l.rx + l.tx,
+                        "avg_bits_per_s": rate(l).round(), "estimated_total_bytes": estimate(l),
+                    })
+                }).collect::<Vec<_>>(),
+            });
+            serde_json::to_writer_pretty(&mut *out, &doc)
+                .map_err(|e| io(std::io::Error::other(e)))?;
+            writeln!(out).map_err(io)?;
+        }
+    }
+    out.flush().map_err(io)
+}
+
+fn bits(b: f64) -> String {
+    let units = ["bit/s", "kbit/s", "Mbit/s", "Gbit/s", "Tbit/s"];
+    let mut x = b;
+    let mut u = 0;
+    while x >= 1000.0 && u < units.len() - 1 {
+        x /= 1000.0;
+        u += 1;
+    }
+    format!("{x:.2} {}", units[u])
+}
+
+/// The series the summary is about and their row labels: interfaces (by name, per
+/// namespace, across reboots), or every process with one name, or one port.
+fn series_labels(
+    conn: &Connection,
+    args: &SummaryArgs,
+) -> rusqlite::Result<(Kind, HashMap<i64, String>)> {
+    let mut out = HashMap::new();
+    if let Some(name) = &args.proc {
+        let mut st = conn.prepare(
+            "SELECT s.id FROM series s JOIN process p ON p.id = s.ref WHERE s.kind = 3 AND p.comm = ?1",
+        )?;
+        let label = escape_bytes(name.as_bytes());
+        for id in st.query_map([name.as_bytes()], |r| r.get::<_, i64>(0))? {
+            out.insert(id?, label.clone());
+        }
+        return Ok((Kind::Proc, out));
+    }
+    if let Some(port) = args.port {
+        let mut st = conn.prepare("SELECT id, proto FROM series WHERE kind = 4 AND port = ?1")?;
+        for r in st.query_map([port], |r| {
+            Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?))
+        })? {
+            let (id, proto) = r?;
+            out.insert(id, format!("{proto}/{port}"));
+        }
+        return Ok((Kind::Port, out));
+    }
+    let mut st = conn.prepare(
+        "SELECT s.id, n.name, i.name FROM series s JOIN iface i ON i.id = s.ref
+         JOIN netns n ON n.id = i.netns WHERE s.kind = 1",
+    )?;
+    let want: Vec<&[u8]> = args.iface.iter().map(|s| s.as_bytes()).collect();
+    for r in st.query_map([], |r| {
+        Ok((
+            r.get::<_, i64>(0)?,
+            r.get::<_, Vec<u8>>(1)?,
+            r.get::<_, Vec<u8>>(2)?,
+        ))
+    })? {
+        let (id, ns, name) = r?;
+        if !want.is_empty() && !want.contains(&name.as_slice()) {
+            continue;
+        }
+        let mut label = escape_bytes(&name);
+        if ns != b"root" {
+            label.push('@');
+            label.push_str(&escape_bytes(&ns));
+        }
+        out.insert(id, label);
+    }
+    Ok((Kind::Iface, out))
+}
+
+/// The periods of the chosen view, oldest first.
+fn periods(
+    args: &SummaryArgs,
+    now: &Zoned,
+    tz: &TimeZone,
+    first_ms: i64,
+    clip: Option<(i64, i64)>,
+) -> Result<Vec<Period>> {
+    let now_ms = ms(now);
+    let today = now.date();
+    let day0 =
+        |d: jiff::civil::Date| -> Result<i64> { Ok(time::day_start(d, tz)?.as_millisecond()) };
+    let mut out = Vec::new();
+    let from_ms = clip.map_or(first_ms, |c| c.0).min(now_ms);
+    let to_ms = clip.map_or(now_ms + 1, |c| c.1);
+    let current = |a: i64, b: i64| a <= now_ms && now_ms < b;
+    if args.hourly {
+        // local clock hours (absolute hours, so a DST day has 23 or 25 of them)
+        let mut h = now.start_of_day().map_err(err)?;
+        while ms(&h) + 3_600_000 <= now_ms {
+            h = h.checked_add(1.hour()).map_err(err)?;
+        }
+        let default_from = now_ms - 24 * 3_600_000;
+        let from = clip.map_or(default_from, |c| c.0);
+        while ms(&h) + 3_600_000 > from {
+            h = h.checked_sub(1.hour()).map_err(err)?;
+        }
+        h = h.checked_add(1.hour()).map_err(err)?;
+        while ms(&h) < to_ms.min(now_ms + 1) {
+            let next = h.checked_add(1.hour()).map_err(err)?;
+            out.push(Period {
+                label: h.strftime("%Y-%m-%d %H:%M").to_string(),
+                start_ms: ms(&h),
+                end_ms: ms(&next),
+                current: current(ms(&h), ms(&next)),
+            });
+            h = next;
+        }
+    } else if args.daily || args.top_days.is_some() {
+        let first = if args.daily && clip.is_none() {
+            today.checked_sub(29.days()).map_err(err)?
+        } else {
+            Timestamp::from_millisecond(from_ms)
+                .map_err(err)?
+                .to_zoned(tz.clone())
+                .date()
+        };
+        let mut d = first;
+        while day0(d)? < to_ms && d <= today {
+            let next = d.tomorrow().map_err(err)?;
+            let (a, b) = (day0(d)?, day0(next)?);
+            out.push(Period {
+                label: d.to_string(),
+                start_ms: a,
+                end_ms: b,
+                current: current(a, b),
+            });
+            d = next;
+        }
+    } else if args.monthly || args.yearly {
+        let yearly = args.yearly;
+        let start_of = |d: jiff::civil::Date| {
+            if yearly {
+                d.first_of_year()
+            } else {
+                d.first_of_month()
+            }
+        };
+        let step = |d: jiff::civil::Date| {
+            d.checked_add(if yearly { 1.year() } else { 1.month() })
+                .map_err(err)
+        };
+        let mut d = if !yearly && clip.is_none() {
+            start_of(today).checked_sub(11.months()).map_err(err)?
+        } else {
+            start_of(
+                Timestamp::from_millisecond(from_ms)
+                    .map_err(err)?
+                    .to_zoned(tz.clone())
+                    .date(),
+            )
+        };
+        while day0(d)? < to_ms && d <= today {
+            let next = step(d)?;
+            let (a, b) = (day0(d)?, day0(next)?);
+            out.push(Period {
+                label: if yearly {
+                    d.strftime("%Y").to_string()
+                } else {
+                    d.strftime("%Y-%m").to_string()
+                },
+                start_ms: a,
+                end_ms: b,
+                current: current(a, b),
+            });
+            d = next;
+        }
+    } else {
+        let yesterday = today.yesterday().map_err(err)?;
+        let month = today.first_of_month();
+        let last_month = month.checked_sub(1.month()).map_err(err)?;
+        let next_month = month.checked_add(1.month()).map_err(err)?;
+        let tomorrow = today.tomorrow().map_err(err)?;
+        let p = |label: &str, a: i64, b: i64, cur: bool| Period {
+            label: label.into(),
+            start_ms: a,
+            end_ms: b,
+            current: cur,
+        };
+        out.push(p("today", day0(today)?, day0(tomorrow)?, true));
+        out.push(p("yesterday", day0(yesterday)?, day0(today)?, false));
+        out.push(p("this month", day0(month)?, day0(next_month)?, true));
+        out.push(p("last month", day0(last_month)?, day0(month)?, false));
+        out.push(p("all time", first_ms.min(now_ms), now_ms + 1, false));
+    }
+    Ok(out)
+}

@@ -1,0 +1,201 @@
+//! The config file: `--config PATH`, else `$NREC_CONFIG`, else `/etc/nrec/nrec.toml` when it
+//! exists (no file: the defaults). TOML, parsed into typed settings once; an unknown key, a
+//! wrong type or an impossible value is a usage error (exit 2) naming the file and the key.
+//!
+//! ```toml
+//! [retention]
+//! raw = "14d"        # one row per sample: sar-style reports at full resolution
+//! hourly = "400d"    # rollups in 15-minute buckets (exact local days in every zone)
+//! daily = "forever"  # rollups per UTC day
+//! ```
+
+use crate::error::{Error, Result};
+use serde::Deserialize;
+use std::path::{Path, PathBuf};
+
+pub const SYSTEM_CONFIG: &str = "/etc/nrec/nrec.toml";
+
+/// How long each tier is kept, in days; None = forever.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Retention {
+    pub raw_days: Option<i64>,
+    pub hourly_days: Option<i64>,
+    pub daily_days: Option<i64>,
+}
+
+impl Default for Retention {
+    fn default() -> Self {
+        Retention {
+            raw_days: Some(14),
+            hourly_days: Some(400),
+            daily_days: None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct Config {
+    /// The file the settings came from (None: defaults, no file).
+    pub path: Option<PathBuf>,
+    pub retention: Retention,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct File {
+    retention: Option<RetentionFile>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RetentionFile {
+    raw: Option<String>,
+    hourly: Option<String>,
+    daily: Option<String>,
+}
+
+impl Config {
+    /// Loads the named config (`--config` / `NREC_CONFIG`, which must exist) or else the
+    /// system default, which may be absent.
+    pub fn load(explicit: Option<&Path>) -> Result<Config> {
+        let (path, required) = match explicit {
+            Some(p) => (p.to_path_buf(), true),
+            None => (PathBuf::from(SYSTEM_CONFIG), false),
+        };
+        let text = match std::fs::read(&path) {
+            Ok(b) => b,
+            Err(e) if !required && e.kind() == std::io::ErrorKind::NotFound => {
+                return Ok(Config::default());
+            }
+            Err(e) => {
+                return Err(Error::usage(format!(
+                    "config {}: cannot read: {e}",
+                    path.display()
+                )));
+            }
+        };
+        let text = String::from_utf8(text)
+            .map_err(|_| Error::usage(format!("config {}: not UTF-8 text", path.display())))?;
+        Self::parse(&text, &path)
+    }
+
+    pub fn parse(text: &str, path: &Path) -> Result<Config> {
+        let f: File = toml::from_str(text).map_err(|e| {
+            // toml's message spans lines (with a caret excerpt); keep it on one line.
+            let msg = e.message().split_whitespace().collect::<Vec<_>>().join(" ");
+            let at = e
+                .span()
+                .map(|s| {
+                    let line = text[..s.start.min(text.len())].matches('\n').count() + 1;
+                    format!(" (line {line})")
+                })
+                .unwrap_or_default();
+            Error::usage(format!("config {}: {msg}{at}", path.display()))
+        })?;
+        let r = f.retention.unwrap_or_default();
+        let d = Retention::default();
+        let days = |key: &str, v: Option<String>, def: Option<i64>| -> Result<Option<i64>> {
+            match v {
+                None => Ok(def),
+                Some(s) => parse_days(&s).map_err(|why| {
+                    Error::usage(format!(
+                        "config {}: retention.{key} = {s:?}: {why}",
+                        path.display()
+                    ))
+                }),
+            }
+        };
+        let retention = Retention {
+            raw_days: days("raw", r.raw, d.raw_days)?,
+            hourly_days: days("hourly", r.hourly, d.hourly_days)?,
+            daily_days: days("daily", r.daily, d.daily_days)?,
+        };
+        let longer = |a: Option<i64>, b: Option<i64>| match (a, b) {
+            (_, None) => true,
+            (None, Some(_)) => false,
+            (Some(a), Some(b)) => b >= a,
+        };
+        if !longer(retention.raw_days, retention.hourly_days)
+            || !longer(retention.hourly_days, retention.daily_days)
+        {
+            return Err(Error::usage(format!(
+                "config {}: retention must not shrink from raw to hourly to daily \
+                 (a tier is rolled up from the one before it)",
+                path.display()
+            )));
+        }
+        Ok(Config {
+            path: Some(path.to_path_buf()),
+            retention,
+        })
+    }
+}
+
+/// "14d", "2w", "400d" or "forever" → whole days (None = forever).
+fn parse_days(s: &str) -> std::result::Result<Option<i64>, String> {
+    let t = s.trim();
+    if t.eq_ignore_ascii_case("forever") {
+        return Ok(None);
+    }
+    let (num, unit) = t.split_at(t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len()));
+    let n: i64 = num
+        .parse()
+        .map_err(|_| "expected a number of days or weeks (\"14d\", \"2w\") or \"forever\"")?;
+    let days = match unit.trim() {
+        "d" | "day" | "days" => n,
+        "w" | "week" | "weeks" => n.saturating_mul(7),
+        _ => {
+            return Err(
+                "expected a number of days or weeks (\"14d\", \"2w\") or \"forever\"".into(),
+            );
+        }
+    };
+    if !(1..=1_000_000).contains(&days) {
+        return Err("must be at least 1 day".into());
+    }
+    Ok(Some(days))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(t: &str) -> Result<Config> {
+        Config::parse(t, Path::new("t.toml"))
+    }
+
+    #[test]
+    fn defaults_and_overrides() {
+        assert_eq!(parse("").unwrap().retention, Retention::default());
+        let c = parse("[retention]\nraw = \"2w\"\nhourly = \"30d\"\ndaily = \"3650d\"\n").unwrap();
+        assert_eq!(
+            c.retention,
+            Retention {
+                raw_days: Some(14),
+                hourly_days: Some(30),
+                daily_days: Some(3650)
+            }
+        );
+    }
+
+    #[test]
+    fn errors_name_the_file_and_key_on_one_line() {
+        for (text, want) in [
+            ("[retention]\nraww = \"1d\"\n", "unknown field `raww`"),
+            ("[retain]\n", "unknown field `retain`"),
+            ("[retention]\nraw = 14\n", "invalid type"),
+            ("[retention]\nraw = \"14x\"\n", "retention.raw = \"14x\""),
+            ("[retention]\nraw = \"0d\"\n", "at least 1 day"),
+            (
+                "[retention]\nraw = \"30d\"\nhourly = \"7d\"\n",
+                "must not shrink",
+            ),
+            ("[retention\n", "t.toml"),
+        ] {
+            let e = parse(text).unwrap_err().to_string();
+            assert!(e.contains(want), "{text:?}: {e}");
+            assert!(e.contains("t.toml"), "{e}");
+            assert!(!e.contains('\n'), "one line: {e}");
+        }
+    }
+}

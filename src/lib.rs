@@ -1,0 +1,11 @@
+//! nrec as a library: the recorder, store and reports behind the `nrec` binary, also used by
+//! the `simulate` example (a year of samples through the real insert, rollup and prune path).
+
+pub mod cli;
+pub mod cmd;
+pub mod config;
+pub mod error;
+pub mod recorder;
+pub mod report;
+pub mod store;
+pub mod time;

@@ -1,0 +1,205 @@
+//! RETENTION: drop raw samples, quarter-hour detail and daily rows past their retention, in
+//! small steps (each its own transaction, so a kill -9 leaves a consistent database and the
+//! next run carries on), and never a raw sample that is not rolled up yet.
+//!
+//! Raw samples go by whole UTC days: the oldest raw day is always complete, so rollups can be
+//! rebuilt from it. Freed pages are reused by later inserts; beyond a small reserve they are
+//! handed back to the file system with `incremental_vacuum`, so the file stays bounded.
+
+use super::rollup::{DAY_MS, Kind, get_meta, set_meta};
+use crate::config::Retention;
+use rusqlite::{Connection, TransactionBehavior, params};
+use std::time::{Duration, Instant};
+
+/// Raw samples deleted per step.
+const SAMPLES_PER_STEP: usize = 16;
+/// Free pages kept for reuse; more are released by incremental vacuum.
+const KEEP_FREE_PAGES: i64 = 256;
+/// Pages released per step.
+const VACUUM_PAGES_PER_STEP: i64 = 1024;
+
+const RAW_TABLES: [&str; 6] = [
+    "iface_sample",
+    "proto_sample",
+    "proc_sample",
+    "port_sample",
+    "host_sample",
+    "attrib_sample",
+];
+
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Pruned {
+    pub samples: u64,
+    pub quarter_days: u64,
+    pub daily_days: u64,
+    pub pages_released: i64,
+    /// Everything due was pruned (false: the step or time limit stopped it).
+    pub done: bool,
+}
+
+/// Limits of one call: `record` takes a step or two per run, `nrec prune` runs to the end.
+#[derive(Debug, Clone, Copy)]
+pub struct Limit {
+    pub steps: usize,
+    pub time: Duration,
+}
+
+impl Limit {
+    pub const RECORD: Limit = Limit {
+        steps: 2,
+        time: Duration::from_millis(20),
+    };
+    pub const ALL: Limit = Limit {
+        steps: usize::MAX,
+        time: Duration::MAX,
+    };
+}
+
+/// The first UTC day each tier keeps at `now_ms`.
+pub fn horizons(now_ms: i64, r: &Retention) -> (Option<i64>, Option<i64>, Option<i64>) {
+    let today = now_ms.div_euclid(DAY_MS);
+    let h = |d: Option<i64>| d.map(|d| today - d);
+    (h(r.raw_days), h(r.hourly_days), h(r.daily_days))
+}
+
+pub fn prune(
+    conn: &mut Connection,
+    now_ms: i64,
+    r: &Retention,
+    limit: Limit,
+) -> rusqlite::Result<Pruned> {
+    let t0 = Instant::now();
+    let mut out = Pruned::default();
+    let mut steps = 0usize;
+    let (raw_day, quarter_day, daily_day) = horizons(now_ms, r);
+    let out_of_budget = |steps: usize| steps >= limit.steps || t0.elapsed() >= limit.time;
+
+    // 1. Raw samples of whole UTC days before the horizon, only if rolled up.
+    if let Some(day) = raw_day {
+        let horizon_ms = day * DAY_MS;
+        loop {
+            if out_of_budget(steps) {
+                return Ok(out);
+            }
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let rolled = get_meta(&tx, "rolled_to")?.unwrap_or(0);
+            let ids: Vec<i64> = tx
+                .prepare_cached(
+                    "SELECT id FROM sample WHERE ts_ms < ?1 AND id <= ?2 ORDER BY id LIMIT ?3",
+                )?
+                .query_map(params![horizon_ms, rolled, SAMPLES_PER_STEP as i64], |r| {
+                    r.get(0)
+                })?
+                .collect::<rusqlite::Result<_>>()?;
+            if ids.is_empty() {
+                let raw_from = get_meta(&tx, "raw_from_ms")?.unwrap_or(i64::MIN);
+                let pending: i64 = tx.query_row(
+                    "SELECT count(*) FROM sample WHERE ts_ms < ?1",
+                    [horizon_ms],
+                    |r| r.get(0),
+                )?;
+                // Only when nothing older is left (un-rolled samples stay and keep raw_from).
+                if pending == 0 && raw_from < horizon_ms {
+                    set_meta(&tx, "raw_from_ms", horizon_ms)?;
+                }
+                tx.execute("DELETE FROM listener WHERE last_ms < ?1", [horizon_ms])?;
+                tx.commit()?;
+                break;
+            }
+            for id in &ids {
+                for t in RAW_TABLES {
+                    tx.prepare_cached(&format!("DELETE FROM {t} WHERE sample = ?1"))?
+                        .execute([id])?;
+                }
+                tx.prepare_cached("DELETE FROM sample WHERE id = ?1")?
+                    .execute([id])?;
+            }
+            // Reports treat raw rows before the horizon as gone from now on.
+            let raw_from = get_meta(&tx, "raw_from_ms")?.unwrap_or(i64::MIN);
+            set_meta(&tx, "raw_from_ms", raw_from.max(horizon_ms))?;
+            tx.commit()?;
+            out.samples += ids.len() as u64;
+            steps += 1;
+        }
+    }
+
+    // 2. Quarter-hour detail of days before the hourly horizon, one day per step.
+    if let Some(day) = quarter_day {
+        loop {
+            if out_of_budget(steps) {
+                return Ok(out);
+            }
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let from = match get_meta(&tx, "quarters_from_day")? {
+                Some(d) => d,
+                None => {
+                    tx.query_row("SELECT coalesce(min(day), 0) FROM rollup", [], |r| r.get(0))?
+                }
+            };
+            if from >= day {
+                tx.commit()?;
+                break;
+            }
+            for k in Kind::ALL {
+                tx.prepare_cached(
+                    "UPDATE rollup SET quarters = NULL WHERE kind = ?1 AND day = ?2 AND quarters IS NOT NULL",
+                )?
+                .execute(params![k as i64, from])?;
+            }
+            set_meta(&tx, "quarters_from_day", from + 1)?;
+            tx.commit()?;
+            out.quarter_days += 1;
+            steps += 1;
+        }
+    }
+
+    // 3. Daily rows before the daily horizon, one day per step.
+    if let Some(day) = daily_day {
+        loop {
+            if out_of_budget(steps) {
+                return Ok(out);
+            }
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let from: Option<i64> =
+                tx.query_row("SELECT min(day) FROM rollup WHERE kind = 0", [], |r| {
+                    r.get(0)
+                })?;
+            let from = match from {
+                Some(f) if f < day => f,
+                _ => {
+                    tx.commit()?;
+                    break;
+                }
+            };
+            for k in Kind::ALL {
+                tx.prepare_cached("DELETE FROM rollup WHERE kind = ?1 AND day = ?2")?
+                    .execute(params![k as i64, from])?;
+            }
+            let days_from = get_meta(&tx, "days_from_day")?.unwrap_or(i64::MIN);
+            set_meta(&tx, "days_from_day", days_from.max(from + 1))?;
+            tx.commit()?;
+            out.daily_days += 1;
+            steps += 1;
+        }
+    }
+
+    // 4. Hand surplus free pages back (incremental auto-vacuum databases only).
+    let auto: i64 = conn.query_row("PRAGMA auto_vacuum", [], |r| r.get(0))?;
+    if auto == 2 {
+        loop {
+            if out_of_budget(steps) {
+                return Ok(out);
+            }
+            let free: i64 = conn.query_row("PRAGMA freelist_count", [], |r| r.get(0))?;
+            let n = (free - KEEP_FREE_PAGES).min(VACUUM_PAGES_PER_STEP);
+            if n <= 0 {
+                break;
+            }
+            conn.execute_batch(&format!("PRAGMA incremental_vacuum({n})"))?;
+            out.pages_released += n;
+            steps += 1;
+        }
+    }
+    out.done = true;
+    Ok(out)
+}

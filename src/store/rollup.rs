@@ -1,0 +1,677 @@
+//! ROLLUP: per UTC day and series, the day's sums and its quarter-hour sums.
+//!
+//! One function, [`Roller::contributions`], turns a *stored* sample (its raw rows, read back
+//! from the database) into per-series vectors. The insert path, `nrec rollup --rebuild`,
+//! `nrec check` and the raw edges of long report windows all use it, so a rollup can never
+//! disagree with the raw rows it summarises.
+//!
+//! Buckets are quarter hours because every zone in the tz database is a whole number of
+//! quarter hours from UTC: a local day (also +05:30, +05:45) is a whole number of quarters,
+//! so local-day totals from rollups are exact. A sample's interval counts in the bucket of
+//! the sample that closes it, exactly as raw reports place it.
+
+use super::delta::simple_delta;
+use super::{from_sql, read_varint};
+use rusqlite::{Connection, OptionalExtension, params};
+use std::collections::{BTreeMap, HashMap};
+use std::rc::Rc;
+
+pub const DAY_MS: i64 = 86_400_000;
+pub const QUARTER_MS: i64 = 900_000;
+pub const QUARTERS: usize = 96;
+
+/// What a series sums; the number is `series.kind` and `rollup.kind`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Kind {
+    /// The host's sampling: [samples, intervals, elapsed ms].
+    Time = 0,
+    /// An interface: the 16 /proc/net/dev deltas, then [`IF_ELAPSED`], [`IF_COUNTED`],
+    /// [`IF_UNCOUNTED`].
+    Iface = 1,
+    /// The protocol counters of a namespace, one keyset: per name the summed deltas
+    /// (counters) or summed readings (gauges), then [gauge readings, counter intervals,
+    /// counter elapsed ms].
+    Proto = 2,
+    /// A process: [rx, tx].
+    Proc = 3,
+    /// A process's service port: [rx, tx].
+    Port = 4,
+    /// A process's remote address ('*' = the rest): [rx, tx].
+    Host = 5,
+    /// A namespace's socket totals: [rx, tx, unowned rx, unowned tx].
+    Attrib = 6,
+}
+
+impl Kind {
+    pub const ALL: [Kind; 7] = [
+        Kind::Time,
+        Kind::Iface,
+        Kind::Proto,
+        Kind::Proc,
+        Kind::Port,
+        Kind::Host,
+        Kind::Attrib,
+    ];
+
+    pub fn from_i64(v: i64) -> Option<Kind> {
+        Kind::ALL.into_iter().find(|k| *k as i64 == v)
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Kind::Time => "time",
+            Kind::Iface => "iface",
+            Kind::Proto => "proto",
+            Kind::Proc => "proc",
+            Kind::Port => "port",
+            Kind::Host => "host",
+            Kind::Attrib => "attrib",
+        }
+    }
+}
+
+pub const IF_ELAPSED: usize = 16;
+pub const IF_COUNTED: usize = 17;
+pub const IF_UNCOUNTED: usize = 18;
+const IF_LEN: usize = 19;
+
+/// Identity of a series (the `series` table's unique key).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct SeriesKey {
+    pub kind: Kind,
+    pub r: i64,
+    pub keyset: i64,
+    pub proto: String,
+    pub port: i64,
+    pub addr: String,
+}
+
+impl SeriesKey {
+    fn new(kind: Kind, r: i64) -> Self {
+        SeriesKey {
+            kind,
+            r,
+            keyset: 0,
+            proto: String::new(),
+            port: 0,
+            addr: String::new(),
+        }
+    }
+}
+
+/// Protocol counters that are readings, not cumulative counters: summed as readings (a
+/// mean is sum / readings), never differenced.
+pub fn is_gauge(name: &str) -> bool {
+    name.starts_with("sockstat")
+        || name.starts_with("diag:")
+        || matches!(
+            name,
+            "Tcp:CurrEstab"
+                | "Tcp:RtoAlgorithm"
+                | "Tcp:RtoMin"
+                | "Tcp:RtoMax"
+                | "Tcp:MaxConn"
+                | "Ip:Forwarding"
+                | "Ip:DefaultTTL"
+        )
+}
+
+/// What one stored sample adds to the rollups.
+#[derive(Debug, Default)]
+pub struct Contribution {
+    pub ts_ms: i64,
+    pub items: Vec<(SeriesKey, Vec<u64>)>,
+}
+
+/// The sums of one (kind, day, series) row: the day total and per-quarter vectors.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct DayRow {
+    pub total: Vec<u64>,
+    /// None once the quarter detail was pruned.
+    pub quarters: Option<BTreeMap<u8, Vec<u64>>>,
+}
+
+pub fn add_into(into: &mut Vec<u64>, v: &[u64]) {
+    if into.len() < v.len() {
+        into.resize(v.len(), 0);
+    }
+    for (a, b) in into.iter_mut().zip(v) {
+        *a = a.saturating_add(*b);
+    }
+}
+
+fn put(v: u64, out: &mut Vec<u8>) {
+    super::encode_varints(std::iter::once(v), out);
+}
+
+/// A vector as varints: `len << 1` then the values (dense), or `len << 1 | 1`, the number of
+/// non-zero values and (gap, value) pairs (sparse) — whichever is smaller in the common case.
+pub fn encode_vec(v: &[u64], out: &mut Vec<u8>) {
+    let nnz = v.iter().filter(|x| **x != 0).count();
+    if nnz * 2 < v.len() {
+        put((v.len() as u64) << 1 | 1, out);
+        put(nnz as u64, out);
+        let mut next = 0usize;
+        for (i, x) in v.iter().enumerate().filter(|(_, x)| **x != 0) {
+            put((i - next) as u64, out);
+            put(*x, out);
+            next = i + 1;
+        }
+    } else {
+        put((v.len() as u64) << 1, out);
+        for x in v {
+            put(*x, out);
+        }
+    }
+}
+
+pub fn decode_vec(b: &mut &[u8]) -> Option<Vec<u64>> {
+    let h = read_varint(b)?;
+    let len = usize::try_from(h >> 1).ok().filter(|l| *l <= 1 << 16)?;
+    let mut v = vec![0u64; len];
+    if h & 1 == 0 {
+        for x in v.iter_mut() {
+            *x = read_varint(b)?;
+        }
+    } else {
+        let nnz = read_varint(b)?;
+        let mut next = 0usize;
+        for _ in 0..nnz {
+            let i = next.checked_add(usize::try_from(read_varint(b)?).ok()?)?;
+            *v.get_mut(i)? = read_varint(b)?;
+            next = i + 1;
+        }
+    }
+    Some(v)
+}
+
+pub fn encode_quarters(q: &BTreeMap<u8, Vec<u64>>) -> Vec<u8> {
+    let mut out = Vec::new();
+    for (k, v) in q {
+        put(u64::from(*k), &mut out);
+        encode_vec(v, &mut out);
+    }
+    out
+}
+
+pub fn decode_quarters(mut b: &[u8]) -> Option<BTreeMap<u8, Vec<u64>>> {
+    let mut out = BTreeMap::new();
+    while !b.is_empty() {
+        let q = u8::try_from(read_varint(&mut b)?)
+            .ok()
+            .filter(|q| usize::from(*q) < QUARTERS)?;
+        out.insert(q, decode_vec(&mut b)?);
+    }
+    Some(out)
+}
+
+fn corrupt(what: String) -> rusqlite::Error {
+    rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Blob, what.into())
+}
+
+/// Reads one rollup row.
+pub fn load_row(
+    conn: &Connection,
+    kind: Kind,
+    day: i64,
+    series: i64,
+) -> rusqlite::Result<Option<DayRow>> {
+    let row: Option<(Vec<u8>, Option<Vec<u8>>)> = conn
+        .prepare_cached(
+            "SELECT total, quarters FROM rollup WHERE kind = ?1 AND day = ?2 AND series = ?3",
+        )?
+        .query_row(params![kind as i64, day, series], |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })
+        .optional()?;
+    row.map(|(t, q)| decode_row(&t, q.as_deref(), day, series))
+        .transpose()
+}
+
+pub fn decode_row(
+    total: &[u8],
+    quarters: Option<&[u8]>,
+    day: i64,
+    series: i64,
+) -> rusqlite::Result<DayRow> {
+    let bad = || corrupt(format!("rollup of series {series}, day {day}: malformed"));
+    let total = decode_vec(&mut &total[..]).ok_or_else(bad)?;
+    let quarters = match quarters {
+        Some(q) => Some(decode_quarters(q).ok_or_else(bad)?),
+        None => None,
+    };
+    Ok(DayRow { total, quarters })
+}
+
+fn store_row(
+    conn: &Connection,
+    kind: Kind,
+    day: i64,
+    series: i64,
+    row: &DayRow,
+) -> rusqlite::Result<()> {
+    let mut total = Vec::new();
+    encode_vec(&row.total, &mut total);
+    let q = row.quarters.as_ref().map(encode_quarters);
+    conn.prepare_cached(
+        "INSERT OR REPLACE INTO rollup (kind, day, series, total, quarters) VALUES (?1, ?2, ?3, ?4, ?5)",
+    )?
+    .execute(params![kind as i64, day, series, total, q])?;
+    Ok(())
+}
+
+/// Caches of series ids and keyset names for one connection's work.
+#[derive(Default)]
+pub struct Roller {
+    series: HashMap<SeriesKey, i64>,
+    keysets: HashMap<i64, Rc<Vec<String>>>,
+}
+
+impl Roller {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// The series id of `k`, created when `create` (else None when it does not exist).
+    pub fn series_id(
+        &mut self,
+        conn: &Connection,
+        k: &SeriesKey,
+        create: bool,
+    ) -> rusqlite::Result<Option<i64>> {
+        if let Some(id) = self.series.get(k) {
+            return Ok(Some(*id));
+        }
+        let args = params![k.kind as i64, k.r, k.keyset, k.proto, k.port, k.addr];
+        if create {
+            conn.prepare_cached(
+                "INSERT OR IGNORE INTO series (kind, ref, keyset, proto, port, addr) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            )?
+            .execute(args)?;
+        }
+        let id: Option<i64> = conn
+            .prepare_cached(
+                "SELECT id FROM series WHERE kind = ?1 AND ref = ?2 AND keyset = ?3 AND proto = ?4 AND port = ?5 AND addr = ?6",
+            )?
+            .query_row(args, |r| r.get(0))
+            .optional()?;
+        if let Some(id) = id {
+            self.series.insert(k.clone(), id);
+        }
+        Ok(id)
+    }
+
+    fn keyset(&mut self, conn: &Connection, id: i64) -> rusqlite::Result<Rc<Vec<String>>> {
+        if let Some(k) = self.keysets.get(&id) {
+            return Ok(k.clone());
+        }
+        let names: String = conn
+            .prepare_cached("SELECT names FROM keyset WHERE id = ?1")?
+            .query_row([id], |r| r.get(0))?;
+        let v = Rc::new(names.split('\n').map(str::to_string).collect::<Vec<_>>());
+        self.keysets.insert(id, v.clone());
+        Ok(v)
+    }
+
+    /// What stored sample `sample` contributes, from its raw rows (and its predecessor's
+    /// protocol counters, for their deltas). None if the sample is not stored.
+    pub fn contributions(
+        &mut self,
+        conn: &Connection,
+        sample: i64,
+    ) -> rusqlite::Result<Option<Contribution>> {
+        let row: Option<(i64, Option<i64>, Option<i64>)> = conn
+            .prepare_cached("SELECT ts_ms, prev, elapsed_ms FROM sample WHERE id = ?1")?
+            .query_row([sample], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+            .optional()?;
+        let Some((ts_ms, prev, elapsed)) = row else {
+            return Ok(None);
+        };
+        let el = elapsed.unwrap_or(0).max(0) as u64;
+        let mut items: Vec<(SeriesKey, Vec<u64>)> = Vec::new();
+        items.push((
+            SeriesKey::new(Kind::Time, 0),
+            vec![1, u64::from(elapsed.is_some()), el],
+        ));
+
+        {
+            let mut st = conn.prepare_cached(
+                "SELECT iface, flags, d_rx_bytes, d_rx_packets, d_rx_errs, d_rx_drop, d_rx_fifo, d_rx_frame,
+                        d_rx_compressed, d_rx_multicast, d_tx_bytes, d_tx_packets, d_tx_errs,
+                        d_tx_drop, d_tx_fifo, d_tx_colls, d_tx_carrier, d_tx_compressed
+                 FROM iface_sample WHERE sample = ?1",
+            )?;
+            let mut rows = st.query([sample])?;
+            while let Some(r) = rows.next()? {
+                let iface: i64 = r.get(0)?;
+                let flags: i64 = r.get(1)?;
+                let mut v = vec![0u64; IF_LEN];
+                let first: Option<i64> = r.get(2)?;
+                if first.is_some() && elapsed.is_some() {
+                    for (k, slot) in v.iter_mut().take(16).enumerate() {
+                        *slot = from_sql(r.get::<_, Option<i64>>(2 + k)?.unwrap_or(0));
+                    }
+                    v[IF_ELAPSED] = el;
+                    v[IF_COUNTED] = 1;
+                } else if flags & super::delta::Flag::Implausible as i64 != 0 {
+                    v[IF_UNCOUNTED] = 1;
+                } else {
+                    continue; // a baseline reading
+                }
+                items.push((SeriesKey::new(Kind::Iface, iface), v));
+            }
+        }
+
+        // Protocol counters: gauges as read, counters as deltas against the predecessor
+        // (from zero after a reboot, unavailable after a baseline).
+        let protos = self.proto_rows(conn, sample)?;
+        let prevs = match prev {
+            Some(p) => self.proto_rows(conn, p)?,
+            None => Vec::new(),
+        };
+        for (netns, keyset, names, vals) in &protos {
+            let before = prevs.iter().find(|(n, ..)| n == netns).map(
+                |(_, _, pn, pv)| -> HashMap<&str, u64> {
+                    pn.iter()
+                        .map(String::as_str)
+                        .zip(pv.iter().copied())
+                        .collect()
+                },
+            );
+            let counters = match (elapsed, prev) {
+                (None, _) => false,
+                (Some(_), None) => true,
+                (Some(_), Some(_)) => before.is_some(),
+            };
+            let mut v = Vec::with_capacity(names.len() + 3);
+            for (name, cur) in names.iter().zip(vals) {
+                v.push(if is_gauge(name) {
+                    *cur
+                } else if !counters {
+                    0
+                } else {
+                    match &before {
+                        None => *cur,
+                        Some(b) => b.get(name.as_str()).map_or(0, |p| simple_delta(*p, *cur)),
+                    }
+                });
+            }
+            v.push(1);
+            v.push(u64::from(counters));
+            v.push(if counters { el } else { 0 });
+            let mut k = SeriesKey::new(Kind::Proto, *netns);
+            k.keyset = *keyset;
+            items.push((k, v));
+        }
+
+        let mut st = conn.prepare_cached(
+            "SELECT process, sum(rx), sum(tx) FROM proc_sample WHERE sample = ?1 GROUP BY process",
+        )?;
+        let mut rows = st.query([sample])?;
+        while let Some(r) = rows.next()? {
+            items.push((
+                SeriesKey::new(Kind::Proc, r.get(0)?),
+                vec![from_sql(r.get(1)?), from_sql(r.get(2)?)],
+            ));
+        }
+        let mut st = conn.prepare_cached(
+            "SELECT process, proto, port, rx, tx FROM port_sample WHERE sample = ?1",
+        )?;
+        let mut rows = st.query([sample])?;
+        while let Some(r) = rows.next()? {
+            let mut k = SeriesKey::new(Kind::Port, r.get(0)?);
+            k.proto = r.get(1)?;
+            k.port = r.get(2)?;
+            items.push((k, vec![from_sql(r.get(3)?), from_sql(r.get(4)?)]));
+        }
+        let mut st =
+            conn.prepare_cached("SELECT process, addr, rx, tx FROM host_sample WHERE sample = ?1")?;
+        let mut rows = st.query([sample])?;
+        while let Some(r) = rows.next()? {
+            let mut k = SeriesKey::new(Kind::Host, r.get(0)?);
+            k.addr = r.get(1)?;
+            items.push((k, vec![from_sql(r.get(2)?), from_sql(r.get(3)?)]));
+        }
+        let mut st = conn.prepare_cached(
+            "SELECT netns, rx, tx, unowned_rx, unowned_tx FROM attrib_sample WHERE sample = ?1",
+        )?;
+        let mut rows = st.query([sample])?;
+        while let Some(r) = rows.next()? {
+            items.push((
+                SeriesKey::new(Kind::Attrib, r.get(0)?),
+                (1..5)
+                    .map(|i| r.get::<_, i64>(i).map(from_sql))
+                    .collect::<rusqlite::Result<_>>()?,
+            ));
+        }
+        Ok(Some(Contribution { ts_ms, items }))
+    }
+
+    #[allow(clippy::type_complexity)]
+    fn proto_rows(
+        &mut self,
+        conn: &Connection,
+        sample: i64,
+    ) -> rusqlite::Result<Vec<(i64, i64, Rc<Vec<String>>, Vec<u64>)>> {
+        let mut st =
+            conn.prepare_cached("SELECT netns, keyset, vals FROM proto_sample WHERE sample = ?1")?;
+        let raw: Vec<(i64, i64, Vec<u8>)> = st
+            .query_map([sample], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+            .collect::<rusqlite::Result<_>>()?;
+        let mut out = Vec::with_capacity(raw.len());
+        for (netns, keyset, blob) in raw {
+            let names = self.keyset(conn, keyset)?;
+            let vals = super::decode_varints(&blob)
+                .filter(|v| v.len() == names.len())
+                .ok_or_else(|| {
+                    corrupt(format!("sample {sample}: malformed protocol-counter blob"))
+                })?;
+            out.push((netns, keyset, names, vals));
+        }
+        Ok(out)
+    }
+
+    /// Adds a contribution to the stored rollup rows (creating series and rows as needed).
+    pub fn apply(&mut self, conn: &Connection, c: &Contribution) -> rusqlite::Result<()> {
+        let mut acc = Acc::default();
+        acc.add(self, conn, c)?;
+        acc.write(conn)
+    }
+
+    /// Rolls up stored sample `sample` and records it as rolled up.
+    pub fn roll_sample(&mut self, conn: &Connection, sample: i64) -> rusqlite::Result<()> {
+        if let Some(c) = self.contributions(conn, sample)? {
+            self.apply(conn, &c)?;
+        }
+        set_meta(conn, "rolled_to", sample)
+    }
+}
+
+/// Rollup rows being built in memory: (kind, day, series) → sums.
+#[derive(Default)]
+pub struct Acc {
+    pub rows: BTreeMap<(Kind, i64, i64), DayRow>,
+    /// Create missing series (false for read-only checks).
+    pub read_only: bool,
+    /// Read-only: non-zero contributions to series that do not exist.
+    pub missing: u64,
+}
+
+impl Acc {
+    pub fn add(
+        &mut self,
+        roller: &mut Roller,
+        conn: &Connection,
+        c: &Contribution,
+    ) -> rusqlite::Result<()> {
+        let day = c.ts_ms.div_euclid(DAY_MS);
+        let q = (c.ts_ms.rem_euclid(DAY_MS) / QUARTER_MS) as u8;
+        for (k, v) in &c.items {
+            let Some(id) = roller.series_id(conn, k, !self.read_only)? else {
+                self.missing += u64::from(v.iter().any(|x| *x != 0));
+                continue;
+            };
+            let row = self
+                .rows
+                .entry((k.kind, day, id))
+                .or_insert_with(|| DayRow {
+                    total: Vec::new(),
+                    quarters: Some(BTreeMap::new()),
+                });
+            add_into(&mut row.total, v);
+            if let Some(qs) = &mut row.quarters {
+                add_into(qs.entry(q).or_default(), v);
+            }
+        }
+        Ok(())
+    }
+
+    /// Merges into what is stored (rows are summed, never overwritten).
+    pub fn write(self, conn: &Connection) -> rusqlite::Result<()> {
+        for ((kind, day, series), mut row) in self.rows {
+            if let Some(old) = load_row(conn, kind, day, series)? {
+                add_into(&mut row.total, &old.total);
+                match (&mut row.quarters, old.quarters) {
+                    (Some(q), Some(oq)) => {
+                        for (k, v) in oq {
+                            add_into(q.entry(k).or_default(), &v);
+                        }
+                    }
+                    // the stored row lost its detail: so does the sum
+                    (q, None) => *q = None,
+                    _ => {}
+                }
+            }
+            store_row(conn, kind, day, series, &row)?;
+        }
+        Ok(())
+    }
+}
+
+pub fn get_meta(conn: &Connection, key: &str) -> rusqlite::Result<Option<i64>> {
+    conn.prepare_cached("SELECT value FROM meta WHERE key = ?1")?
+        .query_row([key], |r| r.get(0))
+        .optional()
+}
+
+pub fn set_meta(conn: &Connection, key: &str, value: i64) -> rusqlite::Result<()> {
+    conn.prepare_cached("INSERT OR REPLACE INTO meta (key, value) VALUES (?1, ?2)")?
+        .execute(params![key, value])?;
+    Ok(())
+}
+
+/// The first UTC day whose rollups can be recomputed from raw rows: the day of the oldest
+/// stored sample, or the day after when that sample's predecessor was pruned (its protocol
+/// deltas cannot be recomputed). None when there are no raw samples.
+pub fn rebuildable_from(conn: &Connection) -> rusqlite::Result<Option<i64>> {
+    let first: Option<(i64, Option<i64>)> = conn
+        .query_row(
+            "SELECT ts_ms, prev FROM sample ORDER BY ts_ms, id LIMIT 1",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .optional()?;
+    let Some((ts, prev)) = first else {
+        return Ok(None);
+    };
+    let prev_gone = match prev {
+        Some(p) => conn
+            .query_row("SELECT 1 FROM sample WHERE id = ?1", [p], |_| Ok(()))
+            .optional()?
+            .is_none(),
+        None => false,
+    };
+    Ok(Some(ts.div_euclid(DAY_MS) + i64::from(prev_gone)))
+}
+
+/// Recomputes, day by day from raw samples with `ts >= from_day`, the rollup rows; `each`
+/// receives every finished day (kind, day, series → row).
+pub fn recompute(
+    conn: &Connection,
+    roller: &mut Roller,
+    from_day: i64,
+    read_only: bool,
+    mut each: impl FnMut(i64, Acc) -> rusqlite::Result<()>,
+) -> rusqlite::Result<u64> {
+    let ids: Vec<(i64, i64)> = conn
+        .prepare("SELECT id, ts_ms FROM sample WHERE ts_ms >= ?1 ORDER BY ts_ms, id")?
+        .query_map([from_day * DAY_MS], |r| Ok((r.get(0)?, r.get(1)?)))?
+        .collect::<rusqlite::Result<_>>()?;
+    let fresh = || Acc {
+        read_only,
+        ..Default::default()
+    };
+    let mut acc = fresh();
+    let mut cur_day: Option<i64> = None;
+    let mut n = 0;
+    for (id, ts) in ids {
+        let day = ts.div_euclid(DAY_MS);
+        if cur_day.is_some_and(|d| d != day) {
+            each(cur_day.unwrap_or(day), std::mem::replace(&mut acc, fresh()))?;
+        }
+        cur_day = Some(day);
+        if let Some(c) = roller.contributions(conn, id)? {
+            acc.add(roller, conn, &c)?;
+            n += 1;
+        }
+    }
+    if let Some(d) = cur_day {
+        each(d, acc)?;
+    }
+    Ok(n)
+}
+
+/// `nrec rollup --rebuild`: drops the rollups of every day the raw rows still cover and
+/// recomputes them. Older days (raw already pruned) are kept as they are.
+pub fn rebuild(conn: &Connection) -> rusqlite::Result<(u64, Option<i64>)> {
+    let Some(from) = rebuildable_from(conn)? else {
+        return Ok((0, None));
+    };
+    conn.execute("DELETE FROM rollup WHERE day >= ?1", [from])?;
+    let mut roller = Roller::new();
+    let n = recompute(conn, &mut roller, from, false, |_, acc| acc.write(conn))?;
+    let last: Option<i64> = conn.query_row("SELECT max(id) FROM sample", [], |r| r.get(0))?;
+    if let Some(last) = last {
+        set_meta(conn, "rolled_to", last)?;
+    }
+    Ok((n, Some(from)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn vectors_round_trip_dense_and_sparse() {
+        for v in [
+            vec![],
+            vec![0, 0],
+            vec![5, u64::MAX],
+            vec![0, 0, 0, 7, 0, 0, 0, 0, 0, 1],
+            (0..400)
+                .map(|i| if i % 50 == 0 { i * 1000 } else { 0 })
+                .collect(),
+        ] {
+            let mut b = Vec::new();
+            encode_vec(&v, &mut b);
+            let mut s = &b[..];
+            assert_eq!(decode_vec(&mut s).as_ref(), Some(&v));
+            assert!(s.is_empty());
+        }
+        let mut q = BTreeMap::new();
+        q.insert(0u8, vec![1, 2]);
+        q.insert(95u8, vec![0, 9]);
+        assert_eq!(decode_quarters(&encode_quarters(&q)), Some(q));
+    }
+
+    #[test]
+    fn malformed_blobs_are_refused_not_guessed() {
+        assert_eq!(
+            decode_vec(&mut &[0x05, 0x01, 0x09, 0x01][..]),
+            None,
+            "index past the end"
+        );
+        assert_eq!(decode_quarters(&[96, 0]), None, "quarter 96 does not exist");
+        assert_eq!(decode_vec(&mut &[0x04, 0x01][..]), None, "truncated");
+    }
+}

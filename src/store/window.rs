@@ -1,0 +1,260 @@
+//! Sums over any window from the finest data still stored: daily rollups for whole UTC days,
+//! quarter-hour rollups for the partial days at the edges, raw samples for the partial
+//! quarter hours at the very edges. A year-long window reads ~365 rows per series instead of
+//! half a million samples, and the result equals the raw sum exactly as long as the raw rows
+//! (or quarter detail) of its edges are still stored. When they are not, the edge is rounded
+//! to the nearest bucket that is, and [`Sums::edges`] says so.
+
+use super::rollup::{self, DAY_MS, Kind, QUARTER_MS, Roller, get_meta};
+use rusqlite::{Connection, params};
+use std::collections::HashMap;
+
+/// The coarsest data an answer had to use at its edges.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Resolution {
+    /// Exact: raw samples at the edges.
+    #[default]
+    Raw,
+    /// Edges rounded to quarter hours (raw samples there were pruned).
+    Quarter,
+    /// Edges rounded to UTC days (quarter detail was pruned too).
+    Day,
+}
+
+impl Resolution {
+    pub fn describe(self) -> &'static str {
+        match self {
+            Resolution::Raw => "raw samples",
+            Resolution::Quarter => "15-minute rollups",
+            Resolution::Day => "daily (UTC) rollups",
+        }
+    }
+}
+
+/// What is still stored at which resolution.
+#[derive(Debug, Clone, Copy)]
+pub struct Horizons {
+    /// Raw samples older than this were pruned.
+    pub raw_from_ms: i64,
+    /// Quarter detail of days before this was pruned.
+    pub quarters_from_day: i64,
+}
+
+impl Horizons {
+    pub fn load(conn: &Connection) -> rusqlite::Result<Horizons> {
+        Ok(Horizons {
+            raw_from_ms: get_meta(conn, "raw_from_ms")?.unwrap_or(i64::MIN),
+            quarters_from_day: get_meta(conn, "quarters_from_day")?.unwrap_or(i64::MIN),
+        })
+    }
+
+    /// The finest resolution that covers all of `[start, end)`.
+    pub fn finest(&self, start_ms: i64) -> Resolution {
+        if start_ms >= self.raw_from_ms {
+            Resolution::Raw
+        } else if start_ms.div_euclid(DAY_MS) >= self.quarters_from_day {
+            Resolution::Quarter
+        } else {
+            Resolution::Day
+        }
+    }
+}
+
+/// Series id → summed vector.
+#[derive(Debug, Default)]
+pub struct Sums {
+    pub by_series: HashMap<i64, Vec<u64>>,
+    pub edges: Resolution,
+}
+
+impl Sums {
+    fn add(&mut self, series: i64, v: &[u64]) {
+        rollup::add_into(self.by_series.entry(series).or_default(), v);
+    }
+    fn coarser(&mut self, r: Resolution) {
+        self.edges = self.edges.max(r);
+    }
+}
+
+/// Sums of the series of `kinds` over `[start_ms, end_ms)`.
+pub fn sums(
+    conn: &Connection,
+    roller: &mut Roller,
+    h: &Horizons,
+    kinds: &[Kind],
+    start_ms: i64,
+    end_ms: i64,
+) -> rusqlite::Result<Sums> {
+    let mut out = Sums::default();
+    if start_ms >= end_ms {
+        return Ok(out);
+    }
+    let d0 = start_ms.div_euclid(DAY_MS) + i64::from(start_ms.rem_euclid(DAY_MS) != 0);
+    let d1 = end_ms.div_euclid(DAY_MS);
+    let mut partial = Vec::new();
+    if d0 < d1 {
+        for k in kinds {
+            let mut st = conn.prepare_cached(
+                "SELECT series, total FROM rollup WHERE kind = ?1 AND day >= ?2 AND day < ?3",
+            )?;
+            let mut rows = st.query(params![*k as i64, d0, d1])?;
+            while let Some(r) = rows.next()? {
+                let series: i64 = r.get(0)?;
+                let blob = r.get_ref(1)?.as_blob()?;
+                let v = rollup::decode_vec(&mut &blob[..]).ok_or_else(|| bad(series))?;
+                out.add(series, &v);
+            }
+        }
+    }
+    if d0 <= d1 {
+        partial.push((start_ms, end_ms.min(d0 * DAY_MS)));
+        partial.push((start_ms.max(d1 * DAY_MS), end_ms));
+    } else {
+        partial.push((start_ms, end_ms));
+    }
+    for (a, b) in partial.into_iter().filter(|(a, b)| a < b) {
+        partial_day(conn, roller, h, kinds, a, b, &mut out)?;
+    }
+    Ok(out)
+}
+
+fn bad(series: i64) -> rusqlite::Error {
+    rusqlite::Error::FromSqlConversionFailure(
+        1,
+        rusqlite::types::Type::Blob,
+        format!("rollup of series {series}: malformed").into(),
+    )
+}
+
+/// `[a, b)` lies within one UTC day.
+fn partial_day(
+    conn: &Connection,
+    roller: &mut Roller,
+    h: &Horizons,
+    kinds: &[Kind],
+    a: i64,
+    b: i64,
+    out: &mut Sums,
+) -> rusqlite::Result<()> {
+    let day = a.div_euclid(DAY_MS);
+    let base = day * DAY_MS;
+    let (qa, qb) = (
+        (a - base + QUARTER_MS - 1) / QUARTER_MS,
+        (b - base) / QUARTER_MS,
+    );
+    if day < h.quarters_from_day {
+        // Only the day's total is left: take it when most of the day is inside.
+        out.coarser(Resolution::Day);
+        if (b - a) * 2 >= DAY_MS {
+            day_rows(conn, kinds, day, |series, total, _| {
+                out.add(series, total);
+                Ok(())
+            })?;
+        }
+        return Ok(());
+    }
+    if qa < qb {
+        day_rows(conn, kinds, day, |series, _, quarters| {
+            let Some(q) = quarters else { return Ok(()) };
+            let q = rollup::decode_quarters(q).ok_or_else(|| bad(series))?;
+            for (_, v) in q.range(qa as u8..qb as u8) {
+                out.add(series, v);
+            }
+            Ok(())
+        })?;
+        raw_edge(
+            conn,
+            roller,
+            h,
+            kinds,
+            a,
+            (base + qa * QUARTER_MS).min(b),
+            out,
+        )?;
+        raw_edge(
+            conn,
+            roller,
+            h,
+            kinds,
+            (base + qb * QUARTER_MS).max(a),
+            b,
+            out,
+        )?;
+    } else {
+        raw_edge(conn, roller, h, kinds, a, b, out)?;
+    }
+    Ok(())
+}
+
+/// Rollup rows of one day: (series, total, quarters).
+fn day_rows(
+    conn: &Connection,
+    kinds: &[Kind],
+    day: i64,
+    mut f: impl FnMut(i64, &[u64], Option<&[u8]>) -> rusqlite::Result<()>,
+) -> rusqlite::Result<()> {
+    for k in kinds {
+        let mut st = conn.prepare_cached(
+            "SELECT series, total, quarters FROM rollup WHERE kind = ?1 AND day = ?2",
+        )?;
+        let mut rows = st.query(params![*k as i64, day])?;
+        while let Some(r) = rows.next()? {
+            let series: i64 = r.get(0)?;
+            let t = r.get_ref(1)?.as_blob()?;
+            let total = rollup::decode_vec(&mut &t[..]).ok_or_else(|| bad(series))?;
+            let q = r.get_ref(2)?.as_blob_or_null()?;
+            f(series, &total, q)?;
+        }
+    }
+    Ok(())
+}
+
+/// `[a, b)` lies within one quarter hour: raw samples if still stored, else the whole
+/// quarter when most of it is inside.
+fn raw_edge(
+    conn: &Connection,
+    roller: &mut Roller,
+    h: &Horizons,
+    kinds: &[Kind],
+    a: i64,
+    b: i64,
+    out: &mut Sums,
+) -> rusqlite::Result<()> {
+    if a >= b {
+        return Ok(());
+    }
+    if a < h.raw_from_ms {
+        out.coarser(Resolution::Quarter);
+        if (b - a) * 2 >= QUARTER_MS {
+            let day = a.div_euclid(DAY_MS);
+            let q = (a.rem_euclid(DAY_MS) / QUARTER_MS) as u8;
+            day_rows(conn, kinds, day, |series, _, quarters| {
+                let Some(qs) = quarters else { return Ok(()) };
+                let qs = rollup::decode_quarters(qs).ok_or_else(|| bad(series))?;
+                if let Some(v) = qs.get(&q) {
+                    out.add(series, v);
+                }
+                Ok(())
+            })?;
+        }
+        return Ok(());
+    }
+    let ids: Vec<i64> = conn
+        .prepare_cached("SELECT id FROM sample WHERE ts_ms >= ?1 AND ts_ms < ?2")?
+        .query_map(params![a, b], |r| r.get(0))?
+        .collect::<rusqlite::Result<_>>()?;
+    for id in ids {
+        let Some(c) = roller.contributions(conn, id)? else {
+            continue;
+        };
+        for (k, v) in &c.items {
+            if !kinds.contains(&k.kind) {
+                continue;
+            }
+            if let Some(series) = roller.series_id(conn, k, false)? {
+                out.add(series, v);
+            }
+        }
+    }
+    Ok(())
+}
