@@ -24,14 +24,17 @@ CREATE TABLE series (
 -- total: the day's sums, quarters: per quarter hour with data its index (0..95) and sums,
 -- both in store::rollup's vector encoding. quarters is NULL once older than the hourly
 -- retention; the row is deleted once older than the daily retention.
+-- A rowid table, not WITHOUT ROWID: rows of a few KB (an interface's 96 quarters) stay on
+-- their page instead of spilling into mostly empty overflow pages (measured: -35 % size).
 CREATE TABLE rollup (
+    id       INTEGER PRIMARY KEY,
     kind     INTEGER NOT NULL,
     day      INTEGER NOT NULL,
     series   INTEGER NOT NULL REFERENCES series (id),
     total    BLOB    NOT NULL,
-    quarters BLOB,
-    PRIMARY KEY (kind, day, series)
-) WITHOUT ROWID;
+    quarters BLOB
+);
+CREATE UNIQUE INDEX rollup_key ON rollup (kind, day, series);
 
 -- rolled_to: the last sample id included in the rollups; raw samples above it are never
 -- pruned. raw_from_ms: raw samples older than this have been pruned.

@@ -249,14 +249,20 @@ fn store_row(
     day: i64,
     series: i64,
     row: &DayRow,
+    exists: bool,
 ) -> rusqlite::Result<()> {
     let mut total = Vec::new();
     encode_vec(&row.total, &mut total);
     let q = row.quarters.as_ref().map(encode_quarters);
-    conn.prepare_cached(
-        "INSERT OR REPLACE INTO rollup (kind, day, series, total, quarters) VALUES (?1, ?2, ?3, ?4, ?5)",
-    )?
-    .execute(params![kind as i64, day, series, total, q])?;
+    // UPDATE keeps the row where it is (INSERT OR REPLACE would move it to a new rowid on
+    // every sample and leave half-empty pages behind).
+    let sql = if exists {
+        "UPDATE rollup SET total = ?4, quarters = ?5 WHERE kind = ?1 AND day = ?2 AND series = ?3"
+    } else {
+        "INSERT INTO rollup (kind, day, series, total, quarters) VALUES (?1, ?2, ?3, ?4, ?5)"
+    };
+    conn.prepare_cached(sql)?
+        .execute(params![kind as i64, day, series, total, q])?;
     Ok(())
 }
 
@@ -529,7 +535,9 @@ impl Acc {
     /// Merges into what is stored (rows are summed, never overwritten).
     pub fn write(self, conn: &Connection) -> rusqlite::Result<()> {
         for ((kind, day, series), mut row) in self.rows {
-            if let Some(old) = load_row(conn, kind, day, series)? {
+            let old = load_row(conn, kind, day, series)?;
+            let exists = old.is_some();
+            if let Some(old) = old {
                 add_into(&mut row.total, &old.total);
                 match (&mut row.quarters, old.quarters) {
                     (Some(q), Some(oq)) => {
@@ -542,7 +550,7 @@ impl Acc {
                     _ => {}
                 }
             }
-            store_row(conn, kind, day, series, &row)?;
+            store_row(conn, kind, day, series, &row, exists)?;
         }
         Ok(())
     }
