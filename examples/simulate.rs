@@ -297,9 +297,7 @@ fn main() {
             boot += 1;
             boot_at_ms = ts - 30_000;
             socks.clear();
-            for c in &mut if_ctr {
-                *c = [0; 16];
-            }
+            if_ctr.fill([0; 16]);
             for (_, v) in &mut counters {
                 *v = 0;
             }

@@ -5,6 +5,7 @@ use crate::cmd::Global;
 use crate::error::{Error, Result};
 use crate::report::render::{self, Format, Host};
 use crate::report::{self, Data, Shape, kinds, listen};
+use crate::store::window::{Horizons, Resolution};
 use crate::store::{self, query};
 use crate::time;
 use std::io::Write;
@@ -61,13 +62,27 @@ pub fn run(args: &ReportArgs, g: &Global, out: &mut dyn Write) -> Result<()> {
         })
         .collect();
     let db_err = |e| Error::sqlite(&path, e);
-    let data = Data::load(&conn, &window, &kinds).map_err(db_err)?;
+    // The finest data that covers the whole window: raw samples, else rollups.
+    let res = Horizons::load(&conn)
+        .map_err(db_err)?
+        .finest(window.start_ms());
+    let data = if res == Resolution::Raw {
+        Data::load(&conn, &window, &kinds).map_err(db_err)?
+    } else {
+        if !g.quiet {
+            eprintln!(
+                "nrec: note: raw samples of this window were pruned (retention); showing {}",
+                res.describe()
+            );
+        }
+        Data::load_rolled(&conn, &window, &kinds, res).map_err(db_err)?
+    };
     let listeners = if parts.iter().any(|p| matches!(p, Part::Listen)) {
         query::listeners(&conn, &window).map_err(db_err)?
     } else {
         Vec::new()
     };
-    if data.samples.is_empty() && !g.quiet {
+    if data.samples.is_empty() && data.rolled.is_none() && !g.quiet {
         eprintln!(
             "nrec: no samples in {} [{} .. {}) in {}",
             window.label,
@@ -77,12 +92,15 @@ pub fn run(args: &ReportArgs, g: &Global, out: &mut dyn Write) -> Result<()> {
         );
     }
     // The host as of the window's last sample; unknown (null) when the window is empty.
-    let host = data.samples.last().map(|s| Host {
-        hostname: s.hostname.clone(),
-        kernel: s.kernel.clone(),
-        arch: s.arch.clone(),
-        ncpu: s.ncpu,
-    });
+    let host = match &data.rolled {
+        None => data.samples.last().map(|s| Host {
+            hostname: s.hostname.clone(),
+            kernel: s.kernel.clone(),
+            arch: s.arch.clone(),
+            ncpu: s.ncpu,
+        }),
+        Some(_) => query::last_host(&conn).map_err(db_err)?,
+    };
     let day_ms = data
         .samples
         .first()
@@ -152,6 +170,7 @@ pub fn run(args: &ReportArgs, g: &Global, out: &mut dyn Write) -> Result<()> {
                         "timezone": tz.iana_name().unwrap_or("local"),
                     },
                     "samples": data.samples.len(),
+                    "resolution": res.describe(),
                     "reports": reports,
                 }
             });

@@ -8,6 +8,7 @@
 pub mod kinds;
 pub mod listen;
 pub mod render;
+pub mod rolled;
 
 use crate::store::delta::{Flag, simple_delta};
 use crate::store::query::{self, IfaceRow, Keysets, ProcRow, ProtoRow, SampleRow};
@@ -75,6 +76,8 @@ pub struct Data {
     ifaces: Option<Vec<IfaceRow>>,
     protos: Option<(Vec<ProtoRow>, Keysets)>,
     procs: Option<Vec<ProcRow>>,
+    /// Set when the window reaches past the raw samples: rows come from rollups.
+    pub rolled: Option<rolled::Rolled>,
 }
 
 impl Data {
@@ -92,6 +95,23 @@ impl Data {
             procs: need(Key::Proc)
                 .then(|| query::proc_rows(conn, w))
                 .transpose()?,
+            rolled: None,
+        })
+    }
+
+    /// Rows from rollups at `res` (the window starts before the raw samples kept).
+    pub fn load_rolled(
+        conn: &Connection,
+        w: &Window,
+        kinds: &[&Kind],
+        res: crate::store::window::Resolution,
+    ) -> rusqlite::Result<Self> {
+        Ok(Data {
+            samples: Vec::new(),
+            ifaces: None,
+            protos: None,
+            procs: None,
+            rolled: Some(rolled::Rolled::load(conn, w, kinds, res)?),
         })
     }
 }
@@ -135,16 +155,22 @@ fn intervals(samples: &[SampleRow]) -> (Vec<Interval>, Vec<Segment>) {
 
 /// Builds the table of `kind` from loaded data.
 pub fn build(kind: &'static Kind, data: &Data, shape: &Shape) -> Table {
-    let (ivs, segments) = intervals(&data.samples);
-    let mut rows = match kind.key {
-        Key::Iface => iface_table_rows(kind, &ivs, data.ifaces.as_deref().unwrap_or(&[])),
-        Key::Netns => proto_table_rows(kind, &ivs, data.protos.as_ref()),
-        Key::Proc => proc_table_rows(kind, &ivs, data.procs.as_deref().unwrap_or(&[])),
+    let (ivs, segments) = match &data.rolled {
+        Some(r) => (Vec::new(), r.segments()),
+        None => intervals(&data.samples),
+    };
+    let mut rows = match (&data.rolled, kind.key) {
+        (Some(r), _) => resample(r.rows(kind), r.step_ms),
+        (None, Key::Iface) => iface_table_rows(kind, &ivs, data.ifaces.as_deref().unwrap_or(&[])),
+        (None, Key::Netns) => proto_table_rows(kind, &ivs, data.protos.as_ref()),
+        (None, Key::Proc) => proc_table_rows(kind, &ivs, data.procs.as_deref().unwrap_or(&[])),
     };
     if !shape.ifaces.is_empty() && kind.key == Key::Iface {
         rows.retain(|r| r.iface.as_ref().is_some_and(|n| shape.ifaces.contains(n)));
     }
-    mark_gaps(&mut rows);
+    if data.rolled.is_none() {
+        mark_gaps(&mut rows);
+    }
     if let Some(step) = shape.interval_ms {
         rows = resample(rows, step);
     }

@@ -236,3 +236,21 @@ pub fn listeners(conn: &Connection, w: &Window) -> rusqlite::Result<Vec<Listener
     })?;
     rows.collect()
 }
+
+/// The host as of the newest sample (for headings of reports built from rollups).
+pub fn last_host(conn: &Connection) -> rusqlite::Result<Option<crate::report::render::Host>> {
+    use rusqlite::OptionalExtension;
+    conn.query_row(
+        "SELECT hostname, kernel, arch, ncpu FROM sysinfo ORDER BY id DESC LIMIT 1",
+        [],
+        |r| {
+            Ok(crate::report::render::Host {
+                hostname: r.get(0)?,
+                kernel: r.get(1)?,
+                arch: r.get(2)?,
+                ncpu: r.get(3)?,
+            })
+        },
+    )
+    .optional()
+}

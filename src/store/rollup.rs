@@ -570,7 +570,8 @@ pub fn set_meta(conn: &Connection, key: &str, value: i64) -> rusqlite::Result<()
 
 /// The first UTC day whose rollups can be recomputed from raw rows: the day of the oldest
 /// stored sample, or the day after when that sample's predecessor was pruned (its protocol
-/// deltas cannot be recomputed). None when there are no raw samples.
+/// deltas cannot be recomputed), and never a day before the prune horizon. None when there
+/// are no raw samples.
 pub fn rebuildable_from(conn: &Connection) -> rusqlite::Result<Option<i64>> {
     let first: Option<(i64, Option<i64>)> = conn
         .query_row(
@@ -589,7 +590,12 @@ pub fn rebuildable_from(conn: &Connection) -> rusqlite::Result<Option<i64>> {
             .is_none(),
         None => false,
     };
-    Ok(Some(ts.div_euclid(DAY_MS) + i64::from(prev_gone)))
+    let first = ts.div_euclid(DAY_MS) + i64::from(prev_gone);
+    // Days before the prune horizon may have lost some raw samples (a sample kept because it
+    // was not rolled up yet): their rollups are the only complete record.
+    let pruned_to = get_meta(conn, "raw_from_ms")?
+        .map(|t| t.div_euclid(DAY_MS) + i64::from(t.rem_euclid(DAY_MS) != 0));
+    Ok(Some(pruned_to.map_or(first, |p| first.max(p))))
 }
 
 /// Recomputes, day by day from raw samples with `ts >= from_day`, the rollup rows; `each`

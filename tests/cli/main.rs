@@ -4,6 +4,8 @@
 //! - `database`: foreign, corrupt and newer databases; concurrency; kill -9; disk full.
 //! - `args`: bad arguments and DST windows.
 //! - `live`: the real kernel: sock_diag, listeners, namespaces, and sar side by side.
+//! - `procs`: per-process, per-port and per-host accounting.
+//! - `rollups`: rollups, retention, summaries, export and check.
 
 mod harness;
 
@@ -12,3 +14,4 @@ mod database;
 mod fixtures;
 mod live;
 mod procs;
+mod rollups;

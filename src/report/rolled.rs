@@ -1,0 +1,277 @@
+//! sar-style rows from rollups, for windows that reach past the raw samples kept: one row
+//! per quarter hour (or per UTC day once the quarter detail is pruned) with the same sums a
+//! raw report would give for that bucket, so the `Average:` rows agree with raw ones.
+
+use super::kinds::{Key, Kind, Src};
+use super::{Row, Segment, UNKNOWN};
+use crate::store::rollup::{
+    self, DAY_MS, IF_COUNTED, IF_ELAPSED, IF_UNCOUNTED, Kind as RKind, QUARTER_MS,
+};
+use crate::store::window::Resolution;
+use crate::time::Window;
+use rusqlite::{Connection, params};
+use std::collections::HashMap;
+
+struct Item {
+    start_ms: i64,
+    kind: RKind,
+    series: i64,
+    vals: Vec<u64>,
+}
+
+/// A series' labels: namespace, row label, and for protocol series the counter positions.
+struct Label {
+    netns: Vec<u8>,
+    label: Option<Vec<u8>>,
+    names: Option<HashMap<String, usize>>,
+}
+
+pub struct Rolled {
+    pub res: Resolution,
+    pub step_ms: i64,
+    start_ms: i64,
+    ncpu: u32,
+    items: Vec<Item>,
+    labels: HashMap<i64, Label>,
+    /// bucket start → elapsed ms sampled (host time series)
+    elapsed: HashMap<i64, u64>,
+}
+
+impl Rolled {
+    pub fn load(
+        conn: &Connection,
+        w: &Window,
+        kinds: &[&Kind],
+        res: Resolution,
+    ) -> rusqlite::Result<Rolled> {
+        let step_ms = if res == Resolution::Day {
+            DAY_MS
+        } else {
+            QUARTER_MS
+        };
+        let mut want = vec![RKind::Time];
+        for k in kinds {
+            want.push(match k.key {
+                Key::Iface => RKind::Iface,
+                Key::Netns => RKind::Proto,
+                Key::Proc => RKind::Proc,
+            });
+        }
+        want.sort();
+        want.dedup();
+        let (a, b) = (w.start_ms(), w.end_ms());
+        let mut items = Vec::new();
+        for k in &want {
+            let mut st = conn.prepare_cached(
+                "SELECT day, series, total, quarters FROM rollup WHERE kind = ?1 AND day >= ?2 AND day < ?3",
+            )?;
+            let mut rows = st.query(params![
+                *k as i64,
+                a.div_euclid(DAY_MS),
+                b.div_euclid(DAY_MS) + 1
+            ])?;
+            while let Some(r) = rows.next()? {
+                let day: i64 = r.get(0)?;
+                let series: i64 = r.get(1)?;
+                let t: Vec<u8> = r.get(2)?;
+                let q: Option<Vec<u8>> = r.get(3)?;
+                let row = rollup::decode_row(&t, q.as_deref(), day, series)?;
+                let mut push = |start: i64, vals: Vec<u64>| {
+                    if start >= a && start < b {
+                        items.push(Item {
+                            start_ms: start,
+                            kind: *k,
+                            series,
+                            vals,
+                        });
+                    }
+                };
+                match (res, row.quarters) {
+                    (Resolution::Day, _) | (_, None) => push(day * DAY_MS, row.total),
+                    (_, Some(qs)) => {
+                        for (q, v) in qs {
+                            push(day * DAY_MS + i64::from(q) * QUARTER_MS, v);
+                        }
+                    }
+                }
+            }
+        }
+        let mut elapsed = HashMap::new();
+        for it in items.iter().filter(|i| i.kind == RKind::Time) {
+            *elapsed.entry(it.start_ms).or_insert(0) += it.vals.get(2).copied().unwrap_or(0);
+        }
+        let ncpu: u32 = conn
+            .query_row(
+                "SELECT ncpu FROM sysinfo ORDER BY id DESC LIMIT 1",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap_or(1);
+        Ok(Rolled {
+            res,
+            step_ms,
+            start_ms: items.iter().map(|i| i.start_ms).min().unwrap_or(a),
+            ncpu,
+            labels: labels(conn)?,
+            items,
+            elapsed,
+        })
+    }
+
+    pub fn segments(&self) -> Vec<Segment> {
+        vec![Segment {
+            start_ms: self.start_ms,
+            restart: false,
+            ncpu: self.ncpu,
+        }]
+    }
+
+    /// Rows of `kind`, one per series and bucket (merged per label by the caller).
+    pub fn rows(&self, kind: &Kind) -> Vec<Row> {
+        let want = match kind.key {
+            Key::Iface => RKind::Iface,
+            Key::Netns => RKind::Proto,
+            Key::Proc => RKind::Proc,
+        };
+        let mut out = Vec::new();
+        for it in self.items.iter().filter(|i| i.kind == want) {
+            let Some(l) = self.labels.get(&it.series) else {
+                continue;
+            };
+            let v = &it.vals;
+            let at = |i: usize| v.get(i).copied().unwrap_or(0);
+            let (sums, elapsed, n) = match kind.key {
+                Key::Iface => {
+                    let counted = at(IF_COUNTED);
+                    if counted == 0 && at(IF_UNCOUNTED) == 0 {
+                        continue;
+                    }
+                    let sums = (counted > 0).then(|| {
+                        kind.inputs
+                            .iter()
+                            .map(|inp| match inp.src {
+                                Src::Dev(k) => u128::from(at(k)),
+                                _ => 0,
+                            })
+                            .collect()
+                    });
+                    (sums, at(IF_ELAPSED), counted)
+                }
+                Key::Proc => (
+                    Some(
+                        kind.inputs
+                            .iter()
+                            .map(|inp| match inp.src {
+                                Src::Proc(0) => u128::from(at(0)),
+                                Src::Proc(_) => u128::from(at(1)),
+                                _ => 0,
+                            })
+                            .collect(),
+                    ),
+                    self.elapsed.get(&it.start_ms).copied().unwrap_or(0),
+                    1,
+                ),
+                Key::Netns => {
+                    let Some(names) = &l.names else { continue };
+                    let len = names.len();
+                    let (n_g, n_c, el_c) = (at(len), at(len + 1), at(len + 2));
+                    let get = |k: &str| names.get(k).map(|i| u128::from(at(*i)));
+                    if kind.inputs.iter().all(|inp| match inp.src {
+                        Src::Gauge(keys) => keys.iter().all(|k| get(k).is_none()),
+                        _ => false,
+                    }) {
+                        continue;
+                    }
+                    let sums: Option<Vec<u128>> = kind
+                        .inputs
+                        .iter()
+                        .map(|inp| match inp.src {
+                            Src::Gauge(keys) => Some(
+                                keys.iter()
+                                    .map(|k| get(k))
+                                    .sum::<Option<u128>>()
+                                    .unwrap_or(UNKNOWN),
+                            ),
+                            Src::Ctr(keys) if n_c > 0 => keys.iter().map(|k| get(k)).sum(),
+                            _ => None,
+                        })
+                        .collect();
+                    let Some(sums) = sums else { continue };
+                    (Some(sums), el_c, n_g)
+                }
+            };
+            out.push(Row {
+                time_ms: it.start_ms + self.step_ms,
+                elapsed_ms: elapsed as i64,
+                segment: 0,
+                netns: l.netns.clone(),
+                iface: l.label.clone(),
+                sums,
+                n: n as u32,
+                speed_mbps: None,
+                duplex: None,
+                flags: 0,
+                gap: false,
+            });
+        }
+        out.sort_by_key(|r| r.time_ms);
+        out
+    }
+}
+
+fn labels(conn: &Connection) -> rusqlite::Result<HashMap<i64, Label>> {
+    let mut out = HashMap::new();
+    let mut st = conn.prepare(
+        "SELECT s.id, n.name, i.name FROM series s JOIN iface i ON i.id = s.ref
+         JOIN netns n ON n.id = i.netns WHERE s.kind = 1",
+    )?;
+    for r in st.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))? {
+        let (id, netns, name): (i64, Vec<u8>, Vec<u8>) = r?;
+        out.insert(
+            id,
+            Label {
+                netns,
+                label: Some(name),
+                names: None,
+            },
+        );
+    }
+    let mut st = conn.prepare(
+        "SELECT s.id, n.name, k.names FROM series s JOIN netns n ON n.id = s.ref
+         JOIN keyset k ON k.id = s.keyset WHERE s.kind = 2",
+    )?;
+    for r in st.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))? {
+        let (id, netns, names): (i64, Vec<u8>, String) = r?;
+        out.insert(
+            id,
+            Label {
+                netns,
+                label: None,
+                names: Some(
+                    names
+                        .split('\n')
+                        .enumerate()
+                        .map(|(i, n)| (n.to_string(), i))
+                        .collect(),
+                ),
+            },
+        );
+    }
+    let mut st = conn.prepare(
+        "SELECT s.id, coalesce(n.name, x''), p.comm, p.pid FROM series s JOIN process p ON p.id = s.ref
+         LEFT JOIN netns n ON n.id = p.netns WHERE s.kind = 3",
+    )?;
+    for r in st.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))? {
+        let (id, netns, mut comm, pid): (i64, Vec<u8>, Vec<u8>, i64) = r?;
+        comm.extend_from_slice(format!("[{pid}]").as_bytes());
+        out.insert(
+            id,
+            Label {
+                netns,
+                label: Some(comm),
+                names: None,
+            },
+        );
+    }
+    Ok(out)
+}

@@ -1,0 +1,717 @@
+//! Rollups, retention and long-range reports: rollups equal raw sums in every zone (DST days,
+//! +05:30, +05:45, -03:30), windows that span pruned and raw data agree with raw alone,
+//! pruning never drops what is not rolled up and survives kill -9, config errors are clear.
+//!
+//! Histories are written straight into the raw tables (fast, exact, any length) and then
+//! rolled up by `nrec rollup --rebuild`, the same code the recorder runs per sample.
+
+use crate::harness::*;
+use jiff::Timestamp;
+use std::process::Output;
+
+/// One synthetic sample: time and the interface / per-process deltas it stored.
+#[derive(Clone)]
+struct S {
+    ts: i64,
+    rx: i64,
+    tx: i64,
+    procs: [(i64, i64); 2],
+}
+
+fn ms(t: &str) -> i64 {
+    t.parse::<Timestamp>().unwrap().as_millisecond()
+}
+
+/// Writes `n` samples every `step_ms` from `start` (one boot, a continuous chain) with an
+/// interface `eth0` and processes alpha / beta. Returns what was written.
+fn write_history(env: &Env, start_ms: i64, n: i64, step_ms: i64, seed: u64) -> Vec<S> {
+    // the schema comes from a real record, long before the history
+    env.record_ok(&FakeProc::new(), "2020-01-01T00:00:00Z");
+    let mut c = env.sql();
+    let t = c.transaction().unwrap();
+    t.execute_batch(
+        "INSERT INTO sysinfo (boot_id, hostname, kernel, arch, ncpu) VALUES ('hist', x'68', 'k', 'x86_64', 2);
+         INSERT INTO netns (boot_id, inode, name) VALUES ('hist', 4026531840, CAST('root' AS BLOB));
+         INSERT INTO iface (netns, ifindex, name) SELECT id, 2, CAST('eth0' AS BLOB) FROM netns WHERE boot_id = 'hist';
+         INSERT INTO process (boot_id, pid, start_time, comm, netns)
+           SELECT 'hist', 10, 1, CAST('alpha' AS BLOB), id FROM netns WHERE boot_id = 'hist';
+         INSERT INTO process (boot_id, pid, start_time, comm, netns)
+           SELECT 'hist', 20, 1, CAST('beta' AS BLOB), id FROM netns WHERE boot_id = 'hist';",
+    )
+    .unwrap();
+    let id = |sql: &str| -> i64 { t.query_row(sql, [], |r| r.get(0)).unwrap() };
+    let si = id("SELECT id FROM sysinfo WHERE boot_id = 'hist'");
+    let iface = id("SELECT id FROM iface WHERE name = CAST('eth0' AS BLOB)");
+    let alpha = id("SELECT id FROM process WHERE pid = 10");
+    let beta = id("SELECT id FROM process WHERE pid = 20");
+    let mut seed = seed | 1;
+    let mut rnd = move |m: i64| -> i64 {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        (seed % (m as u64)) as i64
+    };
+    let mut out = Vec::new();
+    let mut prev: Option<i64> = None;
+    let (mut crx, mut ctx) = (0i64, 0i64);
+    for k in 0..n {
+        let ts = start_ms + k * step_ms;
+        let el = prev.map(|_| step_ms);
+        t.execute(
+            "INSERT INTO sample (ts_ms, mono_ms, sysinfo, prev, elapsed_ms) VALUES (?1, ?2, ?3, ?4, ?5)",
+            rusqlite::params![ts, 1000 + k * step_ms, si, prev, el],
+        )
+        .unwrap();
+        let sid = t.last_insert_rowid();
+        let s = S {
+            ts,
+            rx: if el.is_some() { 1 + rnd(5_000_000) } else { 0 },
+            tx: if el.is_some() { rnd(700_000) } else { 0 },
+            procs: [(rnd(900_000), rnd(90_000)), (rnd(300_000), rnd(30_000))],
+        };
+        crx += s.rx;
+        ctx += s.tx;
+        let (drx, dtx) = match el {
+            Some(_) => (Some(s.rx), Some(s.tx)),
+            None => (None, None),
+        };
+        t.execute(
+            "INSERT INTO iface_sample (sample, iface, rx_bytes, rx_packets, rx_errs, rx_drop, rx_fifo, rx_frame,
+                rx_compressed, rx_multicast, tx_bytes, tx_packets, tx_errs, tx_drop, tx_fifo, tx_colls, tx_carrier,
+                tx_compressed, d_rx_bytes, d_rx_packets, d_rx_errs, d_rx_drop, d_rx_fifo, d_rx_frame, d_rx_compressed,
+                d_rx_multicast, d_tx_bytes, d_tx_packets, d_tx_errs, d_tx_drop, d_tx_fifo, d_tx_colls, d_tx_carrier,
+                d_tx_compressed, flags)
+             VALUES (?1, ?2, ?3, 0, 0, 0, 0, 0, 0, 0, ?4, 0, 0, 0, 0, 0, 0, 0,
+                     ?5, 0, 0, 0, 0, 0, 0, 0, ?6, 0, 0, 0, 0, 0, 0, 0, 0)",
+            rusqlite::params![sid, iface, crx, ctx, drx, dtx],
+        )
+        .unwrap();
+        if el.is_some() {
+            for (p, (r, x)) in [alpha, beta].into_iter().zip(s.procs) {
+                if r + x > 0 {
+                    t.execute(
+                        "INSERT INTO proc_sample VALUES (?1, ?2, 1, ?3, ?4)",
+                        rusqlite::params![sid, p, r, x],
+                    )
+                    .unwrap();
+                }
+            }
+        } else {
+            // a baseline stores no process bytes
+        }
+        out.push(if el.is_some() {
+            s
+        } else {
+            S {
+                procs: [(0, 0), (0, 0)],
+                ..s
+            }
+        });
+        prev = Some(sid);
+    }
+    t.commit().unwrap();
+    assert_success(&env.cmd(&["rollup", "--rebuild", "-q"]).output().unwrap());
+    out
+}
+
+fn run(env: &Env, args: &[&str], now: &str, extra: &[(&str, &str)]) -> Output {
+    let mut c = env.cmd(args);
+    c.env("NREC_NOW", now);
+    for (k, v) in extra {
+        c.env(k, v);
+    }
+    c.output().unwrap()
+}
+
+fn ok(env: &Env, args: &[&str], now: &str, extra: &[(&str, &str)]) -> String {
+    let out = run(env, args, now, extra);
+    assert_success(&out);
+    String::from_utf8(out.stdout).unwrap()
+}
+
+fn config(env: &Env, text: &str) -> String {
+    let p = env.tmp.path().join("nrec.toml");
+    std::fs::write(&p, text).unwrap();
+    p.to_string_lossy().into_owned()
+}
+
+/// Local days of `tz` from `first` for `days` days: (label, start ms, end ms).
+fn local_days(tz: &str, first: &str, days: i64) -> Vec<(String, i64, i64)> {
+    let tz = jiff::tz::TimeZone::get(tz).unwrap();
+    let mut d: jiff::civil::Date = first.parse().unwrap();
+    let mut out = Vec::new();
+    for _ in 0..days {
+        let next = d.tomorrow().unwrap();
+        let a = d.to_zoned(tz.clone()).unwrap().timestamp().as_millisecond();
+        let b = next
+            .to_zoned(tz.clone())
+            .unwrap()
+            .timestamp()
+            .as_millisecond();
+        out.push((d.to_string(), a, b));
+        d = next;
+    }
+    out
+}
+
+/// `summary --daily` (interfaces, then --proc alpha) against sums of the raw rows, per
+/// local day of `tz`.
+fn assert_daily_sums(env: &Env, hist: &[S], tz: &str, first: &str, days: i64, now: &str) {
+    let extra = [("TZ", tz)];
+    let until = local_days(tz, first, days + 1)[days as usize].0.clone();
+    for what in [None, Some("alpha")] {
+        let mut args = vec![
+            "summary", "--daily", "--since", first, "--until", &until, "--format", "csv",
+        ];
+        if let Some(p) = what {
+            args.extend(["--proc", p]);
+        }
+        let text = ok(env, &args, now, &extra);
+        let (h, rows) = parse_csv(&text);
+        for (label, a, b) in local_days(tz, first, days) {
+            let inside = hist.iter().filter(|s| s.ts >= a && s.ts < b);
+            let (rx, tx) = match what {
+                None => inside.fold((0, 0), |(r, x), s| (r + s.rx, x + s.tx)),
+                Some(_) => inside.fold((0, 0), |(r, x), s| (r + s.procs[0].0, x + s.procs[0].1)),
+            };
+            let got = rows
+                .iter()
+                .find(|r| col(&h, r, "period") == label)
+                .map(|r| {
+                    (
+                        col(&h, r, "rx_bytes").parse::<i64>().unwrap(),
+                        col(&h, r, "tx_bytes").parse::<i64>().unwrap(),
+                    )
+                });
+            assert_eq!(
+                got.unwrap_or((0, 0)),
+                (rx, tx),
+                "{tz} {label} ({what:?}) [{a}, {b}) — {} h",
+                (b - a) / 3_600_000
+            );
+        }
+    }
+}
+
+#[test]
+fn rollups_equal_raw_sums_on_dst_days_and_in_half_and_quarter_hour_zones() {
+    // (zone, first local day, days): Berlin's 23-hour and 25-hour days, Kolkata +05:30,
+    // Kathmandu +05:45, St. John's -03:30 (with its own DST change on 2026-11-01).
+    for (tz, first, days, hist_start) in [
+        ("Europe/Berlin", "2026-03-28", 3, "2026-03-27T20:00:00Z"),
+        ("Europe/Berlin", "2026-10-24", 3, "2026-10-23T20:00:00Z"),
+        ("Asia/Kolkata", "2026-06-01", 2, "2026-05-31T16:00:00Z"),
+        ("Asia/Kathmandu", "2026-06-01", 2, "2026-05-31T16:00:00Z"),
+        ("America/St_Johns", "2026-10-31", 2, "2026-10-31T00:00:00Z"),
+    ] {
+        let env = Env::new();
+        // every 7 min 13 s: samples fall on all sorts of offsets within quarter hours
+        let n = (days + 1) * 86_400 / 433;
+        let hist = write_history(&env, ms(hist_start), n, 433_000, 11);
+        let now = "2026-12-31T00:00:00Z";
+        assert_daily_sums(&env, &hist, tz, first, days, now);
+        assert_success(&run(&env, &["check"], now, &[]));
+        // Prune every raw sample: the same days now come from 15-minute rollups alone.
+        let cfg = config(&env, "[retention]\nraw = \"1d\"\n");
+        assert_success(&run(&env, &["--config", &cfg, "prune", "-q"], now, &[]));
+        let left: i64 = env
+            .sql()
+            .query_row("SELECT count(*) FROM sample", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(left, 0, "raw samples pruned");
+        assert_daily_sums(&env, &hist, tz, first, days, now);
+    }
+}
+
+/// Total rx/tx per process name from a `top-procs` CSV.
+fn top(env: &Env, since: i64, until: i64, now: &str) -> Vec<(String, String, String)> {
+    let iso = |t: i64| Timestamp::from_millisecond(t).unwrap().to_string();
+    let text = ok(
+        env,
+        &[
+            "top-procs",
+            "--since",
+            &iso(since),
+            "--until",
+            &iso(until),
+            "--format",
+            "csv",
+        ],
+        now,
+        &[],
+    );
+    let (h, rows) = parse_csv(&text);
+    let mut v: Vec<_> = rows
+        .iter()
+        .map(|r| {
+            (
+                col(&h, r, "name").to_string(),
+                col(&h, r, "rx_bytes").to_string(),
+                col(&h, r, "tx_bytes").to_string(),
+            )
+        })
+        .collect();
+    v.sort();
+    v
+}
+
+fn dev_average(env: &Env, since: i64, until: i64, now: &str) -> String {
+    let iso = |t: i64| Timestamp::from_millisecond(t).unwrap().to_string();
+    let text = ok(
+        env,
+        &[
+            "report",
+            "--since",
+            &iso(since),
+            "--until",
+            &iso(until),
+            "-q",
+        ],
+        now,
+        &[],
+    );
+    text.lines()
+        .filter(|l| l.starts_with("Average:"))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+#[test]
+fn windows_across_pruned_and_raw_data_agree_with_raw_alone() {
+    let env = Env::new();
+    let start = ms("2026-11-10T00:00:00Z");
+    let end = ms("2026-11-13T00:00:00Z");
+    let hist = write_history(&env, start, (end - start) / 61_000, 61_000, 5);
+    let now = "2026-11-13T06:00:00Z";
+    let boundary = ms("2026-11-12T00:00:00Z");
+    // Windows: edges in the part that will be pruned are whole quarter hours (the finest
+    // data left there); edges in the raw part are anywhere, to the millisecond.
+    let mut seed = 99u64;
+    let mut rnd = move |m: i64| -> i64 {
+        seed = seed
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        ((seed >> 33) % (m as u64)) as i64
+    };
+    let mut edge = |lo: i64, hi: i64| -> i64 {
+        let t = lo + rnd(hi - lo);
+        if t < boundary {
+            t - t.rem_euclid(900_000)
+        } else {
+            t
+        }
+    };
+    let mut windows = vec![
+        (start, end),
+        (start + 900_000, boundary + 1234),
+        (boundary, end),
+        (start, boundary),
+    ];
+    for _ in 0..14 {
+        let a = edge(start, end - 3_600_000);
+        let b = edge(a + 900_000, end + 900_000).max(a + 1);
+        windows.push((a, b));
+    }
+    let before: Vec<_> = windows
+        .iter()
+        .map(|(a, b)| (top(&env, *a, *b, now), dev_average(&env, *a, *b, now)))
+        .collect();
+    // sanity: the raw answers are the raw sums
+    let (a, b) = windows[1];
+    let alpha_rx: i64 = hist
+        .iter()
+        .filter(|s| s.ts >= a && s.ts < b)
+        .map(|s| s.procs[0].0)
+        .sum();
+    assert!(
+        before[1]
+            .0
+            .iter()
+            .any(|(n, rx, _)| n == "alpha" && *rx == alpha_rx.to_string())
+    );
+
+    let cfg = config(&env, "[retention]\nraw = \"1d\"\n");
+    assert_success(&run(&env, &["--config", &cfg, "prune", "-q"], now, &[]));
+    let oldest: i64 = env
+        .sql()
+        .query_row("SELECT min(ts_ms) FROM sample", [], |r| r.get(0))
+        .unwrap();
+    assert!(oldest >= boundary, "raw samples before {boundary} pruned");
+    for ((a, b), (t, avg)) in windows.iter().zip(&before) {
+        assert_eq!(&top(&env, *a, *b, now), t, "top-procs [{a}, {b})");
+        // A report reaching into pruned days is built from 15-minute rows: equal to raw
+        // when its end is a whole quarter hour too.
+        if *a >= boundary || b % 900_000 == 0 {
+            assert_eq!(
+                &dev_average(&env, *a, *b, now),
+                avg,
+                "report DEV [{a}, {b})"
+            );
+        }
+    }
+    // A sar-style report over pruned days: one row per quarter hour, and it says so.
+    let (a, b) = (start, boundary);
+    let out = run(
+        &env,
+        &[
+            "report",
+            "--since",
+            "2026-11-10T00:00:00Z",
+            "--until",
+            "2026-11-12T00:00:00Z",
+        ],
+        now,
+        &[],
+    );
+    assert_success(&out);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("15-minute rollups"),
+        "says which resolution: {err}"
+    );
+    let rows = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter(|l| l.contains("eth0") && !l.starts_with("Average"))
+        .count();
+    assert_eq!(rows, 2 * 96, "one row per quarter hour");
+    let rx_raw: i64 = hist
+        .iter()
+        .filter(|s| s.ts >= a && s.ts < b)
+        .map(|s| s.rx)
+        .sum();
+    let csv = ok(
+        &env,
+        &[
+            "report",
+            "--since",
+            "2026-11-10T00:00:00Z",
+            "--until",
+            "2026-11-12T00:00:00Z",
+            "--format",
+            "csv",
+            "-q",
+        ],
+        now,
+        &[],
+    );
+    let (h, rows) = parse_csv(&csv);
+    let rx_rolled: i64 = rows
+        .iter()
+        .map(|r| col(&h, r, "rx_bytes").parse::<i64>().unwrap())
+        .sum();
+    assert_eq!(rx_rolled, rx_raw, "rolled-up rows add up to the raw bytes");
+}
+
+#[test]
+fn pruning_never_deletes_samples_that_are_not_rolled_up() {
+    let env = Env::new();
+    let start = ms("2026-11-01T00:00:00Z");
+    write_history(&env, start, 2 * 24 * 60, 60_000, 3);
+    // Samples written behind nrec's back after the rollup: stored raw, not rolled up.
+    let c = env.sql();
+    let last: i64 = c
+        .query_row("SELECT max(id) FROM sample", [], |r| r.get(0))
+        .unwrap();
+    c.execute(
+        "INSERT INTO sample (ts_ms, mono_ms, sysinfo, prev, elapsed_ms)
+         SELECT ts_ms + 30000, mono_ms + 30000, sysinfo, NULL, NULL FROM sample WHERE id = ?1",
+        [last - 2000],
+    )
+    .unwrap();
+    let now = "2026-11-20T00:00:00Z";
+    let out = run(&env, &["check"], now, &[]);
+    assert_eq!(out.status.code(), Some(3));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("1 raw sample(s) are not rolled up"));
+    let cfg = config(&env, "[retention]\nraw = \"1d\"\n");
+    assert_success(&run(&env, &["--config", &cfg, "prune", "-q"], now, &[]));
+    let left: i64 = c
+        .query_row("SELECT count(*) FROM sample", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(left, 1, "only the sample that is not rolled up is left");
+    assert_success(&run(&env, &["rollup", "-q"], now, &[]));
+    assert_success(&run(&env, &["check"], now, &[]));
+    assert_success(&run(&env, &["--config", &cfg, "prune", "-q"], now, &[]));
+    let left: i64 = c
+        .query_row("SELECT count(*) FROM sample", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(left, 0);
+}
+
+#[test]
+fn pruning_killed_at_any_moment_leaves_a_consistent_database() {
+    let env = Env::new();
+    let start = ms("2026-11-01T00:00:00Z");
+    let n = 6 * 24 * 120; // six days every 30 s
+    write_history(&env, start, n, 30_000, 8);
+    let now = "2026-11-07T12:00:00Z";
+    let cfg = config(&env, "[retention]\nraw = \"1d\"\nhourly = \"3d\"\n");
+    let total_before = ok(
+        &env,
+        &[
+            "top-procs",
+            "--since",
+            "2026-11-01",
+            "--until",
+            "2026-11-08",
+            "--format",
+            "csv",
+        ],
+        now,
+        &[],
+    );
+    for delay_ms in [3u64, 15, 40, 90, 160, 260] {
+        let mut child = env
+            .cmd(&["--config", &cfg, "prune", "-q"])
+            .env("NREC_NOW", now)
+            .spawn()
+            .unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(delay_ms));
+        // SAFETY: kill(2) on the pid of the child we just spawned (still unreaped).
+        unsafe { libc::kill(child.id() as i32, libc::SIGKILL) };
+        let _ = child.wait();
+        let out = run(&env, &["check"], now, &[]);
+        assert!(
+            out.status.success(),
+            "after kill -9 at {delay_ms} ms: {}",
+            String::from_utf8_lossy(&out.stdout)
+        );
+    }
+    assert_success(&run(&env, &["--config", &cfg, "prune", "-q"], now, &[]));
+    assert_success(&run(&env, &["check"], now, &[]));
+    let (samples, oldest): (i64, i64) = env
+        .sql()
+        .query_row("SELECT count(*), min(ts_ms) FROM sample", [], |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })
+        .unwrap();
+    assert_eq!(oldest, ms("2026-11-06T00:00:00Z"), "whole UTC days pruned");
+    assert_eq!(
+        samples,
+        24 * 120,
+        "one raw day kept (Nov 6; the history ends Nov 7)"
+    );
+    let quarters: i64 = env
+        .sql()
+        .query_row(
+            "SELECT count(*) FROM rollup WHERE quarters IS NOT NULL AND day < ?1",
+            [ms("2026-11-04T00:00:00Z") / 86_400_000],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(quarters, 0, "15-minute detail older than 3 days is gone");
+    // Daily totals are kept: the whole week still adds up to the same bytes.
+    let total_after = ok(
+        &env,
+        &[
+            "top-procs",
+            "--since",
+            "2026-11-01",
+            "--until",
+            "2026-11-08",
+            "--format",
+            "csv",
+        ],
+        now,
+        &[],
+    );
+    assert_eq!(total_after, total_before);
+    // freed pages went back to the file system (incremental auto-vacuum)
+    let free: i64 = env
+        .sql()
+        .query_row("PRAGMA freelist_count", [], |r| r.get(0))
+        .unwrap();
+    assert!(free <= 256, "free pages kept for reuse: {free}");
+}
+
+#[test]
+fn config_errors_are_one_clear_line_and_never_cost_a_sample() {
+    let env = Env::new();
+    let p = FakeProc::new();
+    env.record_ok(&p, &at(0));
+    let missing = env.tmp.path().join("nope.toml");
+    let out = env
+        .cmd(&["--config", missing.to_str().unwrap(), "prune"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("nope.toml") && err.lines().count() == 1,
+        "{err}"
+    );
+
+    let bad = config(&env, "[retention]\nraw = \"14d\"\nhourlly = \"400d\"\n");
+    let mut p = p;
+    p.uptime_ms += 60_000;
+    p.write();
+    let out = env
+        .cmd(&["record"])
+        .env("NREC_CONFIG", &bad)
+        .env("NREC_PROC_ROOT", p.path())
+        .env("NREC_NOW", at(1))
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("unknown field `hourlly`")
+            && err.contains("nrec.toml")
+            && err.contains("line 3"),
+        "{err}"
+    );
+    let config_lines: Vec<&str> = err.lines().filter(|l| l.contains("config")).collect();
+    assert_eq!(config_lines.len(), 1, "one line: {err}");
+    let n: i64 = env
+        .sql()
+        .query_row("SELECT count(*) FROM sample", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(n, 2, "the sample was stored all the same");
+    for (text, want) in [
+        ("[retention]\nraw = 14\n", "invalid type"),
+        ("[retention]\nraw = \"fortnight\"\n", "retention.raw"),
+        (
+            "[retention]\nraw = \"30d\"\nhourly = \"7d\"\n",
+            "must not shrink",
+        ),
+    ] {
+        let cfg = config(&env, text);
+        let out = env.cmd(&["--config", &cfg, "prune"]).output().unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{text:?}: {err}");
+        assert!(
+            err.contains(want) && err.lines().count() == 1,
+            "{text:?}: {err}"
+        );
+    }
+}
+
+#[test]
+fn summary_export_and_check_agree_and_check_catches_tampering() {
+    let env = Env::new();
+    let start = ms("2026-11-20T00:00:00Z");
+    let hist = write_history(&env, start, 3 * 24 * 60, 60_000, 21);
+    let now = "2026-11-22T18:07:30Z";
+    let now_ms = ms(now);
+    // vnstat's default view: today / yesterday / this month / last month / all time
+    let text = ok(
+        &env,
+        &["summary", "--format", "csv", "--iface", "eth0"],
+        now,
+        &[],
+    );
+    let (h, rows) = parse_csv(&text);
+    let sum = |a: i64, b: i64| -> i64 {
+        hist.iter()
+            .filter(|s| s.ts >= a && s.ts < b)
+            .map(|s| s.rx)
+            .sum()
+    };
+    for (period, a, b) in [
+        ("today", ms("2026-11-22T00:00:00Z"), now_ms),
+        (
+            "yesterday",
+            ms("2026-11-21T00:00:00Z"),
+            ms("2026-11-22T00:00:00Z"),
+        ),
+        ("this month", ms("2026-11-01T00:00:00Z"), now_ms),
+        ("all time", 0, now_ms),
+    ] {
+        let r = rows
+            .iter()
+            .find(|r| col(&h, r, "period") == period)
+            .unwrap();
+        assert_eq!(col(&h, r, "rx_bytes"), sum(a, b).to_string(), "{period}");
+    }
+    let today = rows
+        .iter()
+        .find(|r| col(&h, r, "period") == "today")
+        .unwrap();
+    let est: f64 = col(&h, today, "estimated_total_bytes").parse().unwrap();
+    let tot: f64 = col(&h, today, "total_bytes").parse().unwrap();
+    let frac = (now_ms - ms("2026-11-22T00:00:00Z")) as f64 / 86_400_000.0;
+    assert!(
+        (est - tot / frac).abs() / est < 1e-6,
+        "today's estimate: {est} vs {}",
+        tot / frac
+    );
+
+    // export: hourly process rows add up to top-procs over the same window
+    let since = "2026-11-20T05:00:00Z";
+    let csv = ok(
+        &env,
+        &[
+            "export",
+            "proc",
+            "--since",
+            since,
+            "--until",
+            "2026-11-22T17:00:00Z",
+            "--resolution",
+            "1h",
+        ],
+        now,
+        &[],
+    );
+    let (h, rows) = parse_csv(&csv);
+    assert!(
+        rows.iter()
+            .all(|r| col(&h, r, "start").ends_with(":00:00+00:00"))
+    );
+    let alpha: i64 = rows
+        .iter()
+        .filter(|r| col(&h, r, "process") == "alpha")
+        .map(|r| col(&h, r, "rx_bytes").parse::<i64>().unwrap())
+        .sum();
+    let want: i64 = hist
+        .iter()
+        .filter(|s| s.ts >= ms(since) && s.ts < ms("2026-11-22T17:00:00Z"))
+        .map(|s| s.procs[0].0)
+        .sum();
+    assert_eq!(alpha, want);
+    assert_eq!(
+        rows.iter()
+            .filter(|r| col(&h, r, "process") == "alpha")
+            .count(),
+        60,
+        "60 hours"
+    );
+    let json = ok(
+        &env,
+        &[
+            "export",
+            "iface",
+            "--since",
+            "2026-11-22",
+            "--format",
+            "json",
+            "--resolution",
+            "raw",
+        ],
+        now,
+        &[],
+    );
+    let lines: Vec<serde_json::Value> = json
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(
+        lines.len() as i64,
+        hist.iter()
+            .filter(|s| s.ts >= ms("2026-11-22T00:00:00Z") && s.ts < now_ms)
+            .count() as i64
+    );
+    assert_eq!(lines[0]["iface"], "eth0");
+
+    // tamper with one rollup row: check names it and exits 3
+    assert_success(&run(&env, &["check"], now, &[]));
+    env.sql()
+        .execute("UPDATE rollup SET total = x'0402ff01' WHERE kind = 3 AND id = (SELECT min(id) FROM rollup WHERE kind = 3)", [])
+        .unwrap();
+    let out = run(&env, &["check"], now, &[]);
+    assert_eq!(out.status.code(), Some(3));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("FAIL rollups:") && text.contains("proc series"),
+        "{text}"
+    );
+}
