@@ -45,3 +45,20 @@ CREATE TABLE meta (
 
 -- Replaced by rollup kind 3.
 DROP TABLE proc_hour;
+
+-- Per sample, the bytes of every process, service port and remote host, packed as varints
+-- (store::procbytes); replaces schema 2's proc_sample, port_sample and host_sample (the
+-- recorder converts their rows and drops them right after this script).
+--   procs: (process, source, rx, tx)*   source 1 = sock_diag
+--   ports: (process, proto, port, rx, tx)*   proto 1 = tcp, 2 = udp
+--   hosts: (process, addr, rx, tx)*   addr: an addr row ('*' = the rest)
+CREATE TABLE addr (
+    id   INTEGER PRIMARY KEY,
+    addr TEXT NOT NULL UNIQUE
+);
+CREATE TABLE proc_bytes (
+    sample INTEGER PRIMARY KEY REFERENCES sample (id),
+    procs  BLOB NOT NULL,
+    ports  BLOB NOT NULL,
+    hosts  BLOB NOT NULL
+);

@@ -6,7 +6,8 @@ use crate::cli::ProcArgs;
 use crate::cmd::Global;
 use crate::error::{Error, Result};
 use crate::report::render::{self, Format, csv_text, escape_bytes};
-use crate::store::{self, from_sql};
+use crate::store::procbytes::{Reader, SampleBytes};
+use crate::store::{self};
 use rusqlite::{Connection, params};
 use serde_json::json;
 use std::io::Write;
@@ -32,7 +33,14 @@ struct Interval {
     tx: u64,
 }
 
-fn processes(conn: &Connection, target: &[u8], lo: i64, hi: i64) -> rusqlite::Result<Vec<Proc>> {
+/// The window's stored process bytes, decoded once: (ts, elapsed, bytes) per sample.
+type Window = Vec<(i64, i64, i64, SampleBytes)>;
+
+fn processes(conn: &Connection, target: &[u8], win: &Window) -> rusqlite::Result<Vec<Proc>> {
+    let active: std::collections::HashSet<i64> = win
+        .iter()
+        .flat_map(|(_, _, _, b)| b.procs.keys().map(|(p, _)| *p))
+        .collect();
     let by_pid = std::str::from_utf8(target)
         .ok()
         .and_then(|t| t.parse::<i64>().ok());
@@ -44,10 +52,9 @@ fn processes(conn: &Connection, target: &[u8], lo: i64, hi: i64) -> rusqlite::Re
                   WHERE si.boot_id = p.boot_id ORDER BY s.id LIMIT 1)
          FROM process p LEFT JOIN netns n ON n.id = p.netns
          WHERE (p.pid = ?1 OR p.comm = ?2)
-           AND EXISTS (SELECT 1 FROM proc_sample x WHERE x.process = p.id AND x.sample BETWEEN ?3 AND ?4)
          ORDER BY p.id",
     )?;
-    let rows = st.query_map(params![by_pid.unwrap_or(-1), target, lo, hi], |r| {
+    let rows = st.query_map(params![by_pid.unwrap_or(-1), target], |r| {
         let start: i64 = r.get(8)?;
         let boot: Option<i64> = r.get(9)?;
         Ok(Proc {
@@ -62,47 +69,54 @@ fn processes(conn: &Connection, target: &[u8], lo: i64, hi: i64) -> rusqlite::Re
             started_ms: boot.map(|b| b + start.max(0) * 1000 / hz),
         })
     })?;
-    rows.collect()
+    let all: Vec<Proc> = rows.collect::<rusqlite::Result<_>>()?;
+    Ok(all.into_iter().filter(|p| active.contains(&p.id)).collect())
 }
 
-fn intervals(conn: &Connection, p: i64, lo: i64, hi: i64) -> rusqlite::Result<Vec<Interval>> {
-    let mut st = conn.prepare_cached(
-        "SELECT s.ts_ms, coalesce(s.elapsed_ms, 0), sum(x.rx), sum(x.tx) FROM proc_sample x JOIN sample s ON s.id = x.sample
-         WHERE x.process = ?1 AND x.sample BETWEEN ?2 AND ?3 GROUP BY x.sample ORDER BY x.sample",
-    )?;
-    let rows = st.query_map(params![p, lo, hi], |r| {
-        Ok(Interval {
-            ts_ms: r.get(0)?,
-            elapsed_ms: r.get(1)?,
-            rx: from_sql(r.get(2)?),
-            tx: from_sql(r.get(3)?),
+fn intervals(win: &Window, p: i64) -> Vec<Interval> {
+    win.iter()
+        .filter_map(|(_, ts, el, b)| {
+            let (rx, tx) = b.per_process().get(&p).copied()?;
+            Some(Interval {
+                ts_ms: *ts,
+                elapsed_ms: *el,
+                rx,
+                tx,
+            })
         })
-    })?;
-    rows.collect()
+        .collect()
 }
 
 /// (label, rx, tx) of the ports or hosts of one process, busiest first.
-fn detail(
-    conn: &Connection,
-    hosts: bool,
-    p: i64,
-    lo: i64,
-    hi: i64,
-) -> rusqlite::Result<Vec<(String, u64, u64)>> {
-    let sql = if hosts {
-        "SELECT addr, sum(rx), sum(tx) FROM host_sample WHERE process = ?1 AND sample BETWEEN ?2 AND ?3
-         GROUP BY addr ORDER BY sum(rx) + sum(tx) DESC"
-    } else {
-        "SELECT proto || '/' || port, sum(rx), sum(tx) FROM port_sample WHERE process = ?1 AND sample BETWEEN ?2 AND ?3
-         GROUP BY proto, port ORDER BY sum(rx) + sum(tx) DESC"
-    };
-    let mut st = conn.prepare_cached(sql)?;
-    let rows = st.query_map(params![p, lo, hi], |r| {
-        let k: String = r.get(0)?;
-        let k = if k == "*" { "(other hosts)".into() } else { k };
-        Ok((k, from_sql(r.get(1)?), from_sql(r.get(2)?)))
-    })?;
-    rows.collect()
+fn detail(win: &Window, hosts: bool, p: i64) -> Vec<(String, u64, u64)> {
+    let mut m: std::collections::HashMap<String, (u64, u64)> = Default::default();
+    for (_, _, _, b) in win {
+        if hosts {
+            for ((q, addr), (rx, tx)) in &b.hosts {
+                if *q == p {
+                    let k = if addr == "*" {
+                        "(other hosts)".to_string()
+                    } else {
+                        addr.clone()
+                    };
+                    let e = m.entry(k).or_default();
+                    e.0 += rx;
+                    e.1 += tx;
+                }
+            }
+        } else {
+            for ((q, proto, port), (rx, tx)) in &b.ports {
+                if *q == p {
+                    let e = m.entry(format!("{proto}/{port}")).or_default();
+                    e.0 += rx;
+                    e.1 += tx;
+                }
+            }
+        }
+    }
+    let mut v: Vec<(String, u64, u64)> = m.into_iter().map(|(k, (r, t))| (k, r, t)).collect();
+    v.sort_by(|a, b| (b.1 + b.2).cmp(&(a.1 + a.2)).then(a.0.cmp(&b.0)));
+    v
 }
 
 pub fn run(args: &ProcArgs, g: &Global, out: &mut dyn Write) -> Result<()> {
@@ -110,9 +124,11 @@ pub fn run(args: &ProcArgs, g: &Global, out: &mut dyn Write) -> Result<()> {
     let path = g.db_read_path();
     let conn = store::open_ro(&path)?;
     let db = |e| Error::sqlite(&path, e);
-    let (lo, hi) = super::top::sample_range(&conn, &window).map_err(db)?;
+    let win = Reader::new()
+        .window(&conn, window.start_ms(), window.end_ms())
+        .map_err(db)?;
     let target = args.target.as_bytes();
-    let procs = processes(&conn, target, lo, hi).map_err(db)?;
+    let procs = processes(&conn, target, &win).map_err(db)?;
     if procs.is_empty() && !g.quiet {
         eprintln!(
             "nrec: no process named or numbered {:?} moved bytes in {}",
@@ -150,9 +166,9 @@ pub fn run(args: &ProcArgs, g: &Global, out: &mut dyn Write) -> Result<()> {
         .map_err(|e| Error::failure(e.to_string()))?;
     }
     for p in &procs {
-        let ivs = intervals(&conn, p.id, lo, hi).map_err(db)?;
-        let ports = detail(&conn, false, p.id, lo, hi).map_err(db)?;
-        let hosts = detail(&conn, true, p.id, lo, hi).map_err(db)?;
+        let ivs = intervals(&win, p.id);
+        let ports = detail(&win, false, p.id);
+        let hosts = detail(&win, true, p.id);
         let (rx, tx) = ivs.iter().fold((0, 0), |(r, t), i| (r + i.rx, t + i.tx));
         match args.format {
             Format::Table => {

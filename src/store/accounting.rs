@@ -6,6 +6,7 @@
 //! no usable baseline (first sample, a failed dump, a namespace not seen last time) only the
 //! baseline is taken: nothing counted twice, nothing invented.
 
+use super::procbytes::SampleBytes;
 use super::{decode_varints, encode_varints, to_sql};
 use crate::recorder::procs::{self, Owner};
 use crate::recorder::{NsSample, TcpSock};
@@ -136,6 +137,7 @@ pub fn account(
     base: Option<&Baseline>,
     owners: &HashMap<u32, Owner>,
     procs: &mut Processes<'_>,
+    bytes: &mut SampleBytes,
 ) -> rusqlite::Result<()> {
     let Some(socks) = &ns.tcp else { return Ok(()) };
     let listen_ports: HashSet<u16> = ns
@@ -215,18 +217,10 @@ pub fn account(
         to_sql(unowned.tx)
     ])?;
     for (p, b) in &per_proc {
-        tx.prepare_cached(
-            "INSERT INTO proc_sample (sample, process, source, rx, tx) VALUES (?1, ?2, ?3, ?4, ?5)
-             ON CONFLICT (sample, process, source) DO UPDATE SET rx = rx + excluded.rx, tx = tx + excluded.tx",
-        )?
-        .execute(params![sample, p, SOURCE_SOCK_DIAG, to_sql(b.rx), to_sql(b.tx)])?;
+        bytes.add_proc(*p, SOURCE_SOCK_DIAG, b.rx, b.tx);
     }
     for ((p, port), b) in &per_port {
-        tx.prepare_cached(
-            "INSERT INTO port_sample (sample, process, proto, port, rx, tx) VALUES (?1, ?2, 'tcp', ?3, ?4, ?5)
-             ON CONFLICT (sample, process, proto, port) DO UPDATE SET rx = rx + excluded.rx, tx = tx + excluded.tx",
-        )?
-        .execute(params![sample, p, port, to_sql(b.rx), to_sql(b.tx)])?;
+        bytes.add_port(*p, "tcp", i64::from(*port), b.rx, b.tx);
     }
     for (p, hosts) in per_host {
         let mut v: Vec<(&str, Bytes)> = hosts.into_iter().collect();
@@ -234,30 +228,15 @@ pub fn account(
         let mut rest = Bytes::default();
         for (i, (addr, b)) in v.iter().enumerate() {
             if i < TOP_HOSTS {
-                insert_host(tx, sample, p, addr, *b)?;
+                bytes.add_host(p, addr, b.rx, b.tx);
             } else {
                 rest.add(b.rx, b.tx);
             }
         }
         if v.len() > TOP_HOSTS {
-            insert_host(tx, sample, p, "*", rest)?;
+            bytes.add_host(p, "*", rest.rx, rest.tx);
         }
     }
-    Ok(())
-}
-
-fn insert_host(
-    tx: &Transaction<'_>,
-    sample: i64,
-    p: i64,
-    addr: &str,
-    b: Bytes,
-) -> rusqlite::Result<()> {
-    tx.prepare_cached(
-        "INSERT INTO host_sample (sample, process, addr, rx, tx) VALUES (?1, ?2, ?3, ?4, ?5)
-         ON CONFLICT (sample, process, addr) DO UPDATE SET rx = rx + excluded.rx, tx = tx + excluded.tx",
-    )?
-    .execute(params![sample, p, addr, to_sql(b.rx), to_sql(b.tx)])?;
     Ok(())
 }
 

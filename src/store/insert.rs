@@ -413,6 +413,7 @@ fn insert_in(
         owners(&wanted)
     };
     let mut processes = accounting::Processes::new(&s.boot_id);
+    let mut bytes = super::procbytes::SampleBytes::default();
     for ((ns, id), base) in s.namespaces.iter().zip(&netns_ids).zip(&bases) {
         accounting::account(
             tx,
@@ -422,8 +423,10 @@ fn insert_in(
             base.as_ref(),
             &found,
             &mut processes,
+            &mut bytes,
         )?;
     }
+    super::procbytes::write(tx, sample_id, &bytes)?;
 
     if !new_listeners.is_empty() {
         let mut st = tx.prepare_cached(

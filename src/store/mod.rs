@@ -7,6 +7,7 @@
 pub mod accounting;
 pub mod delta;
 pub mod insert;
+pub mod procbytes;
 pub mod prune;
 pub mod query;
 pub mod rollup;
@@ -365,9 +366,13 @@ fn migrate(conn: &Connection, path: &Path) -> Result<()> {
         for sql in &MIGRATIONS[cur as usize..] {
             conn.execute_batch(sql)?;
         }
-        if cur > 0 && cur < 3 {
-            // Schema 3 adds rollups: derive them from the raw samples already stored.
-            rollup::rebuild(conn)?;
+        if cur < 3 {
+            // Schema 3 packs the per-process rows and adds rollups: convert what schema 2
+            // stored, then derive the rollups from the raw samples.
+            procbytes::convert_v2(conn)?;
+            if cur > 0 {
+                rollup::rebuild(conn)?;
+            }
         }
         conn.execute_batch(&format!(
             "PRAGMA application_id = {APPLICATION_ID}; PRAGMA user_version = {SCHEMA_VERSION};"

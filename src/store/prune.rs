@@ -18,12 +18,10 @@ const KEEP_FREE_PAGES: i64 = 256;
 /// Pages released per step.
 const VACUUM_PAGES_PER_STEP: i64 = 1024;
 
-const RAW_TABLES: [&str; 6] = [
+const RAW_TABLES: [&str; 4] = [
     "iface_sample",
     "proto_sample",
-    "proc_sample",
-    "port_sample",
-    "host_sample",
+    "proc_bytes",
     "attrib_sample",
 ];
 

@@ -176,26 +176,38 @@ pub struct ProcRow {
     pub tx: u64,
 }
 
-/// Per-process bytes of the samples in the window (all sources summed).
+/// Per-process bytes of the samples in the window (all sources summed), busiest first
+/// within each sample.
 pub fn proc_rows(conn: &Connection, w: &Window) -> rusqlite::Result<Vec<ProcRow>> {
-    let mut st = conn.prepare_cached(
-        "SELECT x.sample, coalesce(n.name, x''), p.comm, p.pid, sum(x.rx), sum(x.tx)
-         FROM sample s JOIN proc_sample x ON x.sample = s.id
-              JOIN process p ON p.id = x.process LEFT JOIN netns n ON n.id = p.netns
-         WHERE s.ts_ms >= ?1 AND s.ts_ms < ?2
-         GROUP BY x.sample, x.process ORDER BY x.sample, sum(x.rx) + sum(x.tx) DESC",
-    )?;
-    let rows = st.query_map(params![w.start_ms(), w.end_ms()], |r| {
-        Ok(ProcRow {
-            sample: r.get(0)?,
-            netns: r.get(1)?,
-            comm: r.get(2)?,
-            pid: r.get(3)?,
-            rx: from_sql(r.get(4)?),
-            tx: from_sql(r.get(5)?),
-        })
-    })?;
-    rows.collect()
+    let mut who: HashMap<i64, (Vec<u8>, Vec<u8>, i64)> = HashMap::new();
+    let mut out = Vec::new();
+    let mut reader = super::procbytes::Reader::new();
+    for (sample, _, _, bytes) in reader.window(conn, w.start_ms(), w.end_ms())? {
+        let mut rows: Vec<ProcRow> = Vec::new();
+        for (p, (rx, tx)) in bytes.per_process() {
+            if !who.contains_key(&p) {
+                let info = conn
+                    .prepare_cached(
+                        "SELECT coalesce(n.name, x''), p.comm, p.pid FROM process p
+                         LEFT JOIN netns n ON n.id = p.netns WHERE p.id = ?1",
+                    )?
+                    .query_row([p], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
+                who.insert(p, info);
+            }
+            let (netns, comm, pid) = who[&p].clone();
+            rows.push(ProcRow {
+                sample,
+                netns,
+                comm,
+                pid,
+                rx,
+                tx,
+            });
+        }
+        rows.sort_by(|a, b| (b.rx + b.tx).cmp(&(a.rx + a.tx)));
+        out.extend(rows);
+    }
+    Ok(out)
 }
 
 #[derive(Debug, Clone)]

@@ -271,6 +271,7 @@ fn store_row(
 pub struct Roller {
     series: HashMap<SeriesKey, i64>,
     keysets: HashMap<i64, Rc<Vec<String>>>,
+    bytes: super::procbytes::Reader,
 }
 
 impl Roller {
@@ -410,33 +411,20 @@ impl Roller {
             items.push((k, v));
         }
 
-        let mut st = conn.prepare_cached(
-            "SELECT process, sum(rx), sum(tx) FROM proc_sample WHERE sample = ?1 GROUP BY process",
-        )?;
-        let mut rows = st.query([sample])?;
-        while let Some(r) = rows.next()? {
-            items.push((
-                SeriesKey::new(Kind::Proc, r.get(0)?),
-                vec![from_sql(r.get(1)?), from_sql(r.get(2)?)],
-            ));
+        let bytes = self.bytes.read(conn, sample)?;
+        for (p, (rx, tx)) in bytes.per_process() {
+            items.push((SeriesKey::new(Kind::Proc, p), vec![rx, tx]));
         }
-        let mut st = conn.prepare_cached(
-            "SELECT process, proto, port, rx, tx FROM port_sample WHERE sample = ?1",
-        )?;
-        let mut rows = st.query([sample])?;
-        while let Some(r) = rows.next()? {
-            let mut k = SeriesKey::new(Kind::Port, r.get(0)?);
-            k.proto = r.get(1)?;
-            k.port = r.get(2)?;
-            items.push((k, vec![from_sql(r.get(3)?), from_sql(r.get(4)?)]));
+        for ((p, proto, port), (rx, tx)) in bytes.ports {
+            let mut k = SeriesKey::new(Kind::Port, p);
+            k.proto = proto;
+            k.port = port;
+            items.push((k, vec![rx, tx]));
         }
-        let mut st =
-            conn.prepare_cached("SELECT process, addr, rx, tx FROM host_sample WHERE sample = ?1")?;
-        let mut rows = st.query([sample])?;
-        while let Some(r) = rows.next()? {
-            let mut k = SeriesKey::new(Kind::Host, r.get(0)?);
-            k.addr = r.get(1)?;
-            items.push((k, vec![from_sql(r.get(2)?), from_sql(r.get(3)?)]));
+        for ((p, addr), (rx, tx)) in bytes.hosts {
+            let mut k = SeriesKey::new(Kind::Host, p);
+            k.addr = addr;
+            items.push((k, vec![rx, tx]));
         }
         let mut st = conn.prepare_cached(
             "SELECT netns, rx, tx, unowned_rx, unowned_tx FROM attrib_sample WHERE sample = ?1",

@@ -389,8 +389,8 @@ fn an_older_schema_is_upgraded_by_the_recorder_not_by_reports() {
     // Pretend the file was written by schema 1: drop what schema 2 added.
     env.sql()
         .execute_batch(
-            "DROP TABLE process; DROP TABLE sock_base; DROP TABLE proc_sample; DROP TABLE port_sample;
-             DROP TABLE host_sample; DROP TABLE attrib_sample; DROP TABLE rollup; DROP TABLE series;
+            "DROP TABLE proc_bytes; DROP TABLE addr; DROP TABLE process; DROP TABLE sock_base;
+             DROP TABLE attrib_sample; DROP TABLE rollup; DROP TABLE series;
              DROP TABLE meta; PRAGMA user_version = 1;",
         )
         .unwrap();

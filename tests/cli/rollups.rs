@@ -86,18 +86,15 @@ fn write_history(env: &Env, start_ms: i64, n: i64, step_ms: i64, seed: u64) -> V
             rusqlite::params![sid, iface, crx, ctx, drx, dtx],
         )
         .unwrap();
+        // a baseline stores no process bytes
         if el.is_some() {
+            let mut b = nrec::store::procbytes::SampleBytes::default();
             for (p, (r, x)) in [alpha, beta].into_iter().zip(s.procs) {
                 if r + x > 0 {
-                    t.execute(
-                        "INSERT INTO proc_sample VALUES (?1, ?2, 1, ?3, ?4)",
-                        rusqlite::params![sid, p, r, x],
-                    )
-                    .unwrap();
+                    b.add_proc(p, 1, r as u64, x as u64);
                 }
             }
-        } else {
-            // a baseline stores no process bytes
+            nrec::store::procbytes::write(&t, sid, &b).unwrap();
         }
         out.push(if el.is_some() {
             s
