@@ -178,7 +178,7 @@ fn main() {
         .enumerate()
         .filter(|(_, (n, _))| {
             matches!(
-                n.as_str(),
+                n.split_once(':').map_or(n.as_str(), |(_, b)| b),
                 "Ip:InReceives"
                     | "Ip:InDelivers"
                     | "Ip:OutRequests"
@@ -201,7 +201,7 @@ fn main() {
         .enumerate()
         .filter(|(_, (n, _))| {
             matches!(
-                n.as_str(),
+                n.split_once(':').map_or(n.as_str(), |(_, b)| b),
                 "Tcp:ActiveOpens"
                     | "Tcp:PassiveOpens"
                     | "Tcp:RetransSegs"

@@ -62,3 +62,15 @@ CREATE TABLE proc_bytes (
     ports  BLOB NOT NULL,
     hosts  BLOB NOT NULL
 );
+
+-- Protocol counters are stored as what each interval added (store::proto): counters as
+-- deltas, gauges as read, in a sparse vector. counted: 0 not counted (baseline), 1 deltas
+-- since the previous sample, 2 counted from zero (first sample after a reboot). The latest
+-- raw readings of each namespace stay in proto_last, for the next sample's deltas.
+ALTER TABLE proto_sample ADD COLUMN counted INTEGER NOT NULL DEFAULT 0;
+CREATE TABLE proto_last (
+    netns  INTEGER PRIMARY KEY REFERENCES netns (id),
+    sample INTEGER NOT NULL REFERENCES sample (id),
+    keyset INTEGER NOT NULL REFERENCES keyset (id),
+    vals   BLOB    NOT NULL
+);

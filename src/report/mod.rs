@@ -10,7 +10,7 @@ pub mod listen;
 pub mod render;
 pub mod rolled;
 
-use crate::store::delta::{Flag, simple_delta};
+use crate::store::delta::Flag;
 use crate::store::query::{self, IfaceRow, Keysets, ProcRow, ProtoRow, SampleRow};
 use crate::time::Window;
 use kinds::{Calc, Key, Kind, Src};
@@ -118,7 +118,6 @@ impl Data {
 
 struct Interval {
     sample: i64,
-    prev: Option<i64>,
     ts_ms: i64,
     elapsed_ms: i64,
     segment: usize,
@@ -142,7 +141,6 @@ fn intervals(samples: &[SampleRow]) -> (Vec<Interval>, Vec<Segment>) {
         if let Some(el) = s.elapsed_ms {
             out.push(Interval {
                 sample: s.id,
-                prev: s.prev,
                 ts_ms: s.ts_ms,
                 elapsed_ms: el,
                 segment: segs.len() - 1,
@@ -258,37 +256,21 @@ fn proto_table_rows(
     let mut out = Vec::new();
     for iv in ivs {
         for cur in by_sample.get(&iv.sample).into_iter().flatten() {
-            let prev = iv.prev.and_then(|p| {
-                by_sample
-                    .get(&p)
-                    .and_then(|v| v.iter().find(|r| r.netns == cur.netns))
-            });
             if kind.inputs.iter().all(|inp| match inp.src {
                 Src::Gauge(keys) => keys.iter().all(|k| cur.get(keysets, k).is_none()),
                 _ => false,
             }) {
                 continue; // the source was not collected at all: no row, never a zero row
             }
+            // Counters are stored as deltas over the interval (from zero after a reboot);
+            // a sample without its predecessor's readings has none.
             let sums: Option<Vec<u128>> = kind
                 .inputs
                 .iter()
                 .map(|inp| match inp.src {
                     Src::Gauge(keys) => Some(sum_keys(cur, keys).unwrap_or(UNKNOWN)),
-                    Src::Ctr(keys) => keys
-                        .iter()
-                        .map(|k| {
-                            let c = cur.get(keysets, k)?;
-                            match (iv.prev, prev) {
-                                // first interval after a reboot: counted from zero
-                                (None, _) => Some(u128::from(c)),
-                                (Some(_), Some(p)) => {
-                                    Some(u128::from(simple_delta(p.get(keysets, k)?, c)))
-                                }
-                                (Some(_), None) => None,
-                            }
-                        })
-                        .sum(),
-                    Src::Dev(_) | Src::Proc(_) => None,
+                    Src::Ctr(keys) if cur.counted > 0 => sum_keys(cur, keys),
+                    Src::Ctr(_) | Src::Dev(_) | Src::Proc(_) => None,
                 })
                 .collect();
             // A namespace or source missing at either end yields no row, never a zero row.
@@ -303,7 +285,7 @@ fn proto_table_rows(
                 n: 1,
                 speed_mbps: None,
                 duplex: None,
-                flags: if iv.prev.is_none() {
+                flags: if cur.counted == 2 {
                     Flag::Boot as i64
                 } else {
                     0

@@ -338,12 +338,15 @@ fn insert_in(
             let keyset: i64 = tx
                 .prepare_cached("SELECT id FROM keyset WHERE names = ?1")?
                 .query_row([&names], |r| r.get(0))?;
-            let mut blob = Vec::with_capacity(ns.counters.len() * 2);
-            super::encode_varints(ns.counters.iter().map(|(_, v)| *v), &mut blob);
-            tx.prepare_cached(
-                "INSERT INTO proto_sample (sample, netns, keyset, vals) VALUES (?1, ?2, ?3, ?4)",
-            )?
-            .execute(params![sample_id, netns_id, keyset, blob])?;
+            super::proto::store(
+                tx,
+                sample_id,
+                netns_id,
+                keyset,
+                &ns.counters,
+                segment,
+                prev_id,
+            )?;
         }
 
         if let Some(listeners) = &ns.listeners {

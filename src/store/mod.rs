@@ -8,6 +8,7 @@ pub mod accounting;
 pub mod delta;
 pub mod insert;
 pub mod procbytes;
+pub mod proto;
 pub mod prune;
 pub mod query;
 pub mod rollup;
@@ -371,6 +372,7 @@ fn migrate(conn: &Connection, path: &Path) -> Result<()> {
             // stored, then derive the rollups from the raw samples.
             procbytes::convert_v2(conn)?;
             if cur > 0 {
+                proto::convert_v2(conn)?;
                 rollup::rebuild(conn)?;
             }
         }

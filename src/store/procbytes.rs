@@ -152,13 +152,13 @@ impl Reader {
             .ok_or_else(bad)?;
         for c in v.chunks(4) {
             let id = c[1] as i64;
-            if !self.addrs.contains_key(&id) {
+            if let std::collections::hash_map::Entry::Vacant(e) = self.addrs.entry(id) {
                 let a: String = conn
                     .prepare_cached("SELECT addr FROM addr WHERE id = ?1")?
                     .query_row([id], |r| r.get(0))
                     .optional()?
                     .ok_or_else(bad)?;
-                self.addrs.insert(id, a);
+                e.insert(a);
             }
             out.add_host(c[0] as i64, &self.addrs[&id], c[2], c[3]);
         }

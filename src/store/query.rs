@@ -1,6 +1,6 @@
 //! Typed read queries for reports. Every query is bounded by a [`Window`] of sample times.
 
-use super::{decode_varints, from_sql};
+use super::from_sql;
 use crate::time::Window;
 use rusqlite::{Connection, params};
 use std::collections::HashMap;
@@ -97,6 +97,9 @@ pub struct ProtoRow {
     pub sample: i64,
     pub netns: Vec<u8>,
     pub keyset: i64,
+    /// How counters were stored: see [`super::proto`] (0 not counted, 1 delta, 2 since boot).
+    pub counted: i64,
+    /// Gauges as read; counters as deltas over the interval (0 when not counted).
     pub vals: Vec<u64>,
 }
 
@@ -110,13 +113,12 @@ impl ProtoRow {
     }
 }
 
-/// Protocol rows of the window's samples and of their predecessors (for deltas).
+/// Protocol rows of the window's samples.
 pub fn proto_rows(conn: &Connection, w: &Window) -> rusqlite::Result<(Vec<ProtoRow>, Keysets)> {
     let mut st = conn.prepare_cached(
-        "SELECT p.sample, n.name, p.keyset, p.vals
-         FROM proto_sample p JOIN netns n ON n.id = p.netns
-         WHERE p.sample IN (SELECT id FROM sample WHERE ts_ms >= ?1 AND ts_ms < ?2
-                            UNION SELECT prev FROM sample WHERE ts_ms >= ?1 AND ts_ms < ?2 AND prev IS NOT NULL)
+        "SELECT p.sample, n.name, p.keyset, p.vals, p.counted
+         FROM sample s JOIN proto_sample p ON p.sample = s.id JOIN netns n ON n.id = p.netns
+         WHERE s.ts_ms >= ?1 AND s.ts_ms < ?2
          ORDER BY p.sample, p.netns",
     )?;
     let mut out = Vec::new();
@@ -128,11 +130,12 @@ pub fn proto_rows(conn: &Connection, w: &Window) -> rusqlite::Result<(Vec<ProtoR
             r.get::<_, Vec<u8>>(1)?,
             r.get::<_, i64>(2)?,
             blob,
+            r.get::<_, i64>(4)?,
         ))
     })?;
     for r in rows {
-        let (sample, netns, keyset, blob) = r?;
-        let vals = decode_varints(&blob).ok_or_else(|| {
+        let (sample, netns, keyset, blob, counted) = r?;
+        let vals = super::rollup::decode_vec(&mut &blob[..]).ok_or_else(|| {
             rusqlite::Error::FromSqlConversionFailure(
                 3,
                 rusqlite::types::Type::Blob,
@@ -146,6 +149,7 @@ pub fn proto_rows(conn: &Connection, w: &Window) -> rusqlite::Result<(Vec<ProtoR
             sample,
             netns,
             keyset,
+            counted,
             vals,
         });
     }
@@ -185,14 +189,14 @@ pub fn proc_rows(conn: &Connection, w: &Window) -> rusqlite::Result<Vec<ProcRow>
     for (sample, _, _, bytes) in reader.window(conn, w.start_ms(), w.end_ms())? {
         let mut rows: Vec<ProcRow> = Vec::new();
         for (p, (rx, tx)) in bytes.per_process() {
-            if !who.contains_key(&p) {
+            if let std::collections::hash_map::Entry::Vacant(e) = who.entry(p) {
                 let info = conn
                     .prepare_cached(
                         "SELECT coalesce(n.name, x''), p.comm, p.pid FROM process p
                          LEFT JOIN netns n ON n.id = p.netns WHERE p.id = ?1",
                     )?
                     .query_row([p], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
-                who.insert(p, info);
+                e.insert(info);
             }
             let (netns, comm, pid) = who[&p].clone();
             rows.push(ProcRow {
@@ -204,7 +208,7 @@ pub fn proc_rows(conn: &Connection, w: &Window) -> rusqlite::Result<Vec<ProcRow>
                 tx,
             });
         }
-        rows.sort_by(|a, b| (b.rx + b.tx).cmp(&(a.rx + a.tx)));
+        rows.sort_by_key(|r| std::cmp::Reverse(r.rx + r.tx));
         out.extend(rows);
     }
     Ok(out)

@@ -10,7 +10,6 @@
 //! so local-day totals from rollups are exact. A sample's interval counts in the bucket of
 //! the sample that closes it, exactly as raw reports place it.
 
-use super::delta::simple_delta;
 use super::{from_sql, read_varint};
 use rusqlite::{Connection, OptionalExtension, params};
 use std::collections::{BTreeMap, HashMap};
@@ -105,7 +104,7 @@ pub fn is_gauge(name: &str) -> bool {
     name.starts_with("sockstat")
         || name.starts_with("diag:")
         || matches!(
-            name,
+            name.strip_prefix("snmp:").unwrap_or(name),
             "Tcp:CurrEstab"
                 | "Tcp:RtoAlgorithm"
                 | "Tcp:RtoMin"
@@ -327,11 +326,11 @@ impl Roller {
         conn: &Connection,
         sample: i64,
     ) -> rusqlite::Result<Option<Contribution>> {
-        let row: Option<(i64, Option<i64>, Option<i64>)> = conn
-            .prepare_cached("SELECT ts_ms, prev, elapsed_ms FROM sample WHERE id = ?1")?
-            .query_row([sample], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+        let row: Option<(i64, Option<i64>)> = conn
+            .prepare_cached("SELECT ts_ms, elapsed_ms FROM sample WHERE id = ?1")?
+            .query_row([sample], |r| Ok((r.get(0)?, r.get(1)?)))
             .optional()?;
-        let Some((ts_ms, prev, elapsed)) = row else {
+        let Some((ts_ms, elapsed)) = row else {
             return Ok(None);
         };
         let el = elapsed.unwrap_or(0).max(0) as u64;
@@ -369,45 +368,25 @@ impl Roller {
             }
         }
 
-        // Protocol counters: gauges as read, counters as deltas against the predecessor
-        // (from zero after a reboot, unavailable after a baseline).
-        let protos = self.proto_rows(conn, sample)?;
-        let prevs = match prev {
-            Some(p) => self.proto_rows(conn, p)?,
-            None => Vec::new(),
-        };
-        for (netns, keyset, names, vals) in &protos {
-            let before = prevs.iter().find(|(n, ..)| n == netns).map(
-                |(_, _, pn, pv)| -> HashMap<&str, u64> {
-                    pn.iter()
-                        .map(String::as_str)
-                        .zip(pv.iter().copied())
-                        .collect()
-                },
-            );
-            let counters = match (elapsed, prev) {
-                (None, _) => false,
-                (Some(_), None) => true,
-                (Some(_), Some(_)) => before.is_some(),
-            };
-            let mut v = Vec::with_capacity(names.len() + 3);
-            for (name, cur) in names.iter().zip(vals) {
-                v.push(if is_gauge(name) {
-                    *cur
-                } else if !counters {
-                    0
-                } else {
-                    match &before {
-                        None => *cur,
-                        Some(b) => b.get(name.as_str()).map_or(0, |p| simple_delta(*p, *cur)),
-                    }
-                });
-            }
+        // Protocol counters: stored as the interval's deltas (gauges as read).
+        let mut st = conn.prepare_cached(
+            "SELECT netns, keyset, counted, vals FROM proto_sample WHERE sample = ?1",
+        )?;
+        let mut rows = st.query([sample])?;
+        while let Some(r) = rows.next()? {
+            let (netns, keyset, counted): (i64, i64, i64) = (r.get(0)?, r.get(1)?, r.get(2)?);
+            let blob = r.get_ref(3)?.as_blob()?;
+            let mut v = decode_vec(&mut &blob[..]).ok_or_else(|| {
+                corrupt(format!("sample {sample}: malformed protocol-counter blob"))
+            })?;
+            let names = self.keyset(conn, keyset)?;
+            v.resize(names.len(), 0);
+            let counters = counted > 0 && elapsed.is_some();
             v.push(1);
             v.push(u64::from(counters));
             v.push(if counters { el } else { 0 });
-            let mut k = SeriesKey::new(Kind::Proto, *netns);
-            k.keyset = *keyset;
+            let mut k = SeriesKey::new(Kind::Proto, netns);
+            k.keyset = keyset;
             items.push((k, v));
         }
 
@@ -439,30 +418,6 @@ impl Roller {
             ));
         }
         Ok(Some(Contribution { ts_ms, items }))
-    }
-
-    #[allow(clippy::type_complexity)]
-    fn proto_rows(
-        &mut self,
-        conn: &Connection,
-        sample: i64,
-    ) -> rusqlite::Result<Vec<(i64, i64, Rc<Vec<String>>, Vec<u64>)>> {
-        let mut st =
-            conn.prepare_cached("SELECT netns, keyset, vals FROM proto_sample WHERE sample = ?1")?;
-        let raw: Vec<(i64, i64, Vec<u8>)> = st
-            .query_map([sample], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
-            .collect::<rusqlite::Result<_>>()?;
-        let mut out = Vec::with_capacity(raw.len());
-        for (netns, keyset, blob) in raw {
-            let names = self.keyset(conn, keyset)?;
-            let vals = super::decode_varints(&blob)
-                .filter(|v| v.len() == names.len())
-                .ok_or_else(|| {
-                    corrupt(format!("sample {sample}: malformed protocol-counter blob"))
-                })?;
-            out.push((netns, keyset, names, vals));
-        }
-        Ok(out)
     }
 
     /// Adds a contribution to the stored rollup rows (creating series and rows as needed).
@@ -558,7 +513,8 @@ impl Acc {
 /// their day and leave half-full pages behind; rewritten once the day is over they are
 /// packed densely (measured: pages 72 % → ~95 % full), and the freed pages are reused.
 pub fn compact_day(conn: &Connection, day: i64) -> rusqlite::Result<()> {
-    let rows: Vec<(i64, i64, Vec<u8>, Option<Vec<u8>>)> = conn
+    type Row = (i64, i64, Vec<u8>, Option<Vec<u8>>);
+    let rows: Vec<Row> = conn
         .prepare_cached(
             "SELECT kind, series, total, quarters FROM rollup WHERE day = ?1 AND kind IN (0, 1, 2, 3, 4, 5, 6)
              ORDER BY kind, series",
@@ -591,32 +547,17 @@ pub fn set_meta(conn: &Connection, key: &str, value: i64) -> rusqlite::Result<()
 }
 
 /// The first UTC day whose rollups can be recomputed from raw rows: the day of the oldest
-/// stored sample, or the day after when that sample's predecessor was pruned (its protocol
-/// deltas cannot be recomputed), and never a day before the prune horizon. None when there
-/// are no raw samples.
+/// stored sample, but never a day before the prune horizon (a day whose raw samples are
+/// partly pruned keeps its rollups: they are its only complete record). None when there are
+/// no raw samples.
 pub fn rebuildable_from(conn: &Connection) -> rusqlite::Result<Option<i64>> {
-    let first: Option<(i64, Option<i64>)> = conn
-        .query_row(
-            "SELECT ts_ms, prev FROM sample ORDER BY ts_ms, id LIMIT 1",
-            [],
-            |r| Ok((r.get(0)?, r.get(1)?)),
-        )
-        .optional()?;
-    let Some((ts, prev)) = first else {
+    let first: Option<i64> = conn.query_row("SELECT min(ts_ms) FROM sample", [], |r| r.get(0))?;
+    let Some(ts) = first else {
         return Ok(None);
     };
-    let prev_gone = match prev {
-        Some(p) => conn
-            .query_row("SELECT 1 FROM sample WHERE id = ?1", [p], |_| Ok(()))
-            .optional()?
-            .is_none(),
-        None => false,
-    };
-    let first = ts.div_euclid(DAY_MS) + i64::from(prev_gone);
-    // Days before the prune horizon may have lost some raw samples (a sample kept because it
-    // was not rolled up yet): their rollups are the only complete record.
     let pruned_to = get_meta(conn, "raw_from_ms")?
         .map(|t| t.div_euclid(DAY_MS) + i64::from(t.rem_euclid(DAY_MS) != 0));
+    let first = ts.div_euclid(DAY_MS);
     Ok(Some(pruned_to.map_or(first, |p| first.max(p))))
 }
 

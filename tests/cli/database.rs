@@ -383,33 +383,122 @@ fn read_only_database_is_refused_for_recording_but_readable() {
 
 #[test]
 fn an_older_schema_is_upgraded_by_the_recorder_not_by_reports() {
+    // A database as schema 2 wrote it (built from the real migration files): two samples,
+    // raw protocol readings, a row per process, port and host.
     let env = Env::new();
-    let mut p = FakeProc::new();
-    env.record_ok(&p, &at(0));
-    // Pretend the file was written by schema 1: drop what schema 2 added.
-    env.sql()
-        .execute_batch(
-            "DROP TABLE proc_bytes; DROP TABLE addr; DROP TABLE process; DROP TABLE sock_base;
-             DROP TABLE attrib_sample; DROP TABLE rollup; DROP TABLE series;
-             DROP TABLE meta; PRAGMA user_version = 1;",
+    std::fs::create_dir_all(env.db.parent().unwrap()).unwrap();
+    let c = rusqlite::Connection::open(&env.db).unwrap();
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("migrations");
+    for f in ["0001_init.sql", "0002_processes.sql"] {
+        c.execute_batch(&std::fs::read_to_string(dir.join(f)).unwrap())
+            .unwrap();
+    }
+    let t0: i64 = "2026-11-22T09:00:00Z"
+        .parse::<jiff::Timestamp>()
+        .unwrap()
+        .as_millisecond();
+    let raw = |v: &[u64]| {
+        let mut b = Vec::new();
+        nrec::store::encode_varints(v.iter().copied(), &mut b);
+        b
+    };
+    c.execute_batch(&format!(
+        "PRAGMA application_id = 1852990819; PRAGMA user_version = 2; PRAGMA journal_mode = WAL;
+         INSERT INTO sysinfo VALUES (1, 'old-boot', x'68', 'k', 'x86_64', 2);
+         INSERT INTO netns VALUES (1, 'old-boot', 4026531840, CAST('root' AS BLOB));
+         INSERT INTO iface VALUES (1, 1, 2, CAST('eth0' AS BLOB));
+         INSERT INTO sample VALUES (1, {t0}, 1000, 1, NULL, NULL), (2, {}, 61000, 1, 1, 60000);
+         INSERT INTO keyset VALUES (1, 'snmp:Tcp:ActiveOpens' || char(10) || 'snmp:Tcp:PassiveOpens' || char(10) ||
+             'snmp:Tcp:InSegs' || char(10) || 'snmp:Tcp:OutSegs' || char(10) || 'sockstat:TCP:inuse');
+         INSERT INTO process (id, boot_id, pid, start_time, comm, netns) VALUES (1, 'old-boot', 42, 7, CAST('alpha' AS BLOB), 1);
+         INSERT INTO proc_sample VALUES (2, 1, 1, 1000, 200);
+         INSERT INTO port_sample VALUES (2, 1, 'tcp', 443, 1000, 200);
+         INSERT INTO host_sample VALUES (2, 1, '10.0.0.1', 1000, 200);
+         INSERT INTO attrib_sample VALUES (2, 1, 1000, 200, 0, 0);
+         INSERT INTO proc_hour VALUES ({}, 1, 1000, 200);",
+        t0 + 60_000,
+        t0 / 3_600_000
+    ))
+    .unwrap();
+    for (sample, rx, d) in [(1i64, 5000i64, None), (2, 125_000, Some(120_000i64))] {
+        c.execute(
+            "INSERT INTO iface_sample (sample, iface, rx_bytes, rx_packets, rx_errs, rx_drop, rx_fifo, rx_frame,
+                rx_compressed, rx_multicast, tx_bytes, tx_packets, tx_errs, tx_drop, tx_fifo, tx_colls, tx_carrier,
+                tx_compressed, d_rx_bytes, d_tx_bytes, flags)
+             VALUES (?1, 1, ?2, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, ?3, 0, 0)",
+            rusqlite::params![sample, rx, d],
         )
         .unwrap();
-    let out = env.report(&["--date", "2026-11-22"], &at(10));
+    }
+    for (sample, v) in [
+        (1i64, raw(&[1, 2, 100, 50, 3])),
+        (2, raw(&[1, 5, 160, 80, 5])),
+    ] {
+        c.execute(
+            "INSERT INTO proto_sample VALUES (?1, 1, 1, ?2)",
+            rusqlite::params![sample, v],
+        )
+        .unwrap();
+    }
+    drop(c);
+
+    let day = ["--date", "2026-11-22"];
+    let out = env.report(&day, &at(10));
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(3), "{err}");
     assert!(
         err.contains("older nrec") && err.contains("nrec record"),
         "{err}"
     );
-    p.uptime_ms += 60_000;
-    env.record_ok(&p, &at(1));
+    env.record_ok(&FakeProc::new(), &at(1));
     let v: i64 = env
         .sql()
         .query_row("PRAGMA user_version", [], |r| r.get(0))
         .unwrap();
     assert_eq!(v, 3, "the recorder migrated it");
-    env.report_ok(&["--date", "2026-11-22", "-n", "DEV,PROC"], &at(10));
-    // The migration derived rollups from the samples schema 1 had stored.
+    // What schema 2 stored reads the same after the upgrade.
+    let tcp = env.report_ok(
+        &[&day[..], &["-n", "TCP", "--format", "csv"]].concat(),
+        &at(10),
+    );
+    let (h, rows) = parse_csv(&tcp);
+    assert_eq!(
+        col(&h, &rows[0], "iseg/s"),
+        "1.00",
+        "60 segments in 60 s: {tcp}"
+    );
+    assert_eq!(col(&h, &rows[0], "oseg/s"), "0.50");
+    assert_eq!(col(&h, &rows[0], "passive/s"), "0.05");
+    let sock = env.report_ok(
+        &[&day[..], &["-n", "SOCK", "--format", "csv"]].concat(),
+        &at(10),
+    );
+    let (h, rows) = parse_csv(&sock);
+    assert_eq!(col(&h, &rows[0], "tcpsck"), "5", "gauges as read: {sock}");
+    for (cmd, key) in [
+        ("top-procs", "alpha"),
+        ("top-ports", "tcp/443"),
+        ("top-hosts", "10.0.0.1"),
+    ] {
+        let out = env
+            .cmd(&[cmd, "--since", "2026-11-22", "--format", "csv"])
+            .env("NREC_NOW", at(10))
+            .output()
+            .unwrap();
+        assert_success(&out);
+        let text = String::from_utf8(out.stdout).unwrap();
+        let (h, rows) = parse_csv(&text);
+        let r = rows
+            .iter()
+            .find(|r| col(&h, r, "name") == key)
+            .unwrap_or_else(|| panic!("{cmd}: {text}"));
+        assert_eq!(
+            (col(&h, r, "rx_bytes"), col(&h, r, "tx_bytes")),
+            ("1000", "200"),
+            "{cmd}"
+        );
+    }
+    // The migration derived rollups from the samples schema 2 had stored.
     let check = env.cmd(&["check"]).output().unwrap();
     assert!(
         check.status.success(),
