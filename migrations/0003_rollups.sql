@@ -74,3 +74,71 @@ CREATE TABLE proto_last (
     keyset INTEGER NOT NULL REFERENCES keyset (id),
     vals   BLOB    NOT NULL
 );
+
+-- Interfaces: iface_sample keeps what each interval added (the 16 deltas, link speed,
+-- duplex, flags); the kernel's readings are kept where deltas do not tell the whole story
+-- (iface_raw: baselines and flagged rows — resets, wraps, re-created, renamed, moved,
+-- implausible) and, for the next sample's deltas, the latest per interface (iface_last).
+-- Measured on the simulated week: 7.5 MB → 4.1 MB.
+CREATE TABLE iface_raw (
+    sample INTEGER NOT NULL REFERENCES sample (id),
+    iface  INTEGER NOT NULL REFERENCES iface (id),
+    rx_bytes INTEGER NOT NULL,
+    rx_packets INTEGER NOT NULL,
+    rx_errs INTEGER NOT NULL,
+    rx_drop INTEGER NOT NULL,
+    rx_fifo INTEGER NOT NULL,
+    rx_frame INTEGER NOT NULL,
+    rx_compressed INTEGER NOT NULL,
+    rx_multicast INTEGER NOT NULL,
+    tx_bytes INTEGER NOT NULL,
+    tx_packets INTEGER NOT NULL,
+    tx_errs INTEGER NOT NULL,
+    tx_drop INTEGER NOT NULL,
+    tx_fifo INTEGER NOT NULL,
+    tx_colls INTEGER NOT NULL,
+    tx_carrier INTEGER NOT NULL,
+    tx_compressed INTEGER NOT NULL,
+    PRIMARY KEY (sample, iface)
+) WITHOUT ROWID;
+INSERT INTO iface_raw SELECT sample, iface, rx_bytes, rx_packets, rx_errs, rx_drop, rx_fifo, rx_frame, rx_compressed, rx_multicast, tx_bytes, tx_packets, tx_errs, tx_drop, tx_fifo, tx_colls, tx_carrier, tx_compressed FROM iface_sample
+ WHERE flags != 0 OR d_rx_bytes IS NULL;
+
+CREATE TABLE iface_last (
+    iface  INTEGER PRIMARY KEY REFERENCES iface (id),
+    sample INTEGER NOT NULL REFERENCES sample (id),
+    rx_bytes INTEGER NOT NULL,
+    rx_packets INTEGER NOT NULL,
+    rx_errs INTEGER NOT NULL,
+    rx_drop INTEGER NOT NULL,
+    rx_fifo INTEGER NOT NULL,
+    rx_frame INTEGER NOT NULL,
+    rx_compressed INTEGER NOT NULL,
+    rx_multicast INTEGER NOT NULL,
+    tx_bytes INTEGER NOT NULL,
+    tx_packets INTEGER NOT NULL,
+    tx_errs INTEGER NOT NULL,
+    tx_drop INTEGER NOT NULL,
+    tx_fifo INTEGER NOT NULL,
+    tx_colls INTEGER NOT NULL,
+    tx_carrier INTEGER NOT NULL,
+    tx_compressed INTEGER NOT NULL
+);
+INSERT INTO iface_last SELECT x.iface, x.sample, x.rx_bytes, x.rx_packets, x.rx_errs, x.rx_drop, x.rx_fifo, x.rx_frame, x.rx_compressed, x.rx_multicast, x.tx_bytes, x.tx_packets, x.tx_errs, x.tx_drop, x.tx_fifo, x.tx_colls, x.tx_carrier, x.tx_compressed FROM iface_sample x
+ WHERE x.sample = (SELECT max(y.sample) FROM iface_sample y WHERE y.iface = x.iface);
+
+CREATE TABLE iface_delta (
+    sample        INTEGER NOT NULL REFERENCES sample (id),
+    iface         INTEGER NOT NULL REFERENCES iface (id),
+    d_rx_bytes    INTEGER, d_rx_packets INTEGER, d_rx_errs INTEGER, d_rx_drop INTEGER,
+    d_rx_fifo     INTEGER, d_rx_frame INTEGER, d_rx_compressed INTEGER, d_rx_multicast INTEGER,
+    d_tx_bytes    INTEGER, d_tx_packets INTEGER, d_tx_errs INTEGER, d_tx_drop INTEGER,
+    d_tx_fifo     INTEGER, d_tx_colls INTEGER, d_tx_carrier INTEGER, d_tx_compressed INTEGER,
+    speed_mbps    INTEGER,
+    duplex        INTEGER,
+    flags         INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (sample, iface)
+) WITHOUT ROWID;
+INSERT INTO iface_delta SELECT sample, iface, d_rx_bytes, d_rx_packets, d_rx_errs, d_rx_drop, d_rx_fifo, d_rx_frame, d_rx_compressed, d_rx_multicast, d_tx_bytes, d_tx_packets, d_tx_errs, d_tx_drop, d_tx_fifo, d_tx_colls, d_tx_carrier, d_tx_compressed, speed_mbps, duplex, flags FROM iface_sample;
+DROP TABLE iface_sample;
+ALTER TABLE iface_delta RENAME TO iface_sample;

@@ -142,7 +142,7 @@ fn insert_in(
             "SELECT n.inode, i.ifindex, i.name,
                     x.rx_bytes, x.rx_packets, x.rx_errs, x.rx_drop, x.rx_fifo, x.rx_frame, x.rx_compressed, x.rx_multicast,
                     x.tx_bytes, x.tx_packets, x.tx_errs, x.tx_drop, x.tx_fifo, x.tx_colls, x.tx_carrier, x.tx_compressed
-             FROM iface_sample x JOIN iface i ON i.id = x.iface JOIN netns n ON n.id = i.netns
+             FROM iface_last x JOIN iface i ON i.id = x.iface JOIN netns n ON n.id = i.netns
              WHERE x.sample = ?1",
         )?;
         let rows = st.query_map([pid], |r| {
@@ -278,31 +278,14 @@ fn insert_in(
                 Some(d) => d.map(|v| Some(to_sql(v))),
                 None => [None; 16],
             };
-            let mut st = tx.prepare_cached(
+            tx.prepare_cached(
                 "INSERT INTO iface_sample VALUES (?1, ?2,
                     ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18,
-                    ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26, ?27, ?28, ?29, ?30, ?31, ?32, ?33, ?34,
-                    ?35, ?36, ?37)",
-            )?;
-            st.execute(params![
+                    ?19, ?20, ?21)",
+            )?
+            .execute(params![
                 sample_id,
                 iface_id,
-                c[0],
-                c[1],
-                c[2],
-                c[3],
-                c[4],
-                c[5],
-                c[6],
-                c[7],
-                c[8],
-                c[9],
-                c[10],
-                c[11],
-                c[12],
-                c[13],
-                c[14],
-                c[15],
                 d[0],
                 d[1],
                 d[2],
@@ -323,6 +306,26 @@ fn insert_in(
                 i.link.duplex,
                 flags
             ])?;
+            // The readings: always as the next sample's baseline, and kept with the sample
+            // where the deltas alone do not tell what the counters did.
+            let readings = params![
+                iface_id, sample_id, c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7], c[8], c[9],
+                c[10], c[11], c[12], c[13], c[14], c[15]
+            ];
+            tx.prepare_cached(
+                "INSERT OR REPLACE INTO iface_last VALUES (?1, ?2,
+                    ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18)",
+            )?
+            .execute(readings)?;
+            if flags != 0 {
+                tx.prepare_cached(
+                    "INSERT INTO iface_raw (iface, sample, rx_bytes, rx_packets, rx_errs, rx_drop, rx_fifo,
+                        rx_frame, rx_compressed, rx_multicast, tx_bytes, tx_packets, tx_errs, tx_drop,
+                        tx_fifo, tx_colls, tx_carrier, tx_compressed)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18)",
+                )?
+                .execute(readings)?;
+            }
             n_ifaces += 1;
         }
 

@@ -101,6 +101,11 @@ pub fn prune(
                     set_meta(&tx, "raw_from_ms", horizon_ms)?;
                 }
                 tx.execute("DELETE FROM listener WHERE last_ms < ?1", [horizon_ms])?;
+                // readings of interfaces gone before the horizon serve no next sample
+                tx.execute(
+                    "DELETE FROM iface_last WHERE sample NOT IN (SELECT id FROM sample)",
+                    [],
+                )?;
                 tx.commit()?;
                 break;
             }

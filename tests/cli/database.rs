@@ -13,12 +13,17 @@ fn sum_rx(env: &Env, iface: &[u8]) -> (u64, u64, u64) {
             .unwrap()
             .unwrap_or(0)
     };
-    let j = "FROM iface_sample x JOIN iface i ON i.id = x.iface WHERE i.name = ?1";
+    let j = |t: &str| format!("FROM {t} x JOIN iface i ON i.id = x.iface WHERE i.name = ?1");
     (
-        q(&format!("SELECT sum(x.d_rx_bytes) {j}")) as u64,
-        q(&format!("SELECT x.rx_bytes {j} ORDER BY x.sample LIMIT 1")) as u64,
+        q(&format!("SELECT sum(x.d_rx_bytes) {}", j("iface_sample"))) as u64,
+        // the baseline's readings (kept with flagged rows), and the latest readings
         q(&format!(
-            "SELECT x.rx_bytes {j} ORDER BY x.sample DESC LIMIT 1"
+            "SELECT x.rx_bytes {} ORDER BY x.sample LIMIT 1",
+            j("iface_raw")
+        )) as u64,
+        q(&format!(
+            "SELECT x.rx_bytes {} ORDER BY x.sample DESC LIMIT 1",
+            j("iface_last")
         )) as u64,
     )
 }
@@ -469,6 +474,18 @@ fn an_older_schema_is_upgraded_by_the_recorder_not_by_reports() {
     );
     assert_eq!(col(&h, &rows[0], "oseg/s"), "0.50");
     assert_eq!(col(&h, &rows[0], "passive/s"), "0.05");
+    let dev = env.report_ok(&[&day[..], &["--format", "csv"]].concat(), &at(10));
+    let (h, rows) = parse_csv(&dev);
+    assert_eq!(col(&h, &rows[0], "rx_bytes"), "120000", "{dev}");
+    let last: i64 = env
+        .sql()
+        .query_row(
+            "SELECT rx_bytes FROM iface_last WHERE sample = 2",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(last, 125_000, "the latest readings kept for the next delta");
     let sock = env.report_ok(
         &[&day[..], &["-n", "SOCK", "--format", "csv"]].concat(),
         &at(10),

@@ -192,7 +192,7 @@ fn plausible_64_bit_wrap_is_continued() {
     let stored: i64 = env
         .sql()
         .query_row(
-            "SELECT rx_bytes FROM iface_sample ORDER BY sample LIMIT 1 OFFSET 1",
+            "SELECT rx_bytes FROM iface_raw ORDER BY sample LIMIT 1 OFFSET 1",
             [],
             |r| r.get(0),
         )

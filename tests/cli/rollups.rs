@@ -53,7 +53,6 @@ fn write_history(env: &Env, start_ms: i64, n: i64, step_ms: i64, seed: u64) -> V
     };
     let mut out = Vec::new();
     let mut prev: Option<i64> = None;
-    let (mut crx, mut ctx) = (0i64, 0i64);
     for k in 0..n {
         let ts = start_ms + k * step_ms;
         let el = prev.map(|_| step_ms);
@@ -69,21 +68,13 @@ fn write_history(env: &Env, start_ms: i64, n: i64, step_ms: i64, seed: u64) -> V
             tx: if el.is_some() { rnd(700_000) } else { 0 },
             procs: [(rnd(900_000), rnd(90_000)), (rnd(300_000), rnd(30_000))],
         };
-        crx += s.rx;
-        ctx += s.tx;
         let (drx, dtx) = match el {
             Some(_) => (Some(s.rx), Some(s.tx)),
             None => (None, None),
         };
         t.execute(
-            "INSERT INTO iface_sample (sample, iface, rx_bytes, rx_packets, rx_errs, rx_drop, rx_fifo, rx_frame,
-                rx_compressed, rx_multicast, tx_bytes, tx_packets, tx_errs, tx_drop, tx_fifo, tx_colls, tx_carrier,
-                tx_compressed, d_rx_bytes, d_rx_packets, d_rx_errs, d_rx_drop, d_rx_fifo, d_rx_frame, d_rx_compressed,
-                d_rx_multicast, d_tx_bytes, d_tx_packets, d_tx_errs, d_tx_drop, d_tx_fifo, d_tx_colls, d_tx_carrier,
-                d_tx_compressed, flags)
-             VALUES (?1, ?2, ?3, 0, 0, 0, 0, 0, 0, 0, ?4, 0, 0, 0, 0, 0, 0, 0,
-                     ?5, 0, 0, 0, 0, 0, 0, 0, ?6, 0, 0, 0, 0, 0, 0, 0, 0)",
-            rusqlite::params![sid, iface, crx, ctx, drx, dtx],
+            "INSERT INTO iface_sample (sample, iface, d_rx_bytes, d_tx_bytes, flags) VALUES (?1, ?2, ?3, ?4, ?5)",
+            rusqlite::params![sid, iface, drx, dtx, if el.is_some() { 0 } else { 1 }],
         )
         .unwrap();
         // a baseline stores no process bytes
