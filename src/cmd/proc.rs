@@ -7,6 +7,7 @@ use crate::cmd::Global;
 use crate::error::{Error, Result};
 use crate::report::render::{self, Format, csv_text, escape_bytes};
 use crate::store::procbytes::{Reader, SampleBytes};
+use crate::store::window::{Horizons, Resolution};
 use crate::store::{self};
 use rusqlite::{Connection, params};
 use serde_json::json;
@@ -124,9 +125,22 @@ pub fn run(args: &ProcArgs, g: &Global, out: &mut dyn Write) -> Result<()> {
     let path = g.db_read_path();
     let conn = store::open_ro(&path)?;
     let db = |e| Error::sqlite(&path, e);
-    let win = Reader::new()
-        .window(&conn, window.start_ms(), window.end_ms())
-        .map_err(db)?;
+    // The finest data covering the window: raw samples, else 15-minute (or daily) rollups.
+    let res = Horizons::load(&conn).map_err(db)?.finest(window.start_ms());
+    let win = if res == Resolution::Raw {
+        Reader::new()
+            .window(&conn, window.start_ms(), window.end_ms())
+            .map_err(db)?
+    } else {
+        if !g.quiet {
+            eprintln!(
+                "nrec: note: raw samples of this window were pruned (retention); showing {}",
+                res.describe()
+            );
+        }
+        crate::store::procbytes::window_from_rollups(&conn, window.start_ms(), window.end_ms())
+            .map_err(db)?
+    };
     let target = args.target.as_bytes();
     let procs = processes(&conn, target, &win).map_err(db)?;
     if procs.is_empty() && !g.quiet {

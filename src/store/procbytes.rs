@@ -190,6 +190,71 @@ impl Reader {
     }
 }
 
+/// The same shape as [`Reader::window`] from rollups, for windows that reach past the raw
+/// samples kept: one pseudo-sample per quarter hour (or per UTC day once the quarter detail
+/// is pruned), timed at the bucket's end, holding the bucket's process, port and host sums.
+pub fn window_from_rollups(
+    conn: &Connection,
+    start_ms: i64,
+    end_ms: i64,
+) -> rusqlite::Result<Vec<(i64, i64, i64, SampleBytes)>> {
+    use super::rollup::{DAY_MS, QUARTER_MS, decode_row};
+    let mut series: HashMap<i64, (i64, i64, String, i64, String)> = HashMap::new();
+    let mut st = conn
+        .prepare("SELECT id, kind, ref, proto, port, addr FROM series WHERE kind IN (3, 4, 5)")?;
+    for r in st.query_map([], |r| {
+        Ok((
+            r.get(0)?,
+            (r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?),
+        ))
+    })? {
+        let (id, v) = r?;
+        series.insert(id, v);
+    }
+    let mut buckets: BTreeMap<(i64, i64), SampleBytes> = BTreeMap::new();
+    let mut st = conn.prepare_cached(
+        "SELECT day, series, total, quarters FROM rollup WHERE kind = ?1 AND day >= ?2 AND day < ?3",
+    )?;
+    for kind in [3i64, 4, 5] {
+        let mut rows = st.query(params![
+            kind,
+            start_ms.div_euclid(DAY_MS),
+            end_ms.div_euclid(DAY_MS) + 1
+        ])?;
+        while let Some(r) = rows.next()? {
+            let (day, id): (i64, i64) = (r.get(0)?, r.get(1)?);
+            let t: Vec<u8> = r.get(2)?;
+            let q: Option<Vec<u8>> = r.get(3)?;
+            let row = decode_row(&t, q.as_deref(), day, id)?;
+            let Some((_, p, proto, port, addr)) = series.get(&id) else {
+                continue;
+            };
+            let parts: Vec<(i64, i64, Vec<u64>)> = match row.quarters {
+                Some(qs) => qs
+                    .into_iter()
+                    .map(|(q, v)| (day * DAY_MS + i64::from(q) * QUARTER_MS, QUARTER_MS, v))
+                    .collect(),
+                None => vec![(day * DAY_MS, DAY_MS, row.total)],
+            };
+            for (at, len, v) in parts {
+                if at < start_ms || at >= end_ms || v.len() < 2 {
+                    continue;
+                }
+                let b = buckets.entry((at, len)).or_default();
+                match kind {
+                    3 => b.add_proc(*p, 0, v[0], v[1]),
+                    4 => b.add_port(*p, proto, *port, v[0], v[1]),
+                    _ => b.add_host(*p, addr, v[0], v[1]),
+                }
+            }
+        }
+    }
+    Ok(buckets
+        .into_iter()
+        .map(|((at, len), b)| (0, at + len, len, b))
+        .collect())
+}
+
 /// Schema 2 → 3: the row-per-process tables become packed rows, then are dropped.
 pub fn convert_v2(conn: &Connection) -> rusqlite::Result<u64> {
     let exists = |t: &str| -> rusqlite::Result<bool> {
