@@ -84,10 +84,10 @@ impl Data {
     /// Loads the samples of the window and the rows the given kinds need.
     pub fn load(conn: &Connection, w: &Window, kinds: &[&Kind]) -> rusqlite::Result<Self> {
         let need = |k: Key| kinds.iter().any(|x| x.key == k);
+        let samples = query::samples(conn, w)?;
         Ok(Data {
-            samples: query::samples(conn, w)?,
             ifaces: need(Key::Iface)
-                .then(|| query::iface_rows(conn, w))
+                .then(|| query::iface_rows(conn, &samples))
                 .transpose()?,
             protos: need(Key::Netns)
                 .then(|| query::proto_rows(conn, w))
@@ -95,6 +95,7 @@ impl Data {
             procs: need(Key::Proc)
                 .then(|| query::proc_rows(conn, w))
                 .transpose()?,
+            samples,
             rolled: None,
         })
     }

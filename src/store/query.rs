@@ -52,43 +52,62 @@ pub struct IfaceRow {
     pub flags: i64,
 }
 
-/// Interface rows of the samples in the window, in sample then interface order.
-pub fn iface_rows(conn: &Connection, w: &Window) -> rusqlite::Result<Vec<IfaceRow>> {
+/// Interface rows of the given samples (a window's, in id order), in sample then interface
+/// order. One range scan of the primary key; names are looked up once per interface.
+pub fn iface_rows(conn: &Connection, samples: &[SampleRow]) -> rusqlite::Result<Vec<IfaceRow>> {
+    let (Some(lo), Some(hi)) = (samples.first(), samples.last()) else {
+        return Ok(Vec::new());
+    };
+    let wanted: std::collections::HashSet<i64> = samples.iter().map(|s| s.id).collect();
+    let mut names: HashMap<i64, (Vec<u8>, Vec<u8>)> = HashMap::new();
     let mut st = conn.prepare_cached(
-        "SELECT x.sample, n.name, i.name,
+        "SELECT i.id, n.name, i.name FROM iface i JOIN netns n ON n.id = i.netns",
+    )?;
+    for r in st.query_map([], |r| Ok((r.get(0)?, (r.get(1)?, r.get(2)?))))? {
+        let (id, v) = r?;
+        names.insert(id, v);
+    }
+    let mut st = conn.prepare_cached(
+        "SELECT x.sample, x.iface,
                 x.d_rx_bytes, x.d_rx_packets, x.d_rx_errs, x.d_rx_drop, x.d_rx_fifo, x.d_rx_frame,
                 x.d_rx_compressed, x.d_rx_multicast, x.d_tx_bytes, x.d_tx_packets, x.d_tx_errs,
                 x.d_tx_drop, x.d_tx_fifo, x.d_tx_colls, x.d_tx_carrier, x.d_tx_compressed,
                 x.speed_mbps, x.duplex, x.flags
-         FROM sample s JOIN iface_sample x ON x.sample = s.id
-              JOIN iface i ON i.id = x.iface JOIN netns n ON n.id = i.netns
-         WHERE s.ts_ms >= ?1 AND s.ts_ms < ?2
-         ORDER BY s.id, x.iface",
+         FROM iface_sample x WHERE x.sample BETWEEN ?1 AND ?2",
     )?;
-    let rows = st.query_map(params![w.start_ms(), w.end_ms()], |r| {
-        let first: Option<i64> = r.get(3)?;
+    let mut out = Vec::with_capacity(samples.len() * 4);
+    let mut rows = st.query(params![lo.id.min(hi.id), hi.id.max(lo.id)])?;
+    while let Some(r) = rows.next()? {
+        let sample: i64 = r.get(0)?;
+        if !wanted.contains(&sample) {
+            continue;
+        }
+        let Some((netns, name)) = names.get(&r.get::<_, i64>(1)?) else {
+            continue;
+        };
+        let first: Option<i64> = r.get(2)?;
         let deltas = match first {
             None => None,
             Some(_) => {
                 let mut d = [0u64; 16];
                 for (k, slot) in d.iter_mut().enumerate() {
-                    let v: Option<i64> = r.get(3 + k)?;
+                    let v: Option<i64> = r.get(2 + k)?;
                     *slot = from_sql(v.unwrap_or(0));
                 }
                 Some(d)
             }
         };
-        Ok(IfaceRow {
-            sample: r.get(0)?,
-            netns: r.get(1)?,
-            name: r.get(2)?,
+        out.push(IfaceRow {
+            sample,
+            netns: netns.clone(),
+            name: name.clone(),
             deltas,
-            speed_mbps: r.get(19)?,
-            duplex: r.get(20)?,
-            flags: r.get(21)?,
-        })
-    })?;
-    rows.collect()
+            speed_mbps: r.get(18)?,
+            duplex: r.get(19)?,
+            flags: r.get(20)?,
+        });
+    }
+    Ok(out)
 }
 
 /// Protocol counters of one namespace at one sample.
