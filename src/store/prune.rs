@@ -60,6 +60,14 @@ pub fn horizons(now_ms: i64, r: &Retention) -> (Option<i64>, Option<i64>, Option
     (h(r.raw_days), h(r.hourly_days), h(r.daily_days))
 }
 
+/// The first UTC day with rollups (every day with samples has a kind-0 row): an index seek.
+fn first_day(conn: &Connection) -> rusqlite::Result<Option<i64>> {
+    use rusqlite::OptionalExtension;
+    conn.prepare_cached("SELECT day FROM rollup WHERE kind = 0 ORDER BY day LIMIT 1")?
+        .query_row([], |r| r.get(0))
+        .optional()
+}
+
 pub fn prune(
     conn: &mut Connection,
     now_ms: i64,
@@ -83,7 +91,7 @@ pub fn prune(
             let rolled = get_meta(&tx, "rolled_to")?.unwrap_or(0);
             let ids: Vec<i64> = tx
                 .prepare_cached(
-                    "SELECT id FROM sample WHERE ts_ms < ?1 AND id <= ?2 ORDER BY id LIMIT ?3",
+                    "SELECT id FROM sample WHERE ts_ms < ?1 AND id <= ?2 ORDER BY ts_ms LIMIT ?3",
                 )?
                 .query_map(params![horizon_ms, rolled, SAMPLES_PER_STEP as i64], |r| {
                     r.get(0)
@@ -100,12 +108,14 @@ pub fn prune(
                 if pending == 0 && raw_from < horizon_ms {
                     set_meta(&tx, "raw_from_ms", horizon_ms)?;
                 }
-                tx.execute("DELETE FROM listener WHERE last_ms < ?1", [horizon_ms])?;
-                // readings of interfaces gone before the horizon serve no next sample
-                tx.execute(
-                    "DELETE FROM iface_last WHERE sample NOT IN (SELECT id FROM sample)",
-                    [],
-                )?;
+                if out.samples > 0 {
+                    tx.execute("DELETE FROM listener WHERE last_ms < ?1", [horizon_ms])?;
+                    // readings of interfaces gone before the horizon serve no next sample
+                    tx.execute(
+                        "DELETE FROM iface_last WHERE sample < (SELECT min(id) FROM sample)",
+                        [],
+                    )?;
+                }
                 tx.commit()?;
                 break;
             }
@@ -136,7 +146,9 @@ pub fn prune(
             let from = match get_meta(&tx, "quarters_from_day")? {
                 Some(d) => d,
                 None => {
-                    tx.query_row("SELECT coalesce(min(day), 0) FROM rollup", [], |r| r.get(0))?
+                    let first = first_day(&tx)?.unwrap_or(day);
+                    set_meta(&tx, "quarters_from_day", first)?;
+                    first
                 }
             };
             if from >= day {
@@ -163,11 +175,7 @@ pub fn prune(
                 return Ok(out);
             }
             let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-            let from: Option<i64> =
-                tx.query_row("SELECT min(day) FROM rollup WHERE kind = 0", [], |r| {
-                    r.get(0)
-                })?;
-            let from = match from {
+            let from = match first_day(&tx)? {
                 Some(f) if f < day => f,
                 _ => {
                     tx.commit()?;
