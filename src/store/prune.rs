@@ -145,11 +145,9 @@ pub fn prune(
             let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
             let from = match get_meta(&tx, "quarters_from_day")? {
                 Some(d) => d,
-                None => {
-                    let first = first_day(&tx)?.unwrap_or(day);
-                    set_meta(&tx, "quarters_from_day", first)?;
-                    first
-                }
+                // nothing stripped yet (the meta row claims "pruned before", so it is only
+                // written once something was)
+                None => first_day(&tx)?.unwrap_or(day),
             };
             if from >= day {
                 tx.commit()?;
