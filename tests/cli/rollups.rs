@@ -623,6 +623,76 @@ fn summary_export_and_check_agree_and_check_catches_tampering() {
         tot / frac
     );
 
+    // --hourly: the last 24 local hours; --monthly; --top-days; JSON
+    let text = ok(
+        &env,
+        &["summary", "--hourly", "--format", "csv", "--iface", "eth0"],
+        now,
+        &[],
+    );
+    let (h, rows) = parse_csv(&text);
+    assert_eq!(rows.len(), 25, "24 hours back and the current one: {text}");
+    for r in &rows {
+        let a = ms(col(&h, r, "start"));
+        let b = ms(col(&h, r, "end"));
+        assert_eq!(
+            col(&h, r, "rx_bytes"),
+            sum(a, b.min(now_ms)).to_string(),
+            "{}",
+            col(&h, r, "period")
+        );
+    }
+    let text = ok(
+        &env,
+        &["summary", "--monthly", "--format", "csv", "--iface", "eth0"],
+        now,
+        &[],
+    );
+    let (h, rows) = parse_csv(&text);
+    assert_eq!(rows.len(), 1, "one month with data: {text}");
+    assert_eq!(col(&h, &rows[0], "period"), "2026-11");
+    assert_eq!(col(&h, &rows[0], "rx_bytes"), sum(0, now_ms).to_string());
+    let text = ok(
+        &env,
+        &[
+            "summary",
+            "--top-days",
+            "1",
+            "--format",
+            "csv",
+            "--iface",
+            "eth0",
+        ],
+        now,
+        &[],
+    );
+    let (h, rows) = parse_csv(&text);
+    let day_ms = 86_400_000;
+    let busiest = (0..3)
+        .map(|d| start + d * day_ms)
+        .max_by_key(|a| {
+            hist.iter()
+                .filter(|s| s.ts >= *a && s.ts < (a + day_ms).min(now_ms))
+                .map(|s| s.rx + s.tx)
+                .sum::<i64>()
+        })
+        .unwrap();
+    assert_eq!(rows.len(), 1);
+    assert_eq!(
+        col(&h, &rows[0], "rx_bytes"),
+        sum(busiest, (busiest + day_ms).min(now_ms)).to_string()
+    );
+    let json: serde_json::Value =
+        serde_json::from_str(&ok(&env, &["summary", "--format", "json"], now, &[])).unwrap();
+    assert_eq!(json["timezone"], "UTC");
+    assert!(
+        json["rows"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|r| r["iface"] == "eth0" && r["period"] == "today")
+    );
+
     // export: hourly process rows add up to top-procs over the same window
     let since = "2026-11-20T05:00:00Z";
     let csv = ok(
