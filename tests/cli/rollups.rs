@@ -433,20 +433,23 @@ fn pruning_killed_at_any_moment_leaves_a_consistent_database() {
     write_history(&env, start, n, 30_000, 8);
     let now = "2026-11-07T12:00:00Z";
     let cfg = config(&env, "[retention]\nraw = \"1d\"\nhourly = \"3d\"\n");
-    let total_before = ok(
-        &env,
-        &[
-            "top-procs",
-            "--since",
-            "2026-11-01",
-            "--until",
-            "2026-11-08",
-            "--format",
-            "csv",
-        ],
-        now,
-        &[],
-    );
+    let week = || {
+        ok(
+            &env,
+            &[
+                "top-procs",
+                "--since",
+                "2026-11-01",
+                "--until",
+                "2026-11-08",
+                "--format",
+                "csv",
+            ],
+            now,
+            &[],
+        )
+    };
+    let total_before = week();
     for delay_ms in [3u64, 15, 40, 90, 160, 260] {
         let mut child = env
             .cmd(&["--config", &cfg, "prune", "-q"])
@@ -488,20 +491,7 @@ fn pruning_killed_at_any_moment_leaves_a_consistent_database() {
         .unwrap();
     assert_eq!(quarters, 0, "15-minute detail older than 3 days is gone");
     // Daily totals are kept: the whole week still adds up to the same bytes.
-    let total_after = ok(
-        &env,
-        &[
-            "top-procs",
-            "--since",
-            "2026-11-01",
-            "--until",
-            "2026-11-08",
-            "--format",
-            "csv",
-        ],
-        now,
-        &[],
-    );
+    let total_after = week();
     assert_eq!(total_after, total_before);
     // freed pages went back to the file system (incremental auto-vacuum)
     let free: i64 = env
