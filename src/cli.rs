@@ -61,6 +61,15 @@ pub enum Command {
     Rollup(RollupArgs),
     /// Verify the database: integrity, schema version, rollups equal to their raw rows
     Check,
+    /// Recording health: last sample, database, sources per namespace, privileges, coverage
+    Status(StatusArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct StatusArgs {
+    /// Output format (table or json)
+    #[arg(long, value_enum, default_value_t = Format::Table)]
+    pub format: Format,
 }
 
 #[derive(Args, Debug)]

@@ -53,6 +53,7 @@ fn main() -> ExitCode {
         cli::Command::Prune => cmd::maintain::prune(&g),
         cli::Command::Rollup(a) => cmd::maintain::rollup(a, &g),
         cli::Command::Check => cmd::maintain::check(&g, &mut stdout()),
+        cli::Command::Status(a) => cmd::status::run(a, &g, &mut stdout()),
     };
     match res {
         Ok(()) => ExitCode::SUCCESS,

@@ -5,6 +5,7 @@ pub mod maintain;
 pub mod proc;
 pub mod record;
 pub mod report;
+pub mod status;
 pub mod summary;
 pub mod top;
 

@@ -750,6 +750,27 @@ fn summary_export_and_check_agree_and_check_catches_tampering() {
     );
     assert_eq!(lines[0]["iface"], "eth0");
 
+    // status: last sample age, raw samples, the last hour's interface bytes
+    let st: serde_json::Value =
+        serde_json::from_str(&ok(&env, &["status", "--format", "json"], now, &[])).unwrap();
+    // (the history runs past NREC_NOW: a negative age says the clock went back)
+    let last = hist.iter().map(|s| s.ts).max().unwrap();
+    assert_eq!(
+        st["last_sample_age_s"].as_f64(),
+        Some((now_ms - last) as f64 / 1000.0)
+    );
+    assert_eq!(
+        st["database"]["samples_raw"],
+        hist.len() as i64 + 1,
+        "history + the schema's first record"
+    );
+    let hour: i64 = hist
+        .iter()
+        .filter(|s| s.ts >= now_ms - 3_600_000 && s.ts < now_ms)
+        .map(|s| s.rx + s.tx)
+        .sum();
+    assert_eq!(st["last_hour"]["interface_bytes"], hour);
+
     // tamper with one rollup row: check names it and exits 3
     assert_success(&run(&env, &["check"], now, &[]));
     env.sql()

@@ -1,0 +1,264 @@
+//! `nrec status`: is recording healthy, and what can it see? The last sample's age, the
+//! database (size, schema, retention tiers), per namespace the sources that delivered in the
+//! last sample and what each cannot see, this process's privileges, and how much of the last
+//! hour's interface traffic was attributed to processes.
+
+use crate::cli::StatusArgs;
+use crate::cmd::Global;
+use crate::cmd::top::size;
+use crate::config::Config;
+use crate::error::{Error, Result};
+use crate::report::render::{self, Format, escape_bytes};
+use crate::store::rollup::{Kind, Roller, get_meta};
+use crate::store::window::{self, Horizons};
+use crate::store::{self};
+use crate::time::Clock;
+use rusqlite::{Connection, OptionalExtension};
+use serde_json::json;
+use std::io::Write;
+
+/// One namespace of the last sample.
+struct Ns {
+    name: String,
+    ifaces: i64,
+    protocol: bool,
+    sockets: bool,
+}
+
+/// Effective capabilities of this process, from /proc/self/status.
+fn capabilities() -> Vec<&'static str> {
+    let text = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    let eff = text
+        .lines()
+        .find_map(|l| l.strip_prefix("CapEff:"))
+        .and_then(|v| u64::from_str_radix(v.trim(), 16).ok())
+        .unwrap_or(0);
+    [
+        (21, "CAP_SYS_ADMIN"),
+        (19, "CAP_SYS_PTRACE"),
+        (2, "CAP_DAC_READ_SEARCH"),
+        (39, "CAP_BPF"),
+        (38, "CAP_PERFMON"),
+    ]
+    .into_iter()
+    .filter(|(bit, _)| eff & (1u64 << bit) != 0)
+    .map(|(_, n)| n)
+    .collect()
+}
+
+fn namespaces(conn: &Connection, sample: i64) -> rusqlite::Result<Vec<Ns>> {
+    let mut st = conn.prepare(
+        "SELECT n.name,
+                (SELECT count(*) FROM iface_sample x JOIN iface i ON i.id = x.iface
+                  WHERE x.sample = ?1 AND i.netns = n.id),
+                EXISTS (SELECT 1 FROM proto_sample p WHERE p.sample = ?1 AND p.netns = n.id),
+                EXISTS (SELECT 1 FROM sock_base b WHERE b.sample = ?1 AND b.netns = n.id)
+         FROM netns n
+         WHERE n.id IN (SELECT i.netns FROM iface_sample x JOIN iface i ON i.id = x.iface WHERE x.sample = ?1)
+            OR n.id IN (SELECT netns FROM proto_sample WHERE sample = ?1)
+         ORDER BY n.name != x'726f6f74', n.name",
+    )?;
+    let rows = st.query_map([sample], |r| {
+        Ok(Ns {
+            name: escape_bytes(&r.get::<_, Vec<u8>>(0)?),
+            ifaces: r.get(1)?,
+            protocol: r.get(2)?,
+            sockets: r.get(3)?,
+        })
+    })?;
+    rows.collect()
+}
+
+pub fn run(args: &StatusArgs, g: &Global, out: &mut dyn Write) -> Result<()> {
+    let clock = Clock::from_env()?;
+    let now = clock.now().as_millisecond();
+    let tz = crate::time::display_zone();
+    let path = g.db_read_path();
+    let conn = store::open_ro(&path)?;
+    let db = |e| Error::sqlite(&path, e);
+    let config = Config::load(g.config.as_deref())?;
+
+    let last: Option<(i64, i64)> = conn
+        .query_row(
+            "SELECT id, ts_ms FROM sample ORDER BY ts_ms DESC, id DESC LIMIT 1",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .optional()
+        .map_err(db)?;
+    let (first_ms, samples): (Option<i64>, i64) = conn
+        .query_row("SELECT min(ts_ms), count(*) FROM sample", [], |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })
+        .map_err(db)?;
+    let file_bytes: u64 = ["", "-wal"]
+        .iter()
+        .filter_map(|s| {
+            let mut p = path.as_os_str().to_owned();
+            p.push(s);
+            std::fs::metadata(std::path::PathBuf::from(p)).ok()
+        })
+        .map(|m| m.len())
+        .sum();
+    let nss = match last {
+        Some((id, _)) => namespaces(&conn, id).map_err(db)?,
+        None => Vec::new(),
+    };
+    let h = Horizons::load(&conn).map_err(db)?;
+    let quarters_from = get_meta(&conn, "quarters_from_day").map_err(db)?;
+    // coverage over the last hour: attributed socket bytes / interface bytes
+    let sums = window::sums(
+        &conn,
+        &mut Roller::new(),
+        &h,
+        &[Kind::Iface, Kind::Attrib],
+        now - 3_600_000,
+        now,
+    )
+    .map_err(db)?;
+    let kinds: std::collections::HashMap<i64, i64> = conn
+        .prepare("SELECT id, kind FROM series WHERE kind IN (1, 6)")
+        .and_then(|mut st| {
+            st.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+                .collect::<rusqlite::Result<_>>()
+        })
+        .map_err(db)?;
+    let (mut iface, mut sock, mut unowned) = (0u64, 0u64, 0u64);
+    for (id, v) in &sums.by_series {
+        match kinds.get(id) {
+            Some(1) => iface += v[0] + v[8],
+            Some(6) => {
+                sock += v[0] + v[1];
+                unowned += v[2] + v[3];
+            }
+            _ => {}
+        }
+    }
+    let attributed = sock.saturating_sub(unowned);
+    let coverage = (iface > 0).then(|| attributed as f64 / iface as f64);
+    let caps = capabilities();
+    // SAFETY: geteuid has no preconditions.
+    let euid = unsafe { libc::geteuid() };
+    let age_s = last.map(|(_, ts)| (now - ts) as f64 / 1000.0);
+    let retention = |d: Option<i64>| d.map_or("forever".to_string(), |d| format!("{d}d"));
+    let blind = "UDP and other protocols, TCP/IP headers, connections opened and closed between samples, a closing connection's last interval";
+
+    let io = |e: std::io::Error| Error::failure(format!("writing the status: {e}")).with_io(e);
+    match args.format {
+        Format::Json => {
+            let doc = json!({
+                "database": {
+                    "path": path.display().to_string(),
+                    "bytes": file_bytes,
+                    "schema": store::SCHEMA_VERSION,
+                    "samples_raw": samples,
+                    "raw_from": first_ms.map(|t| render::iso(t, &tz)),
+                    "retention": {
+                        "raw": retention(config.retention.raw_days),
+                        "hourly": retention(config.retention.hourly_days),
+                        "daily": retention(config.retention.daily_days),
+                    },
+                    "quarter_detail_pruned_before_day": quarters_from,
+                },
+                "last_sample": last.map(|(_, ts)| render::iso(ts, &tz)),
+                "last_sample_age_s": age_s,
+                "privileges": { "euid": euid, "capabilities": caps },
+                "namespaces": nss.iter().map(|n| json!({
+                    "netns": n.name, "interfaces": n.ifaces,
+                    "sources": {
+                        "interfaces": "/proc/net/dev",
+                        "protocol_counters": n.protocol,
+                        "process_bytes": if n.sockets { Some("sock_diag") } else { None },
+                    },
+                    "cannot_see": blind,
+                })).collect::<Vec<_>>(),
+                "last_hour": {
+                    "interface_bytes": iface,
+                    "socket_bytes": sock,
+                    "attributed_bytes": attributed,
+                    "coverage": coverage,
+                },
+            });
+            serde_json::to_writer_pretty(&mut *out, &doc)
+                .map_err(|e| io(std::io::Error::other(e)))?;
+            writeln!(out).map_err(io)?;
+        }
+        _ => {
+            let w = &mut *out;
+            writeln!(
+                w,
+                "database      {} ({}, schema {})",
+                path.display(),
+                size(file_bytes),
+                store::SCHEMA_VERSION
+            )
+            .map_err(io)?;
+            writeln!(
+                w,
+                "retention     raw {} ({} samples since {}), 15-minute {}, daily {}",
+                retention(config.retention.raw_days),
+                samples,
+                first_ms
+                    .map(|t| render::iso(t, &tz))
+                    .unwrap_or_else(|| "-".into()),
+                retention(config.retention.hourly_days),
+                retention(config.retention.daily_days)
+            )
+            .map_err(io)?;
+            match (last, age_s) {
+                (Some((_, ts)), Some(age)) => writeln!(
+                    w,
+                    "last sample   {} ({:.0} s ago{})",
+                    render::iso(ts, &tz),
+                    age,
+                    if age > 180.0 {
+                        "; is the timer running? systemctl list-timers nrec-record.timer"
+                    } else {
+                        ""
+                    }
+                ),
+                _ => writeln!(
+                    w,
+                    "last sample   none yet: run `nrec record` (or enable nrec-record.timer)"
+                ),
+            }
+            .map_err(io)?;
+            writeln!(
+                w,
+                "privileges    euid {euid}; capabilities: {}",
+                if caps.is_empty() {
+                    "none (only this namespace, own processes)".to_string()
+                } else {
+                    caps.join(" ")
+                }
+            )
+            .map_err(io)?;
+            for n in &nss {
+                writeln!(
+                    w,
+                    "netns {:<8} {} interface(s) from /proc/net/dev; protocol counters {}; per-process bytes {}",
+                    n.name,
+                    n.ifaces,
+                    if n.protocol { "yes" } else { "no" },
+                    if n.sockets { "sock_diag (TCP)" } else { "none (socket dump unavailable)" }
+                )
+                .map_err(io)?;
+            }
+            if !nss.is_empty() {
+                writeln!(w, "              sock_diag cannot see: {blind}").map_err(io)?;
+            }
+            match coverage {
+                Some(c) => writeln!(
+                    w,
+                    "last hour     {} interface bytes, {:.1}% attributed to processes ({} on sockets without a known process)",
+                    size(iface),
+                    c * 100.0,
+                    size(unowned)
+                ),
+                None => writeln!(w, "last hour     no interface traffic recorded"),
+            }
+            .map_err(io)?;
+        }
+    }
+    out.flush().map_err(io)
+}
