@@ -424,7 +424,6 @@ fn main() {
                     procs
                         .iter()
                         .filter(|p| p.server)
-                        .take(8)
                         .enumerate()
                         .map(|(i, p)| Listener {
                             proto: "tcp",

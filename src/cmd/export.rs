@@ -397,9 +397,9 @@ pub fn run(args: &ExportArgs, g: &Global, out: &mut dyn Write) -> Result<()> {
             return Ok(());
         }
         let mut st = conn
-            .prepare(
-                "SELECT day, series, total, quarters FROM rollup WHERE kind = ?1 AND day >= ?2 AND day < ?3 ORDER BY day",
-            )
+            .prepare(&rollup::kind_days_sql(
+                "r.day, r.series, r.total, r.quarters",
+            ))
             .map_err(db)?;
         let mut rows = st
             .query(params![

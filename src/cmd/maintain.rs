@@ -11,7 +11,7 @@ use crate::report::render;
 use crate::store::rollup::{self, Acc, DAY_MS, Kind, Roller};
 use crate::store::{self, prune::Limit};
 use crate::time::Clock;
-use rusqlite::{Connection, params};
+use rusqlite::Connection;
 use std::io::Write;
 
 pub fn prune(g: &Global) -> Result<()> {
@@ -169,9 +169,10 @@ fn check_rollups(conn: &Connection) -> rusqlite::Result<Vec<Finding>> {
         let mut matched = 0usize;
         for k in Kind::ALL {
             let mut st = conn.prepare_cached(
-                "SELECT series, total, quarters FROM rollup WHERE kind = ?1 AND day = ?2",
+                "SELECT series, total, quarters FROM rollup WHERE id >= ?1 AND id < ?2",
             )?;
-            let mut rows = st.query(params![k as i64, day])?;
+            let (lo, hi) = rollup::kind_day(k, day);
+            let mut rows = st.query([lo, hi])?;
             while let Some(r) = rows.next()? {
                 let series: i64 = r.get(0)?;
                 let t: Vec<u8> = r.get(1)?;

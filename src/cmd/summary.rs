@@ -9,7 +9,7 @@ use crate::cmd::Global;
 use crate::cmd::top::size;
 use crate::error::{Error, Result};
 use crate::report::render::{self, Format, csv_text, escape_bytes};
-use crate::store::rollup::{DAY_MS, Kind, Roller};
+use crate::store::rollup::{self, DAY_MS, Kind, Roller};
 use crate::store::window::{self, Horizons, Resolution};
 use crate::store::{self};
 use crate::time::{self, Clock};
@@ -56,12 +56,7 @@ pub fn run(args: &SummaryArgs, g: &Global, out: &mut dyn Write) -> Result<()> {
     let conn = store::open_ro(&path)?;
     let db = |e| Error::sqlite(&path, e);
 
-    let first_ms: Option<i64> = conn
-        .query_row("SELECT min(day) FROM rollup WHERE kind = 0", [], |r| {
-            r.get::<_, Option<i64>>(0)
-        })
-        .map_err(db)?
-        .map(|d| d * DAY_MS);
+    let first_ms: Option<i64> = rollup::first_day(&conn).map_err(db)?.map(|d| d * DAY_MS);
     let opts = &args.window;
     let user_window = opts.today
         || opts.yesterday

@@ -9,7 +9,7 @@ use crate::store::rollup::{
 };
 use crate::store::window::Resolution;
 use crate::time::Window;
-use rusqlite::{Connection, params};
+use rusqlite::Connection;
 use std::collections::HashMap;
 
 struct Item {
@@ -62,10 +62,10 @@ impl Rolled {
         let (a, b) = (w.start_ms(), w.end_ms());
         let mut items = Vec::new();
         for k in &want {
-            let mut st = conn.prepare_cached(
-                "SELECT day, series, total, quarters FROM rollup WHERE kind = ?1 AND day >= ?2 AND day < ?3",
-            )?;
-            let mut rows = st.query(params![
+            let mut st = conn.prepare_cached(&rollup::kind_days_sql(
+                "r.day, r.series, r.total, r.quarters",
+            ))?;
+            let mut rows = st.query(rusqlite::params![
                 *k as i64,
                 a.div_euclid(DAY_MS),
                 b.div_euclid(DAY_MS) + 1

@@ -212,9 +212,9 @@ pub fn window_from_rollups(
         series.insert(id, v);
     }
     let mut buckets: BTreeMap<(i64, i64), SampleBytes> = BTreeMap::new();
-    let mut st = conn.prepare_cached(
-        "SELECT day, series, total, quarters FROM rollup WHERE kind = ?1 AND day >= ?2 AND day < ?3",
-    )?;
+    let mut st = conn.prepare_cached(&super::rollup::kind_days_sql(
+        "r.day, r.series, r.total, r.quarters",
+    ))?;
     for kind in [3i64, 4, 5] {
         let mut rows = st.query(params![
             kind,

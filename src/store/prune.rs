@@ -6,7 +6,7 @@
 //! rebuilt from it. Freed pages are reused by later inserts; beyond a small reserve they are
 //! handed back to the file system with `incremental_vacuum`, so the file stays bounded.
 
-use super::rollup::{DAY_MS, Kind, get_meta, set_meta};
+use super::rollup::{DAY_MS, Kind, first_day, get_meta, kind_day, set_meta};
 use crate::config::Retention;
 use rusqlite::{Connection, TransactionBehavior, params};
 use std::time::{Duration, Instant};
@@ -58,14 +58,6 @@ pub fn horizons(now_ms: i64, r: &Retention) -> (Option<i64>, Option<i64>, Option
     let today = now_ms.div_euclid(DAY_MS);
     let h = |d: Option<i64>| d.map(|d| today - d);
     (h(r.raw_days), h(r.hourly_days), h(r.daily_days))
-}
-
-/// The first UTC day with rollups (every day with samples has a kind-0 row): an index seek.
-fn first_day(conn: &Connection) -> rusqlite::Result<Option<i64>> {
-    use rusqlite::OptionalExtension;
-    conn.prepare_cached("SELECT day FROM rollup WHERE kind = 0 ORDER BY day LIMIT 1")?
-        .query_row([], |r| r.get(0))
-        .optional()
 }
 
 pub fn prune(
@@ -154,10 +146,11 @@ pub fn prune(
                 break;
             }
             for k in Kind::ALL {
+                let (lo, hi) = kind_day(k, from);
                 tx.prepare_cached(
-                    "UPDATE rollup SET quarters = NULL WHERE kind = ?1 AND day = ?2 AND quarters IS NOT NULL",
+                    "UPDATE rollup SET quarters = NULL WHERE id >= ?1 AND id < ?2 AND quarters IS NOT NULL",
                 )?
-                .execute(params![k as i64, from])?;
+                .execute([lo, hi])?;
             }
             set_meta(&tx, "quarters_from_day", from + 1)?;
             tx.commit()?;
@@ -181,8 +174,9 @@ pub fn prune(
                 }
             };
             for k in Kind::ALL {
-                tx.prepare_cached("DELETE FROM rollup WHERE kind = ?1 AND day = ?2")?
-                    .execute(params![k as i64, from])?;
+                let (lo, hi) = kind_day(k, from);
+                tx.prepare_cached("DELETE FROM rollup WHERE id >= ?1 AND id < ?2")?
+                    .execute([lo, hi])?;
             }
             let days_from = get_meta(&tx, "days_from_day")?.unwrap_or(i64::MIN);
             set_meta(&tx, "days_from_day", days_from.max(from + 1))?;

@@ -16,6 +16,40 @@ use std::collections::{BTreeMap, HashMap};
 use std::rc::Rc;
 
 pub const DAY_MS: i64 = 86_400_000;
+
+/// The rowid of the rollup row of (kind, UTC day, series): day << 35 | kind << 32 | series.
+/// Day-major, so that the open day's rows (rewritten with every sample) are the last rows of
+/// the table and a finished day is compacted where rows are appended.
+pub fn key(kind: Kind, day: i64, series: i64) -> i64 {
+    (day << 35) | ((kind as i64) << 32) | series
+}
+
+/// `[lo, hi)` rowids of kind's rows of one day.
+pub fn kind_day(kind: Kind, day: i64) -> (i64, i64) {
+    let lo = key(kind, day.clamp(0, MAX_DAY), 0);
+    (lo, lo + (1 << 32))
+}
+
+/// Days representable in a key (from 1970); samples outside are not rolled up.
+pub const MAX_DAY: i64 = (1 << 27) - 1;
+
+/// `SELECT cols FROM rollup r` for kind ?1 and days [?2, ?3): one rowid range seek per day
+/// (a recursive list of days joined on the key), in (day, series) order.
+pub fn kind_days_sql(cols: &str) -> String {
+    format!(
+        "WITH RECURSIVE d(day) AS (SELECT max(?2, 0) WHERE max(?2, 0) < ?3
+                                   UNION ALL SELECT day + 1 FROM d WHERE day + 1 < ?3)
+         SELECT {cols} FROM d JOIN rollup r
+           ON r.id >= ((d.day << 35) | (?1 << 32)) AND r.id < ((d.day << 35) | (?1 << 32)) + 4294967296"
+    )
+}
+
+/// The first UTC day with rollups.
+pub fn first_day(conn: &Connection) -> rusqlite::Result<Option<i64>> {
+    conn.prepare_cached("SELECT id >> 35 FROM rollup ORDER BY id LIMIT 1")?
+        .query_row([], |r| r.get(0))
+        .optional()
+}
 pub const QUARTER_MS: i64 = 900_000;
 pub const QUARTERS: usize = 96;
 
@@ -291,12 +325,8 @@ pub fn load_row(
     series: i64,
 ) -> rusqlite::Result<Option<DayRow>> {
     let row: Option<(Vec<u8>, Option<Vec<u8>>)> = conn
-        .prepare_cached(
-            "SELECT total, quarters FROM rollup WHERE kind = ?1 AND day = ?2 AND series = ?3",
-        )?
-        .query_row(params![kind as i64, day, series], |r| {
-            Ok((r.get(0)?, r.get(1)?))
-        })
+        .prepare_cached("SELECT total, quarters FROM rollup WHERE id = ?1")?
+        .query_row([key(kind, day, series)], |r| Ok((r.get(0)?, r.get(1)?)))
         .optional()?;
     row.map(|(t, q)| decode_row(&t, q.as_deref(), day, series))
         .transpose()
@@ -331,12 +361,12 @@ fn store_row(
     // UPDATE keeps the row where it is (INSERT OR REPLACE would move it to a new rowid on
     // every sample and leave half-empty pages behind).
     let sql = if exists {
-        "UPDATE rollup SET total = ?4, quarters = ?5 WHERE kind = ?1 AND day = ?2 AND series = ?3"
+        "UPDATE rollup SET total = ?2, quarters = ?3 WHERE id = ?1"
     } else {
-        "INSERT INTO rollup (kind, day, series, total, quarters) VALUES (?1, ?2, ?3, ?4, ?5)"
+        "INSERT INTO rollup (id, total, quarters) VALUES (?1, ?2, ?3)"
     };
     conn.prepare_cached(sql)?
-        .execute(params![kind as i64, day, series, total, q])?;
+        .execute(params![key(kind, day, series), total, q])?;
     Ok(())
 }
 
@@ -539,6 +569,9 @@ impl Acc {
         c: &Contribution,
     ) -> rusqlite::Result<()> {
         let day = c.ts_ms.div_euclid(DAY_MS);
+        if !(0..=MAX_DAY).contains(&day) {
+            return Ok(()); // before 1970 or after year 4840: not representable in a key
+        }
         let q = (c.ts_ms.rem_euclid(DAY_MS) / QUARTER_MS) as u8;
         for (k, v) in &c.items {
             let Some(id) = roller.series_id(conn, k, !self.read_only)? else {
@@ -588,23 +621,18 @@ impl Acc {
 /// their day and leave half-full pages behind; rewritten once the day is over they are
 /// packed densely (measured: pages 72 % → ~95 % full), and the freed pages are reused.
 pub fn compact_day(conn: &Connection, day: i64) -> rusqlite::Result<()> {
-    type Row = (i64, i64, Vec<u8>, Option<Vec<u8>>);
+    type Row = (i64, Vec<u8>, Option<Vec<u8>>);
+    let (lo, hi) = (key(Kind::Time, day, 0), key(Kind::Time, day + 1, 0));
     let rows: Vec<Row> = conn
-        .prepare_cached(
-            "SELECT kind, series, total, quarters FROM rollup WHERE day = ?1 AND kind IN (0, 1, 2, 3, 4, 5, 6)
-             ORDER BY kind, series",
-        )?
-        .query_map([day], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?
+        .prepare_cached("SELECT id, total, quarters FROM rollup WHERE id >= ?1 AND id < ?2")?
+        .query_map([lo, hi], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
         .collect::<rusqlite::Result<_>>()?;
-    for k in Kind::ALL {
-        conn.prepare_cached("DELETE FROM rollup WHERE kind = ?1 AND day = ?2")?
-            .execute(params![k as i64, day])?;
-    }
-    let mut ins = conn.prepare_cached(
-        "INSERT INTO rollup (kind, day, series, total, quarters) VALUES (?1, ?2, ?3, ?4, ?5)",
-    )?;
-    for (kind, series, total, quarters) in rows {
-        ins.execute(params![kind, day, series, total, quarters])?;
+    conn.prepare_cached("DELETE FROM rollup WHERE id >= ?1 AND id < ?2")?
+        .execute([lo, hi])?;
+    let mut ins =
+        conn.prepare_cached("INSERT INTO rollup (id, total, quarters) VALUES (?1, ?2, ?3)")?;
+    for (id, total, quarters) in rows {
+        ins.execute(params![id, total, quarters])?;
     }
     Ok(())
 }
@@ -679,7 +707,10 @@ pub fn rebuild(conn: &Connection) -> rusqlite::Result<(u64, Option<i64>)> {
     let Some(from) = rebuildable_from(conn)? else {
         return Ok((0, None));
     };
-    conn.execute("DELETE FROM rollup WHERE day >= ?1", [from])?;
+    conn.execute(
+        "DELETE FROM rollup WHERE id >= ?1",
+        [key(Kind::Time, from.max(0), 0)],
+    )?;
     let mut roller = Roller::new();
     let n = recompute(conn, &mut roller, from, false, |_, acc| acc.write(conn))?;
     let last: Option<i64> = conn.query_row("SELECT max(id) FROM sample", [], |r| r.get(0))?;

@@ -94,9 +94,7 @@ pub fn sums(
     let mut partial = Vec::new();
     if d0 < d1 {
         for k in kinds {
-            let mut st = conn.prepare_cached(
-                "SELECT series, total FROM rollup WHERE kind = ?1 AND day >= ?2 AND day < ?3",
-            )?;
+            let mut st = conn.prepare_cached(&rollup::kind_days_sql("r.series, r.total"))?;
             let mut rows = st.query(params![*k as i64, d0, d1])?;
             while let Some(r) = rows.next()? {
                 let series: i64 = r.get(0)?;
@@ -195,9 +193,10 @@ fn day_rows(
 ) -> rusqlite::Result<()> {
     for k in kinds {
         let mut st = conn.prepare_cached(
-            "SELECT series, total, quarters FROM rollup WHERE kind = ?1 AND day = ?2",
+            "SELECT series, total, quarters FROM rollup WHERE id >= ?1 AND id < ?2",
         )?;
-        let mut rows = st.query(params![*k as i64, day])?;
+        let (lo, hi) = rollup::kind_day(*k, day);
+        let mut rows = st.query([lo, hi])?;
         while let Some(r) = rows.next()? {
             let series: i64 = r.get(0)?;
             let t = r.get_ref(1)?.as_blob()?;
