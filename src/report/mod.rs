@@ -17,6 +17,9 @@ use kinds::{Calc, Key, Kind, Src};
 use rusqlite::Connection;
 use std::collections::HashMap;
 
+/// A namespace or row label: shared, not copied, by the thousands of rows of a day.
+pub type Name = std::rc::Rc<[u8]>;
+
 /// A run of consecutive samples of one boot inside the window.
 #[derive(Debug, Clone)]
 pub struct Segment {
@@ -38,8 +41,8 @@ pub struct Row {
     pub time_ms: i64,
     pub elapsed_ms: i64,
     pub segment: usize,
-    pub netns: Vec<u8>,
-    pub iface: Option<Vec<u8>>,
+    pub netns: Name,
+    pub iface: Option<Name>,
     /// Sums of the kind's inputs; None when the interval was flagged and not counted.
     pub sums: Option<Vec<u128>>,
     /// Number of samples aggregated (for gauge means).
@@ -87,7 +90,15 @@ impl Data {
         let samples = query::samples(conn, w)?;
         Ok(Data {
             ifaces: need(Key::Iface)
-                .then(|| query::iface_rows(conn, &samples))
+                .then(|| {
+                    let mut cols = [false; 16];
+                    for inp in kinds.iter().flat_map(|k| k.inputs) {
+                        if let Src::Dev(k) = inp.src {
+                            cols[k] = true;
+                        }
+                    }
+                    query::iface_rows(conn, &samples, &cols)
+                })
                 .transpose()?,
             protos: need(Key::Netns)
                 .then(|| query::proto_rows(conn, w))
@@ -165,7 +176,11 @@ pub fn build(kind: &'static Kind, data: &Data, shape: &Shape) -> Table {
         (None, Key::Proc) => proc_table_rows(kind, &ivs, data.procs.as_deref().unwrap_or(&[])),
     };
     if !shape.ifaces.is_empty() && kind.key == Key::Iface {
-        rows.retain(|r| r.iface.as_ref().is_some_and(|n| shape.ifaces.contains(n)));
+        rows.retain(|r| {
+            r.iface
+                .as_ref()
+                .is_some_and(|n| shape.ifaces.iter().any(|x| x[..] == n[..]))
+        });
     }
     if data.rolled.is_none() {
         mark_gaps(&mut rows);
@@ -182,12 +197,12 @@ pub fn build(kind: &'static Kind, data: &Data, shape: &Shape) -> Table {
     let mut netns_seen: Vec<&[u8]> = Vec::new();
     let mut collide = false;
     for r in rows.iter().chain(&averages) {
-        if !netns_seen.contains(&r.netns.as_slice()) {
+        if !netns_seen.contains(&&r.netns[..]) {
             netns_seen.push(&r.netns);
         }
         if let Some(n) = &r.iface {
             if let Some(ns) = by_name.insert(n, &r.netns) {
-                collide |= ns != r.netns.as_slice();
+                collide |= ns != &r.netns[..];
             }
         }
     }
@@ -280,7 +295,7 @@ fn proto_table_rows(
                 time_ms: iv.ts_ms,
                 elapsed_ms: iv.elapsed_ms,
                 segment: iv.segment,
-                netns: cur.netns.clone(),
+                netns: Name::from(cur.netns.as_slice()),
                 iface: None,
                 sums: Some(sums),
                 n: 1,
@@ -309,8 +324,8 @@ fn proc_table_rows(kind: &Kind, ivs: &[Interval], rows: &[ProcRow]) -> Vec<Row> 
                 time_ms: iv.ts_ms,
                 elapsed_ms: iv.elapsed_ms,
                 segment: iv.segment,
-                netns: r.netns.clone(),
-                iface: Some(label),
+                netns: Name::from(r.netns.as_slice()),
+                iface: Some(Name::from(label)),
                 sums: Some(
                     kind.inputs
                         .iter()
@@ -396,7 +411,7 @@ fn merge_by(
     let mut out: Vec<Row> = Vec::new();
     for r in rows {
         let b = bucket(r);
-        let key = (r.segment, b, r.netns.as_slice(), r.iface.as_deref());
+        let key = (r.segment, b, &r.netns[..], r.iface.as_deref());
         match idx.get(&key) {
             Some(&i) => merge(&mut out[i], r),
             None => {

@@ -79,7 +79,7 @@ pub fn iso(ts_ms: i64, tz: &TimeZone) -> String {
 
 fn label(t: &Table, r: &Row) -> String {
     let name = r.iface.as_deref().map(escape_bytes).unwrap_or_default();
-    if t.show_netns && r.netns != b"root" {
+    if t.show_netns && &r.netns[..] != b"root" {
         format!("{name}@{}", escape_bytes(&r.netns))
     } else {
         name
@@ -199,7 +199,7 @@ fn segment(w: &mut dyn Write, t: &Table, si: usize, tz: &TimeZone, human: bool) 
     // 10 interfaces is 14 400 rows, and time-zone conversion is the costly part of a row.
     type Keys<'a> = HashMap<(&'a [u8], Option<&'a [u8]>), String>;
     fn key_of<'a, 'k>(keys: &'k mut Keys<'a>, t: &Table, r: &'a Row) -> &'k str {
-        keys.entry((r.netns.as_slice(), r.iface.as_deref()))
+        keys.entry((&r.netns[..], r.iface.as_deref()))
             .or_insert_with(|| {
                 if t.kind.key.names().is_some() {
                     format!(" {:>9}", label(t, r))

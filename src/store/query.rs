@@ -44,8 +44,8 @@ pub fn samples(conn: &Connection, w: &Window) -> rusqlite::Result<Vec<SampleRow>
 #[derive(Debug, Clone)]
 pub struct IfaceRow {
     pub sample: i64,
-    pub netns: Vec<u8>,
-    pub name: Vec<u8>,
+    pub netns: crate::report::Name,
+    pub name: crate::report::Name,
     pub deltas: Option<[u64; 16]>,
     pub speed_mbps: Option<u32>,
     pub duplex: Option<u8>,
@@ -54,27 +54,62 @@ pub struct IfaceRow {
 
 /// Interface rows of the given samples (a window's, in id order), in sample then interface
 /// order. One range scan of the primary key; names are looked up once per interface.
-pub fn iface_rows(conn: &Connection, samples: &[SampleRow]) -> rusqlite::Result<Vec<IfaceRow>> {
+pub fn iface_rows(
+    conn: &Connection,
+    samples: &[SampleRow],
+    needed: &[bool; 16],
+) -> rusqlite::Result<Vec<IfaceRow>> {
     let (Some(lo), Some(hi)) = (samples.first(), samples.last()) else {
         return Ok(Vec::new());
     };
     let wanted: std::collections::HashSet<i64> = samples.iter().map(|s| s.id).collect();
-    let mut names: HashMap<i64, (Vec<u8>, Vec<u8>)> = HashMap::new();
+    type Name = crate::report::Name;
+    let mut names: HashMap<i64, (Name, Name)> = HashMap::new();
     let mut st = conn.prepare_cached(
         "SELECT i.id, n.name, i.name FROM iface i JOIN netns n ON n.id = i.netns",
     )?;
-    for r in st.query_map([], |r| Ok((r.get(0)?, (r.get(1)?, r.get(2)?))))? {
+    for r in st.query_map([], |r| {
+        Ok((
+            r.get(0)?,
+            (
+                Name::from(r.get::<_, Vec<u8>>(1)?),
+                Name::from(r.get::<_, Vec<u8>>(2)?),
+            ),
+        ))
+    })? {
         let (id, v) = r?;
         names.insert(id, v);
     }
-    let mut st = conn.prepare_cached(
-        "SELECT x.sample, x.iface,
-                x.d_rx_bytes, x.d_rx_packets, x.d_rx_errs, x.d_rx_drop, x.d_rx_fifo, x.d_rx_frame,
-                x.d_rx_compressed, x.d_rx_multicast, x.d_tx_bytes, x.d_tx_packets, x.d_tx_errs,
-                x.d_tx_drop, x.d_tx_fifo, x.d_tx_colls, x.d_tx_carrier, x.d_tx_compressed,
-                x.speed_mbps, x.duplex, x.flags
-         FROM iface_sample x WHERE x.sample BETWEEN ?1 AND ?2",
-    )?;
+    // Only the delta columns the kinds read (rx bytes always: NULL marks a baseline).
+    const COLS: [&str; 16] = [
+        "d_rx_bytes",
+        "d_rx_packets",
+        "d_rx_errs",
+        "d_rx_drop",
+        "d_rx_fifo",
+        "d_rx_frame",
+        "d_rx_compressed",
+        "d_rx_multicast",
+        "d_tx_bytes",
+        "d_tx_packets",
+        "d_tx_errs",
+        "d_tx_drop",
+        "d_tx_fifo",
+        "d_tx_colls",
+        "d_tx_carrier",
+        "d_tx_compressed",
+    ];
+    let picked: Vec<usize> = (0..16).filter(|k| *k == 0 || needed[*k]).collect();
+    let sql = format!(
+        "SELECT x.sample, x.iface, x.speed_mbps, x.duplex, x.flags, {} FROM iface_sample x
+         WHERE x.sample BETWEEN ?1 AND ?2",
+        picked
+            .iter()
+            .map(|k| format!("x.{}", COLS[*k]))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    let mut st = conn.prepare_cached(&sql)?;
     let mut out = Vec::with_capacity(samples.len() * 4);
     let mut rows = st.query(params![lo.id.min(hi.id), hi.id.max(lo.id)])?;
     while let Some(r) = rows.next()? {
@@ -85,14 +120,12 @@ pub fn iface_rows(conn: &Connection, samples: &[SampleRow]) -> rusqlite::Result<
         let Some((netns, name)) = names.get(&r.get::<_, i64>(1)?) else {
             continue;
         };
-        let first: Option<i64> = r.get(2)?;
-        let deltas = match first {
+        let deltas = match r.get_ref(5)?.as_i64_or_null()? {
             None => None,
             Some(_) => {
                 let mut d = [0u64; 16];
-                for (k, slot) in d.iter_mut().enumerate() {
-                    let v: Option<i64> = r.get(2 + k)?;
-                    *slot = from_sql(v.unwrap_or(0));
+                for (i, k) in picked.iter().enumerate() {
+                    d[*k] = from_sql(r.get_ref(5 + i)?.as_i64_or_null()?.unwrap_or(0));
                 }
                 Some(d)
             }
@@ -102,9 +135,9 @@ pub fn iface_rows(conn: &Connection, samples: &[SampleRow]) -> rusqlite::Result<
             netns: netns.clone(),
             name: name.clone(),
             deltas,
-            speed_mbps: r.get(18)?,
-            duplex: r.get(19)?,
-            flags: r.get(20)?,
+            speed_mbps: r.get(2)?,
+            duplex: r.get(3)?,
+            flags: r.get(4)?,
         });
     }
     Ok(out)
