@@ -90,7 +90,7 @@ s = statistics.median(runs["sadc -S XALL"])
 print(f"budget (foundation: <= 2x sadc) = {2*s:.2f} ms; year record = {statistics.median(runs['year (rollup + prune)'])/s:.2f}x sadc, "
       f"pruning = {statistics.median(runs['year, a raw day due'])/s:.2f}x sadc")
 EOF
-echo "(the 'due' runs pruned $(( $(sqlite3 "$DB" "SELECT count(*) FROM sample") - $(sqlite3 "$W/prune.db" "SELECT count(*) FROM sample") + 40 )) raw samples, 8 per step, one step per record)"
+echo "(the 'due' runs pruned $(( $(sqlite3 "$DB" "SELECT count(*) FROM sample") - $(sqlite3 "$W/prune.db" "SELECT count(*) FROM sample") + 40 )) raw samples, 4 per step, one step per record)"
 
 echo
 echo "== 4. vnStat 2.10 on its own database (10 interfaces, a year of its default retention) =="
