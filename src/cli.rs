@@ -63,6 +63,19 @@ pub enum Command {
     Check,
     /// Recording health: last sample, database, sources per namespace, privileges, coverage
     Status(StatusArgs),
+    /// Sample continuously (SIGTERM: a last sample, then exit; SIGHUP: reload config, reopen db)
+    Daemon(DaemonArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct DaemonArgs {
+    /// Time between samples
+    #[arg(long, default_value = "10s", value_name = "SPAN")]
+    pub interval: String,
+
+    /// Read a captured /proc tree as one namespace (as `record --proc-root`)
+    #[arg(long, env = "NREC_PROC_ROOT", value_name = "DIR")]
+    pub proc_root: Option<PathBuf>,
 }
 
 #[derive(Args, Debug)]

@@ -54,6 +54,7 @@ fn main() -> ExitCode {
         cli::Command::Rollup(a) => cmd::maintain::rollup(a, &g),
         cli::Command::Check => cmd::maintain::check(&g, &mut stdout()),
         cli::Command::Status(a) => cmd::status::run(a, &g, &mut stdout()),
+        cli::Command::Daemon(a) => cmd::daemon::run(a, &g),
     };
     match res {
         Ok(()) => ExitCode::SUCCESS,

@@ -1,5 +1,6 @@
 //! One module per subcommand, each with a `run`; this holds what they share.
 
+pub mod daemon;
 pub mod export;
 pub mod maintain;
 pub mod proc;

@@ -6,25 +6,55 @@
 use crate::cli::RecordArgs;
 use crate::cmd::Global;
 use crate::config::Config;
+use crate::config::Retention;
 use crate::error::Result;
 use crate::recorder::{self, Source, Warnings, procs};
+use crate::store::rollup::Roller;
 use crate::store::{self, insert};
 use crate::time::Clock;
 use std::path::Path;
 
 pub fn run(args: &RecordArgs, g: &Global) -> Result<()> {
-    let clock = Clock::from_env()?;
     // A bad config must not cost a sample: record first, then report the error (exit 2).
     let config = Config::load(g.config.as_deref());
-    let path = g.db_path();
+    let retention = config.as_ref().ok().map(|c| c.retention);
     let source = match &args.proc_root {
         Some(dir) => Source::ProcDir(dir.clone()),
         None => Source::Live,
     };
-    let _lock = store::lock(&path)?;
-    let mut conn = store::open_rw(&path)?;
+    let path = g.db_path();
+    let mut conn = None;
+    sample_once(
+        g,
+        &path,
+        &source,
+        retention.as_ref(),
+        &mut conn,
+        &mut Roller::new(),
+    )?;
+    config.map(|_| ())
+}
+
+/// One sample, as `record` and each tick of `daemon` take it: lock, (open,) collect, store
+/// with rollups, prune a step. `conn` is opened when None and kept for the next call.
+pub fn sample_once(
+    g: &Global,
+    path: &Path,
+    source: &Source,
+    retention: Option<&Retention>,
+    conn: &mut Option<rusqlite::Connection>,
+    roller: &mut Roller,
+) -> Result<()> {
+    let clock = Clock::from_env()?;
+    let _lock = store::lock(path)?;
+    if conn.is_none() {
+        *conn = Some(store::open_rw(path)?);
+    }
+    let Some(conn) = conn.as_mut() else {
+        unreachable!("opened above")
+    };
     let mut warn = Warnings::default();
-    let sample = recorder::collect(&source, clock.now().as_millisecond(), &mut warn)?;
+    let sample = recorder::collect(source, clock.now().as_millisecond(), &mut warn)?;
     let mut denied_fd = 0;
     let mut owners = |wanted: &std::collections::HashSet<u32>| match source {
         Source::Live => {
@@ -34,22 +64,16 @@ pub fn run(args: &RecordArgs, g: &Global) -> Result<()> {
         }
         Source::ProcDir(_) => Default::default(),
     };
-    let ins = insert::insert_sample(&mut conn, &path, &sample, &mut owners, &mut warn)?;
+    let ins = insert::insert_sample_with(conn, path, &sample, &mut owners, &mut warn, roller)?;
     if denied_fd > 0 {
         warn.push(format!(
             "note: not privileged: the file descriptors of {denied_fd} processes could not be read; \
              their sockets have no owner and their bytes stay unattributed (needs CAP_DAC_READ_SEARCH / CAP_SYS_PTRACE)"
         ));
     }
-    // Retention, a step or two per run (bounded time); `nrec prune` does the rest at once.
-    let pruned = config.as_ref().ok().map(|c| {
-        store::prune::prune(
-            &mut conn,
-            sample.ts_ms,
-            &c.retention,
-            store::prune::Limit::RECORD,
-        )
-    });
+    // Retention, a step per run (bounded time); `nrec prune` does the rest at once.
+    let pruned =
+        retention.map(|r| store::prune::prune(conn, sample.ts_ms, r, store::prune::Limit::RECORD));
     match pruned {
         None => {}
         Some(Ok(p)) if g.verbose > 0 && p.samples + p.quarter_days + p.daily_days > 0 => {
@@ -81,5 +105,5 @@ pub fn run(args: &RecordArgs, g: &Global) -> Result<()> {
             path.display()
         );
     }
-    config.map(|_| ())
+    Ok(())
 }

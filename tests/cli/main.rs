@@ -6,10 +6,12 @@
 //! - `live`: the real kernel: sock_diag, listeners, namespaces, and sar side by side.
 //! - `procs`: per-process, per-port and per-host accounting.
 //! - `rollups`: rollups, retention, summaries, export and check.
+//! - `daemon`: continuous sampling, SIGHUP and SIGTERM.
 
 mod harness;
 
 mod args;
+mod daemon;
 mod database;
 mod fixtures;
 mod live;
