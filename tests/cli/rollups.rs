@@ -614,13 +614,17 @@ fn summary_export_and_check_agree_and_check_catches_tampering() {
     );
 
     // --hourly: the last 24 local hours; --monthly; --top-days; JSON
-    let text = ok(
-        &env,
-        &["summary", "--hourly", "--format", "csv", "--iface", "eth0"],
-        now,
-        &[],
-    );
-    let (h, rows) = parse_csv(&text);
+    let eth0 = |view: &str| {
+        let text = ok(
+            &env,
+            &["summary", view, "--format", "csv", "--iface", "eth0"],
+            now,
+            &[],
+        );
+        let parsed = parse_csv(&text);
+        (text, parsed)
+    };
+    let (text, (h, rows)) = eth0("--hourly");
     assert_eq!(rows.len(), 25, "24 hours back and the current one: {text}");
     for r in &rows {
         let a = ms(col(&h, r, "start"));
@@ -632,13 +636,7 @@ fn summary_export_and_check_agree_and_check_catches_tampering() {
             col(&h, r, "period")
         );
     }
-    let text = ok(
-        &env,
-        &["summary", "--monthly", "--format", "csv", "--iface", "eth0"],
-        now,
-        &[],
-    );
-    let (h, rows) = parse_csv(&text);
+    let (text, (h, rows)) = eth0("--monthly");
     assert_eq!(rows.len(), 1, "one month with data: {text}");
     assert_eq!(col(&h, &rows[0], "period"), "2026-11");
     assert_eq!(col(&h, &rows[0], "rx_bytes"), sum(0, now_ms).to_string());
