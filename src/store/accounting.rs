@@ -13,7 +13,7 @@ use crate::recorder::{NsSample, TcpSock};
 use rusqlite::{OptionalExtension, Transaction, params};
 use std::collections::{HashMap, HashSet};
 
-/// Source code stored in `proc_sample.source`.
+/// Source code stored with each process's bytes (`proc_bytes.procs`).
 pub const SOURCE_SOCK_DIAG: i64 = 1;
 
 /// How many remote addresses per process and interval are kept by name; the rest is '*'.
