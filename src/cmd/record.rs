@@ -42,17 +42,17 @@ pub fn sample_once(
     path: &Path,
     source: &Source,
     retention: Option<&Retention>,
-    conn: &mut Option<rusqlite::Connection>,
+    slot: &mut Option<rusqlite::Connection>,
     roller: &mut Roller,
 ) -> Result<()> {
     let clock = Clock::from_env()?;
     let _lock = store::lock(path)?;
-    if conn.is_none() {
-        *conn = Some(store::open_rw(path)?);
-    }
-    let Some(conn) = conn.as_mut() else {
-        unreachable!("opened above")
+    // Owned for this sample, handed back at the end (after an error the next call reopens).
+    let mut db = match slot.take() {
+        Some(c) => c,
+        None => store::open_rw(path)?,
     };
+    let conn = &mut db;
     let mut warn = Warnings::default();
     let sample = recorder::collect(source, clock.now().as_millisecond(), &mut warn)?;
     let mut denied_fd = 0;
@@ -105,5 +105,6 @@ pub fn sample_once(
             path.display()
         );
     }
+    *slot = Some(db);
     Ok(())
 }

@@ -9,7 +9,7 @@ use crate::cmd::top::size;
 use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::report::render::{self, Format, escape_bytes};
-use crate::store::rollup::{Kind, Roller, get_meta};
+use crate::store::rollup::{Kind, Roller, at, get_meta};
 use crate::store::window::{self, Horizons};
 use crate::store::{self};
 use crate::time::Clock;
@@ -126,10 +126,10 @@ pub fn run(args: &StatusArgs, g: &Global, out: &mut dyn Write) -> Result<()> {
     let (mut iface, mut sock, mut unowned) = (0u64, 0u64, 0u64);
     for (id, v) in &sums.by_series {
         match kinds.get(id) {
-            Some(1) => iface += v[0] + v[8],
+            Some(1) => iface += at(v, 0) + at(v, 8),
             Some(6) => {
-                sock += v[0] + v[1];
-                unowned += v[2] + v[3];
+                sock += at(v, 0) + at(v, 1);
+                unowned += at(v, 2) + at(v, 3);
             }
             _ => {}
         }

@@ -9,7 +9,7 @@ use crate::cmd::Global;
 use crate::cmd::top::size;
 use crate::error::{Error, Result};
 use crate::report::render::{self, Format, csv_text, escape_bytes};
-use crate::store::rollup::{self, DAY_MS, Kind, Roller};
+use crate::store::rollup::{self, DAY_MS, Kind, Roller, at};
 use crate::store::window::{self, Horizons, Resolution};
 use crate::store::{self};
 use crate::time::{self, Clock};
@@ -100,8 +100,8 @@ pub fn run(args: &SummaryArgs, g: &Global, out: &mut dyn Write) -> Result<()> {
                 continue;
             };
             let (rx, tx) = match kind {
-                Kind::Iface => (v[0], v[8]),
-                _ => (v[0], v[1]),
+                Kind::Iface => (at(v, 0), at(v, 8)),
+                _ => (at(v, 0), at(v, 1)),
             };
             let l = lines.entry((key.clone(), i)).or_insert(Line {
                 key: key.clone(),

@@ -9,7 +9,7 @@ use crate::cmd::Global;
 use crate::error::{Error, Result};
 use crate::report::render::{self, Format, csv_text, escape_bytes};
 use crate::store;
-use crate::store::rollup::{Kind, Roller};
+use crate::store::rollup::{Kind, Roller, at};
 use crate::store::window::{self, Horizons, Sums};
 use crate::time::Window;
 use rusqlite::{Connection, params};
@@ -72,12 +72,12 @@ fn totals(conn: &Connection, sums: &Sums) -> rusqlite::Result<Totals> {
     for (id, v) in &sums.by_series {
         match kinds.get(id) {
             Some(Kind::Iface) => {
-                t.iface_rx += v[0];
-                t.iface_tx += v[8];
+                t.iface_rx += at(v, 0);
+                t.iface_tx += at(v, 8);
             }
             Some(Kind::Attrib) => {
-                t.unowned_rx += v[2];
-                t.unowned_tx += v[3];
+                t.unowned_rx += at(v, 2);
+                t.unowned_tx += at(v, 3);
             }
             _ => {}
         }
@@ -174,8 +174,8 @@ fn top_procs(conn: &Connection, sums: &Sums, by: By) -> rusqlite::Result<Vec<Ent
             tx: 0,
             procs: Vec::new(),
         });
-        e.rx += v[0];
-        e.tx += v[1];
+        e.rx += at(v, 0);
+        e.tx += at(v, 1);
     }
     Ok(by_key.into_values().filter(|e| e.rx + e.tx > 0).collect())
 }
@@ -197,7 +197,7 @@ fn top_detail(conn: &Connection, sums: &Sums, what: What) -> rusqlite::Result<Ve
         let Some(v) = sums.by_series.get(&r.get::<_, i64>(0)?) else {
             continue;
         };
-        let (rx, tx) = (v[0], v[1]);
+        let (rx, tx) = (at(v, 0), at(v, 1));
         if rx + tx == 0 {
             continue;
         }

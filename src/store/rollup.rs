@@ -164,6 +164,12 @@ pub struct DayRow {
     pub quarters: Option<BTreeMap<u8, Vec<u64>>>,
 }
 
+/// Element `i` of a stored vector, 0 when a (corrupt or older) vector is shorter: a bad row
+/// reads as missing data, never as a crash.
+pub fn at(v: &[u64], i: usize) -> u64 {
+    v.get(i).copied().unwrap_or(0)
+}
+
 pub fn add_into(into: &mut Vec<u64>, v: &[u64]) {
     if into.len() < v.len() {
         into.resize(v.len(), 0);
