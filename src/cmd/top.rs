@@ -11,8 +11,7 @@ use crate::report::render::{self, Format, csv_text, escape_bytes};
 use crate::store;
 use crate::store::rollup::{Kind, Roller, at};
 use crate::store::window::{self, Horizons, Sums};
-use crate::time::Window;
-use rusqlite::{Connection, params};
+use rusqlite::Connection;
 use serde_json::json;
 use std::collections::HashMap;
 use std::io::Write;
@@ -49,15 +48,6 @@ struct Totals {
     iface_tx: u64,
     unowned_rx: u64,
     unowned_tx: u64,
-}
-
-/// Sample id range of a window (sample ids grow with time).
-pub fn sample_range(conn: &Connection, w: &Window) -> rusqlite::Result<(i64, i64)> {
-    conn.query_row(
-        "SELECT coalesce(min(id), 0), coalesce(max(id), -1) FROM sample WHERE ts_ms >= ?1 AND ts_ms < ?2",
-        params![w.start_ms(), w.end_ms()],
-        |r| Ok((r.get(0)?, r.get(1)?)),
-    )
 }
 
 /// Interface bytes and sockets without a process, from window sums of kinds Iface and Attrib.

@@ -39,13 +39,7 @@ pub fn load_baseline(
     };
     let v = decode_varints(&blob)
         .filter(|v| v.len() % 4 == 0)
-        .ok_or_else(|| {
-            rusqlite::Error::FromSqlConversionFailure(
-                2,
-                rusqlite::types::Type::Blob,
-                format!("sock_base of sample {sample}: malformed").into(),
-            )
-        })?;
+        .ok_or_else(|| super::malformed(format!("sock_base of sample {sample}")))?;
     Ok(Some(
         v.chunks(4)
             .map(|c| (c[0], (c[1], c[2], c[3] as i64)))

@@ -427,6 +427,16 @@ pub fn encode_varints(vals: impl Iterator<Item = u64>, out: &mut Vec<u8>) {
     }
 }
 
+/// The error for a stored row that does not decode (a corrupt blob is reported with what it
+/// was, never guessed at).
+pub fn malformed(what: impl std::fmt::Display) -> rusqlite::Error {
+    rusqlite::Error::FromSqlConversionFailure(
+        0,
+        rusqlite::types::Type::Blob,
+        format!("{what}: malformed").into(),
+    )
+}
+
 /// Decodes a varint blob; None if it is malformed (a corrupt row is reported, not guessed).
 pub fn decode_varints(mut b: &[u8]) -> Option<Vec<u64>> {
     let mut out = Vec::with_capacity(b.len());

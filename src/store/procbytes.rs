@@ -106,11 +106,7 @@ pub fn write(conn: &Connection, sample: i64, b: &SampleBytes) -> rusqlite::Resul
 }
 
 fn corrupt(sample: i64) -> rusqlite::Error {
-    rusqlite::Error::FromSqlConversionFailure(
-        1,
-        rusqlite::types::Type::Blob,
-        format!("proc_bytes of sample {sample}: malformed").into(),
-    )
+    super::malformed(format!("proc_bytes of sample {sample}"))
 }
 
 /// Decodes `proc_bytes` rows, resolving address ids once.

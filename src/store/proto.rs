@@ -26,10 +26,6 @@ fn names_of(conn: &Connection, keyset: i64) -> rusqlite::Result<Vec<String>> {
     Ok(names.split('\n').map(str::to_string).collect())
 }
 
-fn bad(what: String) -> rusqlite::Error {
-    rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Blob, what.into())
-}
-
 /// Stores one namespace's counters for `sample`.
 #[allow(clippy::too_many_arguments)]
 pub fn store(
@@ -48,7 +44,8 @@ pub fn store(
     let before: Option<(i64, Vec<u64>)> = match (segment, prev, last) {
         (Segment::Continue, Some(p), Some((s, k, blob))) if s == p => Some((
             k,
-            decode_varints(&blob).ok_or_else(|| bad(format!("proto_last of netns {netns}")))?,
+            decode_varints(&blob)
+                .ok_or_else(|| super::malformed(format!("proto_last of netns {netns}")))?,
         )),
         _ => None,
     };
@@ -135,8 +132,8 @@ pub fn convert_v2(conn: &Connection) -> rusqlite::Result<u64> {
     let mut names: HashMap<i64, Vec<String>> = HashMap::new();
     let mut n = 0;
     for (sample, prev, elapsed, netns, keyset, blob) in rows {
-        let readings =
-            decode_varints(&blob).ok_or_else(|| bad(format!("sample {sample}: protocol blob")))?;
+        let readings = decode_varints(&blob)
+            .ok_or_else(|| super::malformed(format!("sample {sample}: protocol blob")))?;
         if let std::collections::hash_map::Entry::Vacant(e) = names.entry(keyset) {
             e.insert(names_of(conn, keyset)?);
         }

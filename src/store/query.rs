@@ -187,13 +187,8 @@ pub fn proto_rows(conn: &Connection, w: &Window) -> rusqlite::Result<(Vec<ProtoR
     })?;
     for r in rows {
         let (sample, netns, keyset, blob, counted) = r?;
-        let vals = super::rollup::decode_vec(&mut &blob[..]).ok_or_else(|| {
-            rusqlite::Error::FromSqlConversionFailure(
-                3,
-                rusqlite::types::Type::Blob,
-                format!("sample {sample}: malformed protocol-counter blob").into(),
-            )
-        })?;
+        let vals = super::rollup::decode_vec(&mut &blob[..])
+            .ok_or_else(|| super::malformed(format!("sample {sample}: protocol-counter blob")))?;
         if !ids.contains(&keyset) {
             ids.push(keyset);
         }

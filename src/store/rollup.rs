@@ -319,10 +319,6 @@ pub fn decode_quarters(b: &[u8]) -> Option<BTreeMap<u8, Vec<u64>>> {
     Some(out)
 }
 
-fn corrupt(what: String) -> rusqlite::Error {
-    rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Blob, what.into())
-}
-
 /// Reads one rollup row.
 pub fn load_row(
     conn: &Connection,
@@ -344,7 +340,7 @@ pub fn decode_row(
     day: i64,
     series: i64,
 ) -> rusqlite::Result<DayRow> {
-    let bad = || corrupt(format!("rollup of series {series}, day {day}: malformed"));
+    let bad = || super::malformed(format!("rollup of series {series}, day {day}"));
     let total = decode_vec(&mut &total[..]).ok_or_else(bad)?;
     let quarters = match quarters {
         Some(q) => Some(decode_quarters(q).ok_or_else(bad)?),
@@ -488,7 +484,7 @@ impl Roller {
             let (netns, keyset, counted): (i64, i64, i64) = (r.get(0)?, r.get(1)?, r.get(2)?);
             let blob = r.get_ref(3)?.as_blob()?;
             let mut v = decode_vec(&mut &blob[..]).ok_or_else(|| {
-                corrupt(format!("sample {sample}: malformed protocol-counter blob"))
+                super::malformed(format!("sample {sample}: protocol-counter blob"))
             })?;
             let names = self.keyset(conn, keyset)?;
             v.resize(names.len(), 0);

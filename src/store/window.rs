@@ -117,11 +117,7 @@ pub fn sums(
 }
 
 fn bad(series: i64) -> rusqlite::Error {
-    rusqlite::Error::FromSqlConversionFailure(
-        1,
-        rusqlite::types::Type::Blob,
-        format!("rollup of series {series}: malformed").into(),
-    )
+    super::malformed(format!("rollup of series {series}"))
 }
 
 /// `[a, b)` lies within one UTC day.
