@@ -110,8 +110,15 @@ pub fn sums(
     } else {
         partial.push((start_ms, end_ms));
     }
+    let mut q = Edges {
+        conn,
+        roller,
+        h,
+        kinds,
+        out: &mut out,
+    };
     for (a, b) in partial.into_iter().filter(|(a, b)| a < b) {
-        partial_day(conn, roller, h, kinds, a, b, &mut out)?;
+        q.partial_day(a, b)?;
     }
     Ok(out)
 }
@@ -120,64 +127,89 @@ fn bad(series: i64) -> rusqlite::Error {
     super::malformed(format!("rollup of series {series}"))
 }
 
-/// `[a, b)` lies within one UTC day.
-fn partial_day(
-    conn: &Connection,
-    roller: &mut Roller,
-    h: &Horizons,
-    kinds: &[Kind],
-    a: i64,
-    b: i64,
-    out: &mut Sums,
-) -> rusqlite::Result<()> {
-    let day = a.div_euclid(DAY_MS);
-    let base = day * DAY_MS;
-    let (qa, qb) = (
-        (a - base + QUARTER_MS - 1) / QUARTER_MS,
-        (b - base) / QUARTER_MS,
-    );
-    if day < h.quarters_from_day {
-        // Only the day's total is left: take it when most of the day is inside.
-        out.coarser(Resolution::Day);
-        if (b - a) * 2 >= DAY_MS {
-            day_rows(conn, kinds, day, |series, total, _| {
-                out.add(series, total);
-                Ok(())
-            })?;
+/// What the partial days and quarter hours at a window's edges are read with.
+struct Edges<'a> {
+    conn: &'a Connection,
+    roller: &'a mut Roller,
+    h: &'a Horizons,
+    kinds: &'a [Kind],
+    out: &'a mut Sums,
+}
+
+impl Edges<'_> {
+    /// `[a, b)` lies within one UTC day.
+    fn partial_day(&mut self, a: i64, b: i64) -> rusqlite::Result<()> {
+        let day = a.div_euclid(DAY_MS);
+        let base = day * DAY_MS;
+        let (qa, qb) = (
+            (a - base + QUARTER_MS - 1) / QUARTER_MS,
+            (b - base) / QUARTER_MS,
+        );
+        if day < self.h.quarters_from_day {
+            // Only the day's total is left: take it when most of the day is inside.
+            self.out.coarser(Resolution::Day);
+            if (b - a) * 2 >= DAY_MS {
+                let out = &mut *self.out;
+                day_rows(self.conn, self.kinds, day, |series, total, _| {
+                    out.add(series, total);
+                    Ok(())
+                })?;
+            }
+            return Ok(());
         }
-        return Ok(());
+        if qa < qb {
+            self.quarters(day, qa as u8..qb as u8)?;
+            self.raw_edge(a, (base + qa * QUARTER_MS).min(b))?;
+            self.raw_edge((base + qb * QUARTER_MS).max(a), b)
+        } else {
+            self.raw_edge(a, b)
+        }
     }
-    if qa < qb {
-        day_rows(conn, kinds, day, |series, _, quarters| {
+
+    /// Adds the quarter sums `range` of `day`.
+    fn quarters(&mut self, day: i64, range: std::ops::Range<u8>) -> rusqlite::Result<()> {
+        let out = &mut *self.out;
+        day_rows(self.conn, self.kinds, day, |series, _, quarters| {
             let Some(q) = quarters else { return Ok(()) };
             let q = rollup::decode_quarters(q).ok_or_else(|| bad(series))?;
-            for (_, v) in q.range(qa as u8..qb as u8) {
+            for (_, v) in q.range(range.clone()) {
                 out.add(series, v);
             }
             Ok(())
-        })?;
-        raw_edge(
-            conn,
-            roller,
-            h,
-            kinds,
-            a,
-            (base + qa * QUARTER_MS).min(b),
-            out,
-        )?;
-        raw_edge(
-            conn,
-            roller,
-            h,
-            kinds,
-            (base + qb * QUARTER_MS).max(a),
-            b,
-            out,
-        )?;
-    } else {
-        raw_edge(conn, roller, h, kinds, a, b, out)?;
+        })
     }
-    Ok(())
+
+    /// `[a, b)` lies within one quarter hour: raw samples if still stored, else the whole
+    /// quarter when most of it is inside.
+    fn raw_edge(&mut self, a: i64, b: i64) -> rusqlite::Result<()> {
+        if a >= b {
+            return Ok(());
+        }
+        if a < self.h.raw_from_ms {
+            self.out.coarser(Resolution::Quarter);
+            if (b - a) * 2 >= QUARTER_MS {
+                let q = (a.rem_euclid(DAY_MS) / QUARTER_MS) as u8;
+                self.quarters(a.div_euclid(DAY_MS), q..q + 1)?;
+            }
+            return Ok(());
+        }
+        let ids: Vec<i64> = self
+            .conn
+            .prepare_cached("SELECT id FROM sample WHERE ts_ms >= ?1 AND ts_ms < ?2")?
+            .query_map(params![a, b], |r| r.get(0))?
+            .collect::<rusqlite::Result<_>>()?;
+        for id in ids {
+            let Some(c) = self.roller.contributions(self.conn, id)? else {
+                continue;
+            };
+            for (k, v) in c.items.iter().filter(|(k, _)| self.kinds.contains(&k.kind)) {
+                if let Some(series) = self.roller.series_id(self.conn, k, false)? {
+                    self.out.add(series, v);
+                }
+            }
+        }
+        Ok(())
+    }
 }
 
 /// Rollup rows of one day: (series, total, quarters).
@@ -199,56 +231,6 @@ fn day_rows(
             let total = rollup::decode_vec(&mut &t[..]).ok_or_else(|| bad(series))?;
             let q = r.get_ref(2)?.as_blob_or_null()?;
             f(series, &total, q)?;
-        }
-    }
-    Ok(())
-}
-
-/// `[a, b)` lies within one quarter hour: raw samples if still stored, else the whole
-/// quarter when most of it is inside.
-fn raw_edge(
-    conn: &Connection,
-    roller: &mut Roller,
-    h: &Horizons,
-    kinds: &[Kind],
-    a: i64,
-    b: i64,
-    out: &mut Sums,
-) -> rusqlite::Result<()> {
-    if a >= b {
-        return Ok(());
-    }
-    if a < h.raw_from_ms {
-        out.coarser(Resolution::Quarter);
-        if (b - a) * 2 >= QUARTER_MS {
-            let day = a.div_euclid(DAY_MS);
-            let q = (a.rem_euclid(DAY_MS) / QUARTER_MS) as u8;
-            day_rows(conn, kinds, day, |series, _, quarters| {
-                let Some(qs) = quarters else { return Ok(()) };
-                let qs = rollup::decode_quarters(qs).ok_or_else(|| bad(series))?;
-                if let Some(v) = qs.get(&q) {
-                    out.add(series, v);
-                }
-                Ok(())
-            })?;
-        }
-        return Ok(());
-    }
-    let ids: Vec<i64> = conn
-        .prepare_cached("SELECT id FROM sample WHERE ts_ms >= ?1 AND ts_ms < ?2")?
-        .query_map(params![a, b], |r| r.get(0))?
-        .collect::<rusqlite::Result<_>>()?;
-    for id in ids {
-        let Some(c) = roller.contributions(conn, id)? else {
-            continue;
-        };
-        for (k, v) in &c.items {
-            if !kinds.contains(&k.kind) {
-                continue;
-            }
-            if let Some(series) = roller.series_id(conn, k, false)? {
-                out.add(series, v);
-            }
         }
     }
     Ok(())
