@@ -211,23 +211,21 @@ fn rollups_equal_raw_sums_on_dst_days_and_in_half_and_quarter_hour_zones() {
     }
 }
 
-/// Total rx/tx per process name from a `top-procs` CSV.
-fn top(env: &Env, since: i64, until: i64, now: &str) -> Vec<(String, String, String)> {
+/// `nrec CMD --since SINCE --until UNTIL EXTRA...` (UTC epoch ms), its stdout.
+fn over(env: &Env, cmd: &str, since: i64, until: i64, now: &str, extra: &[&str]) -> String {
     let iso = |t: i64| Timestamp::from_millisecond(t).unwrap().to_string();
-    let text = ok(
+    let (s, u) = (iso(since), iso(until));
+    ok(
         env,
-        &[
-            "top-procs",
-            "--since",
-            &iso(since),
-            "--until",
-            &iso(until),
-            "--format",
-            "csv",
-        ],
+        &[&[cmd, "--since", &s, "--until", &u][..], extra].concat(),
         now,
         &[],
-    );
+    )
+}
+
+/// Total rx/tx per process name from a `top-procs` CSV.
+fn top(env: &Env, since: i64, until: i64, now: &str) -> Vec<(String, String, String)> {
+    let text = over(env, "top-procs", since, until, now, &["--format", "csv"]);
     let (h, rows) = parse_csv(&text);
     let mut v: Vec<_> = rows
         .iter()
@@ -244,20 +242,7 @@ fn top(env: &Env, since: i64, until: i64, now: &str) -> Vec<(String, String, Str
 }
 
 fn dev_average(env: &Env, since: i64, until: i64, now: &str) -> String {
-    let iso = |t: i64| Timestamp::from_millisecond(t).unwrap().to_string();
-    let text = ok(
-        env,
-        &[
-            "report",
-            "--since",
-            &iso(since),
-            "--until",
-            &iso(until),
-            "-q",
-        ],
-        now,
-        &[],
-    );
+    let text = over(env, "report", since, until, now, &["-q"]);
     text.lines()
         .filter(|l| l.starts_with("Average:"))
         .collect::<Vec<_>>()
