@@ -162,11 +162,8 @@ pub fn run(args: &ProcArgs, g: &Global, out: &mut dyn Write) -> Result<()> {
     };
     let opt = |s: &Option<String>| s.clone().unwrap_or_else(|| "-".into());
     let mut docs = Vec::new();
-    let mut csv = (args.format == Format::Csv).then(|| {
-        csv::WriterBuilder::new()
-            .terminator(csv::Terminator::CRLF)
-            .from_writer(Vec::new())
-    });
+    let mut csv =
+        (args.format == Format::Csv).then(|| crate::report::render::csv_writer(Vec::new()));
     if let Some(w) = csv.as_mut() {
         w.write_record([
             "time",

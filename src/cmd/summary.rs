@@ -198,9 +198,7 @@ pub fn run(args: &SummaryArgs, g: &Global, out: &mut dyn Write) -> Result<()> {
             }
         }
         Format::Csv => {
-            let mut w = csv::WriterBuilder::new()
-                .terminator(csv::Terminator::CRLF)
-                .from_writer(&mut *out);
+            let mut w = crate::report::render::csv_writer(&mut *out);
             let e = |e: csv::Error| Error::failure(format!("writing CSV: {e}"));
             w.write_record([
                 head.to_ascii_lowercase().as_str(),

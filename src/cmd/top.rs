@@ -357,9 +357,7 @@ pub fn run(what: What, args: &TopArgs, g: &Global, out: &mut dyn Write) -> Resul
             .map_err(io)?;
         }
         Format::Csv => {
-            let mut w = csv::WriterBuilder::new()
-                .terminator(csv::Terminator::CRLF)
-                .from_writer(&mut *out);
+            let mut w = crate::report::render::csv_writer(&mut *out);
             let e = |e: csv::Error| Error::failure(format!("writing CSV: {e}"));
             w.write_record([
                 "rank",

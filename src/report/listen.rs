@@ -66,9 +66,7 @@ pub fn table(
 }
 
 pub fn csv(w: &mut dyn Write, rows: &[ListenerRow], tz: &TimeZone) -> io::Result<()> {
-    let mut cw = csv::WriterBuilder::new()
-        .terminator(csv::Terminator::CRLF)
-        .from_writer(w);
+    let mut cw = crate::report::render::csv_writer(w);
     let e = |e: csv::Error| io::Error::other(e.to_string());
     cw.write_record([
         "first_seen",

@@ -111,6 +111,13 @@ fn cell(w: &mut dyn Write, c: &super::kinds::Column, r: &Row, human: bool) -> io
     }
 }
 
+/// A CSV writer as every report writes CSV: RFC 4180, CRLF line ends, header row.
+pub fn csv_writer<W: io::Write>(w: W) -> csv::Writer<W> {
+    csv::WriterBuilder::new()
+        .terminator(csv::Terminator::CRLF)
+        .from_writer(w)
+}
+
 /// `" {:>9.2}"` of `v`, the bulk of a day's report: integer arithmetic when the rounding is
 /// unambiguous (the std formatter, exact like printf's %.2f, otherwise and for ties).
 fn fixed2(w: &mut dyn Write, v: f64) -> io::Result<()> {
@@ -323,9 +330,7 @@ fn row_cells(t: &Table, r: &Row, tz: &TimeZone) -> Vec<String> {
 
 /// RFC 4180 CSV, one header row then one row per interval (and interface).
 pub fn csv(w: &mut dyn Write, t: &Table, tz: &TimeZone, with_header: bool) -> io::Result<()> {
-    let mut cw = csv::WriterBuilder::new()
-        .terminator(csv::Terminator::CRLF)
-        .from_writer(w);
+    let mut cw = crate::report::render::csv_writer(w);
     if with_header {
         cw.write_record(csv_header(t)).map_err(csv_io)?;
     }
