@@ -450,6 +450,7 @@ fn main() {
                         .collect(),
                 ),
             }],
+            ebpf: None,
         };
         let by_inode: HashMap<u32, usize> = socks.iter().map(|s| (s.inode, s.proc_idx)).collect();
         let mut owners = |wanted: &HashSet<u32>| -> HashMap<u32, Owner> {
@@ -475,11 +476,19 @@ fn main() {
                 .collect()
         };
         let mut w = Warnings::default();
-        insert::insert_sample_with(&mut conn, &path, &sample, &mut owners, &mut w, &mut roller)
-            .unwrap_or_else(|e| {
-                eprintln!("simulate: {e}");
-                std::process::exit(1)
-            });
+        insert::insert_sample_with(
+            &mut conn,
+            &path,
+            &sample,
+            &mut owners,
+            &mut |k, v| nrec::store::ebpf::captured_owner(k, v, None),
+            &mut w,
+            &mut roller,
+        )
+        .unwrap_or_else(|e| {
+            eprintln!("simulate: {e}");
+            std::process::exit(1)
+        });
         prune::prune(&mut conn, ts, &config.retention, prune::Limit::RECORD).unwrap_or_else(|e| {
             eprintln!("simulate: prune: {e}");
             std::process::exit(1)

@@ -65,6 +65,16 @@ pub enum Command {
     Status(StatusArgs),
     /// Sample continuously (SIGTERM: a last sample, then exit; SIGHUP: reload config, reopen db)
     Daemon(DaemonArgs),
+    /// Load the eBPF accounting programs and pin them under /sys/fs/bpf/nrec (record does this
+    /// on its first run); --remove detaches them
+    Setup(SetupArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct SetupArgs {
+    /// Detach the programs and remove the pinned maps (per-process bytes fall back to sock_diag)
+    #[arg(long)]
+    pub remove: bool,
 }
 
 #[derive(Args, Debug)]

@@ -55,6 +55,7 @@ fn main() -> ExitCode {
         cli::Command::Check => cmd::maintain::check(&g, &mut stdout()),
         cli::Command::Status(a) => cmd::status::run(a, &g, &mut stdout()),
         cli::Command::Daemon(a) => cmd::daemon::run(a, &g),
+        cli::Command::Setup(a) => cmd::setup::run(a, &g),
     };
     match res {
         Ok(()) => ExitCode::SUCCESS,

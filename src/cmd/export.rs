@@ -108,7 +108,10 @@ fn columns(t: Table) -> (Vec<&'static str>, Vec<&'static str>) {
                 "unowned_tx_bytes",
             ],
         ),
-        Table::Time => (vec![], vec!["samples", "intervals", "elapsed_ms"]),
+        Table::Time => (
+            vec![],
+            vec!["samples", "intervals", "elapsed_ms", "ebpf_elapsed_ms"],
+        ),
     }
 }
 

@@ -7,6 +7,7 @@ use crate::cli::RecordArgs;
 use crate::cmd::Global;
 use crate::config::Config;
 use crate::config::Retention;
+use crate::ebpf;
 use crate::error::Result;
 use crate::recorder::{self, Source, Warnings, procs};
 use crate::store::rollup::Roller;
@@ -54,7 +55,16 @@ pub fn sample_once(
     };
     let conn = &mut db;
     let mut warn = Warnings::default();
-    let sample = recorder::collect(source, clock.now().as_millisecond(), &mut warn)?;
+    let mut sample = recorder::collect(source, clock.now().as_millisecond(), &mut warn)?;
+    if matches!(source, Source::Live) && ebpf::wanted() {
+        match ebpf::collect(true) {
+            ebpf::Probe::Active(r) => sample.ebpf = Some(r),
+            ebpf::Probe::Off(why) if g.verbose > 0 => warn.push(format!(
+                "note: eBPF accounting unavailable ({why}); per-process bytes from sock_diag (TCP only)"
+            )),
+            ebpf::Probe::Off(_) => {}
+        }
+    }
     let mut denied_fd = 0;
     let mut owners = |wanted: &std::collections::HashSet<u32>| match source {
         Source::Live => {
@@ -64,7 +74,55 @@ pub fn sample_once(
         }
         Source::ProcDir(_) => Default::default(),
     };
-    let ins = insert::insert_sample_with(conn, path, &sample, &mut owners, &mut warn, roller)?;
+    let mut cgroups: Option<std::collections::HashMap<u64, Vec<u8>>> = None;
+    let mut resolve = |k: &ebpf::Key, v: &ebpf::Value| {
+        let dir = Path::new("/proc").join(k.tgid.to_string());
+        match procs::read_owner(&dir, k.tgid as i32) {
+            Some(o) if o.start_time == k.start_ticks() => o,
+            // exited: what the kernel captured, the cgroup id resolved while it still exists
+            _ => {
+                let idx =
+                    cgroups.get_or_insert_with(|| procs::cgroup_index(Path::new("/sys/fs/cgroup")));
+                store::ebpf::captured_owner(k, v, idx.get(&v.cgroup).cloned())
+            }
+        }
+    };
+    let ins = insert::insert_sample_with(
+        conn,
+        path,
+        &sample,
+        &mut owners,
+        &mut resolve,
+        &mut warn,
+        roller,
+    )?;
+    if let Some(r) = &sample.ebpf {
+        // The sample holding their last bytes is committed: forget processes that exited.
+        let mut gone: Vec<ebpf::Key> = Vec::new();
+        let mut checked: std::collections::HashMap<(u32, u64), bool> = Default::default();
+        for (k, _) in &r.entries {
+            let alive = *checked
+                .entry((k.tgid, k.start_ns))
+                .or_insert_with(|| ebpf::alive(k.tgid, k.start_ticks()));
+            if !alive {
+                gone.push(*k);
+            }
+        }
+        if let Err(e) = ebpf::forget(&gone) {
+            warn.push(format!(
+                "eBPF: removing the entries of exited processes failed: {e}"
+            ));
+        }
+    }
+    if let Some(o) = &ins.ebpf {
+        if o.lost_events > 0 {
+            warn.push(format!(
+                "eBPF map full: {} send/receive calls ({} bytes) of new processes could not be counted this interval; \
+                 they are in the unattributed row",
+                o.lost_events, o.lost_bytes
+            ));
+        }
+    }
     if denied_fd > 0 {
         warn.push(format!(
             "note: not privileged: the file descriptors of {denied_fd} processes could not be read; \

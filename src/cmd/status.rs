@@ -78,14 +78,16 @@ pub fn run(args: &StatusArgs, g: &Global, out: &mut dyn Write) -> Result<()> {
     let db = |e| Error::sqlite(&path, e);
     let config = Config::load(g.config.as_deref())?;
 
-    let last: Option<(i64, i64)> = conn
+    let last: Option<(i64, i64, bool)> = conn
         .query_row(
-            "SELECT id, ts_ms FROM sample ORDER BY ts_ms DESC, id DESC LIMIT 1",
+            "SELECT id, ts_ms, ebpf FROM sample ORDER BY ts_ms DESC, id DESC LIMIT 1",
             [],
-            |r| Ok((r.get(0)?, r.get(1)?)),
+            |r| Ok((r.get(0)?, r.get(1)?, r.get::<_, i64>(2)? != 0)),
         )
         .optional()
         .map_err(db)?;
+    let last_ebpf = last.is_some_and(|l| l.2);
+    let last = last.map(|(id, ts, _)| (id, ts));
     let (first_ms, samples): (Option<i64>, i64) = conn
         .query_row("SELECT min(ts_ms), count(*) FROM sample", [], |r| {
             Ok((r.get(0)?, r.get(1)?))
@@ -111,21 +113,27 @@ pub fn run(args: &StatusArgs, g: &Global, out: &mut dyn Write) -> Result<()> {
         &conn,
         &mut Roller::new(),
         &h,
-        &[Kind::Iface, Kind::Attrib],
+        &[Kind::Iface, Kind::Attrib, Kind::Proc, Kind::Time],
         now - 3_600_000,
         now,
     )
     .map_err(db)?;
     let kinds: std::collections::HashMap<i64, i64> = conn
-        .prepare("SELECT id, kind FROM series WHERE kind IN (1, 6)")
+        .prepare("SELECT id, kind FROM series WHERE kind IN (0, 1, 3, 6)")
         .and_then(|mut st| {
             st.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
                 .collect::<rusqlite::Result<_>>()
         })
         .map_err(db)?;
     let (mut iface, mut sock, mut unowned) = (0u64, 0u64, 0u64);
+    let (mut attributed, mut elapsed, mut ebpf_ms) = (0u64, 0u64, 0u64);
     for (id, v) in &sums.by_series {
         match kinds.get(id) {
+            Some(0) => {
+                elapsed += at(v, 2);
+                ebpf_ms += at(v, 3);
+            }
+            Some(3) => attributed += at(v, 0) + at(v, 1),
             Some(1) => iface += at(v, 0) + at(v, 8),
             Some(6) => {
                 sock += at(v, 0) + at(v, 1);
@@ -134,14 +142,16 @@ pub fn run(args: &StatusArgs, g: &Global, out: &mut dyn Write) -> Result<()> {
             _ => {}
         }
     }
-    let attributed = sock.saturating_sub(unowned);
     let coverage = (iface > 0).then(|| attributed as f64 / iface as f64);
+    let ebpf_share = (elapsed > 0).then(|| ebpf_ms as f64 / elapsed as f64);
+    let probe = ebpf_probe();
     let caps = capabilities();
     // SAFETY: geteuid has no preconditions.
     let euid = unsafe { libc::geteuid() };
     let age_s = last.map(|(_, ts)| (now - ts) as f64 / 1000.0);
     let retention = |d: Option<i64>| d.map_or("forever".to_string(), |d| format!("{d}d"));
     let blind = "UDP and other protocols, TCP/IP headers, connections opened and closed between samples, a closing connection's last interval";
+    let ebpf_blind = "TCP/IP headers, splice()/sendfile reads from sockets (tcp_splice_read), traffic the kernel sends itself (NFS, WireGuard, ICMP errors); ports and hosts still come from sock_diag (TCP)";
 
     let io = |e: std::io::Error| Error::failure(format!("writing the status: {e}")).with_io(e);
     match args.format {
@@ -163,20 +173,33 @@ pub fn run(args: &StatusArgs, g: &Global, out: &mut dyn Write) -> Result<()> {
                 "last_sample": last.map(|(_, ts)| render::iso(ts, &tz)),
                 "last_sample_age_s": age_s,
                 "privileges": { "euid": euid, "capabilities": caps },
+                "ebpf": {
+                    "state": probe.state,
+                    "detail": probe.detail,
+                    "pin_dir": crate::ebpf::pin_dir().display().to_string(),
+                    "entries": probe.entries,
+                    "capacity": probe.capacity,
+                    "lost_events": probe.lost_events,
+                    "lost_bytes": probe.lost_bytes,
+                    "last_sample_used_it": last_ebpf,
+                    "cannot_see": ebpf_blind,
+                },
                 "namespaces": nss.iter().map(|n| json!({
                     "netns": n.name, "interfaces": n.ifaces,
                     "sources": {
                         "interfaces": "/proc/net/dev",
                         "protocol_counters": n.protocol,
-                        "process_bytes": if n.sockets { Some("sock_diag") } else { None },
+                        "process_bytes": if last_ebpf { Some("ebpf") } else if n.sockets { Some("sock_diag") } else { None },
+                        "ports_and_hosts": if n.sockets { Some("sock_diag") } else { None },
                     },
-                    "cannot_see": blind,
+                    "cannot_see": if last_ebpf { ebpf_blind } else { blind },
                 })).collect::<Vec<_>>(),
                 "last_hour": {
                     "interface_bytes": iface,
                     "socket_bytes": sock,
                     "attributed_bytes": attributed,
                     "coverage": coverage,
+                    "ebpf_share": ebpf_share,
                 },
             });
             serde_json::to_writer_pretty(&mut *out, &doc)
@@ -233,6 +256,7 @@ pub fn run(args: &StatusArgs, g: &Global, out: &mut dyn Write) -> Result<()> {
                 }
             )
             .map_err(io)?;
+            writeln!(w, "eBPF          {}: {}", probe.state, probe.detail).map_err(io)?;
             for n in &nss {
                 writeln!(
                     w,
@@ -240,20 +264,30 @@ pub fn run(args: &StatusArgs, g: &Global, out: &mut dyn Write) -> Result<()> {
                     n.name,
                     n.ifaces,
                     if n.protocol { "yes" } else { "no" },
-                    if n.sockets { "sock_diag (TCP)" } else { "none (socket dump unavailable)" }
+                    match (last_ebpf, n.sockets) {
+                        (true, true) => "eBPF (TCP+UDP), ports and hosts sock_diag (TCP)",
+                        (true, false) => "eBPF (TCP+UDP); no ports/hosts (socket dump unavailable)",
+                        (false, true) => "sock_diag (TCP)",
+                        (false, false) => "none (socket dump unavailable)",
+                    }
                 )
                 .map_err(io)?;
             }
             if !nss.is_empty() {
-                writeln!(w, "              sock_diag cannot see: {blind}").map_err(io)?;
+                if last_ebpf {
+                    writeln!(w, "              eBPF cannot see: {ebpf_blind}").map_err(io)?;
+                } else {
+                    writeln!(w, "              sock_diag cannot see: {blind}").map_err(io)?;
+                }
             }
             match coverage {
                 Some(c) => writeln!(
                     w,
-                    "last hour     {} interface bytes, {:.1}% attributed to processes ({} on sockets without a known process)",
+                    "last hour     {} interface bytes, {:.1}% attributed to processes ({} on sockets without a known process); eBPF covered {:.0}% of the sampled time",
                     size(iface),
                     c * 100.0,
-                    size(unowned)
+                    size(unowned),
+                    ebpf_share.unwrap_or(0.0) * 100.0
                 ),
                 None => writeln!(w, "last hour     no interface traffic recorded"),
             }
@@ -261,4 +295,55 @@ pub fn run(args: &StatusArgs, g: &Global, out: &mut dyn Write) -> Result<()> {
         }
     }
     out.flush().map_err(io)
+}
+
+/// The pinned eBPF state as `status` shows it.
+struct EbpfProbe {
+    /// "active", "not set up", "unavailable" or "off".
+    state: &'static str,
+    detail: String,
+    entries: Option<usize>,
+    capacity: Option<usize>,
+    lost_events: Option<u64>,
+    lost_bytes: Option<u64>,
+}
+
+fn ebpf_probe() -> EbpfProbe {
+    let mut p = EbpfProbe {
+        state: "unavailable",
+        detail: String::new(),
+        entries: None,
+        capacity: None,
+        lost_events: None,
+        lost_bytes: None,
+    };
+    if !crate::ebpf::wanted() {
+        p.state = "off";
+        p.detail = "NREC_EBPF=off: per-process bytes from sock_diag (TCP only)".into();
+        return p;
+    }
+    match crate::ebpf::status() {
+        Ok(Some((r, cap))) => {
+            p.state = "active";
+            p.detail = format!(
+                "pinned under {}; {} of {cap} map entries in use; {} events ({}) lost to a full map since loaded",
+                crate::ebpf::pin_dir().display(),
+                r.entries.len(),
+                r.lost_events,
+                size(r.lost_bytes)
+            );
+            p.entries = Some(r.entries.len());
+            p.capacity = Some(cap);
+            p.lost_events = Some(r.lost_events);
+            p.lost_bytes = Some(r.lost_bytes);
+        }
+        Ok(None) => {
+            p.state = "not set up";
+            p.detail = "the next `nrec record` (or `nrec setup`) loads it; until then per-process bytes come from sock_diag (TCP only)".into();
+        }
+        Err(e) => {
+            p.detail = format!("{e}; per-process bytes come from sock_diag (TCP only)");
+        }
+    }
+    p
 }

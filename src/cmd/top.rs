@@ -48,6 +48,39 @@ struct Totals {
     iface_tx: u64,
     unowned_rx: u64,
     unowned_tx: u64,
+    /// Sampled time of the window, and the part whose process bytes came from eBPF.
+    elapsed_ms: u64,
+    ebpf_ms: u64,
+}
+
+impl Totals {
+    /// Where the window's bytes came from: "ebpf", "sock_diag" or "mixed". Ports and hosts
+    /// are always sock_diag's (eBPF counts per process only).
+    fn source(&self, what: What) -> &'static str {
+        if !matches!(what, What::Procs) {
+            return "sock_diag";
+        }
+        match (self.ebpf_ms, self.elapsed_ms) {
+            (0, _) => "sock_diag",
+            (e, t) if e >= t => "ebpf",
+            _ => "mixed",
+        }
+    }
+
+    fn source_text(&self, what: What) -> String {
+        const EBPF: &str = "eBPF (TCP and UDP payload of every process, short-lived ones included; \
+                            headers, other protocols and splice reads are unattributed)";
+        const DIAG: &str = "sock_diag (TCP payload; UDP, headers and connections that opened and \
+                            closed between samples are unattributed)";
+        match self.source(what) {
+            "ebpf" => EBPF.into(),
+            "sock_diag" => DIAG.into(),
+            _ => format!(
+                "{EBPF} for {:.1}% of the sampled time, {DIAG} for the rest",
+                pct(self.ebpf_ms, self.elapsed_ms)
+            ),
+        }
+    }
 }
 
 /// Interface bytes and sockets without a process, from window sums of kinds Iface and Attrib.
@@ -58,6 +91,8 @@ fn totals(conn: &Connection, sums: &Sums) -> rusqlite::Result<Totals> {
         iface_tx: 0,
         unowned_rx: 0,
         unowned_tx: 0,
+        elapsed_ms: 0,
+        ebpf_ms: 0,
     };
     for (id, v) in &sums.by_series {
         match kinds.get(id) {
@@ -69,6 +104,10 @@ fn totals(conn: &Connection, sums: &Sums) -> rusqlite::Result<Totals> {
                 t.unowned_rx += at(v, 2);
                 t.unowned_tx += at(v, 3);
             }
+            Some(Kind::Time) => {
+                t.elapsed_ms += at(v, 2);
+                t.ebpf_ms += at(v, 3);
+            }
             _ => {}
         }
     }
@@ -77,7 +116,7 @@ fn totals(conn: &Connection, sums: &Sums) -> rusqlite::Result<Totals> {
 
 /// Series id → kind, for the kinds reports total over (interfaces and namespaces).
 fn series_kinds(conn: &Connection) -> rusqlite::Result<HashMap<i64, Kind>> {
-    conn.prepare("SELECT id, kind FROM series WHERE kind IN (1, 6)")?
+    conn.prepare("SELECT id, kind FROM series WHERE kind IN (0, 1, 6)")?
         .query_map([], |r| {
             Ok((
                 r.get::<_, i64>(0)?,
@@ -266,7 +305,7 @@ pub fn run(what: What, args: &TopArgs, g: &Global, out: &mut dyn Write) -> Resul
         &conn,
         &mut Roller::new(),
         &h,
-        &[kind, Kind::Iface, Kind::Attrib],
+        &[kind, Kind::Iface, Kind::Attrib, Kind::Time],
         window.start_ms(),
         window.end_ms(),
     )
@@ -345,9 +384,10 @@ pub fn run(what: What, args: &TopArgs, g: &Global, out: &mut dyn Write) -> Resul
             writeln!(
                 out,
                 "coverage: {coverage:.1}% of {} interface bytes (rx+tx, all namespaces, {}) attributed to processes; \
-                 source: sock_diag (TCP payload; UDP, headers and connections that opened and closed between samples are unattributed){}",
+                 source: {}{}",
                 size(whole),
                 window.label,
+                t.source_text(what),
                 if t.unowned_rx + t.unowned_tx > 0 {
                     format!("; {} were on sockets with no known process", size(t.unowned_rx + t.unowned_tx))
                 } else {
@@ -410,7 +450,8 @@ pub fn run(what: What, args: &TopArgs, g: &Global, out: &mut dyn Write) -> Resul
                                   "on_sockets_without_process": t.unowned_rx + t.unowned_tx },
                 "interface_bytes": { "rx": t.iface_rx, "tx": t.iface_tx },
                 "coverage": coverage / 100.0,
-                "source": "sock_diag",
+                "source": t.source(what),
+                "ebpf_share": if t.elapsed_ms > 0 { t.ebpf_ms as f64 / t.elapsed_ms as f64 } else { 0.0 },
                 "edges": sums.edges.describe(),
             });
             serde_json::to_writer_pretty(&mut *out, &doc)

@@ -79,6 +79,8 @@ pub struct Sample {
     pub arch: String,
     pub ncpu: u32,
     pub namespaces: Vec<NsSample>,
+    /// The eBPF counters read with this sample; None when eBPF is off or unavailable.
+    pub ebpf: Option<crate::ebpf::Reading>,
 }
 
 /// Protocol counters of one namespace, `source:Group:Name` → raw value, in file order.
@@ -210,6 +212,7 @@ fn collect_dir(dir: &Path, now_ms: i64, warn: &mut Warnings) -> Result<Sample> {
             listeners: None,
             tcp: None,
         }],
+        ebpf: None,
     })
 }
 
@@ -296,6 +299,7 @@ fn collect_live(now_ms: i64, warn: &mut Warnings) -> Result<Sample> {
         arch,
         ncpu,
         namespaces,
+        ebpf: None,
     })
 }
 
@@ -424,6 +428,17 @@ fn listener(proto: &'static str, s: &sockdiag::DiagSocket) -> Listener {
         inode: s.inode,
         uid: s.uid,
     }
+}
+
+/// CLOCK_BOOTTIME in nanoseconds (the clock eBPF's process start times are on).
+pub fn boottime_ns() -> u64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: ts is a valid timespec.
+    unsafe { libc::clock_gettime(libc::CLOCK_BOOTTIME, &mut ts) };
+    ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
 }
 
 pub fn boottime_ms() -> i64 {

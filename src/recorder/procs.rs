@@ -195,6 +195,33 @@ pub fn read_owner(dir: &Path, pid: i32) -> Option<Owner> {
     })
 }
 
+/// cgroup v2 id (the directory's inode number, what `bpf_get_current_cgroup_id` returns) →
+/// path as /proc/PID/cgroup shows it ("/system.slice/x.service"), for every cgroup under
+/// `root`. Used for processes that exited before their cgroup could be read from /proc.
+pub fn cgroup_index(root: &Path) -> HashMap<u64, Vec<u8>> {
+    let mut out = HashMap::new();
+    let mut stack = vec![(root.to_path_buf(), b"/".to_vec())];
+    while let Some((dir, rel)) = stack.pop() {
+        if let Ok(m) = std::fs::metadata(&dir) {
+            out.insert(m.ino(), rel.clone());
+        }
+        let Ok(rd) = std::fs::read_dir(&dir) else {
+            continue;
+        };
+        for e in rd.flatten() {
+            if e.file_type().is_ok_and(|t| t.is_dir()) {
+                let mut r = rel.clone();
+                if r.len() > 1 {
+                    r.push(b'/');
+                }
+                r.extend_from_slice(e.file_name().as_bytes());
+                stack.push((e.path(), r));
+            }
+        }
+    }
+    out
+}
+
 pub fn parse_stat(stat: &[u8]) -> Option<(Vec<u8>, u64)> {
     let open = stat.iter().position(|b| *b == b'(')?;
     let close = stat.iter().rposition(|b| *b == b')')?;

@@ -73,7 +73,12 @@ impl<'a> Processes<'a> {
         }
     }
 
-    pub fn id(&mut self, tx: &Transaction<'_>, o: &Owner, netns: i64) -> rusqlite::Result<i64> {
+    pub fn id(
+        &mut self,
+        tx: &Transaction<'_>,
+        o: &Owner,
+        netns: Option<i64>,
+    ) -> rusqlite::Result<i64> {
         if let Some(id) = self.ids.get(&(o.pid, o.start_time)) {
             return Ok(*id);
         }
@@ -131,6 +136,7 @@ pub fn account(
     base: Option<&Baseline>,
     owners: &HashMap<u32, Owner>,
     procs: &mut Processes<'_>,
+    credit_procs: bool,
     bytes: &mut SampleBytes,
 ) -> rusqlite::Result<()> {
     let Some(socks) = &ns.tcp else { return Ok(()) };
@@ -151,7 +157,7 @@ pub fn account(
         let prior = base.and_then(|b| b.get(&s.cookie));
         let owner = match (prior, owners.get(&s.inode)) {
             (Some((_, _, p)), _) if *p != 0 => *p,
-            (_, Some(o)) if s.inode != 0 => procs.id(tx, o, netns)?,
+            (_, Some(o)) if s.inode != 0 => procs.id(tx, o, Some(netns))?,
             _ => 0,
         };
         next.push((s.cookie, s.bytes_acked, s.bytes_received, owner));
@@ -210,8 +216,10 @@ pub fn account(
         to_sql(unowned.rx),
         to_sql(unowned.tx)
     ])?;
-    for (p, b) in &per_proc {
-        bytes.add_proc(*p, SOURCE_SOCK_DIAG, b.rx, b.tx);
+    if credit_procs {
+        for (p, b) in &per_proc {
+            bytes.add_proc(*p, SOURCE_SOCK_DIAG, b.rx, b.tx);
+        }
     }
     for ((p, port), b) in &per_port {
         bytes.add_port(*p, "tcp", i64::from(*port), b.rx, b.tx);
@@ -266,17 +274,22 @@ mod tests {
         let mut conn = crate::store::open_rw(&path).unwrap();
         let tx = conn.transaction().unwrap();
         let mut p = Processes::new("boot-a");
-        let old = p.id(&tx, &owner(4242, 100, b"old"), 1).unwrap();
-        let same = p.id(&tx, &owner(4242, 100, b"old"), 1).unwrap();
-        let reused = p.id(&tx, &owner(4242, 9_000, b"new"), 1).unwrap();
+        let old = p.id(&tx, &owner(4242, 100, b"old"), Some(1)).unwrap();
+        let same = p.id(&tx, &owner(4242, 100, b"old"), Some(1)).unwrap();
+        let reused = p.id(&tx, &owner(4242, 9_000, b"new"), Some(1)).unwrap();
         assert_eq!(old, same);
         assert_ne!(old, reused, "same pid, later start time: another process");
         // A fresh cache (the next record run) finds the same rows again.
         let mut p2 = Processes::new("boot-a");
-        assert_eq!(p2.id(&tx, &owner(4242, 9_000, b"new"), 1).unwrap(), reused);
+        assert_eq!(
+            p2.id(&tx, &owner(4242, 9_000, b"new"), Some(1)).unwrap(),
+            reused
+        );
         let mut other_boot = Processes::new("boot-b");
         assert_ne!(
-            other_boot.id(&tx, &owner(4242, 100, b"old"), 1).unwrap(),
+            other_boot
+                .id(&tx, &owner(4242, 100, b"old"), Some(1))
+                .unwrap(),
             old
         );
         let unit: String = tx

@@ -23,6 +23,8 @@ pub struct Inserted {
     pub ifaces: usize,
     pub namespaces: usize,
     pub new_listeners: usize,
+    /// What eBPF accounted (None: no eBPF reading in the sample).
+    pub ebpf: Option<super::ebpf::Outcome>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -53,7 +55,17 @@ pub fn insert_sample(
     owners: &mut OwnerLookup<'_>,
     warn: &mut Warnings,
 ) -> Result<Inserted> {
-    insert_sample_with(conn, path, s, owners, warn, &mut Roller::new())
+    let mut resolve =
+        |k: &crate::ebpf::Key, v: &crate::ebpf::Value| super::ebpf::captured_owner(k, v, None);
+    insert_sample_with(
+        conn,
+        path,
+        s,
+        owners,
+        &mut resolve,
+        warn,
+        &mut Roller::new(),
+    )
 }
 
 /// [`insert_sample`] with a long-lived [`Roller`] (its caches save lookups in a daemon or the
@@ -64,12 +76,13 @@ pub fn insert_sample_with(
     path: &Path,
     s: &Sample,
     owners: &mut OwnerLookup<'_>,
+    resolve: &mut super::ebpf::Resolve<'_>,
     warn: &mut Warnings,
     roller: &mut Roller,
 ) -> Result<Inserted> {
     let res = (|| -> rusqlite::Result<Inserted> {
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let out = insert_in(&tx, s, owners, warn)?;
+        let out = insert_in(&tx, s, owners, resolve, warn)?;
         roller.roll_sample(&tx, out.sample_id)?;
         tx.commit()?;
         Ok(out)
@@ -85,6 +98,7 @@ fn insert_in(
     tx: &Transaction<'_>,
     s: &Sample,
     owners: &mut OwnerLookup<'_>,
+    resolve: &mut super::ebpf::Resolve<'_>,
     warn: &mut Warnings,
 ) -> rusqlite::Result<Inserted> {
     tx.execute(
@@ -420,6 +434,30 @@ fn insert_in(
     };
     let mut processes = accounting::Processes::new(&s.boot_id);
     let mut bytes = super::procbytes::SampleBytes::default();
+    // Per-process bytes from eBPF when it covers the interval, else from sock_diag; ports
+    // and hosts always from sock_diag (eBPF keys have no addresses).
+    let ebpf = match &s.ebpf {
+        Some(r) => {
+            let by_inode: HashMap<u64, i64> = s
+                .namespaces
+                .iter()
+                .map(|n| n.inode)
+                .zip(netns_ids.iter().copied())
+                .collect();
+            Some(super::ebpf::account(
+                tx,
+                sample_id,
+                prev_id,
+                r,
+                &by_inode,
+                resolve,
+                &mut processes,
+                &mut bytes,
+            )?)
+        }
+        None => None,
+    };
+    let credit_procs = !ebpf.as_ref().is_some_and(|o| o.covered);
     for ((ns, id), base) in s.namespaces.iter().zip(&netns_ids).zip(&bases) {
         accounting::account(
             tx,
@@ -429,6 +467,7 @@ fn insert_in(
             base.as_ref(),
             &found,
             &mut processes,
+            credit_procs,
             &mut bytes,
         )?;
     }
@@ -465,6 +504,7 @@ fn insert_in(
         ifaces: n_ifaces,
         namespaces: s.namespaces.len(),
         new_listeners: new_listeners.len(),
+        ebpf,
     })
 }
 

@@ -6,6 +6,7 @@
 
 pub mod accounting;
 pub mod delta;
+pub mod ebpf;
 pub mod insert;
 pub mod procbytes;
 pub mod proto;
@@ -31,6 +32,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/0001_init.sql"),
     include_str!("../../migrations/0002_processes.sql"),
     include_str!("../../migrations/0003_rollups.sql"),
+    include_str!("../../migrations/0004_ebpf.sql"),
 ];
 
 pub const SCHEMA_VERSION: i32 = MIGRATIONS.len() as i32;

@@ -56,7 +56,8 @@ pub const QUARTERS: usize = 96;
 /// What a series sums; the number is `series.kind` and `rollup.kind`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Kind {
-    /// The host's sampling: [samples, intervals, elapsed ms].
+    /// The host's sampling: [samples, intervals, elapsed ms, elapsed ms whose process bytes
+    /// came from eBPF].
     Time = 0,
     /// An interface: the 16 /proc/net/dev deltas, then [`IF_ELAPSED`], [`IF_COUNTED`],
     /// [`IF_UNCOUNTED`].
@@ -433,18 +434,23 @@ impl Roller {
         conn: &Connection,
         sample: i64,
     ) -> rusqlite::Result<Option<Contribution>> {
-        let row: Option<(i64, Option<i64>)> = conn
-            .prepare_cached("SELECT ts_ms, elapsed_ms FROM sample WHERE id = ?1")?
-            .query_row([sample], |r| Ok((r.get(0)?, r.get(1)?)))
+        let row: Option<(i64, Option<i64>, i64)> = conn
+            .prepare_cached("SELECT ts_ms, elapsed_ms, ebpf FROM sample WHERE id = ?1")?
+            .query_row([sample], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
             .optional()?;
-        let Some((ts_ms, elapsed)) = row else {
+        let Some((ts_ms, elapsed, ebpf)) = row else {
             return Ok(None);
         };
         let el = elapsed.unwrap_or(0).max(0) as u64;
         let mut items: Vec<(SeriesKey, Vec<u64>)> = Vec::new();
         items.push((
             SeriesKey::new(Kind::Time, 0),
-            vec![1, u64::from(elapsed.is_some()), el],
+            vec![
+                1,
+                u64::from(elapsed.is_some()),
+                el,
+                if ebpf != 0 { el } else { 0 },
+            ],
         ));
 
         {

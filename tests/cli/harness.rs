@@ -174,6 +174,8 @@ pub struct Env {
     pub tmp: tempfile::TempDir,
     pub db: PathBuf,
     pub tz: String,
+    /// This test's own eBPF pin directory (see [`Env::with_ebpf`]); None: eBPF off.
+    pub bpf_dir: Option<PathBuf>,
 }
 
 impl Env {
@@ -184,7 +186,23 @@ impl Env {
             tmp,
             db,
             tz: "UTC".into(),
+            bpf_dir: None,
         }
+    }
+
+    /// An environment whose recorders use eBPF with their own programs and maps, pinned
+    /// under a directory of this test (tests run in parallel, each against its own database,
+    /// and a recorder deletes the entries of exited processes once it has stored them).
+    /// Detached again when the Env is dropped.
+    pub fn with_ebpf() -> Self {
+        static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let mut e = Env::new();
+        let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        e.bpf_dir = Some(PathBuf::from(format!(
+            "/sys/fs/bpf/nrec-test-{}-{n}",
+            std::process::id()
+        )));
+        e
     }
 
     pub fn cmd(&self, args: &[&str]) -> Command {
@@ -194,6 +212,12 @@ impl Env {
         c.env_remove("NREC_PROC_ROOT");
         c.env_remove("NREC_NOW");
         c.env_remove("NREC_DB");
+        c.env_remove("NREC_BPF_MAX_ENTRIES");
+        // Tests of the sock_diag path must not load eBPF into the host's default place.
+        match &self.bpf_dir {
+            Some(d) => c.env("NREC_EBPF", "auto").env("NREC_BPF_DIR", d),
+            None => c.env("NREC_EBPF", "off").env_remove("NREC_BPF_DIR"),
+        };
         c
     }
 
@@ -243,6 +267,14 @@ impl Env {
 
     pub fn sql(&self) -> rusqlite::Connection {
         rusqlite::Connection::open(&self.db).unwrap()
+    }
+}
+
+impl Drop for Env {
+    fn drop(&mut self) {
+        if self.bpf_dir.is_some() {
+            let _ = self.cmd(&["setup", "--remove", "-q"]).output();
+        }
     }
 }
 

@@ -1,0 +1,314 @@
+//! Loading, pinning and reading the eBPF program (feature `ebpf`), with libbpf-rs.
+
+use super::{KEY_SIZE, Key, LAYOUT, Probe, Reading, VALUE_SIZE, Value, pin_dir};
+use libbpf_rs::skel::{OpenSkel, SkelBuilder};
+use libbpf_rs::{ErrorKind, MapCore, MapFlags, MapHandle};
+use std::mem::MaybeUninit;
+use std::os::fd::AsRawFd;
+use std::path::Path;
+use std::sync::Mutex;
+
+#[allow(
+    clippy::all,
+    clippy::pedantic,
+    dead_code,
+    unused_imports,
+    unsafe_op_in_unsafe_fn
+)]
+mod skel {
+    include!(concat!(env!("OUT_DIR"), "/nrec.skel.rs"));
+}
+use skel::NrecSkelBuilder;
+
+const BPF_FS_MAGIC: i64 = 0xcafe_4a11;
+const FILES: [&str; 4] = ["send", "recv", "bytes", "state"];
+
+/// libbpf's own messages, kept for the error we report instead of printed as they come.
+static LOG: Mutex<String> = Mutex::new(String::new());
+
+fn quiet_libbpf() {
+    fn keep(_lvl: libbpf_rs::PrintLevel, msg: String) {
+        if let Ok(mut l) = LOG.lock() {
+            if l.len() < 4096 {
+                l.push_str(&msg);
+            }
+        }
+    }
+    libbpf_rs::set_print(Some((libbpf_rs::PrintLevel::Warn, keep)));
+}
+
+fn last_log() -> String {
+    let mut l = LOG
+        .lock()
+        .map(|mut l| std::mem::take(&mut *l))
+        .unwrap_or_default();
+    l = l.lines().last().unwrap_or("").trim().to_string();
+    if l.is_empty() {
+        l
+    } else {
+        format!(" (libbpf: {l})")
+    }
+}
+
+fn explain(what: &str, e: &libbpf_rs::Error) -> String {
+    let hint = match e.kind() {
+        ErrorKind::PermissionDenied => {
+            "; eBPF needs root or CAP_BPF with CAP_PERFMON (and CAP_SYS_ADMIN to mount bpffs)"
+        }
+        ErrorKind::NotFound if what.starts_with("attaching") => {
+            "; the sock_send_length/sock_recv_length tracepoints need Linux 6.3 or later"
+        }
+        _ => "",
+    };
+    format!("{what}: {e}{hint}{}", last_log())
+}
+
+fn statfs_type(p: &Path) -> Option<i64> {
+    use std::os::unix::ffi::OsStrExt;
+    let c = std::ffi::CString::new(p.as_os_str().as_bytes()).ok()?;
+    // SAFETY: statfs fills a caller-owned struct from a NUL-terminated path.
+    let mut s: libc::statfs = unsafe { std::mem::zeroed() };
+    (unsafe { libc::statfs(c.as_ptr(), &mut s) } == 0).then_some(s.f_type as i64)
+}
+
+/// Makes sure the pin directory's parent is a bpf filesystem (mounting /sys/fs/bpf if it is
+/// the usual place and nothing is mounted there yet), and creates the directory.
+fn ensure_bpffs(dir: &Path) -> Result<(), String> {
+    let parent = dir.parent().unwrap_or(Path::new("/"));
+    if statfs_type(parent) != Some(BPF_FS_MAGIC) {
+        if parent != Path::new("/sys/fs/bpf") {
+            return Err(format!(
+                "{}: not on a bpf filesystem (NREC_BPF_DIR must be under a bpffs mount)",
+                dir.display()
+            ));
+        }
+        // SAFETY: constant NUL-terminated strings.
+        let rc = unsafe {
+            libc::mount(
+                c"bpf".as_ptr(),
+                c"/sys/fs/bpf".as_ptr(),
+                c"bpf".as_ptr(),
+                0,
+                std::ptr::null(),
+            )
+        };
+        if rc != 0 {
+            return Err(format!(
+                "mounting the bpf filesystem on /sys/fs/bpf failed: {}",
+                std::io::Error::last_os_error()
+            ));
+        }
+    }
+    match std::fs::create_dir(dir) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(e) => Err(format!("creating {}: {e}", dir.display())),
+    }
+}
+
+/// An exclusive flock on the pin directory: two recorders never load twice.
+struct DirLock(#[allow(dead_code)] std::fs::File);
+
+fn lock_dir(dir: &Path) -> Result<DirLock, String> {
+    let f = std::fs::File::open(dir).map_err(|e| format!("opening {}: {e}", dir.display()))?;
+    // SAFETY: flock on an owned fd.
+    if unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX) } != 0 {
+        return Err(format!(
+            "locking {}: {}",
+            dir.display(),
+            std::io::Error::last_os_error()
+        ));
+    }
+    Ok(DirLock(f))
+}
+
+fn state_value(state: &MapHandle, i: u32) -> Option<u64> {
+    let v = state.lookup(&i.to_ne_bytes(), MapFlags::ANY).ok()??;
+    Some(u64::from_ne_bytes(v.get(..8)?.try_into().ok()?))
+}
+
+/// The pinned maps when the pinned state is complete and of this layout.
+fn open_pinned(dir: &Path) -> Option<(MapHandle, MapHandle)> {
+    if !FILES.iter().all(|f| dir.join(f).exists()) {
+        return None;
+    }
+    let state = MapHandle::from_pinned_path(dir.join("state")).ok()?;
+    let bytes = MapHandle::from_pinned_path(dir.join("bytes")).ok()?;
+    let ok = state_value(&state, 3) == Some(LAYOUT)
+        && bytes.key_size() as usize == KEY_SIZE
+        && bytes.value_size() as usize == VALUE_SIZE;
+    ok.then_some((bytes, state))
+}
+
+fn unpin_all(dir: &Path) -> bool {
+    let mut any = false;
+    // links first: the programs detach when their last link goes
+    for f in FILES {
+        any |= std::fs::remove_file(dir.join(f)).is_ok();
+    }
+    any
+}
+
+/// Loads the programs and pins them unless a complete pinned state exists.
+/// Ok(true) when this call loaded them.
+pub fn setup() -> Result<bool, String> {
+    quiet_libbpf();
+    let dir = pin_dir();
+    ensure_bpffs(&dir)?;
+    let _lock = lock_dir(&dir)?;
+    if open_pinned(&dir).is_some() {
+        return Ok(false);
+    }
+    unpin_all(&dir); // a partial or older state
+    let mut obj = MaybeUninit::uninit();
+    let mut open = NrecSkelBuilder::default()
+        .open(&mut obj)
+        .map_err(|e| explain("opening the eBPF object", &e))?;
+    if let Some(n) = super::max_entries()? {
+        open.maps
+            .nrec_bytes
+            .set_max_entries(n)
+            .map_err(|e| explain("sizing the byte map", &e))?;
+    }
+    let mut skel = open
+        .load()
+        .map_err(|e| explain("loading the eBPF program", &e))?;
+    let generation = crate::recorder::boottime_ns();
+    for (i, v) in [(2u32, generation), (3, LAYOUT)] {
+        skel.maps
+            .nrec_state
+            .update(&i.to_ne_bytes(), &v.to_ne_bytes(), MapFlags::ANY)
+            .map_err(|e| explain("initialising the eBPF state map", &e))?;
+    }
+    let res = (|| {
+        skel.maps
+            .nrec_bytes
+            .pin(dir.join("bytes"))
+            .map_err(|e| explain("pinning the byte map", &e))?;
+        skel.maps
+            .nrec_state
+            .pin(dir.join("state"))
+            .map_err(|e| explain("pinning the state map", &e))?;
+        let mut send = skel
+            .progs
+            .nrec_send
+            .attach_raw_tracepoint("sock_send_length")
+            .map_err(|e| explain("attaching to sock_send_length", &e))?;
+        let mut recv = skel
+            .progs
+            .nrec_recv
+            .attach_raw_tracepoint("sock_recv_length")
+            .map_err(|e| explain("attaching to sock_recv_length", &e))?;
+        send.pin(dir.join("send"))
+            .map_err(|e| explain("pinning the send link", &e))?;
+        recv.pin(dir.join("recv"))
+            .map_err(|e| explain("pinning the receive link", &e))?;
+        Ok(())
+    })();
+    if res.is_err() {
+        unpin_all(&dir);
+        let _ = std::fs::remove_dir(&dir);
+    }
+    res.map(|()| true)
+}
+
+fn read_maps(bytes: &MapHandle, state: &MapHandle) -> Result<Reading, String> {
+    let mut r = Reading {
+        generation: state_value(state, 2).unwrap_or(0),
+        lost_events: state_value(state, 0).unwrap_or(0),
+        lost_bytes: state_value(state, 1).unwrap_or(0),
+        entries: Vec::new(),
+    };
+    let mut val = [0u8; VALUE_SIZE];
+    for k in bytes.keys() {
+        let Some(key) = Key::from_bytes(&k) else {
+            continue;
+        };
+        // a key deleted between the walk and the lookup is simply gone
+        match bytes.lookup_into(&k, &mut val, MapFlags::ANY) {
+            Ok(true) => {
+                if let Some(v) = Value::from_bytes(&val) {
+                    r.entries.push((key, v));
+                }
+            }
+            Ok(false) => {}
+            Err(e) => return Err(explain("reading the byte map", &e)),
+        }
+    }
+    Ok(r)
+}
+
+/// Sets up (when `setup_if_needed`) and reads the pinned maps.
+pub fn collect(setup_if_needed: bool) -> Probe {
+    if setup_if_needed {
+        if let Err(e) = setup() {
+            return Probe::Off(e);
+        }
+    }
+    match open_pinned(&pin_dir()) {
+        Some((bytes, state)) => match read_maps(&bytes, &state) {
+            Ok(r) => Probe::Active(r),
+            Err(e) => Probe::Off(e),
+        },
+        None => Probe::Off(format!(
+            "not set up ({} holds no nrec maps)",
+            pin_dir().display()
+        )),
+    }
+}
+
+/// Deletes the entries of `keys` (processes that exited, after their bytes were stored).
+pub fn forget(keys: &[Key]) -> Result<usize, String> {
+    if keys.is_empty() {
+        return Ok(0);
+    }
+    let Some((bytes, _)) = open_pinned(&pin_dir()) else {
+        return Ok(0);
+    };
+    let mut n = 0;
+    for k in keys {
+        if bytes.delete(&k.to_bytes()).is_ok() {
+            n += 1;
+        }
+    }
+    Ok(n)
+}
+
+/// The pinned state for `nrec status`: None when not set up; else a reading and the map's
+/// capacity.
+pub fn status() -> Result<Option<(Reading, usize)>, String> {
+    quiet_libbpf();
+    let dir = pin_dir();
+    if !dir.exists() {
+        return Ok(None);
+    }
+    if let Err(e) = MapHandle::from_pinned_path(dir.join("state")) {
+        if dir.join("state").exists() {
+            return Err(explain("reading the pinned maps", &e));
+        }
+    }
+    match open_pinned(&dir) {
+        Some((bytes, state)) => {
+            let cap = bytes.max_entries() as usize;
+            read_maps(&bytes, &state).map(|r| Some((r, cap)))
+        }
+        None => Ok(None),
+    }
+}
+
+/// Detaches the programs and removes the pinned maps. Ok(true) when something was pinned.
+pub fn remove() -> Result<bool, String> {
+    let dir = pin_dir();
+    if !dir.exists() {
+        return Ok(false);
+    }
+    let any = {
+        let _lock = lock_dir(&dir)?;
+        unpin_all(&dir)
+    };
+    match std::fs::remove_dir(&dir) {
+        Ok(()) => Ok(true),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(any),
+        Err(e) => Err(format!("removing {}: {e}", dir.display())),
+    }
+}

@@ -1,0 +1,234 @@
+//! eBPF accounting (DESIGN §3): exact per-process TCP and UDP bytes, including processes that
+//! connect and exit between two samples.
+//!
+//! `nrec.bpf.c` counts, on the `sock:sock_send_length` / `sock:sock_recv_length` tracepoints,
+//! bytes per (process, network namespace, protocol, direction) into a hash map. The first
+//! `record` (or `nrec setup`) loads it and pins the maps and links under [`pin_dir`], so the
+//! counting survives the one-shot process; every later run reads the cumulative values. The
+//! store turns them into deltas (`store::ebpf`), and after the sample is committed the entries
+//! of processes that have exited are deleted ([`forget`]), so the map holds live processes
+//! plus at most one interval's dead ones.
+//!
+//! This module is only the kernel side's reader; what counts as covered and what is stored is
+//! decided in `store::ebpf`, which also works on a [`Reading`] built by hand (unit tests).
+
+use std::path::PathBuf;
+
+/// The pinned state's layout; a pinned map of another layout is replaced, not misread.
+pub const LAYOUT: u64 = 1;
+pub const KEY_SIZE: usize = 24;
+pub const VALUE_SIZE: usize = 48;
+
+/// Where the maps and links are pinned: `NREC_BPF_DIR`, else `/sys/fs/bpf/nrec`.
+pub fn pin_dir() -> PathBuf {
+    std::env::var_os("NREC_BPF_DIR")
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("/sys/fs/bpf/nrec"))
+}
+
+/// `NREC_BPF_MAX_ENTRIES`: the byte map's capacity when it is created (default 16384
+/// process × namespace × protocol × direction entries, ~1.6 MB of kernel memory).
+pub fn max_entries() -> Result<Option<u32>, String> {
+    match std::env::var("NREC_BPF_MAX_ENTRIES") {
+        Err(_) => Ok(None),
+        Ok(v) => match v.parse::<u32>() {
+            Ok(n) if (1..=1 << 24).contains(&n) => Ok(Some(n)),
+            _ => Err(format!(
+                "NREC_BPF_MAX_ENTRIES={v:?}: not a number of entries between 1 and 16777216"
+            )),
+        },
+    }
+}
+
+/// Whether `record`/`daemon` should use eBPF: `NREC_EBPF=off` turns it off (sock_diag only).
+pub fn wanted() -> bool {
+    !matches!(
+        std::env::var("NREC_EBPF").as_deref(),
+        Ok("off" | "0" | "no")
+    )
+}
+
+/// One map entry's identity. The process is (tgid, start_ns): a reused pid is a new key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Key {
+    pub tgid: u32,
+    /// Inode of the socket's network namespace.
+    pub netns: u32,
+    /// The thread-group leader's start time (CLOCK_BOOTTIME ns), /proc/PID/stat field 22 × 10⁷.
+    pub start_ns: u64,
+    /// IPPROTO_* of the socket (6 TCP, 17 UDP, 262 MPTCP, ...).
+    pub proto: u16,
+    /// 0 received, 1 sent.
+    pub dir: u8,
+    pub family: u8,
+}
+
+impl Key {
+    pub fn to_bytes(self) -> [u8; KEY_SIZE] {
+        let mut b = [0u8; KEY_SIZE];
+        b[0..4].copy_from_slice(&self.tgid.to_ne_bytes());
+        b[4..8].copy_from_slice(&self.netns.to_ne_bytes());
+        b[8..16].copy_from_slice(&self.start_ns.to_ne_bytes());
+        b[16..18].copy_from_slice(&self.proto.to_ne_bytes());
+        b[18] = self.dir;
+        b[19] = self.family;
+        b
+    }
+
+    pub fn from_bytes(b: &[u8]) -> Option<Key> {
+        if b.len() != KEY_SIZE {
+            return None;
+        }
+        Some(Key {
+            tgid: u32::from_ne_bytes(b[0..4].try_into().ok()?),
+            netns: u32::from_ne_bytes(b[4..8].try_into().ok()?),
+            start_ns: u64::from_ne_bytes(b[8..16].try_into().ok()?),
+            proto: u16::from_ne_bytes(b[16..18].try_into().ok()?),
+            dir: b[18],
+            family: b[19],
+        })
+    }
+
+    /// The process's start time as /proc/PID/stat shows it (clock ticks, USER_HZ = 100).
+    pub fn start_ticks(&self) -> u64 {
+        self.start_ns / 10_000_000
+    }
+}
+
+/// What the kernel counted for a key, and who the process was at first insert.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Value {
+    pub bytes: u64,
+    pub calls: u64,
+    pub cgroup: u64,
+    pub uid: u32,
+    /// The thread-group leader's comm (raw bytes, up to 15, no NUL).
+    pub comm: Vec<u8>,
+}
+
+impl Value {
+    pub fn from_bytes(b: &[u8]) -> Option<Value> {
+        if b.len() != VALUE_SIZE {
+            return None;
+        }
+        let u64_at = |i: usize| b[i..i + 8].try_into().ok().map(u64::from_ne_bytes);
+        let comm = &b[32..48];
+        let end = comm.iter().position(|c| *c == 0).unwrap_or(comm.len());
+        Some(Value {
+            bytes: u64_at(0)?,
+            calls: u64_at(8)?,
+            cgroup: u64_at(16)?,
+            uid: u32::from_ne_bytes(b[24..28].try_into().ok()?),
+            comm: comm[..end].to_vec(),
+        })
+    }
+}
+
+/// One read of the pinned maps.
+#[derive(Debug, Clone, Default)]
+pub struct Reading {
+    /// CLOCK_BOOTTIME ns when this map was created: a new number means new counters.
+    pub generation: u64,
+    pub entries: Vec<(Key, Value)>,
+    /// Events (and their bytes) lost to a full map since it was created.
+    pub lost_events: u64,
+    pub lost_bytes: u64,
+}
+
+/// eBPF for one sample: a reading, or why there is none.
+#[derive(Debug, Clone)]
+pub enum Probe {
+    Active(Reading),
+    Off(String),
+}
+
+/// Whether `pid` still runs the process that started at `start_ticks`.
+pub fn alive(pid: u32, start_ticks: u64) -> bool {
+    std::fs::read(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|s| crate::recorder::procs::parse_stat(&s))
+        .is_some_and(|(_, st)| st == start_ticks)
+}
+
+#[cfg(feature = "ebpf")]
+mod imp;
+#[cfg(feature = "ebpf")]
+pub use imp::{collect, forget, remove, setup, status};
+
+#[cfg(not(feature = "ebpf"))]
+mod off {
+    use super::*;
+
+    const WHY: &str = "this nrec was built without the `ebpf` feature";
+
+    pub fn collect(_setup: bool) -> Probe {
+        Probe::Off(WHY.into())
+    }
+    pub fn setup() -> Result<bool, String> {
+        Err(WHY.into())
+    }
+    pub fn forget(_keys: &[Key]) -> Result<usize, String> {
+        Ok(0)
+    }
+    pub fn status() -> Result<Option<(Reading, usize)>, String> {
+        Err(WHY.into())
+    }
+    /// Pinned files can still be removed (left by another build).
+    pub fn remove() -> Result<bool, String> {
+        let dir = pin_dir();
+        let mut any = false;
+        for f in ["send", "recv", "bytes", "state"] {
+            any |= std::fs::remove_file(dir.join(f)).is_ok();
+        }
+        let _ = std::fs::remove_dir(&dir);
+        Ok(any)
+    }
+}
+#[cfg(not(feature = "ebpf"))]
+pub use off::{collect, forget, remove, setup, status};
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_and_values_round_trip_the_c_layout() {
+        let k = Key {
+            tgid: 4242,
+            netns: 4026531840,
+            start_ns: 123_456_789_000,
+            proto: 262,
+            dir: 1,
+            family: 10,
+        };
+        let b = k.to_bytes();
+        assert_eq!(Key::from_bytes(&b), Some(k));
+        assert_eq!(Key::from_bytes(&b[1..]), None);
+        assert_eq!(k.start_ticks(), 12_345);
+        let mut v = [0u8; VALUE_SIZE];
+        v[0..8].copy_from_slice(&100_000u64.to_ne_bytes());
+        v[8..16].copy_from_slice(&3u64.to_ne_bytes());
+        v[16..24].copy_from_slice(&77u64.to_ne_bytes());
+        v[24..28].copy_from_slice(&1000u32.to_ne_bytes());
+        v[32..36].copy_from_slice(b"=cmd");
+        let val = Value::from_bytes(&v).unwrap();
+        assert_eq!(
+            val,
+            Value {
+                bytes: 100_000,
+                calls: 3,
+                cgroup: 77,
+                uid: 1000,
+                comm: b"=cmd".to_vec()
+            }
+        );
+        // a comm of the full 16 bytes without NUL is kept whole, not read past
+        v[32..48].copy_from_slice(b"0123456789abcdef");
+        assert_eq!(
+            Value::from_bytes(&v).unwrap().comm,
+            b"0123456789abcdef".to_vec()
+        );
+        assert_eq!(Value::from_bytes(&v[..47]), None);
+    }
+}

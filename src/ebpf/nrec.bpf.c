@@ -1,0 +1,166 @@
+// SPDX-License-Identifier: MIT OR GPL-2.0-only
+// nrec's in-kernel accounting: bytes per process, network namespace, protocol and direction,
+// counted on the sock:sock_send_length / sock:sock_recv_length tracepoints (kernel >= 6.3).
+//
+// The key carries the process's identity (tgid + start time), so a reused pid is a new key;
+// the value carries what userspace cannot learn once the process has exited (comm of the
+// thread-group leader, uid, cgroup id), captured at first insert. Userspace reads the
+// cumulative values, stores deltas and deletes the keys of exited processes after the sample
+// holding their last bytes is committed. A full map is counted in `nrec_state`, never silent.
+//
+// No vmlinux.h: the few kernel structures read are declared below with
+// preserve_access_index, so libbpf relocates the field offsets against the running kernel's
+// BTF (CO-RE).
+
+#include <linux/types.h>
+#include <linux/bpf.h>
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_core_read.h>
+
+char LICENSE[] SEC("license") = "Dual MIT/GPL";
+
+#define AF_INET 2
+#define AF_INET6 10
+#define MSG_PEEK 2
+#define EEXIST 17
+
+struct task_struct {
+	struct task_struct *group_leader;
+	__u64 start_boottime;
+	char comm[16];
+} __attribute__((preserve_access_index));
+
+struct ns_common {
+	unsigned int inum;
+} __attribute__((preserve_access_index));
+
+struct net {
+	struct ns_common ns;
+} __attribute__((preserve_access_index));
+
+typedef struct {
+	struct net *net;
+} __attribute__((preserve_access_index)) possible_net_t;
+
+struct sock_common {
+	unsigned short skc_family;
+	possible_net_t skc_net;
+} __attribute__((preserve_access_index));
+
+struct sock {
+	struct sock_common __sk_common;
+	__u16 sk_protocol;
+} __attribute__((preserve_access_index));
+
+// 24 bytes; layout shared with src/ebpf/mod.rs (Key).
+struct key {
+	__u32 tgid;
+	__u32 netns;
+	__u64 start_ns; // group leader's start_boottime: /proc/PID/stat field 22 in ns
+	__u16 proto;
+	__u8 dir; // 0 = received, 1 = sent
+	__u8 family;
+	__u32 pad;
+};
+
+// 48 bytes; layout shared with src/ebpf/mod.rs (Value).
+struct value {
+	__u64 bytes;
+	__u64 calls;
+	__u64 cgroup;
+	__u32 uid;
+	__u32 pad;
+	char comm[16];
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 16384);
+	__type(key, struct key);
+	__type(value, struct value);
+} nrec_bytes SEC(".maps");
+
+// [0] events lost to a full map, [1] their bytes, [2] setup generation (written by userspace:
+// CLOCK_BOOTTIME ns at load), [3] layout version (written by userspace).
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 4);
+	__type(key, __u32);
+	__type(value, __u64);
+} nrec_state SEC(".maps");
+
+static __always_inline void lost(__u64 bytes)
+{
+	__u32 i = 0;
+	__u64 *v = bpf_map_lookup_elem(&nrec_state, &i);
+	if (v)
+		__sync_fetch_and_add(v, 1);
+	i = 1;
+	v = bpf_map_lookup_elem(&nrec_state, &i);
+	if (v)
+		__sync_fetch_and_add(v, bytes);
+}
+
+// Both tracepoints are TP_PROTO(struct sock *sk, int ret, int flags); attached as raw
+// tracepoints (no tracefs needed, no event record built) they get those three arguments.
+static __always_inline int account(struct bpf_raw_tracepoint_args *ctx, __u8 dir)
+{
+	const struct sock *sk = (const struct sock *)ctx->args[0];
+	int ret = (int)ctx->args[1];
+	int flags = (int)ctx->args[2];
+	if (ret <= 0)
+		return 0; // errors and EOF
+	if (dir == 0 && (flags & MSG_PEEK))
+		return 0; // a peek does not consume: the later read counts
+	__u16 family = BPF_CORE_READ(sk, __sk_common.skc_family);
+	if (family != AF_INET && family != AF_INET6)
+		return 0; // unix, netlink, packet sockets: not network traffic
+
+	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+	struct task_struct *leader = BPF_CORE_READ(task, group_leader);
+	struct key k = {};
+	k.tgid = bpf_get_current_pid_tgid() >> 32;
+	k.start_ns = BPF_CORE_READ(leader, start_boottime);
+	k.netns = BPF_CORE_READ(sk, __sk_common.skc_net.net, ns.inum);
+	k.proto = BPF_CORE_READ(sk, sk_protocol);
+	k.dir = dir;
+	k.family = family;
+
+	struct value *v = bpf_map_lookup_elem(&nrec_bytes, &k);
+	if (v) {
+		__sync_fetch_and_add(&v->bytes, ret);
+		__sync_fetch_and_add(&v->calls, 1);
+		return 0;
+	}
+	struct value nv = {};
+	nv.bytes = ret;
+	nv.calls = 1;
+	nv.cgroup = bpf_get_current_cgroup_id();
+	nv.uid = (__u32)bpf_get_current_uid_gid();
+	bpf_core_read(&nv.comm, sizeof(nv.comm), &leader->comm);
+	long err = bpf_map_update_elem(&nrec_bytes, &k, &nv, BPF_NOEXIST);
+	if (err == -EEXIST) {
+		// another CPU inserted it between our lookup and update
+		v = bpf_map_lookup_elem(&nrec_bytes, &k);
+		if (v) {
+			__sync_fetch_and_add(&v->bytes, ret);
+			__sync_fetch_and_add(&v->calls, 1);
+			return 0;
+		}
+	}
+	if (err)
+		lost(ret);
+	return 0;
+}
+
+SEC("raw_tp/sock_send_length")
+int nrec_send(struct bpf_raw_tracepoint_args *ctx)
+{
+	return account(ctx, 1);
+}
+
+SEC("raw_tp/sock_recv_length")
+int nrec_recv(struct bpf_raw_tracepoint_args *ctx)
+{
+	return account(ctx, 0);
+}
