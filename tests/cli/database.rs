@@ -460,7 +460,11 @@ fn an_older_schema_is_upgraded_by_the_recorder_not_by_reports() {
         .sql()
         .query_row("PRAGMA user_version", [], |r| r.get(0))
         .unwrap();
-    assert_eq!(v, 3, "the recorder migrated it");
+    assert_eq!(
+        v,
+        i64::from(nrec::store::SCHEMA_VERSION),
+        "the recorder migrated it"
+    );
     // What schema 2 stored reads the same after the upgrade.
     let tcp = env.report_ok(
         &[&day[..], &["-n", "TCP", "--format", "csv"]].concat(),

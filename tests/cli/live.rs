@@ -113,8 +113,8 @@ fn tcp_states_come_from_sock_diag() {
 }
 
 /// Network namespaces made by a test, deleted on drop.
-struct Netns {
-    names: Vec<String>,
+pub struct Netns {
+    pub names: Vec<String>,
 }
 
 impl Netns {
@@ -126,7 +126,7 @@ impl Netns {
             .unwrap_or(false)
     }
     /// Two namespaces joined by a veth pair (10.213.x.1 <-> .2/30), loopback up in each.
-    fn pair(tag: &str) -> Option<Self> {
+    pub fn pair(tag: &str) -> Option<Self> {
         let pid = std::process::id();
         Self::remove_stale(tag);
         let a = format!("nrec{tag}a{pid}");

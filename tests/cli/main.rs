@@ -7,12 +7,14 @@
 //! - `procs`: per-process, per-port and per-host accounting.
 //! - `rollups`: rollups, retention, summaries, export and check.
 //! - `daemon`: continuous sampling, SIGHUP and SIGTERM.
+//! - `ebpf`: eBPF accounting against ground truth, the pinned map's lifecycle.
 
 mod harness;
 
 mod args;
 mod daemon;
 mod database;
+mod ebpf;
 mod fixtures;
 mod live;
 mod procs;

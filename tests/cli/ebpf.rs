@@ -1,0 +1,376 @@
+//! eBPF accounting against ground truth (root; CI is root): short-lived TCP clients, UDP over
+//! 127.0.0.1 and ::1 on unconnected sockets, the same in a second network namespace, between
+//! two one-shot `nrec record` runs; the known gap (splice reads) asserted explicitly; the
+//! lifecycle of the pinned map (exited processes forgotten, a full map counted, --remove).
+
+use crate::harness::*;
+use crate::live::Netns;
+use std::collections::HashMap;
+use std::process::Command;
+
+/// Traffic with known byte counts, run as one process (optionally in a namespace):
+/// `N` short-lived TCP clients (comm PREFIX+"cli") each send SIZE bytes to the driver
+/// (PREFIX+"srv") and exit; a UDP sender (PREFIX+"utx") sends datagrams of several sizes from
+/// unconnected sockets to 127.0.0.1 and ::1 where PREFIX+"urx" peeks at and receives them; a client
+/// (PREFIX+"sps") sends SPLICE bytes to PREFIX+"spl", which reads them with splice(2).
+/// Prints one JSON line of what was sent and received. Bounded: a few MB, 60 s.
+const DRIVER: &str = r#"
+import ctypes, json, os, socket, subprocess, sys, threading
+prefix, N, SIZE, SPLICE = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
+ctypes.CDLL(None).prctl(15, ctypes.c_char_p((prefix + "srv").encode()), 0, 0, 0)
+srv = socket.socket(); srv.bind(("127.0.0.1", 0)); srv.listen(64); port = srv.getsockname()[1]
+srv.settimeout(30)
+got = []
+def serve():
+    for _ in range(N):
+        c, _ = srv.accept(); c.settimeout(30); n = 0
+        while True:
+            d = c.recv(65536)
+            if not d: break
+            n += len(d)
+        c.close(); got.append(n)
+t = threading.Thread(target=serve); t.start()
+NAME = "import ctypes, sys; ctypes.CDLL(None).prctl(15, ctypes.c_char_p(sys.argv[1].encode()), 0, 0, 0)\n"
+CLIENT = NAME + """import socket
+c = socket.create_connection(("127.0.0.1", int(sys.argv[2])), timeout=20)
+c.sendall(b"c" * int(sys.argv[3])); c.close()"""
+for i in range(N):
+    subprocess.run([sys.executable, "-c", CLIENT, prefix + "cli", str(port), str(SIZE)], check=True, timeout=30)
+t.join(30)
+
+SIZES = [1, 100, 1400, 8000, 60000] * 3
+RX = NAME + """import select, socket, json
+socks = []
+for fam, host in ((socket.AF_INET, "127.0.0.1"), (socket.AF_INET6, "::1")):
+    s = socket.socket(fam, socket.SOCK_DGRAM); s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 20)
+    s.bind((host, 0)); socks.append(s)
+print(json.dumps([s.getsockname()[1] for s in socks]), flush=True)
+want = int(sys.argv[2]); n = k = 0
+while k < want:
+    r, _, _ = select.select(socks, [], [], 20)
+    if not r: break
+    for s in r:
+        s.recv(65536, socket.MSG_PEEK)  # a peek consumes nothing: must not count
+        n += len(s.recv(65536)); k += 1
+print(n, flush=True)"""
+TX = NAME + """import socket, json, time
+ports = json.loads(sys.argv[2]); sizes = json.loads(sys.argv[3]); n = 0
+s4 = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s6 = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
+for size in sizes:
+    n += s4.sendto(b"u" * size, ("127.0.0.1", ports[0])); time.sleep(0.002)
+    n += s6.sendto(b"v" * size, ("::1", ports[1])); time.sleep(0.002)
+print(n, flush=True)"""
+rx = subprocess.Popen([sys.executable, "-c", RX, prefix + "urx", str(2 * len(SIZES))], stdout=subprocess.PIPE, text=True)
+ports = rx.stdout.readline().strip()
+tx = subprocess.run([sys.executable, "-c", TX, prefix + "utx", ports, json.dumps(SIZES)], capture_output=True, text=True, check=True, timeout=30)
+udp_recv = int(rx.stdout.readline()); rx.wait(30)
+
+SPL = NAME + """import os, socket
+l = socket.socket(); l.bind(("127.0.0.1", 0)); l.listen(1); print(l.getsockname()[1], flush=True)
+c, _ = l.accept(); r, w = os.pipe(); n = 0
+while True:
+    k = os.splice(c.fileno(), w, 65536)
+    if k == 0: break
+    n += len(os.read(r, k))
+print(n, flush=True)"""
+spl = subprocess.Popen([sys.executable, "-c", SPL, prefix + "spl"], stdout=subprocess.PIPE, text=True)
+sport = spl.stdout.readline().strip()
+subprocess.run([sys.executable, "-c", CLIENT, prefix + "sps", sport, str(SPLICE)], check=True, timeout=30)
+spliced = int(spl.stdout.readline()); spl.wait(30)
+print(json.dumps({"tcp": sum(got), "udp_sent": int(tx.stdout), "udp_recv": udp_recv, "spliced": spliced}))
+"#;
+
+#[derive(Debug)]
+struct Truth {
+    tcp: u64,
+    udp_sent: u64,
+    udp_recv: u64,
+    spliced: u64,
+}
+
+fn drive(netns: Option<&str>, prefix: &str, n: usize, size: usize, splice: usize) -> Truth {
+    let mut cmd = match netns {
+        Some(ns) => {
+            let mut c = Command::new("ip");
+            c.args(["netns", "exec", ns, "python3"]);
+            c
+        }
+        None => Command::new("python3"),
+    };
+    let out = cmd
+        .args(["-c", DRIVER, prefix])
+        .args([n.to_string(), size.to_string(), splice.to_string()])
+        .output()
+        .expect("python3 drives the traffic");
+    assert_success(&out);
+    let v: serde_json::Value =
+        serde_json::from_str(String::from_utf8_lossy(&out.stdout).trim()).unwrap();
+    let g = |k: &str| v[k].as_u64().unwrap();
+    Truth {
+        tcp: g("tcp"),
+        udp_sent: g("udp_sent"),
+        udp_recv: g("udp_recv"),
+        spliced: g("spliced"),
+    }
+}
+
+/// top-procs as JSON: name → (rx, tx), plus the document.
+fn top(env: &Env) -> (HashMap<String, (u64, u64)>, serde_json::Value) {
+    let out = env
+        .cmd(&[
+            "top-procs",
+            "--since",
+            "1h",
+            "--format",
+            "json",
+            "--limit",
+            "100000",
+        ])
+        .env("NREC_NOW", jiff::Timestamp::now().to_string())
+        .output()
+        .unwrap();
+    assert_success(&out);
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let rows = v["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            (
+                r["name"].as_str().unwrap().to_string(),
+                (
+                    r["rx_bytes"].as_u64().unwrap(),
+                    r["tx_bytes"].as_u64().unwrap(),
+                ),
+            )
+        })
+        .collect();
+    (rows, v)
+}
+
+/// Sets up eBPF for `env`, or says why the capability is absent (then the test is skipped).
+fn ebpf_or_skip(env: &Env, test: &str) -> bool {
+    if !is_root() {
+        skip(test, "needs root (BPF, namespaces)");
+        return false;
+    }
+    if !cfg!(feature = "ebpf") {
+        skip(test, "built without the `ebpf` feature");
+        return false;
+    }
+    let out = env.cmd(&["setup"]).output().unwrap();
+    if !out.status.success() {
+        let err = String::from_utf8_lossy(&out.stderr);
+        // Only a kernel without the tracepoints is a genuine absence; anything else fails.
+        assert!(
+            err.contains("Linux 6.3"),
+            "nrec setup failed for another reason: {err}"
+        );
+        skip(test, &format!("kernel lacks the tracepoints: {err}"));
+        return false;
+    }
+    true
+}
+
+fn status(env: &Env) -> serde_json::Value {
+    let out = env.cmd(&["status", "--format", "json"]).output().unwrap();
+    assert_success(&out);
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+#[test]
+fn ebpf_credits_short_lived_tcp_and_udp_processes_exactly_in_two_namespaces() {
+    let env = Env::with_ebpf();
+    if !ebpf_or_skip(&env, "ebpf_credits_short_lived_tcp_and_udp_processes") {
+        return;
+    }
+    let Some(ns) = Netns::pair("eb") else {
+        return skip("ebpf_credits_short_lived", "ip netns add failed");
+    };
+    let ns_a = ns.names[0].clone();
+    env.record_live(); // baseline (the map was just created)
+    const N: usize = 40;
+    const SIZE: usize = 100_000;
+    let host = drive(None, "eh", N, SIZE, 50_000);
+    let other = drive(Some(&ns_a), "en", N, SIZE, 50_000);
+    for t in [&host, &other] {
+        assert_eq!(
+            t.tcp,
+            (N * SIZE) as u64,
+            "the driver's server got every byte"
+        );
+        assert_eq!(
+            t.udp_recv, t.udp_sent,
+            "no datagram lost on loopback: {t:?}"
+        );
+        assert_eq!(t.spliced, 50_000);
+    }
+    env.record_live();
+
+    let (rows, doc) = top(&env);
+    assert_eq!(doc["source"], "ebpf", "{doc}");
+    let get = |name: &str| rows.get(name).copied().unwrap_or((0, 0));
+    for (p, t) in [("eh", &host), ("en", &other)] {
+        let slack = 2 * N as u64; // TCP: within 2 bytes per connection
+        let cli = get(&format!("{p}cli"));
+        let srv = get(&format!("{p}srv"));
+        assert!(
+            cli.1.abs_diff(t.tcp) <= slack && cli.0 <= slack,
+            "{p}cli: 40 exited clients' bytes {cli:?}, want tx {}",
+            t.tcp
+        );
+        assert!(
+            srv.0.abs_diff(t.tcp) <= slack,
+            "{p}srv: received {srv:?}, want rx {}",
+            t.tcp
+        );
+        assert_eq!(
+            get(&format!("{p}utx")),
+            (0, t.udp_sent),
+            "{p}utx: UDP exact"
+        );
+        assert_eq!(
+            get(&format!("{p}urx")),
+            (t.udp_recv, 0),
+            "{p}urx: UDP exact"
+        );
+        // The known gap: splice(2) reads from a socket do not pass the recv tracepoint.
+        // If the kernel starts reporting them, this changes (and the README's limits too).
+        assert_eq!(get(&format!("{p}sps")).1, 50_000, "{p}sps: sender seen");
+        assert_eq!(get(&format!("{p}spl")).0, 0, "{p}spl: splice reads unseen");
+    }
+    // Each namespace's processes are filed under their own namespace.
+    let conn = env.sql();
+    let ns_of = |comm: &str| -> Vec<Vec<u8>> {
+        conn.prepare(
+            "SELECT DISTINCT n.name FROM process p JOIN netns n ON n.id = p.netns WHERE p.comm = ?1",
+        )
+        .unwrap()
+        .query_map([comm.as_bytes()], |r| r.get(0))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect()
+    };
+    assert_eq!(ns_of("encli"), vec![ns_a.as_bytes().to_vec()]);
+    assert_eq!(ns_of("ehcli"), vec![b"root".to_vec()]);
+    // One source per interval: the first interval after loading was sock_diag's.
+    let flags: Vec<i64> = conn
+        .prepare("SELECT ebpf FROM sample ORDER BY id")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    assert_eq!(flags, vec![0, 1]);
+    let sources: i64 = conn
+        .query_row(
+            "SELECT count(*) FROM process WHERE comm = ?1",
+            [b"encli".as_slice()],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(sources, N as i64, "one process row per short-lived client");
+    drop(ns);
+}
+
+/// tgids of the clients that were in the stored eBPF reading.
+fn base_tgids(env: &Env) -> std::collections::HashSet<u64> {
+    let blob: Vec<u8> = env
+        .sql()
+        .query_row("SELECT entries FROM ebpf_base", [], |r| r.get(0))
+        .unwrap();
+    let v = nrec::store::decode_varints(&blob).unwrap();
+    v.chunks(7).map(|c| c[0]).collect()
+}
+
+#[test]
+fn exited_processes_are_forgotten_after_they_are_stored_and_a_full_map_is_reported() {
+    let env = Env::with_ebpf();
+    if !ebpf_or_skip(&env, "exited_processes_are_forgotten") {
+        return;
+    }
+    env.record_live();
+    let t = drive(None, "fg", 5, 20_000, 1_000);
+    assert_eq!(t.tcp, 100_000);
+    let pids = |comm: &str| -> Vec<u64> {
+        let conn = env.sql();
+        conn.prepare("SELECT pid FROM process WHERE comm = ?1")
+            .unwrap()
+            .query_map([comm.as_bytes()], |r| r.get(0))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect()
+    };
+    env.record_live();
+    let clients = pids("fgcli");
+    assert_eq!(clients.len(), 5);
+    // The reading stored with that sample held them; the record then deleted their entries,
+    // so the next reading does not.
+    let base = base_tgids(&env);
+    assert!(clients.iter().all(|p| base.contains(p)), "read once");
+    env.record_live();
+    let base = base_tgids(&env);
+    assert!(
+        clients.iter().all(|p| !base.contains(p)),
+        "exited clients still in the map after being stored"
+    );
+    let (rows, _) = top(&env);
+    assert_eq!(rows["fgcli"].1, 100_000, "forgetting lost nothing");
+
+    // A map with room for 4 entries: new processes beyond it are counted as lost and said so.
+    let small = Env::with_ebpf();
+    let setup = small
+        .cmd(&["setup"])
+        .env("NREC_BPF_MAX_ENTRIES", "4")
+        .output()
+        .unwrap();
+    assert_success(&setup);
+    small.record_live();
+    drive(None, "fl", 10, 10_000, 1_000);
+    let out = small.cmd(&["record"]).output().unwrap();
+    assert_success(&out);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("eBPF map full"), "{err}");
+    let st = status(&small);
+    assert_eq!(st["ebpf"]["state"], "active", "{st}");
+    assert_eq!(st["ebpf"]["capacity"], 4);
+    assert!(st["ebpf"]["lost_events"].as_u64().unwrap() > 0, "{st}");
+    assert!(st["ebpf"]["lost_bytes"].as_u64().unwrap() >= 10_000, "{st}");
+
+    // --remove detaches and removes the pins; status then says so; record falls back.
+    let out = small.cmd(&["setup", "--remove"]).output().unwrap();
+    assert_success(&out);
+    assert!(!small.bpf_dir.as_ref().unwrap().exists());
+    let again = small.cmd(&["setup", "--remove"]).output().unwrap();
+    assert_success(&again);
+    assert!(String::from_utf8_lossy(&again.stdout).contains("was not set up"));
+    let st = status(&small);
+    assert_eq!(st["ebpf"]["state"], "not set up", "{st}");
+    assert!(st["namespaces"][0]["sources"]["process_bytes"] == "ebpf");
+}
+
+#[test]
+fn ebpf_bad_settings_are_one_line_errors() {
+    let env = Env::with_ebpf();
+    if !is_root() || !cfg!(feature = "ebpf") {
+        return skip("ebpf_bad_settings", "needs root and the ebpf feature");
+    }
+    let out = env
+        .cmd(&["setup"])
+        .env("NREC_BPF_MAX_ENTRIES", "lots")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(err.contains("NREC_BPF_MAX_ENTRIES=\"lots\""), "{err}");
+    let out = env
+        .cmd(&["setup"])
+        .env("NREC_BPF_DIR", env.tmp.path().join("pins"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("not on a bpf filesystem"), "{err}");
+    assert_eq!(err.lines().count(), 1, "{err}");
+}
