@@ -449,6 +449,7 @@ fn main() {
                         })
                         .collect(),
                 ),
+                closed: None,
             }],
             ebpf: None,
         };

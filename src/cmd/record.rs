@@ -32,12 +32,14 @@ pub fn run(args: &RecordArgs, g: &Global) -> Result<()> {
         retention.as_ref(),
         &mut conn,
         &mut Roller::new(),
+        None,
     )?;
     config.map(|_| ())
 }
 
 /// One sample, as `record` and each tick of `daemon` take it: lock, (open,) collect, store
 /// with rollups, prune a step. `conn` is opened when None and kept for the next call.
+/// `closed`: the daemon's TCP destroy listeners (refreshed before, drained after the dump).
 pub fn sample_once(
     g: &Global,
     path: &Path,
@@ -45,6 +47,7 @@ pub fn sample_once(
     retention: Option<&Retention>,
     slot: &mut Option<rusqlite::Connection>,
     roller: &mut Roller,
+    mut closed: Option<&mut recorder::Closed>,
 ) -> Result<()> {
     let clock = Clock::from_env()?;
     let _lock = store::lock(path)?;
@@ -55,8 +58,15 @@ pub fn sample_once(
     };
     let conn = &mut db;
     let mut warn = Warnings::default();
+    let live = matches!(source, Source::Live);
+    if let (Some(c), true) = (closed.as_deref_mut(), live) {
+        c.refresh(&mut warn);
+    }
     let mut sample = recorder::collect(source, clock.now().as_millisecond(), &mut warn)?;
-    if matches!(source, Source::Live) && ebpf::wanted() {
+    if let (Some(c), true) = (closed, live) {
+        c.drain_into(&mut sample, &mut warn);
+    }
+    if live && ebpf::wanted() {
         match ebpf::collect(true) {
             ebpf::Probe::Active(r) => sample.ebpf = Some(r),
             ebpf::Probe::Off(why) if g.verbose > 0 => warn.push(format!(

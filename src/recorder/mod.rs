@@ -65,6 +65,9 @@ pub struct NsSample {
     pub listeners: Option<Vec<Listener>>,
     /// Every TCP connection outside LISTEN from a complete dump; None when the dump failed.
     pub tcp: Option<Vec<TcpSock>>,
+    /// TCP sockets freed since the last drain, with their final counters (daemon mode's
+    /// destroy listener; drained *after* the dump, see store::accounting). None: not listened.
+    pub closed: Option<Vec<TcpSock>>,
 }
 
 #[derive(Debug, Clone)]
@@ -211,6 +214,7 @@ fn collect_dir(dir: &Path, now_ms: i64, warn: &mut Warnings) -> Result<Sample> {
             counters,
             listeners: None,
             tcp: None,
+            closed: None,
         }],
         ebpf: None,
     })
@@ -333,6 +337,7 @@ fn collect_namespace() -> Result<(NsSample, Warnings)> {
             counters,
             listeners,
             tcp,
+            closed: None,
         },
         warn,
     ))
@@ -413,6 +418,78 @@ fn socket_summary(counters: &mut Counters) -> std::io::Result<(Vec<Listener>, Ve
         counters.push((format!("diag:udp{fname}:total"), udp));
     }
     Ok((listeners, tcp))
+}
+
+/// The daemon's TCP destroy listeners, one per network namespace.
+#[derive(Default)]
+pub struct Closed {
+    listeners: std::collections::HashMap<u64, sockdiag::DestroyListener>,
+    overflows_seen: u64,
+    failed: std::collections::HashSet<u64>,
+}
+
+impl Closed {
+    /// Opens a listener in every namespace that has none yet and closes those of namespaces
+    /// that are gone (a listener holds its namespace alive: not for longer than a tick).
+    pub fn refresh(&mut self, warn: &mut Warnings) {
+        let (targets, _) = netns::enumerate(Path::new("/proc"));
+        let live: std::collections::HashSet<u64> = targets.iter().map(|t| t.inode).collect();
+        self.listeners.retain(|ino, _| live.contains(ino));
+        for t in &targets {
+            if self.listeners.contains_key(&t.inode) || self.failed.contains(&t.inode) {
+                continue;
+            }
+            match netns::run_in(t, sockdiag::DestroyListener::open) {
+                Ok(Ok(l)) => {
+                    self.listeners.insert(t.inode, l);
+                }
+                Ok(Err(e)) | Err(e) => {
+                    self.failed.insert(t.inode);
+                    warn.push(format!(
+                        "namespace {}: cannot listen for closing TCP sockets ({e}); a closing connection's last bytes there stay uncounted",
+                        String::from_utf8_lossy(&t.name)
+                    ));
+                }
+            }
+        }
+    }
+
+    /// Moves the queued destroy events into the sample's namespaces. Call after collecting:
+    /// a socket closed after the dump is then counted from its dumped counters.
+    pub fn drain_into(&mut self, s: &mut Sample, warn: &mut Warnings) {
+        for (ino, l) in &mut self.listeners {
+            let mut got = Vec::new();
+            let res = l.drain(|d| {
+                if let (Some(acked), Some(received)) = (d.bytes_acked, d.bytes_received) {
+                    if acked + received > 0 {
+                        got.push(TcpSock {
+                            cookie: d.cookie,
+                            lport: d.sport,
+                            rport: d.dport,
+                            raddr: sockdiag::addr_text(d.family, &d.dst),
+                            inode: d.inode,
+                            bytes_acked: acked,
+                            bytes_received: received,
+                        });
+                    }
+                }
+            });
+            if let Err(e) = res {
+                warn.push(format!("reading TCP destroy events failed: {e}"));
+            }
+            if let Some(ns) = s.namespaces.iter_mut().find(|n| n.inode == *ino) {
+                ns.closed.get_or_insert_with(Vec::new).extend(got);
+            }
+        }
+        let overflows: u64 = self.listeners.values().map(|l| l.overflows).sum();
+        if overflows > self.overflows_seen {
+            warn.push(format!(
+                "TCP destroy events were lost ({} receive-queue overflows): some closing connections' last bytes are uncounted",
+                overflows - self.overflows_seen
+            ));
+            self.overflows_seen = overflows;
+        }
+    }
 }
 
 fn listener(proto: &'static str, s: &sockdiag::DiagSocket) -> Listener {

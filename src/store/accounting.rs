@@ -192,6 +192,60 @@ pub fn account(
             .add(d_rx, d_tx);
     }
 
+    // Sockets freed since the last drain (daemon): counted from the counters this dump saw
+    // (closed after it), else from the baseline (closed before it), else from zero (opened and
+    // closed between two samples). Owner: the one known for the cookie, else the owner of the
+    // listener it was accepted from.
+    if let (Some(closed), Some(base)) = (&ns.closed, base) {
+        let current: HashMap<u64, (u64, u64, i64)> =
+            next.iter().map(|(c, a, r, p)| (*c, (*a, *r, *p))).collect();
+        let mut by_port: HashMap<u16, i64> = HashMap::new();
+        for s in closed {
+            let (acked, received, known) = current
+                .get(&s.cookie)
+                .or_else(|| base.get(&s.cookie))
+                .copied()
+                .unwrap_or((0, 0, 0));
+            let (d_tx, d_rx) = (
+                s.bytes_acked.saturating_sub(acked),
+                s.bytes_received.saturating_sub(received),
+            );
+            if d_tx == 0 && d_rx == 0 {
+                continue;
+            }
+            all.add(d_rx, d_tx);
+            let owner = if known != 0 {
+                known
+            } else if listen_ports.contains(&s.lport) {
+                match by_port.get(&s.lport) {
+                    Some(p) => *p,
+                    None => {
+                        let p = listener_owner(tx, netns, ns, s.lport, owners, procs)?;
+                        by_port.insert(s.lport, p);
+                        p
+                    }
+                }
+            } else {
+                0
+            };
+            if owner == 0 {
+                unowned.add(d_rx, d_tx);
+                continue;
+            }
+            per_proc.entry(owner).or_default().add(d_rx, d_tx);
+            per_port
+                .entry((owner, service_port(s, &listen_ports)))
+                .or_default()
+                .add(d_rx, d_tx);
+            per_host
+                .entry(owner)
+                .or_default()
+                .entry(s.raddr.as_str())
+                .or_default()
+                .add(d_rx, d_tx);
+        }
+    }
+
     next.sort_unstable_by_key(|n| n.0);
     let mut blob = Vec::with_capacity(next.len() * 16);
     encode_varints(
@@ -240,6 +294,55 @@ pub fn account(
         }
     }
     Ok(())
+}
+
+/// The process row of the owner of this namespace's TCP listener on `port` (0: unknown): from
+/// this sample's /proc scan when the listener is new, else as recorded when it was first seen.
+fn listener_owner(
+    tx: &Transaction<'_>,
+    netns: i64,
+    ns: &NsSample,
+    port: u16,
+    owners: &HashMap<u32, Owner>,
+    procs: &mut Processes<'_>,
+) -> rusqlite::Result<i64> {
+    let inodes = ns
+        .listeners
+        .iter()
+        .flatten()
+        .filter(|l| l.proto == "tcp" && l.port == port)
+        .map(|l| l.inode);
+    for inode in inodes {
+        if let Some(o) = owners.get(&inode) {
+            return procs.id(tx, o, Some(netns));
+        }
+        let row: Option<(i32, Vec<u8>, u32, i64)> = tx
+            .prepare_cached(
+                "SELECT pid, comm, uid, start_time FROM listener
+                 WHERE netns = ?1 AND proto = 'tcp' AND port = ?2 AND inode = ?3 AND pid IS NOT NULL
+                 ORDER BY id DESC LIMIT 1",
+            )?
+            .query_row(params![netns, port, inode], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+            })
+            .optional()?;
+        if let Some((pid, comm, uid, start)) = row {
+            let start_time = super::from_sql(start);
+            let alive =
+                procs::read_owner(&std::path::Path::new("/proc").join(pid.to_string()), pid)
+                    .filter(|o| o.start_time == start_time);
+            let o = alive.unwrap_or(Owner {
+                pid,
+                comm,
+                uid,
+                start_time,
+                exe: None,
+                cgroup: None,
+            });
+            return procs.id(tx, &o, Some(netns));
+        }
+    }
+    Ok(0)
 }
 
 /// The local port for connections accepted from one of our listeners, else the remote port.

@@ -5,7 +5,6 @@
 
 use crate::harness::*;
 use crate::live::Netns;
-use std::collections::HashMap;
 use std::process::Command;
 
 /// Traffic with known byte counts, run as one process (optionally in a namespace):
@@ -114,40 +113,6 @@ fn drive(netns: Option<&str>, prefix: &str, n: usize, size: usize, splice: usize
     }
 }
 
-/// top-procs as JSON: name → (rx, tx), plus the document.
-fn top(env: &Env) -> (HashMap<String, (u64, u64)>, serde_json::Value) {
-    let out = env
-        .cmd(&[
-            "top-procs",
-            "--since",
-            "1h",
-            "--format",
-            "json",
-            "--limit",
-            "100000",
-        ])
-        .env("NREC_NOW", jiff::Timestamp::now().to_string())
-        .output()
-        .unwrap();
-    assert_success(&out);
-    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    let rows = v["rows"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|r| {
-            (
-                r["name"].as_str().unwrap().to_string(),
-                (
-                    r["rx_bytes"].as_u64().unwrap(),
-                    r["tx_bytes"].as_u64().unwrap(),
-                ),
-            )
-        })
-        .collect();
-    (rows, v)
-}
-
 /// Sets up eBPF for `env`, or says why the capability is absent (then the test is skipped).
 fn ebpf_or_skip(env: &Env, test: &str) -> bool {
     if !is_root() {
@@ -207,7 +172,7 @@ fn ebpf_credits_short_lived_tcp_and_udp_processes_exactly_in_two_namespaces() {
     }
     env.record_live();
 
-    let (rows, doc) = top(&env);
+    let (rows, doc) = top_json(&env, "top-procs");
     assert_eq!(doc["source"], "ebpf", "{doc}");
     let get = |name: &str| rows.get(name).copied().unwrap_or((0, 0));
     for (p, t) in [("eh", &host), ("en", &other)] {
@@ -314,7 +279,7 @@ fn exited_processes_are_forgotten_after_they_are_stored_and_a_full_map_is_report
         clients.iter().all(|p| !base.contains(p)),
         "exited clients still in the map after being stored"
     );
-    let (rows, _) = top(&env);
+    let (rows, _) = top_json(&env, "top-procs");
     assert_eq!(rows["fgcli"].1, 100_000, "forgetting lost nothing");
 
     // A map with room for 4 entries: new processes beyond it are counted as lost and said so.

@@ -278,6 +278,40 @@ impl Drop for Env {
     }
 }
 
+/// `top-procs`/`top-ports`/`top-hosts --since 1h` as JSON: name → (rx, tx), and the document.
+pub fn top_json(
+    env: &Env,
+    what: &str,
+) -> (
+    std::collections::HashMap<String, (u64, u64)>,
+    serde_json::Value,
+) {
+    let out = env
+        .cmd(&[
+            what, "--since", "1h", "--format", "json", "--limit", "100000",
+        ])
+        .env("NREC_NOW", jiff::Timestamp::now().to_string())
+        .output()
+        .unwrap();
+    assert_success(&out);
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let rows = v["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            (
+                r["name"].as_str().unwrap().to_string(),
+                (
+                    r["rx_bytes"].as_u64().unwrap(),
+                    r["tx_bytes"].as_u64().unwrap(),
+                ),
+            )
+        })
+        .collect();
+    (rows, v)
+}
+
 /// `2026-11-22T10:MM:SSZ` + k minutes: the fixed clock of fixture runs.
 pub fn at(minutes: i64) -> String {
     let t: jiff::Timestamp = "2026-11-22T10:00:00Z".parse().unwrap();
