@@ -2,7 +2,9 @@
 //! (default 10 s), each taken exactly as `nrec record` takes it (lock, store with rollups,
 //! a bounded prune step). SIGTERM/SIGINT take a last sample and exit 0; SIGHUP reloads the
 //! config and reopens the database (after the file was moved or restored) without cutting
-//! the interval short.
+//! the interval short. In every network namespace a TCP destroy listener catches the final
+//! counters of each closing connection, so connections that open and close between two
+//! samples, and a connection's last interval, are counted (timer mode cannot see them).
 
 use crate::cli::DaemonArgs;
 use crate::cmd::Global;
@@ -71,6 +73,7 @@ struct Recorder<'a> {
     config: Config,
     conn: Option<rusqlite::Connection>,
     roller: Roller,
+    closed: crate::recorder::Closed,
 }
 
 impl Recorder<'_> {
@@ -82,6 +85,7 @@ impl Recorder<'_> {
             Some(&self.config.retention),
             &mut self.conn,
             &mut self.roller,
+            Some(&mut self.closed),
         );
         if r.is_err() {
             // start clean next time (a failed transaction may have left caches stale)
@@ -117,6 +121,7 @@ pub fn run(args: &DaemonArgs, g: &Global) -> Result<()> {
         config: Config::load(g.config.as_deref())?,
         conn: None,
         roller: Roller::new(),
+        closed: Default::default(),
     };
     install_handlers()?;
     if g.verbose > 0 {
