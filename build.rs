@@ -19,13 +19,14 @@ mod ebpf {
     fn missing(what: &str) -> ! {
         panic!(
             "\n\nnrec: the `ebpf` feature (on by default) needs {what}.\n\
-             On Debian/Ubuntu: apt-get install clang libelf-dev zlib1g-dev pkg-config\n\
+             On Debian/Ubuntu: apt-get install clang libelf-dev zlib1g-dev make pkg-config\n\
              Or build without eBPF accounting: cargo build --no-default-features\n\n"
         );
     }
 
     pub fn build() {
         println!("cargo:rerun-if-changed={SRC}");
+        println!("cargo:rerun-if-env-changed=CLANG");
         let clang = std::env::var("CLANG").unwrap_or_else(|_| "clang".into());
         let ok = Command::new(&clang)
             .arg("--version")
@@ -46,6 +47,16 @@ mod ebpf {
         }
         if !have_header("zlib.h") {
             missing("zlib1g-dev (zlib.h was not found)");
+        }
+        // libbpf-sys builds its vendored libbpf with make, finding libelf/zlib via pkg-config.
+        for tool in ["make", "pkg-config"] {
+            let found = Command::new(tool)
+                .arg("--version")
+                .output()
+                .is_ok_and(|o| o.status.success());
+            if !found {
+                missing(&format!("{tool} (not found on PATH)"));
+            }
         }
         // <linux/types.h> includes <asm/types.h>, which lives under the multiarch directory.
         let arch = std::env::var("CARGO_CFG_TARGET_ARCH").unwrap_or_default();
