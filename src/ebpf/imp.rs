@@ -192,12 +192,12 @@ pub fn setup() -> Result<bool, String> {
         let mut send = skel
             .progs
             .nrec_send
-            .attach_raw_tracepoint("sock_send_length")
+            .attach()
             .map_err(|e| explain("attaching to sock_send_length", &e))?;
         let mut recv = skel
             .progs
             .nrec_recv
-            .attach_raw_tracepoint("sock_recv_length")
+            .attach()
             .map_err(|e| explain("attaching to sock_recv_length", &e))?;
         send.pin(dir.join("send"))
             .map_err(|e| explain("pinning the send link", &e))?;

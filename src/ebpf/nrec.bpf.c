@@ -101,28 +101,30 @@ static __always_inline void lost(__u64 bytes)
 		__sync_fetch_and_add(v, bytes);
 }
 
-// Both tracepoints are TP_PROTO(struct sock *sk, int ret, int flags); attached as raw
-// tracepoints (no tracefs needed, no event record built) they get those three arguments.
-static __always_inline int account(struct bpf_raw_tracepoint_args *ctx, __u8 dir)
+// Both tracepoints are TP_PROTO(struct sock *sk, int ret, int flags). Attached as
+// BTF-enabled raw tracepoints (tp_btf: no tracefs, no event record built) they get those
+// three arguments typed, so sk and the task are read with plain loads instead of helper
+// calls (measured: a third of the per-call cost with 1 KiB writes).
+static __always_inline int account(__u64 *ctx, __u8 dir)
 {
-	const struct sock *sk = (const struct sock *)ctx->args[0];
-	int ret = (int)ctx->args[1];
-	int flags = (int)ctx->args[2];
+	struct sock *sk = (struct sock *)ctx[0];
+	int ret = (int)ctx[1];
+	int flags = (int)ctx[2];
 	if (ret <= 0)
 		return 0; // errors and EOF
 	if (dir == 0 && (flags & MSG_PEEK))
 		return 0; // a peek does not consume: the later read counts
-	__u16 family = BPF_CORE_READ(sk, __sk_common.skc_family);
+	__u16 family = sk->__sk_common.skc_family;
 	if (family != AF_INET && family != AF_INET6)
 		return 0; // unix, netlink, packet sockets: not network traffic
 
-	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
-	struct task_struct *leader = BPF_CORE_READ(task, group_leader);
+	struct task_struct *task = bpf_get_current_task_btf();
+	struct task_struct *leader = task->group_leader;
 	struct key k = {};
 	k.tgid = bpf_get_current_pid_tgid() >> 32;
-	k.start_ns = BPF_CORE_READ(leader, start_boottime);
-	k.netns = BPF_CORE_READ(sk, __sk_common.skc_net.net, ns.inum);
-	k.proto = BPF_CORE_READ(sk, sk_protocol);
+	k.start_ns = leader->start_boottime;
+	k.netns = sk->__sk_common.skc_net.net->ns.inum;
+	k.proto = sk->sk_protocol;
 	k.dir = dir;
 	k.family = family;
 
@@ -153,14 +155,14 @@ static __always_inline int account(struct bpf_raw_tracepoint_args *ctx, __u8 dir
 	return 0;
 }
 
-SEC("raw_tp/sock_send_length")
-int nrec_send(struct bpf_raw_tracepoint_args *ctx)
+SEC("tp_btf/sock_send_length")
+int nrec_send(__u64 *ctx)
 {
 	return account(ctx, 1);
 }
 
-SEC("raw_tp/sock_recv_length")
-int nrec_recv(struct bpf_raw_tracepoint_args *ctx)
+SEC("tp_btf/sock_recv_length")
+int nrec_recv(__u64 *ctx)
 {
 	return account(ctx, 0);
 }

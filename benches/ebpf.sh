@@ -1,0 +1,173 @@
+#!/usr/bin/env bash
+# eBPF accounting benchmark (issue "Exact attribution"), side by side in one run:
+#
+#   sudo benches/ebpf.sh                 # needs root, iperf3, python3, sysstat
+#   DAEMON_SECONDS=0 sudo benches/ebpf.sh   # skip the 10-minute daemon measurement
+#   PCAP=1 sudo benches/ebpf.sh          # also the pcap fallback (builds --features pcap)
+#   ONLY_DAEMON=1 sudo benches/ebpf.sh   # only the daemon measurement
+#
+# 1. Throughput of iperf3 over a veth pair between two namespaces this script creates:
+#    no accounting, eBPF loaded (and, with PCAP=1, the pcap fallback capturing), alternating
+#    rounds of 5 s; 128 KiB writes (iperf3's default) and 1 KiB writes (8× the calls).
+# 1b. CPU per send(2) call with and without eBPF (the per-call cost small writes pay).
+# 2. CPU of one timer-mode `nrec record`: eBPF off vs on (maps pinned, steady state), and
+#    sadc for the foundation's reference, 60 interleaved runs each.
+# 3. CPU of `nrec daemon --interval 10s` over DAEMON_SECONDS (default 600) on the idle host.
+# Everything it starts is ended by PID; namespaces and pins are removed on exit.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+[ "$(id -u)" = 0 ] || { echo "run as root"; exit 2; }
+for t in iperf3 python3 /usr/lib/sysstat/sadc; do
+  command -v "$t" >/dev/null || { echo "missing $t: apt-get install iperf3 python3 sysstat"; exit 2; }
+done
+ROUNDS=${ROUNDS:-6}
+DAEMON_SECONDS=${DAEMON_SECONDS:-600}
+cargo build --release --quiet
+NREC=$PWD/target/release/nrec
+if [ "${PCAP:-0}" = 1 ]; then
+  cargo build --release --quiet --features pcap --target-dir target/pcap
+  NREC_PCAP=$PWD/target/pcap/release/nrec
+fi
+W=$(mktemp -d /tmp/nrec-ebpf-bench.XXXXXX)
+A=nrecbenchA$$
+B=nrecbenchB$$
+export NREC_BPF_DIR=/sys/fs/bpf/nrec-bench-$$
+PIDS=()
+cleanup() {
+  for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
+  "$NREC" setup --remove -q >/dev/null 2>&1 || true
+  ip netns del "$A" 2>/dev/null || true
+  ip netns del "$B" 2>/dev/null || true
+  rm -rf "$W"
+}
+trap cleanup EXIT
+
+ip netns add "$A"; ip netns add "$B"
+ip link add vbA$$ netns "$A" type veth peer name vbB$$ netns "$B"
+ip -n "$A" addr add 10.214.0.1/30 dev vbA$$; ip -n "$B" addr add 10.214.0.2/30 dev vbB$$
+for n in "$A" "$B"; do ip -n "$n" link set lo up; done
+ip -n "$A" link set vbA$$ up; ip -n "$B" link set vbB$$ up
+
+echo "host: $(uname -r), $(nproc) CPUs; iperf3 $(iperf3 --version | head -1 | cut -d' ' -f2)"
+if [ "${ONLY_DAEMON:-0}" != 1 ]; then
+echo
+echo "== 1. iperf3 over veth between two namespaces, ${ROUNDS} alternating rounds of 5 s per mode =="
+modes="none ebpf"
+[ "${PCAP:-0}" = 1 ] && modes="none ebpf pcap"
+run_iperf() { # $1 = write length
+  ip netns exec "$B" iperf3 -s -1 >/dev/null 2>&1 &
+  local sp=$!; PIDS+=("$sp"); sleep 0.3
+  ip netns exec "$A" iperf3 -c 10.214.0.2 -t 5 -l "$1" -J \
+    | python3 -c 'import json,sys; print(json.load(sys.stdin)["end"]["sum_received"]["bits_per_second"])'
+  wait "$sp" 2>/dev/null || true
+}
+set_mode() {
+  "$NREC" setup --remove -q >/dev/null
+  [ -n "${PCAPD:-}" ] && { kill "$PCAPD"; wait "$PCAPD" 2>/dev/null || true; PCAPD=; }
+  case $1 in
+    ebpf) "$NREC" setup -q ;;
+    pcap) NREC_EBPF=off NREC_PCAP=force "$NREC_PCAP" --db "$W/pcap.db" daemon --interval 10s -q &
+          PCAPD=$!; PIDS+=("$PCAPD"); sleep 1 ;;
+  esac
+}
+PCAPD=
+for len in 128K 1K; do
+  : > "$W/iperf-$len"
+  for r in $(seq "$ROUNDS"); do
+    for m in $modes; do
+      set_mode "$m"
+      echo "$m $(run_iperf "$len")" >> "$W/iperf-$len"
+    done
+  done
+  set_mode none
+  python3 - "$W/iperf-$len" "$len" <<'EOF'
+import statistics, sys
+rows = [l.split() for l in open(sys.argv[1])]
+by = {}
+for m, v in rows:
+    by.setdefault(m, []).append(float(v))
+base = statistics.mean(by["none"])
+print(f"  writes of {sys.argv[2]}:")
+for m, v in by.items():
+    mu, sd = statistics.mean(v), statistics.stdev(v)
+    cost = "" if m == "none" else f"  cost {100 * (base - mu) / base:+.2f} %"
+    print(f"    {m:5s} {mu / 1e9:7.2f} ± {sd / 1e9:5.2f} Gbit/s{cost}")
+EOF
+done
+
+echo
+echo "== 1b. cost per send call: 300 000 UDP sends of 1 KiB on loopback, CPU per call, 6 alternating rounds =="
+: > "$W/calls"
+for r in $(seq 6); do
+  for m in none ebpf; do
+    set_mode "$m"
+    python3 - "$m" >> "$W/calls" <<'EOF'
+import resource, socket, sys
+rx = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); rx.bind(("127.0.0.1", 0))
+tx = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); tx.connect(rx.getsockname())
+buf = b"x" * 1024; n = 300_000
+b = resource.getrusage(resource.RUSAGE_SELF)
+for _ in range(n):
+    tx.send(buf)
+a = resource.getrusage(resource.RUSAGE_SELF)
+print(sys.argv[1], ((a.ru_utime - b.ru_utime) + (a.ru_stime - b.ru_stime)) / n * 1e9)
+EOF
+  done
+done
+set_mode none
+python3 - "$W/calls" <<'EOF'
+import statistics, sys
+by = {}
+for l in open(sys.argv[1]):
+    m, v = l.split(); by.setdefault(m, []).append(float(v))
+n, e = statistics.mean(by["none"]), statistics.mean(by["ebpf"])
+print(f"  none {n:7.0f} ns per send (±{statistics.stdev(by['none']):.0f}), ebpf {e:7.0f} ns (±{statistics.stdev(by['ebpf']):.0f}): eBPF adds {e - n:.0f} ns per call ({100 * (e - n) / n:.1f} %)")
+EOF
+
+echo
+echo "== 2. one timer-mode record: CPU (user+sys), 60 interleaved runs =="
+"$NREC" setup -q
+NREC_EBPF=off "$NREC" --db "$W/off.db" record -q
+"$NREC" --db "$W/on.db" record -q
+"$NREC" --db "$W/on.db" record -q
+/usr/lib/sysstat/sadc -S XALL 1 1 "$W/cpu.sa"
+python3 - "$NREC" "$W" <<'EOF'
+import os, resource, subprocess, sys
+nrec, w = sys.argv[1:3]
+env_off = dict(os.environ, NREC_EBPF="off")
+cmds = {"record, eBPF off": ([nrec, "--db", f"{w}/off.db", "record", "-q"], env_off),
+        "record, eBPF on": ([nrec, "--db", f"{w}/on.db", "record", "-q"], os.environ),
+        "sadc -S XALL 1 1": (["/usr/lib/sysstat/sadc", "-S", "XALL", "1", "1", f"{w}/cpu.sa"], os.environ)}
+tot = {k: 0.0 for k in cmds}
+for _ in range(60):
+    for k, (c, e) in cmds.items():
+        b = resource.getrusage(resource.RUSAGE_CHILDREN)
+        subprocess.run(c, check=True, env=e, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        a = resource.getrusage(resource.RUSAGE_CHILDREN)
+        tot[k] += (a.ru_utime - b.ru_utime) + (a.ru_stime - b.ru_stime)
+for k, v in tot.items():
+    print(f"  {k:18s} {v / 60 * 1000:6.2f} ms")
+d = (tot["record, eBPF on"] - tot["record, eBPF off"]) / 60 * 1000
+print(f"  eBPF adds          {d:6.2f} ms per record (target <= 5 ms)")
+EOF
+echo "  map entries at the end: $("$NREC" --db "$W/on.db" status --format json | python3 -c 'import json,sys; print(json.load(sys.stdin)["ebpf"]["entries"])')"
+
+fi # ONLY_DAEMON
+
+if [ "$DAEMON_SECONDS" -gt 0 ]; then
+  echo
+  echo "== 3. nrec daemon --interval 10s on the idle host, ${DAEMON_SECONDS} s =="
+  "$NREC" --db "$W/daemon.db" daemon --interval 10s -q &
+  D=$!; PIDS+=("$D")
+  sleep 2
+  read -r u0 s0 < <(awk '{print $14, $15}' "/proc/$D/stat")
+  sleep "$DAEMON_SECONDS"
+  read -r u1 s1 < <(awk '{print $14, $15}' "/proc/$D/stat")
+  rss=$(awk '/VmHWM/ {print $2}' "/proc/$D/status")
+  kill -TERM "$D"; wait "$D" || true
+  hz=$(getconf CLK_TCK)
+  python3 -c "
+t = (($u1 - $u0) + ($s1 - $s0)) / $hz
+print(f'  CPU {t:.2f} s over $DAEMON_SECONDS s = {100 * t / $DAEMON_SECONDS:.3f} % of a core (target <= 0.1 %); peak RSS $rss kB')"
+  echo "  samples stored: $("$NREC" --db "$W/daemon.db" status --format json | python3 -c 'import json,sys; print(json.load(sys.stdin)["database"]["samples_raw"])')"
+fi
