@@ -7,9 +7,14 @@ cd "$(dirname "$0")/.."
 SUDO=""
 [ "$(id -u)" = 0 ] || SUDO=sudo
 
-if ! command -v cc >/dev/null || ! command -v ip >/dev/null; then
+# gcc: the bundled SQLite; clang, libelf-dev, zlib1g-dev, make, pkg-config: the eBPF
+# accounting program and the libbpf that loads it.
+PKGS="gcc libc6-dev iproute2 clang libelf-dev zlib1g-dev make pkg-config"
+MISSING=$(for p in $PKGS; do dpkg -s "$p" >/dev/null 2>&1 || echo "$p"; done)
+if [ -n "$MISSING" ]; then
   $SUDO apt-get update -qq
-  $SUDO apt-get install -y -qq gcc libc6-dev iproute2
+  # shellcheck disable=SC2086
+  $SUDO apt-get install -y -qq $MISSING
 fi
 if ! command -v cargo >/dev/null; then
   # Debian's own cargo is too old (nrec needs Rust 1.85 or newer).
@@ -26,3 +31,4 @@ echo "== waiting 10 s for a second sample (rates need two)..."
 sleep 10
 $SUDO nrec record -v
 $SUDO nrec report --since 1h -n DEV,TCP,STATE,LISTEN
+$SUDO nrec status
