@@ -22,12 +22,13 @@ for t in iperf3 python3 /usr/lib/sysstat/sadc; do
 done
 ROUNDS=${ROUNDS:-6}
 DAEMON_SECONDS=${DAEMON_SECONDS:-600}
-cargo build --release --quiet
-NREC=$PWD/target/release/nrec
 if [ "${PCAP:-0}" = 1 ]; then
-  cargo build --release --quiet --features pcap --target-dir target/pcap
-  NREC_PCAP=$PWD/target/pcap/release/nrec
+  cargo build --release --quiet --features pcap   # the pcap fallback only acts in the daemon
+else
+  cargo build --release --quiet
 fi
+NREC=$PWD/target/release/nrec
+NREC_PCAP=$NREC
 W=$(mktemp -d /tmp/nrec-ebpf-bench.XXXXXX)
 A=nrecbenchA$$
 B=nrecbenchB$$

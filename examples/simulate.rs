@@ -450,6 +450,8 @@ fn main() {
                         .collect(),
                 ),
                 closed: None,
+                udp_socks: Vec::new(),
+                udp_flows: None,
             }],
             ebpf: None,
         };

@@ -73,7 +73,7 @@ struct Recorder<'a> {
     config: Config,
     conn: Option<rusqlite::Connection>,
     roller: Roller,
-    closed: crate::recorder::Closed,
+    closed: crate::recorder::Listening,
 }
 
 impl Recorder<'_> {
@@ -108,6 +108,21 @@ impl Recorder<'_> {
     }
 }
 
+/// `NREC_PCAP`: `auto` (default: capture only when eBPF is unavailable), `force`, `off`.
+#[cfg(feature = "pcap")]
+fn pcap_wanted() -> Result<bool> {
+    let mode = std::env::var("NREC_PCAP").unwrap_or_default();
+    match mode.as_str() {
+        "force" => Ok(true),
+        "off" => Ok(false),
+        "" | "auto" => Ok(!(crate::ebpf::wanted()
+            && matches!(crate::ebpf::collect(true), crate::ebpf::Probe::Active(_)))),
+        other => Err(Error::usage(format!(
+            "NREC_PCAP={other:?}: expected auto, force or off"
+        ))),
+    }
+}
+
 pub fn run(args: &DaemonArgs, g: &Global) -> Result<()> {
     let ms = time::parse_interval("--interval", &args.interval)?;
     let interval = Duration::from_millis(u64::try_from(ms).unwrap_or(10_000));
@@ -123,6 +138,15 @@ pub fn run(args: &DaemonArgs, g: &Global) -> Result<()> {
         roller: Roller::new(),
         closed: Default::default(),
     };
+    #[cfg(feature = "pcap")]
+    if matches!(rec.source, Source::Live) && pcap_wanted()? {
+        rec.closed.capture = Some(Default::default());
+        if !g.quiet {
+            eprintln!(
+                "nrec: pcap fallback on: UDP datagrams are captured (headers only) in every namespace and credited through the socket table"
+            );
+        }
+    }
     install_handlers()?;
     if g.verbose > 0 {
         eprintln!(

@@ -47,7 +47,7 @@ pub fn sample_once(
     retention: Option<&Retention>,
     slot: &mut Option<rusqlite::Connection>,
     roller: &mut Roller,
-    mut closed: Option<&mut recorder::Closed>,
+    mut closed: Option<&mut recorder::Listening>,
 ) -> Result<()> {
     let clock = Clock::from_env()?;
     let _lock = store::lock(path)?;

@@ -72,8 +72,9 @@ fn statfs_type(p: &Path) -> Option<i64> {
 }
 
 /// Makes sure the pin directory's parent is a bpf filesystem (mounting /sys/fs/bpf if it is
-/// the usual place and nothing is mounted there yet), and creates the directory.
-fn ensure_bpffs(dir: &Path) -> Result<(), String> {
+/// the usual place and nothing is mounted there yet), and creates the directory. Ok(true)
+/// when this call created it.
+fn ensure_bpffs(dir: &Path) -> Result<bool, String> {
     let parent = dir.parent().unwrap_or(Path::new("/"));
     if statfs_type(parent) != Some(BPF_FS_MAGIC) {
         if parent != Path::new("/sys/fs/bpf") {
@@ -100,8 +101,8 @@ fn ensure_bpffs(dir: &Path) -> Result<(), String> {
         }
     }
     match std::fs::create_dir(dir) {
-        Ok(()) => Ok(()),
-        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Ok(()) => Ok(true),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(false),
         Err(e) => Err(format!("creating {}: {e}", dir.display())),
     }
 }
@@ -154,7 +155,16 @@ fn unpin_all(dir: &Path) -> bool {
 pub fn setup() -> Result<bool, String> {
     quiet_libbpf();
     let dir = pin_dir();
-    ensure_bpffs(&dir)?;
+    let created = ensure_bpffs(&dir)?;
+    let res = setup_in(&dir);
+    if res.is_err() && created {
+        let _ = std::fs::remove_dir(&dir); // leave nothing behind that we made (empty only)
+    }
+    res
+}
+
+fn setup_in(dir: &Path) -> Result<bool, String> {
+    let dir = dir.to_path_buf();
     let _lock = lock_dir(&dir)?;
     if open_pinned(&dir).is_some() {
         return Ok(false);

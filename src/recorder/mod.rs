@@ -5,6 +5,7 @@
 //! namespace), or a captured /proc directory (`NREC_PROC_ROOT`), which is how tests and users
 //! replay fixtures without root.
 
+pub mod capture;
 pub mod ifinfo;
 pub mod netns;
 pub mod procfs;
@@ -68,7 +69,25 @@ pub struct NsSample {
     /// TCP sockets freed since the last drain, with their final counters (daemon mode's
     /// destroy listener; drained *after* the dump, see store::accounting). None: not listened.
     pub closed: Option<Vec<TcpSock>>,
+    /// Every bound UDP socket of the dump (local address, port, inode): the table captured
+    /// datagrams are credited through.
+    pub udp_socks: Vec<(std::net::IpAddr, u16, u32)>,
+    /// UDP payload per flow since the last drain (daemon with the pcap fallback).
+    pub udp_flows: Option<Flows>,
 }
+
+/// How a datagram was seen: leaving the namespace, arriving in it, or on loopback (where it
+/// both leaves and arrives: libpcap shows loopback packets once).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Seen {
+    Out,
+    In,
+    Loop,
+}
+
+/// (src, sport, dst, dport, how seen) → (UDP payload bytes, datagrams).
+pub type Flows =
+    std::collections::HashMap<(std::net::IpAddr, u16, std::net::IpAddr, u16, Seen), (u64, u64)>;
 
 #[derive(Debug, Clone)]
 pub struct Sample {
@@ -215,6 +234,8 @@ fn collect_dir(dir: &Path, now_ms: i64, warn: &mut Warnings) -> Result<Sample> {
             listeners: None,
             tcp: None,
             closed: None,
+            udp_socks: Vec::new(),
+            udp_flows: None,
         }],
         ebpf: None,
     })
@@ -320,7 +341,8 @@ fn collect_namespace() -> Result<(NsSample, Warnings)> {
             IfaceSample { counters: c, link }
         })
         .collect();
-    let (listeners, tcp) = match socket_summary(&mut counters) {
+    let mut udp_socks = Vec::new();
+    let (listeners, tcp) = match socket_summary(&mut counters, &mut udp_socks) {
         Ok((l, t)) => (Some(l), Some(t)),
         Err(e) => {
             warn.push(format!(
@@ -338,6 +360,8 @@ fn collect_namespace() -> Result<(NsSample, Warnings)> {
             listeners,
             tcp,
             closed: None,
+            udp_socks,
+            udp_flows: None,
         },
         warn,
     ))
@@ -352,7 +376,10 @@ fn collect_namespace() -> Result<(NsSample, Warnings)> {
 /// socket is a listener (`inuse`) and there are no TIME_WAIT sockets (`tw`). Request sockets
 /// (SYN_RECV) are invisible to sockstat, so after a skip their count is stored only when
 /// there is no listener at all (then it is exactly 0); otherwise it is left unknown.
-fn socket_summary(counters: &mut Counters) -> std::io::Result<(Vec<Listener>, Vec<TcpSock>)> {
+fn socket_summary(
+    counters: &mut Counters,
+    udp_socks: &mut Vec<(std::net::IpAddr, u16, u32)>,
+) -> std::io::Result<(Vec<Listener>, Vec<TcpSock>)> {
     let mut listeners = Vec::new();
     let mut tcp = Vec::new();
     let mut states = [[0u64; 13]; 2];
@@ -411,6 +438,11 @@ fn socket_summary(counters: &mut Counters) -> std::io::Result<(Vec<Listener>, Ve
         let mut udp = 0u64;
         sockdiag::dump(fam, libc::IPPROTO_UDP as u8, sockdiag::ALL_STATES, |s| {
             udp += 1;
+            if s.sport != 0 {
+                if let Some(a) = sockdiag::ip_addr(s.family, &s.src) {
+                    udp_socks.push((a, s.sport, s.inode));
+                }
+            }
             if s.state == sockdiag::TCP_CLOSE && s.dport == 0 && s.sport != 0 {
                 listeners.push(listener("udp", &s));
             }
@@ -418,6 +450,33 @@ fn socket_summary(counters: &mut Counters) -> std::io::Result<(Vec<Listener>, Ve
         counters.push((format!("diag:udp{fname}:total"), udp));
     }
     Ok((listeners, tcp))
+}
+
+/// What the daemon listens to between samples: TCP destroy events, and with the pcap fallback
+/// the UDP capture. Refreshed before each collection, drained after it.
+#[derive(Default)]
+pub struct Listening {
+    pub closed: Closed,
+    #[cfg(feature = "pcap")]
+    pub capture: Option<capture::Capture>,
+}
+
+impl Listening {
+    pub fn refresh(&mut self, warn: &mut Warnings) {
+        self.closed.refresh(warn);
+        #[cfg(feature = "pcap")]
+        if let Some(c) = &mut self.capture {
+            c.refresh(warn);
+        }
+    }
+
+    pub fn drain_into(&mut self, s: &mut Sample, warn: &mut Warnings) {
+        self.closed.drain_into(s, warn);
+        #[cfg(feature = "pcap")]
+        if let Some(c) = &mut self.capture {
+            c.drain_into(s, warn);
+        }
+    }
 }
 
 /// The daemon's TCP destroy listeners, one per network namespace.

@@ -367,6 +367,17 @@ fn bad(what: &str) -> io::Error {
 }
 
 /// Formats a socket address as text (IPv4 dotted, IPv6 via std).
+/// The address of a dump entry as an IpAddr (None when its length does not fit the family).
+pub fn ip_addr(family: u8, bytes: &[u8]) -> Option<std::net::IpAddr> {
+    if family == libc::AF_INET6 as u8 {
+        let a: [u8; 16] = bytes.get(..16)?.try_into().ok()?;
+        Some(a.into())
+    } else {
+        let a: [u8; 4] = bytes.get(..4)?.try_into().ok()?;
+        Some(a.into())
+    }
+}
+
 pub fn addr_text(family: u8, bytes: &[u8]) -> String {
     if family == libc::AF_INET6 as u8 && bytes.len() == 16 {
         let a: [u8; 16] = bytes.try_into().unwrap_or_default();

@@ -9,9 +9,10 @@
 use super::procbytes::SampleBytes;
 use super::{decode_varints, encode_varints, to_sql};
 use crate::recorder::procs::{self, Owner};
-use crate::recorder::{NsSample, TcpSock};
+use crate::recorder::{NsSample, Seen, TcpSock};
 use rusqlite::{OptionalExtension, Transaction, params};
 use std::collections::{HashMap, HashSet};
+use std::net::IpAddr;
 
 /// Source code stored with each process's bytes (`proc_bytes.procs`).
 pub const SOURCE_SOCK_DIAG: i64 = 1;
@@ -279,19 +280,111 @@ pub fn account(
         bytes.add_port(*p, "tcp", i64::from(*port), b.rx, b.tx);
     }
     for (p, hosts) in per_host {
-        let mut v: Vec<(&str, Bytes)> = hosts.into_iter().collect();
-        v.sort_unstable_by(|a, b| (b.1.rx + b.1.tx).cmp(&(a.1.rx + a.1.tx)).then(a.0.cmp(b.0)));
-        let mut rest = Bytes::default();
-        for (i, (addr, b)) in v.iter().enumerate() {
-            if i < TOP_HOSTS {
-                bytes.add_host(p, addr, b.rx, b.tx);
-            } else {
-                rest.add(b.rx, b.tx);
-            }
+        add_hosts(bytes, p, hosts);
+    }
+    Ok(())
+}
+
+/// A process's remote hosts of one interval: the [`TOP_HOSTS`] busiest by name, the rest '*'.
+fn add_hosts<S: AsRef<str> + Ord>(bytes: &mut SampleBytes, p: i64, hosts: HashMap<S, Bytes>) {
+    let mut v: Vec<(S, Bytes)> = hosts.into_iter().collect();
+    v.sort_unstable_by(|a, b| {
+        (b.1.rx + b.1.tx)
+            .cmp(&(a.1.rx + a.1.tx))
+            .then(a.0.cmp(&b.0))
+    });
+    let mut rest = Bytes::default();
+    for (i, (addr, b)) in v.iter().enumerate() {
+        if i < TOP_HOSTS {
+            bytes.add_host(p, addr.as_ref(), b.rx, b.tx);
+        } else {
+            rest.add(b.rx, b.tx);
         }
-        if v.len() > TOP_HOSTS {
-            bytes.add_host(p, "*", rest.rx, rest.tx);
+    }
+    if v.len() > TOP_HOSTS {
+        bytes.add_host(p, "*", rest.rx, rest.tx);
+    }
+}
+
+/// Source code of UDP bytes from the pcap fallback.
+pub const SOURCE_PCAP_UDP: i64 = 5;
+
+/// The inode of the namespace's UDP socket bound to (addr, port): an exact match, else a
+/// wildcard bind (`0.0.0.0`, or `::`, which also takes IPv4 on a dual-stack socket).
+fn udp_socket(ns: &NsSample, addr: IpAddr, port: u16) -> Option<u32> {
+    let socks = &ns.udp_socks;
+    socks
+        .iter()
+        .find(|(a, p, _)| *p == port && *a == addr)
+        .or_else(|| {
+            socks.iter().find(|(a, p, _)| {
+                *p == port && a.is_unspecified() && (a.is_ipv4() == addr.is_ipv4() || a.is_ipv6())
+            })
+        })
+        .map(|(_, _, i)| *i)
+        .filter(|i| *i != 0)
+}
+
+/// An address and port.
+type End = (IpAddr, u16);
+
+/// The local ends of captured UDP flows: (local, remote, rx, tx) per direction seen.
+fn udp_ends(ns: &NsSample) -> Vec<(End, End, u64, u64)> {
+    let mut out = Vec::new();
+    for ((src, sp, dst, dp, seen), (n, _)) in ns.udp_flows.iter().flatten() {
+        if matches!(seen, Seen::Out | Seen::Loop) {
+            out.push(((*src, *sp), (*dst, *dp), 0, *n));
         }
+        if matches!(seen, Seen::In | Seen::Loop) {
+            out.push(((*dst, *dp), (*src, *sp), *n, 0));
+        }
+    }
+    out
+}
+
+/// Inodes of the UDP sockets captured flows will be credited through.
+pub fn wanted_udp_inodes(ns: &NsSample, out: &mut HashSet<u32>) {
+    for (local, _, _, _) in udp_ends(ns) {
+        if let Some(i) = udp_socket(ns, local.0, local.1) {
+            out.insert(i);
+        }
+    }
+}
+
+/// Credits the namespace's captured UDP flows (pcap fallback) through its socket table: to
+/// the owning process (unless eBPF covers the interval), its service port and remote host.
+/// Datagrams of sockets gone by the sample (a process that sent and exited) stay unattributed.
+pub fn account_udp(
+    tx: &Transaction<'_>,
+    netns: i64,
+    ns: &NsSample,
+    owners: &HashMap<u32, Owner>,
+    procs: &mut Processes<'_>,
+    credit_procs: bool,
+    bytes: &mut SampleBytes,
+) -> rusqlite::Result<()> {
+    let mut per_host: HashMap<i64, HashMap<String, Bytes>> = HashMap::new();
+    for (local, remote, rx, txb) in udp_ends(ns) {
+        let Some(owner) = udp_socket(ns, local.0, local.1).and_then(|i| owners.get(&i)) else {
+            continue;
+        };
+        let p = procs.id(tx, owner, Some(netns))?;
+        if credit_procs {
+            bytes.add_proc(p, SOURCE_PCAP_UDP, rx, txb);
+        }
+        // UDP has no accept(): every sending socket looks bound. The service is the lower
+        // port (53, 123, 443 against an ephemeral one).
+        let port = local.1.min(remote.1);
+        bytes.add_port(p, "udp", i64::from(port), rx, txb);
+        per_host
+            .entry(p)
+            .or_default()
+            .entry(remote.0.to_string())
+            .or_default()
+            .add(rx, txb);
+    }
+    for (p, hosts) in per_host {
+        add_hosts(bytes, p, hosts);
     }
     Ok(())
 }

@@ -32,6 +32,7 @@ pub fn source_of(proto: u16) -> i64 {
 pub fn source_name(source: i64) -> &'static str {
     match source {
         1 => "sock_diag",
+        super::accounting::SOURCE_PCAP_UDP => "pcap:udp",
         SOURCE_EBPF_TCP => "ebpf:tcp",
         SOURCE_EBPF_UDP => "ebpf:udp",
         SOURCE_EBPF_OTHER => "ebpf:other",

@@ -426,6 +426,7 @@ fn insert_in(
         .collect();
     for (ns, base) in s.namespaces.iter().zip(&bases) {
         accounting::wanted_inodes(ns, base.as_ref(), &mut wanted);
+        accounting::wanted_udp_inodes(ns, &mut wanted);
     }
     let found = if wanted.is_empty() {
         HashMap::new()
@@ -465,6 +466,15 @@ fn insert_in(
             *id,
             ns,
             base.as_ref(),
+            &found,
+            &mut processes,
+            credit_procs,
+            &mut bytes,
+        )?;
+        accounting::account_udp(
+            tx,
+            *id,
+            ns,
             &found,
             &mut processes,
             credit_procs,

@@ -198,3 +198,117 @@ fn daemon_counts_connections_that_open_and_close_between_samples() {
     );
     drop(ns);
 }
+
+/// UDP peers for the pcap fallback: `rx` binds 127.0.0.1 and ::1, prints both ports and counts
+/// what arrives; `tx PORTS` waits for a line on stdin, sends datagrams of several sizes to both
+/// from unconnected sockets and prints the bytes sent. Both stay alive (their sockets in the
+/// table) until stdin closes. Bounded: ~200 kB, 20 s.
+#[cfg(feature = "pcap")]
+const UDP_PEER: &str = r#"
+import ctypes, json, select, socket, sys, threading
+role = sys.argv[1]
+ctypes.CDLL(None).prctl(15, ctypes.c_char_p(("pu" + role).encode()), 0, 0, 0)
+if role == "rx":
+    socks = []
+    for fam, host in ((socket.AF_INET, "127.0.0.1"), (socket.AF_INET6, "::1")):
+        s = socket.socket(fam, socket.SOCK_DGRAM); s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 20)
+        s.bind((host, 0)); socks.append(s)
+    print(json.dumps([s.getsockname()[1] for s in socks]), flush=True)
+    n = 0; want = int(sys.argv[2])
+    k = 0
+    while k < want:
+        r, _, _ = select.select(socks, [], [], 20)
+        if not r: break
+        for s in r:
+            n += len(s.recv(65536)); k += 1
+    print(n, flush=True)
+else:
+    ports = json.loads(sys.argv[2])
+    s4 = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s6 = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
+    s4.bind(("127.0.0.1", 0)); s6.bind(("::1", 0))
+    print("ready", flush=True)
+    sys.stdin.readline()
+    n = 0
+    import time
+    for size in [1, 100, 1400, 8000, 30000] * 3:
+        n += s4.sendto(b"u" * size, ("127.0.0.1", ports[0])); time.sleep(0.002)
+        n += s6.sendto(b"v" * size, ("::1", ports[1])); time.sleep(0.002)
+    print(n, flush=True)
+sys.stdin.read()
+"#;
+
+#[cfg(feature = "pcap")]
+#[test]
+fn daemon_pcap_fallback_credits_udp_through_the_socket_table() {
+    use std::io::{BufRead, BufReader, Write};
+    if !is_root() {
+        return skip("daemon_pcap_fallback", "needs root (capture, namespaces)");
+    }
+    let Some(ns) = crate::live::Netns::pair("pc") else {
+        return skip("daemon_pcap_fallback", "ip netns add failed");
+    };
+    let ns_a = ns.names[0].clone();
+    let env = Env::new(); // NREC_EBPF=off: the fallback's case
+    let spawn = |args: &[&str]| {
+        std::process::Command::new("ip")
+            .args(["netns", "exec", &ns_a, "python3", "-c", UDP_PEER])
+            .args(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    let mut rx = spawn(&["rx", "30"]);
+    let mut rx_out = BufReader::new(rx.stdout.take().unwrap());
+    let mut line = String::new();
+    rx_out.read_line(&mut line).unwrap();
+    let ports = line.trim().to_string();
+    let mut tx = spawn(&["tx", &ports]);
+    let mut tx_out = BufReader::new(tx.stdout.take().unwrap());
+    line.clear();
+    tx_out.read_line(&mut line).unwrap();
+    assert_eq!(line.trim(), "ready");
+
+    let daemon = env
+        .cmd(&["daemon", "--interval", "2s"])
+        .env("NREC_PCAP", "auto")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_for("two samples", || samples(&env.db) >= 2);
+    writeln!(tx.stdin.as_mut().unwrap(), "go").unwrap();
+    tx.stdin.as_mut().unwrap().flush().unwrap();
+    line.clear();
+    tx_out.read_line(&mut line).unwrap();
+    let sent: u64 = line.trim().parse().unwrap();
+    line.clear();
+    rx_out.read_line(&mut line).unwrap();
+    let got: u64 = line.trim().parse().unwrap();
+    assert_eq!(got, sent, "no datagram lost on loopback");
+    let n = samples(&env.db);
+    wait_for("the next sample", || samples(&env.db) > n);
+    // SAFETY: a signal to the daemon we spawned (not yet reaped).
+    unsafe { libc::kill(daemon.id() as i32, libc::SIGTERM) };
+    let out = daemon.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    assert!(err.contains("pcap fallback on"), "{err}");
+    for mut c in [rx, tx] {
+        drop(c.stdin.take());
+        let _ = c.wait();
+    }
+
+    let (procs, doc) = top_json(&env, "top-procs");
+    assert_eq!(procs.get("purx").copied(), Some((sent, 0)), "{doc}");
+    assert_eq!(procs.get("putx").copied(), Some((0, sent)), "{doc}");
+    // Ports: both ends of every datagram, under the lower of the two ports.
+    let (ports, _) = top_json(&env, "top-ports");
+    let udp: u64 = ports
+        .iter()
+        .filter(|(k, _)| k.starts_with("udp/"))
+        .map(|(_, (r, t))| r + t)
+        .sum();
+    assert_eq!(udp, 2 * sent, "{ports:?}");
+    drop(ns);
+}

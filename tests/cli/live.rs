@@ -324,6 +324,7 @@ fn numbers_match_sar_for_the_same_intervals() {
             .args(["netns", "exec", &a, BIN, "--db"])
             .arg(&env.db)
             .args(["record", "-q"])
+            .env("NREC_EBPF", "off")
             .output()
             .unwrap();
         assert_success(&out);

@@ -389,6 +389,7 @@ fn unprivileged_records_what_it_can_and_says_so_once() {
             .arg("--db")
             .arg(&env.db)
             .arg("record")
+            .env("NREC_EBPF", "off")
             .output()
             .unwrap()
     };
