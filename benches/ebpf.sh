@@ -5,10 +5,12 @@
 #   DAEMON_SECONDS=0 sudo benches/ebpf.sh   # skip the 10-minute daemon measurement
 #   PCAP=1 sudo benches/ebpf.sh          # also the pcap fallback (builds --features pcap)
 #   ONLY_DAEMON=1 sudo benches/ebpf.sh   # only the daemon measurement
+#   ONLY_IPERF=1 CASES="tcp:128K udp:1400" ROUNDS=8 sudo benches/ebpf.sh   # only iperf3
 #
 # 1. Throughput of iperf3 over a veth pair between two namespaces this script creates:
 #    no accounting, eBPF loaded (and, with PCAP=1, the pcap fallback capturing), alternating
-#    rounds of 5 s; 128 KiB writes (iperf3's default) and 1 KiB writes (8× the calls).
+#    rounds of 5 s; TCP with 128 KiB writes (iperf3's default) and 1 KiB writes (many more
+#    calls), and UDP datagrams of 1400 bytes at full rate (what the pcap fallback captures).
 # 1b. CPU per send(2) call with and without eBPF (the per-call cost small writes pay).
 # 2. CPU of one timer-mode `nrec record`: eBPF off vs on (maps pinned, steady state), and
 #    sadc for the foundation's reference, 60 interleaved runs each.
@@ -55,10 +57,12 @@ echo
 echo "== 1. iperf3 over veth between two namespaces, ${ROUNDS} alternating rounds of 5 s per mode =="
 modes="none ebpf"
 [ "${PCAP:-0}" = 1 ] && modes="none ebpf pcap"
-run_iperf() { # $1 = write length
+run_iperf() { # $1 = case: tcp:LEN (TCP, writes of LEN) or udp:LEN (UDP datagrams, unlimited rate)
+  local proto=${1%%:*} len=${1#*:} extra=()
+  [ "$proto" = udp ] && extra=(-u -b 0)
   ip netns exec "$B" iperf3 -s -1 >/dev/null 2>&1 &
   local sp=$!; PIDS+=("$sp"); sleep 0.3
-  ip netns exec "$A" iperf3 -c 10.214.0.2 -t 5 -l "$1" -J \
+  ip netns exec "$A" iperf3 -c 10.214.0.2 -t 5 -l "$len" "${extra[@]}" -J \
     | python3 -c 'import json,sys; print(json.load(sys.stdin)["end"]["sum_received"]["bits_per_second"])'
   wait "$sp" 2>/dev/null || true
 }
@@ -72,7 +76,7 @@ set_mode() {
   esac
 }
 PCAPD=
-for len in 128K 1K; do
+for len in ${CASES:-tcp:128K tcp:1K udp:1400}; do
   : > "$W/iperf-$len"
   for r in $(seq "$ROUNDS"); do
     for m in $modes; do
@@ -88,7 +92,7 @@ by = {}
 for m, v in rows:
     by.setdefault(m, []).append(float(v))
 base = statistics.mean(by["none"])
-print(f"  writes of {sys.argv[2]}:")
+print(f"  {sys.argv[2]} (proto:write size):")
 for m, v in by.items():
     mu, sd = statistics.mean(v), statistics.stdev(v)
     cost = "" if m == "none" else f"  cost {100 * (base - mu) / base:+.2f} %"
@@ -96,6 +100,7 @@ for m, v in by.items():
 EOF
 done
 
+[ "${ONLY_IPERF:-0}" = 1 ] && exit 0
 echo
 echo "== 1b. cost per send call: 300 000 UDP sends of 1 KiB on loopback, CPU per call, 6 alternating rounds =="
 : > "$W/calls"

@@ -87,6 +87,10 @@ pub fn run(args: &StatusArgs, g: &Global, out: &mut dyn Write) -> Result<()> {
         .optional()
         .map_err(db)?;
     let last_ebpf = last.is_some_and(|l| l.2);
+    let last_pcap = match last {
+        Some((id, _, _)) => get_meta(&conn, "pcap_sample").map_err(db)? == Some(id),
+        None => false,
+    };
     let last = last.map(|(id, ts, _)| (id, ts));
     let (first_ms, samples): (Option<i64>, i64) = conn
         .query_row("SELECT min(ts_ms), count(*) FROM sample", [], |r| {
@@ -191,6 +195,7 @@ pub fn run(args: &StatusArgs, g: &Global, out: &mut dyn Write) -> Result<()> {
                         "protocol_counters": n.protocol,
                         "process_bytes": if last_ebpf { Some("ebpf") } else if n.sockets { Some("sock_diag") } else { None },
                         "ports_and_hosts": if n.sockets { Some("sock_diag") } else { None },
+                        "udp_capture": last_pcap,
                     },
                     "cannot_see": if last_ebpf { ebpf_blind } else { blind },
                 })).collect::<Vec<_>>(),
@@ -270,6 +275,13 @@ pub fn run(args: &StatusArgs, g: &Global, out: &mut dyn Write) -> Result<()> {
                         (false, true) => "sock_diag (TCP)",
                         (false, false) => "none (socket dump unavailable)",
                     }
+                )
+                .map_err(io)?;
+            }
+            if last_pcap {
+                writeln!(
+                    w,
+                    "pcap          the daemon's UDP capture (fallback) delivered the last sample: UDP per process, port and host through the socket table; a UDP socket closed before the sample stays unattributed"
                 )
                 .map_err(io)?;
             }

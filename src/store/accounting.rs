@@ -148,10 +148,7 @@ pub fn account(
         .filter(|l| l.proto == "tcp")
         .map(|l| l.port)
         .collect();
-    let mut per_proc: HashMap<i64, Bytes> = HashMap::new();
-    let mut per_port: HashMap<(i64, u16), Bytes> = HashMap::new();
-    let mut per_host: HashMap<i64, HashMap<&str, Bytes>> = HashMap::new();
-    let (mut all, mut unowned) = (Bytes::default(), Bytes::default());
+    let mut t = Tally::default();
     let mut next: Vec<(u64, u64, u64, i64)> = Vec::with_capacity(socks.len());
 
     for s in socks {
@@ -175,22 +172,7 @@ pub fn account(
         if d_tx == 0 && d_rx == 0 {
             continue;
         }
-        all.add(d_rx, d_tx);
-        if owner == 0 {
-            unowned.add(d_rx, d_tx);
-            continue;
-        }
-        per_proc.entry(owner).or_default().add(d_rx, d_tx);
-        per_port
-            .entry((owner, service_port(s, &listen_ports)))
-            .or_default()
-            .add(d_rx, d_tx);
-        per_host
-            .entry(owner)
-            .or_default()
-            .entry(s.raddr.as_str())
-            .or_default()
-            .add(d_rx, d_tx);
+        t.credit(owner, s, d_rx, d_tx, &listen_ports);
     }
 
     // Sockets freed since the last drain (daemon): counted from the counters this dump saw
@@ -214,7 +196,6 @@ pub fn account(
             if d_tx == 0 && d_rx == 0 {
                 continue;
             }
-            all.add(d_rx, d_tx);
             let owner = if known != 0 {
                 known
             } else if listen_ports.contains(&s.lport) {
@@ -229,21 +210,7 @@ pub fn account(
             } else {
                 0
             };
-            if owner == 0 {
-                unowned.add(d_rx, d_tx);
-                continue;
-            }
-            per_proc.entry(owner).or_default().add(d_rx, d_tx);
-            per_port
-                .entry((owner, service_port(s, &listen_ports)))
-                .or_default()
-                .add(d_rx, d_tx);
-            per_host
-                .entry(owner)
-                .or_default()
-                .entry(s.raddr.as_str())
-                .or_default()
-                .add(d_rx, d_tx);
+            t.credit(owner, s, d_rx, d_tx, &listen_ports);
         }
     }
 
@@ -266,23 +233,56 @@ pub fn account(
     .execute(params![
         sample,
         netns,
-        to_sql(all.rx),
-        to_sql(all.tx),
-        to_sql(unowned.rx),
-        to_sql(unowned.tx)
+        to_sql(t.all.rx),
+        to_sql(t.all.tx),
+        to_sql(t.unowned.rx),
+        to_sql(t.unowned.tx)
     ])?;
     if credit_procs {
-        for (p, b) in &per_proc {
+        for (p, b) in &t.per_proc {
             bytes.add_proc(*p, SOURCE_SOCK_DIAG, b.rx, b.tx);
         }
     }
-    for ((p, port), b) in &per_port {
+    for ((p, port), b) in &t.per_port {
         bytes.add_port(*p, "tcp", i64::from(*port), b.rx, b.tx);
     }
-    for (p, hosts) in per_host {
+    for (p, hosts) in t.per_host {
         add_hosts(bytes, p, hosts);
     }
     Ok(())
+}
+
+/// One namespace's TCP bytes of an interval: all of them, those without a process, and per
+/// process, service port and remote host.
+#[derive(Default)]
+struct Tally<'s> {
+    all: Bytes,
+    unowned: Bytes,
+    per_proc: HashMap<i64, Bytes>,
+    per_port: HashMap<(i64, u16), Bytes>,
+    per_host: HashMap<i64, HashMap<&'s str, Bytes>>,
+}
+
+impl<'s> Tally<'s> {
+    /// Credits a socket's interval bytes to `owner` (0: no known process).
+    fn credit(&mut self, owner: i64, s: &'s TcpSock, rx: u64, tx: u64, listen: &HashSet<u16>) {
+        self.all.add(rx, tx);
+        if owner == 0 {
+            self.unowned.add(rx, tx);
+            return;
+        }
+        self.per_proc.entry(owner).or_default().add(rx, tx);
+        self.per_port
+            .entry((owner, service_port(s, listen)))
+            .or_default()
+            .add(rx, tx);
+        self.per_host
+            .entry(owner)
+            .or_default()
+            .entry(s.raddr.as_str())
+            .or_default()
+            .add(rx, tx);
+    }
 }
 
 /// A process's remote hosts of one interval: the [`TOP_HOSTS`] busiest by name, the rest '*'.

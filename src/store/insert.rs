@@ -482,6 +482,10 @@ fn insert_in(
         )?;
     }
     super::procbytes::write(tx, sample_id, &bytes)?;
+    if s.namespaces.iter().any(|n| n.udp_flows.is_some()) {
+        // `nrec status` tells the pcap fallback was active for this sample
+        super::rollup::set_meta(tx, "pcap_sample", sample_id)?;
+    }
 
     if !new_listeners.is_empty() {
         let mut st = tx.prepare_cached(

@@ -310,5 +310,12 @@ fn daemon_pcap_fallback_credits_udp_through_the_socket_table() {
         .map(|(_, (r, t))| r + t)
         .sum();
     assert_eq!(udp, 2 * sent, "{ports:?}");
+    let st = env.cmd(&["status", "--format", "json"]).output().unwrap();
+    assert_success(&st);
+    let st: serde_json::Value = serde_json::from_slice(&st.stdout).unwrap();
+    assert_eq!(
+        st["namespaces"][0]["sources"]["udp_capture"], true,
+        "status names the pcap fallback: {st}"
+    );
     drop(ns);
 }
