@@ -309,6 +309,17 @@ pub fn run(args: &StatusArgs, g: &Global, out: &mut dyn Write) -> Result<()> {
     out.flush().map_err(io)
 }
 
+/// Whether the running kernel has the tracepoints (their BTF type names are in vmlinux's
+/// BTF); assumed yes when the BTF cannot be read (then loading says what is wrong).
+fn kernel_has_tracepoints() -> bool {
+    match std::fs::read("/sys/kernel/btf/vmlinux") {
+        Ok(btf) => btf
+            .windows(b"btf_trace_sock_send_length".len())
+            .any(|w| w == b"btf_trace_sock_send_length"),
+        Err(_) => true,
+    }
+}
+
 /// The pinned eBPF state as `status` shows it.
 struct EbpfProbe {
     /// "active", "not set up", "unavailable" or "off".
@@ -348,6 +359,9 @@ fn ebpf_probe() -> EbpfProbe {
             p.capacity = Some(cap);
             p.lost_events = Some(r.lost_events);
             p.lost_bytes = Some(r.lost_bytes);
+        }
+        Ok(None) if !kernel_has_tracepoints() => {
+            p.detail = "this kernel has no sock_send_length/sock_recv_length tracepoints (Linux 6.3 or later needed); per-process bytes come from sock_diag (TCP only)".into();
         }
         Ok(None) => {
             p.state = "not set up";
