@@ -250,6 +250,10 @@ fn read_maps(bytes: &MapHandle, state: &MapHandle) -> Result<Reading, String> {
 
 /// Sets up (when `setup_if_needed`) and reads the pinned maps.
 pub fn collect(setup_if_needed: bool) -> Probe {
+    if !may_use_bpf() {
+        // Without CAP_BPF (or root) every bpf() call fails: do not try on each run.
+        return Probe::Off("needs root or CAP_BPF with CAP_PERFMON".into());
+    }
     if setup_if_needed {
         if let Err(e) = setup() {
             return Probe::Off(e);
@@ -265,6 +269,17 @@ pub fn collect(setup_if_needed: bool) -> Probe {
             pin_dir().display()
         )),
     }
+}
+
+/// Whether this process has CAP_BPF or CAP_SYS_ADMIN in its effective set.
+fn may_use_bpf() -> bool {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    let eff = status
+        .lines()
+        .find_map(|l| l.strip_prefix("CapEff:"))
+        .and_then(|v| u64::from_str_radix(v.trim(), 16).ok())
+        .unwrap_or(u64::MAX); // unreadable: let the kernel decide
+    eff & (1 << 39 | 1 << 21) != 0
 }
 
 /// Deletes the entries of `keys` (processes that exited, after their bytes were stored).
