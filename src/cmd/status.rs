@@ -27,12 +27,7 @@ struct Ns {
 
 /// Effective capabilities of this process, from /proc/self/status.
 fn capabilities() -> Vec<&'static str> {
-    let text = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    let eff = text
-        .lines()
-        .find_map(|l| l.strip_prefix("CapEff:"))
-        .and_then(|v| u64::from_str_radix(v.trim(), 16).ok())
-        .unwrap_or(0);
+    let eff = crate::recorder::effective_caps().unwrap_or(0);
     [
         (21, "CAP_SYS_ADMIN"),
         (19, "CAP_SYS_PTRACE"),

@@ -273,12 +273,8 @@ pub fn collect(setup_if_needed: bool) -> Probe {
 
 /// Whether this process has CAP_BPF or CAP_SYS_ADMIN in its effective set.
 fn may_use_bpf() -> bool {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    let eff = status
-        .lines()
-        .find_map(|l| l.strip_prefix("CapEff:"))
-        .and_then(|v| u64::from_str_radix(v.trim(), 16).ok())
-        .unwrap_or(u64::MAX); // unreadable: let the kernel decide
+    // unreadable: let the kernel decide
+    let eff = crate::recorder::effective_caps().unwrap_or(u64::MAX);
     eff & (1 << 39 | 1 << 21) != 0
 }
 

@@ -200,11 +200,10 @@ mod live {
     impl Capture {
         /// Starts a capture in every namespace that has none and stops those of namespaces that
         /// are gone.
-        pub fn refresh(&mut self, warn: &mut Warnings) {
-            let (targets, _) = netns::enumerate(std::path::Path::new("/proc"));
+        pub fn refresh(&mut self, targets: &[NsTarget], warn: &mut Warnings) {
             let live: HashSet<u64> = targets.iter().map(|t| t.inode).collect();
             self.workers.retain(|ino, _| live.contains(ino));
-            for t in &targets {
+            for t in targets {
                 if self.workers.contains_key(&t.inode) || self.failed.contains(&t.inode) {
                     continue;
                 }

@@ -462,11 +462,13 @@ pub struct Listening {
 }
 
 impl Listening {
+    /// One namespace enumeration serves both kinds of listener.
     pub fn refresh(&mut self, warn: &mut Warnings) {
-        self.closed.refresh(warn);
+        let (targets, _) = netns::enumerate(Path::new("/proc"));
+        self.closed.refresh(&targets, warn);
         #[cfg(feature = "pcap")]
         if let Some(c) = &mut self.capture {
-            c.refresh(warn);
+            c.refresh(&targets, warn);
         }
     }
 
@@ -490,11 +492,10 @@ pub struct Closed {
 impl Closed {
     /// Opens a listener in every namespace that has none yet and closes those of namespaces
     /// that are gone (a listener holds its namespace alive: not for longer than a tick).
-    pub fn refresh(&mut self, warn: &mut Warnings) {
-        let (targets, _) = netns::enumerate(Path::new("/proc"));
+    pub fn refresh(&mut self, targets: &[netns::NsTarget], warn: &mut Warnings) {
         let live: std::collections::HashSet<u64> = targets.iter().map(|t| t.inode).collect();
         self.listeners.retain(|ino, _| live.contains(ino));
-        for t in &targets {
+        for t in targets {
             if self.listeners.contains_key(&t.inode) || self.failed.contains(&t.inode) {
                 continue;
             }
@@ -564,6 +565,14 @@ fn listener(proto: &'static str, s: &sockdiag::DiagSocket) -> Listener {
         inode: s.inode,
         uid: s.uid,
     }
+}
+
+/// This process's effective capability set (`CapEff` of /proc/self/status); None if unreadable.
+pub fn effective_caps() -> Option<u64> {
+    let text = std::fs::read_to_string("/proc/self/status").ok()?;
+    text.lines()
+        .find_map(|l| l.strip_prefix("CapEff:"))
+        .and_then(|v| u64::from_str_radix(v.trim(), 16).ok())
 }
 
 /// CLOCK_BOOTTIME in nanoseconds (the clock eBPF's process start times are on).

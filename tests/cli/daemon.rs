@@ -125,8 +125,8 @@ fn daemon_counts_connections_that_open_and_close_between_samples() {
     const N: u64 = 50;
     const SIZE: u64 = 20_000;
     const REPLY: u64 = 1_000;
-    let mut server = std::process::Command::new("ip")
-        .args(["netns", "exec", &ns_a, "python3", "-c", ACCEPTOR])
+    let mut server = python_in(Some(&ns_a))
+        .args(["-c", ACCEPTOR])
         .arg(REPLY.to_string())
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
@@ -151,8 +151,8 @@ fn daemon_counts_connections_that_open_and_close_between_samples() {
     wait_for("two samples", || samples(&env.db) >= 2);
     let before = samples(&env.db);
     let t0 = Instant::now();
-    let out = std::process::Command::new("ip")
-        .args(["netns", "exec", &ns_a, "python3", "-c", CONNECTOR, &port])
+    let out = python_in(Some(&ns_a))
+        .args(["-c", CONNECTOR, &port])
         .args([N, SIZE, REPLY].map(|v| v.to_string()))
         .output()
         .unwrap();
@@ -250,8 +250,8 @@ fn daemon_pcap_fallback_credits_udp_through_the_socket_table() {
     let ns_a = ns.names[0].clone();
     let env = Env::new(); // NREC_EBPF=off: the fallback's case
     let spawn = |args: &[&str]| {
-        std::process::Command::new("ip")
-            .args(["netns", "exec", &ns_a, "python3", "-c", UDP_PEER])
+        python_in(Some(&ns_a))
+            .args(["-c", UDP_PEER])
             .args(args)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())

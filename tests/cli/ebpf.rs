@@ -5,7 +5,6 @@
 
 use crate::harness::*;
 use crate::live::Netns;
-use std::process::Command;
 
 /// Traffic with known byte counts, run as one process (optionally in a namespace):
 /// `N` short-lived TCP clients (comm PREFIX+"cli") each send SIZE bytes to the driver
@@ -88,14 +87,7 @@ struct Truth {
 }
 
 fn drive(netns: Option<&str>, prefix: &str, n: usize, size: usize, splice: usize) -> Truth {
-    let mut cmd = match netns {
-        Some(ns) => {
-            let mut c = Command::new("ip");
-            c.args(["netns", "exec", ns, "python3"]);
-            c
-        }
-        None => Command::new("python3"),
-    };
+    let mut cmd = python_in(netns);
     let out = cmd
         .args(["-c", DRIVER, prefix])
         .args([n.to_string(), size.to_string(), splice.to_string()])

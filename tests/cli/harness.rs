@@ -378,6 +378,18 @@ print('done', flush=True)
 sys.stdin.read()
 "#;
 
+/// `python3`, inside network namespace `netns` (`ip netns exec`) when given.
+pub fn python_in(netns: Option<&str>) -> Command {
+    match netns {
+        Some(ns) => {
+            let mut c = Command::new("ip");
+            c.args(["netns", "exec", ns, "python3"]);
+            c
+        }
+        None => Command::new("python3"),
+    }
+}
+
 pub struct Peer {
     pub child: std::process::Child,
     out: std::io::BufReader<std::process::ChildStdout>,
@@ -386,14 +398,7 @@ pub struct Peer {
 impl Peer {
     /// Starts a peer, optionally inside network namespace `netns` (`ip netns exec`).
     pub fn spawn(netns: Option<&str>, args: &[&str]) -> Peer {
-        let mut cmd = match netns {
-            Some(ns) => {
-                let mut c = Command::new("ip");
-                c.args(["netns", "exec", ns, "python3"]);
-                c
-            }
-            None => Command::new("python3"),
-        };
+        let mut cmd = python_in(netns);
         let mut child = cmd
             .arg("-c")
             .arg(PEER)
