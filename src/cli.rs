@@ -1,11 +1,69 @@
 //! Command-line definition (clap derive). Raw arguments only: validation into settings
 //! (windows, kinds, intervals) happens once in each subcommand's `run`.
 
-use crate::report::render::Format;
 use crate::time::WindowArgs;
 use clap::{Args, Parser, Subcommand};
 use std::ffi::OsString;
 use std::path::PathBuf;
+
+/// How a command prints: a table for people, or data (`docs/OUTPUT.md`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    /// Aligned columns for a terminal
+    Table,
+    /// RFC 4180 with a header row and a leading `host` column
+    Csv,
+    /// One document: the envelope (format_version, command, host, window) and the rows
+    Json,
+    /// One JSON object per row and line, each naming its host
+    Ndjson,
+}
+
+/// What a `top-procs` row is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum By {
+    Name,
+    Exe,
+    Unit,
+    Container,
+    User,
+    Pid,
+}
+
+/// The series `nrec export` writes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ExportTable {
+    /// Interfaces: the 16 /proc/net/dev counters
+    Iface,
+    /// Protocol counters per namespace (one row per non-zero counter)
+    Proto,
+    /// Bytes per process
+    Proc,
+    /// Bytes per process and service port
+    Port,
+    /// Bytes per process and remote address
+    Host,
+    /// Socket bytes per namespace, and the part without a known process
+    Attrib,
+    /// Sampling: samples, intervals and time covered
+    Time,
+}
+
+/// Row resolution of `nrec export`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Resolution {
+    /// One row per sample interval
+    Raw,
+    /// Quarter hours
+    #[value(name = "15m")]
+    Quarter,
+    /// Hours
+    #[value(name = "1h")]
+    Hour,
+    /// UTC days
+    #[value(name = "1d")]
+    Day,
+}
 
 #[derive(Parser, Debug)]
 #[command(
@@ -143,16 +201,16 @@ pub struct SummaryArgs {
 pub struct ExportArgs {
     /// The series to export
     #[arg(value_enum)]
-    pub table: crate::cmd::export::Table,
+    pub table: ExportTable,
 
     /// Row resolution [default: the finest stored for the whole window]
     #[arg(long, value_enum)]
-    pub resolution: Option<crate::cmd::export::Res>,
+    pub resolution: Option<Resolution>,
 
     #[command(flatten)]
     pub window: WindowOpts,
 
-    /// Output format (csv or json; json is one object per line)
+    /// Output format (csv, json or ndjson)
     #[arg(long, value_enum, default_value_t = Format::Csv)]
     pub format: Format,
 }
@@ -177,8 +235,8 @@ pub struct TopArgs {
     pub limit: usize,
 
     /// What a row is (top-procs)
-    #[arg(long, value_enum, default_value_t = crate::cmd::top::By::Name)]
-    pub by: crate::cmd::top::By,
+    #[arg(long, value_enum, default_value_t = By::Name)]
+    pub by: By,
 
     #[command(flatten)]
     pub window: WindowOpts,

@@ -27,8 +27,6 @@ pub enum Exit {
 pub struct Error {
     pub exit: Exit,
     pub msg: String,
-    /// The reader went away (`nrec report | head`): exit 0 quietly.
-    pub broken_pipe: bool,
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -38,14 +36,7 @@ impl Error {
         Error {
             exit,
             msg: msg.into(),
-            broken_pipe: false,
         }
-    }
-
-    /// Marks an output error caused by a closed pipe.
-    pub fn with_io(mut self, e: std::io::Error) -> Self {
-        self.broken_pipe = e.kind() == std::io::ErrorKind::BrokenPipe;
-        self
     }
     pub fn usage(msg: impl Into<String>) -> Self {
         Self::new(Exit::Usage, msg)

@@ -4,12 +4,9 @@
 //! documented in the README. Usage errors are one line, like every other error.
 
 use clap::Parser;
-use nrec::{cli, cmd};
+use nrec::{cli, cmd, output};
+use std::io::Write;
 use std::process::ExitCode;
-
-fn stdout() -> std::io::BufWriter<std::io::StdoutLock<'static>> {
-    std::io::BufWriter::new(std::io::stdout().lock())
-}
 
 fn main() -> ExitCode {
     let cli = match cli::Cli::try_parse() {
@@ -41,25 +38,33 @@ fn main() -> ExitCode {
         verbose: cli.verbose,
         quiet: cli.quiet,
     };
+    let mut out = output::Stdout::new();
     let res = match &cli.command {
         cli::Command::Record(a) => cmd::record::run(a, &g),
-        cli::Command::Report(a) => cmd::report::run(a, &g, &mut stdout()),
-        cli::Command::TopProcs(a) => cmd::top::run(cmd::top::What::Procs, a, &g, &mut stdout()),
-        cli::Command::TopPorts(a) => cmd::top::run(cmd::top::What::Ports, a, &g, &mut stdout()),
-        cli::Command::TopHosts(a) => cmd::top::run(cmd::top::What::Hosts, a, &g, &mut stdout()),
-        cli::Command::Proc(a) => cmd::proc::run(a, &g, &mut stdout()),
-        cli::Command::Summary(a) => cmd::summary::run(a, &g, &mut stdout()),
-        cli::Command::Export(a) => cmd::export::run(a, &g, &mut stdout()),
+        cli::Command::Report(a) => cmd::report::run(a, &g, &mut out),
+        cli::Command::TopProcs(a) => cmd::top::run(cmd::top::What::Procs, a, &g, &mut out),
+        cli::Command::TopPorts(a) => cmd::top::run(cmd::top::What::Ports, a, &g, &mut out),
+        cli::Command::TopHosts(a) => cmd::top::run(cmd::top::What::Hosts, a, &g, &mut out),
+        cli::Command::Proc(a) => cmd::proc::run(a, &g, &mut out),
+        cli::Command::Summary(a) => cmd::summary::run(a, &g, &mut out),
+        cli::Command::Export(a) => cmd::export::run(a, &g, &mut out),
         cli::Command::Prune => cmd::maintain::prune(&g),
         cli::Command::Rollup(a) => cmd::maintain::rollup(a, &g),
-        cli::Command::Check => cmd::maintain::check(&g, &mut stdout()),
-        cli::Command::Status(a) => cmd::status::run(a, &g, &mut stdout()),
+        cli::Command::Check => cmd::maintain::check(&g, &mut out),
+        cli::Command::Status(a) => cmd::status::run(a, &g, &mut out),
         cli::Command::Daemon(a) => cmd::daemon::run(a, &g),
         cli::Command::Setup(a) => cmd::setup::run(a, &g),
     };
+    // What is still buffered must reach the reader or be an error: a full disk under
+    // `> file` must not truncate the output silently.
+    let res = res.and_then(|()| out.flush().map_err(output::write_error));
+    // One closed-pipe rule for every command (`nrec … | head`): the reader went away, so
+    // nothing is wrong and nothing is said, however the command reported the failed write.
+    if out.reader_gone() {
+        return ExitCode::SUCCESS;
+    }
     match res {
         Ok(()) => ExitCode::SUCCESS,
-        Err(e) if e.broken_pipe => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("nrec: {e}");
             ExitCode::from(e.exit as u8)

@@ -3,7 +3,7 @@
 //! Raw arguments (`--today`, `--yesterday`, `--date`, `--since`, `--until`) are resolved once
 //! into a validated [`Window`] of UTC instants; day boundaries come from the tz database via
 //! jiff so that DST days are 23 or 25 hours long and a midnight that does not exist resolves
-//! to the first valid instant (DESIGN §5). `NREC_NOW` pins "now" for reproducible runs.
+//! to the first valid instant (ARCHITECTURE.md §5). `NREC_NOW` pins "now" for reproducible runs.
 
 use crate::error::{Error, Result};
 use jiff::civil::{Date, DateTime};

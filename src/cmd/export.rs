@@ -5,64 +5,38 @@
 //! Raw rows are the per-sample contributions the rollups are built from (deltas, not the
 //! kernel's cumulative readings), so a raw export and a rolled-up one add up the same way.
 
-use crate::cli::ExportArgs;
+use crate::cli::{ExportArgs, ExportTable as Table, Format, Resolution as Res};
 use crate::cmd::Global;
 use crate::error::{Error, Result};
-use crate::report::render::{self, Format, csv_text, escape_bytes};
+use crate::output::{Cell, Output, write_error};
 use crate::store::rollup::{self, DAY_MS, Kind, QUARTER_MS, Roller, is_gauge};
+use crate::store::series;
 use crate::store::window::{Horizons, Resolution};
 use crate::store::{self};
-use jiff::tz::TimeZone;
 use rusqlite::{Connection, params};
 use std::collections::{BTreeMap, HashMap};
 use std::io::{IsTerminal, Write};
 use std::time::{Duration, Instant};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum Table {
-    /// Interfaces: the 16 /proc/net/dev counters
-    Iface,
-    /// Protocol counters per namespace (one row per non-zero counter)
-    Proto,
-    /// Bytes per process
-    Proc,
-    /// Bytes per process and service port
-    Port,
-    /// Bytes per process and remote address
-    Host,
-    /// Socket bytes per namespace, and the part without a known process
-    Attrib,
-    /// Sampling: samples, intervals and time covered
-    Time,
-}
-
-impl Table {
-    fn kind(self) -> Kind {
-        match self {
-            Table::Iface => Kind::Iface,
-            Table::Proto => Kind::Proto,
-            Table::Proc => Kind::Proc,
-            Table::Port => Kind::Port,
-            Table::Host => Kind::Host,
-            Table::Attrib => Kind::Attrib,
-            Table::Time => Kind::Time,
-        }
+fn kind(t: Table) -> Kind {
+    match t {
+        Table::Iface => Kind::Iface,
+        Table::Proto => Kind::Proto,
+        Table::Proc => Kind::Proc,
+        Table::Port => Kind::Port,
+        Table::Host => Kind::Host,
+        Table::Attrib => Kind::Attrib,
+        Table::Time => Kind::Time,
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum Res {
-    /// One row per sample interval
-    Raw,
-    /// Quarter hours
-    #[value(name = "15m")]
-    Quarter,
-    /// Hours
-    #[value(name = "1h")]
-    Hour,
-    /// UTC days
-    #[value(name = "1d")]
-    Day,
+fn res_name(r: Res) -> &'static str {
+    match r {
+        Res::Raw => "raw",
+        Res::Quarter => "15m",
+        Res::Hour => "1h",
+        Res::Day => "1d",
+    }
 }
 
 const DEV: [&str; 16] = [
@@ -117,54 +91,49 @@ fn columns(t: Table) -> (Vec<&'static str>, Vec<&'static str>) {
 
 /// Series id → label cells (and, for protocol series, the keyset's counter names).
 struct Labels {
-    cells: HashMap<i64, Vec<String>>,
+    cells: HashMap<i64, Vec<Cell>>,
     names: HashMap<i64, Vec<String>>,
 }
 
 fn labels(conn: &Connection, t: Table) -> rusqlite::Result<Labels> {
     let mut cells = HashMap::new();
     let mut names = HashMap::new();
-    let sql = match t {
+    match t {
         Table::Iface => {
-            "SELECT s.id, n.name, i.name FROM series s JOIN iface i ON i.id = s.ref JOIN netns n ON n.id = i.netns WHERE s.kind = 1"
+            for i in series::ifaces(conn)? {
+                cells.insert(i.series, vec![Cell::bytes(&i.netns), Cell::bytes(&i.name)]);
+            }
         }
-        Table::Proto => {
-            "SELECT s.id, n.name, k.names FROM series s JOIN netns n ON n.id = s.ref JOIN keyset k ON k.id = s.keyset WHERE s.kind = 2"
+        Table::Proto | Table::Attrib => {
+            for n in series::netns_series(conn, kind(t))? {
+                cells.insert(n.series, vec![Cell::bytes(&n.netns)]);
+                if t == Table::Proto {
+                    names.insert(n.series, n.names);
+                }
+            }
         }
         Table::Proc => {
-            "SELECT s.id, p.pid, p.comm FROM series s JOIN process p ON p.id = s.ref WHERE s.kind = 3"
+            for p in series::procs(conn)? {
+                cells.insert(p.series, vec![p.pid.into(), Cell::bytes(&p.comm)]);
+            }
         }
-        Table::Port => {
-            "SELECT s.id, p.pid, p.comm, s.proto, s.port FROM series s JOIN process p ON p.id = s.ref WHERE s.kind = 4"
+        Table::Port | Table::Host => {
+            for d in series::details(conn, kind(t), None)? {
+                let mut v = vec![d.pid.into(), Cell::bytes(&d.comm)];
+                if t == Table::Port {
+                    v.push(Cell::text(d.proto));
+                    v.push(d.port.into());
+                } else {
+                    v.push(Cell::text(d.addr));
+                }
+                cells.insert(d.series, v);
+            }
         }
-        Table::Host => {
-            "SELECT s.id, p.pid, p.comm, s.addr FROM series s JOIN process p ON p.id = s.ref WHERE s.kind = 5"
+        Table::Time => {
+            for id in series::time_series(conn)? {
+                cells.insert(id, Vec::new());
+            }
         }
-        Table::Attrib => {
-            "SELECT s.id, n.name FROM series s JOIN netns n ON n.id = s.ref WHERE s.kind = 6"
-        }
-        Table::Time => "SELECT id FROM series WHERE kind = 0",
-    };
-    let mut st = conn.prepare(sql)?;
-    let n = st.column_count();
-    let mut rows = st.query([])?;
-    while let Some(r) = rows.next()? {
-        let id: i64 = r.get(0)?;
-        let mut v = Vec::with_capacity(n - 1);
-        for i in 1..n {
-            let cell = match r.get_ref(i)? {
-                rusqlite::types::ValueRef::Blob(b) => escape_bytes(b),
-                rusqlite::types::ValueRef::Text(b) => String::from_utf8_lossy(b).into_owned(),
-                rusqlite::types::ValueRef::Integer(x) => x.to_string(),
-                _ => String::new(),
-            };
-            v.push(cell);
-        }
-        if t == Table::Proto {
-            let list = v.pop().unwrap_or_default();
-            names.insert(id, list.split('\n').map(str::to_string).collect());
-        }
-        cells.insert(id, v);
     }
     Ok(Labels { cells, names })
 }
@@ -177,49 +146,18 @@ struct Out {
     vals: Vec<u64>,
 }
 
-struct Writer<'a> {
-    out: &'a mut dyn Write,
-    format: Format,
+struct Writer<'a, 'w> {
+    out: &'a mut Output<'w>,
     table: Table,
-    tz: TimeZone,
     labels: Labels,
-    heads: (Vec<&'static str>, Vec<&'static str>),
-    csv_buf: Vec<u8>,
-    rows: u64,
+    columns: Vec<&'static str>,
 }
 
-impl Writer<'_> {
-    fn header(&mut self) -> std::io::Result<()> {
-        if self.format != Format::Csv {
-            return Ok(());
-        }
-        let mut h: Vec<&str> = vec!["start", "end"];
-        h.extend(&self.heads.0);
-        h.extend(&self.heads.1);
-        self.record(&h.iter().map(|s| s.to_string()).collect::<Vec<_>>())
-    }
-
-    fn record(&mut self, cells: &[String]) -> std::io::Result<()> {
-        self.csv_buf.clear();
-        {
-            let mut w = csv::WriterBuilder::new()
-                .terminator(csv::Terminator::CRLF)
-                .has_headers(false)
-                .from_writer(&mut self.csv_buf);
-            w.write_record(cells).map_err(std::io::Error::other)?;
-            w.flush()?;
-        }
-        self.out.write_all(&self.csv_buf)
-    }
-
+impl Writer<'_, '_> {
     fn emit(&mut self, o: &Out) -> std::io::Result<()> {
         let Some(label) = self.labels.cells.get(&o.series).cloned() else {
             return Ok(());
         };
-        let (start, end) = (
-            render::iso(o.start_ms, &self.tz),
-            render::iso(o.end_ms, &self.tz),
-        );
         if self.table == Table::Proto {
             // long format: one row per non-zero counter
             let names = self
@@ -235,49 +173,29 @@ impl Writer<'_> {
                 }
                 let ty = if is_gauge(name) { "gauge" } else { "counter" };
                 let n = if is_gauge(name) { readings } else { 0 };
-                self.line(
-                    &start,
-                    &end,
-                    &[label.clone(), vec![name.clone(), ty.into()]].concat(),
-                    &[*v, n],
-                )?;
+                let mut cells = label.clone();
+                cells.push(Cell::text(name.as_str()));
+                cells.push(Cell::text(ty));
+                self.line(o, cells, &[*v, n])?;
             }
             return Ok(());
         }
-        let n = self.heads.1.len();
+        let n = self.columns.len() - 2 - label.len();
         let mut vals = o.vals.clone();
         vals.resize(n, 0);
-        self.line(&start, &end, &label, &vals)
+        self.line(o, label, &vals)
     }
 
-    fn line(
-        &mut self,
-        start: &str,
-        end: &str,
-        label: &[String],
-        vals: &[u64],
-    ) -> std::io::Result<()> {
-        self.rows += 1;
-        match self.format {
-            Format::Json => {
-                let mut m = serde_json::Map::new();
-                m.insert("start".into(), start.into());
-                m.insert("end".into(), end.into());
-                for (k, v) in self.heads.0.iter().zip(label) {
-                    m.insert((*k).into(), v.clone().into());
-                }
-                for (k, v) in self.heads.1.iter().zip(vals) {
-                    m.insert((*k).into(), (*v).into());
-                }
-                serde_json::to_writer(&mut *self.out, &m).map_err(std::io::Error::other)?;
-                self.out.write_all(b"\n")
-            }
-            _ => {
-                let mut cells = vec![start.to_string(), end.to_string()];
-                cells.extend(label.iter().map(|s| csv_text(s)));
-                cells.extend(vals.iter().map(|v| v.to_string()));
-                self.record(&cells)
-            }
+    fn line(&mut self, o: &Out, label: Vec<Cell>, vals: &[u64]) -> std::io::Result<()> {
+        let mut cells = Vec::with_capacity(self.columns.len());
+        cells.push(Cell::Time(o.start_ms));
+        cells.push(Cell::Time(o.end_ms));
+        cells.extend(label);
+        cells.extend(vals.iter().map(|v| Cell::from(*v)));
+        match self.out.format {
+            Format::Json => self.out.json_stream_row(&self.columns, &cells),
+            Format::Ndjson => self.out.ndjson_row(&[], &self.columns, &cells),
+            _ => self.out.csv_row(&cells),
         }
     }
 }
@@ -310,11 +228,11 @@ impl Progress {
 }
 
 pub fn run(args: &ExportArgs, g: &Global, out: &mut dyn Write) -> Result<()> {
-    if args.format == Format::Table {
-        return Err(Error::usage(
-            "export writes csv or json (one object per line); use --format csv or --format json",
-        ));
-    }
+    super::formats(
+        "export",
+        args.format,
+        &[Format::Csv, Format::Json, Format::Ndjson],
+    )?;
     let (window, tz) = super::window(&args.window, Some("24h"))?;
     let path = g.db_read_path();
     let conn = store::open_ro(&path)?;
@@ -332,12 +250,7 @@ pub fn run(args: &ExportArgs, g: &Global, out: &mut dyn Write) -> Result<()> {
                 return Err(Error::usage(format!(
                     "--resolution {}: not stored for the start of the window ({} only); \
                      use a coarser resolution or a shorter window",
-                    match r {
-                        Res::Raw => "raw",
-                        Res::Quarter => "15m",
-                        Res::Hour => "1h",
-                        Res::Day => "1d",
-                    },
+                    res_name(r),
                     finest.describe()
                 )));
             }
@@ -350,25 +263,37 @@ pub fn run(args: &ExportArgs, g: &Global, out: &mut dyn Write) -> Result<()> {
         },
     };
     let (a, b) = (window.start_ms(), window.end_ms());
-    let io = |e: std::io::Error| Error::failure(format!("writing the export: {e}")).with_io(e);
+    let io = write_error;
+    let mut o = super::output(out, args.format, "export", &conn, &path, Some(&window), &tz)?;
+    let (label_cols, value_cols) = columns(args.table);
+    let mut cols = vec!["start", "end"];
+    cols.extend(label_cols);
+    cols.extend(value_cols);
+    match args.format {
+        Format::Csv => o.csv_header(&cols).map_err(io)?,
+        Format::Json => {
+            let body = serde_json::json!({
+                "table": format!("{:?}", args.table).to_lowercase(),
+                "resolution": res_name(res),
+            });
+            o.json_stream_start(body.as_object().cloned().unwrap_or_default())
+                .map_err(io)?
+        }
+        _ => {}
+    }
     let mut w = Writer {
-        out,
-        format: args.format,
+        out: &mut o,
         table: args.table,
-        tz,
         labels: labels(&conn, args.table).map_err(db)?,
-        heads: columns(args.table),
-        csv_buf: Vec::new(),
-        rows: 0,
+        columns: cols,
     };
-    w.header().map_err(io)?;
     let mut progress = Progress {
         on: std::io::stderr().is_terminal() && !g.quiet && b - a > 7 * DAY_MS,
         last: Instant::now(),
         from: a,
         to: b,
     };
-    let kind = args.table.kind();
+    let kind = kind(args.table);
     let mut roller = Roller::new();
     let result = (|| -> Result<()> {
         if res == Res::Raw {
@@ -414,7 +339,7 @@ pub fn run(args: &ExportArgs, g: &Global, out: &mut dyn Write) -> Result<()> {
         // one day of rows at a time, sorted by (start, series)
         let mut day_rows: BTreeMap<(i64, i64), Out> = BTreeMap::new();
         let mut cur_day: Option<i64> = None;
-        let flush = |w: &mut Writer<'_>, rows: &mut BTreeMap<(i64, i64), Out>| {
+        let flush = |w: &mut Writer<'_, '_>, rows: &mut BTreeMap<(i64, i64), Out>| {
             for o in std::mem::take(rows).into_values() {
                 w.emit(&o)?;
             }
@@ -463,9 +388,11 @@ pub fn run(args: &ExportArgs, g: &Global, out: &mut dyn Write) -> Result<()> {
     })();
     progress.done();
     result?;
-    w.out.flush().map_err(io)?;
+    if args.format == Format::Json {
+        o.json_stream_end().map_err(io)?;
+    }
     if g.verbose > 0 {
-        eprintln!("nrec: exported {} row(s)", w.rows);
+        eprintln!("nrec: exported {} row(s)", o.rows_written());
     }
     Ok(())
 }

@@ -7,7 +7,7 @@ use crate::cli::RollupArgs;
 use crate::cmd::Global;
 use crate::config::Config;
 use crate::error::{Error, Exit, Result};
-use crate::report::render;
+use crate::output as render;
 use crate::store::rollup::{self, Acc, DAY_MS, Kind, Roller};
 use crate::store::{self, prune::Limit};
 use crate::time::Clock;
@@ -120,11 +120,10 @@ pub fn check(g: &Global, out: &mut dyn Write) -> Result<()> {
         found.extend(check_rollups(&conn).map_err(db)?);
     }
 
-    let io = |e: std::io::Error| Error::failure(format!("writing the report: {e}")).with_io(e);
+    let io = crate::output::write_error;
     for f in &found {
         writeln!(out, "{} {}", if f.ok { "ok  " } else { "FAIL" }, f.text).map_err(io)?;
     }
-    out.flush().map_err(io)?;
     let bad = found.iter().filter(|f| !f.ok).count();
     if bad > 0 {
         return Err(Error::new(

@@ -38,6 +38,45 @@ pub fn note_resolution(g: &Global, r: crate::store::window::Resolution) {
     }
 }
 
+/// The output of a command that reads `conn`: the envelope names the recording host (the
+/// newest sample's) and the window.
+pub fn output<'w>(
+    out: &'w mut dyn std::io::Write,
+    format: crate::cli::Format,
+    command: &'static str,
+    conn: &rusqlite::Connection,
+    path: &std::path::Path,
+    window: Option<&Window>,
+    tz: &TimeZone,
+) -> Result<crate::output::Output<'w>> {
+    let host =
+        crate::store::query::last_host(conn).map_err(|e| crate::error::Error::sqlite(path, e))?;
+    Ok(crate::output::Output::new(
+        out,
+        format,
+        command,
+        host.as_ref().map(|h| &h.hostname[..]),
+        window.map(Into::into),
+        tz.clone(),
+    ))
+}
+
+/// Refuses a format a command does not write.
+pub fn formats(command: &str, f: crate::cli::Format, allowed: &[crate::cli::Format]) -> Result<()> {
+    if allowed.contains(&f) {
+        return Ok(());
+    }
+    let names: Vec<String> = allowed
+        .iter()
+        .map(|a| format!("{a:?}").to_lowercase())
+        .collect();
+    Err(crate::error::Error::usage(format!(
+        "{command} writes --format {}; not {}",
+        names.join(", "),
+        format!("{f:?}").to_lowercase()
+    )))
+}
+
 /// Global options, resolved once.
 pub struct Global {
     pub db: Option<PathBuf>,

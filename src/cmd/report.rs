@@ -1,9 +1,10 @@
 //! `nrec report`: sysstat-compatible `-n` reports over a window of stored samples.
 
-use crate::cli::ReportArgs;
+use crate::cli::{Format, ReportArgs};
 use crate::cmd::Global;
 use crate::error::{Error, Result};
-use crate::report::render::{self, Format, Host};
+use crate::output::{Rows, write_error};
+use crate::report::render::{self, Host};
 use crate::report::{self, Data, Shape, kinds, listen};
 use crate::store::window::{Horizons, Resolution};
 use crate::store::{self, query};
@@ -113,72 +114,93 @@ pub fn run(args: &ReportArgs, g: &Global, out: &mut dyn Write) -> Result<()> {
         v.len() > 1
     };
 
-    let io = |e: std::io::Error| Error::failure(format!("writing the report: {e}")).with_io(e);
-    match args.format {
-        Format::Table => {
+    let mut o = super::output(out, args.format, "report", &conn, &path, Some(&window), &tz)?;
+    let tables: Vec<report::Table> = parts
+        .iter()
+        .filter_map(|p| match p {
+            Part::Table(k) => Some(report::build(k, &data, &shape)),
+            Part::Listen => None,
+        })
+        .collect();
+    // Each part as typed rows, in the order asked for: (kind, rows, averages, restarts).
+    let typed = || {
+        let mut tables = tables.iter();
+        parts
+            .iter()
+            .filter_map(|p| match p {
+                Part::Table(_) => tables.next().map(|t| {
+                    (
+                        t.kind.name,
+                        render::rows(t),
+                        Some(render::averages(t)),
+                        Some(render::restarts(t)),
+                    )
+                }),
+                Part::Listen => Some(("LISTEN", listen::rows(&listeners), None, None)),
+            })
+            .collect::<Vec<(&str, Rows, Option<Rows>, Option<Rows>)>>()
+    };
+    let w = match args.format {
+        Format::Table => (|| {
             // No samples: the note on stderr says so; there is no host to head the table.
             if let Some(host) = &host {
-                render::heading(out, host, day_ms, &tz).map_err(io)?;
+                render::heading(o.text(), host, day_ms, &tz)?;
             }
-            let tables: Vec<report::Table> = parts
-                .iter()
-                .filter_map(|p| match p {
-                    Part::Table(k) => Some(report::build(k, &data, &shape)),
-                    Part::Listen => None,
-                })
-                .collect();
-            render::tables(out, &tables, &tz, args.human).map_err(io)?;
+            render::tables(o.text(), &tables, &tz, args.human)?;
             if parts.iter().any(|p| matches!(p, Part::Listen)) {
-                listen::table(out, &listeners, &tz, listen_netns).map_err(io)?;
+                listen::table(o.text(), &listeners, &tz, listen_netns)?;
             }
-        }
-        Format::Csv => {
+            Ok(())
+        })(),
+        Format::Csv => (|| {
             // One CSV document per kind; several kinds are separated by a blank line.
-            for (i, p) in parts.iter().enumerate() {
+            for (i, (_, rows, _, _)) in typed().iter().enumerate() {
                 if i > 0 {
-                    out.write_all(b"\r\n").map_err(io)?;
+                    o.csv_separator()?;
                 }
-                match p {
-                    Part::Table(k) => {
-                        let t = report::build(k, &data, &shape);
-                        render::csv(out, &t, &tz, true).map_err(io)?;
-                    }
-                    Part::Listen => listen::csv(out, &listeners, &tz).map_err(io)?,
+                o.rows(rows, Default::default())?;
+            }
+            Ok(())
+        })(),
+        Format::Ndjson => (|| {
+            for (kind, rows, _, _) in typed() {
+                for r in &rows.rows {
+                    o.ndjson_row(&[("kind", kind.into())], &rows.columns, r)?;
                 }
             }
-        }
+            Ok(())
+        })(),
         Format::Json => {
-            let reports: Vec<serde_json::Value> = parts
+            let reports: Vec<serde_json::Value> = typed()
                 .iter()
-                .map(|p| match p {
-                    Part::Table(k) => render::table_json(&report::build(k, &data, &shape), &tz),
-                    Part::Listen => listen::json(&listeners, &tz),
+                .map(|(kind, rows, avg, restarts)| {
+                    let mut m = serde_json::Map::new();
+                    m.insert("kind".into(), (*kind).into());
+                    m.insert("rows".into(), o.objects(rows));
+                    if let Some(a) = avg {
+                        m.insert("average".into(), o.objects(a));
+                    }
+                    if let Some(r) = restarts {
+                        m.insert("restarts".into(), o.objects(r));
+                    }
+                    serde_json::Value::Object(m)
                 })
                 .collect();
-            let doc = serde_json::json!({
-                "nrec": {
-                    "host": host.as_ref().map(|h| serde_json::json!({
-                        "hostname": render::escape_bytes(&h.hostname),
-                        "kernel": h.kernel,
-                        "arch": h.arch,
-                        "cpus": h.ncpu,
-                    })),
-                    "window": {
-                        "label": window.label,
-                        "start": render::iso(window.start_ms(), &tz),
-                        "end": render::iso(window.end_ms(), &tz),
-                        "timezone": tz.iana_name().unwrap_or("local"),
-                    },
-                    "samples": data.samples.len(),
-                    "resolution": res.describe(),
-                    "reports": reports,
-                }
+            let body = serde_json::json!({
+                "system": host.as_ref().map(|h| serde_json::json!({
+                    "kernel": h.kernel,
+                    "arch": h.arch,
+                    "cpus": h.ncpu,
+                })),
+                "samples": data.samples.len(),
+                "resolution": res.describe(),
+                "reports": reports,
             });
-            serde_json::to_writer_pretty(&mut *out, &doc)
-                .map_err(|e| io(std::io::Error::other(e)))?;
-            out.write_all(b"\n").map_err(io)?;
+            match body {
+                serde_json::Value::Object(m) => o.json(m),
+                _ => Ok(()),
+            }
         }
-    }
-    out.flush().map_err(io)?;
-    Ok(())
+    };
+    w.map_err(write_error)
 }

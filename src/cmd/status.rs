@@ -3,65 +3,36 @@
 //! last sample and what each cannot see, this process's privileges, and how much of the last
 //! hour's interface traffic was attributed to processes.
 
-use crate::cli::StatusArgs;
+use crate::cli::{Format, StatusArgs};
 use crate::cmd::Global;
-use crate::cmd::top::size;
 use crate::config::Config;
 use crate::error::{Error, Result};
-use crate::report::render::{self, Format, escape_bytes};
-use crate::store::rollup::{Kind, Roller, at, get_meta};
+use crate::output::units::bytes as size;
+use crate::output::{escape_bytes, iso as render_iso, write_error};
+use crate::store::query;
+use crate::store::rollup::{Kind, Roller};
+use crate::store::series::Totals;
 use crate::store::window::{self, Horizons};
 use crate::store::{self};
 use crate::time::Clock;
-use rusqlite::{Connection, OptionalExtension};
 use serde_json::json;
 use std::io::Write;
 
-/// One namespace of the last sample.
-struct Ns {
-    name: String,
-    ifaces: i64,
-    protocol: bool,
-    sockets: bool,
-}
-
 /// Effective capabilities of this process, from /proc/self/status.
 fn capabilities() -> Vec<&'static str> {
-    let eff = crate::recorder::effective_caps().unwrap_or(0);
+    use crate::sys::cap;
+    let eff = crate::sys::effective_caps().unwrap_or(0);
     [
-        (21, "CAP_SYS_ADMIN"),
-        (19, "CAP_SYS_PTRACE"),
-        (2, "CAP_DAC_READ_SEARCH"),
-        (39, "CAP_BPF"),
-        (38, "CAP_PERFMON"),
+        (cap::SYS_ADMIN, "CAP_SYS_ADMIN"),
+        (cap::SYS_PTRACE, "CAP_SYS_PTRACE"),
+        (cap::DAC_READ_SEARCH, "CAP_DAC_READ_SEARCH"),
+        (cap::BPF, "CAP_BPF"),
+        (cap::PERFMON, "CAP_PERFMON"),
     ]
     .into_iter()
     .filter(|(bit, _)| eff & (1u64 << bit) != 0)
     .map(|(_, n)| n)
     .collect()
-}
-
-fn namespaces(conn: &Connection, sample: i64) -> rusqlite::Result<Vec<Ns>> {
-    let mut st = conn.prepare(
-        "SELECT n.name,
-                (SELECT count(*) FROM iface_sample x JOIN iface i ON i.id = x.iface
-                  WHERE x.sample = ?1 AND i.netns = n.id),
-                EXISTS (SELECT 1 FROM proto_sample p WHERE p.sample = ?1 AND p.netns = n.id),
-                EXISTS (SELECT 1 FROM sock_base b WHERE b.sample = ?1 AND b.netns = n.id)
-         FROM netns n
-         WHERE n.id IN (SELECT i.netns FROM iface_sample x JOIN iface i ON i.id = x.iface WHERE x.sample = ?1)
-            OR n.id IN (SELECT netns FROM proto_sample WHERE sample = ?1)
-         ORDER BY n.name != x'726f6f74', n.name",
-    )?;
-    let rows = st.query_map([sample], |r| {
-        Ok(Ns {
-            name: escape_bytes(&r.get::<_, Vec<u8>>(0)?),
-            ifaces: r.get(1)?,
-            protocol: r.get(2)?,
-            sockets: r.get(3)?,
-        })
-    })?;
-    rows.collect()
 }
 
 pub fn run(args: &StatusArgs, g: &Global, out: &mut dyn Write) -> Result<()> {
@@ -73,25 +44,12 @@ pub fn run(args: &StatusArgs, g: &Global, out: &mut dyn Write) -> Result<()> {
     let db = |e| Error::sqlite(&path, e);
     let config = Config::load(g.config.as_deref())?;
 
-    let last: Option<(i64, i64, bool)> = conn
-        .query_row(
-            "SELECT id, ts_ms, ebpf FROM sample ORDER BY ts_ms DESC, id DESC LIMIT 1",
-            [],
-            |r| Ok((r.get(0)?, r.get(1)?, r.get::<_, i64>(2)? != 0)),
-        )
-        .optional()
-        .map_err(db)?;
-    let last_ebpf = last.is_some_and(|l| l.2);
-    let last_pcap = match last {
-        Some((id, _, _)) => get_meta(&conn, "pcap_sample").map_err(db)? == Some(id),
-        None => false,
-    };
-    let last = last.map(|(id, ts, _)| (id, ts));
-    let (first_ms, samples): (Option<i64>, i64) = conn
-        .query_row("SELECT min(ts_ms), count(*) FROM sample", [], |r| {
-            Ok((r.get(0)?, r.get(1)?))
-        })
-        .map_err(db)?;
+    super::formats("status", args.format, &[Format::Table, Format::Json])?;
+    let facts = query::recording(&conn).map_err(db)?;
+    let last_ebpf = facts.last.as_ref().is_some_and(|l| l.ebpf);
+    let last_pcap = facts.last.as_ref().is_some_and(|l| l.pcap);
+    let last = facts.last.as_ref().map(|l| (l.id, l.ts_ms));
+    let (first_ms, samples) = (facts.first_ms, facts.samples);
     let file_bytes: u64 = ["", "-wal"]
         .iter()
         .filter_map(|s| {
@@ -101,12 +59,12 @@ pub fn run(args: &StatusArgs, g: &Global, out: &mut dyn Write) -> Result<()> {
         })
         .map(|m| m.len())
         .sum();
-    let nss = match last {
-        Some((id, _)) => namespaces(&conn, id).map_err(db)?,
+    let nss: Vec<query::NetnsSources> = match last {
+        Some((id, _)) => query::netns_sources(&conn, id).map_err(db)?,
         None => Vec::new(),
     };
     let h = Horizons::load(&conn).map_err(db)?;
-    let quarters_from = get_meta(&conn, "quarters_from_day").map_err(db)?;
+    let quarters_from = facts.quarters_from_day;
     // coverage over the last hour: attributed socket bytes / interface bytes
     let sums = window::sums(
         &conn,
@@ -117,42 +75,23 @@ pub fn run(args: &StatusArgs, g: &Global, out: &mut dyn Write) -> Result<()> {
         now,
     )
     .map_err(db)?;
-    let kinds: std::collections::HashMap<i64, i64> = conn
-        .prepare("SELECT id, kind FROM series WHERE kind IN (0, 1, 3, 6)")
-        .and_then(|mut st| {
-            st.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
-                .collect::<rusqlite::Result<_>>()
-        })
-        .map_err(db)?;
-    let (mut iface, mut sock, mut unowned) = (0u64, 0u64, 0u64);
-    let (mut attributed, mut elapsed, mut ebpf_ms) = (0u64, 0u64, 0u64);
-    for (id, v) in &sums.by_series {
-        match kinds.get(id) {
-            Some(0) => {
-                elapsed += at(v, 2);
-                ebpf_ms += at(v, 3);
-            }
-            Some(3) => attributed += at(v, 0) + at(v, 1),
-            Some(1) => iface += at(v, 0) + at(v, 8),
-            Some(6) => {
-                sock += at(v, 0) + at(v, 1);
-                unowned += at(v, 2) + at(v, 3);
-            }
-            _ => {}
-        }
-    }
+    let t = Totals::of(&conn, &sums).map_err(db)?;
+    let iface = t.iface_rx + t.iface_tx;
+    let sock = t.sock_rx + t.sock_tx;
+    let unowned = t.unowned_rx + t.unowned_tx;
+    let attributed = t.proc_rx + t.proc_tx;
     let coverage = (iface > 0).then(|| attributed as f64 / iface as f64);
-    let ebpf_share = (elapsed > 0).then(|| ebpf_ms as f64 / elapsed as f64);
+    let ebpf_share = t.ebpf_share();
     let probe = ebpf_probe();
     let caps = capabilities();
-    // SAFETY: geteuid has no preconditions.
-    let euid = unsafe { libc::geteuid() };
+    let euid = crate::sys::euid();
     let age_s = last.map(|(_, ts)| (now - ts) as f64 / 1000.0);
     let retention = |d: Option<i64>| d.map_or("forever".to_string(), |d| format!("{d}d"));
     let blind = "UDP and other protocols, TCP/IP headers, connections opened and closed between samples, a closing connection's last interval";
     let ebpf_blind = "TCP/IP headers, splice()/sendfile reads from sockets (tcp_splice_read), traffic the kernel sends itself (NFS, WireGuard, ICMP errors); ports and hosts still come from sock_diag (TCP)";
 
-    let io = |e: std::io::Error| Error::failure(format!("writing the status: {e}")).with_io(e);
+    let io = write_error;
+    let mut o = super::output(out, args.format, "status", &conn, &path, None, &tz)?;
     match args.format {
         Format::Json => {
             let doc = json!({
@@ -161,7 +100,7 @@ pub fn run(args: &StatusArgs, g: &Global, out: &mut dyn Write) -> Result<()> {
                     "bytes": file_bytes,
                     "schema": store::SCHEMA_VERSION,
                     "samples_raw": samples,
-                    "raw_from": first_ms.map(|t| render::iso(t, &tz)),
+                    "raw_from": first_ms.map(|t| render_iso(t, &tz)),
                     "retention": {
                         "raw": retention(config.retention.raw_days),
                         "hourly": retention(config.retention.hourly_days),
@@ -169,7 +108,7 @@ pub fn run(args: &StatusArgs, g: &Global, out: &mut dyn Write) -> Result<()> {
                     },
                     "quarter_detail_pruned_before_day": quarters_from,
                 },
-                "last_sample": last.map(|(_, ts)| render::iso(ts, &tz)),
+                "last_sample": last.map(|(_, ts)| render_iso(ts, &tz)),
                 "last_sample_age_s": age_s,
                 "privileges": { "euid": euid, "capabilities": caps },
                 "ebpf": {
@@ -184,7 +123,7 @@ pub fn run(args: &StatusArgs, g: &Global, out: &mut dyn Write) -> Result<()> {
                     "cannot_see": ebpf_blind,
                 },
                 "namespaces": nss.iter().map(|n| json!({
-                    "netns": n.name, "interfaces": n.ifaces,
+                    "netns": escape_bytes(&n.name), "interfaces": n.ifaces,
                     "sources": {
                         "interfaces": "/proc/net/dev",
                         "protocol_counters": n.protocol,
@@ -202,12 +141,11 @@ pub fn run(args: &StatusArgs, g: &Global, out: &mut dyn Write) -> Result<()> {
                     "ebpf_share": ebpf_share,
                 },
             });
-            serde_json::to_writer_pretty(&mut *out, &doc)
-                .map_err(|e| io(std::io::Error::other(e)))?;
-            writeln!(out).map_err(io)?;
+            o.json(doc.as_object().cloned().unwrap_or_default())
+                .map_err(io)?;
         }
         _ => {
-            let w = &mut *out;
+            let w = o.text();
             writeln!(
                 w,
                 "database      {} ({}, schema {})",
@@ -222,7 +160,7 @@ pub fn run(args: &StatusArgs, g: &Global, out: &mut dyn Write) -> Result<()> {
                 retention(config.retention.raw_days),
                 samples,
                 first_ms
-                    .map(|t| render::iso(t, &tz))
+                    .map(|t| render_iso(t, &tz))
                     .unwrap_or_else(|| "-".into()),
                 retention(config.retention.hourly_days),
                 retention(config.retention.daily_days)
@@ -232,7 +170,7 @@ pub fn run(args: &StatusArgs, g: &Global, out: &mut dyn Write) -> Result<()> {
                 (Some((_, ts)), Some(age)) => writeln!(
                     w,
                     "last sample   {} ({:.0} s ago{})",
-                    render::iso(ts, &tz),
+                    render_iso(ts, &tz),
                     age,
                     if age > 180.0 {
                         "; is the timer running? systemctl list-timers nrec-record.timer"
@@ -261,7 +199,7 @@ pub fn run(args: &StatusArgs, g: &Global, out: &mut dyn Write) -> Result<()> {
                 writeln!(
                     w,
                     "netns {:<8} {} interface(s) from /proc/net/dev; protocol counters {}; per-process bytes {}",
-                    n.name,
+                    escape_bytes(&n.name),
                     n.ifaces,
                     if n.protocol { "yes" } else { "no" },
                     match (last_ebpf, n.sockets) {
@@ -301,7 +239,7 @@ pub fn run(args: &StatusArgs, g: &Global, out: &mut dyn Write) -> Result<()> {
             .map_err(io)?;
         }
     }
-    out.flush().map_err(io)
+    Ok(())
 }
 
 /// Whether the running kernel has the tracepoints (their BTF type names are in vmlinux's

@@ -4,12 +4,13 @@
 //! from UTC quarter-hour buckets (exact in every zone, DST days are 23 or 25 hours, no merged
 //! hour) and traffic across a recorder outage is counted, not dropped.
 
-use crate::cli::SummaryArgs;
+use crate::cli::{Format, SummaryArgs};
 use crate::cmd::Global;
-use crate::cmd::top::size;
 use crate::error::{Error, Result};
-use crate::report::render::{self, Format, csv_text, escape_bytes};
-use crate::store::rollup::{self, DAY_MS, Kind, Roller, at};
+use crate::output::units::{bits_per_s as bits, bytes as size};
+use crate::output::{Cell, Rows, escape_bytes, write_error};
+use crate::store::rollup::{self, DAY_MS, Kind, Roller};
+use crate::store::series::{self, Vector};
 use crate::store::window::{self, Horizons, Resolution};
 use crate::store::{self};
 use crate::time::{self, Clock};
@@ -99,10 +100,7 @@ pub fn run(args: &SummaryArgs, g: &Global, out: &mut dyn Write) -> Result<()> {
             let Some(key) = labels.get(series) else {
                 continue;
             };
-            let (rx, tx) = match kind {
-                Kind::Iface => (at(v, 0), at(v, 8)),
-                _ => (at(v, 0), at(v, 1)),
-            };
+            let (rx, tx) = Vector(v).bytes(kind);
             let l = lines.entry((key.clone(), i)).or_insert(Line {
                 key: key.clone(),
                 period: i,
@@ -162,104 +160,79 @@ pub fn run(args: &SummaryArgs, g: &Global, out: &mut dyn Write) -> Result<()> {
         (b > a).then(|| ((l.rx + l.tx) as f64 * (p.end_ms - a) as f64 / (b - a) as f64) as u64)
     };
 
-    let io = |e: std::io::Error| Error::failure(format!("writing the report: {e}")).with_io(e);
     let head = match kind {
         Kind::Iface => "IFACE",
         Kind::Proc => "PROCESS",
         _ => "PORT",
     };
-    match args.format {
-        Format::Table => {
-            if lines.is_empty() && !g.quiet {
-                eprintln!(
-                    "nrec: no traffic recorded in these periods in {}",
-                    path.display()
-                );
-            }
+    let key_column = match kind {
+        Kind::Iface => "iface",
+        Kind::Proc => "process",
+        _ => "port",
+    };
+    let mut o = super::output(out, args.format, "summary", &conn, &path, None, &tz)?;
+    if args.format != Format::Table {
+        let mut rows = Rows::new(&[
+            key_column,
+            "period",
+            "start",
+            "end",
+            "rx_bytes",
+            "tx_bytes",
+            "total_bytes",
+            "avg_bits_per_s",
+            "estimated_total_bytes",
+        ]);
+        for l in &lines {
+            let p = &periods[l.period];
+            rows.push(vec![
+                Cell::text(l.key.as_str()),
+                Cell::text(p.label.as_str()),
+                Cell::Time(p.start_ms),
+                Cell::Time(p.end_ms),
+                l.rx.into(),
+                l.tx.into(),
+                (l.rx + l.tx).into(),
+                Cell::Num(rate(l).round(), 0),
+                Cell::opt_int(estimate(l)),
+            ]);
+        }
+        let body = json!({
+            "timezone": tz.iana_name().unwrap_or("local"),
+            "edges": edges.describe(),
+        });
+        let body = body.as_object().cloned().unwrap_or_default();
+        return o.rows(&rows, body).map_err(write_error);
+    }
+    if lines.is_empty() && !g.quiet {
+        eprintln!(
+            "nrec: no traffic recorded in these periods in {}",
+            path.display()
+        );
+    }
+    let out = o.text();
+    (|| {
+        writeln!(
+            out,
+            "{:<16} {:<18} {:>11} {:>11} {:>11} {:>14} {:>11}",
+            head, "PERIOD", "RX", "TX", "TOTAL", "AVG RATE", "ESTIMATED"
+        )?;
+        for l in &lines {
             writeln!(
                 out,
                 "{:<16} {:<18} {:>11} {:>11} {:>11} {:>14} {:>11}",
-                head, "PERIOD", "RX", "TX", "TOTAL", "AVG RATE", "ESTIMATED"
-            )
-            .map_err(io)?;
-            for l in &lines {
-                writeln!(
-                    out,
-                    "{:<16} {:<18} {:>11} {:>11} {:>11} {:>14} {:>11}",
-                    l.key,
-                    periods[l.period].label,
-                    size(l.rx),
-                    size(l.tx),
-                    size(l.rx + l.tx),
-                    bits(rate(l)),
-                    estimate(l).map(size).unwrap_or_else(|| "-".into())
-                )
-                .map_err(io)?;
-            }
+                l.key,
+                periods[l.period].label,
+                size(l.rx),
+                size(l.tx),
+                size(l.rx + l.tx),
+                bits(rate(l)),
+                estimate(l).map(size).unwrap_or_else(|| "-".into())
+            )?;
         }
-        Format::Csv => {
-            let mut w = crate::report::render::csv_writer(&mut *out);
-            let e = |e: csv::Error| Error::failure(format!("writing CSV: {e}"));
-            w.write_record([
-                head.to_ascii_lowercase().as_str(),
-                "period",
-                "start",
-                "end",
-                "rx_bytes",
-                "tx_bytes",
-                "total_bytes",
-                "avg_bits_per_s",
-                "estimated_total_bytes",
-            ])
-            .map_err(e)?;
-            for l in &lines {
-                let p = &periods[l.period];
-                w.write_record([
-                    csv_text(&l.key),
-                    csv_text(&p.label),
-                    render::iso(p.start_ms, &tz),
-                    render::iso(p.end_ms, &tz),
-                    l.rx.to_string(),
-                    l.tx.to_string(),
-                    (l.rx + l.tx).to_string(),
-                    format!("{:.0}", rate(l)),
-                    estimate(l).map(|x| x.to_string()).unwrap_or_default(),
-                ])
-                .map_err(e)?;
-            }
-            w.flush().map_err(io)?;
-        }
-        Format::Json => {
-            let doc = json!({
-                "timezone": tz.iana_name().unwrap_or("local"),
-                "edges": edges.describe(),
-                "rows": lines.iter().map(|l| {
-                    let p = &periods[l.period];
-                    json!({
-                        head.to_ascii_lowercase(): l.key, "period": p.label,
-                        "start": render::iso(p.start_ms, &tz), "end": render::iso(p.end_ms, &tz),
-                        "rx_bytes": l.rx, "tx_bytes": l.tx, "total_bytes": l.rx + l.tx,
-                        "avg_bits_per_s": rate(l).round(), "estimated_total_bytes": estimate(l),
-                    })
-                }).collect::<Vec<_>>(),
-            });
-            serde_json::to_writer_pretty(&mut *out, &doc)
-                .map_err(|e| io(std::io::Error::other(e)))?;
-            writeln!(out).map_err(io)?;
-        }
-    }
-    out.flush().map_err(io)
-}
-
-fn bits(b: f64) -> String {
-    let units = ["bit/s", "kbit/s", "Mbit/s", "Gbit/s", "Tbit/s"];
-    let mut x = b;
-    let mut u = 0;
-    while x >= 1000.0 && u < units.len() - 1 {
-        x /= 1000.0;
-        u += 1;
-    }
-    format!("{x:.2} {}", units[u])
+        Ok(())
+    })()
+    .map_err(write_error)
 }
 
 /// The series the summary is about and their row labels: interfaces (by name, per
@@ -270,47 +243,32 @@ fn series_labels(
 ) -> rusqlite::Result<(Kind, HashMap<i64, String>)> {
     let mut out = HashMap::new();
     if let Some(name) = &args.proc {
-        let mut st = conn.prepare(
-            "SELECT s.id FROM series s JOIN process p ON p.id = s.ref WHERE s.kind = 3 AND p.comm = ?1",
-        )?;
         let label = escape_bytes(name.as_bytes());
-        for id in st.query_map([name.as_bytes()], |r| r.get::<_, i64>(0))? {
-            out.insert(id?, label.clone());
+        for p in series::procs(conn)?
+            .into_iter()
+            .filter(|p| p.comm == name.as_bytes())
+        {
+            out.insert(p.series, label.clone());
         }
         return Ok((Kind::Proc, out));
     }
     if let Some(port) = args.port {
-        let mut st = conn.prepare("SELECT id, proto FROM series WHERE kind = 4 AND port = ?1")?;
-        for r in st.query_map([port], |r| {
-            Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?))
-        })? {
-            let (id, proto) = r?;
-            out.insert(id, format!("{proto}/{port}"));
+        for d in series::details(conn, Kind::Port, Some(port))? {
+            out.insert(d.series, format!("{}/{}", d.proto, d.port));
         }
         return Ok((Kind::Port, out));
     }
-    let mut st = conn.prepare(
-        "SELECT s.id, n.name, i.name FROM series s JOIN iface i ON i.id = s.ref
-         JOIN netns n ON n.id = i.netns WHERE s.kind = 1",
-    )?;
     let want: Vec<&[u8]> = args.iface.iter().map(|s| s.as_bytes()).collect();
-    for r in st.query_map([], |r| {
-        Ok((
-            r.get::<_, i64>(0)?,
-            r.get::<_, Vec<u8>>(1)?,
-            r.get::<_, Vec<u8>>(2)?,
-        ))
-    })? {
-        let (id, ns, name) = r?;
-        if !want.is_empty() && !want.contains(&name.as_slice()) {
+    for i in series::ifaces(conn)? {
+        if !want.is_empty() && !want.contains(&i.name.as_slice()) {
             continue;
         }
-        let mut label = escape_bytes(&name);
-        if ns != b"root" {
+        let mut label = escape_bytes(&i.name);
+        if i.netns != b"root" {
             label.push('@');
-            label.push_str(&escape_bytes(&ns));
+            label.push_str(&escape_bytes(&i.netns));
         }
-        out.insert(id, label);
+        out.insert(i.series, label);
     }
     Ok((Kind::Iface, out))
 }

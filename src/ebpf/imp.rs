@@ -4,7 +4,6 @@ use super::{KEY_SIZE, Key, LAYOUT, Probe, Reading, VALUE_SIZE, Value, pin_dir};
 use libbpf_rs::skel::{OpenSkel, SkelBuilder};
 use libbpf_rs::{ErrorKind, MapCore, MapFlags, MapHandle};
 use std::mem::MaybeUninit;
-use std::os::fd::AsRawFd;
 use std::path::Path;
 use std::sync::Mutex;
 
@@ -112,13 +111,8 @@ struct DirLock(#[allow(dead_code)] std::fs::File);
 
 fn lock_dir(dir: &Path) -> Result<DirLock, String> {
     let f = std::fs::File::open(dir).map_err(|e| format!("opening {}: {e}", dir.display()))?;
-    // SAFETY: flock on an owned fd.
-    if unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX) } != 0 {
-        return Err(format!(
-            "locking {}: {}",
-            dir.display(),
-            std::io::Error::last_os_error()
-        ));
+    if let Err(e) = crate::sys::flock_exclusive(&f, true) {
+        return Err(format!("locking {}: {e}", dir.display()));
     }
     Ok(DirLock(f))
 }

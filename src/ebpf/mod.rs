@@ -1,4 +1,4 @@
-//! eBPF accounting (DESIGN §3): exact per-process TCP and UDP bytes, including processes that
+//! eBPF accounting (ARCHITECTURE.md §3): exact per-process TCP and UDP bytes, including processes that
 //! connect and exit between two samples.
 //!
 //! `nrec.bpf.c` counts, on the `sock:sock_send_length` / `sock:sock_recv_length` tracepoints,
@@ -90,9 +90,9 @@ impl Key {
         })
     }
 
-    /// The process's start time as /proc/PID/stat shows it (clock ticks, USER_HZ = 100).
+    /// The process's start time as /proc/PID/stat shows it (clock ticks of USER_HZ).
     pub fn start_ticks(&self) -> u64 {
-        self.start_ns / 10_000_000
+        self.start_ns / (1_000_000_000 / crate::sys::clock_ticks_per_s().clamp(1, 1_000_000_000))
     }
 }
 
@@ -205,7 +205,10 @@ mod tests {
         let b = k.to_bytes();
         assert_eq!(Key::from_bytes(&b), Some(k));
         assert_eq!(Key::from_bytes(&b[1..]), None);
-        assert_eq!(k.start_ticks(), 12_345);
+        assert_eq!(
+            k.start_ticks(),
+            123_456_789_000 / (1_000_000_000 / crate::sys::clock_ticks_per_s())
+        );
         let mut v = [0u8; VALUE_SIZE];
         v[0..8].copy_from_slice(&100_000u64.to_ne_bytes());
         v[8..16].copy_from_slice(&3u64.to_ne_bytes());

@@ -1,6 +1,6 @@
 //! The pcap fallback (feature `pcap`, daemon only): per-process UDP bytes and remote hosts on
 //! kernels without the eBPF tracepoints, by capturing UDP headers on every interface of every
-//! namespace and crediting each datagram to the local socket it left or reached (DESIGN §3).
+//! namespace and crediting each datagram to the local socket it left or reached (ARCHITECTURE.md §3).
 //!
 //! One capture thread per namespace (libpcap's "any" device, entered with setns), snaplen 96
 //! (headers only), kernel filter "udp". Each thread sums payload bytes per flow; the daemon

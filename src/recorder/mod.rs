@@ -196,7 +196,7 @@ fn collect_dir(dir: &Path, now_ms: i64, warn: &mut Warnings) -> Result<Sample> {
         Ok(b) => String::from_utf8_lossy(b.trim_ascii()).into_owned(),
         Err(_) => live_boot_id(),
     };
-    let (host, kernel, arch) = uname();
+    let (host, kernel, arch) = crate::sys::uname();
     let hostname = read_file(&dir.join("sys/kernel/hostname"))
         .map(|b| b.trim_ascii_end().to_vec())
         .unwrap_or(host);
@@ -273,8 +273,7 @@ fn collect_live(now_ms: i64, warn: &mut Warnings) -> Result<Sample> {
     let mono_ms = boottime_ms();
     let (targets, denied) = netns::enumerate(&proc_root);
     if denied > 0 {
-        // SAFETY: geteuid has no preconditions.
-        let hint = if unsafe { libc::geteuid() } != 0 {
+        let hint = if !crate::sys::is_root() {
             "; run as root to record every namespace"
         } else {
             ""
@@ -312,9 +311,8 @@ fn collect_live(now_ms: i64, warn: &mut Warnings) -> Result<Sample> {
             "no network namespace could be read (/proc/thread-self/net/dev)",
         ));
     }
-    let (hostname, kernel, arch) = uname();
-    // SAFETY: sysconf has no memory effects.
-    let ncpu = unsafe { libc::sysconf(libc::_SC_NPROCESSORS_CONF) }.max(1) as u32;
+    let (hostname, kernel, arch) = crate::sys::uname();
+    let ncpu = crate::sys::cpus();
     Ok(Sample {
         ts_ms: now_ms,
         mono_ms,
@@ -567,57 +565,10 @@ fn listener(proto: &'static str, s: &sockdiag::DiagSocket) -> Listener {
     }
 }
 
-/// This process's effective capability set (`CapEff` of /proc/self/status); None if unreadable.
-pub fn effective_caps() -> Option<u64> {
-    let text = std::fs::read_to_string("/proc/self/status").ok()?;
-    text.lines()
-        .find_map(|l| l.strip_prefix("CapEff:"))
-        .and_then(|v| u64::from_str_radix(v.trim(), 16).ok())
-}
-
-/// CLOCK_BOOTTIME in nanoseconds (the clock eBPF's process start times are on).
-pub fn boottime_ns() -> u64 {
-    let mut ts = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    // SAFETY: ts is a valid timespec.
-    unsafe { libc::clock_gettime(libc::CLOCK_BOOTTIME, &mut ts) };
-    ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
-}
-
-pub fn boottime_ms() -> i64 {
-    let mut ts = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    // SAFETY: ts is a valid timespec.
-    unsafe { libc::clock_gettime(libc::CLOCK_BOOTTIME, &mut ts) };
-    ts.tv_sec * 1000 + ts.tv_nsec / 1_000_000
-}
+pub use crate::sys::{boottime_ms, boottime_ns, effective_caps};
 
 fn live_boot_id() -> String {
     std::fs::read("/proc/sys/kernel/random/boot_id")
         .map(|b| String::from_utf8_lossy(b.trim_ascii()).into_owned())
         .unwrap_or_else(|_| "unknown".into())
-}
-
-/// (hostname bytes, kernel release, machine) from uname(2).
-fn uname() -> (Vec<u8>, String, String) {
-    // SAFETY: utsname is plain data, filled by the kernel.
-    let mut u: libc::utsname = unsafe { std::mem::zeroed() };
-    if unsafe { libc::uname(&mut u) } != 0 {
-        return (b"unknown".to_vec(), "unknown".into(), "unknown".into());
-    }
-    let field = |f: &[libc::c_char]| -> Vec<u8> {
-        f.iter()
-            .take_while(|c| **c != 0)
-            .map(|c| *c as u8)
-            .collect()
-    };
-    (
-        field(&u.nodename),
-        String::from_utf8_lossy(&field(&u.release)).into_owned(),
-        String::from_utf8_lossy(&field(&u.machine)).into_owned(),
-    )
 }

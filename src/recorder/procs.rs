@@ -1,4 +1,4 @@
-//! Socket → process: one scan of `/proc/*/fd` for `socket:[inode]` links (DESIGN §3).
+//! Socket → process: one scan of `/proc/*/fd` for `socket:[inode]` links (ARCHITECTURE.md §3).
 //!
 //! Socket inode numbers are global across namespaces, so one scan serves all of them. The
 //! scan is only done when a socket we need an owner for is not known yet.

@@ -1,4 +1,4 @@
-//! NETLINK_SOCK_DIAG dumps of TCP and UDP sockets (DESIGN §3).
+//! NETLINK_SOCK_DIAG dumps of TCP and UDP sockets (ARCHITECTURE.md §3).
 //!
 //! Reading /proc/net/tcp makes the kernel walk every hash bucket (~13 ms idle); a sock_diag
 //! dump costs ~0.6 ms idle. Replies are untrusted bytes: every header and attribute is

@@ -1,10 +1,9 @@
 //! `-n LISTEN`: which sockets were listening, on which address and port, owned by whom,
 //! and from when to when within the window ("what was listening on 8080 last Tuesday").
 
-use super::render::{csv_text, escape_bytes, iso};
+use crate::output::{Cell, Rows, escape_bytes, local_text};
 use crate::store::query::ListenerRow;
 use jiff::tz::TimeZone;
-use serde_json::{Value, json};
 use std::io::{self, Write};
 
 fn endpoint(r: &ListenerRow) -> String {
@@ -16,11 +15,7 @@ fn endpoint(r: &ListenerRow) -> String {
 }
 
 fn local(ms: i64, tz: &TimeZone) -> String {
-    jiff::Timestamp::from_millisecond(ms)
-        .unwrap_or(jiff::Timestamp::UNIX_EPOCH)
-        .to_zoned(tz.clone())
-        .strftime("%Y-%m-%d %H:%M:%S")
-        .to_string()
+    local_text(ms, tz)
 }
 
 pub fn table(
@@ -65,10 +60,9 @@ pub fn table(
     Ok(())
 }
 
-pub fn csv(w: &mut dyn Write, rows: &[ListenerRow], tz: &TimeZone) -> io::Result<()> {
-    let mut cw = crate::report::render::csv_writer(w);
-    let e = |e: csv::Error| io::Error::other(e.to_string());
-    cw.write_record([
+/// The listeners as typed rows (CSV, JSON, NDJSON).
+pub fn rows(list: &[ListenerRow]) -> Rows {
+    let mut out = Rows::new(&[
         "first_seen",
         "last_seen",
         "netns",
@@ -79,40 +73,20 @@ pub fn csv(w: &mut dyn Write, rows: &[ListenerRow], tz: &TimeZone) -> io::Result
         "pid",
         "uid",
         "command",
-    ])
-    .map_err(e)?;
-    for r in rows {
-        cw.write_record([
-            iso(r.first_ms, tz),
-            iso(r.last_ms, tz),
-            csv_text(&escape_bytes(&r.netns)),
-            r.proto.clone(),
-            format!("ipv{}", r.family),
-            r.addr.clone(),
-            r.port.to_string(),
-            r.pid.map(|p| p.to_string()).unwrap_or_default(),
-            r.uid.to_string(),
-            csv_text(&r.comm.as_deref().map(escape_bytes).unwrap_or_default()),
-        ])
-        .map_err(e)?;
+    ]);
+    for r in list {
+        out.push(vec![
+            Cell::Time(r.first_ms),
+            Cell::Time(r.last_ms),
+            Cell::bytes(&r.netns),
+            Cell::text(r.proto.as_str()),
+            Cell::text(format!("ipv{}", r.family)),
+            Cell::text(r.addr.as_str()),
+            Cell::from(r.port),
+            Cell::opt_int(r.pid),
+            Cell::from(r.uid),
+            r.comm.as_deref().map_or(Cell::Null, Cell::bytes),
+        ]);
     }
-    cw.flush()
-}
-
-pub fn json(rows: &[ListenerRow], tz: &TimeZone) -> Value {
-    json!({
-        "kind": "LISTEN",
-        "rows": rows.iter().map(|r| json!({
-            "first_seen": iso(r.first_ms, tz),
-            "last_seen": iso(r.last_ms, tz),
-            "netns": escape_bytes(&r.netns),
-            "proto": r.proto,
-            "family": format!("ipv{}", r.family),
-            "address": r.addr,
-            "port": r.port,
-            "pid": r.pid,
-            "uid": r.uid,
-            "command": r.comm.as_deref().map(escape_bytes),
-        })).collect::<Vec<_>>()
-    })
+    out
 }

@@ -1,4 +1,4 @@
-//! Counter delta rules (DESIGN §4). One place decides how two raw readings become a delta.
+//! Counter delta rules (ARCHITECTURE.md §4). One place decides how two raw readings become a delta.
 //!
 //! - `cur >= prev`: `cur - prev`.
 //! - a decrease is a **reset** (count from zero, as sar does), unless it is a plausible

@@ -1,4 +1,4 @@
-//! eBPF readings → per-process bytes of an interval (DESIGN §3).
+//! eBPF readings → per-process bytes of an interval (ARCHITECTURE.md §3).
 //!
 //! The kernel's counters are cumulative per (process, namespace, protocol, direction). An
 //! interval is *covered* by eBPF when the stored reading (`ebpf_base`) belongs to the

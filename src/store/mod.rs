@@ -1,4 +1,4 @@
-//! PERSIST: open, validate, migrate and lock the SQLite database (DESIGN §6).
+//! PERSIST: open, validate, migrate and lock the SQLite database (ARCHITECTURE.md §6).
 //!
 //! A file that exists is never truncated or recreated: an empty file, a text file, another
 //! application's SQLite file, a corrupt file or one from a newer nrec is refused with a clear
@@ -13,13 +13,13 @@ pub mod proto;
 pub mod prune;
 pub mod query;
 pub mod rollup;
+pub mod series;
 pub mod window;
 
 use crate::error::{Error, Exit, Result};
 use rusqlite::{Connection, OpenFlags};
 use std::fs::{File, OpenOptions};
 use std::io::Read;
-use std::os::fd::AsRawFd;
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -57,10 +57,9 @@ fn pick_read_path(own: PathBuf, system: &Path) -> PathBuf {
     own
 }
 
-/// The default database path for writing (DESIGN §6).
+/// The default database path for writing (ARCHITECTURE.md §6).
 pub fn default_path() -> PathBuf {
-    // SAFETY: geteuid has no preconditions.
-    if unsafe { libc::geteuid() } == 0 {
+    if crate::sys::is_root() {
         return PathBuf::from(SYSTEM_DB);
     }
     let base = std::env::var_os("XDG_STATE_HOME")
@@ -97,11 +96,9 @@ pub fn lock(db: &Path) -> Result<WriteLock> {
         .map_err(|e| Error::io("cannot open lock file", &path, &e))?;
     let started = Instant::now();
     loop {
-        // SAFETY: flock on an fd we own.
-        if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } == 0 {
+        let Err(e) = crate::sys::flock_exclusive(&file, false) else {
             return Ok(WriteLock { _file: file });
-        }
-        let e = std::io::Error::last_os_error();
+        };
         if e.raw_os_error() != Some(libc::EWOULDBLOCK) {
             return Err(Error::io("cannot lock", &path, &e));
         }

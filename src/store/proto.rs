@@ -1,6 +1,6 @@
 //! Protocol counters (snmp, netstat, snmp6, sockstat, sock_diag states; ~350 per namespace)
 //! are stored per sample as what the interval *added*: counters as deltas against the
-//! previous sample (the reset rule of DESIGN §4 applied once, at insert), gauges as read.
+//! previous sample (the reset rule of ARCHITECTURE.md §4 applied once, at insert), gauges as read.
 //! Most counters do not move in a minute, so a sparse vector takes ~130 bytes where the raw
 //! readings took ~520 (measured on the simulated week: 5.2 MB → 1.4 MB).
 //!

@@ -300,14 +300,23 @@ pub fn listeners(conn: &Connection, w: &Window) -> rusqlite::Result<Vec<Listener
     rows.collect()
 }
 
-/// The host as of the newest sample (for headings of reports built from rollups).
-pub fn last_host(conn: &Connection) -> rusqlite::Result<Option<crate::report::render::Host>> {
+/// The recording host's facts, as its samples stored them.
+#[derive(Debug, Clone)]
+pub struct Host {
+    pub hostname: Vec<u8>,
+    pub kernel: String,
+    pub arch: String,
+    pub ncpu: u32,
+}
+
+/// The host as of the newest sample: the name every output carries, the heading of reports.
+pub fn last_host(conn: &Connection) -> rusqlite::Result<Option<Host>> {
     use rusqlite::OptionalExtension;
     conn.query_row(
         "SELECT hostname, kernel, arch, ncpu FROM sysinfo ORDER BY id DESC LIMIT 1",
         [],
         |r| {
-            Ok(crate::report::render::Host {
+            Ok(Host {
                 hostname: r.get(0)?,
                 kernel: r.get(1)?,
                 arch: r.get(2)?,
@@ -316,4 +325,138 @@ pub fn last_host(conn: &Connection) -> rusqlite::Result<Option<crate::report::re
         },
     )
     .optional()
+}
+
+/// A process as the store knows it.
+#[derive(Debug, Clone)]
+pub struct Process {
+    pub id: i64,
+    pub pid: i64,
+    pub comm: Vec<u8>,
+    pub exe: Option<Vec<u8>>,
+    pub uid: Option<i64>,
+    pub unit: Option<String>,
+    pub container: Option<String>,
+    pub netns: Vec<u8>,
+    /// Wall-clock start, when a sample of its boot tells when that boot began.
+    pub started_ms: Option<i64>,
+}
+
+/// Every process with this PID or this name (comm), oldest first. `hz` is USER_HZ, the unit
+/// of the stored start time.
+pub fn processes(
+    conn: &Connection,
+    name: &[u8],
+    pid: Option<i64>,
+    hz: u64,
+) -> rusqlite::Result<Vec<Process>> {
+    let hz = i64::try_from(hz).unwrap_or(100).max(1);
+    let mut st = conn.prepare(
+        "SELECT p.id, p.pid, p.comm, p.exe, p.uid, p.unit, p.container, coalesce(n.name, x''), p.start_time,
+                (SELECT s.ts_ms - s.mono_ms FROM sample s JOIN sysinfo si ON si.id = s.sysinfo
+                  WHERE si.boot_id = p.boot_id ORDER BY s.id LIMIT 1)
+         FROM process p LEFT JOIN netns n ON n.id = p.netns
+         WHERE (p.pid = ?1 OR p.comm = ?2)
+         ORDER BY p.id",
+    )?;
+    let rows = st.query_map(rusqlite::params![pid.unwrap_or(-1), name], |r| {
+        let start: i64 = r.get(8)?;
+        let boot: Option<i64> = r.get(9)?;
+        Ok(Process {
+            id: r.get(0)?,
+            pid: r.get(1)?,
+            comm: r.get(2)?,
+            exe: r.get(3)?,
+            uid: r.get(4)?,
+            unit: r.get(5)?,
+            container: r.get(6)?,
+            netns: r.get(7)?,
+            started_ms: boot.map(|b| b + start.max(0).saturating_mul(1000) / hz),
+        })
+    })?;
+    rows.collect()
+}
+
+/// The newest sample: when, and which optional sources delivered it.
+#[derive(Debug, Clone)]
+pub struct LastSample {
+    pub id: i64,
+    pub ts_ms: i64,
+    pub ebpf: bool,
+    pub pcap: bool,
+}
+
+/// What `status` tells about recording: the newest sample, the raw samples kept.
+#[derive(Debug, Clone)]
+pub struct Recording {
+    pub last: Option<LastSample>,
+    pub first_ms: Option<i64>,
+    pub samples: i64,
+    pub quarters_from_day: Option<i64>,
+}
+
+pub fn recording(conn: &Connection) -> rusqlite::Result<Recording> {
+    use rusqlite::OptionalExtension;
+    let get_meta = super::rollup::get_meta;
+    let last = conn
+        .query_row(
+            "SELECT id, ts_ms, ebpf FROM sample ORDER BY ts_ms DESC, id DESC LIMIT 1",
+            [],
+            |r| {
+                Ok((
+                    r.get::<_, i64>(0)?,
+                    r.get::<_, i64>(1)?,
+                    r.get::<_, i64>(2)? != 0,
+                ))
+            },
+        )
+        .optional()?;
+    let pcap_sample = get_meta(conn, "pcap_sample")?;
+    let (first_ms, samples) =
+        conn.query_row("SELECT min(ts_ms), count(*) FROM sample", [], |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })?;
+    Ok(Recording {
+        last: last.map(|(id, ts_ms, ebpf)| LastSample {
+            id,
+            ts_ms,
+            ebpf,
+            pcap: pcap_sample == Some(id),
+        }),
+        first_ms,
+        samples,
+        quarters_from_day: get_meta(conn, "quarters_from_day")?,
+    })
+}
+
+/// One namespace of a sample and which sources delivered for it.
+#[derive(Debug, Clone)]
+pub struct NetnsSources {
+    pub name: Vec<u8>,
+    pub ifaces: i64,
+    pub protocol: bool,
+    pub sockets: bool,
+}
+
+pub fn netns_sources(conn: &Connection, sample: i64) -> rusqlite::Result<Vec<NetnsSources>> {
+    let mut st = conn.prepare(
+        "SELECT n.name,
+                (SELECT count(*) FROM iface_sample x JOIN iface i ON i.id = x.iface
+                  WHERE x.sample = ?1 AND i.netns = n.id),
+                EXISTS (SELECT 1 FROM proto_sample p WHERE p.sample = ?1 AND p.netns = n.id),
+                EXISTS (SELECT 1 FROM sock_base b WHERE b.sample = ?1 AND b.netns = n.id)
+         FROM netns n
+         WHERE n.id IN (SELECT i.netns FROM iface_sample x JOIN iface i ON i.id = x.iface WHERE x.sample = ?1)
+            OR n.id IN (SELECT netns FROM proto_sample WHERE sample = ?1)
+         ORDER BY n.name != x'726f6f74', n.name",
+    )?;
+    let rows = st.query_map([sample], |r| {
+        Ok(NetnsSources {
+            name: r.get(0)?,
+            ifaces: r.get(1)?,
+            protocol: r.get(2)?,
+            sockets: r.get(3)?,
+        })
+    })?;
+    rows.collect()
 }

@@ -76,7 +76,7 @@ impl Sums {
     }
 }
 
-/// Sums of the series of `kinds` over `[start_ms, end_ms)`.
+/// Sums of the series of `kinds` over `[start_ms, end_ms)`. A kind named twice is summed once.
 pub fn sums(
     conn: &Connection,
     roller: &mut Roller,
@@ -85,6 +85,10 @@ pub fn sums(
     start_ms: i64,
     end_ms: i64,
 ) -> rusqlite::Result<Sums> {
+    let mut once = kinds.to_vec();
+    once.sort();
+    once.dedup();
+    let kinds = &once[..];
     let mut out = Sums::default();
     if start_ms >= end_ms {
         return Ok(out);

@@ -47,7 +47,7 @@ fn yesterday(env: &mut Env, tz: &str, now: &str) -> (String, String) {
     env.tz = tz.into();
     let out = env.report_ok(&["--yesterday", "--format", "json"], now);
     let v: serde_json::Value = serde_json::from_str(&out).unwrap();
-    let w = &v["nrec"]["window"];
+    let w = &v["window"];
     (
         w["start"].as_str().unwrap().into(),
         w["end"].as_str().unwrap().into(),

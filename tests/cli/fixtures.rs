@@ -100,7 +100,7 @@ fn csv_carries_raw_deltas_and_sar_columns() {
     let js: serde_json::Value =
         serde_json::from_str(&env.report_ok(&[DAY, &["--format", "json"]].concat(), &at(600)))
             .unwrap();
-    let rows = &js["nrec"]["reports"][0]["rows"];
+    let rows = &js["reports"][0]["rows"];
     let eth = rows
         .as_array()
         .unwrap()
@@ -109,7 +109,7 @@ fn csv_carries_raw_deltas_and_sar_columns() {
         .unwrap();
     assert_eq!(eth["rx_bytes"], 6_144_000);
     assert_eq!(eth["rxkB/s"], 100.0);
-    assert_eq!(js["nrec"]["reports"][0]["average"][1]["rxpck/s"], 33.33);
+    assert_eq!(js["reports"][0]["average"][1]["rxpck/s"], 33.33);
 }
 
 #[test]
@@ -323,7 +323,7 @@ fn hostile_interface_names_are_stored_losslessly_and_escaped() {
     let js = env.report_ok(&[DAY, &["--format", "json"]].concat(), &at(600));
     let v: serde_json::Value = serde_json::from_str(&js).unwrap();
     assert!(js.contains(r#""iface": "-\\xff\\xfe""#), "{js}");
-    assert_eq!(v["nrec"]["reports"][0]["rows"].as_array().unwrap().len(), 6);
+    assert_eq!(v["reports"][0]["rows"].as_array().unwrap().len(), 6);
 }
 
 #[test]
@@ -598,12 +598,14 @@ fn an_empty_window_is_success_with_a_note() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("no samples in 2026-11-20"));
     let js = env.report_ok(&["--date", "2026-11-20", "--format", "json"], &at(600));
     let v: serde_json::Value = serde_json::from_str(&js).unwrap();
-    assert!(v["nrec"]["host"].is_null());
-    assert_eq!(v["nrec"]["samples"], 0);
+    // The envelope names the recording host; the window itself has no system facts.
+    assert_eq!(v["host"], "testhost");
+    assert!(v["system"].is_null());
+    assert_eq!(v["samples"], 0);
     let csv = env.report_ok(&["--date", "2026-11-20", "--format", "csv"], &at(600));
     assert_eq!(parse_csv(&csv).1.len(), 0);
     assert!(
-        csv.starts_with("time,interval_s,netns,iface,rx_bytes"),
+        csv.starts_with("host,time,interval_s,netns,iface,rx_bytes"),
         "header row kept: {csv}"
     );
 }

@@ -6,6 +6,7 @@
 //! - `live`: the real kernel: sock_diag, listeners, namespaces, and sar side by side.
 //! - `procs`: per-process, per-port and per-host accounting.
 //! - `rollups`: rollups, retention, summaries, export and check.
+//! - `output`: every command's CSV/JSON/NDJSON against docs/OUTPUT.md; closed pipes.
 //! - `daemon`: continuous sampling, SIGHUP and SIGTERM.
 //! - `ebpf`: eBPF accounting against ground truth, the pinned map's lifecycle.
 
@@ -17,5 +18,6 @@ mod database;
 mod ebpf;
 mod fixtures;
 mod live;
+mod output;
 mod procs;
 mod rollups;

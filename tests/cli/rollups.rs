@@ -11,8 +11,8 @@ use std::process::Output;
 
 /// One synthetic sample: time and the interface / per-process deltas it stored.
 #[derive(Clone)]
-struct S {
-    ts: i64,
+pub(crate) struct S {
+    pub ts: i64,
     rx: i64,
     tx: i64,
     procs: [(i64, i64); 2],
@@ -23,8 +23,9 @@ fn ms(t: &str) -> i64 {
 }
 
 /// Writes `n` samples every `step_ms` from `start` (one boot, a continuous chain) with an
-/// interface `eth0` and processes alpha / beta. Returns what was written.
-fn write_history(env: &Env, start_ms: i64, n: i64, step_ms: i64, seed: u64) -> Vec<S> {
+/// interface `eth0` and processes alpha / beta (alpha's bytes on tcp/443 with 10.0.0.1).
+/// Returns what was written.
+pub(crate) fn write_history(env: &Env, start_ms: i64, n: i64, step_ms: i64, seed: u64) -> Vec<S> {
     // the schema comes from a real record, long before the history
     env.record_ok(&FakeProc::new(), "2020-01-01T00:00:00Z");
     let mut c = env.sql();
@@ -83,6 +84,10 @@ fn write_history(env: &Env, start_ms: i64, n: i64, step_ms: i64, seed: u64) -> V
             for (p, (r, x)) in [alpha, beta].into_iter().zip(s.procs) {
                 if r + x > 0 {
                     b.add_proc(p, 1, r as u64, x as u64);
+                    if p == alpha {
+                        b.add_port(p, "tcp", 443, r as u64, x as u64);
+                        b.add_host(p, "10.0.0.1", r as u64, x as u64);
+                    }
                 }
             }
             nrec::store::procbytes::write(&t, sid, &b).unwrap();
@@ -714,7 +719,7 @@ fn summary_export_and_check_agree_and_check_catches_tampering() {
             "--since",
             "2026-11-22",
             "--format",
-            "json",
+            "ndjson",
             "--resolution",
             "raw",
         ],

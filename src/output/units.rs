@@ -1,0 +1,80 @@
+//! Units for people, in one place: every table that scales a number to a unit goes through
+//! [`scale`], so bytes, rates and sar's `--human` columns round and step alike.
+//!
+//! CSV and JSON never use these: they carry raw integers (bytes, bits per second).
+
+/// Divides `x` by `base` until it is below `base` or the units run out: (value, unit index).
+fn scale(mut x: f64, base: f64, units: usize) -> (f64, usize) {
+    let mut u = 0;
+    while x >= base && u + 1 < units {
+        x /= base;
+        u += 1;
+    }
+    (x, u)
+}
+
+/// Bytes with a binary unit: `512 B`, `1.5 KiB`, `3.2 GiB`.
+pub fn bytes(b: u64) -> String {
+    const UNITS: [&str; 6] = ["B", "KiB", "MiB", "GiB", "TiB", "PiB"];
+    let (x, u) = scale(b as f64, 1024.0, UNITS.len());
+    if u == 0 {
+        format!("{b} B")
+    } else {
+        format!("{x:.1} {}", UNITS[u])
+    }
+}
+
+/// A rate in bits per second with a decimal unit (as link speeds are given): `12.34 Mbit/s`.
+pub fn bits_per_s(bits: f64) -> String {
+    const UNITS: [&str; 5] = ["bit/s", "kbit/s", "Mbit/s", "Gbit/s", "Tbit/s"];
+    let (x, u) = scale(bits, 1000.0, UNITS.len());
+    format!("{x:.2} {}", UNITS[u])
+}
+
+/// sar's `--human` column: a KiB/s figure as bytes with a one-letter binary unit, 9 wide.
+pub fn sar_human(kib: f64) -> String {
+    const UNITS: [char; 6] = ['B', 'k', 'M', 'G', 'T', 'P'];
+    let (x, u) = scale(kib * 1024.0, 1024.0, UNITS.len());
+    format!(" {:>8.1}{}", x, UNITS[u])
+}
+
+/// A duration of whole minutes: `45m`, `1h02m`, `3d04h05m`.
+pub fn minutes(ms: i64) -> String {
+    let m = ms / 60_000;
+    match (m / 1440, (m / 60) % 24, m % 60) {
+        (0, 0, m) => format!("{m}m"),
+        (0, h, m) => format!("{h}h{m:02}m"),
+        (d, h, m) => format!("{d}d{h:02}h{m:02}m"),
+    }
+}
+
+/// A share in percent of a whole (0 when the whole is 0).
+pub fn pct(part: u64, whole: u64) -> f64 {
+    if whole == 0 {
+        0.0
+    } else {
+        part as f64 * 100.0 / whole as f64
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn units_step_at_their_base() {
+        assert_eq!(bytes(0), "0 B");
+        assert_eq!(bytes(1023), "1023 B");
+        assert_eq!(bytes(1024), "1.0 KiB");
+        assert_eq!(bytes(1536 * 1024), "1.5 MiB");
+        assert_eq!(bytes(u64::MAX), "16384.0 PiB");
+        assert_eq!(bits_per_s(999.0), "999.00 bit/s");
+        assert_eq!(bits_per_s(12_340_000.0), "12.34 Mbit/s");
+        assert_eq!(sar_human(4872.65), "      4.8M");
+        assert_eq!(sar_human(0.5), "    512.0B");
+        assert_eq!(minutes(3_720_000), "1h02m");
+        assert_eq!(minutes(2 * 86_400_000 + 60_000), "2d00h01m");
+        assert_eq!(pct(1, 0), 0.0);
+        assert_eq!(pct(1, 4), 25.0);
+    }
+}

@@ -1,0 +1,266 @@
+//! READ: the series the window engine sums, with their labels, and named views of their
+//! vectors. `top-*`, `summary`, `export` and `status` read series only through here, so a
+//! label is written once and a vector field is never read by a bare position.
+
+use super::rollup::{IF_COUNTED, IF_ELAPSED, IF_UNCOUNTED, Kind};
+use super::window::Sums;
+use rusqlite::Connection;
+use std::collections::HashMap;
+
+/// A summed vector of one series, read by name. A field the vector lacks reads 0: a short
+/// (damaged) vector is missing data, never a panic.
+#[derive(Debug, Clone, Copy)]
+pub struct Vector<'a>(pub &'a [u64]);
+
+impl Vector<'_> {
+    fn at(&self, i: usize) -> u64 {
+        self.0.get(i).copied().unwrap_or(0)
+    }
+    // Kind::Time
+    pub fn samples(&self) -> u64 {
+        self.at(0)
+    }
+    pub fn intervals(&self) -> u64 {
+        self.at(1)
+    }
+    pub fn elapsed_ms(&self) -> u64 {
+        self.at(2)
+    }
+    pub fn ebpf_ms(&self) -> u64 {
+        self.at(3)
+    }
+    // Kind::Iface: the 16 /proc/net/dev deltas, then the interval bookkeeping.
+    pub fn dev(&self, i: usize) -> u64 {
+        self.at(i)
+    }
+    pub fn iface_rx_bytes(&self) -> u64 {
+        self.at(0)
+    }
+    pub fn iface_tx_bytes(&self) -> u64 {
+        self.at(8)
+    }
+    pub fn iface_elapsed_ms(&self) -> u64 {
+        self.at(IF_ELAPSED)
+    }
+    pub fn iface_counted_ms(&self) -> u64 {
+        self.at(IF_COUNTED)
+    }
+    pub fn iface_uncounted(&self) -> u64 {
+        self.at(IF_UNCOUNTED)
+    }
+    // Kind::Proc, Port, Host, Attrib: [rx, tx, ...]
+    pub fn rx(&self) -> u64 {
+        self.at(0)
+    }
+    pub fn tx(&self) -> u64 {
+        self.at(1)
+    }
+    // Kind::Attrib
+    pub fn unowned_rx(&self) -> u64 {
+        self.at(2)
+    }
+    pub fn unowned_tx(&self) -> u64 {
+        self.at(3)
+    }
+    /// The bytes a series moved, per direction: interfaces' rx/tx bytes, the others' rx/tx.
+    pub fn bytes(&self, kind: Kind) -> (u64, u64) {
+        match kind {
+            Kind::Iface => (self.iface_rx_bytes(), self.iface_tx_bytes()),
+            _ => (self.rx(), self.tx()),
+        }
+    }
+}
+
+/// Series id → kind, for the given kinds.
+pub fn kinds(conn: &Connection, kinds: &[Kind]) -> rusqlite::Result<HashMap<i64, Kind>> {
+    let mut st = conn.prepare_cached("SELECT id, kind FROM series")?;
+    let rows = st.query_map([], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?)))?;
+    let mut out = HashMap::new();
+    for r in rows {
+        let (id, k) = r?;
+        if let Some(k) = Kind::from_i64(k).filter(|k| kinds.contains(k)) {
+            out.insert(id, k);
+        }
+    }
+    Ok(out)
+}
+
+/// The host-wide totals of a window: interface bytes (every interface of every namespace),
+/// socket bytes, the part on sockets without a process, process bytes, sampled time.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Totals {
+    pub iface_rx: u64,
+    pub iface_tx: u64,
+    pub sock_rx: u64,
+    pub sock_tx: u64,
+    pub unowned_rx: u64,
+    pub unowned_tx: u64,
+    pub proc_rx: u64,
+    pub proc_tx: u64,
+    /// Sampled time of the window, and the part whose process bytes came from eBPF.
+    pub elapsed_ms: u64,
+    pub ebpf_ms: u64,
+}
+
+impl Totals {
+    pub fn of(conn: &Connection, sums: &Sums) -> rusqlite::Result<Totals> {
+        let kinds = kinds(conn, &[Kind::Time, Kind::Iface, Kind::Proc, Kind::Attrib])?;
+        let mut t = Totals::default();
+        for (id, v) in &sums.by_series {
+            let v = Vector(v);
+            match kinds.get(id) {
+                Some(Kind::Time) => {
+                    t.elapsed_ms += v.elapsed_ms();
+                    t.ebpf_ms += v.ebpf_ms();
+                }
+                Some(Kind::Iface) => {
+                    t.iface_rx += v.iface_rx_bytes();
+                    t.iface_tx += v.iface_tx_bytes();
+                }
+                Some(Kind::Proc) => {
+                    t.proc_rx += v.rx();
+                    t.proc_tx += v.tx();
+                }
+                Some(Kind::Attrib) => {
+                    t.sock_rx += v.rx();
+                    t.sock_tx += v.tx();
+                    t.unowned_rx += v.unowned_rx();
+                    t.unowned_tx += v.unowned_tx();
+                }
+                _ => {}
+            }
+        }
+        Ok(t)
+    }
+
+    /// The share of the sampled time whose process bytes came from eBPF (None: no time).
+    pub fn ebpf_share(&self) -> Option<f64> {
+        (self.elapsed_ms > 0).then(|| self.ebpf_ms as f64 / self.elapsed_ms as f64)
+    }
+}
+
+/// A process series and who the process was.
+#[derive(Debug, Clone)]
+pub struct ProcSeries {
+    pub series: i64,
+    pub pid: i64,
+    pub comm: Vec<u8>,
+    pub exe: Option<Vec<u8>>,
+    pub unit: Option<String>,
+    pub container: Option<String>,
+    pub uid: Option<i64>,
+}
+
+pub fn procs(conn: &Connection) -> rusqlite::Result<Vec<ProcSeries>> {
+    let mut st = conn.prepare(
+        "SELECT s.id, p.pid, p.comm, p.exe, p.unit, p.container, p.uid
+         FROM series s JOIN process p ON p.id = s.ref WHERE s.kind = ?1",
+    )?;
+    let rows = st.query_map([Kind::Proc as i64], |r| {
+        Ok(ProcSeries {
+            series: r.get(0)?,
+            pid: r.get(1)?,
+            comm: r.get(2)?,
+            exe: r.get(3)?,
+            unit: r.get(4)?,
+            container: r.get(5)?,
+            uid: r.get(6)?,
+        })
+    })?;
+    rows.collect()
+}
+
+/// A process's port or remote-host series.
+#[derive(Debug, Clone)]
+pub struct DetailSeries {
+    pub series: i64,
+    pub pid: i64,
+    pub comm: Vec<u8>,
+    /// Port series: "tcp"/"udp".
+    pub proto: String,
+    pub port: u16,
+    /// Host series: the address, "*" for the rest of a process's hosts.
+    pub addr: String,
+}
+
+/// The port (`Kind::Port`) or host (`Kind::Host`) series; `port` narrows ports to one.
+pub fn details(
+    conn: &Connection,
+    kind: Kind,
+    port: Option<u16>,
+) -> rusqlite::Result<Vec<DetailSeries>> {
+    let mut st = conn.prepare(
+        "SELECT s.id, p.pid, p.comm, s.proto, s.port, s.addr
+         FROM series s JOIN process p ON p.id = s.ref
+         WHERE s.kind = ?1 AND (?2 IS NULL OR s.port = ?2)",
+    )?;
+    let rows = st.query_map(rusqlite::params![kind as i64, port], |r| {
+        Ok(DetailSeries {
+            series: r.get(0)?,
+            pid: r.get(1)?,
+            comm: r.get(2)?,
+            proto: r.get(3)?,
+            port: u16::try_from(r.get::<_, i64>(4)?).unwrap_or(0),
+            addr: r.get(5)?,
+        })
+    })?;
+    rows.collect()
+}
+
+/// An interface series: its namespace's name and its own.
+#[derive(Debug, Clone)]
+pub struct IfaceSeries {
+    pub series: i64,
+    pub netns: Vec<u8>,
+    pub name: Vec<u8>,
+}
+
+pub fn ifaces(conn: &Connection) -> rusqlite::Result<Vec<IfaceSeries>> {
+    let mut st = conn.prepare(
+        "SELECT s.id, n.name, i.name FROM series s JOIN iface i ON i.id = s.ref
+         JOIN netns n ON n.id = i.netns WHERE s.kind = ?1",
+    )?;
+    let rows = st.query_map([Kind::Iface as i64], |r| {
+        Ok(IfaceSeries {
+            series: r.get(0)?,
+            netns: r.get(1)?,
+            name: r.get(2)?,
+        })
+    })?;
+    rows.collect()
+}
+
+/// A namespace-level series (`Kind::Proto`, `Kind::Attrib`): its namespace and, for
+/// protocol series, the keyset's counter names in vector order.
+#[derive(Debug, Clone)]
+pub struct NetnsSeries {
+    pub series: i64,
+    pub netns: Vec<u8>,
+    pub names: Vec<String>,
+}
+
+pub fn netns_series(conn: &Connection, kind: Kind) -> rusqlite::Result<Vec<NetnsSeries>> {
+    let mut st = conn.prepare(
+        "SELECT s.id, n.name, k.names FROM series s JOIN netns n ON n.id = s.ref
+         LEFT JOIN keyset k ON k.id = s.keyset WHERE s.kind = ?1",
+    )?;
+    let rows = st.query_map([kind as i64], |r| {
+        let names: Option<String> = r.get(2)?;
+        Ok(NetnsSeries {
+            series: r.get(0)?,
+            netns: r.get(1)?,
+            names: match (kind, names) {
+                (Kind::Proto, Some(n)) => n.split('\n').map(str::to_string).collect(),
+                _ => Vec::new(),
+            },
+        })
+    })?;
+    rows.collect()
+}
+
+/// The host's sampling series (one; more only after a database merge).
+pub fn time_series(conn: &Connection) -> rusqlite::Result<Vec<i64>> {
+    let mut st = conn.prepare("SELECT id FROM series WHERE kind = ?1")?;
+    let rows = st.query_map([Kind::Time as i64], |r| r.get(0))?;
+    rows.collect()
+}

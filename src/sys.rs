@@ -1,0 +1,145 @@
+//! The operating system's small facts and calls, once: who we are, what we may do, the
+//! clocks, the clock tick, locks, uname. Each `unsafe` libc call lives here with its SAFETY
+//! note, so the rest of nrec calls safe functions.
+
+use std::os::fd::AsRawFd;
+
+/// The effective user id.
+pub fn euid() -> u32 {
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    unsafe { libc::geteuid() }
+}
+
+pub fn is_root() -> bool {
+    euid() == 0
+}
+
+/// Capability bits nrec asks about (linux/capability.h).
+pub mod cap {
+    pub const DAC_READ_SEARCH: u32 = 2;
+    pub const SYS_PTRACE: u32 = 19;
+    pub const SYS_ADMIN: u32 = 21;
+    pub const PERFMON: u32 = 38;
+    pub const BPF: u32 = 39;
+}
+
+/// This process's effective capability set (`CapEff` of /proc/self/status); None if unreadable.
+pub fn effective_caps() -> Option<u64> {
+    let text = std::fs::read_to_string("/proc/self/status").ok()?;
+    text.lines()
+        .find_map(|l| l.strip_prefix("CapEff:"))
+        .and_then(|v| u64::from_str_radix(v.trim(), 16).ok())
+}
+
+/// Whether the effective set holds `bit` (false when it cannot be read).
+pub fn has_cap(bit: u32) -> bool {
+    effective_caps().is_some_and(|c| c & (1u64 << bit) != 0)
+}
+
+fn boottime() -> libc::timespec {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: ts is a valid, writable timespec; CLOCK_BOOTTIME exists on every kernel nrec
+    // supports (2.6.39+), so the call cannot fail.
+    unsafe { libc::clock_gettime(libc::CLOCK_BOOTTIME, &mut ts) };
+    ts
+}
+
+/// CLOCK_BOOTTIME in nanoseconds (the clock eBPF's process start times are on).
+pub fn boottime_ns() -> u64 {
+    let ts = boottime();
+    ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
+}
+
+/// CLOCK_BOOTTIME in milliseconds (the interval clock of samples).
+pub fn boottime_ms() -> i64 {
+    let ts = boottime();
+    ts.tv_sec * 1000 + ts.tv_nsec / 1_000_000
+}
+
+/// USER_HZ: the unit of /proc/PID/stat's start time (100 on every Linux ABI, asked anyway).
+pub fn clock_ticks_per_s() -> u64 {
+    // SAFETY: sysconf has no preconditions.
+    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
+    u64::try_from(hz).ok().filter(|h| *h > 0).unwrap_or(100)
+}
+
+/// Configured CPUs (for sar's `(N CPU)`).
+pub fn cpus() -> u32 {
+    // SAFETY: sysconf has no preconditions.
+    let n = unsafe { libc::sysconf(libc::_SC_NPROCESSORS_CONF) };
+    u32::try_from(n).ok().filter(|n| *n > 0).unwrap_or(1)
+}
+
+/// flock(2) on an open file: exclusive, waiting or not. Err carries errno.
+pub fn flock_exclusive(f: &impl AsRawFd, wait: bool) -> std::io::Result<()> {
+    let op = if wait {
+        libc::LOCK_EX
+    } else {
+        libc::LOCK_EX | libc::LOCK_NB
+    };
+    // SAFETY: flock on a file descriptor the caller owns for the duration of the call.
+    if unsafe { libc::flock(f.as_raw_fd(), op) } == 0 {
+        Ok(())
+    } else {
+        Err(std::io::Error::last_os_error())
+    }
+}
+
+/// (hostname bytes, kernel release, machine) from uname(2).
+pub fn uname() -> (Vec<u8>, String, String) {
+    // SAFETY: utsname is plain data, filled by the kernel.
+    let mut u: libc::utsname = unsafe { std::mem::zeroed() };
+    // SAFETY: u is a valid, writable utsname.
+    if unsafe { libc::uname(&mut u) } != 0 {
+        return (b"unknown".to_vec(), "unknown".into(), "unknown".into());
+    }
+    let field = |f: &[libc::c_char]| -> Vec<u8> {
+        f.iter()
+            .take_while(|c| **c != 0)
+            .map(|c| *c as u8)
+            .collect()
+    };
+    (
+        field(&u.nodename),
+        String::from_utf8_lossy(&field(&u.release)).into_owned(),
+        String::from_utf8_lossy(&field(&u.machine)).into_owned(),
+    )
+}
+
+/// A user's name from the passwd database (bytes, as stored); None when there is none.
+pub fn user_name(uid: u32) -> Option<Vec<u8>> {
+    let mut buf = vec![0 as libc::c_char; 4096];
+    // SAFETY: getpwuid_r with a caller-owned record and buffer; the result points into them
+    // and is copied out before they are dropped.
+    unsafe {
+        let mut pw: libc::passwd = std::mem::zeroed();
+        let mut out: *mut libc::passwd = std::ptr::null_mut();
+        if libc::getpwuid_r(uid, &mut pw, buf.as_mut_ptr(), buf.len(), &mut out) == 0
+            && !out.is_null()
+            && !pw.pw_name.is_null()
+        {
+            return Some(std::ffi::CStr::from_ptr(pw.pw_name).to_bytes().to_vec());
+        }
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn facts_are_sane() {
+        assert!(clock_ticks_per_s() >= 1);
+        assert!(cpus() >= 1);
+        let a = boottime_ms();
+        let b = boottime_ns() / 1_000_000;
+        assert!(b as i64 >= a);
+        assert_eq!(user_name(0).as_deref(), Some(&b"root"[..]));
+        let f = tempfile::tempfile().unwrap();
+        flock_exclusive(&f, false).unwrap();
+    }
+}
