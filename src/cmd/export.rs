@@ -13,7 +13,7 @@ use crate::store::rollup::{self, DAY_MS, Kind, QUARTER_MS, Roller, is_gauge};
 use crate::store::series;
 use crate::store::window::{Horizons, Resolution};
 use crate::store::{self};
-use rusqlite::{Connection, params};
+use rusqlite::Connection;
 use std::collections::{BTreeMap, HashMap};
 use std::io::{IsTerminal, Write};
 use std::time::{Duration, Instant};
@@ -297,13 +297,7 @@ pub fn run(args: &ExportArgs, g: &Global, out: &mut dyn Write) -> Result<()> {
     let mut roller = Roller::new();
     let result = (|| -> Result<()> {
         if res == Res::Raw {
-            let ids: Vec<(i64, i64, Option<i64>)> = conn
-                .prepare("SELECT id, ts_ms, elapsed_ms FROM sample WHERE ts_ms >= ?1 AND ts_ms < ?2 ORDER BY ts_ms, id")
-                .and_then(|mut st| {
-                    st.query_map(params![a, b], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
-                        .collect::<rusqlite::Result<_>>()
-                })
-                .map_err(db)?;
+            let ids = store::query::sample_spans(&conn, a, b).map_err(db)?;
             for (id, ts, el) in ids {
                 progress.tick(ts);
                 let Some(c) = roller.contributions(&conn, id).map_err(db)? else {
@@ -324,18 +318,6 @@ pub fn run(args: &ExportArgs, g: &Global, out: &mut dyn Write) -> Result<()> {
             }
             return Ok(());
         }
-        let mut st = conn
-            .prepare(&rollup::kind_days_sql(
-                "r.day, r.series, r.total, r.quarters",
-            ))
-            .map_err(db)?;
-        let mut rows = st
-            .query(params![
-                kind as i64,
-                a.div_euclid(DAY_MS),
-                b.div_euclid(DAY_MS) + 1
-            ])
-            .map_err(db)?;
         // one day of rows at a time, sorted by (start, series)
         let mut day_rows: BTreeMap<(i64, i64), Out> = BTreeMap::new();
         let mut cur_day: Option<i64> = None;
@@ -345,17 +327,13 @@ pub fn run(args: &ExportArgs, g: &Global, out: &mut dyn Write) -> Result<()> {
             }
             Ok::<(), std::io::Error>(())
         };
-        while let Some(r) = rows.next().map_err(db)? {
-            let day: i64 = r.get(0).map_err(db)?;
-            let series: i64 = r.get(1).map_err(db)?;
+        let days = (a.div_euclid(DAY_MS), b.div_euclid(DAY_MS) + 1);
+        rollup::for_each_row(&conn, kind, days, db, |day, series, row| {
             if cur_day != Some(day) {
                 flush(&mut w, &mut day_rows).map_err(io)?;
                 cur_day = Some(day);
                 progress.tick(day * DAY_MS);
             }
-            let t: Vec<u8> = r.get(2).map_err(db)?;
-            let q: Option<Vec<u8>> = r.get(3).map_err(db)?;
-            let row = rollup::decode_row(&t, q.as_deref(), day, series).map_err(db)?;
             let base = day * DAY_MS;
             let mut put = |start: i64, len: i64, v: &[u64]| {
                 if start >= a && start < b {
@@ -382,7 +360,8 @@ pub fn run(args: &ExportArgs, g: &Global, out: &mut dyn Write) -> Result<()> {
                     }
                 }
             }
-        }
+            Ok(())
+        })?;
         flush(&mut w, &mut day_rows).map_err(io)?;
         Ok(())
     })();

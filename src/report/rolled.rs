@@ -220,54 +220,42 @@ impl Rolled {
 }
 
 fn labels(conn: &Connection) -> rusqlite::Result<HashMap<i64, Label>> {
+    use crate::store::rollup::Kind;
+    use crate::store::series;
     let mut out = HashMap::new();
-    let mut st = conn.prepare(
-        "SELECT s.id, n.name, i.name FROM series s JOIN iface i ON i.id = s.ref
-         JOIN netns n ON n.id = i.netns WHERE s.kind = 1",
-    )?;
-    for r in st.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))? {
-        let (id, netns, name): (i64, Vec<u8>, Vec<u8>) = r?;
+    for i in series::ifaces(conn)? {
         out.insert(
-            id,
+            i.series,
             Label {
-                netns: netns.into(),
-                label: Some(name.into()),
+                netns: i.netns.into(),
+                label: Some(i.name.into()),
                 names: None,
             },
         );
     }
-    let mut st = conn.prepare(
-        "SELECT s.id, n.name, k.names FROM series s JOIN netns n ON n.id = s.ref
-         JOIN keyset k ON k.id = s.keyset WHERE s.kind = 2",
-    )?;
-    for r in st.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))? {
-        let (id, netns, names): (i64, Vec<u8>, String) = r?;
+    for n in series::netns_series(conn, Kind::Proto)? {
         out.insert(
-            id,
+            n.series,
             Label {
-                netns: netns.into(),
+                netns: n.netns.into(),
                 label: None,
                 names: Some(
-                    names
-                        .split('\n')
+                    n.names
+                        .into_iter()
                         .enumerate()
-                        .map(|(i, n)| (n.to_string(), i))
+                        .map(|(i, n)| (n, i))
                         .collect(),
                 ),
             },
         );
     }
-    let mut st = conn.prepare(
-        "SELECT s.id, coalesce(n.name, x''), p.comm, p.pid FROM series s JOIN process p ON p.id = s.ref
-         LEFT JOIN netns n ON n.id = p.netns WHERE s.kind = 3",
-    )?;
-    for r in st.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))? {
-        let (id, netns, mut comm, pid): (i64, Vec<u8>, Vec<u8>, i64) = r?;
-        comm.extend_from_slice(format!("[{pid}]").as_bytes());
+    for p in series::procs(conn)? {
+        let mut comm = p.comm;
+        comm.extend_from_slice(format!("[{}]", p.pid).as_bytes());
         out.insert(
-            id,
+            p.series,
             Label {
-                netns: netns.into(),
+                netns: p.netns.into(),
                 label: Some(comm.into()),
                 names: None,
             },

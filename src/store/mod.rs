@@ -5,6 +5,7 @@
 //! error and left byte-for-byte as it was.
 
 pub mod accounting;
+pub mod check;
 pub mod delta;
 pub mod ebpf;
 pub mod insert;

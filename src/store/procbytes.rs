@@ -194,56 +194,52 @@ pub fn window_from_rollups(
     start_ms: i64,
     end_ms: i64,
 ) -> rusqlite::Result<Vec<(i64, i64, i64, SampleBytes)>> {
-    use super::rollup::{DAY_MS, QUARTER_MS, decode_row};
-    let mut series: HashMap<i64, (i64, i64, String, i64, String)> = HashMap::new();
-    let mut st = conn
-        .prepare("SELECT id, kind, ref, proto, port, addr FROM series WHERE kind IN (3, 4, 5)")?;
-    for r in st.query_map([], |r| {
-        Ok((
-            r.get(0)?,
-            (r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?),
-        ))
-    })? {
-        let (id, v) = r?;
-        series.insert(id, v);
+    use super::rollup::{DAY_MS, QUARTER_MS};
+    use super::rollup::{Kind, for_each_row};
+    use super::series;
+    // series id → (process, proto, port, addr) of the process, port and host series
+    let mut labels: HashMap<i64, (i64, String, i64, String)> = HashMap::new();
+    for p in series::procs(conn)? {
+        labels.insert(p.series, (p.process, String::new(), 0, String::new()));
+    }
+    for kind in [Kind::Port, Kind::Host] {
+        for d in series::details(conn, kind, None)? {
+            labels.insert(d.series, (d.process, d.proto, i64::from(d.port), d.addr));
+        }
     }
     let mut buckets: BTreeMap<(i64, i64), SampleBytes> = BTreeMap::new();
-    let mut st = conn.prepare_cached(&super::rollup::kind_days_sql(
-        "r.day, r.series, r.total, r.quarters",
-    ))?;
-    for kind in [3i64, 4, 5] {
-        let mut rows = st.query(params![
+    let days = (start_ms.div_euclid(DAY_MS), end_ms.div_euclid(DAY_MS) + 1);
+    for kind in [Kind::Proc, Kind::Port, Kind::Host] {
+        for_each_row(
+            conn,
             kind,
-            start_ms.div_euclid(DAY_MS),
-            end_ms.div_euclid(DAY_MS) + 1
-        ])?;
-        while let Some(r) = rows.next()? {
-            let (day, id): (i64, i64) = (r.get(0)?, r.get(1)?);
-            let t: Vec<u8> = r.get(2)?;
-            let q: Option<Vec<u8>> = r.get(3)?;
-            let row = decode_row(&t, q.as_deref(), day, id)?;
-            let Some((_, p, proto, port, addr)) = series.get(&id) else {
-                continue;
-            };
-            let parts: Vec<(i64, i64, Vec<u64>)> = match row.quarters {
-                Some(qs) => qs
-                    .into_iter()
-                    .map(|(q, v)| (day * DAY_MS + i64::from(q) * QUARTER_MS, QUARTER_MS, v))
-                    .collect(),
-                None => vec![(day * DAY_MS, DAY_MS, row.total)],
-            };
-            for (at, len, v) in parts {
-                if at < start_ms || at >= end_ms || v.len() < 2 {
-                    continue;
+            days,
+            |e| e,
+            |day, id, row| {
+                let Some((p, proto, port, addr)) = labels.get(&id) else {
+                    return Ok(());
+                };
+                let parts: Vec<(i64, i64, Vec<u64>)> = match row.quarters {
+                    Some(qs) => qs
+                        .into_iter()
+                        .map(|(q, v)| (day * DAY_MS + i64::from(q) * QUARTER_MS, QUARTER_MS, v))
+                        .collect(),
+                    None => vec![(day * DAY_MS, DAY_MS, row.total)],
+                };
+                for (at, len, v) in parts {
+                    if at < start_ms || at >= end_ms || v.len() < 2 {
+                        continue;
+                    }
+                    let b = buckets.entry((at, len)).or_default();
+                    match kind {
+                        Kind::Proc => b.add_proc(*p, 0, v[0], v[1]),
+                        Kind::Port => b.add_port(*p, proto, *port, v[0], v[1]),
+                        _ => b.add_host(*p, addr, v[0], v[1]),
+                    }
                 }
-                let b = buckets.entry((at, len)).or_default();
-                match kind {
-                    3 => b.add_proc(*p, 0, v[0], v[1]),
-                    4 => b.add_port(*p, proto, *port, v[0], v[1]),
-                    _ => b.add_host(*p, addr, v[0], v[1]),
-                }
-            }
-        }
+                Ok(())
+            },
+        )?;
     }
     Ok(buckets
         .into_iter()

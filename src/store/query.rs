@@ -460,3 +460,18 @@ pub fn netns_sources(conn: &Connection, sample: i64) -> rusqlite::Result<Vec<Net
     })?;
     rows.collect()
 }
+
+/// The samples of `[start_ms, end_ms)` as (id, time, interval), in time order.
+pub fn sample_spans(
+    conn: &Connection,
+    start_ms: i64,
+    end_ms: i64,
+) -> rusqlite::Result<Vec<(i64, i64, Option<i64>)>> {
+    let mut st = conn.prepare_cached(
+        "SELECT id, ts_ms, elapsed_ms FROM sample WHERE ts_ms >= ?1 AND ts_ms < ?2 ORDER BY ts_ms, id",
+    )?;
+    let rows = st.query_map(rusqlite::params![start_ms, end_ms], |r| {
+        Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+    })?;
+    rows.collect()
+}

@@ -44,6 +44,48 @@ pub fn kind_days_sql(cols: &str) -> String {
     )
 }
 
+/// Rolls up every stored sample not rolled up yet (after `rolled_to`); returns how many.
+pub fn roll_pending(conn: &Connection) -> rusqlite::Result<usize> {
+    let done = get_meta(conn, "rolled_to")?.unwrap_or(0);
+    let ids: Vec<i64> = conn
+        .prepare("SELECT id FROM sample WHERE id > ?1 ORDER BY id")?
+        .query_map([done], |r| r.get(0))?
+        .collect::<rusqlite::Result<_>>()?;
+    let mut roller = Roller::new();
+    for id in &ids {
+        roller.roll_sample(conn, *id)?;
+    }
+    Ok(ids.len())
+}
+
+/// Every rollup row of `kind` on UTC days `[d0, d1)`, decoded, in (day, series) order, to
+/// `f(day, series, row)`; database errors become `E` through `db` (so `f` may fail with its
+/// own errors, e.g. a write to the output).
+pub fn for_each_row<E>(
+    conn: &Connection,
+    kind: Kind,
+    (d0, d1): (i64, i64),
+    db: impl Fn(rusqlite::Error) -> E,
+    mut f: impl FnMut(i64, i64, DayRow) -> Result<(), E>,
+) -> Result<(), E> {
+    let mut st = conn
+        .prepare_cached(&kind_days_sql("r.day, r.series, r.total, r.quarters"))
+        .map_err(&db)?;
+    let mut rows = st.query(params![kind as i64, d0, d1]).map_err(&db)?;
+    while let Some(r) = rows.next().map_err(&db)? {
+        let row = (|| {
+            let day: i64 = r.get(0)?;
+            let series: i64 = r.get(1)?;
+            let t: Vec<u8> = r.get(2)?;
+            let q: Option<Vec<u8>> = r.get(3)?;
+            Ok((day, series, decode_row(&t, q.as_deref(), day, series)?))
+        })()
+        .map_err(&db)?;
+        f(row.0, row.1, row.2)?;
+    }
+    Ok(())
+}
+
 /// The first UTC day with rollups.
 pub fn first_day(conn: &Connection) -> rusqlite::Result<Option<i64>> {
     conn.prepare_cached("SELECT id >> 35 FROM rollup ORDER BY id LIMIT 1")?

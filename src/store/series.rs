@@ -143,18 +143,23 @@ impl Totals {
 #[derive(Debug, Clone)]
 pub struct ProcSeries {
     pub series: i64,
+    /// The `process` row.
+    pub process: i64,
     pub pid: i64,
     pub comm: Vec<u8>,
     pub exe: Option<Vec<u8>>,
     pub unit: Option<String>,
     pub container: Option<String>,
     pub uid: Option<i64>,
+    /// The process's network namespace name (empty when unknown).
+    pub netns: Vec<u8>,
 }
 
 pub fn procs(conn: &Connection) -> rusqlite::Result<Vec<ProcSeries>> {
     let mut st = conn.prepare(
-        "SELECT s.id, p.pid, p.comm, p.exe, p.unit, p.container, p.uid
-         FROM series s JOIN process p ON p.id = s.ref WHERE s.kind = ?1",
+        "SELECT s.id, p.pid, p.comm, p.exe, p.unit, p.container, p.uid, coalesce(n.name, x''), s.ref
+         FROM series s JOIN process p ON p.id = s.ref LEFT JOIN netns n ON n.id = p.netns
+         WHERE s.kind = ?1",
     )?;
     let rows = st.query_map([Kind::Proc as i64], |r| {
         Ok(ProcSeries {
@@ -165,6 +170,8 @@ pub fn procs(conn: &Connection) -> rusqlite::Result<Vec<ProcSeries>> {
             unit: r.get(4)?,
             container: r.get(5)?,
             uid: r.get(6)?,
+            netns: r.get(7)?,
+            process: r.get(8)?,
         })
     })?;
     rows.collect()
@@ -174,6 +181,8 @@ pub fn procs(conn: &Connection) -> rusqlite::Result<Vec<ProcSeries>> {
 #[derive(Debug, Clone)]
 pub struct DetailSeries {
     pub series: i64,
+    /// The `process` row.
+    pub process: i64,
     pub pid: i64,
     pub comm: Vec<u8>,
     /// Port series: "tcp"/"udp".
@@ -190,7 +199,7 @@ pub fn details(
     port: Option<u16>,
 ) -> rusqlite::Result<Vec<DetailSeries>> {
     let mut st = conn.prepare(
-        "SELECT s.id, p.pid, p.comm, s.proto, s.port, s.addr
+        "SELECT s.id, p.pid, p.comm, s.proto, s.port, s.addr, s.ref
          FROM series s JOIN process p ON p.id = s.ref
          WHERE s.kind = ?1 AND (?2 IS NULL OR s.port = ?2)",
     )?;
@@ -202,6 +211,7 @@ pub fn details(
             proto: r.get(3)?,
             port: u16::try_from(r.get::<_, i64>(4)?).unwrap_or(0),
             addr: r.get(5)?,
+            process: r.get(6)?,
         })
     })?;
     rows.collect()
