@@ -362,12 +362,15 @@ impl<'w> Output<'w> {
         self.w.write_all(b"\r\n")
     }
 
+    /// One record through the csv crate's RFC 4180 quoting into a reused buffer (a small
+    /// encoder buffer: one is made per record, the rows are streamed).
     fn csv_record(&mut self, cells: &[String]) -> io::Result<()> {
         self.csv_buf.clear();
         {
             let mut w = csv::WriterBuilder::new()
                 .terminator(csv::Terminator::CRLF)
                 .has_headers(false)
+                .buffer_capacity(512)
                 .from_writer(&mut self.csv_buf);
             w.write_record(cells).map_err(csv_io)?;
             w.flush()?;

@@ -126,6 +126,12 @@ fn every_command_writes_the_documented_csv_json_and_ndjson() {
         let json: Value = serde_json::from_str(&run(&env, &s.args, "json"))
             .unwrap_or_else(|e| panic!("{name}: JSON does not parse: {e}"));
         check_object(&name, &json, &s.json);
+        let first: Vec<&String> = json.as_object().unwrap().keys().take(4).collect();
+        assert_eq!(
+            first,
+            ["format_version", "command", "host", "window"],
+            "{name}: the envelope opens the document"
+        );
         assert_eq!(json["format_version"], 1, "{name}");
         assert_eq!(json["command"], s.args[0], "{name}");
         let host = json["host"].as_str().unwrap().to_string();
@@ -137,6 +143,10 @@ fn every_command_writes_the_documented_csv_json_and_ndjson() {
             assert!(listen || !rows.is_empty(), "{name}: no rows to check");
             for r in rows {
                 check_object(&format!("{name} row"), r, &s.row);
+                // keys come in the CSV column order
+                let order: Vec<&String> = r.as_object().unwrap().keys().collect();
+                let want: Vec<&String> = s.row.iter().map(|(k, _)| k).collect();
+                assert_eq!(order, want, "{name}: row key order");
             }
         }
         let Some(csv) = &s.csv else {
