@@ -215,6 +215,11 @@ pub struct Output<'w> {
     csv_buf: Vec<u8>,
     /// NDJSON: the envelope facts each line repeats.
     line_head: Map<String, Value>,
+    /// CSV's host cell, escaped once.
+    host_cell: String,
+    /// The last time formatted: rows of one interval share it (time-zone conversion is the
+    /// costly part of a row).
+    last_time: std::cell::RefCell<(i64, String)>,
     rows_written: u64,
 }
 
@@ -230,10 +235,13 @@ impl<'w> Output<'w> {
         let host = host.map(escape_bytes);
         let mut line_head = Map::new();
         line_head.insert("host".into(), host.clone().map_or(Value::Null, Value::from));
+        let host_cell = csv_text(host.as_deref().unwrap_or(""));
         Output {
             w,
             format,
             command,
+            host_cell,
+            last_time: std::cell::RefCell::new((i64::MIN, String::new())),
             host,
             window,
             tz,
@@ -270,10 +278,18 @@ impl<'w> Output<'w> {
                 serde_json::Number::from_f64((v * p).round() / p).map_or(Value::Null, Value::Number)
             }
             Cell::Text(s) => Value::from(s.as_str()),
-            Cell::Time(ms) => Value::from(iso(*ms, &self.tz)),
+            Cell::Time(ms) => Value::from(self.time_text(*ms)),
             Cell::Bool(b) => Value::from(*b),
             Cell::List(v) => Value::from(v.clone()),
         }
+    }
+
+    fn time_text(&self, ms: i64) -> String {
+        let mut last = self.last_time.borrow_mut();
+        if last.0 != ms {
+            *last = (ms, iso(ms, &self.tz));
+        }
+        last.1.clone()
     }
 
     /// A cell as CSV text (formula-safe).
@@ -283,7 +299,7 @@ impl<'w> Output<'w> {
             Cell::Int(v) => v.to_string(),
             Cell::Num(v, d) => format!("{v:.*}", usize::from(*d)),
             Cell::Text(s) => csv_text(s),
-            Cell::Time(ms) => iso(*ms, &self.tz),
+            Cell::Time(ms) => self.time_text(*ms),
             Cell::Bool(b) => if *b { "1" } else { "0" }.into(),
             Cell::List(v) => csv_text(&v.join(" ")),
         }
@@ -351,7 +367,7 @@ impl<'w> Output<'w> {
     /// One CSV row: the host, then the cells.
     pub fn csv_row(&mut self, row: &[Cell]) -> io::Result<()> {
         let mut cells = Vec::with_capacity(row.len() + 1);
-        cells.push(csv_text(self.host.as_deref().unwrap_or("")));
+        cells.push(self.host_cell.clone());
         cells.extend(row.iter().map(|c| self.csv_cell(c)));
         self.rows_written += 1;
         self.csv_record(&cells)

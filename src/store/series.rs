@@ -73,12 +73,17 @@ impl Vector<'_> {
 
 /// Series id → kind, for the given kinds.
 pub fn kinds(conn: &Connection, kinds: &[Kind]) -> rusqlite::Result<HashMap<i64, Kind>> {
-    let mut st = conn.prepare_cached("SELECT id, kind FROM series")?;
+    // The list is built from the enum's own numbers, never from input.
+    let list: Vec<String> = kinds.iter().map(|k| (*k as i64).to_string()).collect();
+    let mut st = conn.prepare_cached(&format!(
+        "SELECT id, kind FROM series WHERE kind IN ({})",
+        list.join(", ")
+    ))?;
     let rows = st.query_map([], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?)))?;
     let mut out = HashMap::new();
     for r in rows {
         let (id, k) = r?;
-        if let Some(k) = Kind::from_i64(k).filter(|k| kinds.contains(k)) {
+        if let Some(k) = Kind::from_i64(k) {
             out.insert(id, k);
         }
     }
