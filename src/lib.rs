@@ -4,6 +4,7 @@
 pub mod cli;
 pub mod cmd;
 pub mod config;
+pub mod derive;
 pub mod ebpf;
 pub mod error;
 pub mod output;

@@ -1,15 +1,13 @@
-//! Per-process, per-port and per-host TCP bytes from consecutive sock_diag dumps.
-//!
-//! Each namespace's complete dump is kept as a baseline (cookie → cumulative tcp_info
-//! counters and owner). The next sample's delta for a socket is its growth since then; a
-//! socket absent from that complete baseline was created since, so all its bytes count. With
-//! no usable baseline (first sample, a failed dump, a namespace not seen last time) only the
-//! baseline is taken: nothing counted twice, nothing invented.
+//! PERSIST per-process, per-port and per-host TCP bytes: the baselines of consecutive
+//! sock_diag dumps, process rows, and the tallies that `derive::sockets` computes from them
+//! (the counting rules live there, tested without a database). Also the pcap fallback's UDP
+//! flows, credited through the socket table.
 
 use super::procbytes::SampleBytes;
 use super::{decode_varints, encode_varints, to_sql};
+use crate::derive::sockets::{self, Bytes, Who};
 use crate::recorder::procs::{self, Owner};
-use crate::recorder::{NsSample, Seen, TcpSock};
+use crate::recorder::{NsSample, Seen};
 use rusqlite::{OptionalExtension, Transaction, params};
 use std::collections::{HashMap, HashSet};
 use std::net::IpAddr;
@@ -20,8 +18,7 @@ pub const SOURCE_SOCK_DIAG: i64 = 1;
 /// How many remote addresses per process and interval are kept by name; the rest is '*'.
 pub const TOP_HOSTS: usize = 8;
 
-/// cookie → (bytes_acked, bytes_received, process row id or 0).
-pub type Baseline = HashMap<u64, (u64, u64, i64)>;
+pub use crate::derive::sockets::Baseline;
 
 /// The baseline of namespace `netns` for a sample whose predecessor is `prev`: None unless
 /// the stored dump belongs to exactly that predecessor.
@@ -112,22 +109,10 @@ impl<'a> Processes<'a> {
     }
 }
 
-#[derive(Default, Clone, Copy)]
-struct Bytes {
-    rx: u64,
-    tx: u64,
-}
-
-impl Bytes {
-    fn add(&mut self, rx: u64, tx: u64) {
-        self.rx += rx;
-        self.tx += tx;
-    }
-}
-
-/// Accounts one namespace's dump for sample `sample`.
-/// `base`: the predecessor's baseline; `Some(empty)` when every socket is new (first sample
-/// after a reboot); None when only a baseline can be taken.
+/// Persists one namespace's TCP accounting for sample `sample`: the derivation
+/// ([`derive::sockets::account_tcp`]) names owners by identity; here they become process rows
+/// (created on first sight), the next baseline is stored, and — when there was a baseline —
+/// the socket totals and the bytes per process (unless eBPF covers the interval), port and host.
 #[allow(clippy::too_many_arguments)]
 pub fn account(
     tx: &Transaction<'_>,
@@ -140,92 +125,69 @@ pub fn account(
     credit_procs: bool,
     bytes: &mut SampleBytes,
 ) -> rusqlite::Result<()> {
-    let Some(socks) = &ns.tcp else { return Ok(()) };
-    let listen_ports: HashSet<u16> = ns
-        .listeners
-        .iter()
-        .flatten()
-        .filter(|l| l.proto == "tcp")
-        .map(|l| l.port)
-        .collect();
-    let mut t = Tally::default();
-    let mut next: Vec<(u64, u64, u64, i64)> = Vec::with_capacity(socks.len());
-
-    for s in socks {
-        let prior = base.and_then(|b| b.get(&s.cookie));
-        let owner = match (prior, owners.get(&s.inode)) {
-            (Some((_, _, p)), _) if *p != 0 => *p,
-            (_, Some(o)) if s.inode != 0 => procs.id(tx, o, Some(netns))?,
-            _ => 0,
-        };
-        next.push((s.cookie, s.bytes_acked, s.bytes_received, owner));
-        let Some(base) = base else { continue };
-        let (d_tx, d_rx) = match base.get(&s.cookie) {
-            // tcp_info counters only grow during a socket's life; cookies are never reused
-            Some((acked, received, _)) => (
-                s.bytes_acked.saturating_sub(*acked),
-                s.bytes_received.saturating_sub(*received),
-            ),
-            // not in the previous complete dump: created since, every byte is new
-            None => (s.bytes_acked, s.bytes_received),
-        };
-        if d_tx == 0 && d_rx == 0 {
-            continue;
+    let Some(a) = sockets::account_tcp(ns, base, owners) else {
+        return Ok(());
+    };
+    // Who → process row (0: none); a listener's owner is looked up once per port.
+    let mut rows: HashMap<Who, i64> = HashMap::new();
+    let mut row_of = |who: Who| -> rusqlite::Result<i64> {
+        if let Some(id) = rows.get(&who) {
+            return Ok(*id);
         }
-        t.credit(owner, s, d_rx, d_tx, &listen_ports);
+        let id = match who {
+            Who::Row(id) => id,
+            Who::Inode(i) => match owners.get(&i) {
+                Some(o) => procs.id(tx, o, Some(netns))?,
+                None => 0,
+            },
+            Who::Listener(port) => listener_owner(tx, netns, ns, port, owners, procs)?,
+        };
+        rows.insert(who, id);
+        Ok(id)
+    };
+    let mut blob = Vec::with_capacity(a.next.len() * 16);
+    let mut next = Vec::with_capacity(a.next.len() * 4);
+    for (cookie, acked, received, who) in &a.next {
+        let p = match who {
+            Some(w) => row_of(*w)?,
+            None => 0,
+        };
+        next.extend([*cookie, *acked, *received, p as u64]);
     }
-
-    // Sockets freed since the last drain (daemon): counted from the counters this dump saw
-    // (closed after it), else from the baseline (closed before it), else from zero (opened and
-    // closed between two samples). Owner: the one known for the cookie, else the owner of the
-    // listener it was accepted from.
-    if let (Some(closed), Some(base)) = (&ns.closed, base) {
-        let current: HashMap<u64, (u64, u64, i64)> =
-            next.iter().map(|(c, a, r, p)| (*c, (*a, *r, *p))).collect();
-        let mut by_port: HashMap<u16, i64> = HashMap::new();
-        for s in closed {
-            let (acked, received, known) = current
-                .get(&s.cookie)
-                .or_else(|| base.get(&s.cookie))
-                .copied()
-                .unwrap_or((0, 0, 0));
-            let (d_tx, d_rx) = (
-                s.bytes_acked.saturating_sub(acked),
-                s.bytes_received.saturating_sub(received),
-            );
-            if d_tx == 0 && d_rx == 0 {
-                continue;
-            }
-            let owner = if known != 0 {
-                known
-            } else if listen_ports.contains(&s.lport) {
-                match by_port.get(&s.lport) {
-                    Some(p) => *p,
-                    None => {
-                        let p = listener_owner(tx, netns, ns, s.lport, owners, procs)?;
-                        by_port.insert(s.lport, p);
-                        p
-                    }
-                }
-            } else {
-                0
-            };
-            t.credit(owner, s, d_rx, d_tx, &listen_ports);
-        }
-    }
-
-    next.sort_unstable_by_key(|n| n.0);
-    let mut blob = Vec::with_capacity(next.len() * 16);
-    encode_varints(
-        next.iter().flat_map(|(c, a, r, p)| [*c, *a, *r, *p as u64]),
-        &mut blob,
-    );
+    encode_varints(next.into_iter(), &mut blob);
     tx.prepare_cached(
         "INSERT OR REPLACE INTO sock_base (netns, sample, socks) VALUES (?1, ?2, ?3)",
     )?
     .execute(params![netns, sample, blob])?;
-    if base.is_none() {
-        return Ok(());
+    let Some(t) = a.tally else { return Ok(()) };
+    // An owner that resolves to no process (a listener whose owner is unknown) is unowned.
+    let mut unowned = t.unowned;
+    let mut per_host: HashMap<i64, HashMap<String, Bytes>> = HashMap::new();
+    for (who, b) in &t.per_owner {
+        let p = row_of(*who)?;
+        if p == 0 {
+            unowned.add(b.rx, b.tx);
+        } else if credit_procs {
+            bytes.add_proc(p, SOURCE_SOCK_DIAG, b.rx, b.tx);
+        }
+    }
+    for ((who, port), b) in &t.per_port {
+        let p = row_of(*who)?;
+        if p != 0 {
+            bytes.add_port(p, "tcp", i64::from(*port), b.rx, b.tx);
+        }
+    }
+    for (who, hosts) in t.per_host {
+        let p = row_of(who)?;
+        if p != 0 {
+            let e = per_host.entry(p).or_default();
+            for (addr, b) in hosts {
+                e.entry(addr).or_default().add(b.rx, b.tx);
+            }
+        }
+    }
+    for (p, hosts) in per_host {
+        add_hosts(bytes, p, hosts);
     }
     tx.prepare_cached(
         "INSERT INTO attrib_sample (sample, netns, rx, tx, unowned_rx, unowned_tx) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
@@ -235,54 +197,10 @@ pub fn account(
         netns,
         to_sql(t.all.rx),
         to_sql(t.all.tx),
-        to_sql(t.unowned.rx),
-        to_sql(t.unowned.tx)
+        to_sql(unowned.rx),
+        to_sql(unowned.tx)
     ])?;
-    if credit_procs {
-        for (p, b) in &t.per_proc {
-            bytes.add_proc(*p, SOURCE_SOCK_DIAG, b.rx, b.tx);
-        }
-    }
-    for ((p, port), b) in &t.per_port {
-        bytes.add_port(*p, "tcp", i64::from(*port), b.rx, b.tx);
-    }
-    for (p, hosts) in t.per_host {
-        add_hosts(bytes, p, hosts);
-    }
     Ok(())
-}
-
-/// One namespace's TCP bytes of an interval: all of them, those without a process, and per
-/// process, service port and remote host.
-#[derive(Default)]
-struct Tally<'s> {
-    all: Bytes,
-    unowned: Bytes,
-    per_proc: HashMap<i64, Bytes>,
-    per_port: HashMap<(i64, u16), Bytes>,
-    per_host: HashMap<i64, HashMap<&'s str, Bytes>>,
-}
-
-impl<'s> Tally<'s> {
-    /// Credits a socket's interval bytes to `owner` (0: no known process).
-    fn credit(&mut self, owner: i64, s: &'s TcpSock, rx: u64, tx: u64, listen: &HashSet<u16>) {
-        self.all.add(rx, tx);
-        if owner == 0 {
-            self.unowned.add(rx, tx);
-            return;
-        }
-        self.per_proc.entry(owner).or_default().add(rx, tx);
-        self.per_port
-            .entry((owner, service_port(s, listen)))
-            .or_default()
-            .add(rx, tx);
-        self.per_host
-            .entry(owner)
-            .or_default()
-            .entry(s.raddr.as_str())
-            .or_default()
-            .add(rx, tx);
-    }
 }
 
 /// A process's remote hosts of one interval: the [`TOP_HOSTS`] busiest by name, the rest '*'.
@@ -436,15 +354,6 @@ fn listener_owner(
         }
     }
     Ok(0)
-}
-
-/// The local port for connections accepted from one of our listeners, else the remote port.
-fn service_port(s: &TcpSock, listen_ports: &HashSet<u16>) -> u16 {
-    if listen_ports.contains(&s.lport) {
-        s.lport
-    } else {
-        s.rport
-    }
 }
 
 #[cfg(test)]

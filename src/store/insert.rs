@@ -5,12 +5,12 @@
 //! sample that failed (disk full, kill -9) is simply covered by the next one's delta.
 
 use super::accounting;
-use super::delta::{self, Flag};
 use super::rollup::Roller;
 use super::to_sql;
+use crate::derive::iface;
 use crate::error::{Error, Result};
 use crate::recorder::procs::Owner;
-use crate::recorder::{IfaceSample, Sample, Warnings};
+use crate::recorder::{Sample, Warnings};
 use rusqlite::{OptionalExtension, Transaction, TransactionBehavior, params};
 use std::collections::{HashMap, HashSet};
 use std::path::Path;
@@ -27,23 +27,7 @@ pub struct Inserted {
     pub ebpf: Option<super::ebpf::Outcome>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Segment {
-    /// First sample of the database, or unusable predecessor: baseline only.
-    Baseline,
-    /// Continues the previous sample of the same boot.
-    Continue,
-    /// First sample after a reboot: counted from zero over the time since boot.
-    Boot,
-}
-
-struct PrevIface {
-    netns_inode: i64,
-    ifindex: i64,
-    name: Vec<u8>,
-    counters: [u64; 16],
-    used: bool,
-}
+pub use crate::derive::iface::Segment;
 
 /// Resolves owners of listening-socket inodes not seen before (the /proc/*/fd scan).
 pub type OwnerLookup<'a> = dyn FnMut(&HashSet<u32>) -> HashMap<u32, Owner> + 'a;
@@ -111,38 +95,23 @@ fn insert_in(
         |r| r.get(0),
     )?;
 
-    let last: Option<(i64, i64, i64, String)> = tx
+    let last = tx
         .query_row(
             "SELECT s.id, s.mono_ms, s.ts_ms, si.boot_id FROM sample s JOIN sysinfo si ON si.id = s.sysinfo
              ORDER BY s.id DESC LIMIT 1",
             [],
-            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+            |r| {
+                Ok(iface::Last {
+                    id: r.get(0)?,
+                    mono_ms: r.get(1)?,
+                    ts_ms: r.get(2)?,
+                    boot_id: r.get(3)?,
+                })
+            },
         )
         .optional()?;
-    let (segment, prev_id, elapsed) = match &last {
-        None => (Segment::Baseline, None, None),
-        Some((id, mono, _, boot)) if *boot == s.boot_id => {
-            if s.mono_ms > *mono {
-                (Segment::Continue, Some(*id), Some(s.mono_ms - mono))
-            } else {
-                warn.push(format!(
-                    "the monotonic clock did not advance since sample {id} ({mono} ms → {} ms); \
-                     stored as a new baseline, nothing counted",
-                    s.mono_ms
-                ));
-                (Segment::Baseline, None, None)
-            }
-        }
-        Some((_, _, ts, _)) => {
-            // A reboot: the kernel's counters started at zero at boot. If the boot happened
-            // after the last stored sample, the traffic since boot is all new and counted.
-            if s.ts_ms - s.mono_ms >= *ts {
-                (Segment::Boot, None, Some(s.mono_ms))
-            } else {
-                (Segment::Baseline, None, None)
-            }
-        }
-    };
+    let placement = iface::place(last.as_ref(), &s.boot_id, s.ts_ms, s.mono_ms, warn);
+    let (segment, prev_id, elapsed) = (placement.segment, placement.prev, placement.elapsed_ms);
 
     tx.execute(
         "INSERT INTO sample (ts_ms, mono_ms, sysinfo, prev, elapsed_ms) VALUES (?1, ?2, ?3, ?4, ?5)",
@@ -150,7 +119,7 @@ fn insert_in(
     )?;
     let sample_id = tx.last_insert_rowid();
 
-    let mut prev_ifaces: Vec<PrevIface> = Vec::new();
+    let mut prev_ifaces: Vec<iface::Prev> = Vec::new();
     if let Some(pid) = prev_id {
         let mut st = tx.prepare_cached(
             "SELECT n.inode, i.ifindex, i.name,
@@ -164,37 +133,24 @@ fn insert_in(
             for (k, slot) in c.iter_mut().enumerate() {
                 *slot = super::from_sql(r.get(3 + k)?);
             }
-            Ok(PrevIface {
+            Ok(iface::Prev {
                 netns_inode: r.get(0)?,
                 ifindex: r.get(1)?,
                 name: r.get(2)?,
                 counters: c,
-                used: false,
             })
         })?;
         for r in rows {
             prev_ifaces.push(r?);
         }
     }
-    let prev_ns: HashSet<i64> = prev_ifaces.iter().map(|p| p.netns_inode).collect();
-
-    // Pass 1, over every namespace first: interfaces that continue where they were. Only
-    // what is left unclaimed afterwards can have moved between namespaces.
-    let matches: Vec<Vec<Option<usize>>> = s
-        .namespaces
-        .iter()
-        .map(|ns| {
-            ns.ifaces
-                .iter()
-                .map(|i| match_same_ns(&mut prev_ifaces, ns.inode as i64, i))
-                .collect()
-        })
-        .collect();
+    // Derived in one pure step; persisted below.
+    let derived = iface::iface_deltas(&prev_ifaces, &s.namespaces, placement, warn);
 
     let mut n_ifaces = 0;
     let mut new_listeners: Vec<(i64, &crate::recorder::Listener)> = Vec::new();
     let mut netns_ids: Vec<i64> = Vec::with_capacity(s.namespaces.len());
-    for (ns, matched) in s.namespaces.iter().zip(matches) {
+    for (ns, derived) in s.namespaces.iter().zip(derived) {
         let ns_inode = ns.inode as i64;
         tx.execute(
             "INSERT OR IGNORE INTO netns (boot_id, inode, name) VALUES (?1, ?2, ?3)",
@@ -207,77 +163,8 @@ fn insert_in(
         )?;
         netns_ids.push(netns_id);
 
-        for (i, m) in ns.ifaces.iter().zip(matched) {
+        for (i, iface::IfaceDelta { deltas, flags }) in ns.ifaces.iter().zip(derived) {
             let ifindex = i.link.ifindex.map(i64::from).unwrap_or(-1);
-            let (deltas, mut flags) = match (segment, m) {
-                (Segment::Baseline, _) => (None, Flag::Baseline as i64),
-                (Segment::Boot, _) => (Some(i.counters.counters), Flag::Boot as i64),
-                (Segment::Continue, Some(k)) => {
-                    let p = &prev_ifaces[k];
-                    let (d, mut f) = delta::iface_deltas(&p.counters, &i.counters.counters);
-                    if p.ifindex >= 0 && ifindex >= 0 && p.ifindex != ifindex {
-                        // same name, new ifindex: a new device whose counters began at zero
-                        f = Flag::Recreated as i64;
-                        (Some(i.counters.counters), f)
-                    } else {
-                        if p.name != i.counters.name {
-                            f |= Flag::Renamed as i64;
-                        }
-                        (Some(d), f)
-                    }
-                }
-                (Segment::Continue, None) => {
-                    if let Some(k) = match_moved(&mut prev_ifaces, ns_inode, ifindex, i) {
-                        let (d, f) =
-                            delta::iface_deltas(&prev_ifaces[k].counters, &i.counters.counters);
-                        (Some(d), f | Flag::Moved as i64)
-                    } else if prev_ns.contains(&ns_inode) {
-                        (Some(i.counters.counters), Flag::New as i64)
-                    } else {
-                        // The namespace was not recorded last time (new, or not readable):
-                        // we cannot tell when these counters grew, so count nothing.
-                        (None, Flag::Baseline as i64)
-                    }
-                }
-            };
-            let label = || {
-                format!(
-                    "{}{}",
-                    String::from_utf8_lossy(&i.counters.name).escape_debug(),
-                    if ns.name == b"root" {
-                        String::new()
-                    } else {
-                        format!(" (netns {})", String::from_utf8_lossy(&ns.name))
-                    }
-                )
-            };
-            let mut deltas = deltas;
-            if let (Some(d), Some(el)) = (deltas, elapsed) {
-                let limit = match (i.link.is_virtual, i.link.speed_mbps) {
-                    (false, Some(mbps)) => u64::from(mbps) * 1_000_000,
-                    _ => delta::DEFAULT_LIMIT_BITS_PER_S,
-                };
-                if delta::implausible(d[0], el, limit) || delta::implausible(d[8], el, limit) {
-                    warn.push(format!(
-                        "{}: counter jump of rx {} / tx {} bytes in {} ms exceeds {} bit/s; flagged and not counted",
-                        label(),
-                        d[0],
-                        d[8],
-                        el,
-                        limit
-                    ));
-                    flags |= Flag::Implausible as i64;
-                    deltas = None;
-                }
-            }
-            if flags & (Flag::Reset as i64 | Flag::Wrap as i64 | Flag::Recreated as i64) != 0 {
-                warn.push(format!(
-                    "{}: {}; counted from zero where a counter went down",
-                    label(),
-                    delta::flags_text(flags)
-                ));
-            }
-
             tx.prepare_cached(
                 "INSERT OR IGNORE INTO iface (netns, ifindex, name) VALUES (?1, ?2, ?3)",
             )?
@@ -520,39 +407,4 @@ fn insert_in(
         new_listeners: new_listeners.len(),
         ebpf,
     })
-}
-
-/// The previous reading of this interface in the same namespace: by ifindex when both are
-/// known (a rename keeps it), else by name.
-fn match_same_ns(prev: &mut [PrevIface], ns: i64, i: &IfaceSample) -> Option<usize> {
-    let ifindex = i.link.ifindex.map(i64::from).unwrap_or(-1);
-    let by_index = (ifindex >= 0)
-        .then(|| {
-            prev.iter()
-                .position(|p| !p.used && p.netns_inode == ns && p.ifindex == ifindex)
-        })
-        .flatten();
-    let k = by_index.or_else(|| {
-        prev.iter()
-            .position(|p| !p.used && p.netns_inode == ns && p.name == i.counters.name)
-    })?;
-    prev[k].used = true;
-    Some(k)
-}
-
-/// An interface moved in from another namespace keeps its counters: a vanished interface of
-/// the same name or ifindex whose every counter is <= the new reading.
-fn match_moved(prev: &mut [PrevIface], ns: i64, ifindex: i64, i: &IfaceSample) -> Option<usize> {
-    let k = prev.iter().position(|p| {
-        !p.used
-            && p.netns_inode != ns
-            && (p.name == i.counters.name || (ifindex >= 0 && p.ifindex == ifindex))
-            && p.counters
-                .iter()
-                .zip(&i.counters.counters)
-                .all(|(a, b)| a <= b)
-            && p.counters[0] > 0
-    })?;
-    prev[k].used = true;
-    Some(k)
 }
