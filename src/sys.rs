@@ -88,6 +88,30 @@ pub fn flock_exclusive(f: &impl AsRawFd, wait: bool) -> std::io::Result<()> {
     }
 }
 
+/// The target of the symbolic link `name` relative to the open directory `dir`, into `buf`
+/// (a target longer than `buf` is an error, never silently cut).
+pub fn readlinkat<'b>(
+    dir: &impl AsRawFd,
+    name: &std::ffi::CStr,
+    buf: &'b mut [u8],
+) -> std::io::Result<&'b [u8]> {
+    // SAFETY: name is a valid C string and buf a writable buffer of buf.len() bytes; the fd is
+    // owned by the caller for the duration of the call.
+    let n = unsafe {
+        libc::readlinkat(
+            dir.as_raw_fd(),
+            name.as_ptr(),
+            buf.as_mut_ptr().cast(),
+            buf.len(),
+        )
+    };
+    match usize::try_from(n) {
+        Err(_) => Err(std::io::Error::last_os_error()),
+        Ok(n) if n >= buf.len() => Err(std::io::Error::other("link target too long")),
+        Ok(n) => Ok(&buf[..n]),
+    }
+}
+
 /// (hostname bytes, kernel release, machine) from uname(2).
 pub fn uname() -> (Vec<u8>, String, String) {
     // SAFETY: utsname is plain data, filled by the kernel.
