@@ -10,6 +10,8 @@ pub mod error;
 pub mod output;
 pub mod recorder;
 pub mod report;
+pub mod sampler;
 pub mod store;
 pub mod sys;
 pub mod time;
+pub mod warnings;

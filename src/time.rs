@@ -14,13 +14,18 @@ use jiff::{Span, Timestamp, Zoned};
 #[derive(Debug, Clone)]
 pub struct Clock {
     fixed: Option<Timestamp>,
+    /// Set by [`Clock::advancing`]: a pinned clock then moves on with real time from here.
+    since: Option<std::time::Instant>,
 }
 
 impl Clock {
     /// Reads `NREC_NOW` (RFC 3339) if set.
     pub fn from_env() -> Result<Self> {
         match std::env::var_os("NREC_NOW") {
-            None => Ok(Clock { fixed: None }),
+            None => Ok(Clock {
+                fixed: None,
+                since: None,
+            }),
             Some(v) => {
                 let s = v
                     .to_str()
@@ -30,13 +35,33 @@ impl Clock {
                         "NREC_NOW={s:?}: not an RFC 3339 timestamp (e.g. 2026-11-23T10:00:00Z): {e}"
                     ))
                 })?;
-                Ok(Clock { fixed: Some(ts) })
+                Ok(Clock {
+                    fixed: Some(ts),
+                    since: None,
+                })
             }
         }
     }
 
+    /// A pinned clock (`NREC_NOW`) that starts at the pinned instant and then runs: what a
+    /// daemon needs, whose samples must not all carry the same time. The real clock is
+    /// unchanged.
+    pub fn advancing(self) -> Clock {
+        Clock {
+            since: self.fixed.map(|_| std::time::Instant::now()),
+            ..self
+        }
+    }
+
     pub fn now(&self) -> Timestamp {
-        self.fixed.unwrap_or_else(Timestamp::now)
+        match (self.fixed, self.since) {
+            (None, _) => Timestamp::now(),
+            (Some(t), None) => t,
+            (Some(t), Some(s)) => {
+                let run = jiff::SignedDuration::try_from(s.elapsed()).unwrap_or_default();
+                t.checked_add(run).unwrap_or(t)
+            }
+        }
     }
 }
 

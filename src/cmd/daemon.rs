@@ -8,12 +8,11 @@
 
 use crate::cli::DaemonArgs;
 use crate::cmd::Global;
-use crate::cmd::record::sample_once;
 use crate::config::Config;
 use crate::error::{Error, Result};
-use crate::recorder::Source;
-use crate::store::rollup::Roller;
-use crate::time;
+use crate::sampler::Sampler;
+use crate::time::{self, Clock};
+use crate::warnings::{Reporter, Warnings};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
@@ -65,46 +64,29 @@ fn sleep_until(until: Instant) {
     }
 }
 
-/// The daemon's state between ticks: the open database and the rollup caches.
-struct Recorder<'a> {
-    g: &'a Global,
-    path: std::path::PathBuf,
-    source: Source,
-    config: Config,
-    conn: Option<rusqlite::Connection>,
-    roller: Roller,
-    closed: crate::recorder::Listening,
+/// One tick, its warnings printed (notes once per run); a failed tick is reported and the
+/// next one tries again (the next delta covers the interval).
+fn tick(s: &mut Sampler, r: &mut Reporter, g: &Global) -> Result<()> {
+    let mut warn = Warnings::default();
+    let res = s.tick(&mut warn);
+    r.print(&warn);
+    let ins = res?;
+    if g.verbose > 0 {
+        eprintln!("{}", super::record::summary(&ins, s.path()));
+    }
+    Ok(())
 }
 
-impl Recorder<'_> {
-    fn sample(&mut self) -> Result<()> {
-        let r = sample_once(
-            self.g,
-            &self.path,
-            &self.source,
-            Some(&self.config.retention),
-            &mut self.conn,
-            &mut self.roller,
-            Some(&mut self.closed),
-        );
-        if r.is_err() {
-            // start clean next time (a failed transaction may have left caches stale)
-            self.conn = None;
-            self.roller = Roller::new();
+fn reload(s: &mut Sampler, g: &Global) {
+    match Config::load(g.config.as_deref()) {
+        Ok(c) => s.reload(Some(c.retention)),
+        Err(e) => {
+            eprintln!("nrec: SIGHUP: keeping the previous config: {e}");
+            s.reload(None);
         }
-        r
     }
-
-    fn reload(&mut self) {
-        match Config::load(self.g.config.as_deref()) {
-            Ok(c) => self.config = c,
-            Err(e) => eprintln!("nrec: SIGHUP: keeping the previous config: {e}"),
-        }
-        self.conn = None;
-        self.roller = Roller::new();
-        if !self.g.quiet {
-            eprintln!("nrec: SIGHUP: config reloaded, database reopened");
-        }
+    if !g.quiet {
+        eprintln!("nrec: SIGHUP: config reloaded, database reopened");
     }
 }
 
@@ -126,40 +108,39 @@ fn pcap_wanted() -> Result<bool> {
 pub fn run(args: &DaemonArgs, g: &Global) -> Result<()> {
     let ms = time::parse_interval("--interval", &args.interval)?;
     let interval = Duration::from_millis(u64::try_from(ms).unwrap_or(10_000));
-    let mut rec = Recorder {
-        g,
-        path: g.db_path(),
-        source: match &args.proc_root {
-            Some(dir) => Source::ProcDir(dir.clone()),
-            None => Source::Live,
-        },
-        config: Config::load(g.config.as_deref())?,
-        conn: None,
-        roller: Roller::new(),
-        closed: Default::default(),
-    };
+    let config = Config::load(g.config.as_deref())?;
+    // Under NREC_NOW the daemon's clock starts at the pinned instant and runs on.
+    let mut sampler = Sampler::new(
+        g.db_path(),
+        super::record::source(args.proc_root.as_deref()),
+        Some(config.retention),
+        Clock::from_env()?.advancing(),
+        g.verbose > 0,
+    );
+    #[allow(unused_mut)]
+    let mut listening = crate::recorder::Listening::default();
     #[cfg(feature = "pcap")]
-    if matches!(rec.source, Source::Live) && pcap_wanted()? {
-        rec.closed.capture = Some(Default::default());
+    if sampler.is_live() && pcap_wanted()? {
+        listening.capture = Some(Default::default());
         if !g.quiet {
             eprintln!(
                 "nrec: pcap fallback on: UDP datagrams are captured (headers only) in every namespace and credited through the socket table"
             );
         }
     }
+    sampler.listen(listening);
     install_handlers()?;
     if g.verbose > 0 {
         eprintln!(
             "nrec: daemon sampling every {} s into {}",
             interval.as_secs_f64(),
-            rec.path.display()
+            sampler.path().display()
         );
     }
+    let mut reporter = Reporter::new(g.quiet);
     loop {
         let started = Instant::now();
-        // A failed sample (disk full, the lock held by a long `nrec prune`) is reported and
-        // the next tick tries again: the next delta covers the interval.
-        if let Err(e) = rec.sample() {
+        if let Err(e) = tick(&mut sampler, &mut reporter, g) {
             eprintln!("nrec: {e}");
         }
         if STOP.load(Ordering::SeqCst) {
@@ -169,10 +150,10 @@ pub fn run(args: &DaemonArgs, g: &Global) -> Result<()> {
         loop {
             sleep_until(deadline);
             if RELOAD.swap(false, Ordering::SeqCst) {
-                rec.reload();
+                reload(&mut sampler, g);
             }
             if STOP.load(Ordering::SeqCst) {
-                return rec.sample(); // the last sample, then out
+                return tick(&mut sampler, &mut reporter, g); // the last sample, then out
             }
             if Instant::now() >= deadline {
                 break;

@@ -13,7 +13,6 @@ pub mod top;
 
 use crate::cli::WindowOpts;
 use crate::error::Result;
-use crate::recorder::Warnings;
 use crate::time::{self, Clock, Window};
 use jiff::tz::TimeZone;
 use std::path::PathBuf;
@@ -96,19 +95,5 @@ impl Global {
         self.db
             .clone()
             .unwrap_or_else(crate::store::default_read_path)
-    }
-
-    /// Warnings and notes go to stderr, one line each, unless -q.
-    pub fn print_warnings(&self, w: &Warnings) {
-        if self.quiet {
-            return;
-        }
-        for line in &w.list {
-            if let Some(note) = line.strip_prefix("note: ") {
-                eprintln!("nrec: note: {note}");
-            } else {
-                eprintln!("nrec: warning: {line}");
-            }
-        }
     }
 }

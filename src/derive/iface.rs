@@ -1,7 +1,8 @@
 //! A sample's place in the history and its interfaces' deltas (ARCHITECTURE.md §4).
 
-use crate::recorder::{IfaceSample, NsSample, Warnings};
+use crate::recorder::{IfaceSample, NsSample};
 use crate::store::delta::{self, Flag};
+use crate::warnings::{Kind as WarnKind, Warnings};
 use std::collections::HashSet;
 
 /// How a sample relates to the one before it.
@@ -58,7 +59,7 @@ pub fn place(
                     elapsed_ms: Some(mono_ms - l.mono_ms),
                 }
             } else {
-                warn.push(format!(
+                warn.warn(WarnKind::Clock, format!(
                     "the monotonic clock did not advance since sample {} ({} ms → {mono_ms} ms); \
                      stored as a new baseline, nothing counted",
                     l.id, l.mono_ms
@@ -174,7 +175,7 @@ pub fn iface_deltas(
                     _ => delta::DEFAULT_LIMIT_BITS_PER_S,
                 };
                 if delta::implausible(d[0], el, limit) || delta::implausible(d[8], el, limit) {
-                    warn.push(format!(
+                    warn.warn(WarnKind::Implausible, format!(
                         "{}: counter jump of rx {} / tx {} bytes in {} ms exceeds {} bit/s; flagged and not counted",
                         label(),
                         d[0],
@@ -187,11 +188,14 @@ pub fn iface_deltas(
                 }
             }
             if flags & (Flag::Reset as i64 | Flag::Wrap as i64 | Flag::Recreated as i64) != 0 {
-                warn.push(format!(
-                    "{}: {}; counted from zero where a counter went down",
-                    label(),
-                    delta::flags_text(flags)
-                ));
+                warn.warn(
+                    WarnKind::Counter,
+                    format!(
+                        "{}: {}; counted from zero where a counter went down",
+                        label(),
+                        delta::flags_text(flags)
+                    ),
+                );
             }
             row.push(IfaceDelta { deltas, flags });
         }
@@ -291,7 +295,7 @@ pub(crate) mod tests {
     fn one(p: &[Prev], n: &[NsSample], pl: Placement) -> (Vec<Vec<IfaceDelta>>, Vec<String>) {
         let mut w = Warnings::default();
         let d = iface_deltas(p, n, pl, &mut w);
-        (d, w.list)
+        (d, w.texts().map(String::from).collect())
     }
 
     #[test]

@@ -213,7 +213,7 @@ mod live {
                     }
                     Err(e) => {
                         self.failed.insert(t.inode);
-                        warn.push(format!(
+                        warn.warn(crate::warnings::Kind::Pcap, format!(
                         "namespace {}: pcap capture failed to start ({e}); its UDP bytes stay unattributed",
                         String::from_utf8_lossy(&t.name)
                     ));
@@ -240,7 +240,7 @@ mod live {
                 .map(|w| w.dropped.load(Ordering::Relaxed))
                 .sum();
             if dropped > self.dropped_seen {
-                warn.push(format!(
+                warn.warn(crate::warnings::Kind::Pcap, format!(
                 "pcap: the kernel dropped {} captured packets (buffer full): their UDP bytes stay unattributed",
                 dropped - self.dropped_seen
             ));

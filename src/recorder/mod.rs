@@ -108,29 +108,7 @@ pub struct Sample {
 /// Protocol counters of one namespace, `source:Group:Name` → raw value, in file order.
 pub type Counters = Vec<(String, u64)>;
 
-/// Warnings gathered while collecting; printed once by the command.
-#[derive(Debug, Default)]
-pub struct Warnings {
-    pub list: Vec<String>,
-}
-
-impl Warnings {
-    pub fn push(&mut self, s: impl Into<String>) {
-        self.list.push(s.into());
-    }
-    /// A malformed /proc line: name the file and line, show the bytes escaped.
-    pub fn line(&mut self, path: &str, lineno: usize, what: &str, line: &[u8]) {
-        let shown: String = line
-            .iter()
-            .take(120)
-            .flat_map(|b| std::ascii::escape_default(*b))
-            .map(char::from)
-            .collect();
-        self.list.push(format!(
-            "{path} line {lineno}: {what}; line skipped: \"{shown}\""
-        ));
-    }
-}
+pub use crate::warnings::{Kind as WarnKind, Warnings};
 
 /// Where counters come from.
 #[derive(Debug, Clone)]
@@ -185,10 +163,13 @@ fn collect_dir(dir: &Path, now_ms: i64, warn: &mut Warnings) -> Result<Sample> {
             Error::failure(format!("{}: not an uptime line", uptime_path.display()))
         })?,
         Err(_) => {
-            warn.push(format!(
-                "{}: missing; using the real CLOCK_BOOTTIME",
-                uptime_path.display()
-            ));
+            warn.warn(
+                WarnKind::ProcRoot,
+                format!(
+                    "{}: missing; using the real CLOCK_BOOTTIME",
+                    uptime_path.display()
+                ),
+            );
             boottime_ms()
         }
     };
@@ -207,10 +188,13 @@ fn collect_dir(dir: &Path, now_ms: i64, warn: &mut Warnings) -> Result<Sample> {
         .map(|s| procfs::count_cpus(&s))
         .unwrap_or(0)
         .max(1);
-    warn.push(format!(
-        "note: reading {} as one namespace; sock_diag (socket states, listeners) skipped",
-        dir.display()
-    ));
+    warn.note(
+        WarnKind::ProcRoot,
+        format!(
+            "reading {} as one namespace; sock_diag (socket states, listeners) skipped",
+            dir.display()
+        ),
+    );
     let ifaces = ifaces
         .into_iter()
         .map(|c| {
@@ -278,9 +262,12 @@ fn collect_live(now_ms: i64, warn: &mut Warnings) -> Result<Sample> {
         } else {
             ""
         };
-        warn.push(format!(
-            "note: permission denied reading the network namespace of {denied} process(es){hint}"
-        ));
+        warn.note(
+            WarnKind::NetnsDenied,
+            format!(
+                "permission denied reading the network namespace of {denied} process(es){hint}"
+            ),
+        );
     }
     let mut namespaces = Vec::with_capacity(targets.len());
     let mut setns_failed = 0;
@@ -293,18 +280,24 @@ fn collect_live(now_ms: i64, warn: &mut Warnings) -> Result<Sample> {
                 warn.list.extend(w.list);
                 namespaces.push(ns);
             }
-            Ok(Err(e)) => warn.push(format!(
-                "namespace {}: {e}; skipped",
-                String::from_utf8_lossy(&t.name)
-            )),
+            Ok(Err(e)) => warn.warn(
+                WarnKind::Netns,
+                format!(
+                    "namespace {}: {e}; skipped",
+                    String::from_utf8_lossy(&t.name)
+                ),
+            ),
             Err(_) => setns_failed += 1,
         }
     }
     if setns_failed > 0 {
-        warn.push(format!(
-            "note: could not enter {setns_failed} network namespace(s) (needs CAP_SYS_ADMIN); \
+        warn.note(
+            WarnKind::Netns,
+            format!(
+                "could not enter {setns_failed} network namespace(s) (needs CAP_SYS_ADMIN); \
              they were not recorded"
-        ));
+            ),
+        );
     }
     if namespaces.is_empty() {
         return Err(Error::failure(
@@ -343,7 +336,7 @@ fn collect_namespace() -> Result<(NsSample, Warnings)> {
     let (listeners, tcp) = match socket_summary(&mut counters, &mut udp_socks) {
         Ok((l, t)) => (Some(l), Some(t)),
         Err(e) => {
-            warn.push(format!(
+            warn.warn(WarnKind::SockDiag, format!(
                 "sock_diag dump failed: {e}; socket states, listeners and per-socket bytes not recorded"
             ));
             (None, None)
@@ -503,7 +496,7 @@ impl Closed {
                 }
                 Ok(Err(e)) | Err(e) => {
                     self.failed.insert(t.inode);
-                    warn.push(format!(
+                    warn.warn(WarnKind::Closed, format!(
                         "namespace {}: cannot listen for closing TCP sockets ({e}); a closing connection's last bytes there stay uncounted",
                         String::from_utf8_lossy(&t.name)
                     ));
@@ -533,7 +526,10 @@ impl Closed {
                 }
             });
             if let Err(e) = res {
-                warn.push(format!("reading TCP destroy events failed: {e}"));
+                warn.warn(
+                    WarnKind::Closed,
+                    format!("reading TCP destroy events failed: {e}"),
+                );
             }
             if let Some(ns) = s.namespaces.iter_mut().find(|n| n.inode == *ino) {
                 ns.closed.get_or_insert_with(Vec::new).extend(got);
@@ -541,7 +537,7 @@ impl Closed {
         }
         let overflows: u64 = self.listeners.values().map(|l| l.overflows).sum();
         if overflows > self.overflows_seen {
-            warn.push(format!(
+            warn.warn(WarnKind::Closed, format!(
                 "TCP destroy events were lost ({} receive-queue overflows): some closing connections' last bytes are uncounted",
                 overflows - self.overflows_seen
             ));

@@ -257,7 +257,7 @@ mod tests {
         assert_eq!(v[1].counters[9], 8);
         assert_eq!(v[2].counters[0], u64::MAX);
         assert_eq!(w.list.len(), 2);
-        assert!(w.list[0].contains("/x/net/dev line 5"), "{:?}", w.list);
+        assert!(w.list[0].text.contains("/x/net/dev line 5"), "{:?}", w.list);
     }
 
     #[test]

@@ -32,27 +32,7 @@ pub use crate::derive::iface::Segment;
 /// Resolves owners of listening-socket inodes not seen before (the /proc/*/fd scan).
 pub type OwnerLookup<'a> = dyn FnMut(&HashSet<u32>) -> HashMap<u32, Owner> + 'a;
 
-pub fn insert_sample(
-    conn: &mut rusqlite::Connection,
-    path: &Path,
-    s: &Sample,
-    owners: &mut OwnerLookup<'_>,
-    warn: &mut Warnings,
-) -> Result<Inserted> {
-    let mut resolve =
-        |k: &crate::ebpf::Key, v: &crate::ebpf::Value| super::ebpf::captured_owner(k, v, None);
-    insert_sample_with(
-        conn,
-        path,
-        s,
-        owners,
-        &mut resolve,
-        warn,
-        &mut Roller::new(),
-    )
-}
-
-/// [`insert_sample`] with a long-lived [`Roller`] (its caches save lookups in a daemon or the
+/// Stores a sample with a long-lived [`Roller`] (its caches save lookups in a daemon or the
 /// simulator). The sample's rollups are written in the same transaction: a stored sample is
 /// always rolled up.
 pub fn insert_sample_with(

@@ -319,3 +319,51 @@ fn daemon_pcap_fallback_credits_udp_through_the_socket_table() {
     );
     drop(ns);
 }
+
+/// Under `NREC_NOW` the daemon's clock starts at the pinned instant and runs on (it used to
+/// stamp every tick with the same instant), and a standing note is said once per run, not
+/// every tick.
+#[test]
+fn a_pinned_daemon_clock_runs_on_and_notes_are_said_once() {
+    let env = Env::new();
+    let p = FakeProc::new();
+    p.write();
+    let now: jiff::Timestamp = "2026-11-22T10:00:00Z".parse().unwrap();
+    let child = env
+        .cmd(&["daemon", "--interval", "1s"])
+        .env("NREC_PROC_ROOT", p.path())
+        .env("NREC_NOW", now.to_string())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let pid = child.id() as i32;
+    wait_for("three samples", || samples(&env.db) >= 3);
+    // SAFETY: a signal to the child we spawned (not yet reaped).
+    unsafe { libc::kill(pid, libc::SIGTERM) };
+    let out = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    let ts: Vec<i64> = env
+        .sql()
+        .prepare("SELECT ts_ms FROM sample ORDER BY id")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    let t0 = now.as_millisecond();
+    assert!(ts[0] >= t0 && ts[0] < t0 + 2_000, "first sample at {ts:?}");
+    for w in ts.windows(2).take(2) {
+        let step = w[1] - w[0];
+        assert!(
+            (800..=3_000).contains(&step),
+            "ticks a second apart: {ts:?}"
+        );
+    }
+    assert_eq!(
+        err.matches("as one namespace").count(),
+        1,
+        "the note once per run: {err}"
+    );
+}
