@@ -54,7 +54,7 @@ impl EbpfSource {
         for (k, _) in &r.entries {
             let alive = *checked
                 .entry((k.tgid, k.start_ns))
-                .or_insert_with(|| ebpf::alive(k.tgid, k.start_ticks()));
+                .or_insert_with(|| procs::alive(k.tgid, k.start_ticks()));
             if !alive {
                 gone.push(*k);
             }

@@ -31,11 +31,6 @@ pub fn effective_caps() -> Option<u64> {
         .and_then(|v| u64::from_str_radix(v.trim(), 16).ok())
 }
 
-/// Whether the effective set holds `bit` (false when it cannot be read).
-pub fn has_cap(bit: u32) -> bool {
-    effective_caps().is_some_and(|c| c & (1u64 << bit) != 0)
-}
-
 fn boottime() -> libc::timespec {
     let mut ts = libc::timespec {
         tv_sec: 0,
@@ -48,6 +43,7 @@ fn boottime() -> libc::timespec {
 }
 
 /// CLOCK_BOOTTIME in nanoseconds (the clock eBPF's process start times are on).
+#[cfg_attr(not(feature = "ebpf"), allow(dead_code))]
 pub fn boottime_ns() -> u64 {
     let ts = boottime();
     ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64

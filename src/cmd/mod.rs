@@ -19,7 +19,7 @@ use std::path::PathBuf;
 
 /// The report window and display zone, from the window options and "now" (`NREC_NOW`).
 /// `default_since` applies when no window option is given (None: today).
-pub fn window(opts: &WindowOpts, default_since: Option<&str>) -> Result<(Window, TimeZone)> {
+pub(crate) fn window(opts: &WindowOpts, default_since: Option<&str>) -> Result<(Window, TimeZone)> {
     let clock = Clock::from_env()?;
     let tz = time::display_zone();
     let w = opts.to_args().resolve(clock.now(), &tz, default_since)?;
@@ -28,7 +28,7 @@ pub fn window(opts: &WindowOpts, default_since: Option<&str>) -> Result<(Window,
 
 /// Says on stderr when a window's edges had to be rounded because the raw samples (or the
 /// quarter-hour detail) there were pruned.
-pub fn note_resolution(g: &Global, r: crate::store::window::Resolution) {
+pub(crate) fn note_resolution(g: &Global, r: crate::store::window::Resolution) {
     if r != crate::store::window::Resolution::Raw && !g.quiet {
         eprintln!(
             "nrec: note: the window reaches past the stored raw samples; its edges are rounded to {}",
@@ -39,7 +39,7 @@ pub fn note_resolution(g: &Global, r: crate::store::window::Resolution) {
 
 /// The output of a command that reads `conn`: the envelope names the recording host (the
 /// newest sample's) and the window.
-pub fn output<'w>(
+pub(crate) fn output<'w>(
     out: &'w mut dyn std::io::Write,
     format: crate::cli::Format,
     command: &'static str,
@@ -61,7 +61,11 @@ pub fn output<'w>(
 }
 
 /// Refuses a format a command does not write.
-pub fn formats(command: &str, f: crate::cli::Format, allowed: &[crate::cli::Format]) -> Result<()> {
+pub(crate) fn formats(
+    command: &str,
+    f: crate::cli::Format,
+    allowed: &[crate::cli::Format],
+) -> Result<()> {
     if allowed.contains(&f) {
         return Ok(());
     }

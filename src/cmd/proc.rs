@@ -102,7 +102,7 @@ pub fn run(args: &ProcArgs, g: &Global, out: &mut dyn Write) -> Result<()> {
                 res.describe()
             );
         }
-        crate::store::procbytes::window_from_rollups(&conn, window.start_ms(), window.end_ms())
+        crate::store::window::window_from_rollups(&conn, window.start_ms(), window.end_ms())
             .map_err(db)?
     };
     let target = args.target.as_bytes();

@@ -177,7 +177,7 @@ fn setup_in(dir: &Path) -> Result<bool, String> {
     let mut skel = open
         .load()
         .map_err(|e| explain("loading the eBPF program", &e))?;
-    let generation = crate::recorder::boottime_ns();
+    let generation = crate::sys::boottime_ns();
     for (i, v) in [(2u32, generation), (3, LAYOUT)] {
         skel.maps
             .nrec_state
@@ -268,7 +268,7 @@ pub fn collect(setup_if_needed: bool) -> Probe {
 /// Whether this process has CAP_BPF or CAP_SYS_ADMIN in its effective set.
 fn may_use_bpf() -> bool {
     // unreadable: let the kernel decide
-    let eff = crate::recorder::effective_caps().unwrap_or(u64::MAX);
+    let eff = crate::sys::effective_caps().unwrap_or(u64::MAX);
     eff & (1 << 39 | 1 << 21) != 0
 }
 

@@ -143,14 +143,6 @@ pub enum Probe {
     Off(String),
 }
 
-/// Whether `pid` still runs the process that started at `start_ticks`.
-pub fn alive(pid: u32, start_ticks: u64) -> bool {
-    std::fs::read(format!("/proc/{pid}/stat"))
-        .ok()
-        .and_then(|s| crate::recorder::procs::parse_stat(&s))
-        .is_some_and(|(_, st)| st == start_ticks)
-}
-
 #[cfg(feature = "ebpf")]
 mod imp;
 #[cfg(feature = "ebpf")]

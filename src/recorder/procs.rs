@@ -172,6 +172,14 @@ fn socket_inode(link: &[u8]) -> Option<u32> {
     std::str::from_utf8(rest).ok()?.parse().ok()
 }
 
+/// Whether `pid` still runs the process that started at `start_ticks` (clock ticks since boot).
+pub fn alive(pid: u32, start_ticks: u64) -> bool {
+    std::fs::read(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|s| parse_stat(&s))
+        .is_some_and(|(_, st)| st == start_ticks)
+}
+
 /// Reads comm and start time from `/proc/PID/stat`, splitting at the **last** ')' because
 /// comm may itself contain ')' and spaces.
 pub fn read_owner(dir: &Path, pid: i32) -> Option<Owner> {

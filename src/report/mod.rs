@@ -17,8 +17,7 @@ use kinds::{Calc, Key, Kind, Src};
 use rusqlite::Connection;
 use std::collections::HashMap;
 
-/// A namespace or row label: shared, not copied, by the thousands of rows of a day.
-pub type Name = std::rc::Rc<[u8]>;
+pub use crate::store::query::Name;
 
 /// A run of consecutive samples of one boot inside the window.
 #[derive(Debug, Clone)]

@@ -4,9 +4,8 @@
 
 use super::kinds::{Key, Kind, Src};
 use super::{Row, Segment, UNKNOWN};
-use crate::store::rollup::{
-    self, DAY_MS, IF_COUNTED, IF_ELAPSED, IF_UNCOUNTED, Kind as RKind, QUARTER_MS,
-};
+use crate::store::rollup::{self, DAY_MS, Kind as RKind, QUARTER_MS};
+use crate::store::series::Vector;
 use crate::store::window::Resolution;
 use crate::time::Window;
 use rusqlite::Connection;
@@ -27,7 +26,6 @@ struct Label {
 }
 
 pub struct Rolled {
-    pub res: Resolution,
     pub step_ms: i64,
     start_ms: i64,
     ncpu: u32,
@@ -108,7 +106,6 @@ impl Rolled {
             )
             .unwrap_or(1);
         Ok(Rolled {
-            res,
             step_ms,
             start_ms: items.iter().map(|i| i.start_ms).min().unwrap_or(a),
             ncpu,
@@ -139,31 +136,32 @@ impl Rolled {
                 continue;
             };
             let v = &it.vals;
+            let vec = Vector(v);
             let at = |i: usize| v.get(i).copied().unwrap_or(0);
             let (sums, elapsed, n) = match kind.key {
                 Key::Iface => {
-                    let counted = at(IF_COUNTED);
-                    if counted == 0 && at(IF_UNCOUNTED) == 0 {
+                    let counted = vec.iface_counted_ms();
+                    if counted == 0 && vec.iface_uncounted() == 0 {
                         continue;
                     }
                     let sums = (counted > 0).then(|| {
                         kind.inputs
                             .iter()
                             .map(|inp| match inp.src {
-                                Src::Dev(k) => u128::from(at(k)),
+                                Src::Dev(k) => u128::from(vec.dev(k)),
                                 _ => 0,
                             })
                             .collect()
                     });
-                    (sums, at(IF_ELAPSED), counted)
+                    (sums, vec.iface_elapsed_ms(), counted)
                 }
                 Key::Proc => (
                     Some(
                         kind.inputs
                             .iter()
                             .map(|inp| match inp.src {
-                                Src::Proc(0) => u128::from(at(0)),
-                                Src::Proc(_) => u128::from(at(1)),
+                                Src::Proc(0) => u128::from(vec.rx()),
+                                Src::Proc(_) => u128::from(vec.tx()),
                                 _ => 0,
                             })
                             .collect(),

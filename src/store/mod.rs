@@ -4,18 +4,18 @@
 //! application's SQLite file, a corrupt file or one from a newer nrec is refused with a clear
 //! error and left byte-for-byte as it was.
 
-pub mod accounting;
-pub mod check;
-pub mod delta;
+pub(crate) mod accounting;
+pub(crate) mod check;
+pub(crate) mod delta;
 pub mod ebpf;
 pub mod insert;
 pub mod procbytes;
-pub mod proto;
+pub(crate) mod proto;
 pub mod prune;
-pub mod query;
+pub(crate) mod query;
 pub mod rollup;
-pub mod series;
-pub mod window;
+pub(crate) mod series;
+pub(crate) mod window;
 
 use crate::error::{Error, Exit, Result};
 use rusqlite::{Connection, OpenFlags};
@@ -29,11 +29,42 @@ use std::time::{Duration, Instant};
 pub const APPLICATION_ID: i32 = 0x6e72_6563;
 
 /// Migrations in order; index + 1 is the schema version they produce.
-const MIGRATIONS: &[&str] = &[
-    include_str!("../../migrations/0001_init.sql"),
-    include_str!("../../migrations/0002_processes.sql"),
-    include_str!("../../migrations/0003_rollups.sql"),
-    include_str!("../../migrations/0004_ebpf.sql"),
+/// One schema step: its SQL (`migrations/NNNN_*.sql`) and the conversion of the data an
+/// older schema stored. All in one transaction: every step's SQL first, then the conversions
+/// of the steps applied, in order — a conversion runs today's code (the rollups read
+/// `sample.ebpf` of step 4), so it needs today's schema. `from` is the version the database
+/// had before the upgrade (0: a new database, nothing to convert).
+struct Step {
+    sql: &'static str,
+    convert: Option<fn(&Connection, i32) -> rusqlite::Result<()>>,
+}
+
+const MIGRATIONS: &[Step] = &[
+    Step {
+        sql: include_str!("../../migrations/0001_init.sql"),
+        convert: None,
+    },
+    Step {
+        sql: include_str!("../../migrations/0002_processes.sql"),
+        convert: None,
+    },
+    Step {
+        sql: include_str!("../../migrations/0003_rollups.sql"),
+        // Packs the per-process rows and adds rollups: convert what schema 2 stored, then
+        // derive the rollups from the raw samples.
+        convert: Some(|conn, from| {
+            procbytes::convert_v2(conn)?;
+            if from > 0 {
+                proto::convert_v2(conn)?;
+                rollup::rebuild(conn)?;
+            }
+            Ok(())
+        }),
+    },
+    Step {
+        sql: include_str!("../../migrations/0004_ebpf.sql"),
+        convert: None,
+    },
 ];
 
 pub const SCHEMA_VERSION: i32 = MIGRATIONS.len() as i32;
@@ -364,17 +395,12 @@ fn migrate(conn: &Connection, path: &Path) -> Result<()> {
     conn.execute_batch("BEGIN IMMEDIATE")
         .map_err(|e| Error::sqlite(path, e))?;
     let res = (|| -> rusqlite::Result<()> {
-        for sql in &MIGRATIONS[cur as usize..] {
-            conn.execute_batch(sql)?;
+        let steps = &MIGRATIONS[cur as usize..];
+        for step in steps {
+            conn.execute_batch(step.sql)?;
         }
-        if cur < 3 {
-            // Schema 3 packs the per-process rows and adds rollups: convert what schema 2
-            // stored, then derive the rollups from the raw samples.
-            procbytes::convert_v2(conn)?;
-            if cur > 0 {
-                proto::convert_v2(conn)?;
-                rollup::rebuild(conn)?;
-            }
+        for convert in steps.iter().filter_map(|s| s.convert) {
+            convert(conn, cur)?;
         }
         conn.execute_batch(&format!(
             "PRAGMA application_id = {APPLICATION_ID}; PRAGMA user_version = {SCHEMA_VERSION};"

@@ -5,6 +5,9 @@ use crate::time::Window;
 use rusqlite::{Connection, params};
 use std::collections::HashMap;
 
+/// A namespace or row label: shared, not copied, by the thousands of rows of a day.
+pub type Name = std::rc::Rc<[u8]>;
+
 #[derive(Debug, Clone)]
 pub struct SampleRow {
     pub id: i64,
@@ -44,8 +47,8 @@ pub fn samples(conn: &Connection, w: &Window) -> rusqlite::Result<Vec<SampleRow>
 #[derive(Debug, Clone)]
 pub struct IfaceRow {
     pub sample: i64,
-    pub netns: crate::report::Name,
-    pub name: crate::report::Name,
+    pub netns: Name,
+    pub name: Name,
     pub deltas: Option<[u64; 16]>,
     pub speed_mbps: Option<u32>,
     pub duplex: Option<u8>,
@@ -63,7 +66,6 @@ pub fn iface_rows(
         return Ok(Vec::new());
     };
     let wanted: std::collections::HashSet<i64> = samples.iter().map(|s| s.id).collect();
-    type Name = crate::report::Name;
     let mut names: HashMap<i64, (Name, Name)> = HashMap::new();
     let mut st = conn.prepare_cached(
         "SELECT i.id, n.name, i.name FROM iface i JOIN netns n ON n.id = i.netns",

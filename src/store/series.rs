@@ -16,13 +16,7 @@ impl Vector<'_> {
     fn at(&self, i: usize) -> u64 {
         self.0.get(i).copied().unwrap_or(0)
     }
-    // Kind::Time
-    pub fn samples(&self) -> u64 {
-        self.at(0)
-    }
-    pub fn intervals(&self) -> u64 {
-        self.at(1)
-    }
+    // Kind::Time: [samples, intervals, elapsed ms, eBPF-covered ms]
     pub fn elapsed_ms(&self) -> u64 {
         self.at(2)
     }

@@ -7,7 +7,7 @@
 
 use super::rollup::{self, DAY_MS, Kind, QUARTER_MS, Roller, get_meta};
 use rusqlite::{Connection, params};
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
 /// The coarsest data an answer had to use at its edges.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord)]
@@ -238,4 +238,64 @@ fn day_rows(
         }
     }
     Ok(())
+}
+
+/// The same shape as [`super::procbytes::Reader::window`] from rollups, for windows that reach past the raw
+/// samples kept: one pseudo-sample per quarter hour (or per UTC day once the quarter detail
+/// is pruned), timed at the bucket's end, holding the bucket's process, port and host sums.
+pub fn window_from_rollups(
+    conn: &Connection,
+    start_ms: i64,
+    end_ms: i64,
+) -> rusqlite::Result<Vec<(i64, i64, i64, super::procbytes::SampleBytes)>> {
+    use super::rollup::for_each_row;
+    use super::series;
+    // series id → (process, proto, port, addr) of the process, port and host series
+    let mut labels: HashMap<i64, (i64, String, i64, String)> = HashMap::new();
+    for p in series::procs(conn)? {
+        labels.insert(p.series, (p.process, String::new(), 0, String::new()));
+    }
+    for kind in [Kind::Port, Kind::Host] {
+        for d in series::details(conn, kind, None)? {
+            labels.insert(d.series, (d.process, d.proto, i64::from(d.port), d.addr));
+        }
+    }
+    let mut buckets: BTreeMap<(i64, i64), super::procbytes::SampleBytes> = BTreeMap::new();
+    let days = (start_ms.div_euclid(DAY_MS), end_ms.div_euclid(DAY_MS) + 1);
+    for kind in [Kind::Proc, Kind::Port, Kind::Host] {
+        for_each_row(
+            conn,
+            kind,
+            days,
+            |e| e,
+            |day, id, row| {
+                let Some((p, proto, port, addr)) = labels.get(&id) else {
+                    return Ok(());
+                };
+                let parts: Vec<(i64, i64, Vec<u64>)> = match row.quarters {
+                    Some(qs) => qs
+                        .into_iter()
+                        .map(|(q, v)| (day * DAY_MS + i64::from(q) * QUARTER_MS, QUARTER_MS, v))
+                        .collect(),
+                    None => vec![(day * DAY_MS, DAY_MS, row.total)],
+                };
+                for (at, len, v) in parts {
+                    if at < start_ms || at >= end_ms || v.len() < 2 {
+                        continue;
+                    }
+                    let b = buckets.entry((at, len)).or_default();
+                    match kind {
+                        Kind::Proc => b.add_proc(*p, 0, v[0], v[1]),
+                        Kind::Port => b.add_port(*p, proto, *port, v[0], v[1]),
+                        _ => b.add_host(*p, addr, v[0], v[1]),
+                    }
+                }
+                Ok(())
+            },
+        )?;
+    }
+    Ok(buckets
+        .into_iter()
+        .map(|((at, len), b)| (0, at + len, len, b))
+        .collect())
 }

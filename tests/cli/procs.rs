@@ -309,7 +309,9 @@ fn bytes_between_namespaces_are_credited_in_each_namespace() {
             .any(|r| col(&h, r, "name") == format!("tcp/{port}"))
     );
     // In these private namespaces only our transfer flowed: what sockets carried accounts for
-    // the interface bytes but for headers (TCP/IP/Ethernet, under 5 % for bulk transfers).
+    // the interface bytes but for headers (TCP/IP/Ethernet, ~3 % for bulk transfers) and
+    // retransmissions (the interface counts them again, the socket once): 5.8 % was seen
+    // once with the whole suite running on 2 cores, hence 8 %.
     for ns in [&a, &b] {
         let (iface_rx, sock_rx): (i64, i64) = env
             .sql()
@@ -327,7 +329,7 @@ fn bytes_between_namespaces_are_credited_in_each_namespace() {
             "{ns}: sockets {sock_rx} > interfaces {iface_rx}"
         );
         assert!(
-            iface_rx - sock_rx < iface_rx / 20 + 2000,
+            iface_rx - sock_rx < iface_rx * 8 / 100 + 2000,
             "{ns}: unattributed {} of {iface_rx}",
             iface_rx - sock_rx
         );

@@ -1,0 +1,111 @@
+//! The daemon's listeners between samples: one TCP destroy listener per network namespace
+//! (the final counters of connections that close between two dumps), and with the pcap
+//! fallback the UDP capture. Refreshed before each collection, drained after it.
+
+#[cfg(feature = "pcap")]
+use super::capture;
+use super::{Sample, TcpSock, WarnKind, Warnings, netns, sockdiag};
+use std::path::Path;
+
+/// What the daemon listens to between samples: TCP destroy events, and with the pcap fallback
+/// the UDP capture. Refreshed before each collection, drained after it.
+#[derive(Default)]
+pub struct Listening {
+    pub closed: Closed,
+    #[cfg(feature = "pcap")]
+    pub capture: Option<capture::Capture>,
+}
+
+impl Listening {
+    /// One namespace enumeration serves both kinds of listener.
+    pub fn refresh(&mut self, warn: &mut Warnings) {
+        let (targets, _) = netns::enumerate(Path::new("/proc"));
+        self.closed.refresh(&targets, warn);
+        #[cfg(feature = "pcap")]
+        if let Some(c) = &mut self.capture {
+            c.refresh(&targets, warn);
+        }
+    }
+
+    pub fn drain_into(&mut self, s: &mut Sample, warn: &mut Warnings) {
+        self.closed.drain_into(s, warn);
+        #[cfg(feature = "pcap")]
+        if let Some(c) = &mut self.capture {
+            c.drain_into(s, warn);
+        }
+    }
+}
+
+/// The daemon's TCP destroy listeners, one per network namespace.
+#[derive(Default)]
+pub struct Closed {
+    listeners: std::collections::HashMap<u64, sockdiag::DestroyListener>,
+    overflows_seen: u64,
+    failed: std::collections::HashSet<u64>,
+}
+
+impl Closed {
+    /// Opens a listener in every namespace that has none yet and closes those of namespaces
+    /// that are gone (a listener holds its namespace alive: not for longer than a tick).
+    pub fn refresh(&mut self, targets: &[netns::NsTarget], warn: &mut Warnings) {
+        let live: std::collections::HashSet<u64> = targets.iter().map(|t| t.inode).collect();
+        self.listeners.retain(|ino, _| live.contains(ino));
+        for t in targets {
+            if self.listeners.contains_key(&t.inode) || self.failed.contains(&t.inode) {
+                continue;
+            }
+            match netns::run_in(t, sockdiag::DestroyListener::open) {
+                Ok(Ok(l)) => {
+                    self.listeners.insert(t.inode, l);
+                }
+                Ok(Err(e)) | Err(e) => {
+                    self.failed.insert(t.inode);
+                    warn.warn(WarnKind::Closed, format!(
+                        "namespace {}: cannot listen for closing TCP sockets ({e}); a closing connection's last bytes there stay uncounted",
+                        String::from_utf8_lossy(&t.name)
+                    ));
+                }
+            }
+        }
+    }
+
+    /// Moves the queued destroy events into the sample's namespaces. Call after collecting:
+    /// a socket closed after the dump is then counted from its dumped counters.
+    pub fn drain_into(&mut self, s: &mut Sample, warn: &mut Warnings) {
+        for (ino, l) in &mut self.listeners {
+            let mut got = Vec::new();
+            let res = l.drain(|d| {
+                if let (Some(acked), Some(received)) = (d.bytes_acked, d.bytes_received) {
+                    if acked + received > 0 {
+                        got.push(TcpSock {
+                            cookie: d.cookie,
+                            lport: d.sport,
+                            rport: d.dport,
+                            raddr: sockdiag::addr_text(d.family, &d.dst),
+                            inode: d.inode,
+                            bytes_acked: acked,
+                            bytes_received: received,
+                        });
+                    }
+                }
+            });
+            if let Err(e) = res {
+                warn.warn(
+                    WarnKind::Closed,
+                    format!("reading TCP destroy events failed: {e}"),
+                );
+            }
+            if let Some(ns) = s.namespaces.iter_mut().find(|n| n.inode == *ino) {
+                ns.closed.get_or_insert_with(Vec::new).extend(got);
+            }
+        }
+        let overflows: u64 = self.listeners.values().map(|l| l.overflows).sum();
+        if overflows > self.overflows_seen {
+            warn.warn(WarnKind::Closed, format!(
+                "TCP destroy events were lost ({} receive-queue overflows): some closing connections' last bytes are uncounted",
+                overflows - self.overflows_seen
+            ));
+            self.overflows_seen = overflows;
+        }
+    }
+}
