@@ -451,33 +451,6 @@ fn interval_resampling_iface_filter_and_omit_idle() {
 }
 
 #[test]
-fn closed_pipe_exits_quietly_with_zero() {
-    let env = Env::new();
-    let mut p = FakeProc::new();
-    three_samples(&env, &mut p);
-    let mut child = env
-        .cmd(&["report", "--date", "2026-11-22"])
-        .env("NREC_NOW", at(600))
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    drop(child.stdout.take()); // like `| head -0`
-    let out = child.wait_with_output().unwrap();
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(
-        out.stderr.is_empty(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
-#[test]
 fn human_units_like_sar() {
     let env = Env::new();
     let mut p = FakeProc::new();
