@@ -58,31 +58,18 @@ impl Cell {
     }
 }
 
-impl From<u64> for Cell {
-    fn from(v: u64) -> Cell {
-        Cell::Int(v.into())
-    }
+/// Integers of every width become `Cell::Int`.
+macro_rules! int_cells {
+    ($($t:ty),*) => {$(
+        impl From<$t> for Cell {
+            fn from(v: $t) -> Cell {
+                Cell::Int(v as i128)
+            }
+        }
+    )*};
 }
-impl From<i64> for Cell {
-    fn from(v: i64) -> Cell {
-        Cell::Int(v.into())
-    }
-}
-impl From<u32> for Cell {
-    fn from(v: u32) -> Cell {
-        Cell::Int(v.into())
-    }
-}
-impl From<u16> for Cell {
-    fn from(v: u16) -> Cell {
-        Cell::Int(v.into())
-    }
-}
-impl From<usize> for Cell {
-    fn from(v: usize) -> Cell {
-        Cell::Int(v as i128)
-    }
-}
+int_cells!(u64, i64, u32, u16, usize);
+
 impl From<&str> for Cell {
     fn from(v: &str) -> Cell {
         Cell::Text(v.to_string())
@@ -213,8 +200,6 @@ pub struct Output<'w> {
     window: Option<WindowMeta>,
     pub tz: TimeZone,
     csv_buf: Vec<u8>,
-    /// NDJSON: the envelope facts each line repeats.
-    line_head: Map<String, Value>,
     /// CSV's host cell, escaped once.
     host_cell: String,
     /// The last time formatted: rows of one interval share it (time-zone conversion is the
@@ -233,8 +218,6 @@ impl<'w> Output<'w> {
         tz: TimeZone,
     ) -> Output<'w> {
         let host = host.map(escape_bytes);
-        let mut line_head = Map::new();
-        line_head.insert("host".into(), host.clone().map_or(Value::Null, Value::from));
         let host_cell = csv_text(host.as_deref().unwrap_or(""));
         Output {
             w,
@@ -246,7 +229,6 @@ impl<'w> Output<'w> {
             window,
             tz,
             csv_buf: Vec::new(),
-            line_head,
             rows_written: 0,
         }
     }
@@ -401,7 +383,11 @@ impl<'w> Output<'w> {
         columns: &[&str],
         row: &[Cell],
     ) -> io::Result<()> {
-        let mut m = self.line_head.clone();
+        let mut m = Map::new();
+        m.insert(
+            "host".into(),
+            self.host.clone().map_or(Value::Null, Value::from),
+        );
         for (k, v) in extra {
             m.insert((*k).to_string(), v.clone());
         }
