@@ -2,10 +2,13 @@
 # The one-shot sampler's cost against sysstat's, side by side in one run:
 #
 #   sudo benches/record.sh [RUNS]        # default 200 pairs; needs root, sysstat, python3, strace
+#   sudo NREC_BASE=/path/to/old/nrec benches/record.sh [RUNS]   # also an older build, same rounds
 #
 # Each round runs `nrec record` and `sadc -S XALL 1 1` once each (in alternating order) and
 # takes their CPU time (user+sys, getrusage of the child). The ratio of each pair is
 # recorded; the median ratio is the figure (this machine is noisy: pairs share the noise).
+# With NREC_BASE, each round also runs that binary (on its own database), so a change is
+# measured against the build before it in the same run.
 # Then one strace -c of each tool shows the syscalls per sample.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -13,38 +16,51 @@ cd "$(dirname "$0")/.."
 command -v /usr/lib/sysstat/sadc >/dev/null || { echo "missing sadc: apt-get install sysstat"; exit 2; }
 RUNS=${1:-200}
 cargo build --release --quiet
-NREC=$PWD/target/release/nrec
 SADC=/usr/lib/sysstat/sadc
 W=$(mktemp -d /tmp/nrec-record.XXXXXX)
 trap 'rm -rf "$W"' EXIT
+# Run copies, as a package installs them: the linker's output file costs ~8 % more CPU to
+# exec than a copy of it (its page cache is in small folios, so more page faults).
+install -m 0755 target/release/nrec "$W/nrec"
+NREC=$W/nrec
+if [ -n "${NREC_BASE:-}" ]; then
+  install -m 0755 "$NREC_BASE" "$W/nrec-base"
+  NREC_BASE=$W/nrec-base
+fi
 export NREC_EBPF=${NREC_EBPF:-off}
 echo "host: $(uname -r), $(nproc) CPUs, $(ip -o link | wc -l) interfaces, $(ip netns list | wc -l) named namespaces; NREC_EBPF=$NREC_EBPF"
 # steady state: the database and the sa file exist
 "$NREC" --db "$W/r.db" record -q
 "$SADC" -S XALL 1 1 "$W/r.sa"
-python3 - "$NREC" "$SADC" "$W" "$RUNS" <<'EOF'
+[ -z "${NREC_BASE:-}" ] || "$NREC_BASE" --db "$W/base.db" record -q
+python3 - "$NREC" "$SADC" "$W" "$RUNS" "${NREC_BASE:-}" <<'EOF'
 import resource, statistics, subprocess, sys
-nrec, sadc, w, runs = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
+nrec, sadc, w, runs, base = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4]), sys.argv[5]
 cmds = {"nrec": [nrec, "--db", f"{w}/r.db", "record", "-q"],
         "sadc": [sadc, "-S", "XALL", "1", "1", f"{w}/r.sa"]}
+if base:
+    cmds["base"] = [base, "--db", f"{w}/base.db", "record", "-q"]
 def cpu(c):
     b = resource.getrusage(resource.RUSAGE_CHILDREN)
     subprocess.run(c, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     a = resource.getrusage(resource.RUSAGE_CHILDREN)
     return (a.ru_utime - b.ru_utime) + (a.ru_stime - b.ru_stime)
-t = {"nrec": [], "sadc": []}
-ratios = []
+t = {k: [] for k in cmds}
+ratios = {k: [] for k in cmds if k != "sadc"}
+names = list(cmds)
 for i in range(runs):
-    order = ["nrec", "sadc"] if i % 2 == 0 else ["sadc", "nrec"]
+    order = names[i % len(names):] + names[:i % len(names)]  # each tool in each position
     got = {k: cpu(cmds[k]) for k in order}
     for k in got:
         t[k].append(got[k])
-    if got["sadc"] > 0:
-        ratios.append(got["nrec"] / got["sadc"])
+    for k in ratios:
+        if got["sadc"] > 0:
+            ratios[k].append(got[k] / got["sadc"])
 for k in t:
     print(f"  {k} CPU per sample: median {statistics.median(t[k]) * 1000:.2f} ms, mean {statistics.mean(t[k]) * 1000:.2f} ms")
-print(f"  ratio nrec/sadc: median of {len(ratios)} pairs {statistics.median(ratios):.2f}, "
-      f"ratio of medians {statistics.median(t['nrec']) / statistics.median(t['sadc']):.2f}  (target <= 1.5)")
+for k, r in ratios.items():
+    print(f"  ratio {k}/sadc: median of {len(r)} pairs {statistics.median(r):.2f}, "
+          f"ratio of medians {statistics.median(t[k]) / statistics.median(t['sadc']):.2f}  (target <= 1.5)")
 EOF
 if command -v strace >/dev/null; then
   echo "  syscalls per sample (strace -f -c, top 8):"

@@ -81,29 +81,25 @@ impl<'a> Processes<'a> {
             return Ok(*id);
         }
         let cg = o.cgroup.as_deref();
-        tx.prepare_cached(
+        let id = super::intern(
+            tx,
+            "SELECT id FROM process WHERE boot_id = ?1 AND pid = ?2 AND start_time = ?3",
+            params![self.boot_id, o.pid, to_sql(o.start_time)],
             "INSERT OR IGNORE INTO process (boot_id, pid, start_time, comm, exe, uid, cgroup, unit, container, netns)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
-        )?
-        .execute(params![
-            self.boot_id,
-            o.pid,
-            to_sql(o.start_time),
-            o.comm,
-            o.exe,
-            o.uid,
-            cg,
-            cg.and_then(procs::unit_of),
-            cg.and_then(procs::container_of),
-            netns
-        ])?;
-        let id: i64 = tx
-            .prepare_cached(
-                "SELECT id FROM process WHERE boot_id = ?1 AND pid = ?2 AND start_time = ?3",
-            )?
-            .query_row(params![self.boot_id, o.pid, to_sql(o.start_time)], |r| {
-                r.get(0)
-            })?;
+            params![
+                self.boot_id,
+                o.pid,
+                to_sql(o.start_time),
+                o.comm,
+                o.exe,
+                o.uid,
+                cg,
+                cg.and_then(procs::unit_of),
+                cg.and_then(procs::container_of),
+                netns
+            ],
+        )?;
         self.ids.insert((o.pid, o.start_time), id);
         Ok(id)
     }

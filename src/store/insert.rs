@@ -65,14 +65,13 @@ fn insert_in(
     resolve: &mut super::ebpf::Resolve<'_>,
     warn: &mut Warnings,
 ) -> rusqlite::Result<Inserted> {
-    tx.execute(
-        "INSERT OR IGNORE INTO sysinfo (boot_id, hostname, kernel, arch, ncpu) VALUES (?1, ?2, ?3, ?4, ?5)",
-        params![s.boot_id, s.hostname, s.kernel, s.arch, s.ncpu],
-    )?;
-    let sysinfo: i64 = tx.query_row(
+    let args = params![s.boot_id, s.hostname, s.kernel, s.arch, s.ncpu];
+    let sysinfo = super::intern(
+        tx,
         "SELECT id FROM sysinfo WHERE boot_id = ?1 AND hostname = ?2 AND kernel = ?3 AND arch = ?4 AND ncpu = ?5",
-        params![s.boot_id, s.hostname, s.kernel, s.arch, s.ncpu],
-        |r| r.get(0),
+        args,
+        "INSERT OR IGNORE INTO sysinfo (boot_id, hostname, kernel, arch, ncpu) VALUES (?1, ?2, ?3, ?4, ?5)",
+        args,
     )?;
 
     let last = tx
@@ -132,28 +131,26 @@ fn insert_in(
     let mut netns_ids: Vec<i64> = Vec::with_capacity(s.namespaces.len());
     for (ns, derived) in s.namespaces.iter().zip(derived) {
         let ns_inode = ns.inode as i64;
-        tx.execute(
-            "INSERT OR IGNORE INTO netns (boot_id, inode, name) VALUES (?1, ?2, ?3)",
-            params![s.boot_id, ns_inode, ns.name],
-        )?;
-        let netns_id: i64 = tx.query_row(
+        let args = params![s.boot_id, ns_inode, ns.name];
+        let netns_id = super::intern(
+            tx,
             "SELECT id FROM netns WHERE boot_id = ?1 AND inode = ?2 AND name = ?3",
-            params![s.boot_id, ns_inode, ns.name],
-            |r| r.get(0),
+            args,
+            "INSERT OR IGNORE INTO netns (boot_id, inode, name) VALUES (?1, ?2, ?3)",
+            args,
         )?;
         netns_ids.push(netns_id);
 
         for (i, iface::IfaceDelta { deltas, flags }) in ns.ifaces.iter().zip(derived) {
             let ifindex = i.link.ifindex.map(i64::from).unwrap_or(-1);
-            tx.prepare_cached(
+            let args = params![netns_id, ifindex, i.counters.name];
+            let iface_id = super::intern(
+                tx,
+                "SELECT id FROM iface WHERE netns = ?1 AND ifindex = ?2 AND name = ?3",
+                args,
                 "INSERT OR IGNORE INTO iface (netns, ifindex, name) VALUES (?1, ?2, ?3)",
-            )?
-            .execute(params![netns_id, ifindex, i.counters.name])?;
-            let iface_id: i64 = tx
-                .prepare_cached(
-                    "SELECT id FROM iface WHERE netns = ?1 AND ifindex = ?2 AND name = ?3",
-                )?
-                .query_row(params![netns_id, ifindex, i.counters.name], |r| r.get(0))?;
+                args,
+            )?;
             let c = i.counters.counters.map(to_sql);
             let d: [Option<i64>; 16] = match deltas {
                 Some(d) => d.map(|v| Some(to_sql(v))),
@@ -217,11 +214,13 @@ fn insert_in(
                 .map(|(k, _)| k.as_str())
                 .collect::<Vec<_>>()
                 .join("\n");
-            tx.prepare_cached("INSERT OR IGNORE INTO keyset (names) VALUES (?1)")?
-                .execute([&names])?;
-            let keyset: i64 = tx
-                .prepare_cached("SELECT id FROM keyset WHERE names = ?1")?
-                .query_row([&names], |r| r.get(0))?;
+            let keyset = super::intern(
+                tx,
+                "SELECT id FROM keyset WHERE names = ?1",
+                [&names],
+                "INSERT OR IGNORE INTO keyset (names) VALUES (?1)",
+                [&names],
+            )?;
             super::proto::store(
                 tx,
                 sample_id,

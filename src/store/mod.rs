@@ -18,7 +18,7 @@ pub(crate) mod series;
 pub(crate) mod window;
 
 use crate::error::{Error, Exit, Result};
-use rusqlite::{Connection, OpenFlags};
+use rusqlite::{Connection, OpenFlags, OptionalExtension};
 use std::fs::{File, OpenOptions};
 use std::io::Read;
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
@@ -148,8 +148,10 @@ pub fn lock(db: &Path) -> Result<WriteLock> {
     }
 }
 
-/// What the first bytes of an existing file say about it.
-fn check_header(path: &Path) -> Result<()> {
+/// Checks the file is an nrec database this nrec can use, from its 100-byte header (before
+/// SQLite opens it, so a foreign or newer file is never touched); returns whether the header
+/// is already in WAL mode (read and write versions 2).
+fn check_header(path: &Path) -> Result<bool> {
     let mut f = File::open(path).map_err(|e| Error::io("cannot open database", path, &e))?;
     let meta = f
         .metadata()
@@ -206,18 +208,18 @@ fn check_header(path: &Path) -> Result<()> {
             pages
         )));
     }
-    Ok(())
+    Ok(head[18] == 2 && head[19] == 2)
 }
 
 /// Opens (creating if absent) the database for writing and brings the schema up to date.
 /// Call with the [`lock`] held: creation and migration assume a single writer.
 pub fn open_rw(path: &Path) -> Result<Connection> {
-    let exists = path.symlink_metadata().is_ok();
-    if exists {
-        check_header(path)?;
+    let wal = if path.symlink_metadata().is_ok() {
+        check_header(path)?
     } else {
         create_db(path)?;
-    }
+        false
+    };
     let conn = Connection::open_with_flags(
         path,
         OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
@@ -235,7 +237,7 @@ pub fn open_rw(path: &Path) -> Result<Connection> {
     // Before anything writes (switching to WAL rewrites the header): a version-0 file with
     // tables is somebody else's.
     refuse_foreign(&conn, path)?;
-    configure(&conn, path, false)?;
+    configure(&conn, path, Mode::Write { wal })?;
     migrate(&conn, path)?;
     Ok(conn)
 }
@@ -254,7 +256,7 @@ pub fn open_ro(path: &Path) -> Result<Connection> {
         OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
     )
     .map_err(|e| Error::sqlite(path, e))?;
-    configure(&conn, path, true)?;
+    configure(&conn, path, Mode::Read)?;
     let v: i32 = conn
         .query_row("PRAGMA user_version", [], |r| r.get(0))
         .map_err(|e| Error::sqlite(path, e))?;
@@ -341,41 +343,62 @@ fn refuse_foreign(conn: &Connection, path: &Path) -> Result<()> {
     Ok(())
 }
 
-fn configure(conn: &Connection, path: &Path, read_only: bool) -> Result<()> {
-    let q =
-        |sql: &str| -> Result<()> { conn.execute_batch(sql).map_err(|e| Error::sqlite(path, e)) };
-    conn.busy_timeout(Duration::from_secs(5))
-        .map_err(|e| Error::sqlite(path, e))?;
-    q("PRAGMA trusted_schema = OFF;")?;
-    if read_only {
-        q("PRAGMA query_only = ON;")?;
-    } else {
-        // Keep -wal/-shm after close so read-only group readers can open the database.
-        // SAFETY: the handle is valid for the life of conn; the op takes a pointer to int.
-        unsafe {
-            let mut on: libc::c_int = 1;
-            rusqlite::ffi::sqlite3_file_control(
-                conn.handle(),
-                c"main".as_ptr(),
-                rusqlite::ffi::SQLITE_FCNTL_PERSIST_WAL,
-                (&mut on as *mut libc::c_int).cast(),
-            );
+/// How a connection is used: reports read; `record`, `daemon`, `prune`… write (`wal`: the
+/// header already says WAL, so switching is not needed).
+#[derive(Clone, Copy)]
+enum Mode {
+    Read,
+    Write { wal: bool },
+}
+
+/// Per-connection settings. Flags go through `sqlite3_db_config` rather than PRAGMA text: every
+/// statement a one-shot `record` prepares is CPU time (ARCHITECTURE.md §8).
+fn configure(conn: &Connection, path: &Path, mode: Mode) -> Result<()> {
+    use rusqlite::config::DbConfig;
+    let e = |e| Error::sqlite(path, e);
+    conn.busy_timeout(Duration::from_secs(5)).map_err(e)?;
+    // Room for every statement a sample writes (about 50): with rusqlite's default of 16, the
+    // least recently used were prepared again several times per sample.
+    conn.set_prepared_statement_cache_capacity(128);
+    // A crafted schema cannot run functions with side effects from views or triggers.
+    conn.set_db_config(DbConfig::SQLITE_DBCONFIG_TRUSTED_SCHEMA, false)
+        .map_err(e)?;
+    match mode {
+        Mode::Read => conn.execute_batch("PRAGMA query_only = ON;").map_err(e)?,
+        Mode::Write { wal } => {
+            // The bundled SQLite enforces foreign keys by default. The REFERENCES clauses
+            // document the schema; consistency is the writer's (one transaction per sample,
+            // pruning by sample range), and enforcement would cost every insert a lookup.
+            conn.set_db_config(DbConfig::SQLITE_DBCONFIG_ENABLE_FKEY, false)
+                .map_err(e)?;
+            // Keep -wal/-shm after close so read-only group readers can open the database.
+            // SAFETY: the handle is valid for the life of conn; the op takes a pointer to int.
+            unsafe {
+                let mut on: libc::c_int = 1;
+                rusqlite::ffi::sqlite3_file_control(
+                    conn.handle(),
+                    c"main".as_ptr(),
+                    rusqlite::ffi::SQLITE_FCNTL_PERSIST_WAL,
+                    (&mut on as *mut libc::c_int).cast(),
+                );
+            }
+            if !wal {
+                let mode: String = conn
+                    .query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))
+                    .map_err(e)?;
+                if !mode.eq_ignore_ascii_case("wal") {
+                    return Err(Error::database(format!(
+                        "{}: cannot switch to WAL (journal_mode is {mode})",
+                        path.display()
+                    )));
+                }
+            }
+            // With a persistent WAL, SQLite truncates it to zero bytes after the checkpoint
+            // that closes the last connection only when a size limit is set. Without one, the
+            // next run's first connection re-reads the whole old WAL (recovery) and it grows.
+            conn.execute_batch("PRAGMA synchronous = NORMAL; PRAGMA journal_size_limit = 0;")
+                .map_err(e)?;
         }
-        let mode: String = conn
-            .query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))
-            .map_err(|e| Error::sqlite(path, e))?;
-        if !mode.eq_ignore_ascii_case("wal") {
-            return Err(Error::database(format!(
-                "{}: cannot switch to WAL (journal_mode is {mode})",
-                path.display()
-            )));
-        }
-        // With a persistent WAL, SQLite truncates it to zero bytes after the checkpoint that
-        // closes the last connection only when a size limit is set. Without one, the next
-        // run's first connection re-reads the whole old WAL (recovery) and the WAL grows.
-        q(
-            "PRAGMA synchronous = NORMAL; PRAGMA journal_size_limit = 0; PRAGMA foreign_keys = OFF;",
-        )?;
     }
     Ok(())
 }
@@ -426,6 +449,29 @@ fn migrate(conn: &Connection, path: &Path) -> Result<()> {
             Err(Error::sqlite(path, e))
         }
     }
+}
+
+/// The id of the dictionary row `select` finds (sysinfo, netns, iface, keyset, series, addr,
+/// process), inserting it with `insert` (an `INSERT OR IGNORE`) only when it is missing. In the
+/// steady state every row exists, so a one-shot `record` prepares and runs only the SELECT
+/// (SQL preparation is the largest share of its CPU time; ARCHITECTURE.md §8).
+pub(crate) fn intern(
+    conn: &Connection,
+    select: &str,
+    select_args: impl rusqlite::Params + Copy,
+    insert: &str,
+    insert_args: impl rusqlite::Params,
+) -> rusqlite::Result<i64> {
+    let find = || -> rusqlite::Result<Option<i64>> {
+        conn.prepare_cached(select)?
+            .query_row(select_args, |r| r.get(0))
+            .optional()
+    };
+    if let Some(id) = find()? {
+        return Ok(id);
+    }
+    conn.prepare_cached(insert)?.execute(insert_args)?;
+    find()?.ok_or(rusqlite::Error::QueryReturnedNoRows)
 }
 
 /// u64 counter → SQLite INTEGER, same 64-bit pattern (lossless both ways).

@@ -91,11 +91,13 @@ pub fn write(conn: &Connection, sample: i64, b: &SampleBytes) -> rusqlite::Resul
     );
     let mut hosts = Vec::new();
     for ((p, addr), (rx, tx)) in &b.hosts {
-        conn.prepare_cached("INSERT OR IGNORE INTO addr (addr) VALUES (?1)")?
-            .execute([addr])?;
-        let id: i64 = conn
-            .prepare_cached("SELECT id FROM addr WHERE addr = ?1")?
-            .query_row([addr], |r| r.get(0))?;
+        let id = super::intern(
+            conn,
+            "SELECT id FROM addr WHERE addr = ?1",
+            [addr],
+            "INSERT OR IGNORE INTO addr (addr) VALUES (?1)",
+            [addr],
+        )?;
         encode_varints([*p as u64, id as u64, *rx, *tx].into_iter(), &mut hosts);
     }
     conn.prepare_cached(

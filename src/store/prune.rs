@@ -93,13 +93,15 @@ pub fn prune(
                 .collect::<rusqlite::Result<_>>()?;
             if ids.is_empty() {
                 let raw_from = get_meta(&tx, "raw_from_ms")?.unwrap_or(i64::MIN);
-                let pending: i64 = tx.query_row(
-                    "SELECT count(*) FROM sample WHERE ts_ms < ?1",
-                    [horizon_ms],
-                    |r| r.get(0),
-                )?;
-                // Only when nothing older is left (un-rolled samples stay and keep raw_from).
-                if pending == 0 && raw_from < horizon_ms {
+                // Only when nothing older is left (un-rolled samples stay and keep raw_from);
+                // counted only when raw_from would move (once a day, not every sample).
+                if raw_from < horizon_ms
+                    && tx.query_row(
+                        "SELECT count(*) FROM sample WHERE ts_ms < ?1",
+                        [horizon_ms],
+                        |r| r.get::<_, i64>(0),
+                    )? == 0
+                {
                     set_meta(&tx, "raw_from_ms", horizon_ms)?;
                 }
                 if out.samples > 0 {

@@ -94,6 +94,44 @@ fn valid_db_bytes() -> Vec<u8> {
     std::fs::read(&env.db).unwrap()
 }
 
+/// The writer switches a database to WAL only when its header does not already say so (one
+/// statement fewer per one-shot record); a file in rollback-journal mode — a copy
+/// checkpointed and switched back, or restored from a backup tool that does so — must still
+/// end up in WAL, with its samples, and a WAL file must stay WAL.
+#[test]
+fn a_rollback_journal_database_is_switched_to_wal_and_a_wal_one_stays_wal() {
+    let journal_mode = |env: &Env| -> (String, [u8; 2]) {
+        let head = std::fs::read(&env.db).unwrap();
+        let mode: String = env
+            .sql()
+            .query_row("PRAGMA journal_mode", [], |r| r.get(0))
+            .unwrap();
+        (mode, [head[18], head[19]])
+    };
+    let bytes = valid_db_bytes();
+    assert_eq!(
+        [bytes[18], bytes[19]],
+        [1, 1],
+        "the fixture is in rollback mode"
+    );
+    let env = Env::new();
+    write_db(&env, &bytes);
+    let mut p = FakeProc::new();
+    p.uptime_ms += 21 * 60_000;
+    p.iface(b"eth0").add(1000, 1, 1000, 1);
+    env.record_ok(&p, &at(21));
+    assert_eq!(journal_mode(&env), ("wal".to_string(), [2, 2]));
+    p.uptime_ms += 60_000;
+    p.iface(b"eth0").add(1000, 1, 1000, 1);
+    env.record_ok(&p, &at(22));
+    assert_eq!(journal_mode(&env), ("wal".to_string(), [2, 2]));
+    let n: i64 = env
+        .sql()
+        .query_row("SELECT count(*) FROM sample", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(n, 22, "the old samples and both new ones");
+}
+
 #[test]
 fn foreign_broken_and_newer_files_are_refused_untouched() {
     let text = b"this is my shopping list\n".to_vec();

@@ -288,18 +288,20 @@ impl Roller {
             return Ok(Some(*id));
         }
         let args = params![k.kind as i64, k.r, k.keyset, k.proto, k.port, k.addr];
-        if create {
-            conn.prepare_cached(
+        const SELECT: &str = "SELECT id FROM series WHERE kind = ?1 AND ref = ?2 AND keyset = ?3 AND proto = ?4 AND port = ?5 AND addr = ?6";
+        let id: Option<i64> = if create {
+            Some(super::intern(
+                conn,
+                SELECT,
+                args,
                 "INSERT OR IGNORE INTO series (kind, ref, keyset, proto, port, addr) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-            )?
-            .execute(args)?;
-        }
-        let id: Option<i64> = conn
-            .prepare_cached(
-                "SELECT id FROM series WHERE kind = ?1 AND ref = ?2 AND keyset = ?3 AND proto = ?4 AND port = ?5 AND addr = ?6",
-            )?
-            .query_row(args, |r| r.get(0))
-            .optional()?;
+                args,
+            )?)
+        } else {
+            conn.prepare_cached(SELECT)?
+                .query_row(args, |r| r.get(0))
+                .optional()?
+        };
         if let Some(id) = id {
             self.series.insert(k.clone(), id);
         }
@@ -436,12 +438,11 @@ impl Roller {
     pub fn roll_sample(&mut self, conn: &Connection, sample: i64) -> rusqlite::Result<()> {
         if let Some(c) = self.contributions(conn, sample)? {
             let day = c.ts_ms.div_euclid(DAY_MS);
-            if let Some(open) = get_meta(conn, "open_day")? {
-                if open < day {
-                    compact_day(conn, open)?;
-                }
+            let open = get_meta(conn, "open_day")?;
+            if let Some(open) = open.filter(|o| *o < day) {
+                compact_day(conn, open)?;
             }
-            if get_meta(conn, "open_day")? != Some(day) {
+            if open != Some(day) {
                 set_meta(conn, "open_day", day)?;
             }
             self.apply(conn, &c)?;
