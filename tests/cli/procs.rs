@@ -376,6 +376,10 @@ fn unprivileged_records_what_it_can_and_says_so_once() {
                 .success()
         )
     };
+    // A copy `nobody` can execute: the build's own may sit under a directory only root may
+    // enter (a clone in /root, mode 0700 on Debian).
+    let bin = env.tmp.path().join("nrec");
+    std::fs::copy(BIN, &bin).unwrap();
     chown(env.tmp.path());
     let run = || {
         std::process::Command::new("setpriv")
@@ -387,7 +391,7 @@ fn unprivileged_records_what_it_can_and_says_so_once() {
                 "--clear-groups",
                 "--inh-caps=-all",
             ])
-            .arg(BIN)
+            .arg(&bin)
             .arg("--db")
             .arg(&env.db)
             .arg("record")
