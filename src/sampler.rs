@@ -129,8 +129,15 @@ impl Sampler {
         if retention.is_some() {
             self.retention = retention;
         }
-        self.conn = None;
+        self.close();
         self.roller = Roller::new();
+    }
+
+    /// Closes the database connection, settling the WAL first ([`store::settle`]).
+    fn close(&mut self) {
+        if let Some(conn) = self.conn.take() {
+            store::settle(&conn, &self.path);
+        }
     }
 
     /// One sample. After an error the next tick reopens the database and starts with empty
@@ -138,7 +145,7 @@ impl Sampler {
     pub fn tick(&mut self, warn: &mut Warnings) -> Result<Inserted> {
         let r = self.tick_inner(warn);
         if r.is_err() {
-            self.conn = None;
+            self.close();
             self.roller = Roller::new();
         }
         r
@@ -241,5 +248,11 @@ impl Sampler {
         }
         self.conn = Some(conn);
         Ok(ins)
+    }
+}
+
+impl Drop for Sampler {
+    fn drop(&mut self) {
+        self.close();
     }
 }

@@ -25,6 +25,7 @@ pub fn prune(g: &Global) -> Result<()> {
         Limit::ALL,
     )
     .map_err(|e| Error::sqlite(&path, e))?;
+    store::settle(&conn, &path);
     if !g.quiet {
         eprintln!(
             "nrec: pruned {} raw sample(s), the 15-minute detail of {} day(s), {} daily row day(s); released {} page(s)",
@@ -56,6 +57,7 @@ pub fn rollup(a: &RollupArgs, g: &Global) -> Result<()> {
         format!("rolled up {n} sample(s)")
     };
     tx.commit().map_err(db)?;
+    store::settle(&conn, &path);
     if !g.quiet {
         eprintln!("nrec: {msg}");
     }

@@ -242,6 +242,25 @@ pub fn open_rw(path: &Path) -> Result<Connection> {
     Ok(conn)
 }
 
+/// The WAL size beyond which [`settle`] copies it into the database: about five one-shot
+/// samples (~54 KiB each with 4 interfaces).
+const SETTLE_WAL_BYTES: u64 = 256 * 1024;
+
+/// Called by a writer before it closes the database: when the WAL has grown past
+/// [`SETTLE_WAL_BYTES`], checkpoint it into the database and truncate it. Below that the
+/// committed samples stay in the WAL for the next connection (which reads it back: ~50 µs for
+/// a few samples). Checkpointing at every close cost a one-shot `record` four fsyncs and a
+/// copy of every page it wrote — ~9 % of its CPU (ARCHITECTURE.md §8). Never waits: when a
+/// reader holds the WAL, the next writer tries again.
+pub fn settle(conn: &Connection, path: &Path) {
+    let wal = PathBuf::from(format!("{}-wal", path.display()));
+    if std::fs::metadata(&wal).map_or(true, |m| m.len() <= SETTLE_WAL_BYTES) {
+        return;
+    }
+    let _ = conn.busy_timeout(Duration::ZERO);
+    let _ = conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()));
+}
+
 /// Opens an existing database read-only for reports.
 pub fn open_ro(path: &Path) -> Result<Connection> {
     if !path.exists() {
@@ -397,6 +416,9 @@ fn configure(conn: &Connection, path: &Path, mode: Mode) -> Result<()> {
             // that closes the last connection only when a size limit is set. Without one, the
             // next run's first connection re-reads the whole old WAL (recovery) and it grows.
             conn.execute_batch("PRAGMA synchronous = NORMAL; PRAGMA journal_size_limit = 0;")
+                .map_err(e)?;
+            // Writers checkpoint in [`settle`], when the WAL has grown, not on every close.
+            conn.set_db_config(DbConfig::SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, true)
                 .map_err(e)?;
         }
     }

@@ -94,6 +94,44 @@ fn valid_db_bytes() -> Vec<u8> {
     std::fs::read(&env.db).unwrap()
 }
 
+/// Writers do not checkpoint at every close (four fsyncs per one-shot sample): committed
+/// samples stay in the WAL, where every later connection reads them, and the WAL is copied
+/// into the database and truncated once it passes 256 KiB — so it stays bounded.
+#[test]
+fn the_wal_carries_recent_samples_and_stays_bounded() {
+    let env = Env::new();
+    let mut p = FakeProc::new();
+    let wal = std::path::PathBuf::from(format!("{}-wal", env.db.display()));
+    let (mut max, mut truncations, mut prev) = (0u64, 0, 0u64);
+    for m in 0..60 {
+        p.uptime_ms += 60_000;
+        p.iface(b"eth0").add(1000, 1, 1000, 1);
+        env.record_ok(&p, &at(m));
+        let len = std::fs::metadata(&wal).map_or(0, |x| x.len());
+        max = max.max(len);
+        truncations += usize::from(len < prev);
+        prev = len;
+        // read-only: a writable connection would checkpoint when it closes
+        let n: i64 = rusqlite::Connection::open_with_flags(
+            &env.db,
+            rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
+        )
+        .unwrap()
+        .query_row("SELECT count(*) FROM sample", [], |r| r.get(0))
+        .unwrap();
+        assert_eq!(
+            n,
+            m + 1,
+            "every committed sample is visible to the next connection"
+        );
+    }
+    assert!(
+        truncations >= 1,
+        "the WAL was never settled (max {max} bytes)"
+    );
+    assert!(max < 512 * 1024, "the WAL grew to {max} bytes");
+}
+
 /// The writer switches a database to WAL only when its header does not already say so (one
 /// statement fewer per one-shot record); a file in rollback-journal mode — a copy
 /// checkpointed and switched back, or restored from a backup tool that does so — must still
