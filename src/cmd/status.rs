@@ -52,11 +52,7 @@ pub fn run(args: &StatusArgs, g: &Global, out: &mut dyn Write) -> Result<()> {
     let (first_ms, samples) = (facts.first_ms, facts.samples);
     let file_bytes: u64 = ["", "-wal"]
         .iter()
-        .filter_map(|s| {
-            let mut p = path.as_os_str().to_owned();
-            p.push(s);
-            std::fs::metadata(std::path::PathBuf::from(p)).ok()
-        })
+        .filter_map(|s| std::fs::metadata(crate::store::beside(&path, s)).ok())
         .map(|m| m.len())
         .sum();
     let nss: Vec<query::NetnsSources> = match last {

@@ -107,10 +107,16 @@ pub struct WriteLock {
     _file: File,
 }
 
-fn lock_path(db: &Path) -> PathBuf {
+/// A file beside the database named by a suffix (`.lock`, `-wal`, `.new`), byte for byte:
+/// a database path that is not UTF-8 keeps its exact bytes.
+pub(crate) fn beside(db: &Path, suffix: &str) -> PathBuf {
     let mut p = db.as_os_str().to_owned();
-    p.push(".lock");
+    p.push(suffix);
     PathBuf::from(p)
+}
+
+fn lock_path(db: &Path) -> PathBuf {
+    beside(db, ".lock")
 }
 
 /// Takes the recorder lock beside the database, waiting up to [`LOCK_WAIT`].
@@ -199,7 +205,7 @@ fn check_header(path: &Path) -> Result<bool> {
         p => u64::from(p),
     };
     let pages = u64::from(u32::from_be_bytes([head[28], head[29], head[30], head[31]]));
-    let wal_exists = Path::new(&format!("{}-wal", path.display())).exists();
+    let wal_exists = beside(path, "-wal").exists();
     if !wal_exists && page_size >= 512 && pages > 0 && meta.len() < pages * page_size {
         return Err(Error::database(format!(
             "{}: truncated ({} bytes, the header says {} pages of {page_size}); left untouched",
@@ -253,8 +259,7 @@ const SETTLE_WAL_BYTES: u64 = 256 * 1024;
 /// copy of every page it wrote — ~9 % of its CPU (ARCHITECTURE.md §8). Never waits: when a
 /// reader holds the WAL, the next writer tries again.
 pub fn settle(conn: &Connection, path: &Path) {
-    let wal = PathBuf::from(format!("{}-wal", path.display()));
-    if std::fs::metadata(&wal).map_or(true, |m| m.len() <= SETTLE_WAL_BYTES) {
+    if std::fs::metadata(beside(path, "-wal")).map_or(true, |m| m.len() <= SETTLE_WAL_BYTES) {
         return;
     }
     let _ = conn.busy_timeout(Duration::ZERO);
@@ -315,14 +320,10 @@ fn ensure_dir(db: &Path) -> Result<()> {
 /// that later runs would (rightly) refuse to touch.
 fn create_db(path: &Path) -> Result<()> {
     ensure_dir(path)?;
-    let mut tmp = path.as_os_str().to_owned();
-    tmp.push(".new");
-    let tmp = PathBuf::from(tmp);
+    let tmp = beside(path, ".new");
     // A leftover from a crashed creation; we hold the lock, so nobody else is creating.
     for suffix in ["", "-journal"] {
-        let mut p = tmp.as_os_str().to_owned();
-        p.push(suffix);
-        let _ = std::fs::remove_file(PathBuf::from(p));
+        let _ = std::fs::remove_file(beside(&tmp, suffix));
     }
     OpenOptions::new()
         .write(true)
@@ -376,8 +377,8 @@ fn configure(conn: &Connection, path: &Path, mode: Mode) -> Result<()> {
     use rusqlite::config::DbConfig;
     let e = |e| Error::sqlite(path, e);
     conn.busy_timeout(Duration::from_secs(5)).map_err(e)?;
-    // Room for every statement a sample writes (about 50): with rusqlite's default of 16, the
-    // least recently used were prepared again several times per sample.
+    // Room for every cached statement a sample or a report uses (about 45; rusqlite's
+    // default is 16), so a daemon never evicts and recompiles one between ticks.
     conn.set_prepared_statement_cache_capacity(128);
     // A crafted schema cannot run functions with side effects from views or triggers.
     conn.set_db_config(DbConfig::SQLITE_DBCONFIG_TRUSTED_SCHEMA, false)
@@ -412,9 +413,9 @@ fn configure(conn: &Connection, path: &Path, mode: Mode) -> Result<()> {
                     )));
                 }
             }
-            // With a persistent WAL, SQLite truncates it to zero bytes after the checkpoint
-            // that closes the last connection only when a size limit is set. Without one, the
-            // next run's first connection re-reads the whole old WAL (recovery) and it grows.
+            // With a persistent WAL, SQLite truncates it after a checkpoint (the daemon's
+            // automatic ones restart it) only when a size limit is set; without one it keeps
+            // its largest size. [`settle`] truncates it explicitly.
             conn.execute_batch("PRAGMA synchronous = NORMAL; PRAGMA journal_size_limit = 0;")
                 .map_err(e)?;
             // Writers checkpoint in [`settle`], when the WAL has grown, not on every close.

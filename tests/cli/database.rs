@@ -1,6 +1,7 @@
 //! The database under stress: files that are not ours, crashes, concurrency, full disks.
 
 use crate::harness::*;
+use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Duration;
@@ -99,9 +100,20 @@ fn valid_db_bytes() -> Vec<u8> {
 /// into the database and truncated once it passes 256 KiB — so it stays bounded.
 #[test]
 fn the_wal_carries_recent_samples_and_stays_bounded() {
-    let env = Env::new();
+    wal_stays_bounded(Env::new());
+    // The WAL beside a database whose path is not UTF-8 is found by its exact bytes.
+    let mut env = Env::new();
+    env.db = env
+        .tmp
+        .path()
+        .join(std::ffi::OsStr::from_bytes(b"state-\xff/nrec.db"));
+    wal_stays_bounded(env);
+}
+
+fn wal_stays_bounded(env: Env) {
     let mut p = FakeProc::new();
-    let wal = std::path::PathBuf::from(format!("{}-wal", env.db.display()));
+    let mut wal = env.db.clone().into_os_string();
+    wal.push("-wal");
     let (mut max, mut truncations, mut prev) = (0u64, 0, 0u64);
     for m in 0..60 {
         p.uptime_ms += 60_000;
