@@ -183,6 +183,11 @@ pub fn day_start(d: Date, tz: &TimeZone) -> Result<Timestamp> {
         .map_err(|e| Error::usage(format!("date {d}: {e}")))
 }
 
+/// The first instant of the local date that `t` falls on.
+pub fn local_midnight(t: Timestamp, tz: &TimeZone) -> Timestamp {
+    day_start(t.to_zoned(tz.clone()).date(), tz).unwrap_or(t)
+}
+
 /// Parses a positive span ("7d", "36h", "90m") into a [`Span`].
 pub fn parse_span(opt: &str, s: &str) -> Result<Span> {
     let bad = || {

@@ -239,6 +239,9 @@ pub fn run(args: &ExportArgs, g: &Global, out: &mut dyn Write) -> Result<()> {
     let db = |e| Error::sqlite(&path, e);
     let h = Horizons::load(&conn).map_err(db)?;
     let finest = h.finest(window.start_ms());
+    // No --resolution: raw rows wherever raw samples are stored, the finest rollups stored
+    // for the part of the window retention pruned (part by part, as every report reads).
+    let auto = args.resolution.is_none();
     let res = match args.resolution {
         Some(r) => {
             let need = match r {
@@ -256,13 +259,15 @@ pub fn run(args: &ExportArgs, g: &Global, out: &mut dyn Write) -> Result<()> {
             }
             r
         }
-        None => match finest {
-            Resolution::Raw => Res::Raw,
-            Resolution::Quarter => Res::Quarter,
-            Resolution::Day => Res::Day,
-        },
+        None => Res::Quarter,
     };
     let (a, b) = (window.start_ms(), window.end_ms());
+    // [a, raw_from): rollups; [raw_from, b): raw rows.
+    let raw_from = match res {
+        _ if auto => h.raw_from_ms.clamp(a, b),
+        Res::Raw => a,
+        _ => b,
+    };
     let io = write_error;
     let mut o = super::output(out, args.format, "export", &conn, &path, Some(&window), &tz)?;
     let (label_cols, value_cols) = columns(args.table);
@@ -274,7 +279,7 @@ pub fn run(args: &ExportArgs, g: &Global, out: &mut dyn Write) -> Result<()> {
         Format::Json => {
             let body = serde_json::json!({
                 "table": format!("{:?}", args.table).to_lowercase(),
-                "resolution": res_name(res),
+                "resolution": if auto { "auto" } else { res_name(res) },
             });
             o.json_stream_start(body.as_object().cloned().unwrap_or_default())
                 .map_err(io)?
@@ -296,8 +301,18 @@ pub fn run(args: &ExportArgs, g: &Global, out: &mut dyn Write) -> Result<()> {
     let kind = kind(args.table);
     let mut roller = Roller::new();
     let result = (|| -> Result<()> {
-        if res == Res::Raw {
-            let ids = store::query::sample_spans(&conn, a, b).map_err(db)?;
+        if raw_from > a {
+            let src = Rollups {
+                conn: &conn,
+                path: &path,
+                kind,
+                h,
+                res: args.resolution,
+            };
+            rolled(&src, &mut w, (a, raw_from), &mut progress)?;
+        }
+        if raw_from < b {
+            let ids = store::query::sample_spans(&conn, raw_from, b).map_err(db)?;
             for (id, ts, el) in ids {
                 progress.tick(ts);
                 let Some(c) = roller.contributions(&conn, id).map_err(db)? else {
@@ -316,8 +331,41 @@ pub fn run(args: &ExportArgs, g: &Global, out: &mut dyn Write) -> Result<()> {
                     w.emit(&o).map_err(io)?;
                 }
             }
-            return Ok(());
         }
+        Ok(())
+    })();
+    progress.done();
+    result?;
+    if args.format == Format::Json {
+        o.json_stream_end().map_err(io)?;
+    }
+    if g.verbose > 0 {
+        eprintln!("nrec: exported {} row(s)", o.rows_written());
+    }
+    Ok(())
+}
+
+/// Where rollup rows are read from and at which resolution (None: quarter hours where their
+/// detail is stored, UTC days where it was pruned).
+struct Rollups<'a> {
+    conn: &'a Connection,
+    path: &'a std::path::Path,
+    kind: Kind,
+    h: Horizons,
+    res: Option<Res>,
+}
+
+/// The rollup rows of `[a, b)`, one UTC day at a time, sorted by (start, series). A bucket
+/// straddling an edge is exported when most of it lies inside, as reports count it.
+fn rolled(
+    src: &Rollups<'_>,
+    w: &mut Writer<'_, '_>,
+    (a, b): (i64, i64),
+    progress: &mut Progress,
+) -> Result<()> {
+    let io = write_error;
+    let db = |e| Error::sqlite(src.path, e);
+    {
         // one day of rows at a time, sorted by (start, series)
         let mut day_rows: BTreeMap<(i64, i64), Out> = BTreeMap::new();
         let mut cur_day: Option<i64> = None;
@@ -328,15 +376,15 @@ pub fn run(args: &ExportArgs, g: &Global, out: &mut dyn Write) -> Result<()> {
             Ok::<(), std::io::Error>(())
         };
         let days = (a.div_euclid(DAY_MS), b.div_euclid(DAY_MS) + 1);
-        rollup::for_each_row(&conn, kind, days, db, |day, series, row| {
+        rollup::for_each_row(src.conn, src.kind, days, db, |day, series, row| {
             if cur_day != Some(day) {
-                flush(&mut w, &mut day_rows).map_err(io)?;
+                flush(w, &mut day_rows).map_err(io)?;
                 cur_day = Some(day);
                 progress.tick(day * DAY_MS);
             }
             let base = day * DAY_MS;
             let mut put = |start: i64, len: i64, v: &[u64]| {
-                if start >= a && start < b {
+                if ((start + len).min(b) - start.max(a)) * 2 >= len {
                     let o = day_rows.entry((start, series)).or_insert(Out {
                         start_ms: start,
                         end_ms: start + len,
@@ -346,10 +394,15 @@ pub fn run(args: &ExportArgs, g: &Global, out: &mut dyn Write) -> Result<()> {
                     rollup::add_into(&mut o.vals, v);
                 }
             };
-            match (res, &row.quarters) {
-                (Res::Day, _) => put(base, DAY_MS, &row.total),
+            let detail = row
+                .quarters
+                .as_ref()
+                .filter(|_| day >= src.h.quarters_from_day);
+            match (src.res, detail) {
+                (Some(Res::Day), _) => put(base, DAY_MS, &row.total),
+                (None, None) => put(base, DAY_MS, &row.total),
                 (_, None) => {} // detail pruned: refused above unless the window starts later
-                (Res::Quarter, Some(qs)) => {
+                (None | Some(Res::Quarter), Some(qs)) => {
                     for (q, v) in qs {
                         put(base + i64::from(*q) * QUARTER_MS, QUARTER_MS, v);
                     }
@@ -362,16 +415,7 @@ pub fn run(args: &ExportArgs, g: &Global, out: &mut dyn Write) -> Result<()> {
             }
             Ok(())
         })?;
-        flush(&mut w, &mut day_rows).map_err(io)?;
+        flush(w, &mut day_rows).map_err(io)?;
         Ok(())
-    })();
-    progress.done();
-    result?;
-    if args.format == Format::Json {
-        o.json_stream_end().map_err(io)?;
     }
-    if g.verbose > 0 {
-        eprintln!("nrec: exported {} row(s)", o.rows_written());
-    }
-    Ok(())
 }

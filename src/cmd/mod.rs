@@ -26,12 +26,18 @@ pub(crate) fn window(opts: &WindowOpts, default_since: Option<&str>) -> Result<(
     Ok((w, tz))
 }
 
-/// Says on stderr when a window's edges had to be rounded because the raw samples (or the
-/// quarter-hour detail) there were pruned.
-pub(crate) fn note_resolution(g: &Global, r: crate::store::window::Resolution) {
+/// Says on stderr, only when it happened, that part of a window was read from rollups because
+/// its raw samples were pruned (retention): every command reads raw rows wherever they exist.
+pub(crate) fn note_resolution(
+    g: &Global,
+    r: crate::store::window::Resolution,
+    h: &crate::store::window::Horizons,
+    tz: &TimeZone,
+) {
     if r != crate::store::window::Resolution::Raw && !g.quiet {
         eprintln!(
-            "nrec: note: the window reaches past the stored raw samples; its edges are rounded to {}",
+            "nrec: note: raw samples before {} were pruned (retention); that part of the window is read from {}",
+            crate::output::local_text(h.raw_from_ms, tz),
             r.describe()
         );
     }

@@ -6,9 +6,9 @@ use crate::cli::{Format, ProcArgs};
 use crate::cmd::Global;
 use crate::error::{Error, Result};
 use crate::output::{Cell, Rows, escape_bytes, local_text, write_error};
-use crate::store::procbytes::{Reader, SampleBytes};
+use crate::store::procbytes::SampleBytes;
 use crate::store::query::{self, Process};
-use crate::store::window::{Horizons, Resolution};
+use crate::store::window::{Horizons, process_bytes};
 use crate::store::{self};
 use rusqlite::Connection;
 use serde_json::{Value, json};
@@ -89,22 +89,10 @@ pub fn run(args: &ProcArgs, g: &Global, out: &mut dyn Write) -> Result<()> {
     let path = g.db_read_path();
     let conn = store::open_ro(&path)?;
     let db = |e| Error::sqlite(&path, e);
-    // The finest data covering the window: raw samples, else 15-minute (or daily) rollups.
-    let res = Horizons::load(&conn).map_err(db)?.finest(window.start_ms());
-    let win = if res == Resolution::Raw {
-        Reader::new()
-            .window(&conn, window.start_ms(), window.end_ms())
-            .map_err(db)?
-    } else {
-        if !g.quiet {
-            eprintln!(
-                "nrec: note: raw samples of this window were pruned (retention); showing {}",
-                res.describe()
-            );
-        }
-        crate::store::window::window_from_rollups(&conn, window.start_ms(), window.end_ms())
-            .map_err(db)?
-    };
+    // Raw samples wherever they are stored, rollups for the part retention pruned.
+    let h = Horizons::load(&conn).map_err(db)?;
+    let (win, res) = process_bytes(&conn, &h, window.start_ms(), window.end_ms()).map_err(db)?;
+    super::note_resolution(g, res, &h, &tz);
     let target = args.target.as_bytes();
     let procs = processes(&conn, target, &win).map_err(db)?;
     if procs.is_empty() && !g.quiet {

@@ -6,7 +6,7 @@ use crate::error::{Error, Result};
 use crate::output::{Rows, write_error};
 use crate::report::render::{self, Host};
 use crate::report::{self, Data, Shape, kinds, listen};
-use crate::store::window::{Horizons, Resolution};
+use crate::store::window::Horizons;
 use crate::store::{self, query};
 use crate::time;
 use std::io::Write;
@@ -39,6 +39,25 @@ fn parse_kinds(list: &[String]) -> Result<Vec<Part>> {
     Ok(out)
 }
 
+/// The first and last instants the tables' rows cover (the window when they have none): the
+/// banner names this day, or this range of days.
+fn data_span(tables: &[report::Table], w: &time::Window) -> (i64, i64) {
+    let first = tables
+        .iter()
+        .flat_map(|t| t.segments.first())
+        .map(|s| s.start_ms)
+        .min();
+    let last = tables
+        .iter()
+        .flat_map(|t| t.rows.last())
+        .map(|r| r.time_ms)
+        .max();
+    match (first, last) {
+        (Some(a), Some(b)) => (a.max(w.start_ms()), b - 1),
+        _ => (w.start_ms(), w.end_ms() - 1),
+    }
+}
+
 pub fn run(args: &ReportArgs, g: &Global, out: &mut dyn Write) -> Result<()> {
     let parts = parse_kinds(&args.kinds)?;
     let (window, tz) = super::window(&args.window, None)?;
@@ -51,6 +70,7 @@ pub fn run(args: &ReportArgs, g: &Global, out: &mut dyn Write) -> Result<()> {
         ifaces: args.iface.iter().map(|s| s.as_bytes().to_vec()).collect(),
         omit_idle: args.omit_idle,
         interval_ms,
+        origin_ms: time::local_midnight(window.start, &tz).as_millisecond(),
     };
 
     let path = g.db_read_path();
@@ -63,21 +83,11 @@ pub fn run(args: &ReportArgs, g: &Global, out: &mut dyn Write) -> Result<()> {
         })
         .collect();
     let db_err = |e| Error::sqlite(&path, e);
-    // The finest data that covers the whole window: raw samples, else rollups.
-    let res = Horizons::load(&conn)
-        .map_err(db_err)?
-        .finest(window.start_ms());
-    let data = if res == Resolution::Raw {
-        Data::load(&conn, &window, &kinds).map_err(db_err)?
-    } else {
-        if !g.quiet {
-            eprintln!(
-                "nrec: note: raw samples of this window were pruned (retention); showing {}",
-                res.describe()
-            );
-        }
-        Data::load_rolled(&conn, &window, &kinds, res).map_err(db_err)?
-    };
+    // Raw rows wherever raw samples are stored, rollups for the part retention pruned.
+    let h = Horizons::load(&conn).map_err(db_err)?;
+    let data = Data::load(&conn, &window, &kinds, &h).map_err(db_err)?;
+    let res = data.resolution();
+    super::note_resolution(g, res, &h, &tz);
     let listeners = if parts.iter().any(|p| matches!(p, Part::Listen)) {
         query::listeners(&conn, &window).map_err(db_err)?
     } else {
@@ -93,20 +103,16 @@ pub fn run(args: &ReportArgs, g: &Global, out: &mut dyn Write) -> Result<()> {
         );
     }
     // The host as of the window's last sample; unknown (null) when the window is empty.
-    let host = match &data.rolled {
-        None => data.samples.last().map(|s| Host {
+    let host = match (data.samples.last(), &data.rolled) {
+        (Some(s), _) => Some(Host {
             hostname: s.hostname.clone(),
             kernel: s.kernel.clone(),
             arch: s.arch.clone(),
             ncpu: s.ncpu,
         }),
-        Some(_) => query::last_host(&conn).map_err(db_err)?,
+        (None, Some(_)) => query::last_host(&conn).map_err(db_err)?,
+        (None, None) => None,
     };
-    let day_ms = data
-        .samples
-        .first()
-        .map(|s| s.ts_ms)
-        .unwrap_or(window.start_ms());
     let listen_netns = {
         let mut v: Vec<&[u8]> = listeners.iter().map(|l| l.netns.as_slice()).collect();
         v.sort();
@@ -144,7 +150,7 @@ pub fn run(args: &ReportArgs, g: &Global, out: &mut dyn Write) -> Result<()> {
         Format::Table => (|| {
             // No samples: the note on stderr says so; there is no host to head the table.
             if let Some(host) = &host {
-                render::heading(o.text(), host, day_ms, &tz)?;
+                render::heading(o.text(), host, &data_span(&tables, &window), &tz)?;
             }
             render::tables(o.text(), &tables, &tz, args.human)?;
             if parts.iter().any(|p| matches!(p, Part::Listen)) {

@@ -111,9 +111,7 @@ pub fn run(args: &SummaryArgs, g: &Global, out: &mut dyn Write) -> Result<()> {
             l.tx += tx;
         }
     }
-    if !user_window || edges != Resolution::Raw {
-        super::note_resolution(g, edges);
-    }
+    super::note_resolution(g, edges, &h, &tz);
     let mut lines: Vec<Line> = lines.into_values().collect();
     if let Some(n) = args.top_days {
         // per key, the n busiest days

@@ -181,7 +181,7 @@ pub fn run(what: What, args: &TopArgs, g: &Global, out: &mut dyn Write) -> Resul
         window.end_ms(),
     )
     .map_err(db)?;
-    super::note_resolution(g, sums.edges);
+    super::note_resolution(g, sums.edges, &h, &tz);
     let mut entries = match what {
         What::Procs => top_procs(&conn, &sums, args.by).map_err(db)?,
         _ => top_detail(&conn, &sums, what).map_err(db)?,

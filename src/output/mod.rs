@@ -149,7 +149,9 @@ pub fn local_text(ts_ms: i64, tz: &TimeZone) -> String {
 
 /// `MM/DD/YY` (sar's heading date).
 pub fn sar_date(ts_ms: i64, tz: &TimeZone) -> String {
-    local(ts_ms, tz).strftime("%m/%d/%y").to_string()
+    let iso = std::env::var_os("S_TIME_FORMAT").is_some_and(|v| v == "ISO");
+    let f = if iso { "%Y-%m-%d" } else { "%m/%d/%y" };
+    local(ts_ms, tz).strftime(f).to_string()
 }
 
 /// The window a document covers.

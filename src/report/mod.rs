@@ -48,6 +48,9 @@ pub struct Row {
     pub n: u32,
     pub speed_mbps: Option<u32>,
     pub duplex: Option<u8>,
+    /// The link speed was recorded for this row (false for rollup rows, which keep none):
+    /// `%ifutil` is then unknown, never 0.
+    pub util_known: bool,
     pub flags: i64,
     /// The interval is much longer than the usual one: samples are missing.
     pub gap: bool,
@@ -59,6 +62,9 @@ pub struct Shape {
     pub ifaces: Vec<Vec<u8>>,
     pub omit_idle: bool,
     pub interval_ms: Option<i64>,
+    /// Resampled buckets are counted from here (the local midnight the window starts in),
+    /// so `--interval 6h` rows are 00:00–06:00… in local time.
+    pub origin_ms: i64,
 }
 
 #[derive(Debug)]
@@ -72,19 +78,40 @@ pub struct Table {
     pub show_netns: bool,
 }
 
-/// Everything a report needs from the database for one window, loaded once.
+/// Everything a report needs from the database for one window, loaded once: the part of the
+/// window whose raw samples are stored as raw rows, the part before them (pruned by
+/// retention) from rollups — part by part, so a window on a database that was never pruned
+/// is raw throughout.
 pub struct Data {
     pub samples: Vec<SampleRow>,
     ifaces: Option<Vec<IfaceRow>>,
     protos: Option<(Vec<ProtoRow>, Keysets)>,
     procs: Option<Vec<ProcRow>>,
-    /// Set when the window reaches past the raw samples: rows come from rollups.
+    /// Rollup rows of the window's pruned part, when it holds any.
     pub rolled: Option<rolled::Rolled>,
 }
 
 impl Data {
-    /// Loads the samples of the window and the rows the given kinds need.
-    pub fn load(conn: &Connection, w: &Window, kinds: &[&Kind]) -> rusqlite::Result<Self> {
+    /// Loads the window's rows for the given kinds.
+    pub fn load(
+        conn: &Connection,
+        w: &Window,
+        kinds: &[&Kind],
+        h: &crate::store::window::Horizons,
+    ) -> rusqlite::Result<Self> {
+        let (a, b) = (w.start_ms(), w.end_ms());
+        let raw_from = h.raw_from_ms.clamp(a, b.max(a));
+        let rolled = if raw_from > a {
+            rolled::Rolled::load(conn, (a, raw_from), kinds, h)?
+        } else {
+            None
+        };
+        let raw = Window {
+            start: jiff::Timestamp::from_millisecond(raw_from).unwrap_or(w.start),
+            end: w.end,
+            label: w.label.clone(),
+        };
+        let w = &raw;
         let need = |k: Key| kinds.iter().any(|x| x.key == k);
         let samples = query::samples(conn, w)?;
         Ok(Data {
@@ -106,24 +133,13 @@ impl Data {
                 .then(|| query::proc_rows(conn, w))
                 .transpose()?,
             samples,
-            rolled: None,
+            rolled,
         })
     }
 
-    /// Rows from rollups at `res` (the window starts before the raw samples kept).
-    pub fn load_rolled(
-        conn: &Connection,
-        w: &Window,
-        kinds: &[&Kind],
-        res: crate::store::window::Resolution,
-    ) -> rusqlite::Result<Self> {
-        Ok(Data {
-            samples: Vec::new(),
-            ifaces: None,
-            protos: None,
-            procs: None,
-            rolled: Some(rolled::Rolled::load(conn, w, kinds, res)?),
-        })
+    /// The coarsest data the window's rows come from.
+    pub fn resolution(&self) -> crate::store::window::Resolution {
+        self.rolled.as_ref().map(|r| r.res).unwrap_or_default()
     }
 }
 
@@ -164,16 +180,31 @@ fn intervals(samples: &[SampleRow]) -> (Vec<Interval>, Vec<Segment>) {
 
 /// Builds the table of `kind` from loaded data.
 pub fn build(kind: &'static Kind, data: &Data, shape: &Shape) -> Table {
-    let (ivs, segments) = match &data.rolled {
-        Some(r) => (Vec::new(), r.segments()),
-        None => intervals(&data.samples),
+    let (ivs, mut raw_segments) = intervals(&data.samples);
+    let mut rows = match kind.key {
+        Key::Iface => iface_table_rows(kind, &ivs, data.ifaces.as_deref().unwrap_or(&[])),
+        Key::Netns => proto_table_rows(kind, &ivs, data.protos.as_ref()),
+        Key::Proc => proc_table_rows(kind, &ivs, data.procs.as_deref().unwrap_or(&[])),
     };
-    let mut rows = match (&data.rolled, kind.key) {
-        (Some(r), _) => resample(r.rows(kind), r.step_ms),
-        (None, Key::Iface) => iface_table_rows(kind, &ivs, data.ifaces.as_deref().unwrap_or(&[])),
-        (None, Key::Netns) => proto_table_rows(kind, &ivs, data.protos.as_ref()),
-        (None, Key::Proc) => proc_table_rows(kind, &ivs, data.procs.as_deref().unwrap_or(&[])),
-    };
+    mark_gaps(&mut rows);
+    // The pruned part's rollup rows come first, as segment 0; the raw part continues it
+    // (one Average block) unless it begins with a reboot.
+    let mut segments = Vec::new();
+    if let Some(r) = &data.rolled {
+        segments = r.segments();
+        let mut shift = segments.len();
+        if raw_segments.first().is_some_and(|s| !s.restart) {
+            raw_segments.remove(0);
+            shift -= 1;
+        }
+        for row in &mut rows {
+            row.segment += shift;
+        }
+        let mut all = r.rows(kind);
+        all.append(&mut rows);
+        rows = all;
+    }
+    segments.append(&mut raw_segments);
     if !shape.ifaces.is_empty() && kind.key == Key::Iface {
         rows.retain(|r| {
             r.iface
@@ -181,11 +212,8 @@ pub fn build(kind: &'static Kind, data: &Data, shape: &Shape) -> Table {
                 .is_some_and(|n| shape.ifaces.iter().any(|x| x[..] == n[..]))
         });
     }
-    if data.rolled.is_none() {
-        mark_gaps(&mut rows);
-    }
     if let Some(step) = shape.interval_ms {
-        rows = resample(rows, step);
+        rows = resample(rows, step, shape.origin_ms);
     }
     let mut averages = average(&rows);
     if shape.omit_idle {
@@ -246,6 +274,7 @@ fn iface_table_rows(kind: &Kind, ivs: &[Interval], rows: &[IfaceRow]) -> Vec<Row
                 n: 1,
                 speed_mbps: r.speed_mbps,
                 duplex: r.duplex,
+                util_known: true,
                 flags: r.flags,
                 gap: false,
             });
@@ -300,6 +329,7 @@ fn proto_table_rows(
                 n: 1,
                 speed_mbps: None,
                 duplex: None,
+                util_known: true,
                 flags: if cur.counted == 2 {
                     Flag::Boot as i64
                 } else {
@@ -338,6 +368,7 @@ fn proc_table_rows(kind: &Kind, ivs: &[Interval], rows: &[ProcRow]) -> Vec<Row> 
                 n: 1,
                 speed_mbps: None,
                 duplex: None,
+                util_known: true,
                 flags: 0,
                 gap: false,
             });
@@ -389,6 +420,7 @@ fn merge(into: &mut Row, r: &Row) {
         _ => {}
     }
     into.time_ms = into.time_ms.max(r.time_ms);
+    into.util_known &= r.util_known;
     into.flags |= r.flags;
     into.gap |= r.gap;
     if r.speed_mbps.is_some() {
@@ -401,7 +433,7 @@ fn merge(into: &mut Row, r: &Row) {
 type MergeKey<'a> = (usize, i64, &'a [u8], Option<&'a [u8]>);
 
 /// Rows keyed by (segment, bucket, netns, iface), merged in first-seen order.
-fn merge_by(
+pub(crate) fn merge_by(
     rows: &[Row],
     bucket: impl Fn(&Row) -> i64,
     time: impl Fn(&Row, i64) -> i64,
@@ -428,10 +460,12 @@ fn merge_by(
     out
 }
 
-/// Coarser rows: each bucket `(k*step, (k+1)*step]` sums the intervals that end in it.
-fn resample(rows: Vec<Row>, step: i64) -> Vec<Row> {
-    let bucket = |r: &Row| (r.time_ms - 1).div_euclid(step);
-    let mut out = merge_by(&rows, bucket, |_, b| (b + 1) * step);
+/// Coarser rows: bucket k, `(origin + k*step, origin + (k+1)*step]`, sums the intervals that
+/// end in it (§4 "Windows") and is labelled by the end of its data — the last interval it
+/// holds — never by a bucket end that lies in the future.
+fn resample(rows: Vec<Row>, step: i64, origin: i64) -> Vec<Row> {
+    let bucket = |r: &Row| (r.time_ms - 1 - origin).div_euclid(step);
+    let mut out = merge_by(&rows, bucket, |r, _| r.time_ms);
     out.retain(|r| r.n > 0 || r.sums.is_none());
     out
 }
@@ -470,6 +504,7 @@ pub fn value(c: &kinds::Column, r: &Row) -> Option<f64> {
     Some(match c.calc {
         Calc::Rate(i, div) => per_s(i) / div,
         Calc::Mean(i) => s[i] as f64 / f64::from(r.n.max(1)),
+        Calc::IfUtil(..) if !r.util_known => return None,
         Calc::IfUtil(rx, tx) => match r.speed_mbps {
             Some(mbps) if mbps > 0 => {
                 let speed = f64::from(mbps) * 1_000_000.0;

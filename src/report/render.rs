@@ -69,14 +69,23 @@ fn fixed2(w: &mut dyn Write, v: f64) -> io::Result<()> {
     w.write_all(&buf[start..])
 }
 
-/// The sysstat heading: `Linux 6.18 (host) \t11/22/26 \t_x86_64_\t(2 CPU)`.
-pub fn heading(w: &mut dyn Write, host: &Host, day_ms: i64, tz: &TimeZone) -> io::Result<()> {
+/// The sysstat heading: `Linux 6.18 (host) \t11/22/26 \t_x86_64_\t(2 CPU)`, with the local
+/// date of the rows (`11/22/26 - 11/29/26` when they span several days). Dates follow
+/// sysstat's `S_TIME_FORMAT=ISO` (2026-11-22) when it is set.
+pub fn heading(
+    w: &mut dyn Write,
+    host: &Host,
+    (first_ms, last_ms): &(i64, i64),
+    tz: &TimeZone,
+) -> io::Result<()> {
+    let (a, b) = (sar_date(*first_ms, tz), sar_date(*last_ms, tz));
+    let dates = if a == b { a } else { format!("{a} - {b}") };
     writeln!(
         w,
         "Linux {} ({}) \t{} \t_{}_\t({} CPU)",
         host.kernel,
         escape_bytes(&host.hostname),
-        sar_date(day_ms, tz),
+        dates,
         host.arch,
         host.ncpu
     )

@@ -6,13 +6,13 @@ use super::kinds::{Key, Kind, Src};
 use super::{Row, Segment, UNKNOWN};
 use crate::store::rollup::{self, DAY_MS, Kind as RKind, QUARTER_MS};
 use crate::store::series::Vector;
-use crate::store::window::Resolution;
-use crate::time::Window;
+use crate::store::window::{Horizons, Resolution};
 use rusqlite::Connection;
 use std::collections::HashMap;
 
 struct Item {
     start_ms: i64,
+    len_ms: i64,
     kind: RKind,
     series: i64,
     vals: Vec<u64>,
@@ -26,7 +26,8 @@ struct Label {
 }
 
 pub struct Rolled {
-    pub step_ms: i64,
+    /// The coarsest bucket used: quarter hours, or UTC days where their detail was pruned.
+    pub res: Resolution,
     start_ms: i64,
     ncpu: u32,
     items: Vec<Item>,
@@ -36,17 +37,16 @@ pub struct Rolled {
 }
 
 impl Rolled {
+    /// The rollup buckets of `[a, b)` (the part of a window before the raw samples kept):
+    /// quarter hours where their detail is stored, UTC days where it was pruned. A bucket
+    /// that straddles an edge is taken when most of it lies inside, as `store::window` does.
+    /// None when the part holds no rollups.
     pub fn load(
         conn: &Connection,
-        w: &Window,
+        (a, b): (i64, i64),
         kinds: &[&Kind],
-        res: Resolution,
-    ) -> rusqlite::Result<Rolled> {
-        let step_ms = if res == Resolution::Day {
-            DAY_MS
-        } else {
-            QUARTER_MS
-        };
+        h: &Horizons,
+    ) -> rusqlite::Result<Option<Rolled>> {
         let mut want = vec![RKind::Time];
         for k in kinds {
             want.push(match k.key {
@@ -57,8 +57,8 @@ impl Rolled {
         }
         want.sort();
         want.dedup();
-        let (a, b) = (w.start_ms(), w.end_ms());
         let mut items = Vec::new();
+        let mut res = Resolution::Quarter;
         for k in &want {
             let mut st = conn.prepare_cached(&rollup::kind_days_sql(
                 "r.day, r.series, r.total, r.quarters",
@@ -74,21 +74,30 @@ impl Rolled {
                 let t: Vec<u8> = r.get(2)?;
                 let q: Option<Vec<u8>> = r.get(3)?;
                 let row = rollup::decode_row(&t, q.as_deref(), day, series)?;
-                let mut push = |start: i64, vals: Vec<u64>| {
-                    if start >= a && start < b {
+                let mut push = |start: i64, len: i64, vals: Vec<u64>| {
+                    let inside = (start + len).min(b) - start.max(a);
+                    if inside * 2 >= len {
                         items.push(Item {
                             start_ms: start,
+                            len_ms: len,
                             kind: *k,
                             series,
                             vals,
                         });
+                        true
+                    } else {
+                        false
                     }
                 };
-                match (res, row.quarters) {
-                    (Resolution::Day, _) | (_, None) => push(day * DAY_MS, row.total),
-                    (_, Some(qs)) => {
+                match row.quarters {
+                    Some(qs) if day >= h.quarters_from_day => {
                         for (q, v) in qs {
-                            push(day * DAY_MS + i64::from(q) * QUARTER_MS, v);
+                            push(day * DAY_MS + i64::from(q) * QUARTER_MS, QUARTER_MS, v);
+                        }
+                    }
+                    _ => {
+                        if push(day * DAY_MS, DAY_MS, row.total) {
+                            res = Resolution::Day;
                         }
                     }
                 }
@@ -105,14 +114,17 @@ impl Rolled {
                 |r| r.get(0),
             )
             .unwrap_or(1);
-        Ok(Rolled {
-            step_ms,
+        if items.is_empty() {
+            return Ok(None);
+        }
+        Ok(Some(Rolled {
+            res,
             start_ms: items.iter().map(|i| i.start_ms).min().unwrap_or(a),
             ncpu,
             labels: labels(conn)?,
             items,
             elapsed,
-        })
+        }))
     }
 
     pub fn segments(&self) -> Vec<Segment> {
@@ -199,7 +211,7 @@ impl Rolled {
                 }
             };
             out.push(Row {
-                time_ms: it.start_ms + self.step_ms,
+                time_ms: it.start_ms + it.len_ms,
                 elapsed_ms: elapsed as i64,
                 segment: 0,
                 netns: l.netns.clone(),
@@ -208,12 +220,15 @@ impl Rolled {
                 n: n as u32,
                 speed_mbps: None,
                 duplex: None,
+                // rollups keep no link speed: %ifutil is unknown, never 0
+                util_known: false,
                 flags: 0,
                 gap: false,
             });
         }
         out.sort_by_key(|r| r.time_ms);
-        out
+        // series of one label (an interface re-created under its name) share a bucket's row
+        super::merge_by(&out, |r| r.time_ms, |r, _| r.time_ms)
     }
 }
 

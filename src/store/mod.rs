@@ -65,6 +65,15 @@ const MIGRATIONS: &[Step] = &[
         sql: include_str!("../../migrations/0004_ebpf.sql"),
         convert: None,
     },
+    Step {
+        sql: include_str!("../../migrations/0005_interval_ends.sql"),
+        convert: Some(|conn, from| {
+            if from > 0 {
+                rollup::reroll_boundaries(conn)?;
+            }
+            Ok(())
+        }),
+    },
 ];
 
 pub const SCHEMA_VERSION: i32 = MIGRATIONS.len() as i32;

@@ -174,7 +174,7 @@ impl Reader {
         let ids: Vec<(i64, i64, i64)> = conn
             .prepare_cached(
                 "SELECT s.id, s.ts_ms, coalesce(s.elapsed_ms, 0) FROM sample s JOIN proc_bytes b ON b.sample = s.id
-                 WHERE s.ts_ms >= ?1 AND s.ts_ms < ?2 ORDER BY s.ts_ms, s.id",
+                 WHERE s.ts_ms > ?1 AND s.ts_ms <= ?2 ORDER BY s.ts_ms, s.id",
             )?
             .query_map(params![start_ms, end_ms], |r| {
                 Ok((r.get(0)?, r.get(1)?, r.get(2)?))

@@ -85,7 +85,7 @@ pub fn prune(
             let rolled = get_meta(&tx, "rolled_to")?.unwrap_or(0);
             let ids: Vec<i64> = tx
                 .prepare_cached(
-                    "SELECT id FROM sample WHERE ts_ms < ?1 AND id <= ?2 ORDER BY ts_ms LIMIT ?3",
+                    "SELECT id FROM sample WHERE ts_ms <= ?1 AND id <= ?2 ORDER BY ts_ms LIMIT ?3",
                 )?
                 .query_map(params![horizon_ms, rolled, SAMPLES_PER_STEP as i64], |r| {
                     r.get(0)
@@ -97,7 +97,7 @@ pub fn prune(
                 // counted only when raw_from would move (once a day, not every sample).
                 if raw_from < horizon_ms
                     && tx.query_row(
-                        "SELECT count(*) FROM sample WHERE ts_ms < ?1",
+                        "SELECT count(*) FROM sample WHERE ts_ms <= ?1",
                         [horizon_ms],
                         |r| r.get::<_, i64>(0),
                     )? == 0

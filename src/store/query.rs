@@ -21,12 +21,13 @@ pub struct SampleRow {
     pub ncpu: u32,
 }
 
-/// Samples whose time lies in the window, in recording order.
+/// Samples whose interval ends in the window (`start < ts <= end`, §4 "Windows"), in
+/// recording order.
 pub fn samples(conn: &Connection, w: &Window) -> rusqlite::Result<Vec<SampleRow>> {
     let mut st = conn.prepare_cached(
         "SELECT s.id, s.ts_ms, s.prev, s.elapsed_ms, si.boot_id, si.hostname, si.kernel, si.arch, si.ncpu
          FROM sample s JOIN sysinfo si ON si.id = s.sysinfo
-         WHERE s.ts_ms >= ?1 AND s.ts_ms < ?2 ORDER BY s.id",
+         WHERE s.ts_ms > ?1 AND s.ts_ms <= ?2 ORDER BY s.id",
     )?;
     let rows = st.query_map(params![w.start_ms(), w.end_ms()], |r| {
         Ok(SampleRow {
@@ -172,7 +173,7 @@ pub fn proto_rows(conn: &Connection, w: &Window) -> rusqlite::Result<(Vec<ProtoR
     let mut st = conn.prepare_cached(
         "SELECT p.sample, n.name, p.keyset, p.vals, p.counted
          FROM sample s JOIN proto_sample p ON p.sample = s.id JOIN netns n ON n.id = p.netns
-         WHERE s.ts_ms >= ?1 AND s.ts_ms < ?2
+         WHERE s.ts_ms > ?1 AND s.ts_ms <= ?2
          ORDER BY p.sample, p.netns",
     )?;
     let mut out = Vec::new();
@@ -463,14 +464,15 @@ pub fn netns_sources(conn: &Connection, sample: i64) -> rusqlite::Result<Vec<Net
     rows.collect()
 }
 
-/// The samples of `[start_ms, end_ms)` as (id, time, interval), in time order.
+/// The samples whose interval ends in `[start_ms, end_ms)` (`start < ts <= end`) as (id,
+/// time, interval), in time order.
 pub fn sample_spans(
     conn: &Connection,
     start_ms: i64,
     end_ms: i64,
 ) -> rusqlite::Result<Vec<(i64, i64, Option<i64>)>> {
     let mut st = conn.prepare_cached(
-        "SELECT id, ts_ms, elapsed_ms FROM sample WHERE ts_ms >= ?1 AND ts_ms < ?2 ORDER BY ts_ms, id",
+        "SELECT id, ts_ms, elapsed_ms FROM sample WHERE ts_ms > ?1 AND ts_ms <= ?2 ORDER BY ts_ms, id",
     )?;
     let rows = st.query_map(rusqlite::params![start_ms, end_ms], |r| {
         Ok((r.get(0)?, r.get(1)?, r.get(2)?))

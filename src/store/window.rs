@@ -150,19 +150,21 @@ impl Edges<'_> {
             (b - base) / QUARTER_MS,
         );
         if day < self.h.quarters_from_day {
-            // Only the day's total is left: take it when most of the day is inside.
-            self.out.coarser(Resolution::Day);
-            if (b - a) * 2 >= DAY_MS {
-                let out = &mut *self.out;
-                day_rows(self.conn, self.kinds, day, |series, total, _| {
+            // Only the day's total is left: take it when most of the day is inside. The edge
+            // counts as rounded only when the day holds data (said only when it happens).
+            let take = (b - a) * 2 >= DAY_MS;
+            let out = &mut *self.out;
+            day_rows(self.conn, self.kinds, day, |series, total, _| {
+                out.coarser(Resolution::Day);
+                if take {
                     out.add(series, total);
-                    Ok(())
-                })?;
-            }
+                }
+                Ok(())
+            })?;
             return Ok(());
         }
         if qa < qb {
-            self.quarters(day, qa as u8..qb as u8)?;
+            self.quarters(day, qa as u8..qb as u8, true)?;
             self.raw_edge(a, (base + qa * QUARTER_MS).min(b))?;
             self.raw_edge((base + qb * QUARTER_MS).max(a), b)
         } else {
@@ -170,17 +172,27 @@ impl Edges<'_> {
         }
     }
 
-    /// Adds the quarter sums `range` of `day`.
-    fn quarters(&mut self, day: i64, range: std::ops::Range<u8>) -> rusqlite::Result<()> {
+    /// Adds the quarter sums `range` of `day` when `take`; whether any were stored.
+    fn quarters(
+        &mut self,
+        day: i64,
+        range: std::ops::Range<u8>,
+        take: bool,
+    ) -> rusqlite::Result<bool> {
         let out = &mut *self.out;
+        let mut found = false;
         day_rows(self.conn, self.kinds, day, |series, _, quarters| {
             let Some(q) = quarters else { return Ok(()) };
             let q = rollup::decode_quarters(q).ok_or_else(|| bad(series))?;
             for (_, v) in q.range(range.clone()) {
-                out.add(series, v);
+                found = true;
+                if take {
+                    out.add(series, v);
+                }
             }
             Ok(())
-        })
+        })?;
+        Ok(found)
     }
 
     /// `[a, b)` lies within one quarter hour: raw samples if still stored, else the whole
@@ -190,16 +202,18 @@ impl Edges<'_> {
             return Ok(());
         }
         if a < self.h.raw_from_ms {
-            self.out.coarser(Resolution::Quarter);
-            if (b - a) * 2 >= QUARTER_MS {
-                let q = (a.rem_euclid(DAY_MS) / QUARTER_MS) as u8;
-                self.quarters(a.div_euclid(DAY_MS), q..q + 1)?;
+            // The quarter's raw samples were pruned: take its rollup when most of it is
+            // inside. Either way the edge was rounded if the quarter holds data.
+            let q = (a.rem_euclid(DAY_MS) / QUARTER_MS) as u8;
+            let take = (b - a) * 2 >= QUARTER_MS;
+            if self.quarters(a.div_euclid(DAY_MS), q..q + 1, take)? {
+                self.out.coarser(Resolution::Quarter);
             }
             return Ok(());
         }
         let ids: Vec<i64> = self
             .conn
-            .prepare_cached("SELECT id FROM sample WHERE ts_ms >= ?1 AND ts_ms < ?2")?
+            .prepare_cached("SELECT id FROM sample WHERE ts_ms > ?1 AND ts_ms <= ?2")?
             .query_map(params![a, b], |r| r.get(0))?
             .collect::<rusqlite::Result<_>>()?;
         for id in ids {
@@ -240,15 +254,43 @@ fn day_rows(
     Ok(())
 }
 
-/// The same shape as [`super::procbytes::Reader::window`] from rollups, for windows that reach past the raw
-/// samples kept: one pseudo-sample per quarter hour (or per UTC day once the quarter detail
-/// is pruned), timed at the bucket's end, holding the bucket's process, port and host sums.
-pub fn window_from_rollups(
+/// The process, port and host bytes of `[start_ms, end_ms)` per stored sample, part by part as
+/// reports read every window: raw samples wherever they are stored, and for the part before
+/// them (pruned by retention) one pseudo-sample per rollup bucket. Returns the coarsest data
+/// used.
+pub fn process_bytes(
     conn: &Connection,
+    h: &Horizons,
     start_ms: i64,
     end_ms: i64,
-) -> rusqlite::Result<Vec<(i64, i64, i64, super::procbytes::SampleBytes)>> {
+) -> rusqlite::Result<(Vec<ProcSample>, Resolution)> {
+    let raw_from = h.raw_from_ms.clamp(start_ms, end_ms.max(start_ms));
+    let (mut out, res) = if raw_from > start_ms {
+        window_from_rollups(conn, h, start_ms, raw_from)?
+    } else {
+        (Vec::new(), Resolution::Raw)
+    };
+    if raw_from < end_ms {
+        out.extend(super::procbytes::Reader::new().window(conn, raw_from, end_ms)?);
+    }
+    Ok((out, res))
+}
+
+/// (sample id, time, interval, bytes) — a stored sample's process, port and host bytes.
+pub type ProcSample = (i64, i64, i64, super::procbytes::SampleBytes);
+
+/// The same shape as [`super::procbytes::Reader::window`] from rollups: one pseudo-sample per
+/// quarter hour (or per UTC day where the quarter detail is pruned), timed at the bucket's end,
+/// holding the bucket's process, port and host sums. A bucket straddling an edge is taken when
+/// most of it lies inside. Returns the coarsest bucket used (Raw: none).
+fn window_from_rollups(
+    conn: &Connection,
+    h: &Horizons,
+    start_ms: i64,
+    end_ms: i64,
+) -> rusqlite::Result<(Vec<ProcSample>, Resolution)> {
     use super::rollup::for_each_row;
+    let mut res = Resolution::Raw;
     use super::series;
     // series id → (process, proto, port, addr) of the process, port and host series
     let mut labels: HashMap<i64, (i64, String, i64, String)> = HashMap::new();
@@ -273,16 +315,22 @@ pub fn window_from_rollups(
                     return Ok(());
                 };
                 let parts: Vec<(i64, i64, Vec<u64>)> = match row.quarters {
-                    Some(qs) => qs
+                    Some(qs) if day >= h.quarters_from_day => qs
                         .into_iter()
                         .map(|(q, v)| (day * DAY_MS + i64::from(q) * QUARTER_MS, QUARTER_MS, v))
                         .collect(),
-                    None => vec![(day * DAY_MS, DAY_MS, row.total)],
+                    _ => vec![(day * DAY_MS, DAY_MS, row.total)],
                 };
                 for (at, len, v) in parts {
-                    if at < start_ms || at >= end_ms || v.len() < 2 {
+                    let inside = (at + len).min(end_ms) - at.max(start_ms);
+                    if inside * 2 < len || v.len() < 2 {
                         continue;
                     }
+                    res = res.max(if len == DAY_MS {
+                        Resolution::Day
+                    } else {
+                        Resolution::Quarter
+                    });
                     let b = buckets.entry((at, len)).or_default();
                     match kind {
                         Kind::Proc => b.add_proc(*p, 0, v[0], v[1]),
@@ -294,8 +342,9 @@ pub fn window_from_rollups(
             },
         )?;
     }
-    Ok(buckets
+    let out = buckets
         .into_iter()
         .map(|((at, len), b)| (0, at + len, len, b))
-        .collect())
+        .collect();
+    Ok((out, res))
 }

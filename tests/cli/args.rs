@@ -93,15 +93,17 @@ fn yesterday_across_dst_and_odd_offsets() {
 
 #[test]
 fn samples_fall_inside_exact_dst_day_bounds() {
-    // Berlin 2026-03-29 is 23 h long: [2026-03-28T23:00Z, 2026-03-29T22:00Z).
+    // Berlin 2026-03-29 is 23 h long: [2026-03-28T23:00Z, 2026-03-29T22:00Z). A sample closes
+    // the interval that ends at its time, so the day holds the samples of (start, end].
     let mut env = Env::new();
     env.tz = "Europe/Berlin".into();
     let mut p = FakeProc::new();
     for (k, ts) in [
         "2026-03-28T22:59:00Z", // 23:59 on the 28th: baseline before the day
-        "2026-03-28T23:00:00Z", // 00:00 +01 on the 29th: first row
-        "2026-03-29T21:59:00Z", // 23:59 +02: last row
-        "2026-03-29T22:00:00Z", // 00:00 on the 30th: outside
+        "2026-03-28T23:00:00Z", // 00:00 +01 closes 23:59–00:00 of the 28th: outside
+        "2026-03-29T21:59:00Z", // 23:59 +02: first row (00:00–23:59)
+        "2026-03-29T22:00:00Z", // 00:00 on the 30th closes 23:59–24:00 of the 29th: last row
+        "2026-03-29T22:01:00Z", // 00:01 on the 30th: outside
     ]
     .iter()
     .enumerate()
@@ -118,7 +120,7 @@ fn samples_fall_inside_exact_dst_day_bounds() {
     let times: Vec<&str> = rows.iter().map(|r| col(&h, r, "time")).collect();
     assert_eq!(
         times,
-        ["2026-03-29T00:00:00+01:00", "2026-03-29T23:59:00+02:00"]
+        ["2026-03-29T23:59:00+02:00", "2026-03-30T00:00:00+02:00"]
     );
-    assert_eq!(col(&h, &rows[0], "rx_bytes"), "2000");
+    assert_eq!(col(&h, &rows[0], "rx_bytes"), "3000");
 }

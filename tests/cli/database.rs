@@ -620,3 +620,66 @@ fn an_older_schema_is_upgraded_by_the_recorder_not_by_reports() {
         .unwrap();
     assert_eq!(auto, 2, "switched to incremental auto-vacuum");
 }
+
+#[test]
+fn schema_4_rollups_of_samples_on_quarter_boundaries_are_re_rolled() {
+    // Schema 4 put a sample taken exactly at 10:15:00 into the 10:15–10:30 quarter; schema 5
+    // puts it in the quarter its interval ends (10:00–10:15). Upgrading re-rolls those days,
+    // so `check` (which recomputes rollups from raw rows today's way) agrees afterwards. Here
+    // the old rollups are simply gone, which only the conversion can bring back.
+    let env = Env::new();
+    let mut p = FakeProc::new();
+    for m in [0, 15, 30, 37] {
+        p.iface(b"eth0").add(1_000_000, 10, 0, 0);
+        p.uptime_ms += 900_000;
+        env.record_ok(&p, &at(m));
+    }
+    env.sql()
+        .execute_batch("DELETE FROM rollup; PRAGMA user_version = 4;")
+        .unwrap();
+    let check = |env: &Env| {
+        env.cmd(&["check"])
+            .env("NREC_NOW", at(40))
+            .output()
+            .unwrap()
+    };
+    p.iface(b"eth0").add(1_000_000, 10, 0, 0);
+    p.uptime_ms += 180_000;
+    env.record_ok(&p, &at(40));
+    let out = check(&env);
+    assert_success(&out);
+    // the 10:15 sample is in the quarter that ends at 10:15
+    let (h, rows) = parse_csv(
+        &String::from_utf8(
+            env.cmd(&[
+                "export",
+                "iface",
+                "--resolution",
+                "15m",
+                "--since",
+                "2026-11-22T10:00",
+                "--until",
+                "2026-11-22T10:30",
+                "--format",
+                "csv",
+            ])
+            .env("NREC_NOW", at(40))
+            .output()
+            .unwrap()
+            .stdout,
+        )
+        .unwrap(),
+    );
+    let eth0: Vec<(&str, &str)> = rows
+        .iter()
+        .filter(|r| col(&h, r, "iface") == "eth0")
+        .map(|r| (col(&h, r, "start"), col(&h, r, "rx_bytes")))
+        .collect();
+    assert_eq!(
+        eth0,
+        [
+            ("2026-11-22T10:00:00+00:00", "1000000"),
+            ("2026-11-22T10:15:00+00:00", "1000000")
+        ]
+    );
+}

@@ -8,6 +8,7 @@
 //! - `rollups`: rollups, retention, summaries, export and check.
 //! - `output`: every command's CSV/JSON/NDJSON against docs/OUTPUT.md; closed pipes.
 //! - `daemon`: continuous sampling, SIGHUP and SIGTERM.
+//! - `windows`: window edges, long windows part by part, resampled rows.
 //! - `ebpf`: eBPF accounting against ground truth, the pinned map's lifecycle.
 
 mod harness;
@@ -21,3 +22,4 @@ mod live;
 mod output;
 mod procs;
 mod rollups;
+mod windows;

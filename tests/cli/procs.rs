@@ -474,6 +474,7 @@ fn rollup_and_raw_rows_agree_over_any_window() {
         ("2026-11-20T00:00:00Z", "2026-11-20T06:00:00Z"),
         ("2026-11-20T00:30:00Z", "2026-11-20T05:10:00Z"),
         ("2026-11-20T01:00:17Z", "2026-11-20T01:00:18Z"),
+        ("2026-11-20T01:00:16Z", "2026-11-20T01:00:17Z"),
         ("2026-11-20T02:59:00Z", "2026-11-20T04:00:00Z"),
         ("2026-11-20T03:05:00Z", "2026-11-20T03:55:00Z"),
         ("2026-11-19T12:00:00Z", "2026-11-21T00:00:00Z"),
@@ -500,7 +501,8 @@ fn rollup_and_raw_rows_agree_over_any_window() {
         for (pid, name) in [(1i64, "alpha"), (2, "beta")] {
             let inside: Vec<_> = written
                 .iter()
-                .filter(|(ts, p, ..)| *p == pid && *ts >= s_ms && *ts < u_ms)
+                // a sample's interval ends at its time: windows hold (since, until]
+                .filter(|(ts, p, ..)| *p == pid && *ts > s_ms && *ts <= u_ms)
                 .collect();
             let rx = (!inside.is_empty()).then(|| inside.iter().map(|w| w.2).sum::<i64>());
             let tx = (!inside.is_empty()).then(|| inside.iter().map(|w| w.3).sum::<i64>());

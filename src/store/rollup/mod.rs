@@ -97,6 +97,13 @@ pub fn first_day(conn: &Connection) -> rusqlite::Result<Option<i64>> {
         .optional()
 }
 pub const QUARTER_MS: i64 = 900_000;
+
+/// Where a sample falls in days, quarter hours and windows: the last millisecond of its
+/// interval. A sample taken at `ts` covers `(ts - elapsed, ts]`, so one taken exactly at
+/// midnight closes the day before and belongs to it (ARCHITECTURE.md §4 "Windows").
+pub fn instant(ts_ms: i64) -> i64 {
+    ts_ms.saturating_sub(1)
+}
 pub const QUARTERS: usize = 96;
 
 /// What a series sums; the number is `series.kind` and `rollup.kind`.
@@ -437,7 +444,7 @@ impl Roller {
     /// new UTC day also compacts the day before (see [`compact_day`]).
     pub fn roll_sample(&mut self, conn: &Connection, sample: i64) -> rusqlite::Result<()> {
         if let Some(c) = self.contributions(conn, sample)? {
-            let day = c.ts_ms.div_euclid(DAY_MS);
+            let day = instant(c.ts_ms).div_euclid(DAY_MS);
             let open = get_meta(conn, "open_day")?;
             if let Some(open) = open.filter(|o| *o < day) {
                 compact_day(conn, open)?;
@@ -468,11 +475,12 @@ impl Acc {
         conn: &Connection,
         c: &Contribution,
     ) -> rusqlite::Result<()> {
-        let day = c.ts_ms.div_euclid(DAY_MS);
+        let at = instant(c.ts_ms);
+        let day = at.div_euclid(DAY_MS);
         if !(0..=MAX_DAY).contains(&day) {
             return Ok(()); // before 1970 or after year 4840: not representable in a key
         }
-        let q = (c.ts_ms.rem_euclid(DAY_MS) / QUARTER_MS) as u8;
+        let q = (at.rem_euclid(DAY_MS) / QUARTER_MS) as u8;
         for (k, v) in &c.items {
             let Some(id) = roller.series_id(conn, k, !self.read_only)? else {
                 self.missing += u64::from(v.iter().any(|x| *x != 0));
@@ -560,11 +568,11 @@ pub fn rebuildable_from(conn: &Connection) -> rusqlite::Result<Option<i64>> {
     };
     let pruned_to = get_meta(conn, "raw_from_ms")?
         .map(|t| t.div_euclid(DAY_MS) + i64::from(t.rem_euclid(DAY_MS) != 0));
-    let first = ts.div_euclid(DAY_MS);
+    let first = instant(ts).div_euclid(DAY_MS);
     Ok(Some(pruned_to.map_or(first, |p| first.max(p))))
 }
 
-/// Recomputes, day by day from raw samples with `ts >= from_day`, the rollup rows; `each`
+/// Recomputes, day by day from the raw samples of `from_day` on, the rollup rows; `each`
 /// receives every finished day (kind, day, series → row).
 pub fn recompute(
     conn: &Connection,
@@ -574,7 +582,7 @@ pub fn recompute(
     mut each: impl FnMut(i64, Acc) -> rusqlite::Result<()>,
 ) -> rusqlite::Result<u64> {
     let ids: Vec<(i64, i64)> = conn
-        .prepare("SELECT id, ts_ms FROM sample WHERE ts_ms >= ?1 ORDER BY ts_ms, id")?
+        .prepare("SELECT id, ts_ms FROM sample WHERE ts_ms > ?1 ORDER BY ts_ms, id")?
         .query_map([from_day * DAY_MS], |r| Ok((r.get(0)?, r.get(1)?)))?
         .collect::<rusqlite::Result<_>>()?;
     let fresh = || Acc {
@@ -585,7 +593,7 @@ pub fn recompute(
     let mut cur_day: Option<i64> = None;
     let mut n = 0;
     for (id, ts) in ids {
-        let day = ts.div_euclid(DAY_MS);
+        let day = instant(ts).div_euclid(DAY_MS);
         if cur_day.is_some_and(|d| d != day) {
             each(cur_day.unwrap_or(day), std::mem::replace(&mut acc, fresh()))?;
         }
@@ -599,6 +607,36 @@ pub fn recompute(
         each(d, acc)?;
     }
     Ok(n)
+}
+
+/// Schema 5's conversion: schema 4 placed a sample taken exactly on a quarter-hour boundary in
+/// the quarter after it; [`instant`] places it in the quarter its interval ends. Rebuilds the
+/// days the raw rows still cover when any such sample is stored, and adds a sample taken
+/// exactly at the first rebuilt day's midnight to the day before (which the rebuild keeps).
+pub fn reroll_boundaries(conn: &Connection) -> rusqlite::Result<()> {
+    let Some(from) = rebuildable_from(conn)? else {
+        return Ok(());
+    };
+    let any: bool = conn.query_row(
+        "SELECT EXISTS (SELECT 1 FROM sample WHERE ts_ms >= ?1 AND ts_ms % ?2 = 0)",
+        [from * DAY_MS, QUARTER_MS],
+        |r| r.get(0),
+    )?;
+    if !any {
+        return Ok(());
+    }
+    rebuild(conn)?;
+    let ids: Vec<i64> = conn
+        .prepare("SELECT id FROM sample WHERE ts_ms = ?1")?
+        .query_map([from * DAY_MS], |r| r.get(0))?
+        .collect::<rusqlite::Result<_>>()?;
+    let mut roller = Roller::new();
+    for id in ids {
+        if let Some(c) = roller.contributions(conn, id)? {
+            roller.apply(conn, &c)?;
+        }
+    }
+    Ok(())
 }
 
 /// `nrec rollup --rebuild`: drops the rollups of every day the raw rows still cover and
