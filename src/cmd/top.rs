@@ -187,6 +187,11 @@ pub fn run(what: What, args: &TopArgs, g: &Global, out: &mut dyn Write) -> Resul
         _ => top_detail(&conn, &sums, what).map_err(db)?,
     };
     entries.sort_by(|a, b| (b.rx + b.tx).cmp(&(a.rx + a.tx)).then(a.key.cmp(&b.key)));
+    let other_key = match what {
+        What::Procs => "(other processes)",
+        What::Ports => "(other ports)",
+        What::Hosts => "(other hosts)",
+    };
     let t = Totals::of(&conn, &sums).map_err(db)?;
     // Every entry is counted once per direction, so the attributed sum is over all entries,
     // shown or not; for ports the same bytes are not split further, for hosts likewise.
@@ -198,7 +203,33 @@ pub fn run(what: What, args: &TopArgs, g: &Global, out: &mut dyn Write) -> Resul
         t.iface_tx.saturating_sub(atx),
     );
     let whole = t.iface_rx + t.iface_tx;
-    entries.truncate(args.limit);
+    // Past --limit (and the hosts a process used beyond the ones tracked one by one), the
+    // rest is one `(other …)` row, so the rows always add up to the interface total.
+    let (mut ranked, mut rest): (Vec<Entry>, Vec<Entry>) =
+        entries.into_iter().partition(|e| e.key != other_key);
+    if ranked.len() > args.limit {
+        rest.extend(ranked.split_off(args.limit));
+    }
+    let entries = ranked;
+    let other = rest.into_iter().fold(
+        Entry {
+            key: other_key.to_string(),
+            rx: 0,
+            tx: 0,
+            procs: Vec::new(),
+        },
+        |mut o, e| {
+            o.rx += e.rx;
+            o.tx += e.tx;
+            for p in e.procs {
+                if !o.procs.contains(&p) {
+                    o.procs.push(p);
+                }
+            }
+            o
+        },
+    );
+    let other = (other.rx + other.tx > 0).then_some(other);
     let head = match what {
         What::Procs => "NAME",
         What::Ports => "PORT",
@@ -224,6 +255,17 @@ pub fn run(what: What, args: &TopArgs, g: &Global, out: &mut dyn Write) -> Resul
     for (i, e) in entries.iter().enumerate() {
         rows.push(vec![
             Cell::from(i + 1),
+            Cell::text(e.key.as_str()),
+            e.rx.into(),
+            e.tx.into(),
+            (e.rx + e.tx).into(),
+            share(e.rx + e.tx),
+            Cell::List(e.procs.clone()),
+        ]);
+    }
+    if let Some(e) = &other {
+        rows.push(vec![
+            Cell::Null,
             Cell::text(e.key.as_str()),
             e.rx.into(),
             e.tx.into(),
@@ -262,7 +304,7 @@ pub fn run(what: What, args: &TopArgs, g: &Global, out: &mut dyn Write) -> Resul
         };
         return o.rows(&rows, body).map_err(write_error);
     }
-    table(o.text(), head, what, &entries, (urx, utx), whole)
+    table(o.text(), head, what, &entries, other.as_ref(), (urx, utx), whole)
         .and_then(|()| {
             writeln!(
                 o.text(),
@@ -281,17 +323,27 @@ pub fn run(what: What, args: &TopArgs, g: &Global, out: &mut dyn Write) -> Resul
         .map_err(write_error)
 }
 
+/// The ranked rows, the `(other …)` row and `(unattributed)`. The name column is as wide as
+/// its longest name (as `ss` and `ps` size theirs), so the numbers stay aligned.
 fn table(
     out: &mut dyn Write,
     head: &str,
     what: What,
     entries: &[Entry],
+    other: Option<&Entry>,
     (urx, utx): (u64, u64),
     whole: u64,
 ) -> std::io::Result<()> {
+    let w = entries
+        .iter()
+        .chain(other)
+        .map(|e| e.key.chars().count())
+        .chain([head.len(), "(unattributed)".len()])
+        .max()
+        .unwrap_or(0);
     writeln!(
         out,
-        "{:>4}  {:<24} {:>11} {:>11} {:>11} {:>6}{}",
+        "{:>4}  {:<w$} {:>11} {:>11} {:>11} {:>6}{}",
         "RANK",
         head,
         "RX",
@@ -304,11 +356,14 @@ fn table(
             "  PROCESSES"
         }
     )?;
-    for (i, e) in entries.iter().enumerate() {
+    let ranks = (1..=entries.len())
+        .map(|i| i.to_string())
+        .chain(other.map(|_| String::new()));
+    for (rank, e) in ranks.zip(entries.iter().chain(other)) {
         write!(
             out,
-            "{:>4}  {:<24} {:>11} {:>11} {:>11} {:>5.1}%",
-            i + 1,
+            "{:>4}  {:<w$} {:>11} {:>11} {:>11} {:>5.1}%",
+            rank,
             e.key,
             size(e.rx),
             size(e.tx),
@@ -322,7 +377,7 @@ fn table(
     }
     writeln!(
         out,
-        "{:>4}  {:<24} {:>11} {:>11} {:>11} {:>5.1}%",
+        "{:>4}  {:<w$} {:>11} {:>11} {:>11} {:>5.1}%",
         "",
         "(unattributed)",
         size(urx),

@@ -521,3 +521,97 @@ fn rollup_and_raw_rows_agree_over_any_window() {
         }
     }
 }
+
+/// `--limit N` keeps N rows and folds the rest into `(other …)`, so rows + `(other …)` +
+/// `(unattributed)` always come to the interface total (issue 11 item 3); the name column is
+/// as wide as its longest name.
+#[test]
+fn top_tables_add_up_to_the_interface_total_at_any_limit() {
+    let env = Env::new();
+    let mut p = FakeProc::new();
+    env.record_ok(&p, &at(0)); // creates the schema; eth0 baseline
+    p.iface(b"eth0").add(10_000_000, 100, 2_000_000, 50);
+    p.uptime_ms += 60_000;
+    env.record_ok(&p, &at(1));
+    let c = env.sql();
+    let sid: i64 = c
+        .query_row("SELECT max(id) FROM sample", [], |r| r.get(0))
+        .unwrap();
+    let netns: i64 = c
+        .query_row("SELECT min(id) FROM netns", [], |r| r.get(0))
+        .unwrap();
+    let mut b = nrec::store::procbytes::SampleBytes::default();
+    let long = "a-process-name-well-past-24-columns";
+    for (i, (name, rx, tx)) in [
+        ("alpha", 3_000_000u64, 500_000u64),
+        ("beta", 2_000_000, 400_000),
+        (long, 1_000_000, 300_000),
+        ("delta", 500_000, 100_000),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        c.execute(
+            "INSERT INTO process (boot_id, pid, start_time, comm, netns) VALUES ('b', ?1, 1, CAST(?2 AS BLOB), ?3)",
+            rusqlite::params![100 + i as i64, name, netns],
+        )
+        .unwrap();
+        let id = c.last_insert_rowid();
+        b.add_proc(id, 1, rx, tx);
+        b.add_port(id, "tcp", 1000 + i as i64, rx, tx);
+        b.add_host(id, &format!("10.0.0.{i}"), rx / 2, tx / 2);
+        b.add_host(id, "*", rx - rx / 2, tx - tx / 2);
+    }
+    nrec::store::procbytes::write(&c, sid, &b).unwrap();
+    drop(c);
+    assert_success(&env.cmd(&["rollup", "--rebuild", "-q"]).output().unwrap());
+    let total = (10_000_000 + 2_000_000) as u64;
+    for cmd in ["top-procs", "top-ports", "top-hosts"] {
+        for limit in ["1", "2", "10"] {
+            let out = env
+                .cmd(&[cmd, "--limit", limit, "--format", "csv", "--since", "1h"])
+                .env("NREC_NOW", at(2))
+                .output()
+                .unwrap();
+            assert_success(&out);
+            let (h, rows) = parse_csv(&String::from_utf8(out.stdout).unwrap());
+            let sum: u64 = rows
+                .iter()
+                .map(|r| col(&h, r, "total_bytes").parse::<u64>().unwrap())
+                .sum();
+            assert_eq!(sum, total, "{cmd} --limit {limit}: {rows:?}");
+            let ranked = rows
+                .iter()
+                .filter(|r| !col(&h, r, "rank").is_empty())
+                .count();
+            assert!(ranked <= limit.parse().unwrap(), "{cmd} --limit {limit}");
+            let other = rows
+                .iter()
+                .any(|r| col(&h, r, "name").starts_with("(other "));
+            // hosts always have an (other hosts) row: the bytes of hosts not tracked singly
+            assert_eq!(
+                other,
+                limit != "10" || cmd == "top-hosts",
+                "{cmd} --limit {limit}"
+            );
+        }
+    }
+    // the table: numbers aligned whatever the name's length
+    let out = env
+        .cmd(&["top-procs", "--since", "1h"])
+        .env("NREC_NOW", at(2))
+        .output()
+        .unwrap();
+    let text = String::from_utf8(out.stdout).unwrap();
+    let ends: Vec<usize> = text
+        .lines()
+        .take_while(|l| !l.starts_with("coverage"))
+        .map(|l| l.find('%').unwrap_or(l.len()))
+        .skip(1)
+        .collect();
+    assert!(text.contains(long), "{text}");
+    assert!(
+        ends.windows(2).all(|w| w[0] == w[1]),
+        "columns aligned:\n{text}"
+    );
+}
