@@ -87,7 +87,7 @@ pub struct Cli {
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     pub verbose: u8,
 
-    /// Only errors on stderr
+    /// Only errors on stderr (and no OK line from `status --check`)
     #[arg(short, long, global = true, conflicts_with = "verbose")]
     pub quiet: bool,
 
@@ -151,6 +151,21 @@ pub struct StatusArgs {
     /// Output format (table or json)
     #[arg(long, value_enum, default_value_t = Format::Table)]
     pub format: Format,
+
+    /// Health check: exit 0 when healthy, else print one line per problem and exit 1 (a
+    /// stale last sample, eBPF calls lost to a full map, coverage below --min-coverage,
+    /// `nrec check` failures); for systemd OnFailure=, cron and Nagios-style probes
+    #[arg(long)]
+    pub check: bool,
+
+    /// The window the last-traffic line and --check look at (lost eBPF calls, coverage)
+    #[arg(long, default_value = "1h", value_name = "SPAN")]
+    pub since: String,
+
+    /// With --check: the least share of interface bytes (percent) that must be attributed
+    /// to processes in the window (default: not checked)
+    #[arg(long, value_name = "PERCENT", requires = "check")]
+    pub min_coverage: Option<f64>,
 }
 
 #[derive(Args, Debug)]

@@ -84,7 +84,14 @@ fn columns(t: Table) -> (Vec<&'static str>, Vec<&'static str>) {
         ),
         Table::Time => (
             vec![],
-            vec!["samples", "intervals", "elapsed_ms", "ebpf_elapsed_ms"],
+            vec![
+                "samples",
+                "intervals",
+                "elapsed_ms",
+                "ebpf_elapsed_ms",
+                "ebpf_lost_calls",
+                "ebpf_lost_bytes",
+            ],
         ),
     }
 }

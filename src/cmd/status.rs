@@ -1,13 +1,14 @@
 //! `nrec status`: is recording healthy, and what can it see? The last sample's age, the
 //! database (size, schema, retention tiers), per namespace the sources that delivered in the
-//! last sample and what each cannot see, this process's privileges, and how much of the last
-//! hour's interface traffic was attributed to processes.
+//! last sample and what each cannot see — as the recorded samples say, not as this shell's
+//! environment would — this process's privileges, and how much of the last hour's interface
+//! traffic was attributed to processes. `--check` turns that into a health check.
 
 use crate::cli::{Format, StatusArgs};
 use crate::cmd::Global;
 use crate::config::Config;
 use crate::error::{Error, Result};
-use crate::output::units::bytes as size;
+use crate::output::units::{bytes as size, duration};
 use crate::output::{escape_bytes, iso as render_iso, write_error};
 use crate::store::query;
 use crate::store::rollup::{Kind, Roller};
@@ -45,6 +46,14 @@ pub fn run(args: &StatusArgs, g: &Global, out: &mut dyn Write) -> Result<()> {
     let config = Config::load(g.config.as_deref())?;
 
     super::formats("status", args.format, &[Format::Table, Format::Json])?;
+    let span_ms = crate::time::parse_interval("--since", &args.since)?;
+    if let Some(c) = args.min_coverage {
+        if !(0.0..=100.0).contains(&c) {
+            return Err(Error::usage(format!(
+                "--min-coverage {c}: a percentage from 0 to 100"
+            )));
+        }
+    }
     let facts = query::recording(&conn).map_err(db)?;
     let last_ebpf = facts.last.as_ref().is_some_and(|l| l.ebpf);
     let last_pcap = facts.last.as_ref().is_some_and(|l| l.pcap);
@@ -61,13 +70,13 @@ pub fn run(args: &StatusArgs, g: &Global, out: &mut dyn Write) -> Result<()> {
     };
     let h = Horizons::load(&conn).map_err(db)?;
     let quarters_from = facts.quarters_from_day;
-    // coverage over the last hour: attributed socket bytes / interface bytes
+    // coverage over the window (--since, the last hour): attributed bytes / interface bytes
     let sums = window::sums(
         &conn,
         &mut Roller::new(),
         &h,
         &[Kind::Iface, Kind::Attrib, Kind::Proc, Kind::Time],
-        now - 3_600_000,
+        now.saturating_sub(span_ms),
         now,
     )
     .map_err(db)?;
@@ -78,6 +87,21 @@ pub fn run(args: &StatusArgs, g: &Global, out: &mut dyn Write) -> Result<()> {
     let attributed = t.proc_rx + t.proc_tx;
     let coverage = (iface > 0).then(|| attributed as f64 / iface as f64);
     let ebpf_share = t.ebpf_share();
+    let span = crate::output::units::duration(span_ms);
+    if args.check {
+        let interval = query::recording_interval_ms(&conn).map_err(db)?;
+        let health = Health {
+            now,
+            last_ms: last.map(|(_, ts)| ts),
+            interval_ms: interval,
+            totals: &t,
+            span: &span,
+            min_coverage: args.min_coverage,
+            quiet: g.quiet,
+            findings: store::check::check(&conn).map_err(db)?,
+        };
+        return health.report(out, &path);
+    }
     let probe = ebpf_probe();
     let caps = capabilities();
     let euid = crate::sys::euid();
@@ -108,14 +132,22 @@ pub fn run(args: &StatusArgs, g: &Global, out: &mut dyn Write) -> Result<()> {
                 "last_sample_age_s": age_s,
                 "privileges": { "euid": euid, "capabilities": caps },
                 "ebpf": {
-                    "state": probe.state,
-                    "detail": probe.detail,
-                    "pin_dir": crate::ebpf::pin_dir().display().to_string(),
-                    "entries": probe.entries,
-                    "capacity": probe.capacity,
-                    "lost_events": probe.lost_events,
-                    "lost_bytes": probe.lost_bytes,
                     "last_sample_used_it": last_ebpf,
+                    "recorded": {
+                        "window": span,
+                        "time_share": ebpf_share,
+                        "lost_calls": t.ebpf_lost_events,
+                        "lost_bytes": t.ebpf_lost_bytes,
+                    },
+                    "host": {
+                        "state": probe.state,
+                        "detail": probe.detail,
+                        "pin_dir": crate::ebpf::pin_dir().display().to_string(),
+                        "entries": probe.entries,
+                        "capacity": probe.capacity,
+                        "lost_events": probe.lost_events,
+                        "lost_bytes": probe.lost_bytes,
+                    },
                     "cannot_see": ebpf_blind,
                 },
                 "namespaces": nss.iter().map(|n| json!({
@@ -130,6 +162,7 @@ pub fn run(args: &StatusArgs, g: &Global, out: &mut dyn Write) -> Result<()> {
                     "cannot_see": if last_ebpf { ebpf_blind } else { blind },
                 })).collect::<Vec<_>>(),
                 "last_hour": {
+                    "window": span,
                     "interface_bytes": iface,
                     "socket_bytes": sock,
                     "attributed_bytes": attributed,
@@ -163,11 +196,17 @@ pub fn run(args: &StatusArgs, g: &Global, out: &mut dyn Write) -> Result<()> {
             )
             .map_err(io)?;
             match (last, age_s) {
+                (Some((_, ts)), Some(age)) if age < 0.0 => writeln!(
+                    w,
+                    "last sample   {} ({} in the future: a clock was wrong when it was taken, or is now)",
+                    render_iso(ts, &tz),
+                    duration(now - ts).trim_start_matches('-'),
+                ),
                 (Some((_, ts)), Some(age)) => writeln!(
                     w,
-                    "last sample   {} ({:.0} s ago{})",
+                    "last sample   {} ({} ago{})",
                     render_iso(ts, &tz),
-                    age,
+                    duration(now - ts),
                     if age > 180.0 {
                         "; is the timer running? systemctl list-timers nrec-record.timer"
                     } else {
@@ -190,7 +229,35 @@ pub fn run(args: &StatusArgs, g: &Global, out: &mut dyn Write) -> Result<()> {
                 }
             )
             .map_err(io)?;
-            writeln!(w, "eBPF          {}: {}", probe.state, probe.detail).map_err(io)?;
+            // What the recorded samples used, then what this host has now: a database
+            // recorded with NREC_EBPF=off is not "eBPF" because the maps are pinned today.
+            writeln!(
+                w,
+                "eBPF          {}; {:.0}% of the sampled time of the last {span}{}",
+                match last {
+                    None => "no sample yet",
+                    Some(_) if last_ebpf => "the last sample's process bytes came from it",
+                    Some(_) =>
+                        "not used by the last sample (process bytes from sock_diag, TCP only)",
+                },
+                ebpf_share.unwrap_or(0.0) * 100.0,
+                if t.ebpf_lost_events > 0 {
+                    format!(
+                        "; {} calls ({}) lost to a full map",
+                        t.ebpf_lost_events,
+                        size(t.ebpf_lost_bytes)
+                    )
+                } else {
+                    String::new()
+                }
+            )
+            .map_err(io)?;
+            writeln!(
+                w,
+                "              this host now: {}: {}",
+                probe.state, probe.detail
+            )
+            .map_err(io)?;
             for n in &nss {
                 writeln!(
                     w,
@@ -224,18 +291,101 @@ pub fn run(args: &StatusArgs, g: &Global, out: &mut dyn Write) -> Result<()> {
             match coverage {
                 Some(c) => writeln!(
                     w,
-                    "last hour     {} interface bytes, {:.1}% attributed to processes ({} on sockets without a known process); eBPF covered {:.0}% of the sampled time",
+                    "last {span:<8} {} interface bytes, {:.1}% attributed to processes ({} on sockets without a known process); eBPF covered {:.0}% of the sampled time",
                     size(iface),
                     c * 100.0,
                     size(unowned),
                     ebpf_share.unwrap_or(0.0) * 100.0
                 ),
-                None => writeln!(w, "last hour     no interface traffic recorded"),
+                None => writeln!(w, "last {span:<8} no interface traffic recorded"),
             }
             .map_err(io)?;
         }
     }
     Ok(())
+}
+
+/// `status --check`: what makes recording unhealthy, each a line of its own.
+struct Health<'a> {
+    now: i64,
+    last_ms: Option<i64>,
+    /// The recording interval the samples show (None before the second sample).
+    interval_ms: Option<i64>,
+    totals: &'a Totals,
+    span: &'a str,
+    min_coverage: Option<f64>,
+    /// `-q`: nothing on stdout when healthy (cron mails only problems).
+    quiet: bool,
+    findings: Vec<store::check::Finding>,
+}
+
+impl Health<'_> {
+    fn problems(&self) -> Vec<String> {
+        let mut p = Vec::new();
+        // The timer's minute when the samples cannot tell yet.
+        let interval = self.interval_ms.unwrap_or(60_000);
+        match self.last_ms {
+            None => p.push("no sample recorded yet: run `nrec record` or enable nrec-record.timer".into()),
+            Some(ts) if ts > self.now + interval => p.push(format!(
+                "the last sample is {} in the future: the clock is wrong now, or was when it was recorded",
+                duration(ts - self.now)
+            )),
+            Some(ts) if self.now - ts > 3 * interval => p.push(format!(
+                "the last sample is {} old (recording every {}): is the recorder running? systemctl status nrec-record.timer nrec.service",
+                duration(self.now - ts),
+                duration(interval)
+            )),
+            Some(_) => {}
+        }
+        let t = self.totals;
+        if t.ebpf_lost_events > 0 {
+            p.push(format!(
+                "{} eBPF send/receive calls ({}) lost to a full map in the last {}: their bytes are unattributed; run `nrec setup` with a larger NREC_BPF_MAX_ENTRIES",
+                t.ebpf_lost_events,
+                size(t.ebpf_lost_bytes),
+                self.span
+            ));
+        }
+        let iface = t.iface_rx + t.iface_tx;
+        if let (Some(min), true) = (self.min_coverage, iface > 0) {
+            let got = (t.proc_rx + t.proc_tx) as f64 * 100.0 / iface as f64;
+            if got < min {
+                p.push(format!(
+                    "{got:.1}% of the last {}'s interface bytes attributed to processes, below --min-coverage {min}",
+                    self.span
+                ));
+            }
+        }
+        for f in self.findings.iter().filter(|f| !f.ok) {
+            p.push(format!("nrec check: {}", f.text));
+        }
+        p
+    }
+
+    /// Healthy: one OK line, exit 0. Otherwise one line per problem on stdout, exit 1.
+    fn report(&self, out: &mut dyn Write, path: &std::path::Path) -> Result<()> {
+        let problems = self.problems();
+        let io = write_error;
+        if problems.is_empty() {
+            if self.quiet {
+                return Ok(());
+            }
+            let age = self
+                .last_ms
+                .map(|ts| duration(self.now - ts))
+                .unwrap_or_default();
+            writeln!(out, "OK: {}: last sample {age} ago", path.display()).map_err(io)?;
+            return Ok(());
+        }
+        for p in &problems {
+            writeln!(out, "PROBLEM: {p}").map_err(io)?;
+        }
+        Err(Error::failure(format!(
+            "{}: {} problem(s) found by status --check",
+            path.display(),
+            problems.len()
+        )))
+    }
 }
 
 /// Whether the running kernel has the tracepoints (their BTF type names are in vmlinux's

@@ -48,6 +48,28 @@ pub fn minutes(ms: i64) -> String {
     }
 }
 
+/// A duration for people, to its two largest units: `45s`, `12m 5s`, `3h 20m`, `6d 1h`
+/// (a negative one — a clock that went back — keeps its sign).
+pub fn duration(ms: i64) -> String {
+    if ms < 0 {
+        return format!("-{}", duration(ms.saturating_neg()));
+    }
+    let s = ms / 1000;
+    let two = |a: i64, ua: &str, b: i64, ub: &str| {
+        if b == 0 {
+            format!("{a}{ua}")
+        } else {
+            format!("{a}{ua} {b}{ub}")
+        }
+    };
+    match s {
+        0..60 => format!("{s}s"),
+        60..3600 => two(s / 60, "m", s % 60, "s"),
+        3600..86_400 => two(s / 3600, "h", s / 60 % 60, "m"),
+        _ => two(s / 86_400, "d", s / 3600 % 24, "h"),
+    }
+}
+
 /// A share in percent of a whole (0 when the whole is 0).
 pub fn pct(part: u64, whole: u64) -> f64 {
     if whole == 0 {
@@ -60,6 +82,22 @@ pub fn pct(part: u64, whole: u64) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn durations_read_like_people_write_them() {
+        for (ms, text) in [
+            (0, "0s"),
+            (59_999, "59s"),
+            (60_000, "1m"),
+            (725_000, "12m 5s"),
+            (3_600_000, "1h"),
+            (12_000_000, "3h 20m"),
+            (524_440_000, "6d 1h"),
+            (-90_000, "-1m 30s"),
+        ] {
+            assert_eq!(duration(ms), text, "{ms} ms");
+        }
+    }
 
     #[test]
     fn units_step_at_their_base() {

@@ -173,8 +173,15 @@ pub fn account(
         }
     }
     store_base(tx, sample, r)?;
-    tx.prepare_cached("UPDATE sample SET ebpf = ?1 WHERE id = ?2")?
-        .execute(params![i64::from(out.covered), sample])?;
+    tx.prepare_cached(
+        "UPDATE sample SET ebpf = ?1, ebpf_lost_events = ?2, ebpf_lost_bytes = ?3 WHERE id = ?4",
+    )?
+    .execute(params![
+        i64::from(out.covered),
+        to_sql(out.lost_events),
+        to_sql(out.lost_bytes),
+        sample
+    ])?;
     Ok(out)
 }
 

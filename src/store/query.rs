@@ -432,6 +432,19 @@ pub fn recording(conn: &Connection) -> rusqlite::Result<Recording> {
     })
 }
 
+/// The recording interval, as the newest samples recorded it: the median of the last 20
+/// intervals (None before the second sample).
+pub fn recording_interval_ms(conn: &Connection) -> rusqlite::Result<Option<i64>> {
+    let mut v: Vec<i64> = conn
+        .prepare_cached(
+            "SELECT elapsed_ms FROM sample WHERE elapsed_ms > 0 ORDER BY ts_ms DESC, id DESC LIMIT 20",
+        )?
+        .query_map([], |r| r.get(0))?
+        .collect::<rusqlite::Result<_>>()?;
+    v.sort_unstable();
+    Ok(v.get(v.len() / 2).copied())
+}
+
 /// One namespace of a sample and which sources delivered for it.
 #[derive(Debug, Clone)]
 pub struct NetnsSources {

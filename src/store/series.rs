@@ -16,12 +16,19 @@ impl Vector<'_> {
     fn at(&self, i: usize) -> u64 {
         self.0.get(i).copied().unwrap_or(0)
     }
-    // Kind::Time: [samples, intervals, elapsed ms, eBPF-covered ms]
+    // Kind::Time: [samples, intervals, elapsed ms, eBPF-covered ms, eBPF calls lost to a full
+    // map, their bytes] (schema 4's vectors end after the eBPF-covered ms: lost reads 0)
     pub fn elapsed_ms(&self) -> u64 {
         self.at(2)
     }
     pub fn ebpf_ms(&self) -> u64 {
         self.at(3)
+    }
+    pub fn ebpf_lost_events(&self) -> u64 {
+        self.at(4)
+    }
+    pub fn ebpf_lost_bytes(&self) -> u64 {
+        self.at(5)
     }
     // Kind::Iface: the 16 /proc/net/dev deltas, then the interval bookkeeping.
     pub fn dev(&self, i: usize) -> u64 {
@@ -99,6 +106,9 @@ pub struct Totals {
     /// Sampled time of the window, and the part whose process bytes came from eBPF.
     pub elapsed_ms: u64,
     pub ebpf_ms: u64,
+    /// eBPF send/receive calls (and bytes) not counted because the map was full.
+    pub ebpf_lost_events: u64,
+    pub ebpf_lost_bytes: u64,
 }
 
 impl Totals {
@@ -111,6 +121,8 @@ impl Totals {
                 Some(Kind::Time) => {
                     t.elapsed_ms += v.elapsed_ms();
                     t.ebpf_ms += v.ebpf_ms();
+                    t.ebpf_lost_events += v.ebpf_lost_events();
+                    t.ebpf_lost_bytes += v.ebpf_lost_bytes();
                 }
                 Some(Kind::Iface) => {
                     t.iface_rx += v.iface_rx_bytes();

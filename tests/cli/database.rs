@@ -635,7 +635,10 @@ fn schema_4_rollups_of_samples_on_quarter_boundaries_are_re_rolled() {
         env.record_ok(&p, &at(m));
     }
     env.sql()
-        .execute_batch("DELETE FROM rollup; PRAGMA user_version = 4;")
+        .execute_batch(
+            "DELETE FROM rollup; ALTER TABLE sample DROP COLUMN ebpf_lost_events;
+             ALTER TABLE sample DROP COLUMN ebpf_lost_bytes; PRAGMA user_version = 4;",
+        )
         .unwrap();
     let check = |env: &Env| {
         env.cmd(&["check"])

@@ -289,10 +289,26 @@ fn exited_processes_are_forgotten_after_they_are_stored_and_a_full_map_is_report
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("eBPF map full"), "{err}");
     let st = status(&small);
-    assert_eq!(st["ebpf"]["state"], "active", "{st}");
-    assert_eq!(st["ebpf"]["capacity"], 4);
-    assert!(st["ebpf"]["lost_events"].as_u64().unwrap() > 0, "{st}");
-    assert!(st["ebpf"]["lost_bytes"].as_u64().unwrap() >= 10_000, "{st}");
+    assert_eq!(st["ebpf"]["host"]["state"], "active", "{st}");
+    assert_eq!(st["ebpf"]["host"]["capacity"], 4);
+    assert!(
+        st["ebpf"]["host"]["lost_events"].as_u64().unwrap() > 0,
+        "{st}"
+    );
+    assert!(
+        st["ebpf"]["host"]["lost_bytes"].as_u64().unwrap() >= 10_000,
+        "{st}"
+    );
+    // the database recorded the loss too: status --check reports it from the samples
+    let lost = st["ebpf"]["recorded"]["lost_calls"].as_u64().unwrap();
+    assert!(lost > 0, "{st}");
+    let check = small.cmd(&["status", "--check"]).output().unwrap();
+    assert_eq!(check.status.code(), Some(1));
+    let text = String::from_utf8_lossy(&check.stdout);
+    assert!(
+        text.contains(&format!("PROBLEM: {lost} eBPF send/receive calls")),
+        "{text}"
+    );
 
     // --remove detaches and removes the pins; status then says so; record falls back.
     let out = small.cmd(&["setup", "--remove"]).output().unwrap();
@@ -302,7 +318,7 @@ fn exited_processes_are_forgotten_after_they_are_stored_and_a_full_map_is_report
     assert_success(&again);
     assert!(String::from_utf8_lossy(&again.stdout).contains("was not set up"));
     let st = status(&small);
-    assert_eq!(st["ebpf"]["state"], "not set up", "{st}");
+    assert_eq!(st["ebpf"]["host"]["state"], "not set up", "{st}");
     assert!(st["namespaces"][0]["sources"]["process_bytes"] == "ebpf");
 }
 

@@ -8,6 +8,7 @@
 //! - `rollups`: rollups, retention, summaries, export and check.
 //! - `output`: every command's CSV/JSON/NDJSON against docs/OUTPUT.md; closed pipes.
 //! - `daemon`: continuous sampling, SIGHUP and SIGTERM.
+//! - `health`: what `status` says and `status --check`.
 //! - `windows`: window edges, long windows part by part, resampled rows.
 //! - `ebpf`: eBPF accounting against ground truth, the pinned map's lifecycle.
 
@@ -18,6 +19,7 @@ mod daemon;
 mod database;
 mod ebpf;
 mod fixtures;
+mod health;
 mod live;
 mod output;
 mod procs;

@@ -334,11 +334,16 @@ impl Roller {
         conn: &Connection,
         sample: i64,
     ) -> rusqlite::Result<Option<Contribution>> {
-        let row: Option<(i64, Option<i64>, i64)> = conn
-            .prepare_cached("SELECT ts_ms, elapsed_ms, ebpf FROM sample WHERE id = ?1")?
-            .query_row([sample], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+        type Row = (i64, Option<i64>, i64, i64, i64);
+        let row: Option<Row> = conn
+            .prepare_cached(
+                "SELECT ts_ms, elapsed_ms, ebpf, ebpf_lost_events, ebpf_lost_bytes FROM sample WHERE id = ?1",
+            )?
+            .query_row([sample], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
+            })
             .optional()?;
-        let Some((ts_ms, elapsed, ebpf)) = row else {
+        let Some((ts_ms, elapsed, ebpf, lost_events, lost_bytes)) = row else {
             return Ok(None);
         };
         let el = elapsed.unwrap_or(0).max(0) as u64;
@@ -350,6 +355,8 @@ impl Roller {
                 u64::from(elapsed.is_some()),
                 el,
                 if ebpf != 0 { el } else { 0 },
+                super::from_sql(lost_events),
+                super::from_sql(lost_bytes),
             ],
         ));
 
