@@ -84,11 +84,19 @@ const LOCK_WAIT: Duration = Duration::from_secs(10);
 /// Where the system recorder (root, or the timer unit) keeps its database.
 pub const SYSTEM_DB: &str = "/var/lib/nrec/nrec.db";
 
+/// The system database: `NREC_SYSTEM_DB` when set (a host that keeps it elsewhere), else
+/// [`SYSTEM_DB`].
+pub fn system_db() -> PathBuf {
+    std::env::var_os("NREC_SYSTEM_DB")
+        .filter(|v| !v.is_empty())
+        .map_or_else(|| PathBuf::from(SYSTEM_DB), PathBuf::from)
+}
+
 /// The default database for reading: the user's own if it exists, else the system one
 /// (members of group nrec read the timer's database without --db), else the user's path
 /// (whose absence is then reported).
 pub fn default_read_path() -> PathBuf {
-    pick_read_path(default_path(), Path::new(SYSTEM_DB))
+    pick_read_path(default_path(), &system_db())
 }
 
 fn pick_read_path(own: PathBuf, system: &Path) -> PathBuf {
@@ -101,7 +109,7 @@ fn pick_read_path(own: PathBuf, system: &Path) -> PathBuf {
 /// The default database path for writing (ARCHITECTURE.md §6).
 pub fn default_path() -> PathBuf {
     if crate::sys::is_root() {
-        return PathBuf::from(SYSTEM_DB);
+        return system_db();
     }
     let base = std::env::var_os("XDG_STATE_HOME")
         .filter(|v| !v.is_empty())
@@ -279,20 +287,34 @@ pub fn settle(conn: &Connection, path: &Path) {
 pub fn open_ro(path: &Path) -> Result<Connection> {
     if !path.exists() {
         return Err(Error::database(format!(
-            "{}: no such database; run `nrec record` first (or pass --db)",
-            path.display()
+            "{}: no such database; {}",
+            path.display(),
+            missing_hint(path, &system_db())
         )));
     }
     check_header(path)?;
-    let conn = Connection::open_with_flags(
-        path,
-        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-    )
-    .map_err(|e| Error::sqlite(path, e))?;
-    configure(&conn, path, Mode::Read)?;
-    let v: i32 = conn
-        .query_row("PRAGMA user_version", [], |r| r.get(0))
-        .map_err(|e| Error::sqlite(path, e))?;
+    let (conn, v) = match open_read(path, false) {
+        Ok(c) => c,
+        // A WAL database on read-only media (an archived copy, a read-only mount, a
+        // directory the reader cannot write) whose -shm file is missing: SQLite cannot
+        // create it. With no -wal content either, the file alone is the whole database and
+        // `immutable` reads it without any shared memory or lock. With -wal content, reading
+        // without it would silently drop samples: say so instead.
+        Err(e) if cannot_open(&e) => match wal_len(path) {
+            0 => open_read(path, true).map_err(|e| Error::sqlite(path, e))?,
+            n => {
+                return Err(Error::new(
+                    Exit::Permission,
+                    format!(
+                        "{}: its {} holds {n} bytes of samples but its -shm file is missing and cannot be created here (read-only); copy the database with its -wal file to a writable directory and read it there",
+                        path.display(),
+                        beside(path, "-wal").display()
+                    ),
+                ));
+            }
+        },
+        Err(e) => return Err(Error::sqlite(path, e)),
+    };
     if v == 0 {
         return Err(Error::database(format!(
             "{}: has no nrec schema yet; run `nrec record` first",
@@ -308,6 +330,68 @@ pub fn open_ro(path: &Path) -> Result<Connection> {
         )));
     }
     Ok(conn)
+}
+
+/// What to do about a missing database: the system recorder's may exist where this user
+/// cannot see it (its directory is 0750 root:nrec), which `exists()` cannot tell from absent.
+fn missing_hint(path: &Path, system: &Path) -> String {
+    let denied = |p: &Path| {
+        std::fs::metadata(p).is_err_and(|e| e.kind() == std::io::ErrorKind::PermissionDenied)
+    };
+    if path != system && denied(system) {
+        format!(
+            "the system recorder's database {} may exist but you cannot read it: join group nrec (`sudo usermod -aG nrec $USER`, then log in again) or run nrec with sudo",
+            system.display()
+        )
+    } else {
+        "run `nrec record` first (or pass --db)".into()
+    }
+}
+
+/// Opens `path` for reading, configured, and reads its schema version (the first read, where
+/// SQLite finds out whether it can use the WAL). `immutable`: read the file alone, no -wal,
+/// -shm or locks (only for a database whose -wal is empty or missing).
+fn open_read(path: &Path, immutable: bool) -> rusqlite::Result<(Connection, i32)> {
+    let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+    let conn = if immutable {
+        Connection::open_with_flags(
+            format!("file:{}?immutable=1", uri_path(path)),
+            flags | OpenFlags::SQLITE_OPEN_URI,
+        )?
+    } else {
+        Connection::open_with_flags(path, flags)?
+    };
+    configure(&conn, path, Mode::Read).map_err(|e| malformed(e.msg))?;
+    let v = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+    Ok((conn, v))
+}
+
+/// SQLite could not open or set up the WAL's shared memory: read-only media or directory.
+fn cannot_open(e: &rusqlite::Error) -> bool {
+    use rusqlite::ErrorCode as C;
+    matches!(e, rusqlite::Error::SqliteFailure(f, _)
+        if matches!(f.code, C::CannotOpen | C::ReadOnly))
+}
+
+/// The size of the -wal file beside the database (0 when there is none).
+fn wal_len(path: &Path) -> u64 {
+    std::fs::metadata(beside(path, "-wal")).map_or(0, |m| m.len())
+}
+
+/// A path as a `file:` URI path, byte for byte: everything but unreserved characters and `/`
+/// percent-encoded (a name may hold `?`, `#`, `%` or bytes that are not UTF-8).
+fn uri_path(path: &Path) -> String {
+    use std::fmt::Write;
+    use std::os::unix::ffi::OsStrExt;
+    let mut s = String::new();
+    for b in path.as_os_str().as_bytes() {
+        if b.is_ascii_alphanumeric() || b"-._~/".contains(b) {
+            s.push(char::from(*b));
+        } else {
+            let _ = write!(s, "%{b:02X}");
+        }
+    }
+    s
 }
 
 /// Creates the database's directory (mode 0750) if it does not exist.

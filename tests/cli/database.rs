@@ -686,3 +686,200 @@ fn schema_4_rollups_of_samples_on_quarter_boundaries_are_re_rolled() {
         ]
     );
 }
+
+/// A bind mount made read-only, unmounted when dropped.
+struct RoMount(std::path::PathBuf);
+
+impl RoMount {
+    fn new(src: &Path, at: &Path) -> Option<RoMount> {
+        std::fs::create_dir_all(at).unwrap();
+        let ok = |args: &[&std::ffi::OsStr]| {
+            std::process::Command::new("mount")
+                .args(args)
+                .status()
+                .is_ok_and(|s| s.success())
+        };
+        if !ok(&["--bind".as_ref(), src.as_os_str(), at.as_os_str()]) {
+            return None;
+        }
+        let m = RoMount(at.to_path_buf());
+        ok(&["-o".as_ref(), "remount,bind,ro".as_ref(), at.as_os_str()]).then_some(m)
+    }
+}
+
+impl Drop for RoMount {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount").arg(&self.0).status();
+    }
+}
+
+/// Issue 11 item 5: read commands read databases they cannot write — on a read-only mount,
+/// with and without the -wal/-shm files — and never write them; only writers get exit 5.
+#[test]
+fn read_only_databases_are_read_and_never_written() {
+    if !is_root() {
+        return skip("read-only mount", "needs root to mount");
+    }
+    let env = Env::new();
+    let mut p = FakeProc::new();
+    for k in 0..6 {
+        p.iface(b"eth0").add(1_000_000, 10, 0, 0);
+        p.uptime_ms += 60_000;
+        env.record_ok(&p, &at(k));
+    }
+    // An archived copy: the samples checkpointed into the file, no -wal/-shm beside it.
+    env.sql()
+        .execute_batch("PRAGMA wal_checkpoint(TRUNCATE);")
+        .unwrap();
+    let src = env.tmp.path().join("archive");
+    std::fs::create_dir_all(&src).unwrap();
+    std::fs::copy(&env.db, src.join("nrec.db")).unwrap();
+    let mnt = env.tmp.path().join("ro");
+    let Some(m) = RoMount::new(&src, &mnt) else {
+        return skip(
+            "read-only mount",
+            "mount --bind failed (no mount namespace rights?)",
+        );
+    };
+    let db = mnt.join("nrec.db");
+    let before = std::fs::read(&db).unwrap();
+    let read = |args: &[&str]| {
+        let out = std::process::Command::new(BIN)
+            .arg("--db")
+            .arg(&db)
+            .args(args)
+            .env("NREC_NOW", at(10))
+            .env("NREC_EBPF", "off")
+            .env("TZ", "UTC")
+            .output()
+            .unwrap();
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let rows = |text: &str| parse_csv(text).1.len();
+    for args in [
+        &["report", "--iface", "eth0", "--format", "csv"][..],
+        &["summary", "--format", "csv"],
+        &["top-procs", "--format", "csv"],
+        &["export", "iface", "--format", "csv"],
+        &["status", "--format", "json"],
+        &["check"],
+    ] {
+        let (code, out, err) = read(args);
+        assert_eq!(code, Some(0), "{args:?} on a read-only copy: {err}");
+        assert!(!out.is_empty(), "{args:?}");
+    }
+    let (_, out, _) = read(&["report", "--iface", "eth0", "--format", "csv"]);
+    assert_eq!(rows(&out), 5, "every interval of the copy");
+    let (code, _, err) = read(&["record"]);
+    assert_eq!(code, Some(5), "a writer on read-only media: {err}");
+    drop(m);
+    assert_eq!(std::fs::read(src.join("nrec.db")).unwrap(), before);
+    assert!(!src.join("nrec.db-wal").exists() && !src.join("nrec.db-shm").exists());
+
+    // A live copy: samples in the -wal, -shm beside it.
+    for k in 6..8 {
+        p.iface(b"eth0").add(1_000_000, 10, 0, 0);
+        p.uptime_ms += 60_000;
+        env.record_ok(&p, &at(k));
+    }
+    for s in ["", "-wal", "-shm"] {
+        let name = format!("nrec.db{s}");
+        std::fs::copy(env.db.with_file_name(&name), src.join(&name)).unwrap();
+    }
+    let m = RoMount::new(&src, &mnt).unwrap();
+    let (code, out, err) = read(&["report", "--iface", "eth0", "--format", "csv"]);
+    assert_eq!(code, Some(0), "{err}");
+    assert_eq!(rows(&out), 7, "the -wal's samples are read too");
+    drop(m);
+
+    // Samples in the -wal but no -shm, and none can be made: refused, never read partially.
+    std::fs::remove_file(src.join("nrec.db-shm")).unwrap();
+    let _m = RoMount::new(&src, &mnt).unwrap();
+    let (code, _, err) = read(&["report"]);
+    assert_eq!(code, Some(5), "{err}");
+    assert!(err.contains("-wal") && err.contains("holds"), "{err}");
+    assert_eq!(err.lines().count(), 1, "{err}");
+}
+
+/// Issue 11 items 5 and 6 as a user without write access: a 0444 database in a 0555
+/// directory reads; the system database that exists but cannot be read is named, with how to
+/// get access.
+#[test]
+fn a_user_without_write_access_reads_and_is_told_about_the_system_database() {
+    if !is_root() {
+        return skip("unprivileged reader", "needs root to drop to another user");
+    }
+    let env = Env::new();
+    let mut p = FakeProc::new();
+    for k in 0..3 {
+        p.iface(b"eth0").add(1_000_000, 10, 0, 0);
+        p.uptime_ms += 60_000;
+        env.record_ok(&p, &at(k));
+    }
+    env.sql()
+        .execute_batch("PRAGMA wal_checkpoint(TRUNCATE);")
+        .unwrap();
+    let shared = env.tmp.path().join("shared");
+    std::fs::create_dir_all(&shared).unwrap();
+    std::fs::copy(&env.db, shared.join("nrec.db")).unwrap();
+    let bin = env.tmp.path().join("nrec");
+    std::fs::copy(BIN, &bin).unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    let mode = |p: &Path, m: u32| std::fs::set_permissions(p, std::fs::Permissions::from_mode(m));
+    mode(&shared.join("nrec.db"), 0o444).unwrap();
+    mode(&shared, 0o555).unwrap();
+    mode(env.tmp.path(), 0o755).unwrap();
+    // the "system" database: in a directory only root may enter
+    let system = env.tmp.path().join("system");
+    std::fs::create_dir_all(&system).unwrap();
+    std::fs::copy(&env.db, system.join("nrec.db")).unwrap();
+    mode(&system, 0o750).unwrap();
+    let home = env.tmp.path().join("home");
+    std::fs::create_dir_all(&home).unwrap();
+    let nobody = |args: &[&std::ffi::OsStr]| {
+        std::process::Command::new("setpriv")
+            .args([
+                "--reuid",
+                "nobody",
+                "--regid",
+                "nogroup",
+                "--clear-groups",
+                "--inh-caps=-all",
+            ])
+            .arg(&bin)
+            .args(args)
+            .env("NREC_NOW", at(5))
+            .env("HOME", &home)
+            .env_remove("XDG_STATE_HOME")
+            .env("NREC_SYSTEM_DB", system.join("nrec.db"))
+            .output()
+            .unwrap()
+    };
+    let db = shared.join("nrec.db");
+    let out = nobody(&[
+        "--db".as_ref(),
+        db.as_os_str(),
+        "report".as_ref(),
+        "--format".as_ref(),
+        "csv".as_ref(),
+    ]);
+    assert_success(&out);
+    assert_eq!(
+        parse_csv(&String::from_utf8_lossy(&out.stdout)).1.len(),
+        2 * 2,
+        "lo and eth0, 2 intervals"
+    );
+    let out = nobody(&["report".as_ref()]);
+    assert_eq!(out.status.code(), Some(3));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains(&format!("{}", system.join("nrec.db").display()))
+            && err.contains("group nrec"),
+        "{err}"
+    );
+    assert_eq!(err.lines().count(), 1, "{err}");
+}
