@@ -39,6 +39,19 @@ fn main() -> ExitCode {
         quiet: cli.quiet,
     };
     let mut out = output::Stdout::new();
+    // One rule for the config file (--config, NREC_CONFIG, or /etc/nrec/nrec.toml when it
+    // exists): every command reads it first and a broken one is exit 2 — except the
+    // recorders, which store their sample first (with default retention) and then say so.
+    let recorder = matches!(
+        cli.command,
+        cli::Command::Record(_) | cli::Command::Daemon(_)
+    );
+    if !recorder {
+        if let Err(e) = nrec::config::Config::load(g.config.as_deref()) {
+            eprintln!("nrec: {e}");
+            return ExitCode::from(e.exit as u8);
+        }
+    }
     let res = match &cli.command {
         cli::Command::Record(a) => cmd::record::run(a, &g),
         cli::Command::Report(a) => cmd::report::run(a, &g, &mut out),

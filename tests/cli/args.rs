@@ -124,3 +124,62 @@ fn samples_fall_inside_exact_dst_day_bounds() {
     );
     assert_eq!(col(&h, &rows[0], "rx_bytes"), "3000");
 }
+
+/// Issue 11 item 7: one rule for the config file — every command reads it first, and a
+/// broken one is exit 2 with one line naming it (the recorders store their sample first).
+#[test]
+fn every_command_refuses_a_broken_config_file() {
+    let env = Env::new();
+    let p = FakeProc::new();
+    env.record_ok(&p, &at(0));
+    let cfg = env.tmp.path().join("broken.toml");
+    std::fs::write(&cfg, "[retention]\nraw = \"soon\"\n").unwrap();
+    let cfg = cfg.to_str().unwrap();
+    for args in [
+        &["report"][..],
+        &["top-procs"],
+        &["top-ports"],
+        &["top-hosts"],
+        &["proc", "x"],
+        &["summary"],
+        &["export", "iface"],
+        &["status"],
+        &["check"],
+        &["prune"],
+        &["rollup"],
+    ] {
+        for via_env in [false, true] {
+            let mut c = if via_env {
+                let mut c = env.cmd(args);
+                c.env("NREC_CONFIG", cfg);
+                c
+            } else {
+                env.cmd(&[&["--config", cfg], args].concat())
+            };
+            let out = c.env("NREC_NOW", at(1)).output().unwrap();
+            let err = String::from_utf8_lossy(&out.stderr);
+            assert_eq!(
+                out.status.code(),
+                Some(2),
+                "{args:?} (env {via_env}): {err}"
+            );
+            assert!(err.contains("broken.toml"), "{args:?}: {err}");
+            assert_eq!(err.lines().count(), 1, "{args:?}: {err}");
+            assert!(out.stdout.is_empty(), "{args:?}");
+        }
+    }
+    // record stores its sample, then says the config is broken
+    p.write();
+    let out = env
+        .cmd(&["--config", cfg, "record"])
+        .env("NREC_PROC_ROOT", p.path())
+        .env("NREC_NOW", at(2))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let n: i64 = env
+        .sql()
+        .query_row("SELECT count(*) FROM sample", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(n, 2, "the sample was stored");
+}
