@@ -19,6 +19,20 @@ pub enum Format {
     Ndjson,
 }
 
+/// A `--format` that offers only what the command writes (`status`: table or json;
+/// `export`: csv, json or ndjson), so `--help` and the error list the same choices.
+fn formats(
+    allowed: &'static [&'static str],
+) -> impl clap::builder::TypedValueParser<Value = Format> {
+    use clap::builder::TypedValueParser;
+    clap::builder::PossibleValuesParser::new(allowed).map(|s| match s.as_str() {
+        "csv" => Format::Csv,
+        "json" => Format::Json,
+        "ndjson" => Format::Ndjson,
+        _ => Format::Table,
+    })
+}
+
 /// What a `top-procs` row is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum By {
@@ -83,7 +97,7 @@ pub struct Cli {
     #[arg(long, global = true, env = "NREC_CONFIG", value_name = "PATH")]
     pub config: Option<PathBuf>,
 
-    /// More detail on stderr (a summary line after `record`)
+    /// More detail on stderr (`record`: a summary line; `export`: the rows written)
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     pub verbose: u8,
 
@@ -99,19 +113,19 @@ pub struct Cli {
 pub enum Command {
     /// Take one sample of every network namespace and append it to the database
     Record(RecordArgs),
-    /// sar-style reports: -n DEV (default), EDEV, IP, EIP, SOCK, SOCK6, TCP, ETCP, UDP, UDP6, STATE, LISTEN, ALL
+    /// sar-style reports: -n DEV (default), EDEV, IP, EIP, SOCK, SOCK6, TCP, ETCP, UDP, UDP6, STATE, PROC, LISTEN, ALL (default window: today)
     Report(ReportArgs),
-    /// Processes that moved the most bytes (default: the last 24 h)
-    TopProcs(TopArgs),
-    /// Service ports that moved the most bytes, with the processes behind each
+    /// Processes that moved the most bytes (default window: the last 24 h)
+    TopProcs(TopProcsArgs),
+    /// Service ports that moved the most bytes, with the processes behind each (default window: the last 24 h)
     TopPorts(TopArgs),
-    /// Remote hosts that moved the most bytes, with the processes talking to them
+    /// Remote hosts that moved the most bytes, with the processes talking to them (default window: the last 24 h)
     TopHosts(TopArgs),
-    /// One process's history: bytes per interval, its ports and remote hosts
+    /// One process's history: bytes per interval, its ports and remote hosts (default window: the last 24 h)
     Proc(ProcArgs),
     /// vnstat-style traffic summaries per interface (or one process / port)
     Summary(SummaryArgs),
-    /// Stream the raw or rolled-up series of a table as CSV or JSON
+    /// Stream the raw or rolled-up series of a table as CSV or JSON (default window: the last 24 h)
     Export(ExportArgs),
     /// Apply the retention of the config file now, to the end (`record` does it in small steps)
     Prune,
@@ -148,8 +162,8 @@ pub struct DaemonArgs {
 
 #[derive(Args, Debug)]
 pub struct StatusArgs {
-    /// Output format (table or json)
-    #[arg(long, value_enum, default_value_t = Format::Table)]
+    /// Output format
+    #[arg(long, default_value = "table", value_parser = formats(&["table", "json"]))]
     pub format: Format,
 
     /// Health check: exit 0 when healthy, else print one line per problem and exit 1 (a
@@ -218,15 +232,16 @@ pub struct ExportArgs {
     #[arg(value_enum)]
     pub table: ExportTable,
 
-    /// Row resolution [default: the finest stored for the whole window]
+    /// Row resolution [default: raw rows wherever raw samples are stored, the finest
+    /// rollups for the part of the window retention pruned]
     #[arg(long, value_enum)]
     pub resolution: Option<Resolution>,
 
     #[command(flatten)]
     pub window: WindowOpts,
 
-    /// Output format (csv, json or ndjson)
-    #[arg(long, value_enum, default_value_t = Format::Csv)]
+    /// Output format
+    #[arg(long, default_value = "csv", value_parser = formats(&["csv", "json", "ndjson"]))]
     pub format: Format,
 }
 
@@ -244,14 +259,20 @@ pub struct ProcArgs {
 }
 
 #[derive(Args, Debug)]
-pub struct TopArgs {
-    /// How many rows
-    #[arg(long, default_value_t = 10)]
-    pub limit: usize,
-
-    /// What a row is (top-procs)
+pub struct TopProcsArgs {
+    /// What a row is
     #[arg(long, value_enum, default_value_t = By::Name)]
     pub by: By,
+
+    #[command(flatten)]
+    pub top: TopArgs,
+}
+
+#[derive(Args, Debug)]
+pub struct TopArgs {
+    /// How many rows (the rest is one `(other …)` row)
+    #[arg(long, default_value_t = 10)]
+    pub limit: usize,
 
     #[command(flatten)]
     pub window: WindowOpts,
@@ -270,7 +291,7 @@ pub struct RecordArgs {
 
 #[derive(Args, Debug, Clone, Default)]
 pub struct WindowOpts {
-    /// Today, from local midnight (the default)
+    /// Today, from local midnight
     #[arg(long)]
     pub today: bool,
     /// The previous local calendar day (23 or 25 hours on DST days)
@@ -301,7 +322,7 @@ impl WindowOpts {
 
 #[derive(Args, Debug)]
 pub struct ReportArgs {
-    /// Report kinds, comma-separated: DEV EDEV IP EIP SOCK SOCK6 TCP ETCP UDP UDP6 STATE LISTEN ALL
+    /// Report kinds, comma-separated: DEV EDEV IP EIP SOCK SOCK6 TCP ETCP UDP UDP6 STATE PROC LISTEN ALL
     #[arg(
         short = 'n',
         value_delimiter = ',',

@@ -24,11 +24,24 @@ fn main() -> ExitCode {
                     ExitCode::SUCCESS
                 };
             }
-            // clap's message is several lines; keep the one that names the problem.
+            // clap's message is several lines; keep the one that names the problem, and on
+            // the same line what clap suggests ("did you mean", the possible values).
             let text = e.render().to_string();
             let first = text.lines().next().unwrap_or("invalid arguments");
             let first = first.strip_prefix("error: ").unwrap_or(first);
-            eprintln!("nrec: {first} (see nrec --help)");
+            let hints: Vec<&str> = text
+                .lines()
+                .skip(1)
+                .map(str::trim)
+                .filter(|l| l.starts_with("tip:") || l.starts_with("[possible values"))
+                .map(|l| l.strip_prefix("tip: ").unwrap_or(l))
+                .collect();
+            let hints = if hints.is_empty() {
+                String::new()
+            } else {
+                format!("; {}", hints.join("; "))
+            };
+            eprintln!("nrec: {first}{hints} (see nrec --help)");
             return ExitCode::from(2);
         }
     };
@@ -55,9 +68,15 @@ fn main() -> ExitCode {
     let res = match &cli.command {
         cli::Command::Record(a) => cmd::record::run(a, &g),
         cli::Command::Report(a) => cmd::report::run(a, &g, &mut out),
-        cli::Command::TopProcs(a) => cmd::top::run(cmd::top::What::Procs, a, &g, &mut out),
-        cli::Command::TopPorts(a) => cmd::top::run(cmd::top::What::Ports, a, &g, &mut out),
-        cli::Command::TopHosts(a) => cmd::top::run(cmd::top::What::Hosts, a, &g, &mut out),
+        cli::Command::TopProcs(a) => {
+            cmd::top::run(cmd::top::What::Procs, a.by, &a.top, &g, &mut out)
+        }
+        cli::Command::TopPorts(a) => {
+            cmd::top::run(cmd::top::What::Ports, cli::By::Name, a, &g, &mut out)
+        }
+        cli::Command::TopHosts(a) => {
+            cmd::top::run(cmd::top::What::Hosts, cli::By::Name, a, &g, &mut out)
+        }
         cli::Command::Proc(a) => cmd::proc::run(a, &g, &mut out),
         cli::Command::Summary(a) => cmd::summary::run(a, &g, &mut out),
         cli::Command::Export(a) => cmd::export::run(a, &g, &mut out),

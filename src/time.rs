@@ -190,11 +190,17 @@ pub fn local_midnight(t: Timestamp, tz: &TimeZone) -> Timestamp {
 
 /// Parses a positive span ("7d", "36h", "90m") into a [`Span`].
 pub fn parse_span(opt: &str, s: &str) -> Result<Span> {
-    let bad = || {
-        Error::usage(format!(
-            "{opt} {s:?}: not a span or date/time; use e.g. 7d, 36h, 90m, 2026-11-22 or 2026-11-22T08:00"
-        ))
-    };
+    parse_span_or(
+        opt,
+        s,
+        "not a span or date/time; use e.g. 7d, 36h, 90m, 2026-11-22 or 2026-11-22T08:00",
+    )
+}
+
+/// [`parse_span`] with the hint a bad value gets (an option that takes only spans does not
+/// suggest dates).
+fn parse_span_or(opt: &str, s: &str, hint: &str) -> Result<Span> {
+    let bad = || Error::usage(format!("{opt} {s:?}: {hint}"));
     let t = s.trim();
     if t.is_empty() || t.starts_with('-') || t.starts_with('+') {
         return Err(bad());
@@ -239,7 +245,7 @@ fn parse_point(opt: &str, s: &str, now: &Zoned, tz: &TimeZone) -> Result<Timesta
 
 /// Parses a resampling interval such as "10m" into whole milliseconds (fixed units only).
 pub fn parse_interval(opt: &str, s: &str) -> Result<i64> {
-    let span = parse_span(opt, s)?;
+    let span = parse_span_or(opt, s, "not a span; use e.g. 30s, 10m, 1h or 6h")?;
     let d = span
         .to_duration(jiff::SpanRelativeTo::days_are_24_hours())
         .map_err(|e| Error::usage(format!("{opt} {s:?}: {e}")))?;

@@ -235,11 +235,6 @@ impl Progress {
 }
 
 pub fn run(args: &ExportArgs, g: &Global, out: &mut dyn Write) -> Result<()> {
-    super::formats(
-        "export",
-        args.format,
-        &[Format::Csv, Format::Json, Format::Ndjson],
-    )?;
     let (window, tz) = super::window(&args.window, Some("24h"))?;
     let path = g.db_read_path();
     let conn = store::open_ro(&path)?;

@@ -66,26 +66,6 @@ pub(crate) fn output<'w>(
     ))
 }
 
-/// Refuses a format a command does not write.
-pub(crate) fn formats(
-    command: &str,
-    f: crate::cli::Format,
-    allowed: &[crate::cli::Format],
-) -> Result<()> {
-    if allowed.contains(&f) {
-        return Ok(());
-    }
-    let names: Vec<String> = allowed
-        .iter()
-        .map(|a| format!("{a:?}").to_lowercase())
-        .collect();
-    Err(crate::error::Error::usage(format!(
-        "{command} writes --format {}; not {}",
-        names.join(", "),
-        format!("{f:?}").to_lowercase()
-    )))
-}
-
 /// Global options, resolved once.
 pub struct Global {
     pub db: Option<PathBuf>,

@@ -45,7 +45,6 @@ pub fn run(args: &StatusArgs, g: &Global, out: &mut dyn Write) -> Result<()> {
     let db = |e| Error::sqlite(&path, e);
     let config = Config::load(g.config.as_deref())?;
 
-    super::formats("status", args.format, &[Format::Table, Format::Json])?;
     let span_ms = crate::time::parse_interval("--since", &args.since)?;
     if let Some(c) = args.min_coverage {
         if !(0.0..=100.0).contains(&c) {

@@ -158,7 +158,7 @@ fn top_detail(conn: &Connection, sums: &Sums, what: What) -> rusqlite::Result<Ve
         .collect())
 }
 
-pub fn run(what: What, args: &TopArgs, g: &Global, out: &mut dyn Write) -> Result<()> {
+pub fn run(what: What, by: By, args: &TopArgs, g: &Global, out: &mut dyn Write) -> Result<()> {
     let (window, tz) = super::window(&args.window, Some("24h"))?;
     if args.limit == 0 {
         return Err(Error::usage("--limit must be at least 1"));
@@ -183,7 +183,7 @@ pub fn run(what: What, args: &TopArgs, g: &Global, out: &mut dyn Write) -> Resul
     .map_err(db)?;
     super::note_resolution(g, sums.edges, &h, &tz);
     let mut entries = match what {
-        What::Procs => top_procs(&conn, &sums, args.by).map_err(db)?,
+        What::Procs => top_procs(&conn, &sums, by).map_err(db)?,
         _ => top_detail(&conn, &sums, what).map_err(db)?,
     };
     entries.sort_by(|a, b| (b.rx + b.tx).cmp(&(a.rx + a.tx)).then(a.key.cmp(&b.key)));
@@ -285,7 +285,7 @@ pub fn run(what: What, args: &TopArgs, g: &Global, out: &mut dyn Write) -> Resul
     ]);
     if args.format != Format::Table {
         let by = match what {
-            What::Procs => format!("{:?}", args.by).to_lowercase(),
+            What::Procs => format!("{by:?}").to_lowercase(),
             What::Ports => "port".into(),
             What::Hosts => "host".into(),
         };

@@ -183,3 +183,62 @@ fn every_command_refuses_a_broken_config_file() {
         .unwrap();
     assert_eq!(n, 2, "the sample was stored");
 }
+
+/// Issue 11 items 9–10: each offered option does what its help says; what a command does not
+/// take is not offered, and a misspelling gets the right spelling on the same line.
+#[test]
+fn help_offers_only_what_works_and_misspellings_get_a_suggestion() {
+    let env = Env::new();
+    env.record_ok(&FakeProc::new(), &at(0));
+    let run = |args: &[&str]| {
+        let out = env.cmd(args).env("NREC_NOW", at(1)).output().unwrap();
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    for (args, needle) in [
+        (
+            &["status", "--format", "csv"][..],
+            "[possible values: table, json]",
+        ),
+        (
+            &["export", "iface", "--format", "table"],
+            "[possible values: csv, json, ndjson]",
+        ),
+        (&["top-ports", "--by", "exe"], "'--by'"),
+        (&["top-hosts", "--by", "exe"], "'--by'"),
+        (&["top-proc"], "'top-procs'"),
+        (&["report", "--sinc", "1h"], "'--since'"),
+        (
+            &["report", "--interval", "banana"],
+            "not a span; use e.g. 30s, 10m, 1h or 6h",
+        ),
+    ] {
+        let (code, _, err) = run(args);
+        assert_eq!(code, Some(2), "{args:?}: {err}");
+        assert!(err.contains(needle), "{args:?}: {err}");
+        assert_eq!(err.lines().count(), 1, "{args:?}: {err}");
+    }
+    // offered and working
+    for args in [
+        &["top-procs", "--by", "exe"][..],
+        &["status", "--format", "json"],
+        &["export", "iface", "--format", "ndjson"],
+        &["report", "-n", "PROC"],
+    ] {
+        let (code, _, err) = run(args);
+        assert_eq!(code, Some(0), "{args:?}: {err}");
+    }
+    let (_, help, _) = run(&["report", "--help"]);
+    assert!(help.contains("STATE PROC LISTEN"), "{help}");
+    let today = help.lines().find(|l| l.contains("--today")).unwrap();
+    assert!(
+        !today.contains("default"),
+        "report's default is today, others' 24 h: {today}"
+    );
+    let (_, help, _) = run(&["top-ports", "--help"]);
+    assert!(!help.contains("--by"), "{help}");
+    assert!(help.contains("default window: the last 24 h"), "{help}");
+}
