@@ -214,8 +214,9 @@ pub struct SummaryArgs {
     /// One service port (all processes, TCP) instead of the interfaces
     #[arg(long, value_name = "PORT")]
     pub port: Option<u16>,
-    /// Only these interfaces (comma-separated)
-    #[arg(long, value_delimiter = ',', value_name = "IFACE")]
+    /// Only these interfaces (comma-separated): names as printed (`eth0`, `lo@NETNS`) or
+    /// shell patterns (`veth*`)
+    #[arg(short = 'i', long, value_delimiter = ',', value_name = "IFACE")]
     pub iface: Vec<OsString>,
 
     #[command(flatten)]
@@ -331,9 +332,15 @@ pub struct ReportArgs {
     )]
     pub kinds: Vec<String>,
 
-    /// Only these interfaces (comma-separated)
-    #[arg(long, value_delimiter = ',', value_name = "IFACE")]
+    /// Only these interfaces (comma-separated): names as the report prints them (`eth0`,
+    /// `lo@NETNS`) or shell patterns (`veth*`)
+    #[arg(short = 'i', long, value_delimiter = ',', value_name = "IFACE")]
     pub iface: Vec<OsString>,
+
+    /// Only interfaces and namespace rows of these network namespaces (a name as printed,
+    /// `root` for the host's, or a pattern)
+    #[arg(long, value_name = "NETNS")]
+    pub netns: Option<OsString>,
 
     /// Omit rows with no activity during the interval (sar -z)
     #[arg(short = 'z')]

@@ -4,13 +4,13 @@ use crate::cli::{Format, ReportArgs};
 use crate::cmd::Global;
 use crate::error::{Error, Result};
 use crate::output::{Rows, write_error};
+use crate::report::filter::IfaceFilter;
 use crate::report::render::{self, Host};
 use crate::report::{self, Data, Shape, kinds, listen};
 use crate::store::window::Horizons;
 use crate::store::{self, query};
 use crate::time;
 use std::io::Write;
-use std::os::unix::ffi::OsStrExt;
 
 enum Part {
     Table(&'static kinds::Kind),
@@ -67,7 +67,7 @@ pub fn run(args: &ReportArgs, g: &Global, out: &mut dyn Write) -> Result<()> {
         .map(|s| time::parse_interval("--interval", s))
         .transpose()?;
     let shape = Shape {
-        ifaces: args.iface.iter().map(|s| s.as_bytes().to_vec()).collect(),
+        filter: IfaceFilter::new(&args.iface, args.netns.as_ref()),
         omit_idle: args.omit_idle,
         interval_ms,
         origin_ms: time::local_midnight(window.start, &tz).as_millisecond(),
@@ -120,7 +120,6 @@ pub fn run(args: &ReportArgs, g: &Global, out: &mut dyn Write) -> Result<()> {
         v.len() > 1
     };
 
-    let mut o = super::output(out, args.format, "report", &conn, &path, Some(&window), &tz)?;
     let tables: Vec<report::Table> = parts
         .iter()
         .filter_map(|p| match p {
@@ -128,6 +127,35 @@ pub fn run(args: &ReportArgs, g: &Global, out: &mut dyn Write) -> Result<()> {
             Part::Listen => None,
         })
         .collect();
+    // A filter that matches nothing recorded says so, with what was recorded.
+    if !shape.filter.is_empty() && !g.quiet {
+        let seen: Vec<(&[u8], &[u8])> = tables
+            .iter()
+            .flat_map(|t| t.seen.iter().map(|(ns, n)| (&ns[..], &n[..])))
+            .collect();
+        if tables.iter().any(|t| t.kind.key == kinds::Key::Iface) {
+            let missing = shape.filter.unmatched(&seen);
+            if !missing.is_empty() {
+                let mut names: Vec<String> = seen
+                    .iter()
+                    .map(|(ns, n)| crate::output::iface_label(ns, n))
+                    .collect();
+                names.sort();
+                names.dedup();
+                eprintln!(
+                    "nrec: {}: matches no interface recorded in {}; recorded: {}",
+                    missing.join(", "),
+                    window.label,
+                    if names.is_empty() {
+                        "none".into()
+                    } else {
+                        names.join(", ")
+                    }
+                );
+            }
+        }
+    }
+    let mut o = super::output(out, args.format, "report", &conn, &path, Some(&window), &tz)?;
     // Each part as typed rows, in the order asked for: (kind, rows, averages, restarts).
     let typed = || {
         let mut tables = tables.iter();

@@ -256,19 +256,33 @@ fn series_labels(
         }
         return Ok((Kind::Port, out));
     }
-    let want: Vec<&[u8]> = args.iface.iter().map(|s| s.as_bytes()).collect();
-    for i in series::ifaces(conn)? {
-        if !want.is_empty() && !want.contains(&i.name.as_slice()) {
+    let filter = crate::report::filter::IfaceFilter::new(&args.iface, None);
+    let all = series::ifaces(conn)?;
+    if !filter.is_empty() {
+        let seen: Vec<(&[u8], &[u8])> = all.iter().map(|i| (&i.netns[..], &i.name[..])).collect();
+        let missing = filter.unmatched(&seen);
+        if !missing.is_empty() {
+            let mut names: Vec<String> = all.iter().map(iface_label).collect();
+            names.sort();
+            names.dedup();
+            eprintln!(
+                "nrec: {}: matches no interface recorded; recorded: {}",
+                missing.join(", "),
+                names.join(", ")
+            );
+        }
+    }
+    for i in all {
+        if !filter.matches(&i.netns, &i.name) {
             continue;
         }
-        let mut label = escape_bytes(&i.name);
-        if i.netns != b"root" {
-            label.push('@');
-            label.push_str(&escape_bytes(&i.netns));
-        }
-        out.insert(i.series, label);
+        out.insert(i.series, iface_label(&i));
     }
     Ok((Kind::Iface, out))
+}
+
+fn iface_label(i: &series::IfaceSeries) -> String {
+    crate::output::iface_label(&i.netns, &i.name)
 }
 
 /// The periods of the chosen view, oldest first.

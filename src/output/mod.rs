@@ -142,6 +142,16 @@ pub fn hms(ts_ms: i64, tz: &TimeZone) -> String {
     local(ts_ms, tz).strftime("%H:%M:%S").to_string()
 }
 
+/// An interface as tables print it: `eth0`, or `lo@NETNS` outside the host's namespace
+/// (what `--iface` accepts back).
+pub fn iface_label(netns: &[u8], name: &[u8]) -> String {
+    if netns == b"root" {
+        escape_bytes(name)
+    } else {
+        format!("{}@{}", escape_bytes(name), escape_bytes(netns))
+    }
+}
+
 /// `YYYY-MM-DD HH:MM:SS` in the display zone.
 pub fn local_text(ts_ms: i64, tz: &TimeZone) -> String {
     local(ts_ms, tz).strftime("%Y-%m-%d %H:%M:%S").to_string()

@@ -5,6 +5,7 @@
 //! Segments (runs of consecutive samples of one boot) are never merged: sar's `Average:`
 //! block closes each one, and a reboot prints `LINUX RESTART` between them.
 
+pub mod filter;
 pub mod kinds;
 pub mod listen;
 pub mod render;
@@ -59,7 +60,8 @@ pub struct Row {
 /// Options that shape a table.
 #[derive(Debug, Clone, Default)]
 pub struct Shape {
-    pub ifaces: Vec<Vec<u8>>,
+    /// `--iface` / `--netns`.
+    pub filter: filter::IfaceFilter,
     pub omit_idle: bool,
     pub interval_ms: Option<i64>,
     /// Resampled buckets are counted from here (the local midnight the window starts in),
@@ -76,6 +78,9 @@ pub struct Table {
     pub averages: Vec<Row>,
     /// Whether rows must name their namespace (several namespaces, colliding names).
     pub show_netns: bool,
+    /// Interface kinds: every (namespace, interface) of the window before `--iface` /
+    /// `--netns` filtered them, so a filter that matches nothing can say what there was.
+    pub seen: Vec<(Name, Name)>,
 }
 
 /// Everything a report needs from the database for one window, loaded once: the part of the
@@ -205,11 +210,20 @@ pub fn build(kind: &'static Kind, data: &Data, shape: &Shape) -> Table {
         rows = all;
     }
     segments.append(&mut raw_segments);
-    if !shape.ifaces.is_empty() && kind.key == Key::Iface {
-        rows.retain(|r| {
-            r.iface
-                .as_ref()
-                .is_some_and(|n| shape.ifaces.iter().any(|x| x[..] == n[..]))
+    let mut seen: Vec<(Name, Name)> = Vec::new();
+    if kind.key == Key::Iface {
+        for r in &rows {
+            if let Some(n) = &r.iface {
+                if !seen.iter().any(|(ns, x)| ns == &r.netns && x == n) {
+                    seen.push((r.netns.clone(), n.clone()));
+                }
+            }
+        }
+    }
+    if !shape.filter.is_empty() {
+        rows.retain(|r| match (kind.key, &r.iface) {
+            (Key::Iface, Some(n)) => shape.filter.matches(&r.netns, n),
+            _ => shape.filter.netns_matches(&r.netns),
         });
     }
     if let Some(step) = shape.interval_ms {
@@ -244,6 +258,7 @@ pub fn build(kind: &'static Kind, data: &Data, shape: &Shape) -> Table {
         rows,
         averages,
         show_netns,
+        seen,
     }
 }
 

@@ -582,3 +582,59 @@ fn an_empty_window_is_success_with_a_note() {
         "header row kept: {csv}"
     );
 }
+
+/// Issue 11 item 8: `--iface`/`-i` takes the names the table prints and shell patterns; a
+/// filter that matches nothing says so on stderr, listing what was recorded.
+#[test]
+fn interface_filters_take_printed_names_and_patterns_and_say_when_nothing_matches() {
+    let env = Env::new();
+    let mut p = FakeProc::new();
+    p.ifaces.push(FakeIface::new(b"veth0", 3));
+    p.ifaces.push(FakeIface::new(b"veth1", 4));
+    for k in 0..3 {
+        for i in &mut p.ifaces {
+            i.add(1000, 1, 1000, 1);
+        }
+        p.uptime_ms += 60_000;
+        env.record_ok(&p, &at(k));
+    }
+    let names = |args: &[&str]| -> (Vec<String>, String) {
+        let out = env.report(&[args, &["--format", "csv"]].concat(), &at(5));
+        assert_success(&out);
+        let (h, rows) = parse_csv(&String::from_utf8(out.stdout).unwrap());
+        let mut v: Vec<String> = rows
+            .iter()
+            .map(|r| col(&h, r, "iface").to_string())
+            .collect();
+        v.sort();
+        v.dedup();
+        (v, String::from_utf8_lossy(&out.stderr).into_owned())
+    };
+    assert_eq!(names(&["--iface", "veth*"]).0, ["veth0", "veth1"]);
+    assert_eq!(names(&["-i", "eth0,veth[1]"]).0, ["eth0", "veth1"]);
+    assert_eq!(
+        names(&["-i", "lo@root"]).0,
+        ["lo"],
+        "the host's namespace by name"
+    );
+    assert_eq!(names(&["--netns", "root", "-i", "lo"]).0, ["lo"]);
+    let (rows, err) = names(&["--iface", "nosuch0"]);
+    assert!(rows.is_empty());
+    assert_eq!(
+        err.trim(),
+        "nrec: --iface nosuch0: matches no interface recorded in today (2026-11-22); \
+         recorded: eth0, lo, veth0, veth1"
+    );
+    let (_, err) = names(&["--netns", "uxns"]);
+    assert!(err.contains("--netns uxns: matches no interface"), "{err}");
+    // summary takes the same names
+    let out = env
+        .cmd(&["summary", "-i", "veth*", "--format", "csv"])
+        .env("NREC_NOW", at(5))
+        .output()
+        .unwrap();
+    assert_success(&out);
+    let (h, rows) = parse_csv(&String::from_utf8(out.stdout).unwrap());
+    assert!(rows.iter().all(|r| col(&h, r, "iface").starts_with("veth")));
+    assert!(!rows.is_empty());
+}
