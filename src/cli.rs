@@ -89,8 +89,8 @@ pub enum Resolution {
                   5 permission denied, 6 disk full. See the README."
 )]
 pub struct Cli {
-    /// Database path [default: /var/lib/nrec/nrec.db as root, else $XDG_STATE_HOME/nrec/nrec.db]
-    #[arg(long, global = true, env = "NREC_DB", value_name = "PATH")]
+    /// Database path (sar's -f) [default: /var/lib/nrec/nrec.db as root, else $XDG_STATE_HOME/nrec/nrec.db]
+    #[arg(short = 'f', long, global = true, env = "NREC_DB", value_name = "PATH")]
     pub db: Option<PathBuf>,
 
     /// Config file (TOML) [default: /etc/nrec/nrec.toml when it exists]
@@ -196,24 +196,25 @@ pub struct SummaryArgs {
     /// Per hour (default window: the last 24 hours)
     #[arg(long)]
     pub hourly: bool,
-    /// Per local day (default window: the last 30 days)
-    #[arg(long)]
+    /// Per local day (vnStat's -d; default window: the last 30 days)
+    #[arg(short = 'd', long)]
     pub daily: bool,
-    /// Per local month (default window: the last 12 months)
-    #[arg(long)]
+    /// Per local month (vnStat's -m; default window: the last 12 months)
+    #[arg(short = 'm', long)]
     pub monthly: bool,
-    /// Per local year (default window: everything stored)
-    #[arg(long)]
+    /// Per local year (vnStat's -y; default window: everything stored)
+    #[arg(short = 'y', long)]
     pub yearly: bool,
-    /// The N busiest local days (default window: everything stored)
-    #[arg(long, value_name = "N")]
+    /// The N busiest local days (vnStat's -t: 10 without N; default window: everything stored)
+    #[arg(short = 't', long, value_name = "N", num_args = 0..=1, default_missing_value = "10")]
     pub top_days: Option<usize>,
     /// One process (comm) instead of the interfaces
     #[arg(long, value_name = "NAME")]
     pub proc: Option<OsString>,
-    /// One service port (all processes, TCP) instead of the interfaces
+    /// One service port (all processes, TCP) instead of the interfaces: a number or a
+    /// name from /etc/services (https)
     #[arg(long, value_name = "PORT")]
-    pub port: Option<u16>,
+    pub port: Option<String>,
     /// Only these interfaces (comma-separated): names as printed (`eth0`, `lo@NETNS`) or
     /// shell patterns (`veth*`)
     #[arg(short = 'i', long, value_delimiter = ',', value_name = "IFACE")]
@@ -307,6 +308,12 @@ pub struct WindowOpts {
     /// End (exclusive): a span back from now or a date / date-time [default: now]
     #[arg(long, value_name = "X", allow_hyphen_values = true)]
     pub until: Option<String>,
+    /// sar's -s: start at this time of day within the chosen day (HH:MM[:SS])
+    #[arg(short = 's', long = "start-time", value_name = "HH:MM[:SS]")]
+    pub start_time: Option<String>,
+    /// sar's -e: end at this time of day within the chosen day (HH:MM[:SS])
+    #[arg(short = 'e', long = "end-time", value_name = "HH:MM[:SS]")]
+    pub end_time: Option<String>,
 }
 
 impl WindowOpts {
@@ -317,6 +324,8 @@ impl WindowOpts {
             date: self.date.clone(),
             since: self.since.clone(),
             until: self.until.clone(),
+            start_time: self.start_time.clone(),
+            end_time: self.end_time.clone(),
         }
     }
 }

@@ -163,3 +163,20 @@ mod tests {
         flock_exclusive(&f, false).unwrap();
     }
 }
+
+/// Reads at most `max` bytes of the regular file `path`: opened non-blocking and checked to be
+/// a regular file first, so a FIFO or device in its place cannot hang or flood the reader.
+pub fn read_bounded(path: &std::path::Path, max: u64) -> std::io::Result<Vec<u8>> {
+    use std::io::Read;
+    use std::os::unix::fs::OpenOptionsExt;
+    let f = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(path)?;
+    if !f.metadata()?.is_file() {
+        return Err(std::io::Error::other("not a regular file"));
+    }
+    let mut out = Vec::new();
+    f.take(max).read_to_end(&mut out)?;
+    Ok(out)
+}

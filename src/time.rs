@@ -96,6 +96,9 @@ pub struct WindowArgs {
     pub date: Option<String>,
     pub since: Option<String>,
     pub until: Option<String>,
+    /// sar's -s / -e: times of day within a day window.
+    pub start_time: Option<String>,
+    pub end_time: Option<String>,
 }
 
 impl WindowArgs {
@@ -127,12 +130,36 @@ impl WindowArgs {
                 "--until goes with --since (or alone), not with --today, --yesterday or --date",
             ));
         }
+        let day_window = self.today
+            || self.yesterday
+            || self.date.is_some()
+            || (self.since.is_none() && self.until.is_none() && default_since.is_none());
+        if (self.start_time.is_some() || self.end_time.is_some()) && !day_window {
+            return Err(Error::usage(
+                "-s/--start-time and -e/--end-time are times of day within a day: use them with \
+                 --today, --yesterday or --date (or --since/--until for any other window)",
+            ));
+        }
+        let (s_opt, e_opt) = (self.start_time.as_deref(), self.end_time.as_deref());
         let day = |d: Date, label: String| -> Result<Window> {
-            let start = day_start(d, tz)?;
+            let mut start = day_start(d, tz)?;
             let next = d
                 .tomorrow()
                 .map_err(|e| Error::usage(format!("date {d}: {e}")))?;
-            let end = day_start(next, tz)?;
+            let mut end = day_start(next, tz)?;
+            if let Some(s) = s_opt {
+                start = start.max(time_of_day("-s", s, d, tz)?);
+            }
+            if let Some(e) = e_opt {
+                end = end.min(time_of_day("-e", e, d, tz)?);
+            }
+            if start >= end {
+                return Err(Error::usage(format!(
+                    "the window is empty: -s {} is not before -e {}",
+                    s_opt.unwrap_or("00:00:00"),
+                    e_opt.unwrap_or("24:00:00")
+                )));
+            }
             Ok(Window { start, end, label })
         };
         if self.yesterday {
@@ -181,6 +208,19 @@ pub fn day_start(d: Date, tz: &TimeZone) -> Result<Timestamp> {
     d.to_zoned(tz.clone())
         .map(|z| z.timestamp())
         .map_err(|e| Error::usage(format!("date {d}: {e}")))
+}
+
+/// `HH:MM[:SS]` on local date `d` (sar's -s/-e).
+fn time_of_day(opt: &str, s: &str, d: Date, tz: &TimeZone) -> Result<Timestamp> {
+    let t: jiff::civil::Time = s.trim().parse().map_err(|_| {
+        Error::usage(format!(
+            "{opt} {s:?}: not a time of day; use HH:MM or HH:MM:SS, e.g. 08:30"
+        ))
+    })?;
+    d.to_datetime(t)
+        .to_zoned(tz.clone())
+        .map(|z| z.timestamp())
+        .map_err(|e| Error::usage(format!("{opt} {s:?}: {e}")))
 }
 
 /// The first instant of the local date that `t` falls on.

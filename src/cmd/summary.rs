@@ -80,7 +80,8 @@ pub fn run(args: &SummaryArgs, g: &Global, out: &mut dyn Write) -> Result<()> {
         periods.retain(|p| p.start_ms < p.end_ms);
     }
 
-    let (kind, labels) = series_labels(&conn, args).map_err(db)?;
+    let port = args.port.as_deref().map(service_port).transpose()?;
+    let (kind, labels) = series_labels(&conn, args, port).map_err(db)?;
     let h = Horizons::load(&conn).map_err(db)?;
     let mut roller = Roller::new();
     let mut edges = Resolution::Raw;
@@ -238,6 +239,7 @@ pub fn run(args: &SummaryArgs, g: &Global, out: &mut dyn Write) -> Result<()> {
 fn series_labels(
     conn: &Connection,
     args: &SummaryArgs,
+    port: Option<u16>,
 ) -> rusqlite::Result<(Kind, HashMap<i64, String>)> {
     let mut out = HashMap::new();
     if let Some(name) = &args.proc {
@@ -250,7 +252,7 @@ fn series_labels(
         }
         return Ok((Kind::Proc, out));
     }
-    if let Some(port) = args.port {
+    if let Some(port) = port {
         for d in series::details(conn, Kind::Port, Some(port))? {
             out.insert(d.series, format!("{}/{}", d.proto, d.port));
         }
@@ -283,6 +285,37 @@ fn series_labels(
 
 fn iface_label(i: &series::IfaceSeries) -> String {
     crate::output::iface_label(&i.netns, &i.name)
+}
+
+/// `--port`: a number, or a TCP service name (or alias) from /etc/services.
+fn service_port(s: &str) -> Result<u16> {
+    if let Ok(n) = s.parse::<u16>() {
+        return Ok(n);
+    }
+    let text = crate::sys::read_bounded(std::path::Path::new("/etc/services"), 4 << 20)
+        .unwrap_or_default();
+    lookup_service(&text, s.as_bytes()).ok_or_else(|| {
+        Error::usage(format!(
+            "--port {:?}: not a port number (1-65535) or a TCP service in /etc/services",
+            escape_bytes(s.as_bytes())
+        ))
+    })
+}
+
+/// The TCP port of service `name` in /etc/services text (`name port/proto aliases… # …`).
+fn lookup_service(text: &[u8], name: &[u8]) -> Option<u16> {
+    text.split(|b| *b == b'\n').find_map(|line| {
+        let line = line.split(|b| *b == b'#').next().unwrap_or_default();
+        let mut words = line
+            .split(|b| b.is_ascii_whitespace())
+            .filter(|w| !w.is_empty());
+        let first = words.next()?;
+        let port = std::str::from_utf8(words.next()?)
+            .ok()?
+            .strip_suffix("/tcp")?;
+        let port: u16 = port.parse().ok()?;
+        (first == name || words.any(|a| a == name)).then_some(port)
+    })
 }
 
 /// The periods of the chosen view, oldest first.
@@ -401,4 +434,16 @@ fn periods(
         out.push(p("all time", first_ms.min(now_ms), now_ms + 1, false));
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn services_resolve_by_name_and_alias_over_tcp_only() {
+        let text = b"# comment\nhttp\t\t80/tcp\t\twww # WorldWideWeb\nhttps 443/tcp\nhttps 443/udp\nsyslog 514/udp\n";
+        assert_eq!(super::lookup_service(text, b"https"), Some(443));
+        assert_eq!(super::lookup_service(text, b"www"), Some(80));
+        assert_eq!(super::lookup_service(text, b"syslog"), None);
+        assert_eq!(super::lookup_service(text, b"WorldWideWeb"), None);
+    }
 }

@@ -222,3 +222,84 @@ fn resampled_rows_are_local_buckets_labelled_by_their_data() {
         );
     }
 }
+
+/// Issue 11 item 9: sar's and vnStat's habits — `-f FILE`, `-s`/`-e` times of day within the
+/// chosen day, `-i`, vnStat's `-d`/`-m`/`-y`/`-t`, and service names for `--port`.
+#[test]
+fn sar_and_vnstat_habits_work() {
+    let env = Env::new();
+    half_hourly(&env, "2026-11-28T10:00:00Z", 13, |k| k as u64 * 1_000_000);
+    let now = "2026-11-29T08:00:00Z";
+    let db = env.db.to_str().unwrap().to_string();
+    let run = |args: &[&str]| {
+        let out = std::process::Command::new(BIN)
+            .args(args)
+            .env("NREC_NOW", now)
+            .env("TZ", "UTC")
+            .env("NREC_EBPF", "off")
+            .env_remove("NREC_DB")
+            .output()
+            .unwrap();
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    // sar -f FILE -s 12:00 -e 14:00 on yesterday: the same four intervals as --since/--until
+    let (code, out, err) = run(&[
+        "-f",
+        &db,
+        "report",
+        "--yesterday",
+        "-s",
+        "12:00",
+        "-e",
+        "14:00:00",
+        "-i",
+        "eth0",
+        "--format",
+        "csv",
+    ]);
+    assert_eq!(code, Some(0), "{err}");
+    let (h, rows) = parse_csv(&out);
+    let rx: Vec<&str> = rows.iter().map(|r| col(&h, r, "rx_bytes")).collect();
+    assert_eq!(rx, ["5000000", "6000000", "7000000", "8000000"]);
+    // -s/-e are times of day: refused with a window that is not a day, and when reversed
+    for args in [
+        &["-f", &db, "report", "--since", "6h", "-s", "12:00"][..],
+        &[
+            "-f",
+            &db,
+            "report",
+            "--yesterday",
+            "-s",
+            "14:00",
+            "-e",
+            "12:00",
+        ],
+        &["-f", &db, "report", "--yesterday", "-s", "25:00"],
+    ] {
+        let (code, _, err) = run(args);
+        assert_eq!(code, Some(2), "{args:?}: {err}");
+        assert_eq!(err.lines().count(), 1, "{err}");
+    }
+    // vnStat's short views
+    for (short, long) in [("-d", "--daily"), ("-m", "--monthly"), ("-y", "--yearly")] {
+        let a = run(&["-f", &db, "summary", short, "--format", "csv"]);
+        let b = run(&["-f", &db, "summary", long, "--format", "csv"]);
+        assert_eq!(a.0, Some(0), "{short}: {}", a.2);
+        assert_eq!(a.1, b.1, "{short} is {long}");
+    }
+    let a = run(&["-f", &db, "summary", "-t", "--format", "csv"]);
+    let b = run(&["-f", &db, "summary", "--top-days", "10", "--format", "csv"]);
+    assert_eq!((a.0, &a.1), (Some(0), &b.1), "-t is the 10 busiest days");
+    // --port by service name (/etc/services), and a name that is no service
+    let a = run(&["-f", &db, "summary", "--port", "https", "--format", "csv"]);
+    let b = run(&["-f", &db, "summary", "--port", "443", "--format", "csv"]);
+    if std::fs::read_to_string("/etc/services").is_ok_and(|s| s.contains("443/tcp")) {
+        assert_eq!((a.0, &a.1), (Some(0), &b.1), "{}", a.2);
+    }
+    let (code, _, err) = run(&["-f", &db, "summary", "--port", "no-such-service"]);
+    assert_eq!(code, Some(2), "{err}");
+}
