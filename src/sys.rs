@@ -147,23 +147,6 @@ pub fn user_name(uid: u32) -> Option<Vec<u8>> {
     None
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn facts_are_sane() {
-        assert!(clock_ticks_per_s() >= 1);
-        assert!(cpus() >= 1);
-        let a = boottime_ms();
-        let b = boottime_ns() / 1_000_000;
-        assert!(b as i64 >= a);
-        assert_eq!(user_name(0).as_deref(), Some(&b"root"[..]));
-        let f = tempfile::tempfile().unwrap();
-        flock_exclusive(&f, false).unwrap();
-    }
-}
-
 /// Reads at most `max` bytes of the regular file `path`: opened non-blocking and checked to be
 /// a regular file first, so a FIFO or device in its place cannot hang or flood the reader.
 pub fn read_bounded(path: &std::path::Path, max: u64) -> std::io::Result<Vec<u8>> {
@@ -179,4 +162,21 @@ pub fn read_bounded(path: &std::path::Path, max: u64) -> std::io::Result<Vec<u8>
     let mut out = Vec::new();
     f.take(max).read_to_end(&mut out)?;
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn facts_are_sane() {
+        assert!(clock_ticks_per_s() >= 1);
+        assert!(cpus() >= 1);
+        let a = boottime_ms();
+        let b = boottime_ns() / 1_000_000;
+        assert!(b as i64 >= a);
+        assert_eq!(user_name(0).as_deref(), Some(&b"root"[..]));
+        let f = tempfile::tempfile().unwrap();
+        flock_exclusive(&f, false).unwrap();
+    }
 }
