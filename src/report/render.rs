@@ -116,6 +116,12 @@ pub fn tables(w: &mut dyn Write, ts: &[Table], tz: &TimeZone, human: bool) -> io
     Ok(())
 }
 
+/// The formatted key of a row (every row's key is formatted before the rows are written).
+fn key_of<'k, 'a>(keys: &'k HashMap<(&'a [u8], Option<&'a [u8]>), String>, r: &'a Row) -> &'k str {
+    keys.get(&(&r.netns[..], r.iface.as_deref()))
+        .map_or("", String::as_str)
+}
+
 fn segment(w: &mut dyn Write, t: &Table, si: usize, tz: &TimeZone, human: bool) -> io::Result<()> {
     let rows: Vec<&Row> = t.rows.iter().filter(|r| r.segment == si).collect();
     let avgs: Vec<&Row> = t.averages.iter().filter(|r| r.segment == si).collect();
@@ -125,29 +131,47 @@ fn segment(w: &mut dyn Write, t: &Table, si: usize, tz: &TimeZone, human: bool) 
     // One formatted key per (netns, label) and one clock string per row time: a day of
     // 10 interfaces is 14 400 rows, and time-zone conversion is the costly part of a row.
     type Keys<'a> = HashMap<(&'a [u8], Option<&'a [u8]>), String>;
-    fn key_of<'a, 'k>(keys: &'k mut Keys<'a>, t: &Table, r: &'a Row) -> &'k str {
-        keys.entry((&r.netns[..], r.iface.as_deref()))
-            .or_insert_with(|| {
-                if t.kind.key.names().is_some() {
-                    format!(" {:>9}", label(t, r))
-                } else if t.show_netns {
-                    format!(" {:>9}", escape_bytes(&r.netns))
-                } else {
-                    String::new()
-                }
-            })
-    }
+    let key_text = |r: &Row| {
+        if t.kind.key.names().is_some() {
+            label(t, r)
+        } else if t.show_netns {
+            escape_bytes(&r.netns)
+        } else {
+            String::new()
+        }
+    };
     let mut keys: Keys<'_> = HashMap::new();
+    for r in rows.iter().chain(&avgs) {
+        keys.entry((&r.netns[..], r.iface.as_deref()))
+            .or_insert_with(|| key_text(r));
+    }
+    // The key column is as wide as its longest name (sar's 9 at least), as `ss` and `ps`
+    // size theirs: `uxveth1@uxns` or `iperf3[10641]` never push the numbers apart.
+    let kw = keys
+        .values()
+        .map(|k| k.chars().count())
+        .max()
+        .unwrap_or(0)
+        .max(9);
+    let keyed = t.kind.key.names().is_some() || t.show_netns;
+    for k in keys.values_mut().filter(|_| keyed) {
+        *k = format!(" {k:>kw$}");
+    }
     let mut clock: (i64, String) = (i64::MIN, String::new());
     writeln!(w)?;
     write!(w, "{:<11}", hms(t.segments[si].start_ms, tz))?;
     if let Some((head, _)) = t.kind.key.names() {
-        write!(w, " {:>9}", head)?;
+        write!(w, " {:>kw$}", head)?;
     } else if t.show_netns {
-        write!(w, " {:>9}", "NETNS")?;
+        write!(w, " {:>kw$}", "NETNS")?;
     }
     for c in t.kind.columns {
-        write!(w, " {:>9}", c.head)?;
+        // --human prints bytes with units (98.5k): the header says bytes, not kB
+        let head = match c.calc {
+            Calc::Rate(_, div) if human && div > 1.0 => c.head.replace("kB/s", "B/s"),
+            _ => c.head.to_string(),
+        };
+        write!(w, " {:>9}", head)?;
     }
     writeln!(w)?;
     let mut last_gap_end = i64::MIN;
@@ -165,7 +189,7 @@ fn segment(w: &mut dyn Write, t: &Table, si: usize, tz: &TimeZone, human: bool) 
             clock = (r.time_ms, format!("{:<11}", hms(r.time_ms, tz)));
         }
         w.write_all(clock.1.as_bytes())?;
-        w.write_all(key_of(&mut keys, t, r).as_bytes())?;
+        w.write_all(key_of(&keys, r).as_bytes())?;
         if r.sums.is_none() {
             writeln!(w, "    not counted: {}", flags_text(r.flags))?;
             continue;
@@ -176,7 +200,7 @@ fn segment(w: &mut dyn Write, t: &Table, si: usize, tz: &TimeZone, human: bool) 
         w.write_all(b"\n")?;
     }
     for r in avgs {
-        write!(w, "{:<11}{}", "Average:", key_of(&mut keys, t, r))?;
+        write!(w, "{:<11}{}", "Average:", key_of(&keys, r))?;
         for c in t.kind.columns {
             cell(w, c, r, human)?;
         }

@@ -638,3 +638,38 @@ fn interface_filters_take_printed_names_and_patterns_and_say_when_nothing_matche
     assert!(rows.iter().all(|r| col(&h, r, "iface").starts_with("veth")));
     assert!(!rows.is_empty());
 }
+
+/// Issue 11 item 11: the key column is as wide as its longest name, so the numbers stay in
+/// their columns; `--human` headers say bytes where the values are bytes with units.
+#[test]
+fn report_tables_keep_their_columns_whatever_the_names() {
+    let env = Env::new();
+    let mut p = FakeProc::new();
+    p.ifaces.push(FakeIface::new(b"veth-long-name1", 3));
+    for k in 0..3 {
+        for i in &mut p.ifaces {
+            i.add(100_000, 100, 100_000, 100);
+        }
+        p.uptime_ms += 60_000;
+        env.record_ok(&p, &at(k));
+    }
+    for human in [false, true] {
+        let mut args = vec!["--since", "1h"];
+        if human {
+            args.push("--human");
+        }
+        let text = env.report_ok(&args, &at(5));
+        let lines: Vec<&str> = text
+            .lines()
+            .filter(|l| {
+                l.contains("IFACE") || l.contains("eth0") || l.contains("lo ") || l.contains("veth")
+            })
+            .collect();
+        assert!(lines.len() >= 7, "{text}");
+        let ends: Vec<usize> = lines.iter().map(|l| l.trim_end().len()).collect();
+        assert!(ends.windows(2).all(|w| w[0] == w[1]), "aligned:\n{text}");
+        let head = lines[0];
+        assert_eq!(head.contains("rxB/s"), human, "{head}");
+        assert_eq!(head.contains("rxkB/s"), !human, "{head}");
+    }
+}
