@@ -195,8 +195,11 @@ impl WindowArgs {
             (None, None) => (day_start(now_z.date(), tz)?, "today".to_string()),
         };
         if start >= end {
+            let at = |t: Timestamp| t.to_zoned(tz.clone()).strftime("%Y-%m-%d %H:%M:%S %Z");
             return Err(Error::usage(format!(
-                "the window is empty: start {start} is not before end {end}"
+                "the window is empty: start {} is not before end {}",
+                at(start),
+                at(end)
             )));
         }
         Ok(Window { start, end, label })

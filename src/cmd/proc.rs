@@ -62,7 +62,7 @@ fn detail(win: &Window, hosts: bool, p: i64) -> Vec<(String, u64, u64)> {
                     let k = if addr == "*" {
                         "(other hosts)".to_string()
                     } else {
-                        addr.clone()
+                        crate::output::unmap_v4(addr).to_string()
                     };
                     let e = m.entry(k).or_default();
                     e.0 += rx;

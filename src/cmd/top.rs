@@ -129,7 +129,15 @@ fn top_detail(conn: &Connection, sums: &Sums, what: What) -> rusqlite::Result<Ve
         let key = match kind {
             Kind::Port => format!("{}/{}", d.proto, d.port),
             _ if d.addr == "*" => "(other hosts)".to_string(),
-            _ => d.addr.clone(),
+            // an IPv4 peer of a dual-stack socket is an IPv4 host; a host seen from another
+            // namespace is another network's, named with it (as interfaces are)
+            _ => {
+                let addr = crate::output::unmap_v4(&d.addr);
+                match &d.netns[..] {
+                    b"root" | b"" => addr.to_string(),
+                    ns => format!("{addr}@{}", escape_bytes(ns)),
+                }
+            }
         };
         let comm = escape_bytes(&d.comm);
         let e = by_key.entry(key.clone()).or_insert_with(|| {

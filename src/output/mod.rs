@@ -142,6 +142,14 @@ pub fn hms(ts_ms: i64, tz: &TimeZone) -> String {
     local(ts_ms, tz).strftime("%H:%M:%S").to_string()
 }
 
+/// `::ffff:192.0.2.1` (an IPv4 address as a dual-stack socket sees it) as `192.0.2.1`.
+pub fn unmap_v4(addr: &str) -> &str {
+    match addr.strip_prefix("::ffff:") {
+        Some(v4) if v4.parse::<std::net::Ipv4Addr>().is_ok() => v4,
+        _ => addr,
+    }
+}
+
 /// An interface as tables print it: `eth0`, or `lo@NETNS` outside the host's namespace
 /// (what `--iface` accepts back).
 pub fn iface_label(netns: &[u8], name: &[u8]) -> String {

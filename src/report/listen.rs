@@ -35,8 +35,8 @@ pub fn table(
     }
     writeln!(
         w,
-        " {:>30} {:>8} {:>6}  COMMAND",
-        "LOCAL-ADDRESS:PORT", "PID", "UID"
+        " {:>30} {:>8} {:>6} {:>7}  COMMAND",
+        "LOCAL-ADDRESS:PORT", "PID", "UID", "SOCKETS"
     )?;
     for r in rows {
         write!(
@@ -55,7 +55,15 @@ pub fn table(
             .as_deref()
             .map(escape_bytes)
             .unwrap_or_else(|| "-".into());
-        writeln!(w, " {:>30} {:>8} {:>6}  {}", endpoint(r), pid, r.uid, comm)?;
+        writeln!(
+            w,
+            " {:>30} {:>8} {:>6} {:>7}  {}",
+            endpoint(r),
+            pid,
+            r.uid,
+            r.sockets,
+            comm
+        )?;
     }
     Ok(())
 }
@@ -72,6 +80,7 @@ pub fn rows(list: &[ListenerRow]) -> Rows {
         "port",
         "pid",
         "uid",
+        "sockets",
         "command",
     ]);
     for r in list {
@@ -85,6 +94,7 @@ pub fn rows(list: &[ListenerRow]) -> Rows {
             Cell::from(r.port),
             Cell::opt_int(r.pid),
             Cell::from(r.uid),
+            Cell::from(r.sockets),
             r.comm.as_deref().map_or(Cell::Null, Cell::bytes),
         ]);
     }

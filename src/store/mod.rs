@@ -138,6 +138,10 @@ fn lock_path(db: &Path) -> PathBuf {
 
 /// Takes the recorder lock beside the database, waiting up to [`LOCK_WAIT`].
 pub fn lock(db: &Path) -> Result<WriteLock> {
+    // A file that is not an nrec database is refused before anything is created beside it.
+    if db.exists() {
+        check_header(db)?;
+    }
     ensure_dir(db)?;
     let path = lock_path(db);
     let file = OpenOptions::new()

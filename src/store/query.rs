@@ -276,15 +276,21 @@ pub struct ListenerRow {
     pub comm: Option<Vec<u8>>,
     pub first_ms: i64,
     pub last_ms: i64,
+    /// Listening sockets of this process on this address and port (SO_REUSEPORT opens
+    /// several; a restart under the same PID reuses the row).
+    pub sockets: i64,
 }
 
-/// Listener spans that overlap the window.
+/// Listener spans that overlap the window, one per (namespace, protocol, address, port,
+/// process): first seen, last seen and how many sockets.
 pub fn listeners(conn: &Connection, w: &Window) -> rusqlite::Result<Vec<ListenerRow>> {
     let mut st = conn.prepare_cached(
-        "SELECT n.name, l.proto, l.family, l.addr, l.port, l.uid, l.pid, l.comm, l.first_ms, l.last_ms
+        "SELECT n.name, l.proto, l.family, l.addr, l.port, l.uid, l.pid, l.comm,
+                min(l.first_ms), max(l.last_ms), count(*)
          FROM listener l JOIN netns n ON n.id = l.netns
          WHERE l.last_ms >= ?1 AND l.first_ms < ?2
-         ORDER BY l.proto DESC, l.port, l.addr, l.first_ms",
+         GROUP BY n.name, l.proto, l.family, l.addr, l.port, l.uid, l.pid, l.comm
+         ORDER BY l.proto DESC, l.port, l.addr, min(l.first_ms)",
     )?;
     let rows = st.query_map(params![w.start_ms(), w.end_ms()], |r| {
         Ok(ListenerRow {
@@ -298,6 +304,7 @@ pub fn listeners(conn: &Connection, w: &Window) -> rusqlite::Result<Vec<Listener
             comm: r.get(7)?,
             first_ms: r.get(8)?,
             last_ms: r.get(9)?,
+            sockets: r.get(10)?,
         })
     })?;
     rows.collect()

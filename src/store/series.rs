@@ -201,6 +201,8 @@ pub struct DetailSeries {
     pub port: u16,
     /// Host series: the address, "*" for the rest of a process's hosts.
     pub addr: String,
+    /// The process's network namespace name (empty when unknown).
+    pub netns: Vec<u8>,
 }
 
 /// The port (`Kind::Port`) or host (`Kind::Host`) series; `port` narrows ports to one.
@@ -210,8 +212,8 @@ pub fn details(
     port: Option<u16>,
 ) -> rusqlite::Result<Vec<DetailSeries>> {
     let mut st = conn.prepare(
-        "SELECT s.id, p.pid, p.comm, s.proto, s.port, s.addr, s.ref
-         FROM series s JOIN process p ON p.id = s.ref
+        "SELECT s.id, p.pid, p.comm, s.proto, s.port, s.addr, s.ref, coalesce(n.name, x'')
+         FROM series s JOIN process p ON p.id = s.ref LEFT JOIN netns n ON n.id = p.netns
          WHERE s.kind = ?1 AND (?2 IS NULL OR s.port = ?2)",
     )?;
     let rows = st.query_map(rusqlite::params![kind as i64, port], |r| {
@@ -223,6 +225,7 @@ pub fn details(
             port: u16::try_from(r.get::<_, i64>(4)?).unwrap_or(0),
             addr: r.get(5)?,
             process: r.get(6)?,
+            netns: r.get(7)?,
         })
     })?;
     rows.collect()

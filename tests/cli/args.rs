@@ -215,6 +215,16 @@ fn help_offers_only_what_works_and_misspellings_get_a_suggestion() {
             &["report", "--interval", "banana"],
             "not a span; use e.g. 30s, 10m, 1h or 6h",
         ),
+        (
+            &[
+                "report",
+                "--since",
+                "2026-11-22T12:00:00.5",
+                "--until",
+                "2026-11-22T12:00:00.5",
+            ],
+            "start 2026-11-22 12:00:00 UTC is not before end 2026-11-22 12:00:00 UTC",
+        ),
     ] {
         let (code, _, err) = run(args);
         assert_eq!(code, Some(2), "{args:?}: {err}");

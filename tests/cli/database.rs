@@ -51,6 +51,8 @@ fn no_partial_samples(env: &Env, per_sample: i64) {
 }
 
 fn assert_refused(env: &Env, content_before: &[u8], needle: &str) {
+    let lock = env.db.with_file_name("nrec.db.lock");
+    let lock_before = lock.exists();
     for args in [&["record"][..], &["report", "--since", "1d"][..]] {
         let out = env
             .cmd(args)
@@ -71,6 +73,14 @@ fn assert_refused(env: &Env, content_before: &[u8], needle: &str) {
             content_before,
             "file changed"
         );
+        // a file that is not SQLite at all gets nothing created beside it
+        if ["not an SQLite database", "empty file"].contains(&needle) {
+            assert_eq!(
+                lock.exists(),
+                lock_before,
+                "{args:?} left a .lock beside {needle}"
+            );
+        }
     }
 }
 

@@ -80,6 +80,66 @@ fn listening_sockets_are_recorded_with_their_owner() {
     assert!(table.contains(&format!("127.0.0.1:{tport}")), "{table}");
 }
 
+/// A TCP listener with SO_REUSEPORT on 127.0.0.1:`port` (0: any); returns its fd and port.
+fn reuseport_listener(port: u16) -> (std::os::fd::OwnedFd, u16) {
+    use std::os::fd::FromRawFd;
+    // SAFETY: plain socket calls on a fresh fd that this function owns; every pointer is to
+    // a local of the right size.
+    unsafe {
+        let fd = libc::socket(libc::AF_INET, libc::SOCK_STREAM | libc::SOCK_CLOEXEC, 0);
+        assert!(fd >= 0);
+        let owned = std::os::fd::OwnedFd::from_raw_fd(fd);
+        let one: libc::c_int = 1;
+        assert_eq!(
+            libc::setsockopt(
+                fd,
+                libc::SOL_SOCKET,
+                libc::SO_REUSEPORT,
+                (&one as *const libc::c_int).cast(),
+                std::mem::size_of::<libc::c_int>() as u32
+            ),
+            0
+        );
+        let mut sa: libc::sockaddr_in = std::mem::zeroed();
+        sa.sin_family = libc::AF_INET as u16;
+        sa.sin_port = port.to_be();
+        sa.sin_addr.s_addr = u32::from_be_bytes([127, 0, 0, 1]).to_be();
+        let len = std::mem::size_of::<libc::sockaddr_in>() as u32;
+        assert_eq!(
+            libc::bind(fd, (&sa as *const libc::sockaddr_in).cast(), len),
+            0
+        );
+        assert_eq!(libc::listen(fd, 8), 0);
+        let mut got: libc::sockaddr_in = std::mem::zeroed();
+        let mut glen = len;
+        libc::getsockname(fd, (&mut got as *mut libc::sockaddr_in).cast(), &mut glen);
+        (owned, u16::from_be(got.sin_port))
+    }
+}
+
+/// Issue 11 item 12: SO_REUSEPORT listeners of one process on one port are one LISTEN row
+/// with a socket count, not a row per socket.
+#[test]
+fn reuseport_listeners_are_one_row_with_a_socket_count() {
+    let env = Env::new();
+    let (first, port) = reuseport_listener(0);
+    let rest: Vec<_> = (0..4).map(|_| reuseport_listener(port).0).collect();
+    env.record_live();
+    let out = env.report_ok(
+        &["-n", "LISTEN", "--since", "1h", "--format", "csv"],
+        &jiff::Timestamp::now().to_string(),
+    );
+    let (h, rows) = parse_csv(&out);
+    let mine: Vec<_> = rows
+        .iter()
+        .filter(|r| col(&h, r, "proto") == "tcp" && col(&h, r, "port") == port.to_string())
+        .collect();
+    assert_eq!(mine.len(), 1, "{out}");
+    assert_eq!(col(&h, mine[0], "sockets"), "5", "{out}");
+    assert_eq!(col(&h, mine[0], "pid"), std::process::id().to_string());
+    drop((first, rest));
+}
+
 #[test]
 fn tcp_states_come_from_sock_diag() {
     let env = Env::new();

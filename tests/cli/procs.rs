@@ -292,16 +292,17 @@ fn bytes_between_namespaces_are_credited_in_each_namespace() {
     let (h, rows) = top(&env, "top-procs", &[]);
     within(bytes(&h, &rows, "nrsrv-ns"), (n, m), 2, "server in A");
     within(bytes(&h, &rows, "nrcli-ns"), (m, n), 2, "client in B");
+    // hosts are named with the namespace they were seen from (another network's addresses)
     let (h, rows) = top(&env, "top-hosts", &[]);
     let to_a = rows
         .iter()
-        .find(|r| col(&h, r, "name") == addr_a)
-        .expect("client's remote host");
+        .find(|r| col(&h, r, "name") == format!("{addr_a}@{b}"))
+        .unwrap_or_else(|| panic!("client's remote host: {rows:?}"));
     assert!(col(&h, to_a, "processes").contains("nrcli-ns"));
     let to_b = rows
         .iter()
-        .find(|r| col(&h, r, "name") == addr_b)
-        .expect("server's remote host");
+        .find(|r| col(&h, r, "name") == format!("{addr_b}@{a}"))
+        .unwrap_or_else(|| panic!("server's remote host: {rows:?}"));
     assert!(col(&h, to_b, "processes").contains("nrsrv-ns"));
     let (h, rows) = top(&env, "top-ports", &[]);
     assert!(
@@ -614,4 +615,59 @@ fn top_tables_add_up_to_the_interface_total_at_any_limit() {
         ends.windows(2).all(|w| w[0] == w[1]),
         "columns aligned:\n{text}"
     );
+}
+
+/// Issue 11 item 12: top-hosts shows an IPv4 peer of a dual-stack socket as IPv4 (one row
+/// with its plain-IPv4 bytes) and a host seen from another namespace with that namespace.
+#[test]
+fn top_hosts_unmaps_ipv4_and_names_other_namespaces() {
+    let env = Env::new();
+    let mut p = FakeProc::new();
+    env.record_ok(&p, &at(0));
+    p.iface(b"eth0").add(1_000_000, 100, 1_000_000, 50);
+    p.uptime_ms += 60_000;
+    env.record_ok(&p, &at(1));
+    let c = env.sql();
+    let sid: i64 = c
+        .query_row("SELECT max(id) FROM sample", [], |r| r.get(0))
+        .unwrap();
+    c.execute_batch(
+        "INSERT INTO netns (boot_id, inode, name) VALUES ('b', 99, CAST('web' AS BLOB));",
+    )
+    .unwrap();
+    let web: i64 = c.last_insert_rowid();
+    let root: i64 = c
+        .query_row("SELECT min(id) FROM netns", [], |r| r.get(0))
+        .unwrap();
+    let mut b = nrec::store::procbytes::SampleBytes::default();
+    for (pid, netns, addr, rx) in [
+        (10, root, "::ffff:10.0.0.9", 300_000u64),
+        (11, root, "10.0.0.9", 100_000),
+        (12, web, "10.0.0.9", 50_000),
+    ] {
+        c.execute(
+            "INSERT INTO process (boot_id, pid, start_time, comm, netns) VALUES ('b', ?1, 1, CAST('p' AS BLOB), ?2)",
+            rusqlite::params![pid, netns],
+        )
+        .unwrap();
+        let id = c.last_insert_rowid();
+        b.add_proc(id, 1, rx, 0);
+        b.add_host(id, addr, rx, 0);
+    }
+    nrec::store::procbytes::write(&c, sid, &b).unwrap();
+    drop(c);
+    assert_success(&env.cmd(&["rollup", "--rebuild", "-q"]).output().unwrap());
+    let out = env
+        .cmd(&["top-hosts", "--since", "1h", "--format", "csv"])
+        .env("NREC_NOW", at(2))
+        .output()
+        .unwrap();
+    assert_success(&out);
+    let (h, rows) = parse_csv(&String::from_utf8(out.stdout).unwrap());
+    let got: Vec<(&str, &str)> = rows
+        .iter()
+        .filter(|r| !col(&h, r, "rank").is_empty())
+        .map(|r| (col(&h, r, "name"), col(&h, r, "rx_bytes")))
+        .collect();
+    assert_eq!(got, [("10.0.0.9", "400000"), ("10.0.0.9@web", "50000")]);
 }
