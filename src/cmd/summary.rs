@@ -210,16 +210,23 @@ pub fn run(args: &SummaryArgs, g: &Global, out: &mut dyn Write) -> Result<()> {
         );
     }
     let out = o.text();
+    // the name column is as wide as its longest name (interface@namespace can be long)
+    let kw = lines
+        .iter()
+        .map(|l| l.key.chars().count())
+        .chain([16])
+        .max()
+        .unwrap_or(16);
     (|| {
         writeln!(
             out,
-            "{:<16} {:<18} {:>11} {:>11} {:>11} {:>14} {:>11}",
+            "{:<kw$} {:<18} {:>11} {:>11} {:>11} {:>14} {:>11}",
             head, "PERIOD", "RX", "TX", "TOTAL", "AVG RATE", "ESTIMATED"
         )?;
         for l in &lines {
             writeln!(
                 out,
-                "{:<16} {:<18} {:>11} {:>11} {:>11} {:>14} {:>11}",
+                "{:<kw$} {:<18} {:>11} {:>11} {:>11} {:>14} {:>11}",
                 l.key,
                 periods[l.period].label,
                 size(l.rx),

@@ -673,3 +673,47 @@ fn report_tables_keep_their_columns_whatever_the_names() {
         assert_eq!(head.contains("rxkB/s"), !human, "{head}");
     }
 }
+
+/// sysstat's `S_TIME_FORMAT=ISO` dates the banner as sar does; summary's name column fits
+/// its longest name.
+#[test]
+fn iso_banner_and_summary_widths() {
+    let env = Env::new();
+    let mut p = FakeProc::new();
+    p.ifaces.push(FakeIface::new(b"veth-long-name1", 3));
+    for k in 0..3 {
+        for i in &mut p.ifaces {
+            i.add(100_000, 100, 100_000, 100);
+        }
+        p.uptime_ms += 60_000;
+        env.record_ok(&p, &at(k));
+    }
+    let out = env
+        .cmd(&["report", "--since", "1h"])
+        .env("NREC_NOW", at(5))
+        .env("S_TIME_FORMAT", "ISO")
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.lines().next().unwrap().contains("\t2026-11-22 \t"),
+        "{text}"
+    );
+    let out = env
+        .cmd(&["summary", "--hourly"])
+        .env("NREC_NOW", at(5))
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("veth-long-name1"), "{text}");
+    let starts: Vec<usize> = text
+        .lines()
+        .map(|l| l.find("2026-11-22").unwrap_or(usize::MAX))
+        .filter(|i| *i != usize::MAX)
+        .collect();
+    assert!(starts.len() >= 3, "{text}");
+    assert!(
+        starts.windows(2).all(|w| w[0] == w[1]),
+        "PERIOD column aligned:\n{text}"
+    );
+}
