@@ -183,6 +183,20 @@ fn resampled_rows_are_local_buckets_labelled_by_their_data() {
         ],
         "four local 6-hour rows, none holding the interval that closed the day before"
     );
+    // a window over several days names them in the banner
+    let out = env
+        .cmd(&["report", "--since", "3d", "--iface", "eth0"])
+        .env("NREC_NOW", now)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.lines()
+            .next()
+            .unwrap()
+            .contains("\t11/26/26 - 11/28/26 \t"),
+        "{text}"
+    );
     // --interval 1h at 08:20 local with samples at :15 and :45: the last row holds the
     // 08:15 sample and is labelled 08:15 (the end of its data), never 09:00.
     let mut env = Env::new();
