@@ -65,9 +65,36 @@ impl Clock {
     }
 }
 
-/// The zone reports are shown in: `TZ` if set, else the system's.
-pub fn display_zone() -> TimeZone {
-    TimeZone::system()
+/// The zone reports are shown in: `TZ` if set, else the system's. A `TZ` that names no zone
+/// (`Invalid/Zone`, a file that is not TZif) is an error naming it, never a silent UTC.
+pub fn display_zone() -> Result<TimeZone> {
+    match std::env::var_os("TZ") {
+        None => Ok(TimeZone::system()),
+        Some(v) if v.is_empty() => Ok(TimeZone::UTC),
+        Some(v) => zone_from_tz(&v),
+    }
+}
+
+/// `TZ` as POSIX and glibc read it: `:NAME` or `NAME` (the tz database), an absolute path to
+/// a TZif file, or a POSIX rule (`EST5EDT,M3.2.0,M11.1.0`).
+fn zone_from_tz(v: &std::ffi::OsStr) -> Result<TimeZone> {
+    let bad = |why: &str| {
+        Error::usage(format!(
+            "TZ {:?}: {why}; unset it or name a zone such as Europe/Berlin",
+            v.to_string_lossy()
+        ))
+    };
+    let s = v.to_str().ok_or_else(|| bad("not UTF-8"))?;
+    let name = s.strip_prefix(':').unwrap_or(s);
+    if name.starts_with('/') {
+        let bytes = crate::sys::read_bounded(std::path::Path::new(name), 1 << 20)
+            .map_err(|e| bad(&format!("cannot read the zone file: {e}")))?;
+        return TimeZone::tzif(name, &bytes).map_err(|_| bad("not a TZif zone file"));
+    }
+    if let Ok(tz) = TimeZone::get(name) {
+        return Ok(tz);
+    }
+    TimeZone::posix(name).map_err(|_| bad("not a time zone in the tz database nor a POSIX TZ rule"))
 }
 
 /// A half-open interval `[start, end)` of UTC instants.

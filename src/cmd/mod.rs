@@ -21,7 +21,7 @@ use std::path::PathBuf;
 /// `default_since` applies when no window option is given (None: today).
 pub(crate) fn window(opts: &WindowOpts, default_since: Option<&str>) -> Result<(Window, TimeZone)> {
     let clock = Clock::from_env()?;
-    let tz = time::display_zone();
+    let tz = time::display_zone()?;
     let w = opts.to_args().resolve(clock.now(), &tz, default_since)?;
     Ok((w, tz))
 }

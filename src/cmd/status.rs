@@ -39,7 +39,7 @@ fn capabilities() -> Vec<&'static str> {
 pub fn run(args: &StatusArgs, g: &Global, out: &mut dyn Write) -> Result<()> {
     let clock = Clock::from_env()?;
     let now = clock.now().as_millisecond();
-    let tz = crate::time::display_zone();
+    let tz = crate::time::display_zone()?;
     let path = g.db_read_path();
     let conn = store::open_ro(&path)?;
     let db = |e| Error::sqlite(&path, e);

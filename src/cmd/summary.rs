@@ -49,7 +49,7 @@ fn err(e: jiff::Error) -> Error {
 
 pub fn run(args: &SummaryArgs, g: &Global, out: &mut dyn Write) -> Result<()> {
     let clock = Clock::from_env()?;
-    let tz = time::display_zone();
+    let tz = time::display_zone()?;
     let now = clock.now();
     let now_z = now.to_zoned(tz.clone());
     let now_ms = now.as_millisecond();

@@ -8,7 +8,7 @@ use crate::cli::{By, Format, TopArgs};
 use crate::cmd::Global;
 use crate::error::{Error, Result};
 use crate::output::units::{bytes as size, pct};
-use crate::output::{Cell, Rows, escape_bytes, write_error};
+use crate::output::{Cell, Rows, escape_bytes, escape_text, write_error};
 use crate::store;
 use crate::store::rollup::{Kind, Roller};
 use crate::store::series::{self, Totals, Vector};
@@ -78,8 +78,14 @@ fn proc_key(by: By, p: &series::ProcSeries) -> String {
             .as_deref()
             .map(escape_bytes)
             .unwrap_or_else(|| format!("[{name}]")),
-        By::Unit => p.unit.clone().unwrap_or_else(|| "(no unit)".into()),
-        By::Container => p.container.clone().unwrap_or_else(|| "(host)".into()),
+        By::Unit => p
+            .unit
+            .as_deref()
+            .map_or_else(|| "(no unit)".into(), escape_text),
+        By::Container => p
+            .container
+            .as_deref()
+            .map_or_else(|| "(host)".into(), escape_text),
         By::User => p
             .uid
             .and_then(|u| u32::try_from(u).ok())

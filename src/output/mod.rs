@@ -111,6 +111,24 @@ pub fn escape_bytes(b: &[u8]) -> String {
     out
 }
 
+/// Printable text of a stored string that is already text (a systemd unit name, a container
+/// id, an address): control characters and bidi overrides as `\xNN`, everything else as is
+/// (a unit's own `\x2d` escapes stay as systemd prints them).
+pub fn escape_text(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        if c.is_control() || is_bidi_control(c) {
+            let mut buf = [0u8; 4];
+            for byte in c.encode_utf8(&mut buf).bytes() {
+                out.push_str(&format!("\\x{byte:02x}"));
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
 /// Unicode bidirectional controls: they reorder the text around them on a terminal or page.
 fn is_bidi_control(c: char) -> bool {
     matches!(c, '\u{061c}' | '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')

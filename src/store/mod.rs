@@ -219,6 +219,12 @@ fn check_header(path: &Path) -> Result<bool> {
             path.display()
         )));
     }
+    if user_version < 0 {
+        return Err(Error::database(format!(
+            "{}: schema version {user_version} is not one nrec ever wrote; left untouched",
+            path.display()
+        )));
+    }
     // The page count in the header must be backed by the file; a truncated copy fails here
     // rather than half-way through a report.
     let page_size = match u16::from_be_bytes([head[16], head[17]]) {
@@ -473,7 +479,9 @@ enum Mode {
 fn configure(conn: &Connection, path: &Path, mode: Mode) -> Result<()> {
     use rusqlite::config::DbConfig;
     let e = |e| Error::sqlite(path, e);
-    conn.busy_timeout(Duration::from_secs(5)).map_err(e)?;
+    // Another program's lock on the file is waited for as long as another recorder's flock
+    // (the README's 10 s), then exit 4.
+    conn.busy_timeout(LOCK_WAIT).map_err(e)?;
     // Room for every cached statement a sample or a report uses (about 45; rusqlite's
     // default is 16), so a daemon never evicts and recompiles one between ticks.
     conn.set_prepared_statement_cache_capacity(128);
@@ -530,6 +538,14 @@ fn migrate(conn: &Connection, path: &Path) -> Result<()> {
     if cur >= SCHEMA_VERSION {
         return Ok(());
     }
+    // The header was checked, but the version is read again here: never index by a number
+    // from the file without bounds.
+    let Some(steps) = usize::try_from(cur).ok().and_then(|c| MIGRATIONS.get(c..)) else {
+        return Err(Error::database(format!(
+            "{}: schema version {cur} is not one nrec ever wrote; left untouched",
+            path.display()
+        )));
+    };
     if cur == 0 {
         // Before the first table: pruning can then hand pages back (incremental_vacuum).
         conn.execute_batch("PRAGMA auto_vacuum = INCREMENTAL")
@@ -538,7 +554,6 @@ fn migrate(conn: &Connection, path: &Path) -> Result<()> {
     conn.execute_batch("BEGIN IMMEDIATE")
         .map_err(|e| Error::sqlite(path, e))?;
     let res = (|| -> rusqlite::Result<()> {
-        let steps = &MIGRATIONS[cur as usize..];
         for step in steps {
             conn.execute_batch(step.sql)?;
         }

@@ -252,3 +252,36 @@ fn help_offers_only_what_works_and_misspellings_get_a_suggestion() {
     assert!(!help.contains("--by"), "{help}");
     assert!(help.contains("default window: the last 24 h"), "{help}");
 }
+
+/// Issue 12 item 9: a `TZ` that names no zone is an error naming it, never a silent UTC;
+/// the forms glibc accepts (`:Name`, a TZif path, a POSIX rule) work.
+#[test]
+fn an_invalid_tz_is_an_error_naming_it() {
+    let mut env = Env::new();
+    let mut p = FakeProc::new();
+    env.record_ok(&p, &at(0));
+    p.uptime_ms += 60_000;
+    env.record_ok(&p, &at(1));
+    for bad in ["Invalid/Zone", "/etc/passwd"] {
+        env.tz = bad.into();
+        for args in [&["report"][..], &["summary"], &["status"], &["top-procs"]] {
+            let out = env.cmd(args).env("NREC_NOW", at(1)).output().unwrap();
+            let err = String::from_utf8_lossy(&out.stderr);
+            assert_eq!(out.status.code(), Some(2), "TZ={bad} {args:?}: {err}");
+            assert!(err.contains(&format!("TZ \"{bad}\"")), "{err}");
+        }
+    }
+    for (good, offset) in [
+        (":Asia/Kolkata", "+05:30"),
+        ("EST5EDT,M3.2.0,M11.1.0", "-05:00"),
+    ] {
+        env.tz = good.into();
+        let out = env.report_ok(&["--format", "csv", "--since", "1h"], &at(2));
+        let (h, rows) = parse_csv(&out);
+        assert!(!rows.is_empty(), "TZ={good}: {out}");
+        assert!(
+            rows.iter().all(|r| col(&h, r, "time").ends_with(offset)),
+            "TZ={good}: {out}"
+        );
+    }
+}

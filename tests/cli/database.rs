@@ -893,3 +893,61 @@ fn a_user_without_write_access_reads_and_is_told_about_the_system_database() {
     );
     assert_eq!(err.lines().count(), 1, "{err}");
 }
+
+/// Issue 12 item 4: a schema version nrec never wrote (here -1) is refused with exit 3 by
+/// every command, before anything indexes by it (it panicked in the migration list).
+#[test]
+fn a_negative_schema_version_is_refused_not_a_panic() {
+    let env = Env::new();
+    let p = FakeProc::new();
+    env.record_ok(&p, &at(0));
+    env.sql()
+        .execute_batch("PRAGMA user_version = -1;")
+        .unwrap();
+    let before = std::fs::read(&env.db).unwrap();
+    for args in [
+        &["record"][..],
+        &["rollup"],
+        &["rollup", "--rebuild"],
+        &["prune"],
+        &["report"],
+        &["check"],
+        &["status"],
+    ] {
+        let out = env
+            .cmd(args)
+            .env("NREC_PROC_ROOT", p.path())
+            .env("NREC_NOW", at(1))
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(3), "{args:?}: {err}");
+        assert!(err.contains("schema version -1"), "{args:?}: {err}");
+        assert_eq!(err.lines().count(), 1, "{err}");
+    }
+    assert_eq!(std::fs::read(&env.db).unwrap(), before, "left untouched");
+}
+
+/// Issue 12 item 10: another program holding the database locked is waited for the
+/// documented 10 s (as long as another recorder's lock), then exit 4 — the sample is taken
+/// by the next run.
+#[test]
+fn another_programs_exclusive_lock_is_waited_for_ten_seconds() {
+    let env = Env::new();
+    let p = FakeProc::new();
+    env.record_ok(&p, &at(0));
+    let c = env.sql();
+    c.execute_batch("BEGIN EXCLUSIVE; INSERT INTO meta (key, value) VALUES ('x', 1);")
+        .unwrap();
+    let t0 = std::time::Instant::now();
+    let out = env.record(&p, &at(1));
+    let waited = t0.elapsed();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(4), "{err}");
+    assert!(
+        waited >= std::time::Duration::from_millis(9_500),
+        "gave up after {waited:?}"
+    );
+    c.execute_batch("ROLLBACK;").unwrap();
+    env.record_ok(&p, &at(2));
+}

@@ -671,3 +671,32 @@ fn top_hosts_unmaps_ipv4_and_names_other_namespaces() {
         .collect();
     assert_eq!(got, [("10.0.0.9", "400000"), ("10.0.0.9@web", "50000")]);
 }
+
+/// Issue 12 item 8: bidi overrides in process names ("Trojan Source") never reach a terminal
+/// raw: every table escapes them like other control characters.
+#[test]
+fn bidi_overrides_in_names_are_escaped_in_every_table() {
+    let env = Env::new();
+    // U+202E as its UTF-8 bytes, passed through the peer's latin-1 argv decoding
+    let (srv, cli) = ("ev\u{e2}\u{80}\u{ae}ils", "ev\u{e2}\u{80}\u{ae}ilc");
+    bracketed_transfer(&env, (None, None), "127.0.0.1", (srv, cli), 20_000, 1_000);
+    let now = jiff::Timestamp::now().to_string();
+    for args in [
+        &["top-procs", "--since", "1h"][..],
+        &["top-ports", "--since", "1h"],
+        &["top-hosts", "--since", "1h"],
+        &["report", "-n", "LISTEN,PROC", "--since", "1h"],
+        &["proc", "ev\u{202e}ils", "--since", "1h"],
+    ] {
+        let out = env.cmd(args).env("NREC_NOW", &now).output().unwrap();
+        assert_success(&out);
+        let text = String::from_utf8(out.stdout).unwrap();
+        assert!(
+            !text.contains('\u{202e}'),
+            "{args:?} printed a raw U+202E:\n{text}"
+        );
+        if args[0] != "top-hosts" {
+            assert!(text.contains("ev\\xe2\\x80\\xaeil"), "{args:?}:\n{text}");
+        }
+    }
+}
