@@ -202,9 +202,20 @@ pub fn prune(
             if n <= 0 {
                 break;
             }
-            conn.execute_batch(&format!("PRAGMA incremental_vacuum({n})"))?;
-            out.pages_released += n;
+            // incremental_vacuum frees one page per step of its statement: step it to the end
+            // (execute_batch steps once, which freed one page per call), and count what the
+            // freelist lost rather than what was asked for.
+            {
+                let mut st = conn.prepare(&format!("PRAGMA incremental_vacuum({n})"))?;
+                let mut rows = st.query([])?;
+                while rows.next()?.is_some() {}
+            }
+            let after: i64 = conn.query_row("PRAGMA freelist_count", [], |r| r.get(0))?;
+            out.pages_released += free - after;
             steps += 1;
+            if after >= free {
+                break; // nothing could be released (a reader holds the pages)
+            }
         }
     }
     out.done = true;

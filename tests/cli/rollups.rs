@@ -787,3 +787,51 @@ fn summary_export_and_check_agree_and_check_catches_tampering() {
         "{text}"
     );
 }
+
+/// Issue 12 item 12: `prune` hands back what it freed (it released one page per call and
+/// reported what it had asked for), and reports what the file lost.
+#[test]
+fn prune_hands_the_freed_pages_back_and_says_how_many() {
+    let env = Env::new();
+    let start = ms("2026-11-01T00:00:00Z");
+    write_history(&env, start, 6 * 24 * 120, 30_000, 3);
+    let now = "2026-11-07T12:00:00Z";
+    let pages = || -> (i64, i64) {
+        let c = env.sql();
+        c.execute_batch("PRAGMA wal_checkpoint(TRUNCATE);").unwrap();
+        (
+            c.query_row("PRAGMA page_count", [], |r| r.get(0)).unwrap(),
+            c.query_row("PRAGMA freelist_count", [], |r| r.get(0))
+                .unwrap(),
+        )
+    };
+    let (before, _) = pages();
+    let cfg = config(&env, "[retention]\nraw = \"1d\"\n");
+    let out = run(&env, &["--config", &cfg, "prune"], now, &[]);
+    assert_success(&out);
+    let err = String::from_utf8_lossy(&out.stderr);
+    let released: i64 = err
+        .split("released ")
+        .nth(1)
+        .and_then(|s| s.split(' ').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("{err}"));
+    let (after, free) = pages();
+    assert!(
+        after < before,
+        "five of six raw days pruned: {before} -> {after} pages"
+    );
+    assert!(released > 1, "more than one page: {err}");
+    assert_eq!(
+        released,
+        before - after,
+        "reported = what the file lost: {err}"
+    );
+    assert!(free <= 256, "at most the reserve stays free: {free}");
+    let size = std::fs::metadata(&env.db).unwrap().len() as i64;
+    let page: i64 = env
+        .sql()
+        .query_row("PRAGMA page_size", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(size, after * page, "the file itself shrank");
+}
