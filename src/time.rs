@@ -19,13 +19,19 @@ pub struct Clock {
 }
 
 impl Clock {
-    /// Reads `NREC_NOW` (RFC 3339) if set.
+    /// The system's clock.
+    pub fn system() -> Self {
+        Clock {
+            fixed: None,
+            since: None,
+        }
+    }
+
+    /// Reads `NREC_NOW` (RFC 3339) if set. Instants before 1970 are refused: nrec's days,
+    /// rollup keys and retention start there.
     pub fn from_env() -> Result<Self> {
         match std::env::var_os("NREC_NOW") {
-            None => Ok(Clock {
-                fixed: None,
-                since: None,
-            }),
+            None => Ok(Clock::system()),
             Some(v) => {
                 let s = v
                     .to_str()
@@ -35,6 +41,11 @@ impl Clock {
                         "NREC_NOW={s:?}: not an RFC 3339 timestamp (e.g. 2026-11-23T10:00:00Z): {e}"
                     ))
                 })?;
+                if ts.as_millisecond() < 0 {
+                    return Err(Error::usage(format!(
+                        "NREC_NOW={s:?}: before 1970, which nrec cannot store"
+                    )));
+                }
                 Ok(Clock {
                     fixed: Some(ts),
                     since: None,

@@ -19,13 +19,15 @@ pub fn source(proc_root: Option<&std::path::Path>) -> Source {
 }
 
 pub fn run(args: &RecordArgs, g: &Global) -> Result<()> {
-    // A bad config must not cost a sample: record first, then report the error (exit 2).
+    // A bad config or NREC_NOW must not cost a sample: record first (default retention, the
+    // system clock), then report the error (exit 2).
     let config = Config::load(g.config.as_deref());
+    let clock = Clock::from_env();
     let mut sampler = Sampler::new(
         g.db_path(),
         source(args.proc_root.as_deref()),
         config.as_ref().ok().map(|c| c.retention),
-        Clock::from_env()?,
+        clock.as_ref().map_or_else(|_| Clock::system(), Clone::clone),
         g.verbose > 0,
     );
     let mut warn = Warnings::default();
@@ -35,6 +37,7 @@ pub fn run(args: &RecordArgs, g: &Global) -> Result<()> {
     if g.verbose > 0 {
         eprintln!("{}", summary(&ins, sampler.path()));
     }
+    clock?;
     config.map(|_| ())
 }
 

@@ -285,3 +285,33 @@ fn an_invalid_tz_is_an_error_naming_it() {
         );
     }
 }
+
+/// Issue 12 item 3: a bad `NREC_NOW` (unparsable, or before 1970) is exit 2 — and `record`
+/// still stores its sample first (with the system clock), as the README promises.
+#[test]
+fn a_bad_nrec_now_costs_no_sample() {
+    let env = Env::new();
+    let p = FakeProc::new();
+    env.record_ok(&p, &at(0));
+    let count = || -> i64 {
+        env.sql()
+            .query_row("SELECT count(*) FROM sample", [], |r| r.get(0))
+            .unwrap()
+    };
+    for (i, bad) in ["yesterday-ish", "1960-01-01T00:00:00Z"].into_iter().enumerate() {
+        let out = env.record(&p, bad);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{bad}: {err}");
+        assert!(err.contains("NREC_NOW"), "{err}");
+        assert_eq!(count(), 2 + i as i64, "{bad}: the sample was stored");
+        let out = env.report(&[], bad);
+        assert_eq!(out.status.code(), Some(2), "{bad}");
+    }
+    let last: i64 = env
+        .sql()
+        .query_row("SELECT max(ts_ms) FROM sample", [], |r| r.get(0))
+        .unwrap();
+    assert!(last > 0, "stored with the system clock, never before 1970");
+    let out = env.cmd(&["check"]).output().unwrap();
+    assert_success(&out);
+}
