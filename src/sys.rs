@@ -147,8 +147,9 @@ pub fn user_name(uid: u32) -> Option<Vec<u8>> {
     None
 }
 
-/// Reads at most `max` bytes of the regular file `path`: opened non-blocking and checked to be
-/// a regular file first, so a FIFO or device in its place cannot hang or flood the reader.
+/// Reads the regular file `path` (a /proc file is one) of at most `max` bytes: opened
+/// non-blocking and checked to be a regular file first, so a FIFO or device in its place
+/// cannot hang or flood the reader; a longer file is an error, never silently cut.
 pub fn read_bounded(path: &std::path::Path, max: u64) -> std::io::Result<Vec<u8>> {
     use std::io::Read;
     use std::os::unix::fs::OpenOptionsExt;
@@ -160,7 +161,10 @@ pub fn read_bounded(path: &std::path::Path, max: u64) -> std::io::Result<Vec<u8>
         return Err(std::io::Error::other("not a regular file"));
     }
     let mut out = Vec::new();
-    f.take(max).read_to_end(&mut out)?;
+    f.take(max.saturating_add(1)).read_to_end(&mut out)?;
+    if out.len() as u64 > max {
+        return Err(std::io::Error::other(format!("larger than {max} bytes")));
+    }
     Ok(out)
 }
 

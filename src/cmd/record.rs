@@ -27,7 +27,9 @@ pub fn run(args: &RecordArgs, g: &Global) -> Result<()> {
         g.db_path(),
         source(args.proc_root.as_deref()),
         config.as_ref().ok().map(|c| c.retention),
-        clock.as_ref().map_or_else(|_| Clock::system(), Clone::clone),
+        clock
+            .as_ref()
+            .map_or_else(|_| Clock::system(), Clone::clone),
         g.verbose > 0,
     );
     let mut warn = Warnings::default();

@@ -128,8 +128,13 @@ pub fn collect(source: &Source, now_ms: i64, warn: &mut Warnings) -> Result<Samp
     }
 }
 
+/// The most a /proc file nrec reads may hold: `net/dev` with 20 000 interfaces is ~3 MB.
+const MAX_PROC_FILE: u64 = 32 << 20;
+
+/// A /proc file (or a captured one): a regular file of bounded size, read without blocking
+/// (a FIFO or device put in its place is refused, never waited on while the lock is held).
 fn read_file(path: &Path) -> std::io::Result<Vec<u8>> {
-    std::fs::read(path)
+    crate::sys::read_bounded(path, MAX_PROC_FILE)
 }
 
 /// Reads the /proc/net files of one namespace under `net` (e.g. /proc/thread-self/net).
@@ -137,6 +142,13 @@ fn read_net_files(net: &Path, warn: &mut Warnings) -> Result<(Vec<IfaceCounters>
     let dev_path = net.join("dev");
     let dev = read_file(&dev_path).map_err(|e| Error::io("cannot read", &dev_path, &e))?;
     let ifaces = procfs::parse_net_dev(&dev, &dev_path.to_string_lossy(), warn);
+    // Every network namespace has `lo`: a file listing no interface is not /proc/net/dev.
+    if ifaces.is_empty() {
+        return Err(Error::failure(format!(
+            "{}: lists no interface (every namespace has lo); not stored",
+            dev_path.display()
+        )));
+    }
     let mut counters = Vec::with_capacity(400);
     for (file, paired) in [
         ("snmp", true),

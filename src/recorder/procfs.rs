@@ -169,12 +169,17 @@ pub fn parse_sockstat(
     }
 }
 
-/// `/proc/uptime` first field (seconds with 2 decimals) in milliseconds.
+/// `/proc/uptime` first field (seconds with 2 decimals) in milliseconds: non-negative and
+/// below a century (anything else is not an uptime).
 pub fn parse_uptime_ms(text: &[u8]) -> Option<i64> {
+    const CENTURY_S: i64 = 100 * 366 * 86_400;
     let first = words(text).into_iter().next()?;
     let s = std::str::from_utf8(first).ok()?;
     let (int, frac) = s.split_once('.').unwrap_or((s, "0"));
-    let int: i64 = int.parse().ok()?;
+    if !int.bytes().all(|c| c.is_ascii_digit()) || int.is_empty() {
+        return None;
+    }
+    let int: i64 = int.parse().ok().filter(|i| *i < CENTURY_S)?;
     let mut frac_ms = 0i64;
     for (k, c) in frac.bytes().take(3).enumerate() {
         if !c.is_ascii_digit() {
@@ -295,6 +300,14 @@ mod tests {
         assert_eq!(parse_uptime_ms(b"336.09 642.93\n"), Some(336_090));
         assert_eq!(parse_uptime_ms(b"5 1\n"), Some(5000));
         assert_eq!(parse_uptime_ms(b"x.1 1\n"), None);
+        assert_eq!(parse_uptime_ms(b"-100.00 1\n"), None);
+        assert_eq!(parse_uptime_ms(b"+5.00 1\n"), None);
+        assert_eq!(parse_uptime_ms(b"9223372036854775.807 1\n"), None);
+        assert_eq!(
+            parse_uptime_ms(b"4000000000.00 1\n"),
+            None,
+            "over a century"
+        );
         assert_eq!(count_cpus(b"cpu  1 2\ncpu0 1\ncpu1 2\nintr 5\n"), 2);
     }
 }

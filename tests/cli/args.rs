@@ -298,7 +298,10 @@ fn a_bad_nrec_now_costs_no_sample() {
             .query_row("SELECT count(*) FROM sample", [], |r| r.get(0))
             .unwrap()
     };
-    for (i, bad) in ["yesterday-ish", "1960-01-01T00:00:00Z"].into_iter().enumerate() {
+    for (i, bad) in ["yesterday-ish", "1960-01-01T00:00:00Z"]
+        .into_iter()
+        .enumerate()
+    {
         let out = env.record(&p, bad);
         let err = String::from_utf8_lossy(&out.stderr);
         assert_eq!(out.status.code(), Some(2), "{bad}: {err}");

@@ -951,3 +951,79 @@ fn another_programs_exclusive_lock_is_waited_for_ten_seconds() {
     c.execute_batch("ROLLBACK;").unwrap();
     env.record_ok(&p, &at(2));
 }
+
+/// Issue 12 item 7: /proc inputs are read as what they are — a FIFO or device in their place
+/// is refused at once (never waited on while the lock is held), an impossible uptime is an
+/// error, and a net/dev listing no interface is not stored as a sample.
+#[test]
+fn hostile_proc_files_are_refused_quickly_and_store_nothing() {
+    let env = Env::new();
+    let p = FakeProc::new();
+    env.record_ok(&p, &at(0));
+    let count = || -> i64 {
+        env.sql()
+            .query_row("SELECT count(*) FROM sample", [], |r| r.get(0))
+            .unwrap()
+    };
+    let dev = p.path().join("net/dev");
+    let uptime = p.path().join("uptime");
+    let record_raw = |k: i64| {
+        let t0 = std::time::Instant::now();
+        let out = env
+            .cmd(&["record"])
+            .env("NREC_PROC_ROOT", p.path())
+            .env("NREC_NOW", at(k))
+            .output()
+            .unwrap();
+        (out, t0.elapsed())
+    };
+    let good_dev = std::fs::read(&dev).unwrap();
+    // a FIFO nobody writes: refused, not waited on
+    std::fs::remove_file(&dev).unwrap();
+    assert!(
+        std::process::Command::new("mkfifo")
+            .arg(&dev)
+            .status()
+            .unwrap()
+            .success()
+    );
+    let (out, took) = record_raw(1);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("net/dev") && err.contains("not a regular file"),
+        "{err}"
+    );
+    assert!(took < std::time::Duration::from_secs(5), "took {took:?}");
+    // a device: /dev/zero would be read forever
+    std::fs::remove_file(&dev).unwrap();
+    std::os::unix::fs::symlink("/dev/zero", &dev).unwrap();
+    let (out, took) = record_raw(2);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(took < std::time::Duration::from_secs(5), "took {took:?}");
+    // no interface at all
+    std::fs::remove_file(&dev).unwrap();
+    std::fs::write(&dev, b"Inter-|   Receive\n face |bytes\n").unwrap();
+    let (out, _) = record_raw(3);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("lists no interface"), "{err}");
+    // impossible uptimes
+    std::fs::write(&dev, &good_dev).unwrap();
+    for bad in ["-100.00 5.00\n", "9223372036854775.807 1.00\n"] {
+        std::fs::write(&uptime, bad).unwrap();
+        let (out, _) = record_raw(4);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{bad}: {err}");
+        assert!(err.contains("not an uptime"), "{err}");
+    }
+    assert_eq!(count(), 1, "nothing stored from hostile input");
+    // and the next good sample is taken as usual
+    env.record_ok(&p, &at(5));
+    assert_eq!(count(), 2);
+}
