@@ -225,7 +225,25 @@ impl Sampler {
         }
         // Retention, a step per tick (bounded time); `nrec prune` does the rest at once.
         if let Some(r) = &self.retention {
-            match prune::prune(&mut conn, sample.ts_ms, r, prune::Limit::RECORD) {
+            // Retention acts on a clock CLOCK_BOOTTIME vouches for (a clock stepped a year
+            // ahead must not delete a year of history).
+            let max_jump = r.raw_days.unwrap_or(7).max(1) * 86_400_000;
+            let now = match prune::trusted_now(&conn, ins.sample_id, max_jump) {
+                Ok(t) => {
+                    if let Some(d) = t.doubt {
+                        warn.warn(Kind::Clock, d);
+                    }
+                    t.now_ms
+                }
+                Err(e) => {
+                    warn.warn(
+                        Kind::Prune,
+                        format!("retention skipped (the sample is stored): {e}"),
+                    );
+                    i64::MIN
+                }
+            };
+            match prune::prune(&mut conn, now, r, prune::Limit::RECORD) {
                 Ok(p) if self.verbose && p.samples + p.quarter_days + p.daily_days > 0 => {
                     warn.info(
                         Kind::Prune,

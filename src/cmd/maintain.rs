@@ -18,6 +18,8 @@ pub fn prune(g: &Global) -> Result<()> {
     let path = g.db_path();
     let _lock = store::lock(&path)?;
     let mut conn = store::open_rw(&path)?;
+    // the user asked for retention with this clock: it is trusted from now on
+    store::prune::confirm_clock(&conn).map_err(|e| Error::sqlite(&path, e))?;
     let p = store::prune::prune(
         &mut conn,
         clock.now().as_millisecond(),

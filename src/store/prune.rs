@@ -62,6 +62,134 @@ pub fn horizons(now_ms: i64, r: &Retention) -> (Option<i64>, Option<i64>, Option
     (h(r.raw_days), h(r.hourly_days), h(r.daily_days))
 }
 
+/// The clock retention may act on (§6 "Retention and the clock"). Within a boot,
+/// CLOCK_BOOTTIME vouches for how much time passed since a trusted reading (the anchor, kept
+/// in `meta`): a wall clock that disagrees by more than ten minutes (or 1 % of the elapsed
+/// time) has been stepped, and retention takes the earlier of the two. Across a reboot
+/// nothing vouches for the downtime: the wall clock is taken unless it lies more than
+/// `max_jump_ms` (the raw retention) past the last trusted time — then the lower bound (that
+/// time plus the uptime) is the anchor until `nrec prune` confirms the clock.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Trusted {
+    pub now_ms: i64,
+    /// Why the wall clock was not taken as is (said once per run).
+    pub doubt: Option<String>,
+}
+
+/// Anchor keys in `meta`: a trusted (wall ms, CLOCK_BOOTTIME ms, sysinfo row) reading.
+const ANCHOR: [&str; 3] = ["clock_ts_ms", "clock_mono_ms", "clock_sysinfo"];
+
+fn set_anchor(conn: &Connection, a: (i64, i64, i64)) -> rusqlite::Result<()> {
+    set_meta(conn, ANCHOR[0], a.0)?;
+    set_meta(conn, ANCHOR[1], a.1)?;
+    set_meta(conn, ANCHOR[2], a.2)
+}
+
+/// Decides what "now" retention uses for stored sample `sample` and moves the anchor.
+pub fn trusted_now(conn: &Connection, sample: i64, max_jump_ms: i64) -> rusqlite::Result<Trusted> {
+    use rusqlite::OptionalExtension;
+    let cur: Option<(i64, i64, i64)> = conn
+        .query_row(
+            "SELECT ts_ms, mono_ms, sysinfo FROM sample WHERE id = ?1",
+            [sample],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+        )
+        .optional()?;
+    let Some((ts, mono, si)) = cur else {
+        return Ok(Trusted {
+            now_ms: i64::MIN,
+            doubt: Some("the sample is not stored".into()),
+        });
+    };
+    let ok = |now_ms| Trusted {
+        now_ms,
+        doubt: None,
+    };
+    let anchor = match (
+        get_meta(conn, ANCHOR[0])?,
+        get_meta(conn, ANCHOR[1])?,
+        get_meta(conn, ANCHOR[2])?,
+    ) {
+        (Some(a), Some(b), Some(c)) => Some((a, b, c)),
+        _ => None,
+    };
+    let boot = |si: i64| -> rusqlite::Result<Option<String>> {
+        conn.query_row("SELECT boot_id FROM sysinfo WHERE id = ?1", [si], |r| {
+            r.get(0)
+        })
+        .optional()
+    };
+    let same_boot = match anchor {
+        Some((_, _, asi)) => asi == si || boot(asi)? == boot(si)?,
+        None => false,
+    };
+    if let (Some((ats, amono, _)), true) = (anchor, same_boot) {
+        let passed = mono.saturating_sub(amono).max(0);
+        let implied = ats.saturating_add(passed);
+        let tol = (10 * 60_000i64).max(passed / 100);
+        if (ts - implied).abs() <= tol {
+            set_anchor(conn, (ts, mono, si))?;
+            return Ok(ok(ts));
+        }
+        return Ok(Trusted {
+            now_ms: ts.min(implied),
+            doubt: Some(format!(
+                "the wall clock ({}) is {} {} the time CLOCK_BOOTTIME vouches for since the last trusted sample; retention uses the earlier until they agree again",
+                crate::output::local_text(ts, &jiff::tz::TimeZone::UTC),
+                crate::output::units::duration((ts - implied).abs()),
+                if ts > implied { "past" } else { "before" }
+            )),
+        });
+    }
+    // A new boot (or no anchor yet): the last trusted time (else the newest sample before this
+    // one) bounds the clock — never a sample a stepped clock stamped in the future.
+    let prev: Option<i64> = match anchor {
+        Some((ats, _, _)) => Some(ats),
+        None => conn
+            .query_row(
+                "SELECT max(ts_ms) FROM sample WHERE id < ?1",
+                [sample],
+                |r| r.get(0),
+            )
+            .optional()?
+            .flatten(),
+    };
+    match prev {
+        Some(p) if ts.saturating_sub(p) > max_jump_ms => {
+            let lower = p.saturating_add(mono.max(0));
+            set_anchor(conn, (lower.min(ts), mono, si))?;
+            Ok(Trusted {
+                now_ms: lower.min(ts),
+                doubt: Some(format!(
+                    "the clock is {} past the last trusted sample across a reboot, more than the raw retention; retention pauses at what the uptime vouches for — run `nrec prune` to confirm this clock",
+                    crate::output::units::duration(ts - p)
+                )),
+            })
+        }
+        _ => {
+            set_anchor(conn, (ts, mono, si))?;
+            Ok(ok(ts))
+        }
+    }
+}
+
+/// `nrec prune`: the user confirms the wall clock the newest sample was taken with; it
+/// becomes the anchor the next samples are checked against.
+pub fn confirm_clock(conn: &Connection) -> rusqlite::Result<()> {
+    use rusqlite::OptionalExtension;
+    let last: Option<(i64, i64, i64)> = conn
+        .query_row(
+            "SELECT ts_ms, mono_ms, sysinfo FROM sample ORDER BY id DESC LIMIT 1",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+        )
+        .optional()?;
+    match last {
+        Some(a) => set_anchor(conn, a),
+        None => Ok(()),
+    }
+}
+
 pub fn prune(
     conn: &mut Connection,
     now_ms: i64,

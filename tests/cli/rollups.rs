@@ -835,3 +835,99 @@ fn prune_hands_the_freed_pages_back_and_says_how_many() {
         .unwrap();
     assert_eq!(size, after * page, "the file itself shrank");
 }
+
+/// Issue 12 item 1: a clock stepped forward deletes nothing. Within a boot CLOCK_BOOTTIME
+/// vouches for the time passed; across a reboot a jump past the raw retention pauses
+/// retention until `nrec prune` confirms the clock.
+#[test]
+fn a_clock_stepped_forward_deletes_no_history() {
+    let env = Env::new();
+    let cfg = config(&env, "[retention]\nraw = \"2d\"\n");
+    let mut p = FakeProc::new();
+    let t0 = ms("2026-11-20T00:30:00Z");
+    let iso = |t: i64| Timestamp::from_millisecond(t).unwrap().to_string();
+    let record = |p: &FakeProc, t: i64| {
+        p.write();
+        run(
+            &env,
+            &["--config", &cfg, "record"],
+            &iso(t),
+            &[("NREC_PROC_ROOT", p.path().to_str().unwrap())],
+        )
+    };
+    // three days, hourly, the clock and the uptime agreeing
+    let mut t = t0;
+    for _ in 0..72 {
+        p.iface(b"eth0").add(1_000_000, 10, 0, 0);
+        assert_success(&record(&p, t));
+        t += 3_600_000;
+        p.uptime_ms += 3_600_000;
+    }
+    // what the true clock keeps: the raw days from Nov 21 on (Nov 20 is due anyway)
+    let keep_from = ms("2026-11-21T00:00:00Z");
+    let count = || -> i64 {
+        env.sql()
+            .query_row(
+                "SELECT count(*) FROM sample WHERE ts_ms > ?1",
+                [keep_from],
+                |r| r.get(0),
+            )
+            .unwrap()
+    };
+    let kept = count();
+    // 30 records with the clock a year ahead, a minute apart by the uptime
+    let year = 365 * 86_400_000i64;
+    let mut warned = 0;
+    for _ in 0..30 {
+        p.uptime_ms += 60_000;
+        t += 60_000;
+        let out = record(&p, t + year);
+        assert_success(&out);
+        warned += usize::from(String::from_utf8_lossy(&out.stderr).contains("wall clock"));
+    }
+    assert_eq!(count(), kept + 30, "nothing deleted by the stepped clock");
+    assert_eq!(warned, 30, "each run says why retention held back");
+    // the clock is corrected: it agrees with the uptime again, retention resumes normally
+    p.uptime_ms += 60_000;
+    t += 60_000;
+    let out = record(&p, t);
+    assert_success(&out);
+    assert!(!String::from_utf8_lossy(&out.stderr).contains("clock"));
+    let first_day = ok(
+        &env,
+        &["report", "--date", "2026-11-21", "--format", "csv", "-q"],
+        &iso(t),
+        &[],
+    );
+    assert_eq!(
+        parse_csv(&first_day).1.len(),
+        2 * 24,
+        "raw rows (lo, eth0) survive"
+    );
+
+    // a reboot whose clock is a year ahead: past the raw retention, so retention pauses
+    p.boot_id = "99999999-2222-3333-4444-555555555555".into();
+    p.uptime_ms = 30_000;
+    let out = record(&p, t + year);
+    assert_success(&out);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("across a reboot"));
+    p.uptime_ms += 60_000;
+    assert_success(&record(&p, t + year + 60_000));
+    assert_eq!(count(), kept + 33, "still nothing deleted");
+    // the user confirms this clock: retention applies it
+    assert_success(&run(
+        &env,
+        &["--config", &cfg, "prune", "-q"],
+        &iso(t + year + 60_000),
+        &[],
+    ));
+    let (old, left): (i64, i64) = env
+        .sql()
+        .query_row(
+            "SELECT count(*) FILTER (WHERE ts_ms < ?1), count(*) FROM sample",
+            [t + year - 3 * 86_400_000],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .unwrap();
+    assert_eq!((old, left), (0, 32), "prune applied the confirmed clock");
+}
