@@ -211,12 +211,7 @@ pub fn run(args: &SummaryArgs, g: &Global, out: &mut dyn Write) -> Result<()> {
     }
     let out = o.text();
     // the name column is as wide as its longest name (interface@namespace can be long)
-    let kw = lines
-        .iter()
-        .map(|l| l.key.chars().count())
-        .chain([16])
-        .max()
-        .unwrap_or(16);
+    let kw = crate::output::column_width(16, lines.iter().map(|l| l.key.chars().count()));
     (|| {
         writeln!(
             out,

@@ -348,13 +348,10 @@ fn table(
     (urx, utx): (u64, u64),
     whole: u64,
 ) -> std::io::Result<()> {
-    let w = entries
-        .iter()
-        .chain(other)
-        .map(|e| e.key.chars().count())
-        .chain([head.len(), "(unattributed)".len()])
-        .max()
-        .unwrap_or(0);
+    let w = crate::output::column_width(
+        "(unattributed)".len(),
+        entries.iter().chain(other).map(|e| e.key.chars().count()),
+    );
     writeln!(
         out,
         "{:>4}  {:<w$} {:>11} {:>11} {:>11} {:>6}{}",

@@ -160,6 +160,13 @@ pub fn hms(ts_ms: i64, tz: &TimeZone) -> String {
     local(ts_ms, tz).strftime("%H:%M:%S").to_string()
 }
 
+/// The width of a name column: its longest name (as `ss` and `ps` size theirs), at least
+/// `min`, at most 120 — a name longer than that (a crafted database) overflows its own row
+/// instead of pushing every row, or the formatter's limits, out of range.
+pub fn column_width(min: usize, names: impl Iterator<Item = usize>) -> usize {
+    names.max().unwrap_or(0).clamp(min, min.max(120))
+}
+
 /// `::ffff:192.0.2.1` (an IPv4 address as a dual-stack socket sees it) as `192.0.2.1`.
 pub fn unmap_v4(addr: &str) -> &str {
     match addr.strip_prefix("::ffff:") {

@@ -27,6 +27,16 @@ pub fn parse_net_dev(text: &[u8], path: &str, warn: &mut Warnings) -> Vec<IfaceC
             warn.line(path, i + 1, "empty interface name", line);
             continue;
         }
+        // IFNAMSIZ is 16 with the NUL: a longer "name" is not one the kernel can have
+        if name.len() > 15 {
+            warn.line(
+                path,
+                i + 1,
+                "interface name longer than the kernel allows (15 bytes)",
+                line,
+            );
+            continue;
+        }
         if fields.len() != 16 {
             warn.line(
                 path,
@@ -263,6 +273,13 @@ mod tests {
         assert_eq!(v[2].counters[0], u64::MAX);
         assert_eq!(w.list.len(), 2);
         assert!(w.list[0].text.contains("/x/net/dev line 5"), "{:?}", w.list);
+        // longer than IFNAMSIZ allows: not a kernel name, skipped with a warning
+        let long = b"a\nb\n sixteen-bytes-x: 1 2 0 0 0 0 0 0 3 4 0 0 0 0 0 0\n fifteen-bytes-x: 1 2 0 0 0 0 0 0 3 4 0 0 0 0 0 0\n";
+        let mut w = Warnings::default();
+        let v = parse_net_dev(long, "/x/net/dev", &mut w);
+        assert_eq!(v.len(), 1);
+        assert_eq!(v[0].name, b"fifteen-bytes-x");
+        assert!(w.list[0].text.contains("15 bytes"), "{:?}", w.list);
     }
 
     #[test]

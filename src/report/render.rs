@@ -147,12 +147,7 @@ fn segment(w: &mut dyn Write, t: &Table, si: usize, tz: &TimeZone, human: bool) 
     }
     // The key column is as wide as its longest name (sar's 9 at least), as `ss` and `ps`
     // size theirs: `uxveth1@uxns` or `iperf3[10641]` never push the numbers apart.
-    let kw = keys
-        .values()
-        .map(|k| k.chars().count())
-        .max()
-        .unwrap_or(0)
-        .max(9);
+    let kw = crate::output::column_width(9, keys.values().map(|k| k.chars().count()));
     let keyed = t.kind.key.names().is_some() || t.show_netns;
     for k in keys.values_mut().filter(|_| keyed) {
         *k = format!(" {k:>kw$}");

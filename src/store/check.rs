@@ -49,6 +49,20 @@ pub fn day_label(day: i64) -> String {
 /// Every day the raw rows still cover: the stored rollups equal a fresh recomputation.
 fn check_rollups(conn: &Connection) -> rusqlite::Result<Vec<Finding>> {
     let mut out = Vec::new();
+    // keys nrec never writes: before 1970, past the last representable day, an unknown kind
+    let foreign: i64 = conn.query_row(
+        "SELECT count(*) FROM rollup WHERE id < 0 OR (id >> 35) > ?1 OR ((id >> 32) & 7) >= ?2",
+        [rollup::MAX_DAY, Kind::ALL.len() as i64],
+        |r| r.get(0),
+    )?;
+    if foreign > 0 {
+        out.push(Finding {
+            ok: false,
+            text: format!(
+                "rollups: {foreign} row(s) with a key nrec never writes (a modified file)"
+            ),
+        });
+    }
     let rolled = rollup::get_meta(conn, "rolled_to")?.unwrap_or(0);
     let behind: i64 =
         conn.query_row("SELECT count(*) FROM sample WHERE id > ?1", [rolled], |r| {

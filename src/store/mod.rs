@@ -270,6 +270,7 @@ pub fn open_rw(path: &Path) -> Result<Connection> {
     // Before anything writes (switching to WAL rewrites the header): a version-0 file with
     // tables is somebody else's.
     refuse_foreign(&conn, path)?;
+    refuse_crafted(&conn, path)?;
     configure(&conn, path, Mode::Write { wal })?;
     migrate(&conn, path)?;
     Ok(conn)
@@ -325,6 +326,7 @@ pub fn open_ro(path: &Path) -> Result<Connection> {
         },
         Err(e) => return Err(Error::sqlite(path, e)),
     };
+    refuse_crafted(&conn, path)?;
     if v == 0 {
         return Err(Error::database(format!(
             "{}: has no nrec schema yet; run `nrec record` first",
@@ -445,6 +447,30 @@ fn create_db(path: &Path) -> Result<()> {
     std::fs::hard_link(&tmp, path).map_err(|e| Error::io("cannot create database", path, &e))?;
     let _ = std::fs::remove_file(&tmp);
     Ok(())
+}
+
+/// nrec creates no trigger and no view. One in the file was put there by someone else — a
+/// trigger would run its SQL inside our writes, a view standing in for a table can recurse
+/// forever — so the file is refused before any row is read or written (exit 3).
+fn refuse_crafted(conn: &Connection, path: &Path) -> Result<()> {
+    use rusqlite::OptionalExtension;
+    let found: Option<(String, String)> = conn
+        .query_row(
+            "SELECT type, name FROM sqlite_schema WHERE type IN ('trigger', 'view') LIMIT 1",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .optional()
+        .map_err(|e| Error::sqlite(path, e))?;
+    match found {
+        Some((kind, name)) => Err(Error::database(format!(
+            "{}: holds a {kind} {:?} that nrec never creates (a modified or crafted database); \
+             refusing to read or write it",
+            path.display(),
+            crate::output::escape_bytes(name.as_bytes())
+        ))),
+        None => Ok(()),
+    }
 }
 
 fn refuse_foreign(conn: &Connection, path: &Path) -> Result<()> {

@@ -268,7 +268,8 @@ pub fn prune(
             }
             let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
             let from = match get_meta(&tx, "quarters_from_day")? {
-                Some(d) => d,
+                // a crafted meta value cannot make this loop walk from the year -100 000
+                Some(d) => d.max(first_day(&tx)?.unwrap_or(day)),
                 // nothing stripped yet (the meta row claims "pruned before", so it is only
                 // written once something was)
                 None => first_day(&tx)?.unwrap_or(day),

@@ -1027,3 +1027,120 @@ fn hostile_proc_files_are_refused_quickly_and_store_nothing() {
     env.record_ok(&p, &at(5));
     assert_eq!(count(), 2);
 }
+
+/// Issue 12 item 5: a database someone added a trigger or a view to is refused (exit 3)
+/// before any row is read or written — the trigger never runs, a recursive view never spins;
+/// a crafted rollup key cannot make `prune` walk millions of days, and `check` names it.
+#[test]
+fn triggers_views_and_crafted_keys_are_refused_not_run() {
+    let p = FakeProc::new();
+    for crafted in [
+        "CREATE TABLE evil (x); CREATE TRIGGER t AFTER INSERT ON sample BEGIN INSERT INTO evil VALUES (1); END;",
+        "CREATE TRIGGER wipe AFTER INSERT ON sample BEGIN DELETE FROM iface_sample; END;",
+        "ALTER TABLE sample RENAME TO sample_old; \
+         CREATE VIEW sample AS WITH RECURSIVE r(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM r) SELECT x AS id FROM r;",
+    ] {
+        let env = Env::new();
+        env.record_ok(&p, &at(0));
+        env.sql().execute_batch(crafted).unwrap();
+        env.sql()
+            .execute_batch("PRAGMA wal_checkpoint(TRUNCATE);")
+            .unwrap();
+        let before = std::fs::read(&env.db).unwrap();
+        for args in [
+            &["record"][..],
+            &["report"],
+            &["check"],
+            &["prune"],
+            &["rollup"],
+            &["status"],
+        ] {
+            let t0 = std::time::Instant::now();
+            let out = env
+                .cmd(args)
+                .env("NREC_PROC_ROOT", p.path())
+                .env("NREC_NOW", at(1))
+                .output()
+                .unwrap();
+            let err = String::from_utf8_lossy(&out.stderr);
+            assert_eq!(out.status.code(), Some(3), "{crafted} {args:?}: {err}");
+            assert!(err.contains("never creates"), "{err}");
+            assert!(
+                t0.elapsed() < std::time::Duration::from_secs(5),
+                "{args:?} spun"
+            );
+        }
+        assert_eq!(
+            std::fs::read(&env.db).unwrap(),
+            before,
+            "{crafted}: untouched"
+        );
+    }
+    // a rollup row keyed before 1970
+    let env = Env::new();
+    let mut q = FakeProc::new();
+    env.record_ok(&q, &at(0));
+    q.uptime_ms += 60_000;
+    env.record_ok(&q, &at(1));
+    env.sql()
+        .execute_batch("INSERT INTO rollup (id, total) VALUES (-9223372036854775808, x'00');")
+        .unwrap();
+    let cfg = env.tmp.path().join("r.toml");
+    std::fs::write(
+        &cfg,
+        "[retention]\nraw = \"1d\"\nhourly = \"2d\"\ndaily = \"3d\"\n",
+    )
+    .unwrap();
+    let t0 = std::time::Instant::now();
+    let out = env
+        .cmd(&["--config", cfg.to_str().unwrap(), "prune"])
+        .env("NREC_NOW", at(1))
+        .output()
+        .unwrap();
+    assert_success(&out);
+    assert!(
+        t0.elapsed() < std::time::Duration::from_secs(5),
+        "prune walked the crafted days"
+    );
+    let out = env.cmd(&["check"]).env("NREC_NOW", at(1)).output().unwrap();
+    assert_eq!(out.status.code(), Some(3));
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("1 row(s) with a key nrec never writes"),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+}
+
+/// Issue 12 item 5: a name far longer than any the kernel gives (a crafted database) is
+/// printed escaped, in bounded time, and cannot push a column width past what the formatter
+/// can take (it panicked).
+#[test]
+fn a_huge_stored_name_is_printed_not_a_panic() {
+    let env = Env::new();
+    let mut p = FakeProc::new();
+    for k in 0..3 {
+        p.iface(b"eth0").add(1000, 1, 1000, 1);
+        p.uptime_ms += 60_000;
+        env.record_ok(&p, &at(k));
+    }
+    env.sql()
+        .execute_batch(
+            "UPDATE iface SET name = randomblob(2000000) WHERE name = CAST('eth0' AS BLOB);",
+        )
+        .unwrap();
+    for args in [
+        &["report", "--since", "1h"][..],
+        &["summary"],
+        &["report", "--since", "1h", "--format", "csv"],
+        &["export", "iface", "--since", "1h"],
+    ] {
+        let t0 = std::time::Instant::now();
+        let out = env.cmd(args).env("NREC_NOW", at(5)).output().unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(0), "{args:?}: {err}");
+        assert!(
+            t0.elapsed() < std::time::Duration::from_secs(20),
+            "{args:?}"
+        );
+    }
+}

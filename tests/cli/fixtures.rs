@@ -280,9 +280,10 @@ fn recreated_and_renamed_interfaces() {
 
 #[test]
 fn hostile_interface_names_are_stored_losslessly_and_escaped() {
+    // (names of at most 15 bytes, IFNAMSIZ: a longer one is a malformed line, skipped)
     let env = Env::new();
     let mut p = FakeProc::new();
-    let names: [&[u8]; 4] = [b"=cmd|' /C calc'!A0", b"+x,\"q\"", b"-\xff\xfe", b"@at"];
+    let names: [&[u8]; 4] = [b"=cmd|'/C calc'", b"+x,\"q\"", b"-\xff\xfe", b"@at"];
     for (k, n) in names.iter().enumerate() {
         p.ifaces.push(FakeIface::new(n, 10 + k as u32));
     }
@@ -309,7 +310,7 @@ fn hostile_interface_names_are_stored_losslessly_and_escaped() {
     }
     let (h, rows) = csv_rows(&env, "DEV");
     let cells: Vec<&str> = rows.iter().map(|r| col(&h, r, "iface")).collect();
-    for want in ["'=cmd|' /C calc'!A0", "'+x,\"q\"", "'-\\xff\\xfe", "'@at"] {
+    for want in ["'=cmd|'/C calc'", "'+x,\"q\"", "'-\\xff\\xfe", "'@at"] {
         assert!(cells.contains(&want), "{want:?} not in {cells:?}");
     }
     let raw = env.report_ok(&[DAY, &["--format", "csv"]].concat(), &at(600));

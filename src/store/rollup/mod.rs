@@ -90,9 +90,10 @@ pub fn for_each_row<E>(
     Ok(())
 }
 
-/// The first UTC day with rollups.
+/// The first UTC day with rollups (rows with a key nrec cannot write — a negative id, a crafted
+/// file — are not a day: `check` reports them).
 pub fn first_day(conn: &Connection) -> rusqlite::Result<Option<i64>> {
-    conn.prepare_cached("SELECT id >> 35 FROM rollup ORDER BY id LIMIT 1")?
+    conn.prepare_cached("SELECT id >> 35 FROM rollup WHERE id >= 0 ORDER BY id LIMIT 1")?
         .query_row([], |r| r.get(0))
         .optional()
 }
@@ -110,7 +111,7 @@ pub const QUARTERS: usize = 96;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Kind {
     /// The host's sampling: [samples, intervals, elapsed ms, elapsed ms whose process bytes
-    /// came from eBPF].
+    /// came from eBPF, eBPF calls lost to a full map, their bytes].
     Time = 0,
     /// An interface: the 16 /proc/net/dev deltas, then [`IF_ELAPSED`], [`IF_COUNTED`],
     /// [`IF_UNCOUNTED`].
