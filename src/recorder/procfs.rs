@@ -274,7 +274,7 @@ mod tests {
         assert_eq!(w.list.len(), 2);
         assert!(w.list[0].text.contains("/x/net/dev line 5"), "{:?}", w.list);
         // longer than IFNAMSIZ allows: not a kernel name, skipped with a warning
-        let long = b"a\nb\n sixteen-bytes-x: 1 2 0 0 0 0 0 0 3 4 0 0 0 0 0 0\n fifteen-bytes-x: 1 2 0 0 0 0 0 0 3 4 0 0 0 0 0 0\n";
+        let long = b"a\nb\n sixteen-bytes-xx: 1 2 0 0 0 0 0 0 3 4 0 0 0 0 0 0\n fifteen-bytes-x: 1 2 0 0 0 0 0 0 3 4 0 0 0 0 0 0\n";
         let mut w = Warnings::default();
         let v = parse_net_dev(long, "/x/net/dev", &mut w);
         assert_eq!(v.len(), 1);
