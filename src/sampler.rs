@@ -233,17 +233,21 @@ impl Sampler {
                     if let Some(d) = t.doubt {
                         warn.warn(Kind::Clock, d);
                     }
-                    t.now_ms
+                    Some(t.now_ms).filter(|n| *n != i64::MIN)
                 }
                 Err(e) => {
                     warn.warn(
                         Kind::Prune,
                         format!("retention skipped (the sample is stored): {e}"),
                     );
-                    i64::MIN
+                    None
                 }
             };
-            match prune::prune(&mut conn, now, r, prune::Limit::RECORD) {
+            let pruned = match now {
+                Some(now) => prune::prune(&mut conn, now, r, prune::Limit::RECORD),
+                None => Ok(prune::Pruned::default()),
+            };
+            match pruned {
                 Ok(p) if self.verbose && p.samples + p.quarter_days + p.daily_days > 0 => {
                     warn.info(
                         Kind::Prune,

@@ -147,6 +147,22 @@ pub fn user_name(uid: u32) -> Option<Vec<u8>> {
     None
 }
 
+/// Bytes an unprivileged writer may still use on the file system holding `path`.
+pub fn free_bytes(path: &std::path::Path) -> Option<u64> {
+    use std::os::unix::ffi::OsStrExt;
+    let c = std::ffi::CString::new(path.as_os_str().as_bytes()).ok()?;
+    // SAFETY: `c` is a valid NUL-terminated path; `st` is a properly sized out-parameter.
+    unsafe {
+        let mut st: libc::statvfs = std::mem::zeroed();
+        if libc::statvfs(c.as_ptr(), &mut st) != 0 {
+            return None;
+        }
+        // (the field types differ between architectures: u64 here, u32 elsewhere)
+        #[allow(clippy::useless_conversion)]
+        Some(u64::from(st.f_bavail).saturating_mul(u64::from(st.f_frsize)))
+    }
+}
+
 /// Reads the regular file `path` (a /proc file is one) of at most `max` bytes: opened
 /// non-blocking and checked to be a regular file first, so a FIFO or device in its place
 /// cannot hang or flood the reader; a longer file is an error, never silently cut.

@@ -247,6 +247,30 @@ fn check_header(path: &Path) -> Result<bool> {
 /// Opens (creating if absent) the database for writing and brings the schema up to date.
 /// Call with the [`lock`] held: creation and migration assume a single writer.
 pub fn open_rw(path: &Path) -> Result<Connection> {
+    open_rw_inner(path).map_err(|e| full_or(e, path))
+}
+
+/// SQLite reports a write that ran out of space in several ways (`SQLITE_FULL`, or an I/O
+/// error while creating or switching the journal); when the file system is full, the error is
+/// what it is: disk full (exit 6), not a damaged database (exit 3).
+fn full_or(e: Error, path: &Path) -> Error {
+    if matches!(e.exit, Exit::Full | Exit::Usage | Exit::Locked) {
+        return e;
+    }
+    let dir = path
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    match crate::sys::free_bytes(dir) {
+        Some(free) if free < 64 * 1024 => Error::new(
+            Exit::Full,
+            format!("{} (the disk is full: {free} bytes free)", e.msg),
+        ),
+        _ => e,
+    }
+}
+
+fn open_rw_inner(path: &Path) -> Result<Connection> {
     let wal = if path.symlink_metadata().is_ok() {
         check_header(path)?
     } else {
@@ -426,26 +450,37 @@ fn ensure_dir(db: &Path) -> Result<()> {
 fn create_db(path: &Path) -> Result<()> {
     ensure_dir(path)?;
     let tmp = beside(path, ".new");
+    let res = create_at(path, &tmp);
+    if res.is_err() {
+        // a failed creation (a full disk) leaves nothing behind
+        for suffix in ["", "-journal", "-wal", "-shm"] {
+            let _ = std::fs::remove_file(beside(&tmp, suffix));
+        }
+    }
+    res
+}
+
+fn create_at(path: &Path, tmp: &Path) -> Result<()> {
     // A leftover from a crashed creation; we hold the lock, so nobody else is creating.
     for suffix in ["", "-journal"] {
-        let _ = std::fs::remove_file(beside(&tmp, suffix));
+        let _ = std::fs::remove_file(beside(tmp, suffix));
     }
     OpenOptions::new()
         .write(true)
         .create_new(true)
         .mode(0o640)
         .custom_flags(libc::O_NOFOLLOW)
-        .open(&tmp)
-        .map_err(|e| Error::io("cannot create database", &tmp, &e))?;
+        .open(tmp)
+        .map_err(|e| Error::io("cannot create database", tmp, &e))?;
     let conn = Connection::open_with_flags(
-        &tmp,
+        tmp,
         OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
     )
-    .map_err(|e| Error::sqlite(&tmp, e))?;
-    migrate(&conn, &tmp)?;
-    conn.close().map_err(|(_, e)| Error::sqlite(&tmp, e))?;
-    std::fs::hard_link(&tmp, path).map_err(|e| Error::io("cannot create database", path, &e))?;
-    let _ = std::fs::remove_file(&tmp);
+    .map_err(|e| Error::sqlite(tmp, e))?;
+    migrate(&conn, tmp)?;
+    conn.close().map_err(|(_, e)| Error::sqlite(tmp, e))?;
+    std::fs::hard_link(tmp, path).map_err(|e| Error::io("cannot create database", path, &e))?;
+    let _ = std::fs::remove_file(tmp);
     Ok(())
 }
 

@@ -57,8 +57,10 @@ impl Limit {
 
 /// The first UTC day each tier keeps at `now_ms`.
 pub fn horizons(now_ms: i64, r: &Retention) -> (Option<i64>, Option<i64>, Option<i64>) {
-    let today = now_ms.div_euclid(DAY_MS);
-    let h = |d: Option<i64>| d.map(|d| today - d);
+    // days within what a rollup key can hold: no arithmetic below can overflow, whatever
+    // clock or configuration reached here
+    let today = now_ms.div_euclid(DAY_MS).clamp(0, super::rollup::MAX_DAY);
+    let h = |d: Option<i64>| d.map(|d| today.saturating_sub(d));
     (h(r.raw_days), h(r.hourly_days), h(r.daily_days))
 }
 
@@ -96,9 +98,10 @@ pub fn trusted_now(conn: &Connection, sample: i64, max_jump_ms: i64) -> rusqlite
         )
         .optional()?;
     let Some((ts, mono, si)) = cur else {
+        // nothing to vouch for "now": retention does nothing this time
         return Ok(Trusted {
             now_ms: i64::MIN,
-            doubt: Some("the sample is not stored".into()),
+            doubt: Some("retention skipped: the sample is not stored".into()),
         });
     };
     let ok = |now_ms| Trusted {

@@ -1144,3 +1144,45 @@ fn a_huge_stored_name_is_printed_not_a_panic() {
         );
     }
 }
+
+/// Issue 12 item 6: a new database on a disk that fills up at any point of its creation is
+/// exit 6 "disk full", never exit 3 (nothing is corrupt), and leaves no `.new` file behind.
+#[test]
+fn disk_full_while_creating_a_database_is_exit_6_and_leaves_nothing() {
+    let Some((env, mnt)) = env_on_tmpfs("disk_full_new", "2m") else {
+        return;
+    };
+    let p = FakeProc::new();
+    let filler = mnt.0.join("filler");
+    let mut codes = Vec::new();
+    // leave 0 … 1 MiB free: every step of the creation (a new database and its first sample
+    // take ~450 KiB with the WAL) gets its turn to fail
+    for free_kib in (0..1024u64).step_by(24) {
+        let _ = std::fs::remove_file(&env.db);
+        let _ = std::fs::remove_file(&filler);
+        for s in [".new", ".new-journal", "-wal", "-shm", ".lock"] {
+            let _ = std::fs::remove_file(format!("{}{s}", env.db.display()));
+        }
+        // fill the tmpfs to leave `free_kib`
+        let total = 2048 * 1024u64;
+        let fill = total.saturating_sub(free_kib * 1024 + 8 * 1024);
+        std::fs::write(&filler, vec![0u8; fill as usize]).ok();
+        let out = env.record(&p, &at(0));
+        let code = out.status.code();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            code == Some(0) || code == Some(6),
+            "{free_kib} KiB free: exit {code:?}: {err}"
+        );
+        if code == Some(6) {
+            assert!(err.contains("disk") && err.contains("full"), "{err}");
+            assert!(
+                !std::path::Path::new(&format!("{}.new", env.db.display())).exists(),
+                "{free_kib} KiB free: .new left behind"
+            );
+        }
+        codes.push(code);
+    }
+    assert!(codes.contains(&Some(6)), "the disk never filled: {codes:?}");
+    assert!(codes.contains(&Some(0)), "never enough room: {codes:?}");
+}
