@@ -174,12 +174,16 @@ pub fn iface_deltas(
                     (false, Some(mbps)) => u64::from(mbps) * 1_000_000,
                     _ => delta::DEFAULT_LIMIT_BITS_PER_S,
                 };
-                if delta::implausible(d[0], el, limit) || delta::implausible(d[8], el, limit) {
+                // bytes by the link's speed, and every other counter (packets, errors, drops,
+                // compressed, multicast) by the same bound: a packet is at least a byte
+                if d.iter().any(|x| delta::implausible(*x, el, limit)) {
                     warn.warn(WarnKind::Implausible, format!(
-                        "{}: counter jump of rx {} / tx {} bytes in {} ms exceeds {} bit/s; flagged and not counted",
+                        "{}: counter jump (rx {} B / {} packets, tx {} B / {} packets) in {} ms exceeds what {} bit/s can carry; flagged and not counted",
                         label(),
                         d[0],
+                        d[1],
                         d[8],
+                        d[9],
                         el,
                         limit
                     ));

@@ -113,9 +113,16 @@ pub fn iface_deltas(prev: &[u64; 16], cur: &[u64; 16]) -> ([u64; 16], i64) {
 /// Whether `bytes` in `elapsed_ms` is more than a link of `limit_bits_per_s` can carry
 /// (10 % and 64 KiB of slack for timer jitter).
 pub fn implausible(bytes: u64, elapsed_ms: i64, limit_bits_per_s: u64) -> bool {
+    bytes > max_bytes(elapsed_ms, limit_bits_per_s)
+}
+
+/// The most bytes a link of `limit_bits_per_s` can carry in `elapsed_ms` (with the slack of
+/// [`implausible`]). Packet, error and drop counters are bounded by it too: a packet is at
+/// least a byte.
+pub fn max_bytes(elapsed_ms: i64, limit_bits_per_s: u64) -> u64 {
     let elapsed_ms = elapsed_ms.max(0) as u128;
     let max = u128::from(limit_bits_per_s) / 8 * elapsed_ms / 1000 * 11 / 10 + 65536;
-    u128::from(bytes) > max
+    u64::try_from(max).unwrap_or(u64::MAX)
 }
 
 /// Gauges and protocol counters at report time: `cur - prev` with the same reset rule

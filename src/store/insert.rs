@@ -221,7 +221,14 @@ fn insert_in(
                 "INSERT OR IGNORE INTO keyset (names) VALUES (?1)",
                 [&names],
             )?;
-            super::proto::store(
+            // No protocol counter can count more segments, datagrams or errors in the interval
+            // than the namespace's links could carry bytes (one byte each, at the 400 Gbit/s
+            // ceiling per interface): beyond that the reading is not a count.
+            let limit = elapsed.map(|el| {
+                let per_link = super::delta::max_bytes(el, super::delta::DEFAULT_LIMIT_BITS_PER_S);
+                per_link.saturating_mul(ns.ifaces.len().max(1) as u64)
+            });
+            if super::proto::store(
                 tx,
                 sample_id,
                 netns_id,
@@ -229,7 +236,18 @@ fn insert_in(
                 &ns.counters,
                 segment,
                 prev_id,
-            )?;
+                limit,
+            )? {
+                warn.warn(
+                    crate::warnings::Kind::Implausible,
+                    format!(
+                        "netns {}: a protocol counter jumped by more than its links could carry in {} ms; \
+                         this interval's protocol counters are flagged and not counted",
+                        crate::output::escape_bytes(&ns.name),
+                        elapsed.unwrap_or(0)
+                    ),
+                );
+            }
         }
 
         if let Some(listeners) = &ns.listeners {

@@ -36,7 +36,8 @@ pub fn store(
     counters: &Counters,
     segment: Segment,
     prev: Option<i64>,
-) -> rusqlite::Result<()> {
+    limit: Option<u64>,
+) -> rusqlite::Result<bool> {
     let last: Option<(i64, i64, Vec<u8>)> = conn
         .prepare_cached("SELECT sample, keyset, vals FROM proto_last WHERE netns = ?1")?
         .query_row([netns], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
@@ -50,7 +51,24 @@ pub fn store(
         _ => None,
     };
     let readings: Vec<u64> = counters.iter().map(|(_, v)| *v).collect();
-    let (counted, vals) = deltas(conn, keyset, counters, segment, before)?;
+    let (mut counted, mut vals) = deltas(conn, keyset, counters, segment, before)?;
+    // A counter that moved more than the links could carry is not a count: the interval's
+    // counters are flagged (not counted) rather than summed into every report.
+    let implausible = counted > 0
+        && limit.is_some_and(|l| {
+            counters
+                .iter()
+                .zip(&vals)
+                .any(|((name, _), v)| !is_gauge(name) && *v > l)
+        });
+    if implausible {
+        counted = 0;
+        for ((name, _), v) in counters.iter().zip(vals.iter_mut()) {
+            if !is_gauge(name) {
+                *v = 0;
+            }
+        }
+    }
     let mut blob = Vec::new();
     encode_vec(&vals, &mut blob);
     conn.prepare_cached(
@@ -63,7 +81,7 @@ pub fn store(
         "INSERT OR REPLACE INTO proto_last (netns, sample, keyset, vals) VALUES (?1, ?2, ?3, ?4)",
     )?
     .execute(params![netns, sample, keyset, raw])?;
-    Ok(())
+    Ok(implausible)
 }
 
 /// (counted, values): gauges as read, counters by the rule above. `before`: the previous

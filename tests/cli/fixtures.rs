@@ -718,3 +718,47 @@ fn iso_banner_and_summary_widths() {
         "PERIOD column aligned:\n{text}"
     );
 }
+
+/// Issue 12 item 2: every counter gets a plausibility bound, not only bytes — packets
+/// 13 → 2^62 in a minute, a 2^64−1 → 2^63 "reset", and snmp InSegs 200 → 2^64−1 are flagged
+/// and not counted instead of printed as astronomic rates.
+#[test]
+fn every_counter_is_bounded_by_what_the_links_can_carry() {
+    let env = Env::new();
+    let mut p = FakeProc::new();
+    p.iface(b"eth0").add(1000, 13, 1000, 13);
+    p.tcp[2] = 200;
+    env.record_ok(&p, &at(0));
+    // packets jump to 2^62 while the bytes stay sane
+    p.iface(b"eth0").c[1] = 1 << 62;
+    p.iface(b"eth0").add(1000, 0, 1000, 1);
+    p.uptime_ms += 60_000;
+    let err = env.record_ok(&p, &at(1));
+    assert!(err.contains("eth0: counter jump"), "{err}");
+    // InSegs to 2^64-1
+    p.tcp[2] = u64::MAX;
+    p.uptime_ms += 60_000;
+    let err = env.record_ok(&p, &at(2));
+    assert!(err.contains("a protocol counter jumped"), "{err}");
+    // a drop counter from 2^64-1 down to 2^63: a "reset" that would count 2^63
+    p.iface(b"eth0").c[3] = u64::MAX;
+    p.uptime_ms += 60_000;
+    env.record_ok(&p, &at(3));
+    p.iface(b"eth0").c[3] = 1 << 63;
+    p.uptime_ms += 60_000;
+    let err = env.record_ok(&p, &at(4));
+    assert!(err.contains("eth0: counter jump"), "{err}");
+    let out = env.report_ok(
+        &["--since", "1h", "-n", "DEV,EDEV,TCP", "--format", "csv"],
+        &at(5),
+    );
+    for line in out.lines() {
+        for field in line.split(',') {
+            if let Ok(v) = field.parse::<f64>() {
+                assert!(v < 1e15, "an astronomic value reached the report: {line}");
+            }
+        }
+    }
+    let text = env.report_ok(&["--since", "1h", "-n", "DEV"], &at(5));
+    assert!(text.contains("not counted: implausible"), "{text}");
+}
