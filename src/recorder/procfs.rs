@@ -328,3 +328,65 @@ mod tests {
         assert_eq!(count_cpus(b"cpu  1 2\ncpu0 1\ncpu1 2\nintr 5\n"), 2);
     }
 }
+
+/// The fuzz target of the /proc parsers (issue 12): arbitrary bytes, and real files with
+/// bytes flipped, inserted or cut, never panic, and what they return stays within what the
+/// input could hold. Bounded cases, run by `cargo test` (and so in CI).
+#[cfg(test)]
+mod fuzz {
+    use super::*;
+    use proptest::prelude::*;
+
+    const NET_DEV: &[u8] = b"Inter-|   Receive                                                |  Transmit\n face |bytes    packets errs drop fifo frame compressed multicast|bytes    packets errs drop fifo colls carrier compressed\n    lo: 1234 12 0 0 0 0 0 0 1234 12 0 0 0 0 0 0\n  eth0: 98765 321 1 2 0 0 0 7 4321 99 0 0 0 0 0 0\n";
+    const SNMP: &[u8] = b"Ip: Forwarding DefaultTTL InReceives\nIp: 1 64 12345\nTcp: RtoAlgorithm RtoMin RtoMax MaxConn ActiveOpens InSegs\nTcp: 1 200 120000 -1 77 9999\nUdp: InDatagrams NoPorts\nUdp: 55 3\n";
+    const SOCKSTAT: &[u8] = b"sockets: used 123\nTCP: inuse 5 orphan 0 tw 2 alloc 7 mem 1\nUDP: inuse 3 mem 2\n";
+
+    fn all(bytes: &[u8]) {
+        let mut w = Warnings::default();
+        let dev = parse_net_dev(bytes, "f", &mut w);
+        // one interface per line at most
+        assert!(dev.len() <= bytes.iter().filter(|b| **b == b'\n').count() + 1);
+        assert!(dev.iter().all(|i| !i.name.is_empty() && i.name.len() <= 15));
+        let mut out = Vec::new();
+        parse_paired(bytes, "snmp", "f", &mut w, &mut out);
+        parse_snmp6(bytes, "f", &mut w, &mut out);
+        parse_sockstat(bytes, "sockstat", "f", &mut w, &mut out);
+        if let Some(ms) = parse_uptime_ms(bytes) {
+            assert!(ms >= 0);
+        }
+        let _ = count_cpus(bytes);
+        let _ = parse_u64(bytes);
+    }
+
+    fn mutate(base: &[u8], at: usize, byte: u8, how: u8) -> Vec<u8> {
+        let mut v = base.to_vec();
+        let at = at % (v.len() + 1);
+        match how % 3 {
+            0 if at < v.len() => v[at] = byte,
+            1 => v.insert(at, byte),
+            _ => v.truncate(at),
+        }
+        v
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 4000, ..ProptestConfig::default() })]
+
+        #[test]
+        fn arbitrary_bytes_never_panic(bytes in prop::collection::vec(any::<u8>(), 0..1024)) {
+            all(&bytes);
+        }
+
+        #[test]
+        fn damaged_proc_files_never_panic(
+            which in 0usize..3,
+            edits in prop::collection::vec((any::<usize>(), any::<u8>(), any::<u8>()), 1..8),
+        ) {
+            let mut v = [NET_DEV, SNMP, SOCKSTAT][which].to_vec();
+            for (at, byte, how) in edits {
+                v = mutate(&v, at, byte, how);
+            }
+            all(&v);
+        }
+    }
+}
