@@ -339,7 +339,8 @@ mod fuzz {
 
     const NET_DEV: &[u8] = b"Inter-|   Receive                                                |  Transmit\n face |bytes    packets errs drop fifo frame compressed multicast|bytes    packets errs drop fifo colls carrier compressed\n    lo: 1234 12 0 0 0 0 0 0 1234 12 0 0 0 0 0 0\n  eth0: 98765 321 1 2 0 0 0 7 4321 99 0 0 0 0 0 0\n";
     const SNMP: &[u8] = b"Ip: Forwarding DefaultTTL InReceives\nIp: 1 64 12345\nTcp: RtoAlgorithm RtoMin RtoMax MaxConn ActiveOpens InSegs\nTcp: 1 200 120000 -1 77 9999\nUdp: InDatagrams NoPorts\nUdp: 55 3\n";
-    const SOCKSTAT: &[u8] = b"sockets: used 123\nTCP: inuse 5 orphan 0 tw 2 alloc 7 mem 1\nUDP: inuse 3 mem 2\n";
+    const SOCKSTAT: &[u8] =
+        b"sockets: used 123\nTCP: inuse 5 orphan 0 tw 2 alloc 7 mem 1\nUDP: inuse 3 mem 2\n";
 
     fn all(bytes: &[u8]) {
         let mut w = Warnings::default();
