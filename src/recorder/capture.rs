@@ -203,6 +203,7 @@ mod live {
         pub fn refresh(&mut self, targets: &[NsTarget], warn: &mut Warnings) {
             let live: HashSet<u64> = targets.iter().map(|t| t.inode).collect();
             self.workers.retain(|ino, _| live.contains(ino));
+            self.failed.retain(|ino| live.contains(ino));
             for t in targets {
                 if self.workers.contains_key(&t.inode) || self.failed.contains(&t.inode) {
                     continue;

@@ -50,6 +50,9 @@ impl Closed {
     pub fn refresh(&mut self, targets: &[netns::NsTarget], warn: &mut Warnings) {
         let live: std::collections::HashSet<u64> = targets.iter().map(|t| t.inode).collect();
         self.listeners.retain(|ino, _| live.contains(ino));
+        // a namespace that could not be listened in and is gone is forgotten (containers come
+        // and go: a daemon must not remember every one it ever saw)
+        self.failed.retain(|ino| live.contains(ino));
         for t in targets {
             if self.listeners.contains_key(&t.inode) || self.failed.contains(&t.inode) {
                 continue;

@@ -272,7 +272,14 @@ fn store_row(
     Ok(())
 }
 
-/// Caches of series ids and keyset names for one connection's work.
+/// The most entries a cache of a long-lived [`Roller`] holds: a daemon sees every process,
+/// port and host of its lifetime, and a cache that only grows is a year-long leak. A full
+/// cache is emptied and refilled by one indexed SELECT per id (~65 536 × ~100 B ≈ 6.5 MB at
+/// most).
+pub const CACHE_ENTRIES: usize = 1 << 16;
+
+/// Caches of series ids and keyset names for one connection's work, each bounded by
+/// [`CACHE_ENTRIES`].
 #[derive(Default)]
 pub struct Roller {
     series: HashMap<SeriesKey, i64>,
@@ -311,6 +318,9 @@ impl Roller {
                 .optional()?
         };
         if let Some(id) = id {
+            if self.series.len() >= CACHE_ENTRIES {
+                self.series.clear();
+            }
             self.series.insert(k.clone(), id);
         }
         Ok(id)
@@ -324,6 +334,9 @@ impl Roller {
             .prepare_cached("SELECT names FROM keyset WHERE id = ?1")?
             .query_row([id], |r| r.get(0))?;
         let v = Rc::new(names.split('\n').map(str::to_string).collect::<Vec<_>>());
+        if self.keysets.len() >= 1024 {
+            self.keysets.clear();
+        }
         self.keysets.insert(id, v.clone());
         Ok(v)
     }
@@ -669,6 +682,32 @@ pub fn rebuild(conn: &Connection) -> rusqlite::Result<(u64, Option<i64>)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Issue 12 item 11: a long-lived Roller (the daemon's) stays bounded however many
+    /// distinct series it meets — 100 000 processes here — and still finds every id.
+    #[test]
+    fn the_series_cache_is_bounded_over_100k_distinct_processes() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("n.db");
+        let conn = crate::store::open_rw(&path).unwrap();
+        conn.execute_batch("BEGIN").unwrap();
+        let mut roller = Roller::new();
+        let mut ids = Vec::new();
+        for p in 0..100_000 {
+            let id = roller
+                .series_id(&conn, &SeriesKey::new(Kind::Proc, p), true)
+                .unwrap()
+                .unwrap();
+            assert!(roller.series.len() <= CACHE_ENTRIES);
+            ids.push(id);
+        }
+        // evicted or not, every series resolves to the id it was created with
+        for p in [0i64, 1, 65_535, 65_536, 99_999] {
+            let id = roller.series_id(&conn, &SeriesKey::new(Kind::Proc, p), false);
+            assert_eq!(id.unwrap(), Some(ids[p as usize]));
+        }
+        conn.execute_batch("COMMIT").unwrap();
+    }
 
     #[test]
     fn vectors_round_trip_dense_and_sparse() {
