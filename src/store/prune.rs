@@ -137,7 +137,7 @@ pub fn trusted_now(conn: &Connection, sample: i64, max_jump_ms: i64) -> rusqlite
         return Ok(Trusted {
             now_ms: ts.min(implied),
             doubt: Some(format!(
-                "the wall clock ({}) is {} {} the time CLOCK_BOOTTIME vouches for since the last trusted sample; retention uses the earlier until they agree again",
+                "the wall clock ({} UTC) is {} {} the time CLOCK_BOOTTIME vouches for since the last trusted sample; retention uses the earlier until they agree again (run `nrec prune` to confirm this clock)",
                 crate::output::local_text(ts, &jiff::tz::TimeZone::UTC),
                 crate::output::units::duration((ts - implied).abs()),
                 if ts > implied { "past" } else { "before" }
