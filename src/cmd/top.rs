@@ -265,38 +265,25 @@ pub fn run(what: What, by: By, args: &TopArgs, g: &Global, out: &mut dyn Write) 
         "share",
         "processes",
     ]);
-    let share = |b: u64| Cell::Num(pct(b, whole) / 100.0, 4);
+    // rank (none for the (other …) and (unattributed) rows), name, rx, tx, processes
+    let row = |rank: Cell, name: &str, rx: u64, tx: u64, procs: &[String]| {
+        vec![
+            rank,
+            Cell::text(name),
+            rx.into(),
+            tx.into(),
+            (rx + tx).into(),
+            Cell::Num(pct(rx + tx, whole) / 100.0, 4),
+            Cell::List(procs.to_vec()),
+        ]
+    };
     for (i, e) in entries.iter().enumerate() {
-        rows.push(vec![
-            Cell::from(i + 1),
-            Cell::text(e.key.as_str()),
-            e.rx.into(),
-            e.tx.into(),
-            (e.rx + e.tx).into(),
-            share(e.rx + e.tx),
-            Cell::List(e.procs.clone()),
-        ]);
+        rows.push(row(Cell::from(i + 1), &e.key, e.rx, e.tx, &e.procs));
     }
     if let Some(e) = &other {
-        rows.push(vec![
-            Cell::Null,
-            Cell::text(e.key.as_str()),
-            e.rx.into(),
-            e.tx.into(),
-            (e.rx + e.tx).into(),
-            share(e.rx + e.tx),
-            Cell::List(e.procs.clone()),
-        ]);
+        rows.push(row(Cell::Null, &e.key, e.rx, e.tx, &e.procs));
     }
-    rows.push(vec![
-        Cell::Null,
-        "(unattributed)".into(),
-        urx.into(),
-        utx.into(),
-        (urx + utx).into(),
-        share(urx + utx),
-        Cell::List(Vec::new()),
-    ]);
+    rows.push(row(Cell::Null, "(unattributed)", urx, utx, &[]));
     if args.format != Format::Table {
         let by = match what {
             What::Procs => format!("{by:?}").to_lowercase(),

@@ -177,11 +177,7 @@ fn every_command_refuses_a_broken_config_file() {
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
-    let n: i64 = env
-        .sql()
-        .query_row("SELECT count(*) FROM sample", [], |r| r.get(0))
-        .unwrap();
-    assert_eq!(n, 2, "the sample was stored");
+    assert_eq!(env.samples(), 2, "the sample was stored");
 }
 
 /// Issue 11 items 9–10: each offered option does what its help says; what a command does not
@@ -293,11 +289,6 @@ fn a_bad_nrec_now_costs_no_sample() {
     let env = Env::new();
     let p = FakeProc::new();
     env.record_ok(&p, &at(0));
-    let count = || -> i64 {
-        env.sql()
-            .query_row("SELECT count(*) FROM sample", [], |r| r.get(0))
-            .unwrap()
-    };
     for (i, bad) in ["yesterday-ish", "1960-01-01T00:00:00Z"]
         .into_iter()
         .enumerate()
@@ -306,7 +297,7 @@ fn a_bad_nrec_now_costs_no_sample() {
         let err = String::from_utf8_lossy(&out.stderr);
         assert_eq!(out.status.code(), Some(2), "{bad}: {err}");
         assert!(err.contains("NREC_NOW"), "{err}");
-        assert_eq!(count(), 2 + i as i64, "{bad}: the sample was stored");
+        assert_eq!(env.samples(), 2 + i as i64, "{bad}: the sample was stored");
         let out = env.report(&[], bad);
         assert_eq!(out.status.code(), Some(2), "{bad}");
     }

@@ -851,16 +851,7 @@ fn a_user_without_write_access_reads_and_is_told_about_the_system_database() {
     let home = env.tmp.path().join("home");
     std::fs::create_dir_all(&home).unwrap();
     let nobody = |args: &[&std::ffi::OsStr]| {
-        std::process::Command::new("setpriv")
-            .args([
-                "--reuid",
-                "nobody",
-                "--regid",
-                "nogroup",
-                "--clear-groups",
-                "--inh-caps=-all",
-            ])
-            .arg(&bin)
+        as_nobody(&bin)
             .args(args)
             .env("NREC_NOW", at(5))
             .env("HOME", &home)
@@ -960,11 +951,6 @@ fn hostile_proc_files_are_refused_quickly_and_store_nothing() {
     let env = Env::new();
     let p = FakeProc::new();
     env.record_ok(&p, &at(0));
-    let count = || -> i64 {
-        env.sql()
-            .query_row("SELECT count(*) FROM sample", [], |r| r.get(0))
-            .unwrap()
-    };
     let dev = p.path().join("net/dev");
     let uptime = p.path().join("uptime");
     let record_raw = |k: i64| {
@@ -1022,10 +1008,10 @@ fn hostile_proc_files_are_refused_quickly_and_store_nothing() {
         assert_eq!(out.status.code(), Some(1), "{bad}: {err}");
         assert!(err.contains("not an uptime"), "{err}");
     }
-    assert_eq!(count(), 1, "nothing stored from hostile input");
+    assert_eq!(env.samples(), 1, "nothing stored from hostile input");
     // and the next good sample is taken as usual
     env.record_ok(&p, &at(5));
-    assert_eq!(count(), 2);
+    assert_eq!(env.samples(), 2);
 }
 
 /// Issue 12 item 5: a database someone added a trigger or a view to is refused (exit 3)

@@ -640,10 +640,9 @@ fn interface_filters_take_printed_names_and_patterns_and_say_when_nothing_matche
     assert!(!rows.is_empty());
 }
 
-/// Issue 11 item 11: the key column is as wide as its longest name, so the numbers stay in
-/// their columns; `--human` headers say bytes where the values are bytes with units.
-#[test]
-fn report_tables_keep_their_columns_whatever_the_names() {
+/// Three minutes of traffic on lo, eth0 and `veth-long-name1` (15 bytes, the longest name
+/// the kernel allows).
+fn long_named_iface() -> Env {
     let env = Env::new();
     let mut p = FakeProc::new();
     p.ifaces.push(FakeIface::new(b"veth-long-name1", 3));
@@ -654,6 +653,14 @@ fn report_tables_keep_their_columns_whatever_the_names() {
         p.uptime_ms += 60_000;
         env.record_ok(&p, &at(k));
     }
+    env
+}
+
+/// Issue 11 item 11: the key column is as wide as its longest name, so the numbers stay in
+/// their columns; `--human` headers say bytes where the values are bytes with units.
+#[test]
+fn report_tables_keep_their_columns_whatever_the_names() {
+    let env = long_named_iface();
     for human in [false, true] {
         let mut args = vec!["--since", "1h"];
         if human {
@@ -679,16 +686,7 @@ fn report_tables_keep_their_columns_whatever_the_names() {
 /// its longest name.
 #[test]
 fn iso_banner_and_summary_widths() {
-    let env = Env::new();
-    let mut p = FakeProc::new();
-    p.ifaces.push(FakeIface::new(b"veth-long-name1", 3));
-    for k in 0..3 {
-        for i in &mut p.ifaces {
-            i.add(100_000, 100, 100_000, 100);
-        }
-        p.uptime_ms += 60_000;
-        env.record_ok(&p, &at(k));
-    }
+    let env = long_named_iface();
     let out = env
         .cmd(&["report", "--since", "1h"])
         .env("NREC_NOW", at(5))

@@ -265,6 +265,13 @@ impl Env {
         String::from_utf8(out.stdout).unwrap()
     }
 
+    /// How many samples the database holds.
+    pub fn samples(&self) -> i64 {
+        self.sql()
+            .query_row("SELECT count(*) FROM sample", [], |r| r.get(0))
+            .unwrap()
+    }
+
     pub fn sql(&self) -> rusqlite::Connection {
         rusqlite::Connection::open(&self.db).unwrap()
     }
@@ -434,4 +441,19 @@ impl Drop for Peer {
         drop(self.child.stdin.take()); // ends the peer
         let _ = self.child.wait();
     }
+}
+
+/// `bin` run as `nobody` (no groups, no capabilities), via setpriv.
+pub fn as_nobody(bin: &Path) -> Command {
+    let mut c = Command::new("setpriv");
+    c.args([
+        "--reuid",
+        "nobody",
+        "--regid",
+        "nogroup",
+        "--clear-groups",
+        "--inh-caps=-all",
+    ])
+    .arg(bin);
+    c
 }

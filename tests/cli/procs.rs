@@ -383,16 +383,7 @@ fn unprivileged_records_what_it_can_and_says_so_once() {
     std::fs::copy(BIN, &bin).unwrap();
     chown(env.tmp.path());
     let run = || {
-        std::process::Command::new("setpriv")
-            .args([
-                "--reuid",
-                "nobody",
-                "--regid",
-                "nogroup",
-                "--clear-groups",
-                "--inh-caps=-all",
-            ])
-            .arg(&bin)
+        as_nobody(&bin)
             .arg("--db")
             .arg(&env.db)
             .arg("record")
