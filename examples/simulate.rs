@@ -223,7 +223,9 @@ fn main() {
             let comm = if i < NAMES.len() {
                 base.to_string()
             } else {
-                format!("{base}-{}", i / NAMES.len())
+                // the kernel keeps 15 bytes of a name (and nrec refuses longer ones on reading)
+                let n = format!("-{}", i / NAMES.len());
+                format!("{}{n}", &base[..base.len().min(15 - n.len())])
             };
             let rank = (i + 1) as f64;
             Proc {

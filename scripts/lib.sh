@@ -7,7 +7,7 @@
 BUILD_PACKAGES="ca-certificates curl gcc libc6-dev clang libelf-dev zlib1g-dev make pkg-config iproute2"
 # What the tests use besides: libpcap-dev (the `pcap` feature links libpcap), sysstat (`sar`
 # side by side), tzdata (DST windows), python3 (the named TCP peer processes).
-TEST_PACKAGES="$BUILD_PACKAGES libpcap-dev sysstat tzdata python3"
+TEST_PACKAGES="$BUILD_PACKAGES libpcap-dev sysstat tzdata python3 fuse3 python3-fusepy"
 
 SUDO=""
 [ "$(id -u)" = 0 ] || SUDO=sudo

@@ -13,5 +13,7 @@ pub(crate) mod report;
 pub(crate) mod sampler;
 pub mod store;
 pub(crate) mod sys;
+/// The child that reads a captured /proc file with a deadline (see `sys::read_bounded_within`).
+pub use sys::read_helper_main;
 pub(crate) mod time;
 pub(crate) mod warnings;

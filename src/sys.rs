@@ -184,6 +184,94 @@ pub fn read_bounded(path: &std::path::Path, max: u64) -> std::io::Result<Vec<u8>
     Ok(out)
 }
 
+/// The first argument that makes `nrec` the reader of [`read_bounded_within`] (not a command:
+/// clap never sees it, so no help or completion shows it).
+pub const READ_HELPER_ARG: &str = "--nrec-internal-read-file";
+
+/// [`read_bounded`] that gives up after `deadline`: for files that are not the kernel's own (a
+/// captured /proc tree may sit on FUSE or NFS, where an open or a read can block for ever, and
+/// the kernel holds the reading thread until the file system answers — a thread of ours would
+/// keep the whole process, and the lock it holds, from exiting). So the file is read by a child
+/// (`nrec` itself, [`READ_HELPER_ARG`]) that inherits no descriptor of ours; past the deadline it
+/// is killed and left to the kernel (reaped when it ends), and the error says so
+/// (`ErrorKind::TimedOut`).
+pub fn read_bounded_within(
+    path: &std::path::Path,
+    max: u64,
+    deadline: std::time::Duration,
+) -> std::io::Result<Vec<u8>> {
+    use std::io::Read;
+    use std::process::{Command, Stdio};
+    let mut child = Command::new("/proc/self/exe")
+        .arg(READ_HELPER_ARG)
+        .arg(max.to_string())
+        .arg(path)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()?;
+    let pid = child.id();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::Builder::new()
+        .name("nrec-read".into())
+        .spawn(move || {
+            let (mut out, mut err) = (Vec::new(), Vec::new());
+            if let Some(o) = child.stdout.as_mut() {
+                let _ = o.read_to_end(&mut out);
+            }
+            if let Some(e) = child.stderr.as_mut() {
+                let _ = e.take(4096).read_to_end(&mut err);
+            }
+            let ok = child.wait().is_ok_and(|s| s.success());
+            // the child's error: its errno (0: none) on the first line, then the message
+            let _ = tx.send(if ok {
+                Ok(out)
+            } else {
+                let err = String::from_utf8_lossy(&err);
+                let (errno, msg) = err.split_once('\n').unwrap_or(("0", &err));
+                match errno.parse::<i32>() {
+                    Ok(n) if n > 0 => Err(std::io::Error::from_raw_os_error(n)),
+                    _ => Err(std::io::Error::other(msg.trim().to_string())),
+                }
+            });
+        })?;
+    rx.recv_timeout(deadline).unwrap_or_else(|_| {
+        // SAFETY: kill(2) of our own child, not yet reaped (its thread reaps it).
+        unsafe { libc::kill(pid as libc::pid_t, libc::SIGKILL) };
+        Err(std::io::Error::new(
+            std::io::ErrorKind::TimedOut,
+            format!(
+                "no answer within {:.1} s (a FUSE or network file system?)",
+                deadline.as_secs_f64()
+            ),
+        ))
+    })
+}
+
+/// `nrec --nrec-internal-read-file MAX PATH`: [`read_bounded`] to stdout (the reader of
+/// [`read_bounded_within`]); None for any other command line.
+pub fn read_helper_main() -> Option<std::process::ExitCode> {
+    use std::io::Write;
+    let mut args = std::env::args_os().skip(1);
+    if args.next()? != READ_HELPER_ARG {
+        return None;
+    }
+    let max = args.next().and_then(|m| m.to_str()?.parse::<u64>().ok());
+    let (Some(max), Some(path)) = (max, args.next()) else {
+        return Some(std::process::ExitCode::from(2));
+    };
+    match read_bounded(std::path::Path::new(&path), max) {
+        Ok(b) if std::io::stdout().lock().write_all(&b).is_ok() => {
+            Some(std::process::ExitCode::SUCCESS)
+        }
+        Ok(_) => Some(std::process::ExitCode::FAILURE),
+        Err(e) => {
+            eprintln!("{}\n{e}", e.raw_os_error().unwrap_or(0));
+            Some(std::process::ExitCode::FAILURE)
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

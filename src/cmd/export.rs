@@ -271,6 +271,8 @@ pub fn run(args: &ExportArgs, g: &Global, out: &mut dyn Write) -> Result<()> {
         _ => b,
     };
     let io = write_error;
+    // the labels first: a row that cannot be read fails the export before a header is printed
+    let labels = labels(&conn, args.table).map_err(db)?;
     let mut o = super::output(out, args.format, "export", &conn, &path, Some(&window), &tz)?;
     let (label_cols, value_cols) = columns(args.table);
     let mut cols = vec!["start", "end"];
@@ -291,7 +293,7 @@ pub fn run(args: &ExportArgs, g: &Global, out: &mut dyn Write) -> Result<()> {
     let mut w = Writer {
         out: &mut o,
         table: args.table,
-        labels: labels(&conn, args.table).map_err(db)?,
+        labels,
         columns: cols,
     };
     let mut progress = Progress {

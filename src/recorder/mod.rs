@@ -131,16 +131,86 @@ pub fn collect(source: &Source, now_ms: i64, warn: &mut Warnings) -> Result<Samp
 /// The most a /proc file nrec reads may hold: `net/dev` with 20 000 interfaces is ~3 MB.
 const MAX_PROC_FILE: u64 = 32 << 20;
 
-/// A /proc file (or a captured one): a regular file of bounded size, read without blocking
-/// (a FIFO or device put in its place is refused, never waited on while the lock is held).
-fn read_file(path: &Path) -> std::io::Result<Vec<u8>> {
-    crate::sys::read_bounded(path, MAX_PROC_FILE)
+/// How long a captured /proc tree may take to answer, all its files together, and each file:
+/// the kernel's own files answer in microseconds, so a tree that takes longer sits on a file
+/// system that may never answer (FUSE, NFS). One stalled file costs at most the second; a
+/// tree that stalls throughout, the first.
+pub const CAPTURED_TREE_DEADLINE: std::time::Duration = std::time::Duration::from_secs(5);
+pub const CAPTURED_FILE_DEADLINE: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// Reads /proc files (or captured ones): regular files of bounded size, read without blocking
+/// (a FIFO or device put in their place is refused, never waited on while the lock is held);
+/// a captured tree's files within its deadlines.
+#[derive(Clone, Copy)]
+struct ProcFiles {
+    by: Option<std::time::Instant>,
 }
 
+impl ProcFiles {
+    /// The kernel's own /proc.
+    fn live() -> Self {
+        ProcFiles { by: None }
+    }
+
+    /// A captured tree, from now on within [`CAPTURED_TREE_DEADLINE`].
+    fn captured() -> Self {
+        ProcFiles {
+            by: Some(std::time::Instant::now() + CAPTURED_TREE_DEADLINE),
+        }
+    }
+
+    fn read(self, path: &Path) -> std::io::Result<Vec<u8>> {
+        let Some(by) = self.by else {
+            return crate::sys::read_bounded(path, MAX_PROC_FILE);
+        };
+        let left = by.saturating_duration_since(std::time::Instant::now());
+        if left.is_zero() {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::TimedOut,
+                format!(
+                    "not read: the tree did not answer within {} s",
+                    CAPTURED_TREE_DEADLINE.as_secs()
+                ),
+            ));
+        }
+        crate::sys::read_bounded_within(path, MAX_PROC_FILE, left.min(CAPTURED_FILE_DEADLINE))
+    }
+}
+
+/// A captured one-line kernel text (boot id, hostname, release), trimmed, no longer than the
+/// kernel makes it (`limit`): a longer one is not the kernel's and the sample is not stored.
+/// None when the tree lacks the file.
+fn read_text(files: ProcFiles, path: &Path, limit: usize) -> Result<Option<Vec<u8>>> {
+    let b = match files.read(path) {
+        Ok(b) => b,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(Error::io("cannot read", path, &e)),
+    };
+    let t = b.trim_ascii();
+    if t.len() > limit {
+        return Err(Error::failure(format!(
+            "{}: {} bytes, longer than the kernel's {limit}; not a kernel file",
+            path.display(),
+            t.len()
+        )));
+    }
+    Ok(Some(t.to_vec()))
+}
+
+/// The most protocol counters one namespace stores (Linux 6.x has about 400): a keyset stays
+/// within `store::limit::KEYSET`.
+pub const MAX_COUNTERS: usize = 1024;
+
 /// Reads the /proc/net files of one namespace under `net` (e.g. /proc/thread-self/net).
-fn read_net_files(net: &Path, warn: &mut Warnings) -> Result<(Vec<IfaceCounters>, Counters)> {
+fn read_net_files(
+    files: ProcFiles,
+    net: &Path,
+    warn: &mut Warnings,
+) -> Result<(Vec<IfaceCounters>, Counters)> {
     let dev_path = net.join("dev");
-    let dev = read_file(&dev_path).map_err(|e| Error::io("cannot read", &dev_path, &e))?;
+    let dev = files
+        .read(&dev_path)
+        .map_err(|e| Error::io("cannot read", &dev_path, &e))?;
     let ifaces = procfs::parse_net_dev(&dev, &dev_path.to_string_lossy(), warn);
     // Every network namespace has `lo`: a file listing no interface is not /proc/net/dev.
     if ifaces.is_empty() {
@@ -158,7 +228,18 @@ fn read_net_files(net: &Path, warn: &mut Warnings) -> Result<(Vec<IfaceCounters>
         ("sockstat6", false),
     ] {
         let p = net.join(file);
-        let Ok(text) = read_file(&p) else { continue };
+        let text = match files.read(&p) {
+            Ok(t) => t,
+            // a file a captured tree may lack is skipped; one that does not answer is said
+            Err(e) if e.kind() == std::io::ErrorKind::TimedOut => {
+                warn.warn(
+                    WarnKind::ProcRoot,
+                    format!("{}: {e}; its counters are not stored", p.display()),
+                );
+                continue;
+            }
+            Err(_) => continue,
+        };
         let ps = p.to_string_lossy();
         match (file, paired) {
             ("snmp6", _) => procfs::parse_snmp6(&text, &ps, warn, &mut counters),
@@ -166,16 +247,31 @@ fn read_net_files(net: &Path, warn: &mut Warnings) -> Result<(Vec<IfaceCounters>
             _ => procfs::parse_sockstat(&text, file, &ps, warn, &mut counters),
         }
     }
+    if counters.len() > MAX_COUNTERS {
+        warn.warn(
+            WarnKind::ProcLine,
+            format!(
+                "{}: {} protocol counters, more than any kernel has; only the first {MAX_COUNTERS} kept",
+                net.display(),
+                counters.len()
+            ),
+        );
+        counters.truncate(MAX_COUNTERS);
+    }
     Ok((ifaces, counters))
 }
 
 fn collect_dir(dir: &Path, now_ms: i64, warn: &mut Warnings) -> Result<Sample> {
-    let (ifaces, counters) = read_net_files(&dir.join("net"), warn)?;
+    let files = ProcFiles::captured();
+    let (ifaces, counters) = read_net_files(files, &dir.join("net"), warn)?;
     let uptime_path = dir.join("uptime");
-    let mono_ms = match read_file(&uptime_path) {
+    let mono_ms = match files.read(&uptime_path) {
         Ok(t) => procfs::parse_uptime_ms(&t).ok_or_else(|| {
             Error::failure(format!("{}: not an uptime line", uptime_path.display()))
         })?,
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+            return Err(Error::io("cannot read", &uptime_path, &e));
+        }
         Err(_) => {
             warn.warn(
                 WarnKind::ProcRoot,
@@ -187,18 +283,18 @@ fn collect_dir(dir: &Path, now_ms: i64, warn: &mut Warnings) -> Result<Sample> {
             boottime_ms()
         }
     };
-    let boot_id = match read_file(&dir.join("sys/kernel/random/boot_id")) {
-        Ok(b) => String::from_utf8_lossy(b.trim_ascii()).into_owned(),
-        Err(_) => live_boot_id(),
+    use crate::store::limit::UNAME;
+    let boot_id = match read_text(files, &dir.join("sys/kernel/random/boot_id"), UNAME)? {
+        Some(b) => String::from_utf8_lossy(&b).into_owned(),
+        None => live_boot_id(),
     };
     let (host, kernel, arch) = crate::sys::uname();
-    let hostname = read_file(&dir.join("sys/kernel/hostname"))
-        .map(|b| b.trim_ascii_end().to_vec())
-        .unwrap_or(host);
-    let kernel = read_file(&dir.join("sys/kernel/osrelease"))
-        .map(|b| String::from_utf8_lossy(b.trim_ascii()).into_owned())
+    let hostname = read_text(files, &dir.join("sys/kernel/hostname"), UNAME)?.unwrap_or(host);
+    let kernel = read_text(files, &dir.join("sys/kernel/osrelease"), UNAME)?
+        .map(|b| String::from_utf8_lossy(&b).into_owned())
         .unwrap_or(kernel);
-    let ncpu = read_file(&dir.join("stat"))
+    let ncpu = files
+        .read(&dir.join("stat"))
         .map(|s| procfs::count_cpus(&s))
         .unwrap_or(0)
         .max(1);
@@ -212,7 +308,7 @@ fn collect_dir(dir: &Path, now_ms: i64, warn: &mut Warnings) -> Result<Sample> {
     let ifaces = ifaces
         .into_iter()
         .map(|c| {
-            let link = fixture_link(dir, &c.name);
+            let link = fixture_link(files, dir, &c.name);
             IfaceSample { counters: c, link }
         })
         .collect();
@@ -240,16 +336,17 @@ fn collect_dir(dir: &Path, now_ms: i64, warn: &mut Warnings) -> Result<Sample> {
 }
 
 /// Link facts from a captured `sys/class/net/NAME/{ifindex,speed,duplex}` when present.
-fn fixture_link(dir: &Path, name: &[u8]) -> ifinfo::LinkInfo {
+fn fixture_link(files: ProcFiles, dir: &Path, name: &[u8]) -> ifinfo::LinkInfo {
     use std::os::unix::ffi::OsStrExt;
     let base = dir
         .join("sys/class/net")
         .join(std::ffi::OsStr::from_bytes(name));
     let num = |f: &str| -> Option<u64> {
-        let b = read_file(&base.join(f)).ok()?;
+        let b = files.read(&base.join(f)).ok()?;
         procfs::parse_u64(b.trim_ascii())
     };
-    let duplex = read_file(&base.join("duplex"))
+    let duplex = files
+        .read(&base.join("duplex"))
         .ok()
         .and_then(|b| match b.trim_ascii() {
             b"full" => Some(1),
@@ -262,7 +359,7 @@ fn fixture_link(dir: &Path, name: &[u8]) -> ifinfo::LinkInfo {
             .and_then(|v| u32::try_from(v).ok())
             .filter(|v| *v > 0),
         duplex,
-        is_virtual: read_file(&base.join("virtual")).is_ok() || name == b"lo",
+        is_virtual: files.read(&base.join("virtual")).is_ok() || name == b"lo",
     }
 }
 
@@ -337,7 +434,7 @@ fn collect_live(now_ms: i64, warn: &mut Warnings) -> Result<Sample> {
 fn collect_namespace() -> Result<(NsSample, Warnings)> {
     let mut warn = Warnings::default();
     let net = Path::new("/proc/thread-self/net");
-    let (ifaces, mut counters) = read_net_files(net, &mut warn)?;
+    let (ifaces, mut counters) = read_net_files(ProcFiles::live(), net, &mut warn)?;
     let prober = ifinfo::Prober::new();
     let ifaces = ifaces
         .into_iter()

@@ -210,7 +210,7 @@ pub fn count_cpus(stat: &[u8]) -> u32 {
 fn split_prefix(line: &[u8]) -> Option<(&[u8], &[u8])> {
     let colon = line.iter().position(|b| *b == b':')?;
     let group = &line[..colon];
-    if group.is_empty() || !is_key_word(group) {
+    if !is_key_word(group) {
         return None;
     }
     Some((group, &line[colon + 1..]))

@@ -330,7 +330,12 @@ fn listener_owner(
                  ORDER BY id DESC LIMIT 1",
             )?
             .query_row(params![netns, port, inode], |r| {
-                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+                Ok((
+                    r.get(0)?,
+                    super::Bounded::bounded(r, 1, super::limit::COMM)?,
+                    r.get(2)?,
+                    r.get(3)?,
+                ))
             })
             .optional()?;
         if let Some((pid, comm, uid, start)) = row {

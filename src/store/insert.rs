@@ -115,7 +115,7 @@ fn insert_in(
             Ok(iface::Prev {
                 netns_inode: r.get(0)?,
                 ifindex: r.get(1)?,
-                name: r.get(2)?,
+                name: super::Bounded::bounded(r, 2, super::limit::IFNAME)?,
                 counters: c,
             })
         })?;

@@ -695,6 +695,56 @@ pub fn encode_varints(vals: impl Iterator<Item = u64>, out: &mut Vec<u8>) {
     }
 }
 
+/// How long each stored name or label can legitimately be: the kernel's own bounds, which the
+/// recorder keeps at the input. Reads go through [`Bounded::bounded`], so a crafted row cannot
+/// make a report print gigabytes (a 20 MB interface name is printed once per row) or a loop
+/// run for minutes: a longer value is an error naming the column (exit 3).
+pub mod limit {
+    /// IFNAMSIZ − 1.
+    pub const IFNAME: usize = 15;
+    /// TASK_COMM_LEN − 1.
+    pub const COMM: usize = 15;
+    /// PATH_MAX: executables, cgroup paths and the unit and container names cut from them.
+    pub const PATH: usize = 4096;
+    /// A named namespace's file name (NAME_MAX), "root" or "ns:INODE".
+    pub const NETNS: usize = 255;
+    /// uname(2) fields (hostname, release, machine: 64 bytes each) and boot ids.
+    pub const UNAME: usize = 64;
+    /// An address as text (IPv6 at most 45) and protocol names.
+    pub const ADDR: usize = 64;
+    /// A keyset: the protocol counter names of one namespace, newline-joined
+    /// (`recorder::MAX_COUNTERS` names of at most 9 + 1 + 64 + 1 + 64 bytes: `file:Group:Name`).
+    pub const KEYSET: usize = crate::recorder::MAX_COUNTERS * 140;
+}
+
+/// Reads a text or blob column no longer than its [`limit`].
+pub trait Bounded {
+    fn bounded<T: rusqlite::types::FromSql>(&self, i: usize, max: usize) -> rusqlite::Result<T>;
+}
+
+impl Bounded for rusqlite::Row<'_> {
+    fn bounded<T: rusqlite::types::FromSql>(&self, i: usize, max: usize) -> rusqlite::Result<T> {
+        use rusqlite::types::ValueRef;
+        let v = self.get_ref(i)?;
+        if let ValueRef::Text(b) | ValueRef::Blob(b) = v {
+            if b.len() > max {
+                let col = self.as_ref().column_name(i).unwrap_or("value").to_string();
+                return Err(rusqlite::Error::FromSqlConversionFailure(
+                    i,
+                    v.data_type(),
+                    format!(
+                        "a stored {col} of {} bytes, longer than nrec ever stores ({max}): \
+                         a crafted or damaged database",
+                        b.len()
+                    )
+                    .into(),
+                ));
+            }
+        }
+        self.get(i)
+    }
+}
+
 /// The error for a stored row that does not decode (a corrupt blob is reported with what it
 /// was, never guessed at).
 pub fn malformed(what: impl std::fmt::Display) -> rusqlite::Error {

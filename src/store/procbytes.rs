@@ -157,7 +157,7 @@ impl Reader {
             if let std::collections::hash_map::Entry::Vacant(e) = self.addrs.entry(id) {
                 let a: String = conn
                     .prepare_cached("SELECT addr FROM addr WHERE id = ?1")?
-                    .query_row([id], |r| r.get(0))
+                    .query_row([id], |r| super::Bounded::bounded(r, 0, super::limit::ADDR))
                     .optional()?
                     .ok_or_else(bad)?;
                 e.insert(a);

@@ -1,6 +1,7 @@
 //! Typed read queries for reports. Every query is bounded by a [`Window`] of sample times.
 
-use super::from_sql;
+use super::limit;
+use super::{Bounded, from_sql};
 use crate::time::Window;
 use rusqlite::{Connection, params};
 use std::collections::HashMap;
@@ -35,10 +36,10 @@ pub fn samples(conn: &Connection, w: &Window) -> rusqlite::Result<Vec<SampleRow>
             ts_ms: r.get(1)?,
             prev: r.get(2)?,
             elapsed_ms: r.get(3)?,
-            boot_id: r.get(4)?,
-            hostname: r.get(5)?,
-            kernel: r.get(6)?,
-            arch: r.get(7)?,
+            boot_id: r.bounded(4, limit::UNAME)?,
+            hostname: r.bounded(5, limit::UNAME)?,
+            kernel: r.bounded(6, limit::UNAME)?,
+            arch: r.bounded(7, limit::UNAME)?,
             ncpu: r.get(8)?,
         })
     })?;
@@ -75,8 +76,8 @@ pub fn iface_rows(
         Ok((
             r.get(0)?,
             (
-                Name::from(r.get::<_, Vec<u8>>(1)?),
-                Name::from(r.get::<_, Vec<u8>>(2)?),
+                Name::from(r.bounded::<Vec<u8>>(1, limit::NETNS)?),
+                Name::from(r.bounded::<Vec<u8>>(2, limit::IFNAME)?),
             ),
         ))
     })? {
@@ -182,7 +183,7 @@ pub fn proto_rows(conn: &Connection, w: &Window) -> rusqlite::Result<(Vec<ProtoR
         let blob: Vec<u8> = r.get(3)?;
         Ok((
             r.get::<_, i64>(0)?,
-            r.get::<_, Vec<u8>>(1)?,
+            r.bounded::<Vec<u8>>(1, limit::NETNS)?,
             r.get::<_, i64>(2)?,
             blob,
             r.get::<_, i64>(4)?,
@@ -245,7 +246,13 @@ pub fn proc_rows(conn: &Connection, w: &Window) -> rusqlite::Result<Vec<ProcRow>
                         "SELECT coalesce(n.name, x''), p.comm, p.pid FROM process p
                          LEFT JOIN netns n ON n.id = p.netns WHERE p.id = ?1",
                     )?
-                    .query_row([p], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
+                    .query_row([p], |r| {
+                        Ok((
+                            r.bounded(0, limit::NETNS)?,
+                            r.bounded(1, limit::COMM)?,
+                            r.get(2)?,
+                        ))
+                    })?;
                 e.insert(info);
             }
             let (netns, comm, pid) = who[&p].clone();
@@ -294,14 +301,14 @@ pub fn listeners(conn: &Connection, w: &Window) -> rusqlite::Result<Vec<Listener
     )?;
     let rows = st.query_map(params![w.start_ms(), w.end_ms()], |r| {
         Ok(ListenerRow {
-            netns: r.get(0)?,
-            proto: r.get(1)?,
+            netns: r.bounded(0, limit::NETNS)?,
+            proto: r.bounded(1, limit::ADDR)?,
             family: r.get(2)?,
-            addr: r.get(3)?,
+            addr: r.bounded(3, limit::ADDR)?,
             port: r.get(4)?,
             uid: r.get(5)?,
             pid: r.get(6)?,
-            comm: r.get(7)?,
+            comm: r.bounded(7, limit::COMM)?,
             first_ms: r.get(8)?,
             last_ms: r.get(9)?,
             sockets: r.get(10)?,
@@ -327,9 +334,9 @@ pub fn last_host(conn: &Connection) -> rusqlite::Result<Option<Host>> {
         [],
         |r| {
             Ok(Host {
-                hostname: r.get(0)?,
-                kernel: r.get(1)?,
-                arch: r.get(2)?,
+                hostname: r.bounded(0, limit::UNAME)?,
+                kernel: r.bounded(1, limit::UNAME)?,
+                arch: r.bounded(2, limit::UNAME)?,
                 ncpu: r.get(3)?,
             })
         },
@@ -375,12 +382,12 @@ pub fn processes(
         Ok(Process {
             id: r.get(0)?,
             pid: r.get(1)?,
-            comm: r.get(2)?,
-            exe: r.get(3)?,
+            comm: r.bounded(2, limit::COMM)?,
+            exe: r.bounded(3, limit::PATH)?,
             uid: r.get(4)?,
-            unit: r.get(5)?,
-            container: r.get(6)?,
-            netns: r.get(7)?,
+            unit: r.bounded(5, limit::PATH)?,
+            container: r.bounded(6, limit::PATH)?,
+            netns: r.bounded(7, limit::NETNS)?,
             started_ms: boot.map(|b| b + start.max(0).saturating_mul(1000) / hz),
         })
     })?;
@@ -475,7 +482,7 @@ pub fn netns_sources(conn: &Connection, sample: i64) -> rusqlite::Result<Vec<Net
     )?;
     let rows = st.query_map([sample], |r| {
         Ok(NetnsSources {
-            name: r.get(0)?,
+            name: r.bounded(0, limit::NETNS)?,
             ifaces: r.get(1)?,
             protocol: r.get(2)?,
             sockets: r.get(3)?,

@@ -4,6 +4,7 @@
 
 use super::rollup::{IF_COUNTED, IF_ELAPSED, IF_UNCOUNTED, Kind};
 use super::window::Sums;
+use super::{Bounded, limit};
 use rusqlite::Connection;
 use std::collections::HashMap;
 
@@ -176,12 +177,12 @@ pub fn procs(conn: &Connection) -> rusqlite::Result<Vec<ProcSeries>> {
         Ok(ProcSeries {
             series: r.get(0)?,
             pid: r.get(1)?,
-            comm: r.get(2)?,
-            exe: r.get(3)?,
-            unit: r.get(4)?,
-            container: r.get(5)?,
+            comm: r.bounded(2, limit::COMM)?,
+            exe: r.bounded(3, limit::PATH)?,
+            unit: r.bounded(4, limit::PATH)?,
+            container: r.bounded(5, limit::PATH)?,
             uid: r.get(6)?,
-            netns: r.get(7)?,
+            netns: r.bounded(7, limit::NETNS)?,
             process: r.get(8)?,
         })
     })?;
@@ -220,12 +221,12 @@ pub fn details(
         Ok(DetailSeries {
             series: r.get(0)?,
             pid: r.get(1)?,
-            comm: r.get(2)?,
-            proto: r.get(3)?,
+            comm: r.bounded(2, limit::COMM)?,
+            proto: r.bounded(3, limit::ADDR)?,
             port: u16::try_from(r.get::<_, i64>(4)?).unwrap_or(0),
-            addr: r.get(5)?,
+            addr: r.bounded(5, limit::ADDR)?,
             process: r.get(6)?,
-            netns: r.get(7)?,
+            netns: r.bounded(7, limit::NETNS)?,
         })
     })?;
     rows.collect()
@@ -247,8 +248,8 @@ pub fn ifaces(conn: &Connection) -> rusqlite::Result<Vec<IfaceSeries>> {
     let rows = st.query_map([Kind::Iface as i64], |r| {
         Ok(IfaceSeries {
             series: r.get(0)?,
-            netns: r.get(1)?,
-            name: r.get(2)?,
+            netns: r.bounded(1, limit::NETNS)?,
+            name: r.bounded(2, limit::IFNAME)?,
         })
     })?;
     rows.collect()
@@ -269,10 +270,10 @@ pub fn netns_series(conn: &Connection, kind: Kind) -> rusqlite::Result<Vec<Netns
          LEFT JOIN keyset k ON k.id = s.keyset WHERE s.kind = ?1",
     )?;
     let rows = st.query_map([kind as i64], |r| {
-        let names: Option<String> = r.get(2)?;
+        let names: Option<String> = r.bounded(2, limit::KEYSET)?;
         Ok(NetnsSeries {
             series: r.get(0)?,
-            netns: r.get(1)?,
+            netns: r.bounded(1, limit::NETNS)?,
             names: match (kind, names) {
                 (Kind::Proto, Some(n)) => n.split('\n').map(str::to_string).collect(),
                 _ => Vec::new(),

@@ -1014,6 +1014,130 @@ fn hostile_proc_files_are_refused_quickly_and_store_nothing() {
     assert_eq!(env.samples(), 2);
 }
 
+/// A FUSE mirror of `src` at `mnt` whose `stalled` files never answer a read (for 60 s);
+/// unmounted and its server ended (by PID) on drop.
+struct StallFs {
+    mnt: std::path::PathBuf,
+    server: std::process::Child,
+}
+
+impl StallFs {
+    /// None (with the reason) where FUSE cannot be used here.
+    fn mount(src: &Path, mnt: &Path, stalled: &[&str]) -> Option<StallFs> {
+        if !is_root() || !Path::new("/dev/fuse").exists() {
+            eprintln!("SKIP: a FUSE mount needs root and /dev/fuse");
+            return None;
+        }
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/cli/stallfs.py");
+        std::fs::create_dir_all(mnt).unwrap();
+        let server = Command::new("/usr/bin/python3")
+            .arg(script)
+            .args([src, mnt])
+            .arg("60")
+            .args(stalled)
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("/usr/bin/python3 (apt-get install python3-fusepy fuse3)");
+        let mut fs = StallFs {
+            mnt: mnt.to_path_buf(),
+            server,
+        };
+        let t0 = std::time::Instant::now();
+        while !std::fs::read_to_string("/proc/self/mounts")
+            .unwrap()
+            .contains(mnt.to_str().unwrap())
+        {
+            if let Ok(Some(st)) = fs.server.try_wait() {
+                let mut err = String::new();
+                std::io::Read::read_to_string(fs.server.stderr.as_mut().unwrap(), &mut err).ok();
+                panic!("stallfs exited {st}: {err} (apt-get install python3-fusepy fuse3)");
+            }
+            assert!(
+                t0.elapsed() < Duration::from_secs(10),
+                "stallfs did not mount"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Some(fs)
+    }
+}
+
+impl Drop for StallFs {
+    fn drop(&mut self) {
+        let _ = Command::new("fusermount")
+            .args(["-u", "-z"])
+            .arg(&self.mnt)
+            .status();
+        let _ = self.server.kill();
+        let _ = self.server.wait();
+    }
+}
+
+/// Issue 12 item 7: a captured /proc tree on a file system that never answers (a FUSE mount
+/// here; NFS can do the same) is given up on within the deadline: a stalled counter file is
+/// skipped with a warning and the sample stored, a stalled net/dev stores nothing — and the
+/// recorder never holds the lock long enough to make another recorder give up (exit 4).
+#[test]
+fn a_proc_tree_that_never_answers_is_given_up_on_within_the_deadline() {
+    let env = Env::new();
+    let mut p = FakeProc::new();
+    env.record_ok(&p, &at(0));
+    p.iface(b"eth0").add(1000, 1, 1000, 1);
+    p.uptime_ms += 60_000;
+    p.write();
+    let mnt = env.tmp.path().join("stalled-snmp");
+    let Some(fs) = StallFs::mount(p.path(), &mnt, &["net/snmp"]) else {
+        return;
+    };
+    let t0 = std::time::Instant::now();
+    let out = env
+        .cmd(&["record"])
+        .env("NREC_PROC_ROOT", &mnt)
+        .env("NREC_NOW", at(1))
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_success(&out);
+    assert!(
+        err.contains("net/snmp: no answer within 2.0 s") && err.contains("not stored"),
+        "{err}"
+    );
+    assert!(t0.elapsed() < Duration::from_secs(15), "{:?}", t0.elapsed());
+    assert_eq!(
+        env.samples(),
+        2,
+        "the sample stored without the stalled file"
+    );
+    drop(fs);
+
+    p.iface(b"eth0").add(1000, 1, 1000, 1);
+    p.uptime_ms += 60_000;
+    p.write();
+    let mnt = env.tmp.path().join("stalled-dev");
+    let _fs = StallFs::mount(p.path(), &mnt, &["net/dev"]).unwrap();
+    let t0 = std::time::Instant::now();
+    let stalled = env
+        .cmd(&["record"])
+        .env("NREC_PROC_ROOT", &mnt)
+        .env("NREC_NOW", at(2))
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(500));
+    // another recorder meanwhile waits for the lock, and gets it
+    p.uptime_ms += 1_000;
+    env.record_ok(&p, &at(3));
+    let out = stalled.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("net/dev") && err.contains("no answer within 2.0 s"),
+        "{err}"
+    );
+    assert!(t0.elapsed() < Duration::from_secs(15), "{:?}", t0.elapsed());
+    assert_eq!(env.samples(), 3, "nothing stored from the stalled tree");
+}
+
 /// Issue 12 item 5: a database someone added a trigger or a view to is refused (exit 3)
 /// before any row is read or written — the trigger never runs, a recursive view never spins;
 /// a crafted rollup key cannot make `prune` walk millions of days, and `check` names it.
@@ -1097,38 +1221,90 @@ fn triggers_views_and_crafted_keys_are_refused_not_run() {
     );
 }
 
-/// Issue 12 item 5: a name far longer than any the kernel gives (a crafted database) is
-/// printed escaped, in bounded time, and cannot push a column width past what the formatter
-/// can take (it panicked).
+/// Issue 12 item 5: every stored name is bounded on reading by what the kernel can give (a
+/// crafted 20 MB interface name made `report` print it once per row, for 36 s): a longer one
+/// is refused (exit 3) at once, naming the column, its length and the bound; a name of
+/// exactly the bound reads as usual. At the input, a captured /proc tree's over-long kernel
+/// text is refused and stores nothing.
 #[test]
-fn a_huge_stored_name_is_printed_not_a_panic() {
+fn names_longer_than_the_kernel_gives_are_refused_on_reading() {
     let env = Env::new();
     let mut p = FakeProc::new();
+    p.ifaces.push(FakeIface::new(b"veth-long-name1", 3));
     for k in 0..3 {
         p.iface(b"eth0").add(1000, 1, 1000, 1);
+        p.iface(b"veth-long-name1").add(1000, 1, 1000, 1);
         p.uptime_ms += 60_000;
         env.record_ok(&p, &at(k));
     }
-    env.sql()
-        .execute_batch(
-            "UPDATE iface SET name = randomblob(2000000) WHERE name = CAST('eth0' AS BLOB);",
-        )
+    let out = env
+        .cmd(&["report", "--since", "1h"])
+        .env("NREC_NOW", at(5))
+        .output()
         .unwrap();
+    assert_success(&out);
+    assert!(String::from_utf8_lossy(&out.stdout).contains("veth-long-name1"));
+    let refused = |args: &[&str], needle: &str| {
+        let t0 = std::time::Instant::now();
+        let out = env.cmd(args).env("NREC_NOW", at(5)).output().unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(3), "{args:?}: {err}");
+        assert!(
+            err.contains(needle) && err.contains("crafted or damaged") && err.lines().count() == 1,
+            "{args:?}: {err}"
+        );
+        assert!(out.stdout.is_empty(), "{args:?}: nothing printed");
+        assert!(t0.elapsed() < std::time::Duration::from_secs(5), "{args:?}");
+    };
+    let sql = env.sql();
+    sql.execute_batch(
+        "UPDATE iface SET name = zeroblob(2000000) WHERE name = CAST('eth0' AS BLOB);",
+    )
+    .unwrap();
     for args in [
         &["report", "--since", "1h"][..],
         &["summary"],
         &["report", "--since", "1h", "--format", "csv"],
         &["export", "iface", "--since", "1h"],
     ] {
-        let t0 = std::time::Instant::now();
-        let out = env.cmd(args).env("NREC_NOW", at(5)).output().unwrap();
-        let err = String::from_utf8_lossy(&out.stderr);
-        assert_eq!(out.status.code(), Some(0), "{args:?}: {err}");
-        assert!(
-            t0.elapsed() < std::time::Duration::from_secs(20),
-            "{args:?}"
+        refused(
+            args,
+            "a stored name of 2000000 bytes, longer than nrec ever stores (15)",
         );
     }
+    sql.execute_batch(
+        "UPDATE iface SET name = CAST('eth0' AS BLOB) WHERE length(name) = 2000000;
+         UPDATE sysinfo SET hostname = zeroblob(65);",
+    )
+    .unwrap();
+    refused(
+        &["report", "--since", "1h"],
+        "a stored hostname of 65 bytes",
+    );
+    sql.execute_batch(
+        "UPDATE sysinfo SET hostname = CAST('testhost' AS BLOB);
+         INSERT INTO process (boot_id, pid, start_time, comm, netns) VALUES ('b', 4242, 1, zeroblob(16), 1);",
+    )
+    .unwrap();
+    refused(&["proc", "4242"], "a stored comm of 16 bytes");
+    drop(sql);
+
+    // at the input: a captured tree whose hostname is longer than uname(2) allows
+    let before = env.samples();
+    std::fs::write(p.path().join("sys/kernel/hostname"), "h".repeat(65)).unwrap();
+    let out = env
+        .cmd(&["record"])
+        .env("NREC_PROC_ROOT", p.path())
+        .env("NREC_NOW", at(4))
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("sys/kernel/hostname: 65 bytes, longer than the kernel's 64"),
+        "{err}"
+    );
+    assert_eq!(env.samples(), before, "nothing stored");
 }
 
 /// Issue 12 item 6: a new database on a disk that fills up at any point of its creation is

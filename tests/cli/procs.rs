@@ -532,20 +532,26 @@ fn top_tables_add_up_to_the_interface_total_at_any_limit() {
     let netns: i64 = c
         .query_row("SELECT min(id) FROM netns", [], |r| r.get(0))
         .unwrap();
+    // comm is at most 15 bytes (the kernel's bound), but a unit name can be long
+    let long = "a-unit-name-well-past-24-columns.service";
     let mut b = nrec::store::procbytes::SampleBytes::default();
-    let long = "a-process-name-well-past-24-columns";
     for (i, (name, rx, tx)) in [
         ("alpha", 3_000_000u64, 500_000u64),
         ("beta", 2_000_000, 400_000),
-        (long, 1_000_000, 300_000),
+        ("fifteen-bytes-x", 1_000_000, 300_000),
         ("delta", 500_000, 100_000),
     ]
     .into_iter()
     .enumerate()
     {
+        let unit = if i == 2 {
+            long.to_string()
+        } else {
+            format!("{name}.service")
+        };
         c.execute(
-            "INSERT INTO process (boot_id, pid, start_time, comm, netns) VALUES ('b', ?1, 1, CAST(?2 AS BLOB), ?3)",
-            rusqlite::params![100 + i as i64, name, netns],
+            "INSERT INTO process (boot_id, pid, start_time, comm, netns, unit) VALUES ('b', ?1, 1, CAST(?2 AS BLOB), ?3, ?4)",
+            rusqlite::params![100 + i as i64, name, netns, unit],
         )
         .unwrap();
         let id = c.last_insert_rowid();
@@ -590,7 +596,7 @@ fn top_tables_add_up_to_the_interface_total_at_any_limit() {
     }
     // the table: numbers aligned whatever the name's length
     let out = env
-        .cmd(&["top-procs", "--since", "1h"])
+        .cmd(&["top-procs", "--by", "unit", "--since", "1h"])
         .env("NREC_NOW", at(2))
         .output()
         .unwrap();

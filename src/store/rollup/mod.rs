@@ -332,7 +332,9 @@ impl Roller {
         }
         let names: String = conn
             .prepare_cached("SELECT names FROM keyset WHERE id = ?1")?
-            .query_row([id], |r| r.get(0))?;
+            .query_row([id], |r| {
+                super::Bounded::bounded(r, 0, super::limit::KEYSET)
+            })?;
         let v = Rc::new(names.split('\n').map(str::to_string).collect::<Vec<_>>());
         if self.keysets.len() >= 1024 {
             self.keysets.clear();
