@@ -85,7 +85,16 @@ impl Error {
             }
             _ => (Exit::Database, "database error"),
         };
-        Error::new(exit, format!("{}: {hint}: {e}", path.display()))
+        let err = Error::new(exit, format!("{}: {hint}: {e}", path.display()));
+        // SQLite reports a write that ran out of space in several ways (`SQLITE_FULL`, or an
+        // I/O error while growing the WAL or its index): when the file system is full, the
+        // error is what it is — disk full (exit 6), not a damaged database (exit 3).
+        match code {
+            Some(C::SystemIoFailure | C::CannotOpen | C::DatabaseCorrupt) => {
+                crate::store::full_or(err, path)
+            }
+            _ => err,
+        }
     }
 }
 

@@ -251,9 +251,10 @@ pub fn open_rw(path: &Path) -> Result<Connection> {
 }
 
 /// SQLite reports a write that ran out of space in several ways (`SQLITE_FULL`, or an I/O
-/// error while creating or switching the journal); when the file system is full, the error is
-/// what it is: disk full (exit 6), not a damaged database (exit 3).
-fn full_or(e: Error, path: &Path) -> Error {
+/// error while creating or switching the journal, or growing the WAL index); when the file
+/// system is full, the error is what it is: disk full (exit 6), not a damaged database (exit 3).
+/// Every SQLite error passes here (`Error::sqlite`); `open_rw` also for its file operations.
+pub(crate) fn full_or(e: Error, path: &Path) -> Error {
     if matches!(e.exit, Exit::Full | Exit::Usage | Exit::Locked) {
         return e;
     }
@@ -293,10 +294,11 @@ fn open_rw_inner(path: &Path) -> Result<Connection> {
     }
     // Before anything writes (switching to WAL rewrites the header): a version-0 file with
     // tables is somebody else's.
-    refuse_foreign(&conn, path)?;
-    refuse_crafted(&conn, path)?;
+    let facts = schema_facts(&conn, path)?;
+    refuse_foreign(&facts, path)?;
+    refuse_crafted(&facts, path)?;
     configure(&conn, path, Mode::Write { wal })?;
-    migrate(&conn, path)?;
+    migrate(&conn, path, facts.version)?;
     Ok(conn)
 }
 
@@ -350,7 +352,7 @@ pub fn open_ro(path: &Path) -> Result<Connection> {
         },
         Err(e) => return Err(Error::sqlite(path, e)),
     };
-    refuse_crafted(&conn, path)?;
+    refuse_crafted(&schema_facts(&conn, path)?, path)?;
     if v == 0 {
         return Err(Error::database(format!(
             "{}: has no nrec schema yet; run `nrec record` first",
@@ -477,27 +479,49 @@ fn create_at(path: &Path, tmp: &Path) -> Result<()> {
         OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
     )
     .map_err(|e| Error::sqlite(tmp, e))?;
-    migrate(&conn, tmp)?;
+    migrate(&conn, tmp, 0)?;
     conn.close().map_err(|(_, e)| Error::sqlite(tmp, e))?;
     std::fs::hard_link(tmp, path).map_err(|e| Error::io("cannot create database", path, &e))?;
     let _ = std::fs::remove_file(tmp);
     Ok(())
 }
 
+/// What the open checks need from the schema, read in one statement (one read transaction:
+/// every statement a one-shot `record` runs is CPU time, §8).
+struct Facts {
+    version: i32,
+    objects: i64,
+    /// The first trigger or view: (type, name).
+    crafted: Option<(String, String)>,
+}
+
+fn schema_facts(conn: &Connection, path: &Path) -> Result<Facts> {
+    const ODD: &str = "FROM sqlite_schema WHERE type IN ('trigger', 'view') LIMIT 1";
+    conn.query_row(
+        &format!(
+            "SELECT v.user_version, (SELECT count(*) FROM sqlite_schema),
+                    (SELECT type {ODD}), (SELECT name {ODD})
+             FROM pragma_user_version v"
+        ),
+        [],
+        |r| {
+            let kind: Option<String> = r.get(2)?;
+            let name: Option<String> = r.get(3)?;
+            Ok(Facts {
+                version: r.get(0)?,
+                objects: r.get(1)?,
+                crafted: kind.map(|k| (k, name.unwrap_or_default())),
+            })
+        },
+    )
+    .map_err(|e| Error::sqlite(path, e))
+}
+
 /// nrec creates no trigger and no view. One in the file was put there by someone else — a
 /// trigger would run its SQL inside our writes, a view standing in for a table can recurse
 /// forever — so the file is refused before any row is read or written (exit 3).
-fn refuse_crafted(conn: &Connection, path: &Path) -> Result<()> {
-    use rusqlite::OptionalExtension;
-    let found: Option<(String, String)> = conn
-        .query_row(
-            "SELECT type, name FROM sqlite_schema WHERE type IN ('trigger', 'view') LIMIT 1",
-            [],
-            |r| Ok((r.get(0)?, r.get(1)?)),
-        )
-        .optional()
-        .map_err(|e| Error::sqlite(path, e))?;
-    match found {
+fn refuse_crafted(f: &Facts, path: &Path) -> Result<()> {
+    match &f.crafted {
         Some((kind, name)) => Err(Error::database(format!(
             "{}: holds a {kind} {:?} that nrec never creates (a modified or crafted database); \
              refusing to read or write it",
@@ -508,17 +532,9 @@ fn refuse_crafted(conn: &Connection, path: &Path) -> Result<()> {
     }
 }
 
-fn refuse_foreign(conn: &Connection, path: &Path) -> Result<()> {
-    let v: i32 = conn
-        .query_row("PRAGMA user_version", [], |r| r.get(0))
-        .map_err(|e| Error::sqlite(path, e))?;
-    if v != 0 {
-        return Ok(());
-    }
-    let n: i64 = conn
-        .query_row("SELECT count(*) FROM sqlite_schema", [], |r| r.get(0))
-        .map_err(|e| Error::sqlite(path, e))?;
-    if n > 0 {
+/// A version-0 file with tables is somebody else's.
+fn refuse_foreign(f: &Facts, path: &Path) -> Result<()> {
+    if f.version == 0 && f.objects > 0 {
         return Err(Error::database(format!(
             "{}: an SQLite database with tables but no nrec schema; left untouched",
             path.display()
@@ -592,10 +608,8 @@ fn configure(conn: &Connection, path: &Path, mode: Mode) -> Result<()> {
     Ok(())
 }
 
-fn migrate(conn: &Connection, path: &Path) -> Result<()> {
-    let cur: i32 = conn
-        .query_row("PRAGMA user_version", [], |r| r.get(0))
-        .map_err(|e| Error::sqlite(path, e))?;
+/// Upgrades a file at schema `cur` (as read by [`schema_facts`] or 0 for a new file).
+fn migrate(conn: &Connection, path: &Path, cur: i32) -> Result<()> {
     if cur >= SCHEMA_VERSION {
         return Ok(());
     }

@@ -81,10 +81,31 @@ pub struct Trusted {
 /// Anchor keys in `meta`: a trusted (wall ms, CLOCK_BOOTTIME ms, sysinfo row) reading.
 const ANCHOR: [&str; 3] = ["clock_ts_ms", "clock_mono_ms", "clock_sysinfo"];
 
+/// One statement (one commit) for the three keys: this runs after every sample.
 fn set_anchor(conn: &Connection, a: (i64, i64, i64)) -> rusqlite::Result<()> {
-    set_meta(conn, ANCHOR[0], a.0)?;
-    set_meta(conn, ANCHOR[1], a.1)?;
-    set_meta(conn, ANCHOR[2], a.2)
+    conn.prepare_cached(
+        "INSERT OR REPLACE INTO meta (key, value) VALUES (?1, ?2), (?3, ?4), (?5, ?6)",
+    )?
+    .execute(rusqlite::params![
+        ANCHOR[0], a.0, ANCHOR[1], a.1, ANCHOR[2], a.2
+    ])?;
+    Ok(())
+}
+
+fn get_anchor(conn: &Connection) -> rusqlite::Result<Option<(i64, i64, i64)>> {
+    let mut v = [None; 3];
+    let mut st = conn.prepare_cached("SELECT key, value FROM meta WHERE key IN (?1, ?2, ?3)")?;
+    let mut rows = st.query(rusqlite::params![ANCHOR[0], ANCHOR[1], ANCHOR[2]])?;
+    while let Some(r) = rows.next()? {
+        let k: String = r.get(0)?;
+        if let Some(i) = ANCHOR.iter().position(|a| *a == k) {
+            v[i] = Some(r.get::<_, i64>(1)?);
+        }
+    }
+    Ok(match v {
+        [Some(a), Some(b), Some(c)] => Some((a, b, c)),
+        _ => None,
+    })
 }
 
 /// Decides what "now" retention uses for stored sample `sample` and moves the anchor.
@@ -108,14 +129,7 @@ pub fn trusted_now(conn: &Connection, sample: i64, max_jump_ms: i64) -> rusqlite
         now_ms,
         doubt: None,
     };
-    let anchor = match (
-        get_meta(conn, ANCHOR[0])?,
-        get_meta(conn, ANCHOR[1])?,
-        get_meta(conn, ANCHOR[2])?,
-    ) {
-        (Some(a), Some(b), Some(c)) => Some((a, b, c)),
-        _ => None,
-    };
+    let anchor = get_anchor(conn)?;
     let boot = |si: i64| -> rusqlite::Result<Option<String>> {
         conn.query_row("SELECT boot_id FROM sysinfo WHERE id = ?1", [si], |r| {
             r.get(0)
