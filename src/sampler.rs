@@ -228,7 +228,7 @@ impl Sampler {
             // Retention acts on a clock CLOCK_BOOTTIME vouches for (a clock stepped a year
             // ahead must not delete a year of history).
             let max_jump = r.raw_days.unwrap_or(7).max(1) * 86_400_000;
-            let now = match prune::trusted_now(&conn, ins.sample_id, max_jump) {
+            let now = match prune::trusted_now(&conn, ins.sample_id, ins.clock, max_jump) {
                 Ok(t) => {
                     if let Some(d) = t.doubt {
                         warn.warn(Kind::Clock, d);

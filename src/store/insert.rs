@@ -19,6 +19,8 @@ use std::path::Path;
 #[derive(Debug)]
 pub struct Inserted {
     pub sample_id: i64,
+    /// The stored (wall ms, CLOCK_BOOTTIME ms, sysinfo row) of the sample.
+    pub clock: (i64, i64, i64),
     pub segment: Segment,
     pub ifaces: usize,
     pub namespaces: usize,
@@ -398,6 +400,7 @@ fn insert_in(
 
     Ok(Inserted {
         sample_id,
+        clock: (s.ts_ms, s.mono_ms, sysinfo),
         segment,
         ifaces: n_ifaces,
         namespaces: s.namespaces.len(),

@@ -108,23 +108,16 @@ fn get_anchor(conn: &Connection) -> rusqlite::Result<Option<(i64, i64, i64)>> {
     })
 }
 
-/// Decides what "now" retention uses for stored sample `sample` and moves the anchor.
-pub fn trusted_now(conn: &Connection, sample: i64, max_jump_ms: i64) -> rusqlite::Result<Trusted> {
+/// Decides what "now" retention uses for stored sample `sample`, taken at `clock` (wall ms,
+/// CLOCK_BOOTTIME ms, sysinfo row), and moves the anchor.
+pub fn trusted_now(
+    conn: &Connection,
+    sample: i64,
+    clock: (i64, i64, i64),
+    max_jump_ms: i64,
+) -> rusqlite::Result<Trusted> {
     use rusqlite::OptionalExtension;
-    let cur: Option<(i64, i64, i64)> = conn
-        .query_row(
-            "SELECT ts_ms, mono_ms, sysinfo FROM sample WHERE id = ?1",
-            [sample],
-            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
-        )
-        .optional()?;
-    let Some((ts, mono, si)) = cur else {
-        // nothing to vouch for "now": retention does nothing this time
-        return Ok(Trusted {
-            now_ms: i64::MIN,
-            doubt: Some("retention skipped: the sample is not stored".into()),
-        });
-    };
+    let (ts, mono, si) = clock;
     let ok = |now_ms| Trusted {
         now_ms,
         doubt: None,
