@@ -137,6 +137,9 @@ pub enum Command {
     Status(StatusArgs),
     /// Sample continuously (SIGTERM: a last sample, then exit; SIGHUP: reload config, reopen db)
     Daemon(DaemonArgs),
+    /// Answer Prometheus scrapes: GET /metrics (OpenMetrics or the classic text format) from the
+    /// database, read-only
+    Serve(ServeArgs),
     /// Load the eBPF accounting programs and pin them under /sys/fs/bpf/nrec (record does this
     /// on its first run); --remove detaches them
     Setup(SetupArgs),
@@ -230,9 +233,9 @@ pub struct SummaryArgs {
 
 #[derive(Args, Debug)]
 pub struct ExportArgs {
-    /// The series to export
+    /// The series to export (with --format openmetrics: optional, narrows the families)
     #[arg(value_enum)]
-    pub table: ExportTable,
+    pub table: Option<ExportTable>,
 
     /// Row resolution [default: raw rows wherever raw samples are stored, the finest
     /// rollups for the part of the window retention pruned]
@@ -242,9 +245,31 @@ pub struct ExportArgs {
     #[command(flatten)]
     pub window: WindowOpts,
 
-    /// Output format
-    #[arg(long, default_value = "csv", value_parser = formats(&["csv", "json", "ndjson"]))]
-    pub format: Format,
+    /// Output format; openmetrics: the metrics of `nrec serve` (no window: current values;
+    /// with a window: timestamped history for `promtool tsdb create-blocks-from openmetrics`)
+    #[arg(long, value_enum, default_value_t = ExportFormat::Csv)]
+    pub format: ExportFormat,
+
+    /// With --format openmetrics: write the current values atomically to DIR/nrec.prom, for
+    /// node_exporter's textfile collector (Prometheus text format)
+    #[arg(long, value_name = "DIR")]
+    pub textfile: Option<PathBuf>,
+}
+
+/// `nrec export --format`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ExportFormat {
+    Csv,
+    Json,
+    Ndjson,
+    Openmetrics,
+}
+
+#[derive(Args, Debug)]
+pub struct ServeArgs {
+    /// Address and port to listen on (any address; port 0 picks a free one)
+    #[arg(long, default_value = crate::cmd::serve::DEFAULT_LISTEN, value_name = "ADDR:PORT")]
+    pub listen: String,
 }
 
 #[derive(Args, Debug)]

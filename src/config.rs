@@ -7,6 +7,12 @@
 //! raw = "14d"        # one row per sample: sar-style reports at full resolution
 //! hourly = "400d"    # rollups in 15-minute buckets (exact local days in every zone)
 //! daily = "forever"  # rollups per UTC day
+//!
+//! [metrics]            # nrec serve and export --format openmetrics
+//! processes = 50       # process series: the busiest of the last 24 h
+//! by = "name"          # a process series is a name, a unit or a container
+//! ports = 50           # service-port series: the busiest of the last 24 h
+//! protocol = "default" # protocol counters: node_exporter's default set, or "all"
 //! ```
 
 use crate::error::{Error, Result};
@@ -33,17 +39,58 @@ impl Default for Retention {
     }
 }
 
+/// What the metrics expose (`[metrics]`): label cardinality is bounded by these.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Metrics {
+    /// At most this many process series (the busiest of the last 24 h).
+    pub processes: usize,
+    pub by: MetricsBy,
+    /// At most this many service-port series.
+    pub ports: usize,
+    /// Every protocol counter, not only node_exporter's default set.
+    pub all_protocol: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MetricsBy {
+    Name,
+    Unit,
+    Container,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Metrics {
+            processes: 50,
+            by: MetricsBy::Name,
+            ports: 50,
+            all_protocol: false,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Default)]
 pub struct Config {
     /// The file the settings came from (None: defaults, no file).
     pub path: Option<PathBuf>,
     pub retention: Retention,
+    pub metrics: Metrics,
 }
 
 #[derive(Deserialize, Default)]
 #[serde(deny_unknown_fields)]
 struct File {
     retention: Option<RetentionFile>,
+    metrics: Option<MetricsFile>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct MetricsFile {
+    processes: Option<usize>,
+    by: Option<String>,
+    ports: Option<usize>,
+    protocol: Option<String>,
 }
 
 #[derive(Deserialize, Default)]
@@ -124,9 +171,50 @@ impl Config {
                 path.display()
             )));
         }
+        let m = f.metrics.unwrap_or_default();
+        let dm = Metrics::default();
+        let bad = |key: &str, v: &str, why: &str| {
+            Error::usage(format!(
+                "config {}: metrics.{key} = {v}: {why}",
+                path.display()
+            ))
+        };
+        let cap = |key: &str, v: Option<usize>, def: usize| match v {
+            None => Ok(def),
+            Some(n) if n <= 10_000 => Ok(n),
+            Some(n) => Err(bad(key, &n.to_string(), "at most 10000 series")),
+        };
+        let metrics = Metrics {
+            processes: cap("processes", m.processes, dm.processes)?,
+            ports: cap("ports", m.ports, dm.ports)?,
+            by: match m.by.as_deref() {
+                None | Some("name") => MetricsBy::Name,
+                Some("unit") => MetricsBy::Unit,
+                Some("container") => MetricsBy::Container,
+                Some(v) => {
+                    return Err(bad(
+                        "by",
+                        &format!("{v:?}"),
+                        "expected name, unit or container",
+                    ));
+                }
+            },
+            all_protocol: match m.protocol.as_deref() {
+                None | Some("default") => false,
+                Some("all") => true,
+                Some(v) => {
+                    return Err(bad(
+                        "protocol",
+                        &format!("{v:?}"),
+                        "expected default or all",
+                    ));
+                }
+            },
+        };
         Ok(Config {
             path: Some(path.to_path_buf()),
             retention,
+            metrics,
         })
     }
 }

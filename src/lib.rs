@@ -7,6 +7,7 @@ pub mod config;
 pub(crate) mod derive;
 pub mod ebpf;
 pub mod error;
+pub mod metrics;
 pub mod output;
 pub mod recorder;
 pub(crate) mod report;

@@ -89,6 +89,7 @@ fn main() -> ExitCode {
         cli::Command::Status(a) => cmd::status::run(a, &g, &mut out),
         cli::Command::Daemon(a) => cmd::daemon::run(a, &g),
         cli::Command::Setup(a) => cmd::setup::run(a, &g),
+        cli::Command::Serve(a) => cmd::serve::run(a, &g),
     };
     // What is still buffered must reach the reader or be an error: a full disk under
     // `> file` must not truncate the output silently.

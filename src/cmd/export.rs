@@ -235,6 +235,23 @@ impl Progress {
 }
 
 pub fn run(args: &ExportArgs, g: &Global, out: &mut dyn Write) -> Result<()> {
+    use crate::cli::ExportFormat as F;
+    let format = match args.format {
+        F::Openmetrics => return super::serve::export(args, g, out),
+        F::Csv => Format::Csv,
+        F::Json => Format::Json,
+        F::Ndjson => Format::Ndjson,
+    };
+    if args.textfile.is_some() {
+        return Err(Error::usage(
+            "--textfile writes metrics: use it with --format openmetrics",
+        ));
+    }
+    let Some(table) = args.table else {
+        return Err(Error::usage(
+            "name the series to export: iface, proto, proc, port, host, attrib or time",
+        ));
+    };
     let (window, tz) = super::window(&args.window, Some("24h"))?;
     let path = g.db_read_path();
     let conn = store::open_ro(&path)?;
@@ -272,17 +289,17 @@ pub fn run(args: &ExportArgs, g: &Global, out: &mut dyn Write) -> Result<()> {
     };
     let io = write_error;
     // the labels first: a row that cannot be read fails the export before a header is printed
-    let labels = labels(&conn, args.table).map_err(db)?;
-    let mut o = super::output(out, args.format, "export", &conn, &path, Some(&window), &tz)?;
-    let (label_cols, value_cols) = columns(args.table);
+    let labels = labels(&conn, table).map_err(db)?;
+    let mut o = super::output(out, format, "export", &conn, &path, Some(&window), &tz)?;
+    let (label_cols, value_cols) = columns(table);
     let mut cols = vec!["start", "end"];
     cols.extend(label_cols);
     cols.extend(value_cols);
-    match args.format {
+    match format {
         Format::Csv => o.csv_header(&cols).map_err(io)?,
         Format::Json => {
             let body = serde_json::json!({
-                "table": format!("{:?}", args.table).to_lowercase(),
+                "table": format!("{table:?}").to_lowercase(),
                 "resolution": if auto { "auto" } else { res_name(res) },
             });
             o.json_stream_start(body.as_object().cloned().unwrap_or_default())
@@ -292,7 +309,7 @@ pub fn run(args: &ExportArgs, g: &Global, out: &mut dyn Write) -> Result<()> {
     }
     let mut w = Writer {
         out: &mut o,
-        table: args.table,
+        table,
         labels,
         columns: cols,
     };
@@ -302,7 +319,7 @@ pub fn run(args: &ExportArgs, g: &Global, out: &mut dyn Write) -> Result<()> {
         from: a,
         to: b,
     };
-    let kind = kind(args.table);
+    let kind = kind(table);
     let mut roller = Roller::new();
     let result = (|| -> Result<()> {
         if raw_from > a {
@@ -340,7 +357,7 @@ pub fn run(args: &ExportArgs, g: &Global, out: &mut dyn Write) -> Result<()> {
     })();
     progress.done();
     result?;
-    if args.format == Format::Json {
+    if format == Format::Json {
         o.json_stream_end().map_err(io)?;
     }
     if g.verbose > 0 {

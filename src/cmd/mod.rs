@@ -6,6 +6,7 @@ pub mod maintain;
 pub mod proc;
 pub mod record;
 pub mod report;
+pub mod serve;
 pub mod setup;
 pub mod status;
 pub mod summary;

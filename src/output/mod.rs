@@ -13,6 +13,7 @@
 //! away; `main` then exits 0 quietly whatever error the command returned (`nrec … | head`).
 //! Any other write error (a full disk under `> file`) is an error, never silent truncation.
 
+pub mod openmetrics;
 pub mod units;
 
 use crate::cli::Format;

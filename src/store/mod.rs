@@ -74,6 +74,10 @@ const MIGRATIONS: &[Step] = &[
             Ok(())
         }),
     },
+    Step {
+        sql: include_str!("../../migrations/0006_carried.sql"),
+        convert: None,
+    },
 ];
 
 pub const SCHEMA_VERSION: i32 = MIGRATIONS.len() as i32;

@@ -316,6 +316,7 @@ pub fn prune(
                     break;
                 }
             };
+            super::rollup::carry_day(&tx, from)?;
             for k in Kind::ALL {
                 let (lo, hi) = kind_day(k, from);
                 tx.prepare_cached("DELETE FROM rollup WHERE id >= ?1 AND id < ?2")?

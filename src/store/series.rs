@@ -18,7 +18,9 @@ impl Vector<'_> {
         self.0.get(i).copied().unwrap_or(0)
     }
     // Kind::Time: [samples, intervals, elapsed ms, eBPF-covered ms, eBPF calls lost to a full
-    // map, their bytes] (schema 4's vectors end after the eBPF-covered ms: lost reads 0)
+    // map, their bytes, unattributed rx, unattributed tx (per sample, clamped at zero)]
+    // (older vectors are shorter: the missing fields read 0)
+
     pub fn elapsed_ms(&self) -> u64 {
         self.at(2)
     }

@@ -201,7 +201,7 @@ fn help_offers_only_what_works_and_misspellings_get_a_suggestion() {
         ),
         (
             &["export", "iface", "--format", "table"],
-            "[possible values: csv, json, ndjson]",
+            "[possible values: csv, json, ndjson, openmetrics]",
         ),
         (&["top-ports", "--by", "exe"], "'--by'"),
         (&["top-hosts", "--by", "exe"], "'--by'"),

@@ -11,6 +11,7 @@
 //! - `health`: what `status` says and `status --check`.
 //! - `windows`: window edges, long windows part by part, resampled rows.
 //! - `ebpf`: eBPF accounting against ground truth, the pinned map's lifecycle.
+//! - `metrics`: `nrec serve` and `export --format openmetrics` against a real Prometheus.
 
 mod harness;
 
@@ -21,6 +22,7 @@ mod ebpf;
 mod fixtures;
 mod health;
 mod live;
+mod metrics;
 mod output;
 mod procs;
 mod rollups;

@@ -90,6 +90,44 @@ pub fn for_each_row<E>(
     Ok(())
 }
 
+/// Adds the daily totals of UTC day `day`, about to be pruned, into `carried` (schema 6): the
+/// metrics' counters sum everything ever recorded and must not go backwards when retention
+/// removes a day.
+pub fn carry_day(conn: &Connection, day: i64) -> rusqlite::Result<()> {
+    for k in Kind::ALL {
+        let (lo, hi) = kind_day(k, day);
+        let mut st =
+            conn.prepare_cached("SELECT series, total FROM rollup WHERE id >= ?1 AND id < ?2")?;
+        let rows: Vec<(i64, Vec<u8>)> = st
+            .query_map([lo, hi], |r| Ok((r.get(0)?, r.get(1)?)))?
+            .collect::<rusqlite::Result<_>>()?;
+        for (series, blob) in rows {
+            let v = decode_vec(&mut &blob[..])
+                .ok_or_else(|| super::malformed(format!("rollup of series {series}")))?;
+            let old: Option<(Vec<u8>, i64)> = conn
+                .prepare_cached("SELECT total, first_day FROM carried WHERE series = ?1")?
+                .query_row([series], |r| Ok((r.get(0)?, r.get(1)?)))
+                .optional()?;
+            let (mut sum, first) = match old {
+                Some((b, f)) => (
+                    decode_vec(&mut &b[..])
+                        .ok_or_else(|| super::malformed(format!("carried of series {series}")))?,
+                    f.min(day),
+                ),
+                None => (Vec::new(), day),
+            };
+            add_into(&mut sum, &v);
+            let mut out = Vec::new();
+            encode_vec(&sum, &mut out);
+            conn.prepare_cached(
+                "INSERT OR REPLACE INTO carried (series, total, first_day) VALUES (?1, ?2, ?3)",
+            )?
+            .execute(params![series, out, first])?;
+        }
+    }
+    Ok(())
+}
+
 /// The first UTC day with rollups (rows with a key nrec cannot write — a negative id, a crafted
 /// file — are not a day: `check` reports them).
 pub fn first_day(conn: &Connection) -> rusqlite::Result<Option<i64>> {
@@ -427,9 +465,22 @@ impl Roller {
         }
 
         let bytes = self.bytes.read(conn, sample)?;
+        // What no process was credited with, per sample and direction, clamped at zero (a
+        // send counted before its packets left is not negative traffic): the host's time
+        // series fields 6 and 7, so the metrics' unattributed counters only ever grow.
+        let (mut irx, mut itx) = (0u64, 0u64);
+        for (_, v) in items.iter().filter(|(k, _)| k.kind == Kind::Iface) {
+            irx = irx.saturating_add(v[0]);
+            itx = itx.saturating_add(v[8]);
+        }
+        let (mut prx, mut ptx) = (0u64, 0u64);
         for (p, (rx, tx)) in bytes.per_process() {
+            prx = prx.saturating_add(rx);
+            ptx = ptx.saturating_add(tx);
             items.push((SeriesKey::new(Kind::Proc, p), vec![rx, tx]));
         }
+        items[0].1.push(irx.saturating_sub(prx));
+        items[0].1.push(itx.saturating_sub(ptx));
         for ((p, proto, port), (rx, tx)) in bytes.ports {
             let mut k = SeriesKey::new(Kind::Port, p);
             k.proto = proto;

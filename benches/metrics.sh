@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# The Prometheus endpoint and the backfill export on the simulated year (issue 13):
+#
+#   benches/metrics.sh [YEAR_DB]     # needs hyperfine, curl, prometheus-node-exporter
+#
+# Without YEAR_DB the year is simulated first (examples/simulate.rs: 365 days every 60 s,
+# 100 processes, 10 interfaces; ~35 min on 2 cores). Measures, side by side in one run:
+# one scrape of `nrec serve` (default cardinality) against one scrape of node_exporter with
+# only its netdev collector (the closest peer: interface counters, no processes), the
+# server's resident memory before and after 200 scrapes, and the year's backfill export.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+for t in hyperfine curl prometheus-node-exporter; do
+  command -v "$t" >/dev/null || { echo "missing $t: apt-get install hyperfine curl prometheus-node-exporter"; exit 2; }
+done
+cargo build --release --quiet --bin nrec --example simulate
+W=$(mktemp -d /tmp/nrec-metrics.XXXXXX)
+PIDS=()
+trap 'for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$W"' EXIT
+export NREC_NOW=2026-11-23T06:00:00Z TZ=UTC
+DB=${1:-}
+if [ -z "$DB" ]; then
+  DB=$W/year.db
+  target/release/examples/simulate --db "$DB" --days 365 --interval 60 --procs 100 --ifaces 10
+fi
+echo "database: $DB ($(du -h "$DB" | cut -f1))"
+NREC=target/release/nrec
+"$NREC" --db "$DB" -q serve --listen 127.0.0.1:19191 &
+PIDS+=($!)
+SPID=$!
+prometheus-node-exporter --web.listen-address=127.0.0.1:19192 --collector.disable-defaults --collector.netdev >/dev/null 2>&1 &
+PIDS+=($!)
+sleep 1
+rss() { awk '/^VmRSS/ {print $2}' "/proc/$SPID/status"; }
+curl -s -o "$W/one.om" -H 'Accept: application/openmetrics-text; version=1.0.0' http://127.0.0.1:19191/metrics
+echo "one scrape: $(wc -l < "$W/one.om") lines, $(grep -vc '^#' "$W/one.om") samples, $(wc -c < "$W/one.om") bytes"
+before=$(rss)
+hyperfine -N -w 5 -r 100 \
+  -n "nrec serve /metrics (<= 20 ms)" "curl -s -o /dev/null -H 'Accept: application/openmetrics-text' http://127.0.0.1:19191/metrics" \
+  -n "node_exporter netdev /metrics" "curl -s -o /dev/null http://127.0.0.1:19192/metrics"
+for _ in $(seq 100); do curl -s -o /dev/null http://127.0.0.1:19191/metrics; done
+after=$(rss)
+echo "nrec serve VmRSS: $before kB before, $after kB after 200+ scrapes (growth $((after - before)) kB; target <= 10 MB)"
+/usr/bin/time -f "backfill export of 365 days: %e s wall, %M KB peak RSS (target <= 10 s)" \
+  "$NREC" --db "$DB" export --since 365d --format openmetrics > "$W/year.om"
+echo "  $(wc -l < "$W/year.om") lines, $(du -h "$W/year.om" | cut -f1)"

@@ -1,0 +1,615 @@
+//! Issue 13: `nrec serve`, `export --format openmetrics` (textfile and history), against the
+//! real Prometheus and promtool from Debian's `prometheus` package, started on loopback.
+
+use crate::harness::*;
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+fn need(tool: &str) {
+    assert!(
+        Command::new(tool).arg("--version").output().is_ok(),
+        "{tool} is missing: apt-get install prometheus (it carries promtool)"
+    );
+}
+
+fn now_s(offset_s: i64) -> String {
+    (jiff::Timestamp::now() + jiff::SignedDuration::from_secs(offset_s)).to_string()
+}
+
+/// A child ended by PID when dropped.
+struct Proc(Child);
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// One HTTP/1.0 GET on loopback: (status line, body).
+fn get(addr: &str, target: &str, accept: &str) -> (String, Vec<u8>) {
+    try_get(addr, target, accept).unwrap_or_else(|e| panic!("GET {target}: {e}"))
+}
+
+fn try_get(addr: &str, target: &str, accept: &str) -> std::io::Result<(String, Vec<u8>)> {
+    let mut s = TcpStream::connect(addr)?;
+    s.set_read_timeout(Some(Duration::from_secs(20)))?;
+    write!(
+        s,
+        "GET {target} HTTP/1.0\r\nHost: {addr}\r\nAccept: {accept}\r\n\r\n"
+    )?;
+    let mut all = Vec::new();
+    s.read_to_end(&mut all)?;
+    let end = all
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .ok_or_else(|| std::io::Error::other("no response head"))?;
+    let head = String::from_utf8_lossy(&all[..end]).to_string();
+    Ok((
+        head.lines().next().unwrap_or("").to_string(),
+        all[end + 4..].to_vec(),
+    ))
+}
+
+fn encode(q: &str) -> String {
+    q.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+/// Prometheus' HTTP API: the `data.result` of a query.
+fn api(addr: &str, path: &str, params: &[(&str, String)]) -> serde_json::Value {
+    let q: Vec<String> = params
+        .iter()
+        .map(|(k, v)| format!("{k}={}", encode(v)))
+        .collect();
+    let (status, body) = get(addr, &format!("{path}?{}", q.join("&")), "*/*");
+    assert!(
+        status.contains("200"),
+        "{status}: {}",
+        String::from_utf8_lossy(&body)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    v["data"]["result"].clone()
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// `prometheus` on loopback with `config`, its TSDB in `tsdb`; returns (process, address)
+/// once it answers.
+fn prometheus(dir: &Path, config: &str, tsdb: &Path) -> (Proc, String) {
+    need("prometheus");
+    let cfg = dir.join("prometheus.yml");
+    std::fs::write(&cfg, config).unwrap();
+    let addr = format!("127.0.0.1:{}", free_port());
+    let child = Command::new("prometheus")
+        .arg(format!("--config.file={}", cfg.display()))
+        .arg(format!("--storage.tsdb.path={}", tsdb.display()))
+        .arg(format!("--web.listen-address={addr}"))
+        .arg("--storage.tsdb.retention.time=100y")
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(dir.join("prometheus.log")).unwrap())
+        .spawn()
+        .unwrap();
+    let p = Proc(child);
+    let t0 = Instant::now();
+    loop {
+        if TcpStream::connect(&addr).is_ok() && get(&addr, "/-/ready", "*/*").0.contains("200") {
+            break;
+        }
+        assert!(
+            t0.elapsed() < Duration::from_secs(60),
+            "prometheus did not start: {}",
+            std::fs::read_to_string(dir.join("prometheus.log")).unwrap_or_default()
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    (p, addr)
+}
+
+/// Waits until Prometheus has scraped job "nrec" `n` times (its discovery hands new targets
+/// to the scrapers every 5 s, so the first scrape can take that long).
+fn wait_scraped(paddr: &str, n: u64) {
+    let t0 = Instant::now();
+    loop {
+        let r = api(
+            paddr,
+            "/api/v1/query",
+            &[("query", "count_over_time(up{job=\"nrec\"}[5m])".into())],
+        );
+        let got: u64 = r[0]["value"][1]
+            .as_str()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0);
+        if got >= n {
+            return;
+        }
+        assert!(t0.elapsed() < Duration::from_secs(60), "not scraped: {r}");
+        std::thread::sleep(Duration::from_millis(500));
+    }
+}
+
+/// `nrec serve --listen 127.0.0.1:0`: (process, the address it says it serves). Its stderr
+/// goes to a file in the test's directory (`serve.log`).
+fn serve(env: &Env, extra: &[&str]) -> (Proc, String) {
+    let mut args = vec!["-v", "serve", "--listen", "127.0.0.1:0"];
+    args.extend_from_slice(extra);
+    let log = env.tmp.path().join("serve.log");
+    let child = env
+        .cmd(&args)
+        .stderr(std::fs::File::create(&log).unwrap())
+        .spawn()
+        .unwrap();
+    let p = Proc(child);
+    let t0 = Instant::now();
+    loop {
+        let text = std::fs::read_to_string(&log).unwrap_or_default();
+        if let Some(addr) = text
+            .split("http://")
+            .nth(1)
+            .and_then(|r| r.split('/').next())
+        {
+            return (p, addr.to_string());
+        }
+        assert!(t0.elapsed() < Duration::from_secs(10), "serve said: {text}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// Hostile names (quotes, backslashes, newlines, non-UTF-8, bidi controls) in interfaces and
+/// processes: the classic exposition passes `promtool check metrics`, the OpenMetrics one is
+/// parsed by Prometheus itself in `prometheus_scrapes_serve_and_agrees_with_nrec`.
+#[test]
+fn the_exposition_passes_promtool_with_hostile_names() {
+    need("promtool");
+    let env = Env::new();
+    let mut p = FakeProc::new();
+    env.record_ok(&p, &now_s(-120));
+    p.iface(b"eth0").add(5_000_000, 100, 1_000_000, 50);
+    p.uptime_ms += 60_000;
+    env.record_ok(&p, &now_s(-60));
+    let c = env.sql();
+    let sid: i64 = c
+        .query_row("SELECT max(id) FROM sample", [], |r| r.get(0))
+        .unwrap();
+    c.execute_batch("UPDATE iface SET name = x'65225c0a74ff' WHERE name = CAST('eth0' AS BLOB);")
+        .unwrap();
+    let netns: i64 = c
+        .query_row("SELECT min(id) FROM netns", [], |r| r.get(0))
+        .unwrap();
+    let mut b = nrec::store::procbytes::SampleBytes::default();
+    for (i, name) in [&b"a\"b\\c"[..], b"x\ny\xe2\x80\xaez", b"\xff\xfe"]
+        .into_iter()
+        .enumerate()
+    {
+        c.execute(
+            "INSERT INTO process (boot_id, pid, start_time, comm, netns) VALUES ('b', ?1, 1, ?2, ?3)",
+            rusqlite::params![100 + i as i64, name, netns],
+        )
+        .unwrap();
+        let id = c.last_insert_rowid();
+        b.add_proc(id, 1, 1000, 100);
+        b.add_port(id, "tcp", 8000 + i as i64, 1000, 100);
+    }
+    nrec::store::procbytes::write(&c, sid, &b).unwrap();
+    drop(c);
+    assert_success(&env.cmd(&["rollup", "--rebuild", "-q"]).output().unwrap());
+    let dir = env.tmp.path().join("textfile");
+    std::fs::create_dir(&dir).unwrap();
+    let out = env
+        .cmd(&[
+            "export",
+            "--format",
+            "openmetrics",
+            "--textfile",
+            dir.to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+    assert_success(&out);
+    let prom = std::fs::read_to_string(dir.join("nrec.prom")).unwrap();
+    let names: Vec<_> = std::fs::read_dir(&dir).unwrap().collect();
+    assert_eq!(names.len(), 1, "only nrec.prom is left: {names:?}");
+    for want in [
+        r#"nrec_process_receive_bytes_total{name="a\"b\\\\c"} 1000"#,
+        r#"device="e\"\\\\\\x0at\\xff""#,
+        r#"{name="x\\x0ay\\xe2\\x80\\xaez"}"#,
+        r#"nrec_port_transmit_bytes_total{proto="tcp",port="8001"} 100"#,
+        // what no process was credited with: eth0's 5 MB less the three processes' 3000 B
+        "nrec_unattributed_receive_bytes_total 4997000",
+        "nrec_attributed_receive_bytes_total 3000",
+        "nrec_network_receive_bytes_total",
+    ] {
+        assert!(prom.contains(want), "{want} in\n{prom}");
+    }
+    let mut check = Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    check
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(prom.as_bytes())
+        .unwrap();
+    let out = check.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "promtool check metrics: {}{}\n{prom}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // and the endpoint answers the same families in both formats
+    let (_srv, addr) = serve(&env, &[]);
+    let (st, body) = get(
+        &addr,
+        "/metrics",
+        "application/openmetrics-text; version=1.0.0",
+    );
+    let body = String::from_utf8(body).unwrap();
+    assert!(
+        st.contains("200") && body.ends_with("# EOF\n"),
+        "{st}\n{body}"
+    );
+    assert!(body.contains("# UNIT nrec_network_receive_bytes bytes"));
+    assert!(body.contains("nrec_network_receive_bytes_created{"));
+    let (st, body) = get(&addr, "/metrics", "text/plain");
+    let body = String::from_utf8(body).unwrap();
+    assert!(st.contains("200") && !body.contains("# EOF") && !body.contains("_created"));
+    assert!(get(&addr, "/nope", "*/*").0.contains("404"));
+}
+
+/// A real Prometheus scrapes `nrec serve` (every second, OpenMetrics negotiated) while nrec
+/// records known traffic. How we compare: each scraped value of the eth0 receive counter must
+/// be one of the cumulative totals nrec had stored at some moment (a scrape sees the database
+/// between two samples), and the last one must equal both the bytes the test added and nrec's
+/// own `export iface` sum over the same window — exact, no extrapolation (`increase()`
+/// extrapolates to the range's edges, so it is not compared byte for byte).
+#[test]
+fn prometheus_scrapes_serve_and_agrees_with_nrec() {
+    let env = Env::new();
+    let mut p = FakeProc::new();
+    let start = now_s(-5);
+    env.record_ok(&p, &start);
+    let (_srv, addr) = serve(&env, &[]);
+    let t0 = Instant::now();
+    let (st, _) = get(&addr, "/metrics", "application/openmetrics-text");
+    assert!(
+        st.contains("200") && t0.elapsed() < Duration::from_millis(500),
+        "{st} in {:?}",
+        t0.elapsed()
+    );
+    let dir = env.tmp.path();
+    let (_prom, paddr) = prometheus(
+        dir,
+        &format!(
+            "global:\n  scrape_interval: 1s\n  scrape_timeout: 1s\nscrape_configs:\n  - job_name: nrec\n    static_configs:\n      - targets: ['{addr}']\n"
+        ),
+        &dir.join("tsdb"),
+    );
+    wait_scraped(&paddr, 1);
+    let mut totals = vec![0u64];
+    for k in 1..=6u64 {
+        p.iface(b"eth0").add(1_000_000 * k, 100, 10_000, 10);
+        p.uptime_ms += 1_500;
+        env.record_ok(&p, &now_s(0));
+        totals.push(totals.last().unwrap() + 1_000_000 * k);
+        std::thread::sleep(Duration::from_millis(1_500));
+    }
+    std::thread::sleep(Duration::from_secs(3));
+    let q = r#"nrec_network_receive_bytes_total{device="eth0"}"#;
+    let now = jiff::Timestamp::now().as_second();
+    let range = api(
+        &paddr,
+        "/api/v1/query_range",
+        &[
+            ("query", q.into()),
+            ("start", (now - 30).to_string()),
+            ("end", now.to_string()),
+            ("step", "1".into()),
+        ],
+    );
+    let values: Vec<u64> = range[0]["values"]
+        .as_array()
+        .unwrap_or_else(|| {
+            let (_, t) = get(&paddr, "/api/v1/targets", "*/*");
+            panic!(
+                "no series: {range}; targets: {}",
+                String::from_utf8_lossy(&t)
+            )
+        })
+        .iter()
+        .map(|v| v[1].as_str().unwrap().parse().unwrap())
+        .collect();
+    assert!(values.len() >= 5, "{values:?}");
+    for v in &values {
+        assert!(totals.contains(v), "scraped {v}, stored totals {totals:?}");
+    }
+    let last = *values.last().unwrap();
+    assert_eq!(last, *totals.last().unwrap(), "{values:?}");
+    // nrec's own figure for the same window
+    let out = env
+        .cmd(&["export", "iface", "--since", "1h", "--format", "csv"])
+        .output()
+        .unwrap();
+    assert_success(&out);
+    let (h, rows) = parse_csv(&String::from_utf8(out.stdout).unwrap());
+    let own: u64 = rows
+        .iter()
+        .filter(|r| col(&h, r, "iface") == "eth0")
+        .map(|r| col(&h, r, "rx_bytes").parse::<u64>().unwrap_or(0))
+        .sum();
+    assert_eq!(own, last, "nrec export and Prometheus agree");
+    let up = api(
+        &paddr,
+        "/api/v1/query",
+        &[("query", "up{job=\"nrec\"}".into())],
+    );
+    assert_eq!(up[0]["value"][1], "1", "{up}");
+    // the health and calendar families arrive too
+    for q in [
+        "nrec_last_sample_timestamp_seconds",
+        "nrec_network_day_receive_bytes",
+        "nrec_samples_total",
+    ] {
+        let r = api(&paddr, "/api/v1/query", &[("query", q.into())]);
+        assert!(r.as_array().is_some_and(|a| !a.is_empty()), "{q}: {r}");
+    }
+}
+
+/// Every panel of `contrib/grafana/nrec.json` returns data from a real Prometheus scraping
+/// `nrec serve` over a live recording (sock_diag: interfaces, sockets per state, a process and
+/// its service port moving bytes over loopback).
+#[test]
+fn grafana_dashboard_panels_return_data() {
+    if !is_root() {
+        eprintln!("SKIP: the live recording needs root (every process's sockets)");
+        return;
+    }
+    let env = Env::new();
+    let lst = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let mut client = TcpStream::connect(lst.local_addr().unwrap()).unwrap();
+    let (mut server, _) = lst.accept().unwrap();
+    env.record_live();
+    let data = vec![7u8; 200_000];
+    client.write_all(&data).unwrap();
+    let mut got = vec![0u8; data.len()];
+    server.read_exact(&mut got).unwrap();
+    std::thread::sleep(Duration::from_millis(1_100));
+    env.record_live();
+    let (_srv, addr) = serve(&env, &[]);
+    let dir = env.tmp.path();
+    let (_prom, paddr) = prometheus(
+        dir,
+        &format!(
+            "global:\n  scrape_interval: 1s\n  scrape_timeout: 1s\nscrape_configs:\n  - job_name: nrec\n    static_configs:\n      - targets: ['{addr}']\n"
+        ),
+        &dir.join("tsdb"),
+    );
+    wait_scraped(&paddr, 4);
+    let dash: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("contrib/grafana/nrec.json"),
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    let panels = dash["panels"].as_array().unwrap();
+    assert!(panels.len() >= 6);
+    for panel in panels {
+        for t in panel["targets"].as_array().unwrap() {
+            let expr = t["expr"]
+                .as_str()
+                .unwrap()
+                .replace("$__rate_interval", "10s")
+                .replace("$__range", "1h")
+                .replace("$instance", ".*");
+            let r = api(&paddr, "/api/v1/query", &[("query", expr.clone())]);
+            assert!(
+                r.as_array().is_some_and(|a| !a.is_empty()),
+                "panel {}: {expr} returned nothing; targets: {}",
+                panel["title"],
+                String::from_utf8_lossy(&get(&paddr, "/api/v1/targets", "*/*").1)
+            );
+        }
+    }
+    drop((client, server));
+}
+
+/// Backfill: `export --since … --format openmetrics` → `promtool tsdb create-blocks-from
+/// openmetrics` → a Prometheus on those blocks answers, at each bucket end, the same counter
+/// nrec's own rows add up to.
+#[test]
+fn backfilled_history_equals_nrec_export() {
+    need("promtool");
+    let env = Env::new();
+    let mut p = FakeProc::new();
+    // samples every 15 minutes from 3 h ago, on the minute so buckets are whole
+    let base = jiff::Timestamp::now().as_second() / 900 * 900 - 3 * 3600;
+    let ts = |k: i64| {
+        jiff::Timestamp::from_second(base + k * 900)
+            .unwrap()
+            .to_string()
+    };
+    env.record_ok(&p, &ts(0));
+    let mut expect = Vec::new();
+    let mut total = 0u64;
+    for k in 1..=8 {
+        p.iface(b"eth0").add(700_000 * k as u64, 10, 0, 0);
+        p.uptime_ms += 900_000;
+        env.record_ok(&p, &ts(k));
+        total += 700_000 * k as u64;
+        expect.push((base + k * 900, total));
+    }
+    let out = env
+        .cmd(&[
+            "export",
+            "iface",
+            "--since",
+            "4h",
+            "--format",
+            "openmetrics",
+        ])
+        .output()
+        .unwrap();
+    assert_success(&out);
+    let file = env.tmp.path().join("history.om");
+    std::fs::write(&file, &out.stdout).unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.ends_with("# EOF\n") && text.contains(" 700000 "),
+        "{text}"
+    );
+    let blocks = env.tmp.path().join("blocks");
+    let made = Command::new("promtool")
+        .args(["tsdb", "create-blocks-from", "openmetrics"])
+        .arg(&file)
+        .arg(&blocks)
+        .output()
+        .unwrap();
+    assert!(
+        made.status.success(),
+        "promtool: {}{}",
+        String::from_utf8_lossy(&made.stdout),
+        String::from_utf8_lossy(&made.stderr)
+    );
+    let (_prom, paddr) = prometheus(env.tmp.path(), "global:\n  scrape_interval: 1h\n", &blocks);
+    for (t, want) in expect {
+        let r = api(
+            &paddr,
+            "/api/v1/query",
+            &[
+                (
+                    "query",
+                    r#"nrec_network_receive_bytes_total{device="eth0"}"#.into(),
+                ),
+                ("time", t.to_string()),
+            ],
+        );
+        let got: u64 = r[0]["value"][1]
+            .as_str()
+            .unwrap_or_else(|| panic!("at {t}: {r}"))
+            .parse()
+            .unwrap();
+        assert_eq!(got, want, "at {t}");
+    }
+}
+
+/// A slow or hostile client cannot block recording or the next scrape, nor grow the server's
+/// memory: 40 connections that never send a request, one that sends an endless header.
+#[test]
+fn hostile_clients_neither_block_recording_nor_exhaust_memory() {
+    let env = Env::new();
+    let mut p = FakeProc::new();
+    env.record_ok(&p, &now_s(-60));
+    let (srv, addr) = serve(&env, &[]);
+    let idle: Vec<TcpStream> = (0..40)
+        .map(|_| TcpStream::connect(&addr).unwrap())
+        .collect();
+    let mut flood = TcpStream::connect(&addr).unwrap();
+    flood
+        .set_write_timeout(Some(Duration::from_secs(2)))
+        .unwrap();
+    let _ = flood.write_all(b"GET /metrics HTTP/1.1\r\n");
+    let junk = vec![b'a'; 64 * 1024];
+    for _ in 0..64 {
+        if flood.write_all(&junk).is_err() {
+            break;
+        }
+    }
+    // recording goes on
+    p.uptime_ms += 60_000;
+    env.record_ok(&p, &now_s(0));
+    let rss = std::fs::read_to_string(format!("/proc/{}/status", srv.0.id()))
+        .unwrap()
+        .lines()
+        .find(|l| l.starts_with("VmRSS:"))
+        .and_then(|l| l.split_whitespace().nth(1)?.parse::<u64>().ok())
+        .unwrap();
+    assert!(rss < 64 * 1024, "VmRSS {rss} kB");
+    // and a scrape is answered meanwhile
+    let t0 = Instant::now();
+    loop {
+        // busy: 503, or a reset when the server closed before reading our request
+        match try_get(&addr, "/metrics", "text/plain") {
+            Ok((st, body)) if st.contains("200") => {
+                assert!(String::from_utf8_lossy(&body).contains("nrec_samples_total 2"));
+                break;
+            }
+            Ok((st, _)) => assert!(st.contains("503"), "{st}"),
+            Err(_) => {}
+        }
+        assert!(t0.elapsed() < Duration::from_secs(3), "still busy");
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    drop(idle);
+}
+
+/// The counters are sums over everything ever recorded: pruning old daily rollups (a finite
+/// `[retention] daily`) carries their totals instead of lowering a counter.
+#[test]
+fn pruning_old_days_never_lowers_a_counter() {
+    let env = Env::new();
+    let mut p = FakeProc::new();
+    env.record_ok(&p, &at(0));
+    for day in 0..10 {
+        p.iface(b"eth0").add(1_000_000, 10, 0, 0);
+        p.uptime_ms += 86_400_000;
+        env.record_ok(&p, &at((day + 1) * 1440));
+    }
+    let value = |env: &Env| -> String {
+        let out = env
+            .cmd(&["export", "iface", "--format", "openmetrics"])
+            .env("NREC_NOW", at(10 * 1440 + 1))
+            .output()
+            .unwrap();
+        assert_success(&out);
+        String::from_utf8(out.stdout)
+            .unwrap()
+            .lines()
+            .find(|l| {
+                l.starts_with("nrec_network_receive_bytes_total{netns=\"root\",device=\"eth0\"}")
+            })
+            .unwrap_or_else(|| panic!("no eth0 counter"))
+            .to_string()
+    };
+    let before = value(&env);
+    assert!(before.ends_with(" 10000000"), "{before}");
+    let cfg = env.tmp.path().join("r.toml");
+    std::fs::write(
+        &cfg,
+        "[retention]\nraw = \"1d\"\nhourly = \"2d\"\ndaily = \"3d\"\n",
+    )
+    .unwrap();
+    let out = env
+        .cmd(&["--config", cfg.to_str().unwrap(), "prune"])
+        .env("NREC_NOW", at(10 * 1440 + 1))
+        .output()
+        .unwrap();
+    assert_success(&out);
+    let days: i64 = env
+        .sql()
+        .query_row("SELECT count(DISTINCT id >> 35) FROM rollup", [], |r| {
+            r.get(0)
+        })
+        .unwrap();
+    assert!(days <= 4, "old days pruned: {days} left");
+    assert_eq!(value(&env), before, "the counter kept its value");
+}
