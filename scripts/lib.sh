@@ -6,8 +6,10 @@
 # ca-certificates, curl: cargo's and rustup's downloads over HTTPS.
 BUILD_PACKAGES="ca-certificates curl gcc libc6-dev clang libelf-dev zlib1g-dev make pkg-config iproute2"
 # What the tests use besides: libpcap-dev (the `pcap` feature links libpcap), sysstat (`sar`
-# side by side), tzdata (DST windows), python3 (the named TCP peer processes).
-TEST_PACKAGES="$BUILD_PACKAGES libpcap-dev sysstat tzdata python3 fuse3 python3-fusepy"
+# side by side), tzdata (DST windows), python3 (the named TCP peer processes), fuse3 and
+# python3-fusepy (a /proc tree that never answers), prometheus (prometheus and promtool, which
+# the tests start on loopback themselves; its own service is kept from starting, below).
+TEST_PACKAGES="$BUILD_PACKAGES libpcap-dev sysstat tzdata python3 fuse3 python3-fusepy prometheus"
 
 SUDO=""
 [ "$(id -u)" = 0 ] || SUDO=sudo
@@ -26,8 +28,19 @@ ensure_packages() {
     exit 1
   fi
   $SUDO env DEBIAN_FRONTEND=noninteractive apt-get update -qq
+  # Packages that ship a daemon (prometheus listens on every address) must not start it: the
+  # tests start their own, on loopback. policy-rc.d 101 = "not now", for this install only.
+  local policy=""
+  if [ ! -e /usr/sbin/policy-rc.d ]; then
+    policy=/usr/sbin/policy-rc.d
+    printf '#!/bin/sh\nexit 101\n' | $SUDO tee "$policy" >/dev/null
+    $SUDO chmod 0755 "$policy"
+  fi
+  local rc=0
   $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
-    "${missing[@]}" >/dev/null
+    "${missing[@]}" >/dev/null || rc=$?
+  [ -z "$policy" ] || $SUDO rm -f "$policy"
+  return $rc
 }
 
 # ensure_rust — cargo on PATH, from rustup when absent (Debian's own cargo is too old: nrec

@@ -121,6 +121,25 @@ impl Merged {
     }
 }
 
+/// A process series' label: its name, unit or container (`[metrics] by`).
+fn proc_label(by: MetricsBy, p: &series::ProcSeries) -> (&'static str, String) {
+    match by {
+        MetricsBy::Name => ("name", escape_bytes(&p.comm)),
+        MetricsBy::Unit => (
+            "unit",
+            p.unit
+                .as_deref()
+                .map_or_else(|| "(no unit)".into(), crate::output::escape_text),
+        ),
+        MetricsBy::Container => (
+            "container",
+            p.container
+                .as_deref()
+                .map_or_else(|| "(host)".into(), crate::output::escape_text),
+        ),
+    }
+}
+
 fn ns_label(ns: &[u8]) -> String {
     if ns.is_empty() {
         "root".into()
@@ -434,11 +453,7 @@ pub fn collect(
         now_ms - DAY_MS,
         now_ms + 1,
     )?;
-    let (label, by_name): (&'static str, _) = match m.by {
-        MetricsBy::Name => ("name", 0),
-        MetricsBy::Unit => ("unit", 1),
-        MetricsBy::Container => ("container", 2),
-    };
+    let mut label = "name";
     let mut procs: HashMap<String, (Merged, u64)> = HashMap::new();
     let (mut arx, mut atx, mut afirst) = (0u64, 0u64, i64::MAX);
     for p in series::procs(conn)? {
@@ -446,17 +461,8 @@ pub fn collect(
         arx += a.total.first().copied().unwrap_or(0);
         atx += a.total.get(1).copied().unwrap_or(0);
         afirst = afirst.min(a.first_day);
-        let key = match by_name {
-            0 => escape_bytes(&p.comm),
-            1 => p
-                .unit
-                .as_deref()
-                .map_or_else(|| "(no unit)".into(), crate::output::escape_text),
-            _ => p
-                .container
-                .as_deref()
-                .map_or_else(|| "(host)".into(), crate::output::escape_text),
-        };
+        let (l, key) = proc_label(m.by, &p);
+        label = l;
         let e = procs.entry(key).or_default();
         e.0.add(a);
         if let Some(v) = day_ago.by_series.get(&p.series) {
@@ -793,23 +799,8 @@ pub fn history(
     // processes and ports: the busiest of the window
     let mut procs: BTreeMap<String, Track> = BTreeMap::new();
     let mut attributed: BTreeMap<String, Track> = BTreeMap::new();
-    let lab = match m.by {
-        MetricsBy::Name => "name",
-        MetricsBy::Unit => "unit",
-        MetricsBy::Container => "container",
-    };
     for p in series::procs(conn)? {
-        let key = match m.by {
-            MetricsBy::Name => escape_bytes(&p.comm),
-            MetricsBy::Unit => p
-                .unit
-                .as_deref()
-                .map_or_else(|| "(no unit)".into(), crate::output::escape_text),
-            MetricsBy::Container => p
-                .container
-                .as_deref()
-                .map_or_else(|| "(host)".into(), crate::output::escape_text),
-        };
+        let (lab, key) = proc_label(m.by, &p);
         label.clear();
         lv(lab, &key, &mut label);
         track(&mut procs, label.clone(), p.series);

@@ -91,6 +91,8 @@ fn columns(t: Table) -> (Vec<&'static str>, Vec<&'static str>) {
                 "ebpf_elapsed_ms",
                 "ebpf_lost_calls",
                 "ebpf_lost_bytes",
+                "unattributed_rx_bytes",
+                "unattributed_tx_bytes",
             ],
         ),
     }

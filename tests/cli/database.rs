@@ -1025,7 +1025,10 @@ impl StallFs {
     /// None (with the reason) where FUSE cannot be used here.
     fn mount(src: &Path, mnt: &Path, stalled: &[&str]) -> Option<StallFs> {
         if !is_root() || !Path::new("/dev/fuse").exists() {
-            eprintln!("SKIP: a FUSE mount needs root and /dev/fuse");
+            skip(
+                "stalled /proc tree",
+                "a FUSE mount needs root and /dev/fuse",
+            );
             return None;
         }
         let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/cli/stallfs.py");

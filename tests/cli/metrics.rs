@@ -121,6 +121,13 @@ fn prometheus(dir: &Path, config: &str, tsdb: &Path) -> (Proc, String) {
     (p, addr)
 }
 
+/// A Prometheus configuration that scrapes `nrec serve` at `addr` every second.
+fn scrape_every_second(addr: &str) -> String {
+    format!(
+        "global:\n  scrape_interval: 1s\n  scrape_timeout: 1s\nscrape_configs:\n  - job_name: nrec\n    static_configs:\n      - targets: ['{addr}']\n"
+    )
+}
+
 /// Waits until Prometheus has scraped job "nrec" `n` times (its discovery hands new targets
 /// to the scrapers every 5 s, so the first scrape can take that long).
 fn wait_scraped(paddr: &str, n: u64) {
@@ -297,13 +304,7 @@ fn prometheus_scrapes_serve_and_agrees_with_nrec() {
         t0.elapsed()
     );
     let dir = env.tmp.path();
-    let (_prom, paddr) = prometheus(
-        dir,
-        &format!(
-            "global:\n  scrape_interval: 1s\n  scrape_timeout: 1s\nscrape_configs:\n  - job_name: nrec\n    static_configs:\n      - targets: ['{addr}']\n"
-        ),
-        &dir.join("tsdb"),
-    );
+    let (_prom, paddr) = prometheus(dir, &scrape_every_second(&addr), &dir.join("tsdb"));
     wait_scraped(&paddr, 1);
     let mut totals = vec![0u64];
     for k in 1..=6u64 {
@@ -380,7 +381,10 @@ fn prometheus_scrapes_serve_and_agrees_with_nrec() {
 #[test]
 fn grafana_dashboard_panels_return_data() {
     if !is_root() {
-        eprintln!("SKIP: the live recording needs root (every process's sockets)");
+        skip(
+            "grafana_dashboard_panels_return_data",
+            "the live recording needs root (every process's sockets)",
+        );
         return;
     }
     let env = Env::new();
@@ -396,13 +400,7 @@ fn grafana_dashboard_panels_return_data() {
     env.record_live();
     let (_srv, addr) = serve(&env, &[]);
     let dir = env.tmp.path();
-    let (_prom, paddr) = prometheus(
-        dir,
-        &format!(
-            "global:\n  scrape_interval: 1s\n  scrape_timeout: 1s\nscrape_configs:\n  - job_name: nrec\n    static_configs:\n      - targets: ['{addr}']\n"
-        ),
-        &dir.join("tsdb"),
-    );
+    let (_prom, paddr) = prometheus(dir, &scrape_every_second(&addr), &dir.join("tsdb"));
     wait_scraped(&paddr, 4);
     let dash: serde_json::Value = serde_json::from_str(
         &std::fs::read_to_string(
