@@ -7,9 +7,10 @@
 BUILD_PACKAGES="ca-certificates curl gcc libc6-dev clang libelf-dev zlib1g-dev make pkg-config iproute2"
 # What the tests use besides: libpcap-dev (the `pcap` feature links libpcap), sysstat (`sar`
 # side by side), tzdata (DST windows), python3 (the named TCP peer processes), fuse3 and
-# python3-fusepy (a /proc tree that never answers), prometheus (prometheus and promtool, which
-# the tests start on loopback themselves; its own service is kept from starting, below).
-TEST_PACKAGES="$BUILD_PACKAGES libpcap-dev sysstat tzdata python3 fuse3 python3-fusepy prometheus"
+# python3-fusepy (a /proc tree that never answers), prometheus (prometheus and promtool) and
+# prometheus-node-exporter (its textfile collector), which the tests start on loopback
+# themselves (their own services are kept from starting, below).
+TEST_PACKAGES="$BUILD_PACKAGES libpcap-dev sysstat tzdata python3 fuse3 python3-fusepy prometheus prometheus-node-exporter"
 
 SUDO=""
 [ "$(id -u)" = 0 ] || SUDO=sudo

@@ -263,6 +263,37 @@ fn the_exposition_passes_promtool_with_hostile_names() {
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
+    // node_exporter's textfile collector reads the file as it is
+    need("prometheus-node-exporter");
+    let ne_addr = format!("127.0.0.1:{}", free_port());
+    let _ne = Proc(
+        Command::new("prometheus-node-exporter")
+            .arg(format!("--web.listen-address={ne_addr}"))
+            .args(["--collector.disable-defaults", "--collector.textfile"])
+            .arg(format!("--collector.textfile.directory={}", dir.display()))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let t0 = Instant::now();
+    let scraped = loop {
+        if let Ok((st, body)) = try_get(&ne_addr, "/metrics", "text/plain") {
+            if st.contains("200") {
+                break String::from_utf8(body).unwrap();
+            }
+        }
+        assert!(
+            t0.elapsed() < Duration::from_secs(20),
+            "node_exporter did not start"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    assert!(
+        scraped.contains(r#"nrec_process_receive_bytes_total{name="a\"b\\\\c"} 1000"#)
+            && scraped.contains("node_textfile_scrape_error 0"),
+        "{scraped}"
+    );
     // and the endpoint answers the same families in both formats
     let (_srv, addr) = serve(&env, &[]);
     let (st, body) = get(
