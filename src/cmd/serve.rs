@@ -44,6 +44,8 @@ struct Ctx {
     conns: AtomicUsize,
     /// Scrapes reading the database, at most [`WORKERS`].
     reading: (Mutex<usize>, Condvar),
+    /// The past days' sums, between scrapes.
+    cache: Mutex<crate::metrics::Cache>,
 }
 
 pub fn run(args: &ServeArgs, g: &Global) -> Result<()> {
@@ -71,6 +73,7 @@ pub fn run(args: &ServeArgs, g: &Global) -> Result<()> {
         metrics: cfg.metrics,
         conns: AtomicUsize::new(0),
         reading: (Mutex::new(0), Condvar::new()),
+        cache: Mutex::new(crate::metrics::Cache::default()),
     });
     for s in listener.incoming() {
         let Ok(mut s) = s else { continue };
@@ -258,7 +261,7 @@ fn scrape(ctx: &Ctx, flavor: Flavor) -> Result<Vec<u8>> {
     let conn = store::open_ro(&path)?;
     let tz = crate::time::display_zone()?;
     let now = ctx.clock.now().as_millisecond();
-    let fams = crate::metrics::collect(&conn, now, &tz, &ctx.metrics)
+    let fams = crate::metrics::collect(&conn, now, &tz, &ctx.metrics, &ctx.cache)
         .map_err(|e| Error::sqlite(&path, e))?;
     let mut out = Vec::with_capacity(64 * 1024);
     openmetrics::render(&fams, flavor, &mut out)
@@ -313,7 +316,7 @@ pub fn export(args: &crate::cli::ExportArgs, g: &Global, out: &mut dyn Write) ->
     }
     let tz = crate::time::display_zone()?;
     let now = Clock::from_env()?.now().as_millisecond();
-    let mut fams = crate::metrics::collect(&conn, now, &tz, &cfg.metrics)
+    let mut fams = crate::metrics::collect(&conn, now, &tz, &cfg.metrics, &Default::default())
         .map_err(|e| Error::sqlite(&path, e))?;
     fams.retain(|f| crate::metrics::family_in(f.name, args.table));
     let Some(dir) = &args.textfile else {

@@ -642,3 +642,61 @@ fn pruning_old_days_never_lowers_a_counter() {
     assert!(days <= 4, "old days pruned: {days} left");
     assert_eq!(value(&env), before, "the counter kept its value");
 }
+
+/// `nrec serve` keeps the past days' sums between scrapes: a new day's sample, a prune and a
+/// sample recorded while it runs are all in the next scrape.
+#[test]
+fn serve_keeps_its_sums_true_across_days_and_pruning() {
+    let env = Env::new();
+    let mut p = FakeProc::new();
+    let day0 = jiff::Timestamp::now().as_second() / 86_400 * 86_400 - 3 * 86_400;
+    let ts = |h: i64| {
+        jiff::Timestamp::from_second(day0 + h * 3600)
+            .unwrap()
+            .to_string()
+    };
+    env.record_ok(&p, &ts(0));
+    let mut total = 0;
+    for h in [1, 25, 49] {
+        p.iface(b"eth0").add(1_000_000, 10, 0, 0);
+        p.uptime_ms += 24 * 3_600_000;
+        env.record_ok(&p, &ts(h));
+        total += 1_000_000;
+    }
+    let (_srv, addr) = serve(&env, &[]);
+    let eth0 = |addr: &str| -> u64 {
+        let (_, body) = get(addr, "/metrics", "text/plain");
+        String::from_utf8(body)
+            .unwrap()
+            .lines()
+            .find(|l| {
+                l.starts_with("nrec_network_receive_bytes_total{netns=\"root\",device=\"eth0\"}")
+            })
+            .and_then(|l| l.rsplit(' ').next()?.parse().ok())
+            .unwrap()
+    };
+    assert_eq!(eth0(&addr), total);
+    // a sample on the next day, then retention removes the oldest days
+    p.iface(b"eth0").add(500_000, 10, 0, 0);
+    p.uptime_ms += 24 * 3_600_000;
+    env.record_ok(&p, &ts(73));
+    total += 500_000;
+    assert_eq!(eth0(&addr), total, "the new day is counted");
+    let cfg = env.tmp.path().join("r.toml");
+    std::fs::write(
+        &cfg,
+        "[retention]\nraw = \"1d\"\nhourly = \"1d\"\ndaily = \"1d\"\n",
+    )
+    .unwrap();
+    assert_success(
+        &env.cmd(&["--config", cfg.to_str().unwrap(), "prune"])
+            .output()
+            .unwrap(),
+    );
+    assert_eq!(eth0(&addr), total, "pruned days are carried");
+    p.iface(b"eth0").add(250_000, 10, 0, 0);
+    p.uptime_ms += 60_000;
+    env.record_ok(&p, &jiff::Timestamp::now().to_string());
+    total += 250_000;
+    assert_eq!(eth0(&addr), total, "and today's samples are read fresh");
+}
