@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The Prometheus endpoint and the backfill export on the simulated year (issue 13):
 #
-#   benches/metrics.sh [YEAR_DB]     # needs hyperfine, curl, prometheus-node-exporter
+#   benches/metrics.sh [YEAR_DB]     # needs curl, python3, prometheus-node-exporter
 #
 # Without YEAR_DB the year is simulated first (examples/simulate.rs: 365 days every 60 s,
 # 100 processes, 10 interfaces; ~35 min on 2 cores). Measures, side by side in one run:
@@ -10,8 +10,8 @@
 # server's resident memory before and after 200 scrapes, and the year's backfill export.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-for t in hyperfine curl prometheus-node-exporter; do
-  command -v "$t" >/dev/null || { echo "missing $t: apt-get install hyperfine curl prometheus-node-exporter"; exit 2; }
+for t in curl python3 prometheus-node-exporter; do
+  command -v "$t" >/dev/null || { echo "missing $t: apt-get install curl python3 prometheus-node-exporter"; exit 2; }
 done
 cargo build --release --quiet --bin nrec --example simulate
 W=$(mktemp -d /tmp/nrec-metrics.XXXXXX)
@@ -35,12 +35,29 @@ rss() { awk '/^VmRSS/ {print $2}' "/proc/$SPID/status"; }
 curl -s -o "$W/one.om" -H 'Accept: application/openmetrics-text; version=1.0.0' http://127.0.0.1:19191/metrics
 echo "one scrape: $(wc -l < "$W/one.om") lines, $(grep -vc '^#' "$W/one.om") samples, $(wc -c < "$W/one.om") bytes"
 before=$(rss)
-hyperfine -N -w 5 -r 100 \
-  -n "nrec serve /metrics (<= 20 ms)" "curl -s -o /dev/null -H 'Accept: application/openmetrics-text' http://127.0.0.1:19191/metrics" \
-  -n "node_exporter netdev /metrics" "curl -s -o /dev/null http://127.0.0.1:19192/metrics"
-for _ in $(seq 100); do curl -s -o /dev/null http://127.0.0.1:19191/metrics; done
+# One client in-process (no curl start-up in the figure): 200 sequential scrapes of each.
+python3 - <<'PY'
+import socket, statistics, time
+def get(port, accept):
+    s = socket.create_connection(("127.0.0.1", port))
+    s.sendall(f"GET /metrics HTTP/1.0\r\nHost: x\r\nAccept: {accept}\r\n\r\n".encode())
+    while s.recv(65536):
+        pass
+    s.close()
+for name, port, acc in [("nrec serve (target <= 20 ms)", 19191, "application/openmetrics-text"),
+                        ("node_exporter, netdev collector only", 19192, "text/plain")]:
+    get(port, acc)
+    t = []
+    for _ in range(200):
+        a = time.perf_counter()
+        get(port, acc)
+        t.append((time.perf_counter() - a) * 1000)
+    t.sort()
+    print(f"  one scrape, {name}: median {statistics.median(t):.2f} ms, p90 {t[179]:.2f} ms")
+PY
+for _ in $(seq 200); do curl -s -o /dev/null http://127.0.0.1:19191/metrics; done
 after=$(rss)
-echo "nrec serve VmRSS: $before kB before, $after kB after 200+ scrapes (growth $((after - before)) kB; target <= 10 MB)"
+echo "nrec serve VmRSS: $before kB before, $after kB after 400 scrapes (growth $((after - before)) kB; target <= 10 MB)"
 /usr/bin/time -f "backfill export of 365 days: %e s wall, %M KB peak RSS (target <= 10 s)" \
   "$NREC" --db "$DB" export --since 365d --format openmetrics > "$W/year.om"
 echo "  $(wc -l < "$W/year.om") lines, $(du -h "$W/year.om" | cut -f1)"
