@@ -30,6 +30,53 @@ struct AllTime {
     last_day: i64,
 }
 
+/// Adds a stored vector (`blob`) of `series`, seen from `first` to `last` day, into `out`.
+fn merge(
+    out: &mut HashMap<i64, AllTime>,
+    series: i64,
+    (first, last): (i64, i64),
+    blob: &[u8],
+    what: &str,
+) -> rusqlite::Result<()> {
+    let v = rollup::decode_vec(&mut &blob[..])
+        .ok_or_else(|| crate::store::malformed(format!("{what} of series {series}")))?;
+    let e = out.entry(series).or_insert(AllTime {
+        total: Vec::new(),
+        first_day: first,
+        last_day: last,
+    });
+    rollup::add_into(&mut e.total, &v);
+    e.first_day = e.first_day.min(first);
+    e.last_day = e.last_day.max(last);
+    Ok(())
+}
+
+/// Adds the daily rollup rows of `kinds` on UTC days `[from, until)` into `out`.
+fn add_days(
+    conn: &Connection,
+    kinds: &[Kind],
+    (from, until): (i64, i64),
+    out: &mut HashMap<i64, AllTime>,
+) -> rusqlite::Result<()> {
+    for k in kinds {
+        let mut st = conn.prepare_cached(&rollup::kind_days_sql("r.day, r.series, r.total"))?;
+        let mut rows = st.query(params![*k as i64, from, until])?;
+        while let Some(r) = rows.next()? {
+            let day: i64 = r.get(0)?;
+            let series: i64 = r.get(1)?;
+            merge(out, series, (day, day), r.get_ref(2)?.as_blob()?, "rollup")?;
+        }
+    }
+    Ok(())
+}
+
+/// The newest UTC day with rollups.
+fn last_day(conn: &Connection) -> rusqlite::Result<Option<i64>> {
+    conn.prepare_cached("SELECT id >> 35 FROM rollup ORDER BY id DESC LIMIT 1")?
+        .query_row([], |r| r.get(0))
+        .optional()
+}
+
 /// Sums of every series of `kinds` over all UTC days before `until_day` (rollup totals plus
 /// what retention carried out of them).
 fn all_time(
@@ -40,56 +87,21 @@ fn all_time(
     let mut out: HashMap<i64, AllTime> = HashMap::new();
     // one seek per day that can hold rows: from the first day with rollups to the last
     let from = rollup::first_day(conn)?.unwrap_or(until_day);
-    let until_day = until_day.min(
-        conn.prepare_cached("SELECT id >> 35 FROM rollup ORDER BY id DESC LIMIT 1")?
-            .query_row([], |r| r.get::<_, i64>(0))
-            .optional()?
-            .map_or(from, |d| d + 1),
-    );
-    for k in kinds {
-        let mut st = conn.prepare_cached(&rollup::kind_days_sql("r.day, r.series, r.total"))?;
-        let mut rows = st.query(params![*k as i64, from, until_day])?;
-        while let Some(r) = rows.next()? {
-            let day: i64 = r.get(0)?;
-            let series: i64 = r.get(1)?;
-            let blob = r.get_ref(2)?.as_blob()?;
-            let v = rollup::decode_vec(&mut &blob[..])
-                .ok_or_else(|| crate::store::malformed(format!("rollup of series {series}")))?;
-            let e = out.entry(series).or_insert(AllTime {
-                total: Vec::new(),
-                first_day: day,
-                last_day: day,
-            });
-            rollup::add_into(&mut e.total, &v);
-            e.first_day = e.first_day.min(day);
-            e.last_day = e.last_day.max(day);
-        }
-    }
+    let until = until_day.min(last_day(conn)?.map_or(from, |d| d + 1));
+    add_days(conn, kinds, (from, until), &mut out)?;
+    // a series all of whose days were pruned is still counted (not exposed as recent, but
+    // the kinds summed over all series include it)
     let mut st = conn.prepare_cached("SELECT series, total, first_day FROM carried")?;
     let mut rows = st.query([])?;
     while let Some(r) = rows.next()? {
-        let series: i64 = r.get(0)?;
-        let Some(e) = out.get_mut(&series) else {
-            // a series all of whose days were pruned: still counted (it is not exposed as
-            // recent, but kinds summed over all series include it)
-            let blob = r.get_ref(1)?.as_blob()?;
-            let v = rollup::decode_vec(&mut &blob[..])
-                .ok_or_else(|| crate::store::malformed(format!("carried of series {series}")))?;
-            out.insert(
-                series,
-                AllTime {
-                    total: v,
-                    first_day: r.get(2)?,
-                    last_day: i64::MIN,
-                },
-            );
-            continue;
-        };
-        let blob = r.get_ref(1)?.as_blob()?;
-        let v = rollup::decode_vec(&mut &blob[..])
-            .ok_or_else(|| crate::store::malformed(format!("carried of series {series}")))?;
-        rollup::add_into(&mut e.total, &v);
-        e.first_day = e.first_day.min(r.get(2)?);
+        let first: i64 = r.get(2)?;
+        merge(
+            &mut out,
+            r.get(0)?,
+            (first, i64::MIN),
+            r.get_ref(1)?.as_blob()?,
+            "carried",
+        )?;
     }
     Ok(out)
 }
@@ -109,11 +121,7 @@ const KINDS: [Kind; 5] = [Kind::Iface, Kind::Proto, Kind::Proc, Kind::Port, Kind
 impl Cache {
     fn all_time(&mut self, conn: &Connection) -> rusqlite::Result<HashMap<i64, AllTime>> {
         let first = rollup::first_day(conn)?.unwrap_or(0);
-        let last: i64 = conn
-            .prepare_cached("SELECT id >> 35 FROM rollup ORDER BY id DESC LIMIT 1")?
-            .query_row([], |r| r.get(0))
-            .optional()?
-            .unwrap_or(first);
+        let last = last_day(conn)?.unwrap_or(first);
         let pruned = rollup::get_meta(conn, "days_from_day")?.unwrap_or(i64::MIN);
         let carried: i64 = conn.query_row(
             "SELECT count(*) + coalesce(sum(first_day), 0) FROM carried",
@@ -126,23 +134,7 @@ impl Cache {
             self.key = Some(key);
         }
         let mut out = self.past.clone();
-        for k in KINDS {
-            let mut st = conn.prepare_cached(&rollup::kind_days_sql("r.series, r.total"))?;
-            let mut rows = st.query(params![k as i64, last, last + 1])?;
-            while let Some(r) = rows.next()? {
-                let series: i64 = r.get(0)?;
-                let blob = r.get_ref(1)?.as_blob()?;
-                let v = rollup::decode_vec(&mut &blob[..])
-                    .ok_or_else(|| crate::store::malformed(format!("rollup of series {series}")))?;
-                let e = out.entry(series).or_insert(AllTime {
-                    total: Vec::new(),
-                    first_day: last,
-                    last_day: last,
-                });
-                rollup::add_into(&mut e.total, &v);
-                e.last_day = last;
-            }
-        }
+        add_days(conn, &KINDS, (last, last + 1), &mut out)?;
         Ok(out)
     }
 }
