@@ -140,9 +140,34 @@ pub enum Command {
     /// Answer Prometheus scrapes: GET /metrics (OpenMetrics or the classic text format) from the
     /// database, read-only
     Serve(ServeArgs),
+    /// Quotas and alerts of the config file: each rule, its current value, what fired when;
+    /// --check exits 1 while a rule is over its limit
+    Alerts(AlertsArgs),
+    /// Print the shell completion script (bash, zsh, fish, elvish, powershell); it completes
+    /// commands, options, kinds and, from the database, interface, process and port names
+    Completions(CompletionsArgs),
     /// Load the eBPF accounting programs and pin them under /sys/fs/bpf/nrec (record does this
     /// on its first run); --remove detaches them
     Setup(SetupArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct AlertsArgs {
+    /// Probe for cron and monitoring: exit 1 while any rule is over its limit (one line per
+    /// rule over it), else 0
+    #[arg(long)]
+    pub check: bool,
+
+    /// Output format
+    #[arg(long, value_enum, default_value_t = Format::Table)]
+    pub format: Format,
+}
+
+#[derive(Args, Debug)]
+pub struct CompletionsArgs {
+    /// The shell
+    #[arg(value_parser = crate::complete::SHELLS)]
+    pub shell: String,
 }
 
 #[derive(Args, Debug)]
@@ -212,15 +237,15 @@ pub struct SummaryArgs {
     #[arg(short = 't', long, value_name = "N", num_args = 0..=1, default_missing_value = "10")]
     pub top_days: Option<usize>,
     /// One process (comm) instead of the interfaces
-    #[arg(long, value_name = "NAME")]
+    #[arg(long, value_name = "NAME", add = crate::complete::procs())]
     pub proc: Option<OsString>,
     /// One service port (all processes, TCP) instead of the interfaces: a number or a
     /// name from /etc/services (https)
-    #[arg(long, value_name = "PORT")]
+    #[arg(long, value_name = "PORT", add = crate::complete::ports())]
     pub port: Option<String>,
     /// Only these interfaces (comma-separated): names as printed (`eth0`, `lo@NETNS`) or
     /// shell patterns (`veth*`)
-    #[arg(short = 'i', long, value_delimiter = ',', value_name = "IFACE")]
+    #[arg(short = 'i', long, value_delimiter = ',', value_name = "IFACE", add = crate::complete::ifaces())]
     pub iface: Vec<OsString>,
 
     #[command(flatten)]
@@ -275,6 +300,7 @@ pub struct ServeArgs {
 #[derive(Args, Debug)]
 pub struct ProcArgs {
     /// A process name (comm) or PID
+    #[arg(add = crate::complete::procs())]
     pub target: OsString,
 
     #[command(flatten)]
@@ -362,13 +388,14 @@ pub struct ReportArgs {
         short = 'n',
         value_delimiter = ',',
         default_value = "DEV",
-        value_name = "KIND"
+        value_name = "KIND",
+        add = crate::complete::kinds()
     )]
     pub kinds: Vec<String>,
 
     /// Only these interfaces (comma-separated): names as the report prints them (`eth0`,
     /// `lo@NETNS`) or shell patterns (`veth*`)
-    #[arg(short = 'i', long, value_delimiter = ',', value_name = "IFACE")]
+    #[arg(short = 'i', long, value_delimiter = ',', value_name = "IFACE", add = crate::complete::ifaces())]
     pub iface: Vec<OsString>,
 
     /// Only interfaces and namespace rows of these network namespaces (a name as printed,

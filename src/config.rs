@@ -75,6 +75,8 @@ pub struct Config {
     pub path: Option<PathBuf>,
     pub retention: Retention,
     pub metrics: Metrics,
+    /// `[[alert]]` rules (quotas and rate alerts), in file order.
+    pub alerts: Vec<crate::alerts::Rule>,
 }
 
 #[derive(Deserialize, Default)]
@@ -82,6 +84,7 @@ pub struct Config {
 struct File {
     retention: Option<RetentionFile>,
     metrics: Option<MetricsFile>,
+    alert: Option<Vec<toml::Spanned<crate::alerts::RuleFile>>>,
 }
 
 #[derive(Deserialize, Default)]
@@ -211,10 +214,30 @@ impl Config {
                 }
             },
         };
+        let mut alerts: Vec<crate::alerts::Rule> = Vec::new();
+        for a in f.alert.unwrap_or_default() {
+            let line = text[..a.span().start.min(text.len())].matches('\n').count() + 1;
+            let name = format!("{:?}", a.get_ref().name);
+            let rule = crate::alerts::Rule::from_file(a.into_inner(), line).map_err(|why| {
+                Error::usage(format!(
+                    "config {}: alert {name} (line {line}): {why}",
+                    path.display()
+                ))
+            })?;
+            if let Some(first) = alerts.iter().find(|r| r.name == rule.name) {
+                return Err(Error::usage(format!(
+                    "config {}: alert {name} (line {line}): the name is already the rule of line {}",
+                    path.display(),
+                    first.line
+                )));
+            }
+            alerts.push(rule);
+        }
         Ok(Config {
             path: Some(path.to_path_buf()),
             retention,
             metrics,
+            alerts,
         })
     }
 }

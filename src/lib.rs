@@ -1,12 +1,15 @@
 //! nrec as a library: the recorder, store and reports behind the `nrec` binary, also used by
 //! the `simulate` example (a year of samples through the real insert, rollup and prune path).
 
+pub mod alerts;
 pub mod cli;
 pub mod cmd;
+pub mod complete;
 pub mod config;
 pub(crate) mod derive;
 pub mod ebpf;
 pub mod error;
+pub mod manual;
 pub mod metrics;
 pub mod output;
 pub mod recorder;

@@ -12,6 +12,19 @@ fn main() -> ExitCode {
     if let Some(code) = nrec::read_helper_main() {
         return code;
     }
+    // A shell asking for completions (COMPLETE=bash nrec -- …): answered, then exit.
+    nrec::complete::handle_request();
+    // The package build writes the man pages from the same definitions as --help.
+    let argv: Vec<std::ffi::OsString> = std::env::args_os().take(3).collect();
+    if argv.len() == 3 && argv[1] == "--nrec-internal-man" {
+        return match nrec::manual::write_all(std::path::Path::new(&argv[2])) {
+            Ok(_) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("nrec: man pages: {e}");
+                ExitCode::FAILURE
+            }
+        };
+    }
     let cli = match cli::Cli::try_parse() {
         Ok(c) => c,
         Err(e) => {
@@ -89,6 +102,8 @@ fn main() -> ExitCode {
         cli::Command::Status(a) => cmd::status::run(a, &g, &mut out),
         cli::Command::Daemon(a) => cmd::daemon::run(a, &g),
         cli::Command::Setup(a) => cmd::setup::run(a, &g),
+        cli::Command::Alerts(a) => cmd::alerts::run(a, &g, &mut out),
+        cli::Command::Completions(a) => cmd::completions(a, &mut out),
         cli::Command::Serve(a) => cmd::serve::run(a, &g),
     };
     // What is still buffered must reach the reader or be an error: a full disk under

@@ -119,6 +119,11 @@ impl Sampler {
         &self.path
     }
 
+    /// The open database connection (after a successful tick).
+    pub fn conn(&self) -> Option<&rusqlite::Connection> {
+        self.conn.as_ref()
+    }
+
     pub fn is_live(&self) -> bool {
         matches!(self.source, Source::Live)
     }

@@ -66,7 +66,7 @@ fn sleep_until(until: Instant) {
 
 /// One tick, its warnings printed (notes once per run); a failed tick is reported and the
 /// next one tries again (the next delta covers the interval).
-fn tick(s: &mut Sampler, r: &mut Reporter, g: &Global) -> Result<()> {
+fn tick(s: &mut Sampler, r: &mut Reporter, g: &Global, a: &mut Alerting) -> Result<()> {
     let mut warn = Warnings::default();
     let res = s.tick(&mut warn);
     r.print(&warn);
@@ -74,12 +74,43 @@ fn tick(s: &mut Sampler, r: &mut Reporter, g: &Global) -> Result<()> {
     if g.verbose > 0 {
         eprintln!("{}", super::record::summary(&ins, s.path()));
     }
+    if let Some(conn) = s.conn() {
+        let (threads, errors) = crate::alerts::after_sample(conn, s.path(), &a.config, ins.clock.0);
+        a.running.retain(|t| !t.is_finished());
+        a.running.extend(threads);
+        for e in errors {
+            // once per run (and per reload), not every tick
+            if a.said.insert(e.msg.clone()) {
+                eprintln!("nrec: {e}");
+            }
+        }
+    }
     Ok(())
 }
 
-fn reload(s: &mut Sampler, g: &Global) {
+/// The alert rules and the commands still running: the daemon keeps sampling while a
+/// command runs (each has its deadline); at exit it waits for them.
+struct Alerting {
+    config: Config,
+    running: Vec<std::thread::JoinHandle<()>>,
+    said: std::collections::HashSet<String>,
+}
+
+impl Drop for Alerting {
+    fn drop(&mut self) {
+        for t in self.running.drain(..) {
+            let _ = t.join();
+        }
+    }
+}
+
+fn reload(s: &mut Sampler, g: &Global, a: &mut Alerting) {
     match Config::load(g.config.as_deref()) {
-        Ok(c) => s.reload(Some(c.retention)),
+        Ok(c) => {
+            s.reload(Some(c.retention));
+            a.config = c;
+            a.said.clear();
+        }
         Err(e) => {
             eprintln!("nrec: SIGHUP: keeping the previous config: {e}");
             s.reload(None);
@@ -138,9 +169,14 @@ pub fn run(args: &DaemonArgs, g: &Global) -> Result<()> {
         );
     }
     let mut reporter = Reporter::new(g.quiet);
+    let mut alerting = Alerting {
+        config,
+        running: Vec::new(),
+        said: Default::default(),
+    };
     loop {
         let started = Instant::now();
-        if let Err(e) = tick(&mut sampler, &mut reporter, g) {
+        if let Err(e) = tick(&mut sampler, &mut reporter, g, &mut alerting) {
             eprintln!("nrec: {e}");
         }
         if STOP.load(Ordering::SeqCst) {
@@ -150,10 +186,10 @@ pub fn run(args: &DaemonArgs, g: &Global) -> Result<()> {
         loop {
             sleep_until(deadline);
             if RELOAD.swap(false, Ordering::SeqCst) {
-                reload(&mut sampler, g);
+                reload(&mut sampler, g, &mut alerting);
             }
             if STOP.load(Ordering::SeqCst) {
-                return tick(&mut sampler, &mut reporter, g); // the last sample, then out
+                return tick(&mut sampler, &mut reporter, g, &mut alerting); // the last sample, then out
             }
             if Instant::now() >= deadline {
                 break;

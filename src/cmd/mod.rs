@@ -1,5 +1,6 @@
 //! One module per subcommand, each with a `run`; this holds what they share.
 
+pub mod alerts;
 pub mod daemon;
 pub mod export;
 pub mod maintain;
@@ -65,6 +66,15 @@ pub(crate) fn output<'w>(
         window.map(Into::into),
         tz.clone(),
     ))
+}
+
+/// `nrec completions SHELL`: the script that registers nrec's completions with the shell.
+pub fn completions(args: &crate::cli::CompletionsArgs, out: &mut dyn std::io::Write) -> Result<()> {
+    let text = crate::complete::script(&args.shell).ok_or_else(|| {
+        crate::error::Error::usage(format!("completions: unknown shell {:?}", args.shell))
+    })?;
+    out.write_all(text.as_bytes())
+        .map_err(crate::output::write_error)
 }
 
 /// Global options, resolved once.

@@ -39,6 +39,21 @@ pub fn run(args: &RecordArgs, g: &Global) -> Result<()> {
     if g.verbose > 0 {
         eprintln!("{}", summary(&ins, sampler.path()));
     }
+    // Alerts after the sample is stored and the lock released: a slow or failing command
+    // cannot cost a sample, and its deadline bounds how long `record` waits for it.
+    if let (Ok(c), Some(conn)) = (&config, sampler.conn()) {
+        let (threads, errors) = crate::alerts::after_sample(conn, sampler.path(), c, ins.clock.0);
+        for t in threads {
+            let _ = t.join();
+        }
+        let mut errors = errors.into_iter();
+        if let Some(first) = errors.next() {
+            for e in errors {
+                eprintln!("nrec: {e}");
+            }
+            return Err(first);
+        }
+    }
     clock?;
     config.map(|_| ())
 }

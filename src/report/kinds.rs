@@ -364,6 +364,12 @@ pub static STATE: Kind = Kind {
     ],
 };
 
+/// Every name `-n` accepts (shell completion offers these).
+pub const NAMES: [&str; 14] = [
+    "DEV", "EDEV", "IP", "EIP", "SOCK", "SOCK6", "TCP", "ETCP", "UDP", "UDP6", "STATE", "PROC",
+    "LISTEN", "ALL",
+];
+
 /// Kinds in the order `-n ALL` prints them (LISTEN is not a per-interval table and comes last).
 pub static ALL: [&Kind; 12] = [
     &DEV, &EDEV, &IP, &EIP, &SOCK, &SOCK6, &TCP, &ETCP, &UDP, &UDP6, &STATE, &PROC,

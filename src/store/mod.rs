@@ -78,6 +78,10 @@ const MIGRATIONS: &[Step] = &[
         sql: include_str!("../../migrations/0006_carried.sql"),
         convert: None,
     },
+    Step {
+        sql: include_str!("../../migrations/0007_alerts.sql"),
+        convert: None,
+    },
 ];
 
 pub const SCHEMA_VERSION: i32 = MIGRATIONS.len() as i32;

@@ -257,6 +257,17 @@ pub fn ifaces(conn: &Connection) -> rusqlite::Result<Vec<IfaceSeries>> {
     rows.collect()
 }
 
+/// Every interface ever recorded, baselines included (a series exists only once it moved
+/// bytes): (namespace, name).
+pub fn iface_names(conn: &Connection) -> rusqlite::Result<Vec<(Vec<u8>, Vec<u8>)>> {
+    let mut st =
+        conn.prepare("SELECT n.name, i.name FROM iface i JOIN netns n ON n.id = i.netns")?;
+    let rows = st.query_map([], |r| {
+        Ok((r.bounded(0, limit::NETNS)?, r.bounded(1, limit::IFNAME)?))
+    })?;
+    rows.collect()
+}
+
 /// A namespace-level series (`Kind::Proto`, `Kind::Attrib`): its namespace and, for
 /// protocol series, the keyset's counter names in vector order.
 #[derive(Debug, Clone)]

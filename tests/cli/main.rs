@@ -11,10 +11,13 @@
 //! - `health`: what `status` says and `status --check`.
 //! - `windows`: window edges, long windows part by part, resampled rows.
 //! - `ebpf`: eBPF accounting against ground truth, the pinned map's lifecycle.
+//! - `alerts`: quotas and alerts: once per period, resets, gaps, hostile names, slow commands.
+//! - `manual`: man pages, shell completions in real bash and zsh.
 //! - `metrics`: `nrec serve` and `export --format openmetrics` against a real Prometheus.
 
 mod harness;
 
+mod alerts;
 mod args;
 mod daemon;
 mod database;

@@ -1,0 +1,491 @@
+//! Quotas and alerts (`[[alert]]`, `nrec alerts`): histories recorded from a fake /proc at
+//! fixed clocks, the rules' commands real programs that log what they were given.
+
+use crate::harness::*;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+/// A fake /proc recorded at a clock the test moves (wall clock and uptime together).
+struct Timeline {
+    env: Env,
+    p: FakeProc,
+    now: jiff::Timestamp,
+    cfg: PathBuf,
+}
+
+impl Timeline {
+    fn new(start: &str, config: &str) -> Timeline {
+        let env = Env::new();
+        let cfg = env.tmp.path().join("nrec.toml");
+        std::fs::write(&cfg, config).unwrap();
+        Timeline {
+            env,
+            p: FakeProc::new(),
+            now: start.parse().unwrap(),
+            cfg,
+        }
+    }
+
+    fn cmd(&self, args: &[&str]) -> std::process::Command {
+        let mut c = self
+            .env
+            .cmd(&[&["--config", self.cfg.to_str().unwrap()], args].concat());
+        c.env("NREC_NOW", self.now.to_string())
+            .env("NREC_PROC_ROOT", self.p.path());
+        c
+    }
+
+    /// Advances the clock by `secs`, adds eth0 traffic, and records.
+    fn step(&mut self, secs: i64, rx: u64, tx: u64) -> std::process::Output {
+        self.now += jiff::SignedDuration::from_secs(secs);
+        self.p.uptime_ms += secs * 1000;
+        self.p
+            .iface(b"eth0")
+            .add(rx, rx / 1000 + 1, tx, tx / 1000 + 1);
+        self.p.write();
+        self.cmd(&["record"]).output().unwrap()
+    }
+
+    fn step_ok(&mut self, secs: i64, rx: u64, tx: u64) -> String {
+        let out = self.step(secs, rx, tx);
+        assert_success(&out);
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    }
+
+    fn alerts_json(&self) -> serde_json::Value {
+        let out = self.cmd(&["alerts", "--format", "json"]).output().unwrap();
+        assert_success(&out);
+        serde_json::from_slice(&out.stdout).unwrap()
+    }
+}
+
+/// A command that appends its environment's view and its stdin (one JSON line) to files in
+/// `dir`, and leaves anything a shell would have run out of it.
+fn logger(dir: &Path) -> PathBuf {
+    let script = dir.join("log-alert.sh");
+    std::fs::write(
+        &script,
+        "#!/bin/sh\nprintf '%s|%s|%s|%s\\n' \"$NREC_ALERT_RULE\" \"$NREC_ALERT_SUBJECT\" \"$NREC_ALERT_PERIOD_START\" \"$NREC_ALERT_VALUE\" >> \"$1/env.log\"\ncat >> \"$1/stdin.log\"\n",
+    )
+    .unwrap();
+    std::fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    script
+}
+
+fn lines(p: &Path) -> Vec<String> {
+    std::fs::read_to_string(p)
+        .unwrap_or_default()
+        .lines()
+        .map(str::to_string)
+        .collect()
+}
+
+#[test]
+fn a_monthly_quota_fires_once_per_month_never_for_a_reset_and_counts_a_gap_once() {
+    let logs = tempfile::tempdir().unwrap();
+    let script = logger(logs.path());
+    let config = format!(
+        "[[alert]]\nname = \"eth0-month\"\ninterface = \"eth0\"\nvolume = \"1 MB\"\nperiod = \"month\"\ncommand = [{:?}, {:?}]\n",
+        script.to_str().unwrap(),
+        logs.path().to_str().unwrap()
+    );
+    let mut t = Timeline::new("2026-11-28T10:00:00Z", &config);
+    let env_log = logs.path().join("env.log");
+    let stdin_log = logs.path().join("stdin.log");
+    t.step_ok(0, 0, 0); // baseline
+    t.step_ok(60, 300_000, 100_000);
+    assert!(lines(&env_log).is_empty(), "400 kB of 1 MB: no alert");
+    let v = t.alerts_json();
+    assert_eq!(v["rows"][0]["value"], 400_000, "{v}");
+    assert_eq!(v["rows"][0]["over"], false);
+
+    let stderr = t.step_ok(60, 600_000, 100_000); // 1.1 MB: crosses
+    assert!(
+        stderr.contains("alert eth0-month: eth0 total this month"),
+        "the journal line: {stderr}"
+    );
+    assert_eq!(lines(&env_log).len(), 1, "fired once");
+    t.step_ok(60, 300_000, 0);
+    // a gap across the end of the month: 10 kB by Nov 30 23:00 (November's), then 600 kB
+    // in an interval that ends on Dec 1 01:00 — December's, as summary counts it
+    t.step_ok(2 * 86_400 + 13 * 3600 - 180, 10_000, 0);
+    t.step_ok(2 * 3600, 600_000, 0);
+    assert_eq!(
+        lines(&env_log).len(),
+        1,
+        "still once in November: {:?}",
+        lines(&env_log)
+    );
+    let v = t.alerts_json();
+    assert_eq!(
+        v["rows"][0]["value"], 600_000,
+        "the gap counts in December only: {v}"
+    );
+    let sum = t
+        .cmd(&["summary", "--monthly", "--format", "json"])
+        .output()
+        .unwrap();
+    let sum: serde_json::Value = serde_json::from_slice(&sum.stdout).unwrap();
+    let month = |m: &str| {
+        sum["rows"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["iface"] == "eth0" && r["period"] == m)
+            .map(|r| r["total_bytes"].as_u64().unwrap())
+    };
+    assert_eq!(month("2026-11"), Some(1_410_000), "{sum}");
+    assert_eq!(
+        month("2026-12"),
+        Some(600_000),
+        "alerts and summary agree: {sum}"
+    );
+
+    // a counter reset (the driver reloaded): counted from zero, never a 4 GiB "wrap"
+    let e = t.p.iface(b"eth0");
+    e.c[0] = 5_000;
+    e.c[8] = 0;
+    let stderr = t.step_ok(60, 0, 0);
+    assert!(!stderr.contains("alert eth0-month"), "{stderr}");
+    assert_eq!(t.alerts_json()["rows"][0]["value"], 605_000);
+
+    t.step_ok(60, 500_000, 0); // 1.105 MB in December: fires again
+    t.step_ok(60, 1_000_000, 0);
+    let env_lines = lines(&env_log);
+    assert_eq!(env_lines.len(), 2, "once per month: {env_lines:?}");
+    assert!(
+        env_lines[0].starts_with("eth0-month|eth0|2026-11-01T00:00:00+00:00|1100000"),
+        "{env_lines:?}"
+    );
+    assert!(
+        env_lines[1].starts_with("eth0-month|eth0|2026-12-01T00:00:00+00:00|1105000"),
+        "{env_lines:?}"
+    );
+    let docs: Vec<serde_json::Value> = lines(&stdin_log)
+        .iter()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(docs.len(), 2);
+    assert_eq!(docs[1]["type"], "volume");
+    assert_eq!(docs[1]["period"], "month");
+    assert_eq!(docs[1]["limit"], 1_000_000);
+    assert_eq!(docs[1]["host"], "testhost");
+    assert_eq!(docs[1]["matched"], "eth0");
+
+    // what fired when, and what the command did
+    let v = t.alerts_json();
+    let row = &v["rows"][0];
+    assert_eq!(row["over"], true);
+    assert_eq!(row["last_outcome"], "exit 0", "{row}");
+    assert!(
+        row["last_fired"]
+            .as_str()
+            .unwrap()
+            .starts_with("2026-12-01T01:02"),
+        "{row}"
+    );
+    let fired: i64 = t
+        .env
+        .sql()
+        .query_row(
+            "SELECT count(*) FROM alert_fired WHERE outcome = 'exit 0'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(fired, 2);
+    let table = t.cmd(&["alerts"]).output().unwrap();
+    let table = String::from_utf8_lossy(&table.stdout);
+    assert!(
+        table.contains("eth0-month") && table.contains("OVER"),
+        "{table}"
+    );
+
+    // the probe: exit 1 and an OVER line while over the limit; 0 next month
+    let check = t.cmd(&["alerts", "--check"]).output().unwrap();
+    assert_eq!(check.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&check.stdout).starts_with("OVER: eth0-month: "));
+    t.now = "2027-01-02T00:00:00Z".parse().unwrap();
+    let check = t.cmd(&["alerts", "--check"]).output().unwrap();
+    assert_eq!(check.status.code(), Some(0), "{check:?}");
+    assert!(String::from_utf8_lossy(&check.stdout).starts_with("OK: 1 rule(s)"));
+}
+
+#[test]
+fn a_rate_alert_fires_once_per_episode_and_a_gap_is_not_a_spike() {
+    let logs = tempfile::tempdir().unwrap();
+    let script = logger(logs.path());
+    let config = format!(
+        "[[alert]]\nname = \"rx-rate\"\ninterface = \"eth*\"\ndirection = \"rx\"\nrate = \"100 kbit/s\"\nminutes = 3\ncommand = [{:?}, {:?}]\n",
+        script.to_str().unwrap(),
+        logs.path().to_str().unwrap()
+    );
+    let mut t = Timeline::new("2026-11-28T10:00:00Z", &config);
+    let log = logs.path().join("env.log");
+    t.step_ok(0, 0, 0);
+    // 100 kbit/s = 750 000 B a minute
+    for _ in 0..4 {
+        t.step_ok(60, 100_000, 5_000_000); // tx does not count for an rx rule
+    }
+    assert!(lines(&log).is_empty());
+    for _ in 0..4 {
+        t.step_ok(60, 2_000_000, 0);
+    }
+    assert_eq!(
+        lines(&log).len(),
+        1,
+        "one episode, one firing: {:?}",
+        lines(&log)
+    );
+    for _ in 0..4 {
+        t.step_ok(60, 10_000, 0);
+    }
+    let v = t.alerts_json();
+    assert!(v["rows"][0]["last_cleared"].is_string(), "re-armed: {v}");
+    for _ in 0..4 {
+        t.step_ok(60, 2_000_000, 0);
+    }
+    assert_eq!(lines(&log).len(), 2, "a second episode: {:?}", lines(&log));
+    for _ in 0..4 {
+        t.step_ok(60, 10_000, 0);
+    }
+    // a 6-hour gap that moved 100 MB: 37 kbit/s averaged over the gap, not a spike
+    t.step_ok(6 * 3600, 100_000_000, 0);
+    let v = t.alerts_json();
+    let rate = v["rows"][0]["value"].as_f64().unwrap();
+    assert!((rate - 100e6 * 8.0 / 21_600.0).abs() < 100.0, "{v}");
+    assert_eq!(lines(&log).len(), 2, "{:?}", lines(&log));
+}
+
+#[test]
+fn a_hostile_interface_name_reaches_the_command_as_data() {
+    let logs = tempfile::tempdir().unwrap();
+    let script = logger(logs.path());
+    let work = tempfile::tempdir().unwrap();
+    // backticks and $( ) that a shell would run; an escape sequence and a non-UTF-8 byte
+    let name: &[u8] = b"x`touch p`\x1b[2J\xff";
+    let config = format!(
+        "[[alert]]\nname = \"hostile\"\ninterface = \"x*\"\nvolume = \"1 kB\"\nperiod = \"day\"\ncommand = [{:?}, {:?}]\n\n[[alert]]\nname = \"subst\"\ninterface = \"$(touch q)\"\nvolume = \"1 kB\"\nperiod = \"day\"\ncommand = [{:?}, {:?}]\n",
+        script.to_str().unwrap(),
+        logs.path().to_str().unwrap(),
+        script.to_str().unwrap(),
+        logs.path().to_str().unwrap()
+    );
+    let mut t = Timeline::new("2026-11-28T10:00:00Z", &config);
+    t.p.ifaces.push(FakeIface::new(name, 7));
+    t.p.ifaces.push(FakeIface::new(b"$(touch q)", 8));
+    t.step_ok(0, 0, 0);
+    t.p.ifaces[2].add(5_000, 5, 0, 0);
+    t.p.ifaces[3].add(5_000, 5, 0, 0);
+    let out = {
+        t.now += jiff::SignedDuration::from_secs(60);
+        t.p.uptime_ms += 60_000;
+        t.p.write();
+        t.cmd(&["record"])
+            .current_dir(work.path())
+            .output()
+            .unwrap()
+    };
+    assert_success(&out);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !stderr.contains('\x1b'),
+        "no raw escape on the journal: {stderr:?}"
+    );
+    assert!(!work.path().join("p").exists() && !work.path().join("q").exists());
+    assert!(!logs.path().join("p").exists() && !logs.path().join("q").exists());
+    let docs: Vec<serde_json::Value> = lines(&logs.path().join("stdin.log"))
+        .iter()
+        .map(|l| serde_json::from_str(l).expect("valid JSON despite the name"))
+        .collect();
+    assert_eq!(docs.len(), 2, "{docs:?}");
+    let hostile = docs.iter().find(|d| d["rule"] == "hostile").unwrap();
+    let m = hostile["matched"].as_str().unwrap();
+    assert!(
+        m.starts_with("x`touch p`") && !m.contains('\x1b') && !m.contains('\u{fffd}'),
+        "{m:?}"
+    );
+    let subst = docs.iter().find(|d| d["rule"] == "subst").unwrap();
+    assert_eq!(subst["subject"], "$(touch q)");
+    let env = lines(&logs.path().join("env.log"));
+    assert!(
+        env.iter().any(|l| l.starts_with("subst|$(touch q)|")),
+        "{env:?}"
+    );
+}
+
+#[test]
+fn a_failing_or_hanging_command_costs_no_sample() {
+    let config = "[[alert]]\nname = \"hangs\"\ninterface = \"eth0\"\nvolume = \"1 kB\"\nperiod = \"hour\"\ncommand = [\"/bin/sleep\", \"30\"]\ntimeout = \"1s\"\n\n\
+                  [[alert]]\nname = \"fails\"\ninterface = \"eth0\"\nvolume = \"1 kB\"\nperiod = \"hour\"\ncommand = [\"/bin/false\"]\n\n\
+                  [[alert]]\nname = \"missing\"\ninterface = \"eth0\"\nvolume = \"1 kB\"\nperiod = \"hour\"\ncommand = [\"/nonexistent/notify\"]\n";
+    let mut t = Timeline::new("2026-11-28T10:00:00Z", config);
+    t.step_ok(0, 0, 0);
+    let started = Instant::now();
+    let stderr = t.step_ok(60, 50_000, 0);
+    let took = started.elapsed();
+    assert!(
+        took < Duration::from_secs(10),
+        "bounded by the 1 s timeout: {took:?}"
+    );
+    assert!(stderr.contains("killed after 1 s (timeout)"), "{stderr}");
+    assert!(stderr.contains("command /bin/false: exit 1"), "{stderr}");
+    assert!(stderr.contains("not started"), "{stderr}");
+    assert_eq!(t.env.samples(), 2, "the sample was stored");
+    t.step_ok(60, 50_000, 0);
+    assert_eq!(t.env.samples(), 3, "and the next one too");
+    let v = t.alerts_json();
+    let outcome = |rule: &str| {
+        v["rows"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["rule"] == rule)
+            .unwrap()["last_outcome"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    assert_eq!(outcome("hangs"), "killed after 1 s (timeout)");
+    assert_eq!(outcome("fails"), "exit 1");
+    assert!(outcome("missing").starts_with("not started"), "{v}");
+}
+
+#[test]
+fn the_daemon_keeps_sampling_while_a_command_hangs() {
+    // the live host (its own namespace needs no privilege): lo, and bytes the test sends
+    // over it itself
+    let env = Env::new();
+    let cfg = env.tmp.path().join("nrec.toml");
+    std::fs::write(
+        &cfg,
+        "[[alert]]\nname = \"hangs\"\ninterface = \"lo\"\nvolume = \"10 kB\"\nperiod = \"hour\"\ncommand = [\"/bin/sleep\", \"30\"]\ntimeout = \"4s\"\n",
+    )
+    .unwrap();
+    let count = |table: &str| {
+        rusqlite::Connection::open_with_flags(&env.db, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+            .and_then(|c| {
+                c.query_row(&format!("SELECT count(*) FROM {table}"), [], |r| {
+                    r.get::<_, i64>(0)
+                })
+            })
+            .unwrap_or(0)
+    };
+    let wait = |what: &str, f: &dyn Fn() -> bool| {
+        let t0 = Instant::now();
+        while !f() {
+            assert!(
+                t0.elapsed() < Duration::from_secs(20),
+                "timed out waiting for {what}"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    };
+    let child = env
+        .cmd(&[
+            "--config",
+            cfg.to_str().unwrap(),
+            "daemon",
+            "--interval",
+            "1s",
+        ])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait("the baseline", &|| count("sample") >= 1);
+    {
+        use std::io::{Read, Write};
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let mut c = std::net::TcpStream::connect(l.local_addr().unwrap()).unwrap();
+        let (mut s, _) = l.accept().unwrap();
+        c.write_all(&[7u8; 64 * 1024]).unwrap();
+        drop(c);
+        let mut sink = Vec::new();
+        s.read_to_end(&mut sink).unwrap();
+        assert_eq!(sink.len(), 64 * 1024);
+    }
+    wait("the firing", &|| count("alert_fired") > 0);
+    let at_fire = count("sample");
+    std::thread::sleep(Duration::from_millis(3000));
+    let during = count("sample") - at_fire;
+    // SAFETY: a signal to the child we spawned (not yet reaped).
+    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    let out = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    assert!(
+        during >= 2,
+        "samples kept coming while the command hung: {during} in 3 s"
+    );
+    assert!(
+        err.contains("killed after 4 s (timeout)"),
+        "the daemon waited for it at exit: {err}"
+    );
+}
+
+#[test]
+fn a_rule_that_cannot_be_evaluated_is_a_config_error_naming_its_line() {
+    // errors found in the file itself: every command refuses it (exit 2), naming the line
+    for (rule, want) in [
+        ("volume = \"100 G\"\nperiod = \"day\"", "volume \"100 G\""),
+        ("volume = \"1 GB\"", "volume needs a period"),
+        ("rate = \"5 Mbit/s\"", "rate needs minutes"),
+        ("volume = \"1 GB\"\nperiod = \"week\"", "period \"week\""),
+        (
+            "volume = \"1 GB\"\nperiod = \"day\"\nprocess = \"nginx\"",
+            "name exactly one",
+        ),
+        (
+            "volume = \"1 GB\"\nperiod = \"day\"\n[[alert]]\nname = \"r\"\nport = 443\nvolume = \"1 GB\"\nperiod = \"day\"",
+            "already the rule of line 3",
+        ),
+        (
+            "volume = \"1 GB\"\nperiod = \"day\"\ntimeout = \"5m\"",
+            "timeout \"5m\"",
+        ),
+        (
+            "volume = \"1 GB\"\nperiod = \"day\"\nshell = \"sh -c\"",
+            "unknown field `shell`",
+        ),
+    ] {
+        let text = format!("# quotas\n\n[[alert]]\nname = \"r\"\ninterface = \"eth0\"\n{rule}\n");
+        let t = Timeline::new("2026-11-28T10:00:00Z", &text);
+        let out = t.cmd(&["alerts"]).output().unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{rule}: {err}");
+        assert!(
+            err.contains(want)
+                && (err.contains("alert \"r\" (line ") || err.contains("(line 8)"))
+                && err.lines().count() == 1,
+            "{rule}: {err}"
+        );
+    }
+    let t = Timeline::new(
+        "2026-11-28T10:00:00Z",
+        "[[alert]]\nname = \"p\"\nprocess = \"sixteen-bytes-xx\"\nvolume = \"1 GB\"\nperiod = \"day\"\n",
+    );
+    let err = String::from_utf8_lossy(&t.cmd(&["alerts"]).output().unwrap().stderr).into_owned();
+    assert!(
+        err.contains("1 to 15 bytes") && err.contains("line 1"),
+        "{err}"
+    );
+
+    // an interface nothing recorded: found against the database — record stores its sample
+    // first, then exits 2 naming the rule's line and what was recorded
+    let mut t = Timeline::new(
+        "2026-11-28T10:00:00Z",
+        "[[alert]]\nname = \"ok\"\ninterface = \"eth0\"\nvolume = \"1 GB\"\nperiod = \"day\"\n\n[[alert]]\nname = \"typo\"\ninterface = \"eht0\"\nvolume = \"1 GB\"\nperiod = \"day\"\n",
+    );
+    let out = t.step(0, 0, 0);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("alert \"typo\" (line 7): interface eht0 matches no recorded interface (recorded: eth0, lo)"),
+        "{err}"
+    );
+    assert_eq!(t.env.samples(), 1, "the sample was stored first");
+    let out = t.cmd(&["alerts"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("(line 7)"));
+}
