@@ -25,6 +25,7 @@ mod ebpf;
 mod fixtures;
 mod health;
 mod live;
+mod manual;
 mod metrics;
 mod output;
 mod procs;

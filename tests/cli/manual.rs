@@ -1,0 +1,373 @@
+//! The manual and the shell: the man pages nrec writes render in `man` and hold every option
+//! `--help` lists; the completion scripts load in real bash and zsh and complete a subcommand,
+//! a report kind and interface names read from a test database.
+
+use crate::harness::*;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+fn have(tool: &str) -> bool {
+    Command::new("sh")
+        .arg("-c")
+        .arg(format!("command -v {tool}"))
+        .output()
+        .is_ok_and(|o| o.status.success())
+}
+
+fn pages() -> (tempfile::TempDir, Vec<PathBuf>) {
+    let dir = tempfile::tempdir().unwrap();
+    let out = Command::new(BIN)
+        .arg("--nrec-internal-man")
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert_success(&out);
+    let mut v: Vec<PathBuf> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    v.sort();
+    (dir, v)
+}
+
+/// `man -l PAGE` as text, and its warnings (as lintian runs it).
+fn man(page: &Path) -> (String, String) {
+    let out = Command::new("man")
+        .args(["--warnings", "-E", "UTF-8", "-l", "-Tutf8", "-Z"])
+        .arg(page)
+        .env("LC_ALL", "C.UTF-8")
+        .env("MANROFFSEQ", "")
+        .env("MANWIDTH", "80")
+        .output()
+        .unwrap();
+    let warnings: String = String::from_utf8_lossy(&out.stderr)
+        .lines()
+        // a word longer than the line (a URL, a long option list) cannot be justified
+        .filter(|l| !l.contains("cannot adjust line") && !l.contains("cannot break line"))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    let text = Command::new("man")
+        .arg("-l")
+        .arg(page)
+        .env("MANPAGER", "cat")
+        .env("MANWIDTH", "200")
+        .env("LC_ALL", "C.UTF-8")
+        .output()
+        .unwrap();
+    assert!(out.status.success() && text.status.success(), "{page:?}");
+    (String::from_utf8_lossy(&text.stdout).into_owned(), warnings)
+}
+
+/// Long options `nrec [SUB] --help` lists.
+fn options(sub: Option<&str>) -> Vec<String> {
+    let mut c = Command::new(BIN);
+    if let Some(s) = sub {
+        c.arg(s);
+    }
+    let help = String::from_utf8(c.arg("--help").output().unwrap().stdout).unwrap();
+    let mut v: Vec<String> = help
+        .split_whitespace()
+        .filter(|w| w.starts_with("--") && w.len() > 2)
+        .map(|w| {
+            w.trim_end_matches(|c: char| !(c.is_ascii_alphanumeric() || c == '-'))
+                .split('=')
+                .next()
+                .unwrap()
+                .to_string()
+        })
+        .collect();
+    v.sort();
+    v.dedup();
+    v
+}
+
+#[test]
+fn man_pages_render_and_hold_every_option_of_help() {
+    if !have("man") {
+        return skip("man_pages_render", "man (man-db) is not installed");
+    }
+    let (_dir, pages) = pages();
+    let names: Vec<String> = pages
+        .iter()
+        .map(|p| p.file_name().unwrap().to_string_lossy().into_owned())
+        .collect();
+    // one page per subcommand --help lists, plus nrec(1) and nrec.toml(5)
+    let help = String::from_utf8(Command::new(BIN).arg("--help").output().unwrap().stdout).unwrap();
+    let subs: Vec<&str> = help
+        .split("Commands:")
+        .nth(1)
+        .unwrap()
+        .split("Options:")
+        .next()
+        .unwrap()
+        .lines()
+        .filter_map(|l| l.split_whitespace().next())
+        .filter(|w| *w != "help" && w.chars().all(|c| c.is_ascii_lowercase() || c == '-'))
+        .collect();
+    assert!(subs.len() >= 15, "{subs:?}");
+    for s in &subs {
+        assert!(
+            names.contains(&format!("nrec-{s}.1")),
+            "no page for {s}: {names:?}"
+        );
+    }
+    assert!(names.contains(&"nrec.1".to_string()) && names.contains(&"nrec.toml.5".to_string()));
+    assert_eq!(names.len(), subs.len() + 2, "{names:?}");
+
+    for p in &pages {
+        let (text, warnings) = man(p);
+        assert!(warnings.is_empty(), "{p:?}: {warnings}");
+        let name = p.file_name().unwrap().to_string_lossy();
+        let sub = name
+            .strip_prefix("nrec-")
+            .and_then(|n| n.strip_suffix(".1"));
+        if name.ends_with(".1") {
+            for o in options(sub) {
+                assert!(text.contains(&o), "{name} lacks {o}, which --help lists");
+            }
+            assert!(text.contains("EXIT STATUS"), "{name}");
+        }
+    }
+    let (top, _) = man(&pages
+        .iter()
+        .find(|p| p.ends_with("nrec.1"))
+        .unwrap()
+        .clone());
+    for section in [
+        "HOW NREC COUNTS",
+        "EXIT STATUS",
+        "FILES AND ENVIRONMENT",
+        "NREC_BPF_DIR",
+        "disk full",
+    ] {
+        assert!(top.contains(section), "nrec(1) lacks {section}");
+    }
+    let (conf, _) = man(&pages
+        .iter()
+        .find(|p| p.ends_with("nrec.toml.5"))
+        .unwrap()
+        .clone());
+    for section in [
+        "RETENTION AND ROLLUPS",
+        "ALERTS AND QUOTAS",
+        "[[alert]]",
+        "NREC_ALERT_",
+    ] {
+        assert!(conf.contains(section), "nrec.toml(5) lacks {section}");
+    }
+    let (report, _) = man(&pages
+        .iter()
+        .find(|p| p.ends_with("nrec-report.1"))
+        .unwrap()
+        .clone());
+    assert!(
+        report.contains("nrec report --yesterday -n EDEV"),
+        "the README's examples"
+    );
+}
+
+/// A database with eth0, lo and a veth of namespace-less name, for completion.
+fn completion_db() -> Env {
+    let env = Env::new();
+    let mut p = FakeProc::new();
+    p.ifaces.push(FakeIface::new(b"veth-web1", 5));
+    env.record_ok(&p, &at(0));
+    p.uptime_ms += 60_000;
+    for i in p.ifaces.iter_mut() {
+        i.add(1000, 10, 1000, 10);
+    }
+    env.record_ok(&p, &at(1));
+    env
+}
+
+fn script(shell: &str, dir: &Path) -> PathBuf {
+    let out = Command::new(BIN)
+        .args(["completions", shell])
+        .output()
+        .unwrap();
+    assert_success(&out);
+    let p = dir.join(if shell == "zsh" { "_nrec" } else { "nrec.bash" });
+    std::fs::write(&p, &out.stdout).unwrap();
+    p
+}
+
+fn path_with_nrec() -> String {
+    format!(
+        "{}:{}",
+        Path::new(BIN).parent().unwrap().display(),
+        std::env::var("PATH").unwrap_or_default()
+    )
+}
+
+#[test]
+fn bash_completes_a_subcommand_a_kind_and_an_interface_from_the_database() {
+    let env = completion_db();
+    let s = script("bash", env.tmp.path());
+    let db = env.db.to_str().unwrap();
+    let complete = |words: &[&str]| -> Vec<String> {
+        // what bash does on Tab: COMP_WORDS/COMP_CWORD set, the function called with the
+        // command, the current word and the previous one
+        let cword = words.len() - 1;
+        let arr: Vec<String> = words.iter().map(|w| format!("'{w}'")).collect();
+        let prog = format!(
+            "source '{}'\nCOMP_WORDS=({})\nCOMP_CWORD={cword}\nCOMP_TYPE=9\n_clap_complete_nrec nrec '{}' '{}'\nprintf '%s\\n' \"${{COMPREPLY[@]}}\"\n",
+            s.display(),
+            arr.join(" "),
+            words[cword],
+            words[cword - 1]
+        );
+        let out = Command::new("bash")
+            .arg("--norc")
+            .arg("-c")
+            .arg(prog)
+            .env("PATH", path_with_nrec())
+            .env_remove("NREC_DB")
+            .output()
+            .unwrap();
+        assert_success(&out);
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .map(|l| l.trim().to_string())
+            .filter(|l| !l.is_empty())
+            .collect()
+    };
+    assert_eq!(complete(&["nrec", "rep"]), ["report"]);
+    assert_eq!(complete(&["nrec", "report", "-n", "ED"]), ["EDEV"]);
+    assert_eq!(complete(&["nrec", "report", "-n", "DEV,ET"]), ["DEV,ETCP"]);
+    assert_eq!(complete(&["nrec", "top-procs", "--by", "c"]), ["container"]);
+    let mut got = complete(&["nrec", "--db", db, "report", "-i", ""]);
+    got.sort();
+    assert_eq!(got, ["eth0", "lo", "veth-web1"]);
+    assert_eq!(
+        complete(&["nrec", "--db", db, "summary", "--iface", "ve"]),
+        ["veth-web1"]
+    );
+    assert!(
+        complete(&["nrec", "--db", "/nonexistent.db", "report", "-i", ""]).is_empty(),
+        "an unreadable database completes no names"
+    );
+}
+
+#[test]
+fn zsh_completes_a_subcommand_a_kind_and_an_interface_in_a_real_terminal() {
+    if !have("zsh") || !have("tmux") {
+        return skip("zsh_completes", "zsh or tmux is not installed");
+    }
+    let env = completion_db();
+    let fpath = env.tmp.path().join("zfunc");
+    std::fs::create_dir_all(&fpath).unwrap();
+    script("zsh", &fpath);
+    let sock = env.tmp.path().join("tmux.sock");
+    let tmux = |args: &[&str]| {
+        Command::new("tmux")
+            .arg("-S")
+            .arg(&sock)
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    let zdot = env.tmp.path().join("zdot");
+    std::fs::create_dir_all(&zdot).unwrap();
+    // the package's way: _nrec in a directory of $fpath, autoloaded by compinit
+    std::fs::write(
+        zdot.join(".zshrc"),
+        format!(
+            "fpath=({} $fpath)\nautoload -U compinit && compinit -u -d {}/zcompdump\nPS1='%% '\n",
+            fpath.display(),
+            zdot.display()
+        ),
+    )
+    .unwrap();
+    let out = tmux(&[
+        "new-session",
+        "-d",
+        "-x",
+        "160",
+        "-y",
+        "40",
+        &format!(
+            "env -i HOME={} ZDOTDIR={} TERM=xterm PATH={} zsh -i",
+            zdot.display(),
+            zdot.display(),
+            path_with_nrec()
+        ),
+    ]);
+    assert_success(&out);
+    let screen = || String::from_utf8_lossy(&tmux(&["capture-pane", "-p"]).stdout).into_owned();
+    let wait_for = |want: &str| -> String {
+        let t0 = Instant::now();
+        loop {
+            let s = screen();
+            if s.contains(want) {
+                return s;
+            }
+            if t0.elapsed() > Duration::from_secs(15) {
+                let _ = tmux(&["kill-server"]);
+                panic!("zsh never showed {want:?}; the screen:\n{s}");
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    };
+    wait_for("%"); // the prompt (capture-pane trims the space after it)
+    let db = env.db.to_str().unwrap();
+    // typed text is sent literally (-l), then the Tab key
+    let typed = |text: &str| {
+        tmux(&["send-keys", "-l", "--", text]);
+        tmux(&["send-keys", "Tab"]);
+    };
+    typed("nrec rep");
+    wait_for("% nrec report");
+    typed(" -n ED");
+    wait_for("nrec report -n EDEV");
+    tmux(&["send-keys", "C-u"]);
+    typed(&format!("nrec --db {db} report -i ve"));
+    let s = wait_for("-i veth-web1");
+    let _ = tmux(&["kill-server"]);
+    assert!(s.contains("veth-web1"), "{s}");
+}
+
+#[test]
+fn the_package_files_agree_with_the_crate() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    // the Debian changelog's first entry is this version (lintian: the package version)
+    let changelog = std::fs::read_to_string(root.join("pkg/debian/changelog")).unwrap();
+    let want = format!("nrec ({}-1) ", env!("CARGO_PKG_VERSION"));
+    assert!(
+        changelog.starts_with(&want),
+        "pkg/debian/changelog must start with {want:?}"
+    );
+    // the shipped config: valid as shipped (everything commented) and with every setting
+    // uncommented (its examples are real settings)
+    let conf = std::fs::read_to_string(root.join("pkg/nrec.toml")).unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let check = |text: &str| {
+        let p = tmp.path().join("nrec.toml");
+        std::fs::write(&p, text).unwrap();
+        let out = Command::new(BIN)
+            .arg("--config")
+            .arg(&p)
+            .arg("--db")
+            .arg(tmp.path().join("none.db"))
+            .args(["completions", "bash"])
+            .output()
+            .unwrap();
+        assert_success(&out);
+    };
+    check(&conf);
+    let uncommented: String = conf
+        .lines()
+        .filter_map(|l| l.strip_prefix("# "))
+        .filter(|l| {
+            l.starts_with('[')
+                || l.split_once(" = ")
+                    .is_some_and(|(k, _)| k.chars().all(|c| c.is_ascii_lowercase() || c == '_'))
+        })
+        .map(|l| format!("{l}\n"))
+        .collect();
+    assert!(
+        uncommented.contains("[[alert]]") && uncommented.contains("raw = "),
+        "{uncommented}"
+    );
+    check(&uncommented);
+}
