@@ -629,6 +629,34 @@ pub fn evaluate(
     Ok(out)
 }
 
+/// Every firing stored, newest first, with its rule's name and subject (`alerts --history`).
+pub fn history(conn: &Connection, limit: usize) -> rusqlite::Result<Vec<(String, String, Fired)>> {
+    let mut st = conn.prepare(
+        "SELECT rule, subject, period, fired_ms, value, cleared_ms, outcome FROM alert_fired
+         ORDER BY fired_ms DESC, rule LIMIT ?1",
+    )?;
+    let rows = st.query_map([i64::try_from(limit).unwrap_or(i64::MAX)], |r| {
+        // stored text is read back bounded: a crafted database cannot flood the output
+        let text = |i: usize| -> rusqlite::Result<String> {
+            Ok(r.get::<_, String>(i)?.chars().take(200).collect())
+        };
+        Ok((
+            text(0)?,
+            text(1)?,
+            Fired {
+                period: r.get(2)?,
+                fired_ms: r.get(3)?,
+                value: r.get(4)?,
+                cleared_ms: r.get(5)?,
+                outcome: r
+                    .get::<_, Option<String>>(6)?
+                    .map(|s| s.chars().take(200).collect()),
+            },
+        ))
+    })?;
+    rows.collect()
+}
+
 /// The newest firing of a rule (none before schema 7 or before it first fired).
 fn last_fired(conn: &Connection, rule: &str) -> rusqlite::Result<Option<Fired>> {
     conn.query_row(

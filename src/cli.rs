@@ -155,8 +155,13 @@ pub enum Command {
 pub struct AlertsArgs {
     /// Probe for cron and monitoring: exit 1 while any rule is over its limit (one line per
     /// rule over it), else 0
-    #[arg(long)]
+    #[arg(long, conflicts_with = "history")]
     pub check: bool,
+
+    /// What fired when: every stored firing, newest first (at most 1000), with its value and
+    /// what the rule's command did
+    #[arg(long)]
+    pub history: bool,
 
     /// Output format
     #[arg(long, value_enum, default_value_t = Format::Table)]

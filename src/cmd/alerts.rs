@@ -22,6 +22,9 @@ pub fn run(args: &AlertsArgs, g: &Global, out: &mut dyn Write) -> Result<()> {
     let conn = store::open_ro(&path)?;
     let db = |e| Error::sqlite(&path, e);
     let rules = &config.alerts;
+    if args.history {
+        return history(args, rules, &conn, &path, &tz, out);
+    }
     if rules.is_empty() {
         let file = config.path.as_deref().map_or_else(
             || crate::config::SYSTEM_CONFIG.into(),
@@ -169,6 +172,65 @@ pub fn run(args: &AlertsArgs, g: &Global, out: &mut dyn Write) -> Result<()> {
                 r.limit_text(),
                 percent(r, s),
                 state
+            )?;
+        }
+        Ok(())
+    })()
+    .map_err(write_error)
+}
+
+/// `--history`: every stored firing, newest first.
+fn history(
+    args: &AlertsArgs,
+    rules: &[Rule],
+    conn: &rusqlite::Connection,
+    path: &std::path::Path,
+    tz: &jiff::tz::TimeZone,
+    out: &mut dyn Write,
+) -> Result<()> {
+    let fired = alerts::history(conn, 1000).map_err(|e| Error::sqlite(path, e))?;
+    let mut o = super::output(out, args.format, "alerts", conn, path, None, tz)?;
+    if args.format != Format::Table {
+        let mut rows = Rows::new(&[
+            "rule", "subject", "period", "fired", "value", "cleared", "outcome",
+        ]);
+        for (rule, subject, f) in &fired {
+            rows.push(vec![
+                Cell::text(rule.as_str()),
+                Cell::text(subject.as_str()),
+                Cell::Time(f.period),
+                Cell::Time(f.fired_ms),
+                num(f.value),
+                f.cleared_ms.map_or(Cell::Null, Cell::Time),
+                f.outcome.clone().map_or(Cell::Null, Cell::text),
+            ]);
+        }
+        return o.rows(&rows, serde_json::Map::new()).map_err(write_error);
+    }
+    let out = o.text();
+    let esc = crate::output::escape_text;
+    (|| {
+        writeln!(
+            out,
+            "{:<19} {:<16} {:<24} {:>16} OUTCOME",
+            "FIRED", "RULE", "SUBJECT", "VALUE"
+        )?;
+        for (rule, subject, f) in &fired {
+            writeln!(
+                out,
+                "{:<19} {:<16} {:<24} {:>16} {}{}",
+                local_text(f.fired_ms, tz),
+                esc(rule),
+                esc(subject),
+                // in the rule's unit while the config still has it; a bare number otherwise
+                rules
+                    .iter()
+                    .find(|r| &r.name == rule)
+                    .map_or_else(|| format!("{:.0}", f.value), |r| r.value_text(f.value)),
+                f.outcome.as_deref().map(esc).unwrap_or_default(),
+                f.cleared_ms
+                    .map(|c| format!(" (cleared {})", local_text(c, tz)))
+                    .unwrap_or_default()
             )?;
         }
         Ok(())

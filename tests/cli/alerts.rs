@@ -194,6 +194,22 @@ fn a_monthly_quota_fires_once_per_month_never_for_a_reset_and_counts_a_gap_once(
         )
         .unwrap();
     assert_eq!(fired, 2);
+    let h = t
+        .cmd(&["alerts", "--history", "--format", "json"])
+        .output()
+        .unwrap();
+    let h: serde_json::Value = serde_json::from_slice(&h.stdout).unwrap();
+    let periods: Vec<&str> = h["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["period"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        periods,
+        ["2026-12-01T00:00:00+00:00", "2026-11-01T00:00:00+00:00"],
+        "newest first: {h}"
+    );
     let table = t.cmd(&["alerts"]).output().unwrap();
     let table = String::from_utf8_lossy(&table.stdout);
     assert!(

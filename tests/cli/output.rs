@@ -16,6 +16,21 @@ fn env_with_history() -> Env {
     let env = Env::new();
     let start: jiff::Timestamp = "2026-11-21T00:00:00Z".parse().unwrap();
     write_history(&env, start.as_millisecond(), 400, 300_000, 7);
+    // rules for `nrec alerts` (every command reads the config; only `alerts` evaluates it)
+    std::fs::write(
+        env.tmp.path().join("nrec.toml"),
+        "[[alert]]\nname = \"eth0-day\"\ninterface = \"eth0\"\nvolume = \"1 GB\"\nperiod = \"day\"\n\n\
+         [[alert]]\nname = \"alpha-rate\"\nprocess = \"alpha\"\ndirection = \"rx\"\nrate = \"1 kbit/s\"\nminutes = 30\n\n\
+         [[alert]]\nname = \"https-month\"\nport = 443\nvolume = \"10 GiB\"\nperiod = \"month\"\n",
+    )
+    .unwrap();
+    // two firings as `record` stores them (alerts.rs tests the firing itself)
+    env.sql()
+        .execute_batch(
+            "INSERT INTO alert_fired VALUES ('eth0-day', 1763683200000, 1763690000000, 'eth0', 1200000000, 1000000000, NULL, 'exit 0');
+             INSERT INTO alert_fired VALUES ('alpha-rate', 1763700000000, 1763700000000, 'alpha', 2048, 1000, 1763703600000, 'killed after 10 s (timeout)');",
+        )
+        .unwrap();
     env
 }
 
@@ -113,7 +128,12 @@ fn at_path<'a>(v: &'a Value, path: &str) -> &'a Value {
 fn run(env: &Env, args: &[String], format: &str) -> String {
     let mut a: Vec<&str> = args.iter().map(String::as_str).collect();
     a.extend(["--format", format]);
-    let out = env.cmd(&a).env("NREC_NOW", NOW).output().unwrap();
+    let out = env
+        .cmd(&a)
+        .env("NREC_NOW", NOW)
+        .env("NREC_CONFIG", env.tmp.path().join("nrec.toml"))
+        .output()
+        .unwrap();
     assert_success(&out);
     String::from_utf8(out.stdout).unwrap()
 }
@@ -244,6 +264,7 @@ fn run_into_closed_pipe(env: &Env, args: &[&str]) -> std::process::Output {
     drop(r);
     env.cmd(args)
         .env("NREC_NOW", NOW)
+        .env("NREC_CONFIG", env.tmp.path().join("nrec.toml"))
         .stdout(Stdio::from(w))
         .stderr(Stdio::piped())
         .output()
@@ -265,6 +286,7 @@ fn every_command_exits_0_quietly_when_the_reader_is_gone() {
         cases.push(vec!["top-hosts", "--since", "2d", "--format", f]);
         cases.push(vec!["proc", "alpha", "--since", "2d", "--format", f]);
         cases.push(vec!["summary", "--hourly", "--format", f]);
+        cases.push(vec!["alerts", "--format", f]);
         if f != "table" {
             cases.push(vec!["export", "iface", "--since", "2d", "--format", f]);
         }
