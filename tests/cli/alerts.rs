@@ -505,3 +505,74 @@ fn a_rule_that_cannot_be_evaluated_is_a_config_error_naming_its_line() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("(line 7)"));
 }
+
+#[test]
+fn process_unit_container_and_port_rules_count_what_the_reports_count() {
+    // a day and a half of 5-minute samples: alpha (on tcp/443) and beta, written as the
+    // recorder stores them; alpha's unit and container as the recorder would have found them
+    let env = Env::new();
+    let start: jiff::Timestamp = "2026-11-21T00:00:00Z".parse().unwrap();
+    crate::rollups::write_history(&env, start.as_millisecond(), 400, 300_000, 7);
+    env.sql()
+        .execute(
+            "UPDATE process SET unit = 'alpha.service', container = 'abcdef1234567890' WHERE comm = CAST('alpha' AS BLOB)",
+            [],
+        )
+        .unwrap();
+    let cfg = env.tmp.path().join("nrec.toml");
+    std::fs::write(
+        &cfg,
+        "[[alert]]\nname = \"p\"\nprocess = \"alpha\"\nvolume = \"1 TB\"\nperiod = \"day\"\n\n\
+         [[alert]]\nname = \"u\"\nunit = \"alpha.service\"\nvolume = \"1 TB\"\nperiod = \"day\"\n\n\
+         [[alert]]\nname = \"c\"\ncontainer = \"abcdef123456\"\nvolume = \"1 TB\"\nperiod = \"day\"\n\n\
+         [[alert]]\nname = \"port\"\nport = 443\ndirection = \"rx\"\nvolume = \"1 TB\"\nperiod = \"month\"\n\n\
+         [[alert]]\nname = \"b\"\nprocess = \"beta\"\ndirection = \"tx\"\nvolume = \"1 TB\"\nperiod = \"day\"\n",
+    )
+    .unwrap();
+    let now = "2026-11-22T12:00:00Z";
+    let json = |args: &[&str]| -> serde_json::Value {
+        let out = env
+            .cmd(&[&["--config", cfg.to_str().unwrap()], args].concat())
+            .env("NREC_NOW", now)
+            .output()
+            .unwrap();
+        assert_success(&out);
+        serde_json::from_slice(&out.stdout).unwrap()
+    };
+    let a = json(&["alerts", "--format", "json"]);
+    let value = |rule: &str| {
+        a["rows"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["rule"] == rule)
+            .unwrap()["value"]
+            .as_u64()
+            .unwrap()
+    };
+    let today = |args: &[&str], col: &str| -> u64 {
+        let s = json(&[&["summary", "--format", "json"], args].concat());
+        s["rows"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["period"] == "today")
+            .map_or(0, |r| r[col].as_u64().unwrap())
+    };
+    let alpha = today(&["--proc", "alpha"], "total_bytes");
+    assert!(alpha > 0);
+    assert_eq!(value("p"), alpha, "{a}");
+    assert_eq!(value("u"), alpha, "the unit's processes: {a}");
+    assert_eq!(value("c"), alpha, "a 12-character container prefix: {a}");
+    assert_eq!(value("b"), today(&["--proc", "beta"], "tx_bytes"), "{a}");
+    let s = json(&["summary", "--port", "443", "--monthly", "--format", "json"]);
+    let month = s["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["period"] == "2026-11")
+        .unwrap()["rx_bytes"]
+        .as_u64()
+        .unwrap();
+    assert_eq!(value("port"), month, "{a}");
+}
