@@ -261,8 +261,10 @@ pub fn markdown(md: &str) -> String {
         if t.starts_with("<!--") {
             continue;
         }
-        if t.starts_with("```") {
+        if t.trim_start().starts_with("```") {
             flush(&mut para, &mut out);
+            // a block inside a list item is indented like the item's text: drop that much
+            let indent = t.len() - t.trim_start().len();
             out.push_str(if in_item {
                 ".RS 2\n.nf\n"
             } else {
@@ -272,7 +274,8 @@ pub fn markdown(md: &str) -> String {
                 if code.trim_start().starts_with("```") {
                     break;
                 }
-                out.push_str(&line(&roff_text(code.trim_start_matches("  "))));
+                let cut = code.len() - code.trim_start().len();
+                out.push_str(&line(&roff_text(&code[cut.min(indent)..])));
                 out.push('\n');
             }
             out.push_str(if in_item { ".fi\n.RE\n" } else { ".fi\n" });
