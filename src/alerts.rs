@@ -24,7 +24,7 @@ use crate::store::series::{self, Vector};
 use crate::store::window::{self, Horizons};
 use jiff::ToSpan;
 use jiff::tz::TimeZone;
-use rusqlite::{Connection, OptionalExtension, params};
+use rusqlite::{Connection, params};
 use serde::Deserialize;
 use std::ffi::OsString;
 use std::io::Write;
@@ -631,51 +631,46 @@ pub fn evaluate(
 
 /// Every firing stored, newest first, with its rule's name and subject (`alerts --history`).
 pub fn history(conn: &Connection, limit: usize) -> rusqlite::Result<Vec<(String, String, Fired)>> {
-    let mut st = conn.prepare(
-        "SELECT rule, subject, period, fired_ms, value, cleared_ms, outcome FROM alert_fired
-         ORDER BY fired_ms DESC, rule LIMIT ?1",
-    )?;
-    let rows = st.query_map([i64::try_from(limit).unwrap_or(i64::MAX)], |r| {
-        // stored text is read back bounded: a crafted database cannot flood the output
-        let text = |i: usize| -> rusqlite::Result<String> {
-            Ok(r.get::<_, String>(i)?.chars().take(200).collect())
-        };
-        Ok((
-            text(0)?,
-            text(1)?,
-            Fired {
-                period: r.get(2)?,
-                fired_ms: r.get(3)?,
-                value: r.get(4)?,
-                cleared_ms: r.get(5)?,
-                outcome: r
-                    .get::<_, Option<String>>(6)?
-                    .map(|s| s.chars().take(200).collect()),
-            },
-        ))
-    })?;
-    rows.collect()
+    fired_rows(conn, None, limit)
 }
 
-/// The newest firing of a rule (none before schema 7 or before it first fired).
+/// The newest firing of a rule (none before it first fired).
 fn last_fired(conn: &Connection, rule: &str) -> rusqlite::Result<Option<Fired>> {
-    conn.query_row(
-        "SELECT period, fired_ms, value, cleared_ms, outcome FROM alert_fired
-         WHERE rule = ?1 ORDER BY period DESC LIMIT 1",
-        [rule],
+    Ok(fired_rows(conn, Some(rule), 1)?.pop().map(|(_, _, f)| f))
+}
+
+/// Stored firings, newest first: of one rule, or of all.
+fn fired_rows(
+    conn: &Connection,
+    rule: Option<&str>,
+    limit: usize,
+) -> rusqlite::Result<Vec<(String, String, Fired)>> {
+    let mut st = conn.prepare_cached(
+        "SELECT rule, subject, period, fired_ms, value, cleared_ms, outcome FROM alert_fired
+         WHERE ?1 IS NULL OR rule = ?1 ORDER BY fired_ms DESC, period DESC, rule LIMIT ?2",
+    )?;
+    let rows = st.query_map(
+        params![rule, i64::try_from(limit).unwrap_or(i64::MAX)],
         |r| {
-            Ok(Fired {
-                period: r.get(0)?,
-                fired_ms: r.get(1)?,
-                value: r.get(2)?,
-                cleared_ms: r.get(3)?,
-                outcome: r
-                    .get::<_, Option<String>>(4)?
-                    .map(|s| s.chars().take(200).collect()),
-            })
+            // stored text is read back bounded: a crafted database cannot flood the output
+            let text = |i: usize| -> rusqlite::Result<Option<String>> {
+                Ok(r.get::<_, Option<String>>(i)?
+                    .map(|s| s.chars().take(200).collect()))
+            };
+            Ok((
+                text(0)?.unwrap_or_default(),
+                text(1)?.unwrap_or_default(),
+                Fired {
+                    period: r.get(2)?,
+                    fired_ms: r.get(3)?,
+                    value: r.get(4)?,
+                    cleared_ms: r.get(5)?,
+                    outcome: text(6)?,
+                },
+            ))
         },
-    )
-    .optional()
+    )?;
+    rows.collect()
 }
 
 /// The line the journal gets when a rule fires.

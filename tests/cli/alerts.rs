@@ -387,16 +387,6 @@ fn the_daemon_keeps_sampling_while_a_command_hangs() {
             })
             .unwrap_or(0)
     };
-    let wait = |what: &str, f: &dyn Fn() -> bool| {
-        let t0 = Instant::now();
-        while !f() {
-            assert!(
-                t0.elapsed() < Duration::from_secs(20),
-                "timed out waiting for {what}"
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    };
     let child = env
         .cmd(&[
             "--config",
@@ -409,7 +399,7 @@ fn the_daemon_keeps_sampling_while_a_command_hangs() {
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-    wait("the baseline", &|| count("sample") >= 1);
+    wait_for("the baseline", || count("sample") >= 1);
     {
         use std::io::{Read, Write};
         let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
@@ -421,7 +411,7 @@ fn the_daemon_keeps_sampling_while_a_command_hangs() {
         s.read_to_end(&mut sink).unwrap();
         assert_eq!(sink.len(), 64 * 1024);
     }
-    wait("the firing", &|| count("alert_fired") > 0);
+    wait_for("the firing", || count("alert_fired") > 0);
     let at_fire = count("sample");
     std::thread::sleep(Duration::from_millis(3000));
     let during = count("sample") - at_fire;

@@ -12,17 +12,6 @@ fn samples(db: &std::path::Path) -> i64 {
         .unwrap_or(0)
 }
 
-fn wait_for(what: &str, mut f: impl FnMut() -> bool) {
-    let t0 = Instant::now();
-    while !f() {
-        assert!(
-            t0.elapsed() < Duration::from_secs(20),
-            "timed out waiting for {what}"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
-
 #[test]
 fn daemon_samples_reopens_on_sighup_and_takes_a_last_sample_on_sigterm() {
     let env = Env::new();

@@ -319,6 +319,18 @@ pub fn top_json(
     (rows, v)
 }
 
+/// Polls `f` every 50 ms until it holds; panics after 20 s naming `what`.
+pub fn wait_for(what: &str, mut f: impl FnMut() -> bool) {
+    let t0 = std::time::Instant::now();
+    while !f() {
+        assert!(
+            t0.elapsed() < std::time::Duration::from_secs(20),
+            "timed out waiting for {what}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}
+
 /// `2026-11-22T10:MM:SSZ` + k minutes: the fixed clock of fixture runs.
 pub fn at(minutes: i64) -> String {
     let t: jiff::Timestamp = "2026-11-22T10:00:00Z".parse().unwrap();
