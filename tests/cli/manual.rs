@@ -254,6 +254,17 @@ fn zsh_completes_a_subcommand_a_kind_and_an_interface_in_a_real_terminal() {
     if !have("zsh") || !have("tmux") {
         return skip("zsh_completes", "zsh or tmux is not installed");
     }
+    // a terminal needs a pseudo-terminal (a chroot without devpts has none)
+    if let Err(e) = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open("/dev/ptmx")
+    {
+        return skip(
+            "zsh_completes",
+            &format!("no pseudo-terminals here (/dev/ptmx: {e})"),
+        );
+    }
     let env = completion_db();
     let fpath = env.tmp.path().join("zfunc");
     std::fs::create_dir_all(&fpath).unwrap();
