@@ -10,9 +10,9 @@ BUILD_PACKAGES="ca-certificates curl gcc libc6-dev clang libelf-dev zlib1g-dev m
 # python3-fusepy (a /proc tree that never answers), prometheus (prometheus and promtool) and
 # prometheus-node-exporter (its textfile collector), which the tests start on loopback
 # themselves (their own services are kept from starting, below); man-db (`man -l` renders the
-# generated pages), bash-completion, zsh and tmux (the completion scripts, loaded in real
-# shells).
-TEST_PACKAGES="$BUILD_PACKAGES libpcap-dev sysstat tzdata python3 fuse3 python3-fusepy prometheus prometheus-node-exporter man-db bash-completion zsh tmux"
+# generated pages), bash-completion, zsh, fish and tmux (the completion scripts, loaded in
+# real shells).
+TEST_PACKAGES="$BUILD_PACKAGES libpcap-dev sysstat tzdata python3 fuse3 python3-fusepy prometheus prometheus-node-exporter man-db bash-completion zsh fish tmux"
 
 SUDO=""
 [ "$(id -u)" = 0 ] || SUDO=sudo

@@ -12,7 +12,7 @@
 //! - `windows`: window edges, long windows part by part, resampled rows.
 //! - `ebpf`: eBPF accounting against ground truth, the pinned map's lifecycle.
 //! - `alerts`: quotas and alerts: once per period, resets, gaps, hostile names, slow commands.
-//! - `manual`: man pages, shell completions in real bash and zsh.
+//! - `manual`: man pages, shell completions in real bash, zsh and fish.
 //! - `metrics`: `nrec serve` and `export --format openmetrics` against a real Prometheus.
 
 mod harness;

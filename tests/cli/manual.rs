@@ -1,6 +1,6 @@
 //! The manual and the shell: the man pages nrec writes render in `man` and hold every option
-//! `--help` lists; the completion scripts load in real bash and zsh and complete a subcommand,
-//! a report kind and interface names read from a test database.
+//! `--help` lists; the completion scripts load in real shells and complete a subcommand,
+//! a report kind and interface names read from a test database (bash, zsh in tmux, fish).
 
 use crate::harness::*;
 use std::path::{Path, PathBuf};
@@ -381,4 +381,41 @@ fn the_package_files_agree_with_the_crate() {
         "{uncommented}"
     );
     check(&uncommented);
+}
+
+#[test]
+fn fish_completes_a_subcommand_a_kind_and_an_interface_from_the_database() {
+    if !have("fish") {
+        return skip("fish_completes", "fish is not installed");
+    }
+    let env = completion_db();
+    let out = Command::new(BIN)
+        .args(["completions", "fish"])
+        .output()
+        .unwrap();
+    assert_success(&out);
+    let s = env.tmp.path().join("nrec.fish");
+    std::fs::write(&s, &out.stdout).unwrap();
+    // `complete -C LINE`: what fish offers for LINE, without a terminal
+    let complete = |line: &str| -> Vec<String> {
+        let out = Command::new("fish")
+            .arg("--no-config")
+            .arg("-c")
+            .arg(format!("source '{}'; complete -C '{line}'", s.display()))
+            .env("PATH", path_with_nrec())
+            .env_remove("NREC_DB")
+            .output()
+            .unwrap();
+        assert_success(&out);
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .map(|l| l.split('\t').next().unwrap_or("").to_string())
+            .collect()
+    };
+    assert_eq!(complete("nrec rep"), ["report"]);
+    assert_eq!(complete("nrec report -n ED"), ["EDEV"]);
+    let db = env.db.to_str().unwrap();
+    let mut got = complete(&format!("nrec --db {db} report -i "));
+    got.sort();
+    assert_eq!(got, ["eth0", "lo", "veth-web1"]);
 }
