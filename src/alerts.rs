@@ -930,10 +930,16 @@ impl Firing {
 /// each in its own thread with its deadline; returns the threads (the daemon keeps
 /// sampling; `record` joins them). Each command's outcome is stored with its firing.
 pub fn notify(db: &Path, fired: Vec<Firing>) -> Vec<std::thread::JoinHandle<()>> {
+    // In the journal an alert is a warning (`journalctl -p warning` shows it), not info.
+    let warning = if crate::sys::stderr_is_journal() {
+        "<4>"
+    } else {
+        ""
+    };
     let mut threads = Vec::new();
     for f in fired {
         // Printed whatever -q says: an alert is what the rule was written to be told.
-        eprintln!("nrec: alert {}: {}", f.rule.name, f.text);
+        eprintln!("{warning}nrec: alert {}: {}", f.rule.name, f.text);
         if f.rule.command.is_empty() {
             continue;
         }
@@ -942,7 +948,7 @@ pub fn notify(db: &Path, fired: Vec<Firing>) -> Vec<std::thread::JoinHandle<()>>
             let outcome = run_command(&f);
             if !outcome.starts_with("exit 0") {
                 eprintln!(
-                    "nrec: alert {}: command {}: {outcome}",
+                    "{warning}nrec: alert {}: command {}: {outcome}",
                     f.rule.name,
                     escape_bytes(f.rule.command[0].as_bytes())
                 );

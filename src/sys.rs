@@ -148,6 +148,24 @@ pub fn user_name(uid: u32) -> Option<Vec<u8>> {
 }
 
 /// Bytes an unprivileged writer may still use on the file system holding `path`.
+/// Whether stderr is connected to the systemd journal (`JOURNAL_STREAM` names its device and
+/// inode): then a line may start with a `<N>` syslog priority the journal reads.
+pub fn stderr_is_journal() -> bool {
+    let Some(v) = std::env::var_os("JOURNAL_STREAM") else {
+        return false;
+    };
+    let Some((dev, ino)) = v.to_str().and_then(|s| s.split_once(':')) else {
+        return false;
+    };
+    let mut st: libc::stat = unsafe { std::mem::zeroed() };
+    // SAFETY: fstat on fd 2 into a stat we own.
+    if unsafe { libc::fstat(2, &mut st) } != 0 {
+        return false;
+    }
+    dev.parse::<u64>().is_ok_and(|d| d == st.st_dev as u64)
+        && ino.parse::<u64>().is_ok_and(|i| i == st.st_ino as u64)
+}
+
 pub fn free_bytes(path: &std::path::Path) -> Option<u64> {
     use std::os::unix::ffi::OsStrExt;
     let c = std::ffi::CString::new(path.as_os_str().as_bytes()).ok()?;

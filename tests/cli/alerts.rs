@@ -566,3 +566,46 @@ fn process_unit_container_and_port_rules_count_what_the_reports_count() {
         .unwrap();
     assert_eq!(value("port"), month, "{a}");
 }
+
+#[test]
+fn in_the_journal_an_alert_is_a_warning() {
+    let mut t = Timeline::new(
+        "2026-11-28T10:00:00Z",
+        "[[alert]]\nname = \"j\"\ninterface = \"eth0\"\nvolume = \"1 kB\"\nperiod = \"day\"\n",
+    );
+    t.step_ok(0, 0, 0);
+    // stderr on a stream JOURNAL_STREAM names (systemd sets it to its socket's device and
+    // inode): the line carries the syslog priority <4>, so `journalctl -p warning` has it
+    let path = t.env.tmp.path().join("journal");
+    let f = std::fs::File::create(&path).unwrap();
+    let m = f.metadata().unwrap();
+    use std::os::unix::fs::MetadataExt;
+    t.now += jiff::SignedDuration::from_secs(60);
+    t.p.uptime_ms += 60_000;
+    t.p.iface(b"eth0").add(5_000, 5, 0, 0);
+    t.p.write();
+    let out = t
+        .cmd(&["record"])
+        .env("JOURNAL_STREAM", format!("{}:{}", m.dev(), m.ino()))
+        .stderr(f)
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let journal = std::fs::read_to_string(&path).unwrap();
+    assert!(
+        journal.contains("\n<4>nrec: alert j: eth0 total this day")
+            || journal.starts_with("<4>nrec: alert j:"),
+        "{journal}"
+    );
+    // elsewhere (a terminal, a file of one's own) no prefix
+    let mut t2 = Timeline::new(
+        "2026-11-28T10:00:00Z",
+        "[[alert]]\nname = \"j\"\ninterface = \"eth0\"\nvolume = \"1 kB\"\nperiod = \"day\"\n",
+    );
+    t2.step_ok(0, 0, 0);
+    let err = t2.step_ok(60, 5_000, 0);
+    assert!(
+        err.contains("nrec: alert j:") && !err.contains("<4>"),
+        "{err}"
+    );
+}
