@@ -14,8 +14,9 @@
 
 use std::path::PathBuf;
 
-/// The pinned state's layout; a pinned map of another layout is replaced, not misread.
-pub const LAYOUT: u64 = 1;
+/// The pinned state's layout (and the program's counting rules): a pinned state of another
+/// value is replaced, not misread. 2: error-queue reads (MSG_ERRQUEUE) are not received bytes.
+pub const LAYOUT: u64 = 2;
 pub const KEY_SIZE: usize = 24;
 pub const VALUE_SIZE: usize = 48;
 

@@ -22,6 +22,7 @@ char LICENSE[] SEC("license") = "Dual MIT/GPL";
 #define AF_INET 2
 #define AF_INET6 10
 #define MSG_PEEK 2
+#define MSG_ERRQUEUE 0x2000
 #define EEXIST 17
 
 struct task_struct {
@@ -114,6 +115,9 @@ static __always_inline int account(__u64 *ctx, __u8 dir)
 		return 0; // errors and EOF
 	if (dir == 0 && (flags & MSG_PEEK))
 		return 0; // a peek does not consume: the later read counts
+	if (dir == 0 && (flags & MSG_ERRQUEUE))
+		return 0; // the error queue hands back a copy of what this socket sent (ICMP
+			  // errors, TX timestamps): no payload received from the network
 	__u16 family = sk->__sk_common.skc_family;
 	if (family != AF_INET && family != AF_INET6)
 		return 0; // unix, netlink, packet sockets: not network traffic

@@ -347,3 +347,58 @@ fn ebpf_bad_settings_are_one_line_errors() {
     assert!(err.contains("not on a bpf filesystem"), "{err}");
     assert_eq!(err.lines().count(), 1, "{err}");
 }
+
+/// A UDP sender with IP_RECVERR to a closed port: each datagram comes back as an ICMP error
+/// whose copy of the payload the process reads from its error queue (recvmsg MSG_ERRQUEUE).
+/// That is no payload received from the network. Prints what it sent and read back.
+const ERRQUEUE: &str = r#"
+import ctypes, json, socket, time
+ctypes.CDLL(None).prctl(15, ctypes.c_char_p(b"nrecerrq"), 0, 0, 0)
+t = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); t.bind(("127.0.0.1", 0))
+port = t.getsockname()[1]; t.close()  # nothing listens there now
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.setsockopt(socket.SOL_IP, 11, 1)  # IP_RECVERR
+s.connect(("127.0.0.1", port))
+sent = errq = 0
+for i in range(100):
+    try:
+        sent += s.send(b"e" * 1000)
+    except ConnectionRefusedError:
+        pass
+    time.sleep(0.002)
+    while True:
+        try:
+            data, anc, flags, addr = s.recvmsg(2048, 1024, socket.MSG_ERRQUEUE | socket.MSG_DONTWAIT)
+            errq += len(data)
+        except (BlockingIOError, ConnectionRefusedError):
+            break
+print(json.dumps({"sent": sent, "errqueue": errq}))
+"#;
+
+#[test]
+fn error_queue_reads_are_not_received_payload() {
+    let env = Env::with_ebpf();
+    if !ebpf_or_skip(&env, "error_queue_reads_are_not_received_payload") {
+        return;
+    }
+    env.record_live(); // baseline (the map was just created)
+    let out = python_in(None).args(["-c", ERRQUEUE]).output().unwrap();
+    assert_success(&out);
+    let v: serde_json::Value =
+        serde_json::from_str(String::from_utf8_lossy(&out.stdout).trim()).unwrap();
+    let (sent, errq) = (v["sent"].as_u64().unwrap(), v["errqueue"].as_u64().unwrap());
+    // ICMP errors are rate-limited (a burst of 50, then 1000/s): some, not all, come back
+    assert!(
+        sent >= 50_000 && errq >= 10_000,
+        "the kernel queued the errors: {v}"
+    );
+    env.record_live();
+    let (rows, doc) = top_json(&env, "top-procs");
+    assert_eq!(doc["source"], "ebpf", "{doc}");
+    let got = rows.get("nrecerrq").copied().unwrap_or((0, 0));
+    assert_eq!(
+        got,
+        (0, sent),
+        "sent {sent} B, read {errq} B back from the error queue: only the sends are traffic"
+    );
+}
