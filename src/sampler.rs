@@ -47,16 +47,17 @@ impl EbpfSource {
     }
 
     /// Deletes the entries of processes that no longer run: called once the sample holding
-    /// their bytes is committed.
+    /// their bytes is committed. Only an entry that still holds what was stored goes (bytes a
+    /// process moved after the reading, before it exited, stay for the next record).
     fn forget_exited(&self, r: &ebpf::Reading, warn: &mut Warnings) {
-        let mut gone: Vec<ebpf::Key> = Vec::new();
+        let mut gone: Vec<(ebpf::Key, ebpf::Value)> = Vec::new();
         let mut checked: HashMap<(u32, u64), bool> = HashMap::new();
-        for (k, _) in &r.entries {
+        for (k, v) in &r.entries {
             let alive = *checked
                 .entry((k.tgid, k.start_ns))
                 .or_insert_with(|| procs::alive(k.tgid, k.start_ticks()));
             if !alive {
-                gone.push(*k);
+                gone.push((*k, v.clone()));
             }
         }
         if let Err(e) = ebpf::forget(&gone) {

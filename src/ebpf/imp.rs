@@ -272,17 +272,28 @@ fn may_use_bpf() -> bool {
     eff & (1 << 39 | 1 << 21) != 0
 }
 
-/// Deletes the entries of `keys` (processes that exited, after their bytes were stored).
-pub fn forget(keys: &[Key]) -> Result<usize, String> {
-    if keys.is_empty() {
+/// Deletes the entries of processes that exited, each only if it still holds exactly the
+/// counts that were stored (`stored`): a process that sent more between the reading and its
+/// exit keeps its entry, and the next record stores the rest. The process is gone when this
+/// runs, so its counts can no longer grow between the check and the delete.
+pub fn forget(stored: &[(Key, Value)]) -> Result<usize, String> {
+    if stored.is_empty() {
         return Ok(0);
     }
     let Some((bytes, _)) = open_pinned(&pin_dir()) else {
         return Ok(0);
     };
     let mut n = 0;
-    for k in keys {
-        if bytes.delete(&k.to_bytes()).is_ok() {
+    let mut val = [0u8; VALUE_SIZE];
+    for (k, v) in stored {
+        let key = k.to_bytes();
+        let same = match bytes.lookup_into(&key, &mut val, MapFlags::ANY) {
+            Ok(true) => Value::from_bytes(&val)
+                .is_some_and(|now| now.bytes == v.bytes && now.calls == v.calls),
+            Ok(false) => false, // already gone
+            Err(e) => return Err(explain("reading the byte map", &e)),
+        };
+        if same && bytes.delete(&key).is_ok() {
             n += 1;
         }
     }

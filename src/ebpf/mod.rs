@@ -161,7 +161,7 @@ mod off {
     pub fn setup() -> Result<bool, String> {
         Err(WHY.into())
     }
-    pub fn forget(_keys: &[Key]) -> Result<usize, String> {
+    pub fn forget(_stored: &[(Key, Value)]) -> Result<usize, String> {
         Ok(0)
     }
     pub fn status() -> Result<Option<(Reading, usize)>, String> {

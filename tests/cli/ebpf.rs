@@ -402,3 +402,93 @@ fn error_queue_reads_are_not_received_payload() {
         "sent {sent} B, read {errq} B back from the error queue: only the sends are traffic"
     );
 }
+
+/// Sends 400 datagrams of 100 B, 2 ms apart, from a process named `nrecrace` to a receiver
+/// (`nrecrrx`), then exits; prints what was sent once the receiver has it all.
+const RACER: &str = r#"
+import ctypes, json, socket, subprocess, sys, time
+NAME = "import ctypes, sys; ctypes.CDLL(None).prctl(15, ctypes.c_char_p(sys.argv[1].encode()), 0, 0, 0)\n"
+RX = NAME + """import socket
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(("127.0.0.1", 0))
+s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 20)
+print(s.getsockname()[1], flush=True); s.settimeout(20); n = 0
+while n < 40000:
+    n += len(s.recv(65536))
+print(n, flush=True)"""
+TX = NAME + """import socket, time
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); n = 0
+for i in range(400):
+    n += s.sendto(b"r" * 100, ("127.0.0.1", int(sys.argv[2]))); time.sleep(0.002)
+print(n, flush=True)"""
+rx = subprocess.Popen([sys.executable, "-c", RX, "nrecrrx"], stdout=subprocess.PIPE, text=True)
+port = rx.stdout.readline().strip()
+tx = subprocess.Popen([sys.executable, "-c", TX, "nrecrace", port], stdout=subprocess.PIPE, text=True)
+print("started", flush=True)
+sent = int(tx.stdout.readline()); tx.wait(20)
+got = int(rx.stdout.readline()); rx.wait(20)
+print(json.dumps({"sent": sent, "got": got}), flush=True)
+"#;
+
+#[test]
+fn a_process_that_exits_while_record_commits_loses_no_bytes() {
+    let env = Env::with_ebpf();
+    if !ebpf_or_skip(&env, "a_process_that_exits_while_record_commits") {
+        return;
+    }
+    if !std::process::Command::new("strace")
+        .arg("-V")
+        .output()
+        .is_ok_and(|o| o.status.success())
+    {
+        return skip(
+            "a_process_that_exits_while_record_commits",
+            "strace is not installed",
+        );
+    }
+    env.record_live(); // baseline (the map was just created)
+    use std::io::BufRead;
+    let mut racer = python_in(None)
+        .args(["-c", RACER])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = std::io::BufReader::new(racer.stdout.take().unwrap()).lines();
+    assert_eq!(lines.next().unwrap().unwrap(), "started");
+    // 0.3 s into the 0.8 s of sending, a record reads the map; its commit (its first write)
+    // is held 1.5 s by strace, so the sender exits between the reading and the forgetting
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let mut rec = env.cmd(&["record", "-q"]);
+    let args: Vec<std::ffi::OsString> = std::iter::once(rec.get_program().to_owned())
+        .chain(rec.get_args().map(|a| a.to_owned()))
+        .collect();
+    let mut slowed = std::process::Command::new("strace");
+    slowed
+        .args(["-f", "-qq", "-o", "/dev/null", "-P"])
+        // the first write to the WAL is the sample's commit (the -shm is written at open)
+        .arg(format!("{}-wal", env.db.display()))
+        .args(["-e", "trace=pwrite64", "-e"])
+        .arg("inject=pwrite64:delay_exit=1500000:when=1")
+        .args(&args);
+    for (k, v) in rec.get_envs() {
+        match v {
+            Some(v) => slowed.env(k, v),
+            None => slowed.env_remove(k),
+        };
+    }
+    let out = slowed.output().unwrap();
+    assert_success(&out);
+    let _ = &mut rec;
+    let done: serde_json::Value = serde_json::from_str(&lines.next().unwrap().unwrap()).unwrap();
+    racer.wait().unwrap();
+    assert_eq!(done["sent"], 40_000);
+    assert_eq!(done["got"], 40_000, "loopback lost nothing");
+    env.record_live();
+    let (rows, doc) = top_json(&env, "top-procs");
+    assert_eq!(doc["source"], "ebpf", "{doc}");
+    assert_eq!(
+        rows.get("nrecrace").copied().unwrap_or((0, 0)),
+        (0, 40_000),
+        "every byte of a process that exited during the record is stored"
+    );
+    assert_eq!(rows.get("nrecrrx").copied().unwrap_or((0, 0)), (40_000, 0));
+}
