@@ -50,16 +50,19 @@ impl EbpfSource {
     /// their bytes is committed. Only an entry that still holds what was stored goes (bytes a
     /// process moved after the reading, before it exited, stay for the next record).
     fn forget_exited(&self, r: &ebpf::Reading, warn: &mut Warnings) {
-        let mut gone: Vec<(ebpf::Key, ebpf::Value)> = Vec::new();
-        let mut checked: HashMap<(u32, u64), bool> = HashMap::new();
-        for (k, v) in &r.entries {
-            let alive = *checked
-                .entry((k.tgid, k.start_ns))
-                .or_insert_with(|| procs::alive(k.tgid, k.start_ticks()));
-            if !alive {
-                gone.push((*k, v.clone()));
-            }
-        }
+        // Exited = no longer listed in /proc: one directory read, not a /proc/PID/stat read
+        // per process (5 000 entries of 1 250 processes cost 1 250 opens a record). A PID
+        // reused by a new process keeps the old entry until that one exits too — a slot held
+        // longer, nothing lost or counted twice.
+        let Some(running) = procs::running_pids() else {
+            return; // /proc unreadable: forget nothing now, the next record will
+        };
+        let gone: Vec<(ebpf::Key, ebpf::Value)> = r
+            .entries
+            .iter()
+            .filter(|(k, _)| !running.contains(&k.tgid))
+            .map(|(k, v)| (*k, v.clone()))
+            .collect();
         if let Err(e) = ebpf::forget(&gone) {
             warn.warn(
                 Kind::Ebpf,
