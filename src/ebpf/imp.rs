@@ -234,6 +234,8 @@ fn read_maps(bytes: &MapHandle, state: &MapHandle) -> Result<Reading, String> {
 fn read_entries(bytes: &MapHandle) -> Result<Vec<(Key, Value)>, String> {
     use std::os::fd::{AsFd, AsRawFd};
     let fd = bytes.as_fd().as_raw_fd();
+    // the struct has padding fields on some platforms (not this one): keep the default fill
+    #[allow(clippy::needless_update)]
     let opts = libbpf_sys::bpf_map_batch_opts {
         sz: std::mem::size_of::<libbpf_sys::bpf_map_batch_opts>() as _,
         elem_flags: 0,
