@@ -129,42 +129,35 @@ fn man_pages_render_and_hold_every_option_of_help() {
             assert!(text.contains("EXIT STATUS"), "{name}");
         }
     }
-    let (top, _) = man(&pages
-        .iter()
-        .find(|p| p.ends_with("nrec.1"))
-        .unwrap()
-        .clone());
-    for section in [
-        "HOW NREC COUNTS",
-        "EXIT STATUS",
-        "FILES AND ENVIRONMENT",
-        "NREC_BPF_DIR",
-        "disk full",
+    // the README's sections in the pages they belong to
+    for (page, wants) in [
+        (
+            "nrec.1",
+            &[
+                "HOW NREC COUNTS",
+                "EXIT STATUS",
+                "FILES AND ENVIRONMENT",
+                "NREC_BPF_DIR",
+                "disk full",
+            ][..],
+        ),
+        (
+            "nrec.toml.5",
+            &[
+                "RETENTION AND ROLLUPS",
+                "ALERTS AND QUOTAS",
+                "[[alert]]",
+                "NREC_ALERT_",
+            ][..],
+        ),
+        ("nrec-report.1", &["nrec report --yesterday -n EDEV"][..]),
     ] {
-        assert!(top.contains(section), "nrec(1) lacks {section}");
+        let path = pages.iter().find(|p| p.ends_with(page)).unwrap();
+        let (text, _) = man(path);
+        for w in wants {
+            assert!(text.contains(w), "{page} lacks {w}");
+        }
     }
-    let (conf, _) = man(&pages
-        .iter()
-        .find(|p| p.ends_with("nrec.toml.5"))
-        .unwrap()
-        .clone());
-    for section in [
-        "RETENTION AND ROLLUPS",
-        "ALERTS AND QUOTAS",
-        "[[alert]]",
-        "NREC_ALERT_",
-    ] {
-        assert!(conf.contains(section), "nrec.toml(5) lacks {section}");
-    }
-    let (report, _) = man(&pages
-        .iter()
-        .find(|p| p.ends_with("nrec-report.1"))
-        .unwrap()
-        .clone());
-    assert!(
-        report.contains("nrec report --yesterday -n EDEV"),
-        "the README's examples"
-    );
 }
 
 /// A database with eth0, lo and a veth of namespace-less name, for completion.
@@ -192,6 +185,25 @@ fn script(shell: &str, dir: &Path) -> PathBuf {
     p
 }
 
+/// What `SHELL NOCONFIG -c PROG` prints, one completion a line (a fish line's description,
+/// after a tab, dropped), with this build's nrec first on PATH.
+fn offered(shell: &str, noconfig: &str, prog: &str) -> Vec<String> {
+    let out = Command::new(shell)
+        .arg(noconfig)
+        .arg("-c")
+        .arg(prog)
+        .env("PATH", path_with_nrec())
+        .env_remove("NREC_DB")
+        .output()
+        .unwrap();
+    assert_success(&out);
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| l.split('\t').next().unwrap_or("").trim().to_string())
+        .filter(|l| !l.is_empty())
+        .collect()
+}
+
 fn path_with_nrec() -> String {
     format!(
         "{}:{}",
@@ -217,20 +229,7 @@ fn bash_completes_a_subcommand_a_kind_and_an_interface_from_the_database() {
             words[cword],
             words[cword - 1]
         );
-        let out = Command::new("bash")
-            .arg("--norc")
-            .arg("-c")
-            .arg(prog)
-            .env("PATH", path_with_nrec())
-            .env_remove("NREC_DB")
-            .output()
-            .unwrap();
-        assert_success(&out);
-        String::from_utf8_lossy(&out.stdout)
-            .lines()
-            .map(|l| l.trim().to_string())
-            .filter(|l| !l.is_empty())
-            .collect()
+        offered("bash", "--norc", &prog)
     };
     assert_eq!(complete(&["nrec", "rep"]), ["report"]);
     assert_eq!(complete(&["nrec", "report", "-n", "ED"]), ["EDEV"]);
@@ -398,19 +397,11 @@ fn fish_completes_a_subcommand_a_kind_and_an_interface_from_the_database() {
     std::fs::write(&s, &out.stdout).unwrap();
     // `complete -C LINE`: what fish offers for LINE, without a terminal
     let complete = |line: &str| -> Vec<String> {
-        let out = Command::new("fish")
-            .arg("--no-config")
-            .arg("-c")
-            .arg(format!("source '{}'; complete -C '{line}'", s.display()))
-            .env("PATH", path_with_nrec())
-            .env_remove("NREC_DB")
-            .output()
-            .unwrap();
-        assert_success(&out);
-        String::from_utf8_lossy(&out.stdout)
-            .lines()
-            .map(|l| l.split('\t').next().unwrap_or("").to_string())
-            .collect()
+        offered(
+            "fish",
+            "--no-config",
+            &format!("source '{}'; complete -C '{line}'", s.display()),
+        )
     };
     assert_eq!(complete("nrec rep"), ["report"]);
     assert_eq!(complete("nrec report -n ED"), ["EDEV"]);
