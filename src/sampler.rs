@@ -54,6 +54,9 @@ impl EbpfSource {
         // per process (5 000 entries of 1 250 processes cost 1 250 opens a record). A PID
         // reused by a new process keeps the old entry until that one exits too — a slot held
         // longer, nothing lost or counted twice.
+        if r.entries.is_empty() {
+            return; // nothing to forget: no /proc listing
+        }
         let Some(running) = procs::running_pids() else {
             return; // /proc unreadable: forget nothing now, the next record will
         };

@@ -457,7 +457,7 @@ fn a_process_that_exits_while_record_commits_loses_no_bytes() {
     // 0.3 s into the 0.8 s of sending, a record reads the map; its commit (its first write)
     // is held 1.5 s by strace, so the sender exits between the reading and the forgetting
     std::thread::sleep(std::time::Duration::from_millis(300));
-    let mut rec = env.cmd(&["record", "-q"]);
+    let rec = env.cmd(&["record", "-q"]);
     let args: Vec<std::ffi::OsString> = std::iter::once(rec.get_program().to_owned())
         .chain(rec.get_args().map(|a| a.to_owned()))
         .collect();
@@ -477,7 +477,6 @@ fn a_process_that_exits_while_record_commits_loses_no_bytes() {
     }
     let out = slowed.output().unwrap();
     assert_success(&out);
-    let _ = &mut rec;
     let done: serde_json::Value = serde_json::from_str(&lines.next().unwrap().unwrap()).unwrap();
     racer.wait().unwrap();
     assert_eq!(done["sent"], 40_000);
