@@ -16,9 +16,10 @@ use std::path::PathBuf;
 
 /// The pinned state's layout (and the program's counting rules): a pinned state of another
 /// value is replaced, not misread. 2: error-queue reads (MSG_ERRQUEUE) are not received bytes.
-pub const LAYOUT: u64 = 2;
-pub const KEY_SIZE: usize = 24;
-pub const VALUE_SIZE: usize = 48;
+/// 3: the key holds the name the process had when it moved the bytes (the value no longer).
+pub const LAYOUT: u64 = 3;
+pub const KEY_SIZE: usize = 40;
+pub const VALUE_SIZE: usize = 32;
 
 /// Where the maps and links are pinned: `NREC_BPF_DIR`, else `/sys/fs/bpf/nrec`.
 pub fn pin_dir() -> PathBuf {
@@ -50,7 +51,8 @@ pub fn wanted() -> bool {
     )
 }
 
-/// One map entry's identity. The process is (tgid, start_ns): a reused pid is a new key.
+/// One map entry's identity. The process is (tgid, start_ns): a reused pid is a new key; the
+/// name is the one it had when it moved the bytes, so a renamed process has an entry per name.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Key {
     pub tgid: u32,
@@ -58,6 +60,8 @@ pub struct Key {
     pub netns: u32,
     /// The thread-group leader's start time (CLOCK_BOOTTIME ns), /proc/PID/stat field 22 × 10⁷.
     pub start_ns: u64,
+    /// The thread-group leader's comm at the send or receive (raw, NUL-padded).
+    pub comm: [u8; 16],
     /// IPPROTO_* of the socket (6 TCP, 17 UDP, 262 MPTCP, ...).
     pub proto: u16,
     /// 0 received, 1 sent.
@@ -71,9 +75,10 @@ impl Key {
         b[0..4].copy_from_slice(&self.tgid.to_ne_bytes());
         b[4..8].copy_from_slice(&self.netns.to_ne_bytes());
         b[8..16].copy_from_slice(&self.start_ns.to_ne_bytes());
-        b[16..18].copy_from_slice(&self.proto.to_ne_bytes());
-        b[18] = self.dir;
-        b[19] = self.family;
+        b[16..32].copy_from_slice(&self.comm);
+        b[32..34].copy_from_slice(&self.proto.to_ne_bytes());
+        b[34] = self.dir;
+        b[35] = self.family;
         b
     }
 
@@ -85,10 +90,25 @@ impl Key {
             tgid: u32::from_ne_bytes(b[0..4].try_into().ok()?),
             netns: u32::from_ne_bytes(b[4..8].try_into().ok()?),
             start_ns: u64::from_ne_bytes(b[8..16].try_into().ok()?),
-            proto: u16::from_ne_bytes(b[16..18].try_into().ok()?),
-            dir: b[18],
-            family: b[19],
+            comm: b[16..32].try_into().ok()?,
+            proto: u16::from_ne_bytes(b[32..34].try_into().ok()?),
+            dir: b[34],
+            family: b[35],
         })
+    }
+
+    /// The name: the comm up to its NUL (all 16 bytes when there is none, never past them).
+    pub fn name(&self) -> &[u8] {
+        let end = self.comm.iter().position(|c| *c == 0).unwrap_or(16);
+        &self.comm[..end]
+    }
+
+    /// A comm as the key holds it (NUL-padded, at most 16 bytes).
+    pub fn comm_of(name: &[u8]) -> [u8; 16] {
+        let mut c = [0u8; 16];
+        let n = name.len().min(16);
+        c[..n].copy_from_slice(&name[..n]);
+        c
     }
 
     /// The process's start time as /proc/PID/stat shows it (clock ticks of USER_HZ).
@@ -104,8 +124,6 @@ pub struct Value {
     pub calls: u64,
     pub cgroup: u64,
     pub uid: u32,
-    /// The thread-group leader's comm (raw bytes, up to 15, no NUL).
-    pub comm: Vec<u8>,
 }
 
 impl Value {
@@ -114,14 +132,11 @@ impl Value {
             return None;
         }
         let u64_at = |i: usize| b[i..i + 8].try_into().ok().map(u64::from_ne_bytes);
-        let comm = &b[32..48];
-        let end = comm.iter().position(|c| *c == 0).unwrap_or(comm.len());
         Some(Value {
             bytes: u64_at(0)?,
             calls: u64_at(8)?,
             cgroup: u64_at(16)?,
             uid: u32::from_ne_bytes(b[24..28].try_into().ok()?),
-            comm: comm[..end].to_vec(),
         })
     }
 }
@@ -191,6 +206,7 @@ mod tests {
             tgid: 4242,
             netns: 4026531840,
             start_ns: 123_456_789_000,
+            comm: Key::comm_of(b"=cmd"),
             proto: 262,
             dir: 1,
             family: 10,
@@ -198,16 +214,25 @@ mod tests {
         let b = k.to_bytes();
         assert_eq!(Key::from_bytes(&b), Some(k));
         assert_eq!(Key::from_bytes(&b[1..]), None);
+        assert_eq!(&b[16..21], b"=cmd\0");
+        assert_eq!(b[34..36], [1, 10]);
+        assert_eq!(k.name(), b"=cmd");
         assert_eq!(
             k.start_ticks(),
             123_456_789_000 / (1_000_000_000 / crate::sys::clock_ticks_per_s())
         );
+        // a comm of the full 16 bytes without NUL is kept whole, not read past
+        let full = Key {
+            comm: *b"0123456789abcdef",
+            ..k
+        };
+        assert_eq!(full.name(), b"0123456789abcdef");
+        assert_eq!(Key::from_bytes(&full.to_bytes()), Some(full));
         let mut v = [0u8; VALUE_SIZE];
         v[0..8].copy_from_slice(&100_000u64.to_ne_bytes());
         v[8..16].copy_from_slice(&3u64.to_ne_bytes());
         v[16..24].copy_from_slice(&77u64.to_ne_bytes());
         v[24..28].copy_from_slice(&1000u32.to_ne_bytes());
-        v[32..36].copy_from_slice(b"=cmd");
         let val = Value::from_bytes(&v).unwrap();
         assert_eq!(
             val,
@@ -216,15 +241,8 @@ mod tests {
                 calls: 3,
                 cgroup: 77,
                 uid: 1000,
-                comm: b"=cmd".to_vec()
             }
         );
-        // a comm of the full 16 bytes without NUL is kept whole, not read past
-        v[32..48].copy_from_slice(b"0123456789abcdef");
-        assert_eq!(
-            Value::from_bytes(&v).unwrap().comm,
-            b"0123456789abcdef".to_vec()
-        );
-        assert_eq!(Value::from_bytes(&v[..47]), None);
+        assert_eq!(Value::from_bytes(&v[..31]), None);
     }
 }

@@ -2,9 +2,11 @@
 // nrec's in-kernel accounting: bytes per process, network namespace, protocol and direction,
 // counted on the sock:sock_send_length / sock:sock_recv_length tracepoints (kernel >= 6.3).
 //
-// The key carries the process's identity (tgid + start time), so a reused pid is a new key;
-// the value carries what userspace cannot learn once the process has exited (comm of the
-// thread-group leader, uid, cgroup id), captured at first insert. Userspace reads the
+// The key carries the process's identity (tgid + start time), so a reused pid is a new key,
+// and the name (comm of the thread-group leader) the process had when it moved the bytes, so
+// a process renamed (prctl, exec) is credited under each name for what it moved under it;
+// the value carries what userspace cannot learn once the process has exited (uid, cgroup
+// id), captured at first insert. Userspace reads the
 // cumulative values, stores deltas and deletes the keys of exited processes after the sample
 // holding their last bytes is committed. A full map is counted in `nrec_state`, never silent.
 //
@@ -53,25 +55,25 @@ struct sock {
 	__u16 sk_protocol;
 } __attribute__((preserve_access_index));
 
-// 24 bytes; layout shared with src/ebpf/mod.rs (Key).
+// 40 bytes; layout shared with src/ebpf/mod.rs (Key).
 struct key {
 	__u32 tgid;
 	__u32 netns;
 	__u64 start_ns; // group leader's start_boottime: /proc/PID/stat field 22 in ns
+	char comm[16];  // the group leader's comm at the send or receive
 	__u16 proto;
 	__u8 dir; // 0 = received, 1 = sent
 	__u8 family;
 	__u32 pad;
 };
 
-// 48 bytes; layout shared with src/ebpf/mod.rs (Value).
+// 32 bytes; layout shared with src/ebpf/mod.rs (Value).
 struct value {
 	__u64 bytes;
 	__u64 calls;
 	__u64 cgroup;
 	__u32 uid;
 	__u32 pad;
-	char comm[16];
 };
 
 struct {
@@ -131,6 +133,7 @@ static __always_inline int account(__u64 *ctx, __u8 dir)
 	k.proto = sk->sk_protocol;
 	k.dir = dir;
 	k.family = family;
+	bpf_core_read(&k.comm, sizeof(k.comm), &leader->comm);
 
 	struct value *v = bpf_map_lookup_elem(&nrec_bytes, &k);
 	if (v) {
@@ -143,7 +146,6 @@ static __always_inline int account(__u64 *ctx, __u8 dir)
 	nv.calls = 1;
 	nv.cgroup = bpf_get_current_cgroup_id();
 	nv.uid = (__u32)bpf_get_current_uid_gid();
-	bpf_core_read(&nv.comm, sizeof(nv.comm), &leader->comm);
 	long err = bpf_map_update_elem(&nrec_bytes, &k, &nv, BPF_NOEXIST);
 	if (err == -EEXIST) {
 		// another CPU inserted it between our lookup and update

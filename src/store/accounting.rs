@@ -57,10 +57,10 @@ pub fn wanted_inodes(ns: &NsSample, base: Option<&Baseline>, out: &mut HashSet<u
     }
 }
 
-/// Process rows by (pid, start time), created on first sight.
+/// Process rows by (pid, start time, name, network namespace), created on first sight.
 pub struct Processes<'a> {
     boot_id: &'a str,
-    ids: HashMap<(i32, u64), i64>,
+    ids: HashMap<(i32, u64, Vec<u8>, Option<i64>), i64>,
 }
 
 impl<'a> Processes<'a> {
@@ -77,14 +77,15 @@ impl<'a> Processes<'a> {
         o: &Owner,
         netns: Option<i64>,
     ) -> rusqlite::Result<i64> {
-        if let Some(id) = self.ids.get(&(o.pid, o.start_time)) {
+        let key = (o.pid, o.start_time, o.comm.clone(), netns);
+        if let Some(id) = self.ids.get(&key) {
             return Ok(*id);
         }
         let cg = o.cgroup.as_deref();
         let id = super::intern(
             tx,
-            "SELECT id FROM process WHERE boot_id = ?1 AND pid = ?2 AND start_time = ?3",
-            params![self.boot_id, o.pid, to_sql(o.start_time)],
+            "SELECT id FROM process WHERE boot_id = ?1 AND pid = ?2 AND start_time = ?3 AND comm = ?4 AND netns IS ?5",
+            params![self.boot_id, o.pid, to_sql(o.start_time), o.comm, netns],
             "INSERT OR IGNORE INTO process (boot_id, pid, start_time, comm, exe, uid, cgroup, unit, container, netns)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
             params![
@@ -100,7 +101,7 @@ impl<'a> Processes<'a> {
                 netns
             ],
         )?;
-        self.ids.insert((o.pid, o.start_time), id);
+        self.ids.insert(key, id);
         Ok(id)
     }
 }

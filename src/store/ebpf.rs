@@ -72,21 +72,25 @@ fn load_base(tx: &Transaction<'_>) -> rusqlite::Result<Option<Base>> {
         return Ok(None);
     };
     let v = decode_varints(&blob)
-        .filter(|v| v.len() % 7 == 0)
+        .filter(|v| v.len() % 9 == 0)
         .ok_or_else(|| super::malformed("ebpf_base: the stored eBPF reading"))?;
     let bytes = v
-        .chunks(7)
+        .chunks(9)
         .map(|c| {
+            let mut comm = [0u8; 16];
+            comm[..8].copy_from_slice(&c[3].to_le_bytes());
+            comm[8..].copy_from_slice(&c[4].to_le_bytes());
             (
                 Key {
                     tgid: c[0] as u32,
                     netns: c[1] as u32,
                     start_ns: c[2],
-                    proto: c[3] as u16,
-                    dir: c[4] as u8,
-                    family: c[5] as u8,
+                    comm,
+                    proto: c[5] as u16,
+                    dir: c[6] as u8,
+                    family: c[7] as u8,
                 },
-                c[6],
+                c[8],
             )
         })
         .collect();
@@ -102,13 +106,16 @@ fn load_base(tx: &Transaction<'_>) -> rusqlite::Result<Option<Base>> {
 fn store_base(tx: &Transaction<'_>, sample: i64, r: &Reading) -> rusqlite::Result<()> {
     let mut entries: Vec<&(Key, Value)> = r.entries.iter().collect();
     entries.sort_unstable_by_key(|(k, _)| *k);
-    let mut blob = Vec::with_capacity(entries.len() * 20);
+    let mut blob = Vec::with_capacity(entries.len() * 36);
+    let half = |b: &[u8]| u64::from_le_bytes(b.try_into().unwrap_or_default());
     encode_varints(
         entries.iter().flat_map(|(k, v)| {
             [
                 u64::from(k.tgid),
                 u64::from(k.netns),
                 k.start_ns,
+                half(&k.comm[..8]),
+                half(&k.comm[8..]),
                 u64::from(k.proto),
                 u64::from(k.dir),
                 u64::from(k.family),
@@ -163,7 +170,11 @@ pub fn account(
             if d == 0 {
                 continue;
             }
-            let owner = resolve(k, v);
+            // the name the process had when it moved these bytes, whatever it is called now
+            let owner = Owner {
+                comm: k.name().to_vec(),
+                ..resolve(k, v)
+            };
             let netns = netns_ids.get(&u64::from(k.netns)).copied();
             let id = procs.id(tx, &owner, netns)?;
             let (rx, txb) = if k.dir == 1 { (0, d) } else { (d, 0) };
@@ -189,7 +200,7 @@ pub fn account(
 pub fn captured_owner(k: &Key, v: &Value, cgroup: Option<Vec<u8>>) -> Owner {
     Owner {
         pid: k.tgid as i32,
-        comm: v.comm.clone(),
+        comm: k.name().to_vec(),
         uid: v.uid,
         start_time: k.start_ticks(),
         exe: None,

@@ -82,6 +82,10 @@ const MIGRATIONS: &[Step] = &[
         sql: include_str!("../../migrations/0007_alerts.sql"),
         convert: None,
     },
+    Step {
+        sql: include_str!("../../migrations/0008_process_names.sql"),
+        convert: None,
+    },
 ];
 
 pub const SCHEMA_VERSION: i32 = MIGRATIONS.len() as i32;

@@ -237,7 +237,7 @@ fn base_tgids(env: &Env) -> std::collections::HashSet<u64> {
         .query_row("SELECT entries FROM ebpf_base", [], |r| r.get(0))
         .unwrap();
     let v = nrec::store::decode_varints(&blob).unwrap();
-    v.chunks(7).map(|c| c[0]).collect()
+    v.chunks(9).map(|c| c[0]).collect()
 }
 
 #[test]
@@ -490,4 +490,135 @@ fn a_process_that_exits_while_record_commits_loses_no_bytes() {
         "every byte of a process that exited during the record is stored"
     );
     assert_eq!(rows.get("nrecrrx").copied().unwrap_or((0, 0)), (40_000, 0));
+}
+
+/// One process renamed twice, driven phase by phase over stdin so records fall between the
+/// phases: as `nrecold` it moves 10 000 B over a loopback connection to itself; (a record)
+/// 5 000 B more, then prctl renames it `nrecnew` and it moves 20 000 B; (a record) it execs a
+/// new program that keeps the two sockets, names itself `nrecexec`, moves 7 000 B and exits.
+const RENAMER: &str = r#"
+import ctypes, os, socket, sys
+def name(n): ctypes.CDLL(None).prctl(15, ctypes.c_char_p(n.encode()), 0, 0, 0)
+def move(c, s, n):
+    c.sendall(b"x" * n); k = 0
+    while k < n: k += len(s.recv(65536))
+name("nrecold")
+l = socket.socket(); l.bind(("127.0.0.1", 0)); l.listen(1)
+c = socket.create_connection(l.getsockname(), timeout=20); s, _ = l.accept(); s.settimeout(20)
+move(c, s, 10000); print("1", flush=True); sys.stdin.readline()
+move(c, s, 5000); name("nrecnew"); move(c, s, 20000); print("2", flush=True); sys.stdin.readline()
+EXEC = """import ctypes, socket, sys
+ctypes.CDLL(None).prctl(15, ctypes.c_char_p(b"nrecexec"), 0, 0, 0)
+c = socket.socket(fileno=int(sys.argv[1])); s = socket.socket(fileno=int(sys.argv[2]))
+c.sendall(b"y" * 7000); k = 0
+while k < 7000: k += len(s.recv(65536))
+print("3", flush=True)"""
+for f in (c, s): f.set_inheritable(True)
+os.execv(sys.executable, [sys.executable, "-c", EXEC, str(c.fileno()), str(s.fileno())])
+"#;
+
+/// `nrec proc NAME` as CSV: (netns, rx, tx) summed per namespace, and the exit status.
+fn proc_by_netns(env: &Env, name: &str) -> (std::collections::BTreeMap<String, (u64, u64)>, bool) {
+    let out = env
+        .cmd(&["proc", name, "--since", "1h", "--format", "csv"])
+        .env("NREC_NOW", jiff::Timestamp::now().to_string())
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    let mut lines = text.lines();
+    let head: Vec<&str> = lines.next().unwrap_or("").split(',').collect();
+    let col = |n: &str| head.iter().position(|h| *h == n);
+    let mut m = std::collections::BTreeMap::new();
+    if let (Some(ns), Some(rx), Some(tx)) = (col("netns"), col("rx_bytes"), col("tx_bytes")) {
+        for l in lines {
+            let f: Vec<&str> = l.split(',').collect();
+            let e: &mut (u64, u64) = m.entry(f[ns].to_string()).or_default();
+            e.0 += f[rx].parse::<u64>().unwrap();
+            e.1 += f[tx].parse::<u64>().unwrap();
+        }
+    }
+    (m, out.status.success())
+}
+
+#[test]
+fn bytes_go_to_the_name_the_process_had_when_it_moved_them() {
+    let env = Env::with_ebpf();
+    if !ebpf_or_skip(&env, "bytes_go_to_the_name_the_process_had") {
+        return;
+    }
+    env.record_live(); // baseline (the map was just created)
+    use std::io::{BufRead, Write};
+    let mut p = python_in(None)
+        .args(["-c", RENAMER])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = p.stdin.take().unwrap();
+    let mut lines = std::io::BufReader::new(p.stdout.take().unwrap()).lines();
+    for phase in ["1", "2", "3"] {
+        assert_eq!(lines.next().unwrap().unwrap(), phase);
+        env.record_live();
+        let _ = writeln!(stdin, "go");
+    }
+    assert!(p.wait().unwrap().success());
+    let (rows, doc) = top_json(&env, "top-procs");
+    assert_eq!(doc["source"], "ebpf", "{doc}");
+    let got = |n: &str| rows.get(n).copied().unwrap_or((0, 0));
+    // each name has exactly the bytes moved under it, whichever was current at the record
+    assert_eq!(got("nrecold"), (15_000, 15_000), "{rows:?}");
+    assert_eq!(got("nrecnew"), (20_000, 20_000), "{rows:?}");
+    assert_eq!(got("nrecexec"), (7_000, 7_000), "{rows:?}");
+    // the old name is found by `nrec proc`, with its two intervals
+    let (old, ok) = proc_by_netns(&env, "nrecold");
+    assert!(ok);
+    assert_eq!(old.get("root"), Some(&(15_000, 15_000)), "{old:?}");
+}
+
+/// A process (`nrec2ns`) moving 100 000 B over a loopback connection in the root namespace,
+/// then — after setns(2) into NS — 1 000 000 B each way over one there.
+const TWO_NS: &str = r#"
+import ctypes, os, socket, sys
+ctypes.CDLL(None).prctl(15, ctypes.c_char_p(b"nrec2ns"), 0, 0, 0)
+def pair():
+    l = socket.socket(); l.bind(("127.0.0.1", 0)); l.listen(1)
+    c = socket.create_connection(l.getsockname(), timeout=20); s, _ = l.accept(); s.settimeout(20)
+    return c, s
+def move(c, s, n):
+    c.sendall(b"x" * n); k = 0
+    while k < n: k += len(s.recv(65536))
+c, s = pair(); move(c, s, 100000)
+fd = os.open("/run/netns/" + sys.argv[1], os.O_RDONLY)
+assert ctypes.CDLL(None, use_errno=True).setns(fd, 0x40000000) == 0  # CLONE_NEWNET
+c2, s2 = pair(); move(c2, s2, 1000000); move(s2, c2, 1000000)
+"#;
+
+#[test]
+fn a_process_with_sockets_in_two_namespaces_has_bytes_in_each() {
+    let env = Env::with_ebpf();
+    if !ebpf_or_skip(&env, "a_process_with_sockets_in_two_namespaces") {
+        return;
+    }
+    let Some(ns) = Netns::pair("two") else {
+        return skip(
+            "a_process_with_sockets_in_two_namespaces",
+            "cannot create network namespaces",
+        );
+    };
+    env.record_live(); // baseline (the map was just created), both namespaces seen
+    let out = python_in(None)
+        .args(["-c", TWO_NS, &ns.names[0]])
+        .output()
+        .unwrap();
+    assert_success(&out);
+    env.record_live();
+    let (by_ns, ok) = proc_by_netns(&env, "nrec2ns");
+    assert!(ok);
+    assert_eq!(by_ns.len(), 2, "a row per namespace: {by_ns:?}");
+    assert_eq!(by_ns.get("root"), Some(&(100_000, 100_000)), "{by_ns:?}");
+    assert_eq!(
+        by_ns.get(ns.names[0].as_str()),
+        Some(&(2_000_000, 2_000_000)),
+        "{by_ns:?}"
+    );
 }
