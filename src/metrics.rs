@@ -669,12 +669,9 @@ pub fn collect(
         Some("ratio"),
         "Share of the last 24 h's interface bytes credited to processes (0-1)",
     );
-    let whole = tot.iface_rx + tot.iface_tx;
-    if whole > 0 {
-        f.push(
-            vec![],
-            ((tot.proc_rx + tot.proc_tx) as f64 / whole as f64).min(1.0),
-        );
+    // of the interface bytes plus what sockets moved beyond them (series::Balance): at most 1
+    if let Some(c) = tot.procs().coverage() {
+        f.push(vec![], c);
     }
     fams.push(f);
     Ok(fams)

@@ -84,7 +84,10 @@ pub fn run(args: &StatusArgs, g: &Global, out: &mut dyn Write) -> Result<()> {
     let sock = t.sock_rx + t.sock_tx;
     let unowned = t.unowned_rx + t.unowned_tx;
     let attributed = t.proc_rx + t.proc_tx;
-    let coverage = (iface > 0).then(|| attributed as f64 / iface as f64);
+    // attributed / (interface bytes + what sockets moved beyond them): never above 1
+    let bal = t.procs();
+    let coverage = bal.coverage();
+    let beyond = bal.extra();
     let ebpf_share = t.ebpf_share();
     let span = crate::output::units::duration(span_ms);
     if args.check {
@@ -165,6 +168,7 @@ pub fn run(args: &StatusArgs, g: &Global, out: &mut dyn Write) -> Result<()> {
                     "interface_bytes": iface,
                     "socket_bytes": sock,
                     "attributed_bytes": attributed,
+                    "beyond_interface_bytes": beyond,
                     "coverage": coverage,
                     "ebpf_share": ebpf_share,
                 },
@@ -290,8 +294,13 @@ pub fn run(args: &StatusArgs, g: &Global, out: &mut dyn Write) -> Result<()> {
             match coverage {
                 Some(c) => writeln!(
                     w,
-                    "last {span:<8} {} interface bytes, {:.1}% attributed to processes ({} on sockets without a known process); eBPF covered {:.0}% of the sampled time",
+                    "last {span:<8} {} interface bytes{}, {:.1}% attributed to processes ({} on sockets without a known process); eBPF covered {:.0}% of the sampled time",
                     size(iface),
+                    if beyond > 0 {
+                        format!(" and {} more on sockets (multicast copies, namespaces nrec never sampled: see top-procs)", size(beyond))
+                    } else {
+                        String::new()
+                    },
                     c * 100.0,
                     size(unowned),
                     ebpf_share.unwrap_or(0.0) * 100.0
@@ -345,9 +354,8 @@ impl Health<'_> {
                 self.span
             ));
         }
-        let iface = t.iface_rx + t.iface_tx;
-        if let (Some(min), true) = (self.min_coverage, iface > 0) {
-            let got = (t.proc_rx + t.proc_tx) as f64 * 100.0 / iface as f64;
+        if let (Some(min), Some(got)) = (self.min_coverage, t.procs().coverage()) {
+            let got = got * 100.0;
             if got < min {
                 p.push(format!(
                     "{got:.1}% of the last {}'s interface bytes attributed to processes, below --min-coverage {min}",

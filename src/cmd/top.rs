@@ -1,8 +1,9 @@
 //! `nrec top-procs`, `top-ports`, `top-hosts`: who moved the bytes over a window.
 //!
-//! Totals add up: the interface bytes of the window (rx and tx, every namespace) are the
-//! denominator; what no process can be credited with is an explicit `(unattributed)` row, and
-//! a coverage line says how much was attributed and by which source.
+//! Totals add up: the rows and an explicit `(unattributed)` row add up to the window's total —
+//! the interface bytes (rx and tx, every namespace), plus what sockets moved beyond them
+//! (`series::Balance`: multicast copies, namespaces nrec never sampled), said in the coverage
+//! line, which also says how much was attributed and by which source.
 
 use crate::cli::{By, Format, TopArgs};
 use crate::cmd::Global;
@@ -11,7 +12,7 @@ use crate::output::units::{bytes as size, pct};
 use crate::output::{Cell, Rows, escape_bytes, escape_text, write_error};
 use crate::store;
 use crate::store::rollup::{Kind, Roller};
-use crate::store::series::{self, Totals, Vector};
+use crate::store::series::{self, Balance, Totals, Vector};
 use crate::store::window::{self, Horizons, Sums};
 use rusqlite::Connection;
 use serde_json::json;
@@ -116,13 +117,17 @@ fn top_procs(conn: &Connection, sums: &Sums, by: By) -> rusqlite::Result<Vec<Ent
     Ok(by_key.into_values().filter(|e| e.rx + e.tx > 0).collect())
 }
 
-/// Ports or hosts with the process names behind each.
-fn top_detail(conn: &Connection, sums: &Sums, what: What) -> rusqlite::Result<Vec<Entry>> {
+/// Bytes (rx, tx) per network namespace name.
+type PerNs = HashMap<Vec<u8>, (u64, u64)>;
+
+/// Ports or hosts with the process names behind each, and their bytes per namespace.
+fn top_detail(conn: &Connection, sums: &Sums, what: What) -> rusqlite::Result<(Vec<Entry>, PerNs)> {
     let kind = match what {
         What::Ports => Kind::Port,
         _ => Kind::Host,
     };
     let mut by_key: HashMap<String, (Entry, HashMap<String, u64>)> = HashMap::new();
+    let mut per_ns = PerNs::new();
     for d in series::details(conn, kind, None)? {
         let Some(v) = sums.by_series.get(&d.series) else {
             continue;
@@ -132,6 +137,9 @@ fn top_detail(conn: &Connection, sums: &Sums, what: What) -> rusqlite::Result<Ve
         if rx + tx == 0 {
             continue;
         }
+        let n = per_ns.entry(d.netns.clone()).or_default();
+        n.0 += rx;
+        n.1 += tx;
         let key = match kind {
             Kind::Port => format!("{}/{}", d.proto, d.port),
             _ if d.addr == "*" => "(other hosts)".to_string(),
@@ -161,7 +169,7 @@ fn top_detail(conn: &Connection, sums: &Sums, what: What) -> rusqlite::Result<Ve
         e.0.tx += tx;
         *e.1.entry(comm).or_default() += rx + tx;
     }
-    Ok(by_key
+    let entries = by_key
         .into_values()
         .map(|(mut e, p)| {
             let mut p: Vec<(u64, String)> = p.into_iter().map(|(n, b)| (b, n)).collect();
@@ -169,7 +177,8 @@ fn top_detail(conn: &Connection, sums: &Sums, what: What) -> rusqlite::Result<Ve
             e.procs = p.into_iter().map(|(_, n)| n).collect();
             e
         })
-        .collect())
+        .collect();
+    Ok((entries, per_ns))
 }
 
 pub fn run(what: What, by: By, args: &TopArgs, g: &Global, out: &mut dyn Write) -> Result<()> {
@@ -196,9 +205,14 @@ pub fn run(what: What, by: By, args: &TopArgs, g: &Global, out: &mut dyn Write) 
     )
     .map_err(db)?;
     super::note_resolution(g, sums.edges, &h, &tz);
-    let mut entries = match what {
-        What::Procs => top_procs(&conn, &sums, by).map_err(db)?,
-        _ => top_detail(&conn, &sums, what).map_err(db)?,
+    let t = Totals::of(&conn, &sums).map_err(db)?;
+    // The rows' side of the equation per namespace, against the interfaces'.
+    let (mut entries, bal) = match what {
+        What::Procs => (top_procs(&conn, &sums, by).map_err(db)?, t.procs()),
+        _ => {
+            let (e, per_ns) = top_detail(&conn, &sums, what).map_err(db)?;
+            (e, Balance::of(&t.iface_ns, &per_ns))
+        }
     };
     entries.sort_by(|a, b| (b.rx + b.tx).cmp(&(a.rx + a.tx)).then(a.key.cmp(&b.key)));
     let other_key = match what {
@@ -206,17 +220,10 @@ pub fn run(what: What, by: By, args: &TopArgs, g: &Global, out: &mut dyn Write) 
         What::Ports => "(other ports)",
         What::Hosts => "(other hosts)",
     };
-    let t = Totals::of(&conn, &sums).map_err(db)?;
     // Every entry is counted once per direction, so the attributed sum is over all entries,
     // shown or not; for ports the same bytes are not split further, for hosts likewise.
-    let (arx, atx) = entries
-        .iter()
-        .fold((0u64, 0u64), |(r, x), e| (r + e.rx, x + e.tx));
-    let (urx, utx) = (
-        t.iface_rx.saturating_sub(arx),
-        t.iface_tx.saturating_sub(atx),
-    );
-    let whole = t.iface_rx + t.iface_tx;
+    let (urx, utx) = bal.unattributed;
+    let whole = bal.total();
     // Past --limit (and the hosts a process used beyond the ones tracked one by one), the
     // rest is one `(other …)` row, so the rows always add up to the interface total.
     let (mut ranked, mut rest): (Vec<Entry>, Vec<Entry>) =
@@ -249,7 +256,7 @@ pub fn run(what: What, by: By, args: &TopArgs, g: &Global, out: &mut dyn Write) 
         What::Ports => "PORT",
         What::Hosts => "HOST",
     };
-    let coverage = pct(arx + atx, whole);
+    let coverage = bal.coverage().unwrap_or(0.0) * 100.0;
     let command = match what {
         What::Procs => "top-procs",
         What::Ports => "top-ports",
@@ -294,7 +301,11 @@ pub fn run(what: What, by: By, args: &TopArgs, g: &Global, out: &mut dyn Write) 
             "by": by,
             "unattributed": { "rx_bytes": urx, "tx_bytes": utx, "total_bytes": urx + utx,
                               "on_sockets_without_process": t.unowned_rx + t.unowned_tx },
-            "interface_bytes": { "rx": t.iface_rx, "tx": t.iface_tx },
+            "interface_bytes": { "rx": bal.iface.0, "tx": bal.iface.1 },
+            "attributed_bytes": { "rx": bal.attributed.0, "tx": bal.attributed.1 },
+            "beyond_interfaces": { "rx": bal.beyond.0, "tx": bal.beyond.1 },
+            "unsampled_namespaces": { "rx": bal.unsampled.0, "tx": bal.unsampled.1 },
+            "total_bytes": whole,
             "coverage": coverage / 100.0,
             "source": source(&t, what),
             "ebpf_share": t.ebpf_share().unwrap_or(0.0),
@@ -305,23 +316,74 @@ pub fn run(what: What, by: By, args: &TopArgs, g: &Global, out: &mut dyn Write) 
         };
         return o.rows(&rows, body).map_err(write_error);
     }
-    table(o.text(), head, what, &entries, other.as_ref(), (urx, utx), whole)
-        .and_then(|()| {
-            writeln!(
-                o.text(),
-                "coverage: {coverage:.1}% of {} interface bytes (rx+tx, all namespaces, {}) attributed to processes; \
+    table(
+        o.text(),
+        head,
+        what,
+        &entries,
+        other.as_ref(),
+        (urx, utx),
+        whole,
+    )
+    .and_then(|()| {
+        writeln!(
+            o.text(),
+            "coverage: {coverage:.1}% of {} {}(rx+tx, all namespaces, {}) attributed to {}{}; \
                  source: {}{}",
-                size(whole),
-                window.label,
-                source_text(&t, what),
-                if t.unowned_rx + t.unowned_tx > 0 {
-                    format!("; {} were on sockets with no known process", size(t.unowned_rx + t.unowned_tx))
-                } else {
-                    String::new()
-                }
-            )
-        })
-        .map_err(write_error)
+            size(whole),
+            if bal.extra() == 0 {
+                "interface bytes "
+            } else {
+                ""
+            },
+            window.label,
+            match what {
+                What::Procs => "processes",
+                What::Ports => "ports",
+                What::Hosts => "hosts",
+            },
+            both_sides(&bal),
+            source_text(&t, what),
+            if t.unowned_rx + t.unowned_tx > 0 {
+                format!(
+                    "; {} were on sockets with no known process",
+                    size(t.unowned_rx + t.unowned_tx)
+                )
+            } else {
+                String::new()
+            }
+        )
+    })
+    .map_err(write_error)
+}
+
+/// When the rows hold more than the interfaces carried in some namespace, both sides of the
+/// total and why they differ (empty otherwise: the total is the interface bytes).
+fn both_sides(b: &Balance) -> String {
+    let sum = |(r, t): (u64, u64)| r + t;
+    if b.extra() == 0 {
+        return String::new();
+    }
+    let mut why = Vec::new();
+    if sum(b.beyond) > 0 {
+        why.push(format!(
+            "{} more than their namespace's interfaces carried (a datagram multicast or broadcast \
+             to several local sockets reaches each; a namespace created since the previous sample)",
+            size(sum(b.beyond))
+        ));
+    }
+    if sum(b.unsampled) > 0 {
+        why.push(format!(
+            "{} in network namespaces nrec never sampled (created and gone between two samples)",
+            size(sum(b.unsampled))
+        ));
+    }
+    format!(
+        "; the interfaces carried {}, the rows hold {}: {}",
+        size(sum(b.iface)),
+        size(sum(b.attributed)),
+        why.join(", ")
+    )
 }
 
 /// The ranked rows, the `(other …)` row and `(unattributed)`. The name column is as wide as

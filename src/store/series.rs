@@ -96,7 +96,7 @@ pub fn kinds(conn: &Connection, kinds: &[Kind]) -> rusqlite::Result<HashMap<i64,
 
 /// The host-wide totals of a window: interface bytes (every interface of every namespace),
 /// socket bytes, the part on sockets without a process, process bytes, sampled time.
-#[derive(Debug, Default, Clone, Copy)]
+#[derive(Debug, Default, Clone)]
 pub struct Totals {
     pub iface_rx: u64,
     pub iface_tx: u64,
@@ -112,14 +112,121 @@ pub struct Totals {
     /// eBPF send/receive calls (and bytes) not counted because the map was full.
     pub ebpf_lost_events: u64,
     pub ebpf_lost_bytes: u64,
+    /// Interface bytes (rx, tx) per network namespace name.
+    pub iface_ns: HashMap<Vec<u8>, (u64, u64)>,
+    /// Process bytes (rx, tx) per network namespace name ("" where nrec never sampled it).
+    pub proc_ns: HashMap<Vec<u8>, (u64, u64)>,
+}
+
+fn add_to(m: &mut HashMap<Vec<u8>, (u64, u64)>, ns: &[u8], (rx, tx): (u64, u64)) {
+    let e = m.entry(ns.to_vec()).or_default();
+    e.0 = e.0.saturating_add(rx);
+    e.1 = e.1.saturating_add(tx);
+}
+
+/// The network namespace name of every interface and process series ("" for a process
+/// whose namespace nrec never sampled).
+pub fn netns_of_series(conn: &Connection) -> rusqlite::Result<HashMap<i64, Vec<u8>>> {
+    let mut st = conn.prepare_cached(
+        "SELECT s.id, coalesce(n.name, x'') FROM series s JOIN iface i ON i.id = s.ref
+           LEFT JOIN netns n ON n.id = i.netns WHERE s.kind = ?1
+         UNION ALL
+         SELECT s.id, coalesce(n.name, x'') FROM series s JOIN process p ON p.id = s.ref
+           LEFT JOIN netns n ON n.id = p.netns WHERE s.kind = ?2",
+    )?;
+    let rows = st.query_map([Kind::Iface as i64, Kind::Proc as i64], |r| {
+        Ok((r.get::<_, i64>(0)?, r.bounded(1, limit::NETNS)?))
+    })?;
+    rows.collect()
+}
+
+/// The two sides of a window's equation (ARCHITECTURE.md §5 "Totals that hold"): the bytes
+/// the interfaces of each namespace carried, and the bytes credited to rows (processes,
+/// ports, hosts) in it. Per namespace, what the interfaces carried beyond the rows is
+/// `unattributed`; what the rows hold beyond the interfaces is `beyond` (a datagram multicast
+/// or broadcast to several local sockets is delivered to each, carried once; a namespace born
+/// since the previous sample has no interface baseline), and rows in a namespace with no
+/// interface bytes at all are `unsampled` (nrec never saw it: it lived and died between two
+/// samples). The rows plus `unattributed` add up to `total` = interfaces + beyond +
+/// unsampled, so no share exceeds 100 % and nothing is clamped away.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Balance {
+    pub iface: (u64, u64),
+    pub attributed: (u64, u64),
+    pub unattributed: (u64, u64),
+    pub beyond: (u64, u64),
+    pub unsampled: (u64, u64),
+}
+
+impl Balance {
+    pub fn of(
+        iface: &HashMap<Vec<u8>, (u64, u64)>,
+        attributed: &HashMap<Vec<u8>, (u64, u64)>,
+    ) -> Balance {
+        let mut b = Balance::default();
+        let sum = |a: &mut (u64, u64), (rx, tx): (u64, u64)| {
+            a.0 = a.0.saturating_add(rx);
+            a.1 = a.1.saturating_add(tx);
+        };
+        for (ns, i) in iface {
+            sum(&mut b.iface, *i);
+            let a = attributed.get(ns).copied().unwrap_or_default();
+            sum(
+                &mut b.unattributed,
+                (i.0.saturating_sub(a.0), i.1.saturating_sub(a.1)),
+            );
+            sum(
+                &mut b.beyond,
+                (a.0.saturating_sub(i.0), a.1.saturating_sub(i.1)),
+            );
+        }
+        for (ns, a) in attributed {
+            sum(&mut b.attributed, *a);
+            if !iface.contains_key(ns) {
+                sum(&mut b.unsampled, *a);
+            }
+        }
+        b
+    }
+    /// What the rows and `(unattributed)` add up to (rx + tx).
+    pub fn total(&self) -> u64 {
+        let (rx, tx) = self.total_dir();
+        rx.saturating_add(tx)
+    }
+    /// The total per direction.
+    pub fn total_dir(&self) -> (u64, u64) {
+        (
+            self.attributed.0.saturating_add(self.unattributed.0),
+            self.attributed.1.saturating_add(self.unattributed.1),
+        )
+    }
+    /// Rows beyond the interfaces, both kinds (rx + tx).
+    pub fn extra(&self) -> u64 {
+        [self.beyond, self.unsampled]
+            .iter()
+            .map(|(r, t)| r.saturating_add(*t))
+            .fold(0u64, u64::saturating_add)
+    }
+    /// The attributed share of the total, 0–1 (None: nothing moved).
+    pub fn coverage(&self) -> Option<f64> {
+        let t = self.total();
+        (t > 0).then(|| (self.attributed.0.saturating_add(self.attributed.1)) as f64 / t as f64)
+    }
 }
 
 impl Totals {
+    /// The balance of process bytes against the interfaces.
+    pub fn procs(&self) -> Balance {
+        Balance::of(&self.iface_ns, &self.proc_ns)
+    }
+
     pub fn of(conn: &Connection, sums: &Sums) -> rusqlite::Result<Totals> {
         let kinds = kinds(conn, &[Kind::Time, Kind::Iface, Kind::Proc, Kind::Attrib])?;
+        let netns = netns_of_series(conn)?;
         let mut t = Totals::default();
         for (id, v) in &sums.by_series {
             let v = Vector(v);
+            let ns = netns.get(id).map_or(&[][..], |n| &n[..]);
             match kinds.get(id) {
                 Some(Kind::Time) => {
                     t.elapsed_ms += v.elapsed_ms();
@@ -130,10 +237,12 @@ impl Totals {
                 Some(Kind::Iface) => {
                     t.iface_rx += v.iface_rx_bytes();
                     t.iface_tx += v.iface_tx_bytes();
+                    add_to(&mut t.iface_ns, ns, v.bytes(Kind::Iface));
                 }
                 Some(Kind::Proc) => {
                     t.proc_rx += v.rx();
                     t.proc_tx += v.tx();
+                    add_to(&mut t.proc_ns, ns, v.bytes(Kind::Proc));
                 }
                 Some(Kind::Attrib) => {
                     t.sock_rx += v.rx();
@@ -301,4 +410,51 @@ pub fn time_series(conn: &Connection) -> rusqlite::Result<Vec<i64>> {
     let mut st = conn.prepare("SELECT id FROM series WHERE kind = ?1")?;
     let rows = st.query_map([Kind::Time as i64], |r| r.get(0))?;
     rows.collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn m(v: &[(&str, (u64, u64))]) -> HashMap<Vec<u8>, (u64, u64)> {
+        v.iter().map(|(k, b)| (k.as_bytes().to_vec(), *b)).collect()
+    }
+
+    #[test]
+    fn the_rows_and_unattributed_add_up_to_a_total_no_share_exceeds() {
+        // root: interfaces carried more than the sockets (headers): unattributed
+        // "mc": three receivers got a copy of 1 000 B the interface carried once: beyond
+        // "": 5 MB in a namespace that lived and died between two samples: unsampled
+        let iface = m(&[("root", (1_200, 1_100)), ("mc", (1_000, 1_000))]);
+        let rows = m(&[
+            ("root", (1_000, 1_000)),
+            ("mc", (3_000, 1_000)),
+            ("", (5_000_000, 5_000_000)),
+        ]);
+        let b = Balance::of(&iface, &rows);
+        assert_eq!(b.iface, (2_200, 2_100));
+        assert_eq!(b.attributed, (5_004_000, 5_002_000));
+        assert_eq!(
+            b.unattributed,
+            (200, 100),
+            "not clamped by the other namespaces"
+        );
+        assert_eq!(b.beyond, (2_000, 0));
+        assert_eq!(b.unsampled, (5_000_000, 5_000_000));
+        // rows + unattributed = interfaces + beyond + unsampled
+        assert_eq!(b.total(), 2_200 + 2_100 + 2_000 + 10_000_000);
+        assert_eq!(b.total_dir(), (5_004_200, 5_002_100));
+        assert_eq!(b.extra(), 10_002_000);
+        let c = b.coverage().unwrap();
+        assert!(c <= 1.0 && c > 0.99, "{c}");
+        // every row's share of the total stays within 100 %
+        for a in rows.values() {
+            assert!(a.0 + a.1 <= b.total());
+        }
+        // nothing moved: no coverage; only interfaces: all unattributed
+        assert_eq!(Balance::of(&m(&[]), &m(&[])).coverage(), None);
+        let only = Balance::of(&iface, &m(&[]));
+        assert_eq!(only.unattributed, only.iface);
+        assert_eq!(only.coverage(), Some(0.0));
+    }
 }

@@ -622,3 +622,141 @@ fn a_process_with_sockets_in_two_namespaces_has_bytes_in_each() {
         "{by_ns:?}"
     );
 }
+
+/// Multicast on loopback: three receivers (`nrecmrx`) each get the 100 datagrams of 1 000 B
+/// one sender (`nrecmtx`) sends once. Prints what each receiver got.
+const MULTICAST: &str = r#"
+import ctypes, socket, sys
+def name(n): ctypes.CDLL(None).prctl(15, ctypes.c_char_p(n), 0, 0, 0)
+G = "239.7.7.7"
+if sys.argv[1] == "rx":
+    name(b"nrecmrx")
+    r = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); r.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    r.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 20); r.bind((G, 5599))
+    r.setsockopt(socket.IPPROTO_IP, socket.IP_ADD_MEMBERSHIP, socket.inet_aton(G) + socket.inet_aton("127.0.0.1"))
+    r.settimeout(10); print("ready", flush=True); n = 0
+    while n < 100000: n += len(r.recv(2000))
+    print(n, flush=True)
+else:
+    import subprocess, time
+    rx = [subprocess.Popen([sys.executable, "-c", sys.argv[2], "rx"], stdout=subprocess.PIPE, text=True) for _ in range(3)]
+    for p in rx: assert p.stdout.readline().strip() == "ready"
+    name(b"nrecmtx")
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_IF, socket.inet_aton("127.0.0.1"))
+    s.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_LOOP, 1)
+    for i in range(100): s.sendto(b"m" * 1000, (G, 5599)); time.sleep(0.001)
+    print(sum(int(p.stdout.readline()) for p in rx), flush=True)
+"#;
+
+/// 2 500 000 B each way over the loopback of a namespace that lives only while the process
+/// (`nrecunsh`) runs: nrec never samples it.
+const UNSHARED: &str = r#"
+import ctypes, socket
+ctypes.CDLL(None).prctl(15, ctypes.c_char_p(b"nrecunsh"), 0, 0, 0)
+l = socket.socket(); l.bind(("127.0.0.1", 0)); l.listen(1)
+c = socket.create_connection(l.getsockname(), timeout=20); s, _ = l.accept(); s.settimeout(20)
+for a, b in ((c, s), (s, c)):
+    a.sendall(b"u" * 2500000); k = 0
+    while k < 2500000: k += len(b.recv(65536))
+"#;
+
+#[test]
+fn rows_beyond_the_interfaces_are_shown_never_a_share_above_100_percent() {
+    let env = Env::with_ebpf();
+    let test = "rows_beyond_the_interfaces_are_shown";
+    if !ebpf_or_skip(&env, test) {
+        return;
+    }
+    let Some(ns) = Netns::pair("mc") else {
+        return skip(test, "cannot create network namespaces");
+    };
+    let lo_mc = std::process::Command::new("ip")
+        .args(["-n", &ns.names[0], "link", "set", "lo", "multicast", "on"])
+        .status()
+        .unwrap();
+    assert!(lo_mc.success());
+    env.record_live(); // baseline (the map was just created), the namespace seen
+    let out = std::process::Command::new("ip")
+        .args([
+            "netns",
+            "exec",
+            &ns.names[0],
+            "python3",
+            "-c",
+            MULTICAST,
+            "tx",
+            MULTICAST,
+        ])
+        .output()
+        .unwrap();
+    assert_success(&out);
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "300000");
+    let script = format!("ip link set lo up && exec python3 -c '{UNSHARED}'");
+    let out = std::process::Command::new("unshare")
+        .args(["-n", "sh", "-c", &script])
+        .output()
+        .unwrap();
+    assert_success(&out);
+    env.record_live();
+
+    let (rows, doc) = top_json(&env, "top-procs");
+    assert_eq!(doc["source"], "ebpf", "{doc}");
+    assert_eq!(rows.get("nrecmtx"), Some(&(0, 100_000)), "{rows:?}");
+    assert_eq!(rows.get("nrecmrx"), Some(&(300_000, 0)), "{rows:?}");
+    assert_eq!(rows.get("nrecunsh"), Some(&(5_000_000, 5_000_000)));
+    let n = |v: &serde_json::Value| v.as_u64().unwrap();
+    // the two sides, and why they differ
+    assert!(n(&doc["unsampled_namespaces"]["rx"]) >= 5_000_000, "{doc}");
+    assert!(n(&doc["unsampled_namespaces"]["tx"]) >= 5_000_000, "{doc}");
+    // the namespace's lo carried 100 datagrams once; its sockets received three copies
+    assert!(n(&doc["beyond_interfaces"]["rx"]) >= 190_000, "{doc}");
+    // the rows (with (unattributed)) add up to the total; no share or coverage above 1
+    let total = n(&doc["total_bytes"]);
+    let listed: u64 = doc["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| n(&r["total_bytes"]))
+        .sum();
+    assert_eq!(listed, total, "{doc}");
+    for r in doc["rows"].as_array().unwrap() {
+        assert!(r["share"].as_f64().unwrap() <= 1.0, "{r}");
+    }
+    let cov = doc["coverage"].as_f64().unwrap();
+    assert!(cov > 0.0 && cov <= 1.0, "{doc}");
+    assert_eq!(
+        n(&doc["interface_bytes"]["rx"])
+            + n(&doc["interface_bytes"]["tx"])
+            + n(&doc["beyond_interfaces"]["rx"])
+            + n(&doc["beyond_interfaces"]["tx"])
+            + n(&doc["unsampled_namespaces"]["rx"])
+            + n(&doc["unsampled_namespaces"]["tx"]),
+        total
+    );
+    // the table says so in words, and status agrees
+    let out = env
+        .cmd(&["top-procs", "--since", "1h"])
+        .env("NREC_NOW", jiff::Timestamp::now().to_string())
+        .output()
+        .unwrap();
+    assert_success(&out);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("in network namespaces nrec never sampled"),
+        "{text}"
+    );
+    assert!(
+        text.contains("more than their namespace's interfaces carried"),
+        "{text}"
+    );
+    for l in text.lines() {
+        if let Some(p) = l.split_whitespace().find(|w| w.ends_with('%')) {
+            let v: f64 = p.trim_end_matches('%').parse().unwrap_or(0.0);
+            assert!(v <= 100.0, "{l}");
+        }
+    }
+    let st = status(&env);
+    let c = st["last_hour"]["coverage"].as_f64().unwrap();
+    assert!(c <= 1.0, "{st}");
+}
