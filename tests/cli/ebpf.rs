@@ -760,3 +760,118 @@ fn rows_beyond_the_interfaces_are_shown_never_a_share_above_100_percent() {
     let c = st["last_hour"]["coverage"].as_f64().unwrap();
     assert!(c <= 1.0, "{st}");
 }
+
+/// Builds `iopaths.c` (the ground-truth program) into the test's directory.
+fn build_iopaths(env: &Env) -> Option<std::path::PathBuf> {
+    let src = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/cli/iopaths.c");
+    let bin = env.tmp.path().join("iopaths");
+    let out = std::process::Command::new("cc")
+        .args(["-O1", "-Wall", "-Werror", "-o"])
+        .arg(&bin)
+        .arg(src)
+        .args(["-luring", "-lpthread"])
+        .output()
+        .ok()?;
+    assert!(
+        out.status.success() || String::from_utf8_lossy(&out.stderr).contains("liburing.h"),
+        "iopaths.c does not build: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out.status.success().then_some(bin)
+}
+
+/// The per-process truth lines an iopaths run printed: name → (rx, tx).
+fn truth_lines(out: &std::process::Output) -> Vec<(String, (u64, u64))> {
+    assert_success(out);
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| {
+            let v: serde_json::Value = serde_json::from_str(l).unwrap();
+            let n = |k: &str| v[k].as_u64().unwrap();
+            (v["name"].as_str().unwrap().to_string(), (n("rx"), n("tx")))
+        })
+        .collect()
+}
+
+/// The README's claim, path by path: each I/O path's process is credited with exactly what
+/// its system calls returned — TCP and UDP over IPv4, IPv6 and v4-mapped addresses,
+/// writev/readv, sendmsg/recvmsg, sendmmsg/recvmmsg, MSG_PEEK, MSG_ZEROCOPY (and its error-queue
+/// notifications), sendfile and splice into a socket, a sending thread, io_uring (SEND,
+/// SENDMSG/RECVMSG, SEND_ZC, READ/WRITE, IOSQE_ASYNC, SQPOLL), a connection shared by fork,
+/// 2 000 short-lived processes, and TCP over a veth pair between two namespaces.
+#[test]
+fn every_io_path_is_credited_exactly() {
+    let env = Env::with_ebpf();
+    let test = "every_io_path_is_credited_exactly";
+    if !ebpf_or_skip(&env, test) {
+        return;
+    }
+    let Some(bin) = build_iopaths(&env) else {
+        return skip(
+            test,
+            "liburing-dev is not installed (scripts/lib.sh installs it)",
+        );
+    };
+    let Some(ns) = Netns::pair("io") else {
+        return skip(test, "cannot create network namespaces");
+    };
+    env.record_live(); // baseline (the map was just created), the namespaces seen
+    let mut truth = truth_lines(
+        &std::process::Command::new(&bin)
+            .arg("local")
+            .output()
+            .unwrap(),
+    );
+    truth.extend(truth_lines(
+        &std::process::Command::new(&bin)
+            .args(["veth", &ns.names[0], &ns.names[1], &ns.addr_b()])
+            .output()
+            .unwrap(),
+    ));
+    assert_eq!(truth.len(), 25, "{truth:?}");
+    env.record_live();
+    let (rows, doc) = top_json(&env, "top-procs");
+    assert_eq!(doc["source"], "ebpf", "{doc}");
+    let wrong: Vec<String> = truth
+        .iter()
+        .filter(|(name, t)| rows.get(name) != Some(t))
+        .map(|(name, t)| format!("{name}: sent/received {t:?}, nrec {:?}", rows.get(name)))
+        .collect();
+    assert!(wrong.is_empty(), "{}", wrong.join("\n"));
+}
+
+/// The documented gap (README, Limits): bytes a process receives with
+/// getsockopt(TCP_ZEROCOPY_RECEIVE) — mapped pages or its copy buffer — pass no recvmsg and
+/// are not counted; what it reads with recv(2) is, exactly.
+#[test]
+fn tcp_zerocopy_receive_is_the_documented_gap() {
+    let env = Env::with_ebpf();
+    let test = "tcp_zerocopy_receive_is_the_documented_gap";
+    if !ebpf_or_skip(&env, test) {
+        return;
+    }
+    let Some(bin) = build_iopaths(&env) else {
+        return skip(
+            test,
+            "liburing-dev is not installed (scripts/lib.sh installs it)",
+        );
+    };
+    env.record_live(); // baseline (the map was just created)
+    let out = std::process::Command::new(&bin)
+        .arg("zcrecv")
+        .output()
+        .unwrap();
+    assert_success(&out);
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let n = |k: &str| v[k].as_u64().unwrap();
+    assert_eq!(n("rx") + n("zc"), 4 << 20, "{v}");
+    assert!(n("zc") > 0, "the kernel delivered nothing by zerocopy: {v}");
+    env.record_live();
+    let (rows, _) = top_json(&env, "top-procs");
+    assert_eq!(
+        rows.get("nio_zcrecv"),
+        Some(&(n("rx"), 4 << 20)),
+        "recv(2) bytes counted, {} zerocopy bytes not",
+        n("zc")
+    );
+}

@@ -227,6 +227,11 @@ impl Netns {
 }
 
 impl Netns {
+    /// The address of the second namespace's end of the veth pair.
+    pub fn addr_b(&self) -> String {
+        format!("10.213.{}.2", 1 + (std::process::id() % 250))
+    }
+
     /// Namespaces left by a test process that was killed before its Drop ran.
     fn remove_stale(tag: &str) {
         let Ok(rd) = std::fs::read_dir("/run/netns") else {
