@@ -5,7 +5,7 @@
 #
 #   sudo benches/ebpf-read.sh [N]      # default 1250 processes = 5 000 entries; needs hyperfine
 #
-# Prints both means and (on − off) / entries. Everything it starts is ended through its
+# Prints both means (wall and CPU) and (on − off) / entries. Everything it starts is ended through its
 # parent (a stop file), by PID; the pins and databases are removed on exit.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -52,12 +52,16 @@ entries=$("$NREC" --db "$W/on.db" status --format json |
   python3 -c 'import json,sys; print(json.load(sys.stdin)["ebpf"]["host"]["entries"])')
 "$NREC" --db "$W/on.db" record -q
 NREC_EBPF=off "$NREC" --db "$W/off.db" record -q
-hyperfine -N -w 3 -r 40 --export-json "$W/h.json" \
+hyperfine -N -w 3 -r 60 --export-json "$W/h.json" \
   "$NREC --db $W/on.db record -q" "env NREC_EBPF=off $NREC --db $W/off.db record -q" >/dev/null
 python3 - "$W/h.json" "$entries" <<'PY'
 import json, sys
 r = json.load(open(sys.argv[1]))["results"]; n = int(sys.argv[2])
+cpu = lambda x: (x["user"] + x["system"]) * 1e3
 on, off = r[0]["mean"] * 1e3, r[1]["mean"] * 1e3
-print(f"entries {n}: record with eBPF {on:.1f} ms, without {off:.1f} ms: "
+con, coff = cpu(r[0]), cpu(r[1])
+print(f"entries {n}: record with eBPF {on:.1f} ms, without {off:.1f} ms (wall): "
       f"{(on - off) * 1e3 / n:.2f} µs per live entry")
+print(f"entries {n}: record with eBPF {con:.1f} ms, without {coff:.1f} ms (CPU, user+system): "
+      f"{(con - coff) * 1e3 / n:.2f} µs per live entry")
 PY

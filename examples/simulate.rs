@@ -456,6 +456,7 @@ fn main() {
                 udp_flows: None,
             }],
             ebpf: None,
+            pids: None,
         };
         let by_inode: HashMap<u32, usize> = socks.iter().map(|s| (s.inode, s.proc_idx)).collect();
         let mut owners = |wanted: &HashSet<u32>| -> HashMap<u32, Owner> {

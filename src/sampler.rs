@@ -49,21 +49,16 @@ impl EbpfSource {
     /// Deletes the entries of processes that no longer run: called once the sample holding
     /// their bytes is committed. Only an entry that still holds what was stored goes (bytes a
     /// process moved after the reading, before it exited, stay for the next record).
-    fn forget_exited(&self, r: &ebpf::Reading, warn: &mut Warnings) {
-        // Exited = no longer listed in /proc: one directory read, not a /proc/PID/stat read
-        // per process (5 000 entries of 1 250 processes cost 1 250 opens a record). A PID
-        // reused by a new process keeps the old entry until that one exits too — a slot held
-        // longer, nothing lost or counted twice.
-        if r.entries.is_empty() {
-            return; // nothing to forget: no /proc listing
-        }
-        let Some(running) = procs::running_pids() else {
-            return; // /proc unreadable: forget nothing now, the next record will
-        };
+    /// `running`: the processes the sample's walk of /proc found, after the reading.
+    fn forget_exited(&self, r: &ebpf::Reading, running: &[u32], warn: &mut Warnings) {
+        // Exited = present in the reading, absent from the walk of /proc that followed it
+        // (one listing serves the namespaces and this; a second one cost 0.5 µs per entry
+        // with 5 000 entries). A PID reused by a new process keeps the old entry until that
+        // one exits too — a slot held longer, nothing lost or counted twice.
         let gone: Vec<(ebpf::Key, ebpf::Value)> = r
             .entries
             .iter()
-            .filter(|(k, _)| !running.contains(&k.tgid))
+            .filter(|(k, _)| running.binary_search(&k.tgid).is_err())
             .map(|(k, v)| (*k, v.clone()))
             .collect();
         if let Err(e) = ebpf::forget(&gone) {
@@ -173,13 +168,16 @@ impl Sampler {
         if let Some(l) = self.listening.as_mut() {
             l.refresh(warn);
         }
+        // eBPF first: the walk of /proc that collecting does then tells which of the
+        // reading's processes have exited since (see forget_exited)
+        let reading = live
+            .then(|| self.ebpf.collect(self.verbose, warn))
+            .flatten();
         let mut sample = recorder::collect(&self.source, self.clock.now().as_millisecond(), warn)?;
         if let Some(l) = self.listening.as_mut() {
             l.drain_into(&mut sample, warn);
         }
-        if live {
-            sample.ebpf = self.ebpf.collect(self.verbose, warn);
-        }
+        sample.ebpf = reading;
         let mut denied_fd = 0;
         let mut owners = |wanted: &HashSet<u32>| {
             if !live {
@@ -211,8 +209,8 @@ impl Sampler {
             warn,
             &mut self.roller,
         )?;
-        if let Some(r) = &sample.ebpf {
-            self.ebpf.forget_exited(r, warn);
+        if let (Some(r), Some(running)) = (&sample.ebpf, &sample.pids) {
+            self.ebpf.forget_exited(r, running, warn);
         }
         if let Some(o) = &ins.ebpf {
             if o.lost_events > 0 {

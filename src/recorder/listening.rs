@@ -19,7 +19,7 @@ pub struct Listening {
 impl Listening {
     /// One namespace enumeration serves both kinds of listener.
     pub fn refresh(&mut self, warn: &mut Warnings) {
-        let (targets, _) = netns::enumerate(Path::new("/proc"));
+        let targets = netns::enumerate(Path::new("/proc")).targets;
         self.closed.refresh(&targets, warn);
         #[cfg(feature = "pcap")]
         if let Some(c) = &mut self.capture {

@@ -104,6 +104,9 @@ pub struct Sample {
     pub namespaces: Vec<NsSample>,
     /// The eBPF counters read with this sample; None when eBPF is off or unavailable.
     pub ebpf: Option<crate::ebpf::Reading>,
+    /// The processes running when /proc was walked for the namespaces (ascending; live
+    /// only): the eBPF reading, taken just before, forgets the entries of the others.
+    pub pids: Option<Vec<u32>>,
 }
 
 /// Protocol counters of one namespace, `source:Group:Name` → raw value, in file order.
@@ -332,6 +335,7 @@ fn collect_dir(dir: &Path, now_ms: i64, warn: &mut Warnings) -> Result<Sample> {
             udp_flows: None,
         }],
         ebpf: None,
+        pids: None,
     })
 }
 
@@ -366,7 +370,11 @@ fn fixture_link(files: ProcFiles, dir: &Path, name: &[u8]) -> ifinfo::LinkInfo {
 fn collect_live(now_ms: i64, warn: &mut Warnings) -> Result<Sample> {
     let proc_root = PathBuf::from("/proc");
     let mono_ms = boottime_ms();
-    let (targets, denied) = netns::enumerate(&proc_root);
+    let netns::Walk {
+        targets,
+        denied,
+        pids,
+    } = netns::enumerate(&proc_root);
     if denied > 0 {
         let hint = if !crate::sys::is_root() {
             "; run as root to record every namespace"
@@ -427,6 +435,7 @@ fn collect_live(now_ms: i64, warn: &mut Warnings) -> Result<Sample> {
         ncpu,
         namespaces,
         ebpf: None,
+        pids: Some(pids),
     })
 }
 

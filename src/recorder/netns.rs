@@ -36,14 +36,28 @@ fn ns_link_inode(link: &[u8]) -> Option<u64> {
     std::str::from_utf8(digits).ok()?.parse().ok()
 }
 
-/// Lists distinct namespaces, own first. `denied` counts processes whose namespace link we
-/// could not read (not root), so the caller can say that some may be missing.
-pub fn enumerate(proc_root: &Path) -> (Vec<NsTarget>, usize) {
+/// What one walk of /proc found.
+#[derive(Debug, Default)]
+pub struct Walk {
+    /// Distinct namespaces, own first.
+    pub targets: Vec<NsTarget>,
+    /// Processes whose namespace link we could not read (not root), so the caller can say
+    /// that some namespaces may be missing.
+    pub denied: usize,
+    /// The processes the walk found running (ascending): whatever was listed and not gone
+    /// by its link's read. The eBPF reading taken before the walk uses it to tell which of
+    /// its processes have exited, without a second listing of /proc.
+    pub pids: Vec<u32>,
+}
+
+/// Walks /proc (and /run/netns) for the network namespaces.
+pub fn enumerate(proc_root: &Path) -> Walk {
     let own = ns_inode(&proc_root.join("thread-self/ns/net"))
         .or_else(|| ns_inode(&proc_root.join("self/ns/net")));
     let init = ns_inode(&proc_root.join("1/ns/net"));
     let mut found: BTreeMap<u64, NsTarget> = BTreeMap::new();
     let mut denied = 0;
+    let mut pids = Vec::new();
     let mut add = |inode: u64, name: Option<Vec<u8>>, path: PathBuf| {
         let e = found.entry(inode).or_insert_with(|| NsTarget {
             inode,
@@ -85,13 +99,20 @@ pub fn enumerate(proc_root: &Path) -> (Vec<NsTarget>, usize) {
             let Ok(cname) = std::ffi::CStr::from_bytes_with_nul(&name) else {
                 continue;
             };
+            let pid = std::str::from_utf8(fname.as_bytes())
+                .ok()
+                .and_then(|p| p.parse::<u32>().ok());
             match crate::sys::readlinkat(&dir, cname, &mut buf) {
                 Ok(link) => {
+                    pids.extend(pid);
                     if let Some(ino) = ns_link_inode(link) {
                         add(ino, None, ent.path().join("ns/net"));
                     }
                 }
-                Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => denied += 1,
+                Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => {
+                    pids.extend(pid);
+                    denied += 1;
+                }
                 Err(_) => {} // process exited meanwhile
             }
         }
@@ -118,7 +139,12 @@ pub fn enumerate(proc_root: &Path) -> (Vec<NsTarget>, usize) {
         })
         .collect();
     list.sort_by_key(|t| (!t.is_own, t.name != b"root", t.name.clone()));
-    (list, denied)
+    pids.sort_unstable();
+    Walk {
+        targets: list,
+        denied,
+        pids,
+    }
 }
 
 /// Runs `f` inside namespace `t` and returns its result; for the own namespace it runs
@@ -156,8 +182,12 @@ mod tests {
         assert_eq!(ns_link_inode(b"mnt:[4026531840]"), None);
         assert_eq!(ns_link_inode(b"net:[4026531840"), None);
         // the live host: our own namespace is found, by the same inode a stat gives
-        let (list, _) = enumerate(Path::new("/proc"));
+        let walk = enumerate(Path::new("/proc"));
+        let list = &walk.targets;
         let own = ns_inode(Path::new("/proc/self/ns/net")).unwrap();
         assert!(list.iter().any(|t| t.inode == own && t.is_own), "{list:?}");
+        // the processes found include this one, and a PID nobody has does not appear
+        assert!(walk.pids.binary_search(&std::process::id()).is_ok());
+        assert!(walk.pids.windows(2).all(|w| w[0] < w[1]));
     }
 }

@@ -172,18 +172,6 @@ fn socket_inode(link: &[u8]) -> Option<u32> {
     std::str::from_utf8(rest).ok()?.parse().ok()
 }
 
-/// The PIDs (thread-group ids) /proc lists now; None when /proc cannot be read.
-pub fn running_pids() -> Option<std::collections::HashSet<u32>> {
-    let mut out = std::collections::HashSet::new();
-    for e in std::fs::read_dir("/proc").ok()? {
-        let e = e.ok()?;
-        if let Some(pid) = e.file_name().to_str().and_then(|s| s.parse::<u32>().ok()) {
-            out.insert(pid);
-        }
-    }
-    Some(out)
-}
-
 /// Reads comm and start time from `/proc/PID/stat`, splitting at the **last** ')' because
 /// comm may itself contain ')' and spaces.
 pub fn read_owner(dir: &Path, pid: i32) -> Option<Owner> {

@@ -236,8 +236,11 @@ fn base_tgids(env: &Env) -> std::collections::HashSet<u64> {
         .sql()
         .query_row("SELECT entries FROM ebpf_base", [], |r| r.get(0))
         .unwrap();
-    let v = nrec::store::decode_varints(&blob).unwrap();
-    v.chunks(9).map(|c| c[0]).collect()
+    nrec::store::ebpf::decode_base(&blob)
+        .unwrap()
+        .iter()
+        .map(|(k, _)| u64::from(k.tgid))
+        .collect()
 }
 
 #[test]
