@@ -652,6 +652,29 @@ else:
     print(sum(int(p.stdout.readline()) for p in rx), flush=True)
 "#;
 
+/// Broadcast on loopback: three receivers (`nrecbrx`, bound to the same port) each get the 50
+/// datagrams of 1 000 B one sender (`nrecbtx`) sends once to 127.255.255.255.
+const BROADCAST: &str = r#"
+import ctypes, socket, time
+def name(n): ctypes.CDLL(None).prctl(15, ctypes.c_char_p(n), 0, 0, 0)
+name(b"nrecbrx")
+rs = []
+for i in range(3):
+    r = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); r.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    r.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 20); r.bind(("0.0.0.0", 5598)); r.settimeout(10); rs.append(r)
+import os
+if os.fork() == 0:
+    name(b"nrecbtx")
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.setsockopt(socket.SOL_SOCKET, socket.SO_BROADCAST, 1)
+    for i in range(50): s.sendto(b"b" * 1000, ("127.255.255.255", 5598)); time.sleep(0.001)
+    os._exit(0)
+n = 0
+for r in rs:
+    for _ in range(50): n += len(r.recv(2000))
+os.wait()
+print(n, flush=True)
+"#;
+
 /// 2 500 000 B each way over the loopback of a namespace that lives only while the process
 /// (`nrecunsh`) runs: nrec never samples it.
 const UNSHARED: &str = r#"
@@ -695,6 +718,12 @@ fn rows_beyond_the_interfaces_are_shown_never_a_share_above_100_percent() {
         .unwrap();
     assert_success(&out);
     assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "300000");
+    let out = std::process::Command::new("ip")
+        .args(["netns", "exec", &ns.names[0], "python3", "-c", BROADCAST])
+        .output()
+        .unwrap();
+    assert_success(&out);
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "150000");
     let script = format!("ip link set lo up && exec python3 -c '{UNSHARED}'");
     let out = std::process::Command::new("unshare")
         .args(["-n", "sh", "-c", &script])
@@ -707,13 +736,15 @@ fn rows_beyond_the_interfaces_are_shown_never_a_share_above_100_percent() {
     assert_eq!(doc["source"], "ebpf", "{doc}");
     assert_eq!(rows.get("nrecmtx"), Some(&(0, 100_000)), "{rows:?}");
     assert_eq!(rows.get("nrecmrx"), Some(&(300_000, 0)), "{rows:?}");
+    assert_eq!(rows.get("nrecbtx"), Some(&(0, 50_000)), "{rows:?}");
+    assert_eq!(rows.get("nrecbrx"), Some(&(150_000, 0)), "{rows:?}");
     assert_eq!(rows.get("nrecunsh"), Some(&(5_000_000, 5_000_000)));
     let n = |v: &serde_json::Value| v.as_u64().unwrap();
     // the two sides, and why they differ
     assert!(n(&doc["unsampled_namespaces"]["rx"]) >= 5_000_000, "{doc}");
     assert!(n(&doc["unsampled_namespaces"]["tx"]) >= 5_000_000, "{doc}");
-    // the namespace's lo carried 100 datagrams once; its sockets received three copies
-    assert!(n(&doc["beyond_interfaces"]["rx"]) >= 190_000, "{doc}");
+    // the namespace's lo carried 150 datagrams once; its sockets received three copies
+    assert!(n(&doc["beyond_interfaces"]["rx"]) >= 285_000, "{doc}");
     // the rows (with (unattributed)) add up to the total; no share or coverage above 1
     let total = n(&doc["total_bytes"]);
     let listed: u64 = doc["rows"]
