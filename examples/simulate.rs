@@ -155,23 +155,24 @@ fn main() {
 
     // Real counter names from this machine (root namespace), so the keyset is realistic.
     let mut warn = Warnings::default();
-    let template: Vec<(String, u64)> = nrec::recorder::collect(&Source::Live, now_ms, &mut warn)
-        .ok()
-        .and_then(|s| s.namespaces.into_iter().next())
-        .map(|ns| ns.counters)
-        .unwrap_or_else(|| {
-            [
-                "Ip:InReceives",
-                "Ip:OutRequests",
-                "Tcp:InSegs",
-                "Tcp:OutSegs",
-                "Udp:InDatagrams",
-            ]
-            .iter()
-            .map(|n| (n.to_string(), 0))
-            .chain(std::iter::once(("sockstat:TCP:inuse".to_string(), 0)))
-            .collect()
-        });
+    let template: Vec<(String, u64)> =
+        nrec::recorder::collect(&Source::Live, now_ms, None, &mut warn)
+            .ok()
+            .and_then(|s| s.namespaces.into_iter().next())
+            .map(|ns| ns.counters)
+            .unwrap_or_else(|| {
+                [
+                    "Ip:InReceives",
+                    "Ip:OutRequests",
+                    "Tcp:InSegs",
+                    "Tcp:OutSegs",
+                    "Udp:InDatagrams",
+                ]
+                .iter()
+                .map(|n| (n.to_string(), 0))
+                .chain(std::iter::once(("sockstat:TCP:inuse".to_string(), 0)))
+                .collect()
+            });
     let mut counters: Vec<(String, u64)> = template.iter().map(|(n, _)| (n.clone(), 0)).collect();
     let busy_counter: Vec<usize> = counters
         .iter()
@@ -454,6 +455,7 @@ fn main() {
                 closed: None,
                 udp_socks: Vec::new(),
                 udp_flows: None,
+                fresh: false,
             }],
             ebpf: None,
             pids: None,

@@ -173,7 +173,15 @@ impl Sampler {
         let reading = live
             .then(|| self.ebpf.collect(self.verbose, warn))
             .flatten();
-        let mut sample = recorder::collect(&self.source, self.clock.now().as_millisecond(), warn)?;
+        // the sample this one will continue: namespaces created after it count from zero
+        let last =
+            insert::last_sample(&conn).map_err(|e| crate::error::Error::sqlite(&self.path, e))?;
+        let mut sample = recorder::collect(
+            &self.source,
+            self.clock.now().as_millisecond(),
+            last.as_ref(),
+            warn,
+        )?;
         if let Some(l) = self.listening.as_mut() {
             l.drain_into(&mut sample, warn);
         }

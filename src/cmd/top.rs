@@ -368,7 +368,7 @@ fn both_sides(b: &Balance) -> String {
     if sum(b.beyond) > 0 {
         why.push(format!(
             "{} more than their namespace's interfaces carried (a datagram multicast or broadcast \
-             to several local sockets reaches each; a namespace created since the previous sample)",
+             to several local sockets reaches each; a namespace of unknown age seen for the first time)",
             size(sum(b.beyond))
         ));
     }

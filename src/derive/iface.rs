@@ -146,11 +146,14 @@ pub fn iface_deltas(
                     if let Some(k) = match_moved(prev, &mut used, ns_inode, i) {
                         let (d, f) = delta::iface_deltas(&prev[k].counters, cur);
                         (Some(d), f | Flag::Moved as i64)
-                    } else if prev_ns.contains(&ns_inode) {
+                    } else if prev_ns.contains(&ns_inode) || ns.fresh {
+                        // new in a namespace recorded last time, or in one created since
+                        // (its processes started after the previous sample): from zero
                         (Some(*cur), Flag::New as i64)
                     } else {
-                        // The namespace was not recorded last time (new, or not readable):
-                        // we cannot tell when these counters grew, so count nothing.
+                        // The namespace was not recorded last time and nothing says it is
+                        // new (it may not have been readable): we cannot tell when these
+                        // counters grew, so count nothing.
                         (None, Flag::Baseline as i64)
                     }
                 }
@@ -278,6 +281,7 @@ pub(crate) mod tests {
             closed: None,
             udp_socks: Vec::new(),
             udp_flows: None,
+            fresh: false,
         }
     }
 
@@ -363,7 +367,7 @@ pub(crate) mod tests {
     fn renames_recreations_moves_and_new_interfaces() {
         // ifindex 3 renamed veth0 → web0; eth1 re-created (same name, new ifindex);
         // vx moved from namespace 1 to 2 with its counters; new0 appeared in a known namespace;
-        // everything in unknown namespace 3 is a baseline.
+        // everything in unknown namespace 3 is a baseline; namespace 4, created since, counts.
         let p = [
             prev(1, "veth0", 3, 1000, 1000),
             prev(1, "eth1", 4, 9000, 9000),
@@ -386,6 +390,10 @@ pub(crate) mod tests {
                 ],
             ),
             ns(3, "green", vec![iface("eth0", 2, 5000, 5000)]),
+            NsSample {
+                fresh: true,
+                ..ns(4, "born", vec![iface("lo", 1, 4000, 4000)])
+            },
         ];
         let (d, _) = one(&p, &n, CONT);
         let f = |a: usize, b: usize| d[a][b].flags;
@@ -395,6 +403,8 @@ pub(crate) mod tests {
         assert_eq!((f(1, 1), rx(1, 1)), (Flag::Moved as i64, Some(100)));
         assert_eq!((f(1, 2), rx(1, 2)), (Flag::New as i64, Some(300)));
         assert_eq!((f(2, 0), rx(2, 0)), (Flag::Baseline as i64, None));
+        // a namespace created since the previous sample began at zero
+        assert_eq!((f(3, 0), rx(3, 0)), (Flag::New as i64, Some(4000)));
     }
 
     #[test]

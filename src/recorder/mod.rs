@@ -75,6 +75,9 @@ pub struct NsSample {
     pub udp_socks: Vec<(std::net::IpAddr, u16, u32)>,
     /// UDP payload per flow since the last drain (daemon with the pcap fallback).
     pub udp_flows: Option<Flows>,
+    /// Created since the previous sample (`netns::born_after`): its counters began at zero,
+    /// so its interfaces are counted from zero rather than taken as a baseline.
+    pub fresh: bool,
 }
 
 /// How a datagram was seen: leaving the namespace, arriving in it, or on loopback (where it
@@ -124,9 +127,16 @@ pub enum Source {
     ProcDir(PathBuf),
 }
 
-pub fn collect(source: &Source, now_ms: i64, warn: &mut Warnings) -> Result<Sample> {
+/// Collects a sample. `since`: the newest stored sample (namespaces created after it count
+/// from zero).
+pub fn collect(
+    source: &Source,
+    now_ms: i64,
+    since: Option<&crate::derive::iface::Last>,
+    warn: &mut Warnings,
+) -> Result<Sample> {
     match source {
-        Source::Live => collect_live(now_ms, warn),
+        Source::Live => collect_live(now_ms, since, warn),
         Source::ProcDir(dir) => collect_dir(dir, now_ms, warn),
     }
 }
@@ -333,6 +343,7 @@ fn collect_dir(dir: &Path, now_ms: i64, warn: &mut Warnings) -> Result<Sample> {
             closed: None,
             udp_socks: Vec::new(),
             udp_flows: None,
+            fresh: false,
         }],
         ebpf: None,
         pids: None,
@@ -367,9 +378,14 @@ fn fixture_link(files: ProcFiles, dir: &Path, name: &[u8]) -> ifinfo::LinkInfo {
     }
 }
 
-fn collect_live(now_ms: i64, warn: &mut Warnings) -> Result<Sample> {
+fn collect_live(
+    now_ms: i64,
+    since: Option<&crate::derive::iface::Last>,
+    warn: &mut Warnings,
+) -> Result<Sample> {
     let proc_root = PathBuf::from("/proc");
     let mono_ms = boottime_ms();
+    let boot_id = live_boot_id();
     let netns::Walk {
         targets,
         denied,
@@ -396,6 +412,13 @@ fn collect_live(now_ms: i64, warn: &mut Warnings) -> Result<Sample> {
             Ok(Ok((mut ns, w))) => {
                 ns.inode = t.inode;
                 ns.name = t.name.clone();
+                // only a namespace absent from the previous sample is ever taken as new
+                // (derive::iface), so this costs one stat read per other namespace
+                ns.fresh = !t.is_own
+                    && ns.name != b"root"
+                    && since.is_some_and(|l| {
+                        l.boot_id == boot_id && netns::born_after(t, &proc_root, l.mono_ms, l.ts_ms)
+                    });
                 warn.list.extend(w.list);
                 namespaces.push(ns);
             }
@@ -428,7 +451,7 @@ fn collect_live(now_ms: i64, warn: &mut Warnings) -> Result<Sample> {
     Ok(Sample {
         ts_ms: now_ms,
         mono_ms,
-        boot_id: live_boot_id(),
+        boot_id,
         hostname,
         kernel,
         arch,
@@ -473,6 +496,7 @@ fn collect_namespace() -> Result<(NsSample, Warnings)> {
             closed: None,
             udp_socks,
             udp_flows: None,
+            fresh: false,
         },
         warn,
     ))

@@ -24,6 +24,41 @@ pub struct NsTarget {
     pub open_path: PathBuf,
     /// The recorder's own namespace: no setns needed.
     pub is_own: bool,
+    /// The processes found in it (not kept for the initial namespace, which holds most).
+    pub members: Vec<u32>,
+    /// When its `ip netns` pin (/run/netns/NAME) was made, as the pinned namespace file's
+    /// change time shows it (wall clock, ms): `ip netns add` pins the namespace it creates.
+    pub pinned_ms: Option<i64>,
+}
+
+/// Whether namespace `t` was created after the sample at boot-clock `since_mono_ms` (wall
+/// clock `since_ts_ms`) of this boot: every process in it started after that sample (the
+/// processes of a container or an `unshare -n` start with their namespace), or, with none,
+/// its `ip netns` pin is newer. Anything less certain is not new: a namespace of unknown age
+/// is a baseline, never counted from zero (that could invent its whole history).
+pub fn born_after(t: &NsTarget, proc_root: &Path, since_mono_ms: i64, since_ts_ms: i64) -> bool {
+    let hz = crate::sys::clock_ticks_per_s().max(1) as i64;
+    let mut seen = 0;
+    for pid in &t.members {
+        let Ok(stat) = std::fs::read(proc_root.join(pid.to_string()).join("stat")) else {
+            continue; // exited meanwhile
+        };
+        let Some((_, start)) = super::procs::parse_stat(&stat) else {
+            continue;
+        };
+        let start_ms = i64::try_from(start)
+            .unwrap_or(i64::MAX)
+            .saturating_mul(1000)
+            / hz;
+        if start_ms <= since_mono_ms {
+            return false;
+        }
+        seen += 1;
+    }
+    if seen > 0 {
+        return true;
+    }
+    t.pinned_ms.is_some_and(|p| p > since_ts_ms)
 }
 
 fn ns_inode(path: &Path) -> Option<u64> {
@@ -58,24 +93,34 @@ pub fn enumerate(proc_root: &Path) -> Walk {
     let mut found: BTreeMap<u64, NsTarget> = BTreeMap::new();
     let mut denied = 0;
     let mut pids = Vec::new();
-    let mut add = |inode: u64, name: Option<Vec<u8>>, path: PathBuf| {
+    let mut add = |inode: u64, name: Option<Vec<u8>>, path: PathBuf, member: Option<u32>| {
         let e = found.entry(inode).or_insert_with(|| NsTarget {
             inode,
             name: Vec::new(),
             open_path: path,
             is_own: Some(inode) == own,
+            members: Vec::new(),
+            pinned_ms: None,
         });
         if let Some(n) = name {
             if e.name.is_empty() {
                 e.name = n;
             }
         }
+        if let Some(m) = member.filter(|_| Some(inode) != init && inode != PROC_NET_INIT_INO) {
+            e.members.push(m);
+        }
     };
+    let mut pins: Vec<(u64, i64)> = Vec::new();
     if let Ok(rd) = std::fs::read_dir("/run/netns") {
         for ent in rd.flatten() {
             let p = ent.path();
-            if let Some(ino) = ns_inode(&p) {
-                add(ino, Some(ent.file_name().as_bytes().to_vec()), p);
+            if let Ok(m) = std::fs::metadata(&p) {
+                pins.push((
+                    m.ino(),
+                    m.ctime().saturating_mul(1000) + m.ctime_nsec() / 1_000_000,
+                ));
+                add(m.ino(), Some(ent.file_name().as_bytes().to_vec()), p, None);
             }
         }
     }
@@ -106,7 +151,7 @@ pub fn enumerate(proc_root: &Path) -> Walk {
                 Ok(link) => {
                     pids.extend(pid);
                     if let Some(ino) = ns_link_inode(link) {
-                        add(ino, None, ent.path().join("ns/net"));
+                        add(ino, None, ent.path().join("ns/net"), pid);
                     }
                 }
                 Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => {
@@ -118,7 +163,12 @@ pub fn enumerate(proc_root: &Path) -> Walk {
         }
     }
     if let Some(o) = own {
-        add(o, None, proc_root.join("thread-self/ns/net"));
+        add(o, None, proc_root.join("thread-self/ns/net"), None);
+    }
+    for (ino, ms) in pins {
+        if let Some(t) = found.get_mut(&ino) {
+            t.pinned_ms = Some(ms);
+        }
     }
     // "root" is the initial namespace, whoever runs the recorder: the kernel gives it a fixed
     // inode. Inside a container (no init_net in sight) it is PID 1's namespace, else our own.

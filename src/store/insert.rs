@@ -31,6 +31,23 @@ pub struct Inserted {
 
 pub use crate::derive::iface::Segment;
 
+/// The newest stored sample: the one a new sample continues.
+pub fn last_sample(conn: &rusqlite::Connection) -> rusqlite::Result<Option<iface::Last>> {
+    conn.prepare_cached(
+        "SELECT s.id, s.mono_ms, s.ts_ms, si.boot_id FROM sample s JOIN sysinfo si ON si.id = s.sysinfo
+         ORDER BY s.id DESC LIMIT 1",
+    )?
+    .query_row([], |r| {
+        Ok(iface::Last {
+            id: r.get(0)?,
+            mono_ms: r.get(1)?,
+            ts_ms: r.get(2)?,
+            boot_id: r.get(3)?,
+        })
+    })
+    .optional()
+}
+
 /// Resolves owners of listening-socket inodes not seen before (the /proc/*/fd scan).
 pub type OwnerLookup<'a> = dyn FnMut(&HashSet<u32>) -> HashMap<u32, Owner> + 'a;
 
@@ -76,21 +93,7 @@ fn insert_in(
         args,
     )?;
 
-    let last = tx
-        .query_row(
-            "SELECT s.id, s.mono_ms, s.ts_ms, si.boot_id FROM sample s JOIN sysinfo si ON si.id = s.sysinfo
-             ORDER BY s.id DESC LIMIT 1",
-            [],
-            |r| {
-                Ok(iface::Last {
-                    id: r.get(0)?,
-                    mono_ms: r.get(1)?,
-                    ts_ms: r.get(2)?,
-                    boot_id: r.get(3)?,
-                })
-            },
-        )
-        .optional()?;
+    let last = last_sample(tx)?;
     let placement = iface::place(last.as_ref(), &s.boot_id, s.ts_ms, s.mono_ms, warn);
     let (segment, prev_id, elapsed) = (placement.segment, placement.prev, placement.elapsed_ms);
 

@@ -144,8 +144,8 @@ pub fn netns_of_series(conn: &Connection) -> rusqlite::Result<HashMap<i64, Vec<u
 /// the interfaces of each namespace carried, and the bytes credited to rows (processes,
 /// ports, hosts) in it. Per namespace, what the interfaces carried beyond the rows is
 /// `unattributed`; what the rows hold beyond the interfaces is `beyond` (a datagram multicast
-/// or broadcast to several local sockets is delivered to each, carried once; a namespace born
-/// since the previous sample has no interface baseline), and rows in a namespace with no
+/// or broadcast to several local sockets is delivered to each, carried once; a namespace of
+/// unknown age first seen this sample has only an interface baseline), and rows in a namespace with no
 /// interface bytes at all are `unsampled` (nrec never saw it: it lived and died between two
 /// samples). The rows plus `unattributed` add up to `total` = interfaces + beyond +
 /// unsampled, so no share exceeds 100 % and nothing is clamped away.

@@ -514,3 +514,91 @@ fn idle_namespaces_skip_the_hash_walk_honestly() {
     let cols: Vec<&str> = line.split_whitespace().collect();
     assert_eq!(cols[4], "-", "SYN_RECV shown as unknown: {line}");
 }
+
+/// Moves SIZE bytes over the loopback of the namespace it runs in, to itself; with "wait",
+/// then prints its namespace's inode and stays until its stdin closes.
+const LOOP: &str = r#"
+import os, socket, sys
+n = int(sys.argv[1])
+l = socket.socket(); l.bind(("127.0.0.1", 0)); l.listen(1)
+c = socket.create_connection(l.getsockname(), timeout=20); s, _ = l.accept(); s.settimeout(20)
+c.sendall(b"x" * n); k = 0
+while k < n: k += len(s.recv(65536))
+if sys.argv[2] == "wait":
+    print(os.stat("/proc/self/ns/net").st_ino, flush=True); sys.stdin.readline()
+"#;
+
+/// A namespace created between two samples began at zero: its interfaces are counted, not
+/// taken as a baseline — one pinned by `ip netns add` whose traffic ended before the sample
+/// (known new by its pin's time), and one of an `unshare -n` process still running at the
+/// sample (known new by its process's start time).
+#[test]
+fn namespaces_created_between_two_samples_count_from_zero() {
+    let test = "namespaces_created_between_two_samples";
+    if !is_root() {
+        return skip(test, "needs root to create network namespaces");
+    }
+    let env = Env::new();
+    env.record_live();
+    env.record_live();
+    let pinned = Netns {
+        names: vec![format!("nrecborn{}", std::process::id())],
+    };
+    let ip = |args: &[&str]| Command::new("ip").args(args).status().unwrap().success();
+    if !ip(&["netns", "add", &pinned.names[0]]) {
+        return skip(test, "ip netns add failed");
+    }
+    assert!(ip(&["-n", &pinned.names[0], "link", "set", "lo", "up"]));
+    let out = python_in(Some(&pinned.names[0]))
+        .args(["-c", LOOP, "3000000", "exit"])
+        .output()
+        .unwrap();
+    assert_success(&out);
+    let mut unshared = Command::new("unshare")
+        .args([
+            "-n",
+            "sh",
+            "-c",
+            "ip link set lo up && exec python3 -c \"$0\" 2000000 wait",
+        ])
+        .arg(LOOP)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(unshared.stdout.as_mut().unwrap()),
+        &mut line,
+    )
+    .unwrap();
+    let inode: u64 = line.trim().parse().unwrap();
+    env.record_live();
+    drop(unshared.stdin.take());
+    assert!(unshared.wait().unwrap().success());
+
+    let now = jiff::Timestamp::now().to_string();
+    let out = env.report_ok(&["--since", "1h", "--format", "csv"], &now);
+    let (h, rows) = parse_csv(&out);
+    let lo = |netns: &str| -> (u64, u64) {
+        rows.iter()
+            .filter(|r| col(&h, r, "netns") == netns && col(&h, r, "iface") == "lo")
+            .fold((0, 0), |(rx, tx), r| {
+                (
+                    rx + col(&h, r, "rx_bytes").parse::<u64>().unwrap_or(0),
+                    tx + col(&h, r, "tx_bytes").parse::<u64>().unwrap_or(0),
+                )
+            })
+    };
+    let (rx, tx) = lo(&pinned.names[0]);
+    assert_eq!(rx, tx, "lo counts each byte once each way");
+    assert!(
+        (3_000_000..3_300_000).contains(&rx),
+        "payload plus headers: {rx}\n{out}"
+    );
+    let (rx, _) = lo(&format!("ns:{inode}"));
+    assert!(
+        (2_000_000..2_200_000).contains(&rx),
+        "payload plus headers: {rx}\n{out}"
+    );
+}
