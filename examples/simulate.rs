@@ -456,6 +456,7 @@ fn main() {
                 udp_socks: Vec::new(),
                 udp_flows: None,
                 fresh: false,
+                owner_pid: None,
             }],
             ebpf: None,
             pids: None,

@@ -44,7 +44,8 @@ pub enum Subject {
     Process(Vec<u8>),
     /// Every process of this systemd unit.
     Unit(String),
-    /// Every process of this container (its id as `top-procs --by container` prints it).
+    /// Every process of this container: its name (as `top-procs --by container` prints it)
+    /// or its id.
     Container(String),
     /// A service port (TCP, all processes).
     Port(u16),
@@ -203,7 +204,7 @@ impl Rule {
         }
         if let Some(c) = f.container {
             if c.is_empty() || c.len() > 256 {
-                return Err(format!("container {c:?}: not a container id"));
+                return Err(format!("container {c:?}: not a container name or id"));
             }
             subjects.push(Subject::Container(c));
         }
@@ -550,10 +551,13 @@ fn subject_series(
                 .filter(|p| match s {
                     Subject::Process(n) => &p.comm == n,
                     Subject::Unit(u) => p.unit.as_deref() == Some(u),
-                    Subject::Container(c) => p
-                        .container
-                        .as_deref()
-                        .is_some_and(|x| x == c || (c.len() >= 12 && x.starts_with(c.as_str()))),
+                    // its name as the runtime gave it, or its id (a prefix of 12 or more)
+                    Subject::Container(c) => {
+                        p.container_name.as_deref() == Some(c.as_str())
+                            || p.container.as_deref().is_some_and(|x| {
+                                x == c || (c.len() >= 12 && x.starts_with(c.as_str()))
+                            })
+                    }
                     _ => false,
                 })
                 .map(|p| p.series)

@@ -39,7 +39,12 @@ pub enum By {
     Name,
     Exe,
     Unit,
+    /// The container's name (its runtime's), else its short id; `(host)` outside containers
     Container,
+    /// The Kubernetes pod as NAMESPACE/POD, where the runtime's labels name one
+    Pod,
+    /// The container's image
+    Image,
     User,
     Pid,
 }

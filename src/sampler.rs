@@ -70,6 +70,34 @@ impl EbpfSource {
     }
 }
 
+/// A container's network namespace is named after the container (its pod, for Kubernetes):
+/// `eth0@web-1`, not `eth0@netns-74402fef-…` or `ns:4026532177`. The container is its lowest
+/// process's; its name is looked up once per container id and kept (`store::containers`). A
+/// name that could be taken for another namespace's ("root", "ns:…") is not used.
+fn name_container_namespaces(
+    conn: &rusqlite::Connection,
+    sample: &mut recorder::Sample,
+) -> rusqlite::Result<()> {
+    let mut known = store::containers::Known::default();
+    for ns in &mut sample.namespaces {
+        let Some(pid) = ns.owner_pid else { continue };
+        let Some(cg) = std::fs::read(format!("/proc/{pid}/cgroup"))
+            .ok()
+            .and_then(|t| procs::cgroup_path(&t))
+        else {
+            continue;
+        };
+        let Some(c) = known.of_cgroup(conn, &cg, sample.ts_ms)? else {
+            continue;
+        };
+        let name = c.pod.or(c.name);
+        if let Some(n) = name.filter(|n| n != "root" && !n.starts_with("ns:") && !n.is_empty()) {
+            ns.name = n.into_bytes();
+        }
+    }
+    Ok(())
+}
+
 /// The recorder: what one sample needs, kept between the ticks of a daemon.
 pub struct Sampler {
     path: PathBuf,
@@ -186,6 +214,10 @@ impl Sampler {
             l.drain_into(&mut sample, warn);
         }
         sample.ebpf = reading;
+        if live {
+            name_container_namespaces(&conn, &mut sample)
+                .map_err(|e| crate::error::Error::sqlite(&self.path, e))?;
+        }
         let mut denied_fd = 0;
         let mut owners = |wanted: &HashSet<u32>| {
             if !live {

@@ -83,10 +83,24 @@ fn proc_key(by: By, p: &series::ProcSeries) -> String {
             .unit
             .as_deref()
             .map_or_else(|| "(no unit)".into(), escape_text),
-        By::Container => p
-            .container
-            .as_deref()
-            .map_or_else(|| "(host)".into(), escape_text),
+        By::Container => match (&p.container_name, &p.container) {
+            (Some(n), _) => escape_text(n),
+            (None, Some(id)) => escape_text(id),
+            (None, None) => "(host)".into(),
+        },
+        By::Pod => match (&p.pod, &p.container) {
+            (Some(pod), _) => escape_text(&format!(
+                "{}/{pod}",
+                p.pod_namespace.as_deref().unwrap_or("?")
+            )),
+            (None, Some(_)) => "(no pod)".into(),
+            (None, None) => "(host)".into(),
+        },
+        By::Image => match (&p.image, &p.container) {
+            (Some(i), _) => escape_text(i),
+            (None, Some(_)) => "(unknown image)".into(),
+            (None, None) => "(host)".into(),
+        },
         By::User => p
             .uid
             .and_then(|u| u32::try_from(u).ok())

@@ -282,6 +282,7 @@ pub(crate) mod tests {
             udp_socks: Vec::new(),
             udp_flows: None,
             fresh: false,
+            owner_pid: None,
         }
     }
 

@@ -17,9 +17,10 @@ use std::path::PathBuf;
 /// The pinned state's layout (and the program's counting rules): a pinned state of another
 /// value is replaced, not misread. 2: error-queue reads (MSG_ERRQUEUE) are not received bytes.
 /// 3: the key holds the name the process had when it moved the bytes (the value no longer).
-pub const LAYOUT: u64 = 3;
+/// 4: the value holds the cgroup's name (a container's id, after the container is gone).
+pub const LAYOUT: u64 = 4;
 pub const KEY_SIZE: usize = 40;
-pub const VALUE_SIZE: usize = 32;
+pub const VALUE_SIZE: usize = 128;
 
 /// Where the maps and links are pinned: `NREC_BPF_DIR`, else `/sys/fs/bpf/nrec`.
 pub fn pin_dir() -> PathBuf {
@@ -124,6 +125,9 @@ pub struct Value {
     pub calls: u64,
     pub cgroup: u64,
     pub uid: u32,
+    /// The name of the process's cgroup at first insert (its leaf in the unified
+    /// hierarchy; raw bytes, no NUL, at most 96).
+    pub cgname: Vec<u8>,
 }
 
 impl Value {
@@ -137,6 +141,10 @@ impl Value {
             calls: u64_at(8)?,
             cgroup: u64_at(16)?,
             uid: u32::from_ne_bytes(b[24..28].try_into().ok()?),
+            cgname: {
+                let n = &b[32..VALUE_SIZE];
+                n[..n.iter().position(|c| *c == 0).unwrap_or(n.len())].to_vec()
+            },
         })
     }
 }
@@ -233,6 +241,7 @@ mod tests {
         v[8..16].copy_from_slice(&3u64.to_ne_bytes());
         v[16..24].copy_from_slice(&77u64.to_ne_bytes());
         v[24..28].copy_from_slice(&1000u32.to_ne_bytes());
+        v[32..48].copy_from_slice(b"docker-abc.scope");
         let val = Value::from_bytes(&v).unwrap();
         assert_eq!(
             val,
@@ -241,8 +250,12 @@ mod tests {
                 calls: 3,
                 cgroup: 77,
                 uid: 1000,
+                cgname: b"docker-abc.scope".to_vec(),
             }
         );
         assert_eq!(Value::from_bytes(&v[..31]), None);
+        // a name filling the field without a NUL is kept whole, never read past
+        v[32..].fill(b'x');
+        assert_eq!(Value::from_bytes(&v).unwrap().cgname.len(), 96);
     }
 }

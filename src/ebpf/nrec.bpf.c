@@ -27,10 +27,23 @@ char LICENSE[] SEC("license") = "Dual MIT/GPL";
 #define MSG_ERRQUEUE 0x2000
 #define EEXIST 17
 
+struct kernfs_node {
+	const char *name;
+} __attribute__((preserve_access_index));
+
+struct cgroup {
+	struct kernfs_node *kn;
+} __attribute__((preserve_access_index));
+
+struct css_set {
+	struct cgroup *dfl_cgrp;
+} __attribute__((preserve_access_index));
+
 struct task_struct {
 	struct task_struct *group_leader;
 	__u64 start_boottime;
 	char comm[16];
+	struct css_set *cgroups;
 } __attribute__((preserve_access_index));
 
 struct ns_common {
@@ -67,13 +80,17 @@ struct key {
 	__u32 pad;
 };
 
-// 32 bytes; layout shared with src/ebpf/mod.rs (Value).
+// 128 bytes; layout shared with src/ebpf/mod.rs (Value).
 struct value {
 	__u64 bytes;
 	__u64 calls;
 	__u64 cgroup;
 	__u32 uid;
 	__u32 pad;
+	// the name of the process's cgroup (the unified hierarchy's leaf) at first insert:
+	// "libpod-<id>", "docker-<id>.scope", "cri-containerd-<id>.scope" name the container
+	// of a process that exits — and whose cgroup is removed — before the next sample
+	char cgname[96];
 };
 
 struct {
@@ -145,6 +162,9 @@ static __always_inline int account(__u64 *ctx, __u8 dir)
 	nv.bytes = ret;
 	nv.calls = 1;
 	nv.cgroup = bpf_get_current_cgroup_id();
+	const char *cgname = BPF_CORE_READ(task, cgroups, dfl_cgrp, kn, name);
+	if (cgname)
+		bpf_probe_read_kernel_str(nv.cgname, sizeof(nv.cgname), cgname);
 	nv.uid = (__u32)bpf_get_current_uid_gid();
 	long err = bpf_map_update_elem(&nrec_bytes, &k, &nv, BPF_NOEXIST);
 	if (err == -EEXIST) {

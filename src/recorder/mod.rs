@@ -6,6 +6,7 @@
 //! replay fixtures without root.
 
 pub mod capture;
+pub mod containers;
 pub mod ifinfo;
 pub mod listening;
 pub mod netns;
@@ -78,6 +79,9 @@ pub struct NsSample {
     /// Created since the previous sample (`netns::born_after`): its counters began at zero,
     /// so its interfaces are counted from zero rather than taken as a baseline.
     pub fresh: bool,
+    /// The lowest PID in it (not for the initial or the recorder's own namespace): whose
+    /// container, if any, names the namespace.
+    pub owner_pid: Option<u32>,
 }
 
 /// How a datagram was seen: leaving the namespace, arriving in it, or on loopback (where it
@@ -344,6 +348,7 @@ fn collect_dir(dir: &Path, now_ms: i64, warn: &mut Warnings) -> Result<Sample> {
             udp_socks: Vec::new(),
             udp_flows: None,
             fresh: false,
+            owner_pid: None,
         }],
         ebpf: None,
         pids: None,
@@ -414,6 +419,9 @@ fn collect_live(
                 ns.name = t.name.clone();
                 // only a namespace absent from the previous sample is ever taken as new
                 // (derive::iface), so this costs one stat read per other namespace
+                if !t.is_own && ns.name != b"root" {
+                    ns.owner_pid = t.members.first().copied();
+                }
                 ns.fresh = !t.is_own
                     && ns.name != b"root"
                     && since.is_some_and(|l| {
@@ -497,6 +505,7 @@ fn collect_namespace() -> Result<(NsSample, Warnings)> {
             udp_socks,
             udp_flows: None,
             fresh: false,
+            owner_pid: None,
         },
         warn,
     ))

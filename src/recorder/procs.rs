@@ -36,17 +36,11 @@ pub fn unit_of(cgroup: &[u8]) -> Option<String> {
         .map(|c| String::from_utf8_lossy(c).into_owned())
 }
 
-/// A container id in a cgroup path: a 64-hex-digit component or suffix, as docker, podman,
-/// containerd and CRI-O name them (`docker-<id>.scope`, `/docker/<id>`, `cri-containerd-<id>.scope`).
+/// The container in a cgroup path, as `process.container` holds it: the first 12 of the 64
+/// hex digits docker, podman, containerd and CRI-O name it by (`docker-<id>.scope`,
+/// `/docker/<id>`, `cri-containerd-<id>.scope`, `libpod-<id>`), or `nspawn:NAME`/`lxc:NAME`.
 pub fn container_of(cgroup: &[u8]) -> Option<String> {
-    for comp in cgroup.split(|b| *b == b'/').rev() {
-        let comp = comp.strip_suffix(b".scope").unwrap_or(comp);
-        let tail = comp.rsplit(|b| *b == b'-').next().unwrap_or(comp);
-        if tail.len() == 64 && tail.iter().all(u8::is_ascii_hexdigit) {
-            return Some(String::from_utf8_lossy(&tail[..12]).into_owned());
-        }
-    }
-    None
+    super::containers::id_of(cgroup).map(|id| crate::store::containers::short(&id))
 }
 
 /// Finds the owning process of each inode in `wanted`. The lowest PID holding a socket wins
@@ -172,6 +166,23 @@ fn socket_inode(link: &[u8]) -> Option<u32> {
     std::str::from_utf8(rest).ok()?.parse().ok()
 }
 
+/// The process's cgroup path from `/proc/PID/cgroup`: the unified (v2) hierarchy's `0::`
+/// line, else — a v1-only host — the `name=systemd` hierarchy's, which systemd, docker and
+/// podman name the same way.
+pub fn cgroup_path(text: &[u8]) -> Option<Vec<u8>> {
+    let lines = || text.split(|b| *b == b'\n');
+    lines()
+        .find_map(|l| l.strip_prefix(b"0::"))
+        .or_else(|| {
+            lines().find_map(|l| {
+                let mut f = l.splitn(3, |b| *b == b':');
+                let (_, ctl, path) = (f.next()?, f.next()?, f.next()?);
+                (ctl == b"name=systemd").then_some(path)
+            })
+        })
+        .map(<[u8]>::to_vec)
+}
+
 /// Reads comm and start time from `/proc/PID/stat`, splitting at the **last** ')' because
 /// comm may itself contain ')' and spaces.
 pub fn read_owner(dir: &Path, pid: i32) -> Option<Owner> {
@@ -181,10 +192,9 @@ pub fn read_owner(dir: &Path, pid: i32) -> Option<Owner> {
     let exe = std::fs::read_link(dir.join("exe"))
         .ok()
         .map(|p| p.into_os_string().into_vec());
-    let cgroup = std::fs::read(dir.join("cgroup")).ok().and_then(|t| {
-        t.split(|b| *b == b'\n')
-            .find_map(|l| l.strip_prefix(b"0::").map(<[u8]>::to_vec))
-    });
+    let cgroup = std::fs::read(dir.join("cgroup"))
+        .ok()
+        .and_then(|t| cgroup_path(&t));
     Some(Owner {
         pid,
         comm,

@@ -61,13 +61,23 @@ pub fn wanted_inodes(ns: &NsSample, base: Option<&Baseline>, out: &mut HashSet<u
 pub struct Processes<'a> {
     boot_id: &'a str,
     ids: HashMap<(i32, u64, Vec<u8>, Option<i64>), i64>,
+    /// The containers met, resolved once (`store::containers`); the sample's time.
+    containers: super::containers::Known,
+    now_ms: i64,
 }
 
 impl<'a> Processes<'a> {
     pub fn new(boot_id: &'a str) -> Self {
+        Self::at(boot_id, 0)
+    }
+
+    /// For a sample taken at `now_ms` (when a container first seen is looked up).
+    pub fn at(boot_id: &'a str, now_ms: i64) -> Self {
         Processes {
             boot_id,
             ids: HashMap::new(),
+            containers: Default::default(),
+            now_ms,
         }
     }
 
@@ -82,6 +92,10 @@ impl<'a> Processes<'a> {
             return Ok(*id);
         }
         let cg = o.cgroup.as_deref();
+        // the container's name, image and pod are looked up when it is first met
+        if let Some(cg) = cg {
+            self.containers.of_cgroup(tx, cg, self.now_ms)?;
+        }
         let id = super::intern(
             tx,
             "SELECT id FROM process WHERE boot_id = ?1 AND pid = ?2 AND start_time = ?3 AND comm = ?4 AND netns IS ?5",

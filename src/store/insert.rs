@@ -322,7 +322,7 @@ fn insert_in(
     } else {
         owners(&wanted)
     };
-    let mut processes = accounting::Processes::new(&s.boot_id);
+    let mut processes = accounting::Processes::at(&s.boot_id, s.ts_ms);
     let mut bytes = super::procbytes::SampleBytes::default();
     // Per-process bytes from eBPF when it covers the interval, else from sock_diag; ports
     // and hosts always from sock_diag (eBPF keys have no addresses).

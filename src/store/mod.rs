@@ -6,6 +6,7 @@
 
 pub(crate) mod accounting;
 pub(crate) mod check;
+pub mod containers;
 pub(crate) mod delta;
 pub mod ebpf;
 pub mod insert;
@@ -84,6 +85,10 @@ const MIGRATIONS: &[Step] = &[
     },
     Step {
         sql: include_str!("../../migrations/0008_process_names.sql"),
+        convert: None,
+    },
+    Step {
+        sql: include_str!("../../migrations/0009_containers.sql"),
         convert: None,
     },
 ];

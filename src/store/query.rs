@@ -353,6 +353,7 @@ pub struct Process {
     pub exe: Option<Vec<u8>>,
     pub uid: Option<i64>,
     pub unit: Option<String>,
+    /// "NAME (SHORTID)" where the runtime named it, else the short id.
     pub container: Option<String>,
     pub netns: Vec<u8>,
     /// Wall-clock start, when a sample of its boot tells when that boot began.
@@ -369,7 +370,10 @@ pub fn processes(
 ) -> rusqlite::Result<Vec<Process>> {
     let hz = i64::try_from(hz).unwrap_or(100).max(1);
     let mut st = conn.prepare(
-        "SELECT p.id, p.pid, p.comm, p.exe, p.uid, p.unit, p.container, coalesce(n.name, x''), p.start_time,
+        "SELECT p.id, p.pid, p.comm, p.exe, p.uid, p.unit,
+                coalesce((SELECT c.name || ' (' || p.container || ')' FROM container c
+                          WHERE c.short = p.container AND c.name IS NOT NULL LIMIT 1), p.container),
+                coalesce(n.name, x''), p.start_time,
                 (SELECT s.ts_ms - s.mono_ms FROM sample s JOIN sysinfo si ON si.id = s.sysinfo
                   WHERE si.boot_id = p.boot_id ORDER BY s.id LIMIT 1)
          FROM process p LEFT JOIN netns n ON n.id = p.netns

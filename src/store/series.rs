@@ -273,6 +273,12 @@ pub struct ProcSeries {
     pub exe: Option<Vec<u8>>,
     pub unit: Option<String>,
     pub container: Option<String>,
+    /// The container's name, image and Kubernetes pod, as its runtime named them
+    /// (`store::containers`; None where unknown).
+    pub container_name: Option<String>,
+    pub image: Option<String>,
+    pub pod: Option<String>,
+    pub pod_namespace: Option<String>,
     pub uid: Option<i64>,
     /// The process's network namespace name (empty when unknown).
     pub netns: Vec<u8>,
@@ -280,8 +286,10 @@ pub struct ProcSeries {
 
 pub fn procs(conn: &Connection) -> rusqlite::Result<Vec<ProcSeries>> {
     let mut st = conn.prepare(
-        "SELECT s.id, p.pid, p.comm, p.exe, p.unit, p.container, p.uid, coalesce(n.name, x''), s.ref
+        "SELECT s.id, p.pid, p.comm, p.exe, p.unit, p.container, p.uid, coalesce(n.name, x''), s.ref,
+                c.name, c.image, c.pod, c.pod_namespace
          FROM series s JOIN process p ON p.id = s.ref LEFT JOIN netns n ON n.id = p.netns
+           LEFT JOIN container c ON c.id = (SELECT id FROM container WHERE short = p.container LIMIT 1)
          WHERE s.kind = ?1",
     )?;
     let rows = st.query_map([Kind::Proc as i64], |r| {
@@ -295,6 +303,10 @@ pub fn procs(conn: &Connection) -> rusqlite::Result<Vec<ProcSeries>> {
             uid: r.get(6)?,
             netns: r.bounded(7, limit::NETNS)?,
             process: r.get(8)?,
+            container_name: r.bounded(9, limit::NETNS)?,
+            image: r.bounded(10, limit::PATH)?,
+            pod: r.bounded(11, limit::NETNS)?,
+            pod_namespace: r.bounded(12, limit::NETNS)?,
         })
     })?;
     rows.collect()

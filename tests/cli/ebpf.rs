@@ -106,7 +106,7 @@ fn drive(netns: Option<&str>, prefix: &str, n: usize, size: usize, splice: usize
 }
 
 /// Sets up eBPF for `env`, or says why the capability is absent (then the test is skipped).
-fn ebpf_or_skip(env: &Env, test: &str) -> bool {
+pub(crate) fn ebpf_or_skip(env: &Env, test: &str) -> bool {
     if !is_root() {
         skip(test, "needs root (BPF, namespaces)");
         return false;

@@ -14,11 +14,13 @@
 //! - `alerts`: quotas and alerts: once per period, resets, gaps, hostile names, slow commands.
 //! - `manual`: man pages, shell completions in real bash, zsh and fish.
 //! - `metrics`: `nrec serve` and `export --format openmetrics` against a real Prometheus.
+//! - `containers`: real podman containers named in reports; runtime metadata fixtures.
 
 mod harness;
 
 mod alerts;
 mod args;
+mod containers;
 mod daemon;
 mod database;
 mod ebpf;
