@@ -232,11 +232,16 @@ impl Sampler {
             let dir = Path::new("/proc").join(k.tgid.to_string());
             match procs::read_owner(&dir, k.tgid as i32) {
                 Some(o) if o.start_time == k.start_ticks() => o,
-                // exited: what the kernel captured, the cgroup id resolved while it still exists
+                // exited: what the kernel captured; the cgroup id's path while it still exists,
+                // else the name the kernel recorded for it (a removed container's id)
                 _ => {
                     let idx = cgroups
                         .get_or_insert_with(|| procs::cgroup_index(Path::new("/sys/fs/cgroup")));
-                    store::ebpf::captured_owner(k, v, idx.get(&v.cgroup).cloned())
+                    let cg = idx
+                        .get(&v.cgroup)
+                        .cloned()
+                        .or_else(|| ebpf::cgroup_name(v.cgroup));
+                    store::ebpf::captured_owner(k, v, cg)
                 }
             }
         };

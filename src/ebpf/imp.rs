@@ -20,7 +20,7 @@ mod skel {
 use skel::NrecSkelBuilder;
 
 const BPF_FS_MAGIC: i64 = 0xcafe_4a11;
-const FILES: [&str; 4] = ["send", "recv", "bytes", "state"];
+const FILES: [&str; 5] = ["send", "recv", "bytes", "state", "cgnames"];
 
 /// libbpf's own messages, kept for the error we report instead of printed as they come.
 static LOG: Mutex<String> = Mutex::new(String::new());
@@ -193,6 +193,10 @@ fn setup_in(dir: &Path) -> Result<bool, String> {
             .nrec_state
             .pin(dir.join("state"))
             .map_err(|e| explain("pinning the state map", &e))?;
+        skel.maps
+            .nrec_cgnames
+            .pin(dir.join("cgnames"))
+            .map_err(|e| explain("pinning the cgroup-name map", &e))?;
         let mut send = skel
             .progs
             .nrec_send
@@ -365,6 +369,14 @@ pub fn forget(stored: &[(Key, Value)]) -> Result<usize, String> {
         }
     }
     Ok(n)
+}
+
+/// The name the kernel recorded for cgroup `id` when a process of it first moved bytes
+/// (None: not set up, or evicted from the LRU map).
+pub fn cgroup_name(id: u64) -> Option<Vec<u8>> {
+    let map = MapHandle::from_pinned_path(pin_dir().join("cgnames")).ok()?;
+    let v = map.lookup(&id.to_ne_bytes(), MapFlags::ANY).ok()??;
+    Some(super::cgroup_name_of(&v).to_vec()).filter(|n| !n.is_empty())
 }
 
 /// The pinned state for `nrec status`: None when not set up; else a reading and the map's

@@ -17,10 +17,10 @@ use std::path::PathBuf;
 /// The pinned state's layout (and the program's counting rules): a pinned state of another
 /// value is replaced, not misread. 2: error-queue reads (MSG_ERRQUEUE) are not received bytes.
 /// 3: the key holds the name the process had when it moved the bytes (the value no longer).
-/// 4: the value holds the cgroup's name (a container's id, after the container is gone).
+/// 4: a third map keeps cgroup names (a container's id, after the container is gone).
 pub const LAYOUT: u64 = 4;
 pub const KEY_SIZE: usize = 40;
-pub const VALUE_SIZE: usize = 128;
+pub const VALUE_SIZE: usize = 32;
 
 /// Where the maps and links are pinned: `NREC_BPF_DIR`, else `/sys/fs/bpf/nrec`.
 pub fn pin_dir() -> PathBuf {
@@ -125,9 +125,6 @@ pub struct Value {
     pub calls: u64,
     pub cgroup: u64,
     pub uid: u32,
-    /// The name of the process's cgroup at first insert (its leaf in the unified
-    /// hierarchy; raw bytes, no NUL, at most 96).
-    pub cgname: Vec<u8>,
 }
 
 impl Value {
@@ -141,12 +138,13 @@ impl Value {
             calls: u64_at(8)?,
             cgroup: u64_at(16)?,
             uid: u32::from_ne_bytes(b[24..28].try_into().ok()?),
-            cgname: {
-                let n = &b[32..VALUE_SIZE];
-                n[..n.iter().position(|c| *c == 0).unwrap_or(n.len())].to_vec()
-            },
         })
     }
+}
+
+/// A cgroup name as the cgroup-name map holds it (NUL-padded, at most 96 bytes).
+pub fn cgroup_name_of(raw: &[u8]) -> &[u8] {
+    &raw[..raw.iter().position(|c| *c == 0).unwrap_or(raw.len())]
 }
 
 /// One read of the pinned maps.
@@ -170,7 +168,7 @@ pub enum Probe {
 #[cfg(feature = "ebpf")]
 mod imp;
 #[cfg(feature = "ebpf")]
-pub use imp::{collect, forget, remove, setup, status};
+pub use imp::{cgroup_name, collect, forget, remove, setup, status};
 
 #[cfg(not(feature = "ebpf"))]
 mod off {
@@ -187,6 +185,9 @@ mod off {
     pub fn forget(_stored: &[(Key, Value)]) -> Result<usize, String> {
         Ok(0)
     }
+    pub fn cgroup_name(_id: u64) -> Option<Vec<u8>> {
+        None
+    }
     pub fn status() -> Result<Option<(Reading, usize)>, String> {
         Err(WHY.into())
     }
@@ -194,7 +195,7 @@ mod off {
     pub fn remove() -> Result<bool, String> {
         let dir = pin_dir();
         let mut any = false;
-        for f in ["send", "recv", "bytes", "state"] {
+        for f in ["send", "recv", "bytes", "state", "cgnames"] {
             any |= std::fs::remove_file(dir.join(f)).is_ok();
         }
         let _ = std::fs::remove_dir(&dir);
@@ -202,7 +203,7 @@ mod off {
     }
 }
 #[cfg(not(feature = "ebpf"))]
-pub use off::{collect, forget, remove, setup, status};
+pub use off::{cgroup_name, collect, forget, remove, setup, status};
 
 #[cfg(test)]
 mod tests {
@@ -241,7 +242,6 @@ mod tests {
         v[8..16].copy_from_slice(&3u64.to_ne_bytes());
         v[16..24].copy_from_slice(&77u64.to_ne_bytes());
         v[24..28].copy_from_slice(&1000u32.to_ne_bytes());
-        v[32..48].copy_from_slice(b"docker-abc.scope");
         let val = Value::from_bytes(&v).unwrap();
         assert_eq!(
             val,
@@ -250,12 +250,14 @@ mod tests {
                 calls: 3,
                 cgroup: 77,
                 uid: 1000,
-                cgname: b"docker-abc.scope".to_vec(),
             }
         );
         assert_eq!(Value::from_bytes(&v[..31]), None);
-        // a name filling the field without a NUL is kept whole, never read past
-        v[32..].fill(b'x');
-        assert_eq!(Value::from_bytes(&v).unwrap().cgname.len(), 96);
+        // a cgroup name filling the field without a NUL is kept whole, never read past
+        assert_eq!(cgroup_name_of(&[b'x'; 96]).len(), 96);
+        assert_eq!(
+            cgroup_name_of(b"docker-abc.scope\0\0junk"),
+            b"docker-abc.scope"
+        );
     }
 }

@@ -80,18 +80,30 @@ struct key {
 	__u32 pad;
 };
 
-// 128 bytes; layout shared with src/ebpf/mod.rs (Value).
+// 32 bytes; layout shared with src/ebpf/mod.rs (Value).
 struct value {
 	__u64 bytes;
 	__u64 calls;
 	__u64 cgroup;
 	__u32 uid;
 	__u32 pad;
-	// the name of the process's cgroup (the unified hierarchy's leaf) at first insert:
-	// "libpod-<id>", "docker-<id>.scope", "cri-containerd-<id>.scope" name the container
-	// of a process that exits — and whose cgroup is removed — before the next sample
-	char cgname[96];
 };
+
+// The name of a cgroup (its leaf in the unified hierarchy), by cgroup id, written when a
+// process of it first moves bytes: "libpod-<id>", "docker-<id>.scope",
+// "cri-containerd-<id>.scope" name the container of a process that exits — and whose
+// cgroup is removed with it — before the next sample. Read by userspace only then; an LRU
+// map, so it needs no cleaning and never fills.
+struct cgname {
+	char name[96];
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 4096);
+	__type(key, __u64);
+	__type(value, struct cgname);
+} nrec_cgnames SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
@@ -162,9 +174,10 @@ static __always_inline int account(__u64 *ctx, __u8 dir)
 	nv.bytes = ret;
 	nv.calls = 1;
 	nv.cgroup = bpf_get_current_cgroup_id();
+	struct cgname cn = {};
 	const char *cgname = BPF_CORE_READ(task, cgroups, dfl_cgrp, kn, name);
-	if (cgname)
-		bpf_probe_read_kernel_str(nv.cgname, sizeof(nv.cgname), cgname);
+	if (cgname && bpf_probe_read_kernel_str(cn.name, sizeof(cn.name), cgname) > 0)
+		bpf_map_update_elem(&nrec_cgnames, &nv.cgroup, &cn, BPF_NOEXIST);
 	nv.uid = (__u32)bpf_get_current_uid_gid();
 	long err = bpf_map_update_elem(&nrec_bytes, &k, &nv, BPF_NOEXIST);
 	if (err == -EEXIST) {

@@ -252,7 +252,7 @@ pub fn account(
 
 /// The owner of an entry from the kernel's capture alone (the process has exited).
 /// `cgroup`: the path of the cgroup id the kernel captured, when it still exists; else the
-/// cgroup's name the kernel captured with it (`libpod-<id>`, `docker-<id>.scope`,
+/// cgroup's name the kernel recorded for that id (`libpod-<id>`, `docker-<id>.scope`,
 /// `nginx.service`), which still names the container or unit of a process whose cgroup was
 /// removed with it.
 pub fn captured_owner(k: &Key, v: &Value, cgroup: Option<Vec<u8>>) -> Owner {
@@ -262,7 +262,7 @@ pub fn captured_owner(k: &Key, v: &Value, cgroup: Option<Vec<u8>>) -> Owner {
         uid: v.uid,
         start_time: k.start_ticks(),
         exe: None,
-        cgroup: cgroup.or_else(|| (!v.cgname.is_empty()).then(|| v.cgname.clone())),
+        cgroup,
     }
 }
 
@@ -288,7 +288,6 @@ mod tests {
             calls: 1,
             cgroup: 0,
             uid: 0,
-            cgname: Vec::new(),
         }
     }
 

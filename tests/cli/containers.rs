@@ -48,7 +48,7 @@ fn busybox_image(env: &Env, tag: &str) -> Option<String> {
         std::fs::create_dir_all(root.join(d)).unwrap();
     }
     std::fs::copy(bb, root.join("bin/busybox")).unwrap();
-    for cmd in ["sh", "nc", "dd", "wc", "sleep", "cat"] {
+    for cmd in ["sh", "nc", "dd", "wc", "sleep", "cat", "true"] {
         std::os::unix::fs::symlink("busybox", root.join("bin").join(cmd)).unwrap();
     }
     use std::os::unix::fs::PermissionsExt;
@@ -100,8 +100,15 @@ fn podman_containers_are_named_in_reports_after_they_are_gone() {
     };
     // podman installed but unable to run a container here (a chroot without what its
     // network or storage needs): the capability is absent, said with podman's own words
+    let run = [
+        "run",
+        "--ulimit",
+        "nofile=1024:1024",
+        "--ulimit",
+        "nproc=1024:1024",
+    ];
     let probe = podman()
-        .args(["run", "--rm", &image, "true"])
+        .args([&run[..], &["--rm", &image, "true"]].concat())
         .output()
         .unwrap();
     if !probe.status.success() {
@@ -115,13 +122,6 @@ fn podman_containers_are_named_in_reports_after_they_are_gone() {
     }
     env.record_live(); // baseline (the map was just created)
     env.record_live();
-    let run = [
-        "run",
-        "--ulimit",
-        "nofile=1024:1024",
-        "--ulimit",
-        "nproc=1024:1024",
-    ];
     // web: 200 000 B over its own loopback, then waits for 300 000 B from cli
     let script = "(sleep 30 | nc -l -p 5001 > /tmp/got) & (sleep 30 | nc -l -p 5002 > /tmp/lo) & \
                   sleep 0.5; dd if=/dev/zero bs=1000 count=200 2>/dev/null | nc 127.0.0.1 5002; \
