@@ -3,14 +3,13 @@
 # N idle processes each holding 4 entries (UDP over 127.0.0.1 and ::1, sent and received),
 # then `nrec record` with eBPF on (the map holding 4·N entries) and off, interleaved.
 #
-#   sudo benches/ebpf-read.sh [N]      # default 1250 processes = 5 000 entries; needs hyperfine
+#   sudo benches/ebpf-read.sh [N]      # default 1250 processes = 5 000 entries (RUNS=100)
 #
 # Prints both means (wall and CPU) and (on − off) / entries. Everything it starts is ended through its
 # parent (a stop file), by PID; the pins and databases are removed on exit.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 [ "$(id -u)" = 0 ] || { echo "run as root"; exit 2; }
-command -v hyperfine >/dev/null || { echo "missing hyperfine: apt-get install hyperfine"; exit 2; }
 N=${1:-1250}
 if [ -z "${NREC:-}" ]; then   # NREC=path: measure another build side by side
   cargo build --release --quiet
@@ -52,16 +51,27 @@ entries=$("$NREC" --db "$W/on.db" status --format json |
   python3 -c 'import json,sys; print(json.load(sys.stdin)["ebpf"]["host"]["entries"])')
 "$NREC" --db "$W/on.db" record -q
 NREC_EBPF=off "$NREC" --db "$W/off.db" record -q
-hyperfine -N -w 3 -r 60 --export-json "$W/h.json" \
-  "$NREC --db $W/on.db record -q" "env NREC_EBPF=off $NREC --db $W/off.db record -q" >/dev/null
-python3 - "$W/h.json" "$entries" <<'PY'
-import json, sys
-r = json.load(open(sys.argv[1]))["results"]; n = int(sys.argv[2])
-cpu = lambda x: (x["user"] + x["system"]) * 1e3
-on, off = r[0]["mean"] * 1e3, r[1]["mean"] * 1e3
-con, coff = cpu(r[0]), cpu(r[1])
-print(f"entries {n}: record with eBPF {on:.1f} ms, without {off:.1f} ms (wall): "
-      f"{(on - off) * 1e3 / n:.2f} µs per live entry")
-print(f"entries {n}: record with eBPF {con:.1f} ms, without {coff:.1f} ms (CPU, user+system): "
-      f"{(con - coff) * 1e3 / n:.2f} µs per live entry")
+# On and off alternate, run by run (a sequential series drifts with the machine's load);
+# CPU is the child's user + system time (wait4), the medians are compared.
+python3 - "$NREC" "$W" "$entries" "${RUNS:-100}" <<'PY'
+import os, statistics, sys, time
+nrec, w, n, runs = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
+def one(db, env):
+    t = time.perf_counter()
+    pid = os.fork()
+    if pid == 0:
+        os.execve(nrec, [nrec, "--db", f"{w}/{db}", "record", "-q"], env)
+    _, status, ru = os.wait4(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    return (time.perf_counter() - t) * 1e3, (ru.ru_utime + ru.ru_stime) * 1e3
+on_env = dict(os.environ); off_env = dict(os.environ, NREC_EBPF="off")
+for _ in range(3):
+    one("on.db", on_env); one("off.db", off_env)
+on, off = [], []
+for _ in range(runs):
+    on.append(one("on.db", on_env)); off.append(one("off.db", off_env))
+for i, what in ((0, "wall"), (1, "CPU, user+system")):
+    a = statistics.median(x[i] for x in on); b = statistics.median(x[i] for x in off)
+    print(f"entries {n}: record with eBPF {a:.1f} ms, without {b:.1f} ms ({what}, median of "
+          f"{runs} alternating runs): {(a - b) * 1e3 / n:.2f} µs per live entry")
 PY

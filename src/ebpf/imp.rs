@@ -253,7 +253,11 @@ fn read_entries(bytes: &MapHandle) -> Result<Vec<(Key, Value)>, String> {
     let mut pos = [0u8; 16];
     let mut next = [0u8; 16];
     let mut started = false;
-    let mut out = Vec::new();
+    let mut out = Vec::with_capacity(
+        usize::try_from(bytes.max_entries())
+            .unwrap_or(0)
+            .min(1 << 16),
+    );
     loop {
         let mut count = u32::try_from(batch).unwrap_or(u32::MAX);
         let in_batch = if started {
