@@ -207,7 +207,7 @@ pub fn account(
 ) -> rusqlite::Result<Outcome> {
     let base = load_base(tx)?;
     let mut sorted: Vec<&(Key, Value)> = r.entries.iter().collect();
-    sorted.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+    sorted.sort_unstable_by_key(|e| e.0);
     let mut out = Outcome::default();
     let base = base.filter(|b| Some(b.sample) == prev && b.generation == r.generation);
     if let Some(base) = &base {
