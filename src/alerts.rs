@@ -551,13 +551,7 @@ fn subject_series(
                 .filter(|p| match s {
                     Subject::Process(n) => &p.comm == n,
                     Subject::Unit(u) => p.unit.as_deref() == Some(u),
-                    // its name as the runtime gave it, or its id (a prefix of 12 or more)
-                    Subject::Container(c) => {
-                        p.container_name.as_deref() == Some(c.as_str())
-                            || p.container.as_deref().is_some_and(|x| {
-                                x == c || (c.len() >= 12 && x.starts_with(c.as_str()))
-                            })
-                    }
+                    Subject::Container(c) => p.in_container(c),
                     _ => false,
                 })
                 .map(|p| p.series)

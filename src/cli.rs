@@ -257,6 +257,10 @@ pub struct SummaryArgs {
     /// shell patterns (`veth*`)
     #[arg(short = 'i', long, value_delimiter = ',', value_name = "IFACE", add = crate::complete::ifaces())]
     pub iface: Vec<OsString>,
+    /// The interfaces of this container's network namespace (named after it): vnStat's views
+    /// of one container
+    #[arg(long, value_name = "NAME", conflicts_with_all = ["proc", "port"])]
+    pub container: Option<OsString>,
 
     #[command(flatten)]
     pub window: WindowOpts,
@@ -337,6 +341,11 @@ pub struct TopArgs {
     #[arg(long, default_value_t = 10)]
     pub limit: usize,
 
+    /// Only the processes of this container (its name as its runtime gave it, or its id:
+    /// 12 or more hex digits), against the interfaces of its network namespace
+    #[arg(long, value_name = "NAME")]
+    pub container: Option<String>,
+
     #[command(flatten)]
     pub window: WindowOpts,
 
@@ -412,6 +421,11 @@ pub struct ReportArgs {
     /// `root` for the host's, or a pattern)
     #[arg(long, value_name = "NETNS")]
     pub netns: Option<OsString>,
+
+    /// Only the network namespace of this container (named after it): its interfaces are
+    /// the container's NET I/O, as `docker stats` shows it, with history
+    #[arg(long, value_name = "NAME", conflicts_with = "netns")]
+    pub container: Option<OsString>,
 
     /// Omit rows with no activity during the interval (sar -z)
     #[arg(short = 'z')]

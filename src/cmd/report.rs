@@ -67,7 +67,7 @@ pub fn run(args: &ReportArgs, g: &Global, out: &mut dyn Write) -> Result<()> {
         .map(|s| time::parse_interval("--interval", s))
         .transpose()?;
     let shape = Shape {
-        filter: IfaceFilter::new(&args.iface, args.netns.as_ref()),
+        filter: IfaceFilter::new(&args.iface, args.netns.as_ref().or(args.container.as_ref())),
         omit_idle: args.omit_idle,
         interval_ms,
         origin_ms: time::local_midnight(window.start, &tz).as_millisecond(),

@@ -260,7 +260,7 @@ fn series_labels(
         }
         return Ok((Kind::Port, out));
     }
-    let filter = crate::report::filter::IfaceFilter::new(&args.iface, None);
+    let filter = crate::report::filter::IfaceFilter::new(&args.iface, args.container.as_ref());
     let all = series::ifaces(conn)?;
     if !filter.is_empty() {
         let seen: Vec<(&[u8], &[u8])> = all.iter().map(|i| (&i.netns[..], &i.name[..])).collect();

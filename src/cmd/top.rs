@@ -110,15 +110,29 @@ fn proc_key(by: By, p: &series::ProcSeries) -> String {
     }
 }
 
-fn top_procs(conn: &Connection, sums: &Sums, by: By) -> rusqlite::Result<Vec<Entry>> {
+/// The processes ranked by `by` (of container `only`, when given), and their bytes per
+/// namespace.
+fn top_procs(
+    procs: &[series::ProcSeries],
+    sums: &Sums,
+    by: By,
+    only: Option<&str>,
+) -> (Vec<Entry>, PerNs) {
     // Summed per process by the window engine; fold processes into the chosen key.
     let mut by_key: HashMap<String, Entry> = HashMap::new();
-    for p in series::procs(conn)? {
+    let mut per_ns = PerNs::new();
+    for p in procs {
+        if only.is_some_and(|c| !p.in_container(c)) {
+            continue;
+        }
         let Some(v) = sums.by_series.get(&p.series) else {
             continue;
         };
         let v = Vector(v);
-        let key = proc_key(by, &p);
+        let n = per_ns.entry(p.netns.clone()).or_default();
+        n.0 += v.rx();
+        n.1 += v.tx();
+        let key = proc_key(by, p);
         let e = by_key.entry(key.clone()).or_insert(Entry {
             key,
             rx: 0,
@@ -128,14 +142,21 @@ fn top_procs(conn: &Connection, sums: &Sums, by: By) -> rusqlite::Result<Vec<Ent
         e.rx += v.rx();
         e.tx += v.tx();
     }
-    Ok(by_key.into_values().filter(|e| e.rx + e.tx > 0).collect())
+    let entries = by_key.into_values().filter(|e| e.rx + e.tx > 0).collect();
+    (entries, per_ns)
 }
 
 /// Bytes (rx, tx) per network namespace name.
 type PerNs = HashMap<Vec<u8>, (u64, u64)>;
 
-/// Ports or hosts with the process names behind each, and their bytes per namespace.
-fn top_detail(conn: &Connection, sums: &Sums, what: What) -> rusqlite::Result<(Vec<Entry>, PerNs)> {
+/// Ports or hosts with the process names behind each (of the processes `only`, when given),
+/// and their bytes per namespace.
+fn top_detail(
+    conn: &Connection,
+    sums: &Sums,
+    what: What,
+    only: Option<&std::collections::HashSet<i64>>,
+) -> rusqlite::Result<(Vec<Entry>, PerNs)> {
     let kind = match what {
         What::Ports => Kind::Port,
         _ => Kind::Host,
@@ -143,6 +164,9 @@ fn top_detail(conn: &Connection, sums: &Sums, what: What) -> rusqlite::Result<(V
     let mut by_key: HashMap<String, (Entry, HashMap<String, u64>)> = HashMap::new();
     let mut per_ns = PerNs::new();
     for d in series::details(conn, kind, None)? {
+        if only.is_some_and(|o| !o.contains(&d.process)) {
+            continue;
+        }
         let Some(v) = sums.by_series.get(&d.series) else {
             continue;
         };
@@ -220,14 +244,34 @@ pub fn run(what: What, by: By, args: &TopArgs, g: &Global, out: &mut dyn Write) 
     .map_err(db)?;
     super::note_resolution(g, sums.edges, &h, &tz);
     let t = Totals::of(&conn, &sums).map_err(db)?;
+    let procs = series::procs(&conn).map_err(db)?;
+    let only = args.container.as_deref();
     // The rows' side of the equation per namespace, against the interfaces'.
-    let (mut entries, bal) = match what {
-        What::Procs => (top_procs(&conn, &sums, by).map_err(db)?, t.procs()),
+    let (mut entries, per_ns) = match what {
+        What::Procs => top_procs(&procs, &sums, by, only),
         _ => {
-            let (e, per_ns) = top_detail(&conn, &sums, what).map_err(db)?;
-            (e, Balance::of(&t.iface_ns, &per_ns))
+            let of: Option<std::collections::HashSet<i64>> = only.map(|c| {
+                procs
+                    .iter()
+                    .filter(|p| p.in_container(c))
+                    .map(|p| p.process)
+                    .collect()
+            });
+            top_detail(&conn, &sums, what, of.as_ref()).map_err(db)?
         }
     };
+    // A container's rows stand against the interfaces of the namespaces its processes used
+    // (its own, named after it; the host's when it shares it), not the whole host's.
+    let iface_ns = match only {
+        None => t.iface_ns.clone(),
+        Some(c) => t
+            .iface_ns
+            .iter()
+            .filter(|(ns, _)| per_ns.contains_key(*ns) || ns.as_slice() == c.as_bytes())
+            .map(|(k, v)| (k.clone(), *v))
+            .collect(),
+    };
+    let bal = Balance::of(&iface_ns, &per_ns);
     entries.sort_by(|a, b| (b.rx + b.tx).cmp(&(a.rx + a.tx)).then(a.key.cmp(&b.key)));
     let other_key = match what {
         What::Procs => "(other processes)",

@@ -284,6 +284,18 @@ pub struct ProcSeries {
     pub netns: Vec<u8>,
 }
 
+impl ProcSeries {
+    /// Whether the process ran in container `c`: its name as the runtime gave it, or its id
+    /// (a prefix of 12 or more characters).
+    pub fn in_container(&self, c: &str) -> bool {
+        self.container_name.as_deref() == Some(c)
+            || self
+                .container
+                .as_deref()
+                .is_some_and(|x| x == c || (c.len() >= 12 && x.starts_with(c)))
+    }
+}
+
 pub fn procs(conn: &Connection) -> rusqlite::Result<Vec<ProcSeries>> {
     let mut st = conn.prepare(
         "SELECT s.id, p.pid, p.comm, p.exe, p.unit, p.container, p.uid, coalesce(n.name, x''), s.ref,

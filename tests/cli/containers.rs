@@ -208,6 +208,92 @@ fn podman_containers_are_named_in_reports_after_they_are_gone() {
             (300_000..340_000).contains(&bytes("eth0", "rx_bytes")),
             "{text}"
         );
+        // --by image: both containers ran the test's image
+        let json = |args: &[&str]| -> serde_json::Value {
+            let out = env
+                .cmd(args)
+                .env("NREC_NOW", jiff::Timestamp::now().to_string())
+                .output()
+                .unwrap();
+            assert_success(&out);
+            serde_json::from_slice(&out.stdout).unwrap()
+        };
+        let by_image = json(&[
+            "top-procs",
+            "--by",
+            "image",
+            "--since",
+            "1h",
+            "--format",
+            "json",
+        ]);
+        let img = by_image["rows"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["name"] == image.as_str())
+            .unwrap_or_else(|| panic!("{by_image}"));
+        assert_eq!(
+            (img["rx_bytes"].as_u64(), img["tx_bytes"].as_u64()),
+            (Some(500_000), Some(500_000))
+        );
+        // --container: the container's processes against its own namespace's interfaces
+        let one = json(&[
+            "top-procs",
+            "--container",
+            &web,
+            "--since",
+            "1h",
+            "--format",
+            "json",
+        ]);
+        let n = |v: &serde_json::Value| v.as_u64().unwrap();
+        assert_eq!(
+            (
+                n(&one["attributed_bytes"]["rx"]),
+                n(&one["attributed_bytes"]["tx"])
+            ),
+            (500_000, 200_000),
+            "{one}"
+        );
+        let ifaces = n(&one["interface_bytes"]["rx"]);
+        assert!((500_000..560_000).contains(&ifaces), "{one}");
+        assert!(one["rows"][0]["share"].as_f64().unwrap() > 0.85, "{one}");
+        let rep = env
+            .cmd(&[
+                "report",
+                "--container",
+                &web,
+                "--since",
+                "1h",
+                "--format",
+                "csv",
+            ])
+            .env("NREC_NOW", jiff::Timestamp::now().to_string())
+            .output()
+            .unwrap();
+        assert_success(&rep);
+        let text = String::from_utf8_lossy(&rep.stdout).to_string();
+        let (h, rows) = parse_csv(&text);
+        assert!(
+            !rows.is_empty() && rows.iter().all(|r| col(&h, r, "netns") == web),
+            "{text}"
+        );
+        let sum = json(&["summary", "--container", &web, "--format", "json"]);
+        let names: Vec<&str> = sum["rows"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|r| r["iface"].as_str())
+            .collect();
+        assert!(
+            names.contains(&format!("eth0@{web}").as_str()) || names.contains(&"eth0"),
+            "{sum}"
+        );
+        assert!(
+            names.iter().all(|n| n.ends_with(&web) || !n.contains('@')),
+            "{sum}"
+        );
         // nrec proc names the container too
         let out = env
             .cmd(&["proc", "nc", "--since", "1h"])
