@@ -281,6 +281,11 @@ pub struct ExportArgs {
     #[arg(long, value_enum)]
     pub resolution: Option<Resolution>,
 
+    /// Only this container's series: its processes (proc, port, host) or its network
+    /// namespace, named after it (iface, proto, attrib)
+    #[arg(long, value_name = "NAME")]
+    pub container: Option<String>,
+
     #[command(flatten)]
     pub window: WindowOpts,
 

@@ -178,8 +178,7 @@ fn proc_label(by: MetricsBy, p: &series::ProcSeries) -> (&'static str, String) {
         ),
         MetricsBy::Container => (
             "container",
-            p.container
-                .as_deref()
+            p.container_label()
                 .map_or_else(|| "(host)".into(), crate::output::escape_text),
         ),
     }

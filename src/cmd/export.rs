@@ -104,17 +104,35 @@ struct Labels {
     names: HashMap<i64, Vec<String>>,
 }
 
-fn labels(conn: &Connection, t: Table) -> rusqlite::Result<Labels> {
+/// The labels of table `t`'s series — of container `only`'s, when given.
+fn labels(conn: &Connection, t: Table, only: Option<&str>) -> rusqlite::Result<Labels> {
     let mut cells = HashMap::new();
     let mut names = HashMap::new();
+    // a container's namespace is named after it; its processes say they ran in it
+    let ns_ok = |ns: &[u8]| only.is_none_or(|c| ns == c.as_bytes());
+    let procs = match t {
+        Table::Proc | Table::Port | Table::Host => series::procs(conn)?,
+        _ => Vec::new(),
+    };
+    let mine: std::collections::HashSet<i64> = procs
+        .iter()
+        .filter(|p| only.is_none_or(|c| p.in_container(c)))
+        .map(|p| p.process)
+        .collect();
     match t {
         Table::Iface => {
-            for i in series::ifaces(conn)? {
+            for i in series::ifaces(conn)?
+                .into_iter()
+                .filter(|i| ns_ok(&i.netns))
+            {
                 cells.insert(i.series, vec![Cell::bytes(&i.netns), Cell::bytes(&i.name)]);
             }
         }
         Table::Proto | Table::Attrib => {
-            for n in series::netns_series(conn, kind(t))? {
+            for n in series::netns_series(conn, kind(t))?
+                .into_iter()
+                .filter(|n| ns_ok(&n.netns))
+            {
                 cells.insert(n.series, vec![Cell::bytes(&n.netns)]);
                 if t == Table::Proto {
                     names.insert(n.series, n.names);
@@ -122,12 +140,15 @@ fn labels(conn: &Connection, t: Table) -> rusqlite::Result<Labels> {
             }
         }
         Table::Proc => {
-            for p in series::procs(conn)? {
+            for p in procs.iter().filter(|p| mine.contains(&p.process)) {
                 cells.insert(p.series, vec![p.pid.into(), Cell::bytes(&p.comm)]);
             }
         }
         Table::Port | Table::Host => {
-            for d in series::details(conn, kind(t), None)? {
+            for d in series::details(conn, kind(t), None)?
+                .into_iter()
+                .filter(|d| mine.contains(&d.process))
+            {
                 let mut v = vec![d.pid.into(), Cell::bytes(&d.comm)];
                 if t == Table::Port {
                     v.push(Cell::text(d.proto));
@@ -291,7 +312,12 @@ pub fn run(args: &ExportArgs, g: &Global, out: &mut dyn Write) -> Result<()> {
     };
     let io = write_error;
     // the labels first: a row that cannot be read fails the export before a header is printed
-    let labels = labels(&conn, table).map_err(db)?;
+    if args.container.is_some() && table == Table::Time {
+        return Err(Error::usage(
+            "--container: the time table is the recorder's, not a container's",
+        ));
+    }
+    let labels = labels(&conn, table, args.container.as_deref()).map_err(db)?;
     let mut o = super::output(out, format, "export", &conn, &path, Some(&window), &tz)?;
     let (label_cols, value_cols) = columns(table);
     let mut cols = vec!["start", "end"];

@@ -83,11 +83,9 @@ fn proc_key(by: By, p: &series::ProcSeries) -> String {
             .unit
             .as_deref()
             .map_or_else(|| "(no unit)".into(), escape_text),
-        By::Container => match (&p.container_name, &p.container) {
-            (Some(n), _) => escape_text(n),
-            (None, Some(id)) => escape_text(id),
-            (None, None) => "(host)".into(),
-        },
+        By::Container => p
+            .container_label()
+            .map_or_else(|| "(host)".into(), escape_text),
         By::Pod => match (&p.pod, &p.container) {
             (Some(pod), _) => escape_text(&format!(
                 "{}/{pod}",

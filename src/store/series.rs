@@ -285,6 +285,12 @@ pub struct ProcSeries {
 }
 
 impl ProcSeries {
+    /// The container as reports name it: the runtime's name, else the short id (None: not
+    /// in a container).
+    pub fn container_label(&self) -> Option<&str> {
+        self.container_name.as_deref().or(self.container.as_deref())
+    }
+
     /// Whether the process ran in container `c`: its name as the runtime gave it, or its id
     /// (a prefix of 12 or more characters).
     pub fn in_container(&self, c: &str) -> bool {

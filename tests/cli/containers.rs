@@ -294,6 +294,49 @@ fn podman_containers_are_named_in_reports_after_they_are_gone() {
             names.iter().all(|n| n.ends_with(&web) || !n.contains('@')),
             "{sum}"
         );
+        // export --container: the container's process series and its namespace's interfaces
+        let out = env
+            .cmd(&["export", "proc", "--container", &web, "--since", "1h"])
+            .env("NREC_NOW", jiff::Timestamp::now().to_string())
+            .output()
+            .unwrap();
+        assert_success(&out);
+        let text = String::from_utf8_lossy(&out.stdout).to_string();
+        let (h, rows) = parse_csv(&text);
+        let total: u64 = rows
+            .iter()
+            .map(|r| col(&h, r, "rx_bytes").parse::<u64>().unwrap())
+            .sum();
+        assert_eq!(total, 500_000, "{text}");
+        let out = env
+            .cmd(&["export", "iface", "--container", &web, "--since", "1h"])
+            .env("NREC_NOW", jiff::Timestamp::now().to_string())
+            .output()
+            .unwrap();
+        assert_success(&out);
+        let text = String::from_utf8_lossy(&out.stdout).to_string();
+        let (h, rows) = parse_csv(&text);
+        assert!(
+            !rows.is_empty() && rows.iter().all(|r| col(&h, r, "netns") == web),
+            "{text}"
+        );
+        // the Prometheus exposition labels process series by container name on request
+        let conf = env.tmp.path().join("by-container.toml");
+        std::fs::write(&conf, "[metrics]\nby = \"container\"\n").unwrap();
+        let out = env
+            .cmd(&["export", "--format", "openmetrics"])
+            .env("NREC_CONFIG", &conf)
+            .env("NREC_NOW", jiff::Timestamp::now().to_string())
+            .output()
+            .unwrap();
+        assert_success(&out);
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            text.contains(&format!(
+                "nrec_process_receive_bytes_total{{container=\"{web}\"}} 500000"
+            )),
+            "{text}"
+        );
         // nrec proc names the container too
         let out = env
             .cmd(&["proc", "nc", "--since", "1h"])
