@@ -153,22 +153,15 @@ fn podman_containers_are_named_in_reports_after_they_are_gone() {
     env.record_live();
 
     let check = |env: &Env| {
-        let out = env
-            .cmd(&[
-                "top-procs",
-                "--by",
-                "container",
-                "--since",
-                "1h",
-                "--format",
-                "json",
-            ])
-            .env("NREC_NOW", jiff::Timestamp::now().to_string())
-            .output()
-            .unwrap();
-        assert_success(&out);
-        let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-        let row = |n: &str| {
+        let json = |args: &[&str]| -> serde_json::Value {
+            serde_json::from_str(&env.now_ok(args)).unwrap()
+        };
+        let csv = |args: &[&str]| {
+            let text = env.now_ok(args);
+            let (h, rows) = parse_csv(&text);
+            (h, rows, text)
+        };
+        let row = |doc: &serde_json::Value, n: &str| {
             doc["rows"]
                 .as_array()
                 .unwrap()
@@ -181,19 +174,32 @@ fn podman_containers_are_named_in_reports_after_they_are_gone() {
                     )
                 })
         };
+        let doc = json(&[
+            "top-procs",
+            "--by",
+            "container",
+            "--since",
+            "1h",
+            "--format",
+            "json",
+        ]);
         // web: 200 000 B each way on its loopback, 300 000 B received from cli (exact: eBPF)
-        assert_eq!(row(&web), Some((500_000, 200_000)), "{doc}");
-        assert_eq!(row(&cli), Some((0, 300_000)), "{doc}");
+        assert_eq!(row(&doc, &web), Some((500_000, 200_000)), "{doc}");
+        assert_eq!(row(&doc, &cli), Some((0, 300_000)), "{doc}");
+        // --by image: both containers ran the test's image
+        let doc = json(&[
+            "top-procs",
+            "--by",
+            "image",
+            "--since",
+            "1h",
+            "--format",
+            "json",
+        ]);
+        assert_eq!(row(&doc, &image), Some((500_000, 500_000)), "{doc}");
         // the web container's interfaces under its name, counted from zero: its namespace
         // was created between the two records
-        let out = env
-            .cmd(&["report", "--since", "1h", "--format", "csv"])
-            .env("NREC_NOW", jiff::Timestamp::now().to_string())
-            .output()
-            .unwrap();
-        assert_success(&out);
-        let text = String::from_utf8_lossy(&out.stdout).to_string();
-        let (h, rows) = parse_csv(&text);
+        let (h, rows, text) = csv(&["report", "--since", "1h", "--format", "csv"]);
         let bytes = |iface: &str, c: &str| -> u64 {
             rows.iter()
                 .filter(|r| col(&h, r, "netns") == web && col(&h, r, "iface") == iface)
@@ -207,35 +213,6 @@ fn podman_containers_are_named_in_reports_after_they_are_gone() {
         assert!(
             (300_000..340_000).contains(&bytes("eth0", "rx_bytes")),
             "{text}"
-        );
-        // --by image: both containers ran the test's image
-        let json = |args: &[&str]| -> serde_json::Value {
-            let out = env
-                .cmd(args)
-                .env("NREC_NOW", jiff::Timestamp::now().to_string())
-                .output()
-                .unwrap();
-            assert_success(&out);
-            serde_json::from_slice(&out.stdout).unwrap()
-        };
-        let by_image = json(&[
-            "top-procs",
-            "--by",
-            "image",
-            "--since",
-            "1h",
-            "--format",
-            "json",
-        ]);
-        let img = by_image["rows"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|r| r["name"] == image.as_str())
-            .unwrap_or_else(|| panic!("{by_image}"));
-        assert_eq!(
-            (img["rx_bytes"].as_u64(), img["tx_bytes"].as_u64()),
-            (Some(500_000), Some(500_000))
         );
         // --container: the container's processes against its own namespace's interfaces
         let one = json(&[
@@ -256,11 +233,14 @@ fn podman_containers_are_named_in_reports_after_they_are_gone() {
             (500_000, 200_000),
             "{one}"
         );
-        let ifaces = n(&one["interface_bytes"]["rx"]);
-        assert!((500_000..560_000).contains(&ifaces), "{one}");
+        assert!(
+            (500_000..560_000).contains(&n(&one["interface_bytes"]["rx"])),
+            "{one}"
+        );
         assert!(one["rows"][0]["share"].as_f64().unwrap() > 0.85, "{one}");
-        let rep = env
-            .cmd(&[
+        // ... and its namespace only, in report and export
+        for args in [
+            &[
                 "report",
                 "--container",
                 &web,
@@ -268,17 +248,19 @@ fn podman_containers_are_named_in_reports_after_they_are_gone() {
                 "1h",
                 "--format",
                 "csv",
-            ])
-            .env("NREC_NOW", jiff::Timestamp::now().to_string())
-            .output()
-            .unwrap();
-        assert_success(&rep);
-        let text = String::from_utf8_lossy(&rep.stdout).to_string();
-        let (h, rows) = parse_csv(&text);
-        assert!(
-            !rows.is_empty() && rows.iter().all(|r| col(&h, r, "netns") == web),
-            "{text}"
-        );
+            ][..],
+            &["export", "iface", "--container", &web, "--since", "1h"],
+        ] {
+            let (h, rows, text) = csv(args);
+            let only = rows.iter().all(|r| col(&h, r, "netns") == web);
+            assert!(!rows.is_empty() && only, "{args:?}: {text}");
+        }
+        let (h, rows, text) = csv(&["export", "proc", "--container", &web, "--since", "1h"]);
+        let total: u64 = rows
+            .iter()
+            .map(|r| col(&h, r, "rx_bytes").parse::<u64>().unwrap())
+            .sum();
+        assert_eq!(total, 500_000, "{text}");
         let sum = json(&["summary", "--container", &web, "--format", "json"]);
         let names: Vec<&str> = sum["rows"]
             .as_array()
@@ -286,40 +268,8 @@ fn podman_containers_are_named_in_reports_after_they_are_gone() {
             .iter()
             .filter_map(|r| r["iface"].as_str())
             .collect();
-        assert!(
-            names.contains(&format!("eth0@{web}").as_str()) || names.contains(&"eth0"),
-            "{sum}"
-        );
-        assert!(
-            names.iter().all(|n| n.ends_with(&web) || !n.contains('@')),
-            "{sum}"
-        );
-        // export --container: the container's process series and its namespace's interfaces
-        let out = env
-            .cmd(&["export", "proc", "--container", &web, "--since", "1h"])
-            .env("NREC_NOW", jiff::Timestamp::now().to_string())
-            .output()
-            .unwrap();
-        assert_success(&out);
-        let text = String::from_utf8_lossy(&out.stdout).to_string();
-        let (h, rows) = parse_csv(&text);
-        let total: u64 = rows
-            .iter()
-            .map(|r| col(&h, r, "rx_bytes").parse::<u64>().unwrap())
-            .sum();
-        assert_eq!(total, 500_000, "{text}");
-        let out = env
-            .cmd(&["export", "iface", "--container", &web, "--since", "1h"])
-            .env("NREC_NOW", jiff::Timestamp::now().to_string())
-            .output()
-            .unwrap();
-        assert_success(&out);
-        let text = String::from_utf8_lossy(&out.stdout).to_string();
-        let (h, rows) = parse_csv(&text);
-        assert!(
-            !rows.is_empty() && rows.iter().all(|r| col(&h, r, "netns") == web),
-            "{text}"
-        );
+        assert!(names.contains(&format!("eth0@{web}").as_str()), "{sum}");
+        assert!(names.iter().all(|n| n.ends_with(&web)), "{sum}");
         // the Prometheus exposition labels process series by container name on request
         let conf = env.tmp.path().join("by-container.toml");
         std::fs::write(&conf, "[metrics]\nby = \"container\"\n").unwrap();
@@ -331,19 +281,10 @@ fn podman_containers_are_named_in_reports_after_they_are_gone() {
             .unwrap();
         assert_success(&out);
         let text = String::from_utf8_lossy(&out.stdout);
-        assert!(
-            text.contains(&format!(
-                "nrec_process_receive_bytes_total{{container=\"{web}\"}} 500000"
-            )),
-            "{text}"
-        );
+        let want = format!("nrec_process_receive_bytes_total{{container=\"{web}\"}} 500000");
+        assert!(text.contains(&want), "{text}");
         // nrec proc names the container too
-        let out = env
-            .cmd(&["proc", "nc", "--since", "1h"])
-            .env("NREC_NOW", jiff::Timestamp::now().to_string())
-            .output()
-            .unwrap();
-        let text = String::from_utf8_lossy(&out.stdout);
+        let text = env.now_ok(&["proc", "nc", "--since", "1h"]);
         assert!(text.contains(&format!("container {web} (")), "{text}");
     };
     check(&env);

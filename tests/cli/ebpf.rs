@@ -814,6 +814,22 @@ fn build_iopaths(env: &Env) -> Option<std::path::PathBuf> {
     out.status.success().then_some(bin)
 }
 
+/// eBPF set up for `env` and the ground-truth program built, or why not (then `test` is
+/// skipped).
+fn iopaths_or_skip(env: &Env, test: &str) -> Option<std::path::PathBuf> {
+    if !ebpf_or_skip(env, test) {
+        return None;
+    }
+    let bin = build_iopaths(env);
+    if bin.is_none() {
+        skip(
+            test,
+            "liburing-dev is not installed (scripts/lib.sh installs it)",
+        );
+    }
+    bin
+}
+
 /// The per-process truth lines an iopaths run printed: name → (rx, tx).
 fn truth_lines(out: &std::process::Output) -> Vec<(String, (u64, u64))> {
     assert_success(out);
@@ -837,14 +853,8 @@ fn truth_lines(out: &std::process::Output) -> Vec<(String, (u64, u64))> {
 fn every_io_path_is_credited_exactly() {
     let env = Env::with_ebpf();
     let test = "every_io_path_is_credited_exactly";
-    if !ebpf_or_skip(&env, test) {
+    let Some(bin) = iopaths_or_skip(&env, test) else {
         return;
-    }
-    let Some(bin) = build_iopaths(&env) else {
-        return skip(
-            test,
-            "liburing-dev is not installed (scripts/lib.sh installs it)",
-        );
     };
     let Some(ns) = Netns::pair("io") else {
         return skip(test, "cannot create network namespaces");
@@ -880,15 +890,8 @@ fn every_io_path_is_credited_exactly() {
 #[test]
 fn tcp_zerocopy_receive_is_the_documented_gap() {
     let env = Env::with_ebpf();
-    let test = "tcp_zerocopy_receive_is_the_documented_gap";
-    if !ebpf_or_skip(&env, test) {
+    let Some(bin) = iopaths_or_skip(&env, "tcp_zerocopy_receive_is_the_documented_gap") else {
         return;
-    }
-    let Some(bin) = build_iopaths(&env) else {
-        return skip(
-            test,
-            "liburing-dev is not installed (scripts/lib.sh installs it)",
-        );
     };
     env.record_live(); // baseline (the map was just created)
     let out = std::process::Command::new(&bin)

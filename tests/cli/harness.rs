@@ -254,6 +254,17 @@ impl Env {
             .unwrap()
     }
 
+    /// Runs `nrec ARGS` with "now" the real clock's; asserts success; its stdout.
+    pub fn now_ok(&self, args: &[&str]) -> String {
+        let out = self
+            .cmd(args)
+            .env("NREC_NOW", jiff::Timestamp::now().to_string())
+            .output()
+            .unwrap();
+        assert_success(&out);
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
     pub fn report_ok(&self, args: &[&str], now: &str) -> String {
         let out = self.report(args, now);
         assert!(
