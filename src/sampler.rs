@@ -214,9 +214,14 @@ impl Sampler {
             l.drain_into(&mut sample, warn);
         }
         sample.ebpf = reading;
+        // a name lookup that fails costs the names, never the sample
         if live {
-            name_container_namespaces(&conn, &mut sample)
-                .map_err(|e| crate::error::Error::sqlite(&self.path, e))?;
+            if let Err(e) = name_container_namespaces(&conn, &mut sample) {
+                warn.warn(
+                    Kind::Netns,
+                    format!("naming the containers' network namespaces failed ({e}); they keep their other names this sample"),
+                );
+            }
         }
         let mut denied_fd = 0;
         let mut owners = |wanted: &HashSet<u32>| {

@@ -22,18 +22,13 @@ pub fn short(id: &str) -> String {
 /// What the store knows of the containers seen in one sample (a cache over the table).
 #[derive(Default)]
 pub struct Known {
-    names: HashMap<String, Option<Container>>,
+    names: HashMap<String, Container>,
 }
 
 impl Known {
     /// The container with this id, from the table or — first sight, or a failed lookup ten
     /// minutes old — its runtime's metadata, stored. `now_ms`: the sample's time.
-    pub fn get(
-        &mut self,
-        conn: &Connection,
-        id: &str,
-        now_ms: i64,
-    ) -> rusqlite::Result<Option<Container>> {
+    pub fn get(&mut self, conn: &Connection, id: &str, now_ms: i64) -> rusqlite::Result<Container> {
         if let Some(c) = self.names.get(id) {
             return Ok(c.clone());
         }
@@ -85,8 +80,8 @@ impl Known {
                 c
             }
         };
-        self.names.insert(id.to_string(), Some(c.clone()));
-        Ok(Some(c))
+        self.names.insert(id.to_string(), c.clone());
+        Ok(c)
     }
 
     /// The container of a cgroup path, when it names one.
@@ -97,7 +92,7 @@ impl Known {
         now_ms: i64,
     ) -> rusqlite::Result<Option<Container>> {
         match containers::id_of(cgroup) {
-            Some(id) => self.get(conn, &id, now_ms),
+            Some(id) => self.get(conn, &id, now_ms).map(Some),
             None => Ok(None),
         }
     }
