@@ -38,11 +38,13 @@ impl Drop for Podman {
     }
 }
 
-/// An image holding busybox (and /tmp), imported from a directory.
-fn busybox_image(env: &Env, tag: &str) -> Option<String> {
+/// An image holding busybox (and /tmp), imported from a directory; Err says why there is
+/// none (no busybox, or podman cannot store images here).
+fn busybox_image(env: &Env, tag: &str) -> Result<String, String> {
     let bb = ["/bin/busybox", "/usr/bin/busybox"]
         .into_iter()
-        .find(|p| std::path::Path::new(p).exists())?;
+        .find(|p| std::path::Path::new(p).exists())
+        .ok_or("busybox-static is not installed")?;
     let root = env.tmp.path().join("bbroot");
     for d in ["bin", "tmp", "proc", "sys", "dev", "etc"] {
         std::fs::create_dir_all(root.join(d)).unwrap();
@@ -71,12 +73,13 @@ fn busybox_image(env: &Env, tag: &str) -> Option<String> {
     std::io::Write::write_all(import.stdin.as_mut().unwrap(), &tar.stdout).unwrap();
     drop(import.stdin.take());
     let out = import.wait_with_output().unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    Some(image)
+    if !out.status.success() {
+        return Err(format!(
+            "podman cannot import an image here: {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        ));
+    }
+    Ok(image)
 }
 
 #[test]
@@ -90,8 +93,9 @@ fn podman_containers_are_named_in_reports_after_they_are_gone() {
         return skip(test, "podman is not installed (scripts/lib.sh installs it)");
     }
     let pid = std::process::id();
-    let Some(image) = busybox_image(&env, &pid.to_string()) else {
-        return skip(test, "busybox-static is not installed");
+    let image = match busybox_image(&env, &pid.to_string()) {
+        Ok(i) => i,
+        Err(why) => return skip(test, &why),
     };
     let (web, cli) = (format!("nrec-web-{pid}"), format!("nrec-cli-{pid}"));
     let _cleanup = Podman {
