@@ -1,11 +1,14 @@
 #!/usr/bin/env bash
 # Cost of reading the eBPF map per live entry (issue 19 item 7), side by side in one run:
-# N idle processes each holding 4 entries (UDP over 127.0.0.1 and ::1, sent and received),
-# then `nrec record` with eBPF on (the map holding 4·N entries) and off, interleaved.
+# N idle processes each moving UDP over 127.0.0.1 and ::1, sent and received — 4 counters
+# each, one map entry each since layout 5 (four before) — then `nrec record` with eBPF on
+# and off, interleaved. KIND=tcp: each process holds one TCP connection to itself instead
+# (2 counters: received and sent).
 #
-#   sudo benches/ebpf-read.sh [N]      # default 1250 processes = 5 000 entries (RUNS=100)
+#   sudo benches/ebpf-read.sh [N]      # default 1250 processes = 5 000 counters (RUNS=100)
 #
-# Prints both means (wall and CPU) and (on − off) / entries. Everything it starts is ended through its
+# Prints both medians (wall and CPU), (on − off) / map entries and / counters (the
+# unit of layouts before 5, where each counter was an entry). Everything it starts is ended through its
 # parent (a stop file), by PID; the pins and databases are removed on exit.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -32,9 +35,14 @@ kids = []
 for i in range(n):
     pid = os.fork()
     if pid == 0:
-        for fam, host in ((socket.AF_INET, "127.0.0.1"), (socket.AF_INET6, "::1")):
-            s = socket.socket(fam, socket.SOCK_DGRAM); s.bind((host, 0))
-            s.sendto(b"x" * 10, s.getsockname()); s.recv(100); s.close()
+        if os.environ.get("KIND") == "tcp":  # one TCP connection to itself: rx and tx
+            l = socket.socket(); l.bind(("127.0.0.1", 0)); l.listen(1)
+            c = socket.create_connection(l.getsockname()); a, _ = l.accept()
+            c.send(b"x" * 10); a.recv(100)
+        else:
+            for fam, host in ((socket.AF_INET, "127.0.0.1"), (socket.AF_INET6, "::1")):
+                s = socket.socket(fam, socket.SOCK_DGRAM); s.bind((host, 0))
+                s.sendto(b"x" * 10, s.getsockname()); s.recv(100); s.close()
         while not os.path.exists(stop): time.sleep(0.5)
         os._exit(0)
     kids.append(pid)
@@ -53,9 +61,10 @@ entries=$("$NREC" --db "$W/on.db" status --format json |
 NREC_EBPF=off "$NREC" --db "$W/off.db" record -q
 # On and off alternate, run by run (a sequential series drifts with the machine's load);
 # CPU is the child's user + system time (wait4), the medians are compared.
-python3 - "$NREC" "$W" "$entries" "${RUNS:-100}" <<'PY'
+python3 - "$NREC" "$W" "$entries" "${RUNS:-100}" "$N" "${KIND:-udp}" <<'PY'
 import os, statistics, sys, time
-nrec, w, n, runs = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
+nrec, w, n, runs, procs = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5])
+per = 2 if sys.argv[6] == "tcp" else 4  # counters per process
 def one(db, env):
     t = time.perf_counter()
     pid = os.fork()
@@ -73,5 +82,9 @@ for _ in range(runs):
 for i, what in ((0, "wall"), (1, "CPU, user+system")):
     a = statistics.median(x[i] for x in on); b = statistics.median(x[i] for x in off)
     print(f"entries {n}: record with eBPF {a:.1f} ms, without {b:.1f} ms ({what}, median of "
-          f"{runs} alternating runs): {(a - b) * 1e3 / n:.2f} µs per live entry")
+          f"{runs} alternating runs): {(a - b) * 1e3 / n:.2f} µs per live entry, "
+          f"{(a - b) * 1e3 / (per * procs):.2f} µs per (process, protocol, direction, family) counter")
+import sqlite3
+blob = sqlite3.connect(f"{w}/on.db").execute("SELECT length(entries) FROM ebpf_base").fetchone()[0]
+print(f"the reading stored with each sample: {blob} bytes")
 PY

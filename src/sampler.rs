@@ -81,7 +81,7 @@ fn name_container_namespaces(
     let mut known = store::containers::Known::default();
     for ns in &mut sample.namespaces {
         let Some(pid) = ns.owner_pid else { continue };
-        let Some(cg) = std::fs::read(format!("/proc/{pid}/cgroup"))
+        let Some(cg) = crate::sys::read_proc_small(format!("/proc/{pid}/cgroup"))
             .ok()
             .and_then(|t| procs::cgroup_path(&t))
         else {

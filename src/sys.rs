@@ -194,12 +194,20 @@ pub fn read_bounded(path: &std::path::Path, max: u64) -> std::io::Result<Vec<u8>
     if !f.metadata()?.is_file() {
         return Err(std::io::Error::other("not a regular file"));
     }
-    let mut out = Vec::new();
+    // room for the kernel's usual text in the first read: a /proc file says its size is 0,
+    // and growing from nothing costs a read (and a regeneration of the text) per doubling
+    let mut out = Vec::with_capacity(max.min(16 << 10) as usize);
     f.take(max.saturating_add(1)).read_to_end(&mut out)?;
     if out.len() as u64 > max {
         return Err(std::io::Error::other(format!("larger than {max} bytes")));
     }
     Ok(out)
+}
+
+/// A per-process /proc file (`stat`, `cgroup`): the kernel's text, bounded like every /proc
+/// read (a cgroup path is at most a page per hierarchy).
+pub fn read_proc_small(path: impl AsRef<std::path::Path>) -> std::io::Result<Vec<u8>> {
+    read_bounded(path.as_ref(), 1 << 20)
 }
 
 /// The first argument that makes `nrec` the reader of [`read_bounded_within`] (not a command:

@@ -5,7 +5,7 @@
 use crate::cli::{Format, ProcArgs};
 use crate::cmd::Global;
 use crate::error::{Error, Result};
-use crate::output::{Cell, Rows, escape_bytes, local_text, write_error};
+use crate::output::{Cell, Rows, escape_bytes, escape_text, local_text, write_error};
 use crate::store::procbytes::SampleBytes;
 use crate::store::query::{self, Process};
 use crate::store::window::{Horizons, process_bytes};
@@ -156,7 +156,10 @@ pub fn run(args: &ProcArgs, g: &Global, out: &mut dyn Write) -> Result<()> {
                         .as_deref()
                         .map(escape_bytes)
                         .unwrap_or_else(|| "-".into()),
-                    escape_bytes(opt(&p.unit).as_bytes()),
+                    match &p.unit_description {
+                        Some(d) => escape_text(&format!("{} ({d})", opt(&p.unit))),
+                        None => escape_bytes(opt(&p.unit).as_bytes()),
+                    },
                     escape_bytes(opt(&p.container).as_bytes()),
                     escape_bytes(&p.netns)
                 )?;
@@ -190,7 +193,7 @@ pub fn run(args: &ProcArgs, g: &Global, out: &mut dyn Write) -> Result<()> {
             Format::Json => docs.push(json!({
                 "pid": p.pid, "name": escape_bytes(&p.comm),
                 "exe": p.exe.as_deref().map(escape_bytes), "uid": p.uid,
-                "unit": p.unit, "container": p.container, "netns": escape_bytes(&p.netns),
+                "unit": p.unit, "unit_description": p.unit_description, "container": p.container, "netns": escape_bytes(&p.netns),
                 "started": p.started_ms.map(|m| crate::output::iso(m, &tz)),
                 "rx_bytes": rx, "tx_bytes": tx,
                 "intervals": o.objects(&mine),

@@ -19,7 +19,7 @@ use serde_json::json;
 use std::collections::HashMap;
 use std::io::Write;
 
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum What {
     Procs,
     Ports,
@@ -33,6 +33,8 @@ struct Entry {
     tx: u64,
     /// The processes behind a port or host, busiest first.
     procs: Vec<String>,
+    /// A unit's `Description=` (`top-procs --by unit`).
+    description: Option<String>,
 }
 
 /// Where the window's bytes came from: "ebpf", "sock_diag" or "mixed". Ports and hosts
@@ -136,7 +138,11 @@ fn top_procs(
             rx: 0,
             tx: 0,
             procs: Vec::new(),
+            description: None,
         });
+        if by == By::Unit && e.description.is_none() {
+            e.description = p.unit_description.clone();
+        }
         e.rx += v.rx();
         e.tx += v.tx();
     }
@@ -197,6 +203,7 @@ fn top_detail(
                     rx: 0,
                     tx: 0,
                     procs: Vec::new(),
+                    description: None,
                 },
                 HashMap::new(),
             )
@@ -294,6 +301,7 @@ pub fn run(what: What, by: By, args: &TopArgs, g: &Global, out: &mut dyn Write) 
             rx: 0,
             tx: 0,
             procs: Vec::new(),
+            description: None,
         },
         |mut o, e| {
             o.rx += e.rx;
@@ -319,7 +327,9 @@ pub fn run(what: What, by: By, args: &TopArgs, g: &Global, out: &mut dyn Write) 
         What::Hosts => "top-hosts",
     };
     let mut o = super::output(out, args.format, command, &conn, &path, Some(&window), &tz)?;
-    let mut rows = Rows::new(&[
+    // units carry what they are (their Description=)
+    let described = what == What::Procs && by == By::Unit;
+    let mut columns = vec![
         "rank",
         "name",
         "rx_bytes",
@@ -327,26 +337,42 @@ pub fn run(what: What, by: By, args: &TopArgs, g: &Global, out: &mut dyn Write) 
         "total_bytes",
         "share",
         "processes",
-    ]);
-    // rank (none for the (other …) and (unattributed) rows), name, rx, tx, processes
-    let row = |rank: Cell, name: &str, rx: u64, tx: u64, procs: &[String]| {
-        vec![
+    ];
+    if described {
+        columns.push("description");
+    }
+    let mut rows = Rows::new(&columns);
+    // rank (none for the (other …) and (unattributed) rows), the entry (name, rx, tx,
+    // processes, description)
+    let row = |rank: Cell, e: &Entry| {
+        let mut r = vec![
             rank,
-            Cell::text(name),
-            rx.into(),
-            tx.into(),
-            (rx + tx).into(),
-            Cell::Num(pct(rx + tx, whole) / 100.0, 4),
-            Cell::List(procs.to_vec()),
-        ]
+            Cell::text(&e.key),
+            e.rx.into(),
+            e.tx.into(),
+            (e.rx + e.tx).into(),
+            Cell::Num(pct(e.rx + e.tx, whole) / 100.0, 4),
+            Cell::List(e.procs.clone()),
+        ];
+        if described {
+            r.push(e.description.as_deref().map_or(Cell::Null, Cell::text));
+        }
+        r
     };
     for (i, e) in entries.iter().enumerate() {
-        rows.push(row(Cell::from(i + 1), &e.key, e.rx, e.tx, &e.procs));
+        rows.push(row(Cell::from(i + 1), e));
     }
     if let Some(e) = &other {
-        rows.push(row(Cell::Null, &e.key, e.rx, e.tx, &e.procs));
+        rows.push(row(Cell::Null, e));
     }
-    rows.push(row(Cell::Null, "(unattributed)", urx, utx, &[]));
+    let unattributed = Entry {
+        key: "(unattributed)".into(),
+        rx: urx,
+        tx: utx,
+        procs: Vec::new(),
+        description: None,
+    };
+    rows.push(row(Cell::Null, &unattributed));
     if args.format != Format::Table {
         let by = match what {
             What::Procs => format!("{by:?}").to_lowercase(),
@@ -375,7 +401,11 @@ pub fn run(what: What, by: By, args: &TopArgs, g: &Global, out: &mut dyn Write) 
     table(
         o.text(),
         head,
-        what,
+        match what {
+            What::Procs if described => "  DESCRIPTION",
+            What::Procs => "",
+            _ => "  PROCESSES",
+        },
         &entries,
         other.as_ref(),
         (urx, utx),
@@ -447,7 +477,7 @@ fn both_sides(b: &Balance) -> String {
 fn table(
     out: &mut dyn Write,
     head: &str,
-    what: What,
+    trailing: &str,
     entries: &[Entry],
     other: Option<&Entry>,
     (urx, utx): (u64, u64),
@@ -460,17 +490,7 @@ fn table(
     writeln!(
         out,
         "{:>4}  {:<w$} {:>11} {:>11} {:>11} {:>6}{}",
-        "RANK",
-        head,
-        "RX",
-        "TX",
-        "TOTAL",
-        "SHARE",
-        if matches!(what, What::Procs) {
-            ""
-        } else {
-            "  PROCESSES"
-        }
+        "RANK", head, "RX", "TX", "TOTAL", "SHARE", trailing
     )?;
     let ranks = (1..=entries.len())
         .map(|i| i.to_string())
@@ -488,6 +508,9 @@ fn table(
         )?;
         if !e.procs.is_empty() {
             write!(out, "  {}", e.procs.join(", "))?;
+        }
+        if let Some(d) = &e.description {
+            write!(out, "  {}", escape_text(d))?;
         }
         writeln!(out)?;
     }

@@ -2,7 +2,8 @@
 //! connect and exit between two samples.
 //!
 //! `nrec.bpf.c` counts, on the `sock:sock_send_length` / `sock:sock_recv_length` tracepoints,
-//! bytes per (process, network namespace, protocol, direction) into a hash map. The first
+//! bytes per (process, network namespace, name) into a hash map, each entry's value holding
+//! them per protocol class and direction. The first
 //! `record` (or `nrec setup`) loads it and pins the maps and links under [`pin_dir`], so the
 //! counting survives the one-shot process; every later run reads the cumulative values. The
 //! store turns them into deltas (`store::ebpf`), and after the sample is committed the entries
@@ -18,9 +19,22 @@ use std::path::PathBuf;
 /// value is replaced, not misread. 2: error-queue reads (MSG_ERRQUEUE) are not received bytes.
 /// 3: the key holds the name the process had when it moved the bytes (the value no longer).
 /// 4: a third map keeps cgroup names (a container's id, after the container is gone).
-pub const LAYOUT: u64 = 4;
-pub const KEY_SIZE: usize = 40;
-pub const VALUE_SIZE: usize = 32;
+/// 5: one entry per (process, namespace, name), its bytes per protocol class and direction
+/// in the value — a quarter of the entries to read for a process using TCP and UDP over IPv4
+/// and IPv6 (the family was never reported).
+pub const LAYOUT: u64 = 5;
+pub const KEY_SIZE: usize = 32;
+pub const VALUE_SIZE: usize = 64;
+
+/// The value's byte counters: per protocol class ([`CLASS_TCP`], [`CLASS_UDP`],
+/// [`CLASS_OTHER`]) received then sent, at `class * 2 + dir`.
+pub const SLOTS: usize = 6;
+/// TCP and MPTCP (TCP underneath).
+pub const CLASS_TCP: usize = 0;
+/// UDP and UDP-Lite.
+pub const CLASS_UDP: usize = 1;
+/// Any other IPv4/IPv6 socket that moves payload (ping sockets, SCTP, raw).
+pub const CLASS_OTHER: usize = 2;
 
 /// Where the maps and links are pinned: `NREC_BPF_DIR`, else `/sys/fs/bpf/nrec`.
 pub fn pin_dir() -> PathBuf {
@@ -31,7 +45,7 @@ pub fn pin_dir() -> PathBuf {
 }
 
 /// `NREC_BPF_MAX_ENTRIES`: the byte map's capacity when it is created (default 16384
-/// process × namespace × protocol × direction entries, ~1.6 MB of kernel memory).
+/// (process, namespace, name) entries, ~2.6 MB of kernel memory, preallocated).
 pub fn max_entries() -> Result<Option<u32>, String> {
     match std::env::var("NREC_BPF_MAX_ENTRIES") {
         Err(_) => Ok(None),
@@ -63,11 +77,6 @@ pub struct Key {
     pub start_ns: u64,
     /// The thread-group leader's comm at the send or receive (raw, NUL-padded).
     pub comm: [u8; 16],
-    /// IPPROTO_* of the socket (6 TCP, 17 UDP, 262 MPTCP, ...).
-    pub proto: u16,
-    /// 0 received, 1 sent.
-    pub dir: u8,
-    pub family: u8,
 }
 
 impl Key {
@@ -77,9 +86,6 @@ impl Key {
         b[4..8].copy_from_slice(&self.netns.to_ne_bytes());
         b[8..16].copy_from_slice(&self.start_ns.to_ne_bytes());
         b[16..32].copy_from_slice(&self.comm);
-        b[32..34].copy_from_slice(&self.proto.to_ne_bytes());
-        b[34] = self.dir;
-        b[35] = self.family;
         b
     }
 
@@ -92,9 +98,6 @@ impl Key {
             netns: u32::from_ne_bytes(b[4..8].try_into().ok()?),
             start_ns: u64::from_ne_bytes(b[8..16].try_into().ok()?),
             comm: b[16..32].try_into().ok()?,
-            proto: u16::from_ne_bytes(b[32..34].try_into().ok()?),
-            dir: b[34],
-            family: b[35],
         })
     }
 
@@ -121,8 +124,8 @@ impl Key {
 /// What the kernel counted for a key, and who the process was at first insert.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Value {
-    pub bytes: u64,
-    pub calls: u64,
+    /// Bytes per protocol class and direction (`class * 2 + dir`, dir 0 received, 1 sent).
+    pub bytes: [u64; SLOTS],
     pub cgroup: u64,
     pub uid: u32,
 }
@@ -133,12 +136,20 @@ impl Value {
             return None;
         }
         let u64_at = |i: usize| b[i..i + 8].try_into().ok().map(u64::from_ne_bytes);
+        let mut bytes = [0u64; SLOTS];
+        for (i, slot) in bytes.iter_mut().enumerate() {
+            *slot = u64_at(i * 8)?;
+        }
         Some(Value {
-            bytes: u64_at(0)?,
-            calls: u64_at(8)?,
-            cgroup: u64_at(16)?,
-            uid: u32::from_ne_bytes(b[24..28].try_into().ok()?),
+            bytes,
+            cgroup: u64_at(48)?,
+            uid: u32::from_ne_bytes(b[56..60].try_into().ok()?),
         })
+    }
+
+    /// Bytes of protocol class `class` (received, sent).
+    pub fn of_class(&self, class: usize) -> (u64, u64) {
+        (self.bytes[class * 2], self.bytes[class * 2 + 1])
     }
 }
 
@@ -216,15 +227,12 @@ mod tests {
             netns: 4026531840,
             start_ns: 123_456_789_000,
             comm: Key::comm_of(b"=cmd"),
-            proto: 262,
-            dir: 1,
-            family: 10,
         };
         let b = k.to_bytes();
         assert_eq!(Key::from_bytes(&b), Some(k));
         assert_eq!(Key::from_bytes(&b[1..]), None);
+        assert_eq!(b[0..4], 4242u32.to_ne_bytes());
         assert_eq!(&b[16..21], b"=cmd\0");
-        assert_eq!(b[34..36], [1, 10]);
         assert_eq!(k.name(), b"=cmd");
         assert_eq!(
             k.start_ticks(),
@@ -237,22 +245,26 @@ mod tests {
         };
         assert_eq!(full.name(), b"0123456789abcdef");
         assert_eq!(Key::from_bytes(&full.to_bytes()), Some(full));
+        // struct value: bytes[6] (class * 2 + dir), cgroup, uid, pad
         let mut v = [0u8; VALUE_SIZE];
-        v[0..8].copy_from_slice(&100_000u64.to_ne_bytes());
-        v[8..16].copy_from_slice(&3u64.to_ne_bytes());
-        v[16..24].copy_from_slice(&77u64.to_ne_bytes());
-        v[24..28].copy_from_slice(&1000u32.to_ne_bytes());
+        for i in 0..SLOTS {
+            v[i * 8..i * 8 + 8].copy_from_slice(&(1000 + i as u64).to_ne_bytes());
+        }
+        v[48..56].copy_from_slice(&77u64.to_ne_bytes());
+        v[56..60].copy_from_slice(&1000u32.to_ne_bytes());
         let val = Value::from_bytes(&v).unwrap();
         assert_eq!(
             val,
             Value {
-                bytes: 100_000,
-                calls: 3,
+                bytes: [1000, 1001, 1002, 1003, 1004, 1005],
                 cgroup: 77,
                 uid: 1000,
             }
         );
-        assert_eq!(Value::from_bytes(&v[..31]), None);
+        assert_eq!(val.of_class(CLASS_TCP), (1000, 1001));
+        assert_eq!(val.of_class(CLASS_UDP), (1002, 1003));
+        assert_eq!(val.of_class(CLASS_OTHER), (1004, 1005));
+        assert_eq!(Value::from_bytes(&v[..63]), None);
         // a cgroup name filling the field without a NUL is kept whole, never read past
         assert_eq!(cgroup_name_of(&[b'x'; 96]).len(), 96);
         assert_eq!(

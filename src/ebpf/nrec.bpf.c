@@ -26,6 +26,10 @@ char LICENSE[] SEC("license") = "Dual MIT/GPL";
 #define MSG_PEEK 2
 #define MSG_ERRQUEUE 0x2000
 #define EEXIST 17
+#define IPPROTO_TCP 6
+#define IPPROTO_UDP 17
+#define IPPROTO_UDPLITE 136
+#define IPPROTO_MPTCP 262
 
 struct kernfs_node {
 	const char *name;
@@ -68,22 +72,25 @@ struct sock {
 	__u16 sk_protocol;
 } __attribute__((preserve_access_index));
 
-// 40 bytes; layout shared with src/ebpf/mod.rs (Key).
+// 32 bytes; layout shared with src/ebpf/mod.rs (Key).
 struct key {
 	__u32 tgid;
 	__u32 netns;
 	__u64 start_ns; // group leader's start_boottime: /proc/PID/stat field 22 in ns
 	char comm[16];  // the group leader's comm at the send or receive
-	__u16 proto;
-	__u8 dir; // 0 = received, 1 = sent
-	__u8 family;
-	__u32 pad;
 };
 
-// 32 bytes; layout shared with src/ebpf/mod.rs (Value).
+// Protocol classes: bytes[class * 2 + dir], dir 0 = received, 1 = sent.
+#define CLASS_TCP 0   // TCP, MPTCP
+#define CLASS_UDP 1   // UDP, UDP-Lite
+#define CLASS_OTHER 2 // ping sockets, SCTP, raw: IPv4/IPv6 payload of any other protocol
+#define SLOTS 6
+
+// 64 bytes; layout shared with src/ebpf/mod.rs (Value). One entry per process, namespace
+// and name, its protocols and directions side by side: reading the map costs per entry
+// (a bucket lock and two copies to user space each), so fewer, wider entries read cheaper.
 struct value {
-	__u64 bytes;
-	__u64 calls;
+	__u64 bytes[SLOTS];
 	__u64 cgroup;
 	__u32 uid;
 	__u32 pad;
@@ -155,24 +162,28 @@ static __always_inline int account(__u64 *ctx, __u8 dir)
 
 	struct task_struct *task = bpf_get_current_task_btf();
 	struct task_struct *leader = task->group_leader;
+	__u16 proto = sk->sk_protocol;
+	__u32 class = CLASS_OTHER;
+	if (proto == IPPROTO_TCP || proto == IPPROTO_MPTCP)
+		class = CLASS_TCP;
+	else if (proto == IPPROTO_UDP || proto == IPPROTO_UDPLITE)
+		class = CLASS_UDP;
+	__u32 slot = class * 2 + dir;
+	if (slot >= SLOTS)
+		return 0; // never: keeps the verifier's bound on the index
 	struct key k = {};
 	k.tgid = bpf_get_current_pid_tgid() >> 32;
 	k.start_ns = leader->start_boottime;
 	k.netns = sk->__sk_common.skc_net.net->ns.inum;
-	k.proto = sk->sk_protocol;
-	k.dir = dir;
-	k.family = family;
 	bpf_core_read(&k.comm, sizeof(k.comm), &leader->comm);
 
 	struct value *v = bpf_map_lookup_elem(&nrec_bytes, &k);
 	if (v) {
-		__sync_fetch_and_add(&v->bytes, ret);
-		__sync_fetch_and_add(&v->calls, 1);
+		__sync_fetch_and_add(&v->bytes[slot], ret);
 		return 0;
 	}
 	struct value nv = {};
-	nv.bytes = ret;
-	nv.calls = 1;
+	nv.bytes[slot] = ret;
 	nv.cgroup = bpf_get_current_cgroup_id();
 	struct cgname cn = {};
 	const char *cgname = BPF_CORE_READ(task, cgroups, dfl_cgrp, kn, name);
@@ -184,8 +195,7 @@ static __always_inline int account(__u64 *ctx, __u8 dir)
 		// another CPU inserted it between our lookup and update
 		v = bpf_map_lookup_elem(&nrec_bytes, &k);
 		if (v) {
-			__sync_fetch_and_add(&v->bytes, ret);
-			__sync_fetch_and_add(&v->calls, 1);
+			__sync_fetch_and_add(&v->bytes[slot], ret);
 			return 0;
 		}
 	}

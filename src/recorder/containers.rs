@@ -14,7 +14,9 @@
 //!   NAMESPACE/ID/config.json`, whose `io.kubernetes.cri.*` annotations name the container,
 //!   its pod and the pod's namespace;
 //! - **systemd-nspawn** and **LXC**: the name is in the cgroup path (`machine-NAME.scope`,
-//!   `systemd-nspawn@NAME.service`; `lxc.payload.NAME`, `lxc/NAME`).
+//!   `systemd-nspawn@NAME.service`; `lxc.payload.NAME`, `lxc/NAME`); the image is the
+//!   machine's under `var/lib/machines`, and what `var/lib/lxc/NAME/config` says the
+//!   container was made from (lxc-create's template parameters, else its rootfs).
 //!
 //! Metadata is untrusted input: files are read up to a bound, strings longer than their
 //! limit are cut, and what cannot be parsed costs the name, nothing else.
@@ -68,6 +70,71 @@ fn field(v: Option<&Value>) -> Option<String> {
         end -= 1;
     }
     Some(s[..end].to_string())
+}
+
+/// A machine name that can be a file name under a runtime's directory (no path of its own).
+fn plain_name(name: &str) -> bool {
+    !name.is_empty() && name.len() <= 255 && !name.contains('/') && !name.starts_with('.')
+}
+
+/// A systemd-nspawn machine's image, where `machinectl` keeps them: the directory or raw
+/// disk image `/var/lib/machines/NAME` (also /var/lib/container, its old place), as its path.
+fn nspawn_image(root: &Path, name: &str) -> Option<String> {
+    if !plain_name(name) {
+        return None;
+    }
+    ["var/lib/machines", "var/lib/container"]
+        .iter()
+        .flat_map(|d| [format!("{d}/{name}"), format!("{d}/{name}.raw")])
+        .find(|rel| root.join(rel).exists())
+        .and_then(|rel| field(Some(&Value::from(format!("/{rel}")))))
+}
+
+/// An LXC container's image: what its config says it was made from — the template's
+/// `lxc-create` comment (`# Template used to create this container: …/lxc-download`, with
+/// the distribution, release and architecture it was asked for), else its root file system.
+fn lxc_image(root: &Path, name: &str) -> Option<String> {
+    if !plain_name(name) {
+        return None;
+    }
+    let text = read_bounded(&root.join("var/lib/lxc").join(name).join("config"))?;
+    let text = String::from_utf8_lossy(&text);
+    let mut params = None;
+    let mut rootfs = None;
+    for line in text.lines().map(str::trim) {
+        if let Some(p) = line.strip_prefix("# Parameters passed to the template:") {
+            params = Some(p.trim().to_string());
+        }
+        if let Some((k, v)) = line.split_once('=') {
+            if matches!(k.trim(), "lxc.rootfs.path" | "lxc.rootfs") {
+                rootfs = Some(v.trim().to_string());
+            }
+        }
+    }
+    // lxc-download's parameters name the image: --dist debian --release bookworm --arch amd64
+    let from_params = params.and_then(|p| {
+        let w: Vec<&str> = p.split_whitespace().collect();
+        let arg = |names: &[&str]| {
+            w.windows(2)
+                .find(|x| names.contains(&x[0]))
+                .map(|x| x[1].to_string())
+        };
+        let dist = arg(&["--dist", "-d"])?;
+        Some(match (arg(&["--release", "-r"]), arg(&["--arch", "-a"])) {
+            (Some(r), Some(a)) => format!("{dist}:{r}:{a}"),
+            (Some(r), None) => format!("{dist}:{r}"),
+            _ => dist,
+        })
+    });
+    field(Some(&Value::from(from_params.or(rootfs)?)))
+}
+
+fn read_bounded(path: &Path) -> Option<Vec<u8>> {
+    use std::io::Read;
+    let f = std::fs::File::open(path).ok()?;
+    let mut buf = Vec::new();
+    f.take(MAX_FILE).read_to_end(&mut buf).ok()?;
+    Some(buf)
 }
 
 /// The full container id or the nspawn/LXC name in a cgroup path (v2 or v1's).
@@ -140,11 +207,13 @@ pub fn resolve_in(root: &Path, id: &str) -> Container {
     if let Some(name) = id.strip_prefix("nspawn:") {
         c.runtime = Some("nspawn".into());
         c.name = field(Some(&Value::from(name)));
+        c.image = nspawn_image(root, name);
         return c;
     }
     if let Some(name) = id.strip_prefix("lxc:") {
         c.runtime = Some("lxc".into());
         c.name = field(Some(&Value::from(name)));
+        c.image = lxc_image(root, name);
         return c;
     }
     if id.len() != 64 || !id.bytes().all(|b| b.is_ascii_hexdigit()) {
@@ -395,6 +464,58 @@ mod fixtures {
             resolve_in(t.path(), &sandbox).name.as_deref(),
             Some("web-7d4b9")
         );
+    }
+
+    /// systemd-nspawn machines and LXC containers: the name from the cgroup, the image from
+    /// machinectl's directory and LXC's config (as lxc-create writes it).
+    #[test]
+    fn nspawn_and_lxc_images() {
+        let t = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(t.path().join("var/lib/machines/web-1/etc")).unwrap();
+        write(t.path(), "var/lib/machines/db.raw", "");
+        let c = resolve_in(t.path(), "nspawn:web-1");
+        assert_eq!(c.runtime.as_deref(), Some("nspawn"));
+        assert_eq!(c.name.as_deref(), Some("web-1"));
+        assert_eq!(c.image.as_deref(), Some("/var/lib/machines/web-1"));
+        assert_eq!(
+            resolve_in(t.path(), "nspawn:db").image.as_deref(),
+            Some("/var/lib/machines/db.raw")
+        );
+        assert_eq!(resolve_in(t.path(), "nspawn:gone").image, None);
+        assert_eq!(resolve_in(t.path(), "nspawn:..").image, None);
+        // the config lxc-create writes with the download template
+        write(
+            t.path(),
+            "var/lib/lxc/c1/config",
+            "# Template used to create this container: /usr/share/lxc/templates/lxc-download
+             # Parameters passed to the template: --dist debian --release bookworm --arch amd64
+             # For additional config options, please look at lxc.container.conf(5)
+
+             lxc.include = /usr/share/lxc/config/common.conf
+             lxc.arch = linux64
+             lxc.rootfs.path = dir:/var/lib/lxc/c1/rootfs
+             lxc.uts.name = c1
+",
+        );
+        let c = resolve_in(t.path(), "lxc:c1");
+        assert_eq!(
+            (c.runtime.as_deref(), c.name.as_deref(), c.image.as_deref()),
+            (Some("lxc"), Some("c1"), Some("debian:bookworm:amd64"))
+        );
+        // made without a template's parameters: its root file system
+        write(
+            t.path(),
+            "var/lib/lxc/c2/config",
+            "lxc.rootfs.path = dir:/srv/c2
+lxc.uts.name = c2
+",
+        );
+        assert_eq!(
+            resolve_in(t.path(), "lxc:c2").image.as_deref(),
+            Some("dir:/srv/c2")
+        );
+        assert_eq!(resolve_in(t.path(), "lxc:c3").image, None);
+        assert_eq!(resolve_in(t.path(), "lxc:../c1").image, None);
     }
 
     /// containers/storage's `containers.json` (podman and CRI-O) and CRI-O's Kubernetes

@@ -13,6 +13,7 @@ pub mod netns;
 pub mod procfs;
 pub mod procs;
 pub mod sockdiag;
+pub mod units;
 
 use crate::error::{Error, Result};
 use std::path::{Path, PathBuf};
@@ -411,8 +412,10 @@ fn collect_live(
     }
     let mut namespaces = Vec::with_capacity(targets.len());
     let mut setns_failed = 0;
-    for t in &targets {
-        let res = netns::run_in(t, collect_namespace);
+    for (t, res) in targets
+        .iter()
+        .zip(netns::run_each(&targets, collect_namespace))
+    {
         match res {
             Ok(Ok((mut ns, w))) => {
                 ns.inode = t.inode;
@@ -519,7 +522,9 @@ fn collect_namespace() -> Result<(NsSample, Warnings)> {
 /// both families, and skipped when sockstat proves there is nothing to find: every hashed TCP
 /// socket is a listener (`inuse`) and there are no TIME_WAIT sockets (`tw`). Request sockets
 /// (SYN_RECV) are invisible to sockstat, so after a skip their count is stored only when
-/// there is no listener at all (then it is exactly 0); otherwise it is left unknown.
+/// there is no listener at all (then it is exactly 0); otherwise it is left unknown. A family
+/// whose sockstat `inuse` is 0 has no hashed socket (sockstat counts them as they are hashed,
+/// the dumps walk the hashes): its dumps are skipped and its counts are exactly 0.
 fn socket_summary(
     counters: &mut Counters,
     udp_socks: &mut Vec<(std::net::IpAddr, u16, u32)>,
@@ -528,16 +533,24 @@ fn socket_summary(
     let mut tcp = Vec::new();
     let mut states = [[0u64; 13]; 2];
     let mut n_listen = [0u64; 2];
+    let get = |key: &str| counters.iter().find(|(k, _)| k == key).map(|(_, v)| *v);
+    // A family whose sockstat counts no hashed socket has none for a dump to find: an idle
+    // container's namespace costs no netlink walk of the kernel's tables at all.
+    let hashed = |key: &str| get(key) != Some(0);
+    let tcp_hashed = [hashed("sockstat:TCP:inuse"), hashed("sockstat6:TCP6:inuse")];
+    let udp_hashed = [hashed("sockstat:UDP:inuse"), hashed("sockstat6:UDP6:inuse")];
     for (k, fam) in [libc::AF_INET as u8, libc::AF_INET6 as u8]
         .into_iter()
         .enumerate()
     {
+        if !tcp_hashed[k] {
+            continue;
+        }
         sockdiag::dump(fam, libc::IPPROTO_TCP as u8, sockdiag::LISTEN_ONLY, |s| {
             n_listen[k] += 1;
             listeners.push(listener("tcp", &s));
         })?;
     }
-    let get = |key: &str| counters.iter().find(|(k, _)| k == key).map(|(_, v)| *v);
     let nothing_else = get("sockstat:TCP:inuse") == Some(n_listen[0])
         && get("sockstat6:TCP6:inuse") == Some(n_listen[1])
         && get("sockstat:TCP:tw") == Some(0);
@@ -578,8 +591,15 @@ fn socket_summary(
             counters.push((format!("diag:tcp{fname}:{name}"), st[i]));
         }
     }
-    for (fam, fname) in [(libc::AF_INET as u8, "4"), (libc::AF_INET6 as u8, "6")] {
+    for (k, (fam, fname)) in [(libc::AF_INET as u8, "4"), (libc::AF_INET6 as u8, "6")]
+        .into_iter()
+        .enumerate()
+    {
         let mut udp = 0u64;
+        if !udp_hashed[k] {
+            counters.push((format!("diag:udp{fname}:total"), 0));
+            continue;
+        }
         sockdiag::dump(fam, libc::IPPROTO_UDP as u8, sockdiag::ALL_STATES, |s| {
             udp += 1;
             if s.sport != 0 {

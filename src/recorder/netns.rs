@@ -2,7 +2,8 @@
 //!
 //! Namespaces come from `/proc/*/ns/net` (any process's) and `/run/netns/*` (named by
 //! `ip netns add`, possibly with no process inside). Entering one needs CAP_SYS_ADMIN; it is
-//! done on a short-lived helper thread so the main thread never changes namespace.
+//! done on a short-lived helper thread (one per sample for all of them, `run_each`) so the
+//! main thread never changes namespace.
 
 use std::collections::BTreeMap;
 use std::fs::File;
@@ -40,7 +41,8 @@ pub fn born_after(t: &NsTarget, proc_root: &Path, since_mono_ms: i64, since_ts_m
     let hz = crate::sys::clock_ticks_per_s().max(1) as i64;
     let mut seen = 0;
     for pid in &t.members {
-        let Ok(stat) = std::fs::read(proc_root.join(pid.to_string()).join("stat")) else {
+        let Ok(stat) = crate::sys::read_proc_small(proc_root.join(pid.to_string()).join("stat"))
+        else {
             continue; // exited meanwhile
         };
         let Some((_, start)) = super::procs::parse_stat(&stat) else {
@@ -195,6 +197,63 @@ pub fn enumerate(proc_root: &Path) -> Walk {
         denied,
         pids,
     }
+}
+
+/// Runs `f` in every namespace of `targets`, in order, and returns each result (an error for
+/// one that cannot be entered: no CAP_SYS_ADMIN, vanished). The own namespace runs on the
+/// calling thread; all others on one helper thread that enters each in turn, so a sample of
+/// a host with hundreds of containers starts one thread, not one per namespace.
+pub fn run_each<T: Send + 'static>(targets: &[NsTarget], f: fn() -> T) -> Vec<std::io::Result<T>> {
+    let (foreign, paths): (Vec<usize>, Vec<PathBuf>) = targets
+        .iter()
+        .enumerate()
+        .filter(|(_, t)| !t.is_own)
+        .map(|(i, t)| (i, t.open_path.clone()))
+        .unzip();
+    let mut out: Vec<Option<std::io::Result<T>>> = targets.iter().map(|_| None).collect();
+    if !paths.is_empty() {
+        let enter_each = move || -> Vec<std::io::Result<T>> {
+            paths
+                .iter()
+                .map(|path| {
+                    let file = File::open(path)?;
+                    // SAFETY: file is an open namespace fd; setns only affects this helper
+                    // thread, which runs nothing but collection and then ends.
+                    if unsafe { libc::setns(file.as_raw_fd(), libc::CLONE_NEWNET) } != 0 {
+                        return Err(std::io::Error::last_os_error());
+                    }
+                    Ok(f())
+                })
+                .collect()
+        };
+        let joined = std::thread::Builder::new()
+            .name("nrec-netns".into())
+            .spawn(enter_each)
+            .and_then(|h| {
+                h.join()
+                    .map_err(|_| std::io::Error::other("namespace helper thread panicked"))
+            });
+        match joined {
+            Ok(results) => {
+                for (i, r) in foreign.iter().zip(results) {
+                    out[*i] = Some(r);
+                }
+            }
+            Err(e) => {
+                for i in &foreign {
+                    out[*i] = Some(Err(std::io::Error::new(e.kind(), e.to_string())));
+                }
+            }
+        }
+    }
+    for (slot, t) in out.iter_mut().zip(targets) {
+        if t.is_own {
+            *slot = Some(Ok(f()));
+        }
+    }
+    out.into_iter()
+        .map(|r| r.unwrap_or_else(|| Err(std::io::Error::other("namespace not collected"))))
+        .collect()
 }
 
 /// Runs `f` inside namespace `t` and returns its result; for the own namespace it runs

@@ -106,10 +106,7 @@ pub fn parse_paired(
                     let group = String::from_utf8_lossy(hg);
                     for (n, v) in names.iter().zip(&values) {
                         match parse_signed_as_u64(v) {
-                            Some(v) if is_key_word(n) => out.push((
-                                format!("{file}:{group}:{}", String::from_utf8_lossy(n)),
-                                v,
-                            )),
+                            Some(v) if is_key_word(n) => out.push((key(&[file, &group], n), v)),
                             _ => warn.line(path, i + 2, "bad counter name or value", vals),
                         }
                     }
@@ -129,6 +126,18 @@ pub fn parse_paired(
     }
 }
 
+/// `a:b:…:name` in one allocation (a sample holds ~400 such keys per namespace).
+fn key(parts: &[&str], name: &[u8]) -> String {
+    let len = parts.iter().map(|p| p.len() + 1).sum::<usize>() + name.len();
+    let mut k = String::with_capacity(len);
+    for p in parts {
+        k.push_str(p);
+        k.push(':');
+    }
+    k.push_str(&String::from_utf8_lossy(name));
+    k
+}
+
 /// Parses `/proc/net/snmp6`: one `Name value` per line. Keys become `snmp6:Name`.
 pub fn parse_snmp6(text: &[u8], path: &str, warn: &mut Warnings, out: &mut Vec<(String, u64)>) {
     for (i, line) in text.split(|b| *b == b'\n').enumerate() {
@@ -137,9 +146,7 @@ pub fn parse_snmp6(text: &[u8], path: &str, warn: &mut Warnings, out: &mut Vec<(
             continue;
         }
         match (w.len(), parse_signed_as_u64(w.last().unwrap_or(&&b""[..]))) {
-            (2, Some(v)) if is_key_word(w[0]) => {
-                out.push((format!("snmp6:{}", String::from_utf8_lossy(w[0])), v))
-            }
+            (2, Some(v)) if is_key_word(w[0]) => out.push((key(&["snmp6"], w[0]), v)),
             _ => warn.line(path, i + 1, "expected 'Name value'", line),
         }
     }
@@ -169,10 +176,7 @@ pub fn parse_sockstat(
         let group = String::from_utf8_lossy(group);
         for pair in w.chunks(2) {
             match parse_u64(pair[1]) {
-                Some(v) if is_key_word(pair[0]) => out.push((
-                    format!("{file}:{group}:{}", String::from_utf8_lossy(pair[0])),
-                    v,
-                )),
+                Some(v) if is_key_word(pair[0]) => out.push((key(&[file, &group], pair[0]), v)),
                 _ => warn.line(path, i + 1, "bad 'name value' pair", line),
             }
         }

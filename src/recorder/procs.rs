@@ -186,13 +186,13 @@ pub fn cgroup_path(text: &[u8]) -> Option<Vec<u8>> {
 /// Reads comm and start time from `/proc/PID/stat`, splitting at the **last** ')' because
 /// comm may itself contain ')' and spaces.
 pub fn read_owner(dir: &Path, pid: i32) -> Option<Owner> {
-    let stat = std::fs::read(dir.join("stat")).ok()?;
+    let stat = crate::sys::read_proc_small(dir.join("stat")).ok()?;
     let (comm, start_time) = parse_stat(&stat)?;
     let uid = std::fs::metadata(dir).ok()?.uid();
     let exe = std::fs::read_link(dir.join("exe"))
         .ok()
         .map(|p| p.into_os_string().into_vec());
-    let cgroup = std::fs::read(dir.join("cgroup"))
+    let cgroup = crate::sys::read_proc_small(dir.join("cgroup"))
         .ok()
         .and_then(|t| cgroup_path(&t));
     Some(Owner {

@@ -63,6 +63,8 @@ pub struct Processes<'a> {
     ids: HashMap<(i32, u64, Vec<u8>, Option<i64>), i64>,
     /// The containers met, resolved once (`store::containers`); the sample's time.
     containers: super::containers::Known,
+    /// The systemd units met, described once (`store::units`).
+    units: super::units::Known,
     now_ms: i64,
 }
 
@@ -77,6 +79,7 @@ impl<'a> Processes<'a> {
             boot_id,
             ids: HashMap::new(),
             containers: Default::default(),
+            units: Default::default(),
             now_ms,
         }
     }
@@ -92,9 +95,13 @@ impl<'a> Processes<'a> {
             return Ok(*id);
         }
         let cg = o.cgroup.as_deref();
-        // the container's name, image and pod are looked up when it is first met
+        // the container's name, image and pod, and the unit's description, are looked up
+        // when first met
         if let Some(cg) = cg {
             self.containers.of_cgroup(tx, cg, self.now_ms)?;
+            if let Some(u) = procs::unit_of(cg) {
+                self.units.get(tx, &u, self.now_ms)?;
+            }
         }
         let id = super::intern(
             tx,

@@ -10,8 +10,8 @@
 
 use super::accounting::Processes;
 use super::procbytes::SampleBytes;
-use super::{decode_varints, encode_varints, from_sql, to_sql};
-use crate::ebpf::{Key, Reading, Value};
+use super::{encode_varints, from_sql, read_varint, to_sql};
+use crate::ebpf::{Key, Reading, SLOTS, Value};
 use crate::recorder::procs::Owner;
 use rusqlite::{OptionalExtension, Transaction, params};
 use std::collections::HashMap;
@@ -21,10 +21,11 @@ pub const SOURCE_EBPF_TCP: i64 = 2;
 pub const SOURCE_EBPF_UDP: i64 = 3;
 pub const SOURCE_EBPF_OTHER: i64 = 4;
 
-pub fn source_of(proto: u16) -> i64 {
-    match proto {
-        6 | 262 => SOURCE_EBPF_TCP,  // MPTCP is TCP underneath
-        17 | 136 => SOURCE_EBPF_UDP, // UDP-Lite
+/// The `proc_bytes` source of a protocol class of the kernel's value.
+pub fn source_of(class: usize) -> i64 {
+    match class {
+        crate::ebpf::CLASS_TCP => SOURCE_EBPF_TCP,
+        crate::ebpf::CLASS_UDP => SOURCE_EBPF_UDP,
         _ => SOURCE_EBPF_OTHER,
     }
 }
@@ -58,90 +59,70 @@ struct Base {
     generation: u64,
     lost_events: u64,
     lost_bytes: u64,
-    /// The stored reading's (key, bytes), sorted by key.
-    bytes: Vec<(Key, u64)>,
+    /// The stored reading's (key, bytes per class and direction), sorted by key.
+    bytes: Stored,
 }
 
-/// The stored reading, `ebpf_base.entries`: per map entry in key order, a flag (1: a new
-/// process identity follows — tgid, netns inode, start ns, the name as two little-endian
-/// u64; 0: the previous entry's), then protocol, direction, family and bytes, as varints.
-/// A process's four entries (two protocols … two directions) share one identity: 5 000
-/// entries of 1 250 processes take ~80 KB instead of ~180 KB.
+/// The first varint of a stored reading of this layout ([`crate::ebpf::LAYOUT`] 5). A
+/// reading of an earlier layout starts with 0 or 1 (or is empty): it belongs to a map that has
+/// been replaced since, so it is no baseline.
+const BASE_FORMAT: u64 = 5;
+
+/// The stored reading, `ebpf_base.entries`: [`BASE_FORMAT`], then per map entry in key order
+/// its identity (tgid, netns inode, start ns, the name as two little-endian u64) and its
+/// bytes per class and direction, as varints. 1 250 processes take ~45 KB.
 fn encode_base(entries: &[&(Key, Value)], blob: &mut Vec<u8>) {
     let half = |b: &[u8]| u64::from_le_bytes(b.try_into().unwrap_or_default());
-    let mut prev: Option<&Key> = None;
-    let mut vals: Vec<u64> = Vec::with_capacity(entries.len() * 6);
-    for (k, v) in entries {
-        let same = prev.is_some_and(|p| {
-            (p.tgid, p.netns, p.start_ns, p.comm) == (k.tgid, k.netns, k.start_ns, k.comm)
-        });
-        if same {
-            vals.push(0);
-        } else {
-            vals.extend([
-                1,
-                u64::from(k.tgid),
-                u64::from(k.netns),
-                k.start_ns,
-                half(&k.comm[..8]),
-                half(&k.comm[8..]),
-            ]);
-        }
-        vals.extend([
-            u64::from(k.proto),
-            u64::from(k.dir),
-            u64::from(k.family),
-            v.bytes,
-        ]);
-        prev = Some(k);
-    }
-    encode_varints(vals.into_iter(), blob);
+    let each = entries.iter().flat_map(|(k, v)| {
+        [
+            u64::from(k.tgid),
+            u64::from(k.netns),
+            k.start_ns,
+            half(&k.comm[..8]),
+            half(&k.comm[8..]),
+        ]
+        .into_iter()
+        .chain(v.bytes)
+    });
+    encode_varints(std::iter::once(BASE_FORMAT).chain(each), blob);
 }
 
-pub fn decode_base(blob: &[u8]) -> Option<Vec<(Key, u64)>> {
-    let v = decode_varints(blob)?;
-    let mut out = Vec::with_capacity(v.len() / 5);
-    let mut it = v.into_iter();
-    let mut id: Option<(u32, u32, u64, [u8; 16])> = None;
-    while let Some(flag) = it.next() {
-        if flag == 1 {
-            let mut f = [0u64; 5];
-            for x in &mut f {
-                *x = it.next()?;
-            }
-            let mut comm = [0u8; 16];
-            comm[..8].copy_from_slice(&f[3].to_le_bytes());
-            comm[8..].copy_from_slice(&f[4].to_le_bytes());
-            id = Some((
-                u32::try_from(f[0]).ok()?,
-                u32::try_from(f[1]).ok()?,
-                f[2],
-                comm,
-            ));
-        } else if flag != 0 {
-            return None;
-        }
-        let (tgid, netns, start_ns, comm) = id?;
-        let mut f = [0u64; 4];
-        for x in &mut f {
-            *x = it.next()?;
-        }
+/// A stored reading's entries: key, bytes per class and direction.
+pub type Stored = Vec<(Key, [u64; SLOTS])>;
+
+/// A stored reading: Some(None) when it is of an earlier layout (no baseline), None when it
+/// is not a reading nrec wrote.
+pub fn decode_base(mut blob: &[u8]) -> Option<Option<Stored>> {
+    // read in place: a reading of thousands of entries is decoded every sample
+    let b = &mut blob;
+    if b.is_empty() || read_varint(b)? != BASE_FORMAT {
+        return Some(None);
+    }
+    let mut out: Stored = Vec::with_capacity(b.len() / 20);
+    while !b.is_empty() {
+        let tgid = u32::try_from(read_varint(b)?).ok()?;
+        let netns = u32::try_from(read_varint(b)?).ok()?;
+        let start_ns = read_varint(b)?;
+        let mut comm = [0u8; 16];
+        comm[..8].copy_from_slice(&read_varint(b)?.to_le_bytes());
+        comm[8..].copy_from_slice(&read_varint(b)?.to_le_bytes());
         let k = Key {
             tgid,
             netns,
             start_ns,
             comm,
-            proto: u16::try_from(f[0]).ok()?,
-            dir: u8::try_from(f[1]).ok()?,
-            family: u8::try_from(f[2]).ok()?,
         };
+        let mut bytes = [0u64; SLOTS];
+        for x in &mut bytes {
+            *x = read_varint(b)?;
+        }
         // stored in key order: anything else is not a reading nrec wrote
-        if out.last().is_some_and(|(p, _): &(Key, u64)| *p >= k) {
+        if out.last().is_some_and(|(p, _)| *p >= k) {
             return None;
         }
-        out.push((k, f[3]));
+        out.push((k, bytes));
     }
-    Some(out)
+    Some(Some(out))
 }
 
 fn load_base(tx: &Transaction<'_>) -> rusqlite::Result<Option<Base>> {
@@ -154,8 +135,11 @@ fn load_base(tx: &Transaction<'_>) -> rusqlite::Result<Option<Base>> {
     let Some((sample, generation, lost_events, lost_bytes, blob)) = row else {
         return Ok(None);
     };
-    let bytes =
-        decode_base(&blob).ok_or_else(|| super::malformed("ebpf_base: the stored eBPF reading"))?;
+    let Some(bytes) =
+        decode_base(&blob).ok_or_else(|| super::malformed("ebpf_base: the stored eBPF reading"))?
+    else {
+        return Ok(None); // an earlier layout's, of a map replaced since
+    };
     Ok(Some(Base {
         sample,
         generation: from_sql(generation),
@@ -172,7 +156,7 @@ fn store_base(
     r: &Reading,
     sorted: &[&(Key, Value)],
 ) -> rusqlite::Result<()> {
-    let mut blob = Vec::with_capacity(sorted.len() * 16);
+    let mut blob = Vec::with_capacity(sorted.len() * 40);
     encode_base(sorted, &mut blob);
     tx.prepare_cached(
         "INSERT OR REPLACE INTO ebpf_base (id, sample, generation, lost_events, lost_bytes, entries)
@@ -216,12 +200,13 @@ pub fn account(
         out.lost_bytes = r.lost_bytes.saturating_sub(base.lost_bytes);
         // both in key order: one merge, no hashing (5 000 entries are read every sample)
         let mut stored = base.bytes.iter().peekable();
+        const NONE: [u64; SLOTS] = [0; SLOTS];
         for (k, v) in sorted.iter().copied() {
             while stored.next_if(|(b, _)| b < k).is_some() {}
-            let before = stored.next_if(|(b, _)| b == k).map_or(0, |(_, n)| *n);
+            let before = stored.next_if(|(b, _)| b == k).map_or(&NONE, |(_, n)| n);
             // entries only grow while the map lives; one absent from the baseline is new
-            let d = v.bytes.saturating_sub(before);
-            if d == 0 {
+            let d: [u64; SLOTS] = std::array::from_fn(|i| v.bytes[i].saturating_sub(before[i]));
+            if d == NONE {
                 continue;
             }
             // the name the process had when it moved these bytes, whatever it is called now
@@ -231,10 +216,14 @@ pub fn account(
             };
             let netns = netns_ids.get(&u64::from(k.netns)).copied();
             let id = procs.id(tx, &owner, netns)?;
-            let (rx, txb) = if k.dir == 1 { (0, d) } else { (d, 0) };
-            bytes.add_proc(id, source_of(k.proto), rx, txb);
-            out.rx += rx;
-            out.tx += txb;
+            for class in 0..SLOTS / 2 {
+                let (rx, txb) = (d[class * 2], d[class * 2 + 1]);
+                if rx + txb > 0 {
+                    bytes.add_proc(id, source_of(class), rx, txb);
+                    out.rx += rx;
+                    out.tx += txb;
+                }
+            }
         }
     }
     store_base(tx, sample, r, &sorted)?;
@@ -270,40 +259,35 @@ pub fn captured_owner(k: &Key, v: &Value, cgroup: Option<Vec<u8>>) -> Owner {
 mod tests {
     use super::*;
 
-    fn key(tgid: u32, name: &[u8], proto: u16, dir: u8) -> Key {
+    fn key(tgid: u32, name: &[u8]) -> Key {
         Key {
             tgid,
             netns: 4_026_531_840,
             start_ns: 1_234_567_890_123,
             comm: Key::comm_of(name),
-            proto,
-            dir,
-            family: 2,
         }
     }
 
-    fn value(bytes: u64) -> Value {
+    fn value(bytes: [u64; SLOTS]) -> Value {
         Value {
             bytes,
-            calls: 1,
             cgroup: 0,
             uid: 0,
         }
     }
 
     #[test]
-    fn the_stored_reading_round_trips_and_shares_identities() {
+    fn the_stored_reading_round_trips() {
         let mut entries = [
-            (key(7, b"b", 17, 0), value(5)),
-            (key(7, b"a", 6, 1), value(u64::MAX)),
-            (key(7, b"a", 6, 0), value(0)),
-            (key(9, b"0123456789abcdef", 6, 1), value(300)),
+            (key(7, b"b"), value([0, 0, 5, 0, 0, 0])),
+            (key(7, b"a"), value([0, u64::MAX, 0, 0, 0, 1])),
+            (key(9, b"0123456789abcdef"), value([300, 0, 0, 0, 0, 0])),
         ];
         entries.sort_by_key(|(k, _)| *k);
         let refs: Vec<&(Key, Value)> = entries.iter().collect();
         let mut blob = Vec::new();
         encode_base(&refs, &mut blob);
-        let back = decode_base(&blob).unwrap();
+        let back = decode_base(&blob).unwrap().unwrap();
         assert_eq!(
             back,
             entries
@@ -311,20 +295,31 @@ mod tests {
                 .map(|(k, v)| (*k, v.bytes))
                 .collect::<Vec<_>>()
         );
-        // the second entry of process 7 named "a" carries no identity: a flag, protocol,
-        // direction, family (1 byte each) and its bytes (u64::MAX: 10)
+        // an entry of zeros costs its identity and one byte per counter
         let (mut one, mut two) = (Vec::new(), Vec::new());
         encode_base(&refs[..1], &mut one);
-        encode_base(&refs[..2], &mut two);
-        assert_eq!(two.len(), one.len() + 4 + 10);
-        assert_eq!(decode_base(&[]), Some(vec![]));
-        // what nrec never writes is refused: an entry before any identity, a bad flag,
-        // entries out of order, a truncated record
-        assert_eq!(decode_base(&[0, 6, 1, 2, 5]), None);
-        assert_eq!(decode_base(&[2]), None);
+        let zero = (key(8, b"z"), value([0; SLOTS]));
+        encode_base(&[refs[0], &zero], &mut two);
+        assert!(
+            two.len() - one.len() <= 2 + 5 + 8 + 2 * 9 + SLOTS,
+            "{}",
+            two.len()
+        );
+        assert_eq!(decode_base(&[5]), Some(Some(vec![])));
+        // an earlier layout's reading (it starts with its flag, or is empty) is no baseline
+        assert_eq!(decode_base(&[1, 7, 0, 0, 0, 0, 6, 1, 2, 5]), Some(None));
+        assert_eq!(decode_base(&[]), Some(None));
+        // what nrec never writes is refused: entries out of order, a truncated record, a
+        // tgid beyond u32
         let mut swapped = Vec::new();
         encode_base(&[refs[1], refs[0]], &mut swapped);
         assert_eq!(decode_base(&swapped), None);
         assert_eq!(decode_base(&blob[..blob.len() - 1]), None);
+        let mut big = Vec::new();
+        encode_varints(
+            [5u64, 1 << 40, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0].into_iter(),
+            &mut big,
+        );
+        assert_eq!(decode_base(&big), None);
     }
 }

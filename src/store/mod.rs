@@ -16,6 +16,7 @@ pub mod prune;
 pub(crate) mod query;
 pub mod rollup;
 pub(crate) mod series;
+pub mod units;
 pub(crate) mod window;
 
 use crate::error::{Error, Exit, Result};
@@ -89,6 +90,10 @@ const MIGRATIONS: &[Step] = &[
     },
     Step {
         sql: include_str!("../../migrations/0009_containers.sql"),
+        convert: None,
+    },
+    Step {
+        sql: include_str!("../../migrations/0010_units.sql"),
         convert: None,
     },
 ];

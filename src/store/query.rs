@@ -353,6 +353,8 @@ pub struct Process {
     pub exe: Option<Vec<u8>>,
     pub uid: Option<i64>,
     pub unit: Option<String>,
+    /// The unit's `Description=` when it was first met.
+    pub unit_description: Option<String>,
     /// "NAME (SHORTID)" where the runtime named it, else the short id.
     pub container: Option<String>,
     pub netns: Vec<u8>,
@@ -375,7 +377,8 @@ pub fn processes(
                           WHERE c.short = p.container AND c.name IS NOT NULL LIMIT 1), p.container),
                 coalesce(n.name, x''), p.start_time,
                 (SELECT s.ts_ms - s.mono_ms FROM sample s JOIN sysinfo si ON si.id = s.sysinfo
-                  WHERE si.boot_id = p.boot_id ORDER BY s.id LIMIT 1)
+                  WHERE si.boot_id = p.boot_id ORDER BY s.id LIMIT 1),
+                (SELECT u.description FROM unit u WHERE u.name = p.unit)
          FROM process p LEFT JOIN netns n ON n.id = p.netns
          WHERE (p.pid = ?1 OR p.comm = ?2)
          ORDER BY p.id",
@@ -390,6 +393,7 @@ pub fn processes(
             exe: r.bounded(3, limit::PATH)?,
             uid: r.get(4)?,
             unit: r.bounded(5, limit::PATH)?,
+            unit_description: r.bounded(10, limit::PATH)?,
             container: r.bounded(6, limit::PATH)?,
             netns: r.bounded(7, limit::NETNS)?,
             started_ms: boot.map(|b| b + start.max(0).saturating_mul(1000) / hz),

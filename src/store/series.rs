@@ -272,6 +272,8 @@ pub struct ProcSeries {
     pub comm: Vec<u8>,
     pub exe: Option<Vec<u8>>,
     pub unit: Option<String>,
+    /// The unit's `Description=` when it was first met (`store::units`).
+    pub unit_description: Option<String>,
     pub container: Option<String>,
     /// The container's name, image and Kubernetes pod, as its runtime named them
     /// (`store::containers`; None where unknown).
@@ -305,9 +307,10 @@ impl ProcSeries {
 pub fn procs(conn: &Connection) -> rusqlite::Result<Vec<ProcSeries>> {
     let mut st = conn.prepare(
         "SELECT s.id, p.pid, p.comm, p.exe, p.unit, p.container, p.uid, coalesce(n.name, x''), s.ref,
-                c.name, c.image, c.pod, c.pod_namespace
+                c.name, c.image, c.pod, c.pod_namespace, u.description
          FROM series s JOIN process p ON p.id = s.ref LEFT JOIN netns n ON n.id = p.netns
            LEFT JOIN container c ON c.id = (SELECT id FROM container WHERE short = p.container LIMIT 1)
+           LEFT JOIN unit u ON u.name = p.unit
          WHERE s.kind = ?1",
     )?;
     let rows = st.query_map([Kind::Proc as i64], |r| {
@@ -325,6 +328,7 @@ pub fn procs(conn: &Connection) -> rusqlite::Result<Vec<ProcSeries>> {
             image: r.bounded(10, limit::PATH)?,
             pod: r.bounded(11, limit::NETNS)?,
             pod_namespace: r.bounded(12, limit::NETNS)?,
+            unit_description: r.bounded(13, limit::PATH)?,
         })
     })?;
     rows.collect()

@@ -238,6 +238,7 @@ fn base_tgids(env: &Env) -> std::collections::HashSet<u64> {
         .unwrap();
     nrec::store::ebpf::decode_base(&blob)
         .unwrap()
+        .expect("a reading of this layout")
         .iter()
         .map(|(k, _)| u64::from(k.tgid))
         .collect()

@@ -697,3 +697,164 @@ fn bidi_overrides_in_names_are_escaped_in_every_table() {
         }
     }
 }
+
+/// The cgroup v2 hierarchy's mount point (the unified one of a hybrid host), when mounted.
+fn cgroup2_mount() -> Option<std::path::PathBuf> {
+    let info = std::fs::read_to_string("/proc/self/mountinfo").ok()?;
+    info.lines().find_map(|l| {
+        let (pre, post) = l.split_once(" - ")?;
+        (post.split(' ').next() == Some("cgroup2"))
+            .then(|| pre.split(' ').nth(4).map(Into::into))?
+    })
+}
+
+/// A cgroup made (and removed) by a test: processes moved into it show its unit name.
+struct TestCgroup {
+    path: std::path::PathBuf,
+    parent: std::path::PathBuf,
+}
+
+impl TestCgroup {
+    fn join(&self, pid: u32) {
+        std::fs::write(self.path.join("cgroup.procs"), pid.to_string()).unwrap();
+    }
+}
+
+impl Drop for TestCgroup {
+    fn drop(&mut self) {
+        // the peers have ended (dropped first): the empty cgroups can go
+        for _ in 0..50 {
+            if std::fs::remove_dir(&self.path).is_ok() || !self.path.exists() {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+        let _ = std::fs::remove_dir(&self.parent);
+    }
+}
+
+#[test]
+fn a_systemd_unit_is_named_with_its_description_after_it_is_gone() {
+    const T: &str = "a_systemd_unit_is_named_with_its_description_after_it_is_gone";
+    if !is_root() {
+        return skip(T, "needs root to make a cgroup");
+    }
+    let Some(v2) = cgroup2_mount() else {
+        return skip(T, "no cgroup2 hierarchy is mounted");
+    };
+    let env = Env::new();
+    let me = std::process::id();
+    let unit = format!("nrec-web-{me}.service");
+    let parent = v2.join(format!("nrec-test-{me}.slice"));
+    let path = parent.join(&unit);
+    if let Err(e) = std::fs::create_dir_all(&path) {
+        return skip(
+            T,
+            &format!("cannot make a cgroup under {}: {e}", v2.display()),
+        );
+    }
+    let cg = TestCgroup { path, parent };
+    // the unit's file and an admin's drop-in, where systemd keeps them (under a test root)
+    let root = env.tmp.path().join("unitroot");
+    let etc = root.join("etc/systemd/system");
+    std::fs::create_dir_all(etc.join(format!("{unit}.d"))).unwrap();
+    std::fs::write(
+        root.join("etc/systemd/system").join(&unit),
+        "[Unit]\nDescription=Shipped description\n[Service]\nExecStart=/bin/true\n",
+    )
+    .unwrap();
+    std::fs::write(
+        etc.join(format!("{unit}.d/override.conf")),
+        "[Unit]\nDescription=Shop front <web> & \"api\" on %i%n\n",
+    )
+    .unwrap();
+    let want = format!("Shop front <web> & \"api\" on {unit}");
+    let record = || {
+        let out = env
+            .cmd(&["record", "-q"])
+            .env("NREC_UNIT_ROOT", &root)
+            .output()
+            .unwrap();
+        assert_success(&out);
+    };
+    let (n, m) = (200_000u64, 30_000u64);
+    {
+        let mut srv = Peer::spawn(
+            None,
+            &[
+                "server",
+                "nrunit-srv",
+                "127.0.0.1",
+                "0",
+                &n.to_string(),
+                &m.to_string(),
+            ],
+        );
+        let port = srv.line();
+        let mut cli = Peer::spawn(
+            None,
+            &[
+                "client",
+                "nrunit-cli",
+                "127.0.0.1",
+                &port,
+                &n.to_string(),
+                &m.to_string(),
+            ],
+        );
+        assert_eq!(cli.line(), "ready");
+        assert_eq!(srv.line(), "ready");
+        cg.join(srv.child.id());
+        cg.join(cli.child.id());
+        record();
+        cli.say("go");
+        assert_eq!(cli.line(), "done");
+        assert_eq!(srv.line(), "done");
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        record();
+    }
+    // the unit is gone: its files removed, its cgroup too; one more sample
+    std::fs::remove_dir_all(&root).unwrap();
+    drop(cg);
+    record();
+    let (h, rows) = top(&env, "top-procs", &["--by", "unit"]);
+    let r = rows
+        .iter()
+        .find(|r| col(&h, r, "name") == unit)
+        .unwrap_or_else(|| panic!("{unit} not in {rows:?}"));
+    within(
+        (
+            col(&h, r, "rx_bytes").parse().unwrap(),
+            col(&h, r, "tx_bytes").parse().unwrap(),
+        ),
+        (n + m, n + m),
+        4,
+        "the unit's two processes",
+    );
+    assert_eq!(col(&h, r, "description"), want);
+    // the table says what the unit is; `nrec proc` too
+    let table = env.now_ok(&["top-procs", "--by", "unit", "--since", "1h"]);
+    let line = table
+        .lines()
+        .find(|l| l.contains(&unit))
+        .unwrap_or_else(|| panic!("{unit} not in\n{table}"));
+    assert!(line.ends_with(&format!("  {want}")), "{line}");
+    assert!(
+        table.lines().next().unwrap().ends_with("DESCRIPTION"),
+        "{table}"
+    );
+    let v: serde_json::Value = serde_json::from_str(&env.now_ok(&[
+        "proc",
+        "nrunit-srv",
+        "--since",
+        "1h",
+        "--format",
+        "json",
+    ]))
+    .unwrap();
+    assert_eq!(v["processes"][0]["unit"], unit.as_str());
+    assert_eq!(v["processes"][0]["unit_description"], want.as_str());
+    // other views have no description column
+    let (h, _) = top(&env, "top-procs", &[]);
+    assert!(!h.iter().any(|c| c == "description"), "{h:?}");
+}
