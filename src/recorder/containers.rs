@@ -18,8 +18,8 @@
 //!   machine's under `var/lib/machines`, and what `var/lib/lxc/NAME/config` says the
 //!   container was made from (lxc-create's template parameters, else its rootfs).
 //!
-//! Metadata is untrusted input: files are read up to a bound, strings longer than their
-//! limit are cut, and what cannot be parsed costs the name, nothing else.
+//! Metadata is untrusted input: files longer than a bound are not read, strings longer than
+//! their limit are cut, and what cannot be parsed costs the name, nothing else.
 
 use serde_json::Value;
 use std::path::{Path, PathBuf};
@@ -51,11 +51,13 @@ fn root() -> PathBuf {
 }
 
 fn read_json(path: &Path) -> Option<Value> {
-    use std::io::Read;
-    let f = std::fs::File::open(path).ok()?;
-    let mut buf = Vec::new();
-    f.take(MAX_FILE).read_to_end(&mut buf).ok()?;
-    serde_json::from_slice(&buf).ok()
+    serde_json::from_slice(&read_bounded(path)?).ok()
+}
+
+/// A metadata file's bytes: a regular file of at most [`MAX_FILE`] (a longer one is not
+/// read at all, never cut).
+fn read_bounded(path: &Path) -> Option<Vec<u8>> {
+    crate::sys::read_bounded(path, MAX_FILE).ok()
 }
 
 /// A string field, cut at `MAX_FIELD` bytes on a character boundary; control characters
@@ -127,14 +129,6 @@ fn lxc_image(root: &Path, name: &str) -> Option<String> {
         })
     });
     field(Some(&Value::from(from_params.or(rootfs)?)))
-}
-
-fn read_bounded(path: &Path) -> Option<Vec<u8>> {
-    use std::io::Read;
-    let f = std::fs::File::open(path).ok()?;
-    let mut buf = Vec::new();
-    f.take(MAX_FILE).read_to_end(&mut buf).ok()?;
-    Some(buf)
 }
 
 /// The full container id or the nspawn/LXC name in a cgroup path (v2 or v1's).

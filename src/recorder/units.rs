@@ -13,8 +13,9 @@
 //! specifiers a description uses in practice are expanded (`%i %I %f %n %N %p %P %%`).
 //! All paths are under `NREC_UNIT_ROOT` (default `/`), so the tests can use fixtures.
 //!
-//! Unit files are untrusted input like any file: each is read up to a bound, a description
-//! is cut at [`MAX_DESCRIPTION`] bytes, and what cannot be read costs the description only.
+//! Unit files are untrusted input like any file: one longer than a bound is not read, a
+//! description is cut at [`MAX_DESCRIPTION`] bytes, and what cannot be read costs the
+//! description only.
 
 use std::path::{Path, PathBuf};
 
@@ -35,8 +36,7 @@ const SEARCH: &[&str] = &[
     "run/systemd/generator.late",
 ];
 
-/// A unit file (or drop-in) is read up to this size; systemd's own limit is far above any
-/// real one, a description is a line.
+/// A unit file (or drop-in) longer than this is not read; real ones are a few KiB.
 const MAX_FILE: u64 = 64 << 10;
 /// Drop-ins read per unit at most.
 const MAX_DROPINS: usize = 64;
@@ -105,15 +105,10 @@ pub fn description_in(root: &Path, unit: &str) -> Option<String> {
     (!d.is_empty()).then(|| cut(d))
 }
 
+/// A unit file's bytes: a regular file of at most [`MAX_FILE`] (a longer one is not read,
+/// never cut), opened without blocking (a FIFO put in its place is refused).
 fn read(path: &Path) -> Option<Vec<u8>> {
-    use std::io::Read;
-    let f = std::fs::File::open(path).ok()?;
-    if !f.metadata().ok()?.is_file() {
-        return None;
-    }
-    let mut buf = Vec::new();
-    f.take(MAX_FILE).read_to_end(&mut buf).ok()?;
-    Some(buf)
+    crate::sys::read_bounded(path, MAX_FILE).ok()
 }
 
 /// The last `Description=` of the `[Unit]` section (Some("") for an empty one, which resets
