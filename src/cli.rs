@@ -17,6 +17,8 @@ pub enum Format {
     Json,
     /// One JSON object per row and line, each naming its host
     Ndjson,
+    /// A picture: SVG charts of the same numbers (report, summary, top-*, proc)
+    Svg,
 }
 
 /// A `--format` that offers only what the command writes (`status`: table or json;
@@ -29,6 +31,7 @@ fn formats(
         "csv" => Format::Csv,
         "json" => Format::Json,
         "ndjson" => Format::Ndjson,
+        "svg" => Format::Svg,
         _ => Format::Table,
     })
 }
@@ -169,7 +172,7 @@ pub struct AlertsArgs {
     pub history: bool,
 
     /// Output format
-    #[arg(long, value_enum, default_value_t = Format::Table)]
+    #[arg(long, default_value = "table", value_parser = formats(&["table", "csv", "json", "ndjson"]))]
     pub format: Format,
 }
 

@@ -117,6 +117,8 @@ pub fn run(args: &ProcArgs, g: &Global, out: &mut dyn Write) -> Result<()> {
     ];
     let mut all = Rows::new(&columns);
     let mut docs = Vec::new();
+    // --format svg: each process's receive and send rates over the window
+    let mut series = Vec::new();
     let detail_rows =
         |o: &crate::output::Output<'_>, list: &[(String, u64, u64)], key: &'static str| {
             let mut r = Rows::new(&[key, "rx_bytes", "tx_bytes"]);
@@ -141,6 +143,31 @@ pub fn run(args: &ProcArgs, g: &Global, out: &mut dyn Write) -> Result<()> {
                 i.rx.into(),
                 i.tx.into(),
             ]);
+        }
+        if args.format == Format::Svg {
+            use crate::output::svg::Series;
+            let name = format!("{} [{}]", escape_bytes(&p.comm), p.pid);
+            for (dir, pick) in [("rx", 0), ("tx", 1)] {
+                // an interval ending after a pause in recording starts a new line
+                let mut points = Vec::with_capacity(ivs.len() + 1);
+                let mut last_end = None;
+                for i in &ivs {
+                    let start = i.ts_ms - i.elapsed_ms;
+                    if last_end.is_some_and(|e| e != start) {
+                        points.push((start, None));
+                    }
+                    last_end = Some(i.ts_ms);
+                    let b = if pick == 0 { i.rx } else { i.tx };
+                    points.push((
+                        i.ts_ms,
+                        Some(b as f64 / (i.elapsed_ms.max(1) as f64 / 1000.0) / 1024.0),
+                    ));
+                }
+                series.push(Series {
+                    name: format!("{name} {dir}"),
+                    points,
+                });
+            }
         }
         match args.format {
             Format::Table => (|| {
@@ -201,10 +228,34 @@ pub fn run(args: &ProcArgs, g: &Global, out: &mut dyn Write) -> Result<()> {
                 "hosts": detail_rows(&o, &hosts, "host"),
             })),
             Format::Csv | Format::Ndjson => all.rows.extend(mine.rows),
+            Format::Svg => {}
         }
     }
     match args.format {
         Format::Table => Ok(()),
+        Format::Svg => {
+            use crate::output::svg::{Panel, time_panels};
+            let title = o.picture_title(&escape_bytes(target));
+            let panels = [Panel {
+                title: "bytes received and sent".into(),
+                unit: "kB/s".into(),
+                series,
+            }];
+            let panels = if panels[0].series.is_empty() {
+                &panels[..0]
+            } else {
+                &panels[..]
+            };
+            let svg = time_panels(
+                &title,
+                "",
+                panels,
+                (window.start_ms(), window.end_ms()),
+                &[],
+                &tz,
+            );
+            o.text().write_all(svg.as_bytes()).map_err(write_error)
+        }
         Format::Json => {
             let mut body = serde_json::Map::new();
             body.insert("processes".into(), Value::Array(docs));

@@ -204,6 +204,32 @@ pub fn run(args: &ReportArgs, g: &Global, out: &mut dyn Write) -> Result<()> {
             }
             Ok(())
         })(),
+        Format::Svg => {
+            let note = if res == crate::store::window::Resolution::Raw {
+                String::new()
+            } else {
+                format!(
+                    "before {} (pruned raw samples) read from {}",
+                    crate::output::local_text(h.raw_from_ms, &tz),
+                    res.describe()
+                )
+            };
+            let title = o.picture_title(
+                &tables
+                    .iter()
+                    .map(|t| t.kind.name)
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            );
+            let svg = render::svg(
+                &tables,
+                &title,
+                &note,
+                (window.start_ms(), window.end_ms()),
+                &tz,
+            );
+            o.text().write_all(svg.as_bytes())
+        }
         Format::Json => {
             let reports: Vec<serde_json::Value> = typed()
                 .iter()

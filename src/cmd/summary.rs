@@ -170,6 +170,40 @@ pub fn run(args: &SummaryArgs, g: &Global, out: &mut dyn Write) -> Result<()> {
         _ => "port",
     };
     let mut o = super::output(out, args.format, "summary", &conn, &path, None, &tz)?;
+    if args.format == Format::Svg {
+        use crate::output::svg::{PeriodBar, period_bars};
+        // one chart per key, its periods in time order (--top-days: busiest first)
+        let mut groups: Vec<(String, Vec<PeriodBar>)> = Vec::new();
+        for l in &lines {
+            let p = &periods[l.period];
+            let bar = PeriodBar {
+                label: p.label.clone(),
+                detail: format!(
+                    "{} {} ({} – {})",
+                    l.key,
+                    p.label,
+                    crate::output::local_text(p.start_ms, &tz),
+                    crate::output::local_text(p.end_ms, &tz)
+                ),
+                rx: l.rx,
+                tx: l.tx,
+                estimate: estimate(l),
+            };
+            match groups.iter_mut().find(|(k, _)| *k == l.key) {
+                Some((_, bars)) => bars.push(bar),
+                None => groups.push((l.key.clone(), vec![bar])),
+            }
+        }
+        let title = o.picture_title(view_name(args));
+        let note = format!(
+            "bytes per period ({}); the current period's estimate dashed",
+            tz.iana_name().unwrap_or("local time")
+        );
+        return o
+            .text()
+            .write_all(period_bars(&title, &note, &groups).as_bytes())
+            .map_err(write_error);
+    }
     if args.format != Format::Table {
         let mut rows = Rows::new(&[
             key_column,
@@ -436,6 +470,23 @@ fn periods(
         out.push(p("all time", first_ms.min(now_ms), now_ms + 1, false));
     }
     Ok(out)
+}
+
+/// The view a picture is titled with.
+fn view_name(a: &SummaryArgs) -> &'static str {
+    if a.hourly {
+        "hourly"
+    } else if a.daily {
+        "daily"
+    } else if a.monthly {
+        "monthly"
+    } else if a.yearly {
+        "yearly"
+    } else if a.top_days.is_some() {
+        "top days"
+    } else {
+        ""
+    }
 }
 
 #[cfg(test)]

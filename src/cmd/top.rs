@@ -373,6 +373,31 @@ pub fn run(what: What, by: By, args: &TopArgs, g: &Global, out: &mut dyn Write) 
         description: None,
     };
     rows.push(row(Cell::Null, &unattributed));
+    if args.format == Format::Svg {
+        use crate::output::svg::{Bar, ranked_bars};
+        let bar = |e: &Entry, muted: bool| Bar {
+            label: e.key.clone(),
+            rx: e.rx,
+            tx: e.tx,
+            muted,
+        };
+        let mut bars: Vec<Bar> = entries.iter().map(|e| bar(e, false)).collect();
+        bars.extend(other.iter().map(|e| bar(e, true)));
+        bars.push(bar(&unattributed, true));
+        let title = o.picture_title(&match what {
+            What::Procs => format!("by {}", format!("{by:?}").to_lowercase()),
+            _ => String::new(),
+        });
+        let note = format!(
+            "{coverage:.1}% of {} (rx+tx, all namespaces) attributed; source: {}",
+            size(whole),
+            source(&t, what)
+        );
+        return o
+            .text()
+            .write_all(ranked_bars(&title, &note, &bars, whole).as_bytes())
+            .map_err(write_error);
+    }
     if args.format != Format::Table {
         let by = match what {
             What::Procs => format!("{by:?}").to_lowercase(),

@@ -14,6 +14,7 @@
 //! Any other write error (a full disk under `> file`) is an error, never silent truncation.
 
 pub mod openmetrics;
+pub mod svg;
 pub mod units;
 
 use crate::cli::Format;
@@ -280,6 +281,24 @@ impl<'w> Output<'w> {
     }
 
     /// The raw writer, for table layouts.
+    /// A picture's title: `nrec COMMAND WHAT — HOST — WINDOW`.
+    pub fn picture_title(&self, what: &str) -> String {
+        let mut t = format!("nrec {}", self.command);
+        if !what.is_empty() {
+            t.push(' ');
+            t.push_str(what);
+        }
+        if let Some(h) = &self.host {
+            t.push_str(" — ");
+            t.push_str(h);
+        }
+        if let Some(w) = &self.window {
+            t.push_str(" — ");
+            t.push_str(&w.label);
+        }
+        t
+    }
+
     pub fn text(&mut self) -> &mut dyn Write {
         &mut *self.w
     }
@@ -444,7 +463,8 @@ impl<'w> Output<'w> {
     }
 
     /// A whole view of one row set: CSV (header + rows), NDJSON (a line per row) or JSON
-    /// (the envelope, `body`, and the rows under `rows`). Tables are the caller's.
+    /// (the envelope, `body`, and the rows under `rows`). Tables and pictures are the
+    /// caller's.
     pub fn rows(&mut self, rows: &Rows, body: Map<String, Value>) -> io::Result<()> {
         match self.format {
             Format::Csv => {
@@ -465,7 +485,7 @@ impl<'w> Output<'w> {
                 b.insert("rows".into(), self.objects(rows));
                 self.json(b)
             }
-            Format::Table => Ok(()),
+            Format::Table | Format::Svg => Ok(()),
         }
     }
 

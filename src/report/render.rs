@@ -291,6 +291,109 @@ pub fn restarts(t: &Table) -> Rows {
     out
 }
 
+/// Which chart a column goes on: rates of one quantity in both directions share one
+/// (`rxkB/s` and `txkB/s`: "kB/s"), as sadf -g draws them; percentages their own; the other
+/// rates of a kind one "per second" chart, its gauges one "count" chart.
+fn panel_of(head: &str) -> String {
+    if head.contains('%') {
+        return head.to_string();
+    }
+    for p in ["rx", "tx"] {
+        if let Some(rest) = head.strip_prefix(p) {
+            if rest.contains('/') {
+                return rest.to_string();
+            }
+        }
+    }
+    if head.ends_with("/s") {
+        "per second".into()
+    } else {
+        "count".into()
+    }
+}
+
+/// The most series a chart draws (the busiest, by their sum); the rest are named as a count.
+const MAX_SERIES: usize = 8;
+
+/// `report --format svg`: per kind, one chart per group of columns ([`panel_of`]), a line per
+/// (key, column) over time; a gap (missing samples) or a reboot breaks the line, reboots are
+/// marked; `note` names the resolution when rollups stand in for pruned samples.
+pub fn svg(ts: &[Table], title: &str, note: &str, window: (i64, i64), tz: &TimeZone) -> String {
+    use crate::output::svg::{Panel, Series, time_panels};
+    let mut panels = Vec::new();
+    let mut restarts: Vec<i64> = Vec::new();
+    for t in ts {
+        restarts.extend(t.segments.iter().filter(|s| s.restart).map(|s| s.start_ms));
+        let mut groups: Vec<(String, Vec<usize>)> = Vec::new();
+        for (ci, c) in t.kind.columns.iter().enumerate() {
+            let g = panel_of(c.head);
+            match groups.iter_mut().find(|(k, _)| *k == g) {
+                Some((_, cols)) => cols.push(ci),
+                None => groups.push((g, vec![ci])),
+            }
+        }
+        let keyed = t.kind.key.names().is_some() || t.show_netns;
+        let key_text = |r: &Row| {
+            if t.kind.key.names().is_some() {
+                label(t, r)
+            } else {
+                escape_bytes(&r.netns)
+            }
+        };
+        for (unit, cols) in groups {
+            let mut series: Vec<(Series, usize, f64)> = Vec::new();
+            let mut index: HashMap<(String, usize), usize> = HashMap::new();
+            for r in &t.rows {
+                let key = if keyed { key_text(r) } else { String::new() };
+                for &ci in &cols {
+                    let c = &t.kind.columns[ci];
+                    let i = *index.entry((key.clone(), ci)).or_insert_with(|| {
+                        let name = if keyed {
+                            format!("{key} {}", c.head)
+                        } else {
+                            c.head.to_string()
+                        };
+                        series.push((
+                            Series {
+                                name,
+                                points: Vec::new(),
+                            },
+                            usize::MAX,
+                            0.0,
+                        ));
+                        series.len() - 1
+                    });
+                    let (s, seg, sum) = &mut series[i];
+                    // a new boot or missing samples before this row: the line breaks
+                    if (*seg != usize::MAX && *seg != r.segment) || r.gap {
+                        s.points.push((r.time_ms - r.elapsed_ms, None));
+                    }
+                    *seg = r.segment;
+                    let v = value(c, r);
+                    *sum += v.unwrap_or(0.0);
+                    s.points.push((r.time_ms, v));
+                }
+            }
+            let n = series.len();
+            series.sort_by(|a, b| b.2.total_cmp(&a.2));
+            series.truncate(MAX_SERIES);
+            let heads: Vec<&str> = cols.iter().map(|&ci| t.kind.columns[ci].head).collect();
+            let mut title = format!("{}: {}", t.kind.name, heads.join(" "));
+            if n > MAX_SERIES {
+                title.push_str(&format!(" — the {MAX_SERIES} busiest of {n}"));
+            }
+            panels.push(Panel {
+                title,
+                unit,
+                series: series.into_iter().map(|(s, _, _)| s).collect(),
+            });
+        }
+    }
+    restarts.sort_unstable();
+    restarts.dedup();
+    time_panels(title, note, &panels, window, &restarts, tz)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -15,6 +15,7 @@
 //! - `manual`: man pages, shell completions in real bash, zsh and fish.
 //! - `metrics`: `nrec serve` and `export --format openmetrics` against a real Prometheus.
 //! - `containers`: real podman containers named in reports; runtime metadata fixtures.
+//! - `pictures`: SVG charts parsed and read back against the numbers; a real browser.
 
 mod harness;
 
@@ -30,6 +31,7 @@ mod live;
 mod manual;
 mod metrics;
 mod output;
+mod pictures;
 mod procs;
 mod rollups;
 mod windows;
