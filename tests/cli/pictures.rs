@@ -306,3 +306,224 @@ fn top_svg_bars_hold_the_rows_bytes_and_escape_names() {
         }
     }
 }
+
+/// Debian's chromium, when installed (CI installs it).
+fn chromium() -> Option<std::path::PathBuf> {
+    ["/usr/bin/chromium", "/usr/bin/chromium-browser"]
+        .iter()
+        .map(std::path::PathBuf::from)
+        .find(|p| p.exists())
+}
+
+/// How a page rendered in headless chromium: its screenshot's distinct byte values (a blank
+/// page has a handful), the browser's console lines, and the requests that left the page —
+/// every request goes to a proxy that is a listener of this test's, which reads its first
+/// line. Chromium's own calls home (update, time, account services) are not the page's.
+struct Rendered {
+    distinct: usize,
+    console: Vec<String>,
+    requests: Vec<String>,
+}
+
+/// A request chromium makes for itself, whatever page it shows.
+fn browser_own(request: &str) -> bool {
+    let target = request.split_whitespace().nth(1).unwrap_or("");
+    let host = target
+        .trim_start_matches("http://")
+        .trim_start_matches("https://")
+        .split(['/', ':'])
+        .next()
+        .unwrap_or("");
+    ["google.com", "googleapis.com", "gstatic.com", "gvt1.com"]
+        .iter()
+        .any(|d| host == *d || host.ends_with(&format!(".{d}")))
+}
+
+fn render(browser: &std::path::Path, page: &std::path::Path, dir: &std::path::Path) -> Rendered {
+    use std::sync::atomic::Ordering;
+    let trap = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    trap.set_nonblocking(true).unwrap();
+    let proxy = trap.local_addr().unwrap();
+    let shot = dir.join(format!(
+        "{}.png",
+        page.file_name().unwrap().to_string_lossy()
+    ));
+    let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let counter = {
+        let done = done.clone();
+        std::thread::spawn(move || {
+            let mut seen = Vec::new();
+            while !done.load(Ordering::SeqCst) {
+                match trap.accept() {
+                    Ok((mut c, _)) => {
+                        let _ = c.set_nonblocking(false);
+                        let _ = c.set_read_timeout(Some(std::time::Duration::from_secs(2)));
+                        let mut buf = [0u8; 512];
+                        let n = std::io::Read::read(&mut c, &mut buf).unwrap_or(0);
+                        let line = String::from_utf8_lossy(&buf[..n])
+                            .lines()
+                            .next()
+                            .unwrap_or("")
+                            .to_string();
+                        if !browser_own(&line) {
+                            seen.push(line);
+                        }
+                    }
+                    Err(_) => std::thread::sleep(std::time::Duration::from_millis(20)),
+                }
+            }
+            seen
+        })
+    };
+    let profile = tempfile::tempdir().unwrap();
+    let mut child = std::process::Command::new(browser)
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--hide-scrollbars",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-default-apps",
+            "--disable-extensions",
+            "--disable-sync",
+            "--enable-logging=stderr",
+            "--v=0",
+            "--window-size=900,1200",
+        ])
+        .arg(format!("--user-data-dir={}", profile.path().display()))
+        .arg(format!("--proxy-server=http://{proxy}"))
+        .arg("--proxy-bypass-list=<-loopback>")
+        .arg(format!("--screenshot={}", shot.display()))
+        .arg(format!("file://{}", page.display()))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("chromium starts");
+    // bounded: a browser that hangs is ended (by its PID) and the test fails
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(90);
+    let status = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s;
+        }
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("chromium did not finish {} in 90 s", page.display());
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    };
+    let mut err = String::new();
+    std::io::Read::read_to_string(child.stderr.as_mut().unwrap(), &mut err).unwrap();
+    done.store(true, Ordering::SeqCst);
+    let requests = counter.join().unwrap();
+    assert!(
+        status.success(),
+        "chromium failed on {}: {err}",
+        page.display()
+    );
+    let console = err
+        .lines()
+        .filter(|l| l.contains("CONSOLE") || l.contains("Failed to load"))
+        .map(String::from)
+        .collect();
+    // the screenshot's pixels: distinct bytes of its inflated image data (python3's zlib)
+    let out = std::process::Command::new("python3")
+        .arg("-c")
+        .arg(
+            "import sys, zlib, struct\n\
+             b = open(sys.argv[1], 'rb').read(); assert b[:8] == b'\\x89PNG\\r\\n\\x1a\\n'\n\
+             i, idat = 8, b''\n\
+             while i < len(b):\n\
+             \x20   n, t = struct.unpack('>I4s', b[i:i+8]); i += 8\n\
+             \x20   if t == b'IDAT': idat += b[i:i+n]\n\
+             \x20   i += n + 4\n\
+             print(len(set(zlib.decompress(idat))))",
+        )
+        .arg(&shot)
+        .output()
+        .unwrap();
+    assert_success(&out);
+    Rendered {
+        distinct: String::from_utf8_lossy(&out.stdout).trim().parse().unwrap(),
+        console,
+        requests,
+    }
+}
+
+#[test]
+fn pictures_render_in_a_real_browser_without_errors_or_requests() {
+    let Some(browser) = chromium() else {
+        return skip(
+            "pictures_render_in_a_real_browser_without_errors_or_requests",
+            "chromium is not installed (CI installs Debian's)",
+        );
+    };
+    let env = Env::new();
+    recorded_day(&env);
+    let now = at(200);
+    let dir = tempfile::tempdir().unwrap();
+    // a blank page, for the screenshot's baseline
+    let blank = dir.path().join("blank.svg");
+    std::fs::write(
+        &blank,
+        "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"900\" height=\"600\"/>",
+    )
+    .unwrap();
+    let baseline = render(&browser, &blank, dir.path());
+    // the detectors detect: a page that fetches an image and logs an error is caught
+    let leaky = dir.path().join("leaky.svg");
+    std::fs::write(
+        &leaky,
+        "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"900\" height=\"600\">\
+         <image href=\"http://nrec-test.invalid/x.png\" width=\"10\" height=\"10\"/>\
+         <script>console.error('nrec-test')</script></svg>",
+    )
+    .unwrap();
+    let caught = render(&browser, &leaky, dir.path());
+    assert!(
+        caught
+            .requests
+            .iter()
+            .any(|r| r.contains("nrec-test.invalid")),
+        "the proxy saw no request: {:?}",
+        caught.requests
+    );
+    assert!(
+        caught.console.iter().any(|l| l.contains("nrec-test")),
+        "no console line: {:?}",
+        caught.console
+    );
+    for (name, args) in [
+        (
+            "report.svg",
+            &["report", "-n", "DEV,SOCK", "--date", "2026-11-22"][..],
+        ),
+        (
+            "summary.svg",
+            &["summary", "--hourly", "--date", "2026-11-22"][..],
+        ),
+    ] {
+        let svg = run_ok(&env, &[args, &["--format", "svg"]].concat(), &now);
+        // nothing in the document refers outside it
+        for bad in ["href", "src=", "url(", "<script", "@import"] {
+            assert!(!svg.contains(bad), "{name} holds {bad:?}");
+        }
+        let page = dir.path().join(name);
+        std::fs::write(&page, &svg).unwrap();
+        let r = render(&browser, &page, dir.path());
+        assert!(r.console.is_empty(), "{name}: console: {:?}", r.console);
+        assert!(
+            r.requests.is_empty(),
+            "{name}: requests left the page: {:?}",
+            r.requests
+        );
+        assert!(
+            r.distinct > baseline.distinct + 20,
+            "{name}: the screenshot is blank ({} distinct bytes, a blank page {})",
+            r.distinct,
+            baseline.distinct
+        );
+    }
+}
