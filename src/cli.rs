@@ -133,6 +133,9 @@ pub enum Command {
     Proc(ProcArgs),
     /// vnstat-style traffic summaries per interface (or one process / port)
     Summary(SummaryArgs),
+    /// One self-contained HTML page of a window (default: today): interface and socket
+    /// graphs, top processes, ports and hosts, vnStat's views, the recorder's health
+    Html(HtmlArgs),
     /// Stream the raw or rolled-up series of a table as CSV or JSON (default window: the last 24 h)
     Export(ExportArgs),
     /// Apply the retention of the config file now, to the end (`record` does it in small steps)
@@ -199,6 +202,16 @@ pub struct DaemonArgs {
     /// Read a captured /proc tree as one namespace (as `record --proc-root`)
     #[arg(long, env = "NREC_PROC_ROOT", value_name = "DIR")]
     pub proc_root: Option<PathBuf>,
+}
+
+#[derive(Args, Debug)]
+pub struct HtmlArgs {
+    #[command(flatten)]
+    pub window: WindowOpts,
+
+    /// Rows in each top list
+    #[arg(long, default_value_t = 10)]
+    pub limit: usize,
 }
 
 #[derive(Args, Debug)]
@@ -395,6 +408,29 @@ pub struct WindowOpts {
 }
 
 impl WindowOpts {
+    /// The options as arguments again (what `nrec html` passes to the views it composes).
+    pub fn to_argv(&self) -> Vec<String> {
+        let mut v: Vec<String> = Vec::new();
+        if self.today {
+            v.push("--today".into());
+        }
+        if self.yesterday {
+            v.push("--yesterday".into());
+        }
+        for (flag, val) in [
+            ("--date", &self.date),
+            ("--since", &self.since),
+            ("--until", &self.until),
+            ("--start-time", &self.start_time),
+            ("--end-time", &self.end_time),
+        ] {
+            if let Some(x) = val {
+                v.push(format!("{flag}={x}"));
+            }
+        }
+        v
+    }
+
     pub fn to_args(&self) -> WindowArgs {
         WindowArgs {
             today: self.today,

@@ -81,31 +81,7 @@ fn main() -> ExitCode {
             return ExitCode::from(e.exit as u8);
         }
     }
-    let res = match &cli.command {
-        cli::Command::Record(a) => cmd::record::run(a, &g),
-        cli::Command::Report(a) => cmd::report::run(a, &g, &mut out),
-        cli::Command::TopProcs(a) => {
-            cmd::top::run(cmd::top::What::Procs, a.by, &a.top, &g, &mut out)
-        }
-        cli::Command::TopPorts(a) => {
-            cmd::top::run(cmd::top::What::Ports, cli::By::Name, a, &g, &mut out)
-        }
-        cli::Command::TopHosts(a) => {
-            cmd::top::run(cmd::top::What::Hosts, cli::By::Name, a, &g, &mut out)
-        }
-        cli::Command::Proc(a) => cmd::proc::run(a, &g, &mut out),
-        cli::Command::Summary(a) => cmd::summary::run(a, &g, &mut out),
-        cli::Command::Export(a) => cmd::export::run(a, &g, &mut out),
-        cli::Command::Prune => cmd::maintain::prune(&g),
-        cli::Command::Rollup(a) => cmd::maintain::rollup(a, &g),
-        cli::Command::Check => cmd::maintain::check(&g, &mut out),
-        cli::Command::Status(a) => cmd::status::run(a, &g, &mut out),
-        cli::Command::Daemon(a) => cmd::daemon::run(a, &g),
-        cli::Command::Setup(a) => cmd::setup::run(a, &g),
-        cli::Command::Alerts(a) => cmd::alerts::run(a, &g, &mut out),
-        cli::Command::Completions(a) => cmd::completions(a, &mut out),
-        cli::Command::Serve(a) => cmd::serve::run(a, &g),
-    };
+    let res = cmd::run(&cli.command, &g, &mut out);
     // What is still buffered must reach the reader or be an error: a full disk under
     // `> file` must not truncate the output silently.
     let res = res.and_then(|()| out.flush().map_err(output::write_error));

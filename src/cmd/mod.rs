@@ -3,6 +3,7 @@
 pub mod alerts;
 pub mod daemon;
 pub mod export;
+pub mod html;
 pub mod maintain;
 pub mod proc;
 pub mod record;
@@ -75,6 +76,31 @@ pub fn completions(args: &crate::cli::CompletionsArgs, out: &mut dyn std::io::Wr
     })?;
     out.write_all(text.as_bytes())
         .map_err(crate::output::write_error)
+}
+
+/// Runs one subcommand, its output to `out` (main's stdout; `nrec html`'s page parts).
+pub fn run(c: &crate::cli::Command, g: &Global, out: &mut dyn std::io::Write) -> Result<()> {
+    use crate::cli::{By, Command};
+    match c {
+        Command::Record(a) => record::run(a, g),
+        Command::Report(a) => report::run(a, g, out),
+        Command::TopProcs(a) => top::run(top::What::Procs, a.by, &a.top, g, out),
+        Command::TopPorts(a) => top::run(top::What::Ports, By::Name, a, g, out),
+        Command::TopHosts(a) => top::run(top::What::Hosts, By::Name, a, g, out),
+        Command::Proc(a) => proc::run(a, g, out),
+        Command::Summary(a) => summary::run(a, g, out),
+        Command::Html(a) => html::run(a, g, out),
+        Command::Export(a) => export::run(a, g, out),
+        Command::Prune => maintain::prune(g),
+        Command::Rollup(a) => maintain::rollup(a, g),
+        Command::Check => maintain::check(g, out),
+        Command::Status(a) => status::run(a, g, out),
+        Command::Daemon(a) => daemon::run(a, g),
+        Command::Setup(a) => setup::run(a, g),
+        Command::Alerts(a) => alerts::run(a, g, out),
+        Command::Completions(a) => completions(a, out),
+        Command::Serve(a) => serve::run(a, g),
+    }
 }
 
 /// Global options, resolved once.

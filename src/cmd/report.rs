@@ -85,9 +85,25 @@ pub fn run(args: &ReportArgs, g: &Global, out: &mut dyn Write) -> Result<()> {
     let db_err = |e| Error::sqlite(&path, e);
     // Raw rows wherever raw samples are stored, rollups for the part retention pruned.
     let h = Horizons::load(&conn).map_err(db_err)?;
-    let data = Data::load(&conn, &window, &kinds, &h).map_err(db_err)?;
+    // A picture of 2.5 days or more has a point per 15 minutes or more (render::svg): it is
+    // drawn from the quarter-hour rollups throughout, a week of one-minute samples read as
+    // 672 rows per interface instead of 10 080.
+    let coarse = args.format == Format::Svg
+        && window.end_ms() - window.start_ms() >= 60 * 3_600_000
+        && interval_ms.is_none_or(|i| i <= 15 * 60_000);
+    let read = if coarse {
+        Horizons {
+            raw_from_ms: h.raw_from_ms.max(window.end_ms()),
+            ..h
+        }
+    } else {
+        h
+    };
+    let data = Data::load(&conn, &window, &kinds, &read).map_err(db_err)?;
     let res = data.resolution();
-    super::note_resolution(g, res, &h, &tz);
+    if !coarse {
+        super::note_resolution(g, res, &h, &tz);
+    }
     let listeners = if parts.iter().any(|p| matches!(p, Part::Listen)) {
         query::listeners(&conn, &window).map_err(db_err)?
     } else {
@@ -205,7 +221,15 @@ pub fn run(args: &ReportArgs, g: &Global, out: &mut dyn Write) -> Result<()> {
             Ok(())
         })(),
         Format::Svg => {
-            let note = if res == crate::store::window::Resolution::Raw {
+            let note = if coarse {
+                let slot =
+                    (window.end_ms() - window.start_ms()) / crate::output::svg::BUCKETS as i64;
+                format!(
+                    "drawn from {}: a point per {} at most",
+                    res.describe(),
+                    crate::output::units::duration(slot.max(15 * 60_000))
+                )
+            } else if res == crate::store::window::Resolution::Raw {
                 String::new()
             } else {
                 format!(

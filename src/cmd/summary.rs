@@ -194,11 +194,21 @@ pub fn run(args: &SummaryArgs, g: &Global, out: &mut dyn Write) -> Result<()> {
                 None => groups.push((l.key.clone(), vec![bar])),
             }
         }
+        // the busiest first; a host's 20 idle veths are a count, not 20 charts
+        let total = |bars: &[PeriodBar]| bars.iter().map(|b| b.rx + b.tx).sum::<u64>();
+        groups.sort_by(|a, b| total(&b.1).cmp(&total(&a.1)).then(a.0.cmp(&b.0)));
+        let more = groups.len().saturating_sub(MAX_CHARTS);
+        groups.truncate(MAX_CHARTS);
         let title = o.picture_title(view_name(args));
-        let note = format!(
+        let mut note = format!(
             "bytes per period ({}); the current period's estimate dashed",
             tz.iana_name().unwrap_or("local time")
         );
+        if more > 0 {
+            note.push_str(&format!(
+                "; the {MAX_CHARTS} busiest, {more} more not drawn"
+            ));
+        }
         return o
             .text()
             .write_all(period_bars(&title, &note, &groups).as_bytes())
@@ -471,6 +481,9 @@ fn periods(
     }
     Ok(out)
 }
+
+/// The most charts a summary picture draws (the busiest keys).
+const MAX_CHARTS: usize = 6;
 
 /// The view a picture is titled with.
 fn view_name(a: &SummaryArgs) -> &'static str {

@@ -322,6 +322,7 @@ pub fn svg(ts: &[Table], title: &str, note: &str, window: (i64, i64), tz: &TimeZ
     use crate::output::svg::{Panel, Series, time_panels};
     let mut panels = Vec::new();
     let mut restarts: Vec<i64> = Vec::new();
+    let (mut zero, mut unknown): (Vec<String>, Vec<String>) = (Vec::new(), Vec::new());
     for t in ts {
         restarts.extend(t.segments.iter().filter(|s| s.restart).map(|s| s.start_ms));
         let mut groups: Vec<(String, Vec<usize>)> = Vec::new();
@@ -382,6 +383,20 @@ pub fn svg(ts: &[Table], title: &str, note: &str, window: (i64, i64), tz: &TimeZ
             if n > MAX_SERIES {
                 title.push_str(&format!(" — the {MAX_SERIES} busiest of {n}"));
             }
+            // a chart of nothing but zeros, or of no value at all, is a line of text
+            let values = || {
+                series
+                    .iter()
+                    .flat_map(|s| s.0.points.iter().filter_map(|p| p.1))
+            };
+            if values().next().is_none() {
+                unknown.push(format!("{} {}", t.kind.name, heads.join(" ")));
+                continue;
+            }
+            if values().all(|v| v == 0.0) {
+                zero.push(format!("{} {}", t.kind.name, heads.join(" ")));
+                continue;
+            }
             panels.push(Panel {
                 title,
                 unit,
@@ -391,7 +406,16 @@ pub fn svg(ts: &[Table], title: &str, note: &str, window: (i64, i64), tz: &TimeZ
     }
     restarts.sort_unstable();
     restarts.dedup();
-    time_panels(title, note, &panels, window, &restarts, tz)
+    let mut note = note.to_string();
+    for (what, list) in [("0 throughout", &zero), ("not known", &unknown)] {
+        if !list.is_empty() {
+            if !note.is_empty() {
+                note.push_str("; ");
+            }
+            note.push_str(&format!("{what}: {}", list.join(", ")));
+        }
+    }
+    time_panels(title, &note, &panels, window, &restarts, tz)
 }
 
 #[cfg(test)]

@@ -6,7 +6,13 @@ use crate::harness::*;
 
 /// Parses an SVG document; panics with the parser's message (an SVG that is not XML).
 fn parse(text: &str) -> roxmltree::Document<'_> {
-    roxmltree::Document::parse(text).unwrap_or_else(|e| panic!("not XML: {e}\n{text}"))
+    // the HTML page's `<!DOCTYPE html>` is a DTD to an XML parser
+    let opt = roxmltree::ParsingOptions {
+        allow_dtd: true,
+        ..Default::default()
+    };
+    roxmltree::Document::parse_with_options(text, opt)
+        .unwrap_or_else(|e| panic!("not XML: {e}\n{text}"))
 }
 
 fn attr(n: roxmltree::Node<'_, '_>, a: &str) -> f64 {
@@ -504,8 +510,14 @@ fn pictures_render_in_a_real_browser_without_errors_or_requests() {
             "summary.svg",
             &["summary", "--hourly", "--date", "2026-11-22"][..],
         ),
+        ("page.html", &["html", "--date", "2026-11-22"][..]),
     ] {
-        let svg = run_ok(&env, &[args, &["--format", "svg"]].concat(), &now);
+        let format: &[&str] = if name.ends_with(".svg") {
+            &["--format", "svg"]
+        } else {
+            &[]
+        };
+        let svg = run_ok(&env, &[args, format].concat(), &now);
         // nothing in the document refers outside it
         for bad in ["href", "src=", "url(", "<script", "@import"] {
             assert!(!svg.contains(bad), "{name} holds {bad:?}");
@@ -526,4 +538,80 @@ fn pictures_render_in_a_real_browser_without_errors_or_requests() {
             baseline.distinct
         );
     }
+}
+
+#[test]
+fn html_page_is_self_contained_and_made_of_the_commands_own_parts() {
+    let env = Env::new();
+    recorded_day(&env);
+    let now = at(200);
+    let page = run_ok(&env, &["html", "--date", "2026-11-22"], &now);
+    assert!(page.starts_with("<!DOCTYPE html>\n<html"), "{page}");
+    // well-formed throughout: a strict XML parser reads it
+    let doc = parse(&page);
+    let svgs = doc.descendants().filter(|n| n.has_tag_name("svg")).count();
+    assert!(svgs >= 7, "{svgs} pictures");
+    let titles: Vec<&str> = doc
+        .descendants()
+        .filter(|n| n.has_tag_name("h2"))
+        .filter_map(|n| n.text())
+        .collect();
+    for t in [
+        "Interfaces",
+        "Sockets",
+        "Processes",
+        "Ports",
+        "Remote hosts",
+        "Days",
+        "Recorder",
+    ] {
+        assert!(titles.contains(&t), "no section {t}: {titles:?}");
+    }
+    // nothing that runs or fetches; the hostile interface name only as text
+    for bad in [
+        "<script", "href=", "src=", "url(", "@import", "<link", "<iframe",
+    ] {
+        assert!(!page.contains(bad), "the page holds {bad:?}");
+    }
+    assert!(!doc.descendants().any(|n| n.has_tag_name("script")));
+    // each part is what the command prints
+    for args in [
+        &[
+            "report",
+            "-n",
+            "DEV",
+            "--format",
+            "svg",
+            "--date",
+            "2026-11-22",
+        ][..],
+        &[
+            "top-hosts",
+            "--limit",
+            "10",
+            "--format",
+            "svg",
+            "--date",
+            "2026-11-22",
+        ][..],
+        &["summary", "--daily", "--format", "svg"][..],
+    ] {
+        let part = run_ok(&env, args, &now);
+        assert!(
+            page.contains(part.trim_end()),
+            "{args:?} is not in the page"
+        );
+    }
+    // the recorder's health, as `status` says it
+    let status = run_ok(&env, &["status"], &now);
+    let first = status.lines().next().unwrap();
+    assert!(page.contains(first), "{first}");
+    // a bad window is the command line's error, before anything is written
+    let out = env
+        .cmd(&["html", "--since", "yesterday-ish"])
+        .env("NREC_NOW", &now)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    assert!(out.stdout.is_empty());
 }
