@@ -4,7 +4,7 @@
 # gcc, libc6-dev: the bundled SQLite; clang, libelf-dev, zlib1g-dev, make, pkg-config: the
 # eBPF accounting program and the libbpf that loads it; iproute2: `ip` (namespaces);
 # ca-certificates, curl: cargo's and rustup's downloads over HTTPS.
-BUILD_PACKAGES="ca-certificates curl gcc libc6-dev clang libelf-dev zlib1g-dev make pkg-config iproute2"
+BUILD_PACKAGES="ca-certificates curl gcc libc6-dev clang libelf-dev zlib1g-dev make pkg-config iproute2 fonts-dejavu-core"
 # What the tests use besides: libpcap-dev (the `pcap` feature links libpcap), sysstat (`sar`
 # side by side), tzdata (DST windows), python3 (the named TCP peer processes), fuse3 and
 # python3-fusepy (a /proc tree that never answers), prometheus (prometheus and promtool) and

@@ -19,6 +19,15 @@ pub enum Format {
     Ndjson,
     /// A picture: SVG charts of the same numbers (report, summary, top-*, proc)
     Svg,
+    /// The same picture as a PNG image (status pages, chat)
+    Png,
+}
+
+impl Format {
+    /// `svg` or `png`: the command draws instead of printing.
+    pub fn is_picture(self) -> bool {
+        matches!(self, Format::Svg | Format::Png)
+    }
 }
 
 /// A `--format` that offers only what the command writes (`status`: table or json;
@@ -32,6 +41,7 @@ fn formats(
         "json" => Format::Json,
         "ndjson" => Format::Ndjson,
         "svg" => Format::Svg,
+        "png" => Format::Png,
         _ => Format::Table,
     })
 }
@@ -160,6 +170,20 @@ pub enum Command {
     /// Load the eBPF accounting programs and pin them under /sys/fs/bpf/nrec (record does this
     /// on its first run); --remove detaches them
     Setup(SetupArgs),
+}
+
+impl Command {
+    /// The `--format` of a command that prints data or pictures.
+    pub fn format(&self) -> Option<Format> {
+        match self {
+            Command::Report(a) => Some(a.format),
+            Command::TopProcs(a) => Some(a.top.format),
+            Command::TopPorts(a) | Command::TopHosts(a) => Some(a.format),
+            Command::Proc(a) => Some(a.format),
+            Command::Summary(a) => Some(a.format),
+            _ => None,
+        }
+    }
 }
 
 #[derive(Args, Debug)]

@@ -81,6 +81,13 @@ fn main() -> ExitCode {
             return ExitCode::from(e.exit as u8);
         }
     }
+    // An image is not for a terminal (its bytes would be taken for escape sequences).
+    if cli.command.format() == Some(cli::Format::Png)
+        && std::io::IsTerminal::is_terminal(&std::io::stdout())
+    {
+        eprintln!("nrec: --format png writes an image: redirect it to a file (… > picture.png)");
+        return ExitCode::from(2);
+    }
     let res = cmd::run(&cli.command, &g, &mut out);
     // What is still buffered must reach the reader or be an error: a full disk under
     // `> file` must not truncate the output silently.

@@ -144,7 +144,7 @@ pub fn run(args: &ProcArgs, g: &Global, out: &mut dyn Write) -> Result<()> {
                 i.tx.into(),
             ]);
         }
-        if args.format == Format::Svg {
+        if args.format.is_picture() {
             use crate::output::svg::Series;
             let name = format!("{} [{}]", escape_bytes(&p.comm), p.pid);
             for (dir, pick) in [("rx", 0), ("tx", 1)] {
@@ -228,12 +228,12 @@ pub fn run(args: &ProcArgs, g: &Global, out: &mut dyn Write) -> Result<()> {
                 "hosts": detail_rows(&o, &hosts, "host"),
             })),
             Format::Csv | Format::Ndjson => all.rows.extend(mine.rows),
-            Format::Svg => {}
+            Format::Svg | Format::Png => {}
         }
     }
     match args.format {
         Format::Table => Ok(()),
-        Format::Svg => {
+        Format::Svg | Format::Png => {
             use crate::output::svg::{Panel, time_panels};
             let title = o.picture_title(&escape_bytes(target));
             let panels = [Panel {
@@ -254,7 +254,7 @@ pub fn run(args: &ProcArgs, g: &Global, out: &mut dyn Write) -> Result<()> {
                 &[],
                 &tz,
             );
-            o.text().write_all(svg.as_bytes()).map_err(write_error)
+            o.picture(&svg)
         }
         Format::Json => {
             let mut body = serde_json::Map::new();

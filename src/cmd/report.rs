@@ -88,7 +88,7 @@ pub fn run(args: &ReportArgs, g: &Global, out: &mut dyn Write) -> Result<()> {
     // A picture of 2.5 days or more has a point per 15 minutes or more (render::svg): it is
     // drawn from the quarter-hour rollups throughout, a week of one-minute samples read as
     // 672 rows per interface instead of 10 080.
-    let coarse = args.format == Format::Svg
+    let coarse = args.format.is_picture()
         && window.end_ms() - window.start_ms() >= 60 * 3_600_000
         && interval_ms.is_none_or(|i| i <= 15 * 60_000);
     let read = if coarse {
@@ -220,7 +220,7 @@ pub fn run(args: &ReportArgs, g: &Global, out: &mut dyn Write) -> Result<()> {
             }
             Ok(())
         })(),
-        Format::Svg => {
+        Format::Svg | Format::Png => {
             let note = if coarse {
                 let slot =
                     (window.end_ms() - window.start_ms()) / crate::output::svg::BUCKETS as i64;
@@ -252,7 +252,7 @@ pub fn run(args: &ReportArgs, g: &Global, out: &mut dyn Write) -> Result<()> {
                 (window.start_ms(), window.end_ms()),
                 &tz,
             );
-            o.text().write_all(svg.as_bytes())
+            return o.picture(&svg);
         }
         Format::Json => {
             let reports: Vec<serde_json::Value> = typed()

@@ -170,7 +170,7 @@ pub fn run(args: &SummaryArgs, g: &Global, out: &mut dyn Write) -> Result<()> {
         _ => "port",
     };
     let mut o = super::output(out, args.format, "summary", &conn, &path, None, &tz)?;
-    if args.format == Format::Svg {
+    if args.format.is_picture() {
         use crate::output::svg::{PeriodBar, period_bars};
         // one chart per key, its periods in time order (--top-days: busiest first)
         let mut groups: Vec<(String, Vec<PeriodBar>)> = Vec::new();
@@ -209,10 +209,7 @@ pub fn run(args: &SummaryArgs, g: &Global, out: &mut dyn Write) -> Result<()> {
                 "; the {MAX_CHARTS} busiest, {more} more not drawn"
             ));
         }
-        return o
-            .text()
-            .write_all(period_bars(&title, &note, &groups).as_bytes())
-            .map_err(write_error);
+        return o.picture(&period_bars(&title, &note, &groups));
     }
     if args.format != Format::Table {
         let mut rows = Rows::new(&[

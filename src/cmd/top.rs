@@ -373,7 +373,7 @@ pub fn run(what: What, by: By, args: &TopArgs, g: &Global, out: &mut dyn Write) 
         description: None,
     };
     rows.push(row(Cell::Null, &unattributed));
-    if args.format == Format::Svg {
+    if args.format.is_picture() {
         use crate::output::svg::{Bar, ranked_bars};
         let bar = |e: &Entry, muted: bool| Bar {
             label: e.key.clone(),
@@ -393,10 +393,7 @@ pub fn run(what: What, by: By, args: &TopArgs, g: &Global, out: &mut dyn Write) 
             size(whole),
             source(&t, what)
         );
-        return o
-            .text()
-            .write_all(ranked_bars(&title, &note, &bars, whole).as_bytes())
-            .map_err(write_error);
+        return o.picture(&ranked_bars(&title, &note, &bars, whole));
     }
     if args.format != Format::Table {
         let by = match what {

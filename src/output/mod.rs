@@ -14,6 +14,7 @@
 //! Any other write error (a full disk under `> file`) is an error, never silent truncation.
 
 pub mod openmetrics;
+pub mod png;
 pub mod svg;
 pub mod units;
 
@@ -281,6 +282,17 @@ impl<'w> Output<'w> {
     }
 
     /// The raw writer, for table layouts.
+    /// A picture, as `--format svg` or `png` asked.
+    pub fn picture(&mut self, svg: &str) -> crate::error::Result<()> {
+        match self.format {
+            Format::Png => {
+                let png = png::render(svg).map_err(crate::error::Error::failure)?;
+                self.w.write_all(&png).map_err(write_error)
+            }
+            _ => self.w.write_all(svg.as_bytes()).map_err(write_error),
+        }
+    }
+
     /// A picture's title: `nrec COMMAND WHAT — HOST — WINDOW`.
     pub fn picture_title(&self, what: &str) -> String {
         let mut t = format!("nrec {}", self.command);
@@ -485,7 +497,7 @@ impl<'w> Output<'w> {
                 b.insert("rows".into(), self.objects(rows));
                 self.json(b)
             }
-            Format::Table | Format::Svg => Ok(()),
+            Format::Table | Format::Svg | Format::Png => Ok(()),
         }
     }
 

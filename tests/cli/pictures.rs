@@ -434,7 +434,15 @@ fn render(browser: &std::path::Path, page: &std::path::Path, dir: &std::path::Pa
         .filter(|l| l.contains("CONSOLE") || l.contains("Failed to load"))
         .map(String::from)
         .collect();
-    // the screenshot's pixels: distinct bytes of its inflated image data (python3's zlib)
+    Rendered {
+        distinct: distinct_bytes(&shot),
+        console,
+        requests,
+    }
+}
+
+/// A PNG's distinct bytes of inflated image data (python3's zlib): a blank image has a few.
+fn distinct_bytes(png: &std::path::Path) -> usize {
     let out = std::process::Command::new("python3")
         .arg("-c")
         .arg(
@@ -447,15 +455,11 @@ fn render(browser: &std::path::Path, page: &std::path::Path, dir: &std::path::Pa
              \x20   i += n + 4\n\
              print(len(set(zlib.decompress(idat))))",
         )
-        .arg(&shot)
+        .arg(png)
         .output()
         .unwrap();
     assert_success(&out);
-    Rendered {
-        distinct: String::from_utf8_lossy(&out.stdout).trim().parse().unwrap(),
-        console,
-        requests,
-    }
+    String::from_utf8_lossy(&out.stdout).trim().parse().unwrap()
 }
 
 #[test]
@@ -614,4 +618,50 @@ fn html_page_is_self_contained_and_made_of_the_commands_own_parts() {
         .unwrap();
     assert_eq!(out.status.code(), Some(2), "{out:?}");
     assert!(out.stdout.is_empty());
+}
+
+#[test]
+fn png_is_the_svg_picture_rasterised_and_refused_on_a_terminal() {
+    let env = Env::new();
+    recorded_day(&env);
+    let now = at(200);
+    let dir = tempfile::tempdir().unwrap();
+    for args in [
+        &["summary", "--hourly", "--date", "2026-11-22"][..],
+        &["report", "-n", "DEV", "--date", "2026-11-22"][..],
+    ] {
+        let svg = run_ok(&env, &[args, &["--format", "svg"]].concat(), &now);
+        let out = env
+            .cmd(&[args, &["--format", "png"]].concat())
+            .env("NREC_NOW", &now)
+            .output()
+            .unwrap();
+        assert_success(&out);
+        let png = out.stdout;
+        assert_eq!(&png[..8], b"\x89PNG\r\n\x1a\n", "{args:?}");
+        // IHDR: the SVG's own size
+        let w = u32::from_be_bytes(png[16..20].try_into().unwrap());
+        let h = u32::from_be_bytes(png[20..24].try_into().unwrap());
+        let doc = parse(&svg);
+        let root = doc.root_element();
+        assert_eq!(
+            (f64::from(w), f64::from(h)),
+            (attr(root, "width"), attr(root, "height"))
+        );
+        let file = dir.path().join("p.png");
+        std::fs::write(&file, &png).unwrap();
+        assert!(distinct_bytes(&file) > 100, "{args:?}: a blank image");
+    }
+    // an image is not written to a terminal: `script` gives the command one
+    let bin = env!("CARGO_BIN_EXE_nrec");
+    let db = env.db.display().to_string();
+    let out = std::process::Command::new("script")
+        .args(["-qec"])
+        .arg(format!("{bin} --db {db} summary --format png"))
+        .arg("/dev/null")
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(2), "{text}");
+    assert!(text.contains("redirect it to a file"), "{text}");
 }
