@@ -56,6 +56,22 @@ fn open(out: &mut String, width: u32, height: u32, title: &str) {
     );
 }
 
+/// The picture's title and, under it, its note (nothing when empty).
+fn heading(out: &mut String, title: &str, note: &str) {
+    let _ = write!(
+        out,
+        "<text class=\"fg\" x=\"12\" y=\"22\" font-size=\"15\" font-weight=\"bold\">{}</text>",
+        xml(title)
+    );
+    if !note.is_empty() {
+        let _ = write!(
+            out,
+            "<text class=\"muted\" x=\"12\" y=\"42\">{}</text>",
+            xml(note)
+        );
+    }
+}
+
 /// A round step for an axis spanning `max` with about `n` ticks: 1, 2 or 5 × 10^k.
 fn nice_step(max: f64, n: f64) -> f64 {
     if !(max.is_finite() && max > 0.0) {
@@ -193,18 +209,7 @@ pub fn time_panels(
     let height = head + PANEL_H * panels.len().max(1) as u32;
     let mut out = String::with_capacity(4096);
     open(&mut out, W, height, title);
-    let _ = write!(
-        out,
-        "<text class=\"fg\" x=\"12\" y=\"22\" font-size=\"15\" font-weight=\"bold\">{}</text>",
-        xml(title)
-    );
-    if !note.is_empty() {
-        let _ = write!(
-            out,
-            "<text class=\"muted\" x=\"12\" y=\"42\">{}</text>",
-            xml(note)
-        );
-    }
+    heading(&mut out, title, note);
     if panels.is_empty() {
         let _ = write!(
             out,
@@ -436,13 +441,7 @@ pub fn ranked_bars(title: &str, note: &str, bars: &[Bar], share_of: u64) -> Stri
     let height = (head + ROW * bars.len().max(1) as f64 + 30.0) as u32;
     let mut out = String::with_capacity(2048);
     open(&mut out, W, height, title);
-    let _ = write!(
-        out,
-        "<text class=\"fg\" x=\"12\" y=\"22\" font-size=\"15\" font-weight=\"bold\">{}</text>\
-         <text class=\"muted\" x=\"12\" y=\"42\">{}</text>",
-        xml(title),
-        xml(note)
-    );
+    heading(&mut out, title, note);
     let (x0, x1) = (260.0, f64::from(W) - 150.0);
     let max = bars.iter().map(|b| b.rx + b.tx).max().unwrap_or(0).max(1);
     let scale = (x1 - x0) / max as f64;
@@ -512,13 +511,7 @@ pub fn period_bars(title: &str, note: &str, groups: &[(String, Vec<PeriodBar>)])
     let height = (head + H * groups.len().max(1) as f64) as u32;
     let mut out = String::with_capacity(2048);
     open(&mut out, W, height, title);
-    let _ = write!(
-        out,
-        "<text class=\"fg\" x=\"12\" y=\"22\" font-size=\"15\" font-weight=\"bold\">{}</text>\
-         <text class=\"muted\" x=\"12\" y=\"40\">{}</text>",
-        xml(title),
-        xml(note)
-    );
+    heading(&mut out, title, note);
     if groups.is_empty() {
         let _ = write!(
             out,

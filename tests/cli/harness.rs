@@ -459,6 +459,18 @@ impl Peer {
     }
 }
 
+/// A server peer named `names.0` and a client peer named `names.1`, connected over 127.0.0.1
+/// and ready: on "go" the client sends `n` bytes and the server answers with `m`.
+pub fn peer_pair(names: (&str, &str), n: u64, m: u64) -> (Peer, Peer) {
+    let (n, m) = (n.to_string(), m.to_string());
+    let mut srv = Peer::spawn(None, &["server", names.0, "127.0.0.1", "0", &n, &m]);
+    let port = srv.line();
+    let mut cli = Peer::spawn(None, &["client", names.1, "127.0.0.1", &port, &n, &m]);
+    assert_eq!(cli.line(), "ready");
+    assert_eq!(srv.line(), "ready");
+    (srv, cli)
+}
+
 impl Drop for Peer {
     fn drop(&mut self) {
         drop(self.child.stdin.take()); // ends the peer

@@ -237,31 +237,7 @@ fn summary_svg_bars_hold_the_summary_bytes() {
 fn top_svg_bars_hold_the_rows_bytes_and_escape_names() {
     let env = Env::new();
     let (n, m) = (400_000u64, 50_000u64);
-    let mut srv = Peer::spawn(
-        None,
-        &[
-            "server",
-            "<svg onload=x>",
-            "127.0.0.1",
-            "0",
-            &n.to_string(),
-            &m.to_string(),
-        ],
-    );
-    let port = srv.line();
-    let mut cli = Peer::spawn(
-        None,
-        &[
-            "client",
-            "nrpic-cli",
-            "127.0.0.1",
-            &port,
-            &n.to_string(),
-            &m.to_string(),
-        ],
-    );
-    assert_eq!(cli.line(), "ready");
-    assert_eq!(srv.line(), "ready");
+    let (mut srv, mut cli) = peer_pair(("<svg onload=x>", "nrpic-cli"), n, m);
     env.record_live();
     cli.say("go");
     assert_eq!(cli.line(), "done");

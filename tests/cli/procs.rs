@@ -779,31 +779,7 @@ fn a_systemd_unit_is_named_with_its_description_after_it_is_gone() {
     };
     let (n, m) = (200_000u64, 30_000u64);
     {
-        let mut srv = Peer::spawn(
-            None,
-            &[
-                "server",
-                "nrunit-srv",
-                "127.0.0.1",
-                "0",
-                &n.to_string(),
-                &m.to_string(),
-            ],
-        );
-        let port = srv.line();
-        let mut cli = Peer::spawn(
-            None,
-            &[
-                "client",
-                "nrunit-cli",
-                "127.0.0.1",
-                &port,
-                &n.to_string(),
-                &m.to_string(),
-            ],
-        );
-        assert_eq!(cli.line(), "ready");
-        assert_eq!(srv.line(), "ready");
+        let (mut srv, mut cli) = peer_pair(("nrunit-srv", "nrunit-cli"), n, m);
         cg.join(srv.child.id());
         cg.join(cli.child.id());
         record();
