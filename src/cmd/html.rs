@@ -10,26 +10,12 @@
 use super::Global;
 use crate::cli::{Cli, HtmlArgs};
 use crate::error::{Error, Result};
+use crate::output::svg::xml as html;
 use crate::output::{local_text, write_error};
 use crate::store;
 use clap::Parser;
 use std::ffi::OsString;
 use std::io::Write;
-
-/// HTML text: `& < > "` as entities (the parts are already escaped for terminals).
-fn html(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            c => out.push(c),
-        }
-    }
-    out
-}
 
 const STYLE: &str = "body{font-family:DejaVu Sans,Verdana,sans-serif;margin:1.5em auto;max-width:900px;\
 color:#222;background:#fff}h1{font-size:1.4em}h2{font-size:1.15em;margin-top:1.6em;\
@@ -93,10 +79,7 @@ pub fn run(args: &HtmlArgs, g: &Global, out: &mut dyn Write) -> Result<()> {
         sections.push((title, svg(&argv, true)? + &text(&argv, true)?));
     }
     // vnStat's views are their own periods (the window narrows the hours to it)
-    sections.push((
-        "Hours",
-        svg(&["summary", "--hourly"], !args.window.to_argv().is_empty())?,
-    ));
+    sections.push(("Hours", svg(&["summary", "--hourly"], !win.is_empty())?));
     sections.push(("Days", svg(&["summary", "--daily"], false)?));
     sections.push(("Months", svg(&["summary", "--monthly"], false)?));
     sections.push(("Top days", svg(&["summary", "--top-days", "10"], false)?));
