@@ -28,6 +28,8 @@ echo "== times (hyperfine, warm cache) =="
 hyperfine -N --warmup 3 --runs 30 --export-markdown "$W/t.md" \
   "$NREC --db $W/year.db html --since 7d" \
   "$NREC --db $W/year.db summary --format svg" \
+  "$NREC --db $W/year.db top-procs --since 7d --format svg" \
+  "$NREC --db $W/year.db top-hosts --since 7d --format svg" \
   "$NREC --db $W/year.db summary --daily --format svg" \
   "$NREC --db $W/year.db summary --daily --format png" \
   "$NREC --db $W/year.db report -n DEV --since 7d --format svg" \

@@ -83,19 +83,14 @@ pub fn run(args: &SummaryArgs, g: &Global, out: &mut dyn Write) -> Result<()> {
     let port = args.port.as_deref().map(service_port).transpose()?;
     let (kind, labels) = series_labels(&conn, args, port).map_err(db)?;
     let h = Horizons::load(&conn).map_err(db)?;
-    let mut roller = Roller::new();
     let mut edges = Resolution::Raw;
     let mut lines: BTreeMap<(String, usize), Line> = BTreeMap::new();
-    for (i, p) in periods.iter().enumerate() {
-        let sums = window::sums(
-            &conn,
-            &mut roller,
-            &h,
-            &[kind],
-            p.start_ms,
-            p.end_ms.min(now_ms),
-        )
-        .map_err(db)?;
+    let windows: Vec<(i64, i64)> = periods
+        .iter()
+        .map(|p| (p.start_ms, p.end_ms.min(now_ms)))
+        .collect();
+    let each = window::sums_each(&conn, &mut Roller::new(), &h, &[kind], &windows).map_err(db)?;
+    for (i, sums) in each.iter().enumerate() {
         edges = edges.max(sums.edges);
         for (series, v) in &sums.by_series {
             let Some(key) = labels.get(series) else {

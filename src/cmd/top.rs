@@ -12,11 +12,11 @@ use crate::output::units::{bytes as size, pct};
 use crate::output::{Cell, Rows, escape_bytes, escape_text, write_error};
 use crate::store;
 use crate::store::rollup::{Kind, Roller};
-use crate::store::series::{self, Balance, Totals, Vector};
+use crate::store::series::{self, Balance, Totals, TotalsLabels, Vector};
 use crate::store::window::{self, Horizons, Sums};
 use rusqlite::Connection;
 use serde_json::json;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::io::Write;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -110,118 +110,298 @@ fn proc_key(by: By, p: &series::ProcSeries) -> String {
     }
 }
 
-/// The processes ranked by `by` (of container `only`, when given), and their bytes per
-/// namespace.
-fn top_procs(
-    procs: &[series::ProcSeries],
-    sums: &Sums,
-    by: By,
-    only: Option<&str>,
-) -> (Vec<Entry>, PerNs) {
-    // Summed per process by the window engine; fold processes into the chosen key.
-    let mut by_key: HashMap<String, Entry> = HashMap::new();
-    let mut per_ns = PerNs::new();
-    for p in procs {
-        if only.is_some_and(|c| !p.in_container(c)) {
-            continue;
-        }
-        let Some(v) = sums.by_series.get(&p.series) else {
-            continue;
-        };
-        let v = Vector(v);
-        let n = per_ns.entry(p.netns.clone()).or_default();
-        n.0 += v.rx();
-        n.1 += v.tx();
-        let key = proc_key(by, p);
-        let e = by_key.entry(key.clone()).or_insert(Entry {
-            key,
-            rx: 0,
-            tx: 0,
-            procs: Vec::new(),
-            description: None,
-        });
-        if by == By::Unit && e.description.is_none() {
-            e.description = p.unit_description.clone();
-        }
-        e.rx += v.rx();
-        e.tx += v.tx();
-    }
-    let entries = by_key.into_values().filter(|e| e.rx + e.tx > 0).collect();
-    (entries, per_ns)
-}
-
 /// Bytes (rx, tx) per network namespace name.
 type PerNs = HashMap<Vec<u8>, (u64, u64)>;
 
-/// Ports or hosts with the process names behind each (of the processes `only`, when given),
-/// and their bytes per namespace.
-fn top_detail(
-    conn: &Connection,
-    sums: &Sums,
+/// A series a ranking folds into a row: the row's key, the series' namespace, the process
+/// name behind it (ports and hosts list theirs), a unit's description.
+struct Member {
+    series: i64,
+    key: String,
+    netns: Vec<u8>,
+    comm: Option<String>,
+    description: Option<String>,
+}
+
+/// The rows of a window's sums (the whole window's, or one bucket's of it): each process, port
+/// or host series folded into its row's key, worked out once for every window ranked.
+struct Ranker<'a> {
+    conn: &'a Connection,
     what: What,
-    only: Option<&std::collections::HashSet<i64>>,
-) -> rusqlite::Result<(Vec<Entry>, PerNs)> {
-    let kind = match what {
-        What::Ports => Kind::Port,
-        _ => Kind::Host,
-    };
-    let mut by_key: HashMap<String, (Entry, HashMap<String, u64>)> = HashMap::new();
-    let mut per_ns = PerNs::new();
-    for d in series::details(conn, kind, None)? {
-        if only.is_some_and(|o| !o.contains(&d.process)) {
-            continue;
-        }
-        let Some(v) = sums.by_series.get(&d.series) else {
-            continue;
-        };
-        let v = Vector(v);
-        let (rx, tx) = (v.rx(), v.tx());
-        if rx + tx == 0 {
-            continue;
-        }
-        let n = per_ns.entry(d.netns.clone()).or_default();
-        n.0 += rx;
-        n.1 += tx;
-        let key = match kind {
-            Kind::Port => format!("{}/{}", d.proto, d.port),
-            _ if d.addr == "*" => "(other hosts)".to_string(),
-            // an IPv4 peer of a dual-stack socket is an IPv4 host; a host seen from another
-            // namespace is another network's, named with it (as interfaces are)
-            _ => {
-                let addr = crate::output::unmap_v4(&d.addr);
-                match &d.netns[..] {
-                    b"root" | b"" => addr.to_string(),
-                    ns => format!("{addr}@{}", escape_bytes(ns)),
+    only: Option<&'a str>,
+    members: Vec<Member>,
+    labels: TotalsLabels,
+}
+
+impl<'a> Ranker<'a> {
+    /// Rows by `by` (processes) or by port or host, of container `only` when given.
+    fn new(
+        conn: &'a Connection,
+        procs: &[series::ProcSeries],
+        what: What,
+        by: By,
+        only: Option<&'a str>,
+    ) -> rusqlite::Result<Ranker<'a>> {
+        let mut members = Vec::new();
+        match what {
+            What::Procs => {
+                for p in procs
+                    .iter()
+                    .filter(|p| only.is_none_or(|c| p.in_container(c)))
+                {
+                    members.push(Member {
+                        series: p.series,
+                        key: proc_key(by, p),
+                        netns: p.netns.clone(),
+                        comm: None,
+                        description: p.unit_description.clone().filter(|_| by == By::Unit),
+                    });
                 }
             }
-        };
-        let comm = escape_bytes(&d.comm);
-        let e = by_key.entry(key.clone()).or_insert_with(|| {
-            (
-                Entry {
-                    key,
-                    rx: 0,
-                    tx: 0,
-                    procs: Vec::new(),
-                    description: None,
-                },
-                HashMap::new(),
-            )
-        });
-        e.0.rx += rx;
-        e.0.tx += tx;
-        *e.1.entry(comm).or_default() += rx + tx;
-    }
-    let entries = by_key
-        .into_values()
-        .map(|(mut e, p)| {
-            let mut p: Vec<(u64, String)> = p.into_iter().map(|(n, b)| (b, n)).collect();
-            p.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
-            e.procs = p.into_iter().map(|(_, n)| n).collect();
-            e
+            What::Ports | What::Hosts => {
+                let of: Option<HashSet<i64>> = only.map(|c| {
+                    procs
+                        .iter()
+                        .filter(|p| p.in_container(c))
+                        .map(|p| p.process)
+                        .collect()
+                });
+                let kind = if what == What::Ports {
+                    Kind::Port
+                } else {
+                    Kind::Host
+                };
+                for d in series::details(conn, kind, None)? {
+                    if of.as_ref().is_some_and(|o| !o.contains(&d.process)) {
+                        continue;
+                    }
+                    let key = match kind {
+                        Kind::Port => format!("{}/{}", d.proto, d.port),
+                        _ if d.addr == "*" => "(other hosts)".to_string(),
+                        // an IPv4 peer of a dual-stack socket is an IPv4 host; a host seen
+                        // from another namespace is another network's, named with it (as
+                        // interfaces are)
+                        _ => {
+                            let addr = crate::output::unmap_v4(&d.addr);
+                            match &d.netns[..] {
+                                b"root" | b"" => addr.to_string(),
+                                ns => format!("{addr}@{}", escape_bytes(ns)),
+                            }
+                        }
+                    };
+                    members.push(Member {
+                        series: d.series,
+                        key,
+                        netns: d.netns,
+                        comm: Some(escape_bytes(&d.comm)),
+                        description: None,
+                    });
+                }
+            }
+        }
+        Ok(Ranker {
+            conn,
+            what,
+            only,
+            members,
+            labels: TotalsLabels::load(conn)?,
         })
-        .collect();
-    Ok((entries, per_ns))
+    }
+
+    /// The rows of `sums` (unsorted; ports and hosts with the processes behind each, busiest
+    /// first) and their bytes per namespace.
+    fn fold(&self, sums: &Sums) -> (Vec<Entry>, PerNs) {
+        let mut by_key: HashMap<&str, (Entry, HashMap<&str, u64>)> = HashMap::new();
+        let mut per_ns = PerNs::new();
+        for m in &self.members {
+            let Some(v) = sums.by_series.get(&m.series) else {
+                continue;
+            };
+            let v = Vector(v);
+            let (rx, tx) = (v.rx(), v.tx());
+            if rx + tx == 0 {
+                continue;
+            }
+            let n = per_ns.entry(m.netns.clone()).or_default();
+            n.0 += rx;
+            n.1 += tx;
+            let e = by_key.entry(&m.key).or_insert_with(|| {
+                (
+                    Entry {
+                        key: m.key.clone(),
+                        rx: 0,
+                        tx: 0,
+                        procs: Vec::new(),
+                        description: None,
+                    },
+                    HashMap::new(),
+                )
+            });
+            if e.0.description.is_none() {
+                e.0.description.clone_from(&m.description);
+            }
+            e.0.rx += rx;
+            e.0.tx += tx;
+            if let Some(c) = &m.comm {
+                *e.1.entry(c).or_default() += rx + tx;
+            }
+        }
+        let entries = by_key
+            .into_values()
+            .map(|(mut e, p)| {
+                let mut p: Vec<(u64, &str)> = p.into_iter().map(|(n, b)| (b, n)).collect();
+                p.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(b.1)));
+                e.procs = p.into_iter().map(|(_, n)| n.to_string()).collect();
+                e
+            })
+            .collect();
+        (entries, per_ns)
+    }
+
+    /// The rows of `sums` (unsorted), the balance they stand in, and the window's totals.
+    fn rank(&self, sums: &Sums) -> (Vec<Entry>, Balance, Totals) {
+        let t = self.labels.totals(sums);
+        let (entries, per_ns) = self.fold(sums);
+        // A container's rows stand against the interfaces of the namespaces its processes used
+        // (its own, named after it; the host's when it shares it), not the whole host's.
+        let iface_ns = match self.only {
+            None => t.iface_ns.clone(),
+            Some(c) => t
+                .iface_ns
+                .iter()
+                .filter(|(ns, _)| per_ns.contains_key(*ns) || ns.as_slice() == c.as_bytes())
+                .map(|(k, v)| (k.clone(), *v))
+                .collect(),
+        };
+        (entries, Balance::of(&iface_ns, &per_ns), t)
+    }
+}
+
+/// Kinds a ranking reads: the rows' own, and what the balance and the coverage line need.
+fn kinds(what: What) -> [Kind; 5] {
+    let kind = match what {
+        What::Procs => Kind::Proc,
+        What::Ports => Kind::Port,
+        What::Hosts => Kind::Host,
+    };
+    [kind, Kind::Iface, Kind::Attrib, Kind::Time, Kind::Proc]
+}
+
+/// The window cut into at most [`MAX_BUCKETS`] buckets of a round length, no shorter than the
+/// recorder's interval (a bucket between two samples would be empty, the next one double) nor
+/// than what is still stored at the window's start (quarter hours or days past retention);
+/// inner boundaries on multiples of the length (UTC), so rollups fill whole buckets.
+pub(crate) fn bucket_edges(
+    conn: &Connection,
+    h: &Horizons,
+    start: i64,
+    end: i64,
+) -> rusqlite::Result<Vec<i64>> {
+    const MIN: i64 = 60_000;
+    const STEPS: [i64; 13] = [
+        MIN,
+        5 * MIN,
+        15 * MIN,
+        30 * MIN,
+        60 * MIN,
+        2 * 60 * MIN,
+        3 * 60 * MIN,
+        6 * 60 * MIN,
+        12 * 60 * MIN,
+        24 * 60 * MIN,
+        2 * 24 * 60 * MIN,
+        7 * 24 * 60 * MIN,
+        28 * 24 * 60 * MIN,
+    ];
+    let stored = match h.finest(start) {
+        window::Resolution::Raw => 0,
+        window::Resolution::Quarter => store::rollup::QUARTER_MS,
+        window::Resolution::Day => store::rollup::DAY_MS,
+    };
+    // the recorder's usual interval: the median time between the window's raw samples
+    let times: Vec<i64> = conn
+        .prepare_cached(
+            "SELECT ts_ms FROM sample WHERE ts_ms > ?1 AND ts_ms <= ?2 ORDER BY ts_ms LIMIT 4096",
+        )?
+        .query_map([start, end], |r| r.get(0))?
+        .collect::<rusqlite::Result<_>>()?;
+    let mut intervals: Vec<i64> = times.windows(2).map(|w| w[1] - w[0]).collect();
+    intervals.sort_unstable();
+    let interval = intervals.get(intervals.len() / 2).copied().unwrap_or(0);
+    let span = (end - start).max(1);
+    let step = STEPS
+        .into_iter()
+        .find(|s| *s >= stored && *s >= interval && span / s < MAX_BUCKETS)
+        .unwrap_or(STEPS[STEPS.len() - 1]);
+    let mut edges = vec![start];
+    let mut t = (start.div_euclid(step) + 1) * step;
+    while t < end {
+        edges.push(t);
+        t += step;
+    }
+    edges.push(end);
+    Ok(edges)
+}
+
+/// At most this many buckets in a window's picture over time.
+const MAX_BUCKETS: i64 = 120;
+
+/// How many rows have their own layer over time; the rest are one `(other …)` layer.
+const LAYERS: usize = 7;
+
+/// The ranked rows `keys` over the window in buckets, with `(other …)` and `(unattributed)`.
+fn stack(
+    ranker: &Ranker,
+    h: &Horizons,
+    (start, end): (i64, i64),
+    keys: &[String],
+    other_key: &str,
+) -> rusqlite::Result<crate::output::svg::Stack> {
+    use crate::output::svg::{Layer, Stack};
+    let edges = bucket_edges(ranker.conn, h, start, end)?;
+    let n = edges.len() - 1;
+    let shown = &keys[..keys.len().min(LAYERS)];
+    let layer = |label: &str, muted| Layer {
+        label: label.to_string(),
+        muted,
+        bytes: vec![(0, 0); n],
+    };
+    let mut layers: Vec<Layer> = shown.iter().map(|k| layer(k, false)).collect();
+    layers.push(layer(other_key, true));
+    layers.push(layer("(unattributed)", true));
+    let mut sampled = vec![false; n];
+    let each = window::sums_each(
+        ranker.conn,
+        &mut Roller::new(),
+        h,
+        &kinds(ranker.what),
+        &edges.windows(2).map(|w| (w[0], w[1])).collect::<Vec<_>>(),
+    )?;
+    for (i, sums) in each.iter().enumerate() {
+        let (entries, bal, t) = ranker.rank(sums);
+        sampled[i] = t.elapsed_ms > 0;
+        for e in entries {
+            let l = shown
+                .iter()
+                .position(|k| *k == e.key)
+                .unwrap_or(shown.len());
+            let b = &mut layers[l].bytes[i];
+            b.0 += e.rx;
+            b.1 += e.tx;
+        }
+        let u = layers.len() - 1;
+        layers[u].bytes[i] = bal.unattributed;
+    }
+    // an (other …) layer that never holds anything is not drawn
+    let o = layers.len() - 2;
+    if layers[o].bytes.iter().all(|b| *b == (0, 0)) {
+        layers.remove(o);
+    }
+    Ok(Stack {
+        edges,
+        sampled,
+        layers,
+    })
 }
 
 pub fn run(what: What, by: By, args: &TopArgs, g: &Global, out: &mut dyn Write) -> Result<()> {
@@ -232,51 +412,21 @@ pub fn run(what: What, by: By, args: &TopArgs, g: &Global, out: &mut dyn Write) 
     let path = g.db_read_path();
     let conn = store::open_ro(&path)?;
     let db = |e| Error::sqlite(&path, e);
-    let kind = match what {
-        What::Procs => Kind::Proc,
-        What::Ports => Kind::Port,
-        What::Hosts => Kind::Host,
-    };
     let h = Horizons::load(&conn).map_err(db)?;
     let sums = window::sums(
         &conn,
         &mut Roller::new(),
         &h,
-        &[kind, Kind::Iface, Kind::Attrib, Kind::Time, Kind::Proc],
+        &kinds(what),
         window.start_ms(),
         window.end_ms(),
     )
     .map_err(db)?;
     super::note_resolution(g, sums.edges, &h, &tz);
-    let t = Totals::of(&conn, &sums).map_err(db)?;
     let procs = series::procs(&conn).map_err(db)?;
-    let only = args.container.as_deref();
+    let ranker = Ranker::new(&conn, &procs, what, by, args.container.as_deref()).map_err(db)?;
     // The rows' side of the equation per namespace, against the interfaces'.
-    let (mut entries, per_ns) = match what {
-        What::Procs => top_procs(&procs, &sums, by, only),
-        _ => {
-            let of: Option<std::collections::HashSet<i64>> = only.map(|c| {
-                procs
-                    .iter()
-                    .filter(|p| p.in_container(c))
-                    .map(|p| p.process)
-                    .collect()
-            });
-            top_detail(&conn, &sums, what, of.as_ref()).map_err(db)?
-        }
-    };
-    // A container's rows stand against the interfaces of the namespaces its processes used
-    // (its own, named after it; the host's when it shares it), not the whole host's.
-    let iface_ns = match only {
-        None => t.iface_ns.clone(),
-        Some(c) => t
-            .iface_ns
-            .iter()
-            .filter(|(ns, _)| per_ns.contains_key(*ns) || ns.as_slice() == c.as_bytes())
-            .map(|(k, v)| (k.clone(), *v))
-            .collect(),
-    };
-    let bal = Balance::of(&iface_ns, &per_ns);
+    let (mut entries, bal, t) = ranker.rank(&sums);
     entries.sort_by(|a, b| (b.rx + b.tx).cmp(&(a.rx + a.tx)).then(a.key.cmp(&b.key)));
     let other_key = match what {
         What::Procs => "(other processes)",
@@ -393,7 +543,22 @@ pub fn run(what: What, by: By, args: &TopArgs, g: &Global, out: &mut dyn Write) 
             size(whole),
             source(&t, what)
         );
-        return o.picture(&ranked_bars(&title, &note, &bars, whole));
+        let keys: Vec<String> = entries.iter().map(|e| e.key.clone()).collect();
+        let over_time = stack(
+            &ranker,
+            &h,
+            (window.start_ms(), window.end_ms()),
+            &keys,
+            other_key,
+        )
+        .map_err(db)?;
+        return o.picture(&ranked_bars(
+            &title,
+            &note,
+            &bars,
+            whole,
+            Some((&over_time, &tz)),
+        ));
     }
     if args.format != Format::Table {
         let by = match what {

@@ -1,5 +1,5 @@
 //! Pictures (issue 14): charts written directly as SVG — time series panels (`report`),
-//! ranked bars (`top-*`) and period bars (`summary`) — from the same numbers the tables and
+//! ranked bars and stacked areas over time (`top-*`) and period bars (`summary`) — from the same numbers the tables and
 //! CSV print.
 //!
 //! Every picture is one self-contained document: no script, no external font, image or
@@ -41,7 +41,7 @@ const STYLE: &str = "svg{font-family:DejaVu Sans,Verdana,sans-serif;font-size:12
 .s3{stroke:#d62728;fill:#d62728}.s4{stroke:#9467bd;fill:#9467bd}.s5{stroke:#8c564b;fill:#8c564b}\
 .s6{stroke:#e377c2;fill:#e377c2}.s7{stroke:#7f7f7f;fill:#7f7f7f}.line{fill:none;stroke-width:1.5}\
 .rx{fill:#1f77b4}.tx{fill:#ff7f0e}.est{fill-opacity:.35;stroke-dasharray:3 2;stroke-width:1}\
-.unattributed{fill:#aaa}.tx.unattributed{fill:#ccc}.hover{fill:#000;fill-opacity:0}.hover:hover{fill-opacity:.06}\
+.unattributed{fill:#aaa}.other{fill:#c8c8c8}.area{stroke:none;fill-opacity:.9}.tx.unattributed{fill:#ccc}.hover{fill:#000;fill-opacity:0}.hover:hover{fill-opacity:.06}\
 @media (prefers-color-scheme:dark){.bg{fill:#1b1b1b}.fg{fill:#ddd}.muted{fill:#999}\
 .grid{stroke:#333}.axis{stroke:#777}}";
 
@@ -94,6 +94,9 @@ fn nice_step(max: f64, n: f64) -> f64 {
 /// An axis label of `v` on an axis stepping by `step`: as many decimals as the step needs,
 /// a k/M/G suffix for large values (`1.5k`, `0.005`, `250`).
 fn short(v: f64, step: f64) -> String {
+    if v == 0.0 {
+        return "0".into();
+    }
     let (d, s) = match step.abs().max(v.abs()) {
         x if x >= 1e9 => (1e9, "G"),
         x if x >= 1e6 => (1e6, "M"),
@@ -434,14 +437,32 @@ pub struct Bar {
 }
 
 /// Horizontal bars, one per row, received and sent side by side on one scale of bytes;
-/// `share_of`: the total each row's share is of.
-pub fn ranked_bars(title: &str, note: &str, bars: &[Bar], share_of: u64) -> String {
+/// `share_of`: the total each row's share is of. With `stack`, the same rows over time under
+/// them ([`Stack`]).
+pub fn ranked_bars(
+    title: &str,
+    note: &str,
+    bars: &[Bar],
+    share_of: u64,
+    stack: Option<(&Stack, &TimeZone)>,
+) -> String {
+    let mut body = String::with_capacity(4096);
+    let mut height = bars_body(&mut body, bars, share_of);
+    if let Some((s, tz)) = stack {
+        height += stacked_body(&mut body, height, s, tz);
+    }
+    let mut out = String::with_capacity(body.len() + 1024);
+    open(&mut out, W, height.ceil() as u32, title);
+    heading(&mut out, title, note);
+    out.push_str(&body);
+    out.push_str("</svg>\n");
+    out
+}
+
+/// The ranked bars under the heading; returns the height used (the heading's included).
+fn bars_body(out: &mut String, bars: &[Bar], share_of: u64) -> f64 {
     const ROW: f64 = 22.0;
     let head = 60.0;
-    let height = (head + ROW * bars.len().max(1) as f64 + 30.0) as u32;
-    let mut out = String::with_capacity(2048);
-    open(&mut out, W, height, title);
-    heading(&mut out, title, note);
     let (x0, x1) = (260.0, f64::from(W) - 150.0);
     let max = bars.iter().map(|b| b.rx + b.tx).max().unwrap_or(0).max(1);
     let scale = (x1 - x0) / max as f64;
@@ -487,8 +508,210 @@ pub fn ranked_bars(title: &str, note: &str, bars: &[Bar], share_of: u64) -> Stri
             super::units::bytes(total)
         );
     }
-    out.push_str("</g></svg>\n");
-    out
+    out.push_str("</g>");
+    head + ROW * bars.len().max(1) as f64 + 30.0
+}
+
+/// The ranked rows over time: the window cut into buckets, each row's bytes per bucket.
+pub struct Stack {
+    /// The buckets' boundaries (UTC ms), one more than there are buckets.
+    pub edges: Vec<i64>,
+    /// Per bucket, whether any sample closed in it (a bucket without one is a gap: not drawn).
+    pub sampled: Vec<bool>,
+    /// Bottom first: the ranked rows, then `(other …)` and `(unattributed)`.
+    pub layers: Vec<Layer>,
+}
+
+/// One row of a [`Stack`]: its label and its bytes (received, sent) per bucket.
+pub struct Layer {
+    pub label: String,
+    /// Drawn muted (the `(unattributed)` and `(other …)` rows).
+    pub muted: bool,
+    pub bytes: Vec<(u64, u64)>,
+}
+
+/// Two panels, received and sent: each row's mean rate per bucket (its bytes over the bucket's
+/// length) as a stepped area stacked on the rows ranked above it, so the top edge is the
+/// bucket's whole traffic and each band's area is the row's bytes (data-* scales: `x` in ms,
+/// `y` in bytes/s). Starts at `top`; returns the height used.
+fn stacked_body(out: &mut String, top: f64, s: &Stack, tz: &TimeZone) -> f64 {
+    let n = s.edges.len().saturating_sub(1);
+    let (a, b) = match (s.edges.first(), s.edges.last()) {
+        (Some(a), Some(b)) if b > a => (*a, *b),
+        _ => return 0.0,
+    };
+    let span = (b - a) as f64;
+    let (x0, x1) = (LEFT, f64::from(W) - RIGHT);
+    let x = |t: i64| x0 + (t - a) as f64 / span * (x1 - x0);
+    let secs = |i: usize| (s.edges[i + 1] - s.edges[i]) as f64 / 1000.0;
+    let (ticks, fmt) = time_ticks(a, b, tz);
+    let _ = write!(
+        out,
+        "<text class=\"fg\" x=\"12\" y=\"{:.1}\" font-weight=\"bold\">Over time</text>\
+         <text class=\"muted\" x=\"100\" y=\"{:.1}\">each row's mean rate per {}, stacked</text>",
+        top + 16.0,
+        top + 16.0,
+        bucket_name(s.edges.windows(2).map(|w| w[1] - w[0]).max().unwrap_or(0))
+    );
+    let top = top + 24.0;
+    for (p, dir) in ["received", "sent"].into_iter().enumerate() {
+        let part = |l: &Layer, i: usize| {
+            let (rx, tx) = l.bytes.get(i).copied().unwrap_or_default();
+            if p == 0 { rx } else { tx }
+        };
+        let y_top = top + f64::from(PANEL_H) * p as f64;
+        let (py0, py1) = (y_top + f64::from(PANEL_H) - BOTTOM, y_top + TOP);
+        let max = (0..n)
+            .map(|i| s.layers.iter().map(|l| part(l, i)).sum::<u64>() as f64 / secs(i))
+            .fold(0.0f64, f64::max);
+        let step = nice_step(max, 4.0);
+        let vmax = if max > 0.0 {
+            (max / step).ceil() * step
+        } else {
+            step
+        };
+        let y = |v: f64| py0 - v / vmax * (py0 - py1);
+        let _ = write!(
+            out,
+            "<text class=\"fg\" x=\"{x0}\" y=\"{:.1}\" font-weight=\"bold\">{dir} <tspan class=\"muted\" \
+             font-weight=\"normal\">(bytes/s)</tspan></text>",
+            y_top + 20.0
+        );
+        let mut v = 0.0;
+        while v <= vmax + step / 2.0 {
+            let yy = y(v);
+            let _ = write!(
+                out,
+                "<line class=\"grid\" x1=\"{x0}\" x2=\"{x1}\" y1=\"{yy:.1}\" y2=\"{yy:.1}\"/>\
+                 <text class=\"muted\" x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"end\">{}</text>",
+                x0 - 6.0,
+                yy + 4.0,
+                short(v, step)
+            );
+            v += step;
+        }
+        for t in &ticks {
+            let xx = x(*t);
+            let _ = write!(
+                out,
+                "<line class=\"grid\" x1=\"{xx:.1}\" x2=\"{xx:.1}\" y1=\"{py1:.1}\" y2=\"{py0:.1}\"/>\
+                 <text class=\"muted\" x=\"{xx:.1}\" y=\"{:.1}\" text-anchor=\"middle\">{}</text>",
+                py0 + 16.0,
+                local(*t, fmt, tz)
+            );
+        }
+        let _ = write!(
+            out,
+            "<line class=\"axis\" x1=\"{x0}\" x2=\"{x1}\" y1=\"{py0:.1}\" y2=\"{py0:.1}\"/>\
+             <g class=\"plot\" data-panel=\"{dir}\" data-x0=\"{x0}\" data-x1=\"{x1}\" data-t0=\"{a}\" \
+             data-t1=\"{b}\" data-y0=\"{py0:.3}\" data-y1=\"{py1:.3}\" data-v1=\"{vmax}\">"
+        );
+        // each layer's bottom per bucket: the rates of the layers under it
+        let mut floor = vec![0.0f64; n];
+        let mut named = 0;
+        for (k, l) in s.layers.iter().enumerate() {
+            let class = if l.muted {
+                if k + 1 == s.layers.len() {
+                    "unattributed"
+                } else {
+                    "other"
+                }
+                .to_string()
+            } else {
+                named += 1;
+                format!("s{}", (named - 1) % 8)
+            };
+            let name = xml(&l.label);
+            let mut d = String::new();
+            let mut total = 0u64;
+            let mut i = 0;
+            while i < n {
+                if !s.sampled[i] {
+                    i += 1;
+                    continue;
+                }
+                // a run of sampled buckets: the top edge left to right, the bottom back
+                let start = i;
+                while i < n && s.sampled[i] {
+                    i += 1;
+                }
+                let tops: Vec<f64> = (start..i)
+                    .map(|j| floor[j] + part(l, j) as f64 / secs(j))
+                    .collect();
+                let _ = write!(d, "M{:.2} {:.3}", x(s.edges[start]), y(tops[0]));
+                for (j, t) in (start..i).zip(&tops) {
+                    if j > start {
+                        let _ = write!(d, "V{:.3}", y(*t));
+                    }
+                    let _ = write!(d, "H{:.2}", x(s.edges[j + 1]));
+                }
+                for j in (start..i).rev() {
+                    let _ = write!(d, "V{:.3}H{:.2}", y(floor[j]), x(s.edges[j]));
+                }
+                d.push('Z');
+                for (j, t) in (start..i).zip(tops) {
+                    total += part(l, j);
+                    floor[j] = t;
+                }
+            }
+            let _ = write!(
+                out,
+                "<path class=\"area {class}\" data-series=\"{name}\" d=\"{d}\"><title>{name} {dir}: {total} B</title></path>"
+            );
+            let ly = py1 + 4.0 + 16.0 * k as f64;
+            if ly < py0 {
+                let _ = write!(
+                    out,
+                    "<rect class=\"{class}\" x=\"{:.1}\" y=\"{:.1}\" width=\"10\" height=\"10\"/>\
+                     <text class=\"fg\" x=\"{:.1}\" y=\"{:.1}\">{}</text>",
+                    x1 + 14.0,
+                    ly,
+                    x1 + 28.0,
+                    ly + 9.0,
+                    truncate(&name, 22)
+                );
+            }
+        }
+        // each bucket's exact bytes per row, on hover
+        for i in (0..n).filter(|i| s.sampled[*i]) {
+            let mut text = format!(
+                "{} – {}",
+                local(s.edges[i], "%Y-%m-%d %H:%M", tz),
+                local(s.edges[i + 1], "%H:%M", tz)
+            );
+            for l in s.layers.iter().rev().filter(|l| part(l, i) > 0) {
+                let _ = write!(text, "\n{}: {} B", xml(&l.label), part(l, i));
+            }
+            let _ = write!(
+                out,
+                "<rect class=\"hover\" x=\"{:.2}\" y=\"{py1:.1}\" width=\"{:.2}\" height=\"{:.1}\"><title>{text}</title></rect>",
+                x(s.edges[i]),
+                x(s.edges[i + 1]) - x(s.edges[i]),
+                py0 - py1
+            );
+        }
+        out.push_str("</g>");
+    }
+    24.0 + 2.0 * f64::from(PANEL_H)
+}
+
+/// "15 minutes", "2 hours", "day": a bucket length in words.
+fn bucket_name(ms: i64) -> String {
+    match ms {
+        m if m >= 86_400_000 && m % 86_400_000 == 0 => match m / 86_400_000 {
+            1 => "day".into(),
+            d => format!("{d} days"),
+        },
+        m if m >= 3_600_000 && m % 3_600_000 == 0 => match m / 3_600_000 {
+            1 => "hour".into(),
+            h => format!("{h} hours"),
+        },
+        m if m % 60_000 == 0 => match m / 60_000 {
+            1 => "minute".into(),
+            n => format!("{n} minutes"),
+        },
+        m => format!("{} s", m / 1000),
+    }
 }
 
 /// A period's bar of `period_bars`: its label, bytes, and whether it is an estimate (the
@@ -650,6 +873,10 @@ mod tests {
         assert_eq!(short(2_000_000.0, 1_000_000.0), "2M");
         assert_eq!(short(0.005, 0.005), "0.005");
         assert_eq!(short(250.0, 50.0), "250");
+        assert_eq!(short(0.0, 200_000.0), "0");
+        assert_eq!(bucket_name(15 * 60_000), "15 minutes");
+        assert_eq!(bucket_name(3_600_000), "hour");
+        assert_eq!(bucket_name(2 * 86_400_000), "2 days");
         assert_eq!(byte_step(2.8 * (1u64 << 30) as f64).2, "GiB");
         assert_eq!(byte_step(2.8 * (1u64 << 30) as f64).0, (1u64 << 30) as f64);
         let tz = TimeZone::UTC;

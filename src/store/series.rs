@@ -220,14 +220,37 @@ impl Totals {
         Balance::of(&self.iface_ns, &self.proc_ns)
     }
 
+    /// The share of the sampled time whose process bytes came from eBPF (None: no time).
+    pub fn ebpf_share(&self) -> Option<f64> {
+        (self.elapsed_ms > 0).then(|| self.ebpf_ms as f64 / self.elapsed_ms as f64)
+    }
+
     pub fn of(conn: &Connection, sums: &Sums) -> rusqlite::Result<Totals> {
-        let kinds = kinds(conn, &[Kind::Time, Kind::Iface, Kind::Proc, Kind::Attrib])?;
-        let netns = netns_of_series(conn)?;
+        Ok(TotalsLabels::load(conn)?.totals(sums))
+    }
+}
+
+/// What [`Totals`] needs to know of each series (its kind and namespace), read once for
+/// several windows' totals.
+pub struct TotalsLabels {
+    kinds: HashMap<i64, Kind>,
+    netns: HashMap<i64, Vec<u8>>,
+}
+
+impl TotalsLabels {
+    pub fn load(conn: &Connection) -> rusqlite::Result<TotalsLabels> {
+        Ok(TotalsLabels {
+            kinds: kinds(conn, &[Kind::Time, Kind::Iface, Kind::Proc, Kind::Attrib])?,
+            netns: netns_of_series(conn)?,
+        })
+    }
+
+    pub fn totals(&self, sums: &Sums) -> Totals {
         let mut t = Totals::default();
         for (id, v) in &sums.by_series {
             let v = Vector(v);
-            let ns = netns.get(id).map_or(&[][..], |n| &n[..]);
-            match kinds.get(id) {
+            let ns = self.netns.get(id).map_or(&[][..], |n| &n[..]);
+            match self.kinds.get(id) {
                 Some(Kind::Time) => {
                     t.elapsed_ms += v.elapsed_ms();
                     t.ebpf_ms += v.ebpf_ms();
@@ -253,12 +276,7 @@ impl Totals {
                 _ => {}
             }
         }
-        Ok(t)
-    }
-
-    /// The share of the sampled time whose process bytes came from eBPF (None: no time).
-    pub fn ebpf_share(&self) -> Option<f64> {
-        (self.elapsed_ms > 0).then(|| self.ebpf_ms as f64 / self.elapsed_ms as f64)
+        t
     }
 }
 

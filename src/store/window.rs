@@ -85,10 +85,40 @@ pub fn sums(
     start_ms: i64,
     end_ms: i64,
 ) -> rusqlite::Result<Sums> {
+    Ok(sums_each(conn, roller, h, kinds, &[(start_ms, end_ms)])?
+        .pop()
+        .unwrap_or_default())
+}
+
+/// [`sums`] over each of `windows` (`[start, end)`: a picture's buckets, a summary's hours):
+/// the same answers as one call per window, with the rollup rows of a day read once for the
+/// windows in a row that fall within it.
+pub fn sums_each(
+    conn: &Connection,
+    roller: &mut Roller,
+    h: &Horizons,
+    kinds: &[Kind],
+    windows: &[(i64, i64)],
+) -> rusqlite::Result<Vec<Sums>> {
     let mut once = kinds.to_vec();
     once.sort();
     once.dedup();
-    let kinds = &once[..];
+    let mut day = DayCache::default();
+    windows
+        .iter()
+        .map(|(a, b)| one(conn, roller, h, &once, &mut day, *a, *b))
+        .collect()
+}
+
+fn one(
+    conn: &Connection,
+    roller: &mut Roller,
+    h: &Horizons,
+    kinds: &[Kind],
+    day: &mut DayCache,
+    start_ms: i64,
+    end_ms: i64,
+) -> rusqlite::Result<Sums> {
     let mut out = Sums::default();
     if start_ms >= end_ms {
         return Ok(out);
@@ -119,6 +149,7 @@ pub fn sums(
         roller,
         h,
         kinds,
+        day,
         out: &mut out,
     };
     for (a, b) in partial.into_iter().filter(|(a, b)| a < b) {
@@ -137,7 +168,42 @@ struct Edges<'a> {
     roller: &'a mut Roller,
     h: &'a Horizons,
     kinds: &'a [Kind],
+    day: &'a mut DayCache,
     out: &'a mut Sums,
+}
+
+/// A rollup row: (series, total, quarters).
+type DayRow = (i64, Vec<u64>, Option<BTreeMap<u8, Vec<u64>>>);
+
+/// The rollup rows of the day read last.
+#[derive(Default)]
+struct DayCache {
+    day: Option<i64>,
+    rows: Vec<DayRow>,
+}
+
+impl DayCache {
+    fn rows(
+        &mut self,
+        conn: &Connection,
+        kinds: &[Kind],
+        day: i64,
+    ) -> rusqlite::Result<&[DayRow]> {
+        if self.day != Some(day) {
+            self.day = None;
+            self.rows.clear();
+            day_rows(conn, kinds, day, |series, total, quarters| {
+                let q = match quarters {
+                    Some(q) => Some(rollup::decode_quarters(q).ok_or_else(|| bad(series))?),
+                    None => None,
+                };
+                self.rows.push((series, total.to_vec(), q));
+                Ok(())
+            })?;
+            self.day = Some(day);
+        }
+        Ok(&self.rows)
+    }
 }
 
 impl Edges<'_> {
@@ -154,13 +220,12 @@ impl Edges<'_> {
             // counts as rounded only when the day holds data (said only when it happens).
             let take = (b - a) * 2 >= DAY_MS;
             let out = &mut *self.out;
-            day_rows(self.conn, self.kinds, day, |series, total, _| {
+            for (series, total, _) in self.day.rows(self.conn, self.kinds, day)? {
                 out.coarser(Resolution::Day);
                 if take {
-                    out.add(series, total);
+                    out.add(*series, total);
                 }
-                Ok(())
-            })?;
+            }
             return Ok(());
         }
         if qa < qb {
@@ -181,17 +246,15 @@ impl Edges<'_> {
     ) -> rusqlite::Result<bool> {
         let out = &mut *self.out;
         let mut found = false;
-        day_rows(self.conn, self.kinds, day, |series, _, quarters| {
-            let Some(q) = quarters else { return Ok(()) };
-            let q = rollup::decode_quarters(q).ok_or_else(|| bad(series))?;
+        for (series, _, quarters) in self.day.rows(self.conn, self.kinds, day)? {
+            let Some(q) = quarters else { continue };
             for (_, v) in q.range(range.clone()) {
                 found = true;
                 if take {
-                    out.add(series, v);
+                    out.add(*series, v);
                 }
             }
-            Ok(())
-        })?;
+        }
         Ok(found)
     }
 

@@ -289,6 +289,155 @@ fn top_svg_bars_hold_the_rows_bytes_and_escape_names() {
     }
 }
 
+/// The polygons of a stacked area's path (`M x y`, `H x`, `V y`, `Z`; absolute).
+fn polygons(d: &str) -> Vec<Vec<(f64, f64)>> {
+    let mut out: Vec<Vec<(f64, f64)>> = Vec::new();
+    let (mut x, mut y) = (0.0, 0.0);
+    let mut rest = d;
+    while let Some(c) = rest.chars().next() {
+        let end = rest[1..]
+            .find(|c: char| c.is_ascii_alphabetic())
+            .map_or(rest.len(), |i| i + 1);
+        let nums: Vec<f64> = rest[1..end]
+            .split_whitespace()
+            .map(|n| n.parse().unwrap_or_else(|e| panic!("{n}: {e} in {d}")))
+            .collect();
+        match c {
+            'M' => {
+                (x, y) = (nums[0], nums[1]);
+                out.push(vec![(x, y)]);
+            }
+            'H' => x = nums[0],
+            'V' => y = nums[0],
+            'Z' => {}
+            c => panic!("unexpected {c} in {d}"),
+        }
+        if c == 'H' || c == 'V' {
+            out.last_mut().unwrap().push((x, y));
+        }
+        rest = &rest[end..];
+    }
+    out
+}
+
+/// A polygon's area (shoelace).
+fn area(p: &[(f64, f64)]) -> f64 {
+    let n = p.len();
+    (0..n)
+        .map(|i| p[i].0 * p[(i + 1) % n].1 - p[(i + 1) % n].0 * p[i].1)
+        .sum::<f64>()
+        .abs()
+        / 2.0
+}
+
+#[test]
+fn top_svg_stacks_each_rows_bytes_over_time_where_they_were_sampled() {
+    let env = Env::new();
+    let (n, m) = (3_000_000u64, 200_000u64);
+    let (mut a_srv, mut a_cli) = peer_pair(("nrwhen-a", "nrwhen-ac"), n, m);
+    let (mut b_srv, mut b_cli) = peer_pair(("nrwhen-b", "nrwhen-bc"), 2 * n, m);
+    // samples 5 minutes apart (on the pinned clock); A moves its bytes before the second, B
+    // before the fourth
+    let record = |minutes| {
+        let out = env
+            .cmd(&["record", "-q"])
+            .env("NREC_NOW", at(minutes))
+            .output()
+            .unwrap();
+        assert_success(&out);
+    };
+    record(0);
+    a_cli.say("go");
+    assert_eq!((a_cli.line(), a_srv.line()), ("done".into(), "done".into()));
+    std::thread::sleep(std::time::Duration::from_millis(100));
+    record(5);
+    record(10);
+    b_cli.say("go");
+    assert_eq!((b_cli.line(), b_srv.line()), ("done".into(), "done".into()));
+    std::thread::sleep(std::time::Duration::from_millis(100));
+    record(15);
+    let now = at(20);
+    let args = ["top-procs", "--since", "25m"];
+    let svg = run_ok(&env, &[&args[..], &["--format", "svg"]].concat(), &now);
+    let doc = parse(&svg);
+    let (h, rows) = parse_csv(&run_ok(
+        &env,
+        &[&args[..], &["--format", "csv"]].concat(),
+        &now,
+    ));
+    let bytes = |name: &str, c: &str| -> u64 {
+        let r = rows
+            .iter()
+            .find(|r| col(&h, r, "name") == name)
+            .unwrap_or_else(|| panic!("no row {name}: {rows:?}"));
+        col(&h, r, c).parse().unwrap()
+    };
+    assert!(bytes("nrwhen-a", "rx_bytes") >= n);
+    assert!(bytes("nrwhen-b", "rx_bytes") >= 2 * n);
+    for (panel, c) in [("received", "rx_bytes"), ("sent", "tx_bytes")] {
+        let plot = plot(&doc, panel);
+        let (x0, x1, t0, t1) = (
+            attr(plot, "data-x0"),
+            attr(plot, "data-x1"),
+            attr(plot, "data-t0"),
+            attr(plot, "data-t1"),
+        );
+        let (y0, y1, v1) = (
+            attr(plot, "data-y0"),
+            attr(plot, "data-y1"),
+            attr(plot, "data-v1"),
+        );
+        // pixels² per byte: (px per ms × 1000 ms per s) × px per byte/s
+        let px2 = (x1 - x0) / (t1 - t0) * 1000.0 * (y0 - y1) / v1;
+        let layer = |name: &str| {
+            plot.children()
+                .find(|n| n.has_tag_name("path") && n.attribute("data-series") == Some(name))
+                .unwrap_or_else(|| panic!("{panel}: no layer {name}: {svg}"))
+        };
+        for name in ["nrwhen-a", "nrwhen-b", "nrwhen-ac", "nrwhen-bc"] {
+            // each layer's area is the row's bytes
+            let drawn: f64 = polygons(layer(name).attribute("d").unwrap())
+                .iter()
+                .map(|p| area(p))
+                .sum::<f64>()
+                / px2;
+            let want = bytes(name, c) as f64;
+            assert!(
+                (drawn - want).abs() <= want * 0.005 + 1.0 / px2,
+                "{panel} {name}: drawn {drawn} B, the row says {want}"
+            );
+        }
+        // each bucket's exact bytes per row (the hover titles): A's only in the buckets up to
+        // the second sample, B's only after the third, and they add up to the rows
+        let mut sums = std::collections::HashMap::<String, u64>::new();
+        for band in plot
+            .children()
+            .filter(|n| n.attribute("class") == Some("hover"))
+        {
+            let x = attr(band, "x") + attr(band, "width") / 2.0;
+            let t = t0 + (x - x0) / (x1 - x0) * (t1 - t0);
+            let title = band.first_element_child().unwrap().text().unwrap();
+            for line in title.lines().skip(1) {
+                let (name, b) = line.rsplit_once(": ").unwrap();
+                let b: u64 = b.trim_end_matches(" B").parse().unwrap();
+                *sums.entry(name.to_string()).or_default() += b;
+                if name.starts_with("nrwhen-a") {
+                    assert!(t < ms(&at(5)), "{panel}: A at {t}");
+                } else if name.starts_with("nrwhen-b") {
+                    assert!(t > ms(&at(10)), "{panel}: B at {t}");
+                }
+            }
+        }
+        for name in ["nrwhen-a", "nrwhen-b", "nrwhen-ac", "nrwhen-bc"] {
+            assert_eq!(
+                sums.get(name).copied().unwrap_or(0),
+                bytes(name, c),
+                "{panel} {name}"
+            );
+        }
+    }
+}
+
 /// Debian's chromium, when installed (CI installs it).
 fn chromium() -> Option<std::path::PathBuf> {
     ["/usr/bin/chromium", "/usr/bin/chromium-browser"]
