@@ -141,6 +141,9 @@ pub enum Command {
     TopHosts(TopArgs),
     /// One process's history: bytes per interval, its ports and remote hosts (default window: the last 24 h)
     Proc(ProcArgs),
+    /// Live view (nethogs, iftop and nload in one screen): processes, connections, ports,
+    /// hosts and interfaces now, with the recorded history behind them; -b prints batches
+    Top(LiveArgs),
     /// vnstat-style traffic summaries per interface (or one process / port)
     Summary(SummaryArgs),
     /// One self-contained HTML page of a window (default: today): interface and socket
@@ -366,6 +369,51 @@ pub struct ProcArgs {
     pub window: WindowOpts,
 
     /// Output format
+    #[arg(long, value_enum, default_value_t = Format::Table)]
+    pub format: Format,
+}
+
+#[derive(Args, Debug)]
+pub struct LiveArgs {
+    /// Batch mode (like top -b, nethogs -t): print a block of rows per refresh, no screen
+    #[arg(short = 'b', long)]
+    pub batch: bool,
+
+    /// Batch mode: how many refreshes to print (default: until interrupted)
+    #[arg(short = 'n', long = "iterations", value_name = "COUNT")]
+    pub count: Option<u64>,
+
+    /// Seconds between refreshes (0.2 to 3600)
+    #[arg(
+        short = 'd',
+        long = "delay",
+        value_name = "SECONDS",
+        default_value_t = 1.0
+    )]
+    pub delay: f64,
+
+    /// The view batch mode prints and the screen opens with
+    #[arg(long, value_enum, default_value_t = crate::live::view::View::Procs)]
+    pub view: crate::live::view::View,
+
+    /// What a process row is
+    #[arg(long, value_enum, default_value_t = crate::live::view::By::Name)]
+    pub by: crate::live::view::By,
+
+    /// The column rows are sorted by
+    #[arg(long, value_enum, default_value_t = crate::live::view::Sort::Rate)]
+    pub sort: crate::live::view::Sort,
+
+    /// Batch mode: at most this many rows per refresh besides (unattributed)
+    #[arg(long)]
+    pub limit: Option<usize>,
+
+    /// Never load a private eBPF instance (root, when the recorder's is not pinned): count
+    /// processes from their TCP connections only
+    #[arg(long)]
+    pub no_ebpf: bool,
+
+    /// Batch mode's output format (table, csv, json, ndjson)
     #[arg(long, value_enum, default_value_t = Format::Table)]
     pub format: Format,
 }

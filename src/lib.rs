@@ -9,6 +9,7 @@ pub mod config;
 pub(crate) mod derive;
 pub mod ebpf;
 pub mod error;
+pub mod live;
 pub mod manual;
 pub mod metrics;
 pub mod output;

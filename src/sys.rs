@@ -298,6 +298,28 @@ pub fn read_helper_main() -> Option<std::process::ExitCode> {
     }
 }
 
+/// Installs `handler` for each of `signals`, without SA_RESTART (a signal cuts a sleep or a
+/// wait short). The handler must be async-signal-safe (store atomics only).
+pub fn on_signals(
+    signals: &[libc::c_int],
+    handler: extern "C" fn(libc::c_int),
+) -> std::io::Result<()> {
+    for sig in signals {
+        // SAFETY: a zeroed sigaction with a plain handler and an empty mask is valid; the
+        // handler is the caller's async-signal-safe function.
+        let rc = unsafe {
+            let mut sa: libc::sigaction = std::mem::zeroed();
+            sa.sa_sigaction = handler as *const () as usize;
+            libc::sigemptyset(&mut sa.sa_mask);
+            libc::sigaction(*sig, &sa, std::ptr::null_mut())
+        };
+        if rc != 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

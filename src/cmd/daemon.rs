@@ -30,23 +30,8 @@ extern "C" fn on_signal(sig: libc::c_int) {
 
 /// Handlers without SA_RESTART, so a signal cuts the sleep short.
 fn install_handlers() -> Result<()> {
-    for sig in [libc::SIGTERM, libc::SIGINT, libc::SIGHUP] {
-        // SAFETY: a zeroed sigaction with a plain handler and an empty mask is valid; the
-        // handler only stores atomics.
-        let rc = unsafe {
-            let mut sa: libc::sigaction = std::mem::zeroed();
-            sa.sa_sigaction = on_signal as *const () as usize;
-            libc::sigemptyset(&mut sa.sa_mask);
-            libc::sigaction(sig, &sa, std::ptr::null_mut())
-        };
-        if rc != 0 {
-            return Err(Error::failure(format!(
-                "cannot install the handler for signal {sig}: {}",
-                std::io::Error::last_os_error()
-            )));
-        }
-    }
-    Ok(())
+    crate::sys::on_signals(&[libc::SIGTERM, libc::SIGINT, libc::SIGHUP], on_signal)
+        .map_err(|e| Error::failure(format!("cannot install the signal handlers: {e}")))
 }
 
 /// Sleeps until `until` or a signal, whichever comes first.

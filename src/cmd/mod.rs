@@ -4,6 +4,7 @@ pub mod alerts;
 pub mod daemon;
 pub mod export;
 pub mod html;
+pub mod live;
 pub mod maintain;
 pub mod proc;
 pub mod record;
@@ -100,6 +101,7 @@ pub fn run(c: &crate::cli::Command, g: &Global, out: &mut dyn std::io::Write) ->
         Command::Alerts(a) => alerts::run(a, g, out),
         Command::Completions(a) => completions(a, out),
         Command::Serve(a) => serve::run(a, g),
+        Command::Top(a) => live::run(a, g, out),
     }
 }
 

@@ -183,12 +183,7 @@ struct DayCache {
 }
 
 impl DayCache {
-    fn rows(
-        &mut self,
-        conn: &Connection,
-        kinds: &[Kind],
-        day: i64,
-    ) -> rusqlite::Result<&[DayRow]> {
+    fn rows(&mut self, conn: &Connection, kinds: &[Kind], day: i64) -> rusqlite::Result<&[DayRow]> {
         if self.day != Some(day) {
             self.day = None;
             self.rows.clear();

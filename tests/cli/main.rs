@@ -34,4 +34,5 @@ mod output;
 mod pictures;
 mod procs;
 mod rollups;
+mod topview;
 mod windows;

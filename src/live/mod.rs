@@ -1,0 +1,439 @@
+//! `nrec top`'s numbers: what moved in the last interval, read live from the recorder's own
+//! sources — never from or into the database. Each [`Reader::tick`] collects what `record`
+//! collects (every namespace's interfaces from /proc/net/dev, every TCP connection from
+//! sock_diag with its owner) and, when the recorder's eBPF maps are pinned, reads them (read
+//! only: nothing is reset or forgotten, so the recorder counts exactly what it would without
+//! a `top` open); the differences from the previous tick are the interval's bytes.
+//!
+//! The rows add up as `top-procs`' do: per namespace, what processes moved against what its
+//! interfaces carried, the rest `(unattributed)` ([`Balance`]).
+
+pub mod history;
+pub mod tui;
+pub mod view;
+
+use crate::ebpf;
+use crate::output::{escape_bytes, unmap_v4};
+use crate::recorder::procs::{self, Owner};
+use crate::recorder::{self, Source, Warnings};
+use crate::store::series::Balance;
+use std::collections::{HashMap, HashSet};
+use std::path::Path;
+
+/// One process's bytes in an interval, and who it is.
+#[derive(Debug, Clone)]
+pub struct ProcRow {
+    pub pid: u32,
+    pub comm: String,
+    pub uid: Option<u32>,
+    pub unit: Option<String>,
+    pub container: Option<String>,
+    pub rx: u64,
+    pub tx: u64,
+}
+
+/// One TCP connection's bytes in an interval.
+#[derive(Debug, Clone)]
+pub struct ConnRow {
+    pub cookie: u64,
+    /// The socket's inode (0: no process holds it).
+    pub inode: u32,
+    /// The namespace's name ("root" for the host's).
+    pub netns: String,
+    pub local_port: u16,
+    /// Remote address (IPv4-mapped addresses unmapped) and port.
+    pub remote: String,
+    pub remote_port: u16,
+    /// The service port: `tcp/LOCAL` when a listener holds the local port, else `tcp/REMOTE`.
+    pub port: String,
+    /// The owner, when a process still holds the socket.
+    pub pid: Option<u32>,
+    pub comm: Option<String>,
+    pub rx: u64,
+    pub tx: u64,
+}
+
+/// One interface's bytes in an interval.
+#[derive(Debug, Clone)]
+pub struct IfaceRow {
+    /// `NAME` in the host's namespace, `NAME@NAMESPACE` in others (as reports name them).
+    pub label: String,
+    pub rx: u64,
+    pub tx: u64,
+}
+
+/// One interval's numbers.
+#[derive(Debug, Clone, Default)]
+pub struct Tick {
+    /// When it ended (UTC ms) and how long it was (s).
+    pub at_ms: i64,
+    pub secs: f64,
+    pub procs: Vec<ProcRow>,
+    pub conns: Vec<ConnRow>,
+    pub ifaces: Vec<IfaceRow>,
+    /// Interface bytes no process accounts for (rx, tx).
+    pub unattributed: (u64, u64),
+    /// Interface bytes no TCP connection with an owner accounts for (the connection, port
+    /// and host views' `(unattributed)`).
+    pub unattributed_conns: (u64, u64),
+    /// Where the process bytes came from: "ebpf" or "sock_diag".
+    pub source: &'static str,
+}
+
+/// The eBPF side of the reader.
+enum Ebpf {
+    /// The recorder's pinned maps, read only.
+    Pinned,
+    /// A private instance loaded for this session (root, nothing pinned), pinned in its own
+    /// directory (`NREC_BPF_DIR`) and removed when the reader is dropped.
+    Private,
+    Off(String),
+}
+
+/// Reads ticks; keeps the previous counters.
+pub struct Reader {
+    first: bool,
+    mono_ms: i64,
+    ifaces: HashMap<(u64, Vec<u8>), (u64, u64)>,
+    socks: HashMap<u64, (u64, u64)>,
+    ebpf_prev: HashMap<(u32, u32, u64), (u64, u64)>,
+    ebpf_generation: u64,
+    /// Socket inode → owner, kept while the socket lives.
+    owners: HashMap<u32, Owner>,
+    /// (pid, start ticks) → owner, for eBPF's processes.
+    procs: HashMap<(u32, u64), Option<Owner>>,
+    ebpf: Ebpf,
+    /// What this session cannot see, said once (no root, no eBPF).
+    pub limits: Vec<String>,
+}
+
+impl Reader {
+    /// A reader on the live host. `private_ebpf`: for root when the recorder's programs are
+    /// not pinned, load a private instance for the session (gone when the reader is dropped).
+    pub fn new(private_ebpf: bool) -> Reader {
+        let mut limits = Vec::new();
+        let ebpf = if !ebpf::wanted() {
+            Ebpf::Off("NREC_EBPF=off".into())
+        } else {
+            match ebpf::collect(false) {
+                ebpf::Probe::Active(_) => Ebpf::Pinned,
+                ebpf::Probe::Off(why) if private_ebpf && crate::sys::is_root() => {
+                    match load_private() {
+                        Ok(()) => Ebpf::Private,
+                        Err(e) => Ebpf::Off(format!("{why}; a private instance failed: {e}")),
+                    }
+                }
+                ebpf::Probe::Off(why) => Ebpf::Off(why),
+            }
+        };
+        if let Ebpf::Off(why) = &ebpf {
+            limits.push(format!(
+                "eBPF off ({why}): processes are counted from their TCP connections (sock_diag); \
+                 UDP and connections that open and close between refreshes are (unattributed)"
+            ));
+        }
+        if !crate::sys::is_root() {
+            limits.push(
+                "not root: other users' sockets have no owner and other network namespaces \
+                 are not read"
+                    .into(),
+            );
+        }
+        Reader {
+            first: true,
+            mono_ms: 0,
+            ifaces: HashMap::new(),
+            socks: HashMap::new(),
+            ebpf_prev: HashMap::new(),
+            ebpf_generation: 0,
+            owners: HashMap::new(),
+            procs: HashMap::new(),
+            ebpf,
+            limits,
+        }
+    }
+
+    /// Which source counts processes.
+    pub fn source(&self) -> &'static str {
+        match self.ebpf {
+            Ebpf::Pinned => "ebpf (the recorder's, read only)",
+            Ebpf::Private => "ebpf (private to this session)",
+            Ebpf::Off(_) => "sock_diag",
+        }
+    }
+
+    /// Reads the counters; the first call is the baseline (None), each later one the
+    /// interval since the previous.
+    pub fn tick(&mut self, now_ms: i64) -> crate::error::Result<Option<Tick>> {
+        let mut warn = Warnings::default();
+        let sample = recorder::collect(&Source::Live, now_ms, None, &mut warn)?;
+        let reading = match self.ebpf {
+            Ebpf::Off(_) => None,
+            _ => match ebpf::collect(false) {
+                ebpf::Probe::Active(r) => Some(r),
+                ebpf::Probe::Off(why) => {
+                    self.limits.push(format!("eBPF stopped: {why}"));
+                    self.ebpf = Ebpf::Off(why);
+                    None
+                }
+            },
+        };
+        let first = std::mem::replace(&mut self.first, false);
+        let secs = ((sample.mono_ms - self.mono_ms).max(1)) as f64 / 1000.0;
+        self.mono_ms = sample.mono_ms;
+        let mut t = Tick {
+            at_ms: now_ms,
+            secs,
+            source: if reading.is_some() {
+                "ebpf"
+            } else {
+                "sock_diag"
+            },
+            ..Tick::default()
+        };
+        let ns_name: HashMap<u64, Vec<u8>> = sample
+            .namespaces
+            .iter()
+            .map(|n| (n.inode, n.name.clone()))
+            .collect();
+        // interfaces, per namespace for the balance
+        let mut iface_ns: HashMap<Vec<u8>, (u64, u64)> = HashMap::new();
+        let mut ifaces = HashMap::new();
+        for ns in &sample.namespaces {
+            for i in &ns.ifaces {
+                let c = &i.counters;
+                let now = (c.counters[0], c.counters[8]);
+                let key = (ns.inode, c.name.clone());
+                if let Some(prev) = self.ifaces.get(&key) {
+                    // a counter that went back (interface re-created) counts from zero
+                    let d = delta(now, *prev);
+                    let e = iface_ns.entry(ns.name.clone()).or_default();
+                    e.0 += d.0;
+                    e.1 += d.1;
+                    t.ifaces.push(IfaceRow {
+                        label: crate::output::iface_label(&ns.name, &c.name),
+                        rx: d.0,
+                        tx: d.1,
+                    });
+                } else if !first {
+                    // an interface that appeared since the last tick: counted from zero
+                    let e = iface_ns.entry(ns.name.clone()).or_default();
+                    e.0 += now.0;
+                    e.1 += now.1;
+                    t.ifaces.push(IfaceRow {
+                        label: crate::output::iface_label(&ns.name, &c.name),
+                        rx: now.0,
+                        tx: now.1,
+                    });
+                }
+                ifaces.insert(key, now);
+            }
+        }
+        self.ifaces = ifaces;
+        // TCP connections and their owners
+        let mut wanted = HashSet::new();
+        for ns in &sample.namespaces {
+            for s in ns.tcp.iter().flatten() {
+                if s.inode != 0 && !self.owners.contains_key(&s.inode) {
+                    wanted.insert(s.inode);
+                }
+            }
+        }
+        if !wanted.is_empty() {
+            let (found, _) = procs::socket_owners(Path::new("/proc"), &wanted);
+            self.owners.extend(found);
+        }
+        let mut socks = HashMap::new();
+        let mut live_inodes = HashSet::new();
+        let mut conn_ns: HashMap<Vec<u8>, (u64, u64)> = HashMap::new();
+        for ns in &sample.namespaces {
+            let listening: HashSet<u16> = ns
+                .listeners
+                .iter()
+                .flatten()
+                .filter(|l| l.proto == "tcp")
+                .map(|l| l.port)
+                .collect();
+            for s in ns.tcp.iter().flatten() {
+                let now = (s.bytes_received, s.bytes_acked);
+                socks.insert(s.cookie, now);
+                live_inodes.insert(s.inode);
+                let d = match self.socks.get(&s.cookie) {
+                    Some(prev) => delta(now, *prev),
+                    // a connection opened since the last tick: all its bytes are new
+                    None if !first => now,
+                    None => continue,
+                };
+                let owner = self.owners.get(&s.inode).filter(|_| s.inode != 0);
+                if owner.is_some() {
+                    let e = conn_ns.entry(ns.name.clone()).or_default();
+                    e.0 += d.0;
+                    e.1 += d.1;
+                }
+                let port = if listening.contains(&s.lport) {
+                    s.lport
+                } else {
+                    s.rport
+                };
+                t.conns.push(ConnRow {
+                    cookie: s.cookie,
+                    inode: s.inode,
+                    netns: escape_bytes(&ns.name),
+                    local_port: s.lport,
+                    remote: unmap_v4(&s.raddr).to_string(),
+                    remote_port: s.rport,
+                    port: format!("tcp/{port}"),
+                    pid: owner.map(|o| o.pid as u32),
+                    comm: owner.map(|o| escape_bytes(&o.comm)),
+                    rx: d.0,
+                    tx: d.1,
+                });
+            }
+        }
+        self.socks = socks;
+        self.owners.retain(|i, _| live_inodes.contains(i));
+        // processes: eBPF's counters when there are any, else their connections'
+        let conn_balance = Balance::of(&iface_ns, &conn_ns).unattributed;
+        let attributed = match reading {
+            Some(r) => self.ebpf_procs(r, first, &ns_name, &mut t),
+            None => {
+                let mut by_pid: HashMap<u32, ProcRow> = HashMap::new();
+                for c in &t.conns {
+                    let Some(o) = self.owners.get(&c.inode).filter(|_| c.inode != 0) else {
+                        continue;
+                    };
+                    let pid = o.pid as u32;
+                    let e = by_pid.entry(pid).or_insert_with(|| proc_row(pid, o));
+                    e.rx += c.rx;
+                    e.tx += c.tx;
+                }
+                t.procs = by_pid.into_values().collect();
+                conn_ns
+            }
+        };
+        if first {
+            return Ok(None);
+        }
+        t.procs.retain(|p| p.rx + p.tx > 0);
+        t.conns.retain(|c| c.rx + c.tx > 0);
+        t.unattributed = Balance::of(&iface_ns, &attributed).unattributed;
+        t.unattributed_conns = conn_balance;
+        Ok(Some(t))
+    }
+
+    /// The processes of an eBPF reading (the interval's differences), into `t.procs`; their
+    /// bytes per namespace name.
+    fn ebpf_procs(
+        &mut self,
+        r: ebpf::Reading,
+        first: bool,
+        ns_name: &HashMap<u64, Vec<u8>>,
+        t: &mut Tick,
+    ) -> HashMap<Vec<u8>, (u64, u64)> {
+        // a new map (re-created) starts new counters: nothing to compare with
+        let first = first || r.generation != self.ebpf_generation;
+        self.ebpf_generation = r.generation;
+        let mut now: HashMap<(u32, u32, u64), (u64, u64)> = HashMap::with_capacity(r.entries.len());
+        // (pid, start) → the entry naming it (its latest name wins; any will do)
+        let mut who: HashMap<(u32, u32, u64), (&ebpf::Key, u32)> = HashMap::new();
+        let mut by_proc: HashMap<(u32, u64), ProcRow> = HashMap::new();
+        let mut per_ns: HashMap<Vec<u8>, (u64, u64)> = HashMap::new();
+        let mut alive = HashSet::new();
+        for (k, v) in &r.entries {
+            let sum = (0..ebpf::SLOTS / 2).fold((0u64, 0u64), |a, c| {
+                let (rx, tx) = v.of_class(c);
+                (a.0 + rx, a.1 + tx)
+            });
+            // a process's names (and its classes) are summed under its identity
+            let id = (k.tgid, k.netns, k.start_ns);
+            let e = now.entry(id).or_default();
+            e.0 += sum.0;
+            e.1 += sum.1;
+            who.insert(id, (k, v.uid));
+            alive.insert((k.tgid, k.start_ticks()));
+        }
+        for (id, cur) in &now {
+            let d = match self.ebpf_prev.get(id) {
+                Some(prev) => delta(*cur, *prev),
+                None if !first => *cur,
+                None => continue,
+            };
+            let Some((k, uid)) = who.get(id).copied() else {
+                continue;
+            };
+            if d == (0, 0) {
+                continue;
+            }
+            let pk = (k.tgid, k.start_ticks());
+            let owner = self.procs.entry(pk).or_insert_with(|| {
+                procs::read_owner(&Path::new("/proc").join(k.tgid.to_string()), k.tgid as i32)
+                    .filter(|o| o.start_time == k.start_ticks())
+            });
+            let row = by_proc.entry(pk).or_insert_with(|| match owner {
+                Some(o) => proc_row(k.tgid, o),
+                None => ProcRow {
+                    pid: k.tgid,
+                    comm: escape_bytes(k.name()),
+                    uid: Some(uid),
+                    unit: None,
+                    container: None,
+                    rx: 0,
+                    tx: 0,
+                },
+            });
+            row.rx += d.0;
+            row.tx += d.1;
+            let ns = ns_name
+                .get(&u64::from(k.netns))
+                .cloned()
+                .unwrap_or_default();
+            let e = per_ns.entry(ns).or_default();
+            e.0 += d.0;
+            e.1 += d.1;
+        }
+        self.ebpf_prev = now;
+        self.procs.retain(|k, _| alive.contains(k));
+        t.procs = by_proc.into_values().collect();
+        per_ns
+    }
+}
+
+impl Drop for Reader {
+    fn drop(&mut self) {
+        if let Ebpf::Private = self.ebpf {
+            let _ = ebpf::remove();
+        }
+    }
+}
+
+/// Loads the eBPF programs into a private pin directory for this session.
+fn load_private() -> Result<(), String> {
+    let dir = std::path::PathBuf::from(format!("/sys/fs/bpf/nrec-top-{}", std::process::id()));
+    // SAFETY: called before `nrec top` starts any thread (the reader is made first).
+    unsafe { std::env::set_var("NREC_BPF_DIR", &dir) };
+    match ebpf::setup() {
+        Ok(_) => Ok(()),
+        Err(e) => {
+            let _ = ebpf::remove();
+            Err(e)
+        }
+    }
+}
+
+fn proc_row(pid: u32, o: &Owner) -> ProcRow {
+    ProcRow {
+        pid,
+        comm: escape_bytes(&o.comm),
+        uid: Some(o.uid),
+        unit: o.cgroup.as_deref().and_then(procs::unit_of),
+        container: o.cgroup.as_deref().and_then(procs::container_of),
+        rx: 0,
+        tx: 0,
+    }
+}
+
+/// `now - prev` per direction; a counter that went back restarted from zero.
+fn delta(now: (u64, u64), prev: (u64, u64)) -> (u64, u64) {
+    let d = |n: u64, p: u64| if n >= p { n - p } else { n };
+    (d(now.0, prev.0), d(now.1, prev.1))
+}

@@ -1,0 +1,501 @@
+//! `nrec top`'s full-screen view (ratatui on crossterm): a table per view, the interfaces'
+//! scrolling graph, the selected row's recorded history, keys to switch, sort, filter and
+//! pause. The terminal is restored on every way out: `q`, SIGINT/SIGTERM/SIGHUP (a closed
+//! terminal), an error, a panic.
+
+use super::Reader;
+use super::history::History;
+use super::view::{self, By, Row, Sort, Totals, View};
+use crate::error::{Error, Result};
+use crate::output::escape_text;
+use crate::output::units::bytes as size;
+use ratatui::Terminal;
+use ratatui::backend::CrosstermBackend;
+use ratatui::crossterm::event::{self, Event, KeyCode, KeyEventKind, KeyModifiers};
+use ratatui::crossterm::{cursor, execute, terminal};
+use ratatui::layout::{Constraint, Direction, Layout, Rect};
+use ratatui::style::{Color, Modifier, Style};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Block, Borders, Cell, Clear, Paragraph, Sparkline, Table, TableState};
+use std::collections::{HashMap, VecDeque};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+static STOP: AtomicBool = AtomicBool::new(false);
+
+extern "C" fn on_signal(_sig: libc::c_int) {
+    // async-signal-safe: only an atomic store
+    STOP.store(true, Ordering::SeqCst);
+}
+
+/// How many refreshes the interfaces' graph keeps (nload's scrolling window).
+const GRAPH: usize = 300;
+
+/// Puts the terminal back as it was: raw mode off, the main screen, the cursor shown.
+fn restore() {
+    let _ = terminal::disable_raw_mode();
+    let _ = execute!(
+        std::io::stdout(),
+        terminal::LeaveAlternateScreen,
+        cursor::Show
+    );
+}
+
+/// A row's recorded history as last read: for (view, by, key, day), when, what.
+type Recorded = (
+    (View, By, String, bool),
+    Instant,
+    std::result::Result<Option<super::history::Recorded>, String>,
+);
+
+/// The session's state.
+struct App {
+    view: View,
+    by: By,
+    sort: Sort,
+    filter: String,
+    editing: bool,
+    paused: bool,
+    help: bool,
+    /// Hour (false) or day (true) of history.
+    day: bool,
+    table: TableState,
+    tick: Option<super::Tick>,
+    totals: Totals,
+    /// Per interface label: the last [`GRAPH`] intervals' rates (rx, tx), bytes/s.
+    graph: HashMap<String, VecDeque<(u64, u64)>>,
+    history: History,
+    /// (view, by, key, day) → the recorded history and when it was read.
+    recorded: Option<Recorded>,
+    host: String,
+    delay: Duration,
+}
+
+/// Runs the full-screen view until `q` or a signal.
+pub fn run(
+    mut reader: Reader,
+    delay: Duration,
+    db: &std::path::Path,
+    args: &crate::cli::LiveArgs,
+) -> Result<()> {
+    crate::sys::on_signals(&[libc::SIGINT, libc::SIGTERM, libc::SIGHUP], on_signal)
+        .map_err(|e| Error::failure(format!("cannot install signal handlers: {e}")))?;
+    let prev = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        restore();
+        prev(info);
+    }));
+    terminal::enable_raw_mode().map_err(|e| Error::failure(format!("terminal: {e}")))?;
+    let mut out = std::io::stdout();
+    if let Err(e) = execute!(out, terminal::EnterAlternateScreen, cursor::Hide) {
+        restore();
+        return Err(Error::failure(format!("terminal: {e}")));
+    }
+    let result = (|| {
+        let mut term = Terminal::new(CrosstermBackend::new(std::io::stdout()))
+            .map_err(|e| Error::failure(format!("terminal: {e}")))?;
+        let (host, _, _) = crate::sys::uname();
+        let mut app = App {
+            view: args.view,
+            by: args.by,
+            sort: args.sort,
+            filter: String::new(),
+            editing: false,
+            paused: false,
+            help: false,
+            day: false,
+            table: TableState::default().with_selected(Some(0)),
+            tick: None,
+            totals: Totals::default(),
+            graph: HashMap::new(),
+            history: History::open(db),
+            recorded: None,
+            host: crate::output::escape_bytes(&host),
+            delay,
+        };
+        let clock = crate::time::Clock::from_env()?.advancing();
+        reader.tick(clock.now().as_millisecond())?;
+        let mut next = Instant::now() + delay;
+        loop {
+            if STOP.load(Ordering::SeqCst) {
+                return Ok(());
+            }
+            if Instant::now() >= next {
+                next += delay;
+                if next < Instant::now() {
+                    next = Instant::now() + delay;
+                }
+                if let Some(t) = reader.tick(clock.now().as_millisecond())? {
+                    for i in &t.ifaces {
+                        let g = app.graph.entry(i.label.clone()).or_default();
+                        g.push_back(((i.rx as f64 / t.secs) as u64, (i.tx as f64 / t.secs) as u64));
+                        while g.len() > GRAPH {
+                            g.pop_front();
+                        }
+                    }
+                    app.totals.add(&t);
+                    if !app.paused {
+                        app.tick = Some(t);
+                    }
+                }
+            }
+            let limits = reader.limits.clone();
+            let source = reader.source();
+            term.draw(|f| draw(f, &mut app, &limits, source))
+                .map_err(|e| Error::failure(format!("terminal: {e}")))?;
+            let wait = next.saturating_duration_since(Instant::now());
+            if event::poll(wait.min(Duration::from_millis(200)))
+                .map_err(|e| Error::failure(format!("terminal: {e}")))?
+            {
+                match event::read().map_err(|e| Error::failure(format!("terminal: {e}")))? {
+                    Event::Key(k)
+                        if k.kind != KeyEventKind::Release
+                            && !key(&mut app, k.code, k.modifiers) =>
+                    {
+                        return Ok(());
+                    }
+                    Event::Resize(_, _) => {
+                        term.autoresize()
+                            .map_err(|e| Error::failure(format!("terminal: {e}")))?;
+                    }
+                    _ => {}
+                }
+            }
+        }
+    })();
+    restore();
+    result
+}
+
+/// Handles a key; false: quit.
+fn key(app: &mut App, code: KeyCode, mods: KeyModifiers) -> bool {
+    if app.editing {
+        match code {
+            KeyCode::Enter => app.editing = false,
+            KeyCode::Esc => {
+                app.editing = false;
+                app.filter.clear();
+            }
+            KeyCode::Backspace => {
+                app.filter.pop();
+            }
+            KeyCode::Char(c) if !c.is_control() && app.filter.chars().count() < 64 => {
+                app.filter.push(c)
+            }
+            _ => {}
+        }
+        app.table.select(Some(0));
+        return true;
+    }
+    if app.help {
+        app.help = false;
+        return !matches!(code, KeyCode::Char('q'));
+    }
+    let cycle = |all: &[View], v: View, d: isize| {
+        let i = all.iter().position(|x| *x == v).unwrap_or(0) as isize;
+        all[((i + d).rem_euclid(all.len() as isize)) as usize]
+    };
+    match code {
+        KeyCode::Char('q') | KeyCode::Esc => return false,
+        KeyCode::Char('c') if mods.contains(KeyModifiers::CONTROL) => return false,
+        KeyCode::Char('1') | KeyCode::Char('p') => app.view = View::Procs,
+        KeyCode::Char('2') | KeyCode::Char('c') => app.view = View::Conns,
+        KeyCode::Char('3') | KeyCode::Char('o') => app.view = View::Ports,
+        KeyCode::Char('4') | KeyCode::Char('h') => app.view = View::Hosts,
+        KeyCode::Char('5') | KeyCode::Char('i') => app.view = View::Ifaces,
+        KeyCode::Tab => app.view = cycle(&View::ALL, app.view, 1),
+        KeyCode::BackTab => app.view = cycle(&View::ALL, app.view, -1),
+        KeyCode::Char('b') => {
+            let i = By::ALL.iter().position(|x| *x == app.by).unwrap_or(0);
+            app.by = By::ALL[(i + 1) % By::ALL.len()];
+        }
+        KeyCode::Char('s') => {
+            let i = Sort::ALL.iter().position(|x| *x == app.sort).unwrap_or(0);
+            app.sort = Sort::ALL[(i + 1) % Sort::ALL.len()];
+        }
+        KeyCode::Char('/') => {
+            app.editing = true;
+            app.filter.clear();
+        }
+        KeyCode::Char(' ') => app.paused = !app.paused,
+        KeyCode::Char('?') => app.help = true,
+        KeyCode::Char('H') => app.day = !app.day,
+        KeyCode::Down | KeyCode::Char('j') => {
+            let i = app.table.selected().unwrap_or(0);
+            app.table.select(Some(i + 1));
+        }
+        KeyCode::Up | KeyCode::Char('k') => {
+            let i = app.table.selected().unwrap_or(0);
+            app.table.select(Some(i.saturating_sub(1)));
+        }
+        _ => {}
+    }
+    true
+}
+
+/// A rate in bytes per second, as the tables print sizes.
+fn rate(b: u64, secs: f64) -> String {
+    format!("{}/s", size((b as f64 / secs.max(0.001)) as u64))
+}
+
+fn draw(f: &mut ratatui::Frame, app: &mut App, limits: &[String], source: &str) {
+    let area = f.area();
+    let graph_h = if app.view == View::Ifaces { 8 } else { 0 };
+    let chunks = Layout::default()
+        .direction(Direction::Vertical)
+        .constraints([
+            Constraint::Length(2 + limits.len().min(2) as u16),
+            Constraint::Min(5),
+            Constraint::Length(graph_h),
+            Constraint::Length(5),
+            Constraint::Length(1),
+        ])
+        .split(area);
+    let empty = super::Tick::default();
+    let t = app.tick.as_ref().unwrap_or(&empty);
+    let rows = view::rows(t, &app.totals, app.view, app.by, app.sort, &app.filter);
+    // header: host, refresh, source, what the interfaces carry in all
+    let (irx, itx) = t
+        .ifaces
+        .iter()
+        .fold((0, 0), |a, i| (a.0 + i.rx, a.1 + i.tx));
+    let mut head = vec![
+        Line::from(vec![
+            Span::styled(
+                format!("nrec top — {} ", app.host),
+                Style::default().add_modifier(Modifier::BOLD),
+            ),
+            Span::raw(format!(
+                "— every {} s — processes from {source}{}",
+                app.delay.as_secs_f64(),
+                if app.paused { " — PAUSED" } else { "" }
+            )),
+        ]),
+        Line::from(format!(
+            "all interfaces: rx {}  tx {}   view: {}{}   sort: {}{}",
+            rate(irx, t.secs),
+            rate(itx, t.secs),
+            app.view.name(),
+            if app.view == View::Procs {
+                format!(" by {}", app.by.name())
+            } else {
+                String::new()
+            },
+            app.sort.name(),
+            if app.filter.is_empty() {
+                String::new()
+            } else {
+                format!("   filter: {}", escape_text(&app.filter))
+            }
+        )),
+    ];
+    for l in limits.iter().take(2) {
+        head.push(Line::styled(l.clone(), Style::default().fg(Color::Yellow)));
+    }
+    f.render_widget(Paragraph::new(head), chunks[0]);
+    let (secs, at_ms) = (t.secs, t.at_ms);
+    table(f, app, &rows, secs, chunks[1]);
+    let selected = app
+        .table
+        .selected()
+        .and_then(|i| rows.get(i))
+        .filter(|r| !r.rest)
+        .map(|r| r.key.clone());
+    if app.view == View::Ifaces {
+        iface_graph(f, app, selected.as_deref(), chunks[2]);
+    }
+    history(f, app, selected.as_deref(), at_ms, chunks[3]);
+    let foot = if app.editing {
+        format!(
+            "filter: {}▏ (Enter: keep, Esc: clear)",
+            escape_text(&app.filter)
+        )
+    } else {
+        "q quit  1-5/Tab view  b by  s sort  / filter  space pause  H hour/day  ↑↓ select  ? help"
+            .into()
+    };
+    f.render_widget(
+        Paragraph::new(foot).style(Style::default().add_modifier(Modifier::REVERSED)),
+        chunks[4],
+    );
+    if app.help {
+        let r = Rect {
+            x: area.width.saturating_sub(60) / 2,
+            y: area.height.saturating_sub(18) / 2,
+            width: area.width.min(60),
+            height: area.height.min(18),
+        };
+        f.render_widget(Clear, r);
+        f.render_widget(
+            Paragraph::new(HELP).block(Block::default().borders(Borders::ALL).title(" help ")),
+            r,
+        );
+    }
+}
+
+const HELP: &str = "1 p  processes (by name, pid, unit, container, user: b)
+2 c  connections (local port ↔ remote, owner)
+3 o  service ports
+4 h  remote hosts
+5 i  interfaces, every namespace, with their graph
+Tab  next view     s  sort: rate, rx, tx, total, name
+/    filter rows (Enter keeps it, Esc clears it)
+space  pause (the totals keep counting)
+↑ ↓  select a row: its recorded history below
+H    history of the last hour / day
+q    quit (the terminal is restored)
+Rates are per second over the last refresh; TOTAL since
+`nrec top` started. (unattributed): what the interfaces
+carried that no row accounts for.";
+
+fn table(f: &mut ratatui::Frame, app: &mut App, rows: &[Row], secs: f64, area: Rect) {
+    let n = rows.len();
+    if let Some(i) = app.table.selected() {
+        if i >= n {
+            app.table.select(Some(n.saturating_sub(1)));
+        }
+    }
+    let head = ratatui::widgets::Row::new(vec![
+        Cell::from(app.view.head(app.by)),
+        Cell::from("RX/s"),
+        Cell::from("TX/s"),
+        Cell::from("RX TOTAL"),
+        Cell::from("TX TOTAL"),
+        Cell::from(match app.view {
+            View::Conns => "PROCESS",
+            View::Ifaces => "",
+            View::Procs if matches!(app.by, By::Name | By::Pid) => "",
+            _ => "PROCESSES",
+        }),
+    ])
+    .style(Style::default().add_modifier(Modifier::BOLD | Modifier::UNDERLINED));
+    let body = rows.iter().map(|r| {
+        let row = ratatui::widgets::Row::new(vec![
+            Cell::from(escape_text(&r.key)),
+            Cell::from(rate(r.rx, secs)),
+            Cell::from(rate(r.tx, secs)),
+            Cell::from(size(r.rx_total)),
+            Cell::from(size(r.tx_total)),
+            Cell::from(escape_text(&r.detail)),
+        ]);
+        if r.rest {
+            row.style(Style::default().fg(Color::DarkGray))
+        } else {
+            row
+        }
+    });
+    let t = Table::new(
+        body,
+        [
+            Constraint::Min(24),
+            Constraint::Length(12),
+            Constraint::Length(12),
+            Constraint::Length(11),
+            Constraint::Length(11),
+            Constraint::Fill(1),
+        ],
+    )
+    .header(head)
+    .row_highlight_style(Style::default().add_modifier(Modifier::REVERSED));
+    f.render_stateful_widget(t, area, &mut app.table);
+}
+
+/// nload's view: the selected interface's rates over the last refreshes, rx above tx.
+fn iface_graph(f: &mut ratatui::Frame, app: &App, key: Option<&str>, area: Rect) {
+    let Some(g) = key.and_then(|k| app.graph.get(k)) else {
+        return;
+    };
+    let halves = Layout::default()
+        .direction(Direction::Vertical)
+        .constraints([Constraint::Ratio(1, 2), Constraint::Ratio(1, 2)])
+        .split(area);
+    let w = area.width as usize;
+    for (i, (name, pick)) in [
+        ("rx", (|p: &(u64, u64)| p.0) as fn(&(u64, u64)) -> u64),
+        ("tx", |p: &(u64, u64)| p.1),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let data: Vec<u64> = g.iter().rev().take(w).rev().map(pick).collect();
+        let max = data.iter().copied().max().unwrap_or(0);
+        let cur = data.last().copied().unwrap_or(0);
+        f.render_widget(
+            Sparkline::default()
+                .block(Block::default().title(format!(
+                    "{} {name}: now {}/s, peak {}/s (last {} refreshes)",
+                    escape_text(key.unwrap_or("")),
+                    size(cur),
+                    size(max),
+                    data.len()
+                )))
+                .data(&data)
+                .style(Style::default().fg(if i == 0 { Color::Cyan } else { Color::Yellow })),
+            halves[i],
+        );
+    }
+}
+
+/// The selected row's recorded history (the database), as a sparkline.
+fn history(f: &mut ratatui::Frame, app: &mut App, key: Option<&str>, now_ms: i64, area: Rect) {
+    let block = Block::default().borders(Borders::TOP);
+    let span = if app.day { "day" } else { "hour" };
+    let Some(key) = key else {
+        f.render_widget(
+            Paragraph::new(format!("recorded history (last {span}): select a row")).block(block),
+            area,
+        );
+        return;
+    };
+    if let Some(why) = app.history.unavailable() {
+        f.render_widget(
+            Paragraph::new(format!("no recorded history: {why}")).block(block),
+            area,
+        );
+        return;
+    }
+    let want = (app.view, app.by, key.to_string(), app.day);
+    let stale = match &app.recorded {
+        Some((k, at, _)) => *k != want || at.elapsed() > Duration::from_secs(30),
+        None => true,
+    };
+    if stale {
+        let span_ms = if app.day { 86_400_000 } else { 3_600_000 };
+        let r = app.history.of(app.view, app.by, key, now_ms, span_ms);
+        app.recorded = Some((want, Instant::now(), r));
+    }
+    let Some((_, _, r)) = &app.recorded else {
+        return;
+    };
+    match r {
+        Err(e) => f.render_widget(
+            Paragraph::new(format!("history: {}", escape_text(e))).block(block),
+            area,
+        ),
+        Ok(None) => f.render_widget(
+            Paragraph::new(format!(
+                "{}: not recorded one by one (see the ports and hosts views)",
+                app.view.name()
+            ))
+            .block(block),
+            area,
+        ),
+        Ok(Some(h)) => {
+            let total: u64 = h.bytes.iter().sum();
+            let max = h.bytes.iter().copied().max().unwrap_or(0);
+            f.render_widget(
+                Sparkline::default()
+                    .block(block.title(format!(
+                        "recorded, last {span}: {} in all, busiest {} per {} min — {}",
+                        size(total),
+                        size(max),
+                        h.bucket_ms / 60_000,
+                        escape_text(key)
+                    )))
+                    .data(&h.bytes)
+                    .style(Style::default().fg(Color::Green)),
+                area,
+            );
+        }
+    }
+}

@@ -1,0 +1,502 @@
+//! `nrec top` (issue 15): the screen driven through tmux (keys, resize, quit and SIGTERM
+//! restore the terminal), batch mode's rows against the bytes a process sent, and a `top`
+//! session leaving the recorder's eBPF numbers unchanged.
+
+use crate::harness::*;
+use std::io::BufRead;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// A process named `name` that connects to `port` on 127.0.0.1 and sends `rate` bytes per
+/// second in 20 ms steps on an absolute schedule, for `secs` seconds (bounded: rate × secs).
+const PACED: &str = r#"
+import ctypes, socket, sys, time
+name, port, rate, secs = sys.argv[1].encode(), int(sys.argv[2]), int(sys.argv[3]), float(sys.argv[4])
+ctypes.CDLL(None).prctl(15, ctypes.c_char_p(name), 0, 0, 0)
+c = socket.create_connection(('127.0.0.1', port), timeout=20)
+step = rate // 50
+t0 = time.monotonic()
+k = 0
+while time.monotonic() - t0 < secs:
+    c.sendall(b'x' * step)
+    k += 1
+    time.sleep(max(0.0, t0 + k * 0.02 - time.monotonic()))
+sys.stdin.read()
+"#;
+
+/// A sink named `name` on 127.0.0.1 that prints its port and reads everything.
+const SINK: &str = r#"
+import ctypes, socket, sys
+ctypes.CDLL(None).prctl(15, ctypes.c_char_p(sys.argv[1].encode()), 0, 0, 0)
+l = socket.socket(); l.bind(('127.0.0.1', 0)); l.listen(1)
+print(l.getsockname()[1], flush=True)
+c, _ = l.accept()
+while c.recv(1 << 16): pass
+"#;
+
+/// A child that is ended (stdin closed, then killed by PID) when dropped.
+struct Child(std::process::Child);
+
+impl Drop for Child {
+    fn drop(&mut self) {
+        drop(self.0.stdin.take());
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn python(script: &str, args: &[&str]) -> Child {
+    Child(
+        Command::new("python3")
+            .arg("-c")
+            .arg(script)
+            .args(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("python3"),
+    )
+}
+
+/// A tmux server of this test's own (its socket named after the test), killed when dropped.
+struct Tmux {
+    socket: String,
+}
+
+impl Tmux {
+    fn run(&self, args: &[&str]) -> String {
+        let out = Command::new("tmux")
+            .arg("-L")
+            .arg(&self.socket)
+            .args(args)
+            .output()
+            .expect("tmux");
+        assert!(
+            out.status.success(),
+            "tmux {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    fn screen(&self) -> String {
+        self.run(&["capture-pane", "-p", "-t", "t"])
+    }
+
+    /// Waits up to `secs` for the screen to satisfy `ok`; the last screen.
+    fn wait_for(&self, secs: u64, ok: impl Fn(&str) -> bool) -> (bool, String) {
+        let end = Instant::now() + Duration::from_secs(secs);
+        loop {
+            let s = self.screen();
+            if ok(&s) {
+                return (true, s);
+            }
+            if Instant::now() > end {
+                return (false, s);
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+}
+
+impl Drop for Tmux {
+    fn drop(&mut self) {
+        let _ = Command::new("tmux")
+            .arg("-L")
+            .arg(&self.socket)
+            .arg("kill-server")
+            .output();
+    }
+}
+
+/// "488.3 KiB/s" → bytes per second.
+fn per_s(text: &str) -> Option<f64> {
+    let t = text.strip_suffix("/s")?;
+    let (n, unit) = t.split_once(' ')?;
+    let n: f64 = n.parse().ok()?;
+    let mul = match unit {
+        "B" => 1.0,
+        "KiB" => 1024.0,
+        "MiB" => 1024.0 * 1024.0,
+        "GiB" => 1024.0 * 1024.0 * 1024.0,
+        _ => return None,
+    };
+    Some(n * mul)
+}
+
+/// The (rx/s, tx/s) of the screen's row starting with `name`.
+fn row_rates(screen: &str, name: &str) -> Option<(f64, f64)> {
+    let line = screen.lines().find(|l| l.starts_with(name))?;
+    let words: Vec<&str> = line.split_whitespace().collect();
+    let rates: Vec<f64> = words
+        .windows(2)
+        .filter_map(|w| per_s(&format!("{} {}", w[0], w[1])))
+        .collect();
+    Some((*rates.first()?, *rates.get(1)?))
+}
+
+fn wait_file(p: &Path, secs: u64) -> Option<String> {
+    let end = Instant::now() + Duration::from_secs(secs);
+    while Instant::now() < end {
+        if let Ok(s) = std::fs::read_to_string(p) {
+            if s.ends_with('\n') {
+                return Some(s);
+            }
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    None
+}
+
+/// The pid of `nrec` running as the child of the pane's shell.
+fn nrec_child(tmux: &Tmux) -> Option<u32> {
+    let shell: u32 = tmux
+        .run(&["display", "-p", "-t", "t", "#{pane_pid}"])
+        .trim()
+        .parse()
+        .ok()?;
+    let kids = std::fs::read_to_string(format!("/proc/{shell}/task/{shell}/children")).ok()?;
+    kids.split_whitespace()
+        .filter_map(|k| k.parse::<u32>().ok())
+        .find(|k| {
+            std::fs::read_to_string(format!("/proc/{k}/comm")).is_ok_and(|c| c.trim() == "nrec")
+        })
+}
+
+#[test]
+fn the_screen_shows_a_sender_switches_views_and_always_restores_the_terminal() {
+    if Command::new("tmux").arg("-V").output().is_err() {
+        eprintln!("SKIPPED: tmux is not installed (CI installs it)");
+        return;
+    }
+    let env = Env::new();
+    let dir = env.tmp.path();
+    let tmux = Tmux {
+        socket: format!("nrec-test-{}", std::process::id()),
+    };
+    // the pane's shell records the terminal's settings, runs `nrec top` twice (the first
+    // ended by q, the second by SIGTERM) and records the settings after each
+    let script = dir.join("pane.sh");
+    let top = format!(
+        "TZ=UTC NREC_EBPF=off {} --db {} top -d 1",
+        BIN,
+        env.db.display()
+    );
+    std::fs::write(
+        &script,
+        format!(
+            "cd {d}\nstty -g > before\n{top}\necho $? > rc1\nstty -g > after1\n\
+             {top}\necho $? > rc2\nstty -g > after2\nexec sleep 600\n",
+            d = dir.display()
+        ),
+    )
+    .unwrap();
+    tmux.run(&[
+        "-f",
+        "/dev/null",
+        "new-session",
+        "-d",
+        "-s",
+        "t",
+        "-x",
+        "160",
+        "-y",
+        "40",
+        &format!("sh {}", script.display()),
+    ]);
+    let (up, s) = tmux.wait_for(10, |s| s.contains("nrec top —"));
+    assert!(up, "the screen never appeared:\n{s}");
+    // a named sender at 1 MB/s over loopback (bounded: 12 s)
+    let mut sink = python(SINK, &["nrtop-sink"]);
+    let port = {
+        let mut l = String::new();
+        std::io::BufReader::new(sink.0.stdout.as_mut().unwrap())
+            .read_line(&mut l)
+            .unwrap();
+        l.trim().to_string()
+    };
+    let rate = 1_000_000.0;
+    let _send = python(PACED, &["nrtop-send", &port, "1000000", "12"]);
+    // its row appears with a rate within 10 % of what it sends
+    let (seen, s) = tmux.wait_for(8, |s| {
+        row_rates(s, "nrtop-send").is_some_and(|(_, tx)| (tx - rate).abs() <= rate * 0.1)
+    });
+    assert!(seen, "no nrtop-send row at 1 MB/s ± 10 %:\n{s}");
+    let (rx, _) = row_rates(&s, "nrtop-sink").expect("the sink's row");
+    assert!((rx - rate).abs() <= rate * 0.1, "sink at {rx} B/s:\n{s}");
+    // keys: the connections view shows the sender's connection and its owner; sort cycles
+    tmux.run(&["send-keys", "-t", "t", "2"]);
+    let (ok, s) = tmux.wait_for(4, |s| {
+        s.contains("CONNECTION")
+            && s.contains(&format!("127.0.0.1:{port}"))
+            && s.contains("nrtop-send (")
+    });
+    assert!(ok, "connections view:\n{s}");
+    tmux.run(&["send-keys", "-t", "t", "s"]);
+    let (ok, s) = tmux.wait_for(4, |s| s.contains("sort: rx"));
+    assert!(ok, "sort key:\n{s}");
+    tmux.run(&["send-keys", "-t", "t", "3"]);
+    let (ok, s) = tmux.wait_for(4, |s| {
+        s.contains("PORT") && s.contains(&format!("tcp/{port}"))
+    });
+    assert!(ok, "ports view:\n{s}");
+    tmux.run(&[
+        "send-keys",
+        "-t",
+        "t",
+        "/",
+        "n",
+        "r",
+        "t",
+        "o",
+        "p",
+        "Enter",
+        "1",
+    ]);
+    let (ok, s) = tmux.wait_for(4, |s| {
+        s.contains("filter: nrtop")
+            && s.lines().any(|l| l.starts_with("nrtop-send"))
+            && !s.contains("(unattributed)")
+    });
+    assert!(ok, "filter:\n{s}");
+    // a resize redraws at the new size
+    tmux.run(&["resize-window", "-t", "t", "-x", "100", "-y", "30"]);
+    let (ok, s) = tmux.wait_for(4, |s| {
+        let lines: Vec<&str> = s.lines().collect();
+        lines.len() == 30 && lines[29].starts_with("q quit") && lines[0].starts_with("nrec top")
+    });
+    assert!(ok, "after a resize to 100x30:\n{s}");
+    assert!(s.lines().all(|l| l.chars().count() <= 100), "{s}");
+    // q ends it: exit 0, the main screen back, the cursor shown, the tty settings as before
+    tmux.run(&["send-keys", "-t", "t", "q"]);
+    let rc = wait_file(&dir.join("rc1"), 10).expect("q ends nrec top");
+    assert_eq!(rc.trim(), "0");
+    let before = std::fs::read_to_string(dir.join("before")).unwrap();
+    let after = wait_file(&dir.join("after1"), 5).unwrap();
+    assert_eq!(before, after, "stty settings changed by q");
+    // the second run: SIGTERM, by its PID
+    let (up, s) = tmux.wait_for(10, |s| s.contains("nrec top —"));
+    assert!(up, "second run:\n{s}");
+    let state = tmux.run(&["display", "-p", "-t", "t", "#{alternate_on}"]);
+    assert_eq!(state.trim(), "1", "nrec top draws on the alternate screen");
+    let pid = nrec_child(&tmux).expect("nrec top's pid");
+    // SAFETY: a signal to the nrec process this test started (the pane's child)
+    assert_eq!(unsafe { libc::kill(pid as i32, libc::SIGTERM) }, 0);
+    let rc = wait_file(&dir.join("rc2"), 10).expect("SIGTERM ends nrec top");
+    assert_eq!(rc.trim(), "0");
+    let after = wait_file(&dir.join("after2"), 5).unwrap();
+    assert_eq!(before, after, "stty settings changed by SIGTERM");
+    let state = tmux.run(&["display", "-p", "-t", "t", "#{alternate_on} #{cursor_flag}"]);
+    assert_eq!(
+        state.trim(),
+        "0 1",
+        "main screen and cursor back after SIGTERM"
+    );
+}
+
+/// Runs `nrec top -b` with `args`, reading its stdout line by line.
+fn batch(
+    env: &Env,
+    args: &[&str],
+    bpf_dir: Option<&PathBuf>,
+) -> (
+    Child,
+    std::io::Lines<std::io::BufReader<std::process::ChildStdout>>,
+) {
+    let mut c = env.cmd(&[&["top", "-b"][..], args].concat());
+    if let Some(d) = bpf_dir {
+        c.env("NREC_EBPF", "auto").env("NREC_BPF_DIR", d);
+    }
+    let mut child = c
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let out = std::io::BufReader::new(child.stdout.take().unwrap()).lines();
+    (Child(child), out)
+}
+
+#[test]
+fn batch_rows_parse_and_add_up_to_the_bytes_sent() {
+    let env = Env::new();
+    let root = is_root();
+    // sock_diag, and (root) a private eBPF instance for the session
+    for ebpf in [false, true] {
+        if ebpf && !root {
+            eprintln!("SKIPPED (eBPF half): needs root");
+            continue;
+        }
+        let n = 3_000_000u64;
+        let names = if ebpf {
+            ("nrtb-srv-e", "nrtb-cli-e")
+        } else {
+            ("nrtb-srv-s", "nrtb-cli-s")
+        };
+        let (mut srv, mut cli) = peer_pair(names, n, 1000);
+        let mut args = vec!["-d", "0.5", "-n", "5", "--format", "csv"];
+        if !ebpf {
+            args.push("--no-ebpf");
+        }
+        let (mut top, mut lines) = batch(&env, &args, None);
+        let header = lines.next().unwrap().unwrap();
+        // the first block is printed after the baseline: the transfer is inside the run
+        let first = lines.next().unwrap().unwrap();
+        assert!(first.contains(",processes,"), "{first}");
+        cli.say("go");
+        assert_eq!((cli.line(), srv.line()), ("done".into(), "done".into()));
+        let mut text = format!("{header}\n{first}\n");
+        for l in lines {
+            text.push_str(&l.unwrap());
+            text.push('\n');
+        }
+        let status = top.0.wait().unwrap();
+        assert!(status.success(), "nrec top -b: {status}");
+        let (h, rows) = parse_csv(&text);
+        assert_eq!(
+            h,
+            [
+                "host",
+                "time",
+                "view",
+                "key",
+                "detail",
+                "rx_bytes",
+                "tx_bytes",
+                "rx_bytes_per_s",
+                "tx_bytes_per_s",
+                "rx_total_bytes",
+                "tx_total_bytes"
+            ]
+        );
+        // a block per refresh, each ending with its (unattributed) row
+        let blocks = rows
+            .iter()
+            .filter(|r| col(&h, r, "key") == "(unattributed)")
+            .count();
+        assert_eq!(blocks, 5, "five blocks: {text}");
+        let of = |name: &str, c: &str| -> Vec<u64> {
+            rows.iter()
+                .filter(|r| col(&h, r, "key") == name)
+                .map(|r| col(&h, r, c).parse().unwrap())
+                .collect()
+        };
+        // the server received n: its total over the run, and the sum of its intervals
+        let total = *of(names.0, "rx_total_bytes")
+            .last()
+            .expect("the server's rows");
+        let summed: u64 = of(names.0, "rx_bytes").iter().sum();
+        assert_eq!(total, summed);
+        let off = (total as f64 - n as f64).abs() / n as f64;
+        assert!(
+            off <= 0.02,
+            "ebpf {ebpf}: server rx {total} vs {n} sent\n{text}"
+        );
+        let sent = *of(names.1, "tx_total_bytes")
+            .last()
+            .expect("the client's rows");
+        assert!(
+            (sent as f64 - n as f64).abs() / n as f64 <= 0.02,
+            "client tx {sent}"
+        );
+        // each block adds up: rows + (unattributed) = the interfaces' bytes
+        drop(srv);
+        drop(cli);
+    }
+    // JSON: one document, the rows streamed into it
+    let (mut top, lines) = batch(
+        &env,
+        &[
+            "-d",
+            "0.3",
+            "-n",
+            "2",
+            "--format",
+            "json",
+            "--view",
+            "ifaces",
+            "--no-ebpf",
+        ],
+        None,
+    );
+    let text: String = lines.map(|l| l.unwrap() + "\n").collect();
+    assert!(top.0.wait().unwrap().success());
+    let doc: serde_json::Value =
+        serde_json::from_str(&text).unwrap_or_else(|e| panic!("{e}: {text}"));
+    assert_eq!(doc["command"], "top");
+    assert_eq!(doc["view"], "interfaces");
+    let rows = doc["rows"].as_array().unwrap();
+    assert!(rows.iter().any(|r| r["key"] == "lo"), "{text}");
+    // bad arguments are one-line usage errors
+    for bad in [&["-d", "0"][..], &["-n", "0"], &["--format", "svg"]] {
+        let out = env
+            .cmd(&[&["top", "-b"][..], bad].concat())
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2), "{bad:?}");
+        assert_eq!(String::from_utf8_lossy(&out.stderr).lines().count(), 1);
+    }
+    // without a terminal and without -b: refused, pointing at batch mode
+    let out = env.cmd(&["top"]).stdin(Stdio::null()).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("-b"));
+}
+
+#[test]
+fn a_top_session_leaves_the_recorders_ebpf_numbers_unchanged() {
+    if !is_root() {
+        eprintln!("SKIPPED: needs root (eBPF)");
+        return;
+    }
+    let env = Env::with_ebpf();
+    let (n, m) = (2_000_000u64, 300_000u64);
+    let (mut srv, mut cli) = peer_pair(("nrtr-srv", "nrtr-cli"), n, m);
+    env.record_live();
+    // top reads the recorder's pinned maps (read only) through the whole transfer
+    let (mut top, mut lines) = batch(
+        &env,
+        &["-d", "0.2", "-n", "1000", "--format", "json"],
+        env.bpf_dir.as_ref(),
+    );
+    // the document opens after the baseline, each block's rows follow
+    let mut text = String::new();
+    while !text.contains("\"rows\":[") {
+        text.push_str(&lines.next().unwrap().unwrap());
+        text.push('\n');
+    }
+    cli.say("go");
+    assert_eq!((cli.line(), srv.line()), ("done".into(), "done".into()));
+    std::thread::sleep(Duration::from_millis(600));
+    env.record_live();
+    std::thread::sleep(Duration::from_millis(300));
+    env.record_live();
+    // SIGTERM ends batch mode cleanly: the JSON document is closed
+    // SAFETY: a signal to the child this test started
+    assert_eq!(unsafe { libc::kill(top.0.id() as i32, libc::SIGTERM) }, 0);
+    for l in lines {
+        text.push_str(&l.unwrap());
+        text.push('\n');
+    }
+    assert!(top.0.wait().unwrap().success());
+    let doc: serde_json::Value =
+        serde_json::from_str(&text).unwrap_or_else(|e| panic!("{e}: {text}"));
+    assert_eq!(doc["source"], "ebpf (the recorder's, read only)");
+    let seen = doc["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["key"] == "nrtr-srv")
+        .filter_map(|r| r["rx_total_bytes"].as_u64())
+        .max();
+    assert_eq!(seen, Some(n), "top's total for the server: {text}");
+    // the recorder credits the server exactly what it moved
+    let (h, rows) = parse_csv(&env.now_ok(&["top-procs", "--since", "1h", "--format", "csv"]));
+    let srv_row = rows
+        .iter()
+        .find(|r| col(&h, r, "name") == "nrtr-srv")
+        .expect("the server's row");
+    assert_eq!(col(&h, srv_row, "rx_bytes"), n.to_string());
+    assert_eq!(col(&h, srv_row, "tx_bytes"), m.to_string());
+    drop(srv);
+    drop(cli);
+}
