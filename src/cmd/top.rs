@@ -277,6 +277,26 @@ impl<'a> Ranker<'a> {
     }
 }
 
+/// The rows of one stored window as `top-*` ranks them — (key, the processes behind it, rx,
+/// tx), unsorted — and its `(unattributed)` bytes: `nrec top`'s view of a recorded interval.
+pub(crate) fn window_rows(
+    conn: &Connection,
+    what: What,
+    by: By,
+    (start, end): (i64, i64),
+) -> rusqlite::Result<(Vec<(String, String, u64, u64)>, (u64, u64))> {
+    let procs = series::procs(conn)?;
+    let ranker = Ranker::new(conn, &procs, what, by, None)?;
+    let h = Horizons::load(conn)?;
+    let sums = window::sums(conn, &mut Roller::new(), &h, &kinds(what), start, end)?;
+    let (entries, bal, _) = ranker.rank(&sums);
+    let rows = entries
+        .into_iter()
+        .map(|e| (e.key, e.procs.join(", "), e.rx, e.tx))
+        .collect();
+    Ok((rows, bal.unattributed))
+}
+
 /// Kinds a ranking reads: the rows' own, and what the balance and the coverage line need.
 fn kinds(what: What) -> [Kind; 5] {
     let kind = match what {

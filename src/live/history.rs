@@ -2,7 +2,7 @@
 //! from the database (read only), through the same window engine and bucketing as the
 //! pictures.
 
-use super::view::{By, View};
+use super::view::{self, By, Row, Sort, View};
 use crate::output::{escape_bytes, unmap_v4};
 use crate::store::rollup::{Kind, Roller};
 use crate::store::series::{self, Vector};
@@ -18,15 +18,31 @@ pub struct Recorded {
     pub bucket_ms: i64,
 }
 
+/// A recorded interval as a view's rows: between two stored samples.
+pub struct Past {
+    pub start_ms: i64,
+    pub end_ms: i64,
+    pub rows: Vec<Row>,
+}
+
 pub struct History {
+    path: std::path::PathBuf,
     conn: Result<Connection, String>,
 }
 
 impl History {
-    /// Opens the database read only; a missing or unreadable one is said, not fatal.
+    /// Opens the database read only; a missing or unreadable one is said, not fatal (and
+    /// tried again when asked: the recorder may create it meanwhile).
     pub fn open(path: &Path) -> History {
         History {
+            path: path.to_path_buf(),
             conn: crate::store::open_ro(path).map_err(|e| e.to_string()),
+        }
+    }
+
+    fn retry(&mut self) {
+        if self.conn.is_err() {
+            self.conn = crate::store::open_ro(&self.path).map_err(|e| e.to_string());
         }
     }
 
@@ -37,13 +53,14 @@ impl History {
 
     /// The recorded bytes of row `key` of `view` over `[now - span, now)`.
     pub fn of(
-        &self,
+        &mut self,
         view: View,
         by: By,
         key: &str,
         now_ms: i64,
         span_ms: i64,
     ) -> Result<Option<Recorded>, String> {
+        self.retry();
         let Ok(conn) = &self.conn else {
             return Ok(None);
         };
@@ -72,6 +89,121 @@ impl History {
         let bucket_ms = edges.windows(2).map(|w| w[1] - w[0]).max().unwrap_or(0);
         Ok(Some(Recorded { bytes, bucket_ms }))
     }
+}
+
+impl History {
+    /// The interval `back` samples before the newest stored one (0: the newest), as `view`'s
+    /// rows sorted by `sort`. None: no such interval (or the view is not recorded row by row).
+    pub fn interval(
+        &mut self,
+        view: View,
+        by: By,
+        sort: Sort,
+        back: usize,
+    ) -> Result<Option<Past>, String> {
+        self.retry();
+        let Ok(conn) = &self.conn else {
+            return Ok(None);
+        };
+        interval_in(conn, view, by, sort, back).map_err(|e| e.to_string())
+    }
+}
+
+/// [`History::interval`] on an open database.
+fn interval_in(
+    conn: &Connection,
+    view: View,
+    by: By,
+    sort: Sort,
+    back: usize,
+) -> rusqlite::Result<Option<Past>> {
+    let times: Vec<i64> = conn
+        .prepare("SELECT ts_ms FROM sample ORDER BY ts_ms DESC LIMIT 2 OFFSET ?1")?
+        .query_map([back as i64], |r| r.get(0))?
+        .collect::<rusqlite::Result<_>>()?;
+    let [end, start] = times[..] else {
+        return Ok(None);
+    };
+    use crate::cmd::top::{What, window_rows};
+    let cli_by = match by {
+        By::Name => crate::cli::By::Name,
+        By::Pid => crate::cli::By::Pid,
+        By::Unit => crate::cli::By::Unit,
+        By::Container => crate::cli::By::Container,
+        By::User => crate::cli::By::User,
+    };
+    let window = (start, end);
+    let (folded, unattributed) = match view {
+        View::Conns => return Ok(None),
+        View::Procs => window_rows(conn, What::Procs, cli_by, window)?,
+        View::Ports => window_rows(conn, What::Ports, cli_by, window)?,
+        View::Hosts => window_rows(conn, What::Hosts, cli_by, window)?,
+        View::Ifaces => (iface_rows(conn, window)?, (0, 0)),
+    };
+    let mut rows: Vec<Row> = folded
+        .into_iter()
+        .filter(|(_, _, rx, tx)| rx + tx > 0)
+        .map(|(key, detail, rx, tx)| Row {
+            key,
+            detail,
+            rx,
+            tx,
+            rx_total: rx,
+            tx_total: tx,
+            rest: false,
+        })
+        .collect();
+    view::sort(&mut rows, sort);
+    if view != View::Ifaces {
+        rows.push(Row {
+            key: view::UNATTRIBUTED.into(),
+            detail: String::new(),
+            rx: unattributed.0,
+            tx: unattributed.1,
+            rx_total: unattributed.0,
+            tx_total: unattributed.1,
+            rest: true,
+        });
+    }
+    Ok(Some(Past {
+        start_ms: start,
+        end_ms: end,
+        rows,
+    }))
+}
+
+/// Every interface's bytes over a stored window: (label, "", rx, tx).
+fn iface_rows(
+    conn: &Connection,
+    (start, end): (i64, i64),
+) -> rusqlite::Result<Vec<(String, String, u64, u64)>> {
+    let h = Horizons::load(conn)?;
+    let sums = window::sums(conn, &mut Roller::new(), &h, &[Kind::Iface], start, end)?;
+    let mut out = Vec::new();
+    for (id, label) in iface_labels(conn)? {
+        if let Some(v) = sums.by_series.get(&id) {
+            let (rx, tx) = Vector(v).bytes(Kind::Iface);
+            out.push((label, String::new(), rx, tx));
+        }
+    }
+    Ok(out)
+}
+
+/// Every interface series and its label (`NAME`, `NAME@NAMESPACE`).
+fn iface_labels(conn: &Connection) -> rusqlite::Result<Vec<(i64, String)>> {
+    let mut st = conn.prepare(
+        "SELECT s.id, i.name, coalesce(n.name, x'') FROM series s JOIN iface i ON i.id = s.ref \
+         LEFT JOIN netns n ON n.id = i.netns WHERE s.kind = ?1",
+    )?;
+    let rows = st.query_map([Kind::Iface as i64], |r| {
+        Ok((
+            r.get::<_, i64>(0)?,
+            r.bounded::<Vec<u8>>(1, limit::IFNAME)?,
+            r.bounded::<Vec<u8>>(2, limit::NETNS)?,
+        ))
+    })?;
+    rows.map(|r| r.map(|(id, name, ns)| (id, crate::output::iface_label(&ns, &name))))
+        .collect()
 }
 
 /// The stored series a live row stands for, and their kind. None: the view is not recorded
@@ -128,24 +260,11 @@ fn series_of(
             (kind, ids)
         }
         View::Ifaces => {
-            let mut st = conn.prepare(
-                "SELECT s.id, i.name, coalesce(n.name, x'') FROM series s JOIN iface i ON i.id = s.ref \
-                 LEFT JOIN netns n ON n.id = i.netns WHERE s.kind = ?1",
-            )?;
-            let rows = st.query_map([Kind::Iface as i64], |r| {
-                Ok((
-                    r.get::<_, i64>(0)?,
-                    r.bounded::<Vec<u8>>(1, limit::IFNAME)?,
-                    r.bounded::<Vec<u8>>(2, limit::NETNS)?,
-                ))
-            })?;
-            let mut ids = HashSet::new();
-            for r in rows {
-                let (id, name, ns) = r?;
-                if crate::output::iface_label(&ns, &name) == key {
-                    ids.insert(id);
-                }
-            }
+            let ids = iface_labels(conn)?
+                .into_iter()
+                .filter(|(_, label)| label == key)
+                .map(|(id, _)| id)
+                .collect();
             (Kind::Iface, ids)
         }
     }))

@@ -69,7 +69,18 @@ struct App {
     recorded: Option<Recorded>,
     host: String,
     delay: Duration,
+    /// Stepping back through recorded intervals: how many before the newest (None: live).
+    past: Option<usize>,
+    /// The recorded interval on screen, for (view, by, sort, back).
+    past_rows: Option<PastRows>,
+    clock: crate::time::Clock,
 }
+
+/// A recorded interval as last read: for (view, by, sort, back), what.
+type PastRows = (
+    (View, By, Sort, usize),
+    std::result::Result<Option<super::history::Past>, String>,
+);
 
 /// Runs the full-screen view until `q` or a signal.
 pub fn run(
@@ -112,9 +123,11 @@ pub fn run(
             recorded: None,
             host: crate::output::escape_bytes(&host),
             delay,
+            past: None,
+            past_rows: None,
+            clock: crate::time::Clock::from_env()?.advancing(),
         };
-        let clock = crate::time::Clock::from_env()?.advancing();
-        reader.tick(clock.now().as_millisecond())?;
+        reader.tick(app.clock.now().as_millisecond())?;
         let mut next = Instant::now() + delay;
         loop {
             if STOP.load(Ordering::SeqCst) {
@@ -125,7 +138,7 @@ pub fn run(
                 if next < Instant::now() {
                     next = Instant::now() + delay;
                 }
-                if let Some(t) = reader.tick(clock.now().as_millisecond())? {
+                if let Some(t) = reader.tick(app.clock.now().as_millisecond())? {
                     for i in &t.ifaces {
                         let g = app.graph.entry(i.label.clone()).or_default();
                         g.push_back(((i.rx as f64 / t.secs) as u64, (i.tx as f64 / t.secs) as u64));
@@ -220,6 +233,10 @@ fn key(app: &mut App, code: KeyCode, mods: KeyModifiers) -> bool {
         KeyCode::Char(' ') => app.paused = !app.paused,
         KeyCode::Char('?') => app.help = true,
         KeyCode::Char('H') => app.day = !app.day,
+        // step back through recorded intervals, and forward to live again
+        KeyCode::Char('[') => app.past = Some(app.past.map_or(0, |b| b + 1)),
+        KeyCode::Char(']') => app.past = app.past.and_then(|b| b.checked_sub(1)),
+        KeyCode::Char('L') => app.past = None,
         KeyCode::Down | KeyCode::Char('j') => {
             let i = app.table.selected().unwrap_or(0);
             app.table.select(Some(i + 1));
@@ -253,7 +270,38 @@ fn draw(f: &mut ratatui::Frame, app: &mut App, limits: &[String], source: &str) 
         .split(area);
     let empty = super::Tick::default();
     let t = app.tick.as_ref().unwrap_or(&empty);
-    let rows = view::rows(t, &app.totals, app.view, app.by, app.sort, &app.filter);
+    let mut rows = view::rows(t, &app.totals, app.view, app.by, app.sort, &app.filter);
+    // a recorded interval instead of the live one: (start, end) and its rows
+    let mut recorded_span = None;
+    let mut recorded_note = None;
+    if let Some(back) = app.past {
+        let want = (app.view, app.by, app.sort, back);
+        if app.past_rows.as_ref().is_none_or(|(k, _)| *k != want) {
+            let r = app.history.interval(app.view, app.by, app.sort, back);
+            app.past_rows = Some((want, r));
+        }
+        match app.past_rows.as_ref().map(|(_, r)| r) {
+            Some(Ok(Some(p))) => {
+                recorded_span = Some((p.start_ms, p.end_ms));
+                rows = p.rows.clone();
+            }
+            Some(Ok(None)) => {
+                recorded_note = Some(match app.history.unavailable() {
+                    Some(why) => format!("no recorded intervals: {why}"),
+                    None if app.view == View::Conns => {
+                        "connections are not recorded one by one: see ports and hosts".into()
+                    }
+                    None => "no recorded interval that far back".into(),
+                });
+                rows.clear();
+            }
+            Some(Err(e)) => {
+                recorded_note = Some(format!("reading the database: {e}"));
+                rows.clear();
+            }
+            None => {}
+        }
+    }
     // header: host, refresh, source, what the interfaces carry in all
     let (irx, itx) = t
         .ifaces
@@ -289,11 +337,35 @@ fn draw(f: &mut ratatui::Frame, app: &mut App, limits: &[String], source: &str) 
             }
         )),
     ];
+    if let Some(back) = app.past {
+        let what = match (recorded_span, &recorded_note) {
+            (Some((a, b)), _) => {
+                let tz = jiff::tz::TimeZone::system();
+                format!(
+                    "RECORDED interval {} – {} ({:.1} s)",
+                    crate::output::local_text(a, &tz),
+                    crate::output::hms(b, &tz),
+                    (b - a) as f64 / 1000.0
+                )
+            }
+            (None, Some(n)) => escape_text(n),
+            (None, None) => String::new(),
+        };
+        head[1] = Line::styled(
+            format!("{what} — {back} back from the newest sample — [ older  ] newer  L live"),
+            Style::default()
+                .fg(Color::Magenta)
+                .add_modifier(Modifier::BOLD),
+        );
+    }
     for l in limits.iter().take(2) {
         head.push(Line::styled(l.clone(), Style::default().fg(Color::Yellow)));
     }
     f.render_widget(Paragraph::new(head), chunks[0]);
-    let (secs, at_ms) = (t.secs, t.at_ms);
+    let secs = match recorded_span {
+        Some((a, b)) => (b - a) as f64 / 1000.0,
+        None => t.secs,
+    };
     table(f, app, &rows, secs, chunks[1]);
     let selected = app
         .table
@@ -301,17 +373,17 @@ fn draw(f: &mut ratatui::Frame, app: &mut App, limits: &[String], source: &str) 
         .and_then(|i| rows.get(i))
         .filter(|r| !r.rest)
         .map(|r| r.key.clone());
-    if app.view == View::Ifaces {
+    if app.view == View::Ifaces && app.past.is_none() {
         iface_graph(f, app, selected.as_deref(), chunks[2]);
     }
-    history(f, app, selected.as_deref(), at_ms, chunks[3]);
+    history(f, app, selected.as_deref(), chunks[3]);
     let foot = if app.editing {
         format!(
             "filter: {}▏ (Enter: keep, Esc: clear)",
             escape_text(&app.filter)
         )
     } else {
-        "q quit  1-5/Tab view  b by  s sort  / filter  space pause  H hour/day  ↑↓ select  ? help"
+        "q quit  1-5/Tab view  b by  s sort  / filter  space pause  [ ] recorded  ↑↓ select  ? help"
             .into()
     };
     f.render_widget(
@@ -321,9 +393,9 @@ fn draw(f: &mut ratatui::Frame, app: &mut App, limits: &[String], source: &str) 
     if app.help {
         let r = Rect {
             x: area.width.saturating_sub(60) / 2,
-            y: area.height.saturating_sub(18) / 2,
+            y: area.height.saturating_sub(20) / 2,
             width: area.width.min(60),
-            height: area.height.min(18),
+            height: area.height.min(20),
         };
         f.render_widget(Clear, r);
         f.render_widget(
@@ -343,6 +415,8 @@ Tab  next view     s  sort: rate, rx, tx, total, name
 space  pause (the totals keep counting)
 ↑ ↓  select a row: its recorded history below
 H    history of the last hour / day
+[ ]  step back (and forward) through recorded intervals:
+     the same view from the database; L live again
 q    quit (the terminal is restored)
 Rates are per second over the last refresh; TOTAL since
 `nrec top` started. (unattributed): what the interfaces
@@ -437,7 +511,7 @@ fn iface_graph(f: &mut ratatui::Frame, app: &App, key: Option<&str>, area: Rect)
 }
 
 /// The selected row's recorded history (the database), as a sparkline.
-fn history(f: &mut ratatui::Frame, app: &mut App, key: Option<&str>, now_ms: i64, area: Rect) {
+fn history(f: &mut ratatui::Frame, app: &mut App, key: Option<&str>, area: Rect) {
     let block = Block::default().borders(Borders::TOP);
     let span = if app.day { "day" } else { "hour" };
     let Some(key) = key else {
@@ -447,13 +521,6 @@ fn history(f: &mut ratatui::Frame, app: &mut App, key: Option<&str>, now_ms: i64
         );
         return;
     };
-    if let Some(why) = app.history.unavailable() {
-        f.render_widget(
-            Paragraph::new(format!("no recorded history: {why}")).block(block),
-            area,
-        );
-        return;
-    }
     let want = (app.view, app.by, key.to_string(), app.day);
     let stale = match &app.recorded {
         Some((k, at, _)) => *k != want || at.elapsed() > Duration::from_secs(30),
@@ -461,6 +528,8 @@ fn history(f: &mut ratatui::Frame, app: &mut App, key: Option<&str>, now_ms: i64
     };
     if stale {
         let span_ms = if app.day { 86_400_000 } else { 3_600_000 };
+        // up to now, not the last refresh: a sample stored since then belongs in it
+        let now_ms = app.clock.now().as_millisecond();
         let r = app.history.of(app.view, app.by, key, now_ms, span_ms);
         app.recorded = Some((want, Instant::now(), r));
     }
@@ -473,10 +542,13 @@ fn history(f: &mut ratatui::Frame, app: &mut App, key: Option<&str>, now_ms: i64
             area,
         ),
         Ok(None) => f.render_widget(
-            Paragraph::new(format!(
-                "{}: not recorded one by one (see the ports and hosts views)",
-                app.view.name()
-            ))
+            Paragraph::new(match app.history.unavailable() {
+                Some(why) => format!("no recorded history: {}", escape_text(why)),
+                None => format!(
+                    "{}: not recorded one by one (see the ports and hosts views)",
+                    app.view.name()
+                ),
+            })
             .block(block),
             area,
         ),

@@ -274,7 +274,14 @@ fn unattributed(t: &Tick, view: View) -> (u64, u64) {
 /// The rows of `view` that moved bytes in tick `t`, with their totals since the session
 /// started, `filter` (a substring of the key or detail, case-insensitive) applied, sorted;
 /// `(unattributed)` last (not for interfaces: they are the total).
-pub fn rows(t: &Tick, totals: &Totals, view: View, by: By, sort: Sort, filter: &str) -> Vec<Row> {
+pub fn rows(
+    t: &Tick,
+    totals: &Totals,
+    view: View,
+    by: By,
+    sort_by: Sort,
+    filter: &str,
+) -> Vec<Row> {
     let filter = filter.to_lowercase();
     let keep = |k: &str, d: &str| {
         filter.is_empty()
@@ -297,17 +304,7 @@ pub fn rows(t: &Tick, totals: &Totals, view: View, by: By, sort: Sort, filter: &
             }
         })
         .collect();
-    // ties (idle rows) by name, so rows do not jump between refreshes
-    out.sort_by(|a, b| {
-        match sort {
-            Sort::Rate => (b.rx + b.tx).cmp(&(a.rx + a.tx)),
-            Sort::Rx => b.rx.cmp(&a.rx),
-            Sort::Tx => b.tx.cmp(&a.tx),
-            Sort::Total => (b.rx_total + b.tx_total).cmp(&(a.rx_total + a.tx_total)),
-            Sort::Name => std::cmp::Ordering::Equal,
-        }
-        .then_with(|| a.key.cmp(&b.key))
-    });
+    sort(&mut out, sort_by);
     if view != View::Ifaces && filter.is_empty() {
         let (rx, tx) = unattributed(t, view);
         let (rx_total, tx_total) = totals.unattributed(view);
@@ -322,6 +319,20 @@ pub fn rows(t: &Tick, totals: &Totals, view: View, by: By, sort: Sort, filter: &
         });
     }
     out
+}
+
+/// Sorts rows by `sort`; ties (idle rows) by name, so rows do not jump between refreshes.
+pub fn sort(rows: &mut [Row], sort: Sort) {
+    rows.sort_by(|a, b| {
+        match sort {
+            Sort::Rate => (b.rx + b.tx).cmp(&(a.rx + a.tx)),
+            Sort::Rx => b.rx.cmp(&a.rx),
+            Sort::Tx => b.tx.cmp(&a.tx),
+            Sort::Total => (b.rx_total + b.tx_total).cmp(&(a.rx_total + a.tx_total)),
+            Sort::Name => std::cmp::Ordering::Equal,
+        }
+        .then_with(|| a.key.cmp(&b.key))
+    });
 }
 
 #[cfg(test)]

@@ -207,6 +207,8 @@ fn the_screen_shows_a_sender_switches_views_and_always_restores_the_terminal() {
     ]);
     let (up, s) = tmux.wait_for(10, |s| s.contains("nrec top —"));
     assert!(up, "the screen never appeared:\n{s}");
+    // the recorder samples before the sender starts and while it sends
+    env.record_live();
     // a named sender at 1 MB/s over loopback (bounded: 12 s)
     let mut sink = python(SINK, &["nrtop-sink"]);
     let port = {
@@ -225,6 +227,31 @@ fn the_screen_shows_a_sender_switches_views_and_always_restores_the_terminal() {
     assert!(seen, "no nrtop-send row at 1 MB/s ± 10 %:\n{s}");
     let (rx, _) = row_rates(&s, "nrtop-sink").expect("the sink's row");
     assert!((rx - rate).abs() <= rate * 0.1, "sink at {rx} B/s:\n{s}");
+    env.record_live();
+    // the selected (top) row's recorded history, re-read by toggling hour/day twice
+    tmux.run(&["send-keys", "-t", "t", "H", "H"]);
+    let (ok, s) = tmux.wait_for(6, |s| {
+        s.lines().any(|l| {
+            l.contains("recorded, last hour:")
+                && l.contains("nrtop-s")
+                && !l.contains(": 0 B in all")
+        })
+    });
+    assert!(ok, "history of the selected row:\n{s}");
+    // step back: the interval between the two samples, from the database
+    tmux.run(&["send-keys", "-t", "t", "["]);
+    let (ok, s) = tmux.wait_for(4, |s| {
+        s.contains("RECORDED interval") && s.lines().any(|l| l.starts_with("nrtop-send"))
+    });
+    assert!(ok, "a recorded interval:\n{s}");
+    tmux.run(&["send-keys", "-t", "t", "["]);
+    let (ok, s) = tmux.wait_for(4, |s| s.contains("no recorded interval that far back"));
+    assert!(ok, "before the first interval:\n{s}");
+    tmux.run(&["send-keys", "-t", "t", "L"]);
+    let (ok, s) = tmux.wait_for(4, |s| {
+        !s.contains("RECORDED") && s.contains("all interfaces:")
+    });
+    assert!(ok, "live again:\n{s}");
     // keys: the connections view shows the sender's connection and its owner; sort cycles
     tmux.run(&["send-keys", "-t", "t", "2"]);
     let (ok, s) = tmux.wait_for(4, |s| {
