@@ -277,14 +277,17 @@ impl<'a> Ranker<'a> {
     }
 }
 
-/// The rows of one stored window as `top-*` ranks them — (key, the processes behind it, rx,
-/// tx), unsorted — and its `(unattributed)` bytes: `nrec top`'s view of a recorded interval.
+/// A row as [`window_rows`] gives it: (key, the processes behind it, rx, tx).
+pub(crate) type WindowRow = (String, String, u64, u64);
+
+/// The rows of one stored window as `top-*` ranks them (unsorted) and its `(unattributed)`
+/// bytes: `nrec top`'s view of a recorded interval.
 pub(crate) fn window_rows(
     conn: &Connection,
     what: What,
     by: By,
     (start, end): (i64, i64),
-) -> rusqlite::Result<(Vec<(String, String, u64, u64)>, (u64, u64))> {
+) -> rusqlite::Result<(Vec<WindowRow>, (u64, u64))> {
     let procs = series::procs(conn)?;
     let ranker = Ranker::new(conn, &procs, what, by, None)?;
     let h = Horizons::load(conn)?;

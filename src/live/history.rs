@@ -176,7 +176,7 @@ fn interval_in(
 fn iface_rows(
     conn: &Connection,
     (start, end): (i64, i64),
-) -> rusqlite::Result<Vec<(String, String, u64, u64)>> {
+) -> rusqlite::Result<Vec<crate::cmd::top::WindowRow>> {
     let h = Horizons::load(conn)?;
     let sums = window::sums(conn, &mut Roller::new(), &h, &[Kind::Iface], start, end)?;
     let mut out = Vec::new();
