@@ -264,6 +264,10 @@ impl Reader {
                     None if !first => now,
                     None => continue,
                 };
+                // an idle connection (most of them) is no row: nothing more to build
+                if d == (0, 0) {
+                    continue;
+                }
                 let owner = self.owners.get(&s.inode).filter(|_| s.inode != 0);
                 if owner.is_some() {
                     let e = conn_ns.entry(ns.name.clone()).or_default();
@@ -315,7 +319,6 @@ impl Reader {
             return Ok(None);
         }
         t.procs.retain(|p| p.rx + p.tx > 0);
-        t.conns.retain(|c| c.rx + c.tx > 0);
         t.unattributed = Balance::of(&iface_ns, &attributed).unattributed;
         t.unattributed_conns = conn_balance;
         Ok(Some(t))
