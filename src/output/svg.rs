@@ -177,6 +177,42 @@ fn local(ms: i64, fmt: &str, tz: &TimeZone) -> String {
         .unwrap_or_default()
 }
 
+/// A plot's grid: a labelled line per `step` of the value axis up to `vmax`, a labelled
+/// line per time tick; `x` places a time. The plot spans `x0..x1` and `py0` (value 0) to
+/// `py1` (value `vmax`).
+fn grid(
+    out: &mut String,
+    (x0, x1, py0, py1): (f64, f64, f64, f64),
+    (vmax, step): (f64, f64),
+    (ticks, fmt, tz): (&[i64], &str, &TimeZone),
+    x: &dyn Fn(i64) -> f64,
+) {
+    let y = |v: f64| py0 - v / vmax * (py0 - py1);
+    let mut v = 0.0;
+    while v <= vmax + step / 2.0 {
+        let yy = y(v);
+        let _ = write!(
+            out,
+            "<line class=\"grid\" x1=\"{x0}\" x2=\"{x1}\" y1=\"{yy:.1}\" y2=\"{yy:.1}\"/>\
+             <text class=\"muted\" x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"end\">{}</text>",
+            x0 - 6.0,
+            yy + 4.0,
+            short(v, step)
+        );
+        v += step;
+    }
+    for t in ticks {
+        let xx = x(*t);
+        let _ = write!(
+            out,
+            "<line class=\"grid\" x1=\"{xx:.1}\" x2=\"{xx:.1}\" y1=\"{py1:.1}\" y2=\"{py0:.1}\"/>\
+             <text class=\"muted\" x=\"{xx:.1}\" y=\"{:.1}\" text-anchor=\"middle\">{}</text>",
+            py0 + 16.0,
+            local(*t, fmt, tz)
+        );
+    }
+}
+
 /// One line of a time-series panel: its points in time order, `None` a gap (the line breaks).
 pub struct Series {
     pub name: String,
@@ -247,29 +283,7 @@ pub fn time_panels(
             xml(&p.title),
             xml(&p.unit)
         );
-        let mut v = 0.0;
-        while v <= vmax + step / 2.0 {
-            let yy = y(v);
-            let _ = write!(
-                out,
-                "<line class=\"grid\" x1=\"{x0}\" x2=\"{x1}\" y1=\"{yy:.1}\" y2=\"{yy:.1}\"/>\
-                 <text class=\"muted\" x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"end\">{}</text>",
-                x0 - 6.0,
-                yy + 4.0,
-                short(v, step)
-            );
-            v += step;
-        }
-        for t in &ticks {
-            let xx = x(*t);
-            let _ = write!(
-                out,
-                "<line class=\"grid\" x1=\"{xx:.1}\" x2=\"{xx:.1}\" y1=\"{py1:.1}\" y2=\"{py0:.1}\"/>\
-                 <text class=\"muted\" x=\"{xx:.1}\" y=\"{:.1}\" text-anchor=\"middle\">{}</text>",
-                py0 + 16.0,
-                local(*t, fmt, tz)
-            );
-        }
+        grid(&mut out, (x0, x1, py0, py1), (vmax, step), (&ticks, fmt, tz), &x);
         let _ = write!(
             out,
             "<line class=\"axis\" x1=\"{x0}\" x2=\"{x1}\" y1=\"{py0:.1}\" y2=\"{py0:.1}\"/>"
@@ -577,29 +591,7 @@ fn stacked_body(out: &mut String, top: f64, s: &Stack, tz: &TimeZone) -> f64 {
              font-weight=\"normal\">(bytes/s)</tspan></text>",
             y_top + 20.0
         );
-        let mut v = 0.0;
-        while v <= vmax + step / 2.0 {
-            let yy = y(v);
-            let _ = write!(
-                out,
-                "<line class=\"grid\" x1=\"{x0}\" x2=\"{x1}\" y1=\"{yy:.1}\" y2=\"{yy:.1}\"/>\
-                 <text class=\"muted\" x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"end\">{}</text>",
-                x0 - 6.0,
-                yy + 4.0,
-                short(v, step)
-            );
-            v += step;
-        }
-        for t in &ticks {
-            let xx = x(*t);
-            let _ = write!(
-                out,
-                "<line class=\"grid\" x1=\"{xx:.1}\" x2=\"{xx:.1}\" y1=\"{py1:.1}\" y2=\"{py0:.1}\"/>\
-                 <text class=\"muted\" x=\"{xx:.1}\" y=\"{:.1}\" text-anchor=\"middle\">{}</text>",
-                py0 + 16.0,
-                local(*t, fmt, tz)
-            );
-        }
+        grid(out, (x0, x1, py0, py1), (vmax, step), (&ticks, fmt, tz), &x);
         let _ = write!(
             out,
             "<line class=\"axis\" x1=\"{x0}\" x2=\"{x1}\" y1=\"{py0:.1}\" y2=\"{py0:.1}\"/>\
