@@ -283,7 +283,13 @@ pub fn time_panels(
             xml(&p.title),
             xml(&p.unit)
         );
-        grid(&mut out, (x0, x1, py0, py1), (vmax, step), (&ticks, fmt, tz), &x);
+        grid(
+            &mut out,
+            (x0, x1, py0, py1),
+            (vmax, step),
+            (&ticks, fmt, tz),
+            &x,
+        );
         let _ = write!(
             out,
             "<line class=\"axis\" x1=\"{x0}\" x2=\"{x1}\" y1=\"{py0:.1}\" y2=\"{py0:.1}\"/>"
