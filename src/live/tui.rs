@@ -156,8 +156,14 @@ pub fn run(
             let source = reader.source();
             term.draw(|f| draw(f, &mut app, &limits, source))
                 .map_err(|e| Error::failure(format!("terminal: {e}")))?;
+            // wait on the terminal ourselves: crossterm's reader spins on a hung-up terminal
+            // (a read of 0 bytes is retried forever), so it is only asked for the events
+            // already there; a signal cuts the wait short
             let wait = next.saturating_duration_since(Instant::now());
-            if event::poll(wait.min(Duration::from_millis(200)))
+            if hung_up(wait.min(Duration::from_millis(200))) {
+                return Ok(());
+            }
+            while event::poll(Duration::ZERO)
                 .map_err(|e| Error::failure(format!("terminal: {e}")))?
             {
                 match event::read().map_err(|e| Error::failure(format!("terminal: {e}")))? {
@@ -178,6 +184,19 @@ pub fn run(
     })();
     restore();
     result
+}
+
+/// Waits up to `d` for input on the terminal (standard input); true when it hung up (a
+/// closed window, a killed tmux): then there is nobody to draw for.
+fn hung_up(d: Duration) -> bool {
+    let mut p = libc::pollfd {
+        fd: 0,
+        events: libc::POLLIN,
+        revents: 0,
+    };
+    // SAFETY: one valid pollfd; EINTR (a signal) just ends the wait
+    let n = unsafe { libc::poll(&mut p, 1, d.as_millis().min(1000) as libc::c_int) };
+    n > 0 && p.revents & (libc::POLLHUP | libc::POLLERR | libc::POLLNVAL) != 0
 }
 
 /// Handles a key; false: quit.

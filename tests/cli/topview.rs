@@ -102,6 +102,12 @@ impl Tmux {
 
 impl Drop for Tmux {
     fn drop(&mut self) {
+        // a failed test must not leave its `nrec top` behind (it also ends on the terminal's
+        // hang-up below; this does not rely on it)
+        if let Some(pid) = nrec_child(self) {
+            // SAFETY: a signal to the nrec process this test started
+            unsafe { libc::kill(pid as i32, libc::SIGKILL) };
+        }
         let _ = Command::new("tmux")
             .arg("-L")
             .arg(&self.socket)
@@ -151,11 +157,14 @@ fn wait_file(p: &Path, secs: u64) -> Option<String> {
 
 /// The pid of `nrec` running as the child of the pane's shell.
 fn nrec_child(tmux: &Tmux) -> Option<u32> {
-    let shell: u32 = tmux
-        .run(&["display", "-p", "-t", "t", "#{pane_pid}"])
-        .trim()
-        .parse()
+    // no assertion: also called while a failed test unwinds
+    let out = Command::new("tmux")
+        .arg("-L")
+        .arg(&tmux.socket)
+        .args(["display", "-p", "-t", "t", "#{pane_pid}"])
+        .output()
         .ok()?;
+    let shell: u32 = String::from_utf8_lossy(&out.stdout).trim().parse().ok()?;
     let kids = std::fs::read_to_string(format!("/proc/{shell}/task/{shell}/children")).ok()?;
     kids.split_whitespace()
         .filter_map(|k| k.parse::<u32>().ok())
@@ -319,6 +328,40 @@ fn the_screen_shows_a_sender_switches_views_and_always_restores_the_terminal() {
         state.trim(),
         "0 1",
         "main screen and cursor back after SIGTERM"
+    );
+    // a closed terminal (the tmux server gone) ends it too, instead of leaving it behind
+    let hup = Tmux {
+        socket: format!("nrec-test-hup-{}", std::process::id()),
+    };
+    hup.run(&[
+        "-f",
+        "/dev/null",
+        "new-session",
+        "-d",
+        "-s",
+        "t",
+        "-x",
+        "120",
+        "-y",
+        "30",
+        &top,
+    ]);
+    let (up, s) = hup.wait_for(10, |s| s.contains("nrec top —"));
+    assert!(up, "third run:\n{s}");
+    let pid: u32 = hup
+        .run(&["display", "-p", "-t", "t", "#{pane_pid}"])
+        .trim()
+        .parse()
+        .unwrap();
+    hup.run(&["kill-server"]);
+    let end = Instant::now() + Duration::from_secs(5);
+    while Path::new(&format!("/proc/{pid}")).exists() && Instant::now() < end {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let state = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    assert!(
+        state.is_empty() || state.contains(") Z "),
+        "nrec top still runs after its terminal closed: {state}"
     );
 }
 
