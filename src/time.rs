@@ -76,6 +76,27 @@ impl Clock {
     }
 }
 
+/// Round lengths of time (ms), shortest first: the pictures' bucket lengths and time-axis
+/// steps, so buckets and ticks fall on the same marks.
+pub const ROUND_STEPS_MS: [i64; 13] = {
+    const MIN: i64 = 60_000;
+    [
+        MIN,
+        5 * MIN,
+        15 * MIN,
+        30 * MIN,
+        60 * MIN,
+        2 * 60 * MIN,
+        3 * 60 * MIN,
+        6 * 60 * MIN,
+        12 * 60 * MIN,
+        24 * 60 * MIN,
+        2 * 24 * 60 * MIN,
+        7 * 24 * 60 * MIN,
+        28 * 24 * 60 * MIN,
+    ]
+};
+
 /// The zone reports are shown in: `TZ` if set, else the system's. A `TZ` that names no zone
 /// (`Invalid/Zone`, a file that is not TZif) is an error naming it, never a silent UTC.
 pub fn display_zone() -> Result<TimeZone> {

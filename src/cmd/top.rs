@@ -320,22 +320,7 @@ pub(crate) fn bucket_edges(
     start: i64,
     end: i64,
 ) -> rusqlite::Result<Vec<i64>> {
-    const MIN: i64 = 60_000;
-    const STEPS: [i64; 13] = [
-        MIN,
-        5 * MIN,
-        15 * MIN,
-        30 * MIN,
-        60 * MIN,
-        2 * 60 * MIN,
-        3 * 60 * MIN,
-        6 * 60 * MIN,
-        12 * 60 * MIN,
-        24 * 60 * MIN,
-        2 * 24 * 60 * MIN,
-        7 * 24 * 60 * MIN,
-        28 * 24 * 60 * MIN,
-    ];
+    const STEPS: [i64; 13] = crate::time::ROUND_STEPS_MS;
     let stored = match h.finest(start) {
         window::Resolution::Raw => 0,
         window::Resolution::Quarter => store::rollup::QUARTER_MS,

@@ -127,30 +127,34 @@ fn byte_step(max: f64) -> (f64, f64, &'static str) {
     )
 }
 
+/// The `k`-th entry of a panel's legend right of the plot (x1; rows py1..py0): a swatch of
+/// the series' class and its (escaped) name; none below the panel.
+fn legend(out: &mut String, class: &str, name: &str, x1: f64, py1: f64, py0: f64, k: usize) {
+    let ly = py1 + 4.0 + 16.0 * k as f64;
+    if ly < py0 {
+        let _ = write!(
+            out,
+            "<rect class=\"{class}\" x=\"{:.1}\" y=\"{:.1}\" width=\"10\" height=\"10\"/>\
+             <text class=\"fg\" x=\"{:.1}\" y=\"{:.1}\">{name}</text>",
+            x1 + 14.0,
+            ly,
+            x1 + 28.0,
+            ly + 9.0
+        );
+    }
+}
+
 /// Tick times for a time axis over `[a, b]` (UTC ms): a round step in local time that gives
 /// at most about eight ticks, and the label format that suits it.
 fn time_ticks(a: i64, b: i64, tz: &TimeZone) -> (Vec<i64>, &'static str) {
     const MIN: i64 = 60_000;
-    const STEPS: [i64; 12] = [
-        MIN,
-        5 * MIN,
-        15 * MIN,
-        30 * MIN,
-        60 * MIN,
-        3 * 60 * MIN,
-        6 * 60 * MIN,
-        12 * 60 * MIN,
-        24 * 60 * MIN,
-        2 * 24 * 60 * MIN,
-        7 * 24 * 60 * MIN,
-        30 * 24 * 60 * MIN,
-    ];
+    const STEPS: [i64; 13] = crate::time::ROUND_STEPS_MS;
     let span = (b - a).max(1);
     let step = STEPS
         .iter()
         .copied()
         .find(|s| span / s <= 8)
-        .unwrap_or(STEPS[11]);
+        .unwrap_or(STEPS[STEPS.len() - 1]);
     let fmt = if step >= 24 * 60 * MIN {
         "%m-%d"
     } else if span > 24 * 60 * MIN {
@@ -340,18 +344,7 @@ pub fn time_panels(
                 "<path class=\"line {class}\" data-series=\"{name}\" d=\"{}\"><title>{name}</title></path>",
                 d.trim_start()
             );
-            let ly = py1 + 4.0 + 16.0 * k as f64;
-            if ly < py0 {
-                let _ = write!(
-                    out,
-                    "<rect class=\"{class}\" x=\"{:.1}\" y=\"{:.1}\" width=\"10\" height=\"10\"/>\
-                     <text class=\"fg\" x=\"{:.1}\" y=\"{:.1}\">{name}</text>",
-                    x1 + 14.0,
-                    ly,
-                    x1 + 28.0,
-                    ly + 9.0
-                );
-            }
+            legend(&mut out, &class, &name, x1, py1, py0, k);
         }
         // each bucket's exact values, on hover: a transparent band over its time span
         let bw = (x1 - x0) / BUCKETS as f64;
@@ -656,19 +649,7 @@ fn stacked_body(out: &mut String, top: f64, s: &Stack, tz: &TimeZone) -> f64 {
                 out,
                 "<path class=\"area {class}\" data-series=\"{name}\" d=\"{d}\"><title>{name} {dir}: {total} B</title></path>"
             );
-            let ly = py1 + 4.0 + 16.0 * k as f64;
-            if ly < py0 {
-                let _ = write!(
-                    out,
-                    "<rect class=\"{class}\" x=\"{:.1}\" y=\"{:.1}\" width=\"10\" height=\"10\"/>\
-                     <text class=\"fg\" x=\"{:.1}\" y=\"{:.1}\">{}</text>",
-                    x1 + 14.0,
-                    ly,
-                    x1 + 28.0,
-                    ly + 9.0,
-                    truncate(&name, 22)
-                );
-            }
+            legend(out, &class, &truncate(&name, 22), x1, py1, py0, k);
         }
         // each bucket's exact bytes per row, on hover
         for i in (0..n).filter(|i| s.sampled[*i]) {
