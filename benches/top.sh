@@ -6,10 +6,12 @@
 # Setup: 10 000 established TCP sockets on loopback (5 000 idle connections), and an iperf3
 # transfer from the host into a namespace over a veth pair, all bounded in time and removed
 # at the end. Each monitor then runs SECONDS (default 15) at one refresh per second while a
-# fresh iperf3 transfer runs: nrec top -b (private eBPF instance, and --no-ebpf),
-# `nethogs -t` and `iftop -t`, each on the veth. Printed per monitor: CPU seconds over the
-# run (utime + stime of /proc/PID/stat), peak RSS (VmHWM), and iperf3's throughput against
-# a run with no monitor. Two rounds, monitors alternating, so drift hits all alike.
+# fresh iperf3 transfer runs: nrec top -b reading the recorder's pinned eBPF maps (as with
+# `nrec daemon` running), loading a private instance, showing connections (the socket dump),
+# and with --no-ebpf; `nethogs -t` and `iftop -t`, each on the veth. Printed per monitor: CPU
+# in its first second (start-up) and per second while the transfer ran (exact, from a
+# cgroup of its own), peak RSS (VmHWM), and iperf3's throughput against a run with no
+# monitor. Two rounds, monitors alternating, so drift hits all alike.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 [ "$(id -u)" = 0 ] || { echo "run as root (namespaces, veth, eBPF, packet capture)"; exit 2; }
@@ -28,6 +30,7 @@ cleanup() {
   wait 2>/dev/null || true
   ip link del "$HOSTIF" 2>/dev/null || true
   ip netns del "$NS" 2>/dev/null || true
+  [ -z "${PINNED:-}" ] || NREC_BPF_DIR=$BPF "$NREC" setup --remove >/dev/null || true
   rm -rf "$W"
 }
 trap cleanup EXIT
@@ -54,39 +57,73 @@ PIDS+=($!)
 for _ in $(seq 100); do [ -f "$W/socks.ready" ] && break; sleep 0.2; done
 echo "established TCP sockets: $(ss -Htn state established | wc -l)"
 
-# CPU seconds and peak RSS of PID after it ends
-usage() {
-  local pid=$1
-  local hz; hz=$(getconf CLK_TCK)
-  awk -v hz="$hz" '{ split($0, a, ") "); split(a[2], f, " "); printf "%.2f", (f[12] + f[13]) / hz }' "/proc/$pid/stat"
+# CPU time of a monitor, exact and with every thread it ever had (nrec's namespace helper
+# threads exit each refresh): each monitor runs in its own cpuacct cgroup (v1) or cgroup (v2);
+# without either, /proc/PID/stat (10 ms ticks, live threads' and reaped ones').
+CGROOT=
+if [ -f /sys/fs/cgroup/cpuacct/cpuacct.usage ]; then CGROOT=/sys/fs/cgroup/cpuacct
+elif [ -f /sys/fs/cgroup/cgroup.controllers ]; then CGROOT=/sys/fs/cgroup
+fi
+cg_new() {
+  [ -n "$CGROOT" ] || return 0
+  local d="$CGROOT/nrtb$$-$1"
+  mkdir -p "$d" && echo "$d"
 }
-# Runs MONITOR... for SECS while iperf3 sends; prints: name cpu_s rss_mb Gbit/s
+# ms of CPU so far: cgroup DIR or, without one, PID
+cpu_ms() {
+  local d=$1 pid=$2
+  if [ -n "$d" ] && [ -f "$d/cpuacct.usage" ]; then
+    awk '{ printf "%.1f", $1 / 1e6 }' "$d/cpuacct.usage"
+  elif [ -n "$d" ]; then
+    awk '/^usage_usec/ { printf "%.1f", $2 / 1e3 }' "$d/cpu.stat"
+  else
+    awk -v hz="$(getconf CLK_TCK)" '{ split($0, a, ") "); split(a[2], f, " "); printf "%.1f", (f[12] + f[13]) * 1000 / hz }' "/proc/$pid/stat"
+  fi
+}
+# Runs MONITOR... for SECS while iperf3 sends. Prints: name, CPU ms in its first second
+# (start-up: eBPF load, capture open), CPU ms per second while the transfer ran (the
+# steady state at one refresh per second), peak RSS, iperf3's throughput.
 run() {
   local name=$1; shift
+  local cg="" mpid c0=0
   if [ "$name" != none ]; then
-    "$@" >/dev/null 2>"$W/$name.err" &
-    local mpid=$!
+    cg=$(cg_new "${name//[^a-z]/}")
+    ( [ -z "$cg" ] || echo "$BASHPID" > "$cg/cgroup.procs" 2>/dev/null || echo "$BASHPID" > "$cg/tasks"
+      exec "$@" ) >/dev/null 2>"$W/$name.err" &
+    mpid=$!
     sleep 1
+    c0=$(cpu_ms "$cg" "$mpid")
   fi
+  local t0; t0=$(date +%s.%N)
   iperf3 -c 10.213.0.2 -t "$SECS" -J >"$W/iperf.json"
   local gbit; gbit=$(python3 -c "import json,sys; print('%.2f' % (json.load(open(sys.argv[1]))['end']['sum_received']['bits_per_second'] / 1e9))" "$W/iperf.json")
   if [ "$name" = none ]; then
-    printf '%-22s %8s %8s %10s\n' "$name" - - "$gbit"
+    printf '%-22s %10s %10s %8s %8s\n' "$name" - - - "$gbit"
     return
   fi
-  # the monitor's totals just before it ends (zombies have no VmHWM)
-  local cpu rss
-  cpu=$(usage "$mpid")
+  # the monitor's figures just before it ends (zombies have no VmHWM)
+  local c1 rss per_s
+  c1=$(cpu_ms "$cg" "$mpid")
+  per_s=$(python3 -c "import sys,time; print('%.2f' % ((float(sys.argv[2]) - float(sys.argv[1])) / (time.time() - float(sys.argv[3]))))" "$c0" "$c1" "$t0")
   rss=$(awk '/VmHWM/ { printf "%.1f", $2 / 1024 }' "/proc/$mpid/status")
   kill -INT "$mpid" 2>/dev/null || true
   wait "$mpid" 2>/dev/null || true
-  printf '%-22s %8s %8s %10s\n' "$name" "$cpu" "$rss" "$gbit"
+  [ -z "$cg" ] || rmdir "$cg" 2>/dev/null || true
+  printf '%-22s %10s %10s %8s %8s\n' "$name" "$c0" "$per_s" "$rss" "$gbit"
 }
-printf '%-22s %8s %8s %10s\n' monitor "cpu_s" "rss_MB" "Gbit/s"
+# the recorder's programs, as `nrec setup` (record, daemon) pins them, in a directory of
+# this run's own: `nrec top` then reads their maps and loads nothing
+BPF=/sys/fs/bpf/nrtb$$
+NREC_BPF_DIR=$BPF "$NREC" setup >/dev/null
+PINNED=1
+printf '%-22s %10s %10s %8s %8s\n' monitor "start_ms" "cpu_ms/s" "rss_MB" "Gbit/s"
+[ -n "$CGROOT" ] || echo "(no cgroup for exact CPU time: /proc/PID/stat, 10 ms ticks)"
 for round in 1 2; do
   echo "-- round $round ($SECS s each, 1 refresh/s)"
   run none
-  run "nrec-top(ebpf)" "$NREC" --db "$W/none.db" top -b -d 1 -n $((SECS + 5))
+  run "nrec-top(pinned)" env NREC_BPF_DIR=$BPF "$NREC" --db "$W/none.db" top -b -d 1 -n $((SECS + 5))
+  run "nrec-top(private)" "$NREC" --db "$W/none.db" top -b -d 1 -n $((SECS + 5))
+  run "nrec-top(conns)" env NREC_BPF_DIR=$BPF "$NREC" --db "$W/none.db" top -b -d 1 -n $((SECS + 5)) --view conns
   run "nrec-top(sock_diag)" "$NREC" --db "$W/none.db" top -b -d 1 -n $((SECS + 5)) --no-ebpf
   run nethogs nethogs -t -d 1 "$HOSTIF"
   run iftop iftop -t -n -N -P -s $((SECS + 5)) -i "$HOSTIF"

@@ -320,6 +320,24 @@ pub fn on_signals(
     Ok(())
 }
 
+static STOPPED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+extern "C" fn set_stopped(_sig: libc::c_int) {
+    // async-signal-safe: only an atomic store
+    STOPPED.store(true, std::sync::atomic::Ordering::SeqCst);
+}
+
+/// Makes SIGINT, SIGTERM and SIGHUP set the stop flag ([`stopped`]) instead of ending the
+/// process: for loops that must restore a terminal or close a document before they end.
+pub fn stop_on_signals() -> std::io::Result<()> {
+    on_signals(&[libc::SIGINT, libc::SIGTERM, libc::SIGHUP], set_stopped)
+}
+
+/// Whether a signal asked to stop since [`stop_on_signals`].
+pub fn stopped() -> bool {
+    STOPPED.load(std::sync::atomic::Ordering::SeqCst)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

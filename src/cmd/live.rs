@@ -10,15 +10,7 @@ use crate::output::units::bytes as size;
 use crate::output::{Cell, Output, escape_text, write_error};
 use serde_json::json;
 use std::io::Write;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
-
-static STOP: AtomicBool = AtomicBool::new(false);
-
-extern "C" fn on_signal(_sig: libc::c_int) {
-    // async-signal-safe: only an atomic store
-    STOP.store(true, Ordering::SeqCst);
-}
 
 const COLUMNS: [&str; 10] = [
     "time",
@@ -49,6 +41,9 @@ pub fn run(args: &LiveArgs, g: &Global, out: &mut dyn Write) -> Result<()> {
         ));
     }
     let delay = Duration::from_secs_f64(args.delay);
+    // a signal ends either mode through its loop: the terminal restored, the JSON closed
+    crate::sys::stop_on_signals()
+        .map_err(|e| Error::failure(format!("cannot install signal handlers: {e}")))?;
     if !args.batch {
         if args.count.is_some() || args.format != Format::Table {
             return Err(Error::usage("-n and --format are batch mode's: add -b"));
@@ -63,8 +58,6 @@ pub fn run(args: &LiveArgs, g: &Global, out: &mut dyn Write) -> Result<()> {
         let reader = Reader::new(!args.no_ebpf);
         return crate::live::tui::run(reader, delay, &g.db_read_path(), args);
     }
-    crate::sys::on_signals(&[libc::SIGINT, libc::SIGTERM, libc::SIGHUP], on_signal)
-        .map_err(|e| Error::failure(format!("cannot install signal handlers: {e}")))?;
     let mut reader = Reader::new(!args.no_ebpf);
     if !g.quiet {
         for l in &reader.limits {
@@ -76,7 +69,9 @@ pub fn run(args: &LiveArgs, g: &Global, out: &mut dyn Write) -> Result<()> {
     let host = crate::output::escape_bytes(&raw_host);
     let mut o = Output::new(out, args.format, "top", Some(&raw_host), None, tz.clone());
     let clock = crate::time::Clock::from_env()?.advancing();
-    reader.tick(clock.now().as_millisecond())?;
+    // the connections are read only for a view of them (eBPF counts the processes)
+    let conns = args.view.of_conns();
+    reader.tick(clock.now().as_millisecond(), conns)?;
     match args.format {
         Format::Csv => o.csv_header(&COLUMNS).map_err(write_error)?,
         Format::Json => o
@@ -99,21 +94,23 @@ pub fn run(args: &LiveArgs, g: &Global, out: &mut dyn Write) -> Result<()> {
     let mut next = Instant::now() + delay;
     while args.count.is_none_or(|n| printed < n) {
         // sleep in short steps so a signal ends the run promptly (and closes the JSON)
-        while Instant::now() < next && !STOP.load(Ordering::SeqCst) {
+        while Instant::now() < next && !crate::sys::stopped() {
             std::thread::sleep(
                 next.saturating_duration_since(Instant::now())
                     .min(Duration::from_millis(100)),
             );
         }
-        if STOP.load(Ordering::SeqCst) {
+        if crate::sys::stopped() {
             break;
         }
         next += delay;
-        let Some(t) = reader.tick(clock.now().as_millisecond())? else {
+        let Some(t) = reader.tick(clock.now().as_millisecond(), conns)? else {
             continue;
         };
         totals.add(&t);
-        let mut rows = view::rows(&t, &totals, args.view, args.by, args.sort, "");
+        // every tick after the first read what the view shows
+        let mut rows =
+            view::rows(&t, &totals, args.view, args.by, args.sort, "").unwrap_or_default();
         if let Some(n) = args.limit {
             // keep (unattributed), the last row, so the block still adds up
             if rows.len() > n + 1 {

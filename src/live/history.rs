@@ -125,13 +125,7 @@ fn interval_in(
         return Ok(None);
     };
     use crate::cmd::top::{What, window_rows};
-    let cli_by = match by {
-        By::Name => crate::cli::By::Name,
-        By::Pid => crate::cli::By::Pid,
-        By::Unit => crate::cli::By::Unit,
-        By::Container => crate::cli::By::Container,
-        By::User => crate::cli::By::User,
-    };
+    let cli_by = crate::cli::By::from(by);
     let window = (start, end);
     let (folded, unattributed) = match view {
         View::Conns => return Ok(None),

@@ -5,6 +5,12 @@
 //! only: nothing is reset or forgotten, so the recorder counts exactly what it would without
 //! a `top` open); the differences from the previous tick are the interval's bytes.
 //!
+//! When eBPF counts the processes and no connection is asked for, a tick reads only the
+//! interfaces (`recorder::collect_interfaces`): the socket dump is most of a full read's cost
+//! (the kernel fills every socket's counters), so the processes and interfaces views cost
+//! one /proc/net/dev read per namespace and one map read. The connections are then not read
+//! ([`Tick::conns_read`]); the first tick that reads them again is their baseline.
+//!
 //! The rows add up as `top-procs`' do: per namespace, what processes moved against what its
 //! interfaces carried, the rest `(unattributed)` ([`Balance`]).
 
@@ -78,6 +84,11 @@ pub struct Tick {
     pub unattributed_conns: (u64, u64),
     /// Where the process bytes came from: "ebpf" or "sock_diag".
     pub source: &'static str,
+    /// Whether the connections were read over the whole interval: false when the tick did
+    /// not ask for them (eBPF counted the processes) or the previous one did not (this tick
+    /// is their baseline); `conns` is then empty and the connection, port and host views have
+    /// no numbers for the interval.
+    pub conns_read: bool,
 }
 
 /// The eBPF side of the reader.
@@ -96,6 +107,8 @@ pub struct Reader {
     mono_ms: i64,
     ifaces: HashMap<(u64, Vec<u8>), (u64, u64)>,
     socks: HashMap<u64, (u64, u64)>,
+    /// Whether `socks` holds the previous tick's connections (a baseline).
+    socks_read: bool,
     ebpf_prev: HashMap<(u32, u32, u64), (u64, u64)>,
     ebpf_generation: u64,
     /// Socket inode → owner, kept while the socket lives.
@@ -144,6 +157,7 @@ impl Reader {
             mono_ms: 0,
             ifaces: HashMap::new(),
             socks: HashMap::new(),
+            socks_read: false,
             ebpf_prev: HashMap::new(),
             ebpf_generation: 0,
             owners: HashMap::new(),
@@ -162,11 +176,24 @@ impl Reader {
         }
     }
 
+    /// Whether a tick that does not ask for connections skips the socket dump: eBPF counts
+    /// the processes (without it they are counted from their connections).
+    pub fn reads_conns_on_demand(&self) -> bool {
+        !matches!(self.ebpf, Ebpf::Off(_))
+    }
+
     /// Reads the counters; the first call is the baseline (None), each later one the
-    /// interval since the previous.
-    pub fn tick(&mut self, now_ms: i64) -> crate::error::Result<Option<Tick>> {
+    /// interval since the previous. `conns`: the connections are wanted (a connection, port
+    /// or host view); without them, and with eBPF counting the processes, only the
+    /// interfaces and the eBPF maps are read.
+    pub fn tick(&mut self, now_ms: i64, conns: bool) -> crate::error::Result<Option<Tick>> {
         let mut warn = Warnings::default();
-        let sample = recorder::collect(&Source::Live, now_ms, None, &mut warn)?;
+        let sockets = conns || !self.reads_conns_on_demand();
+        let sample = if sockets {
+            recorder::collect(&Source::Live, now_ms, None, &mut warn)?
+        } else {
+            recorder::collect_interfaces(now_ms, &mut warn)?
+        };
         let reading = match self.ebpf {
             Ebpf::Off(_) => None,
             _ => match ebpf::collect(false) {
@@ -230,7 +257,11 @@ impl Reader {
             }
         }
         self.ifaces = ifaces;
-        // TCP connections and their owners
+        // TCP connections and their owners: the first read after a tick without them is
+        // their baseline
+        let socks_first = first || !self.socks_read;
+        self.socks_read = sockets;
+        t.conns_read = sockets && !socks_first;
         let mut wanted = HashSet::new();
         for ns in &sample.namespaces {
             for s in ns.tcp.iter().flatten() {
@@ -261,7 +292,7 @@ impl Reader {
                 let d = match self.socks.get(&s.cookie) {
                     Some(prev) => delta(now, *prev),
                     // a connection opened since the last tick: all its bytes are new
-                    None if !first => now,
+                    None if !socks_first => now,
                     None => continue,
                 };
                 // an idle connection (most of them) is no row: nothing more to build
@@ -295,7 +326,9 @@ impl Reader {
             }
         }
         self.socks = socks;
-        self.owners.retain(|i, _| live_inodes.contains(i));
+        if sockets {
+            self.owners.retain(|i, _| live_inodes.contains(i));
+        }
         // processes: eBPF's counters when there are any, else their connections'
         let conn_balance = Balance::of(&iface_ns, &conn_ns).unattributed;
         let attributed = match reading {
@@ -320,7 +353,9 @@ impl Reader {
         }
         t.procs.retain(|p| p.rx + p.tx > 0);
         t.unattributed = Balance::of(&iface_ns, &attributed).unattributed;
-        t.unattributed_conns = conn_balance;
+        if t.conns_read {
+            t.unattributed_conns = conn_balance;
+        }
         Ok(Some(t))
     }
 

@@ -18,15 +18,7 @@ use ratatui::style::{Color, Modifier, Style};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Cell, Clear, Paragraph, Sparkline, Table, TableState};
 use std::collections::{HashMap, VecDeque};
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
-
-static STOP: AtomicBool = AtomicBool::new(false);
-
-extern "C" fn on_signal(_sig: libc::c_int) {
-    // async-signal-safe: only an atomic store
-    STOP.store(true, Ordering::SeqCst);
-}
 
 /// How many refreshes the interfaces' graph keeps (nload's scrolling window).
 const GRAPH: usize = 300;
@@ -82,15 +74,14 @@ type PastRows = (
     std::result::Result<Option<super::history::Past>, String>,
 );
 
-/// Runs the full-screen view until `q` or a signal.
+/// Runs the full-screen view until `q` or a signal (`sys::stop_on_signals`, installed by the
+/// caller).
 pub fn run(
     mut reader: Reader,
     delay: Duration,
     db: &std::path::Path,
     args: &crate::cli::LiveArgs,
 ) -> Result<()> {
-    crate::sys::on_signals(&[libc::SIGINT, libc::SIGTERM, libc::SIGHUP], on_signal)
-        .map_err(|e| Error::failure(format!("cannot install signal handlers: {e}")))?;
     let prev = std::panic::take_hook();
     std::panic::set_hook(Box::new(move |info| {
         restore();
@@ -127,10 +118,10 @@ pub fn run(
             past_rows: None,
             clock: crate::time::Clock::from_env()?.advancing(),
         };
-        reader.tick(app.clock.now().as_millisecond())?;
+        reader.tick(app.clock.now().as_millisecond(), app.view.of_conns())?;
         let mut next = Instant::now() + delay;
         loop {
-            if STOP.load(Ordering::SeqCst) {
+            if crate::sys::stopped() {
                 return Ok(());
             }
             if Instant::now() >= next {
@@ -138,7 +129,10 @@ pub fn run(
                 if next < Instant::now() {
                     next = Instant::now() + delay;
                 }
-                if let Some(t) = reader.tick(app.clock.now().as_millisecond())? {
+                // the sockets are read only while a view shows them (when eBPF counts the
+                // processes: the socket dump is most of a refresh's cost)
+                let conns = app.view.of_conns();
+                if let Some(t) = reader.tick(app.clock.now().as_millisecond(), conns)? {
                     for i in &t.ifaces {
                         let g = app.graph.entry(i.label.clone()).or_default();
                         g.push_back(((i.rx as f64 / t.secs) as u64, (i.tx as f64 / t.secs) as u64));
@@ -156,6 +150,10 @@ pub fn run(
             let source = reader.source();
             term.draw(|f| draw(f, &mut app, &limits, source))
                 .map_err(|e| Error::failure(format!("terminal: {e}")))?;
+            #[cfg(feature = "test-hooks")]
+            if std::env::var_os("NREC_TEST_PANIC").is_some() {
+                panic!("NREC_TEST_PANIC: a panic on the screen (test hook)");
+            }
             // wait on the terminal ourselves: crossterm's reader spins on a hung-up terminal
             // (a read of 0 bytes is retried forever), so it is only asked for the events
             // already there; a signal cuts the wait short
@@ -276,20 +274,40 @@ fn rate(b: u64, secs: f64) -> String {
 
 fn draw(f: &mut ratatui::Frame, app: &mut App, limits: &[String], source: &str) {
     let area = f.area();
+    let empty = super::Tick::default();
+    let t = app.tick.as_ref().unwrap_or(&empty);
+    let live = view::rows(t, &app.totals, app.view, app.by, app.sort, &app.filter);
+    // what the connection views' numbers cover, when eBPF counts the processes and the
+    // sockets are read only while such a view is shown
+    let conns_note = if app.view.of_conns() && app.tick.is_some() && live.is_none() {
+        Some(
+            "reading the connections (only while a connection view is shown: eBPF counts \
+              the processes): rates from the next refresh"
+                .to_string(),
+        )
+    } else if app.view.of_conns() && app.totals.conns_secs + 0.5 < app.totals.secs {
+        Some(format!(
+            "TOTAL: the {:.0} s of {:.0} s a connection view was shown (the sockets are read \
+             only then: eBPF counts the processes)",
+            app.totals.conns_secs, app.totals.secs
+        ))
+    } else {
+        None
+    }
+    .filter(|_| app.past.is_none());
+    let mut rows = live.unwrap_or_default();
     let graph_h = if app.view == View::Ifaces { 8 } else { 0 };
+    let head_h = 2 + limits.len().min(2) + usize::from(conns_note.is_some());
     let chunks = Layout::default()
         .direction(Direction::Vertical)
         .constraints([
-            Constraint::Length(2 + limits.len().min(2) as u16),
+            Constraint::Length(head_h as u16),
             Constraint::Min(5),
             Constraint::Length(graph_h),
             Constraint::Length(5),
             Constraint::Length(1),
         ])
         .split(area);
-    let empty = super::Tick::default();
-    let t = app.tick.as_ref().unwrap_or(&empty);
-    let mut rows = view::rows(t, &app.totals, app.view, app.by, app.sort, &app.filter);
     // a recorded interval instead of the live one: (start, end) and its rows
     let mut recorded_span = None;
     let mut recorded_note = None;
@@ -377,6 +395,9 @@ fn draw(f: &mut ratatui::Frame, app: &mut App, limits: &[String], source: &str) 
                 .add_modifier(Modifier::BOLD),
         );
     }
+    if let Some(n) = conns_note {
+        head.push(Line::styled(n, Style::default().fg(Color::Cyan)));
+    }
     for l in limits.iter().take(2) {
         head.push(Line::styled(l.clone(), Style::default().fg(Color::Yellow)));
     }
@@ -438,7 +459,7 @@ H    history of the last hour / day
      the same view from the database; L live again
 q    quit (the terminal is restored)
 Rates are per second over the last refresh; TOTAL since
-`nrec top` started. (unattributed): what the interfaces
+`nrec top` started (connections: while shown, with eBPF). (unattributed): what the interfaces
 carried that no row accounts for.";
 
 fn table(f: &mut ratatui::Frame, app: &mut App, rows: &[Row], secs: f64, area: Rect) {

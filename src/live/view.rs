@@ -28,6 +28,12 @@ impl View {
         View::Ifaces,
     ];
 
+    /// Whether its rows are TCP connections (the connections, ports and hosts views): read
+    /// only while one is shown when eBPF counts the processes ([`Tick::conns_read`]).
+    pub fn of_conns(self) -> bool {
+        matches!(self, View::Conns | View::Ports | View::Hosts)
+    }
+
     pub fn name(self) -> &'static str {
         match self {
             View::Procs => "processes",
@@ -84,6 +90,19 @@ impl By {
     }
 }
 
+/// The same row kind in `top-procs`' terms (the recorded history's rows).
+impl From<By> for crate::cli::By {
+    fn from(by: By) -> Self {
+        match by {
+            By::Name => crate::cli::By::Name,
+            By::Pid => crate::cli::By::Pid,
+            By::Unit => crate::cli::By::Unit,
+            By::Container => crate::cli::By::Container,
+            By::User => crate::cli::By::User,
+        }
+    }
+}
+
 /// One row of a view: its key, what is behind it (processes of a port or host, the owner of a
 /// connection), bytes in the last interval and since the session started.
 #[derive(Debug, Clone, PartialEq)]
@@ -128,6 +147,10 @@ impl Sort {
 #[derive(Default)]
 pub struct Totals {
     sums: HashMap<(View, By, String), (u64, u64)>,
+    /// Seconds added, and of them those whose connections were read: the connection views'
+    /// totals cover only the latter.
+    pub secs: f64,
+    pub conns_secs: f64,
 }
 
 /// The user name of a uid (the number when there is none).
@@ -220,9 +243,17 @@ fn fold(t: &Tick, view: View, by: By) -> Vec<(String, String, u64, u64)> {
 }
 
 impl Totals {
-    /// Adds a tick's bytes to every view's totals.
+    /// Adds a tick's bytes to every view's totals (the connection views' only when the
+    /// tick read the connections).
     pub fn add(&mut self, t: &Tick) {
+        self.secs += t.secs;
+        if t.conns_read {
+            self.conns_secs += t.secs;
+        }
         for view in View::ALL {
+            if view.of_conns() && !t.conns_read {
+                continue;
+            }
             let bys: &[By] = if view == View::Procs {
                 &By::ALL
             } else {
@@ -273,7 +304,8 @@ fn unattributed(t: &Tick, view: View) -> (u64, u64) {
 
 /// The rows of `view` that moved bytes in tick `t`, with their totals since the session
 /// started, `filter` (a substring of the key or detail, case-insensitive) applied, sorted;
-/// `(unattributed)` last (not for interfaces: they are the total).
+/// `(unattributed)` last (not for interfaces: they are the total). None for a connection
+/// view of a tick that did not read the connections.
 pub fn rows(
     t: &Tick,
     totals: &Totals,
@@ -281,7 +313,10 @@ pub fn rows(
     by: By,
     sort_by: Sort,
     filter: &str,
-) -> Vec<Row> {
+) -> Option<Vec<Row>> {
+    if view.of_conns() && !t.conns_read {
+        return None;
+    }
     let filter = filter.to_lowercase();
     let keep = |k: &str, d: &str| {
         filter.is_empty()
@@ -318,7 +353,7 @@ pub fn rows(
             rest: true,
         });
     }
-    out
+    Some(out)
 }
 
 /// Sorts rows by `sort`; ties (idle rows) by name, so rows do not jump between refreshes.
@@ -383,6 +418,7 @@ mod tests {
             unattributed: (40, 50),
             unattributed_conns: (95, 95),
             source: "ebpf",
+            conns_read: true,
         }
     }
 
@@ -392,7 +428,7 @@ mod tests {
         let mut tot = Totals::default();
         tot.add(&t);
         tot.add(&t);
-        let r = rows(&t, &tot, View::Procs, By::Name, Sort::Rate, "");
+        let r = rows(&t, &tot, View::Procs, By::Name, Sort::Rate, "").unwrap();
         assert_eq!(r[0].key, "nginx");
         assert_eq!((r[0].rx, r[0].tx), (150, 950));
         assert_eq!((r[0].rx_total, r[0].tx_total), (300, 1900));
@@ -400,19 +436,43 @@ mod tests {
         // the rows and (unattributed) add up to the interfaces
         let sum: u64 = r.iter().map(|r| r.rx + r.tx).sum();
         assert_eq!(sum, 1200);
-        let r = rows(&t, &tot, View::Procs, By::Unit, Sort::Name, "");
+        let r = rows(&t, &tot, View::Procs, By::Unit, Sort::Name, "").unwrap();
         assert_eq!(r[0].key, "(no unit)");
         assert_eq!(r[1].detail, "nginx");
-        let r = rows(&t, &tot, View::Conns, By::Name, Sort::Rate, "");
+        let r = rows(&t, &tot, View::Conns, By::Name, Sort::Rate, "").unwrap();
         assert_eq!(r[0].key, "443 ↔ 10.0.0.1:5000");
         assert_eq!(r[1].key, "40000 ↔ [::1]:22");
         assert_eq!(r[1].detail, "(no process)");
-        let r = rows(&t, &tot, View::Ports, By::Name, Sort::Tx, "");
+        let r = rows(&t, &tot, View::Ports, By::Name, Sort::Tx, "").unwrap();
         assert_eq!(r[0].key, "tcp/443");
-        let r = rows(&t, &tot, View::Hosts, By::Name, Sort::Rate, "10.0");
+        let r = rows(&t, &tot, View::Hosts, By::Name, Sort::Rate, "10.0").unwrap();
         assert_eq!(r.len(), 1, "a filter keeps matching rows only: {r:?}");
-        let r = rows(&t, &tot, View::Ifaces, By::Name, Sort::Rate, "");
+        let r = rows(&t, &tot, View::Ifaces, By::Name, Sort::Rate, "").unwrap();
         assert_eq!(r.len(), 1);
         assert_eq!(r[0].rx_total, 400);
+    }
+
+    #[test]
+    fn a_tick_without_connections_adds_to_no_connection_view() {
+        let t = tick();
+        let mut light = tick();
+        light.conns_read = false;
+        light.conns.clear();
+        light.unattributed_conns = (0, 0);
+        let mut tot = Totals::default();
+        tot.add(&t);
+        tot.add(&light);
+        assert_eq!((tot.secs, tot.conns_secs), (2.0, 1.0));
+        // processes and interfaces count both ticks
+        let r = rows(&light, &tot, View::Procs, By::Name, Sort::Rate, "").unwrap();
+        assert_eq!((r[0].rx_total, r[0].tx_total), (300, 1900));
+        assert_eq!(r.last().unwrap().rx_total, 80);
+        // the connection views: no rows for the light tick, totals of the read one only
+        for v in [View::Conns, View::Ports, View::Hosts] {
+            assert!(rows(&light, &tot, v, By::Name, Sort::Rate, "").is_none());
+            let r = rows(&t, &tot, v, By::Name, Sort::Rate, "").unwrap();
+            assert_eq!(r[0].rx_total + r[0].tx_total, 1000, "{v:?}");
+            assert_eq!(r.last().unwrap().rx_total, 95, "{v:?}");
+        }
     }
 }

@@ -133,7 +133,11 @@ fn per_s(text: &str) -> Option<f64> {
 
 /// The (rx/s, tx/s) of the screen's row starting with `name`.
 fn row_rates(screen: &str, name: &str) -> Option<(f64, f64)> {
-    let line = screen.lines().find(|l| l.starts_with(name))?;
+    line_rates(screen.lines().find(|l| l.starts_with(name))?)
+}
+
+/// The (rx/s, tx/s) of a row.
+fn line_rates(line: &str) -> Option<(f64, f64)> {
     let words: Vec<&str> = line.split_whitespace().collect();
     let rates: Vec<f64> = words
         .windows(2)
@@ -153,6 +157,35 @@ fn wait_file(p: &Path, secs: u64) -> Option<String> {
         std::thread::sleep(Duration::from_millis(100));
     }
     None
+}
+
+/// A tmux server of this test's own running `command` in a 160×40 window.
+fn tmux_with(name: &str, command: &str) -> Tmux {
+    let tmux = Tmux {
+        socket: format!("nrec-test-{name}-{}", std::process::id()),
+    };
+    tmux.run(&[
+        "-f",
+        "/dev/null",
+        "new-session",
+        "-d",
+        "-s",
+        "t",
+        "-x",
+        "160",
+        "-y",
+        "40",
+        command,
+    ]);
+    tmux
+}
+
+fn have_tmux() -> bool {
+    if Command::new("tmux").arg("-V").output().is_err() {
+        eprintln!("SKIPPED: tmux is not installed (CI installs it)");
+        return false;
+    }
+    true
 }
 
 /// The pid of `nrec` running as the child of the pane's shell.
@@ -175,15 +208,11 @@ fn nrec_child(tmux: &Tmux) -> Option<u32> {
 
 #[test]
 fn the_screen_shows_a_sender_switches_views_and_always_restores_the_terminal() {
-    if Command::new("tmux").arg("-V").output().is_err() {
-        eprintln!("SKIPPED: tmux is not installed (CI installs it)");
+    if !have_tmux() {
         return;
     }
     let env = Env::new();
     let dir = env.tmp.path();
-    let tmux = Tmux {
-        socket: format!("nrec-test-{}", std::process::id()),
-    };
     // the pane's shell records the terminal's settings, runs `nrec top` twice (the first
     // ended by q, the second by SIGTERM) and records the settings after each
     let script = dir.join("pane.sh");
@@ -201,19 +230,7 @@ fn the_screen_shows_a_sender_switches_views_and_always_restores_the_terminal() {
         ),
     )
     .unwrap();
-    tmux.run(&[
-        "-f",
-        "/dev/null",
-        "new-session",
-        "-d",
-        "-s",
-        "t",
-        "-x",
-        "160",
-        "-y",
-        "40",
-        &format!("sh {}", script.display()),
-    ]);
+    let tmux = tmux_with("keys", &format!("sh {}", script.display()));
     let (up, s) = tmux.wait_for(10, |s| s.contains("nrec top —"));
     assert!(up, "the screen never appeared:\n{s}");
     // the recorder samples before the sender starts and while it sends
@@ -365,18 +382,35 @@ fn the_screen_shows_a_sender_switches_views_and_always_restores_the_terminal() {
     );
 }
 
+/// Where `nrec top -b` counts processes from.
+enum Bpf<'a> {
+    /// NREC_EBPF=off: their TCP connections (sock_diag).
+    Off,
+    /// Nothing pinned where it looks: a private instance for the session.
+    Private,
+    /// The recorder's maps pinned in this directory.
+    Pinned(&'a PathBuf),
+}
+
 /// Runs `nrec top -b` with `args`, reading its stdout line by line.
 fn batch(
     env: &Env,
     args: &[&str],
-    bpf_dir: Option<&PathBuf>,
+    bpf: Bpf,
 ) -> (
     Child,
     std::io::Lines<std::io::BufReader<std::process::ChildStdout>>,
 ) {
     let mut c = env.cmd(&[&["top", "-b"][..], args].concat());
-    if let Some(d) = bpf_dir {
-        c.env("NREC_EBPF", "auto").env("NREC_BPF_DIR", d);
+    match bpf {
+        Bpf::Off => {}
+        Bpf::Private => {
+            let none = format!("/sys/fs/bpf/nrec-test-none-{}", std::process::id());
+            c.env("NREC_EBPF", "auto").env("NREC_BPF_DIR", none);
+        }
+        Bpf::Pinned(d) => {
+            c.env("NREC_EBPF", "auto").env("NREC_BPF_DIR", d);
+        }
     }
     let mut child = c
         .stdout(Stdio::piped())
@@ -408,7 +442,7 @@ fn batch_rows_parse_and_add_up_to_the_bytes_sent() {
         if !ebpf {
             args.push("--no-ebpf");
         }
-        let (mut top, mut lines) = batch(&env, &args, None);
+        let (mut top, mut lines) = batch(&env, &args, if ebpf { Bpf::Private } else { Bpf::Off });
         let header = lines.next().unwrap().unwrap();
         // the first block is printed after the baseline: the transfer is inside the run
         let first = lines.next().unwrap().unwrap();
@@ -422,6 +456,16 @@ fn batch_rows_parse_and_add_up_to_the_bytes_sent() {
         }
         let status = top.0.wait().unwrap();
         assert!(status.success(), "nrec top -b: {status}");
+        let mut err = String::new();
+        std::io::Read::read_to_string(&mut top.0.stderr.take().unwrap(), &mut err).unwrap();
+        if ebpf {
+            // eBPF counted the processes (and the sockets were not read: the processes view)
+            assert!(!err.contains("eBPF off"), "{err}");
+            let pins = format!("/sys/fs/bpf/nrec-top-{}", top.0.id());
+            assert!(!Path::new(&pins).exists(), "{pins} outlived nrec top");
+        } else {
+            assert!(err.contains("eBPF off"), "{err}");
+        }
         let (h, rows) = parse_csv(&text);
         assert_eq!(
             h,
@@ -487,7 +531,7 @@ fn batch_rows_parse_and_add_up_to_the_bytes_sent() {
             "ifaces",
             "--no-ebpf",
         ],
-        None,
+        Bpf::Off,
     );
     let text: String = lines.map(|l| l.unwrap() + "\n").collect();
     assert!(top.0.wait().unwrap().success());
@@ -526,7 +570,7 @@ fn a_top_session_leaves_the_recorders_ebpf_numbers_unchanged() {
     let (mut top, mut lines) = batch(
         &env,
         &["-d", "0.2", "-n", "1000", "--format", "json"],
-        env.bpf_dir.as_ref(),
+        Bpf::Pinned(env.bpf_dir.as_ref().unwrap()),
     );
     // the document opens after the baseline, each block's rows follow
     let mut text = String::new();
@@ -569,4 +613,122 @@ fn a_top_session_leaves_the_recorders_ebpf_numbers_unchanged() {
     assert_eq!(col(&h, srv_row, "tx_bytes"), m.to_string());
     drop(srv);
     drop(cli);
+}
+
+/// A panic on the screen (the test hook) leaves the terminal as it was: main screen, cursor,
+/// tty settings; the panic's message on stderr.
+#[cfg(feature = "test-hooks")]
+#[test]
+fn a_panic_restores_the_terminal() {
+    if !have_tmux() {
+        return;
+    }
+    let env = Env::new();
+    let dir = env.tmp.path();
+    let script = dir.join("pane.sh");
+    std::fs::write(
+        &script,
+        format!(
+            "cd {d}\nstty -g > before\nNREC_TEST_PANIC=1 NREC_EBPF=off {BIN} --db {db} top -d 1 \
+             2> err\necho $? > rc\nstty -g > after\nexec sleep 600\n",
+            d = dir.display(),
+            db = env.db.display()
+        ),
+    )
+    .unwrap();
+    let tmux = tmux_with("panic", &format!("sh {}", script.display()));
+    let rc = wait_file(&dir.join("rc"), 10).expect("the panic ends nrec top");
+    assert_eq!(rc.trim(), "101", "a panic's exit status");
+    let err = std::fs::read_to_string(dir.join("err")).unwrap();
+    assert!(
+        err.contains("NREC_TEST_PANIC"),
+        "the panic's message: {err}"
+    );
+    let before = std::fs::read_to_string(dir.join("before")).unwrap();
+    let after = wait_file(&dir.join("after"), 5).unwrap();
+    assert_eq!(before, after, "stty settings changed by a panic");
+    let state = tmux.run(&["display", "-p", "-t", "t", "#{alternate_on} #{cursor_flag}"]);
+    assert_eq!(
+        state.trim(),
+        "0 1",
+        "main screen and cursor back after a panic"
+    );
+}
+
+/// With eBPF counting the processes, the sockets are read only while a connection view is
+/// shown: the processes view's numbers come from eBPF alone, and the connections' totals say
+/// which part of the session they cover.
+#[test]
+fn with_ebpf_the_connections_are_read_while_a_connection_view_shows() {
+    if !is_root() {
+        eprintln!("SKIPPED: needs root (eBPF)");
+        return;
+    }
+    if !have_tmux() {
+        return;
+    }
+    let env = Env::new();
+    // nothing pinned in this directory: top loads a private instance of its own
+    let bpf = format!("/sys/fs/bpf/nrec-test-top-{}", std::process::id());
+    let tmux = tmux_with(
+        "ebpf",
+        &format!(
+            "TZ=UTC NREC_EBPF=auto NREC_BPF_DIR={bpf} {BIN} --db {} top -d 1",
+            env.db.display()
+        ),
+    );
+    let (up, s) = tmux.wait_for(15, |s| s.contains("processes from ebpf (private"));
+    assert!(up, "nrec top with its private eBPF instance:\n{s}");
+    let pid = nrec_child(&tmux).or_else(|| {
+        let p = tmux.run(&["display", "-p", "-t", "t", "#{pane_pid}"]);
+        p.trim().parse().ok()
+    });
+    let pid = pid.expect("nrec top's pid");
+    let pinned = PathBuf::from(format!("/sys/fs/bpf/nrec-top-{pid}"));
+    assert!(pinned.exists(), "the private instance's pins");
+    let mut sink = python(SINK, &["nrtop-esink"]);
+    let port = {
+        let mut l = String::new();
+        std::io::BufReader::new(sink.0.stdout.as_mut().unwrap())
+            .read_line(&mut l)
+            .unwrap();
+        l.trim().to_string()
+    };
+    let rate = 1_000_000.0;
+    let _send = python(PACED, &["nrtop-esend", &port, "1000000", "14"]);
+    let near = |r: f64| (r - rate).abs() <= rate * 0.1;
+    let (seen, s) = tmux.wait_for(8, |s| {
+        row_rates(s, "nrtop-esend").is_some_and(|(_, tx)| near(tx))
+            && row_rates(s, "nrtop-esink").is_some_and(|(rx, _)| near(rx))
+    });
+    assert!(seen, "eBPF's sender and sink at 1 MB/s ± 10 %:\n{s}");
+    // connections: read from the next refresh on; the sender's at its rate
+    tmux.run(&["send-keys", "-t", "t", "2"]);
+    let conn = format!("↔ 127.0.0.1:{port} ");
+    let (ok, s) = tmux.wait_for(5, |s| {
+        s.lines()
+            .find(|l| l.contains(&conn))
+            .and_then(line_rates)
+            .is_some_and(|(_, tx)| near(tx))
+    });
+    assert!(ok, "the sender's connection at 1 MB/s ± 10 %:\n{s}");
+    // their totals cover the seconds they were read, fewer than the session's
+    let note = s
+        .lines()
+        .find(|l| l.starts_with("TOTAL: the "))
+        .unwrap_or_else(|| panic!("what the connections' totals cover:\n{s}"));
+    let secs: Vec<f64> = note
+        .split_whitespace()
+        .filter_map(|w| w.parse().ok())
+        .collect();
+    assert!(
+        secs.len() >= 2 && secs[0] >= 1.0 && secs[0] < secs[1],
+        "{note}"
+    );
+    tmux.run(&["send-keys", "-t", "t", "q"]);
+    let end = Instant::now() + Duration::from_secs(10);
+    while Path::new(&format!("/proc/{pid}/comm")).exists() && Instant::now() < end {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(!pinned.exists(), "the private instance outlived nrec top");
 }
