@@ -274,15 +274,7 @@ pub(crate) mod tests {
         NsSample {
             inode,
             name: name.as_bytes().to_vec(),
-            ifaces,
-            counters: Vec::new(),
-            listeners: None,
-            tcp: None,
-            closed: None,
-            udp_socks: Vec::new(),
-            udp_flows: None,
-            fresh: false,
-            owner_pid: None,
+            ..NsSample::of_ifaces(ifaces)
         }
     }
 

@@ -85,6 +85,26 @@ pub struct NsSample {
     pub owner_pid: Option<u32>,
 }
 
+impl NsSample {
+    /// A namespace of which only the interfaces were read: nothing else claimed (no
+    /// counters, sockets unknown), not named yet.
+    pub fn of_ifaces(ifaces: Vec<IfaceSample>) -> NsSample {
+        NsSample {
+            inode: 0,
+            name: Vec::new(),
+            ifaces,
+            counters: Vec::new(),
+            listeners: None,
+            tcp: None,
+            closed: None,
+            udp_socks: Vec::new(),
+            udp_flows: None,
+            fresh: false,
+            owner_pid: None,
+        }
+    }
+}
+
 /// How a datagram was seen: leaving the namespace, arriving in it, or on loopback (where it
 /// both leaves and arrives: libpcap shows loopback packets once).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -353,17 +373,9 @@ fn collect_dir(dir: &Path, now_ms: i64, warn: &mut Warnings) -> Result<Sample> {
         arch,
         ncpu,
         namespaces: vec![NsSample {
-            inode: 0,
             name: b"root".to_vec(),
-            ifaces,
             counters,
-            listeners: None,
-            tcp: None,
-            closed: None,
-            udp_socks: Vec::new(),
-            udp_flows: None,
-            fresh: false,
-            owner_pid: None,
+            ..NsSample::of_ifaces(ifaces)
         }],
         ebpf: None,
         pids: None,
@@ -513,17 +525,11 @@ fn collect_namespace() -> Result<(NsSample, Warnings)> {
     };
     Ok((
         NsSample {
-            inode: 0,
-            name: Vec::new(),
-            ifaces,
             counters,
             listeners,
             tcp,
-            closed: None,
             udp_socks,
-            udp_flows: None,
-            fresh: false,
-            owner_pid: None,
+            ..NsSample::of_ifaces(ifaces)
         },
         warn,
     ))
@@ -544,22 +550,7 @@ fn collect_namespace_interfaces() -> Result<(NsSample, Warnings)> {
         link: ifinfo::LinkInfo::default(),
     })
     .collect();
-    Ok((
-        NsSample {
-            inode: 0,
-            name: Vec::new(),
-            ifaces,
-            counters: Vec::new(),
-            listeners: None,
-            tcp: None,
-            closed: None,
-            udp_socks: Vec::new(),
-            udp_flows: None,
-            fresh: false,
-            owner_pid: None,
-        },
-        warn,
-    ))
+    Ok((NsSample::of_ifaces(ifaces), warn))
 }
 
 /// Counts TCP sockets per state and UDP sockets into `counters` under `diag:tcp4:STATE`

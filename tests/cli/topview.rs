@@ -59,6 +59,18 @@ fn python(script: &str, args: &[&str]) -> Child {
     )
 }
 
+/// A sink and a sender (named so) sending it 1 MB/s over loopback for `secs`; the sink's port.
+fn paced_pair(sink: &str, sender: &str, secs: u32) -> (Child, Child, String) {
+    let mut sink = python(SINK, &[sink]);
+    let mut l = String::new();
+    std::io::BufReader::new(sink.0.stdout.as_mut().unwrap())
+        .read_line(&mut l)
+        .unwrap();
+    let port = l.trim().to_string();
+    let send = python(PACED, &[sender, &port, "1000000", &secs.to_string()]);
+    (sink, send, port)
+}
+
 /// A tmux server of this test's own (its socket named after the test), killed when dropped.
 struct Tmux {
     socket: String,
@@ -236,16 +248,8 @@ fn the_screen_shows_a_sender_switches_views_and_always_restores_the_terminal() {
     // the recorder samples before the sender starts and while it sends
     env.record_live();
     // a named sender at 1 MB/s over loopback (bounded: 12 s)
-    let mut sink = python(SINK, &["nrtop-sink"]);
-    let port = {
-        let mut l = String::new();
-        std::io::BufReader::new(sink.0.stdout.as_mut().unwrap())
-            .read_line(&mut l)
-            .unwrap();
-        l.trim().to_string()
-    };
+    let (_sink, _send, port) = paced_pair("nrtop-sink", "nrtop-send", 12);
     let rate = 1_000_000.0;
-    let _send = python(PACED, &["nrtop-send", &port, "1000000", "12"]);
     // its row appears with a rate within 10 % of what it sends
     let (seen, s) = tmux.wait_for(8, |s| {
         row_rates(s, "nrtop-send").is_some_and(|(_, tx)| (tx - rate).abs() <= rate * 0.1)
@@ -347,22 +351,7 @@ fn the_screen_shows_a_sender_switches_views_and_always_restores_the_terminal() {
         "main screen and cursor back after SIGTERM"
     );
     // a closed terminal (the tmux server gone) ends it too, instead of leaving it behind
-    let hup = Tmux {
-        socket: format!("nrec-test-hup-{}", std::process::id()),
-    };
-    hup.run(&[
-        "-f",
-        "/dev/null",
-        "new-session",
-        "-d",
-        "-s",
-        "t",
-        "-x",
-        "120",
-        "-y",
-        "30",
-        &top,
-    ]);
+    let hup = tmux_with("hup", &top);
     let (up, s) = hup.wait_for(10, |s| s.contains("nrec top —"));
     assert!(up, "third run:\n{s}");
     let pid: u32 = hup
@@ -686,16 +675,8 @@ fn with_ebpf_the_connections_are_read_while_a_connection_view_shows() {
     let pid = pid.expect("nrec top's pid");
     let pinned = PathBuf::from(format!("/sys/fs/bpf/nrec-top-{pid}"));
     assert!(pinned.exists(), "the private instance's pins");
-    let mut sink = python(SINK, &["nrtop-esink"]);
-    let port = {
-        let mut l = String::new();
-        std::io::BufReader::new(sink.0.stdout.as_mut().unwrap())
-            .read_line(&mut l)
-            .unwrap();
-        l.trim().to_string()
-    };
+    let (_sink, _send, port) = paced_pair("nrtop-esink", "nrtop-esend", 14);
     let rate = 1_000_000.0;
-    let _send = python(PACED, &["nrtop-esend", &port, "1000000", "14"]);
     let near = |r: f64| (r - rate).abs() <= rate * 0.1;
     let (seen, s) = tmux.wait_for(8, |s| {
         row_rates(s, "nrtop-esend").is_some_and(|(_, tx)| near(tx))
