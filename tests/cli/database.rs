@@ -852,14 +852,15 @@ fn a_user_without_write_access_reads_and_is_told_about_the_system_database() {
     let home = env.tmp.path().join("home");
     std::fs::create_dir_all(&home).unwrap();
     let nobody = |args: &[&std::ffi::OsStr]| {
-        as_nobody(&bin)
-            .args(args)
-            .env("NREC_NOW", at(5))
-            .env("HOME", &home)
-            .env_remove("XDG_STATE_HOME")
-            .env("NREC_SYSTEM_DB", system.join("nrec.db"))
-            .output()
-            .unwrap()
+        output_of_copy(|| {
+            let mut c = as_nobody(&bin);
+            c.args(args)
+                .env("NREC_NOW", at(5))
+                .env("HOME", &home)
+                .env_remove("XDG_STATE_HOME")
+                .env("NREC_SYSTEM_DB", system.join("nrec.db"));
+            c
+        })
     };
     let db = shared.join("nrec.db");
     let out = nobody(&[

@@ -479,6 +479,20 @@ impl Drop for Peer {
 }
 
 /// `bin` run as `nobody` (no groups, no capabilities), via setpriv.
+/// Runs the command `make` builds, again while its program is "text file busy" (ETXTBSY): a
+/// program the test just copied is held open for writing by any child another test forked
+/// during the copy, until that child execs (a moment).
+pub fn output_of_copy(make: impl Fn() -> Command) -> Output {
+    for _ in 0..50 {
+        let out = make().output().unwrap();
+        if !String::from_utf8_lossy(&out.stderr).contains("Text file busy") {
+            return out;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    panic!("text file busy for 5 s: {:?}", make());
+}
+
 pub fn as_nobody(bin: &Path) -> Command {
     let mut c = Command::new("setpriv");
     c.args([

@@ -383,13 +383,14 @@ fn unprivileged_records_what_it_can_and_says_so_once() {
     std::fs::copy(BIN, &bin).unwrap();
     chown(env.tmp.path());
     let run = || {
-        as_nobody(&bin)
-            .arg("--db")
-            .arg(&env.db)
-            .arg("record")
-            .env("NREC_EBPF", "off")
-            .output()
-            .unwrap()
+        output_of_copy(|| {
+            let mut c = as_nobody(&bin);
+            c.arg("--db")
+                .arg(&env.db)
+                .arg("record")
+                .env("NREC_EBPF", "off");
+            c
+        })
     };
     let first = run();
     let err = String::from_utf8_lossy(&first.stderr);
