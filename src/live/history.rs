@@ -28,6 +28,9 @@ pub struct Past {
 pub struct History {
     path: std::path::PathBuf,
     conn: Result<Connection, String>,
+    /// SQLite's `data_version` when last asked: it changes when another connection (the
+    /// recorder) commits.
+    version: Option<i64>,
 }
 
 impl History {
@@ -37,7 +40,20 @@ impl History {
         History {
             path: path.to_path_buf(),
             conn: crate::store::open_ro(path).map_err(|e| e.to_string()),
+            version: None,
         }
+    }
+
+    /// Whether the database changed since the last call (the recorder stored a sample):
+    /// what was read from it is then out of date. One pragma, no file read.
+    pub fn changed(&mut self) -> bool {
+        let Ok(conn) = &self.conn else {
+            return false;
+        };
+        let v = conn
+            .query_row("PRAGMA data_version", [], |r| r.get::<_, i64>(0))
+            .ok();
+        std::mem::replace(&mut self.version, v) != v
     }
 
     fn retry(&mut self) {

@@ -277,6 +277,11 @@ fn draw(f: &mut ratatui::Frame, app: &mut App, limits: &[String], source: &str) 
     let empty = super::Tick::default();
     let t = app.tick.as_ref().unwrap_or(&empty);
     let live = view::rows(t, &app.totals, app.view, app.by, app.sort, &app.filter);
+    // a sample stored since the history and recorded intervals were read: read them again
+    if app.history.changed() {
+        app.recorded = None;
+        app.past_rows = None;
+    }
     // what the connection views' numbers cover, when eBPF counts the processes and the
     // sockets are read only while such a view is shown
     let conns_note = if app.view.of_conns() && app.tick.is_some() && live.is_none() {
@@ -464,10 +469,12 @@ carried that no row accounts for.";
 
 fn table(f: &mut ratatui::Frame, app: &mut App, rows: &[Row], secs: f64, area: Rect) {
     let n = rows.len();
-    if let Some(i) = app.table.selected() {
-        if i >= n {
-            app.table.select(Some(n.saturating_sub(1)));
-        }
+    // ratatui drops the selection when it draws no rows (the interfaces before the first
+    // refresh): the first row is selected again once there are rows
+    match app.table.selected() {
+        Some(i) if i >= n => app.table.select(Some(n.saturating_sub(1))),
+        None if n > 0 => app.table.select(Some(0)),
+        _ => {}
     }
     let head = ratatui::widgets::Row::new(vec![
         Cell::from(app.view.head(app.by)),

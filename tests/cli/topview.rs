@@ -258,8 +258,7 @@ fn the_screen_shows_a_sender_switches_views_and_always_restores_the_terminal() {
     let (rx, _) = row_rates(&s, "nrtop-sink").expect("the sink's row");
     assert!((rx - rate).abs() <= rate * 0.1, "sink at {rx} B/s:\n{s}");
     env.record_live();
-    // the selected (top) row's recorded history, re-read by toggling hour/day twice
-    tmux.run(&["send-keys", "-t", "t", "H", "H"]);
+    // the selected (top) row's recorded history, read again once the sample is stored
     let (ok, s) = tmux.wait_for(6, |s| {
         s.lines().any(|l| {
             l.contains("recorded, last hour:")
@@ -268,6 +267,20 @@ fn the_screen_shows_a_sender_switches_views_and_always_restores_the_terminal() {
         })
     });
     assert!(ok, "history of the selected row:\n{s}");
+    // H: the last day instead, the same bytes (H again: the hour)
+    let hour = s
+        .lines()
+        .find(|l| l.contains("recorded, last hour:"))
+        .and_then(|l| l.split(" in all").next())
+        .and_then(|l| l.split(": ").nth(1))
+        .unwrap()
+        .to_string();
+    tmux.run(&["send-keys", "-t", "t", "H"]);
+    let (ok, s) = tmux.wait_for(4, |s| {
+        s.contains(&format!("recorded, last day: {hour} in all"))
+    });
+    assert!(ok, "the day's history holds the hour's {hour}:\n{s}");
+    tmux.run(&["send-keys", "-t", "t", "H"]);
     // step back: the interval between the two samples, from the database
     tmux.run(&["send-keys", "-t", "t", "["]);
     let (ok, s) = tmux.wait_for(4, |s| {
@@ -351,9 +364,13 @@ fn the_screen_shows_a_sender_switches_views_and_always_restores_the_terminal() {
         "main screen and cursor back after SIGTERM"
     );
     // a closed terminal (the tmux server gone) ends it too, instead of leaving it behind
-    let hup = tmux_with("hup", &top);
-    let (up, s) = hup.wait_for(10, |s| s.contains("nrec top —"));
-    assert!(up, "third run:\n{s}");
+    // (opened on the interfaces, which have no row before the first refresh: the first row
+    // is selected when they come, with its graph)
+    let hup = tmux_with("hup", &format!("{top} --view ifaces"));
+    let (up, s) = hup.wait_for(10, |s| {
+        s.contains("nrec top —") && s.lines().any(|l| l.contains(" rx: now "))
+    });
+    assert!(up, "third run, the interfaces' graph:\n{s}");
     let pid: u32 = hup
         .run(&["display", "-p", "-t", "t", "#{pane_pid}"])
         .trim()
