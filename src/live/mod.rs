@@ -178,7 +178,7 @@ impl Reader {
 
     /// Whether a tick that does not ask for connections skips the socket dump: eBPF counts
     /// the processes (without it they are counted from their connections).
-    pub fn reads_conns_on_demand(&self) -> bool {
+    fn reads_conns_on_demand(&self) -> bool {
         !matches!(self.ebpf, Ebpf::Off(_))
     }
 
