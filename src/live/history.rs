@@ -7,7 +7,6 @@ use crate::output::{escape_bytes, unmap_v4};
 use crate::store::rollup::{Kind, Roller};
 use crate::store::series::{self, Vector};
 use crate::store::window::{self, Horizons};
-use crate::store::{Bounded, limit};
 use rusqlite::Connection;
 use std::collections::HashSet;
 use std::path::Path;
@@ -56,10 +55,12 @@ impl History {
         std::mem::replace(&mut self.version, v) != v
     }
 
-    fn retry(&mut self) {
+    /// The database, opened again when it could not be before (None: still not there).
+    fn conn(&mut self) -> Option<&Connection> {
         if self.conn.is_err() {
             self.conn = crate::store::open_ro(&self.path).map_err(|e| e.to_string());
         }
+        self.conn.as_ref().ok()
     }
 
     /// Why there is no history (no database).
@@ -76,8 +77,7 @@ impl History {
         now_ms: i64,
         span_ms: i64,
     ) -> Result<Option<Recorded>, String> {
-        self.retry();
-        let Ok(conn) = &self.conn else {
+        let Some(conn) = self.conn() else {
             return Ok(None);
         };
         let e = |e: rusqlite::Error| e.to_string();
@@ -105,9 +105,7 @@ impl History {
         let bucket_ms = edges.windows(2).map(|w| w[1] - w[0]).max().unwrap_or(0);
         Ok(Some(Recorded { bytes, bucket_ms }))
     }
-}
 
-impl History {
     /// The interval `back` samples before the newest stored one (0: the newest), as `view`'s
     /// rows sorted by `sort`. None: no such interval (or the view is not recorded row by row).
     pub fn interval(
@@ -117,8 +115,7 @@ impl History {
         sort: Sort,
         back: usize,
     ) -> Result<Option<Past>, String> {
-        self.retry();
-        let Ok(conn) = &self.conn else {
+        let Some(conn) = self.conn() else {
             return Ok(None);
         };
         interval_in(conn, view, by, sort, back).map_err(|e| e.to_string())
@@ -133,11 +130,7 @@ fn interval_in(
     sort: Sort,
     back: usize,
 ) -> rusqlite::Result<Option<Past>> {
-    let times: Vec<i64> = conn
-        .prepare("SELECT ts_ms FROM sample ORDER BY ts_ms DESC LIMIT 2 OFFSET ?1")?
-        .query_map([back as i64], |r| r.get(0))?
-        .collect::<rusqlite::Result<_>>()?;
-    let [end, start] = times[..] else {
+    let Some((start, end)) = crate::store::query::interval_back(conn, back)? else {
         return Ok(None);
     };
     use crate::cmd::top::{What, window_rows};
@@ -199,21 +192,13 @@ fn iface_rows(
     Ok(out)
 }
 
-/// Every interface series and its label (`NAME`, `NAME@NAMESPACE`).
+/// Every interface series and its label (`NAME`, `NAME@NAMESPACE`), from the read layer's
+/// `series::ifaces`.
 fn iface_labels(conn: &Connection) -> rusqlite::Result<Vec<(i64, String)>> {
-    let mut st = conn.prepare(
-        "SELECT s.id, i.name, coalesce(n.name, x'') FROM series s JOIN iface i ON i.id = s.ref \
-         LEFT JOIN netns n ON n.id = i.netns WHERE s.kind = ?1",
-    )?;
-    let rows = st.query_map([Kind::Iface as i64], |r| {
-        Ok((
-            r.get::<_, i64>(0)?,
-            r.bounded::<Vec<u8>>(1, limit::IFNAME)?,
-            r.bounded::<Vec<u8>>(2, limit::NETNS)?,
-        ))
-    })?;
-    rows.map(|r| r.map(|(id, name, ns)| (id, crate::output::iface_label(&ns, &name))))
-        .collect()
+    Ok(series::ifaces(conn)?
+        .into_iter()
+        .map(|i| (i.series, crate::output::iface_label(&i.netns, &i.name)))
+        .collect())
 }
 
 /// The stored series a live row stands for, and their kind. None: the view is not recorded

@@ -412,6 +412,19 @@ pub struct LastSample {
 }
 
 /// What `status` tells about recording: the newest sample, the raw samples kept.
+/// The interval between two stored samples, `back` intervals before the newest (0: the
+/// newest): (start, end) in UTC ms. None: there are not that many samples.
+pub fn interval_back(conn: &Connection, back: usize) -> rusqlite::Result<Option<(i64, i64)>> {
+    let times: Vec<i64> = conn
+        .prepare_cached("SELECT ts_ms FROM sample ORDER BY ts_ms DESC, id DESC LIMIT 2 OFFSET ?1")?
+        .query_map([i64::try_from(back).unwrap_or(i64::MAX)], |r| r.get(0))?
+        .collect::<rusqlite::Result<_>>()?;
+    Ok(match times[..] {
+        [end, start] => Some((start, end)),
+        _ => None,
+    })
+}
+
 #[derive(Debug, Clone)]
 pub struct Recording {
     pub last: Option<LastSample>,
