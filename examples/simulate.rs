@@ -1,5 +1,6 @@
-//! A simulated history through nrec's real store code: the same insert (with its rollups)
-//! and prune path as `nrec record`, one sample per interval, ending now (or `NREC_NOW`).
+//! A simulated history through nrec's real write path: the same derivation
+//! (`nrec_model::derive`), store (`nrec_store::Writer`, with its rollups) and prune as
+//! `nrec record`, one sample per interval, ending now (or `NREC_NOW`).
 //!
 //! cargo run --release --example simulate -- --db PATH --days 365 --interval 60 --procs 100 --ifaces 10
 //!
@@ -7,13 +8,14 @@
 //! daemons, many occasional clients); connections live for minutes; the host reboots every
 //! 60 days. Protocol counters use this machine's real counter names.
 
-use nrec::config::Config;
-use nrec::recorder::ifinfo::LinkInfo;
-use nrec::recorder::procs::Owner;
-use nrec::recorder::{
-    IfaceCounters, IfaceSample, Listener, NsSample, Sample, Source, TcpSock, Warnings,
+use nrec_collect::Source;
+use nrec_model::derive::{self, Resolved};
+use nrec_model::sample::{
+    IfaceCounters, IfaceSample, LinkInfo, Listener, NsSample, Owner, Sample, TcpSock,
 };
-use nrec::store::{self, insert, prune, rollup::Roller};
+use nrec_model::warnings::Warnings;
+use nrec_store::prune::{self, Retention};
+use nrec_store::{NsSamples, Writer};
 use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
 use std::time::Instant;
@@ -156,7 +158,7 @@ fn main() {
     // Real counter names from this machine (root namespace), so the keyset is realistic.
     let mut warn = Warnings::default();
     let template: Vec<(String, u64)> =
-        nrec::recorder::collect(&Source::Live, now_ms, None, &mut warn)
+        nrec_collect::collect(&Source::Live, now_ms, None, &mut warn)
             .ok()
             .and_then(|s| s.namespaces.into_iter().next())
             .map(|ns| ns.counters)
@@ -281,10 +283,9 @@ fn main() {
     let mut if_ctr: Vec<[u64; 16]> = vec![[0u64; 16]; a.ifaces];
 
     let path = a.db.clone();
-    let _lock = store::lock(&path).unwrap_or_else(|e| usage(&e.to_string()));
-    let mut conn = store::open_rw(&path).unwrap_or_else(|e| usage(&e.to_string()));
-    let config = Config::load(None).unwrap_or_else(|e| usage(&e.to_string()));
-    let mut roller = Roller::new();
+    let _lock = nrec_store::lock(&path).unwrap_or_else(|e| usage(&e.to_string()));
+    let mut db = Writer::open(&path).unwrap_or_else(|e| usage(&e.to_string()));
+    let retention = Retention::default();
 
     let mut socks: Vec<Sock> = Vec::new();
     let mut next_cookie = 1u64;
@@ -462,7 +463,7 @@ fn main() {
             pids: None,
         };
         let by_inode: HashMap<u32, usize> = socks.iter().map(|s| (s.inode, s.proc_idx)).collect();
-        let mut owners = |wanted: &HashSet<u32>| -> HashMap<u32, Owner> {
+        let owners = |wanted: &HashSet<u32>| -> HashMap<u32, Owner> {
             wanted
                 .iter()
                 .filter_map(|i| {
@@ -485,23 +486,25 @@ fn main() {
                 .collect()
         };
         let mut w = Warnings::default();
-        insert::insert_sample_with(
-            &mut conn,
-            &path,
-            &sample,
-            &mut owners,
-            &mut |k, v| nrec::store::ebpf::captured_owner(k, v, None),
-            &mut w,
-            &mut roller,
-        )
-        .unwrap_or_else(|e| {
+        let fail = |e: nrec_model::error::Error| -> ! {
             eprintln!("simulate: {e}");
             std::process::exit(1)
-        });
-        prune::prune(&mut conn, ts, &config.retention, prune::Limit::RECORD).unwrap_or_else(|e| {
-            eprintln!("simulate: prune: {e}");
-            std::process::exit(1)
-        });
+        };
+        let base = db
+            .baseline(&NsSamples {
+                boot_id: &sample.boot_id,
+                namespaces: &sample.namespaces,
+            })
+            .unwrap_or_else(|e| fail(e));
+        let prepared = derive::prepare(&base, &sample, &mut w);
+        let found = Resolved {
+            sockets: owners(&prepared.wanted().inodes),
+            ..Default::default()
+        };
+        db.write(&prepared.finish(found))
+            .unwrap_or_else(|e| fail(e));
+        db.prune(ts, &retention, prune::Limit::RECORD)
+            .unwrap_or_else(|e| fail(e));
         if last_report.elapsed().as_secs() >= 10 {
             last_report = Instant::now();
             eprintln!(
@@ -511,9 +514,8 @@ fn main() {
         }
     }
     // what a user would see: the file after the last run, WAL checkpointed
-    conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE)")
-        .unwrap();
-    drop(conn);
+    db.checkpoint().unwrap_or_else(|e| usage(&e.to_string()));
+    drop(db);
     let size = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
     println!(
         "simulated {} samples ({} days every {} s, {} processes, {} interfaces) in {:.1} s",

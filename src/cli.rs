@@ -1,8 +1,8 @@
 //! Command-line definition (clap derive). Raw arguments only: validation into settings
 //! (windows, kinds, intervals) happens once in each subcommand's `run`.
 
-use crate::time::WindowArgs;
 use clap::{Args, Parser, Subcommand};
+use nrec_model::time::WindowArgs;
 use std::ffi::OsString;
 use std::path::PathBuf;
 
@@ -29,6 +29,24 @@ impl Format {
         matches!(self, Format::Svg | Format::Png)
     }
 }
+
+impl From<Format> for nrec_report::output::Format {
+    fn from(f: Format) -> Self {
+        use nrec_report::output::Format as F;
+        match f {
+            Format::Table => F::Table,
+            Format::Csv => F::Csv,
+            Format::Json => F::Json,
+            Format::Ndjson => F::Ndjson,
+            Format::Svg => F::Svg,
+            Format::Png => F::Png,
+        }
+    }
+}
+
+/// The default listen address of `nrec serve`: loopback, on a port outside 9100-9999 (the
+/// range the Prometheus wiki's default port allocations has filled).
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:10091";
 
 /// A `--format` that offers only what the command writes (`status`: table or json;
 /// `export`: csv, json or ndjson), so `--help` and the error list the same choices.
@@ -62,6 +80,22 @@ pub enum By {
     Pid,
 }
 
+impl From<By> for nrec_report::rank::By {
+    fn from(b: By) -> Self {
+        use nrec_report::rank::By as B;
+        match b {
+            By::Name => B::Name,
+            By::Exe => B::Exe,
+            By::Unit => B::Unit,
+            By::Container => B::Container,
+            By::Pod => B::Pod,
+            By::Image => B::Image,
+            By::User => B::User,
+            By::Pid => B::Pid,
+        }
+    }
+}
+
 /// The series `nrec export` writes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum ExportTable {
@@ -79,6 +113,21 @@ pub enum ExportTable {
     Attrib,
     /// Sampling: samples, intervals and time covered
     Time,
+}
+
+impl From<ExportTable> for nrec_store::rollup::Kind {
+    fn from(t: ExportTable) -> Self {
+        use nrec_store::rollup::Kind;
+        match t {
+            ExportTable::Iface => Kind::Iface,
+            ExportTable::Proto => Kind::Proto,
+            ExportTable::Proc => Kind::Proc,
+            ExportTable::Port => Kind::Port,
+            ExportTable::Host => Kind::Host,
+            ExportTable::Attrib => Kind::Attrib,
+            ExportTable::Time => Kind::Time,
+        }
+    }
 }
 
 /// Row resolution of `nrec export`.
@@ -209,7 +258,7 @@ pub struct AlertsArgs {
 #[derive(Args, Debug)]
 pub struct CompletionsArgs {
     /// The shell
-    #[arg(value_parser = crate::complete::SHELLS)]
+    #[arg(value_parser = crate::complete::values::SHELLS)]
     pub shell: String,
 }
 
@@ -290,15 +339,15 @@ pub struct SummaryArgs {
     #[arg(short = 't', long, value_name = "N", num_args = 0..=1, default_missing_value = "10")]
     pub top_days: Option<usize>,
     /// One process (comm) instead of the interfaces
-    #[arg(long, value_name = "NAME", add = crate::complete::procs())]
+    #[arg(long, value_name = "NAME", add = crate::complete::values::procs())]
     pub proc: Option<OsString>,
     /// One service port (all processes, TCP) instead of the interfaces: a number or a
     /// name from /etc/services (https)
-    #[arg(long, value_name = "PORT", add = crate::complete::ports())]
+    #[arg(long, value_name = "PORT", add = crate::complete::values::ports())]
     pub port: Option<String>,
     /// Only these interfaces (comma-separated): names as printed (`eth0`, `lo@NETNS`) or
     /// shell patterns (`veth*`)
-    #[arg(short = 'i', long, value_delimiter = ',', value_name = "IFACE", add = crate::complete::ifaces())]
+    #[arg(short = 'i', long, value_delimiter = ',', value_name = "IFACE", add = crate::complete::values::ifaces())]
     pub iface: Vec<OsString>,
     /// The interfaces of this container's network namespace (named after it): vnStat's views
     /// of one container
@@ -355,14 +404,14 @@ pub enum ExportFormat {
 #[derive(Args, Debug)]
 pub struct ServeArgs {
     /// Address and port to listen on (any address; port 0 picks a free one)
-    #[arg(long, default_value = crate::cmd::serve::DEFAULT_LISTEN, value_name = "ADDR:PORT")]
+    #[arg(long, default_value = DEFAULT_LISTEN, value_name = "ADDR:PORT")]
     pub listen: String,
 }
 
 #[derive(Args, Debug)]
 pub struct ProcArgs {
     /// A process name (comm) or PID
-    #[arg(add = crate::complete::procs())]
+    #[arg(add = crate::complete::values::procs())]
     pub target: OsString,
 
     #[command(flatten)]
@@ -524,13 +573,13 @@ pub struct ReportArgs {
         value_delimiter = ',',
         default_value = "DEV",
         value_name = "KIND",
-        add = crate::complete::kinds()
+        add = crate::complete::values::kinds()
     )]
     pub kinds: Vec<String>,
 
     /// Only these interfaces (comma-separated): names as the report prints them (`eth0`,
     /// `lo@NETNS`) or shell patterns (`veth*`)
-    #[arg(short = 'i', long, value_delimiter = ',', value_name = "IFACE", add = crate::complete::ifaces())]
+    #[arg(short = 'i', long, value_delimiter = ',', value_name = "IFACE", add = crate::complete::values::ifaces())]
     pub iface: Vec<OsString>,
 
     /// Only interfaces and namespace rows of these network namespaces (a name as printed,

@@ -15,59 +15,13 @@
 //! protocol = "default" # protocol counters: node_exporter's default set, or "all"
 //! ```
 
-use crate::error::{Error, Result};
+use nrec_model::error::{Error, Result};
+pub use nrec_report::metrics::{Bounds as Metrics, ProcLabel as MetricsBy};
+pub use nrec_store::prune::Retention;
 use serde::Deserialize;
 use std::path::{Path, PathBuf};
 
 pub const SYSTEM_CONFIG: &str = "/etc/nrec/nrec.toml";
-
-/// How long each tier is kept, in days; None = forever.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Retention {
-    pub raw_days: Option<i64>,
-    pub hourly_days: Option<i64>,
-    pub daily_days: Option<i64>,
-}
-
-impl Default for Retention {
-    fn default() -> Self {
-        Retention {
-            raw_days: Some(14),
-            hourly_days: Some(400),
-            daily_days: None,
-        }
-    }
-}
-
-/// What the metrics expose (`[metrics]`): label cardinality is bounded by these.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Metrics {
-    /// At most this many process series (the busiest of the last 24 h).
-    pub processes: usize,
-    pub by: MetricsBy,
-    /// At most this many service-port series.
-    pub ports: usize,
-    /// Every protocol counter, not only node_exporter's default set.
-    pub all_protocol: bool,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum MetricsBy {
-    Name,
-    Unit,
-    Container,
-}
-
-impl Default for Metrics {
-    fn default() -> Self {
-        Metrics {
-            processes: 50,
-            by: MetricsBy::Name,
-            ports: 50,
-            all_protocol: false,
-        }
-    }
-}
 
 #[derive(Debug, Clone, Default)]
 pub struct Config {

@@ -3,21 +3,32 @@
 //! Thin entry point: parse arguments, dispatch to a subcommand, map errors to the exit codes
 //! documented in the README. Usage errors are one line, like every other error.
 
+mod alerts;
+mod cli;
+mod clock;
+mod cmd;
+mod complete;
+mod config;
+mod live;
+mod manual;
+mod sampler;
+mod warnings;
+
 use clap::Parser;
-use nrec::{cli, cmd, output};
+use nrec_report::output;
 use std::io::Write;
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
-    if let Some(code) = nrec::read_helper_main() {
+    if let Some(code) = nrec_sys::read_helper_main() {
         return code;
     }
     // A shell asking for completions (COMPLETE=bash nrec -- …): answered, then exit.
-    nrec::complete::handle_request();
+    complete::handle_request();
     // The package build writes the man pages from the same definitions as --help.
     let argv: Vec<std::ffi::OsString> = std::env::args_os().take(3).collect();
     if argv.len() == 3 && argv[1] == "--nrec-internal-man" {
-        return match nrec::manual::write_all(std::path::Path::new(&argv[2])) {
+        return match manual::write_all(std::path::Path::new(&argv[2])) {
             Ok(_) => ExitCode::SUCCESS,
             Err(e) => {
                 eprintln!("nrec: man pages: {e}");
@@ -76,7 +87,7 @@ fn main() -> ExitCode {
         cli::Command::Record(_) | cli::Command::Daemon(_)
     );
     if !recorder {
-        if let Err(e) = nrec::config::Config::load(g.config.as_deref()) {
+        if let Err(e) = config::Config::load(g.config.as_deref()) {
             eprintln!("nrec: {e}");
             return ExitCode::from(e.exit as u8);
         }

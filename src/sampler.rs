@@ -1,21 +1,29 @@
-//! SAMPLE: one tick of the recorder — lock, collect every source, derive and persist with
-//! rollups, forget what eBPF no longer needs, prune a step. `nrec record` is one tick;
-//! `nrec daemon` is signals and sleep around ticks of the same [`Sampler`], which keeps the
-//! connection, the rollup caches and the destroy listeners between them.
+//! SAMPLE: one tick of the recorder. The sampler orchestrates the write path, each step in
+//! its layer:
 //!
-//! Order matters: the lock is taken *before* collecting, so two recorders never interleave
-//! (a later reading stored before an earlier one would look like a counter reset).
+//! 1. lock the database (two recorders never interleave: a later reading stored before an
+//!    earlier one would look like a counter reset);
+//! 2. collect every source (`nrec-collect`: /proc, sock_diag, the daemon's listeners, eBPF);
+//! 3. derive what can be derived from the stored baseline alone (`nrec_model::derive`);
+//! 4. look up what the derivation asks for — socket owners, eBPF processes, listener owners,
+//!    container and unit metadata — here, outside any database transaction;
+//! 5. finish the interval (pure) and hand it to the store, which writes it with its rollups
+//!    in one transaction;
+//! 6. forget the eBPF entries of exited processes, prune a step.
+//!
+//! `nrec record` is one tick; `nrec daemon` is signals and sleep around ticks of the same
+//! [`Sampler`], which keeps the connection, the store's caches and the destroy listeners.
 
-use crate::config::Retention;
-use crate::ebpf;
-use crate::error::Result;
-use crate::recorder::{self, Listening, Source, procs};
-use crate::store::insert::{self, Inserted};
-use crate::store::rollup::Roller;
-use crate::store::{self, prune};
-use crate::time::Clock;
-use crate::warnings::{Kind, Warnings};
-use std::collections::{HashMap, HashSet};
+use nrec_collect::{Listening, Source, containers, ebpf, procs, units};
+use nrec_model::derive::iface::Segment;
+use nrec_model::derive::{self, Interval, Prepared, Resolved};
+use nrec_model::error::Result;
+use nrec_model::identity::{Container, id_of, unit_of};
+use nrec_model::sample::{Owner, Sample};
+use nrec_model::warnings::{Kind, Warnings};
+use nrec_store::prune::{self, Doubt, Retention};
+use nrec_store::{NsSamples, Writer, Written};
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 /// The eBPF accounting as one of the recorder's sources: read the pinned counters with the
@@ -70,32 +78,100 @@ impl EbpfSource {
     }
 }
 
+/// Container and unit metadata of one sample: what the store keeps, else looked up once
+/// (the runtime's files, the unit's files) and handed to the interval to keep.
+struct Meta {
+    now_ms: i64,
+    containers: HashMap<String, Container>,
+    units: HashMap<String, Option<String>>,
+    found: Resolved,
+}
+
+impl Meta {
+    fn new(now_ms: i64) -> Meta {
+        Meta {
+            now_ms,
+            containers: HashMap::new(),
+            units: HashMap::new(),
+            found: Resolved::default(),
+        }
+    }
+
+    fn container(&mut self, w: &Writer, id: &str) -> Result<&Container> {
+        if !self.containers.contains_key(id) {
+            let c = match w.container(id, self.now_ms)? {
+                Some(c) => c,
+                None => {
+                    let c = containers::resolve(id);
+                    self.found.containers.push((c.clone(), self.now_ms));
+                    c
+                }
+            };
+            self.containers.insert(id.to_string(), c);
+        }
+        Ok(&self.containers[id])
+    }
+
+    fn unit(&mut self, w: &Writer, unit: &str) -> Result<()> {
+        if !self.units.contains_key(unit) {
+            let d = match w.unit(unit, self.now_ms)? {
+                Some(d) => d,
+                None => {
+                    let d = units::description(unit);
+                    self.found
+                        .units
+                        .push((unit.to_string(), d.clone(), self.now_ms));
+                    d
+                }
+            };
+            self.units.insert(unit.to_string(), d);
+        }
+        Ok(())
+    }
+
+    /// The container and unit of an owner's cgroup, looked up when first met.
+    fn of_owner(&mut self, w: &Writer, o: &Owner) -> Result<()> {
+        let Some(cg) = o.cgroup.as_deref() else {
+            return Ok(());
+        };
+        if let Some(id) = id_of(cg) {
+            self.container(w, &id)?;
+        }
+        if let Some(u) = unit_of(cg) {
+            self.unit(w, &u)?;
+        }
+        Ok(())
+    }
+}
+
 /// A container's network namespace is named after the container (its pod, for Kubernetes):
 /// `eth0@web-1`, not `eth0@netns-74402fef-…` or `ns:4026532177`. The container is its lowest
-/// process's; its name is looked up once per container id and kept (`store::containers`). A
-/// name that could be taken for another namespace's ("root", "ns:…") is not used.
-fn name_container_namespaces(
-    conn: &rusqlite::Connection,
-    sample: &mut recorder::Sample,
-) -> rusqlite::Result<()> {
-    let mut known = store::containers::Known::default();
+/// process's; its name is looked up once per container id and kept. A name that could be
+/// taken for another namespace's ("root", "ns:…") is not used.
+fn name_container_namespaces(w: &Writer, meta: &mut Meta, sample: &mut Sample) -> Result<()> {
     for ns in &mut sample.namespaces {
         let Some(pid) = ns.owner_pid else { continue };
-        let Some(cg) = crate::sys::read_proc_small(format!("/proc/{pid}/cgroup"))
+        let Some(id) = nrec_sys::read_proc_small(format!("/proc/{pid}/cgroup"))
             .ok()
             .and_then(|t| procs::cgroup_path(&t))
+            .and_then(|cg| id_of(&cg))
         else {
             continue;
         };
-        let Some(c) = known.of_cgroup(conn, &cg, sample.ts_ms)? else {
-            continue;
-        };
-        let name = c.pod.or(c.name);
+        let c = meta.container(w, &id)?;
+        let name = c.pod.clone().or(c.name.clone());
         if let Some(n) = name.filter(|n| n != "root" && !n.starts_with("ns:") && !n.is_empty()) {
             ns.name = n.into_bytes();
         }
     }
     Ok(())
+}
+
+/// What one tick did, for the recorder's summary line and the alerts.
+#[derive(Debug, Clone, Copy)]
+pub struct Ticked {
+    pub written: Written,
+    pub segment: Segment,
 }
 
 /// The recorder: what one sample needs, kept between the ticks of a daemon.
@@ -104,14 +180,15 @@ pub struct Sampler {
     source: Source,
     /// None: the config could not be read; the sample is still taken, nothing pruned.
     retention: Option<Retention>,
-    clock: Clock,
+    clock: crate::clock::Clock,
     verbose: bool,
-    conn: Option<rusqlite::Connection>,
-    roller: Roller,
+    writer: Option<Writer>,
     /// The daemon's TCP destroy listeners (and pcap captures), refreshed before and drained
     /// after each dump.
     listening: Option<Listening>,
     ebpf: EbpfSource,
+    /// USER_HZ: the unit of /proc's start times, which eBPF's keys are matched against.
+    hz: u64,
 }
 
 impl Sampler {
@@ -119,7 +196,7 @@ impl Sampler {
         path: PathBuf,
         source: Source,
         retention: Option<Retention>,
-        clock: Clock,
+        clock: crate::clock::Clock,
         verbose: bool,
     ) -> Sampler {
         Sampler {
@@ -128,19 +205,19 @@ impl Sampler {
             retention,
             clock,
             verbose,
-            conn: None,
-            roller: Roller::new(),
+            writer: None,
             listening: None,
             ebpf: EbpfSource {
                 wanted: ebpf::wanted(),
             },
+            hz: nrec_sys::clock_ticks_per_s(),
         }
     }
 
     /// Daemon mode: listen for closing TCP sockets (and capture UDP with the pcap fallback)
     /// between ticks. Only the live host has them.
     pub fn listen(&mut self, l: Listening) {
-        if matches!(self.source, Source::Live) {
+        if self.is_live() {
             self.listening = Some(l);
         }
     }
@@ -149,9 +226,9 @@ impl Sampler {
         &self.path
     }
 
-    /// The open database connection (after a successful tick).
-    pub fn conn(&self) -> Option<&rusqlite::Connection> {
-        self.conn.as_ref()
+    /// The open database (after a successful tick): the alerts read and record through it.
+    pub fn writer(&mut self) -> Option<&mut Writer> {
+        self.writer.as_mut()
     }
 
     pub fn is_live(&self) -> bool {
@@ -165,34 +242,33 @@ impl Sampler {
             self.retention = retention;
         }
         self.close();
-        self.roller = Roller::new();
     }
 
-    /// Closes the database connection, settling the WAL first ([`store::settle`]).
+    /// Closes the database, settling the WAL first.
     fn close(&mut self) {
-        if let Some(conn) = self.conn.take() {
-            store::settle(&conn, &self.path);
+        if let Some(w) = self.writer.take() {
+            w.close();
         }
     }
 
     /// One sample. After an error the next tick reopens the database and starts with empty
     /// caches (a failed transaction may have left them stale).
-    pub fn tick(&mut self, warn: &mut Warnings) -> Result<Inserted> {
+    pub fn tick(&mut self, warn: &mut Warnings) -> Result<Ticked> {
         let r = self.tick_inner(warn);
         if r.is_err() {
             self.close();
-            self.roller = Roller::new();
         }
         r
     }
 
-    fn tick_inner(&mut self, warn: &mut Warnings) -> Result<Inserted> {
-        let _lock = store::lock(&self.path)?;
-        let mut conn = match self.conn.take() {
-            Some(c) => c,
-            None => store::open_rw(&self.path)?,
+    fn tick_inner(&mut self, warn: &mut Warnings) -> Result<Ticked> {
+        let _lock = nrec_store::lock(&self.path)?;
+        let w = match self.writer.take() {
+            Some(w) => w,
+            None => Writer::open(&self.path)?,
         };
-        let live = self.is_live();
+        let w = self.writer.insert(w);
+        let live = matches!(self.source, Source::Live);
         if let Some(l) = self.listening.as_mut() {
             l.refresh(warn);
         }
@@ -202,134 +278,207 @@ impl Sampler {
             .then(|| self.ebpf.collect(self.verbose, warn))
             .flatten();
         // the sample this one will continue: namespaces created after it count from zero
-        let last =
-            insert::last_sample(&conn).map_err(|e| crate::error::Error::sqlite(&self.path, e))?;
-        let mut sample = recorder::collect(
-            &self.source,
-            self.clock.now().as_millisecond(),
-            last.as_ref(),
-            warn,
-        )?;
+        let last = w.last_sample()?;
+        let now_ms = self.clock.now().as_millisecond();
+        let mut sample = nrec_collect::collect(&self.source, now_ms, last.as_ref(), warn)?;
         if let Some(l) = self.listening.as_mut() {
             l.drain_into(&mut sample, warn);
         }
         sample.ebpf = reading;
+        let mut meta = Meta::new(sample.ts_ms);
         // a name lookup that fails costs the names, never the sample
         if live {
-            if let Err(e) = name_container_namespaces(&conn, &mut sample) {
+            if let Err(e) = name_container_namespaces(w, &mut meta, &mut sample) {
                 warn.warn(
                     Kind::Netns,
                     format!("naming the containers' network namespaces failed ({e}); they keep their other names this sample"),
                 );
             }
         }
-        let mut denied_fd = 0;
-        let mut owners = |wanted: &HashSet<u32>| {
-            if !live {
-                return Default::default();
-            }
-            let (found, denied) = procs::socket_owners(Path::new("/proc"), wanted);
-            denied_fd = denied;
-            found
-        };
-        let mut cgroups: Option<HashMap<u64, Vec<u8>>> = None;
-        let mut resolve = |k: &ebpf::Key, v: &ebpf::Value| {
-            let dir = Path::new("/proc").join(k.tgid.to_string());
-            match procs::read_owner(&dir, k.tgid as i32) {
-                Some(o) if o.start_time == k.start_ticks() => o,
-                // exited: what the kernel captured; the cgroup id's path while it still exists,
-                // else the name the kernel recorded for it (a removed container's id)
-                _ => {
-                    let idx = cgroups
-                        .get_or_insert_with(|| procs::cgroup_index(Path::new("/sys/fs/cgroup")));
-                    let cg = idx
-                        .get(&v.cgroup)
-                        .cloned()
-                        .or_else(|| ebpf::cgroup_name(v.cgroup));
-                    store::ebpf::captured_owner(k, v, cg)
-                }
-            }
-        };
-        let ins = insert::insert_sample_with(
-            &mut conn,
-            &self.path,
-            &sample,
-            &mut owners,
-            &mut resolve,
-            warn,
-            &mut self.roller,
-        )?;
+        let base = w.baseline(&NsSamples {
+            boot_id: &sample.boot_id,
+            namespaces: &sample.namespaces,
+        })?;
+        let prepared = derive::prepare(&base, &sample, warn);
+        let found = resolve(w, &prepared, &sample, live, self.hz, meta, warn)?;
+        let iv = prepared.finish(found);
+        let written = w.write(&iv)?;
         if let (Some(r), Some(running)) = (&sample.ebpf, &sample.pids) {
             self.ebpf.forget_exited(r, running, warn);
         }
-        if let Some(o) = &ins.ebpf {
-            if o.lost_events > 0 {
-                warn.warn(
-                    Kind::Ebpf,
-                    format!(
-                        "eBPF map full: {} send/receive calls ({} bytes) of new processes could not be counted this interval; \
-                         they are in the unattributed row",
-                        o.lost_events, o.lost_bytes
-                    ),
-                );
-            }
+        lost_events(&iv, warn);
+        if let Some(r) = self.retention {
+            retain(w, &written, &r, self.verbose, warn);
         }
-        if denied_fd > 0 {
+        Ok(Ticked {
+            written,
+            segment: iv.placement.segment,
+        })
+    }
+}
+
+/// Step 4 of a tick: the owners and names the derivation asks for — the /proc scan of socket
+/// owners, the owners of listeners whose connections closed unseen (this scan, else as
+/// recorded), eBPF's processes (from /proc while they run, else the kernel's capture), and
+/// the container and unit metadata of every owner.
+fn resolve(
+    w: &Writer,
+    p: &Prepared<'_>,
+    s: &Sample,
+    live: bool,
+    hz: u64,
+    mut meta: Meta,
+    warn: &mut Warnings,
+) -> Result<Resolved> {
+    let wanted = p.wanted();
+    let proc_root = Path::new("/proc");
+    if live && !wanted.inodes.is_empty() {
+        let (found, denied) = procs::socket_owners(proc_root, &wanted.inodes);
+        meta.found.sockets = found;
+        if denied > 0 {
             warn.note(
                 Kind::FdDenied,
                 format!(
-                    "not privileged: the file descriptors of {denied_fd} processes could not be read; \
+                    "not privileged: the file descriptors of {denied} processes could not be read; \
                      their sockets have no owner and their bytes stay unattributed (needs CAP_DAC_READ_SEARCH / CAP_SYS_PTRACE)"
                 ),
             );
         }
-        // Retention, a step per tick (bounded time); `nrec prune` does the rest at once.
-        if let Some(r) = &self.retention {
-            // Retention acts on a clock CLOCK_BOOTTIME vouches for (a clock stepped a year
-            // ahead must not delete a year of history).
-            let max_jump = r.raw_days.unwrap_or(7).max(1) * 86_400_000;
-            let now = match prune::trusted_now(&conn, ins.sample_id, ins.clock, max_jump) {
-                Ok(t) => {
-                    if let Some(d) = t.doubt {
-                        warn.warn(Kind::Clock, d);
-                    }
-                    Some(t.now_ms).filter(|n| *n != i64::MIN)
-                }
-                Err(e) => {
-                    warn.warn(
-                        Kind::Prune,
-                        format!("retention skipped (the sample is stored): {e}"),
-                    );
-                    None
-                }
-            };
-            let pruned = match now {
-                Some(now) => prune::prune(&mut conn, now, r, prune::Limit::RECORD),
-                None => Ok(prune::Pruned::default()),
-            };
-            match pruned {
-                Ok(p) if self.verbose && p.samples + p.quarter_days + p.daily_days > 0 => {
-                    warn.info(
-                        Kind::Prune,
-                        format!(
-                            "pruned {} raw sample(s), the 15-minute detail of {} day(s), {} day(s) of daily rows{}",
-                            p.samples,
-                            p.quarter_days,
-                            p.daily_days,
-                            if p.done { "" } else { "; more next run" }
-                        ),
-                    );
-                }
-                Ok(_) => {}
-                // The sample is stored; pruning tries again next tick.
-                Err(e) => warn.warn(
-                    Kind::Prune,
-                    format!("pruning failed (the sample is stored): {e}"),
-                ),
+    }
+    // an owner as it runs now, when the process is still the one recorded
+    let alive = |o: Owner| -> Owner {
+        let now = live
+            .then(|| procs::read_owner(&proc_root.join(o.pid.to_string()), o.pid))
+            .flatten();
+        now.filter(|n| n.start_time == o.start_time).unwrap_or(o)
+    };
+    for (i, port) in &wanted.listeners {
+        let ns = &s.namespaces[*i];
+        let inodes = ns
+            .listeners
+            .iter()
+            .flatten()
+            .filter(|l| l.proto == "tcp" && l.port == *port)
+            .map(|l| l.inode);
+        for inode in inodes {
+            if let Some(o) = meta.found.sockets.get(&inode) {
+                meta.found.listeners.insert((*i, *port), o.clone());
+                break;
+            }
+            if let Some(o) = w.listener_owner((&s.boot_id, ns.inode, &ns.name), *port, inode)? {
+                meta.found.listeners.insert((*i, *port), alive(o));
+                break;
             }
         }
-        self.conn = Some(conn);
-        Ok(ins)
+    }
+    let mut cgroups: Option<HashMap<u64, Vec<u8>>> = None;
+    for (k, v) in &wanted.ebpf {
+        let running = procs::read_owner(&proc_root.join(k.tgid.to_string()), k.tgid as i32)
+            .filter(|o| o.start_time == k.start_ticks(hz));
+        let o = running.unwrap_or_else(|| {
+            // exited: what the kernel captured; the cgroup id's path while it still
+            // exists, else the name the kernel recorded for it (a removed container's id)
+            let idx =
+                cgroups.get_or_insert_with(|| procs::cgroup_index(Path::new("/sys/fs/cgroup")));
+            let cg = idx
+                .get(&v.cgroup)
+                .cloned()
+                .or_else(|| ebpf::cgroup_name(v.cgroup));
+            derive::ebpf::captured_owner(k, v, cg, hz)
+        });
+        meta.found.ebpf.insert(*k, o);
+    }
+    let owners: Vec<Owner> = (meta.found.sockets.values())
+        .chain(meta.found.listeners.values())
+        .chain(meta.found.ebpf.values())
+        .cloned()
+        .collect();
+    for o in &owners {
+        if let Err(e) = meta.of_owner(w, o) {
+            warn.warn(
+                Kind::Netns,
+                format!("looking up a container or unit failed ({e}); its processes are stored without its name this sample"),
+            );
+            break;
+        }
+    }
+    Ok(meta.found)
+}
+
+/// Says when eBPF's map was full during the interval.
+fn lost_events(iv: &Interval<'_>, warn: &mut Warnings) {
+    if let Some(e) = iv.ebpf.as_ref().filter(|e| e.lost_events > 0) {
+        warn.warn(
+            Kind::Ebpf,
+            format!(
+                "eBPF map full: {} send/receive calls ({} bytes) of new processes could not be counted this interval; \
+                 they are in the unattributed row",
+                e.lost_events, e.lost_bytes
+            ),
+        );
+    }
+}
+
+/// Retention, a step per tick (bounded time); `nrec prune` does the rest at once. It acts on
+/// a clock CLOCK_BOOTTIME vouches for: a clock stepped a year ahead must not delete a year
+/// of history.
+fn retain(w: &mut Writer, written: &Written, r: &Retention, verbose: bool, warn: &mut Warnings) {
+    let max_jump = r.raw_days.unwrap_or(7).max(1) * 86_400_000;
+    let now = match w.trusted_now(written, max_jump) {
+        Ok(t) => {
+            if let Some(d) = t.doubt {
+                warn.warn(Kind::Clock, doubt_text(d));
+            }
+            Some(t.now_ms).filter(|n| *n != i64::MIN)
+        }
+        Err(e) => {
+            warn.warn(
+                Kind::Prune,
+                format!("retention skipped (the sample is stored): {e}"),
+            );
+            None
+        }
+    };
+    let pruned = match now {
+        Some(now) => w.prune(now, r, prune::Limit::RECORD),
+        None => Ok(prune::Pruned::default()),
+    };
+    match pruned {
+        Ok(p) if verbose && p.samples + p.quarter_days + p.daily_days > 0 => {
+            warn.info(
+                Kind::Prune,
+                format!(
+                    "pruned {} raw sample(s), the 15-minute detail of {} day(s), {} day(s) of daily rows{}",
+                    p.samples,
+                    p.quarter_days,
+                    p.daily_days,
+                    if p.done { "" } else { "; more next run" }
+                ),
+            );
+        }
+        Ok(_) => {}
+        // The sample is stored; pruning tries again next tick.
+        Err(e) => warn.warn(
+            Kind::Prune,
+            format!("pruning failed (the sample is stored): {e}"),
+        ),
+    }
+}
+
+/// Why retention does not trust the wall clock, as the recorder says it (once per run).
+fn doubt_text(d: Doubt) -> String {
+    use nrec_report::output::{local_text, units::duration};
+    match d {
+        Doubt::Stepped { ts_ms, implied_ms } => format!(
+            "the wall clock ({} UTC) is {} {} the time CLOCK_BOOTTIME vouches for since the last trusted sample; retention uses the earlier until they agree again (run `nrec prune` to confirm this clock)",
+            local_text(ts_ms, &jiff::tz::TimeZone::UTC),
+            duration((ts_ms - implied_ms).abs()),
+            if ts_ms > implied_ms { "past" } else { "before" }
+        ),
+        Doubt::Jumped { jump_ms } => format!(
+            "the clock is {} past the last trusted sample across a reboot, more than the raw retention; retention pauses at what the uptime vouches for — run `nrec prune` to confirm this clock",
+            duration(jump_ms)
+        ),
     }
 }
 

@@ -3,27 +3,26 @@
 //! limit, and what it last fired; `--check` is the probe for cron and monitoring (exit 1
 //! while a rule is over its limit, one `OVER:` line per rule).
 
-use crate::alerts::{self, Limit, Rule, Status};
+use crate::alerts::rules::Limit;
+use crate::alerts::{self, Rule, Status};
 use crate::cli::{AlertsArgs, Format};
+use crate::clock::{Clock, display_zone};
 use crate::cmd::Global;
 use crate::config::Config;
-use crate::error::{Error, Result};
-use crate::output::{Cell, Rows, local_text, write_error};
-use crate::store;
-use crate::time::{self, Clock};
+use nrec_model::error::{Error, Result};
+use nrec_report::output::{Cell, Rows, local_text, write_error};
+use nrec_store::Reader;
 use std::io::Write;
 
 pub fn run(args: &AlertsArgs, g: &Global, out: &mut dyn Write) -> Result<()> {
     let config = Config::load(g.config.as_deref())?;
     let clock = Clock::from_env()?;
-    let tz = time::display_zone()?;
+    let tz = display_zone()?;
     let now_ms = clock.now().as_millisecond();
-    let path = g.db_read_path();
-    let conn = store::open_ro(&path)?;
-    let db = |e| Error::sqlite(&path, e);
+    let mut r = Reader::open(&g.db_read_path())?;
     let rules = &config.alerts;
     if args.history {
-        return history(args, rules, &conn, &path, &tz, out);
+        return history(args, rules, &r, &tz, out);
     }
     if rules.is_empty() {
         let file = config.path.as_deref().map_or_else(
@@ -36,7 +35,7 @@ pub fn run(args: &AlertsArgs, g: &Global, out: &mut dyn Write) -> Result<()> {
             );
         }
     }
-    let statuses = alerts::evaluate(&conn, rules, now_ms, &tz).map_err(db)?;
+    let statuses = alerts::evaluate(&mut r, rules, now_ms, &tz)?;
     // A rule that cannot be evaluated is a config error naming its line (exit 2).
     let mut statuses_ok = Vec::with_capacity(rules.len());
     for (rule, st) in rules.iter().zip(statuses) {
@@ -75,7 +74,7 @@ pub fn run(args: &AlertsArgs, g: &Global, out: &mut dyn Write) -> Result<()> {
         )));
     }
 
-    let mut o = super::output(out, args.format, "alerts", &conn, &path, None, &tz)?;
+    let mut o = super::output(out, args.format, "alerts", &r, None, &tz)?;
     if args.format != Format::Table {
         let mut rows = Rows::new(&[
             "rule",
@@ -132,9 +131,12 @@ pub fn run(args: &AlertsArgs, g: &Global, out: &mut dyn Write) -> Result<()> {
         return o.rows(&rows, serde_json::Map::new()).map_err(write_error);
     }
     let out = o.text();
-    let nw = crate::output::column_width(8, pairs.iter().map(|(r, _)| r.name.chars().count()));
-    let ww =
-        crate::output::column_width(12, pairs.iter().map(|(r, _)| r.describe().chars().count()));
+    let nw =
+        nrec_report::output::column_width(8, pairs.iter().map(|(r, _)| r.name.chars().count()));
+    let ww = nrec_report::output::column_width(
+        12,
+        pairs.iter().map(|(r, _)| r.describe().chars().count()),
+    );
     (|| {
         writeln!(
             out,
@@ -156,7 +158,7 @@ pub fn run(args: &AlertsArgs, g: &Global, out: &mut dyn Write) -> Result<()> {
                     local_text(f.fired_ms, &tz),
                     f.outcome
                         .as_deref()
-                        .map(|o| format!(" ({})", crate::output::escape_text(o)))
+                        .map(|o| format!(" ({})", nrec_model::names::escape_text(o)))
                         .unwrap_or_default(),
                     f.cleared_ms
                         .map(|c| format!(", cleared {}", local_text(c, &tz)))
@@ -183,13 +185,12 @@ pub fn run(args: &AlertsArgs, g: &Global, out: &mut dyn Write) -> Result<()> {
 fn history(
     args: &AlertsArgs,
     rules: &[Rule],
-    conn: &rusqlite::Connection,
-    path: &std::path::Path,
+    r: &Reader,
     tz: &jiff::tz::TimeZone,
     out: &mut dyn Write,
 ) -> Result<()> {
-    let fired = alerts::history(conn, 1000).map_err(|e| Error::sqlite(path, e))?;
-    let mut o = super::output(out, args.format, "alerts", conn, path, None, tz)?;
+    let fired = r.firings(None, 1000)?;
+    let mut o = super::output(out, args.format, "alerts", r, None, tz)?;
     if args.format != Format::Table {
         let mut rows = Rows::new(&[
             "rule", "subject", "period", "fired", "value", "cleared", "outcome",
@@ -208,7 +209,7 @@ fn history(
         return o.rows(&rows, serde_json::Map::new()).map_err(write_error);
     }
     let out = o.text();
-    let esc = crate::output::escape_text;
+    let esc = nrec_model::names::escape_text;
     (|| {
         writeln!(
             out,

@@ -7,12 +7,14 @@
 //! samples, and a connection's last interval, are counted (timer mode cannot see them).
 
 use crate::cli::DaemonArgs;
+use crate::clock::Clock;
 use crate::cmd::Global;
 use crate::config::Config;
-use crate::error::{Error, Result};
 use crate::sampler::Sampler;
-use crate::time::{self, Clock};
-use crate::warnings::{Reporter, Warnings};
+use crate::warnings::Reporter;
+use nrec_model::error::{Error, Result};
+use nrec_model::time::parse_interval;
+use nrec_model::warnings::Warnings;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
@@ -30,7 +32,7 @@ extern "C" fn on_signal(sig: libc::c_int) {
 
 /// Handlers without SA_RESTART, so a signal cuts the sleep short.
 fn install_handlers() -> Result<()> {
-    crate::sys::on_signals(&[libc::SIGTERM, libc::SIGINT, libc::SIGHUP], on_signal)
+    nrec_sys::on_signals(&[libc::SIGTERM, libc::SIGINT, libc::SIGHUP], on_signal)
         .map_err(|e| Error::failure(format!("cannot install the signal handlers: {e}")))
 }
 
@@ -55,12 +57,12 @@ fn tick(s: &mut Sampler, r: &mut Reporter, g: &Global, a: &mut Alerting) -> Resu
     let mut warn = Warnings::default();
     let res = s.tick(&mut warn);
     r.print(&warn);
-    let ins = res?;
+    let t = res?;
     if g.verbose > 0 {
-        eprintln!("{}", super::record::summary(&ins, s.path()));
+        eprintln!("{}", super::record::summary(&t, s.path()));
     }
-    if let Some(conn) = s.conn() {
-        let (threads, errors) = crate::alerts::after_sample(conn, s.path(), &a.config, ins.clock.0);
+    if let Some(w) = s.writer() {
+        let (threads, errors) = crate::alerts::after_sample(w, &a.config, t.written.clock.0);
         a.running.retain(|t| !t.is_finished());
         a.running.extend(threads);
         for e in errors {
@@ -113,8 +115,11 @@ fn pcap_wanted() -> Result<bool> {
     match mode.as_str() {
         "force" => Ok(true),
         "off" => Ok(false),
-        "" | "auto" => Ok(!(crate::ebpf::wanted()
-            && matches!(crate::ebpf::collect(true), crate::ebpf::Probe::Active(_)))),
+        "" | "auto" => Ok(!(nrec_collect::ebpf::wanted()
+            && matches!(
+                nrec_collect::ebpf::collect(true),
+                nrec_collect::ebpf::Probe::Active(_)
+            ))),
         other => Err(Error::usage(format!(
             "NREC_PCAP={other:?}: expected auto, force or off"
         ))),
@@ -122,7 +127,7 @@ fn pcap_wanted() -> Result<bool> {
 }
 
 pub fn run(args: &DaemonArgs, g: &Global) -> Result<()> {
-    let ms = time::parse_interval("--interval", &args.interval)?;
+    let ms = parse_interval("--interval", &args.interval)?;
     let interval = Duration::from_millis(u64::try_from(ms).unwrap_or(10_000));
     let config = Config::load(g.config.as_deref())?;
     // Under NREC_NOW the daemon's clock starts at the pinned instant and runs on.
@@ -134,7 +139,7 @@ pub fn run(args: &DaemonArgs, g: &Global) -> Result<()> {
         g.verbose > 0,
     );
     #[allow(unused_mut)]
-    let mut listening = crate::recorder::Listening::default();
+    let mut listening = nrec_collect::Listening::default();
     #[cfg(feature = "pcap")]
     if sampler.is_live() && pcap_wanted()? {
         listening.capture = Some(Default::default());

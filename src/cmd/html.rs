@@ -9,11 +9,11 @@
 
 use super::Global;
 use crate::cli::{Cli, HtmlArgs};
-use crate::error::{Error, Result};
-use crate::output::svg::xml as html;
-use crate::output::{local_text, write_error};
-use crate::store;
 use clap::Parser;
+use nrec_model::error::{Error, Result};
+use nrec_report::output::svg::xml as html;
+use nrec_report::output::{local_text, write_error};
+use nrec_store::Reader;
 use std::ffi::OsString;
 use std::io::Write;
 
@@ -31,11 +31,9 @@ pub fn run(args: &HtmlArgs, g: &Global, out: &mut dyn Write) -> Result<()> {
     let (window, tz) = super::window(&args.window, None)?;
     let path = g.db_read_path();
     // the database is checked once, before any part: a bad one is one error, not six
-    let conn = store::open_ro(&path)?;
-    let host = store::query::last_host(&conn)
-        .map_err(|e| Error::sqlite(&path, e))?
-        .map(|h| crate::output::escape_bytes(&h.hostname));
-    drop(conn);
+    let host = Reader::open(&path)?
+        .last_host()?
+        .map(|h| nrec_model::names::escape_bytes(&h.hostname));
     let win = args.window.to_argv();
     let limit = args.limit.to_string();
     // Each part runs as `nrec --db PATH ARGS…` would, its notes said once (the first part's).
@@ -102,7 +100,7 @@ pub fn run(args: &HtmlArgs, g: &Global, out: &mut dyn Write) -> Result<()> {
         local_text(window.start_ms(), &tz),
         local_text(window.end_ms(), &tz),
         html(tz.iana_name().unwrap_or("local time")),
-        local_text(crate::time::Clock::from_env()?.now().as_millisecond(), &tz),
+        local_text(crate::clock::Clock::from_env()?.now().as_millisecond(), &tz),
         env!("CARGO_PKG_VERSION")
     ));
     for (title, body) in &sections {

@@ -3,11 +3,12 @@
 
 use crate::cli::{Format, LiveArgs};
 use crate::cmd::Global;
-use crate::error::{Error, Result};
 use crate::live::Reader;
 use crate::live::view::{self, Totals, View};
-use crate::output::units::bytes as size;
-use crate::output::{Cell, Output, escape_text, write_error};
+use nrec_model::error::{Error, Result};
+use nrec_model::names::escape_text;
+use nrec_report::output::units::bytes as size;
+use nrec_report::output::{Cell, Output, write_error};
 use serde_json::json;
 use std::io::Write;
 use std::time::{Duration, Instant};
@@ -42,7 +43,7 @@ pub fn run(args: &LiveArgs, g: &Global, out: &mut dyn Write) -> Result<()> {
     }
     let delay = Duration::from_secs_f64(args.delay);
     // a signal ends either mode through its loop: the terminal restored, the JSON closed
-    crate::sys::stop_on_signals()
+    nrec_sys::stop_on_signals()
         .map_err(|e| Error::failure(format!("cannot install signal handlers: {e}")))?;
     if !args.batch {
         if args.count.is_some() || args.format != Format::Table {
@@ -65,10 +66,17 @@ pub fn run(args: &LiveArgs, g: &Global, out: &mut dyn Write) -> Result<()> {
         }
     }
     let tz = jiff::tz::TimeZone::system();
-    let (raw_host, _, _) = crate::sys::uname();
-    let host = crate::output::escape_bytes(&raw_host);
-    let mut o = Output::new(out, args.format, "top", Some(&raw_host), None, tz.clone());
-    let clock = crate::time::Clock::from_env()?.advancing();
+    let (raw_host, _, _) = nrec_sys::uname();
+    let host = nrec_model::names::escape_bytes(&raw_host);
+    let mut o = Output::new(
+        out,
+        args.format.into(),
+        "top",
+        Some(&raw_host),
+        None,
+        tz.clone(),
+    );
+    let clock = crate::clock::Clock::from_env()?.advancing();
     // the connections are read only for a view of them (eBPF counts the processes)
     let conns = args.view.of_conns();
     reader.tick(clock.now().as_millisecond(), conns)?;
@@ -94,13 +102,13 @@ pub fn run(args: &LiveArgs, g: &Global, out: &mut dyn Write) -> Result<()> {
     let mut next = Instant::now() + delay;
     while args.count.is_none_or(|n| printed < n) {
         // sleep in short steps so a signal ends the run promptly (and closes the JSON)
-        while Instant::now() < next && !crate::sys::stopped() {
+        while Instant::now() < next && !nrec_sys::stopped() {
             std::thread::sleep(
                 next.saturating_duration_since(Instant::now())
                     .min(Duration::from_millis(100)),
             );
         }
-        if crate::sys::stopped() {
+        if nrec_sys::stopped() {
             break;
         }
         next += delay;
@@ -119,7 +127,7 @@ pub fn run(args: &LiveArgs, g: &Global, out: &mut dyn Write) -> Result<()> {
                 rows.extend(rest);
             }
         }
-        let time = crate::output::iso(t.at_ms, &tz);
+        let time = nrec_report::output::iso(t.at_ms, &tz);
         let cells = |r: &view::Row| -> Vec<Cell> {
             vec![
                 Cell::text(&time),
@@ -194,7 +202,7 @@ fn block(
         per_s(irx),
         per_s(itx)
     )?;
-    let kw = crate::output::column_width(
+    let kw = nrec_report::output::column_width(
         args.view.head(args.by).len().max(view::UNATTRIBUTED.len()),
         rows.iter().map(|r| r.key.chars().count()),
     );

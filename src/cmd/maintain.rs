@@ -4,30 +4,24 @@
 //! these commands do the same work to the end, on demand, and verify it.
 
 use crate::cli::RollupArgs;
+use crate::clock::Clock;
 use crate::cmd::Global;
 use crate::config::Config;
-use crate::error::{Error, Exit, Result};
-use crate::store::rollup;
-use crate::store::{self, prune::Limit};
-use crate::time::Clock;
+use nrec_model::error::{Error, Exit, Result};
+use nrec_store::prune::Limit;
+use nrec_store::{Reader, Writer};
 use std::io::Write;
 
 pub fn prune(g: &Global) -> Result<()> {
     let config = Config::load(g.config.as_deref())?;
     let clock = Clock::from_env()?;
     let path = g.db_path();
-    let _lock = store::lock(&path)?;
-    let mut conn = store::open_rw(&path)?;
+    let _lock = nrec_store::lock(&path)?;
+    let mut w = Writer::open(&path)?;
     // the user asked for retention with this clock: it is trusted from now on
-    store::prune::confirm_clock(&conn).map_err(|e| Error::sqlite(&path, e))?;
-    let p = store::prune::prune(
-        &mut conn,
-        clock.now().as_millisecond(),
-        &config.retention,
-        Limit::ALL,
-    )
-    .map_err(|e| Error::sqlite(&path, e))?;
-    store::settle(&conn, &path);
+    w.confirm_clock()?;
+    let p = w.prune(clock.now().as_millisecond(), &config.retention, Limit::ALL)?;
+    w.close();
     if !g.quiet {
         eprintln!(
             "nrec: pruned {} raw sample(s), the 15-minute detail of {} day(s), {} daily row day(s); released {} page(s)",
@@ -39,27 +33,22 @@ pub fn prune(g: &Global) -> Result<()> {
 
 pub fn rollup(a: &RollupArgs, g: &Global) -> Result<()> {
     let path = g.db_path();
-    let _lock = store::lock(&path)?;
-    let mut conn = store::open_rw(&path)?;
-    let db = |e| Error::sqlite(&path, e);
-    let tx = conn
-        .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
-        .map_err(db)?;
+    let _lock = nrec_store::lock(&path)?;
+    let mut w = Writer::open(&path)?;
     let msg = if a.rebuild {
-        let (n, from) = rollup::rebuild(&tx).map_err(db)?;
+        let (n, from) = w.rebuild()?;
         match from {
             Some(d) => format!(
                 "rebuilt the rollups from {} on, from {n} raw sample(s)",
-                store::check::day_label(d)
+                nrec_store::check::day_label(d)
             ),
             None => "no raw samples: nothing to rebuild".into(),
         }
     } else {
-        let n = rollup::roll_pending(&tx).map_err(db)?;
+        let n = w.roll_pending()?;
         format!("rolled up {n} sample(s)")
     };
-    tx.commit().map_err(db)?;
-    store::settle(&conn, &path);
+    w.close();
     if !g.quiet {
         eprintln!("nrec: {msg}");
     }
@@ -68,9 +57,8 @@ pub fn rollup(a: &RollupArgs, g: &Global) -> Result<()> {
 
 pub fn check(g: &Global, out: &mut dyn Write) -> Result<()> {
     let path = g.db_read_path();
-    let conn = store::open_ro(&path)?;
-    let found = store::check::check(&conn).map_err(|e| Error::sqlite(&path, e))?;
-    let io = crate::output::write_error;
+    let found = Reader::open(&path)?.check()?;
+    let io = nrec_report::output::write_error;
     for f in &found {
         writeln!(out, "{} {}", if f.ok { "ok  " } else { "FAIL" }, f.text).map_err(io)?;
     }

@@ -16,16 +16,20 @@ pub mod summary;
 pub mod top;
 
 use crate::cli::WindowOpts;
-use crate::error::Result;
-use crate::time::{self, Clock, Window};
+use crate::clock::{Clock, display_zone};
 use jiff::tz::TimeZone;
+use nrec_model::error::Result;
+use nrec_model::time::Window;
+use nrec_report::output::Output;
+use nrec_store::Reader;
+use nrec_store::window::Resolution;
 use std::path::PathBuf;
 
 /// The report window and display zone, from the window options and "now" (`NREC_NOW`).
 /// `default_since` applies when no window option is given (None: today).
 pub(crate) fn window(opts: &WindowOpts, default_since: Option<&str>) -> Result<(Window, TimeZone)> {
     let clock = Clock::from_env()?;
-    let tz = time::display_zone()?;
+    let tz = display_zone()?;
     let w = opts.to_args().resolve(clock.now(), &tz, default_since)?;
     Ok((w, tz))
 }
@@ -34,35 +38,34 @@ pub(crate) fn window(opts: &WindowOpts, default_since: Option<&str>) -> Result<(
 /// its raw samples were pruned (retention): every command reads raw rows wherever they exist.
 pub(crate) fn note_resolution(
     g: &Global,
-    r: crate::store::window::Resolution,
-    h: &crate::store::window::Horizons,
+    r: &Reader,
+    res: Resolution,
     tz: &TimeZone,
-) {
-    if r != crate::store::window::Resolution::Raw && !g.quiet {
+) -> Result<()> {
+    if res != Resolution::Raw && !g.quiet {
         eprintln!(
             "nrec: note: raw samples before {} were pruned (retention); that part of the window is read from {}",
-            crate::output::local_text(h.raw_from_ms, tz),
-            r.describe()
+            nrec_report::output::local_text(r.horizons()?.raw_from_ms, tz),
+            res.describe()
         );
     }
+    Ok(())
 }
 
-/// The output of a command that reads `conn`: the envelope names the recording host (the
+/// The output of a command that reads `r`: the envelope names the recording host (the
 /// newest sample's) and the window.
 pub(crate) fn output<'w>(
     out: &'w mut dyn std::io::Write,
     format: crate::cli::Format,
     command: &'static str,
-    conn: &rusqlite::Connection,
-    path: &std::path::Path,
+    r: &Reader,
     window: Option<&Window>,
     tz: &TimeZone,
-) -> Result<crate::output::Output<'w>> {
-    let host =
-        crate::store::query::last_host(conn).map_err(|e| crate::error::Error::sqlite(path, e))?;
-    Ok(crate::output::Output::new(
+) -> Result<Output<'w>> {
+    let host = r.last_host()?;
+    Ok(Output::new(
         out,
-        format,
+        format.into(),
         command,
         host.as_ref().map(|h| &h.hostname[..]),
         window.map(Into::into),
@@ -73,21 +76,22 @@ pub(crate) fn output<'w>(
 /// `nrec completions SHELL`: the script that registers nrec's completions with the shell.
 pub fn completions(args: &crate::cli::CompletionsArgs, out: &mut dyn std::io::Write) -> Result<()> {
     let text = crate::complete::script(&args.shell).ok_or_else(|| {
-        crate::error::Error::usage(format!("completions: unknown shell {:?}", args.shell))
+        nrec_model::error::Error::usage(format!("completions: unknown shell {:?}", args.shell))
     })?;
     out.write_all(text.as_bytes())
-        .map_err(crate::output::write_error)
+        .map_err(nrec_report::output::write_error)
 }
 
 /// Runs one subcommand, its output to `out` (main's stdout; `nrec html`'s page parts).
 pub fn run(c: &crate::cli::Command, g: &Global, out: &mut dyn std::io::Write) -> Result<()> {
     use crate::cli::{By, Command};
+    use nrec_report::rank::What;
     match c {
         Command::Record(a) => record::run(a, g),
         Command::Report(a) => report::run(a, g, out),
-        Command::TopProcs(a) => top::run(top::What::Procs, a.by, &a.top, g, out),
-        Command::TopPorts(a) => top::run(top::What::Ports, By::Name, a, g, out),
-        Command::TopHosts(a) => top::run(top::What::Hosts, By::Name, a, g, out),
+        Command::TopProcs(a) => top::run(What::Procs, a.by, &a.top, g, out),
+        Command::TopPorts(a) => top::run(What::Ports, By::Name, a, g, out),
+        Command::TopHosts(a) => top::run(What::Hosts, By::Name, a, g, out),
         Command::Proc(a) => proc::run(a, g, out),
         Command::Summary(a) => summary::run(a, g, out),
         Command::Html(a) => html::run(a, g, out),
@@ -116,13 +120,13 @@ pub struct Global {
 impl Global {
     /// The database a recorder writes.
     pub fn db_path(&self) -> PathBuf {
-        self.db.clone().unwrap_or_else(crate::store::default_path)
+        self.db.clone().unwrap_or_else(nrec_store::default_path)
     }
 
     /// The database a report reads.
     pub fn db_read_path(&self) -> PathBuf {
         self.db
             .clone()
-            .unwrap_or_else(crate::store::default_read_path)
+            .unwrap_or_else(nrec_store::default_read_path)
     }
 }

@@ -1,266 +1,31 @@
-//! `nrec proc NAME|PID`: one process's history — its identity, bytes per interval, and the
-//! ports and remote hosts it used. A reused PID shows up as separate processes (identity is
-//! boot id, pid and start time).
+//! `nrec proc NAME|PID`: the arguments resolved into the view's settings
+//! (`nrec_report::proc`), which writes.
 
-use crate::cli::{Format, ProcArgs};
+use crate::cli::ProcArgs;
 use crate::cmd::Global;
-use crate::error::{Error, Result};
-use crate::output::{Cell, Rows, escape_bytes, escape_text, local_text, write_error};
-use crate::store::procbytes::SampleBytes;
-use crate::store::query::{self, Process};
-use crate::store::window::{Horizons, process_bytes};
-use crate::store::{self};
-use rusqlite::Connection;
-use serde_json::{Value, json};
+use nrec_model::error::Result;
+use nrec_model::names::escape_bytes;
+use nrec_report::proc::{self, Settings};
+use nrec_store::Reader;
 use std::io::Write;
 use std::os::unix::ffi::OsStrExt;
 
-struct Interval {
-    ts_ms: i64,
-    elapsed_ms: i64,
-    rx: u64,
-    tx: u64,
-}
-
-/// The window's stored process bytes, decoded once: (ts, elapsed, bytes) per sample.
-type Window = Vec<(i64, i64, i64, SampleBytes)>;
-
-/// The processes named or numbered `target` that moved bytes in the window.
-fn processes(conn: &Connection, target: &[u8], win: &Window) -> rusqlite::Result<Vec<Process>> {
-    let active: std::collections::HashSet<i64> = win
-        .iter()
-        .flat_map(|(_, _, _, b)| b.procs.keys().map(|(p, _)| *p))
-        .collect();
-    let by_pid = std::str::from_utf8(target)
-        .ok()
-        .and_then(|t| t.parse::<i64>().ok());
-    let all = query::processes(conn, target, by_pid, crate::sys::clock_ticks_per_s())?;
-    Ok(all.into_iter().filter(|p| active.contains(&p.id)).collect())
-}
-
-fn intervals(win: &Window, p: i64) -> Vec<Interval> {
-    win.iter()
-        .filter_map(|(_, ts, el, b)| {
-            let (rx, tx) = b.per_process().get(&p).copied()?;
-            Some(Interval {
-                ts_ms: *ts,
-                elapsed_ms: *el,
-                rx,
-                tx,
-            })
-        })
-        .collect()
-}
-
-/// (label, rx, tx) of the ports or hosts of one process, busiest first.
-fn detail(win: &Window, hosts: bool, p: i64) -> Vec<(String, u64, u64)> {
-    let mut m: std::collections::HashMap<String, (u64, u64)> = Default::default();
-    for (_, _, _, b) in win {
-        if hosts {
-            for ((q, addr), (rx, tx)) in &b.hosts {
-                if *q == p {
-                    let k = if addr == "*" {
-                        "(other hosts)".to_string()
-                    } else {
-                        crate::output::unmap_v4(addr).to_string()
-                    };
-                    let e = m.entry(k).or_default();
-                    e.0 += rx;
-                    e.1 += tx;
-                }
-            }
-        } else {
-            for ((q, proto, port), (rx, tx)) in &b.ports {
-                if *q == p {
-                    let e = m.entry(format!("{proto}/{port}")).or_default();
-                    e.0 += rx;
-                    e.1 += tx;
-                }
-            }
-        }
-    }
-    let mut v: Vec<(String, u64, u64)> = m.into_iter().map(|(k, (r, t))| (k, r, t)).collect();
-    v.sort_by(|a, b| (b.1 + b.2).cmp(&(a.1 + a.2)).then(a.0.cmp(&b.0)));
-    v
-}
-
 pub fn run(args: &ProcArgs, g: &Global, out: &mut dyn Write) -> Result<()> {
     let (window, tz) = super::window(&args.window, Some("24h"))?;
-    let path = g.db_read_path();
-    let conn = store::open_ro(&path)?;
-    let db = |e| Error::sqlite(&path, e);
-    // Raw samples wherever they are stored, rollups for the part retention pruned.
-    let h = Horizons::load(&conn).map_err(db)?;
-    let (win, res) = process_bytes(&conn, &h, window.start_ms(), window.end_ms()).map_err(db)?;
-    super::note_resolution(g, res, &h, &tz);
-    let target = args.target.as_bytes();
-    let procs = processes(&conn, target, &win).map_err(db)?;
-    if procs.is_empty() && !g.quiet {
+    let mut r = Reader::open(&g.db_read_path())?;
+    let s = Settings {
+        target: args.target.as_bytes().to_vec(),
+        window,
+    };
+    let mut o = super::output(out, args.format, "proc", &r, Some(&s.window), &tz)?;
+    let (res, found) = proc::write(&mut r, &s, &mut o)?;
+    super::note_resolution(g, &r, res, &tz)?;
+    if !found && !g.quiet {
         eprintln!(
             "nrec: no process named or numbered {:?} moved bytes in {}",
-            escape_bytes(target),
-            window.label
+            escape_bytes(&s.target),
+            s.window.label
         );
     }
-    let local = |ms: i64| local_text(ms, &tz);
-    let opt = |s: &Option<String>| s.clone().unwrap_or_else(|| "-".into());
-    let mut o = super::output(out, args.format, "proc", &conn, &path, Some(&window), &tz)?;
-    // The intervals of every process as one row set (CSV, NDJSON); JSON nests them per process.
-    let columns = [
-        "time",
-        "interval_s",
-        "pid",
-        "name",
-        "netns",
-        "rx_bytes",
-        "tx_bytes",
-    ];
-    let mut all = Rows::new(&columns);
-    let mut docs = Vec::new();
-    // --format svg: each process's receive and send rates over the window
-    let mut series = Vec::new();
-    let detail_rows =
-        |o: &crate::output::Output<'_>, list: &[(String, u64, u64)], key: &'static str| {
-            let mut r = Rows::new(&[key, "rx_bytes", "tx_bytes"]);
-            for (k, rx, tx) in list {
-                r.push(vec![Cell::text(k.as_str()), (*rx).into(), (*tx).into()]);
-            }
-            o.objects(&r)
-        };
-    for p in &procs {
-        let ivs = intervals(&win, p.id);
-        let ports = detail(&win, false, p.id);
-        let hosts = detail(&win, true, p.id);
-        let (rx, tx) = ivs.iter().fold((0, 0), |(r, t), i| (r + i.rx, t + i.tx));
-        let mut mine = Rows::new(&columns);
-        for i in &ivs {
-            mine.push(vec![
-                Cell::Time(i.ts_ms),
-                Cell::Num(i.elapsed_ms as f64 / 1000.0, 3),
-                p.pid.into(),
-                Cell::bytes(&p.comm),
-                Cell::bytes(&p.netns),
-                i.rx.into(),
-                i.tx.into(),
-            ]);
-        }
-        if args.format.is_picture() {
-            use crate::output::svg::Series;
-            let name = format!("{} [{}]", escape_bytes(&p.comm), p.pid);
-            for (dir, pick) in [("rx", 0), ("tx", 1)] {
-                // an interval ending after a pause in recording starts a new line
-                let mut points = Vec::with_capacity(ivs.len() + 1);
-                let mut last_end = None;
-                for i in &ivs {
-                    let start = i.ts_ms - i.elapsed_ms;
-                    if last_end.is_some_and(|e| e != start) {
-                        points.push((start, None));
-                    }
-                    last_end = Some(i.ts_ms);
-                    let b = if pick == 0 { i.rx } else { i.tx };
-                    points.push((
-                        i.ts_ms,
-                        Some(b as f64 / (i.elapsed_ms.max(1) as f64 / 1000.0) / 1024.0),
-                    ));
-                }
-                series.push(Series {
-                    name: format!("{name} {dir}"),
-                    points,
-                });
-            }
-        }
-        match args.format {
-            Format::Table => (|| {
-                let out = o.text();
-                writeln!(
-                    out,
-                    "PROCESS {} pid {} started {} uid {} exe {} unit {} container {} netns {}",
-                    escape_bytes(&p.comm),
-                    p.pid,
-                    p.started_ms.map(local).unwrap_or_else(|| "?".into()),
-                    p.uid.map(|u| u.to_string()).unwrap_or_else(|| "?".into()),
-                    p.exe
-                        .as_deref()
-                        .map(escape_bytes)
-                        .unwrap_or_else(|| "-".into()),
-                    match &p.unit_description {
-                        Some(d) => escape_text(&format!("{} ({d})", opt(&p.unit))),
-                        None => escape_bytes(opt(&p.unit).as_bytes()),
-                    },
-                    escape_bytes(opt(&p.container).as_bytes()),
-                    escape_bytes(&p.netns)
-                )?;
-                writeln!(
-                    out,
-                    "{:<19} {:>12} {:>12} {:>9} {:>9}",
-                    "TIME", "RX bytes", "TX bytes", "rxkB/s", "txkB/s"
-                )?;
-                for i in &ivs {
-                    let s = (i.elapsed_ms.max(1) as f64) / 1000.0;
-                    writeln!(
-                        out,
-                        "{:<19} {:>12} {:>12} {:>9.2} {:>9.2}",
-                        local(i.ts_ms),
-                        i.rx,
-                        i.tx,
-                        i.rx as f64 / s / 1024.0,
-                        i.tx as f64 / s / 1024.0
-                    )?;
-                }
-                writeln!(out, "{:<19} {:>12} {:>12}", "Total:", rx, tx)?;
-                for (title, list) in [("PORT", &ports), ("HOST", &hosts)] {
-                    writeln!(out, "{:<40} {:>12} {:>12}", title, "RX bytes", "TX bytes")?;
-                    for (k, r, t) in list.iter() {
-                        writeln!(out, "{k:<40} {r:>12} {t:>12}")?;
-                    }
-                }
-                writeln!(out)
-            })()
-            .map_err(write_error)?,
-            Format::Json => docs.push(json!({
-                "pid": p.pid, "name": escape_bytes(&p.comm),
-                "exe": p.exe.as_deref().map(escape_bytes), "uid": p.uid,
-                "unit": p.unit, "unit_description": p.unit_description, "container": p.container, "netns": escape_bytes(&p.netns),
-                "started": p.started_ms.map(|m| crate::output::iso(m, &tz)),
-                "rx_bytes": rx, "tx_bytes": tx,
-                "intervals": o.objects(&mine),
-                "ports": detail_rows(&o, &ports, "port"),
-                "hosts": detail_rows(&o, &hosts, "host"),
-            })),
-            Format::Csv | Format::Ndjson => all.rows.extend(mine.rows),
-            Format::Svg | Format::Png => {}
-        }
-    }
-    match args.format {
-        Format::Table => Ok(()),
-        Format::Svg | Format::Png => {
-            use crate::output::svg::{Panel, time_panels};
-            let title = o.picture_title(&escape_bytes(target));
-            let panels = [Panel {
-                title: "bytes received and sent".into(),
-                unit: "kB/s".into(),
-                series,
-            }];
-            let panels = if panels[0].series.is_empty() {
-                &panels[..0]
-            } else {
-                &panels[..]
-            };
-            let svg = time_panels(
-                &title,
-                "",
-                panels,
-                (window.start_ms(), window.end_ms()),
-                &[],
-                &tz,
-            );
-            o.picture(&svg)
-        }
-        Format::Json => {
-            let mut body = serde_json::Map::new();
-            body.insert("processes".into(), Value::Array(docs));
-            o.json(body).map_err(write_error)
-        }
-        _ => o.rows(&all, Default::default()).map_err(write_error),
-    }
+    Ok(())
 }

@@ -1,14 +1,15 @@
 //! `nrec record`: one tick of the [`Sampler`]: take one sample and append it to the database.
 
 use crate::cli::RecordArgs;
+use crate::clock::Clock;
 use crate::cmd::Global;
 use crate::config::Config;
-use crate::error::Result;
-use crate::recorder::Source;
-use crate::sampler::Sampler;
-use crate::store::insert;
-use crate::time::Clock;
-use crate::warnings::{Reporter, Warnings};
+use crate::sampler::{Sampler, Ticked};
+use crate::warnings::Reporter;
+use nrec_collect::Source;
+use nrec_model::derive::iface::Segment;
+use nrec_model::error::Result;
+use nrec_model::warnings::Warnings;
 
 /// Where `record` and `daemon` read counters from.
 pub fn source(proc_root: Option<&std::path::Path>) -> Source {
@@ -35,14 +36,14 @@ pub fn run(args: &RecordArgs, g: &Global) -> Result<()> {
     let mut warn = Warnings::default();
     let res = sampler.tick(&mut warn);
     Reporter::new(g.quiet).print(&warn);
-    let ins = res?;
+    let t = res?;
     if g.verbose > 0 {
-        eprintln!("{}", summary(&ins, sampler.path()));
+        eprintln!("{}", summary(&t, sampler.path()));
     }
     // Alerts after the sample is stored and the lock released: a slow or failing command
     // cannot cost a sample, and its deadline bounds how long `record` waits for it.
-    if let (Ok(c), Some(conn)) = (&config, sampler.conn()) {
-        let (threads, errors) = crate::alerts::after_sample(conn, sampler.path(), c, ins.clock.0);
+    if let (Ok(c), Some(w)) = (&config, sampler.writer()) {
+        let (threads, errors) = crate::alerts::after_sample(w, c, t.written.clock.0);
         for t in threads {
             let _ = t.join();
         }
@@ -59,17 +60,18 @@ pub fn run(args: &RecordArgs, g: &Global) -> Result<()> {
 }
 
 /// The `-v` line after a sample.
-pub fn summary(ins: &insert::Inserted, path: &std::path::Path) -> String {
+pub fn summary(t: &Ticked, path: &std::path::Path) -> String {
+    let w = &t.written;
     format!(
         "nrec: recorded sample {} ({} namespace(s), {} interface(s), {} new listener(s), {}) in {}",
-        ins.sample_id,
-        ins.namespaces,
-        ins.ifaces,
-        ins.new_listeners,
-        match ins.segment {
-            insert::Segment::Baseline => "baseline: rates start with the next sample",
-            insert::Segment::Continue => "continues the previous sample",
-            insert::Segment::Boot => "first sample since boot",
+        w.sample_id,
+        w.namespaces,
+        w.ifaces,
+        w.new_listeners,
+        match t.segment {
+            Segment::Baseline => "baseline: rates start with the next sample",
+            Segment::Continue => "continues the previous sample",
+            Segment::Boot => "first sample since boot",
         },
         path.display()
     )

@@ -1,62 +1,17 @@
-//! `nrec report`: sysstat-compatible `-n` reports over a window of stored samples.
+//! `nrec report`: sysstat-compatible `-n` reports over a window of stored samples — the
+//! arguments resolved into the view's settings (`nrec_report::sar::view`), which writes; what
+//! it found worth saying goes to stderr here.
 
-use crate::cli::{Format, ReportArgs};
+use crate::cli::ReportArgs;
 use crate::cmd::Global;
-use crate::error::{Error, Result};
-use crate::output::{Rows, write_error};
-use crate::report::filter::IfaceFilter;
-use crate::report::render::{self, Host};
-use crate::report::{self, Data, Shape, kinds, listen};
-use crate::store::window::Horizons;
-use crate::store::{self, query};
-use crate::time;
+use nrec_model::error::Result;
+use nrec_model::filter::IfaceFilter;
+use nrec_model::time::{local_midnight, parse_interval};
+use nrec_report::output::iso;
+use nrec_report::sar::Shape;
+use nrec_report::sar::view::{self, Settings, parse_kinds};
+use nrec_store::Reader;
 use std::io::Write;
-
-enum Part {
-    Table(&'static kinds::Kind),
-    Listen,
-}
-
-fn parse_kinds(list: &[String]) -> Result<Vec<Part>> {
-    let mut out: Vec<Part> = Vec::new();
-    for k in list.iter().map(|s| s.trim()) {
-        match k.to_ascii_uppercase().as_str() {
-            "ALL" => {
-                out.extend(kinds::ALL.iter().map(|k| Part::Table(k)));
-                out.push(Part::Listen);
-            }
-            "LISTEN" => out.push(Part::Listen),
-            _ => match kinds::by_name(k) {
-                Some(kind) => out.push(Part::Table(kind)),
-                None => {
-                    return Err(Error::usage(format!(
-                        "-n {k:?}: unknown report kind; choose from DEV, EDEV, IP, EIP, SOCK, SOCK6, TCP, ETCP, UDP, UDP6, STATE, PROC, LISTEN, ALL"
-                    )));
-                }
-            },
-        }
-    }
-    Ok(out)
-}
-
-/// The first and last instants the tables' rows cover (the window when they have none): the
-/// banner names this day, or this range of days.
-fn data_span(tables: &[report::Table], w: &time::Window) -> (i64, i64) {
-    let first = tables
-        .iter()
-        .flat_map(|t| t.segments.first())
-        .map(|s| s.start_ms)
-        .min();
-    let last = tables
-        .iter()
-        .flat_map(|t| t.rows.last())
-        .map(|r| r.time_ms)
-        .max();
-    match (first, last) {
-        (Some(a), Some(b)) => (a.max(w.start_ms()), b - 1),
-        _ => (w.start_ms(), w.end_ms() - 1),
-    }
-}
 
 pub fn run(args: &ReportArgs, g: &Global, out: &mut dyn Write) -> Result<()> {
     let parts = parse_kinds(&args.kinds)?;
@@ -64,227 +19,50 @@ pub fn run(args: &ReportArgs, g: &Global, out: &mut dyn Write) -> Result<()> {
     let interval_ms = args
         .interval
         .as_deref()
-        .map(|s| time::parse_interval("--interval", s))
+        .map(|s| parse_interval("--interval", s))
         .transpose()?;
     let shape = Shape {
         filter: IfaceFilter::new(&args.iface, args.netns.as_ref().or(args.container.as_ref())),
         omit_idle: args.omit_idle,
         interval_ms,
-        origin_ms: time::local_midnight(window.start, &tz).as_millisecond(),
+        origin_ms: local_midnight(window.start, &tz).as_millisecond(),
     };
-
     let path = g.db_read_path();
-    let conn = store::open_ro(&path)?;
-    let kinds: Vec<&'static kinds::Kind> = parts
-        .iter()
-        .filter_map(|p| match p {
-            Part::Table(k) => Some(*k),
-            Part::Listen => None,
-        })
-        .collect();
-    let db_err = |e| Error::sqlite(&path, e);
-    // Raw rows wherever raw samples are stored, rollups for the part retention pruned.
-    let h = Horizons::load(&conn).map_err(db_err)?;
-    // A picture of 2.5 days or more has a point per 15 minutes or more (render::svg): it is
-    // drawn from the quarter-hour rollups throughout, a week of one-minute samples read as
-    // 672 rows per interface instead of 10 080.
-    let coarse = args.format.is_picture()
-        && window.end_ms() - window.start_ms() >= 60 * 3_600_000
-        && interval_ms.is_none_or(|i| i <= 15 * 60_000);
-    let read = if coarse {
-        Horizons {
-            raw_from_ms: h.raw_from_ms.max(window.end_ms()),
-            ..h
-        }
-    } else {
-        h
+    let mut r = Reader::open(&path)?;
+    let s = Settings {
+        parts,
+        window,
+        shape,
+        human: args.human,
     };
-    let data = Data::load(&conn, &window, &kinds, &read).map_err(db_err)?;
-    let res = data.resolution();
-    if !coarse {
-        super::note_resolution(g, res, &h, &tz);
+    let mut o = super::output(out, args.format, "report", &r, Some(&s.window), &tz)?;
+    let notes = view::write(&mut r, &s, &mut o)?;
+    if g.quiet {
+        return Ok(());
     }
-    let listeners = if parts.iter().any(|p| matches!(p, Part::Listen)) {
-        query::listeners(&conn, &window).map_err(db_err)?
-    } else {
-        Vec::new()
-    };
-    if data.samples.is_empty() && data.rolled.is_none() && !g.quiet {
+    if let Some((res, _)) = notes.resolution {
+        super::note_resolution(g, &r, res, &tz)?;
+    }
+    if notes.empty {
         eprintln!(
             "nrec: no samples in {} [{} .. {}) in {}",
-            window.label,
-            render::iso(window.start_ms(), &tz),
-            render::iso(window.end_ms(), &tz),
+            s.window.label,
+            iso(s.window.start_ms(), &tz),
+            iso(s.window.end_ms(), &tz),
             path.display()
         );
     }
-    // The host as of the window's last sample; unknown (null) when the window is empty.
-    let host = match (data.samples.last(), &data.rolled) {
-        (Some(s), _) => Some(Host {
-            hostname: s.hostname.clone(),
-            kernel: s.kernel.clone(),
-            arch: s.arch.clone(),
-            ncpu: s.ncpu,
-        }),
-        (None, Some(_)) => query::last_host(&conn).map_err(db_err)?,
-        (None, None) => None,
-    };
-    let listen_netns = {
-        let mut v: Vec<&[u8]> = listeners.iter().map(|l| l.netns.as_slice()).collect();
-        v.sort();
-        v.dedup();
-        v.len() > 1
-    };
-
-    let tables: Vec<report::Table> = parts
-        .iter()
-        .filter_map(|p| match p {
-            Part::Table(k) => Some(report::build(k, &data, &shape)),
-            Part::Listen => None,
-        })
-        .collect();
-    // A filter that matches nothing recorded says so, with what was recorded.
-    if !shape.filter.is_empty() && !g.quiet {
-        let seen: Vec<(&[u8], &[u8])> = tables
-            .iter()
-            .flat_map(|t| t.seen.iter().map(|(ns, n)| (&ns[..], &n[..])))
-            .collect();
-        if tables.iter().any(|t| t.kind.key == kinds::Key::Iface) {
-            let missing = shape.filter.unmatched(&seen);
-            if !missing.is_empty() {
-                let mut names: Vec<String> = seen
-                    .iter()
-                    .map(|(ns, n)| crate::output::iface_label(ns, n))
-                    .collect();
-                names.sort();
-                names.dedup();
-                eprintln!(
-                    "nrec: {}: matches no interface recorded in {}; recorded: {}",
-                    missing.join(", "),
-                    window.label,
-                    if names.is_empty() {
-                        "none".into()
-                    } else {
-                        names.join(", ")
-                    }
-                );
-            }
-        }
-    }
-    let mut o = super::output(out, args.format, "report", &conn, &path, Some(&window), &tz)?;
-    // Each part as typed rows, in the order asked for: (kind, rows, averages, restarts).
-    let typed = || {
-        let mut tables = tables.iter();
-        parts
-            .iter()
-            .filter_map(|p| match p {
-                Part::Table(_) => tables.next().map(|t| {
-                    (
-                        t.kind.name,
-                        render::rows(t),
-                        Some(render::averages(t)),
-                        Some(render::restarts(t)),
-                    )
-                }),
-                Part::Listen => Some(("LISTEN", listen::rows(&listeners), None, None)),
-            })
-            .collect::<Vec<(&str, Rows, Option<Rows>, Option<Rows>)>>()
-    };
-    let w = match args.format {
-        Format::Table => (|| {
-            // No samples: the note on stderr says so; there is no host to head the table.
-            if let Some(host) = &host {
-                render::heading(o.text(), host, &data_span(&tables, &window), &tz)?;
-            }
-            render::tables(o.text(), &tables, &tz, args.human)?;
-            if parts.iter().any(|p| matches!(p, Part::Listen)) {
-                listen::table(o.text(), &listeners, &tz, listen_netns)?;
-            }
-            Ok(())
-        })(),
-        Format::Csv => (|| {
-            // One CSV document per kind; several kinds are separated by a blank line.
-            for (i, (_, rows, _, _)) in typed().iter().enumerate() {
-                if i > 0 {
-                    o.csv_separator()?;
-                }
-                o.rows(rows, Default::default())?;
-            }
-            Ok(())
-        })(),
-        Format::Ndjson => (|| {
-            for (kind, rows, _, _) in typed() {
-                for r in &rows.rows {
-                    o.ndjson_row(&[("kind", kind.into())], &rows.columns, r)?;
-                }
-            }
-            Ok(())
-        })(),
-        Format::Svg | Format::Png => {
-            let note = if coarse {
-                let slot =
-                    (window.end_ms() - window.start_ms()) / crate::output::svg::BUCKETS as i64;
-                format!(
-                    "drawn from {}: a point per {} at most",
-                    res.describe(),
-                    crate::output::units::duration(slot.max(15 * 60_000))
-                )
-            } else if res == crate::store::window::Resolution::Raw {
-                String::new()
+    if let Some((missing, names)) = notes.unmatched {
+        eprintln!(
+            "nrec: {}: matches no interface recorded in {}; recorded: {}",
+            missing.join(", "),
+            s.window.label,
+            if names.is_empty() {
+                "none".into()
             } else {
-                format!(
-                    "before {} (pruned raw samples) read from {}",
-                    crate::output::local_text(h.raw_from_ms, &tz),
-                    res.describe()
-                )
-            };
-            let title = o.picture_title(
-                &tables
-                    .iter()
-                    .map(|t| t.kind.name)
-                    .collect::<Vec<_>>()
-                    .join(", "),
-            );
-            let svg = render::svg(
-                &tables,
-                &title,
-                &note,
-                (window.start_ms(), window.end_ms()),
-                &tz,
-            );
-            return o.picture(&svg);
-        }
-        Format::Json => {
-            let reports: Vec<serde_json::Value> = typed()
-                .iter()
-                .map(|(kind, rows, avg, restarts)| {
-                    let mut m = serde_json::Map::new();
-                    m.insert("kind".into(), (*kind).into());
-                    m.insert("rows".into(), o.objects(rows));
-                    if let Some(a) = avg {
-                        m.insert("average".into(), o.objects(a));
-                    }
-                    if let Some(r) = restarts {
-                        m.insert("restarts".into(), o.objects(r));
-                    }
-                    serde_json::Value::Object(m)
-                })
-                .collect();
-            let body = serde_json::json!({
-                "system": host.as_ref().map(|h| serde_json::json!({
-                    "kernel": h.kernel,
-                    "arch": h.arch,
-                    "cpus": h.ncpu,
-                })),
-                "samples": data.samples.len(),
-                "resolution": res.describe(),
-                "reports": reports,
-            });
-            match body {
-                serde_json::Value::Object(m) => o.json(m),
-                _ => Ok(()),
+                names.join(", ")
             }
-        }
-    };
-    w.map_err(write_error)
+        );
+    }
+    Ok(())
 }

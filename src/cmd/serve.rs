@@ -12,12 +12,12 @@
 //! then by at most the head deadline.
 
 use crate::cli::ServeArgs;
+use crate::clock::Clock;
 use crate::cmd::Global;
 use crate::config::Config;
-use crate::error::{Error, Result};
-use crate::output::openmetrics::{self, Flavor};
-use crate::store;
-use crate::time::Clock;
+use nrec_model::error::{Error, Result};
+use nrec_report::output::openmetrics::{self, Flavor};
+use nrec_store::{AllTimeCache, Reader};
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -32,10 +32,6 @@ pub const MAX_HEAD: usize = 8 * 1024;
 pub const HEAD_DEADLINE: Duration = Duration::from_secs(5);
 pub const WRITE_DEADLINE: Duration = Duration::from_secs(10);
 
-/// The default listen address: loopback, on a port outside 9100-9999 (the range the
-/// Prometheus wiki's default port allocations has filled).
-pub const DEFAULT_LISTEN: &str = "127.0.0.1:10091";
-
 struct Ctx {
     g: Global,
     clock: Clock,
@@ -45,7 +41,7 @@ struct Ctx {
     /// Scrapes reading the database, at most [`WORKERS`].
     reading: (Mutex<usize>, Condvar),
     /// The past days' sums, between scrapes.
-    cache: Mutex<crate::metrics::Cache>,
+    cache: Mutex<AllTimeCache>,
 }
 
 pub fn run(args: &ServeArgs, g: &Global) -> Result<()> {
@@ -73,7 +69,7 @@ pub fn run(args: &ServeArgs, g: &Global) -> Result<()> {
         metrics: cfg.metrics,
         conns: AtomicUsize::new(0),
         reading: (Mutex::new(0), Condvar::new()),
-        cache: Mutex::new(crate::metrics::Cache::default()),
+        cache: Mutex::new(AllTimeCache::default()),
     });
     for s in listener.incoming() {
         let Ok(mut s) = s else { continue };
@@ -257,12 +253,10 @@ fn handle(ctx: &Ctx, mut s: TcpStream) {
 
 /// One scrape: open the database read-only, read every family, render.
 fn scrape(ctx: &Ctx, flavor: Flavor) -> Result<Vec<u8>> {
-    let path = ctx.g.db_read_path();
-    let conn = store::open_ro(&path)?;
-    let tz = crate::time::display_zone()?;
+    let mut r = Reader::open(&ctx.g.db_read_path())?;
+    let tz = crate::clock::display_zone()?;
     let now = ctx.clock.now().as_millisecond();
-    let fams = crate::metrics::collect(&conn, now, &tz, &ctx.metrics, &ctx.cache)
-        .map_err(|e| Error::sqlite(&path, e))?;
+    let fams = nrec_report::metrics::collect(&mut r, now, &tz, &ctx.metrics, &ctx.cache)?;
     let mut out = Vec::with_capacity(64 * 1024);
     openmetrics::render(&fams, flavor, &mut out)
         .map_err(|e| Error::failure(format!("render: {e}")))?;
@@ -285,9 +279,9 @@ pub fn export(args: &crate::cli::ExportArgs, g: &Global, out: &mut dyn Write) ->
         ));
     }
     let cfg = Config::load(g.config.as_deref())?;
-    let path = g.db_read_path();
-    let conn = store::open_ro(&path)?;
+    let mut r = Reader::open(&g.db_read_path())?;
     let w = &args.window;
+    let kind = args.table.map(Into::into);
     let windowed = w.today
         || w.yesterday
         || w.date.is_some()
@@ -302,30 +296,30 @@ pub fn export(args: &crate::cli::ExportArgs, g: &Global, out: &mut dyn Write) ->
             ));
         }
         let (window, _) = super::window(w, Some("24h"))?;
-        return crate::metrics::history(
-            &conn,
+        return nrec_report::metrics::history(
+            &mut r,
             (window.start_ms(), window.end_ms()),
             &cfg.metrics,
-            args.table,
+            kind,
             out,
         )
         .map_err(|e| match e {
-            crate::metrics::HistoryError::Db(e) => Error::sqlite(&path, e),
-            crate::metrics::HistoryError::Io(e) => crate::output::write_error(e),
+            nrec_report::metrics::HistoryError::Db(e) => e,
+            nrec_report::metrics::HistoryError::Io(e) => nrec_report::output::write_error(e),
         });
     }
-    let tz = crate::time::display_zone()?;
+    let tz = crate::clock::display_zone()?;
     let now = Clock::from_env()?.now().as_millisecond();
-    let mut fams = crate::metrics::collect(&conn, now, &tz, &cfg.metrics, &Default::default())
-        .map_err(|e| Error::sqlite(&path, e))?;
-    fams.retain(|f| crate::metrics::family_in(f.name, args.table));
+    let mut fams =
+        nrec_report::metrics::collect(&mut r, now, &tz, &cfg.metrics, &Default::default())?;
+    fams.retain(|f| nrec_report::metrics::family_in(f.name, kind));
     let Some(dir) = &args.textfile else {
         return openmetrics::render(&fams, Flavor::OpenMetrics, out)
-            .map_err(crate::output::write_error);
+            .map_err(nrec_report::output::write_error);
     };
     let mut body = Vec::new();
     openmetrics::render(&fams, Flavor::Prometheus, &mut body)
-        .map_err(crate::output::write_error)?;
+        .map_err(nrec_report::output::write_error)?;
     let fin = dir.join("nrec.prom");
     // the collector reads *.prom: the temporary name does not match, the rename is atomic
     let tmp = dir.join(format!(".nrec.prom.{}", std::process::id()));

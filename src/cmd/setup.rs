@@ -5,8 +5,8 @@
 
 use crate::cli::SetupArgs;
 use crate::cmd::Global;
-use crate::ebpf;
-use crate::error::{Error, Exit, Result};
+use nrec_collect::ebpf;
+use nrec_model::error::{Error, Exit, Result};
 
 pub fn run(args: &SetupArgs, g: &Global) -> Result<()> {
     let dir = ebpf::pin_dir();

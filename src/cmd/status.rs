@@ -5,24 +5,25 @@
 //! traffic was attributed to processes. `--check` turns that into a health check.
 
 use crate::cli::{Format, StatusArgs};
+use crate::clock::Clock;
 use crate::cmd::Global;
 use crate::config::Config;
-use crate::error::{Error, Result};
-use crate::output::units::{bytes as size, duration};
-use crate::output::{escape_bytes, iso as render_iso, write_error};
-use crate::store::query;
-use crate::store::rollup::{Kind, Roller};
-use crate::store::series::Totals;
-use crate::store::window::{self, Horizons};
-use crate::store::{self};
-use crate::time::Clock;
+use nrec_model::error::{Error, Result};
+use nrec_model::names::escape_bytes;
+use nrec_report::output::units::{bytes as size, duration};
+use nrec_report::output::{iso as render_iso, write_error};
+use nrec_report::rank::Balance;
+use nrec_store::query;
+use nrec_store::rollup::Kind;
+use nrec_store::series::Totals;
+use nrec_store::{self as store, Reader};
 use serde_json::json;
 use std::io::Write;
 
 /// Effective capabilities of this process, from /proc/self/status.
 fn capabilities() -> Vec<&'static str> {
-    use crate::sys::cap;
-    let eff = crate::sys::effective_caps().unwrap_or(0);
+    use nrec_sys::cap;
+    let eff = nrec_sys::effective_caps().unwrap_or(0);
     [
         (cap::SYS_ADMIN, "CAP_SYS_ADMIN"),
         (cap::SYS_PTRACE, "CAP_SYS_PTRACE"),
@@ -39,13 +40,12 @@ fn capabilities() -> Vec<&'static str> {
 pub fn run(args: &StatusArgs, g: &Global, out: &mut dyn Write) -> Result<()> {
     let clock = Clock::from_env()?;
     let now = clock.now().as_millisecond();
-    let tz = crate::time::display_zone()?;
+    let tz = crate::clock::display_zone()?;
     let path = g.db_read_path();
-    let conn = store::open_ro(&path)?;
-    let db = |e| Error::sqlite(&path, e);
+    let mut r = Reader::open(&path)?;
     let config = Config::load(g.config.as_deref())?;
 
-    let span_ms = crate::time::parse_interval("--since", &args.since)?;
+    let span_ms = nrec_model::time::parse_interval("--since", &args.since)?;
     if let Some(c) = args.min_coverage {
         if !(0.0..=100.0).contains(&c) {
             return Err(Error::usage(format!(
@@ -53,45 +53,36 @@ pub fn run(args: &StatusArgs, g: &Global, out: &mut dyn Write) -> Result<()> {
             )));
         }
     }
-    let facts = query::recording(&conn).map_err(db)?;
+    let facts = r.recording()?;
     let last_ebpf = facts.last.as_ref().is_some_and(|l| l.ebpf);
     let last_pcap = facts.last.as_ref().is_some_and(|l| l.pcap);
     let last = facts.last.as_ref().map(|l| (l.id, l.ts_ms));
     let (first_ms, samples) = (facts.first_ms, facts.samples);
-    let file_bytes: u64 = ["", "-wal"]
-        .iter()
-        .filter_map(|s| std::fs::metadata(crate::store::beside(&path, s)).ok())
-        .map(|m| m.len())
-        .sum();
+    let file_bytes = store::size_on_disk(&path);
     let nss: Vec<query::NetnsSources> = match last {
-        Some((id, _)) => query::netns_sources(&conn, id).map_err(db)?,
+        Some((id, _)) => r.netns_sources(id)?,
         None => Vec::new(),
     };
-    let h = Horizons::load(&conn).map_err(db)?;
     let quarters_from = facts.quarters_from_day;
     // coverage over the window (--since, the last hour): attributed bytes / interface bytes
-    let sums = window::sums(
-        &conn,
-        &mut Roller::new(),
-        &h,
+    let sums = r.sums(
         &[Kind::Iface, Kind::Attrib, Kind::Proc, Kind::Time],
         now.saturating_sub(span_ms),
         now,
-    )
-    .map_err(db)?;
-    let t = Totals::of(&conn, &sums).map_err(db)?;
+    )?;
+    let t = r.totals(&sums)?;
     let iface = t.iface_rx + t.iface_tx;
     let sock = t.sock_rx + t.sock_tx;
     let unowned = t.unowned_rx + t.unowned_tx;
     let attributed = t.proc_rx + t.proc_tx;
     // attributed / (interface bytes + what sockets moved beyond them): never above 1
-    let bal = t.procs();
+    let bal = Balance::of_procs(&t);
     let coverage = bal.coverage();
     let beyond = bal.extra();
     let ebpf_share = t.ebpf_share();
-    let span = crate::output::units::duration(span_ms);
+    let span = nrec_report::output::units::duration(span_ms);
     if args.check {
-        let interval = query::recording_interval_ms(&conn).map_err(db)?;
+        let interval = r.recording_interval_ms()?;
         let health = Health {
             now,
             last_ms: last.map(|(_, ts)| ts),
@@ -100,20 +91,20 @@ pub fn run(args: &StatusArgs, g: &Global, out: &mut dyn Write) -> Result<()> {
             span: &span,
             min_coverage: args.min_coverage,
             quiet: g.quiet,
-            findings: store::check::check(&conn).map_err(db)?,
+            findings: r.check()?,
         };
         return health.report(out, &path);
     }
     let probe = ebpf_probe();
     let caps = capabilities();
-    let euid = crate::sys::euid();
+    let euid = nrec_sys::euid();
     let age_s = last.map(|(_, ts)| (now - ts) as f64 / 1000.0);
     let retention = |d: Option<i64>| d.map_or("forever".to_string(), |d| format!("{d}d"));
     let blind = "UDP and other protocols, TCP/IP headers, connections opened and closed between samples, a closing connection's last interval";
     let ebpf_blind = "TCP/IP headers, splice()/sendfile reads from sockets (tcp_splice_read), traffic the kernel sends itself (NFS, WireGuard, ICMP errors); ports and hosts still come from sock_diag (TCP)";
 
     let io = write_error;
-    let mut o = super::output(out, args.format, "status", &conn, &path, None, &tz)?;
+    let mut o = super::output(out, args.format, "status", &r, None, &tz)?;
     match args.format {
         Format::Json => {
             let doc = json!({
@@ -144,7 +135,7 @@ pub fn run(args: &StatusArgs, g: &Global, out: &mut dyn Write) -> Result<()> {
                     "host": {
                         "state": probe.state,
                         "detail": probe.detail,
-                        "pin_dir": crate::ebpf::pin_dir().display().to_string(),
+                        "pin_dir": nrec_collect::ebpf::pin_dir().display().to_string(),
                         "entries": probe.entries,
                         "capacity": probe.capacity,
                         "lost_events": probe.lost_events,
@@ -354,7 +345,7 @@ impl Health<'_> {
                 self.span
             ));
         }
-        if let (Some(min), Some(got)) = (self.min_coverage, t.procs().coverage()) {
+        if let (Some(min), Some(got)) = (self.min_coverage, Balance::of_procs(t).coverage()) {
             let got = got * 100.0;
             if got < min {
                 p.push(format!(
@@ -426,17 +417,17 @@ fn ebpf_probe() -> EbpfProbe {
         lost_events: None,
         lost_bytes: None,
     };
-    if !crate::ebpf::wanted() {
+    if !nrec_collect::ebpf::wanted() {
         p.state = "off";
         p.detail = "NREC_EBPF=off: per-process bytes from sock_diag (TCP only)".into();
         return p;
     }
-    match crate::ebpf::status() {
+    match nrec_collect::ebpf::status() {
         Ok(Some((r, cap))) => {
             p.state = "active";
             p.detail = format!(
                 "pinned under {}; {} of {cap} map entries in use; {} events ({}) lost to a full map since loaded",
-                crate::ebpf::pin_dir().display(),
+                nrec_collect::ebpf::pin_dir().display(),
                 r.entries.len(),
                 r.lost_events,
                 size(r.lost_bytes)

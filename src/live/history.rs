@@ -3,11 +3,13 @@
 //! pictures.
 
 use super::view::{self, By, Row, Sort, View};
-use crate::output::{escape_bytes, unmap_v4};
-use crate::store::rollup::{Kind, Roller};
-use crate::store::series::{self, Vector};
-use crate::store::window::{self, Horizons};
-use rusqlite::Connection;
+use nrec_model::error::Result as DbResult;
+use nrec_model::names::iface_label;
+use nrec_report::rank::{What, detail_key, proc_key};
+use nrec_report::top::{WindowRow, bucket_edges, window_rows};
+use nrec_store::Reader;
+use nrec_store::rollup::Kind;
+use nrec_store::series::Vector;
 use std::collections::HashSet;
 use std::path::Path;
 
@@ -26,7 +28,7 @@ pub struct Past {
 
 pub struct History {
     path: std::path::PathBuf,
-    conn: Result<Connection, String>,
+    db: Result<Reader, String>,
     /// SQLite's `data_version` when last asked: it changes when another connection (the
     /// recorder) commits.
     version: Option<i64>,
@@ -38,7 +40,7 @@ impl History {
     pub fn open(path: &Path) -> History {
         History {
             path: path.to_path_buf(),
-            conn: crate::store::open_ro(path).map_err(|e| e.to_string()),
+            db: Reader::open(path).map_err(|e| e.to_string()),
             version: None,
         }
     }
@@ -46,26 +48,24 @@ impl History {
     /// Whether the database changed since the last call (the recorder stored a sample):
     /// what was read from it is then out of date. One pragma, no file read.
     pub fn changed(&mut self) -> bool {
-        let Ok(conn) = &self.conn else {
+        let Ok(r) = &self.db else {
             return false;
         };
-        let v = conn
-            .query_row("PRAGMA data_version", [], |r| r.get::<_, i64>(0))
-            .ok();
+        let v = r.data_version().ok();
         std::mem::replace(&mut self.version, v) != v
     }
 
     /// The database, opened again when it could not be before (None: still not there).
-    fn conn(&mut self) -> Option<&Connection> {
-        if self.conn.is_err() {
-            self.conn = crate::store::open_ro(&self.path).map_err(|e| e.to_string());
+    fn db(&mut self) -> Option<&mut Reader> {
+        if self.db.is_err() {
+            self.db = Reader::open(&self.path).map_err(|e| e.to_string());
         }
-        self.conn.as_ref().ok()
+        self.db.as_mut().ok()
     }
 
     /// Why there is no history (no database).
     pub fn unavailable(&self) -> Option<&str> {
-        self.conn.as_ref().err().map(|s| s.as_str())
+        self.db.as_ref().err().map(|s| s.as_str())
     }
 
     /// The recorded bytes of row `key` of `view` over `[now - span, now)`.
@@ -77,19 +77,18 @@ impl History {
         now_ms: i64,
         span_ms: i64,
     ) -> Result<Option<Recorded>, String> {
-        let Some(conn) = self.conn() else {
+        let Some(r) = self.db() else {
             return Ok(None);
         };
-        let e = |e: rusqlite::Error| e.to_string();
-        let (kind, ids) = match series_of(conn, view, by, key).map_err(e)? {
+        let e = |e: nrec_model::error::Error| e.msg;
+        let (kind, ids) = match series_of(r, view, by, key).map_err(e)? {
             Some(x) => x,
             None => return Ok(None),
         };
-        let h = Horizons::load(conn).map_err(e)?;
         let start = now_ms - span_ms;
-        let edges = crate::cmd::top::bucket_edges(conn, &h, start, now_ms).map_err(e)?;
+        let edges = bucket_edges(r, start, now_ms).map_err(e)?;
         let windows: Vec<(i64, i64)> = edges.windows(2).map(|w| (w[0], w[1])).collect();
-        let sums = window::sums_each(conn, &mut Roller::new(), &h, &[kind], &windows).map_err(e)?;
+        let sums = r.sums_each(&[kind], &windows).map_err(e)?;
         let bytes = sums
             .iter()
             .map(|s| {
@@ -115,33 +114,32 @@ impl History {
         sort: Sort,
         back: usize,
     ) -> Result<Option<Past>, String> {
-        let Some(conn) = self.conn() else {
+        let Some(r) = self.db() else {
             return Ok(None);
         };
-        interval_in(conn, view, by, sort, back).map_err(|e| e.to_string())
+        interval_in(r, view, by, sort, back).map_err(|e| e.msg)
     }
 }
 
 /// [`History::interval`] on an open database.
 fn interval_in(
-    conn: &Connection,
+    r: &mut Reader,
     view: View,
     by: By,
     sort: Sort,
     back: usize,
-) -> rusqlite::Result<Option<Past>> {
-    let Some((start, end)) = crate::store::query::interval_back(conn, back)? else {
+) -> DbResult<Option<Past>> {
+    let Some((start, end)) = r.interval_back(back)? else {
         return Ok(None);
     };
-    use crate::cmd::top::{What, window_rows};
-    let cli_by = crate::cli::By::from(by);
+    let by = by.into();
     let window = (start, end);
     let (folded, unattributed) = match view {
         View::Conns => return Ok(None),
-        View::Procs => window_rows(conn, What::Procs, cli_by, window)?,
-        View::Ports => window_rows(conn, What::Ports, cli_by, window)?,
-        View::Hosts => window_rows(conn, What::Hosts, cli_by, window)?,
-        View::Ifaces => (iface_rows(conn, window)?, (0, 0)),
+        View::Procs => window_rows(r, What::Procs, by, window)?,
+        View::Ports => window_rows(r, What::Ports, by, window)?,
+        View::Hosts => window_rows(r, What::Hosts, by, window)?,
+        View::Ifaces => (iface_rows(r, window)?, (0, 0)),
     };
     let mut rows: Vec<Row> = folded
         .into_iter()
@@ -176,14 +174,10 @@ fn interval_in(
 }
 
 /// Every interface's bytes over a stored window: (label, "", rx, tx).
-fn iface_rows(
-    conn: &Connection,
-    (start, end): (i64, i64),
-) -> rusqlite::Result<Vec<crate::cmd::top::WindowRow>> {
-    let h = Horizons::load(conn)?;
-    let sums = window::sums(conn, &mut Roller::new(), &h, &[Kind::Iface], start, end)?;
+fn iface_rows(r: &mut Reader, (start, end): (i64, i64)) -> DbResult<Vec<WindowRow>> {
+    let sums = r.sums(&[Kind::Iface], start, end)?;
     let mut out = Vec::new();
-    for (id, label) in iface_labels(conn)? {
+    for (id, label) in iface_labels(r)? {
         if let Some(v) = sums.by_series.get(&id) {
             let (rx, tx) = Vector(v).bytes(Kind::Iface);
             out.push((label, String::new(), rx, tx));
@@ -192,45 +186,24 @@ fn iface_rows(
     Ok(out)
 }
 
-/// Every interface series and its label (`NAME`, `NAME@NAMESPACE`), from the read layer's
-/// `series::ifaces`.
-fn iface_labels(conn: &Connection) -> rusqlite::Result<Vec<(i64, String)>> {
-    Ok(series::ifaces(conn)?
+/// Every interface series and its label (`NAME`, `NAME@NAMESPACE`).
+fn iface_labels(r: &Reader) -> DbResult<Vec<(i64, String)>> {
+    Ok(r.ifaces()?
         .into_iter()
-        .map(|i| (i.series, crate::output::iface_label(&i.netns, &i.name)))
+        .map(|i| (i.series, iface_label(&i.netns, &i.name)))
         .collect())
 }
 
-/// The stored series a live row stands for, and their kind. None: the view is not recorded
-/// row by row (connections).
-fn series_of(
-    conn: &Connection,
-    view: View,
-    by: By,
-    key: &str,
-) -> rusqlite::Result<Option<(Kind, HashSet<i64>)>> {
+/// The stored series a live row stands for, and their kind: the rows `top-*` names the same
+/// way. None: the view is not recorded row by row (connections).
+fn series_of(r: &Reader, view: View, by: By, key: &str) -> DbResult<Option<(Kind, HashSet<i64>)>> {
     Ok(Some(match view {
         View::Conns => return Ok(None),
         View::Procs => {
-            let ids = series::procs(conn)?
+            let ids = r
+                .procs()?
                 .into_iter()
-                .filter(|p| {
-                    let comm = escape_bytes(&p.comm);
-                    match by {
-                        By::Name => comm == key,
-                        By::Pid => format!("{} {comm}", p.pid) == key,
-                        By::Unit => p.unit.as_deref() == Some(key),
-                        By::Container => p.container_label() == Some(key),
-                        By::User => {
-                            p.uid
-                                .and_then(|u| u32::try_from(u).ok())
-                                .and_then(crate::sys::user_name)
-                                .map(|n| escape_bytes(&n))
-                                .as_deref()
-                                == Some(key)
-                        }
-                    }
-                })
+                .filter(|p| proc_key(by.into(), p) == key)
                 .map(|p| p.series)
                 .collect();
             (Kind::Proc, ids)
@@ -241,21 +214,16 @@ fn series_of(
             } else {
                 Kind::Host
             };
-            let ids = series::details(conn, kind, None)?
+            let ids = r
+                .details(kind, None)?
                 .into_iter()
-                .filter(|d| match view {
-                    View::Ports => format!("{}/{}", d.proto, d.port) == key,
-                    _ => match &d.netns[..] {
-                        b"root" | b"" => unmap_v4(&d.addr) == key,
-                        ns => format!("{}@{}", unmap_v4(&d.addr), escape_bytes(ns)) == key,
-                    },
-                })
+                .filter(|d| detail_key(d) == key)
                 .map(|d| d.series)
                 .collect();
             (kind, ids)
         }
         View::Ifaces => {
-            let ids = iface_labels(conn)?
+            let ids = iface_labels(r)?
                 .into_iter()
                 .filter(|(_, label)| label == key)
                 .map(|(id, _)| id)

@@ -18,11 +18,15 @@ pub mod history;
 pub mod tui;
 pub mod view;
 
-use crate::ebpf;
-use crate::output::{escape_bytes, unmap_v4};
-use crate::recorder::procs::{self, Owner};
-use crate::recorder::{self, Source, Warnings};
-use crate::store::series::Balance;
+use nrec_collect::{Source, ebpf, procs};
+use nrec_model::counter::simple_delta;
+use nrec_model::derive::iface::{self as derive_iface, Placement, Prev};
+use nrec_model::derive::sockets::service_port;
+use nrec_model::names::{escape_bytes, iface_label};
+use nrec_model::sample::{Owner, Sample};
+use nrec_model::warnings::Warnings;
+use nrec_report::output::unmap_v4;
+use nrec_report::rank::{Balance, PerNs};
 use std::collections::{HashMap, HashSet};
 use std::path::Path;
 
@@ -41,7 +45,6 @@ pub struct ProcRow {
 /// One TCP connection's bytes in an interval.
 #[derive(Debug, Clone)]
 pub struct ConnRow {
-    pub cookie: u64,
     /// The socket's inode (0: no process holds it).
     pub inode: u32,
     /// The namespace's name ("root" for the host's).
@@ -82,8 +85,6 @@ pub struct Tick {
     /// Interface bytes no TCP connection with an owner accounts for (the connection, port
     /// and host views' `(unattributed)`).
     pub unattributed_conns: (u64, u64),
-    /// Where the process bytes came from: "ebpf" or "sock_diag".
-    pub source: &'static str,
     /// Whether the connections were read over the whole interval: false when the tick did
     /// not ask for them (eBPF counted the processes) or the previous one did not (this tick
     /// is their baseline); `conns` is then empty and the connection, port and host views have
@@ -105,7 +106,8 @@ enum Ebpf {
 pub struct Reader {
     first: bool,
     mono_ms: i64,
-    ifaces: HashMap<(u64, Vec<u8>), (u64, u64)>,
+    /// The previous tick's interface readings: the recorder's rules count their deltas.
+    ifaces: Vec<Prev>,
     socks: HashMap<u64, (u64, u64)>,
     /// Whether `socks` holds the previous tick's connections (a baseline).
     socks_read: bool,
@@ -118,6 +120,8 @@ pub struct Reader {
     ebpf: Ebpf,
     /// What this session cannot see, said once (no root, no eBPF).
     pub limits: Vec<String>,
+    /// USER_HZ, the unit of /proc's start times.
+    hz: u64,
 }
 
 impl Reader {
@@ -130,7 +134,7 @@ impl Reader {
         } else {
             match ebpf::collect(false) {
                 ebpf::Probe::Active(_) => Ebpf::Pinned,
-                ebpf::Probe::Off(why) if private_ebpf && crate::sys::is_root() => {
+                ebpf::Probe::Off(why) if private_ebpf && nrec_sys::is_root() => {
                     match load_private() {
                         Ok(()) => Ebpf::Private,
                         Err(e) => Ebpf::Off(format!("{why}; a private instance failed: {e}")),
@@ -145,7 +149,7 @@ impl Reader {
                  UDP and connections that open and close between refreshes are (unattributed)"
             ));
         }
-        if !crate::sys::is_root() {
+        if !nrec_sys::is_root() {
             limits.push(
                 "not root: other users' sockets have no owner and other network namespaces \
                  are not read"
@@ -155,7 +159,7 @@ impl Reader {
         Reader {
             first: true,
             mono_ms: 0,
-            ifaces: HashMap::new(),
+            ifaces: Vec::new(),
             socks: HashMap::new(),
             socks_read: false,
             ebpf_prev: HashMap::new(),
@@ -164,6 +168,7 @@ impl Reader {
             procs: HashMap::new(),
             ebpf,
             limits,
+            hz: nrec_sys::clock_ticks_per_s(),
         }
     }
 
@@ -186,13 +191,13 @@ impl Reader {
     /// interval since the previous. `conns`: the connections are wanted (a connection, port
     /// or host view); without them, and with eBPF counting the processes, only the
     /// interfaces and the eBPF maps are read.
-    pub fn tick(&mut self, now_ms: i64, conns: bool) -> crate::error::Result<Option<Tick>> {
+    pub fn tick(&mut self, now_ms: i64, conns: bool) -> nrec_model::error::Result<Option<Tick>> {
         let mut warn = Warnings::default();
         let sockets = conns || !self.reads_conns_on_demand();
         let sample = if sockets {
-            recorder::collect(&Source::Live, now_ms, None, &mut warn)?
+            nrec_collect::collect(&Source::Live, now_ms, None, &mut warn)?
         } else {
-            recorder::collect_interfaces(now_ms, &mut warn)?
+            nrec_collect::collect_interfaces(now_ms, &mut warn)?
         };
         let reading = match self.ebpf {
             Ebpf::Off(_) => None,
@@ -206,16 +211,12 @@ impl Reader {
             },
         };
         let first = std::mem::replace(&mut self.first, false);
-        let secs = ((sample.mono_ms - self.mono_ms).max(1)) as f64 / 1000.0;
+        let elapsed_ms = (sample.mono_ms - self.mono_ms).max(1);
+        let secs = elapsed_ms as f64 / 1000.0;
         self.mono_ms = sample.mono_ms;
         let mut t = Tick {
             at_ms: now_ms,
             secs,
-            source: if reading.is_some() {
-                "ebpf"
-            } else {
-                "sock_diag"
-            },
             ..Tick::default()
         };
         let ns_name: HashMap<u64, Vec<u8>> = sample
@@ -224,39 +225,13 @@ impl Reader {
             .map(|n| (n.inode, n.name.clone()))
             .collect();
         // interfaces, per namespace for the balance
-        let mut iface_ns: HashMap<Vec<u8>, (u64, u64)> = HashMap::new();
-        let mut ifaces = HashMap::new();
-        for ns in &sample.namespaces {
-            for i in &ns.ifaces {
-                let c = &i.counters;
-                let now = (c.counters[0], c.counters[8]);
-                let key = (ns.inode, c.name.clone());
-                if let Some(prev) = self.ifaces.get(&key) {
-                    // a counter that went back (interface re-created) counts from zero
-                    let d = delta(now, *prev);
-                    let e = iface_ns.entry(ns.name.clone()).or_default();
-                    e.0 += d.0;
-                    e.1 += d.1;
-                    t.ifaces.push(IfaceRow {
-                        label: crate::output::iface_label(&ns.name, &c.name),
-                        rx: d.0,
-                        tx: d.1,
-                    });
-                } else if !first {
-                    // an interface that appeared since the last tick: counted from zero
-                    let e = iface_ns.entry(ns.name.clone()).or_default();
-                    e.0 += now.0;
-                    e.1 += now.1;
-                    t.ifaces.push(IfaceRow {
-                        label: crate::output::iface_label(&ns.name, &c.name),
-                        rx: now.0,
-                        tx: now.1,
-                    });
-                }
-                ifaces.insert(key, now);
-            }
-        }
-        self.ifaces = ifaces;
+        let placement = if first {
+            Placement::BASELINE
+        } else {
+            Placement::after(elapsed_ms)
+        };
+        let (rows, iface_ns) = iface_rows(&mut self.ifaces, &sample, placement);
+        t.ifaces = rows;
         // TCP connections and their owners: the first read after a tick without them is
         // their baseline
         let socks_first = first || !self.socks_read;
@@ -305,13 +280,8 @@ impl Reader {
                     e.0 += d.0;
                     e.1 += d.1;
                 }
-                let port = if listening.contains(&s.lport) {
-                    s.lport
-                } else {
-                    s.rport
-                };
+                let port = service_port(s, &listening);
                 t.conns.push(ConnRow {
-                    cookie: s.cookie,
                     inode: s.inode,
                     netns: escape_bytes(&ns.name),
                     local_port: s.lport,
@@ -388,7 +358,7 @@ impl Reader {
             e.0 += sum.0;
             e.1 += sum.1;
             who.insert(id, (k, v.uid));
-            alive.insert((k.tgid, k.start_ticks()));
+            alive.insert((k.tgid, k.start_ticks(self.hz)));
         }
         for (id, cur) in &now {
             let d = match self.ebpf_prev.get(id) {
@@ -402,10 +372,10 @@ impl Reader {
             if d == (0, 0) {
                 continue;
             }
-            let pk = (k.tgid, k.start_ticks());
+            let pk = (k.tgid, k.start_ticks(self.hz));
             let owner = self.procs.entry(pk).or_insert_with(|| {
                 procs::read_owner(&Path::new("/proc").join(k.tgid.to_string()), k.tgid as i32)
-                    .filter(|o| o.start_time == k.start_ticks())
+                    .filter(|o| o.start_time == pk.1)
             });
             let row = by_proc.entry(pk).or_insert_with(|| match owner {
                 Some(o) => proc_row(k.tgid, o),
@@ -470,8 +440,48 @@ fn proc_row(pid: u32, o: &Owner) -> ProcRow {
     }
 }
 
-/// `now - prev` per direction; a counter that went back restarted from zero.
+/// `now - prev` per direction, by the recorder's rule: a counter that went back restarted
+/// from zero.
 fn delta(now: (u64, u64), prev: (u64, u64)) -> (u64, u64) {
-    let d = |n: u64, p: u64| if n >= p { n - p } else { n };
-    (d(now.0, prev.0), d(now.1, prev.1))
+    (simple_delta(prev.0, now.0), simple_delta(prev.1, now.1))
+}
+
+/// One tick's interface rows and bytes per namespace, by the recorder's counter rules
+/// (`nrec_model::derive::iface`: resets, 64-bit wraps, implausible jumps, interfaces new
+/// since the previous tick); `prev` becomes this tick's readings.
+fn iface_rows(
+    prev: &mut Vec<Prev>,
+    sample: &Sample,
+    placement: Placement,
+) -> (Vec<IfaceRow>, PerNs) {
+    let derived = derive_iface::iface_deltas(
+        prev,
+        &sample.namespaces,
+        placement,
+        &mut Warnings::default(),
+    );
+    let mut rows = Vec::new();
+    let mut per_ns = PerNs::new();
+    let mut next = Vec::new();
+    for (ns, ds) in sample.namespaces.iter().zip(derived) {
+        for (i, d) in ns.ifaces.iter().zip(ds) {
+            next.push(Prev {
+                netns_inode: ns.inode as i64,
+                ifindex: i.link.ifindex.map(i64::from).unwrap_or(-1),
+                name: i.counters.name.clone(),
+                counters: i.counters.counters,
+            });
+            let Some(d) = d.deltas else { continue };
+            let e = per_ns.entry(ns.name.clone()).or_default();
+            e.0 += d[0];
+            e.1 += d[8];
+            rows.push(IfaceRow {
+                label: iface_label(&ns.name, &i.counters.name),
+                rx: d[0],
+                tx: d[8],
+            });
+        }
+    }
+    *prev = next;
+    (rows, per_ns)
 }

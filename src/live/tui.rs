@@ -6,9 +6,9 @@
 use super::Reader;
 use super::history::History;
 use super::view::{self, By, Row, Sort, Totals, View};
-use crate::error::{Error, Result};
-use crate::output::escape_text;
-use crate::output::units::bytes as size;
+use nrec_model::error::{Error, Result};
+use nrec_model::names::escape_text;
+use nrec_report::output::units::bytes as size;
 use ratatui::Terminal;
 use ratatui::backend::CrosstermBackend;
 use ratatui::crossterm::event::{self, Event, KeyCode, KeyEventKind, KeyModifiers};
@@ -65,7 +65,7 @@ struct App {
     past: Option<usize>,
     /// The recorded interval on screen, for (view, by, sort, back).
     past_rows: Option<PastRows>,
-    clock: crate::time::Clock,
+    clock: crate::clock::Clock,
 }
 
 /// A recorded interval as last read: for (view, by, sort, back), what.
@@ -96,7 +96,7 @@ pub fn run(
     let result = (|| {
         let mut term = Terminal::new(CrosstermBackend::new(std::io::stdout()))
             .map_err(|e| Error::failure(format!("terminal: {e}")))?;
-        let (host, _, _) = crate::sys::uname();
+        let (host, _, _) = nrec_sys::uname();
         let mut app = App {
             view: args.view,
             by: args.by,
@@ -112,16 +112,16 @@ pub fn run(
             graph: HashMap::new(),
             history: History::open(db),
             recorded: None,
-            host: crate::output::escape_bytes(&host),
+            host: nrec_model::names::escape_bytes(&host),
             delay,
             past: None,
             past_rows: None,
-            clock: crate::time::Clock::from_env()?.advancing(),
+            clock: crate::clock::Clock::from_env()?.advancing(),
         };
         reader.tick(app.clock.now().as_millisecond(), app.view.of_conns())?;
         let mut next = Instant::now() + delay;
         loop {
-            if crate::sys::stopped() {
+            if nrec_sys::stopped() {
                 return Ok(());
             }
             if Instant::now() >= next {
@@ -385,8 +385,8 @@ fn draw(f: &mut ratatui::Frame, app: &mut App, limits: &[String], source: &str) 
                 let tz = jiff::tz::TimeZone::system();
                 format!(
                     "RECORDED interval {} – {} ({:.1} s)",
-                    crate::output::local_text(a, &tz),
-                    crate::output::hms(b, &tz),
+                    nrec_report::output::local_text(a, &tz),
+                    nrec_report::output::hms(b, &tz),
                     (b - a) as f64 / 1000.0
                 )
             }

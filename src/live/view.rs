@@ -91,14 +91,15 @@ impl By {
 }
 
 /// The same row kind in `top-procs`' terms (the recorded history's rows).
-impl From<By> for crate::cli::By {
+impl From<By> for nrec_report::rank::By {
     fn from(by: By) -> Self {
+        use nrec_report::rank::By as B;
         match by {
-            By::Name => crate::cli::By::Name,
-            By::Pid => crate::cli::By::Pid,
-            By::Unit => crate::cli::By::Unit,
-            By::Container => crate::cli::By::Container,
-            By::User => crate::cli::By::User,
+            By::Name => B::Name,
+            By::Pid => B::Pid,
+            By::Unit => B::Unit,
+            By::Container => B::Container,
+            By::User => B::User,
         }
     }
 }
@@ -156,8 +157,8 @@ pub struct Totals {
 /// The user name of a uid (the number when there is none).
 fn user(uid: Option<u32>) -> String {
     uid.map(|u| {
-        crate::sys::user_name(u)
-            .map(|n| crate::output::escape_bytes(&n))
+        nrec_sys::user_name(u)
+            .map(|n| nrec_model::names::escape_bytes(&n))
             .unwrap_or_else(|| u.to_string())
     })
     .unwrap_or_else(|| "?".into())
@@ -386,7 +387,6 @@ mod tests {
             tx,
         };
         let c = |lport, remote: &str, rport, port: &str, comm: Option<&str>, rx, tx| ConnRow {
-            cookie: 1,
             inode: 1,
             netns: "root".into(),
             local_port: lport,
@@ -417,7 +417,6 @@ mod tests {
             }],
             unattributed: (40, 50),
             unattributed_conns: (95, 95),
-            source: "ebpf",
             conns_read: true,
         }
     }

@@ -491,7 +491,7 @@ fn an_older_schema_is_upgraded_by_the_recorder_not_by_reports() {
     let env = Env::new();
     std::fs::create_dir_all(env.db.parent().unwrap()).unwrap();
     let c = rusqlite::Connection::open(&env.db).unwrap();
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("migrations");
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("crates/store/migrations");
     for f in ["0001_init.sql", "0002_processes.sql"] {
         c.execute_batch(&std::fs::read_to_string(dir.join(f)).unwrap())
             .unwrap();
@@ -502,7 +502,7 @@ fn an_older_schema_is_upgraded_by_the_recorder_not_by_reports() {
         .as_millisecond();
     let raw = |v: &[u64]| {
         let mut b = Vec::new();
-        nrec::store::encode_varints(v.iter().copied(), &mut b);
+        nrec_store::encode_varints(v.iter().copied(), &mut b);
         b
     };
     c.execute_batch(&format!(
@@ -560,7 +560,7 @@ fn an_older_schema_is_upgraded_by_the_recorder_not_by_reports() {
         .unwrap();
     assert_eq!(
         v,
-        i64::from(nrec::store::SCHEMA_VERSION),
+        i64::from(nrec_store::SCHEMA_VERSION),
         "the recorder migrated it"
     );
     // What schema 2 stored reads the same after the upgrade.

@@ -236,7 +236,7 @@ fn base_tgids(env: &Env) -> std::collections::HashSet<u64> {
         .sql()
         .query_row("SELECT entries FROM ebpf_base", [], |r| r.get(0))
         .unwrap();
-    nrec::store::ebpf::decode_base(&blob)
+    nrec_store::ebpf::decode_base(&blob)
         .unwrap()
         .expect("a reading of this layout")
         .iter()

@@ -198,7 +198,7 @@ fn the_exposition_passes_promtool_with_hostile_names() {
     let netns: i64 = c
         .query_row("SELECT min(id) FROM netns", [], |r| r.get(0))
         .unwrap();
-    let mut b = nrec::store::procbytes::SampleBytes::default();
+    let mut b = nrec_store::procbytes::SampleBytes::default();
     for (i, name) in [&b"a\"b\\c"[..], b"x\ny\xe2\x80\xaez", b"\xff\xfe"]
         .into_iter()
         .enumerate()
@@ -212,7 +212,7 @@ fn the_exposition_passes_promtool_with_hostile_names() {
         b.add_proc(id, 1, 1000, 100);
         b.add_port(id, "tcp", 8000 + i as i64, 1000, 100);
     }
-    nrec::store::procbytes::write(&c, sid, &b).unwrap();
+    nrec_store::procbytes::write(&c, sid, &b).unwrap();
     drop(c);
     assert_success(&env.cmd(&["rollup", "--rebuild", "-q"]).output().unwrap());
     let dir = env.tmp.path().join("textfile");

@@ -449,7 +449,7 @@ fn rollup_and_raw_rows_agree_over_any_window() {
         )
         .unwrap();
         let sid = c.last_insert_rowid();
-        let mut bytes = nrec::store::procbytes::SampleBytes::default();
+        let mut bytes = nrec_store::procbytes::SampleBytes::default();
         for proc in [1i64, 2] {
             seed = seed
                 .wrapping_mul(6364136223846793005)
@@ -458,7 +458,7 @@ fn rollup_and_raw_rows_agree_over_any_window() {
             bytes.add_proc(proc, 1, rx as u64, tx as u64);
             written.push((ts, proc, rx, tx));
         }
-        nrec::store::procbytes::write(&c, sid, &bytes).unwrap();
+        nrec_store::procbytes::write(&c, sid, &bytes).unwrap();
     }
     // Raw rows written behind nrec's back: derive their rollups from them.
     assert_success(&env.cmd(&["rollup", "--rebuild"]).output().unwrap());
@@ -535,7 +535,7 @@ fn top_tables_add_up_to_the_interface_total_at_any_limit() {
         .unwrap();
     // comm is at most 15 bytes (the kernel's bound), but a unit name can be long
     let long = "a-unit-name-well-past-24-columns.service";
-    let mut b = nrec::store::procbytes::SampleBytes::default();
+    let mut b = nrec_store::procbytes::SampleBytes::default();
     for (i, (name, rx, tx)) in [
         ("alpha", 3_000_000u64, 500_000u64),
         ("beta", 2_000_000, 400_000),
@@ -561,7 +561,7 @@ fn top_tables_add_up_to_the_interface_total_at_any_limit() {
         b.add_host(id, &format!("10.0.0.{i}"), rx / 2, tx / 2);
         b.add_host(id, "*", rx - rx / 2, tx - tx / 2);
     }
-    nrec::store::procbytes::write(&c, sid, &b).unwrap();
+    nrec_store::procbytes::write(&c, sid, &b).unwrap();
     drop(c);
     assert_success(&env.cmd(&["rollup", "--rebuild", "-q"]).output().unwrap());
     let total = (10_000_000 + 2_000_000) as u64;
@@ -637,7 +637,7 @@ fn top_hosts_unmaps_ipv4_and_names_other_namespaces() {
     let root: i64 = c
         .query_row("SELECT min(id) FROM netns", [], |r| r.get(0))
         .unwrap();
-    let mut b = nrec::store::procbytes::SampleBytes::default();
+    let mut b = nrec_store::procbytes::SampleBytes::default();
     for (pid, netns, addr, rx) in [
         (10, root, "::ffff:10.0.0.9", 300_000u64),
         (11, root, "10.0.0.9", 100_000),
@@ -652,7 +652,7 @@ fn top_hosts_unmaps_ipv4_and_names_other_namespaces() {
         b.add_proc(id, 1, rx, 0);
         b.add_host(id, addr, rx, 0);
     }
-    nrec::store::procbytes::write(&c, sid, &b).unwrap();
+    nrec_store::procbytes::write(&c, sid, &b).unwrap();
     drop(c);
     assert_success(&env.cmd(&["rollup", "--rebuild", "-q"]).output().unwrap());
     let out = env

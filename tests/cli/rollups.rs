@@ -80,7 +80,7 @@ pub(crate) fn write_history(env: &Env, start_ms: i64, n: i64, step_ms: i64, seed
         .unwrap();
         // a baseline stores no process bytes
         if el.is_some() {
-            let mut b = nrec::store::procbytes::SampleBytes::default();
+            let mut b = nrec_store::procbytes::SampleBytes::default();
             for (p, (r, x)) in [alpha, beta].into_iter().zip(s.procs) {
                 if r + x > 0 {
                     b.add_proc(p, 1, r as u64, x as u64);
@@ -90,7 +90,7 @@ pub(crate) fn write_history(env: &Env, start_ms: i64, n: i64, step_ms: i64, seed
                     }
                 }
             }
-            nrec::store::procbytes::write(&t, sid, &b).unwrap();
+            nrec_store::procbytes::write(&t, sid, &b).unwrap();
         }
         out.push(if el.is_some() {
             s

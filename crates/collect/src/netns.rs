@@ -1,0 +1,302 @@
+//! Network namespaces: find every distinct one on the host and run collection inside each.
+//!
+//! Namespaces come from `/proc/*/ns/net` (any process's) and `/run/netns/*` (named by
+//! `ip netns add`, possibly with no process inside). Entering one needs CAP_SYS_ADMIN; it is
+//! done on a short-lived helper thread (one per sample for all of them, `run_each`) so the
+//! main thread never changes namespace.
+
+use std::collections::BTreeMap;
+use std::fs::File;
+use std::os::fd::AsRawFd;
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
+use std::path::{Path, PathBuf};
+
+/// The inode of the initial network namespace (include/linux/proc_ns.h), the same on every
+/// boot and kernel since 3.8.
+pub const PROC_NET_INIT_INO: u64 = 0xEFFF_FFF9;
+
+/// A namespace found on the host and a path that opens it.
+#[derive(Debug, Clone)]
+pub struct NsTarget {
+    pub inode: u64,
+    /// "root" for PID 1's namespace, the `ip netns` name when there is one, else "ns:INODE".
+    pub name: Vec<u8>,
+    pub open_path: PathBuf,
+    /// The recorder's own namespace: no setns needed.
+    pub is_own: bool,
+    /// The processes found in it (not kept for the initial namespace, which holds most).
+    pub members: Vec<u32>,
+    /// When its `ip netns` pin (/run/netns/NAME) was made, as the pinned namespace file's
+    /// change time shows it (wall clock, ms): `ip netns add` pins the namespace it creates.
+    pub pinned_ms: Option<i64>,
+}
+
+/// Whether namespace `t` was created after the sample at boot-clock `since_mono_ms` (wall
+/// clock `since_ts_ms`) of this boot: every process in it started after that sample (the
+/// processes of a container or an `unshare -n` start with their namespace), or, with none,
+/// its `ip netns` pin is newer. Anything less certain is not new: a namespace of unknown age
+/// is a baseline, never counted from zero (that could invent its whole history).
+pub fn born_after(t: &NsTarget, proc_root: &Path, since_mono_ms: i64, since_ts_ms: i64) -> bool {
+    let hz = nrec_sys::clock_ticks_per_s().max(1) as i64;
+    let mut seen = 0;
+    for pid in &t.members {
+        let Ok(stat) = nrec_sys::read_proc_small(proc_root.join(pid.to_string()).join("stat"))
+        else {
+            continue; // exited meanwhile
+        };
+        let Some((_, start)) = super::procs::parse_stat(&stat) else {
+            continue;
+        };
+        let start_ms = i64::try_from(start)
+            .unwrap_or(i64::MAX)
+            .saturating_mul(1000)
+            / hz;
+        if start_ms <= since_mono_ms {
+            return false;
+        }
+        seen += 1;
+    }
+    if seen > 0 {
+        return true;
+    }
+    t.pinned_ms.is_some_and(|p| p > since_ts_ms)
+}
+
+fn ns_inode(path: &Path) -> Option<u64> {
+    std::fs::metadata(path).ok().map(|m| m.ino())
+}
+
+/// The inode in a namespace link's text, `net:[4026531840]`.
+fn ns_link_inode(link: &[u8]) -> Option<u64> {
+    let digits = link.strip_prefix(b"net:[")?.strip_suffix(b"]")?;
+    std::str::from_utf8(digits).ok()?.parse().ok()
+}
+
+/// What one walk of /proc found.
+#[derive(Debug, Default)]
+pub struct Walk {
+    /// Distinct namespaces, own first.
+    pub targets: Vec<NsTarget>,
+    /// Processes whose namespace link we could not read (not root), so the caller can say
+    /// that some namespaces may be missing.
+    pub denied: usize,
+    /// The processes the walk found running (ascending): whatever was listed and not gone
+    /// by its link's read. The eBPF reading taken before the walk uses it to tell which of
+    /// its processes have exited, without a second listing of /proc.
+    pub pids: Vec<u32>,
+}
+
+/// Walks /proc (and /run/netns) for the network namespaces.
+pub fn enumerate(proc_root: &Path) -> Walk {
+    let own = ns_inode(&proc_root.join("thread-self/ns/net"))
+        .or_else(|| ns_inode(&proc_root.join("self/ns/net")));
+    let init = ns_inode(&proc_root.join("1/ns/net"));
+    let mut found: BTreeMap<u64, NsTarget> = BTreeMap::new();
+    let mut denied = 0;
+    let mut pids = Vec::new();
+    let mut add = |inode: u64, name: Option<Vec<u8>>, path: PathBuf, member: Option<u32>| {
+        let e = found.entry(inode).or_insert_with(|| NsTarget {
+            inode,
+            name: Vec::new(),
+            open_path: path,
+            is_own: Some(inode) == own,
+            members: Vec::new(),
+            pinned_ms: None,
+        });
+        if let Some(n) = name {
+            if e.name.is_empty() {
+                e.name = n;
+            }
+        }
+        if let Some(m) = member.filter(|_| Some(inode) != init && inode != PROC_NET_INIT_INO) {
+            e.members.push(m);
+        }
+    };
+    let mut pins: Vec<(u64, i64)> = Vec::new();
+    if let Ok(rd) = std::fs::read_dir("/run/netns") {
+        for ent in rd.flatten() {
+            let p = ent.path();
+            if let Ok(m) = std::fs::metadata(&p) {
+                pins.push((
+                    m.ino(),
+                    m.ctime().saturating_mul(1000) + m.ctime_nsec() / 1_000_000,
+                ));
+                add(m.ino(), Some(ent.file_name().as_bytes().to_vec()), p, None);
+            }
+        }
+    }
+    // Every process's namespace, by the link's text ("net:[INODE]") read relative to an open
+    // /proc: a stat would follow each link into nsfs, ~2x the cost (benches/record.sh).
+    let dir = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_DIRECTORY)
+        .open(proc_root);
+    if let (Ok(rd), Ok(dir)) = (std::fs::read_dir(proc_root), dir) {
+        let mut name = Vec::with_capacity(32);
+        let mut buf = [0u8; 64];
+        for ent in rd.flatten() {
+            let fname = ent.file_name();
+            if fname.is_empty() || !fname.as_bytes().iter().all(u8::is_ascii_digit) {
+                continue;
+            }
+            name.clear();
+            name.extend_from_slice(fname.as_bytes());
+            name.extend_from_slice(b"/ns/net\0");
+            let Ok(cname) = std::ffi::CStr::from_bytes_with_nul(&name) else {
+                continue;
+            };
+            let pid = std::str::from_utf8(fname.as_bytes())
+                .ok()
+                .and_then(|p| p.parse::<u32>().ok());
+            match nrec_sys::readlinkat(&dir, cname, &mut buf) {
+                Ok(link) => {
+                    pids.extend(pid);
+                    if let Some(ino) = ns_link_inode(link) {
+                        add(ino, None, ent.path().join("ns/net"), pid);
+                    }
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => {
+                    pids.extend(pid);
+                    denied += 1;
+                }
+                Err(_) => {} // process exited meanwhile
+            }
+        }
+    }
+    if let Some(o) = own {
+        add(o, None, proc_root.join("thread-self/ns/net"), None);
+    }
+    for (ino, ms) in pins {
+        if let Some(t) = found.get_mut(&ino) {
+            t.pinned_ms = Some(ms);
+        }
+    }
+    // "root" is the initial namespace, whoever runs the recorder: the kernel gives it a fixed
+    // inode. Inside a container (no init_net in sight) it is PID 1's namespace, else our own.
+    let root = if found.contains_key(&PROC_NET_INIT_INO) {
+        Some(PROC_NET_INIT_INO)
+    } else {
+        init.or(own)
+    };
+    let mut list: Vec<NsTarget> = found
+        .into_values()
+        .map(|mut t| {
+            if Some(t.inode) == root {
+                t.name = b"root".to_vec();
+            } else if t.name.is_empty() {
+                t.name = format!("ns:{}", t.inode).into_bytes();
+            }
+            t
+        })
+        .collect();
+    list.sort_by_key(|t| (!t.is_own, t.name != b"root", t.name.clone()));
+    pids.sort_unstable();
+    Walk {
+        targets: list,
+        denied,
+        pids,
+    }
+}
+
+/// Runs `f` in every namespace of `targets`, in order, and returns each result (an error for
+/// one that cannot be entered: no CAP_SYS_ADMIN, vanished). The own namespace runs on the
+/// calling thread; all others on one helper thread that enters each in turn, so a sample of
+/// a host with hundreds of containers starts one thread, not one per namespace.
+pub fn run_each<T: Send + 'static>(targets: &[NsTarget], f: fn() -> T) -> Vec<std::io::Result<T>> {
+    let (foreign, paths): (Vec<usize>, Vec<PathBuf>) = targets
+        .iter()
+        .enumerate()
+        .filter(|(_, t)| !t.is_own)
+        .map(|(i, t)| (i, t.open_path.clone()))
+        .unzip();
+    let mut out: Vec<Option<std::io::Result<T>>> = targets.iter().map(|_| None).collect();
+    if !paths.is_empty() {
+        let enter_each = move || -> Vec<std::io::Result<T>> {
+            paths
+                .iter()
+                .map(|path| {
+                    let file = File::open(path)?;
+                    // SAFETY: file is an open namespace fd; setns only affects this helper
+                    // thread, which runs nothing but collection and then ends.
+                    if unsafe { libc::setns(file.as_raw_fd(), libc::CLONE_NEWNET) } != 0 {
+                        return Err(std::io::Error::last_os_error());
+                    }
+                    Ok(f())
+                })
+                .collect()
+        };
+        let joined = std::thread::Builder::new()
+            .name("nrec-netns".into())
+            .spawn(enter_each)
+            .and_then(|h| {
+                h.join()
+                    .map_err(|_| std::io::Error::other("namespace helper thread panicked"))
+            });
+        match joined {
+            Ok(results) => {
+                for (i, r) in foreign.iter().zip(results) {
+                    out[*i] = Some(r);
+                }
+            }
+            Err(e) => {
+                for i in &foreign {
+                    out[*i] = Some(Err(std::io::Error::new(e.kind(), e.to_string())));
+                }
+            }
+        }
+    }
+    for (slot, t) in out.iter_mut().zip(targets) {
+        if t.is_own {
+            *slot = Some(Ok(f()));
+        }
+    }
+    out.into_iter()
+        .map(|r| r.unwrap_or_else(|| Err(std::io::Error::other("namespace not collected"))))
+        .collect()
+}
+
+/// Runs `f` inside namespace `t` and returns its result; for the own namespace it runs
+/// directly. Fails if the namespace cannot be entered (no CAP_SYS_ADMIN, vanished).
+pub fn run_in<T: Send + 'static>(
+    t: &NsTarget,
+    f: impl FnOnce() -> T + Send + 'static,
+) -> std::io::Result<T> {
+    if t.is_own {
+        return Ok(f());
+    }
+    let file = File::open(&t.open_path)?;
+    let h = std::thread::Builder::new()
+        .name("nrec-netns".into())
+        .spawn(move || {
+            // SAFETY: file is an open namespace fd; setns only affects this helper thread.
+            let rc = unsafe { libc::setns(file.as_raw_fd(), libc::CLONE_NEWNET) };
+            if rc != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(f())
+        })?;
+    h.join()
+        .map_err(|_| std::io::Error::other("namespace helper thread panicked"))?
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn namespace_links_name_their_inode() {
+        assert_eq!(ns_link_inode(b"net:[4026531840]"), Some(4_026_531_840));
+        assert_eq!(ns_link_inode(b"net:[]"), None);
+        assert_eq!(ns_link_inode(b"mnt:[4026531840]"), None);
+        assert_eq!(ns_link_inode(b"net:[4026531840"), None);
+        // the live host: our own namespace is found, by the same inode a stat gives
+        let walk = enumerate(Path::new("/proc"));
+        let list = &walk.targets;
+        let own = ns_inode(Path::new("/proc/self/ns/net")).unwrap();
+        assert!(list.iter().any(|t| t.inode == own && t.is_own), "{list:?}");
+        // the processes found include this one, and a PID nobody has does not appear
+        assert!(walk.pids.binary_search(&std::process::id()).is_ok());
+        assert!(walk.pids.windows(2).all(|w| w[0] < w[1]));
+    }
+}

@@ -1,0 +1,196 @@
+//! Counter rules (ARCHITECTURE.md §4). One place decides how two raw readings become a delta,
+//! for the recorder and for the live view alike.
+//!
+//! - `cur >= prev`: `cur - prev`.
+//! - a decrease is a **reset** (count from zero, as sar does), unless it is a plausible
+//!   64-bit wrap: `prev > 2^63` and the paired counter rose. Never vnstat's "every decrease is
+//!   a 32-bit wrap", which invents ~4 GiB per reset.
+//! - a delta implying more than the link can carry is flagged and not counted.
+
+/// Bits stored in `iface_sample.flags` and shown in CSV/JSON.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Flag {
+    /// No earlier reading to compare with: stored as a baseline, nothing counted.
+    Baseline = 1,
+    /// A counter went down: counted from zero.
+    Reset = 2,
+    /// A counter wrapped past 2^64.
+    Wrap = 4,
+    /// The delta implied more than the link speed: not counted.
+    Implausible = 8,
+    /// The interface appeared since the previous sample: counted from zero.
+    New = 16,
+    /// Same name, new ifindex: the device was re-created; counted from zero.
+    Recreated = 32,
+    /// Same ifindex, new name.
+    Renamed = 64,
+    /// Moved in from another namespace with its counters: continued.
+    Moved = 128,
+    /// First sample after a reboot: counted from zero over the time since boot.
+    Boot = 256,
+}
+
+pub const ALL_FLAGS: [Flag; 9] = [
+    Flag::Baseline,
+    Flag::Reset,
+    Flag::Wrap,
+    Flag::Implausible,
+    Flag::New,
+    Flag::Recreated,
+    Flag::Renamed,
+    Flag::Moved,
+    Flag::Boot,
+];
+
+impl Flag {
+    pub fn name(self) -> &'static str {
+        match self {
+            Flag::Baseline => "baseline",
+            Flag::Reset => "reset",
+            Flag::Wrap => "wrap",
+            Flag::Implausible => "implausible",
+            Flag::New => "new",
+            Flag::Recreated => "recreated",
+            Flag::Renamed => "renamed",
+            Flag::Moved => "moved",
+            Flag::Boot => "boot",
+        }
+    }
+}
+
+/// "reset|new" style text of a flag set (empty when none).
+pub fn flags_text(bits: i64) -> String {
+    ALL_FLAGS
+        .iter()
+        .filter(|f| bits & (**f as i64) != 0)
+        .map(|f| f.name())
+        .collect::<Vec<_>>()
+        .join("|")
+}
+
+/// Assumed ceiling when the link speed is unknown or nominal (virtual devices).
+pub const DEFAULT_LIMIT_BITS_PER_S: u64 = 400_000_000_000;
+
+/// Delta of one counter; `paired_rose` says whether its companion counter increased.
+/// Returns (delta, flag) where flag is None, Reset or Wrap.
+pub fn counter_delta(prev: u64, cur: u64, paired_rose: bool) -> (u64, Option<Flag>) {
+    if cur >= prev {
+        (cur - prev, None)
+    } else if prev > (1u64 << 63) && paired_rose {
+        ((u64::MAX - prev) + cur + 1, Some(Flag::Wrap))
+    } else {
+        (cur, Some(Flag::Reset))
+    }
+}
+
+/// Index of the counter whose rise makes a wrap of counter `i` plausible: bytes pair with
+/// packets of the same direction, everything else with that direction's packets.
+fn paired(i: usize) -> usize {
+    match i {
+        0 => 1,
+        1 => 0,
+        8 => 9,
+        9 => 8,
+        i if i < 8 => 1,
+        _ => 9,
+    }
+}
+
+/// Deltas of the 16 interface counters. Returns the deltas and the flags raised.
+pub fn iface_deltas(prev: &[u64; 16], cur: &[u64; 16]) -> ([u64; 16], i64) {
+    let mut d = [0u64; 16];
+    let mut flags = 0i64;
+    for i in 0..16 {
+        let p = paired(i);
+        let (v, f) = counter_delta(prev[i], cur[i], cur[p] > prev[p]);
+        d[i] = v;
+        if let Some(f) = f {
+            flags |= f as i64;
+        }
+    }
+    (d, flags)
+}
+
+/// Whether `bytes` in `elapsed_ms` is more than a link of `limit_bits_per_s` can carry
+/// (10 % and 64 KiB of slack for timer jitter).
+pub fn implausible(bytes: u64, elapsed_ms: i64, limit_bits_per_s: u64) -> bool {
+    bytes > max_bytes(elapsed_ms, limit_bits_per_s)
+}
+
+/// The most bytes a link of `limit_bits_per_s` can carry in `elapsed_ms` (with the slack of
+/// [`implausible`]). Packet, error and drop counters are bounded by it too: a packet is at
+/// least a byte.
+pub fn max_bytes(elapsed_ms: i64, limit_bits_per_s: u64) -> u64 {
+    let elapsed_ms = elapsed_ms.max(0) as u128;
+    let max = u128::from(limit_bits_per_s) / 8 * elapsed_ms / 1000 * 11 / 10 + 65536;
+    u64::try_from(max).unwrap_or(u64::MAX)
+}
+
+/// Gauges and protocol counters at report time: `cur - prev` with the same reset rule
+/// (no paired counter: a decrease is always a reset, never an invented wrap).
+pub fn simple_delta(prev: u64, cur: u64) -> u64 {
+    counter_delta(prev, cur, false).0
+}
+
+/// Protocol counters that are readings, not cumulative counters: summed as readings (a
+/// mean is sum / readings), never differenced.
+pub fn is_gauge(name: &str) -> bool {
+    name.starts_with("sockstat")
+        || name.starts_with("diag:")
+        || matches!(
+            name.strip_prefix("snmp:").unwrap_or(name),
+            "Tcp:CurrEstab"
+                | "Tcp:RtoAlgorithm"
+                | "Tcp:RtoMin"
+                | "Tcp:RtoMax"
+                | "Tcp:MaxConn"
+                | "Ip:Forwarding"
+                | "Ip:DefaultTTL"
+        )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reset_counts_from_zero_never_a_32_bit_wrap() {
+        // vnstat would call this a 32-bit wrap and add ~4 GiB.
+        assert_eq!(
+            counter_delta(3_000_000_000, 1000, true),
+            (1000, Some(Flag::Reset))
+        );
+    }
+
+    #[test]
+    fn wrap_only_when_plausible() {
+        let prev = u64::MAX - 99;
+        assert_eq!(counter_delta(prev, 50, true), (150, Some(Flag::Wrap)));
+        assert_eq!(counter_delta(prev, 50, false), (50, Some(Flag::Reset)));
+        assert_eq!(counter_delta(10, 50, false), (40, None));
+    }
+
+    #[test]
+    fn iface_rules_and_plausibility() {
+        let mut prev = [0u64; 16];
+        prev[0] = u64::MAX - 9; // rx bytes about to wrap
+        prev[1] = 100;
+        prev[8] = 5000;
+        prev[9] = 50;
+        let mut cur = prev;
+        cur[0] = 10;
+        cur[1] = 110;
+        cur[8] = 7; // tx reset
+        cur[9] = 1;
+        let (d, f) = iface_deltas(&prev, &cur);
+        assert_eq!(d[0], 20);
+        assert_eq!(d[1], 10);
+        assert_eq!(d[8], 7);
+        assert_eq!(d[9], 1);
+        assert_eq!(f, Flag::Wrap as i64 | Flag::Reset as i64);
+        assert_eq!(flags_text(f), "reset|wrap");
+        // 1 Gbit/s for 1 s is 125 MB.
+        assert!(!implausible(130_000_000, 1000, 1_000_000_000));
+        assert!(implausible(200_000_000, 1000, 1_000_000_000));
+    }
+}

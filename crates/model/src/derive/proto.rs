@@ -1,0 +1,148 @@
+//! Protocol counters (snmp, netstat, snmp6, sockstat, sock_diag states; ~350 per namespace)
+//! of one interval: counters as deltas against the previous sample's readings (the reset rule
+//! of ARCHITECTURE.md §4), gauges as read. Most counters do not move in a minute, so what is
+//! stored is sparse.
+//!
+//! `counted`: 0 = counters not counted (a baseline: first sample, or the namespace was not
+//! seen in the previous sample); 1 = deltas since the previous sample; 2 = counted from zero
+//! (the first sample after a reboot).
+
+use super::iface::Segment;
+use crate::counter::{is_gauge, simple_delta};
+use crate::sample::Counters;
+use std::collections::HashMap;
+
+/// A namespace's protocol readings as stored with the previous sample.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Last {
+    /// The counter names, in the order of `readings`.
+    pub names: Vec<String>,
+    pub readings: Vec<u64>,
+}
+
+/// What one namespace's counters add in an interval.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Counted {
+    /// See the module documentation.
+    pub counted: i64,
+    /// Per counter of the sample, in its order: the delta (counters) or the reading (gauges).
+    pub vals: Vec<u64>,
+    /// A counter moved more than the namespace's links could carry: not counted.
+    pub implausible: bool,
+}
+
+/// Counts a namespace's `counters` of a sample placed as `segment`, against `before` (the
+/// previous sample's readings when this sample continues it). `limit`: the most any counter
+/// can count in the interval (one byte per event at the links' ceiling); beyond it the
+/// interval's counters are flagged and not counted, its gauges kept.
+pub fn count(
+    counters: &Counters,
+    segment: Segment,
+    before: Option<&Last>,
+    limit: Option<u64>,
+) -> Counted {
+    let counted = match (segment, before) {
+        (Segment::Boot, _) => 2,
+        (Segment::Continue, Some(_)) => 1,
+        _ => 0,
+    };
+    // The previous readings by position when the names are the same, else by name (a counter
+    // new in this sample counts nothing this interval).
+    let same = before.is_some_and(|b| {
+        b.names.len() == counters.len() && b.names.iter().zip(counters).all(|(a, (n, _))| a == n)
+    });
+    let by_name: Option<HashMap<&str, u64>> = match before {
+        Some(b) if !same => Some(
+            b.names
+                .iter()
+                .map(String::as_str)
+                .zip(b.readings.iter().copied())
+                .collect(),
+        ),
+        _ => None,
+    };
+    let mut vals: Vec<u64> = counters
+        .iter()
+        .enumerate()
+        .map(|(i, (name, cur))| {
+            if is_gauge(name) {
+                return *cur;
+            }
+            match (counted, before, &by_name) {
+                (2, _, _) => *cur,
+                (1, _, Some(m)) => m.get(name.as_str()).map_or(0, |p| simple_delta(*p, *cur)),
+                (1, Some(b), None) => b.readings.get(i).map_or(0, |p| simple_delta(*p, *cur)),
+                _ => 0,
+            }
+        })
+        .collect();
+    // A counter that moved more than the links could carry is not a count: the interval's
+    // counters are flagged (not counted) rather than summed into every report.
+    let implausible = counted > 0
+        && limit.is_some_and(|l| {
+            counters
+                .iter()
+                .zip(&vals)
+                .any(|((name, _), v)| !is_gauge(name) && *v > l)
+        });
+    if implausible {
+        for ((name, _), v) in counters.iter().zip(vals.iter_mut()) {
+            if !is_gauge(name) {
+                *v = 0;
+            }
+        }
+    }
+    Counted {
+        counted: if implausible { 0 } else { counted },
+        vals,
+        implausible,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn c(v: &[(&str, u64)]) -> Counters {
+        v.iter().map(|(n, x)| (n.to_string(), *x)).collect()
+    }
+
+    #[test]
+    fn counters_are_deltas_gauges_readings_by_position_or_name() {
+        let before = Last {
+            names: vec!["snmp:Tcp:InSegs".into(), "sockstat:TCP:inuse".into()],
+            readings: vec![100, 7],
+        };
+        let now = c(&[("snmp:Tcp:InSegs", 150), ("sockstat:TCP:inuse", 9)]);
+        let got = count(&now, Segment::Continue, Some(&before), None);
+        assert_eq!((got.counted, got.vals.clone()), (1, vec![50, 9]));
+        // another order and a new counter: by name; the new one counts nothing yet
+        let now = c(&[
+            ("snmp:Tcp:OutSegs", 40),
+            ("sockstat:TCP:inuse", 3),
+            ("snmp:Tcp:InSegs", 90),
+        ]);
+        let got = count(&now, Segment::Continue, Some(&before), None);
+        assert_eq!(
+            got.vals,
+            vec![0, 3, 90],
+            "a decrease is a reset: counted from 0"
+        );
+        // no predecessor: a baseline; after a reboot: from zero
+        assert_eq!(count(&now, Segment::Continue, None, None).counted, 0);
+        let boot = count(&now, Segment::Boot, None, None);
+        assert_eq!((boot.counted, boot.vals), (2, vec![40, 3, 90]));
+    }
+
+    #[test]
+    fn an_implausible_jump_keeps_the_gauges_and_counts_nothing() {
+        let before = Last {
+            names: vec!["snmp:Tcp:InSegs".into(), "sockstat:TCP:inuse".into()],
+            readings: vec![0, 1],
+        };
+        let now = c(&[("snmp:Tcp:InSegs", 1 << 50), ("sockstat:TCP:inuse", 2)]);
+        let got = count(&now, Segment::Continue, Some(&before), Some(1_000_000));
+        assert!(got.implausible);
+        assert_eq!((got.counted, got.vals), (0, vec![0, 2]));
+    }
+}

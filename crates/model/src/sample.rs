@@ -1,0 +1,154 @@
+//! A sample: what the kernel said at one instant, nothing derived — every network
+//! namespace's interface, protocol and socket counters, the daemon's closed sockets and
+//! captured flows, eBPF's cumulative per-process counters, and the clocks. The collectors
+//! (`nrec-collect`) fill it; the derivations (`crate::derive`) turn it and the stored
+//! baseline into an interval.
+
+/// The 16 counters of a /proc/net/dev line, in file order:
+/// rx bytes packets errs drop fifo frame compressed multicast,
+/// tx bytes packets errs drop fifo colls carrier compressed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IfaceCounters {
+    pub name: Vec<u8>,
+    pub counters: [u64; 16],
+}
+
+#[derive(Debug, Clone)]
+pub struct IfaceSample {
+    pub counters: IfaceCounters,
+    pub link: LinkInfo,
+}
+
+/// A listening TCP socket or an unconnected bound UDP socket.
+#[derive(Debug, Clone)]
+pub struct Listener {
+    /// "tcp" or "udp".
+    pub proto: &'static str,
+    pub family: u8,
+    pub addr: String,
+    pub port: u16,
+    pub inode: u32,
+    pub uid: u32,
+}
+
+/// One TCP connection's cumulative byte counters (tcp_info) at the sample.
+#[derive(Debug, Clone)]
+pub struct TcpSock {
+    pub cookie: u64,
+    pub lport: u16,
+    pub rport: u16,
+    pub raddr: String,
+    /// 0 when no process holds the socket any more (orphan, TIME_WAIT).
+    pub inode: u32,
+    pub bytes_acked: u64,
+    pub bytes_received: u64,
+}
+
+#[derive(Debug, Clone)]
+pub struct NsSample {
+    pub inode: u64,
+    pub name: Vec<u8>,
+    pub ifaces: Vec<IfaceSample>,
+    /// Protocol counters and gauges.
+    pub counters: Counters,
+    /// None when the socket dump was unavailable (then nothing is claimed about sockets).
+    pub listeners: Option<Vec<Listener>>,
+    /// Every TCP connection outside LISTEN from a complete dump; None when the dump failed.
+    pub tcp: Option<Vec<TcpSock>>,
+    /// TCP sockets freed since the last drain, with their final counters (daemon mode's
+    /// destroy listener; drained *after* the dump, see store::accounting). None: not listened.
+    pub closed: Option<Vec<TcpSock>>,
+    /// Every bound UDP socket of the dump (local address, port, inode): the table captured
+    /// datagrams are credited through.
+    pub udp_socks: Vec<(std::net::IpAddr, u16, u32)>,
+    /// UDP payload per flow since the last drain (daemon with the pcap fallback).
+    pub udp_flows: Option<Flows>,
+    /// Created since the previous sample (`netns::born_after`): its counters began at zero,
+    /// so its interfaces are counted from zero rather than taken as a baseline.
+    pub fresh: bool,
+    /// The lowest PID in it (not for the initial or the recorder's own namespace): whose
+    /// container, if any, names the namespace.
+    pub owner_pid: Option<u32>,
+}
+
+impl NsSample {
+    /// A namespace of which only the interfaces were read: nothing else claimed (no
+    /// counters, sockets unknown), not named yet.
+    pub fn of_ifaces(ifaces: Vec<IfaceSample>) -> NsSample {
+        NsSample {
+            inode: 0,
+            name: Vec::new(),
+            ifaces,
+            counters: Vec::new(),
+            listeners: None,
+            tcp: None,
+            closed: None,
+            udp_socks: Vec::new(),
+            udp_flows: None,
+            fresh: false,
+            owner_pid: None,
+        }
+    }
+}
+
+/// How a datagram was seen: leaving the namespace, arriving in it, or on loopback (where it
+/// both leaves and arrives: libpcap shows loopback packets once).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Seen {
+    Out,
+    In,
+    Loop,
+}
+
+/// (src, sport, dst, dport, how seen) → (UDP payload bytes, datagrams).
+pub type Flows =
+    std::collections::HashMap<(std::net::IpAddr, u16, std::net::IpAddr, u16, Seen), (u64, u64)>;
+
+#[derive(Debug, Clone)]
+pub struct Sample {
+    /// UTC, epoch milliseconds.
+    pub ts_ms: i64,
+    /// CLOCK_BOOTTIME in milliseconds: intervals are measured on it.
+    pub mono_ms: i64,
+    pub boot_id: String,
+    pub hostname: Vec<u8>,
+    pub kernel: String,
+    pub arch: String,
+    pub ncpu: u32,
+    pub namespaces: Vec<NsSample>,
+    /// The eBPF counters read with this sample; None when eBPF is off or unavailable.
+    pub ebpf: Option<crate::ebpf::Reading>,
+    /// The processes running when /proc was walked for the namespaces (ascending; live
+    /// only): the eBPF reading, taken just before, forgets the entries of the others.
+    pub pids: Option<Vec<u32>>,
+}
+
+/// Protocol counters of one namespace, `source:Group:Name` → raw value, in file order.
+pub type Counters = Vec<(String, u64)>;
+
+/// An interface's link facts (ioctls in its namespace, or a captured tree's sysfs files).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LinkInfo {
+    pub ifindex: Option<u32>,
+    /// Mbit/s, when the driver reports one.
+    pub speed_mbps: Option<u32>,
+    /// 0 half, 1 full.
+    pub duplex: Option<u8>,
+    /// Software devices (veth, bridge, tun, lo, ...) whose nominal speed is no limit.
+    pub is_virtual: bool,
+}
+
+/// A process, as the socket-owner scan or the eBPF map names it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Owner {
+    pub pid: i32,
+    /// Raw bytes of the comm field (untrusted; may hold any byte but NUL).
+    pub comm: Vec<u8>,
+    pub uid: u32,
+    /// Field 22 of /proc/PID/stat (clock ticks since boot): with pid, the process identity.
+    pub start_time: u64,
+    /// Target of /proc/PID/exe (raw bytes); None without ptrace access or for kernel threads.
+    pub exe: Option<Vec<u8>>,
+    /// The cgroup v2 path (the `0::` line of /proc/PID/cgroup), raw bytes.
+    pub cgroup: Option<Vec<u8>>,
+}

@@ -1,0 +1,913 @@
+//! What `nrec serve` and `export --format openmetrics` expose, read from the database (never
+//! collected here: the recorder is the only writer).
+//!
+//! Counters are sums over everything ever recorded: the daily rollups (written with every
+//! sample, today's included) plus what retention carried out of them. So a counter never goes
+//! backwards — not across reboots or counter resets (nrec's deltas already handle those), not
+//! when retention prunes a day, not when `nrec serve` restarts. Label cardinality is bounded:
+//! process and port series are the busiest of the last 24 h ([`Bounds`], `[metrics]` in the
+//! config); a series that leaves the set stops being exposed (it goes stale), it never drops.
+//! Interfaces and namespaces are those with data on the current or the previous UTC day.
+//!
+//! [`collect`] is one function per metric family group, each reading what it needs through
+//! the store's [`Reader`]; [`history`] streams the counters at every stored bucket end.
+
+use crate::output::openmetrics::{Family, Type, label_value};
+use jiff::tz::TimeZone;
+use nrec_model::error::{Error, Result};
+use nrec_model::names::{escape_bytes, escape_text};
+use nrec_model::time::{DAY_MS, day_start, local_midnight};
+use nrec_store::rollup::{Kind, MAX_DAY, add_into, is_gauge};
+use nrec_store::series::{ProcSeries, Vector};
+use nrec_store::window::{Edge, Step};
+use nrec_store::{AllTime, AllTimeCache, Reader};
+use std::collections::{BTreeMap, HashMap};
+use std::io::Write as _;
+use std::sync::Mutex;
+
+/// What the metrics expose (`[metrics]`): label cardinality is bounded by these.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Bounds {
+    /// At most this many process series (the busiest of the last 24 h).
+    pub processes: usize,
+    pub by: ProcLabel,
+    /// At most this many service-port series.
+    pub ports: usize,
+    /// Every protocol counter, not only node_exporter's default set.
+    pub all_protocol: bool,
+}
+
+/// What a process series is labelled by.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProcLabel {
+    Name,
+    Unit,
+    Container,
+}
+
+impl Default for Bounds {
+    fn default() -> Self {
+        Bounds {
+            processes: 50,
+            by: ProcLabel::Name,
+            ports: 50,
+            all_protocol: false,
+        }
+    }
+}
+
+/// Sums of several series under one label set (a device re-created with the same name, the
+/// processes of one name).
+#[derive(Default)]
+struct Merged {
+    total: Vec<u64>,
+    first_day: i64,
+    last_day: i64,
+}
+
+impl Merged {
+    fn add(&mut self, a: &AllTime) {
+        if self.total.is_empty() {
+            self.first_day = a.first_day;
+            self.last_day = a.last_day;
+        }
+        add_into(&mut self.total, &a.total);
+        self.first_day = self.first_day.min(a.first_day);
+        self.last_day = self.last_day.max(a.last_day);
+    }
+    fn at(&self, i: usize) -> f64 {
+        self.total.get(i).copied().unwrap_or(0) as f64
+    }
+    fn created_s(&self) -> f64 {
+        (self.first_day.clamp(0, MAX_DAY) * DAY_MS / 1000) as f64
+    }
+}
+
+/// A process series' label: its name, unit or container.
+fn proc_label(by: ProcLabel, p: &ProcSeries) -> (&'static str, String) {
+    match by {
+        ProcLabel::Name => ("name", escape_bytes(&p.comm)),
+        ProcLabel::Unit => (
+            "unit",
+            p.unit
+                .as_deref()
+                .map_or_else(|| "(no unit)".into(), escape_text),
+        ),
+        ProcLabel::Container => (
+            "container",
+            p.container_label()
+                .map_or_else(|| "(host)".into(), escape_text),
+        ),
+    }
+}
+
+fn ns_label(ns: &[u8]) -> String {
+    if ns.is_empty() {
+        "root".into()
+    } else {
+        escape_bytes(ns)
+    }
+}
+
+/// The 16 /proc/net/dev counters, as node_exporter names them.
+const NET: [(&str, Option<&str>, &str); 16] = [
+    (
+        "nrec_network_receive_bytes",
+        Some("bytes"),
+        "Bytes received (interface counters, every delta nrec recorded)",
+    ),
+    ("nrec_network_receive_packets", None, "Packets received"),
+    ("nrec_network_receive_errs", None, "Receive errors"),
+    (
+        "nrec_network_receive_drop",
+        None,
+        "Received packets dropped",
+    ),
+    ("nrec_network_receive_fifo", None, "Receive FIFO errors"),
+    ("nrec_network_receive_frame", None, "Receive frame errors"),
+    (
+        "nrec_network_receive_compressed",
+        None,
+        "Compressed packets received",
+    ),
+    (
+        "nrec_network_receive_multicast",
+        None,
+        "Multicast packets received",
+    ),
+    (
+        "nrec_network_transmit_bytes",
+        Some("bytes"),
+        "Bytes transmitted (interface counters, every delta nrec recorded)",
+    ),
+    ("nrec_network_transmit_packets", None, "Packets transmitted"),
+    ("nrec_network_transmit_errs", None, "Transmit errors"),
+    (
+        "nrec_network_transmit_drop",
+        None,
+        "Transmitted packets dropped",
+    ),
+    ("nrec_network_transmit_fifo", None, "Transmit FIFO errors"),
+    ("nrec_network_transmit_colls", None, "Collisions"),
+    ("nrec_network_transmit_carrier", None, "Carrier losses"),
+    (
+        "nrec_network_transmit_compressed",
+        None,
+        "Compressed packets transmitted",
+    ),
+];
+
+/// node_exporter's default netstat field set (`--collector.netstat.fields`), on nrec's counter
+/// names (`snmp:Tcp:InSegs`, `netstat:TcpExt:ListenDrops`, `snmp6:Ip6InOctets`).
+pub fn default_protocol_counter(key: &str) -> bool {
+    let mut parts = key.splitn(3, ':');
+    let (file, a, b) = (parts.next(), parts.next(), parts.next());
+    let (group, name) = match (file, a, b) {
+        // "Ip6InOctets": the group ends with its first digit
+        (Some("snmp6"), Some(n), None) => {
+            let split = n.find(|c: char| c.is_ascii_digit()).map_or(0, |d| d + 1);
+            (&n[..split], &n[split..])
+        }
+        (Some("snmp" | "netstat"), Some(g), Some(n)) => (g, n),
+        _ => return false,
+    };
+    name.ends_with("InErrors")
+        || name.ends_with("InErrs")
+        || (group == "Ip" && name == "Forwarding")
+        || (matches!(group, "Ip6" | "IpExt") && matches!(name, "InOctets" | "OutOctets"))
+        || (matches!(group, "Icmp" | "Icmp6") && matches!(name, "InMsgs" | "OutMsgs"))
+        || (group == "TcpExt"
+            && (name.starts_with("Listen")
+                || name.starts_with("Syncookies")
+                || matches!(name, "TCPSynRetrans" | "TCPTimeouts" | "TCPOFOQueue")))
+        || (group == "Tcp"
+            && matches!(
+                name,
+                "ActiveOpens"
+                    | "InSegs"
+                    | "OutSegs"
+                    | "OutRsts"
+                    | "PassiveOpens"
+                    | "RetransSegs"
+                    | "CurrEstab"
+            ))
+        || (matches!(group, "Udp" | "Udp6")
+            && matches!(
+                name,
+                "InDatagrams" | "OutDatagrams" | "NoPorts" | "RcvbufErrors" | "SndbufErrors"
+            ))
+}
+
+/// The kinds whose all-time sums the families read.
+const KINDS: [Kind; 5] = [Kind::Iface, Kind::Proto, Kind::Proc, Kind::Port, Kind::Time];
+
+/// What every family of one scrape reads: the reader, now, the all-time sums, the last 24 h.
+struct Scrape<'a> {
+    r: &'a mut Reader,
+    now_ms: i64,
+    all: HashMap<i64, AllTime>,
+}
+
+impl Scrape<'_> {
+    /// Whether a series last seen on `last_day` is recent (today or yesterday, UTC).
+    fn recent(&self, last_day: i64) -> bool {
+        last_day >= self.now_ms.div_euclid(DAY_MS) - 1
+    }
+}
+
+/// Every family, as of `now_ms` (`tz`: the zone of the calendar gauges); `cache` keeps the
+/// past days' sums between scrapes (held only while they are read: scrapes run at once).
+pub fn collect(
+    r: &mut Reader,
+    now_ms: i64,
+    tz: &TimeZone,
+    m: &Bounds,
+    cache: &Mutex<AllTimeCache>,
+) -> Result<Vec<Family>> {
+    let mut fams = vec![build_info()];
+    let Some(last) = r.recording()?.last else {
+        return Ok(fams); // nothing recorded yet
+    };
+    let all = r.all_time(&KINDS, &mut cache.lock().unwrap_or_else(|e| e.into_inner()))?;
+    let mut s = Scrape { r, now_ms, all };
+    fams.extend(interfaces(&s)?);
+    fams.extend(calendar(&mut s, tz)?);
+    fams.extend(protocol_counters(&s, m)?);
+    fams.extend(newest_gauges(&s, last.id, m)?);
+    let day_ago =
+        s.r.sums(&[Kind::Proc, Kind::Port], now_ms - DAY_MS, now_ms + 1)?;
+    fams.extend(processes(&s, &day_ago, m)?);
+    fams.extend(ports(&s, &day_ago, m)?);
+    fams.extend(sampling(&s)?);
+    fams.extend(freshness(&s, last.ts_ms)?);
+    fams.push(coverage(&mut s)?);
+    Ok(fams)
+}
+
+fn build_info() -> Family {
+    let mut info = Family::new(
+        "nrec_build_info",
+        Type::Gauge,
+        None,
+        "The nrec that serves these metrics (value 1)",
+    );
+    info.push(vec![("version", env!("CARGO_PKG_VERSION").into())], 1.0);
+    info
+}
+
+/// The 16 interface counters per (namespace, device), all time.
+fn interfaces(s: &Scrape<'_>) -> Result<Vec<Family>> {
+    let mut ifaces: BTreeMap<(String, String), Merged> = BTreeMap::new();
+    for i in s.r.ifaces()? {
+        if let Some(a) = s.all.get(&i.series) {
+            ifaces
+                .entry((ns_label(&i.netns), escape_bytes(&i.name)))
+                .or_default()
+                .add(a);
+        }
+    }
+    let mut fams = Vec::new();
+    for (k, (name, unit, help)) in NET.iter().enumerate() {
+        let mut f = Family::new(name, Type::Counter, *unit, help);
+        for ((ns, dev), v) in ifaces.iter().filter(|(_, v)| s.recent(v.last_day)) {
+            f.push(
+                vec![("netns", ns.clone()), ("device", dev.clone())],
+                v.at(k),
+            )
+            .created_s = Some(v.created_s());
+        }
+        fams.push(f);
+    }
+    Ok(fams)
+}
+
+/// Calendar figures vnStat shows and PromQL cannot compute: bytes since local midnight and
+/// since the first of the month, in the display zone.
+fn calendar(s: &mut Scrape<'_>, tz: &TimeZone) -> Result<Vec<Family>> {
+    let now = jiff::Timestamp::from_millisecond(s.now_ms).unwrap_or(jiff::Timestamp::UNIX_EPOCH);
+    let midnight = local_midnight(now, tz);
+    let month = now.to_zoned(tz.clone()).date().first_of_month();
+    let month = day_start(month, tz).unwrap_or(midnight);
+    let names: HashMap<i64, (String, String)> =
+        s.r.ifaces()?
+            .into_iter()
+            .map(|i| (i.series, (ns_label(&i.netns), escape_bytes(&i.name))))
+            .collect();
+    let mut fams = Vec::new();
+    for (start, day_or_month) in [(midnight, "day"), (month, "month")] {
+        let sums =
+            s.r.sums(&[Kind::Iface], start.as_millisecond(), s.now_ms + 1)?;
+        let mut per: BTreeMap<(String, String), (u64, u64)> = BTreeMap::new();
+        for (id, v) in &sums.by_series {
+            if let Some(k) = names.get(id) {
+                let e = per.entry(k.clone()).or_default();
+                e.0 += Vector(v).iface_rx_bytes();
+                e.1 += Vector(v).iface_tx_bytes();
+            }
+        }
+        let (rx, tx) = if day_or_month == "day" {
+            (
+                (
+                    "nrec_network_day_receive_bytes",
+                    "Bytes received since local midnight (the host's time zone), as vnStat's daily figure",
+                ),
+                (
+                    "nrec_network_day_transmit_bytes",
+                    "Bytes transmitted since local midnight (the host's time zone)",
+                ),
+            )
+        } else {
+            (
+                (
+                    "nrec_network_month_receive_bytes",
+                    "Bytes received since the first of the month, local time, as vnStat's monthly figure",
+                ),
+                (
+                    "nrec_network_month_transmit_bytes",
+                    "Bytes transmitted since the first of the month, local time",
+                ),
+            )
+        };
+        let mut frx = Family::new(rx.0, Type::Gauge, Some("bytes"), rx.1);
+        let mut ftx = Family::new(tx.0, Type::Gauge, Some("bytes"), tx.1);
+        for ((ns, dev), (r, t)) in per {
+            let l = vec![("netns", ns), ("device", dev)];
+            frx.push(l.clone(), r as f64);
+            ftx.push(l, t as f64);
+        }
+        fams.push(frx);
+        fams.push(ftx);
+    }
+    Ok(fams)
+}
+
+/// Protocol counters: the summed deltas, all time.
+fn protocol_counters(s: &Scrape<'_>, m: &Bounds) -> Result<Vec<Family>> {
+    let mut proto: BTreeMap<(String, String), Merged> = BTreeMap::new();
+    for n in s.r.netns_series(Kind::Proto)? {
+        let Some(a) = s.all.get(&n.series) else {
+            continue;
+        };
+        if !s.recent(a.last_day) {
+            continue;
+        }
+        for (i, name) in n.names.iter().enumerate() {
+            if is_gauge(name) || !(m.all_protocol || default_protocol_counter(name)) {
+                continue;
+            }
+            let one = AllTime {
+                total: vec![a.total.get(i).copied().unwrap_or(0)],
+                first_day: a.first_day,
+                last_day: a.last_day,
+            };
+            proto
+                .entry((ns_label(&n.netns), name.clone()))
+                .or_default()
+                .add(&one);
+        }
+    }
+    let mut f = Family::new(
+        "nrec_protocol_events",
+        Type::Counter,
+        None,
+        "Protocol counters (/proc/net/snmp, netstat, snmp6) as nrec names them, every delta recorded",
+    );
+    for ((ns, c), v) in proto {
+        f.push(vec![("netns", ns), ("counter", c)], v.at(0))
+            .created_s = Some(v.created_s());
+    }
+    Ok(vec![f])
+}
+
+/// The newest sample's gauges: protocol values, TCP sockets per state, UDP sockets.
+fn newest_gauges(s: &Scrape<'_>, sample: i64, m: &Bounds) -> Result<Vec<Family>> {
+    let mut gauge = Family::new(
+        "nrec_protocol_value",
+        Type::Gauge,
+        None,
+        "Protocol gauges of the newest sample (sockstat, Tcp CurrEstab, …)",
+    );
+    let mut tcp = Family::new(
+        "nrec_tcp_sockets",
+        Type::Gauge,
+        None,
+        "TCP sockets per state in the newest sample (sock_diag, IPv4 and IPv6)",
+    );
+    let mut udp = Family::new(
+        "nrec_udp_sockets",
+        Type::Gauge,
+        None,
+        "UDP sockets in the newest sample (sock_diag, IPv4 and IPv6)",
+    );
+    let mut states: BTreeMap<(String, String), u64> = BTreeMap::new();
+    let mut udps: BTreeMap<String, u64> = BTreeMap::new();
+    for (ns, names, vals) in s.r.proto_values(sample)? {
+        let ns = ns_label(&ns);
+        for (name, v) in names.iter().zip(vals) {
+            if let Some(rest) = name.strip_prefix("diag:") {
+                match rest.split_once(':') {
+                    Some(("tcp4" | "tcp6", state)) => {
+                        *states.entry((ns.clone(), state.to_string())).or_default() += v;
+                    }
+                    Some(("udp4" | "udp6", _)) => *udps.entry(ns.clone()).or_default() += v,
+                    _ => {}
+                }
+            } else if is_gauge(name)
+                && (m.all_protocol
+                    || name.starts_with("sockstat")
+                    || default_protocol_counter(name))
+            {
+                gauge.push(
+                    vec![("netns", ns.clone()), ("counter", name.to_string())],
+                    v as f64,
+                );
+            }
+        }
+    }
+    for ((ns, st), v) in states {
+        tcp.push(vec![("netns", ns), ("state", st)], v as f64);
+    }
+    for (ns, v) in udps {
+        udp.push(vec![("netns", ns)], v as f64);
+    }
+    Ok(vec![gauge, tcp, udp])
+}
+
+/// Label sets ranked by their bytes of the last 24 h, the `n` busiest kept, by label.
+fn busiest<K: Ord + Clone>(set: HashMap<K, (Merged, u64)>, n: usize) -> Vec<(K, Merged)> {
+    let mut ranked: Vec<(K, (Merged, u64))> =
+        set.into_iter().filter(|(_, (_, d))| *d > 0).collect();
+    ranked.sort_by(|a, b| b.1.1.cmp(&a.1.1).then(a.0.cmp(&b.0)));
+    ranked.truncate(n);
+    ranked.sort_by(|a, b| a.0.cmp(&b.0));
+    ranked.into_iter().map(|(k, (m, _))| (k, m)).collect()
+}
+
+/// Processes: the busiest of the last 24 h, each with its all-time bytes; and all processes'
+/// bytes together (attributed).
+fn processes(
+    s: &Scrape<'_>,
+    day_ago: &nrec_store::window::Sums,
+    m: &Bounds,
+) -> Result<Vec<Family>> {
+    let mut label = "name";
+    let mut procs: HashMap<String, (Merged, u64)> = HashMap::new();
+    let mut attributed: Option<Merged> = None;
+    for p in s.r.procs()? {
+        let Some(a) = s.all.get(&p.series) else {
+            continue;
+        };
+        attributed.get_or_insert_with(Merged::default).add(a);
+        let (l, key) = proc_label(m.by, &p);
+        label = l;
+        let e = procs.entry(key).or_default();
+        e.0.add(a);
+        if let Some(v) = day_ago.by_series.get(&p.series) {
+            e.1 += Vector(v).rx() + Vector(v).tx();
+        }
+    }
+    let mut prx = Family::new(
+        "nrec_process_receive_bytes",
+        Type::Counter,
+        Some("bytes"),
+        "Bytes received by the processes of this name (unit, container), all time; the busiest of the last 24 h are exposed",
+    );
+    let mut ptx = Family::new(
+        "nrec_process_transmit_bytes",
+        Type::Counter,
+        Some("bytes"),
+        "Bytes transmitted by the processes of this name (unit, container), all time; the busiest of the last 24 h are exposed",
+    );
+    for (k, v) in busiest(procs, m.processes) {
+        prx.push(vec![(label, k.clone())], v.at(0)).created_s = Some(v.created_s());
+        ptx.push(vec![(label, k)], v.at(1)).created_s = Some(v.created_s());
+    }
+    let mut arx = Family::new(
+        "nrec_attributed_receive_bytes",
+        Type::Counter,
+        Some("bytes"),
+        "Bytes received that nrec credited to a process (all processes)",
+    );
+    let mut atx = Family::new(
+        "nrec_attributed_transmit_bytes",
+        Type::Counter,
+        Some("bytes"),
+        "Bytes transmitted that nrec credited to a process (all processes)",
+    );
+    if let Some(attributed) = attributed {
+        arx.push(vec![], attributed.at(0)).created_s = Some(attributed.created_s());
+        atx.push(vec![], attributed.at(1)).created_s = Some(attributed.created_s());
+    }
+    Ok(vec![prx, ptx, arx, atx])
+}
+
+/// Service ports: the busiest of the last 24 h, each with its all-time bytes.
+fn ports(s: &Scrape<'_>, day_ago: &nrec_store::window::Sums, m: &Bounds) -> Result<Vec<Family>> {
+    let mut ports: HashMap<(String, String), (Merged, u64)> = HashMap::new();
+    for d in s.r.details(Kind::Port, None)? {
+        let Some(a) = s.all.get(&d.series) else {
+            continue;
+        };
+        let e = ports
+            .entry((escape_text(&d.proto), d.port.to_string()))
+            .or_default();
+        e.0.add(a);
+        if let Some(v) = day_ago.by_series.get(&d.series) {
+            e.1 += Vector(v).rx() + Vector(v).tx();
+        }
+    }
+    let mut rx = Family::new(
+        "nrec_port_receive_bytes",
+        Type::Counter,
+        Some("bytes"),
+        "Bytes received by processes on this local service port (TCP, sock_diag), all time; the busiest of the last 24 h are exposed",
+    );
+    let mut tx = Family::new(
+        "nrec_port_transmit_bytes",
+        Type::Counter,
+        Some("bytes"),
+        "Bytes transmitted by processes on this local service port, all time",
+    );
+    for ((proto, port), v) in busiest(ports, m.ports) {
+        let l = vec![("proto", proto), ("port", port)];
+        rx.push(l.clone(), v.at(0)).created_s = Some(v.created_s());
+        tx.push(l, v.at(1)).created_s = Some(v.created_s());
+    }
+    Ok(vec![rx, tx])
+}
+
+/// The host's time series: samples, eBPF losses, unattributed bytes.
+fn sampling(s: &Scrape<'_>) -> Result<Vec<Family>> {
+    let mut t = Merged::default();
+    for id in s.r.time_series()? {
+        if let Some(a) = s.all.get(&id) {
+            t.add(a);
+        }
+    }
+    let created = t.created_s();
+    let mut fams = Vec::new();
+    for (name, unit, help, i) in [
+        (
+            "nrec_unattributed_receive_bytes",
+            Some("bytes"),
+            "Interface bytes received that no process was credited with (per sample, clamped at zero; headers, kernel traffic, other protocols)",
+            6,
+        ),
+        (
+            "nrec_unattributed_transmit_bytes",
+            Some("bytes"),
+            "Interface bytes transmitted that no process was credited with (per sample, clamped at zero)",
+            7,
+        ),
+        ("nrec_samples", None, "Samples recorded", 0),
+        (
+            "nrec_ebpf_lost_calls",
+            None,
+            "Socket calls the eBPF program could not count (its map was full)",
+            4,
+        ),
+        (
+            "nrec_ebpf_lost_bytes",
+            Some("bytes"),
+            "Bytes of the socket calls the eBPF program could not count",
+            5,
+        ),
+    ] {
+        let mut f = Family::new(name, Type::Counter, unit, help);
+        f.push(vec![], t.at(i)).created_s = Some(created);
+        fams.push(f);
+    }
+    Ok(fams)
+}
+
+/// When the newest sample was taken; the recording interval.
+fn freshness(s: &Scrape<'_>, last_ts_ms: i64) -> Result<Vec<Family>> {
+    let mut last = Family::new(
+        "nrec_last_sample_timestamp_seconds",
+        Type::Gauge,
+        Some("seconds"),
+        "When the newest sample was taken (Unix time)",
+    );
+    last.push(vec![], last_ts_ms as f64 / 1000.0);
+    let mut interval = Family::new(
+        "nrec_sample_interval_seconds",
+        Type::Gauge,
+        Some("seconds"),
+        "The recording interval (the median of the newest 20 intervals)",
+    );
+    if let Some(i) = s.r.recording_interval_ms()? {
+        interval.push(vec![], i as f64 / 1000.0);
+    }
+    Ok(vec![last, interval])
+}
+
+/// The share of the last 24 h's interface bytes credited to processes.
+fn coverage(s: &mut Scrape<'_>) -> Result<Family> {
+    let sums = s.r.sums(
+        &[Kind::Iface, Kind::Proc, Kind::Time, Kind::Attrib],
+        s.now_ms - DAY_MS,
+        s.now_ms + 1,
+    )?;
+    let tot = s.r.totals(&sums)?;
+    let mut f = Family::new(
+        "nrec_attribution_coverage_ratio",
+        Type::Gauge,
+        Some("ratio"),
+        "Share of the last 24 h's interface bytes credited to processes (0-1)",
+    );
+    // of the interface bytes plus what sockets moved beyond them (Balance): at most 1
+    if let Some(c) = crate::rank::Balance::of_procs(&tot).coverage() {
+        f.push(vec![], c);
+    }
+    Ok(f)
+}
+
+/// Which families a series kind narrows `export --format openmetrics` to (None: all).
+pub fn family_in(name: &str, kind: Option<Kind>) -> bool {
+    match kind {
+        None => true,
+        Some(Kind::Iface) => name.starts_with("nrec_network_"),
+        Some(Kind::Proto) => {
+            name.starts_with("nrec_protocol_")
+                || name.starts_with("nrec_tcp_")
+                || name.starts_with("nrec_udp_")
+        }
+        Some(Kind::Proc) => {
+            name.starts_with("nrec_process_") || name.starts_with("nrec_attributed_")
+        }
+        Some(Kind::Port) => name.starts_with("nrec_port_"),
+        Some(Kind::Attrib) => {
+            name.starts_with("nrec_unattributed_") || name.starts_with("nrec_attribution_")
+        }
+        Some(Kind::Time) => {
+            matches!(
+                name,
+                "nrec_samples" | "nrec_ebpf_lost_calls" | "nrec_ebpf_lost_bytes"
+            ) || name.starts_with("nrec_last_sample")
+                || name.starts_with("nrec_sample_interval")
+        }
+        Some(Kind::Host) => false,
+    }
+}
+
+/// A failure while writing history: the database's or the output's.
+pub enum HistoryError {
+    Db(Error),
+    Io(std::io::Error),
+}
+
+impl From<Error> for HistoryError {
+    fn from(e: Error) -> Self {
+        HistoryError::Db(e)
+    }
+}
+impl From<std::io::Error> for HistoryError {
+    fn from(e: std::io::Error) -> Self {
+        HistoryError::Io(e)
+    }
+}
+
+/// One label set's history: its value before the window, then what each bucket added.
+#[derive(Default)]
+struct Track {
+    base: Vec<u64>,
+    steps: BTreeMap<i64, Vec<u64>>,
+}
+
+/// The counters' history over `(a, b]` in OpenMetrics with timestamps — the same absolute
+/// values a scrape shows (sums since recording began), at the end of every stored bucket:
+/// quarter hours where their detail is kept, UTC days beyond. For
+/// `promtool tsdb create-blocks-from openmetrics`. Streamed family by family; memory holds
+/// the window's buckets per label set.
+pub fn history(
+    r: &mut Reader,
+    (a, b): (i64, i64),
+    m: &Bounds,
+    kind: Option<Kind>,
+    out: &mut dyn std::io::Write,
+) -> std::result::Result<(), HistoryError> {
+    let d0 = a.div_euclid(DAY_MS);
+    let kinds = [Kind::Iface, Kind::Proc, Kind::Port, Kind::Time];
+    let before = r.all_time_before(&kinds, d0)?;
+    // per series: bucket end → increment
+    let mut inc: HashMap<i64, BTreeMap<i64, Vec<u64>>> = HashMap::new();
+    r.buckets(&kinds, (a, b), Step::Finest, Edge::EndsIn, |bk| {
+        let end = bk.start_ms + bk.len_ms;
+        add_into(
+            inc.entry(bk.series).or_default().entry(end).or_default(),
+            &bk.vals,
+        );
+        Ok::<(), Error>(())
+    })?;
+    let track = |tracks: &mut BTreeMap<String, Track>, key: String, series: i64| {
+        let t = tracks.entry(key).or_default();
+        if let Some(p) = before.get(&series) {
+            add_into(&mut t.base, &p.total);
+        }
+        if let Some(steps) = inc.get(&series) {
+            for (end, v) in steps {
+                add_into(t.steps.entry(*end).or_default(), v);
+            }
+        }
+    };
+    let mut out = std::io::BufWriter::with_capacity(1 << 20, out);
+    let mut label = String::new();
+    let lv = |k: &str, v: &str, into: &mut String| {
+        if !into.is_empty() {
+            into.push(',');
+        }
+        into.push_str(k);
+        into.push_str("=\"");
+        label_value(v, into);
+        into.push('"');
+    };
+    // interfaces
+    let mut ifaces: BTreeMap<String, Track> = BTreeMap::new();
+    for i in r.ifaces()? {
+        label.clear();
+        lv("netns", &ns_label(&i.netns), &mut label);
+        lv("device", &escape_bytes(&i.name), &mut label);
+        track(&mut ifaces, label.clone(), i.series);
+    }
+    for (k, (name, unit, help)) in NET.iter().enumerate() {
+        if family_in(name, kind) {
+            write_family(&mut out, name, *unit, help, &ifaces, k)?;
+        }
+    }
+    // processes and ports: the busiest of the window
+    let mut procs: BTreeMap<String, Track> = BTreeMap::new();
+    let mut attributed: BTreeMap<String, Track> = BTreeMap::new();
+    for p in r.procs()? {
+        let (lab, key) = proc_label(m.by, &p);
+        label.clear();
+        lv(lab, &key, &mut label);
+        track(&mut procs, label.clone(), p.series);
+        track(&mut attributed, String::new(), p.series);
+    }
+    keep_busiest(&mut procs, m.processes);
+    let mut ports: BTreeMap<String, Track> = BTreeMap::new();
+    for d in r.details(Kind::Port, None)? {
+        label.clear();
+        lv("proto", &escape_text(&d.proto), &mut label);
+        lv("port", &d.port.to_string(), &mut label);
+        track(&mut ports, label.clone(), d.series);
+    }
+    keep_busiest(&mut ports, m.ports);
+    let mut time: BTreeMap<String, Track> = BTreeMap::new();
+    for id in r.time_series()? {
+        track(&mut time, String::new(), id);
+    }
+    for (name, unit, help, set, i) in [
+        (
+            "nrec_process_receive_bytes",
+            Some("bytes"),
+            "Bytes received by the processes of this name (unit, container)",
+            &procs,
+            0,
+        ),
+        (
+            "nrec_process_transmit_bytes",
+            Some("bytes"),
+            "Bytes transmitted by the processes of this name (unit, container)",
+            &procs,
+            1,
+        ),
+        (
+            "nrec_attributed_receive_bytes",
+            Some("bytes"),
+            "Bytes received that nrec credited to a process (all processes)",
+            &attributed,
+            0,
+        ),
+        (
+            "nrec_attributed_transmit_bytes",
+            Some("bytes"),
+            "Bytes transmitted that nrec credited to a process (all processes)",
+            &attributed,
+            1,
+        ),
+        (
+            "nrec_port_receive_bytes",
+            Some("bytes"),
+            "Bytes received by processes on this local service port",
+            &ports,
+            0,
+        ),
+        (
+            "nrec_port_transmit_bytes",
+            Some("bytes"),
+            "Bytes transmitted by processes on this local service port",
+            &ports,
+            1,
+        ),
+        (
+            "nrec_unattributed_receive_bytes",
+            Some("bytes"),
+            "Interface bytes received that no process was credited with (per sample, clamped at zero)",
+            &time,
+            6,
+        ),
+        (
+            "nrec_unattributed_transmit_bytes",
+            Some("bytes"),
+            "Interface bytes transmitted that no process was credited with (per sample, clamped at zero)",
+            &time,
+            7,
+        ),
+        ("nrec_samples", None, "Samples recorded", &time, 0),
+    ] {
+        if family_in(name, kind) {
+            write_family(&mut out, name, unit, help, set, i)?;
+        }
+    }
+    out.write_all(b"# EOF\n")?;
+    out.flush()?;
+    Ok(())
+}
+
+/// Keeps the `n` label sets that grew the most over the window.
+fn keep_busiest(set: &mut BTreeMap<String, Track>, n: usize) {
+    let grown = |t: &Track| -> u64 {
+        t.steps
+            .values()
+            .map(|v| v.iter().take(2).sum::<u64>())
+            .sum()
+    };
+    let mut ranked: Vec<(u64, String)> = set
+        .iter()
+        .filter(|(_, t)| !t.steps.is_empty())
+        .map(|(k, t)| (grown(t), k.clone()))
+        .filter(|(g, _)| *g > 0)
+        .collect();
+    ranked.sort_by(|x, y| y.0.cmp(&x.0).then(x.1.cmp(&y.1)));
+    let keep: std::collections::HashSet<String> =
+        ranked.into_iter().take(n).map(|(_, k)| k).collect();
+    set.retain(|k, _| keep.contains(k));
+}
+
+/// One counter family's history: field `i` of every label set, cumulative, one line per bucket.
+fn write_family(
+    out: &mut dyn std::io::Write,
+    name: &str,
+    unit: Option<&str>,
+    help: &str,
+    set: &BTreeMap<String, Track>,
+    i: usize,
+) -> std::io::Result<()> {
+    if set.values().all(|t| t.steps.is_empty()) {
+        return Ok(());
+    }
+    writeln!(out, "# TYPE {name} counter")?;
+    if let Some(u) = unit {
+        writeln!(out, "# UNIT {name} {u}")?;
+    }
+    writeln!(out, "# HELP {name} {help}")?;
+    for (labels, t) in set.iter().filter(|(_, t)| !t.steps.is_empty()) {
+        let mut v = t.base.get(i).copied().unwrap_or(0);
+        let braces = if labels.is_empty() {
+            String::new()
+        } else {
+            format!("{{{labels}}}")
+        };
+        for (end, d) in &t.steps {
+            v = v.saturating_add(d.get(i).copied().unwrap_or(0));
+            writeln!(
+                out,
+                "{name}_total{braces} {v} {}.{:03}",
+                end.div_euclid(1000),
+                end.rem_euclid(1000)
+            )?;
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn node_exporters_default_fields() {
+        for k in [
+            "snmp:Tcp:InSegs",
+            "snmp:Tcp:CurrEstab",
+            "netstat:TcpExt:ListenDrops",
+            "netstat:IpExt:InOctets",
+            "snmp:Udp:RcvbufErrors",
+            "snmp:Ip:InErrors",
+            "snmp6:Ip6InOctets",
+            "snmp6:Udp6NoPorts",
+            "snmp6:Icmp6InMsgs",
+        ] {
+            assert!(default_protocol_counter(k), "{k}");
+        }
+        for k in [
+            "snmp:Tcp:MaxConn",
+            "netstat:TcpExt:TCPHPHits",
+            "snmp6:Ip6InReceives",
+            "sockstat:TCP:inuse",
+        ] {
+            assert!(!default_protocol_counter(k), "{k}");
+        }
+    }
+}

@@ -1,0 +1,479 @@
+//! `nrec summary`: vnstat's views (today / yesterday / this month / last month / all time,
+//! and hourly, daily, monthly, yearly, top days) per interface, or for one process or port —
+//! from the rollups, in local time, without vnstat's faults: periods are computed from UTC
+//! quarter-hour buckets (exact in every zone, DST days are 23 or 25 hours, no merged hour)
+//! and traffic across a recorder outage is counted, not dropped.
+
+use crate::output::units::{bits_per_s as bits, bytes as size};
+use crate::output::{Cell, Format, Output, Rows, write_error};
+use jiff::tz::TimeZone;
+use jiff::{Timestamp, ToSpan, Zoned};
+use nrec_model::error::{Error, Result};
+use nrec_model::filter::IfaceFilter;
+use nrec_model::names::escape_bytes;
+use nrec_model::time::{DAY_MS, day_start};
+use nrec_store::Reader;
+use nrec_store::rollup::Kind;
+use nrec_store::series::{IfaceSeries, Vector};
+use nrec_store::window::Resolution;
+use serde_json::json;
+use std::collections::{BTreeMap, HashMap};
+
+/// Which periods a summary shows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum View {
+    /// today, yesterday, this month, last month, all time
+    Overview,
+    Hourly,
+    Daily,
+    Monthly,
+    Yearly,
+    /// The n busiest days of each key.
+    TopDays(usize),
+}
+
+impl View {
+    /// The view a picture is titled with.
+    fn name(self) -> &'static str {
+        match self {
+            View::Overview => "",
+            View::Hourly => "hourly",
+            View::Daily => "daily",
+            View::Monthly => "monthly",
+            View::Yearly => "yearly",
+            View::TopDays(_) => "top days",
+        }
+    }
+}
+
+/// What a summary is about.
+#[derive(Debug, Clone)]
+pub enum Subject {
+    /// Interfaces (all, or those the filter names), by name per namespace across reboots.
+    Ifaces(IfaceFilter),
+    /// Every process with this name (comm).
+    Proc(Vec<u8>),
+    /// One service port.
+    Port(u16),
+}
+
+/// What `nrec summary` shows.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub view: View,
+    pub subject: Subject,
+    /// The window the user asked for, when one was: periods are clipped to it.
+    pub clip: Option<(i64, i64)>,
+    pub now: Timestamp,
+}
+
+/// What the command may want to say on stderr about the summary it wrote.
+#[derive(Debug, Default)]
+pub struct Notes {
+    /// The coarsest data read at the periods' edges.
+    pub resolution: Resolution,
+    /// Nothing was recorded in the periods (tables only).
+    pub empty: bool,
+    /// Interface filters that matched nothing recorded, and what was recorded.
+    pub unmatched: Option<(Vec<String>, Vec<String>)>,
+}
+
+/// One period of the view.
+struct Period {
+    label: String,
+    start_ms: i64,
+    end_ms: i64,
+    /// The period contains now: an end-of-period estimate makes sense.
+    current: bool,
+}
+
+/// One output row.
+struct Line {
+    key: String,
+    period: usize,
+    rx: u64,
+    tx: u64,
+}
+
+fn ms(t: &Zoned) -> i64 {
+    t.timestamp().as_millisecond()
+}
+
+fn err(e: jiff::Error) -> Error {
+    Error::usage(format!("summary period: {e}"))
+}
+
+/// The summary: per key and period the bytes, the average rate, and the current period's
+/// estimate, in the output's format.
+pub fn write(r: &mut Reader, s: &Settings, o: &mut Output<'_>) -> Result<Notes> {
+    let tz = o.tz.clone();
+    let now = s.now;
+    let now_z = now.to_zoned(tz.clone());
+    let now_ms = now.as_millisecond();
+    let first_ms: Option<i64> = r.first_day()?.map(|d| d * DAY_MS);
+    let clip = s.clip;
+    let mut notes = Notes::default();
+
+    let mut periods = periods(s.view, &now_z, &tz, first_ms.unwrap_or(now_ms), clip)?;
+    if let Some((a, b)) = clip {
+        for p in &mut periods {
+            p.start_ms = p.start_ms.max(a);
+            p.end_ms = p.end_ms.min(b);
+        }
+        periods.retain(|p| p.start_ms < p.end_ms);
+    }
+
+    let (kind, labels) = series_labels(r, &s.subject, &mut notes)?;
+    let mut edges = Resolution::Raw;
+    let mut lines: BTreeMap<(String, usize), Line> = BTreeMap::new();
+    let windows: Vec<(i64, i64)> = periods
+        .iter()
+        .map(|p| (p.start_ms, p.end_ms.min(now_ms)))
+        .collect();
+    let each = r.sums_each(&[kind], &windows)?;
+    for (i, sums) in each.iter().enumerate() {
+        edges = edges.max(sums.edges);
+        for (series, v) in &sums.by_series {
+            let Some(key) = labels.get(series) else {
+                continue;
+            };
+            let (rx, tx) = Vector(v).bytes(kind);
+            let l = lines.entry((key.clone(), i)).or_insert(Line {
+                key: key.clone(),
+                period: i,
+                rx: 0,
+                tx: 0,
+            });
+            l.rx += rx;
+            l.tx += tx;
+        }
+    }
+    notes.resolution = edges;
+    let mut lines: Vec<Line> = lines.into_values().collect();
+    if let View::TopDays(n) = s.view {
+        // per key, the n busiest days
+        let mut by_key: HashMap<String, Vec<Line>> = HashMap::new();
+        for l in lines {
+            by_key.entry(l.key.clone()).or_default().push(l);
+        }
+        let mut keys: Vec<String> = by_key.keys().cloned().collect();
+        keys.sort();
+        lines = Vec::new();
+        for k in keys {
+            let mut v = by_key.remove(&k).unwrap_or_default();
+            v.sort_by(|a, b| {
+                (b.rx + b.tx)
+                    .cmp(&(a.rx + a.tx))
+                    .then(a.period.cmp(&b.period))
+            });
+            v.truncate(n);
+            lines.extend(v);
+        }
+    }
+
+    // Rate over the part of the period that has passed (and has data); estimate = the rate
+    // carried to the period's end, for the current period only.
+    let span_of = |p: &Period| -> (i64, i64) {
+        let a = p.start_ms.max(first_ms.unwrap_or(p.start_ms));
+        let b = p.end_ms.min(now_ms);
+        (a, b.max(a))
+    };
+    let rate = |l: &Line| -> f64 {
+        let (a, b) = span_of(&periods[l.period]);
+        if b > a {
+            (l.rx + l.tx) as f64 * 8.0 / ((b - a) as f64 / 1000.0)
+        } else {
+            0.0
+        }
+    };
+    let estimate = |l: &Line| -> Option<u64> {
+        let p = &periods[l.period];
+        if !p.current {
+            return None;
+        }
+        let (a, b) = span_of(p);
+        (b > a).then(|| ((l.rx + l.tx) as f64 * (p.end_ms - a) as f64 / (b - a) as f64) as u64)
+    };
+
+    let head = match kind {
+        Kind::Iface => "IFACE",
+        Kind::Proc => "PROCESS",
+        _ => "PORT",
+    };
+    let key_column = match kind {
+        Kind::Iface => "iface",
+        Kind::Proc => "process",
+        _ => "port",
+    };
+    if o.format.is_picture() {
+        use crate::output::svg::{PeriodBar, period_bars};
+        // one chart per key, its periods in time order (--top-days: busiest first)
+        let mut groups: Vec<(String, Vec<PeriodBar>)> = Vec::new();
+        for l in &lines {
+            let p = &periods[l.period];
+            let bar = PeriodBar {
+                label: p.label.clone(),
+                detail: format!(
+                    "{} {} ({} – {})",
+                    l.key,
+                    p.label,
+                    crate::output::local_text(p.start_ms, &tz),
+                    crate::output::local_text(p.end_ms, &tz)
+                ),
+                rx: l.rx,
+                tx: l.tx,
+                estimate: estimate(l),
+            };
+            match groups.iter_mut().find(|(k, _)| *k == l.key) {
+                Some((_, bars)) => bars.push(bar),
+                None => groups.push((l.key.clone(), vec![bar])),
+            }
+        }
+        // the busiest first; a host's 20 idle veths are a count, not 20 charts
+        let total = |bars: &[PeriodBar]| bars.iter().map(|b| b.rx + b.tx).sum::<u64>();
+        groups.sort_by(|a, b| total(&b.1).cmp(&total(&a.1)).then(a.0.cmp(&b.0)));
+        let more = groups.len().saturating_sub(MAX_CHARTS);
+        groups.truncate(MAX_CHARTS);
+        let title = o.picture_title(s.view.name());
+        let mut note = format!(
+            "bytes per period ({}); the current period's estimate dashed",
+            tz.iana_name().unwrap_or("local time")
+        );
+        if more > 0 {
+            note.push_str(&format!(
+                "; the {MAX_CHARTS} busiest, {more} more not drawn"
+            ));
+        }
+        o.picture(&period_bars(&title, &note, &groups))?;
+        return Ok(notes);
+    }
+    if o.format != Format::Table {
+        let mut rows = Rows::new(&[
+            key_column,
+            "period",
+            "start",
+            "end",
+            "rx_bytes",
+            "tx_bytes",
+            "total_bytes",
+            "avg_bits_per_s",
+            "estimated_total_bytes",
+        ]);
+        for l in &lines {
+            let p = &periods[l.period];
+            rows.push(vec![
+                Cell::text(l.key.as_str()),
+                Cell::text(p.label.as_str()),
+                Cell::Time(p.start_ms),
+                Cell::Time(p.end_ms),
+                l.rx.into(),
+                l.tx.into(),
+                (l.rx + l.tx).into(),
+                Cell::Num(rate(l).round(), 0),
+                Cell::opt_int(estimate(l)),
+            ]);
+        }
+        let body = json!({
+            "timezone": tz.iana_name().unwrap_or("local"),
+            "edges": edges.describe(),
+        });
+        let body = body.as_object().cloned().unwrap_or_default();
+        o.rows(&rows, body).map_err(write_error)?;
+        return Ok(notes);
+    }
+    notes.empty = lines.is_empty();
+    let out = o.text();
+    // the name column is as wide as its longest name (interface@namespace can be long)
+    let kw = crate::output::column_width(16, lines.iter().map(|l| l.key.chars().count()));
+    (|| {
+        writeln!(
+            out,
+            "{:<kw$} {:<18} {:>11} {:>11} {:>11} {:>14} {:>11}",
+            head, "PERIOD", "RX", "TX", "TOTAL", "AVG RATE", "ESTIMATED"
+        )?;
+        for l in &lines {
+            writeln!(
+                out,
+                "{:<kw$} {:<18} {:>11} {:>11} {:>11} {:>14} {:>11}",
+                l.key,
+                periods[l.period].label,
+                size(l.rx),
+                size(l.tx),
+                size(l.rx + l.tx),
+                bits(rate(l)),
+                estimate(l).map(size).unwrap_or_else(|| "-".into())
+            )?;
+        }
+        Ok(())
+    })()
+    .map_err(write_error)?;
+    Ok(notes)
+}
+
+/// The series the summary is about and their row labels: interfaces (by name, per
+/// namespace, across reboots), or every process with one name, or one port.
+fn series_labels(
+    r: &Reader,
+    subject: &Subject,
+    notes: &mut Notes,
+) -> Result<(Kind, HashMap<i64, String>)> {
+    let mut out = HashMap::new();
+    let filter = match subject {
+        Subject::Proc(name) => {
+            let label = escape_bytes(name);
+            for p in r.procs()?.into_iter().filter(|p| &p.comm == name) {
+                out.insert(p.series, label.clone());
+            }
+            return Ok((Kind::Proc, out));
+        }
+        Subject::Port(port) => {
+            for d in r.details(Kind::Port, Some(*port))? {
+                out.insert(d.series, format!("{}/{}", d.proto, d.port));
+            }
+            return Ok((Kind::Port, out));
+        }
+        Subject::Ifaces(f) => f,
+    };
+    let all = r.ifaces()?;
+    if !filter.is_empty() {
+        let seen: Vec<(&[u8], &[u8])> = all.iter().map(|i| (&i.netns[..], &i.name[..])).collect();
+        let missing = filter.unmatched(&seen);
+        if !missing.is_empty() {
+            let mut names: Vec<String> = all.iter().map(iface_label).collect();
+            names.sort();
+            names.dedup();
+            notes.unmatched = Some((missing, names));
+        }
+    }
+    for i in all {
+        if !filter.matches(&i.netns, &i.name) {
+            continue;
+        }
+        out.insert(i.series, iface_label(&i));
+    }
+    Ok((Kind::Iface, out))
+}
+
+fn iface_label(i: &IfaceSeries) -> String {
+    nrec_model::names::iface_label(&i.netns, &i.name)
+}
+
+/// The periods of the chosen view, oldest first.
+fn periods(
+    view: View,
+    now: &Zoned,
+    tz: &TimeZone,
+    first_ms: i64,
+    clip: Option<(i64, i64)>,
+) -> Result<Vec<Period>> {
+    let now_ms = ms(now);
+    let today = now.date();
+    let day0 = |d: jiff::civil::Date| -> Result<i64> { Ok(day_start(d, tz)?.as_millisecond()) };
+    let mut out = Vec::new();
+    let from_ms = clip.map_or(first_ms, |c| c.0).min(now_ms);
+    let to_ms = clip.map_or(now_ms + 1, |c| c.1);
+    let current = |a: i64, b: i64| a <= now_ms && now_ms < b;
+    if view == View::Hourly {
+        // local clock hours (absolute hours, so a DST day has 23 or 25 of them)
+        let mut h = now.start_of_day().map_err(err)?;
+        while ms(&h) + 3_600_000 <= now_ms {
+            h = h.checked_add(1.hour()).map_err(err)?;
+        }
+        let default_from = now_ms - 24 * 3_600_000;
+        let from = clip.map_or(default_from, |c| c.0);
+        while ms(&h) + 3_600_000 > from {
+            h = h.checked_sub(1.hour()).map_err(err)?;
+        }
+        h = h.checked_add(1.hour()).map_err(err)?;
+        while ms(&h) < to_ms.min(now_ms + 1) {
+            let next = h.checked_add(1.hour()).map_err(err)?;
+            out.push(Period {
+                label: h.strftime("%Y-%m-%d %H:%M").to_string(),
+                start_ms: ms(&h),
+                end_ms: ms(&next),
+                current: current(ms(&h), ms(&next)),
+            });
+            h = next;
+        }
+    } else if matches!(view, View::Daily | View::TopDays(_)) {
+        let first = if view == View::Daily && clip.is_none() {
+            today.checked_sub(29.days()).map_err(err)?
+        } else {
+            Timestamp::from_millisecond(from_ms)
+                .map_err(err)?
+                .to_zoned(tz.clone())
+                .date()
+        };
+        let mut d = first;
+        while day0(d)? < to_ms && d <= today {
+            let next = d.tomorrow().map_err(err)?;
+            let (a, b) = (day0(d)?, day0(next)?);
+            out.push(Period {
+                label: d.to_string(),
+                start_ms: a,
+                end_ms: b,
+                current: current(a, b),
+            });
+            d = next;
+        }
+    } else if matches!(view, View::Monthly | View::Yearly) {
+        let yearly = view == View::Yearly;
+        let start_of = |d: jiff::civil::Date| {
+            if yearly {
+                d.first_of_year()
+            } else {
+                d.first_of_month()
+            }
+        };
+        let step = |d: jiff::civil::Date| {
+            d.checked_add(if yearly { 1.year() } else { 1.month() })
+                .map_err(err)
+        };
+        let mut d = if !yearly && clip.is_none() {
+            start_of(today).checked_sub(11.months()).map_err(err)?
+        } else {
+            start_of(
+                Timestamp::from_millisecond(from_ms)
+                    .map_err(err)?
+                    .to_zoned(tz.clone())
+                    .date(),
+            )
+        };
+        while day0(d)? < to_ms && d <= today {
+            let next = step(d)?;
+            let (a, b) = (day0(d)?, day0(next)?);
+            out.push(Period {
+                label: if yearly {
+                    d.strftime("%Y").to_string()
+                } else {
+                    d.strftime("%Y-%m").to_string()
+                },
+                start_ms: a,
+                end_ms: b,
+                current: current(a, b),
+            });
+            d = next;
+        }
+    } else {
+        let yesterday = today.yesterday().map_err(err)?;
+        let month = today.first_of_month();
+        let last_month = month.checked_sub(1.month()).map_err(err)?;
+        let next_month = month.checked_add(1.month()).map_err(err)?;
+        let tomorrow = today.tomorrow().map_err(err)?;
+        let p = |label: &str, a: i64, b: i64, cur: bool| Period {
+            label: label.into(),
+            start_ms: a,
+            end_ms: b,
+            current: cur,
+        };
+        out.push(p("today", day0(today)?, day0(tomorrow)?, true));
+        out.push(p("yesterday", day0(yesterday)?, day0(today)?, false));
+        out.push(p("this month", day0(month)?, day0(next_month)?, true));
+        out.push(p("last month", day0(last_month)?, day0(month)?, false));
+        out.push(p("all time", first_ms.min(now_ms), now_ms + 1, false));
+    }
+    Ok(out)
+}
+
+/// The most charts a summary picture draws (the busiest keys).
+const MAX_CHARTS: usize = 6;

@@ -1,0 +1,444 @@
+//! `top-procs`, `top-ports`, `top-hosts`: who moved the bytes over a window.
+//!
+//! Totals add up: the rows and an explicit `(unattributed)` row add up to the window's total —
+//! the interface bytes (rx and tx, every namespace), plus what sockets moved beyond them
+//! ([`Balance`]: multicast copies, namespaces nrec never sampled), said in the coverage line,
+//! which also says how much was attributed and by which source.
+
+use crate::output::units::{bytes as size, pct};
+use crate::output::{Cell, Format, Output, Rows, write_error};
+use crate::rank::{Balance, By, Entry, Ranker, What, kinds, source, source_text};
+use nrec_model::error::Result;
+use nrec_model::names::escape_text;
+use nrec_model::time::{DAY_MS, QUARTER_MS, Window};
+use nrec_store::Reader;
+use nrec_store::window::Resolution;
+use serde_json::json;
+use std::io::Write;
+
+/// A row as [`window_rows`] gives it: (key, the processes behind it, rx, tx).
+pub type WindowRow = (String, String, u64, u64);
+
+/// The rows of one stored window as `top-*` ranks them (unsorted) and its `(unattributed)`
+/// bytes: `nrec top`'s view of a recorded interval.
+pub fn window_rows(
+    r: &mut Reader,
+    what: What,
+    by: By,
+    (start, end): (i64, i64),
+) -> Result<(Vec<WindowRow>, (u64, u64))> {
+    let procs = r.procs()?;
+    let ranker = Ranker::new(r, &procs, what, by, None)?;
+    let sums = r.sums(&kinds(what), start, end)?;
+    let (entries, bal, _) = ranker.rank(&sums);
+    let rows = entries
+        .into_iter()
+        .map(|e| (e.key, e.procs.join(", "), e.rx, e.tx))
+        .collect();
+    Ok((rows, bal.unattributed))
+}
+
+/// The window cut into at most [`MAX_BUCKETS`] buckets of a round length, no shorter than the
+/// recorder's interval (a bucket between two samples would be empty, the next one double) nor
+/// than what is still stored at the window's start (quarter hours or days past retention);
+/// inner boundaries on multiples of the length (UTC), so rollups fill whole buckets.
+pub fn bucket_edges(r: &Reader, start: i64, end: i64) -> Result<Vec<i64>> {
+    const STEPS: [i64; 13] = nrec_model::time::ROUND_STEPS_MS;
+    let stored = match r.horizons()?.finest(start) {
+        Resolution::Raw => 0,
+        Resolution::Quarter => QUARTER_MS,
+        Resolution::Day => DAY_MS,
+    };
+    // the recorder's usual interval: the median time between the window's raw samples
+    let times = r.sample_times(start, end, 4096)?;
+    let mut intervals: Vec<i64> = times.windows(2).map(|w| w[1] - w[0]).collect();
+    intervals.sort_unstable();
+    let interval = intervals.get(intervals.len() / 2).copied().unwrap_or(0);
+    let span = (end - start).max(1);
+    let step = STEPS
+        .into_iter()
+        .find(|s| *s >= stored && *s >= interval && span / s < MAX_BUCKETS)
+        .unwrap_or(STEPS[STEPS.len() - 1]);
+    let mut edges = vec![start];
+    let mut t = (start.div_euclid(step) + 1) * step;
+    while t < end {
+        edges.push(t);
+        t += step;
+    }
+    edges.push(end);
+    Ok(edges)
+}
+
+/// At most this many buckets in a window's picture over time.
+const MAX_BUCKETS: i64 = 120;
+
+/// How many rows have their own layer over time; the rest are one `(other …)` layer.
+const LAYERS: usize = 7;
+
+/// The ranked rows `keys` over the window in buckets, with `(other …)` and `(unattributed)`.
+fn stack(
+    r: &mut Reader,
+    ranker: &Ranker,
+    (start, end): (i64, i64),
+    keys: &[String],
+    other_key: &str,
+) -> Result<crate::output::svg::Stack> {
+    use crate::output::svg::{Layer, Stack};
+    let edges = bucket_edges(r, start, end)?;
+    let n = edges.len() - 1;
+    let shown = &keys[..keys.len().min(LAYERS)];
+    let layer = |label: &str, muted| Layer {
+        label: label.to_string(),
+        muted,
+        bytes: vec![(0, 0); n],
+    };
+    let mut layers: Vec<Layer> = shown.iter().map(|k| layer(k, false)).collect();
+    layers.push(layer(other_key, true));
+    layers.push(layer("(unattributed)", true));
+    let mut sampled = vec![false; n];
+    let each = r.sums_each(
+        &kinds(ranker.what),
+        &edges.windows(2).map(|w| (w[0], w[1])).collect::<Vec<_>>(),
+    )?;
+    for (i, sums) in each.iter().enumerate() {
+        let (entries, bal, t) = ranker.rank(sums);
+        sampled[i] = t.elapsed_ms > 0;
+        for e in entries {
+            let l = shown
+                .iter()
+                .position(|k| *k == e.key)
+                .unwrap_or(shown.len());
+            let b = &mut layers[l].bytes[i];
+            b.0 += e.rx;
+            b.1 += e.tx;
+        }
+        let u = layers.len() - 1;
+        layers[u].bytes[i] = bal.unattributed;
+    }
+    // an (other …) layer that never holds anything is not drawn
+    let o = layers.len() - 2;
+    if layers[o].bytes.iter().all(|b| *b == (0, 0)) {
+        layers.remove(o);
+    }
+    Ok(Stack {
+        edges,
+        sampled,
+        layers,
+    })
+}
+
+/// What `top-procs`, `top-ports` and `top-hosts` show.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub what: What,
+    pub by: By,
+    pub window: Window,
+    /// Ranked rows shown (at least 1); the rest is one `(other …)` row.
+    pub limit: usize,
+    /// Only this container's processes (its name or id).
+    pub container: Option<String>,
+}
+
+impl What {
+    /// The command that shows it.
+    pub fn command(self) -> &'static str {
+        match self {
+            What::Procs => "top-procs",
+            What::Ports => "top-ports",
+            What::Hosts => "top-hosts",
+        }
+    }
+}
+
+/// The view: the ranked rows of the window, `(other …)` and `(unattributed)`, in the output's
+/// format. Returns the coarsest data read (for the command's note on pruned raw samples).
+pub fn write(r: &mut Reader, s: &Settings, o: &mut Output<'_>) -> Result<Resolution> {
+    let (what, by, window) = (s.what, s.by, &s.window);
+    let sums = r.sums(&kinds(what), window.start_ms(), window.end_ms())?;
+    let edges = sums.edges;
+    let procs = r.procs()?;
+    let ranker = Ranker::new(r, &procs, what, by, s.container.as_deref())?;
+    // The rows' side of the equation per namespace, against the interfaces'.
+    let (mut entries, bal, t) = ranker.rank(&sums);
+    entries.sort_by(|a, b| (b.rx + b.tx).cmp(&(a.rx + a.tx)).then(a.key.cmp(&b.key)));
+    let other_key = match what {
+        What::Procs => "(other processes)",
+        What::Ports => "(other ports)",
+        What::Hosts => "(other hosts)",
+    };
+    // Every entry is counted once per direction, so the attributed sum is over all entries,
+    // shown or not; for ports the same bytes are not split further, for hosts likewise.
+    let (urx, utx) = bal.unattributed;
+    let whole = bal.total();
+    // Past --limit (and the hosts a process used beyond the ones tracked one by one), the
+    // rest is one `(other …)` row, so the rows always add up to the interface total.
+    let (mut ranked, mut rest): (Vec<Entry>, Vec<Entry>) =
+        entries.into_iter().partition(|e| e.key != other_key);
+    if ranked.len() > s.limit {
+        rest.extend(ranked.split_off(s.limit));
+    }
+    let entries = ranked;
+    let other = rest.into_iter().fold(
+        Entry {
+            key: other_key.to_string(),
+            rx: 0,
+            tx: 0,
+            procs: Vec::new(),
+            description: None,
+        },
+        |mut o, e| {
+            o.rx += e.rx;
+            o.tx += e.tx;
+            for p in e.procs {
+                if !o.procs.contains(&p) {
+                    o.procs.push(p);
+                }
+            }
+            o
+        },
+    );
+    let other = (other.rx + other.tx > 0).then_some(other);
+    let head = match what {
+        What::Procs => "NAME",
+        What::Ports => "PORT",
+        What::Hosts => "HOST",
+    };
+    let coverage = bal.coverage().unwrap_or(0.0) * 100.0;
+    // units carry what they are (their Description=)
+    let described = what == What::Procs && by == By::Unit;
+    let mut columns = vec![
+        "rank",
+        "name",
+        "rx_bytes",
+        "tx_bytes",
+        "total_bytes",
+        "share",
+        "processes",
+    ];
+    if described {
+        columns.push("description");
+    }
+    let mut rows = Rows::new(&columns);
+    // rank (none for the (other …) and (unattributed) rows), the entry (name, rx, tx,
+    // processes, description)
+    let row = |rank: Cell, e: &Entry| {
+        let mut r = vec![
+            rank,
+            Cell::text(&e.key),
+            e.rx.into(),
+            e.tx.into(),
+            (e.rx + e.tx).into(),
+            Cell::Num(pct(e.rx + e.tx, whole) / 100.0, 4),
+            Cell::List(e.procs.clone()),
+        ];
+        if described {
+            r.push(e.description.as_deref().map_or(Cell::Null, Cell::text));
+        }
+        r
+    };
+    for (i, e) in entries.iter().enumerate() {
+        rows.push(row(Cell::from(i + 1), e));
+    }
+    if let Some(e) = &other {
+        rows.push(row(Cell::Null, e));
+    }
+    let unattributed = Entry {
+        key: "(unattributed)".into(),
+        rx: urx,
+        tx: utx,
+        procs: Vec::new(),
+        description: None,
+    };
+    rows.push(row(Cell::Null, &unattributed));
+    if o.format.is_picture() {
+        use crate::output::svg::{Bar, ranked_bars};
+        let bar = |e: &Entry, muted: bool| Bar {
+            label: e.key.clone(),
+            rx: e.rx,
+            tx: e.tx,
+            muted,
+        };
+        let mut bars: Vec<Bar> = entries.iter().map(|e| bar(e, false)).collect();
+        bars.extend(other.iter().map(|e| bar(e, true)));
+        bars.push(bar(&unattributed, true));
+        let title = o.picture_title(&match what {
+            What::Procs => format!("by {}", by.name()),
+            _ => String::new(),
+        });
+        let note = format!(
+            "{coverage:.1}% of {} (rx+tx, all namespaces) attributed; source: {}",
+            size(whole),
+            source(&t, what)
+        );
+        let keys: Vec<String> = entries.iter().map(|e| e.key.clone()).collect();
+        let over_time = stack(
+            r,
+            &ranker,
+            (window.start_ms(), window.end_ms()),
+            &keys,
+            other_key,
+        )?;
+        let tz = o.tz.clone();
+        o.picture(&ranked_bars(
+            &title,
+            &note,
+            &bars,
+            whole,
+            Some((&over_time, &tz)),
+        ))?;
+        return Ok(edges);
+    }
+    if o.format != Format::Table {
+        let by = match what {
+            What::Procs => by.name().to_string(),
+            What::Ports => "port".into(),
+            What::Hosts => "host".into(),
+        };
+        let body = json!({
+            "by": by,
+            "unattributed": { "rx_bytes": urx, "tx_bytes": utx, "total_bytes": urx + utx,
+                              "on_sockets_without_process": t.unowned_rx + t.unowned_tx },
+            "interface_bytes": { "rx": bal.iface.0, "tx": bal.iface.1 },
+            "attributed_bytes": { "rx": bal.attributed.0, "tx": bal.attributed.1 },
+            "beyond_interfaces": { "rx": bal.beyond.0, "tx": bal.beyond.1 },
+            "unsampled_namespaces": { "rx": bal.unsampled.0, "tx": bal.unsampled.1 },
+            "total_bytes": whole,
+            "coverage": coverage / 100.0,
+            "source": source(&t, what),
+            "ebpf_share": t.ebpf_share().unwrap_or(0.0),
+            "edges": sums.edges.describe(),
+        });
+        let Some(body) = body.as_object().cloned() else {
+            return Ok(edges);
+        };
+        o.rows(&rows, body).map_err(write_error)?;
+        return Ok(edges);
+    }
+    table(
+        o.text(),
+        head,
+        match what {
+            What::Procs if described => "  DESCRIPTION",
+            What::Procs => "",
+            _ => "  PROCESSES",
+        },
+        &entries,
+        other.as_ref(),
+        (urx, utx),
+        whole,
+    )
+    .and_then(|()| {
+        writeln!(
+            o.text(),
+            "coverage: {coverage:.1}% of {} {}(rx+tx, all namespaces, {}) attributed to {}{}; \
+                 source: {}{}",
+            size(whole),
+            if bal.extra() == 0 {
+                "interface bytes "
+            } else {
+                ""
+            },
+            window.label,
+            match what {
+                What::Procs => "processes",
+                What::Ports => "ports",
+                What::Hosts => "hosts",
+            },
+            both_sides(&bal),
+            source_text(&t, what),
+            if t.unowned_rx + t.unowned_tx > 0 {
+                format!(
+                    "; {} were on sockets with no known process",
+                    size(t.unowned_rx + t.unowned_tx)
+                )
+            } else {
+                String::new()
+            }
+        )
+    })
+    .map_err(write_error)?;
+    Ok(edges)
+}
+
+/// When the rows hold more than the interfaces carried in some namespace, both sides of the
+/// total and why they differ (empty otherwise: the total is the interface bytes).
+fn both_sides(b: &Balance) -> String {
+    let sum = |(r, t): (u64, u64)| r + t;
+    if b.extra() == 0 {
+        return String::new();
+    }
+    let mut why = Vec::new();
+    if sum(b.beyond) > 0 {
+        why.push(format!(
+            "{} more than their namespace's interfaces carried (a datagram multicast or broadcast \
+             to several local sockets reaches each; a namespace of unknown age seen for the first time)",
+            size(sum(b.beyond))
+        ));
+    }
+    if sum(b.unsampled) > 0 {
+        why.push(format!(
+            "{} in network namespaces nrec never sampled (created and gone between two samples)",
+            size(sum(b.unsampled))
+        ));
+    }
+    format!(
+        "; the interfaces carried {}, the rows hold {}: {}",
+        size(sum(b.iface)),
+        size(sum(b.attributed)),
+        why.join(", ")
+    )
+}
+
+/// The ranked rows, the `(other …)` row and `(unattributed)`. The name column is as wide as
+/// its longest name (as `ss` and `ps` size theirs), so the numbers stay aligned.
+fn table(
+    out: &mut dyn Write,
+    head: &str,
+    trailing: &str,
+    entries: &[Entry],
+    other: Option<&Entry>,
+    (urx, utx): (u64, u64),
+    whole: u64,
+) -> std::io::Result<()> {
+    let w = crate::output::column_width(
+        "(unattributed)".len(),
+        entries.iter().chain(other).map(|e| e.key.chars().count()),
+    );
+    writeln!(
+        out,
+        "{:>4}  {:<w$} {:>11} {:>11} {:>11} {:>6}{}",
+        "RANK", head, "RX", "TX", "TOTAL", "SHARE", trailing
+    )?;
+    let ranks = (1..=entries.len())
+        .map(|i| i.to_string())
+        .chain(other.map(|_| String::new()));
+    for (rank, e) in ranks.zip(entries.iter().chain(other)) {
+        write!(
+            out,
+            "{:>4}  {:<w$} {:>11} {:>11} {:>11} {:>5.1}%",
+            rank,
+            e.key,
+            size(e.rx),
+            size(e.tx),
+            size(e.rx + e.tx),
+            pct(e.rx + e.tx, whole)
+        )?;
+        if !e.procs.is_empty() {
+            write!(out, "  {}", e.procs.join(", "))?;
+        }
+        if let Some(d) = &e.description {
+            write!(out, "  {}", escape_text(d))?;
+        }
+        writeln!(out)?;
+    }
+    writeln!(
+        out,
+        "{:>4}  {:<w$} {:>11} {:>11} {:>11} {:>5.1}%",
+        "",
+        "(unattributed)",
+        size(urx),
+        size(utx),
+        size(urx + utx),
+        pct(urx + utx, whole)
+    )
+}

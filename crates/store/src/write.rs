@@ -1,0 +1,598 @@
+//! WRITE: what the store keeps for the next sample (its [`Baseline`]), and one derived
+//! [`Interval`] written in one `BEGIN IMMEDIATE` transaction with its rollups.
+//!
+//! Nothing here reads /proc or decides a count: the sampler collects, looks up owners and
+//! names, and derives the interval (`nrec_model::derive`); the store turns names into rows and
+//! writes. A sample is stored whole or not at all, and because raw cumulative readings are
+//! kept as the next baseline, a sample that failed (disk full, kill -9) is simply covered by
+//! the next one's delta.
+
+use super::procbytes::SampleBytes;
+use super::{Bounded, decode_varints, encode_varints, from_sql, intern, limit, malformed, to_sql};
+use nrec_model::derive::iface::{IfaceDelta, Last, Prev};
+use nrec_model::derive::{
+    Baseline, Interval, Listeners, NsBaseline, NsSockets, ProcRef, proto, sockets,
+};
+use nrec_model::identity::{container_of, unit_of};
+use nrec_model::sample::{IfaceSample, NsSample, Owner};
+use rusqlite::{Connection, OptionalExtension, Transaction, params};
+use std::collections::HashMap;
+
+/// What was written, for the recorder's summary line and retention's clock.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Written {
+    pub sample_id: i64,
+    /// The stored (wall ms, CLOCK_BOOTTIME ms, sysinfo row) of the sample.
+    pub clock: (i64, i64, i64),
+    pub ifaces: usize,
+    pub namespaces: usize,
+    pub new_listeners: usize,
+}
+
+/// The newest stored sample: the one a new sample continues.
+pub(crate) fn last_sample(conn: &Connection) -> rusqlite::Result<Option<Last>> {
+    conn.prepare_cached(
+        "SELECT s.id, s.mono_ms, s.ts_ms, si.boot_id FROM sample s JOIN sysinfo si ON si.id = s.sysinfo
+         ORDER BY s.id DESC LIMIT 1",
+    )?
+    .query_row([], |r| {
+        Ok(Last {
+            id: r.get(0)?,
+            mono_ms: r.get(1)?,
+            ts_ms: r.get(2)?,
+            boot_id: r.bounded(3, limit::UNAME)?,
+        })
+    })
+    .optional()
+}
+
+/// Everything stored with the newest sample that sample `s` is counted against: its
+/// interfaces' readings, and for each of `s`'s namespaces known then its protocol readings,
+/// socket dump and open listener spans; the stored eBPF reading.
+pub(crate) fn baseline(
+    conn: &Connection,
+    roller: &mut super::rollup::Roller,
+    s: &NsSamples<'_>,
+) -> rusqlite::Result<Baseline> {
+    let mut b = Baseline {
+        last: last_sample(conn)?,
+        ebpf: super::ebpf::load_base(conn)?,
+        ..Default::default()
+    };
+    let Some(last) = b.last.clone() else {
+        return Ok(b);
+    };
+    b.ifaces = prev_ifaces(conn, last.id)?;
+    for ns in s.namespaces {
+        let id: Option<i64> = conn
+            .prepare_cached("SELECT id FROM netns WHERE boot_id = ?1 AND inode = ?2 AND name = ?3")?
+            .query_row(params![s.boot_id, ns.inode as i64, ns.name], |r| r.get(0))
+            .optional()?;
+        let Some(id) = id else { continue };
+        let nb = NsBaseline {
+            proto: proto_last(conn, roller, id, last.id)?,
+            sockets: socket_base(conn, id, last.id)?,
+            listeners: open_listeners(conn, id, last.id)?,
+        };
+        b.namespaces.insert((ns.inode, ns.name.clone()), nb);
+    }
+    Ok(b)
+}
+
+/// The namespaces a baseline is loaded for, and their boot.
+pub struct NsSamples<'a> {
+    pub boot_id: &'a str,
+    pub namespaces: &'a [NsSample],
+}
+
+fn prev_ifaces(conn: &Connection, sample: i64) -> rusqlite::Result<Vec<Prev>> {
+    let mut st = conn.prepare_cached(
+        "SELECT n.inode, i.ifindex, i.name,
+                x.rx_bytes, x.rx_packets, x.rx_errs, x.rx_drop, x.rx_fifo, x.rx_frame, x.rx_compressed, x.rx_multicast,
+                x.tx_bytes, x.tx_packets, x.tx_errs, x.tx_drop, x.tx_fifo, x.tx_colls, x.tx_carrier, x.tx_compressed
+         FROM iface_last x JOIN iface i ON i.id = x.iface JOIN netns n ON n.id = i.netns
+         WHERE x.sample = ?1",
+    )?;
+    let rows = st.query_map([sample], |r| {
+        let mut c = [0u64; 16];
+        for (k, slot) in c.iter_mut().enumerate() {
+            *slot = from_sql(r.get(3 + k)?);
+        }
+        Ok(Prev {
+            netns_inode: r.get(0)?,
+            ifindex: r.get(1)?,
+            name: r.bounded(2, limit::IFNAME)?,
+            counters: c,
+        })
+    })?;
+    rows.collect()
+}
+
+/// A namespace's protocol readings when they were stored with `sample`.
+fn proto_last(
+    conn: &Connection,
+    roller: &mut super::rollup::Roller,
+    netns: i64,
+    sample: i64,
+) -> rusqlite::Result<Option<proto::Last>> {
+    let row: Option<(i64, i64, Vec<u8>)> = conn
+        .prepare_cached("SELECT sample, keyset, vals FROM proto_last WHERE netns = ?1")?
+        .query_row([netns], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+        .optional()?;
+    let Some((_, keyset, blob)) = row.filter(|(s, _, _)| *s == sample) else {
+        return Ok(None);
+    };
+    let readings =
+        decode_varints(&blob).ok_or_else(|| malformed(format!("proto_last of netns {netns}")))?;
+    Ok(Some(proto::Last {
+        names: roller.keyset(conn, keyset)?.to_vec(),
+        readings,
+    }))
+}
+
+/// A namespace's socket dump when it was stored with `sample`: cookie → (bytes acked, bytes
+/// received, process row or 0).
+fn socket_base(
+    conn: &Connection,
+    netns: i64,
+    sample: i64,
+) -> rusqlite::Result<Option<sockets::Baseline>> {
+    let row: Option<(i64, Vec<u8>)> = conn
+        .prepare_cached("SELECT sample, socks FROM sock_base WHERE netns = ?1")?
+        .query_row([netns], |r| Ok((r.get(0)?, r.get(1)?)))
+        .optional()?;
+    let Some((stored, blob)) = row.filter(|(s, _)| *s == sample) else {
+        return Ok(None);
+    };
+    let v = decode_varints(&blob)
+        .filter(|v| v.len() % 4 == 0)
+        .ok_or_else(|| malformed(format!("sock_base of sample {stored}")))?;
+    Ok(Some(
+        v.chunks(4)
+            .map(|c| (c[0], (c[1], c[2], c[3] as i64)))
+            .collect(),
+    ))
+}
+
+/// The listener spans of a namespace still open at `sample`.
+fn open_listeners(
+    conn: &Connection,
+    netns: i64,
+    sample: i64,
+) -> rusqlite::Result<Vec<(i64, nrec_model::derive::ListenerKey)>> {
+    let mut st = conn.prepare_cached(
+        "SELECT id, proto, family, addr, port, inode FROM listener WHERE netns = ?1 AND last_sample = ?2",
+    )?;
+    let rows = st.query_map(params![netns, sample], |r| {
+        Ok((
+            r.get(0)?,
+            (
+                r.bounded(1, limit::ADDR)?,
+                r.get(2)?,
+                r.bounded(3, limit::ADDR)?,
+                r.get(4)?,
+                r.get(5)?,
+            ),
+        ))
+    })?;
+    rows.collect()
+}
+
+/// The owner recorded for a namespace's TCP listener on `port` with socket `inode` (boot,
+/// namespace inode and name as a sample names them): who accepted a connection that closed
+/// before any dump saw its owner.
+pub(crate) fn listener_owner(
+    conn: &Connection,
+    (boot_id, netns_inode, netns_name): (&str, u64, &[u8]),
+    port: u16,
+    inode: u32,
+) -> rusqlite::Result<Option<Owner>> {
+    let row: Option<(i32, Vec<u8>, u32, i64)> = conn
+        .prepare_cached(
+            "SELECT l.pid, l.comm, l.uid, l.start_time FROM listener l JOIN netns n ON n.id = l.netns
+             WHERE n.boot_id = ?1 AND n.inode = ?2 AND n.name = ?3
+               AND l.proto = 'tcp' AND l.port = ?4 AND l.inode = ?5 AND l.pid IS NOT NULL
+             ORDER BY l.id DESC LIMIT 1",
+        )?
+        .query_row(
+            params![boot_id, netns_inode as i64, netns_name, port, inode],
+            |r| {
+                Ok((
+                    r.get(0)?,
+                    r.bounded(1, limit::COMM)?,
+                    r.get(2)?,
+                    r.get::<_, Option<i64>>(3)?.unwrap_or(0),
+                ))
+            },
+        )
+        .optional()?;
+    Ok(row.map(|(pid, comm, uid, start)| Owner {
+        pid,
+        comm,
+        uid,
+        start_time: from_sql(start),
+        exe: None,
+        cgroup: None,
+    }))
+}
+
+/// Writes interval `iv` (without committing: the caller's transaction).
+pub(crate) fn write(tx: &Transaction<'_>, iv: &Interval<'_>) -> rusqlite::Result<Written> {
+    let s = iv.sample;
+    let args = params![s.boot_id, s.hostname, s.kernel, s.arch, s.ncpu];
+    let sysinfo = intern(
+        tx,
+        "SELECT id FROM sysinfo WHERE boot_id = ?1 AND hostname = ?2 AND kernel = ?3 AND arch = ?4 AND ncpu = ?5",
+        args,
+        "INSERT OR IGNORE INTO sysinfo (boot_id, hostname, kernel, arch, ncpu) VALUES (?1, ?2, ?3, ?4, ?5)",
+        args,
+    )?;
+    let p = iv.placement;
+    tx.prepare_cached(
+        "INSERT INTO sample (ts_ms, mono_ms, sysinfo, prev, elapsed_ms) VALUES (?1, ?2, ?3, ?4, ?5)",
+    )?
+    .execute(params![s.ts_ms, s.mono_ms, sysinfo, p.prev, p.elapsed_ms])?;
+    let sample = tx.last_insert_rowid();
+    let mut out = Written {
+        sample_id: sample,
+        clock: (s.ts_ms, s.mono_ms, sysinfo),
+        ifaces: 0,
+        namespaces: s.namespaces.len(),
+        new_listeners: 0,
+    };
+    let mut netns = Vec::with_capacity(s.namespaces.len());
+    for (i, ns) in s.namespaces.iter().enumerate() {
+        let args = params![s.boot_id, ns.inode as i64, ns.name];
+        let id = intern(
+            tx,
+            "SELECT id FROM netns WHERE boot_id = ?1 AND inode = ?2 AND name = ?3",
+            args,
+            "INSERT OR IGNORE INTO netns (boot_id, inode, name) VALUES (?1, ?2, ?3)",
+            args,
+        )?;
+        netns.push(id);
+        out.ifaces += write_ifaces(tx, sample, id, &ns.ifaces, &iv.ifaces[i])?;
+        if let Some(c) = &iv.proto[i] {
+            write_proto(tx, sample, id, ns, c)?;
+        }
+        if let Some(l) = &iv.listeners[i] {
+            out.new_listeners += write_listeners(tx, sample, s.ts_ms, id, l)?;
+        }
+    }
+    write_metadata(tx, iv)?;
+    let by_inode: HashMap<u64, i64> = s
+        .namespaces
+        .iter()
+        .map(|n| n.inode)
+        .zip(netns.iter().copied())
+        .collect();
+    let mut rows = Vec::with_capacity(iv.owners.len());
+    for (o, inode) in &iv.owners {
+        let ns = inode.and_then(|i| by_inode.get(&i).copied());
+        rows.push(process_row(tx, &s.boot_id, o, ns)?);
+    }
+    let row = |p: ProcRef| match p {
+        ProcRef::Row(id) => id,
+        ProcRef::Owner(i) => rows[i],
+    };
+    for (socks, id) in iv.sockets.iter().zip(&netns) {
+        if let Some(socks) = socks {
+            write_sockets(tx, sample, *id, socks, row)?;
+        }
+    }
+    let bytes: SampleBytes = iv.bytes.map(row);
+    super::procbytes::write(tx, sample, &bytes)?;
+    if let Some(e) = &iv.ebpf {
+        super::ebpf::store_base(tx, sample, e)?;
+        tx.prepare_cached(
+            "UPDATE sample SET ebpf = ?1, ebpf_lost_events = ?2, ebpf_lost_bytes = ?3 WHERE id = ?4",
+        )?
+        .execute(params![
+            i64::from(e.covered),
+            to_sql(e.lost_events),
+            to_sql(e.lost_bytes),
+            sample
+        ])?;
+    }
+    if iv.pcap {
+        // `nrec status` tells the pcap fallback was active for this sample
+        super::rollup::set_meta(tx, "pcap_sample", sample)?;
+    }
+    Ok(out)
+}
+
+/// One namespace's interfaces: their deltas and flags, and the readings — always as the next
+/// sample's baseline, and kept with the sample where the deltas alone do not tell what the
+/// counters did.
+fn write_ifaces(
+    tx: &Transaction<'_>,
+    sample: i64,
+    netns: i64,
+    ifaces: &[IfaceSample],
+    derived: &[IfaceDelta],
+) -> rusqlite::Result<usize> {
+    for (i, IfaceDelta { deltas, flags }) in ifaces.iter().zip(derived) {
+        let ifindex = i.link.ifindex.map(i64::from).unwrap_or(-1);
+        let args = params![netns, ifindex, i.counters.name];
+        let iface = intern(
+            tx,
+            "SELECT id FROM iface WHERE netns = ?1 AND ifindex = ?2 AND name = ?3",
+            args,
+            "INSERT OR IGNORE INTO iface (netns, ifindex, name) VALUES (?1, ?2, ?3)",
+            args,
+        )?;
+        let c = i.counters.counters.map(to_sql);
+        let d: [Option<i64>; 16] = match deltas {
+            Some(d) => d.map(|v| Some(to_sql(v))),
+            None => [None; 16],
+        };
+        tx.prepare_cached(
+            "INSERT INTO iface_sample VALUES (?1, ?2,
+                ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18,
+                ?19, ?20, ?21)",
+        )?
+        .execute(params![
+            sample,
+            iface,
+            d[0],
+            d[1],
+            d[2],
+            d[3],
+            d[4],
+            d[5],
+            d[6],
+            d[7],
+            d[8],
+            d[9],
+            d[10],
+            d[11],
+            d[12],
+            d[13],
+            d[14],
+            d[15],
+            i.link.speed_mbps,
+            i.link.duplex,
+            flags
+        ])?;
+        let readings = params![
+            iface, sample, c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7], c[8], c[9], c[10],
+            c[11], c[12], c[13], c[14], c[15]
+        ];
+        tx.prepare_cached(
+            "INSERT OR REPLACE INTO iface_last VALUES (?1, ?2,
+                ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18)",
+        )?
+        .execute(readings)?;
+        if *flags != 0 {
+            tx.prepare_cached(
+                "INSERT INTO iface_raw (iface, sample, rx_bytes, rx_packets, rx_errs, rx_drop, rx_fifo,
+                    rx_frame, rx_compressed, rx_multicast, tx_bytes, tx_packets, tx_errs, tx_drop,
+                    tx_fifo, tx_colls, tx_carrier, tx_compressed)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18)",
+            )?
+            .execute(readings)?;
+        }
+    }
+    Ok(ifaces.len())
+}
+
+/// One namespace's protocol counters (what the interval added, sparse) and its readings as
+/// the next baseline (`proto_last`, valid only for the very next sample).
+fn write_proto(
+    tx: &Transaction<'_>,
+    sample: i64,
+    netns: i64,
+    ns: &NsSample,
+    c: &proto::Counted,
+) -> rusqlite::Result<()> {
+    let names: String = ns
+        .counters
+        .iter()
+        .map(|(k, _)| k.as_str())
+        .collect::<Vec<_>>()
+        .join("\n");
+    let keyset = intern(
+        tx,
+        "SELECT id FROM keyset WHERE names = ?1",
+        [&names],
+        "INSERT OR IGNORE INTO keyset (names) VALUES (?1)",
+        [&names],
+    )?;
+    let mut blob = Vec::new();
+    super::rollup::encode_vec(&c.vals, &mut blob);
+    tx.prepare_cached(
+        "INSERT INTO proto_sample (sample, netns, keyset, counted, vals) VALUES (?1, ?2, ?3, ?4, ?5)",
+    )?
+    .execute(params![sample, netns, keyset, c.counted, blob])?;
+    let mut raw = Vec::with_capacity(ns.counters.len() * 2);
+    encode_varints(ns.counters.iter().map(|(_, v)| *v), &mut raw);
+    tx.prepare_cached(
+        "INSERT OR REPLACE INTO proto_last (netns, sample, keyset, vals) VALUES (?1, ?2, ?3, ?4)",
+    )?
+    .execute(params![netns, sample, keyset, raw])?;
+    Ok(())
+}
+
+/// Listening sockets are spans: extended while consecutive samples see them, a new row for a
+/// new one (with its owner, looked up once). Returns how many were new.
+fn write_listeners(
+    tx: &Transaction<'_>,
+    sample: i64,
+    ts_ms: i64,
+    netns: i64,
+    l: &Listeners<'_>,
+) -> rusqlite::Result<usize> {
+    for id in &l.continued {
+        tx.prepare_cached("UPDATE listener SET last_sample = ?1, last_ms = ?2 WHERE id = ?3")?
+            .execute(params![sample, ts_ms, id])?;
+    }
+    let mut st = tx.prepare_cached(
+        "INSERT INTO listener (netns, proto, family, addr, port, inode, uid, pid, comm, start_time,
+                               first_sample, last_sample, first_ms, last_ms)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?11, ?12, ?12)",
+    )?;
+    for (x, o) in &l.new {
+        st.execute(params![
+            netns,
+            x.proto,
+            x.family,
+            x.addr,
+            x.port,
+            x.inode,
+            x.uid,
+            o.as_ref().map(|o| o.pid),
+            o.as_ref().map(|o| o.comm.clone()),
+            o.as_ref().map(|o| to_sql(o.start_time)),
+            sample,
+            ts_ms
+        ])?;
+    }
+    Ok(l.new.len())
+}
+
+/// One namespace's socket dump as the next baseline, and the interval's socket totals.
+fn write_sockets(
+    tx: &Transaction<'_>,
+    sample: i64,
+    netns: i64,
+    s: &NsSockets,
+    row: impl Fn(ProcRef) -> i64,
+) -> rusqlite::Result<()> {
+    let mut blob = Vec::with_capacity(s.next.len() * 16);
+    encode_varints(
+        s.next.iter().flat_map(|(cookie, acked, received, p)| {
+            [*cookie, *acked, *received, p.map_or(0, &row) as u64]
+        }),
+        &mut blob,
+    );
+    tx.prepare_cached(
+        "INSERT OR REPLACE INTO sock_base (netns, sample, socks) VALUES (?1, ?2, ?3)",
+    )?
+    .execute(params![netns, sample, blob])?;
+    let Some((all, unowned)) = s.attrib else {
+        return Ok(());
+    };
+    tx.prepare_cached(
+        "INSERT INTO attrib_sample (sample, netns, rx, tx, unowned_rx, unowned_tx) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+    )?
+    .execute(params![
+        sample,
+        netns,
+        to_sql(all.rx),
+        to_sql(all.tx),
+        to_sql(unowned.rx),
+        to_sql(unowned.tx)
+    ])?;
+    Ok(())
+}
+
+/// The container and unit metadata the sampler looked up for this sample.
+fn write_metadata(tx: &Transaction<'_>, iv: &Interval<'_>) -> rusqlite::Result<()> {
+    for (c, at) in &iv.containers {
+        super::containers::save(tx, c, *at)?;
+    }
+    for (unit, description, at) in &iv.units {
+        super::units::save(tx, unit, description.as_deref(), *at)?;
+    }
+    Ok(())
+}
+
+/// The process row of `o` in namespace row `netns`: (pid, start time, name, namespace) of
+/// this boot, created on first sight with its unit and container.
+pub(crate) fn process_row(
+    conn: &Connection,
+    boot_id: &str,
+    o: &Owner,
+    netns: Option<i64>,
+) -> rusqlite::Result<i64> {
+    let cg = o.cgroup.as_deref();
+    intern(
+        conn,
+        "SELECT id FROM process WHERE boot_id = ?1 AND pid = ?2 AND start_time = ?3 AND comm = ?4 AND netns IS ?5",
+        params![boot_id, o.pid, to_sql(o.start_time), o.comm, netns],
+        "INSERT OR IGNORE INTO process (boot_id, pid, start_time, comm, exe, uid, cgroup, unit, container, netns)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+        params![
+            boot_id,
+            o.pid,
+            to_sql(o.start_time),
+            o.comm,
+            o.exe,
+            o.uid,
+            cg,
+            cg.and_then(unit_of),
+            cg.and_then(container_of),
+            netns
+        ],
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn owner(pid: i32, start_time: u64, comm: &[u8]) -> Owner {
+        Owner {
+            pid,
+            comm: comm.to_vec(),
+            uid: 0,
+            start_time,
+            exe: None,
+            cgroup: Some(b"/system.slice/web.service".to_vec()),
+        }
+    }
+
+    #[test]
+    fn a_reused_pid_is_a_new_process() {
+        let d = tempfile::tempdir().unwrap();
+        let path = d.path().join("t.db");
+        let _lock = crate::lock(&path).unwrap();
+        let mut conn = crate::open_rw(&path).unwrap();
+        let tx = conn.transaction().unwrap();
+        let old = process_row(&tx, "boot-a", &owner(4242, 100, b"old"), Some(1)).unwrap();
+        let same = process_row(&tx, "boot-a", &owner(4242, 100, b"old"), Some(1)).unwrap();
+        let reused = process_row(&tx, "boot-a", &owner(4242, 9_000, b"new"), Some(1)).unwrap();
+        assert_eq!(old, same);
+        assert_ne!(old, reused, "same pid, later start time: another process");
+        assert_ne!(
+            process_row(&tx, "boot-b", &owner(4242, 100, b"old"), Some(1)).unwrap(),
+            old,
+            "another boot"
+        );
+        let unit: String = tx
+            .query_row("SELECT unit FROM process WHERE id = ?1", [reused], |r| {
+                r.get(0)
+            })
+            .unwrap();
+        assert_eq!(unit, "web.service");
+    }
+
+    #[test]
+    fn socket_baselines_round_trip_and_only_serve_their_successor() {
+        let d = tempfile::tempdir().unwrap();
+        let path = d.path().join("t.db");
+        let _lock = crate::lock(&path).unwrap();
+        let mut conn = crate::open_rw(&path).unwrap();
+        let tx = conn.transaction().unwrap();
+        let blob = {
+            let mut b = Vec::new();
+            encode_varints([5u64, 100, 200, 7, 9, u64::MAX, 1, 0].into_iter(), &mut b);
+            b
+        };
+        tx.execute("INSERT INTO sock_base VALUES (1, 41, ?1)", [blob])
+            .unwrap();
+        let b = socket_base(&tx, 1, 41).unwrap().unwrap();
+        assert_eq!(b[&5], (100, 200, 7));
+        assert_eq!(b[&9], (u64::MAX, 1, 0));
+        assert!(
+            socket_base(&tx, 1, 42).unwrap().is_none(),
+            "a gap: no baseline"
+        );
+        tx.execute("UPDATE sock_base SET socks = x'8080'", [])
+            .unwrap();
+        assert!(
+            socket_base(&tx, 1, 41).is_err(),
+            "a corrupt blob is an error"
+        );
+    }
+}

@@ -1,0 +1,112 @@
+//! The values the command line completes from the database (interface, process and port
+//! names as the reports print them) and the shells it writes scripts for. The command-line
+//! definition names these, so they know nothing of it.
+
+use clap_complete::engine::{ArgValueCandidates, CompletionCandidate};
+use nrec_model::error::Result;
+use nrec_store::Reader;
+use std::ffi::OsString;
+use std::path::PathBuf;
+
+/// At most this many names of one kind are offered.
+const CAP: usize = 2000;
+
+/// The shells `nrec completions` knows.
+pub const SHELLS: [&str; 5] = ["bash", "zsh", "fish", "elvish", "powershell"];
+
+/// `-n` kinds, for `report`.
+pub fn kinds() -> ArgValueCandidates {
+    ArgValueCandidates::new(|| {
+        nrec_report::sar::kinds::NAMES
+            .iter()
+            .map(|k| CompletionCandidate::new(*k))
+            .collect()
+    })
+}
+
+/// Interface names as the reports print them (`eth0`, `lo@NETNS`).
+pub fn ifaces() -> ArgValueCandidates {
+    ArgValueCandidates::new(|| {
+        from_db(|r| {
+            Ok(r.ifaces()?
+                .iter()
+                .map(|i| nrec_model::names::iface_label(&i.netns, &i.name))
+                .collect())
+        })
+    })
+}
+
+/// Process names (comm).
+pub fn procs() -> ArgValueCandidates {
+    ArgValueCandidates::new(|| {
+        from_db(|r| {
+            Ok(r.procs()?
+                .iter()
+                .map(|p| nrec_model::names::escape_bytes(&p.comm))
+                .collect())
+        })
+    })
+}
+
+/// Service ports with recorded bytes.
+pub fn ports() -> ArgValueCandidates {
+    ArgValueCandidates::new(|| {
+        from_db(|r| {
+            Ok(r.details(nrec_store::rollup::Kind::Port, None)?
+                .iter()
+                .map(|d| d.port.to_string())
+                .collect())
+        })
+    })
+}
+
+/// Names read from the database the command line names, sorted, deduplicated and capped;
+/// nothing when it cannot be read.
+fn from_db(names: impl FnOnce(&Reader) -> Result<Vec<String>>) -> Vec<CompletionCandidate> {
+    let path = db_from_words(std::env::args_os().collect())
+        .or_else(|| std::env::var_os("NREC_DB").map(PathBuf::from))
+        .unwrap_or_else(nrec_store::default_read_path);
+    let Ok(r) = Reader::open(&path) else {
+        return Vec::new();
+    };
+    let mut v = names(&r).unwrap_or_default();
+    v.sort();
+    v.dedup();
+    v.truncate(CAP);
+    v.into_iter().map(CompletionCandidate::new).collect()
+}
+
+/// The `--db PATH` / `-f PATH` of the command line being completed (the words after `--`).
+fn db_from_words(args: Vec<OsString>) -> Option<PathBuf> {
+    let start = args.iter().position(|a| a == "--")? + 1;
+    let words = &args[start..];
+    let mut found = None;
+    for (i, w) in words.iter().enumerate() {
+        let s = w.to_string_lossy();
+        if s == "--db" || s == "-f" {
+            found = words.get(i + 1).map(PathBuf::from).or(found);
+        } else if let Some(p) = s.strip_prefix("--db=") {
+            found = Some(PathBuf::from(p));
+        }
+    }
+    found
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_database_is_the_one_on_the_command_line() {
+        let w = |v: &[&str]| db_from_words(v.iter().map(OsString::from).collect());
+        assert_eq!(
+            w(&["nrec", "--", "nrec", "--db", "/x.db", "report", "-i", ""]),
+            Some(PathBuf::from("/x.db"))
+        );
+        assert_eq!(
+            w(&["nrec", "--", "nrec", "report", "--db=/y.db", "-i"]),
+            Some(PathBuf::from("/y.db"))
+        );
+        assert_eq!(w(&["nrec", "--", "nrec", "report", "-i"]), None);
+    }
+}
