@@ -24,7 +24,7 @@ mod ebpf {
         );
     }
 
-    pub fn build() {
+    pub(crate) fn build() {
         println!("cargo:rerun-if-changed={SRC}");
         println!("cargo:rerun-if-env-changed=CLANG");
         let clang = std::env::var("CLANG").unwrap_or_else(|_| "clang".into());

@@ -38,13 +38,11 @@ fn capabilities() -> Vec<&'static str> {
 }
 
 pub fn run(args: &StatusArgs, g: &Global, out: &mut dyn Write) -> Result<()> {
-    let clock = Clock::from_env()?;
-    let now = clock.now().as_millisecond();
+    let now = Clock::from_env()?.now().as_millisecond();
     let tz = crate::clock::display_zone()?;
     let path = g.db_read_path();
     let mut r = Reader::open(&path)?;
     let config = Config::load(g.config.as_deref())?;
-
     let span_ms = nrec_model::time::parse_interval("--since", &args.since)?;
     if let Some(c) = args.min_coverage {
         if !(0.0..=100.0).contains(&c) {
@@ -53,17 +51,75 @@ pub fn run(args: &StatusArgs, g: &Global, out: &mut dyn Write) -> Result<()> {
             )));
         }
     }
+    let f = gather(&mut r, &path, now, span_ms, config.retention)?;
+    if args.check {
+        let health = Health {
+            now,
+            last_ms: f.last.map(|(_, ts)| ts),
+            interval_ms: r.recording_interval_ms()?,
+            totals: &f.t,
+            span: &f.span,
+            min_coverage: args.min_coverage,
+            quiet: g.quiet,
+            findings: r.check()?,
+        };
+        return health.report(out, &path);
+    }
+    let mut o = super::output(out, args.format, "status", &r, None, &tz)?;
+    match args.format {
+        Format::Json => {
+            let doc = json_doc(&f, &tz);
+            o.json(doc.as_object().cloned().unwrap_or_default())
+        }
+        _ => table(o.text(), &f, &tz),
+    }
+    .map_err(write_error)
+}
+
+/// What `status` tells: the database, the newest sample, the sources it used, this process's
+/// privileges and eBPF on this host now, and the attribution of the last `--since`.
+struct Facts {
+    path: std::path::PathBuf,
+    now: i64,
+    file_bytes: u64,
+    first_ms: Option<i64>,
+    samples: i64,
+    quarters_from: Option<i64>,
+    /// The newest sample (id, time) and the sources it used.
+    last: Option<(i64, i64)>,
+    last_ebpf: bool,
+    last_pcap: bool,
+    age_s: Option<f64>,
+    nss: Vec<query::NetnsSources>,
+    t: Totals,
+    iface: u64,
+    sock: u64,
+    unowned: u64,
+    attributed: u64,
+    coverage: Option<f64>,
+    beyond: u64,
+    ebpf_share: Option<f64>,
+    span: String,
+    retention: nrec_store::prune::Retention,
+    probe: EbpfProbe,
+    caps: Vec<&'static str>,
+    euid: u32,
+}
+
+/// Reads what `status` tells.
+fn gather(
+    r: &mut Reader,
+    path: &std::path::Path,
+    now: i64,
+    span_ms: i64,
+    retention: nrec_store::prune::Retention,
+) -> Result<Facts> {
     let facts = r.recording()?;
-    let last_ebpf = facts.last.as_ref().is_some_and(|l| l.ebpf);
-    let last_pcap = facts.last.as_ref().is_some_and(|l| l.pcap);
     let last = facts.last.as_ref().map(|l| (l.id, l.ts_ms));
-    let (first_ms, samples) = (facts.first_ms, facts.samples);
-    let file_bytes = store::size_on_disk(&path);
-    let nss: Vec<query::NetnsSources> = match last {
+    let nss = match last {
         Some((id, _)) => r.netns_sources(id)?,
         None => Vec::new(),
     };
-    let quarters_from = facts.quarters_from_day;
     // coverage over the window (--since, the last hour): attributed bytes / interface bytes
     let sums = r.sums(
         &[Kind::Iface, Kind::Attrib, Kind::Proc, Kind::Time],
@@ -71,236 +127,345 @@ pub fn run(args: &StatusArgs, g: &Global, out: &mut dyn Write) -> Result<()> {
         now,
     )?;
     let t = r.totals(&sums)?;
-    let iface = t.iface_rx + t.iface_tx;
-    let sock = t.sock_rx + t.sock_tx;
-    let unowned = t.unowned_rx + t.unowned_tx;
-    let attributed = t.proc_rx + t.proc_tx;
     // attributed / (interface bytes + what sockets moved beyond them): never above 1
     let bal = Balance::of_procs(&t);
-    let coverage = bal.coverage();
-    let beyond = bal.extra();
-    let ebpf_share = t.ebpf_share();
-    let span = nrec_report::output::units::duration(span_ms);
-    if args.check {
-        let interval = r.recording_interval_ms()?;
-        let health = Health {
-            now,
-            last_ms: last.map(|(_, ts)| ts),
-            interval_ms: interval,
-            totals: &t,
-            span: &span,
-            min_coverage: args.min_coverage,
-            quiet: g.quiet,
-            findings: r.check()?,
-        };
-        return health.report(out, &path);
-    }
-    let probe = ebpf_probe();
-    let caps = capabilities();
-    let euid = nrec_sys::euid();
-    let age_s = last.map(|(_, ts)| (now - ts) as f64 / 1000.0);
-    let retention = |d: Option<i64>| d.map_or("forever".to_string(), |d| format!("{d}d"));
-    let blind = "UDP and other protocols, TCP/IP headers, connections opened and closed between samples, a closing connection's last interval";
-    let ebpf_blind = "TCP/IP headers, splice()/sendfile reads from sockets (tcp_splice_read), traffic the kernel sends itself (NFS, WireGuard, ICMP errors); ports and hosts still come from sock_diag (TCP)";
+    Ok(Facts {
+        path: path.to_path_buf(),
+        now,
+        file_bytes: store::size_on_disk(path),
+        first_ms: facts.first_ms,
+        samples: facts.samples,
+        quarters_from: facts.quarters_from_day,
+        last,
+        last_ebpf: facts.last.as_ref().is_some_and(|l| l.ebpf),
+        last_pcap: facts.last.as_ref().is_some_and(|l| l.pcap),
+        age_s: last.map(|(_, ts)| (now - ts) as f64 / 1000.0),
+        nss,
+        iface: t.iface_rx + t.iface_tx,
+        sock: t.sock_rx + t.sock_tx,
+        unowned: t.unowned_rx + t.unowned_tx,
+        attributed: t.proc_rx + t.proc_tx,
+        coverage: bal.coverage(),
+        beyond: bal.extra(),
+        ebpf_share: t.ebpf_share(),
+        t,
+        span: duration(span_ms),
+        retention,
+        probe: ebpf_probe(),
+        caps: capabilities(),
+        euid: nrec_sys::euid(),
+    })
+}
 
-    let io = write_error;
-    let mut o = super::output(out, args.format, "status", &r, None, &tz)?;
-    match args.format {
-        Format::Json => {
-            let doc = json!({
-                "database": {
-                    "path": path.display().to_string(),
-                    "bytes": file_bytes,
-                    "schema": store::SCHEMA_VERSION,
-                    "samples_raw": samples,
-                    "raw_from": first_ms.map(|t| render_iso(t, &tz)),
-                    "retention": {
-                        "raw": retention(config.retention.raw_days),
-                        "hourly": retention(config.retention.hourly_days),
-                        "daily": retention(config.retention.daily_days),
-                    },
-                    "quarter_detail_pruned_before_day": quarters_from,
-                },
-                "last_sample": last.map(|(_, ts)| render_iso(ts, &tz)),
-                "last_sample_age_s": age_s,
-                "privileges": { "euid": euid, "capabilities": caps },
-                "ebpf": {
-                    "last_sample_used_it": last_ebpf,
-                    "recorded": {
-                        "window": span,
-                        "time_share": ebpf_share,
-                        "lost_calls": t.ebpf_lost_events,
-                        "lost_bytes": t.ebpf_lost_bytes,
-                    },
-                    "host": {
-                        "state": probe.state,
-                        "detail": probe.detail,
-                        "pin_dir": nrec_collect::ebpf::pin_dir().display().to_string(),
-                        "entries": probe.entries,
-                        "capacity": probe.capacity,
-                        "lost_events": probe.lost_events,
-                        "lost_bytes": probe.lost_bytes,
-                    },
-                    "cannot_see": ebpf_blind,
-                },
-                "namespaces": nss.iter().map(|n| json!({
-                    "netns": escape_bytes(&n.name), "interfaces": n.ifaces,
-                    "sources": {
-                        "interfaces": "/proc/net/dev",
-                        "protocol_counters": n.protocol,
-                        "process_bytes": if last_ebpf { Some("ebpf") } else if n.sockets { Some("sock_diag") } else { None },
-                        "ports_and_hosts": if n.sockets { Some("sock_diag") } else { None },
-                        "udp_capture": last_pcap,
-                    },
-                    "cannot_see": if last_ebpf { ebpf_blind } else { blind },
-                })).collect::<Vec<_>>(),
-                "last_hour": {
-                    "window": span,
-                    "interface_bytes": iface,
-                    "socket_bytes": sock,
-                    "attributed_bytes": attributed,
-                    "beyond_interface_bytes": beyond,
-                    "coverage": coverage,
-                    "ebpf_share": ebpf_share,
-                },
-            });
-            o.json(doc.as_object().cloned().unwrap_or_default())
-                .map_err(io)?;
+/// What sock_diag and eBPF cannot see, said with the sources.
+const BLIND: &str = "UDP and other protocols, TCP/IP headers, connections opened and closed between samples, a closing connection's last interval";
+const EBPF_BLIND: &str = "TCP/IP headers, splice()/sendfile reads from sockets (tcp_splice_read), traffic the kernel sends itself (NFS, WireGuard, ICMP errors); ports and hosts still come from sock_diag (TCP)";
+
+fn retention_text(d: Option<i64>) -> String {
+    d.map_or("forever".to_string(), |d| format!("{d}d"))
+}
+
+/// `status --format json`.
+fn json_doc(f: &Facts, tz: &jiff::tz::TimeZone) -> serde_json::Value {
+    let Facts {
+        path,
+        file_bytes,
+        first_ms,
+        samples,
+        quarters_from,
+        last,
+        last_ebpf,
+        last_pcap,
+        age_s,
+        nss,
+        t,
+        iface,
+        sock,
+        attributed,
+        coverage,
+        beyond,
+        ebpf_share,
+        span,
+        retention,
+        probe,
+        caps,
+        euid,
+        ..
+    } = f;
+    let (
+        file_bytes,
+        first_ms,
+        samples,
+        quarters_from,
+        last,
+        last_ebpf,
+        last_pcap,
+        age_s,
+        iface,
+        sock,
+        attributed,
+        coverage,
+        beyond,
+        ebpf_share,
+        euid,
+    ) = (
+        *file_bytes,
+        *first_ms,
+        *samples,
+        *quarters_from,
+        *last,
+        *last_ebpf,
+        *last_pcap,
+        *age_s,
+        *iface,
+        *sock,
+        *attributed,
+        *coverage,
+        *beyond,
+        *ebpf_share,
+        *euid,
+    );
+    let (blind, ebpf_blind) = (BLIND, EBPF_BLIND);
+    json!({
+        "database": {
+            "path": path.display().to_string(),
+            "bytes": file_bytes,
+            "schema": store::SCHEMA_VERSION,
+            "samples_raw": samples,
+            "raw_from": first_ms.map(|t| render_iso(t, tz)),
+            "retention": {
+                "raw": retention_text(retention.raw_days),
+                "hourly": retention_text(retention.hourly_days),
+                "daily": retention_text(retention.daily_days),
+            },
+            "quarter_detail_pruned_before_day": quarters_from,
+        },
+        "last_sample": last.map(|(_, ts)| render_iso(ts, tz)),
+        "last_sample_age_s": age_s,
+        "privileges": { "euid": euid, "capabilities": caps },
+        "ebpf": {
+            "last_sample_used_it": last_ebpf,
+            "recorded": {
+                "window": span,
+                "time_share": ebpf_share,
+                "lost_calls": t.ebpf_lost_events,
+                "lost_bytes": t.ebpf_lost_bytes,
+            },
+            "host": {
+                "state": probe.state,
+                "detail": probe.detail,
+                "pin_dir": nrec_collect::ebpf::pin_dir().display().to_string(),
+                "entries": probe.entries,
+                "capacity": probe.capacity,
+                "lost_events": probe.lost_events,
+                "lost_bytes": probe.lost_bytes,
+            },
+            "cannot_see": ebpf_blind,
+        },
+        "namespaces": nss.iter().map(|n| json!({
+            "netns": escape_bytes(&n.name), "interfaces": n.ifaces,
+            "sources": {
+                "interfaces": "/proc/net/dev",
+                "protocol_counters": n.protocol,
+                "process_bytes": if last_ebpf { Some("ebpf") } else if n.sockets { Some("sock_diag") } else { None },
+                "ports_and_hosts": if n.sockets { Some("sock_diag") } else { None },
+                "udp_capture": last_pcap,
+            },
+            "cannot_see": if last_ebpf { ebpf_blind } else { blind },
+        })).collect::<Vec<_>>(),
+        "last_hour": {
+            "window": span,
+            "interface_bytes": iface,
+            "socket_bytes": sock,
+            "attributed_bytes": attributed,
+            "beyond_interface_bytes": beyond,
+            "coverage": coverage,
+            "ebpf_share": ebpf_share,
+        },
+    })
+}
+
+/// `status` as a table.
+fn table(w: &mut dyn Write, f: &Facts, tz: &jiff::tz::TimeZone) -> std::io::Result<()> {
+    let Facts {
+        path,
+        now,
+        file_bytes,
+        first_ms,
+        samples,
+        last,
+        last_ebpf,
+        last_pcap,
+        age_s,
+        nss,
+        t,
+        iface,
+        unowned,
+        coverage,
+        beyond,
+        ebpf_share,
+        span,
+        retention,
+        probe,
+        caps,
+        euid,
+        ..
+    } = f;
+    let (
+        now,
+        file_bytes,
+        first_ms,
+        samples,
+        last,
+        last_ebpf,
+        last_pcap,
+        age_s,
+        iface,
+        unowned,
+        coverage,
+        beyond,
+        ebpf_share,
+        euid,
+    ) = (
+        *now,
+        *file_bytes,
+        *first_ms,
+        *samples,
+        *last,
+        *last_ebpf,
+        *last_pcap,
+        *age_s,
+        *iface,
+        *unowned,
+        *coverage,
+        *beyond,
+        *ebpf_share,
+        *euid,
+    );
+    let (blind, ebpf_blind) = (BLIND, EBPF_BLIND);
+    writeln!(
+        w,
+        "database      {} ({}, schema {})",
+        path.display(),
+        size(file_bytes),
+        store::SCHEMA_VERSION
+    )?;
+    writeln!(
+        w,
+        "retention     raw {} ({} samples since {}), 15-minute {}, daily {}",
+        retention_text(retention.raw_days),
+        samples,
+        first_ms
+            .map(|t| render_iso(t, tz))
+            .unwrap_or_else(|| "-".into()),
+        retention_text(retention.hourly_days),
+        retention_text(retention.daily_days)
+    )?;
+    match (last, age_s) {
+        (Some((_, ts)), Some(age)) if age < 0.0 => writeln!(
+            w,
+            "last sample   {} ({} in the future: a clock was wrong when it was taken, or is now)",
+            render_iso(ts, tz),
+            duration(now - ts).trim_start_matches('-'),
+        ),
+        (Some((_, ts)), Some(age)) => writeln!(
+            w,
+            "last sample   {} ({} ago{})",
+            render_iso(ts, tz),
+            duration(now - ts),
+            if age > 180.0 {
+                "; is the timer running? systemctl list-timers nrec-record.timer"
+            } else {
+                ""
+            }
+        ),
+        _ => writeln!(
+            w,
+            "last sample   none yet: run `nrec record` (or enable nrec-record.timer)"
+        ),
+    }?;
+    writeln!(
+        w,
+        "privileges    euid {euid}; capabilities: {}",
+        if caps.is_empty() {
+            "none (only this namespace, own processes)".to_string()
+        } else {
+            caps.join(" ")
         }
-        _ => {
-            let w = o.text();
-            writeln!(
-                w,
-                "database      {} ({}, schema {})",
-                path.display(),
-                size(file_bytes),
-                store::SCHEMA_VERSION
+    )?;
+    // What the recorded samples used, then what this host has now: a database
+    // recorded with NREC_EBPF=off is not "eBPF" because the maps are pinned today.
+    writeln!(
+        w,
+        "eBPF          {}; {:.0}% of the sampled time of the last {span}{}",
+        match last {
+            None => "no sample yet",
+            Some(_) if last_ebpf => "the last sample's process bytes came from it",
+            Some(_) => "not used by the last sample (process bytes from sock_diag, TCP only)",
+        },
+        ebpf_share.unwrap_or(0.0) * 100.0,
+        if t.ebpf_lost_events > 0 {
+            format!(
+                "; {} calls ({}) lost to a full map",
+                t.ebpf_lost_events,
+                size(t.ebpf_lost_bytes)
             )
-            .map_err(io)?;
-            writeln!(
-                w,
-                "retention     raw {} ({} samples since {}), 15-minute {}, daily {}",
-                retention(config.retention.raw_days),
-                samples,
-                first_ms
-                    .map(|t| render_iso(t, &tz))
-                    .unwrap_or_else(|| "-".into()),
-                retention(config.retention.hourly_days),
-                retention(config.retention.daily_days)
-            )
-            .map_err(io)?;
-            match (last, age_s) {
-                (Some((_, ts)), Some(age)) if age < 0.0 => writeln!(
-                    w,
-                    "last sample   {} ({} in the future: a clock was wrong when it was taken, or is now)",
-                    render_iso(ts, &tz),
-                    duration(now - ts).trim_start_matches('-'),
-                ),
-                (Some((_, ts)), Some(age)) => writeln!(
-                    w,
-                    "last sample   {} ({} ago{})",
-                    render_iso(ts, &tz),
-                    duration(now - ts),
-                    if age > 180.0 {
-                        "; is the timer running? systemctl list-timers nrec-record.timer"
-                    } else {
-                        ""
-                    }
-                ),
-                _ => writeln!(
-                    w,
-                    "last sample   none yet: run `nrec record` (or enable nrec-record.timer)"
-                ),
+        } else {
+            String::new()
+        }
+    )?;
+    writeln!(
+        w,
+        "              this host now: {}: {}",
+        probe.state, probe.detail
+    )?;
+    for n in nss {
+        writeln!(
+            w,
+            "netns {:<8} {} interface(s) from /proc/net/dev; protocol counters {}; per-process bytes {}",
+            escape_bytes(&n.name),
+            n.ifaces,
+            if n.protocol { "yes" } else { "no" },
+            match (last_ebpf, n.sockets) {
+                (true, true) => "eBPF (TCP+UDP), ports and hosts sock_diag (TCP)",
+                (true, false) => "eBPF (TCP+UDP); no ports/hosts (socket dump unavailable)",
+                (false, true) => "sock_diag (TCP)",
+                (false, false) => "none (socket dump unavailable)",
             }
-            .map_err(io)?;
-            writeln!(
-                w,
-                "privileges    euid {euid}; capabilities: {}",
-                if caps.is_empty() {
-                    "none (only this namespace, own processes)".to_string()
-                } else {
-                    caps.join(" ")
-                }
-            )
-            .map_err(io)?;
-            // What the recorded samples used, then what this host has now: a database
-            // recorded with NREC_EBPF=off is not "eBPF" because the maps are pinned today.
-            writeln!(
-                w,
-                "eBPF          {}; {:.0}% of the sampled time of the last {span}{}",
-                match last {
-                    None => "no sample yet",
-                    Some(_) if last_ebpf => "the last sample's process bytes came from it",
-                    Some(_) =>
-                        "not used by the last sample (process bytes from sock_diag, TCP only)",
-                },
-                ebpf_share.unwrap_or(0.0) * 100.0,
-                if t.ebpf_lost_events > 0 {
-                    format!(
-                        "; {} calls ({}) lost to a full map",
-                        t.ebpf_lost_events,
-                        size(t.ebpf_lost_bytes)
-                    )
-                } else {
-                    String::new()
-                }
-            )
-            .map_err(io)?;
-            writeln!(
-                w,
-                "              this host now: {}: {}",
-                probe.state, probe.detail
-            )
-            .map_err(io)?;
-            for n in &nss {
-                writeln!(
-                    w,
-                    "netns {:<8} {} interface(s) from /proc/net/dev; protocol counters {}; per-process bytes {}",
-                    escape_bytes(&n.name),
-                    n.ifaces,
-                    if n.protocol { "yes" } else { "no" },
-                    match (last_ebpf, n.sockets) {
-                        (true, true) => "eBPF (TCP+UDP), ports and hosts sock_diag (TCP)",
-                        (true, false) => "eBPF (TCP+UDP); no ports/hosts (socket dump unavailable)",
-                        (false, true) => "sock_diag (TCP)",
-                        (false, false) => "none (socket dump unavailable)",
-                    }
-                )
-                .map_err(io)?;
-            }
-            if last_pcap {
-                writeln!(
-                    w,
-                    "pcap          the daemon's UDP capture (fallback) delivered the last sample: UDP per process, port and host through the socket table; a UDP socket closed before the sample stays unattributed"
-                )
-                .map_err(io)?;
-            }
-            if !nss.is_empty() {
-                if last_ebpf {
-                    writeln!(w, "              eBPF cannot see: {ebpf_blind}").map_err(io)?;
-                } else {
-                    writeln!(w, "              sock_diag cannot see: {blind}").map_err(io)?;
-                }
-            }
-            match coverage {
-                Some(c) => writeln!(
-                    w,
-                    "last {span:<8} {} interface bytes{}, {:.1}% attributed to processes ({} on sockets without a known process); eBPF covered {:.0}% of the sampled time",
-                    size(iface),
-                    if beyond > 0 {
-                        format!(" and {} more on sockets (multicast copies, namespaces nrec never sampled: see top-procs)", size(beyond))
-                    } else {
-                        String::new()
-                    },
-                    c * 100.0,
-                    size(unowned),
-                    ebpf_share.unwrap_or(0.0) * 100.0
-                ),
-                None => writeln!(w, "last {span:<8} no interface traffic recorded"),
-            }
-            .map_err(io)?;
+        )?;
+    }
+    if last_pcap {
+        writeln!(
+            w,
+            "pcap          the daemon's UDP capture (fallback) delivered the last sample: UDP per process, port and host through the socket table; a UDP socket closed before the sample stays unattributed"
+        )?;
+    }
+    if !nss.is_empty() {
+        if last_ebpf {
+            writeln!(w, "              eBPF cannot see: {ebpf_blind}")?;
+        } else {
+            writeln!(w, "              sock_diag cannot see: {blind}")?;
         }
     }
+    match coverage {
+        Some(c) => writeln!(
+            w,
+            "last {span:<8} {} interface bytes{}, {:.1}% attributed to processes ({} on sockets without a known process); eBPF covered {:.0}% of the sampled time",
+            size(iface),
+            if beyond > 0 {
+                format!(
+                    " and {} more on sockets (multicast copies, namespaces nrec never sampled: see top-procs)",
+                    size(beyond)
+                )
+            } else {
+                String::new()
+            },
+            c * 100.0,
+            size(unowned),
+            ebpf_share.unwrap_or(0.0) * 100.0
+        ),
+        None => writeln!(w, "last {span:<8} no interface traffic recorded"),
+    }?;
     Ok(())
 }
 

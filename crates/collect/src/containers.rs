@@ -29,7 +29,7 @@ pub use nrec_model::identity::Container;
 /// Metadata files are read up to this size (containers.json lists every container).
 const MAX_FILE: u64 = 16 << 20;
 /// Names, images and labels are cut to this many bytes.
-pub const MAX_FIELD: usize = 255;
+pub(crate) const MAX_FIELD: usize = 255;
 
 fn root() -> PathBuf {
     std::env::var_os("NREC_CONTAINER_ROOT")
@@ -127,7 +127,7 @@ pub fn resolve(id: &str) -> Container {
 }
 
 /// As [`resolve`], with the runtimes' files under `root`.
-pub fn resolve_in(root: &Path, id: &str) -> Container {
+pub(crate) fn resolve_in(root: &Path, id: &str) -> Container {
     let mut c = Container {
         id: id.to_string(),
         ..Default::default()

@@ -12,7 +12,7 @@ const ETHTOOL_GDRVINFO: u32 = 0x3;
 
 pub use nrec_model::sample::LinkInfo;
 
-pub struct Prober {
+pub(crate) struct Prober {
     fd: Option<OwnedFd>,
 }
 

@@ -64,8 +64,8 @@ const MAX_PROC_FILE: u64 = 32 << 20;
 /// the kernel's own files answer in microseconds, so a tree that takes longer sits on a file
 /// system that may never answer (FUSE, NFS). One stalled file costs at most the second; a
 /// tree that stalls throughout, the first.
-pub const CAPTURED_TREE_DEADLINE: std::time::Duration = std::time::Duration::from_secs(5);
-pub const CAPTURED_FILE_DEADLINE: std::time::Duration = std::time::Duration::from_secs(2);
+pub(crate) const CAPTURED_TREE_DEADLINE: std::time::Duration = std::time::Duration::from_secs(5);
+pub(crate) const CAPTURED_FILE_DEADLINE: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// Reads /proc files (or captured ones): regular files of bounded size, read without blocking
 /// (a FIFO or device put in their place is refused, never waited on while the lock is held);

@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 
 /// The inode of the initial network namespace (include/linux/proc_ns.h), the same on every
 /// boot and kernel since 3.8.
-pub const PROC_NET_INIT_INO: u64 = 0xEFFF_FFF9;
+pub(crate) const PROC_NET_INIT_INO: u64 = 0xEFFF_FFF9;
 
 /// A namespace found on the host and a path that opens it.
 #[derive(Debug, Clone)]
@@ -203,7 +203,10 @@ pub fn enumerate(proc_root: &Path) -> Walk {
 /// one that cannot be entered: no CAP_SYS_ADMIN, vanished). The own namespace runs on the
 /// calling thread; all others on one helper thread that enters each in turn, so a sample of
 /// a host with hundreds of containers starts one thread, not one per namespace.
-pub fn run_each<T: Send + 'static>(targets: &[NsTarget], f: fn() -> T) -> Vec<std::io::Result<T>> {
+pub(crate) fn run_each<T: Send + 'static>(
+    targets: &[NsTarget],
+    f: fn() -> T,
+) -> Vec<std::io::Result<T>> {
     let (foreign, paths): (Vec<usize>, Vec<PathBuf>) = targets
         .iter()
         .enumerate()
@@ -258,7 +261,7 @@ pub fn run_each<T: Send + 'static>(targets: &[NsTarget], f: fn() -> T) -> Vec<st
 
 /// Runs `f` inside namespace `t` and returns its result; for the own namespace it runs
 /// directly. Fails if the namespace cannot be entered (no CAP_SYS_ADMIN, vanished).
-pub fn run_in<T: Send + 'static>(
+pub(crate) fn run_in<T: Send + 'static>(
     t: &NsTarget,
     f: impl FnOnce() -> T + Send + 'static,
 ) -> std::io::Result<T> {

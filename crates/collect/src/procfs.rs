@@ -6,7 +6,7 @@
 use super::{IfaceCounters, Warnings};
 
 /// Parses `/proc/net/dev`: two heading lines, then `name: 16 counters` per interface.
-pub fn parse_net_dev(text: &[u8], path: &str, warn: &mut Warnings) -> Vec<IfaceCounters> {
+pub(crate) fn parse_net_dev(text: &[u8], path: &str, warn: &mut Warnings) -> Vec<IfaceCounters> {
     let mut out = Vec::new();
     for (i, line) in text.split(|b| *b == b'\n').enumerate() {
         if i < 2 || line.iter().all(|b| b.is_ascii_whitespace()) {
@@ -71,7 +71,7 @@ pub fn parse_net_dev(text: &[u8], path: &str, warn: &mut Warnings) -> Vec<IfaceC
 
 /// Parses the paired-line format of `/proc/net/snmp` and `/proc/net/netstat`:
 /// `Tcp: Name1 Name2` then `Tcp: 1 2`. Keys become `file:Group:Name`.
-pub fn parse_paired(
+pub(crate) fn parse_paired(
     text: &[u8],
     file: &str,
     path: &str,
@@ -139,7 +139,12 @@ fn key(parts: &[&str], name: &[u8]) -> String {
 }
 
 /// Parses `/proc/net/snmp6`: one `Name value` per line. Keys become `snmp6:Name`.
-pub fn parse_snmp6(text: &[u8], path: &str, warn: &mut Warnings, out: &mut Vec<(String, u64)>) {
+pub(crate) fn parse_snmp6(
+    text: &[u8],
+    path: &str,
+    warn: &mut Warnings,
+    out: &mut Vec<(String, u64)>,
+) {
     for (i, line) in text.split(|b| *b == b'\n').enumerate() {
         let w = words(line);
         if w.is_empty() {
@@ -153,7 +158,7 @@ pub fn parse_snmp6(text: &[u8], path: &str, warn: &mut Warnings, out: &mut Vec<(
 }
 
 /// Parses `/proc/net/sockstat{,6}`: `TCP: inuse 1 orphan 0 tw 0 ...`. Keys `file:GROUP:name`.
-pub fn parse_sockstat(
+pub(crate) fn parse_sockstat(
     text: &[u8],
     file: &str,
     path: &str,
@@ -185,7 +190,7 @@ pub fn parse_sockstat(
 
 /// `/proc/uptime` first field (seconds with 2 decimals) in milliseconds: non-negative and
 /// below a century (anything else is not an uptime).
-pub fn parse_uptime_ms(text: &[u8]) -> Option<i64> {
+pub(crate) fn parse_uptime_ms(text: &[u8]) -> Option<i64> {
     const CENTURY_S: i64 = 100 * 366 * 86_400;
     let first = words(text).into_iter().next()?;
     let s = std::str::from_utf8(first).ok()?;
@@ -205,7 +210,7 @@ pub fn parse_uptime_ms(text: &[u8]) -> Option<i64> {
 }
 
 /// Number of `cpuN` lines in `/proc/stat`.
-pub fn count_cpus(stat: &[u8]) -> u32 {
+pub(crate) fn count_cpus(stat: &[u8]) -> u32 {
     stat.split(|b| *b == b'\n')
         .filter(|l| l.len() > 3 && l.starts_with(b"cpu") && l[3].is_ascii_digit())
         .count() as u32
@@ -239,7 +244,7 @@ fn is_key_word(s: &[u8]) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || *b == b'_' || *b == b'-')
 }
 
-pub fn parse_u64(s: &[u8]) -> Option<u64> {
+pub(crate) fn parse_u64(s: &[u8]) -> Option<u64> {
     if s.is_empty() || s.len() > 20 || !s.iter().all(u8::is_ascii_digit) {
         return None;
     }

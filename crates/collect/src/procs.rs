@@ -201,7 +201,7 @@ pub fn cgroup_index(root: &Path) -> HashMap<u64, Vec<u8>> {
     out
 }
 
-pub fn parse_stat(stat: &[u8]) -> Option<(Vec<u8>, u64)> {
+pub(crate) fn parse_stat(stat: &[u8]) -> Option<(Vec<u8>, u64)> {
     let open = stat.iter().position(|b| *b == b'(')?;
     let close = stat.iter().rposition(|b| *b == b')')?;
     if close < open {

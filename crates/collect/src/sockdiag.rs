@@ -18,7 +18,7 @@ const NLMSG_HDRLEN: usize = 16;
 const INET_DIAG_MSG_LEN: usize = 72;
 
 /// TCP states as the kernel numbers them (include/net/tcp_states.h), index = state.
-pub const TCP_STATE_NAMES: [&str; 13] = [
+pub(crate) const TCP_STATE_NAMES: [&str; 13] = [
     "", // 0 unused
     "ESTABLISHED",
     "SYN_SENT",
@@ -33,8 +33,8 @@ pub const TCP_STATE_NAMES: [&str; 13] = [
     "CLOSING",
     "NEW_SYN_RECV", // request sockets: counted as SYN_RECV, as ss does
 ];
-pub const TCP_LISTEN: u8 = 10;
-pub const TCP_CLOSE: u8 = 7;
+pub(crate) const TCP_LISTEN: u8 = 10;
+pub(crate) const TCP_CLOSE: u8 = 7;
 
 /// One socket of a dump: the fixed part of `struct inet_diag_msg`.
 #[derive(Debug, Clone)]
@@ -63,8 +63,8 @@ const TCPDIAG_GETSOCK: u16 = 18;
 /// TCP states 1..=12 (ESTABLISHED .. NEW_SYN_RECV) as a dump mask. Bit 13,
 /// TCP_BOUND_INACTIVE, is left out: asking for it walks the bind hash too (~0.8 ms here)
 /// and reports bound-only sockets that `ss` does not count either.
-pub const ALL_STATES: u32 = 0x1FFE;
-pub const LISTEN_ONLY: u32 = 1 << TCP_LISTEN;
+pub(crate) const ALL_STATES: u32 = 0x1FFE;
+pub(crate) const LISTEN_ONLY: u32 = 1 << TCP_LISTEN;
 
 /// Dumps the sockets of `protocol` (IPPROTO_TCP / IPPROTO_UDP) and `family` (AF_INET /
 /// AF_INET6) in the given `states` in the calling thread's network namespace.
@@ -79,7 +79,7 @@ pub fn dump(family: u8, protocol: u8, states: u32, each: impl FnMut(DiagSocket))
 
 /// Dumps TCP sockets of both families in `states` with a single hash-table walk, with
 /// tcp_info (byte counters) for each.
-pub fn dump_tcp_both(states: u32, each: impl FnMut(DiagSocket)) -> io::Result<()> {
+pub(crate) fn dump_tcp_both(states: u32, each: impl FnMut(DiagSocket)) -> io::Result<()> {
     // inet_diag_req (v1): family, src_len, dst_len, ext, sockid(48), states, dbs
     let mut req = [0u8; 60];
     req[3] = 1 << (INET_DIAG_INFO - 1);
@@ -165,7 +165,7 @@ const TCP_DESTROY_GROUPS: u32 = 1 << 0 | 1 << 2;
 /// opened it: one SOCK_DIAG_BY_FAMILY message with the final tcp_info of every TCP socket
 /// that is freed, so the bytes of a connection that opened and closed between two samples
 /// (or of a connection's last interval) are not lost. The daemon keeps one per namespace.
-pub struct DestroyListener {
+pub(crate) struct DestroyListener {
     fd: OwnedFd,
     /// Times the receive queue overflowed (ENOBUFS): events were lost and the bytes of those
     /// sockets' last interval stay uncounted.
@@ -368,7 +368,7 @@ fn bad(what: &str) -> io::Error {
 
 /// Formats a socket address as text (IPv4 dotted, IPv6 via std).
 /// The address of a dump entry as an IpAddr (None when its length does not fit the family).
-pub fn ip_addr(family: u8, bytes: &[u8]) -> Option<std::net::IpAddr> {
+pub(crate) fn ip_addr(family: u8, bytes: &[u8]) -> Option<std::net::IpAddr> {
     if family == libc::AF_INET6 as u8 {
         let a: [u8; 16] = bytes.get(..16)?.try_into().ok()?;
         Some(a.into())
@@ -378,7 +378,7 @@ pub fn ip_addr(family: u8, bytes: &[u8]) -> Option<std::net::IpAddr> {
     }
 }
 
-pub fn addr_text(family: u8, bytes: &[u8]) -> String {
+pub(crate) fn addr_text(family: u8, bytes: &[u8]) -> String {
     if family == libc::AF_INET6 as u8 && bytes.len() == 16 {
         let a: [u8; 16] = bytes.try_into().unwrap_or_default();
         std::net::Ipv6Addr::from(a).to_string()

@@ -41,7 +41,7 @@ const MAX_FILE: u64 = 64 << 10;
 /// Drop-ins read per unit at most.
 const MAX_DROPINS: usize = 64;
 /// A description is cut to this many bytes (on a character boundary).
-pub const MAX_DESCRIPTION: usize = 255;
+pub(crate) const MAX_DESCRIPTION: usize = 255;
 
 fn root() -> PathBuf {
     std::env::var_os("NREC_UNIT_ROOT")
@@ -55,7 +55,7 @@ pub fn description(unit: &str) -> Option<String> {
 }
 
 /// [`description`] with the search directories under `root`.
-pub fn description_in(root: &Path, unit: &str) -> Option<String> {
+pub(crate) fn description_in(root: &Path, unit: &str) -> Option<String> {
     if unit.is_empty() || unit.len() > 255 || unit.contains('/') || unit.starts_with('.') {
         return None;
     }

@@ -30,7 +30,7 @@ pub enum Flag {
     Boot = 256,
 }
 
-pub const ALL_FLAGS: [Flag; 9] = [
+pub(crate) const ALL_FLAGS: [Flag; 9] = [
     Flag::Baseline,
     Flag::Reset,
     Flag::Wrap,
@@ -69,11 +69,11 @@ pub fn flags_text(bits: i64) -> String {
 }
 
 /// Assumed ceiling when the link speed is unknown or nominal (virtual devices).
-pub const DEFAULT_LIMIT_BITS_PER_S: u64 = 400_000_000_000;
+pub(crate) const DEFAULT_LIMIT_BITS_PER_S: u64 = 400_000_000_000;
 
 /// Delta of one counter; `paired_rose` says whether its companion counter increased.
 /// Returns (delta, flag) where flag is None, Reset or Wrap.
-pub fn counter_delta(prev: u64, cur: u64, paired_rose: bool) -> (u64, Option<Flag>) {
+pub(crate) fn counter_delta(prev: u64, cur: u64, paired_rose: bool) -> (u64, Option<Flag>) {
     if cur >= prev {
         (cur - prev, None)
     } else if prev > (1u64 << 63) && paired_rose {
@@ -120,7 +120,7 @@ pub fn implausible(bytes: u64, elapsed_ms: i64, limit_bits_per_s: u64) -> bool {
 /// The most bytes a link of `limit_bits_per_s` can carry in `elapsed_ms` (with the slack of
 /// [`implausible`]). Packet, error and drop counters are bounded by it too: a packet is at
 /// least a byte.
-pub fn max_bytes(elapsed_ms: i64, limit_bits_per_s: u64) -> u64 {
+pub(crate) fn max_bytes(elapsed_ms: i64, limit_bits_per_s: u64) -> u64 {
     let elapsed_ms = elapsed_ms.max(0) as u128;
     let max = u128::from(limit_bits_per_s) / 8 * elapsed_ms / 1000 * 11 / 10 + 65536;
     u64::try_from(max).unwrap_or(u64::MAX)

@@ -18,11 +18,11 @@ pub const VALUE_SIZE: usize = 64;
 /// [`CLASS_OTHER`]) received then sent, at `class * 2 + dir`.
 pub const SLOTS: usize = 6;
 /// TCP and MPTCP (TCP underneath).
-pub const CLASS_TCP: usize = 0;
+pub(crate) const CLASS_TCP: usize = 0;
 /// UDP and UDP-Lite.
-pub const CLASS_UDP: usize = 1;
+pub(crate) const CLASS_UDP: usize = 1;
 /// Any other IPv4/IPv6 socket that moves payload (ping sockets, SCTP, raw).
-pub const CLASS_OTHER: usize = 2;
+pub(crate) const CLASS_OTHER: usize = 2;
 
 /// One map entry's identity. The process is (tgid, start_ns): a reused pid is a new key; the
 /// name is the one it had when it moved the bytes, so a renamed process has an entry per name.

@@ -92,7 +92,7 @@ impl IfaceFilter {
 /// Shell-style matching of bytes: `*` any run, `?` one byte, `[abc]`, `[a-z]`, `[!x]`; a
 /// `[` without its `]` is itself. Iterative (backtracks to the last `*`), so any input is
 /// linear-ish and never recurses.
-pub fn glob(p: &[u8], s: &[u8]) -> bool {
+pub(crate) fn glob(p: &[u8], s: &[u8]) -> bool {
     let (mut pi, mut si) = (0usize, 0usize);
     let mut star: Option<(usize, usize)> = None;
     while si < s.len() {

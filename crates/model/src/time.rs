@@ -212,7 +212,7 @@ pub fn local_midnight(t: Timestamp, tz: &TimeZone) -> Timestamp {
 }
 
 /// Parses a positive span ("7d", "36h", "90m") into a [`Span`].
-pub fn parse_span(opt: &str, s: &str) -> Result<Span> {
+pub(crate) fn parse_span(opt: &str, s: &str) -> Result<Span> {
     parse_span_or(
         opt,
         s,

@@ -90,10 +90,6 @@ impl Warnings {
             format!("{path} line {lineno}: {what}; line skipped: \"{shown}\""),
         );
     }
-
-    pub fn texts(&self) -> impl Iterator<Item = &str> {
-        self.list.iter().map(|w| w.text.as_str())
-    }
 }
 
 #[cfg(test)]

@@ -244,7 +244,7 @@ pub struct Settings {
 }
 
 /// The name of a step, as `--resolution` takes it.
-pub fn step_name(s: Option<Step>) -> &'static str {
+pub(crate) fn step_name(s: Option<Step>) -> &'static str {
     match s {
         None => "raw",
         Some(Step::Quarter | Step::Finest) => "15m",

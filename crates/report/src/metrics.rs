@@ -159,7 +159,7 @@ const NET: [(&str, Option<&str>, &str); 16] = [
 
 /// node_exporter's default netstat field set (`--collector.netstat.fields`), on nrec's counter
 /// names (`snmp:Tcp:InSegs`, `netstat:TcpExt:ListenDrops`, `snmp6:Ip6InOctets`).
-pub fn default_protocol_counter(key: &str) -> bool {
+pub(crate) fn default_protocol_counter(key: &str) -> bool {
     let mut parts = key.splitn(3, ':');
     let (file, a, b) = (parts.next(), parts.next(), parts.next());
     let (group, name) = match (file, a, b) {

@@ -65,7 +65,7 @@ impl Balance {
         rx.saturating_add(tx)
     }
     /// The total per direction.
-    pub fn total_dir(&self) -> (u64, u64) {
+    pub(crate) fn total_dir(&self) -> (u64, u64) {
         (
             self.attributed.0.saturating_add(self.unattributed.0),
             self.attributed.1.saturating_add(self.unattributed.1),
@@ -154,7 +154,7 @@ pub fn source(t: &Totals, what: What) -> &'static str {
     }
 }
 
-pub fn source_text(t: &Totals, what: What) -> String {
+pub(crate) fn source_text(t: &Totals, what: What) -> String {
     const EBPF: &str = "eBPF (TCP and UDP payload of every process, short-lived ones included; \
                         headers, other protocols and splice reads are unattributed)";
     const DIAG: &str = "sock_diag (TCP payload; UDP, headers and connections that opened and \
@@ -247,7 +247,7 @@ struct Member {
 
 /// The rows of a window's sums (the whole window's, or one bucket's of it): each process, port
 /// or host series folded into its row's key, worked out once for every window ranked.
-pub struct Ranker<'a> {
+pub(crate) struct Ranker<'a> {
     pub what: What,
     only: Option<&'a str>,
     members: Vec<Member>,

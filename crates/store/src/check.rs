@@ -11,7 +11,7 @@ pub struct Finding {
 }
 
 /// Every check, in order; a failed integrity check skips the rollup comparison.
-pub fn check(conn: &Connection) -> rusqlite::Result<Vec<Finding>> {
+pub(crate) fn check(conn: &Connection) -> rusqlite::Result<Vec<Finding>> {
     let mut found: Vec<Finding> = Vec::new();
 
     let qc: Vec<String> = conn.prepare("PRAGMA quick_check").and_then(|mut st| {

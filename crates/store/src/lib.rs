@@ -36,7 +36,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 /// `PRAGMA application_id`: "nrec" in ASCII.
-pub const APPLICATION_ID: i32 = 0x6e72_6563;
+pub(crate) const APPLICATION_ID: i32 = 0x6e72_6563;
 
 /// Migrations in order; index + 1 is the schema version they produce.
 /// One schema step: its SQL (`migrations/NNNN_*.sql`) and the conversion of the data an
@@ -112,11 +112,11 @@ pub const SCHEMA_VERSION: i32 = MIGRATIONS.len() as i32;
 const LOCK_WAIT: Duration = Duration::from_secs(10);
 
 /// Where the system recorder (root, or the timer unit) keeps its database.
-pub const SYSTEM_DB: &str = "/var/lib/nrec/nrec.db";
+pub(crate) const SYSTEM_DB: &str = "/var/lib/nrec/nrec.db";
 
 /// The system database: `NREC_SYSTEM_DB` when set (a host that keeps it elsewhere), else
 /// [`SYSTEM_DB`].
-pub fn system_db() -> PathBuf {
+pub(crate) fn system_db() -> PathBuf {
     std::env::var_os("NREC_SYSTEM_DB")
         .filter(|v| !v.is_empty())
         .map_or_else(|| PathBuf::from(SYSTEM_DB), PathBuf::from)
@@ -291,7 +291,7 @@ pub(crate) fn open_rw(path: &Path) -> Result<Connection> {
 
 /// An SQLite error while working on the database at `path`: one line naming the file and
 /// what went wrong, with the exit code of its kind (README "Exit codes").
-pub fn db_error(path: &Path, e: rusqlite::Error) -> Error {
+pub(crate) fn db_error(path: &Path, e: rusqlite::Error) -> Error {
     use rusqlite::ErrorCode as C;
     let code = match &e {
         rusqlite::Error::SqliteFailure(f, _) => Some(f.code),
@@ -387,7 +387,7 @@ const SETTLE_WAL_BYTES: u64 = 256 * 1024;
 /// a few samples). Checkpointing at every close cost a one-shot `record` four fsyncs and a
 /// copy of every page it wrote — ~9 % of its CPU (ARCHITECTURE.md §8). Never waits: when a
 /// reader holds the WAL, the next writer tries again.
-pub fn settle(conn: &Connection, path: &Path) {
+pub(crate) fn settle(conn: &Connection, path: &Path) {
     if std::fs::metadata(beside(path, "-wal")).map_or(true, |m| m.len() <= SETTLE_WAL_BYTES) {
         return;
     }
@@ -760,12 +760,12 @@ pub(crate) fn intern(
 }
 
 /// u64 counter → SQLite INTEGER, same 64-bit pattern (lossless both ways).
-pub fn to_sql(v: u64) -> i64 {
+pub(crate) fn to_sql(v: u64) -> i64 {
     i64::from_ne_bytes(v.to_ne_bytes())
 }
 
 /// SQLite INTEGER → u64 counter (inverse of [`to_sql`]).
-pub fn from_sql(v: i64) -> u64 {
+pub(crate) fn from_sql(v: i64) -> u64 {
     u64::from_ne_bytes(v.to_ne_bytes())
 }
 
@@ -825,7 +825,7 @@ pub fn malformed(what: impl std::fmt::Display) -> rusqlite::Error {
 }
 
 /// Decodes a varint blob; None if it is malformed (a corrupt row is reported, not guessed).
-pub fn decode_varints(mut b: &[u8]) -> Option<Vec<u64>> {
+pub(crate) fn decode_varints(mut b: &[u8]) -> Option<Vec<u64>> {
     let mut out = Vec::with_capacity(b.len());
     while !b.is_empty() {
         out.push(read_varint(&mut b)?);
@@ -834,7 +834,7 @@ pub fn decode_varints(mut b: &[u8]) -> Option<Vec<u64>> {
 }
 
 /// Reads one varint from the front of `b`; None if it is truncated or longer than 64 bits.
-pub fn read_varint(b: &mut &[u8]) -> Option<u64> {
+pub(crate) fn read_varint(b: &mut &[u8]) -> Option<u64> {
     let mut v = 0u64;
     let mut shift = 0u32;
     loop {

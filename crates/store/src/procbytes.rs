@@ -27,7 +27,8 @@ fn proto_name(c: u64) -> &'static str {
     }
 }
 
-/// Stores a sample's bytes (nothing when there are none).
+/// Stores a sample's bytes (nothing when there are none). Public for the integration tests,
+/// which craft databases row by row; nrec writes through `Writer::write`.
 pub fn write(conn: &Connection, sample: i64, b: &SampleBytes) -> rusqlite::Result<()> {
     if b.is_empty() {
         return Ok(());
@@ -70,7 +71,7 @@ fn corrupt(sample: i64) -> rusqlite::Error {
 
 /// Decodes `proc_bytes` rows, resolving address ids once.
 #[derive(Default)]
-pub struct BytesReader {
+pub(crate) struct BytesReader {
     addrs: HashMap<i64, String>,
 }
 
@@ -150,7 +151,7 @@ impl BytesReader {
 }
 
 /// Schema 2 → 3: the row-per-process tables become packed rows, then are dropped.
-pub fn convert_v2(conn: &Connection) -> rusqlite::Result<u64> {
+pub(crate) fn convert_v2(conn: &Connection) -> rusqlite::Result<u64> {
     let exists = |t: &str| -> rusqlite::Result<bool> {
         conn.query_row(
             "SELECT count(*) FROM sqlite_schema WHERE type = 'table' AND name = ?1",

@@ -73,7 +73,7 @@ impl Limit {
 }
 
 /// The first UTC day each tier keeps at `now_ms`.
-pub fn horizons(now_ms: i64, r: &Retention) -> (Option<i64>, Option<i64>, Option<i64>) {
+pub(crate) fn horizons(now_ms: i64, r: &Retention) -> (Option<i64>, Option<i64>, Option<i64>) {
     // days within what a rollup key can hold: no arithmetic below can overflow, whatever
     // clock or configuration reached here
     let today = now_ms.div_euclid(DAY_MS).clamp(0, super::rollup::MAX_DAY);
@@ -138,7 +138,7 @@ fn get_anchor(conn: &Connection) -> rusqlite::Result<Option<(i64, i64, i64)>> {
 
 /// Decides what "now" retention uses for stored sample `sample`, taken at `clock` (wall ms,
 /// CLOCK_BOOTTIME ms, sysinfo row), and moves the anchor.
-pub fn trusted_now(
+pub(crate) fn trusted_now(
     conn: &Connection,
     sample: i64,
     clock: (i64, i64, i64),
@@ -208,7 +208,7 @@ pub fn trusted_now(
 
 /// `nrec prune`: the user confirms the wall clock the newest sample was taken with; it
 /// becomes the anchor the next samples are checked against.
-pub fn confirm_clock(conn: &Connection) -> rusqlite::Result<()> {
+pub(crate) fn confirm_clock(conn: &Connection) -> rusqlite::Result<()> {
     use rusqlite::OptionalExtension;
     let last: Option<(i64, i64, i64)> = conn
         .query_row(
@@ -223,7 +223,7 @@ pub fn confirm_clock(conn: &Connection) -> rusqlite::Result<()> {
     }
 }
 
-pub fn prune(
+pub(crate) fn prune(
     conn: &mut Connection,
     now_ms: i64,
     r: &Retention,

@@ -24,7 +24,7 @@ pub struct SampleRow {
 
 /// Samples whose interval ends in the window (`start < ts <= end`, §4 "Windows"), in
 /// recording order.
-pub fn samples(conn: &Connection, w: &Window) -> rusqlite::Result<Vec<SampleRow>> {
+pub(crate) fn samples(conn: &Connection, w: &Window) -> rusqlite::Result<Vec<SampleRow>> {
     let mut st = conn.prepare_cached(
         "SELECT s.id, s.ts_ms, s.prev, s.elapsed_ms, si.boot_id, si.hostname, si.kernel, si.arch, si.ncpu
          FROM sample s JOIN sysinfo si ON si.id = s.sysinfo
@@ -59,7 +59,7 @@ pub struct IfaceRow {
 
 /// Interface rows of the given samples (a window's, in id order), in sample then interface
 /// order. One range scan of the primary key; names are looked up once per interface.
-pub fn iface_rows(
+pub(crate) fn iface_rows(
     conn: &Connection,
     samples: &[SampleRow],
     needed: &[bool; 16],
@@ -170,7 +170,10 @@ impl ProtoRow {
 }
 
 /// Protocol rows of the window's samples.
-pub fn proto_rows(conn: &Connection, w: &Window) -> rusqlite::Result<(Vec<ProtoRow>, Keysets)> {
+pub(crate) fn proto_rows(
+    conn: &Connection,
+    w: &Window,
+) -> rusqlite::Result<(Vec<ProtoRow>, Keysets)> {
     let mut st = conn.prepare_cached(
         "SELECT p.sample, n.name, p.keyset, p.vals, p.counted
          FROM sample s JOIN proto_sample p ON p.sample = s.id JOIN netns n ON n.id = p.netns
@@ -233,7 +236,7 @@ pub struct ProcRow {
 
 /// Per-process bytes of the samples in the window (all sources summed), busiest first
 /// within each sample.
-pub fn proc_rows(conn: &Connection, w: &Window) -> rusqlite::Result<Vec<ProcRow>> {
+pub(crate) fn proc_rows(conn: &Connection, w: &Window) -> rusqlite::Result<Vec<ProcRow>> {
     let mut who: HashMap<i64, (Vec<u8>, Vec<u8>, i64)> = HashMap::new();
     let mut out = Vec::new();
     let mut reader = super::procbytes::BytesReader::new();
@@ -290,7 +293,7 @@ pub struct ListenerRow {
 
 /// Listener spans that overlap the window, one per (namespace, protocol, address, port,
 /// process): first seen, last seen and how many sockets.
-pub fn listeners(conn: &Connection, w: &Window) -> rusqlite::Result<Vec<ListenerRow>> {
+pub(crate) fn listeners(conn: &Connection, w: &Window) -> rusqlite::Result<Vec<ListenerRow>> {
     let mut st = conn.prepare_cached(
         "SELECT n.name, l.proto, l.family, l.addr, l.port, l.uid, l.pid, l.comm,
                 min(l.first_ms), max(l.last_ms), count(*)
@@ -327,7 +330,7 @@ pub struct Host {
 }
 
 /// The host as of the newest sample: the name every output carries, the heading of reports.
-pub fn last_host(conn: &Connection) -> rusqlite::Result<Option<Host>> {
+pub(crate) fn last_host(conn: &Connection) -> rusqlite::Result<Option<Host>> {
     use rusqlite::OptionalExtension;
     conn.query_row(
         "SELECT hostname, kernel, arch, ncpu FROM sysinfo ORDER BY id DESC LIMIT 1",
@@ -364,7 +367,7 @@ pub struct Process {
 
 /// Every process with this PID or this name (comm), oldest first. `hz` is USER_HZ, the unit
 /// of the stored start time.
-pub fn processes(
+pub(crate) fn processes(
     conn: &Connection,
     name: &[u8],
     pid: Option<i64>,
@@ -414,7 +417,10 @@ pub struct LastSample {
 /// What `status` tells about recording: the newest sample, the raw samples kept.
 /// The interval between two stored samples, `back` intervals before the newest (0: the
 /// newest): (start, end) in UTC ms. None: there are not that many samples.
-pub fn interval_back(conn: &Connection, back: usize) -> rusqlite::Result<Option<(i64, i64)>> {
+pub(crate) fn interval_back(
+    conn: &Connection,
+    back: usize,
+) -> rusqlite::Result<Option<(i64, i64)>> {
     let times: Vec<i64> = conn
         .prepare_cached("SELECT ts_ms FROM sample ORDER BY ts_ms DESC, id DESC LIMIT 2 OFFSET ?1")?
         .query_map([i64::try_from(back).unwrap_or(i64::MAX)], |r| r.get(0))?
@@ -433,7 +439,7 @@ pub struct Recording {
     pub quarters_from_day: Option<i64>,
 }
 
-pub fn recording(conn: &Connection) -> rusqlite::Result<Recording> {
+pub(crate) fn recording(conn: &Connection) -> rusqlite::Result<Recording> {
     use rusqlite::OptionalExtension;
     let get_meta = super::rollup::get_meta;
     let last = conn
@@ -469,7 +475,7 @@ pub fn recording(conn: &Connection) -> rusqlite::Result<Recording> {
 
 /// The recording interval, as the newest samples recorded it: the median of the last 20
 /// intervals (None before the second sample).
-pub fn recording_interval_ms(conn: &Connection) -> rusqlite::Result<Option<i64>> {
+pub(crate) fn recording_interval_ms(conn: &Connection) -> rusqlite::Result<Option<i64>> {
     let mut v: Vec<i64> = conn
         .prepare_cached(
             "SELECT elapsed_ms FROM sample WHERE elapsed_ms > 0 ORDER BY ts_ms DESC, id DESC LIMIT 20",
@@ -489,7 +495,7 @@ pub struct NetnsSources {
     pub sockets: bool,
 }
 
-pub fn netns_sources(conn: &Connection, sample: i64) -> rusqlite::Result<Vec<NetnsSources>> {
+pub(crate) fn netns_sources(conn: &Connection, sample: i64) -> rusqlite::Result<Vec<NetnsSources>> {
     let mut st = conn.prepare(
         "SELECT n.name,
                 (SELECT count(*) FROM iface_sample x JOIN iface i ON i.id = x.iface
@@ -514,7 +520,7 @@ pub fn netns_sources(conn: &Connection, sample: i64) -> rusqlite::Result<Vec<Net
 
 /// The samples whose interval ends in `[start_ms, end_ms)` (`start < ts <= end`) as (id,
 /// time, interval), in time order.
-pub fn sample_spans(
+pub(crate) fn sample_spans(
     conn: &Connection,
     start_ms: i64,
     end_ms: i64,
@@ -529,7 +535,7 @@ pub fn sample_spans(
 }
 
 /// The times of the first `limit` samples ending in `(start_ms, end_ms]`, in time order.
-pub fn sample_times(
+pub(crate) fn sample_times(
     conn: &Connection,
     start_ms: i64,
     end_ms: i64,

@@ -222,10 +222,6 @@ impl Reader {
     pub fn listeners(&self, w: &Window) -> Result<Vec<ListenerRow>> {
         crate::query::listeners(&self.conn, w).map_err(db(&self.path))
     }
-    /// (id, time, interval) of the samples ending in `(start_ms, end_ms]`, in time order.
-    pub fn sample_spans(&self, start_ms: i64, end_ms: i64) -> Result<Vec<(i64, i64, Option<i64>)>> {
-        crate::query::sample_spans(&self.conn, start_ms, end_ms).map_err(db(&self.path))
-    }
     /// The times of the first `limit` samples ending in `(start_ms, end_ms]`.
     pub fn sample_times(&self, start_ms: i64, end_ms: i64, limit: usize) -> Result<Vec<i64>> {
         crate::query::sample_times(&self.conn, start_ms, end_ms, limit).map_err(db(&self.path))

@@ -76,7 +76,7 @@ impl Vector<'_> {
 }
 
 /// Series id → kind, for the given kinds.
-pub fn kinds(conn: &Connection, kinds: &[Kind]) -> rusqlite::Result<HashMap<i64, Kind>> {
+pub(crate) fn kinds(conn: &Connection, kinds: &[Kind]) -> rusqlite::Result<HashMap<i64, Kind>> {
     // The list is built from the enum's own numbers, never from input.
     let list: Vec<String> = kinds.iter().map(|k| (*k as i64).to_string()).collect();
     let mut st = conn.prepare_cached(&format!(
@@ -126,7 +126,7 @@ fn add_to(m: &mut HashMap<Vec<u8>, (u64, u64)>, ns: &[u8], (rx, tx): (u64, u64))
 
 /// The network namespace name of every interface and process series ("" for a process
 /// whose namespace nrec never sampled).
-pub fn netns_of_series(conn: &Connection) -> rusqlite::Result<HashMap<i64, Vec<u8>>> {
+pub(crate) fn netns_of_series(conn: &Connection) -> rusqlite::Result<HashMap<i64, Vec<u8>>> {
     let mut st = conn.prepare_cached(
         "SELECT s.id, coalesce(n.name, x'') FROM series s JOIN iface i ON i.id = s.ref
            LEFT JOIN netns n ON n.id = i.netns WHERE s.kind = ?1
@@ -243,7 +243,7 @@ impl ProcSeries {
     }
 }
 
-pub fn procs(conn: &Connection) -> rusqlite::Result<Vec<ProcSeries>> {
+pub(crate) fn procs(conn: &Connection) -> rusqlite::Result<Vec<ProcSeries>> {
     let mut st = conn.prepare(
         "SELECT s.id, p.pid, p.comm, p.exe, p.unit, p.container, p.uid, coalesce(n.name, x''), s.ref,
                 c.name, c.image, c.pod, c.pod_namespace, u.description
@@ -291,7 +291,7 @@ pub struct DetailSeries {
 }
 
 /// The port (`Kind::Port`) or host (`Kind::Host`) series; `port` narrows ports to one.
-pub fn details(
+pub(crate) fn details(
     conn: &Connection,
     kind: Kind,
     port: Option<u16>,
@@ -324,7 +324,7 @@ pub struct IfaceSeries {
     pub name: Vec<u8>,
 }
 
-pub fn ifaces(conn: &Connection) -> rusqlite::Result<Vec<IfaceSeries>> {
+pub(crate) fn ifaces(conn: &Connection) -> rusqlite::Result<Vec<IfaceSeries>> {
     let mut st = conn.prepare(
         "SELECT s.id, n.name, i.name FROM series s JOIN iface i ON i.id = s.ref
          JOIN netns n ON n.id = i.netns WHERE s.kind = ?1",
@@ -341,7 +341,7 @@ pub fn ifaces(conn: &Connection) -> rusqlite::Result<Vec<IfaceSeries>> {
 
 /// Every interface ever recorded, baselines included (a series exists only once it moved
 /// bytes): (namespace, name).
-pub fn iface_names(conn: &Connection) -> rusqlite::Result<Vec<(Vec<u8>, Vec<u8>)>> {
+pub(crate) fn iface_names(conn: &Connection) -> rusqlite::Result<Vec<(Vec<u8>, Vec<u8>)>> {
     let mut st =
         conn.prepare("SELECT n.name, i.name FROM iface i JOIN netns n ON n.id = i.netns")?;
     let rows = st.query_map([], |r| {
@@ -359,7 +359,7 @@ pub struct NetnsSeries {
     pub names: Vec<String>,
 }
 
-pub fn netns_series(conn: &Connection, kind: Kind) -> rusqlite::Result<Vec<NetnsSeries>> {
+pub(crate) fn netns_series(conn: &Connection, kind: Kind) -> rusqlite::Result<Vec<NetnsSeries>> {
     let mut st = conn.prepare(
         "SELECT s.id, n.name, k.names FROM series s JOIN netns n ON n.id = s.ref
          LEFT JOIN keyset k ON k.id = s.keyset WHERE s.kind = ?1",
@@ -379,7 +379,7 @@ pub fn netns_series(conn: &Connection, kind: Kind) -> rusqlite::Result<Vec<Netns
 }
 
 /// The host's sampling series (one; more only after a database merge).
-pub fn time_series(conn: &Connection) -> rusqlite::Result<Vec<i64>> {
+pub(crate) fn time_series(conn: &Connection) -> rusqlite::Result<Vec<i64>> {
     let mut st = conn.prepare("SELECT id FROM series WHERE kind = ?1")?;
     let rows = st.query_map([Kind::Time as i64], |r| r.get(0))?;
     rows.collect()

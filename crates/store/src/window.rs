@@ -76,24 +76,10 @@ impl Sums {
     }
 }
 
-/// Sums of the series of `kinds` over `[start_ms, end_ms)`. A kind named twice is summed once.
-pub fn sums(
-    conn: &Connection,
-    roller: &mut Roller,
-    h: &Horizons,
-    kinds: &[Kind],
-    start_ms: i64,
-    end_ms: i64,
-) -> rusqlite::Result<Sums> {
-    Ok(sums_each(conn, roller, h, kinds, &[(start_ms, end_ms)])?
-        .pop()
-        .unwrap_or_default())
-}
-
 /// [`sums`] over each of `windows` (`[start, end)`: a picture's buckets, a summary's hours):
 /// the same answers as one call per window, with the rollup rows of a day read once for the
 /// windows in a row that fall within it.
-pub fn sums_each(
+pub(crate) fn sums_each(
     conn: &Connection,
     roller: &mut Roller,
     h: &Horizons,
@@ -305,7 +291,7 @@ fn day_rows(
 /// reports read every window: raw samples wherever they are stored, and for the part before
 /// them (pruned by retention) one pseudo-sample per rollup bucket. Returns the coarsest data
 /// used.
-pub fn process_bytes(
+pub(crate) fn process_bytes(
     conn: &Connection,
     h: &Horizons,
     start_ms: i64,
@@ -324,7 +310,7 @@ pub fn process_bytes(
 }
 
 /// (sample id, time, interval, bytes) — a stored sample's process, port and host bytes.
-pub type ProcSample = (i64, i64, i64, super::procbytes::SampleBytes);
+pub(crate) type ProcSample = (i64, i64, i64, super::procbytes::SampleBytes);
 
 /// The same shape as [`super::procbytes::BytesReader::window`] from rollups: one
 /// pseudo-sample per stored bucket (quarter hours, or UTC days where the quarter detail is

@@ -211,7 +211,7 @@ pub fn read_proc_small(path: impl AsRef<std::path::Path>) -> std::io::Result<Vec
 
 /// The first argument that makes `nrec` the reader of [`read_bounded_within`] (not a command:
 /// clap never sees it, so no help or completion shows it).
-pub const READ_HELPER_ARG: &str = "--nrec-internal-read-file";
+pub(crate) const READ_HELPER_ARG: &str = "--nrec-internal-read-file";
 
 /// [`read_bounded`] that gives up after `deadline`: for files that are not the kernel's own (a
 /// captured /proc tree may sit on FUSE or NFS, where an open or a read can block for ever, and

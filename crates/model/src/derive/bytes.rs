@@ -7,19 +7,20 @@ use std::collections::BTreeMap;
 /// Where a process's bytes came from (stored as `proc_bytes`' source codes).
 pub mod source {
     /// sock_diag's per-socket TCP counters.
-    pub const SOCK_DIAG: i64 = 1;
+    pub(crate) const SOCK_DIAG: i64 = 1;
     /// eBPF, per protocol class.
-    pub const EBPF_TCP: i64 = 2;
-    pub const EBPF_UDP: i64 = 3;
-    pub const EBPF_OTHER: i64 = 4;
+    pub(crate) const EBPF_TCP: i64 = 2;
+    pub(crate) const EBPF_UDP: i64 = 3;
+    pub(crate) const EBPF_OTHER: i64 = 4;
     /// The pcap fallback's UDP flows.
-    pub const PCAP_UDP: i64 = 5;
+    pub(crate) const PCAP_UDP: i64 = 5;
 
     /// The source of a protocol class of the eBPF value.
-    pub fn of_ebpf_class(class: usize) -> i64 {
+    pub(crate) fn of_ebpf_class(class: usize) -> i64 {
         match class {
             crate::ebpf::CLASS_TCP => EBPF_TCP,
             crate::ebpf::CLASS_UDP => EBPF_UDP,
+            crate::ebpf::CLASS_OTHER => EBPF_OTHER,
             _ => EBPF_OTHER,
         }
     }
@@ -112,13 +113,13 @@ impl<P: Ord + Copy> ProcBytes<P> {
 type Host = (String, (u64, u64));
 
 /// How many remote addresses per process and interval are kept by name; the rest is '*'.
-pub const TOP_HOSTS: usize = 8;
+pub(crate) const TOP_HOSTS: usize = 8;
 
 impl<P: Ord + Copy> ProcBytes<P> {
     /// Adds `hosts` (per process, remote address) cut to each process's [`TOP_HOSTS`] busiest
     /// by name, the rest summed under '*' (what one namespace's sockets or flows store per
     /// process and interval).
-    pub fn add_top_hosts(&mut self, hosts: BTreeMap<(P, String), (u64, u64)>) {
+    pub(crate) fn add_top_hosts(&mut self, hosts: BTreeMap<(P, String), (u64, u64)>) {
         let mut per: BTreeMap<P, Vec<Host>> = BTreeMap::new();
         for ((p, addr), b) in hosts {
             per.entry(p).or_default().push((addr, b));

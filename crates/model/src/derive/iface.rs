@@ -314,7 +314,7 @@ pub(crate) mod tests {
     fn one(p: &[Prev], n: &[NsSample], pl: Placement) -> (Vec<Vec<IfaceDelta>>, Vec<String>) {
         let mut w = Warnings::default();
         let d = iface_deltas(p, n, pl, &mut w);
-        (d, w.texts().map(String::from).collect())
+        (d, w.list.into_iter().map(|x| x.text).collect())
     }
 
     #[test]

@@ -17,7 +17,7 @@ pub type Baseline = HashMap<u64, (u64, u64, i64)>;
 
 /// Whose bytes they are, before process rows exist.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum Who {
+pub(crate) enum Who {
     /// A process row already known: the owner the baseline recorded for the socket.
     Row(i64),
     /// The owner this sample's /proc scan found for the socket's inode.
@@ -43,7 +43,7 @@ impl Bytes {
 
 /// One namespace's TCP bytes of an interval.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
-pub struct Tally {
+pub(crate) struct Tally {
     /// Every socket's bytes, and those without a known owner.
     pub all: Bytes,
     pub unowned: Bytes,
@@ -77,7 +77,7 @@ impl Tally {
 /// What a namespace's dump gives: the next baseline always, the interval's bytes when there
 /// was a baseline to count against.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Accounted {
+pub(crate) struct Accounted {
     /// (cookie, bytes_acked, bytes_received, owner) of every dumped socket, by cookie.
     pub next: Vec<(u64, u64, u64, Option<Who>)>,
     pub tally: Option<Tally>,
@@ -97,7 +97,7 @@ pub fn service_port(s: &TcpSock, listen_ports: &HashSet<u16>) -> u16 {
 /// every socket is new (first sample after a reboot), None when only a baseline can be taken.
 /// A socket a process holds is named by its inode ([`Who::Inode`]) until the owner scan says
 /// whose it is. None when the dump failed.
-pub fn account_tcp(ns: &NsSample, base: Option<&Baseline>) -> Option<Accounted> {
+pub(crate) fn account_tcp(ns: &NsSample, base: Option<&Baseline>) -> Option<Accounted> {
     let socks = ns.tcp.as_ref()?;
     let listen_ports: HashSet<u16> = ns
         .listeners
@@ -207,7 +207,7 @@ fn udp_ends(ns: &NsSample) -> Vec<(End, End, u64, u64)> {
 /// A captured UDP flow's bytes (pcap fallback), credited through the namespace's socket
 /// table: the socket it left or reached, its service port, the remote address.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct UdpCredit {
+pub(crate) struct UdpCredit {
     /// The local socket's inode (its owner is the process).
     pub inode: u32,
     /// UDP has no accept(): every sending socket looks bound. The service is the lower port
@@ -220,7 +220,7 @@ pub struct UdpCredit {
 
 /// The namespace's captured UDP flows by local socket. Datagrams of sockets gone by the
 /// sample (a process that sent and exited) have no socket and stay unattributed.
-pub fn account_udp(ns: &NsSample) -> Vec<UdpCredit> {
+pub(crate) fn account_udp(ns: &NsSample) -> Vec<UdpCredit> {
     udp_ends(ns)
         .into_iter()
         .filter_map(|(local, remote, rx, tx)| {

@@ -45,7 +45,7 @@ impl Format {
 }
 
 /// Bumped when a column or key is renamed or removed (adding one does not bump it).
-pub const FORMAT_VERSION: u64 = 1;
+pub(crate) const FORMAT_VERSION: u64 = 1;
 
 /// A value as data: numbers stay numbers, unknown is `null` (an empty CSV cell).
 #[derive(Debug, Clone, PartialEq)]
@@ -71,11 +71,8 @@ impl Cell {
     pub fn text(s: impl Into<String>) -> Cell {
         Cell::Text(s.into())
     }
-    pub fn opt_int<T: Into<i128>>(v: Option<T>) -> Cell {
+    pub(crate) fn opt_int<T: Into<i128>>(v: Option<T>) -> Cell {
         v.map_or(Cell::Null, |v| Cell::Int(v.into()))
-    }
-    pub fn opt_text(v: Option<&str>) -> Cell {
-        v.map_or(Cell::Null, |s| Cell::Text(s.to_string()))
     }
 }
 
@@ -108,7 +105,7 @@ impl From<bool> for Cell {
 }
 
 /// A CSV text cell a spreadsheet will not evaluate (`=`, `+`, `-`, `@`, TAB, CR lead).
-pub fn csv_text(s: &str) -> String {
+pub(crate) fn csv_text(s: &str) -> String {
     match s.as_bytes().first() {
         Some(b'=' | b'+' | b'-' | b'@' | b'\t' | b'\r') => format!("'{s}"),
         _ => s.to_string(),
@@ -154,7 +151,7 @@ pub fn local_text(ts_ms: i64, tz: &TimeZone) -> String {
 }
 
 /// `MM/DD/YY` (sar's heading date).
-pub fn sar_date(ts_ms: i64, tz: &TimeZone) -> String {
+pub(crate) fn sar_date(ts_ms: i64, tz: &TimeZone) -> String {
     let iso = std::env::var_os("S_TIME_FORMAT").is_some_and(|v| v == "ISO");
     let f = if iso { "%Y-%m-%d" } else { "%m/%d/%y" };
     local(ts_ms, tz).strftime(f).to_string()
@@ -254,7 +251,7 @@ impl<'w> Output<'w> {
     }
 
     /// A picture's title: `nrec COMMAND WHAT — HOST — WINDOW`.
-    pub fn picture_title(&self, what: &str) -> String {
+    pub(crate) fn picture_title(&self, what: &str) -> String {
         let mut t = format!("nrec {}", self.command);
         if !what.is_empty() {
             t.push(' ');
@@ -275,7 +272,7 @@ impl<'w> Output<'w> {
         &mut *self.w
     }
 
-    pub fn rows_written(&self) -> u64 {
+    pub(crate) fn rows_written(&self) -> u64 {
         self.rows_written
     }
 
@@ -312,7 +309,7 @@ impl<'w> Output<'w> {
     }
 
     /// A cell as CSV text (formula-safe).
-    pub fn csv_cell(&self, c: &Cell) -> String {
+    pub(crate) fn csv_cell(&self, c: &Cell) -> String {
         match c {
             Cell::Null => String::new(),
             Cell::Int(v) => v.to_string(),
@@ -393,7 +390,7 @@ impl<'w> Output<'w> {
     }
 
     /// A blank line between CSV documents (report's kinds).
-    pub fn csv_separator(&mut self) -> io::Result<()> {
+    pub(crate) fn csv_separator(&mut self) -> io::Result<()> {
         self.w.write_all(b"\r\n")
     }
 

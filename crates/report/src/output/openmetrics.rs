@@ -86,7 +86,7 @@ impl Family {
 }
 
 /// A label value as the format requires, after nrec's text escaping.
-pub fn label_value(v: &str, out: &mut String) {
+pub(crate) fn label_value(v: &str, out: &mut String) {
     for c in nrec_model::names::escape_text(v).chars() {
         match c {
             '\\' => out.push_str("\\\\"),

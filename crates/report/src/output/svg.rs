@@ -224,7 +224,7 @@ pub struct Series {
 }
 
 /// One chart of a kind: its series over the window.
-pub struct Panel {
+pub(crate) struct Panel {
     pub title: String,
     pub unit: String,
     pub series: Vec<Series>,
@@ -240,7 +240,7 @@ const BOTTOM: f64 = 40.0;
 /// Time-series panels, one under another, sharing the window `(a, b)` (UTC ms) as their x
 /// axis; `restarts` are marked on each; `note` is printed under the title (the rollup
 /// resolution, when the window is past the raw retention).
-pub fn time_panels(
+pub(crate) fn time_panels(
     title: &str,
     note: &str,
     panels: &[Panel],
@@ -374,7 +374,7 @@ pub fn time_panels(
 /// How many points a line has at most: one per 2.6 pixels of the plot. More samples than
 /// that are averaged per bucket (a day of one-minute samples: 6 per point), so a week of
 /// them stays a picture of kilobytes, not of megabytes.
-pub const BUCKETS: usize = 240;
+pub(crate) const BUCKETS: usize = 240;
 
 /// A point as drawn: the mean of a bucket's samples (time and value), how many, whether the
 /// line breaks before it (a gap or a reboot among them or before them).
@@ -441,7 +441,7 @@ fn bucketed(points: &[(i64, Option<f64>)], a: i64, b: i64) -> Vec<Drawn> {
 }
 
 /// One ranked row of a bar chart: its label, its parts (received, sent) and their classes.
-pub struct Bar {
+pub(crate) struct Bar {
     pub label: String,
     pub rx: u64,
     pub tx: u64,
@@ -452,7 +452,7 @@ pub struct Bar {
 /// Horizontal bars, one per row, received and sent side by side on one scale of bytes;
 /// `share_of`: the total each row's share is of. With `stack`, the same rows over time under
 /// them ([`Stack`]).
-pub fn ranked_bars(
+pub(crate) fn ranked_bars(
     title: &str,
     note: &str,
     bars: &[Bar],
@@ -526,7 +526,7 @@ fn bars_body(out: &mut String, bars: &[Bar], share_of: u64) -> f64 {
 }
 
 /// The ranked rows over time: the window cut into buckets, each row's bytes per bucket.
-pub struct Stack {
+pub(crate) struct Stack {
     /// The buckets' boundaries (UTC ms), one more than there are buckets.
     pub edges: Vec<i64>,
     /// Per bucket, whether any sample closed in it (a bucket without one is a gap: not drawn).
@@ -536,7 +536,7 @@ pub struct Stack {
 }
 
 /// One row of a [`Stack`]: its label and its bytes (received, sent) per bucket.
-pub struct Layer {
+pub(crate) struct Layer {
     pub label: String,
     /// Drawn muted (the `(unattributed)` and `(other …)` rows).
     pub muted: bool,
@@ -695,7 +695,7 @@ fn bucket_name(ms: i64) -> String {
 
 /// A period's bar of `period_bars`: its label, bytes, and whether it is an estimate (the
 /// current period, projected).
-pub struct PeriodBar {
+pub(crate) struct PeriodBar {
     pub label: String,
     /// What the `<title>` says of it (the period's exact start and end).
     pub detail: String,
@@ -707,7 +707,7 @@ pub struct PeriodBar {
 /// vnStat's bars: per key (an interface, a process, a port) a chart with one column per
 /// period (hours, days, months), received under sent; the current period's estimate is a
 /// dashed outline above what it has so far. Charts stack under one title.
-pub fn period_bars(title: &str, note: &str, groups: &[(String, Vec<PeriodBar>)]) -> String {
+pub(crate) fn period_bars(title: &str, note: &str, groups: &[(String, Vec<PeriodBar>)]) -> String {
     const H: f64 = 240.0;
     let head = 50.0;
     let height = (head + H * groups.len().max(1) as f64) as u32;

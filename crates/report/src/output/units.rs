@@ -32,7 +32,7 @@ pub fn bits_per_s(bits: f64) -> String {
 }
 
 /// sar's `--human` column: a KiB/s figure as bytes with a one-letter binary unit, 9 wide.
-pub fn sar_human(kib: f64) -> String {
+pub(crate) fn sar_human(kib: f64) -> String {
     const UNITS: [char; 6] = ['B', 'k', 'M', 'G', 'T', 'P'];
     let (x, u) = scale(kib * 1024.0, 1024.0, UNITS.len());
     format!(" {:>8.1}{}", x, UNITS[u])
@@ -71,7 +71,7 @@ pub fn duration(ms: i64) -> String {
 }
 
 /// A share in percent of a whole (0 when the whole is 0).
-pub fn pct(part: u64, whole: u64) -> f64 {
+pub(crate) fn pct(part: u64, whole: u64) -> f64 {
     if whole == 0 {
         0.0
     } else {

@@ -33,7 +33,7 @@ pub struct Segment {
 
 /// A gauge the sample did not know (e.g. SYN_RECV when the hash walk was skipped): shown as
 /// `-`, empty in CSV, null in JSON, and it makes any sum or mean it enters unknown too.
-pub const UNKNOWN: u128 = u128::MAX;
+pub(crate) const UNKNOWN: u128 = u128::MAX;
 
 /// One output row: an interval (or a resampled bucket) for one interface or namespace.
 #[derive(Debug, Clone)]
@@ -88,7 +88,7 @@ pub struct Table {
 /// window whose raw samples are stored as raw rows, the part before them (pruned by
 /// retention) from rollups — part by part, so a window on a database that was never pruned
 /// is raw throughout.
-pub struct Data {
+pub(crate) struct Data {
     pub samples: Vec<SampleRow>,
     ifaces: Option<Vec<IfaceRow>>,
     protos: Option<(Vec<ProtoRow>, Keysets)>,
@@ -181,7 +181,7 @@ fn intervals(samples: &[SampleRow]) -> (Vec<Interval>, Vec<Segment>) {
 }
 
 /// Builds the table of `kind` from loaded data.
-pub fn build(kind: &'static Kind, data: &Data, shape: &Shape) -> Table {
+pub(crate) fn build(kind: &'static Kind, data: &Data, shape: &Shape) -> Table {
     let (ivs, mut raw_segments) = intervals(&data.samples);
     let mut rows = match kind.key {
         Key::Iface => iface_table_rows(kind, &ivs, data.ifaces.as_deref().unwrap_or(&[])),

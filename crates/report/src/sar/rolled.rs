@@ -26,7 +26,7 @@ struct Label {
     names: Option<HashMap<String, usize>>,
 }
 
-pub struct Rolled {
+pub(crate) struct Rolled {
     /// The coarsest bucket used: quarter hours, or UTC days where their detail was pruned.
     pub res: Resolution,
     start_ms: i64,

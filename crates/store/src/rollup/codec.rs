@@ -6,12 +6,7 @@ use super::QUARTERS;
 use crate::{encode_varints, read_varint};
 use std::collections::BTreeMap;
 
-/// Element `i` of a stored vector, 0 when a (corrupt or older) vector is shorter: a bad row
-/// reads as missing data, never as a crash.
-pub fn at(v: &[u64], i: usize) -> u64 {
-    v.get(i).copied().unwrap_or(0)
-}
-
+/// Adds `v` into `into` element by element (growing it; sums saturate).
 pub fn add_into(into: &mut Vec<u64>, v: &[u64]) {
     if into.len() < v.len() {
         into.resize(v.len(), 0);
@@ -33,7 +28,7 @@ fn varint_len(v: u64) -> usize {
 /// layouts — 0 dense (every value), 1 sparse (count of non-zero values, then (gap, value)
 /// pairs), 2 bitmap (a bit per position, then the non-zero values). Interface and protocol
 /// vectors are mostly zeros in a few fixed places: the bitmap is ~20 % smaller there.
-pub fn encode_vec(v: &[u64], out: &mut Vec<u8>) {
+pub(crate) fn encode_vec(v: &[u64], out: &mut Vec<u8>) {
     let nz = || v.iter().enumerate().filter(|(_, x)| **x != 0);
     let dense: usize = v.iter().map(|x| varint_len(*x)).sum();
     let mut sparse = varint_len(nz().count() as u64);
@@ -71,7 +66,7 @@ pub fn encode_vec(v: &[u64], out: &mut Vec<u8>) {
     }
 }
 
-pub fn decode_vec(b: &mut &[u8]) -> Option<Vec<u64>> {
+pub(crate) fn decode_vec(b: &mut &[u8]) -> Option<Vec<u64>> {
     let h = read_varint(b)?;
     let len = usize::try_from(h >> 2).ok().filter(|l| *l <= 1 << 16)?;
     let mut v = vec![0u64; len];
@@ -112,7 +107,7 @@ pub fn decode_vec(b: &mut &[u8]) -> Option<Vec<u64>> {
 /// and its vector. Format 1 (all vectors the same short length n, stored once): the values
 /// dense, no per-entry header — the common case of process, port and host series, where
 /// the header would be an eighth of the bytes. Format 0: each vector with its own header.
-pub fn encode_quarters(q: &BTreeMap<u8, Vec<u64>>) -> Vec<u8> {
+pub(crate) fn encode_quarters(q: &BTreeMap<u8, Vec<u64>>) -> Vec<u8> {
     let mut out = Vec::new();
     let n = q.values().next().map_or(0, Vec::len);
     if n > 0 && n <= 4 && q.values().all(|v| v.len() == n) {
@@ -134,7 +129,7 @@ pub fn encode_quarters(q: &BTreeMap<u8, Vec<u64>>) -> Vec<u8> {
     out
 }
 
-pub fn decode_quarters(b: &[u8]) -> Option<BTreeMap<u8, Vec<u64>>> {
+pub(crate) fn decode_quarters(b: &[u8]) -> Option<BTreeMap<u8, Vec<u64>>> {
     let mut out = BTreeMap::new();
     let (&format, mut b) = b.split_first()?;
     let fixed = match format {

@@ -12,7 +12,8 @@
 
 mod codec;
 
-pub use codec::{add_into, at, decode_quarters, decode_vec, encode_quarters, encode_vec};
+pub use codec::add_into;
+pub(crate) use codec::{decode_quarters, decode_vec, encode_quarters, encode_vec};
 
 use super::from_sql;
 use rusqlite::{Connection, OptionalExtension, params};
@@ -24,12 +25,12 @@ pub use nrec_model::time::{DAY_MS, QUARTER_MS, QUARTERS, instant};
 /// The rowid of the rollup row of (kind, UTC day, series): day << 35 | kind << 32 | series.
 /// Day-major, so that the open day's rows (rewritten with every sample) are the last rows of
 /// the table and a finished day is compacted where rows are appended.
-pub fn key(kind: Kind, day: i64, series: i64) -> i64 {
+pub(crate) fn key(kind: Kind, day: i64, series: i64) -> i64 {
     (day << 35) | ((kind as i64) << 32) | series
 }
 
 /// `[lo, hi)` rowids of kind's rows of one day.
-pub fn kind_day(kind: Kind, day: i64) -> (i64, i64) {
+pub(crate) fn kind_day(kind: Kind, day: i64) -> (i64, i64) {
     let lo = key(kind, day.clamp(0, MAX_DAY), 0);
     (lo, lo + (1 << 32))
 }
@@ -39,7 +40,7 @@ pub const MAX_DAY: i64 = (1 << 27) - 1;
 
 /// `SELECT cols FROM rollup r` for kind ?1 and days [?2, ?3): one rowid range seek per day
 /// (a recursive list of days joined on the key), in (day, series) order.
-pub fn kind_days_sql(cols: &str) -> String {
+pub(crate) fn kind_days_sql(cols: &str) -> String {
     format!(
         "WITH RECURSIVE d(day) AS (SELECT max(?2, 0) WHERE max(?2, 0) < ?3
                                    UNION ALL SELECT day + 1 FROM d WHERE day + 1 < ?3)
@@ -49,7 +50,7 @@ pub fn kind_days_sql(cols: &str) -> String {
 }
 
 /// Rolls up every stored sample not rolled up yet (after `rolled_to`); returns how many.
-pub fn roll_pending(conn: &Connection) -> rusqlite::Result<usize> {
+pub(crate) fn roll_pending(conn: &Connection) -> rusqlite::Result<usize> {
     let done = get_meta(conn, "rolled_to")?.unwrap_or(0);
     let ids: Vec<i64> = conn
         .prepare("SELECT id FROM sample WHERE id > ?1 ORDER BY id")?
@@ -62,38 +63,10 @@ pub fn roll_pending(conn: &Connection) -> rusqlite::Result<usize> {
     Ok(ids.len())
 }
 
-/// Every rollup row of `kind` on UTC days `[d0, d1)`, decoded, in (day, series) order, to
-/// `f(day, series, row)`; database errors become `E` through `db` (so `f` may fail with its
-/// own errors, e.g. a write to the output).
-pub fn for_each_row<E>(
-    conn: &Connection,
-    kind: Kind,
-    (d0, d1): (i64, i64),
-    db: impl Fn(rusqlite::Error) -> E,
-    mut f: impl FnMut(i64, i64, DayRow) -> Result<(), E>,
-) -> Result<(), E> {
-    let mut st = conn
-        .prepare_cached(&kind_days_sql("r.day, r.series, r.total, r.quarters"))
-        .map_err(&db)?;
-    let mut rows = st.query(params![kind as i64, d0, d1]).map_err(&db)?;
-    while let Some(r) = rows.next().map_err(&db)? {
-        let row = (|| {
-            let day: i64 = r.get(0)?;
-            let series: i64 = r.get(1)?;
-            let t: Vec<u8> = r.get(2)?;
-            let q: Option<Vec<u8>> = r.get(3)?;
-            Ok((day, series, decode_row(&t, q.as_deref(), day, series)?))
-        })()
-        .map_err(&db)?;
-        f(row.0, row.1, row.2)?;
-    }
-    Ok(())
-}
-
 /// Adds the daily totals of UTC day `day`, about to be pruned, into `carried` (schema 6): the
 /// metrics' counters sum everything ever recorded and must not go backwards when retention
 /// removes a day.
-pub fn carry_day(conn: &Connection, day: i64) -> rusqlite::Result<()> {
+pub(crate) fn carry_day(conn: &Connection, day: i64) -> rusqlite::Result<()> {
     for k in Kind::ALL {
         let (lo, hi) = kind_day(k, day);
         let mut st =
@@ -130,7 +103,7 @@ pub fn carry_day(conn: &Connection, day: i64) -> rusqlite::Result<()> {
 
 /// The first UTC day with rollups (rows with a key nrec cannot write — a negative id, a crafted
 /// file — are not a day: `check` reports them).
-pub fn first_day(conn: &Connection) -> rusqlite::Result<Option<i64>> {
+pub(crate) fn first_day(conn: &Connection) -> rusqlite::Result<Option<i64>> {
     conn.prepare_cached("SELECT id >> 35 FROM rollup WHERE id >= 0 ORDER BY id LIMIT 1")?
         .query_row([], |r| r.get(0))
         .optional()
@@ -170,7 +143,7 @@ impl Kind {
         Kind::Attrib,
     ];
 
-    pub fn from_i64(v: i64) -> Option<Kind> {
+    pub(crate) fn from_i64(v: i64) -> Option<Kind> {
         Kind::ALL.into_iter().find(|k| *k as i64 == v)
     }
 
@@ -187,14 +160,14 @@ impl Kind {
     }
 }
 
-pub const IF_ELAPSED: usize = 16;
-pub const IF_COUNTED: usize = 17;
-pub const IF_UNCOUNTED: usize = 18;
+pub(crate) const IF_ELAPSED: usize = 16;
+pub(crate) const IF_COUNTED: usize = 17;
+pub(crate) const IF_UNCOUNTED: usize = 18;
 const IF_LEN: usize = 19;
 
 /// Identity of a series (the `series` table's unique key).
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct SeriesKey {
+pub(crate) struct SeriesKey {
     pub kind: Kind,
     pub r: i64,
     pub keyset: i64,
@@ -220,21 +193,21 @@ pub use nrec_model::counter::is_gauge;
 
 /// What one stored sample adds to the rollups.
 #[derive(Debug, Default)]
-pub struct Contribution {
+pub(crate) struct Contribution {
     pub ts_ms: i64,
     pub items: Vec<(SeriesKey, Vec<u64>)>,
 }
 
 /// The sums of one (kind, day, series) row: the day total and per-quarter vectors.
 #[derive(Debug, Clone, Default, PartialEq)]
-pub struct DayRow {
+pub(crate) struct DayRow {
     pub total: Vec<u64>,
     /// None once the quarter detail was pruned.
     pub quarters: Option<BTreeMap<u8, Vec<u64>>>,
 }
 
 /// Reads one rollup row.
-pub fn load_row(
+pub(crate) fn load_row(
     conn: &Connection,
     kind: Kind,
     day: i64,
@@ -248,7 +221,7 @@ pub fn load_row(
         .transpose()
 }
 
-pub fn decode_row(
+pub(crate) fn decode_row(
     total: &[u8],
     quarters: Option<&[u8]>,
     day: i64,
@@ -290,12 +263,12 @@ fn store_row(
 /// port and host of its lifetime, and a cache that only grows is a year-long leak. A full
 /// cache is emptied and refilled by one indexed SELECT per id (~65 536 × ~100 B ≈ 6.5 MB at
 /// most).
-pub const CACHE_ENTRIES: usize = 1 << 16;
+pub(crate) const CACHE_ENTRIES: usize = 1 << 16;
 
 /// Caches of series ids and keyset names for one connection's work, each bounded by
 /// [`CACHE_ENTRIES`].
 #[derive(Default)]
-pub struct Roller {
+pub(crate) struct Roller {
     series: HashMap<SeriesKey, i64>,
     keysets: HashMap<i64, Rc<Vec<String>>>,
     bytes: super::procbytes::BytesReader,
@@ -307,7 +280,7 @@ impl Roller {
     }
 
     /// The series id of `k`, created when `create` (else None when it does not exist).
-    pub fn series_id(
+    pub(crate) fn series_id(
         &mut self,
         conn: &Connection,
         k: &SeriesKey,
@@ -496,7 +469,7 @@ impl Roller {
 
     /// Rolls up stored sample `sample` and records it as rolled up. The first sample of a
     /// new UTC day also compacts the day before (see [`compact_day`]).
-    pub fn roll_sample(&mut self, conn: &Connection, sample: i64) -> rusqlite::Result<()> {
+    pub(crate) fn roll_sample(&mut self, conn: &Connection, sample: i64) -> rusqlite::Result<()> {
         if let Some(c) = self.contributions(conn, sample)? {
             let day = instant(c.ts_ms).div_euclid(DAY_MS);
             let open = get_meta(conn, "open_day")?;
@@ -514,7 +487,7 @@ impl Roller {
 
 /// Rollup rows being built in memory: (kind, day, series) → sums.
 #[derive(Default)]
-pub struct Acc {
+pub(crate) struct Acc {
     pub rows: BTreeMap<(Kind, i64, i64), DayRow>,
     /// Create missing series (false for read-only checks).
     pub read_only: bool,
@@ -582,7 +555,7 @@ impl Acc {
 /// Rewrites the rollup rows of a finished day in key order. Rows grow with every sample of
 /// their day and leave half-full pages behind; rewritten once the day is over they are
 /// packed densely (measured: pages 72 % → ~95 % full), and the freed pages are reused.
-pub fn compact_day(conn: &Connection, day: i64) -> rusqlite::Result<()> {
+pub(crate) fn compact_day(conn: &Connection, day: i64) -> rusqlite::Result<()> {
     type Row = (i64, Vec<u8>, Option<Vec<u8>>);
     let (lo, hi) = (key(Kind::Time, day, 0), key(Kind::Time, day + 1, 0));
     let rows: Vec<Row> = conn
@@ -599,13 +572,13 @@ pub fn compact_day(conn: &Connection, day: i64) -> rusqlite::Result<()> {
     Ok(())
 }
 
-pub fn get_meta(conn: &Connection, key: &str) -> rusqlite::Result<Option<i64>> {
+pub(crate) fn get_meta(conn: &Connection, key: &str) -> rusqlite::Result<Option<i64>> {
     conn.prepare_cached("SELECT value FROM meta WHERE key = ?1")?
         .query_row([key], |r| r.get(0))
         .optional()
 }
 
-pub fn set_meta(conn: &Connection, key: &str, value: i64) -> rusqlite::Result<()> {
+pub(crate) fn set_meta(conn: &Connection, key: &str, value: i64) -> rusqlite::Result<()> {
     conn.prepare_cached("INSERT OR REPLACE INTO meta (key, value) VALUES (?1, ?2)")?
         .execute(params![key, value])?;
     Ok(())
@@ -615,7 +588,7 @@ pub fn set_meta(conn: &Connection, key: &str, value: i64) -> rusqlite::Result<()
 /// stored sample, but never a day before the prune horizon (a day whose raw samples are
 /// partly pruned keeps its rollups: they are its only complete record). None when there are
 /// no raw samples.
-pub fn rebuildable_from(conn: &Connection) -> rusqlite::Result<Option<i64>> {
+pub(crate) fn rebuildable_from(conn: &Connection) -> rusqlite::Result<Option<i64>> {
     let first: Option<i64> = conn.query_row("SELECT min(ts_ms) FROM sample", [], |r| r.get(0))?;
     let Some(ts) = first else {
         return Ok(None);
@@ -628,7 +601,7 @@ pub fn rebuildable_from(conn: &Connection) -> rusqlite::Result<Option<i64>> {
 
 /// Recomputes, day by day from the raw samples of `from_day` on, the rollup rows; `each`
 /// receives every finished day (kind, day, series → row).
-pub fn recompute(
+pub(crate) fn recompute(
     conn: &Connection,
     roller: &mut Roller,
     from_day: i64,
@@ -667,7 +640,7 @@ pub fn recompute(
 /// the quarter after it; [`instant`] places it in the quarter its interval ends. Rebuilds the
 /// days the raw rows still cover when any such sample is stored, and adds a sample taken
 /// exactly at the first rebuilt day's midnight to the day before (which the rebuild keeps).
-pub fn reroll_boundaries(conn: &Connection) -> rusqlite::Result<()> {
+pub(crate) fn reroll_boundaries(conn: &Connection) -> rusqlite::Result<()> {
     let Some(from) = rebuildable_from(conn)? else {
         return Ok(());
     };
@@ -695,7 +668,7 @@ pub fn reroll_boundaries(conn: &Connection) -> rusqlite::Result<()> {
 
 /// `nrec rollup --rebuild`: drops the rollups of every day the raw rows still cover and
 /// recomputes them. Older days (raw already pruned) are kept as they are.
-pub fn rebuild(conn: &Connection) -> rusqlite::Result<(u64, Option<i64>)> {
+pub(crate) fn rebuild(conn: &Connection) -> rusqlite::Result<(u64, Option<i64>)> {
     let Some(from) = rebuildable_from(conn)? else {
         return Ok((0, None));
     };
