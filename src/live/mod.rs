@@ -485,3 +485,105 @@ fn iface_rows(
     *prev = next;
     (rows, per_ns)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use nrec_model::derive::iface::Last;
+    use nrec_model::derive::{self, Baseline, Resolved};
+    use nrec_model::sample::{IfaceCounters, IfaceSample, LinkInfo, NsSample};
+
+    /// One namespace with one interface whose rx bytes and packets are `rx`, tx `tx`.
+    fn sample(mono_ms: i64, rx: (u64, u64), tx: (u64, u64)) -> Sample {
+        let mut c = [0u64; 16];
+        (c[0], c[1], c[8], c[9]) = (rx.0, rx.1, tx.0, tx.1);
+        let iface = IfaceSample {
+            counters: IfaceCounters {
+                name: b"eth0".to_vec(),
+                counters: c,
+            },
+            link: LinkInfo {
+                ifindex: Some(2),
+                speed_mbps: None,
+                duplex: None,
+                is_virtual: true,
+            },
+        };
+        Sample {
+            ts_ms: 1_000_000 + mono_ms,
+            mono_ms,
+            boot_id: "b".into(),
+            hostname: b"h".to_vec(),
+            kernel: "k".into(),
+            arch: "a".into(),
+            ncpu: 1,
+            namespaces: vec![NsSample {
+                inode: 7,
+                name: b"root".to_vec(),
+                ..NsSample::of_ifaces(vec![iface])
+            }],
+            ebpf: None,
+            pids: None,
+        }
+    }
+
+    /// What `nrec top` shows for the interval between two readings, and what `record`
+    /// stores for the same two: (rx, tx) or None when the interval is not counted.
+    fn live_and_recorded(a: &Sample, b: &Sample) -> (Option<(u64, u64)>, Option<(u64, u64)>) {
+        let mut prev = Vec::new();
+        iface_rows(&mut prev, a, Placement::BASELINE);
+        let (rows, _) = iface_rows(&mut prev, b, Placement::after(b.mono_ms - a.mono_ms));
+        let live = rows.first().map(|r| (r.rx, r.tx));
+        let base = Baseline {
+            last: Some(Last {
+                id: 1,
+                mono_ms: a.mono_ms,
+                ts_ms: a.ts_ms,
+                boot_id: a.boot_id.clone(),
+            }),
+            ifaces: prev_of(a),
+            ..Default::default()
+        };
+        let mut w = Warnings::default();
+        let iv = derive::prepare(&base, b, &mut w).finish(Resolved::default());
+        let recorded = iv.ifaces[0][0].deltas.map(|d| (d[0], d[8]));
+        (live, recorded)
+    }
+
+    fn prev_of(s: &Sample) -> Vec<Prev> {
+        let mut prev = Vec::new();
+        iface_rows(&mut prev, s, Placement::BASELINE);
+        prev
+    }
+
+    /// The live view counts with the recorder's rules: fed the same readings, a 64-bit wrap,
+    /// a reset and an implausible jump come out the same live and recorded.
+    #[test]
+    fn a_wrap_a_reset_and_a_jump_count_the_same_live_and_recorded() {
+        let near = u64::MAX - 999;
+        // rx wrapped past 2^64 while its packets rose: 1 000 + 500 bytes, not a reset
+        let wrap = (
+            sample(60_000, (near, 10), (5_000, 5)),
+            sample(61_000, (500, 20), (6_000, 6)),
+        );
+        let (live, rec) = live_and_recorded(&wrap.0, &wrap.1);
+        assert_eq!(live, Some((1_500, 1_000)));
+        assert_eq!(live, rec);
+        // a counter that went back without a wrap: counted from zero
+        let reset = (
+            sample(60_000, (9_000, 10), (5_000, 5)),
+            sample(61_000, (700, 11), (5_100, 6)),
+        );
+        let (live, rec) = live_and_recorded(&reset.0, &reset.1);
+        assert_eq!(live, Some((700, 100)));
+        assert_eq!(live, rec);
+        // 1 PB in a second is no link's: not counted, live or recorded
+        let jump = (
+            sample(60_000, (0, 0), (0, 0)),
+            sample(61_000, (1 << 50, 1), (0, 0)),
+        );
+        let (live, rec) = live_and_recorded(&jump.0, &jump.1);
+        assert_eq!(live, None);
+        assert_eq!(rec, None);
+    }
+}
