@@ -30,7 +30,7 @@ pub struct Config {
     pub retention: Retention,
     pub metrics: Metrics,
     /// `[[alert]]` rules (quotas and rate alerts), in file order.
-    pub alerts: Vec<crate::alerts::Rule>,
+    pub alerts: Vec<crate::alerts::rules::Rule>,
 }
 
 #[derive(Deserialize, Default)]
@@ -38,7 +38,7 @@ pub struct Config {
 struct File {
     retention: Option<RetentionFile>,
     metrics: Option<MetricsFile>,
-    alert: Option<Vec<toml::Spanned<crate::alerts::RuleFile>>>,
+    alert: Option<Vec<toml::Spanned<crate::alerts::rules::RuleFile>>>,
 }
 
 #[derive(Deserialize, Default)]
@@ -168,16 +168,17 @@ impl Config {
                 }
             },
         };
-        let mut alerts: Vec<crate::alerts::Rule> = Vec::new();
+        let mut alerts: Vec<crate::alerts::rules::Rule> = Vec::new();
         for a in f.alert.unwrap_or_default() {
             let line = text[..a.span().start.min(text.len())].matches('\n').count() + 1;
             let name = format!("{:?}", a.get_ref().name);
-            let rule = crate::alerts::Rule::from_file(a.into_inner(), line).map_err(|why| {
-                Error::usage(format!(
-                    "config {}: alert {name} (line {line}): {why}",
-                    path.display()
-                ))
-            })?;
+            let rule =
+                crate::alerts::rules::Rule::from_file(a.into_inner(), line).map_err(|why| {
+                    Error::usage(format!(
+                        "config {}: alert {name} (line {line}): {why}",
+                        path.display()
+                    ))
+                })?;
             if let Some(first) = alerts.iter().find(|r| r.name == rule.name) {
                 return Err(Error::usage(format!(
                     "config {}: alert {name} (line {line}): the name is already the rule of line {}",

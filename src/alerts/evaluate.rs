@@ -4,7 +4,6 @@
 //! recorded once per period in the store.
 
 use super::rules::{Limit, MATCHED_CAP, Period, Rule, Subject};
-use super::run::Firing;
 use crate::config::Config;
 use jiff::ToSpan;
 use jiff::tz::TimeZone;
@@ -36,6 +35,16 @@ pub struct Status {
     pub matched: Vec<String>,
     /// The last time the rule fired, and what its command did.
     pub last: Option<Fired>,
+}
+
+/// A rule that fired in this sample: what its command and the journal are told.
+#[derive(Debug, Clone)]
+pub struct Firing {
+    pub rule: Rule,
+    pub status: Status,
+    pub host: String,
+    pub text: String,
+    pub tz: TimeZone,
 }
 
 /// The error of a rule that cannot be evaluated (its subject matches nothing recorded):

@@ -19,7 +19,7 @@ pub mod rules;
 pub mod run;
 
 pub use evaluate::{Status, check_sample, evaluate, rule_error};
-pub use rules::{Rule, RuleFile};
+pub use rules::Rule;
 pub use run::notify;
 
 use crate::config::Config;

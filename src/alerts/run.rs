@@ -2,9 +2,8 @@
 //! (no shell), the details in `NREC_ALERT_*` and as JSON on stdin, its process group killed
 //! at the deadline, its outcome stored with the firing.
 
-use super::evaluate::Status;
-use super::rules::{Limit, Rule};
-use jiff::tz::TimeZone;
+use super::evaluate::Firing;
+use super::rules::Limit;
 use nrec_model::names::escape_bytes;
 use nrec_report::output::iso;
 use nrec_store::Writer;
@@ -14,16 +13,6 @@ use std::os::unix::process::CommandExt;
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
-
-/// A rule that fired in this sample: what its command and the journal are told.
-#[derive(Debug, Clone)]
-pub struct Firing {
-    pub rule: Rule,
-    pub status: Status,
-    pub host: String,
-    pub text: String,
-    pub tz: TimeZone,
-}
 
 impl Firing {
     /// The JSON document the command reads on stdin.

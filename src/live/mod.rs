@@ -527,9 +527,12 @@ mod tests {
         }
     }
 
+    /// An interval's (rx, tx) bytes; None when it is not counted.
+    type Counted = Option<(u64, u64)>;
+
     /// What `nrec top` shows for the interval between two readings, and what `record`
-    /// stores for the same two: (rx, tx) or None when the interval is not counted.
-    fn live_and_recorded(a: &Sample, b: &Sample) -> (Option<(u64, u64)>, Option<(u64, u64)>) {
+    /// stores for the same two.
+    fn live_and_recorded(a: &Sample, b: &Sample) -> (Counted, Counted) {
         let mut prev = Vec::new();
         iface_rows(&mut prev, a, Placement::BASELINE);
         let (rows, _) = iface_rows(&mut prev, b, Placement::after(b.mono_ms - a.mono_ms));

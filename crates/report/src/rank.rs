@@ -367,7 +367,7 @@ impl<'a> Ranker<'a> {
 
     /// The rows of `sums` (unsorted), the balance they stand in, and the window's totals.
     pub fn rank(&self, sums: &Sums) -> (Vec<Entry>, Balance, Totals) {
-        let t = self.labels.totals(sums);
+        let t = self.labels.totals(&sums.by_series);
         let (entries, per_ns) = self.fold(sums);
         // A container's rows stand against the interfaces of the namespaces its processes used
         // (its own, named after it; the host's when it shares it), not the whole host's.

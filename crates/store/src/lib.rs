@@ -35,6 +35,12 @@ use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
+/// The most entries a cache of a long-lived reader or writer (the roller's series ids and keysets, the addresses) holds: a daemon sees every process,
+/// port and host of its lifetime, and a cache that only grows is a year-long leak. A full
+/// cache is emptied and refilled by one indexed SELECT per id (~65 536 × ~100 B ≈ 6.5 MB at
+/// most).
+pub(crate) const CACHE_ENTRIES: usize = 1 << 16;
+
 /// `PRAGMA application_id`: "nrec" in ASCII.
 pub(crate) const APPLICATION_ID: i32 = 0x6e72_6563;
 

@@ -109,7 +109,7 @@ impl BytesReader {
         for c in v.chunks(4) {
             let id = c[1] as i64;
             // bounded like the Roller's caches: a daemon sees every host of its lifetime
-            if self.addrs.len() >= super::rollup::CACHE_ENTRIES && !self.addrs.contains_key(&id) {
+            if self.addrs.len() >= crate::CACHE_ENTRIES && !self.addrs.contains_key(&id) {
                 self.addrs.clear();
             }
             if let std::collections::hash_map::Entry::Vacant(e) = self.addrs.entry(id) {

@@ -199,7 +199,7 @@ impl Reader {
     }
     /// The host-wide totals of `kinds`' sums.
     pub fn totals(&self, sums: &Sums) -> Result<Totals> {
-        Ok(self.totals_labels()?.totals(sums))
+        Ok(self.totals_labels()?.totals(&sums.by_series))
     }
 
     // Rows of a window's raw samples.

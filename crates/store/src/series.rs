@@ -3,7 +3,6 @@
 //! label is written once and a vector field is never read by a bare position.
 
 use super::rollup::{IF_COUNTED, IF_ELAPSED, IF_UNCOUNTED, Kind};
-use super::window::Sums;
 use super::{Bounded, limit};
 use rusqlite::Connection;
 use std::collections::HashMap;
@@ -145,10 +144,6 @@ impl Totals {
     pub fn ebpf_share(&self) -> Option<f64> {
         (self.elapsed_ms > 0).then(|| self.ebpf_ms as f64 / self.elapsed_ms as f64)
     }
-
-    pub fn of(conn: &Connection, sums: &Sums) -> rusqlite::Result<Totals> {
-        Ok(TotalsLabels::load(conn)?.totals(sums))
-    }
 }
 
 /// What [`Totals`] needs to know of each series (its kind and namespace), read once for
@@ -166,9 +161,10 @@ impl TotalsLabels {
         })
     }
 
-    pub fn totals(&self, sums: &Sums) -> Totals {
+    /// The totals of a window's sums (`Sums::by_series`).
+    pub fn totals(&self, by_series: &HashMap<i64, Vec<u64>>) -> Totals {
         let mut t = Totals::default();
-        for (id, v) in &sums.by_series {
+        for (id, v) in by_series {
             let v = Vector(v);
             let ns = self.netns.get(id).map_or(&[][..], |n| &n[..]);
             match self.kinds.get(id) {

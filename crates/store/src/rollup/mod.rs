@@ -259,11 +259,7 @@ fn store_row(
     Ok(())
 }
 
-/// The most entries a cache of a long-lived [`Roller`] holds: a daemon sees every process,
-/// port and host of its lifetime, and a cache that only grows is a year-long leak. A full
-/// cache is emptied and refilled by one indexed SELECT per id (~65 536 × ~100 B ≈ 6.5 MB at
-/// most).
-pub(crate) const CACHE_ENTRIES: usize = 1 << 16;
+use crate::CACHE_ENTRIES;
 
 /// Caches of series ids and keyset names for one connection's work, each bounded by
 /// [`CACHE_ENTRIES`].
