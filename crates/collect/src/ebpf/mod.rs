@@ -27,6 +27,7 @@ pub fn pin_dir() -> PathBuf {
 
 /// `NREC_BPF_MAX_ENTRIES`: the byte map's capacity when it is created (default 16384
 /// (process, namespace, name) entries, ~2.6 MB of kernel memory, preallocated).
+#[cfg(feature = "ebpf")]
 pub(crate) fn max_entries() -> Result<Option<u32>, String> {
     match std::env::var("NREC_BPF_MAX_ENTRIES") {
         Err(_) => Ok(None),
