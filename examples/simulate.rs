@@ -490,11 +490,16 @@ fn main() {
             eprintln!("simulate: {e}");
             std::process::exit(1)
         };
+        let last = db.last_sample().unwrap_or_else(|e| fail(e));
         let base = db
-            .baseline(&NsSamples {
-                boot_id: &sample.boot_id,
-                namespaces: &sample.namespaces,
-            })
+            .baseline(
+                last,
+                &NsSamples {
+                    boot_id: &sample.boot_id,
+                    namespaces: &sample.namespaces,
+                    ebpf: false,
+                },
+            )
             .unwrap_or_else(|e| fail(e));
         let prepared = derive::prepare(&base, &sample, &mut w);
         let found = Resolved {

@@ -295,10 +295,14 @@ impl Sampler {
                 );
             }
         }
-        let base = w.baseline(&NsSamples {
-            boot_id: &sample.boot_id,
-            namespaces: &sample.namespaces,
-        })?;
+        let base = w.baseline(
+            last,
+            &NsSamples {
+                boot_id: &sample.boot_id,
+                namespaces: &sample.namespaces,
+                ebpf: sample.ebpf.is_some(),
+            },
+        )?;
         let prepared = derive::prepare(&base, &sample, warn);
         let found = resolve(w, &prepared, &sample, live, self.hz, meta, warn)?;
         let iv = prepared.finish(found);

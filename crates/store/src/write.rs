@@ -14,7 +14,7 @@ use nrec_model::derive::{
     Baseline, Interval, Listeners, NsBaseline, NsSockets, ProcRef, proto, sockets,
 };
 use nrec_model::identity::{container_of, unit_of};
-use nrec_model::sample::{IfaceSample, NsSample, Owner};
+use nrec_model::sample::{Counters, IfaceSample, NsSample, Owner};
 use rusqlite::{Connection, OptionalExtension, Transaction, params};
 use std::collections::HashMap;
 
@@ -46,17 +46,20 @@ pub(crate) fn last_sample(conn: &Connection) -> rusqlite::Result<Option<Last>> {
     .optional()
 }
 
-/// Everything stored with the newest sample that sample `s` is counted against: its
+/// Everything stored with the newest sample (`last`) that sample `s` is counted against: its
 /// interfaces' readings, and for each of `s`'s namespaces known then its protocol readings,
-/// socket dump and open listener spans; the stored eBPF reading.
+/// socket dump and open listener spans; the stored eBPF reading when `s` has one to count.
 pub(crate) fn baseline(
     conn: &Connection,
-    roller: &mut super::rollup::Roller,
+    last: Option<Last>,
     s: &NsSamples<'_>,
 ) -> rusqlite::Result<Baseline> {
     let mut b = Baseline {
-        last: last_sample(conn)?,
-        ebpf: super::ebpf::load_base(conn)?,
+        last,
+        ebpf: match s.ebpf {
+            true => super::ebpf::load_base(conn)?,
+            false => None,
+        },
         ..Default::default()
     };
     let Some(last) = b.last.clone() else {
@@ -70,7 +73,7 @@ pub(crate) fn baseline(
             .optional()?;
         let Some(id) = id else { continue };
         let nb = NsBaseline {
-            proto: proto_last(conn, roller, id, last.id)?,
+            proto: proto_last(conn, id, last.id, &ns.counters)?,
             sockets: socket_base(conn, id, last.id)?,
             listeners: open_listeners(conn, id, last.id)?,
         };
@@ -79,10 +82,12 @@ pub(crate) fn baseline(
     Ok(b)
 }
 
-/// The namespaces a baseline is loaded for, and their boot.
+/// What a baseline is loaded for: a sample's boot and namespaces, and whether it holds an
+/// eBPF reading.
 pub struct NsSamples<'a> {
     pub boot_id: &'a str,
     pub namespaces: &'a [NsSample],
+    pub ebpf: bool,
 }
 
 fn prev_ifaces(conn: &Connection, sample: i64) -> rusqlite::Result<Vec<Prev>> {
@@ -109,25 +114,52 @@ fn prev_ifaces(conn: &Connection, sample: i64) -> rusqlite::Result<Vec<Prev>> {
 }
 
 /// A namespace's protocol readings when they were stored with `sample`.
+/// The counter names are those of the namespace's counters in the sample (`now`) unless they
+/// changed (a new kernel, a captured tree): then they are given.
 fn proto_last(
     conn: &Connection,
-    roller: &mut super::rollup::Roller,
     netns: i64,
     sample: i64,
+    now: &Counters,
 ) -> rusqlite::Result<Option<proto::Last>> {
-    let row: Option<(i64, i64, Vec<u8>)> = conn
-        .prepare_cached("SELECT sample, keyset, vals FROM proto_last WHERE netns = ?1")?
-        .query_row([netns], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+    let row: Option<(i64, Vec<u8>, String)> = conn
+        .prepare_cached(
+            "SELECT p.sample, p.vals, k.names FROM proto_last p JOIN keyset k ON k.id = p.keyset
+             WHERE p.netns = ?1",
+        )?
+        .query_row([netns], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.bounded(2, limit::KEYSET)?))
+        })
         .optional()?;
-    let Some((_, keyset, blob)) = row.filter(|(s, _, _)| *s == sample) else {
+    let Some((_, blob, names)) = row.filter(|(s, _, _)| *s == sample) else {
         return Ok(None);
     };
     let readings =
         decode_varints(&blob).ok_or_else(|| malformed(format!("proto_last of netns {netns}")))?;
+    let same = same_names(&names, now);
     Ok(Some(proto::Last {
-        names: roller.keyset(conn, keyset)?.to_vec(),
+        names: (!same).then(|| names.split('\n').map(str::to_string).collect()),
         readings,
     }))
+}
+
+/// Whether a stored keyset (names joined by newlines) names `now`'s counters, in order: one
+/// comparison of bytes per name (400 names every sample).
+fn same_names(joined: &str, now: &Counters) -> bool {
+    let mut rest = joined.as_bytes();
+    for (i, (name, _)) in now.iter().enumerate() {
+        if i > 0 {
+            match rest.split_first() {
+                Some((b'\n', r)) => rest = r,
+                _ => return false,
+            }
+        }
+        match rest.strip_prefix(name.as_bytes()) {
+            Some(r) => rest = r,
+            None => return false,
+        }
+    }
+    rest.is_empty()
 }
 
 /// A namespace's socket dump when it was stored with `sample`: cookie → (bytes acked, bytes
@@ -540,6 +572,17 @@ mod tests {
             exe: None,
             cgroup: Some(b"/system.slice/web.service".to_vec()),
         }
+    }
+
+    #[test]
+    fn a_keyset_names_the_same_counters_only_in_the_same_order() {
+        let c = |v: &[&str]| -> Counters { v.iter().map(|n| (n.to_string(), 0)).collect() };
+        assert!(same_names("a:x\nb:y", &c(&["a:x", "b:y"])));
+        assert!(!same_names("a:x\nb:y", &c(&["b:y", "a:x"])));
+        assert!(!same_names("a:x\nb:y", &c(&["a:x"])));
+        assert!(!same_names("a:x", &c(&["a:x", "b:y"])));
+        assert!(!same_names("a:xb:y", &c(&["a:x", "b:y"])));
+        assert!(same_names("", &c(&[])));
     }
 
     #[test]

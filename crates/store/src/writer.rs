@@ -50,10 +50,10 @@ impl Writer {
         write::last_sample(&self.r.conn).map_err(|e| self.db(e))
     }
 
-    /// What the newest stored sample left for the next one, for these namespaces.
-    pub fn baseline(&mut self, s: &NsSamples<'_>) -> Result<Baseline> {
-        let r = &mut self.r;
-        write::baseline(&r.conn, &mut r.roller, s).map_err(|e| db_error(&r.path, e))
+    /// What the newest stored sample (`last`, as [`Writer::last_sample`] read it) left for
+    /// the next one, for these namespaces.
+    pub fn baseline(&self, last: Option<Last>, s: &NsSamples<'_>) -> Result<Baseline> {
+        write::baseline(&self.r.conn, last, s).map_err(|e| self.db(e))
     }
 
     /// The owner recorded for a namespace's TCP listener (see `write::listener_owner`).

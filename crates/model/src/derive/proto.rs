@@ -15,8 +15,9 @@ use std::collections::HashMap;
 /// A namespace's protocol readings as stored with the previous sample.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Last {
-    /// The counter names, in the order of `readings`.
-    pub names: Vec<String>,
+    /// The counter names, in the order of `readings`; None: the same as the new sample's (the
+    /// usual case, which then costs no name at all).
+    pub names: Option<Vec<String>>,
     pub readings: Vec<u64>,
 }
 
@@ -48,17 +49,19 @@ pub fn count(
     };
     // The previous readings by position when the names are the same, else by name (a counter
     // new in this sample counts nothing this interval).
-    let same = before.is_some_and(|b| {
-        b.names.len() == counters.len() && b.names.iter().zip(counters).all(|(a, (n, _))| a == n)
-    });
-    let by_name: Option<HashMap<&str, u64>> = match before {
-        Some(b) if !same => Some(
-            b.names
-                .iter()
-                .map(String::as_str)
-                .zip(b.readings.iter().copied())
-                .collect(),
-        ),
+    let by_name: Option<HashMap<&str, u64>> = match before.map(|b| (b, b.names.as_ref())) {
+        Some((b, Some(names)))
+            if !(names.len() == counters.len()
+                && names.iter().zip(counters).all(|(a, (n, _))| a == n)) =>
+        {
+            Some(
+                names
+                    .iter()
+                    .map(String::as_str)
+                    .zip(b.readings.iter().copied())
+                    .collect(),
+            )
+        }
         _ => None,
     };
     let mut vals: Vec<u64> = counters
@@ -110,7 +113,7 @@ mod tests {
     #[test]
     fn counters_are_deltas_gauges_readings_by_position_or_name() {
         let before = Last {
-            names: vec!["snmp:Tcp:InSegs".into(), "sockstat:TCP:inuse".into()],
+            names: Some(vec!["snmp:Tcp:InSegs".into(), "sockstat:TCP:inuse".into()]),
             readings: vec![100, 7],
         };
         let now = c(&[("snmp:Tcp:InSegs", 150), ("sockstat:TCP:inuse", 9)]);
@@ -137,7 +140,7 @@ mod tests {
     #[test]
     fn an_implausible_jump_keeps_the_gauges_and_counts_nothing() {
         let before = Last {
-            names: vec!["snmp:Tcp:InSegs".into(), "sockstat:TCP:inuse".into()],
+            names: None,
             readings: vec![0, 1],
         };
         let now = c(&[("snmp:Tcp:InSegs", 1 << 50), ("sockstat:TCP:inuse", 2)]);
