@@ -35,8 +35,8 @@ fn manifests() -> BTreeMap<String, String> {
         std::fs::read_to_string(root().join("Cargo.toml")).unwrap(),
     );
     for dir in ["sys", "model", "collect", "store", "report"] {
-        let text = std::fs::read_to_string(root().join("crates").join(dir).join("Cargo.toml"))
-            .unwrap();
+        let text =
+            std::fs::read_to_string(root().join("crates").join(dir).join("Cargo.toml")).unwrap();
         out.insert(format!("nrec-{dir}"), text);
     }
     out
@@ -129,7 +129,10 @@ fn module_of(file: &Path) -> String {
         .iter()
         .map(|c| c.to_string_lossy().trim_end_matches(".rs").to_string())
         .collect();
-    if matches!(parts.last().map(String::as_str), Some("mod" | "lib" | "main")) {
+    if matches!(
+        parts.last().map(String::as_str),
+        Some("mod" | "lib" | "main")
+    ) {
         parts.pop();
     }
     parts.join("::")
@@ -266,7 +269,10 @@ fn the_module_graph_reader_sees_a_cycle() {
     let known: BTreeSet<String> = ["a", "b", "c", "c::d"].map(String::from).into();
     let mut g = HashMap::new();
     g.insert("a".to_string(), imports("use crate::b::X;", "a", &known));
-    g.insert("b".to_string(), imports("fn f() { crate::c::d::g() }", "b", &known));
+    g.insert(
+        "b".to_string(),
+        imports("fn f() { crate::c::d::g() }", "b", &known),
+    );
     g.insert("c::d".to_string(), imports("use crate::a;", "c::d", &known));
     g.insert("c".to_string(), BTreeSet::new());
     assert_eq!(g["b"], BTreeSet::from(["c::d".to_string()]));

@@ -103,35 +103,64 @@ fn err(e: jiff::Error) -> Error {
     Error::usage(format!("summary period: {e}"))
 }
 
-/// The summary: per key and period the bytes, the average rate, and the current period's
-/// estimate, in the output's format.
-pub fn write(r: &mut Reader, s: &Settings, o: &mut Output<'_>) -> Result<Notes> {
-    let tz = o.tz.clone();
-    let now = s.now;
-    let now_z = now.to_zoned(tz.clone());
-    let now_ms = now.as_millisecond();
-    let first_ms: Option<i64> = r.first_day()?.map(|d| d * DAY_MS);
-    let clip = s.clip;
-    let mut notes = Notes::default();
+/// A summary's numbers: the periods, and per key and period the bytes.
+struct Summed {
+    periods: Vec<Period>,
+    lines: Vec<Line>,
+    kind: Kind,
+    edges: Resolution,
+    first_ms: Option<i64>,
+    now_ms: i64,
+}
 
-    let mut periods = periods(s.view, &now_z, &tz, first_ms.unwrap_or(now_ms), clip)?;
-    if let Some((a, b)) = clip {
+impl Summed {
+    /// The part of a period that has passed (and has data).
+    fn span_of(&self, p: &Period) -> (i64, i64) {
+        let a = p.start_ms.max(self.first_ms.unwrap_or(p.start_ms));
+        let b = p.end_ms.min(self.now_ms);
+        (a, b.max(a))
+    }
+    /// The average rate over the part of the period that has passed.
+    fn rate(&self, l: &Line) -> f64 {
+        let (a, b) = self.span_of(&self.periods[l.period]);
+        if b > a {
+            (l.rx + l.tx) as f64 * 8.0 / ((b - a) as f64 / 1000.0)
+        } else {
+            0.0
+        }
+    }
+    /// That rate carried to the period's end, for the current period only.
+    fn estimate(&self, l: &Line) -> Option<u64> {
+        let p = &self.periods[l.period];
+        if !p.current {
+            return None;
+        }
+        let (a, b) = self.span_of(p);
+        (b > a).then(|| ((l.rx + l.tx) as f64 * (p.end_ms - a) as f64 / (b - a) as f64) as u64)
+    }
+}
+
+/// Sums each key's series over each period of the view.
+fn sum(r: &mut Reader, s: &Settings, tz: &TimeZone, notes: &mut Notes) -> Result<Summed> {
+    let now_z = s.now.to_zoned(tz.clone());
+    let now_ms = s.now.as_millisecond();
+    let first_ms: Option<i64> = r.first_day()?.map(|d| d * DAY_MS);
+    let mut periods = periods(s.view, &now_z, tz, first_ms.unwrap_or(now_ms), s.clip)?;
+    if let Some((a, b)) = s.clip {
         for p in &mut periods {
             p.start_ms = p.start_ms.max(a);
             p.end_ms = p.end_ms.min(b);
         }
         periods.retain(|p| p.start_ms < p.end_ms);
     }
-
-    let (kind, labels) = series_labels(r, &s.subject, &mut notes)?;
+    let (kind, labels) = series_labels(r, &s.subject, notes)?;
     let mut edges = Resolution::Raw;
     let mut lines: BTreeMap<(String, usize), Line> = BTreeMap::new();
     let windows: Vec<(i64, i64)> = periods
         .iter()
         .map(|p| (p.start_ms, p.end_ms.min(now_ms)))
         .collect();
-    let each = r.sums_each(&[kind], &windows)?;
-    for (i, sums) in each.iter().enumerate() {
+    for (i, sums) in r.sums_each(&[kind], &windows)?.iter().enumerate() {
         edges = edges.max(sums.edges);
         for (series, v) in &sums.by_series {
             let Some(key) = labels.get(series) else {
@@ -148,166 +177,168 @@ pub fn write(r: &mut Reader, s: &Settings, o: &mut Output<'_>) -> Result<Notes> 
             l.tx += tx;
         }
     }
-    notes.resolution = edges;
     let mut lines: Vec<Line> = lines.into_values().collect();
     if let View::TopDays(n) = s.view {
-        // per key, the n busiest days
-        let mut by_key: HashMap<String, Vec<Line>> = HashMap::new();
-        for l in lines {
-            by_key.entry(l.key.clone()).or_default().push(l);
+        lines = busiest_days(lines, n);
+    }
+    Ok(Summed {
+        periods,
+        lines,
+        kind,
+        edges,
+        first_ms,
+        now_ms,
+    })
+}
+
+/// Per key, its `n` busiest days.
+fn busiest_days(lines: Vec<Line>, n: usize) -> Vec<Line> {
+    let mut by_key: BTreeMap<String, Vec<Line>> = BTreeMap::new();
+    for l in lines {
+        by_key.entry(l.key.clone()).or_default().push(l);
+    }
+    let mut out = Vec::new();
+    for (_, mut v) in by_key {
+        v.sort_by(|a, b| {
+            (b.rx + b.tx)
+                .cmp(&(a.rx + a.tx))
+                .then(a.period.cmp(&b.period))
+        });
+        v.truncate(n);
+        out.extend(v);
+    }
+    out
+}
+
+/// The summary: per key and period the bytes, the average rate, and the current period's
+/// estimate, in the output's format.
+pub fn write(r: &mut Reader, s: &Settings, o: &mut Output<'_>) -> Result<Notes> {
+    let tz = o.tz.clone();
+    let mut notes = Notes::default();
+    let sum = sum(r, s, &tz, &mut notes)?;
+    notes.resolution = sum.edges;
+    match o.format {
+        Format::Svg | Format::Png => picture(s, &sum, &tz, o)?,
+        Format::Table => {
+            notes.empty = sum.lines.is_empty();
+            table(&sum, o).map_err(write_error)?
         }
-        let mut keys: Vec<String> = by_key.keys().cloned().collect();
-        keys.sort();
-        lines = Vec::new();
-        for k in keys {
-            let mut v = by_key.remove(&k).unwrap_or_default();
-            v.sort_by(|a, b| {
-                (b.rx + b.tx)
-                    .cmp(&(a.rx + a.tx))
-                    .then(a.period.cmp(&b.period))
-            });
-            v.truncate(n);
-            lines.extend(v);
+        _ => data(&sum, &tz, o)?,
+    }
+    Ok(notes)
+}
+
+/// One chart per key, its periods in time order (top days: busiest first).
+fn picture(s: &Settings, sum: &Summed, tz: &TimeZone, o: &mut Output<'_>) -> Result<()> {
+    use crate::output::svg::{PeriodBar, period_bars};
+    let mut groups: Vec<(String, Vec<PeriodBar>)> = Vec::new();
+    for l in &sum.lines {
+        let p = &sum.periods[l.period];
+        let bar = PeriodBar {
+            label: p.label.clone(),
+            detail: format!(
+                "{} {} ({} – {})",
+                l.key,
+                p.label,
+                crate::output::local_text(p.start_ms, tz),
+                crate::output::local_text(p.end_ms, tz)
+            ),
+            rx: l.rx,
+            tx: l.tx,
+            estimate: sum.estimate(l),
+        };
+        match groups.iter_mut().find(|(k, _)| *k == l.key) {
+            Some((_, bars)) => bars.push(bar),
+            None => groups.push((l.key.clone(), vec![bar])),
         }
     }
+    // the busiest first; a host's 20 idle veths are a count, not 20 charts
+    let total = |bars: &[PeriodBar]| bars.iter().map(|b| b.rx + b.tx).sum::<u64>();
+    groups.sort_by(|a, b| total(&b.1).cmp(&total(&a.1)).then(a.0.cmp(&b.0)));
+    let more = groups.len().saturating_sub(MAX_CHARTS);
+    groups.truncate(MAX_CHARTS);
+    let title = o.picture_title(s.view.name());
+    let mut note = format!(
+        "bytes per period ({}); the current period's estimate dashed",
+        tz.iana_name().unwrap_or("local time")
+    );
+    if more > 0 {
+        note.push_str(&format!(
+            "; the {MAX_CHARTS} busiest, {more} more not drawn"
+        ));
+    }
+    o.picture(&period_bars(&title, &note, &groups))
+}
 
-    // Rate over the part of the period that has passed (and has data); estimate = the rate
-    // carried to the period's end, for the current period only.
-    let span_of = |p: &Period| -> (i64, i64) {
-        let a = p.start_ms.max(first_ms.unwrap_or(p.start_ms));
-        let b = p.end_ms.min(now_ms);
-        (a, b.max(a))
-    };
-    let rate = |l: &Line| -> f64 {
-        let (a, b) = span_of(&periods[l.period]);
-        if b > a {
-            (l.rx + l.tx) as f64 * 8.0 / ((b - a) as f64 / 1000.0)
-        } else {
-            0.0
-        }
-    };
-    let estimate = |l: &Line| -> Option<u64> {
-        let p = &periods[l.period];
-        if !p.current {
-            return None;
-        }
-        let (a, b) = span_of(p);
-        (b > a).then(|| ((l.rx + l.tx) as f64 * (p.end_ms - a) as f64 / (b - a) as f64) as u64)
-    };
-
-    let head = match kind {
-        Kind::Iface => "IFACE",
-        Kind::Proc => "PROCESS",
-        _ => "PORT",
-    };
-    let key_column = match kind {
+/// The lines as data.
+fn data(sum: &Summed, tz: &TimeZone, o: &mut Output<'_>) -> Result<()> {
+    let key_column = match sum.kind {
         Kind::Iface => "iface",
         Kind::Proc => "process",
         _ => "port",
     };
-    if o.format.is_picture() {
-        use crate::output::svg::{PeriodBar, period_bars};
-        // one chart per key, its periods in time order (--top-days: busiest first)
-        let mut groups: Vec<(String, Vec<PeriodBar>)> = Vec::new();
-        for l in &lines {
-            let p = &periods[l.period];
-            let bar = PeriodBar {
-                label: p.label.clone(),
-                detail: format!(
-                    "{} {} ({} – {})",
-                    l.key,
-                    p.label,
-                    crate::output::local_text(p.start_ms, &tz),
-                    crate::output::local_text(p.end_ms, &tz)
-                ),
-                rx: l.rx,
-                tx: l.tx,
-                estimate: estimate(l),
-            };
-            match groups.iter_mut().find(|(k, _)| *k == l.key) {
-                Some((_, bars)) => bars.push(bar),
-                None => groups.push((l.key.clone(), vec![bar])),
-            }
-        }
-        // the busiest first; a host's 20 idle veths are a count, not 20 charts
-        let total = |bars: &[PeriodBar]| bars.iter().map(|b| b.rx + b.tx).sum::<u64>();
-        groups.sort_by(|a, b| total(&b.1).cmp(&total(&a.1)).then(a.0.cmp(&b.0)));
-        let more = groups.len().saturating_sub(MAX_CHARTS);
-        groups.truncate(MAX_CHARTS);
-        let title = o.picture_title(s.view.name());
-        let mut note = format!(
-            "bytes per period ({}); the current period's estimate dashed",
-            tz.iana_name().unwrap_or("local time")
-        );
-        if more > 0 {
-            note.push_str(&format!(
-                "; the {MAX_CHARTS} busiest, {more} more not drawn"
-            ));
-        }
-        o.picture(&period_bars(&title, &note, &groups))?;
-        return Ok(notes);
-    }
-    if o.format != Format::Table {
-        let mut rows = Rows::new(&[
-            key_column,
-            "period",
-            "start",
-            "end",
-            "rx_bytes",
-            "tx_bytes",
-            "total_bytes",
-            "avg_bits_per_s",
-            "estimated_total_bytes",
+    let mut rows = Rows::new(&[
+        key_column,
+        "period",
+        "start",
+        "end",
+        "rx_bytes",
+        "tx_bytes",
+        "total_bytes",
+        "avg_bits_per_s",
+        "estimated_total_bytes",
+    ]);
+    for l in &sum.lines {
+        let p = &sum.periods[l.period];
+        rows.push(vec![
+            Cell::text(l.key.as_str()),
+            Cell::text(p.label.as_str()),
+            Cell::Time(p.start_ms),
+            Cell::Time(p.end_ms),
+            l.rx.into(),
+            l.tx.into(),
+            (l.rx + l.tx).into(),
+            Cell::Num(sum.rate(l).round(), 0),
+            Cell::opt_int(sum.estimate(l)),
         ]);
-        for l in &lines {
-            let p = &periods[l.period];
-            rows.push(vec![
-                Cell::text(l.key.as_str()),
-                Cell::text(p.label.as_str()),
-                Cell::Time(p.start_ms),
-                Cell::Time(p.end_ms),
-                l.rx.into(),
-                l.tx.into(),
-                (l.rx + l.tx).into(),
-                Cell::Num(rate(l).round(), 0),
-                Cell::opt_int(estimate(l)),
-            ]);
-        }
-        let body = json!({
-            "timezone": tz.iana_name().unwrap_or("local"),
-            "edges": edges.describe(),
-        });
-        let body = body.as_object().cloned().unwrap_or_default();
-        o.rows(&rows, body).map_err(write_error)?;
-        return Ok(notes);
     }
-    notes.empty = lines.is_empty();
+    let body = json!({
+        "timezone": tz.iana_name().unwrap_or("local"),
+        "edges": sum.edges.describe(),
+    });
+    o.rows(&rows, body.as_object().cloned().unwrap_or_default())
+        .map_err(write_error)
+}
+
+/// The lines as a table; the name column as wide as its longest name (interface@namespace
+/// can be long).
+fn table(sum: &Summed, o: &mut Output<'_>) -> std::io::Result<()> {
+    let head = match sum.kind {
+        Kind::Iface => "IFACE",
+        Kind::Proc => "PROCESS",
+        _ => "PORT",
+    };
     let out = o.text();
-    // the name column is as wide as its longest name (interface@namespace can be long)
-    let kw = crate::output::column_width(16, lines.iter().map(|l| l.key.chars().count()));
-    (|| {
+    let kw = crate::output::column_width(16, sum.lines.iter().map(|l| l.key.chars().count()));
+    writeln!(
+        out,
+        "{:<kw$} {:<18} {:>11} {:>11} {:>11} {:>14} {:>11}",
+        head, "PERIOD", "RX", "TX", "TOTAL", "AVG RATE", "ESTIMATED"
+    )?;
+    for l in &sum.lines {
         writeln!(
             out,
             "{:<kw$} {:<18} {:>11} {:>11} {:>11} {:>14} {:>11}",
-            head, "PERIOD", "RX", "TX", "TOTAL", "AVG RATE", "ESTIMATED"
+            l.key,
+            sum.periods[l.period].label,
+            size(l.rx),
+            size(l.tx),
+            size(l.rx + l.tx),
+            bits(sum.rate(l)),
+            sum.estimate(l).map(size).unwrap_or_else(|| "-".into())
         )?;
-        for l in &lines {
-            writeln!(
-                out,
-                "{:<kw$} {:<18} {:>11} {:>11} {:>11} {:>14} {:>11}",
-                l.key,
-                periods[l.period].label,
-                size(l.rx),
-                size(l.tx),
-                size(l.rx + l.tx),
-                bits(rate(l)),
-                estimate(l).map(size).unwrap_or_else(|| "-".into())
-            )?;
-        }
-        Ok(())
-    })()
-    .map_err(write_error)?;
-    Ok(notes)
+    }
+    Ok(())
 }
 
 /// The series the summary is about and their row labels: interfaces (by name, per

@@ -12,6 +12,7 @@ use nrec_model::error::Result;
 use nrec_model::names::escape_text;
 use nrec_model::time::{DAY_MS, QUARTER_MS, Window};
 use nrec_store::Reader;
+use nrec_store::series::Totals;
 use nrec_store::window::Resolution;
 use serde_json::json;
 use std::io::Write;
@@ -150,62 +151,105 @@ impl What {
     }
 }
 
-/// The view: the ranked rows of the window, `(other …)` and `(unattributed)`, in the output's
-/// format. Returns the coarsest data read (for the command's note on pruned raw samples).
-pub fn write(r: &mut Reader, s: &Settings, o: &mut Output<'_>) -> Result<Resolution> {
-    let (what, by, window) = (s.what, s.by, &s.window);
-    let sums = r.sums(&kinds(what), window.start_ms(), window.end_ms())?;
-    let edges = sums.edges;
-    let procs = r.procs()?;
-    let ranker = Ranker::new(r, &procs, what, by, s.container.as_deref())?;
-    // The rows' side of the equation per namespace, against the interfaces'.
-    let (mut entries, bal, t) = ranker.rank(&sums);
-    entries.sort_by(|a, b| (b.rx + b.tx).cmp(&(a.rx + a.tx)).then(a.key.cmp(&b.key)));
-    let other_key = match what {
+/// A window ranked: the rows within `--limit`, the `(other …)` row past it, `(unattributed)`,
+/// and the balance and totals they stand in.
+struct Ranked {
+    entries: Vec<Entry>,
+    other: Option<Entry>,
+    unattributed: Entry,
+    bal: Balance,
+    t: Totals,
+    edges: Resolution,
+}
+
+impl Ranked {
+    /// What the rows and `(unattributed)` add up to (rx + tx).
+    fn whole(&self) -> u64 {
+        self.bal.total()
+    }
+    fn coverage_pct(&self) -> f64 {
+        self.bal.coverage().unwrap_or(0.0) * 100.0
+    }
+}
+
+fn other_key(what: What) -> &'static str {
+    match what {
         What::Procs => "(other processes)",
         What::Ports => "(other ports)",
         What::Hosts => "(other hosts)",
-    };
-    // Every entry is counted once per direction, so the attributed sum is over all entries,
-    // shown or not; for ports the same bytes are not split further, for hosts likewise.
-    let (urx, utx) = bal.unattributed;
-    let whole = bal.total();
-    // Past --limit (and the hosts a process used beyond the ones tracked one by one), the
-    // rest is one `(other …)` row, so the rows always add up to the interface total.
+    }
+}
+
+/// Ranks the window: every entry is counted once per direction, so the attributed sum is
+/// over all entries, shown or not. Past `--limit` (and the hosts a process used beyond the
+/// ones tracked one by one) the rest is one `(other …)` row, so the rows always add up to
+/// the total.
+fn rank(r: &mut Reader, s: &Settings, ranker: &Ranker<'_>) -> Result<Ranked> {
+    let sums = r.sums(&kinds(s.what), s.window.start_ms(), s.window.end_ms())?;
+    // The rows' side of the equation per namespace, against the interfaces'.
+    let (mut entries, bal, t) = ranker.rank(&sums);
+    entries.sort_by(|a, b| (b.rx + b.tx).cmp(&(a.rx + a.tx)).then(a.key.cmp(&b.key)));
+    let other_key = other_key(s.what);
     let (mut ranked, mut rest): (Vec<Entry>, Vec<Entry>) =
         entries.into_iter().partition(|e| e.key != other_key);
     if ranked.len() > s.limit {
         rest.extend(ranked.split_off(s.limit));
     }
-    let entries = ranked;
-    let other = rest.into_iter().fold(
-        Entry {
-            key: other_key.to_string(),
-            rx: 0,
-            tx: 0,
-            procs: Vec::new(),
-            description: None,
-        },
-        |mut o, e| {
-            o.rx += e.rx;
-            o.tx += e.tx;
-            for p in e.procs {
-                if !o.procs.contains(&p) {
-                    o.procs.push(p);
-                }
-            }
-            o
-        },
-    );
-    let other = (other.rx + other.tx > 0).then_some(other);
-    let head = match what {
-        What::Procs => "NAME",
-        What::Ports => "PORT",
-        What::Hosts => "HOST",
+    let empty = |key: &str| Entry {
+        key: key.to_string(),
+        rx: 0,
+        tx: 0,
+        procs: Vec::new(),
+        description: None,
     };
-    let coverage = bal.coverage().unwrap_or(0.0) * 100.0;
-    // units carry what they are (their Description=)
-    let described = what == What::Procs && by == By::Unit;
+    let other = rest.into_iter().fold(empty(other_key), |mut o, e| {
+        o.rx += e.rx;
+        o.tx += e.tx;
+        for p in e.procs {
+            if !o.procs.contains(&p) {
+                o.procs.push(p);
+            }
+        }
+        o
+    });
+    let unattributed = Entry {
+        rx: bal.unattributed.0,
+        tx: bal.unattributed.1,
+        ..empty("(unattributed)")
+    };
+    Ok(Ranked {
+        entries: ranked,
+        other: (other.rx + other.tx > 0).then_some(other),
+        unattributed,
+        bal,
+        t,
+        edges: sums.edges,
+    })
+}
+
+/// The view: the ranked rows of the window, `(other …)` and `(unattributed)`, in the output's
+/// format. Returns the coarsest data read (for the command's note on pruned raw samples).
+pub fn write(r: &mut Reader, s: &Settings, o: &mut Output<'_>) -> Result<Resolution> {
+    let procs = r.procs()?;
+    let ranker = Ranker::new(r, &procs, s.what, s.by, s.container.as_deref())?;
+    let ranked = rank(r, s, &ranker)?;
+    match o.format {
+        Format::Svg | Format::Png => picture(r, s, &ranker, &ranked, o)?,
+        Format::Table => table(s, &ranked, o).map_err(write_error)?,
+        _ => data(s, &ranked, o)?,
+    }
+    Ok(ranked.edges)
+}
+
+/// Units carry what they are (their `Description=`).
+fn described(s: &Settings) -> bool {
+    s.what == What::Procs && s.by == By::Unit
+}
+
+/// The rows as data: rank (none for `(other …)` and `(unattributed)`), name, bytes, share,
+/// the processes behind a port or host, a unit's description; and the balance they stand in.
+fn data(s: &Settings, k: &Ranked, o: &mut Output<'_>) -> Result<()> {
+    let whole = k.whole();
     let mut columns = vec![
         "rank",
         "name",
@@ -215,12 +259,10 @@ pub fn write(r: &mut Reader, s: &Settings, o: &mut Output<'_>) -> Result<Resolut
         "share",
         "processes",
     ];
-    if described {
+    if described(s) {
         columns.push("description");
     }
     let mut rows = Rows::new(&columns);
-    // rank (none for the (other …) and (unattributed) rows), the entry (name, rx, tx,
-    // processes, description)
     let row = |rank: Cell, e: &Entry| {
         let mut r = vec![
             rank,
@@ -231,133 +273,125 @@ pub fn write(r: &mut Reader, s: &Settings, o: &mut Output<'_>) -> Result<Resolut
             Cell::Num(pct(e.rx + e.tx, whole) / 100.0, 4),
             Cell::List(e.procs.clone()),
         ];
-        if described {
+        if described(s) {
             r.push(e.description.as_deref().map_or(Cell::Null, Cell::text));
         }
         r
     };
-    for (i, e) in entries.iter().enumerate() {
+    for (i, e) in k.entries.iter().enumerate() {
         rows.push(row(Cell::from(i + 1), e));
     }
-    if let Some(e) = &other {
+    for e in k.other.iter().chain([&k.unattributed]) {
         rows.push(row(Cell::Null, e));
     }
-    let unattributed = Entry {
-        key: "(unattributed)".into(),
-        rx: urx,
-        tx: utx,
-        procs: Vec::new(),
-        description: None,
+    let (bal, t, u) = (&k.bal, &k.t, &k.unattributed);
+    let by = match s.what {
+        What::Procs => s.by.name().to_string(),
+        What::Ports => "port".into(),
+        What::Hosts => "host".into(),
     };
-    rows.push(row(Cell::Null, &unattributed));
-    if o.format.is_picture() {
-        use crate::output::svg::{Bar, ranked_bars};
-        let bar = |e: &Entry, muted: bool| Bar {
-            label: e.key.clone(),
-            rx: e.rx,
-            tx: e.tx,
-            muted,
-        };
-        let mut bars: Vec<Bar> = entries.iter().map(|e| bar(e, false)).collect();
-        bars.extend(other.iter().map(|e| bar(e, true)));
-        bars.push(bar(&unattributed, true));
-        let title = o.picture_title(&match what {
-            What::Procs => format!("by {}", by.name()),
-            _ => String::new(),
-        });
-        let note = format!(
-            "{coverage:.1}% of {} (rx+tx, all namespaces) attributed; source: {}",
-            size(whole),
-            source(&t, what)
-        );
-        let keys: Vec<String> = entries.iter().map(|e| e.key.clone()).collect();
-        let over_time = stack(
-            r,
-            &ranker,
-            (window.start_ms(), window.end_ms()),
-            &keys,
-            other_key,
-        )?;
-        let tz = o.tz.clone();
-        o.picture(&ranked_bars(
-            &title,
-            &note,
-            &bars,
-            whole,
-            Some((&over_time, &tz)),
-        ))?;
-        return Ok(edges);
-    }
-    if o.format != Format::Table {
-        let by = match what {
-            What::Procs => by.name().to_string(),
-            What::Ports => "port".into(),
-            What::Hosts => "host".into(),
-        };
-        let body = json!({
-            "by": by,
-            "unattributed": { "rx_bytes": urx, "tx_bytes": utx, "total_bytes": urx + utx,
-                              "on_sockets_without_process": t.unowned_rx + t.unowned_tx },
-            "interface_bytes": { "rx": bal.iface.0, "tx": bal.iface.1 },
-            "attributed_bytes": { "rx": bal.attributed.0, "tx": bal.attributed.1 },
-            "beyond_interfaces": { "rx": bal.beyond.0, "tx": bal.beyond.1 },
-            "unsampled_namespaces": { "rx": bal.unsampled.0, "tx": bal.unsampled.1 },
-            "total_bytes": whole,
-            "coverage": coverage / 100.0,
-            "source": source(&t, what),
-            "ebpf_share": t.ebpf_share().unwrap_or(0.0),
-            "edges": sums.edges.describe(),
-        });
-        let Some(body) = body.as_object().cloned() else {
-            return Ok(edges);
-        };
-        o.rows(&rows, body).map_err(write_error)?;
-        return Ok(edges);
-    }
-    table(
+    let body = json!({
+        "by": by,
+        "unattributed": { "rx_bytes": u.rx, "tx_bytes": u.tx, "total_bytes": u.rx + u.tx,
+                          "on_sockets_without_process": t.unowned_rx + t.unowned_tx },
+        "interface_bytes": { "rx": bal.iface.0, "tx": bal.iface.1 },
+        "attributed_bytes": { "rx": bal.attributed.0, "tx": bal.attributed.1 },
+        "beyond_interfaces": { "rx": bal.beyond.0, "tx": bal.beyond.1 },
+        "unsampled_namespaces": { "rx": bal.unsampled.0, "tx": bal.unsampled.1 },
+        "total_bytes": whole,
+        "coverage": k.coverage_pct() / 100.0,
+        "source": source(t, s.what),
+        "ebpf_share": t.ebpf_share().unwrap_or(0.0),
+        "edges": k.edges.describe(),
+    });
+    o.rows(&rows, body.as_object().cloned().unwrap_or_default())
+        .map_err(write_error)
+}
+
+/// The rows as ranked bars, with the busiest rows stacked over the window.
+fn picture(
+    r: &mut Reader,
+    s: &Settings,
+    ranker: &Ranker<'_>,
+    k: &Ranked,
+    o: &mut Output<'_>,
+) -> Result<()> {
+    use crate::output::svg::{Bar, ranked_bars};
+    let bar = |e: &Entry, muted: bool| Bar {
+        label: e.key.clone(),
+        rx: e.rx,
+        tx: e.tx,
+        muted,
+    };
+    let mut bars: Vec<Bar> = k.entries.iter().map(|e| bar(e, false)).collect();
+    bars.extend(k.other.iter().map(|e| bar(e, true)));
+    bars.push(bar(&k.unattributed, true));
+    let title = o.picture_title(&match s.what {
+        What::Procs => format!("by {}", s.by.name()),
+        _ => String::new(),
+    });
+    let note = format!(
+        "{:.1}% of {} (rx+tx, all namespaces) attributed; source: {}",
+        k.coverage_pct(),
+        size(k.whole()),
+        source(&k.t, s.what)
+    );
+    let keys: Vec<String> = k.entries.iter().map(|e| e.key.clone()).collect();
+    let window = (s.window.start_ms(), s.window.end_ms());
+    let over_time = stack(r, ranker, window, &keys, other_key(s.what))?;
+    let tz = o.tz.clone();
+    o.picture(&ranked_bars(
+        &title,
+        &note,
+        &bars,
+        k.whole(),
+        Some((&over_time, &tz)),
+    ))
+}
+
+/// The rows as a table, and the coverage line.
+fn table(s: &Settings, k: &Ranked, o: &mut Output<'_>) -> std::io::Result<()> {
+    let what = s.what;
+    let head = match what {
+        What::Procs => "NAME",
+        What::Ports => "PORT",
+        What::Hosts => "HOST",
+    };
+    let trailing = match what {
+        What::Procs if described(s) => "  DESCRIPTION",
+        What::Procs => "",
+        _ => "  PROCESSES",
+    };
+    let (bal, t, whole) = (&k.bal, &k.t, k.whole());
+    rows_table(o.text(), head, trailing, k, whole)?;
+    writeln!(
         o.text(),
-        head,
-        match what {
-            What::Procs if described => "  DESCRIPTION",
-            What::Procs => "",
-            _ => "  PROCESSES",
+        "coverage: {:.1}% of {} {}(rx+tx, all namespaces, {}) attributed to {}{}; \
+             source: {}{}",
+        k.coverage_pct(),
+        size(whole),
+        if bal.extra() == 0 {
+            "interface bytes "
+        } else {
+            ""
         },
-        &entries,
-        other.as_ref(),
-        (urx, utx),
-        whole,
+        s.window.label,
+        match what {
+            What::Procs => "processes",
+            What::Ports => "ports",
+            What::Hosts => "hosts",
+        },
+        both_sides(bal),
+        source_text(t, what),
+        if t.unowned_rx + t.unowned_tx > 0 {
+            format!(
+                "; {} were on sockets with no known process",
+                size(t.unowned_rx + t.unowned_tx)
+            )
+        } else {
+            String::new()
+        }
     )
-    .and_then(|()| {
-        writeln!(
-            o.text(),
-            "coverage: {coverage:.1}% of {} {}(rx+tx, all namespaces, {}) attributed to {}{}; \
-                 source: {}{}",
-            size(whole),
-            if bal.extra() == 0 {
-                "interface bytes "
-            } else {
-                ""
-            },
-            window.label,
-            match what {
-                What::Procs => "processes",
-                What::Ports => "ports",
-                What::Hosts => "hosts",
-            },
-            both_sides(&bal),
-            source_text(&t, what),
-            if t.unowned_rx + t.unowned_tx > 0 {
-                format!(
-                    "; {} were on sockets with no known process",
-                    size(t.unowned_rx + t.unowned_tx)
-                )
-            } else {
-                String::new()
-            }
-        )
-    })
-    .map_err(write_error)?;
-    Ok(edges)
 }
 
 /// When the rows hold more than the interfaces carried in some namespace, both sides of the
@@ -391,15 +425,15 @@ fn both_sides(b: &Balance) -> String {
 
 /// The ranked rows, the `(other …)` row and `(unattributed)`. The name column is as wide as
 /// its longest name (as `ss` and `ps` size theirs), so the numbers stay aligned.
-fn table(
+fn rows_table(
     out: &mut dyn Write,
     head: &str,
     trailing: &str,
-    entries: &[Entry],
-    other: Option<&Entry>,
-    (urx, utx): (u64, u64),
+    k: &Ranked,
     whole: u64,
 ) -> std::io::Result<()> {
+    let (entries, other) = (&k.entries, k.other.as_ref());
+    let (urx, utx) = (k.unattributed.rx, k.unattributed.tx);
     let w = crate::output::column_width(
         "(unattributed)".len(),
         entries.iter().chain(other).map(|e| e.key.chars().count()),
