@@ -345,8 +345,8 @@ pub struct SummaryArgs {
     /// name from /etc/services (https)
     #[arg(long, value_name = "PORT", add = crate::complete::values::ports())]
     pub port: Option<String>,
-    /// Only these interfaces (comma-separated): names as printed (`eth0`, `lo@NETNS`) or
-    /// shell patterns (`veth*`)
+    /// Only these interfaces (comma-separated), named as reports print them: `eth0` is the
+    /// host's, `eth0@NETNS` a namespace's; shell patterns on each part (`veth*`, `*@*`)
     #[arg(short = 'i', long, value_delimiter = ',', value_name = "IFACE", add = crate::complete::values::ifaces())]
     pub iface: Vec<OsString>,
     /// The interfaces of this container's network namespace (named after it): vnStat's views
@@ -377,6 +377,16 @@ pub struct ExportArgs {
     /// namespace, named after it (iface, proto, attrib)
     #[arg(long, value_name = "NAME")]
     pub container: Option<String>,
+    /// Only these interfaces (comma-separated), named as reports print them: `eth0` is the
+    /// host's, `eth0@NETNS` a namespace's; shell patterns on each part (`veth*`, `*@*`)
+    /// (the iface table and the interface metrics)
+    #[arg(short = 'i', long, value_delimiter = ',', value_name = "IFACE", add = crate::complete::values::ifaces())]
+    pub iface: Vec<OsString>,
+
+    /// Only these network namespaces (a name as printed, `root` for the host's, or a
+    /// pattern): the iface, proto and attrib tables and the interface metrics
+    #[arg(long, value_name = "NETNS", conflicts_with = "container")]
+    pub netns: Option<OsString>,
 
     #[command(flatten)]
     pub window: WindowOpts,
@@ -577,8 +587,8 @@ pub struct ReportArgs {
     )]
     pub kinds: Vec<String>,
 
-    /// Only these interfaces (comma-separated): names as the report prints them (`eth0`,
-    /// `lo@NETNS`) or shell patterns (`veth*`)
+    /// Only these interfaces (comma-separated), named as reports print them: `eth0` is the
+    /// host's, `eth0@NETNS` a namespace's; shell patterns on each part (`veth*`, `*@*`)
     #[arg(short = 'i', long, value_delimiter = ',', value_name = "IFACE", add = crate::complete::values::ifaces())]
     pub iface: Vec<OsString>,
 

@@ -13,12 +13,15 @@
 //! by = "name"          # a process series is a name, a unit or a container
 //! ports = 50           # service-port series: the busiest of the last 24 h
 //! protocol = "default" # protocol counters: node_exporter's default set, or "all"
+//! interfaces = ["eth0", "wg*"] # only these interfaces' series (names as `report -i`); default all
 //! ```
 
 use nrec_model::error::{Error, Result};
+use nrec_model::filter::IfaceFilter;
 pub use nrec_report::metrics::{Bounds as Metrics, ProcLabel as MetricsBy};
 pub use nrec_store::prune::Retention;
 use serde::Deserialize;
+use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 
 pub const SYSTEM_CONFIG: &str = "/etc/nrec/nrec.toml";
@@ -48,6 +51,7 @@ struct MetricsFile {
     by: Option<String>,
     ports: Option<usize>,
     protocol: Option<String>,
+    interfaces: Option<Vec<String>>,
 }
 
 #[derive(Deserialize, Default)]
@@ -142,6 +146,14 @@ impl Config {
             Some(n) => Err(bad(key, &n.to_string(), "at most 10000 series")),
         };
         let metrics = Metrics {
+            ifaces: IfaceFilter::new(
+                &m.interfaces
+                    .unwrap_or_default()
+                    .into_iter()
+                    .map(OsString::from)
+                    .collect::<Vec<_>>(),
+                None,
+            ),
             processes: cap("processes", m.processes, dm.processes)?,
             ports: cap("ports", m.ports, dm.ports)?,
             by: match m.by.as_deref() {

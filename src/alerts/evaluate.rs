@@ -127,29 +127,21 @@ fn subject_series(
                 .map(|i| i.series)
                 .collect();
             let known = reads.iface_names().map_err(db)?;
-            let label = |(ns, n): &(Vec<u8>, Vec<u8>)| iface_label(ns, n);
-            let mut labels: Vec<String> = known
-                .iter()
-                .filter(|(ns, n)| filter.matches(ns, n))
-                .map(label)
-                .collect();
-            labels.sort();
-            labels.dedup();
-            if labels.is_empty() {
-                let mut names: Vec<String> = known.iter().map(label).collect();
-                names.sort();
-                names.dedup();
-                names.truncate(20);
+            let seen: Vec<(&[u8], &[u8])> = known.iter().map(|(ns, n)| (&ns[..], &n[..])).collect();
+            if let Some(u) = filter.unmatched(&seen) {
                 return Err(format!(
                     "interface {} matches no recorded interface (recorded: {})",
                     s.text(),
-                    if names.is_empty() {
-                        "none yet".into()
-                    } else {
-                        names.join(", ")
-                    }
+                    u.recorded_list()
                 ));
             }
+            let mut labels: Vec<String> = seen
+                .iter()
+                .filter(|(ns, n)| filter.matches(ns, n))
+                .map(|(ns, n)| iface_label(ns, n))
+                .collect();
+            labels.sort();
+            labels.dedup();
             labels.truncate(MATCHED_CAP);
             Ok((Kind::Iface, ids, labels))
         }

@@ -4,6 +4,7 @@
 use crate::cli::{ExportArgs, Format, Resolution as Res};
 use crate::cmd::Global;
 use nrec_model::error::{Error, Result};
+use nrec_model::filter::IfaceFilter;
 use nrec_report::export::{self, Settings};
 use nrec_store::Reader;
 use nrec_store::window::Step;
@@ -38,13 +39,20 @@ pub fn run(args: &ExportArgs, g: &Global, out: &mut dyn Write) -> Result<()> {
             Res::Day => Some(Step::Day),
         }),
         container: args.container.clone(),
+        ifaces: IfaceFilter::new(&args.iface, args.netns.as_ref()),
         progress: std::io::stderr().is_terminal() && !g.quiet,
         window,
     };
     let mut o = super::output(out, format, "export", &r, Some(&s.window), &tz)?;
-    let rows = export::write(&mut r, &s, &mut o)?;
+    let done = export::write(&mut r, &s, &mut o)?;
+    if let Some(u) = done.unmatched.filter(|_| !g.quiet) {
+        eprintln!(
+            "nrec: {}",
+            u.message(&g.db_read_path().display().to_string())
+        );
+    }
     if g.verbose > 0 {
-        eprintln!("nrec: exported {rows} row(s)");
+        eprintln!("nrec: exported {} row(s)", done.rows);
     }
     Ok(())
 }

@@ -52,17 +52,8 @@ pub fn run(args: &ReportArgs, g: &Global, out: &mut dyn Write) -> Result<()> {
             path.display()
         );
     }
-    if let Some((missing, names)) = notes.unmatched {
-        eprintln!(
-            "nrec: {}: matches no interface recorded in {}; recorded: {}",
-            missing.join(", "),
-            s.window.label,
-            if names.is_empty() {
-                "none".into()
-            } else {
-                names.join(", ")
-            }
-        );
+    if let Some(u) = notes.unmatched {
+        eprintln!("nrec: {}", u.message(&s.window.label));
     }
     Ok(())
 }

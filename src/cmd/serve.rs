@@ -278,7 +278,11 @@ pub fn export(args: &crate::cli::ExportArgs, g: &Global, out: &mut dyn Write) ->
             "--resolution: openmetrics history has the finest stored resolution",
         ));
     }
-    let cfg = Config::load(g.config.as_deref())?;
+    let mut cfg = Config::load(g.config.as_deref())?;
+    if !args.iface.is_empty() || args.netns.is_some() {
+        // the command line's interfaces, in place of the config's
+        cfg.metrics.ifaces = nrec_model::filter::IfaceFilter::new(&args.iface, args.netns.as_ref());
+    }
     let mut r = Reader::open(&g.db_read_path())?;
     let w = &args.window;
     let kind = args.table.map(Into::into);

@@ -56,12 +56,8 @@ pub fn run(args: &SummaryArgs, g: &Global, out: &mut dyn Write) -> Result<()> {
     };
     let mut o = super::output(out, args.format, "summary", &r, None, &tz)?;
     let notes = summary::write(&mut r, &s, &mut o)?;
-    if let Some((missing, names)) = &notes.unmatched {
-        eprintln!(
-            "nrec: {}: matches no interface recorded; recorded: {}",
-            missing.join(", "),
-            names.join(", ")
-        );
+    if let Some(u) = &notes.unmatched {
+        eprintln!("nrec: {}", u.message(&path.display().to_string()));
     }
     super::note_resolution(g, &r, notes.resolution, &tz)?;
     if notes.empty && !g.quiet {

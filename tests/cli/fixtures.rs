@@ -760,3 +760,215 @@ fn every_counter_is_bounded_by_what_the_links_can_carry() {
     let text = env.report_ok(&["--since", "1h", "-n", "DEV"], &at(5));
     assert!(text.contains("not counted: implausible"), "{text}");
 }
+
+/// A day's history (rollups::write_history, 100 one-minute samples from 2026-11-22T00:00Z)
+/// with loopbacks in the host and in namespaces `nca` and `ncb`, and an `eth0` in `nca`:
+/// per interval, lo 1000/10 B (rx/tx), lo@nca 100 000/100, lo@ncb 10 000 000/1000,
+/// eth0@nca 7/7 — each distinct, so any sum says which interfaces it added.
+pub(crate) fn namespaced_history() -> Env {
+    let env = Env::new();
+    crate::rollups::write_history(&env, 1_795_305_600_000, 100, 60_000, 3);
+    let c = env.sql();
+    c.execute_batch(
+        "INSERT INTO netns (boot_id, inode, name) VALUES ('hist', 4026532001, CAST('nca' AS BLOB));
+         INSERT INTO netns (boot_id, inode, name) VALUES ('hist', 4026532002, CAST('ncb' AS BLOB));",
+    )
+    .unwrap();
+    let ns = |name: &str| -> i64 {
+        c.query_row(
+            "SELECT id FROM netns WHERE boot_id = 'hist' AND name = CAST(?1 AS BLOB)",
+            [name],
+            |r| r.get(0),
+        )
+        .unwrap()
+    };
+    let ifaces = [
+        (ns("root"), 1, "lo", 1000, 10),
+        (ns("nca"), 1, "lo", 100_000, 100),
+        (ns("ncb"), 1, "lo", 10_000_000, 1000),
+        (ns("nca"), 2, "eth0", 7, 7),
+    ];
+    let samples: Vec<(i64, bool)> = c
+        .prepare("SELECT id, prev IS NULL FROM sample WHERE sysinfo = (SELECT id FROM sysinfo WHERE boot_id = 'hist') ORDER BY ts_ms")
+        .unwrap()
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    assert_eq!(samples.len(), 100);
+    for (netns, ifindex, name, rx, tx) in ifaces {
+        c.execute(
+            "INSERT INTO iface (netns, ifindex, name) VALUES (?1, ?2, CAST(?3 AS BLOB))",
+            rusqlite::params![netns, ifindex, name],
+        )
+        .unwrap();
+        let id = c.last_insert_rowid();
+        for (s, baseline) in &samples {
+            let (r, t) = if *baseline {
+                (None, None)
+            } else {
+                (Some(rx), Some(tx))
+            };
+            c.execute(
+                "INSERT INTO iface_sample (sample, iface, d_rx_bytes, d_tx_bytes, flags) VALUES (?1, ?2, ?3, ?4, ?5)",
+                rusqlite::params![s, id, r, t, i64::from(*baseline)],
+            )
+            .unwrap();
+        }
+    }
+    drop(c);
+    assert_success(&env.cmd(&["rollup", "--rebuild", "-q"]).output().unwrap());
+    env
+}
+
+/// Issue 31 item 2: a name means what reports print — `lo` is the host's loopback, `lo@nca`
+/// a namespace's, `*@*` or `--netns` say "all" — in report, summary, export, the metrics
+/// and alerts alike; no command adds a namespace's bytes to the host's interface.
+#[test]
+fn a_bare_interface_name_is_the_hosts_in_every_command() {
+    let env = namespaced_history();
+    let now = "2026-11-22T02:00:00Z";
+    let intervals = 99;
+    let run = |args: &[&str]| -> (String, String) {
+        let out = env.cmd(args).env("NREC_NOW", now).output().unwrap();
+        assert_success(&out);
+        (
+            String::from_utf8(out.stdout).unwrap(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    // report: which (netns, iface) rows, and their rx bytes
+    let report = |sel: &[&str]| -> (Vec<(String, String)>, u64) {
+        let (csv, _) = run(&[&["report", "--today", "--format", "csv"], sel].concat());
+        let (h, rows) = parse_csv(&csv);
+        let mut who: Vec<(String, String)> = rows
+            .iter()
+            .map(|r| (col(&h, r, "netns").into(), col(&h, r, "iface").into()))
+            .collect();
+        who.sort();
+        who.dedup();
+        let rx = rows
+            .iter()
+            .map(|r| col(&h, r, "rx_bytes").parse::<f64>().unwrap() as u64)
+            .sum();
+        (who, rx)
+    };
+    let pair = |ns: &str, i: &str| (ns.to_string(), i.to_string());
+    assert_eq!(
+        report(&["-i", "lo"]),
+        (vec![pair("root", "lo")], intervals * 1000)
+    );
+    assert_eq!(
+        report(&["-i", "lo@*"]).0,
+        [pair("nca", "lo"), pair("ncb", "lo")],
+        "a pattern on the namespace never names the host's"
+    );
+    assert_eq!(
+        report(&["-i", "lo@nca"]),
+        (vec![pair("nca", "lo")], intervals * 100_000)
+    );
+    assert_eq!(
+        report(&["-i", "*@*"]).0,
+        [pair("nca", "eth0"), pair("nca", "lo"), pair("ncb", "lo")]
+    );
+    assert_eq!(
+        report(&["-i", "lo", "--netns", "*"]).0,
+        [pair("nca", "lo"), pair("ncb", "lo"), pair("root", "lo")]
+    );
+    assert_eq!(
+        report(&["-i", "eth0"]).0,
+        [pair("root", "eth0")],
+        "not nca's eth0"
+    );
+    // the table prints a namespace's interface with its namespace, alone or not
+    let (table, _) = run(&["report", "--today", "-i", "lo@nca"]);
+    let average = table.lines().find(|l| l.starts_with("Average:")).unwrap();
+    assert_eq!(average.split_whitespace().nth(1), Some("lo@nca"), "{table}");
+    // summary: today's bytes, summed over the interfaces it lists
+    let today = |sel: &[&str]| -> u64 {
+        let (js, _) = run(&[&["summary", "--format", "json"], sel].concat());
+        let v: serde_json::Value = serde_json::from_str(&js).unwrap();
+        v["rows"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|r| r["period"] == "today")
+            .map(|r| r["rx_bytes"].as_u64().unwrap())
+            .sum()
+    };
+    assert_eq!(today(&["-i", "lo"]), intervals * 1000);
+    assert_eq!(today(&["-i", "lo@*"]), intervals * 10_100_000);
+    // export: the iface table's rows, and the interface metrics
+    let exported = |sel: &[&str]| -> (Vec<(String, String)>, u64) {
+        let (csv, _) = run(&[&["export", "iface", "--today"], sel].concat());
+        let (h, rows) = parse_csv(&csv);
+        let mut who: Vec<(String, String)> = rows
+            .iter()
+            .map(|r| (col(&h, r, "netns").into(), col(&h, r, "iface").into()))
+            .collect();
+        who.sort();
+        who.dedup();
+        let rx = rows
+            .iter()
+            .map(|r| col(&h, r, "rx_bytes").parse::<u64>().unwrap())
+            .sum();
+        (who, rx)
+    };
+    assert_eq!(
+        exported(&["-i", "lo"]),
+        (vec![pair("root", "lo")], intervals * 1000)
+    );
+    assert_eq!(exported(&["--netns", "ncb"]).0, [pair("ncb", "lo")]);
+    let (_, err) = run(&["export", "iface", "--today", "-i", "lo@ncc"]);
+    assert!(
+        err.contains("--iface lo@ncc: matches no interface recorded in") && err.contains("lo@nca"),
+        "{err}"
+    );
+    let devices = |text: &str| -> Vec<String> {
+        let mut v: Vec<String> = text
+            .lines()
+            .filter(|l| l.starts_with("nrec_network_receive_bytes_total{"))
+            .map(|l| l[..l.find('}').unwrap() + 1].to_string())
+            .collect();
+        v.sort();
+        v
+    };
+    let (om, _) = run(&["export", "iface", "--format", "openmetrics", "-i", "lo"]);
+    assert_eq!(
+        devices(&om),
+        [r#"nrec_network_receive_bytes_total{netns="root",device="lo"}"#]
+    );
+    let cfg = env.tmp.path().join("nrec.toml");
+    std::fs::write(
+        &cfg,
+        "[metrics]\ninterfaces = [\"lo@*\"]\n\n\
+         [[alert]]\nname = \"host-lo\"\ninterface = \"lo\"\nvolume = \"1 TB\"\nperiod = \"day\"\n\n\
+         [[alert]]\nname = \"ns-lo\"\ninterface = \"lo@*\"\nvolume = \"1 TB\"\nperiod = \"day\"\n",
+    )
+    .unwrap();
+    let c = cfg.to_str().unwrap();
+    let (om, _) = run(&["--config", c, "export", "--format", "openmetrics"]);
+    assert_eq!(
+        devices(&om),
+        [
+            r#"nrec_network_receive_bytes_total{netns="nca",device="lo"}"#,
+            r#"nrec_network_receive_bytes_total{netns="ncb",device="lo"}"#
+        ],
+        "[metrics] interfaces"
+    );
+    // alerts: a quota on `lo` counts the host's loopback only
+    let (js, _) = run(&["--config", c, "alerts", "--format", "json"]);
+    let v: serde_json::Value = serde_json::from_str(&js).unwrap();
+    let value = |rule: &str| {
+        v["rows"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["rule"] == rule)
+            .unwrap()["value"]
+            .as_u64()
+            .unwrap()
+    };
+    assert_eq!(value("host-lo"), intervals * 1010, "{v}");
+    assert_eq!(value("ns-lo"), intervals * (100_100 + 10_001_000), "{v}");
+}

@@ -246,6 +246,16 @@ fn bash_completes_a_subcommand_a_kind_and_an_interface_from_the_database() {
         complete(&["nrec", "--db", "/nonexistent.db", "report", "-i", ""]).is_empty(),
         "an unreadable database completes no names"
     );
+    // names as reports print them: a namespace's interfaces carry it (issue 31)
+    let ns = crate::fixtures::namespaced_history();
+    let nsdb = ns.db.to_str().unwrap();
+    let mut got = complete(&["nrec", "--db", nsdb, "report", "-i", ""]);
+    got.sort();
+    assert_eq!(got, ["eth0", "eth0@nca", "lo", "lo@nca", "lo@ncb"]);
+    assert_eq!(
+        complete(&["nrec", "--db", nsdb, "export", "iface", "-i", "lo@"]),
+        ["lo@nca", "lo@ncb"]
+    );
 }
 
 #[test]

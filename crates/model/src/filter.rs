@@ -1,11 +1,19 @@
-//! Interface filters as people write them: every name nrec prints (`eth0`, `lo@uxns` for an
-//! interface of namespace `uxns`), shell-style patterns (`veth*`, `eth[01]`, `wg?`), and a
-//! namespace pattern for all of them (`--netns`). Names are bytes; patterns match bytes.
+//! Interface filters as people write them. A name means what reports print
+//! (`crate::names::iface_label`): `eth0` is the host's (root namespace's) eth0 and only it,
+//! `eth0@web` namespace web's; shell-style patterns work on each part (`veth*` the host's
+//! veths, `lo@ns-*` the loopbacks of the namespaces named `ns-…`, `*@*` every interface of every
+//! other namespace; `lo@root` names the host's by its namespace's name, which no pattern
+//! matches). `--netns PATTERN` names the namespaces instead, the host's included: `-i lo
+//! --netns '*'` is every loopback. Reports, summaries, exports, alerts and
+//! metrics all match through here. Names are bytes; patterns match bytes.
 
 use std::ffi::OsString;
 use std::os::unix::ffi::OsStrExt;
 
-#[derive(Debug, Clone)]
+/// The root namespace's name, as the recorder stores it (its interfaces print without `@`).
+const ROOT: &[u8] = b"root";
+
+#[derive(Debug, Clone, PartialEq, Eq)]
 struct Pat {
     /// As given, for messages.
     text: String,
@@ -15,7 +23,7 @@ struct Pat {
 }
 
 /// `--iface` values (any matches) and an optional `--netns` pattern (must match too).
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct IfaceFilter {
     pats: Vec<Pat>,
     netns: Option<Vec<u8>>,
@@ -45,21 +53,45 @@ impl IfaceFilter {
         }
     }
 
+    /// Whether interfaces are named (`--iface`), not only namespaces.
+    pub fn names_interfaces(&self) -> bool {
+        !self.pats.is_empty()
+    }
+
     /// No filter at all.
     pub fn is_empty(&self) -> bool {
         self.pats.is_empty() && self.netns.is_none()
     }
 
-    fn pat_matches(p: &Pat, netns: &[u8], name: &[u8]) -> bool {
+    /// Whether pattern `p` names interface `name` of namespace `netns`: as printed, `NAME`
+    /// for the root namespace's and `NAME@NETNS` for any other's; with `--netns` given
+    /// (`any_netns`), the namespace is that option's to choose.
+    fn pat_matches(p: &Pat, netns: &[u8], name: &[u8], any_netns: bool) -> bool {
+        let root = netns == ROOT;
         // a name that itself holds '@' is matched whole first
-        glob(&p.whole, name)
-            || (glob(&p.name, name) && p.netns.as_deref().is_none_or(|n| glob(n, netns)))
+        (glob(&p.whole, name) && (root || any_netns))
+            || match &p.netns {
+                None => glob(&p.name, name) && (root || any_netns),
+                // the host's namespace is named `root`, never matched by a pattern
+                Some(n) if root => n == ROOT && glob(&p.name, name),
+                Some(n) => glob(&p.name, name) && glob(n, netns),
+            }
     }
 
     /// Whether the interface `name` of namespace `netns` passes.
     pub fn matches(&self, netns: &[u8], name: &[u8]) -> bool {
+        let by_netns = self.netns.is_some();
         self.netns.as_deref().is_none_or(|n| glob(n, netns))
-            && (self.pats.is_empty() || self.pats.iter().any(|p| Self::pat_matches(p, netns, name)))
+            && (self.pats.is_empty()
+                || self
+                    .pats
+                    .iter()
+                    .any(|p| Self::pat_matches(p, netns, name, by_netns)))
+    }
+
+    fn matches_with(&self, p: &Pat, netns: &[u8], name: &[u8]) -> bool {
+        Self::pat_matches(p, netns, name, self.netns.is_some())
+            && self.netns.as_deref().is_none_or(|x| glob(x, netns))
     }
 
     /// Whether namespace `netns` passes `--netns` (for rows of a namespace, not an interface).
@@ -67,25 +99,68 @@ impl IfaceFilter {
         self.netns.as_deref().is_none_or(|n| glob(n, netns))
     }
 
-    /// The values that match none of `seen` (namespace, name) — said on stderr, with what
-    /// was recorded, instead of an empty table.
-    pub fn unmatched<'a>(&self, seen: &[(&'a [u8], &'a [u8])]) -> Vec<String> {
-        let mut out: Vec<String> = self
+    /// What of the filter matches none of `seen` (namespace, name), with what was seen —
+    /// said on stderr instead of an empty table. None: every part matched something.
+    pub fn unmatched(&self, seen: &[(&[u8], &[u8])]) -> Option<Unmatched> {
+        let mut missing: Vec<String> = self
             .pats
             .iter()
-            .filter(|p| {
-                !seen.iter().any(|(ns, n)| {
-                    Self::pat_matches(p, ns, n) && self.netns.as_deref().is_none_or(|x| glob(x, ns))
-                })
-            })
+            .filter(|p| !seen.iter().any(|(ns, n)| self.matches_with(p, ns, n)))
             .map(|p| format!("--iface {}", p.text))
             .collect();
         if let Some(n) = &self.netns {
             if !seen.iter().any(|(ns, _)| glob(n, ns)) {
-                out.push(format!("--netns {}", crate::names::escape_bytes(n)));
+                missing.push(format!("--netns {}", crate::names::escape_bytes(n)));
             }
         }
-        out
+        if missing.is_empty() {
+            return None;
+        }
+        let mut recorded: Vec<String> = seen
+            .iter()
+            .map(|(ns, n)| crate::names::iface_label(ns, n))
+            .collect();
+        recorded.sort();
+        recorded.dedup();
+        Some(Unmatched { missing, recorded })
+    }
+}
+
+/// A filter's parts that matched no recorded interface, and the interfaces recorded (as
+/// reports print them, sorted).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Unmatched {
+    pub missing: Vec<String>,
+    pub recorded: Vec<String>,
+}
+
+impl Unmatched {
+    /// The one line every command says: `--iface X: matches no interface recorded in
+    /// WITHIN; recorded: a, b`.
+    pub fn message(&self, within: &str) -> String {
+        format!(
+            "{}: matches no interface recorded in {within}; recorded: {}",
+            self.missing.join(", "),
+            self.recorded_list()
+        )
+    }
+
+    /// The interfaces recorded, as one list: at most 20 names, then how many more.
+    pub fn recorded_list(&self) -> String {
+        const SHOWN: usize = 20;
+        if self.recorded.is_empty() {
+            return "none".into();
+        }
+        let mut names = self
+            .recorded
+            .iter()
+            .take(SHOWN)
+            .cloned()
+            .collect::<Vec<_>>();
+        if self.recorded.len() > SHOWN {
+            names.push(format!("… {} more", self.recorded.len() - SHOWN));
+        }
+        names.join(", ")
     }
 }
 
@@ -207,9 +282,46 @@ mod tests {
         assert!(f.netns_matches(b"uxns") && !f.netns_matches(b"root"));
         let f = IfaceFilter::new(&["nosuch0".into(), "eth*".into()], None);
         let seen: Vec<(&[u8], &[u8])> = vec![(b"root", b"eth0"), (b"root", b"lo")];
-        assert_eq!(f.unmatched(&seen), ["--iface nosuch0"]);
+        assert_eq!(f.unmatched(&seen).unwrap().missing, ["--iface nosuch0"]);
         // a name holding '@' is matched whole
         let f = IfaceFilter::new(&["odd@name".into()], None);
         assert!(f.matches(b"root", b"odd@name"));
+    }
+
+    /// A name means what reports print (issue 31): `lo` is the host's loopback only, `lo@*`
+    /// every other namespace's, never the host's; `--netns` chooses the namespaces, the
+    /// host's included.
+    #[test]
+    fn a_bare_name_is_the_hosts_and_a_namespace_is_written_with_it() {
+        let f = |v: &[&str], ns: Option<&str>| {
+            IfaceFilter::new(
+                &v.iter().map(|s| (*s).into()).collect::<Vec<OsString>>(),
+                ns.map(OsString::from).as_ref(),
+            )
+        };
+        let lo = f(&["lo"], None);
+        assert!(lo.matches(b"root", b"lo"));
+        assert!(!lo.matches(b"nca", b"lo") && !lo.matches(b"ncb", b"lo"));
+        let eth = f(&["eth0"], None);
+        assert!(
+            !eth.matches(b"web-1", b"eth0"),
+            "a container's eth0 is not the host's"
+        );
+        let any_ns = f(&["lo@*"], None);
+        assert!(any_ns.matches(b"nca", b"lo") && !any_ns.matches(b"root", b"lo"));
+        assert!(f(&["lo@root"], None).matches(b"root", b"lo"));
+        assert!(!f(&["lo@r*"], None).matches(b"root", b"lo"));
+        let all = f(&["*@*"], None);
+        assert!(all.matches(b"nca", b"veth0") && !all.matches(b"root", b"eth0"));
+        let glob = f(&["veth*"], None);
+        assert!(glob.matches(b"root", b"veth1") && !glob.matches(b"ns", b"veth1"));
+        let everywhere = f(&["lo"], Some("*"));
+        assert!(everywhere.matches(b"root", b"lo") && everywhere.matches(b"nca", b"lo"));
+        let seen: Vec<(&[u8], &[u8])> = vec![(b"nca", b"lo")];
+        let u = lo.unmatched(&seen).expect("only another's lo was recorded");
+        assert_eq!(
+            u.message("the database"),
+            "--iface lo: matches no interface recorded in the database; recorded: lo@nca"
+        );
     }
 }

@@ -7,6 +7,7 @@
 
 use crate::output::{Cell, Format, Output, write_error};
 use nrec_model::error::{Error, Result};
+use nrec_model::filter::{IfaceFilter, Unmatched};
 use nrec_model::time::{DAY_MS, Window};
 use nrec_store::Reader;
 use nrec_store::rollup::{Kind, is_gauge};
@@ -79,12 +80,13 @@ struct Labels {
     names: HashMap<i64, Vec<String>>,
 }
 
-/// The labels of table `t`'s series — of container `only`'s, when given.
-fn labels(r: &Reader, t: Kind, only: Option<&str>) -> Result<Labels> {
+/// The labels of table `t`'s series — of container `only`'s, of the interfaces and
+/// namespaces `ifaces` chooses.
+fn labels(r: &Reader, t: Kind, only: Option<&str>, ifaces: &IfaceFilter) -> Result<Labels> {
     let mut cells = HashMap::new();
     let mut names = HashMap::new();
     // a container's namespace is named after it; its processes say they ran in it
-    let ns_ok = |ns: &[u8]| only.is_none_or(|c| ns == c.as_bytes());
+    let ns_ok = |ns: &[u8]| only.is_none_or(|c| ns == c.as_bytes()) && ifaces.netns_matches(ns);
     let procs = match t {
         Kind::Proc | Kind::Port | Kind::Host => r.procs()?,
         _ => Vec::new(),
@@ -96,7 +98,11 @@ fn labels(r: &Reader, t: Kind, only: Option<&str>) -> Result<Labels> {
         .collect();
     match t {
         Kind::Iface => {
-            for i in r.ifaces()?.into_iter().filter(|i| ns_ok(&i.netns)) {
+            for i in r
+                .ifaces()?
+                .into_iter()
+                .filter(|i| ns_ok(&i.netns) && ifaces.matches(&i.netns, &i.name))
+            {
                 cells.insert(i.series, vec![Cell::bytes(&i.netns), Cell::bytes(&i.name)]);
             }
         }
@@ -239,6 +245,8 @@ pub struct Settings {
     pub step: Option<Option<Step>>,
     /// Only this container's series (its name or id).
     pub container: Option<String>,
+    /// Only these interfaces (the iface table) and namespaces (iface, proto, attrib).
+    pub ifaces: IfaceFilter,
     /// A progress line on stderr (a terminal, a long window).
     pub progress: bool,
 }
@@ -253,8 +261,15 @@ pub(crate) fn step_name(s: Option<Step>) -> &'static str {
     }
 }
 
-/// The table's rows over the window, streamed. Returns the rows written.
-pub fn write(r: &mut Reader, s: &Settings, o: &mut Output<'_>) -> Result<u64> {
+/// What an export did: the rows written, and what of the interface filter matched nothing.
+#[derive(Debug, Default)]
+pub struct Written {
+    pub rows: u64,
+    pub unmatched: Option<Unmatched>,
+}
+
+/// The table's rows over the window, streamed.
+pub fn write(r: &mut Reader, s: &Settings, o: &mut Output<'_>) -> Result<Written> {
     let (a, b) = (s.window.start_ms(), s.window.end_ms());
     let h = r.horizons()?;
     let finest = h.finest(a);
@@ -285,8 +300,26 @@ pub fn write(r: &mut Reader, s: &Settings, o: &mut Output<'_>) -> Result<u64> {
             "--container: the time table is the recorder's, not a container's",
         ));
     }
+    let wrong = match s.table {
+        Kind::Iface => None,
+        Kind::Proto | Kind::Attrib => s.ifaces.names_interfaces().then_some("-i/--iface"),
+        _ => (!s.ifaces.is_empty()).then_some("-i/--iface and --netns"),
+    };
+    if let Some(opt) = wrong {
+        return Err(Error::usage(format!(
+            "{opt}: not for the {} table (-i: the iface table; --netns: iface, proto, attrib)",
+            s.table.name()
+        )));
+    }
+    let unmatched = if s.ifaces.is_empty() {
+        None
+    } else {
+        let known = r.iface_names()?;
+        let seen: Vec<(&[u8], &[u8])> = known.iter().map(|(ns, n)| (&ns[..], &n[..])).collect();
+        s.ifaces.unmatched(&seen)
+    };
     // the labels first: a row that cannot be read fails the export before a header is printed
-    let labels = labels(r, s.table, s.container.as_deref())?;
+    let labels = labels(r, s.table, s.container.as_deref(), &s.ifaces)?;
     let (label_cols, value_cols) = columns(s.table);
     let mut cols = vec!["start", "end"];
     cols.extend(label_cols);
@@ -357,5 +390,8 @@ pub fn write(r: &mut Reader, s: &Settings, o: &mut Output<'_>) -> Result<u64> {
     if w.out.format == Format::Json {
         w.out.json_stream_end().map_err(io)?;
     }
-    Ok(w.out.rows_written())
+    Ok(Written {
+        rows: w.out.rows_written(),
+        unmatched,
+    })
 }

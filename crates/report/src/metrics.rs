@@ -15,10 +15,11 @@
 use crate::output::openmetrics::{Family, Type, label_value};
 use jiff::tz::TimeZone;
 use nrec_model::error::{Error, Result};
+use nrec_model::filter::IfaceFilter;
 use nrec_model::names::{escape_bytes, escape_text};
 use nrec_model::time::{DAY_MS, day_start, local_midnight};
 use nrec_store::rollup::{Kind, MAX_DAY, add_into, is_gauge};
-use nrec_store::series::{ProcSeries, Vector};
+use nrec_store::series::{IfaceSeries, ProcSeries, Vector};
 use nrec_store::window::{Edge, Step};
 use nrec_store::{AllTime, AllTimeCache, Reader};
 use std::collections::{BTreeMap, HashMap};
@@ -35,6 +36,9 @@ pub struct Bounds {
     pub ports: usize,
     /// Every protocol counter, not only node_exporter's default set.
     pub all_protocol: bool,
+    /// Only these interfaces' series (`[metrics] interfaces`, `export -i`): the names and
+    /// patterns reports take, node_exporter's `--collector.netdev.device-include`. Empty: all.
+    pub ifaces: IfaceFilter,
 }
 
 /// What a process series is labelled by.
@@ -52,6 +56,7 @@ impl Default for Bounds {
             by: ProcLabel::Name,
             ports: 50,
             all_protocol: false,
+            ifaces: IfaceFilter::default(),
         }
     }
 }
@@ -206,6 +211,14 @@ struct Scrape<'a> {
     r: &'a mut Reader,
     now_ms: i64,
     all: HashMap<i64, AllTime>,
+    only: &'a IfaceFilter,
+}
+
+/// The interface series `only` lets through.
+fn chosen_ifaces(r: &Reader, only: &IfaceFilter) -> Result<Vec<IfaceSeries>> {
+    let mut v = r.ifaces()?;
+    v.retain(|i| only.matches(&i.netns, &i.name));
+    Ok(v)
 }
 
 impl Scrape<'_> {
@@ -229,7 +242,12 @@ pub fn collect(
         return Ok(fams); // nothing recorded yet
     };
     let all = r.all_time(&KINDS, &mut cache.lock().unwrap_or_else(|e| e.into_inner()))?;
-    let mut s = Scrape { r, now_ms, all };
+    let mut s = Scrape {
+        r,
+        now_ms,
+        all,
+        only: &m.ifaces,
+    };
     fams.extend(interfaces(&s)?);
     fams.extend(calendar(&mut s, tz)?);
     fams.extend(protocol_counters(&s, m)?);
@@ -258,7 +276,7 @@ fn build_info() -> Family {
 /// The 16 interface counters per (namespace, device), all time.
 fn interfaces(s: &Scrape<'_>) -> Result<Vec<Family>> {
     let mut ifaces: BTreeMap<(String, String), Merged> = BTreeMap::new();
-    for i in s.r.ifaces()? {
+    for i in chosen_ifaces(s.r, s.only)? {
         if let Some(a) = s.all.get(&i.series) {
             ifaces
                 .entry((ns_label(&i.netns), escape_bytes(&i.name)))
@@ -288,11 +306,10 @@ fn calendar(s: &mut Scrape<'_>, tz: &TimeZone) -> Result<Vec<Family>> {
     let midnight = local_midnight(now, tz);
     let month = now.to_zoned(tz.clone()).date().first_of_month();
     let month = day_start(month, tz).unwrap_or(midnight);
-    let names: HashMap<i64, (String, String)> =
-        s.r.ifaces()?
-            .into_iter()
-            .map(|i| (i.series, (ns_label(&i.netns), escape_bytes(&i.name))))
-            .collect();
+    let names: HashMap<i64, (String, String)> = chosen_ifaces(s.r, s.only)?
+        .into_iter()
+        .map(|i| (i.series, (ns_label(&i.netns), escape_bytes(&i.name))))
+        .collect();
     let mut fams = Vec::new();
     for (start, day_or_month) in [(midnight, "day"), (month, "month")] {
         let sums =
@@ -723,7 +740,7 @@ pub fn history(
     };
     // interfaces
     let mut ifaces: BTreeMap<String, Track> = BTreeMap::new();
-    for i in r.ifaces()? {
+    for i in chosen_ifaces(r, &m.ifaces)? {
         label.clear();
         lv("netns", &ns_label(&i.netns), &mut label);
         lv("device", &escape_bytes(&i.name), &mut label);

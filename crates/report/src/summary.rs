@@ -75,7 +75,7 @@ pub struct Notes {
     /// Nothing was recorded in the periods (tables only).
     pub empty: bool,
     /// Interface filters that matched nothing recorded, and what was recorded.
-    pub unmatched: Option<(Vec<String>, Vec<String>)>,
+    pub unmatched: Option<nrec_model::filter::Unmatched>,
 }
 
 /// One period of the view.
@@ -368,13 +368,7 @@ fn series_labels(
     let all = r.ifaces()?;
     if !filter.is_empty() {
         let seen: Vec<(&[u8], &[u8])> = all.iter().map(|i| (&i.netns[..], &i.name[..])).collect();
-        let missing = filter.unmatched(&seen);
-        if !missing.is_empty() {
-            let mut names: Vec<String> = all.iter().map(iface_label).collect();
-            names.sort();
-            names.dedup();
-            notes.unmatched = Some((missing, names));
-        }
+        notes.unmatched = filter.unmatched(&seen);
     }
     for i in all {
         if !filter.matches(&i.netns, &i.name) {

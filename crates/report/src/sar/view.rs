@@ -5,7 +5,6 @@ use super::render;
 use super::{Data, Shape, Table, build, kinds, listen};
 use crate::output::{Format, Output, Rows, write_error};
 use nrec_model::error::{Error, Result};
-use nrec_model::names::iface_label;
 use nrec_model::time::Window;
 use nrec_store::Reader;
 use nrec_store::query::Host;
@@ -79,7 +78,7 @@ pub struct Notes {
     /// The window held no sample.
     pub empty: bool,
     /// Interface filters that matched nothing recorded, and what was recorded.
-    pub unmatched: Option<(Vec<String>, Vec<String>)>,
+    pub unmatched: Option<nrec_model::filter::Unmatched>,
 }
 
 /// The report: each part in the order asked for, in the output's format.
@@ -145,14 +144,7 @@ pub fn write(r: &mut Reader, s: &Settings, o: &mut Output<'_>) -> Result<Notes> 
             .flat_map(|t| t.seen.iter().map(|(ns, n)| (&ns[..], &n[..])))
             .collect();
         if tables.iter().any(|t| t.kind.key == kinds::Key::Iface) {
-            let missing = shape.filter.unmatched(&seen);
-            if !missing.is_empty() {
-                let mut names: Vec<String> =
-                    seen.iter().map(|(ns, n)| iface_label(ns, n)).collect();
-                names.sort();
-                names.dedup();
-                notes.unmatched = Some((missing, names));
-            }
+            notes.unmatched = shape.filter.unmatched(&seen);
         }
     }
     // Each part as typed rows, in the order asked for: (kind, rows, averages, restarts).
