@@ -26,11 +26,18 @@ use nrec_store::{NsSamples, Writer, Written};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
-/// The eBPF accounting as one of the recorder's sources: read the pinned counters with the
-/// sample, and after the sample is committed forget the processes that exited (their last
-/// bytes are stored).
+/// The eBPF state of database `db`: the one every command (record, daemon, setup, status,
+/// top) reads for it.
+pub fn ebpf_pins(db: &Path) -> ebpf::Pins {
+    ebpf::Pins::of_database(db, nrec_store::is_system_db(db))
+}
+
+/// The eBPF accounting as one of the recorder's sources: read this database's pinned
+/// counters with the sample, and after the sample is committed forget the processes that
+/// exited (their last bytes are stored) and remove other databases' orphaned states.
 struct EbpfSource {
     wanted: bool,
+    pins: ebpf::Pins,
 }
 
 impl EbpfSource {
@@ -38,8 +45,21 @@ impl EbpfSource {
         if !self.wanted {
             return None;
         }
-        match ebpf::collect(true) {
-            ebpf::Probe::Active(r) => Some(r),
+        match self.pins.collect(true) {
+            ebpf::Probe::Active(r) => {
+                if let Some(owner) = &r.foreign {
+                    warn.note(
+                        Kind::Ebpf,
+                        format!(
+                            "eBPF: the state in {} counts for database {owner}, not this one: read \
+                             without deleting exited processes' entries (its recorder does, perhaps \
+                             before this one has read them); unset NREC_BPF_DIR for a count of its own",
+                            self.pins.dir().display()
+                        ),
+                    );
+                }
+                Some(r)
+            }
             ebpf::Probe::Off(why) => {
                 if verbose {
                     warn.note(
@@ -56,8 +76,10 @@ impl EbpfSource {
 
     /// Deletes the entries of processes that no longer run: called once the sample holding
     /// their bytes is committed. Only an entry that still holds what was stored goes (bytes a
-    /// process moved after the reading, before it exited, stay for the next record).
-    /// `running`: the processes the sample's walk of /proc found, after the reading.
+    /// process moved after the reading, before it exited, stay for the next record), and
+    /// only from this database's own state (`Pins::forget`). Then other databases' orphaned
+    /// states go (`Pins::sweep`). `running`: the processes the sample's walk of /proc found,
+    /// after the reading.
     fn forget_exited(&self, r: &ebpf::Reading, running: &[u32], warn: &mut Warnings) {
         // Exited = present in the reading, absent from the walk of /proc that followed it
         // (one listing serves the namespaces and this; a second one cost 0.5 µs per entry
@@ -69,10 +91,16 @@ impl EbpfSource {
             .filter(|(k, _)| running.binary_search(&k.tgid).is_err())
             .map(|(k, v)| (*k, v.clone()))
             .collect();
-        if let Err(e) = ebpf::forget(&gone) {
+        if let Err(e) = self.pins.forget(&gone) {
             warn.warn(
                 Kind::Ebpf,
                 format!("eBPF: removing the entries of exited processes failed: {e}"),
+            );
+        }
+        for (dir, why) in self.pins.sweep() {
+            warn.info(
+                Kind::Ebpf,
+                format!("eBPF: removed the orphaned state {} ({why})", dir.display()),
             );
         }
     }
@@ -200,6 +228,10 @@ impl Sampler {
         verbose: bool,
     ) -> Sampler {
         Sampler {
+            ebpf: EbpfSource {
+                wanted: ebpf::wanted(),
+                pins: ebpf_pins(&path),
+            },
             path,
             source,
             retention,
@@ -207,9 +239,6 @@ impl Sampler {
             verbose,
             writer: None,
             listening: None,
-            ebpf: EbpfSource {
-                wanted: ebpf::wanted(),
-            },
             hz: nrec_sys::clock_ticks_per_s(),
         }
     }
@@ -224,6 +253,12 @@ impl Sampler {
 
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// Whether eBPF counts for this database (set up now if it was not).
+    #[cfg(feature = "pcap")]
+    pub fn ebpf_active(&self) -> bool {
+        self.ebpf.wanted && matches!(self.ebpf.pins.collect(true), ebpf::Probe::Active(_))
     }
 
     /// The open database (after a successful tick): the alerts read and record through it.
@@ -262,7 +297,11 @@ impl Sampler {
     }
 
     fn tick_inner(&mut self, warn: &mut Warnings) -> Result<Ticked> {
-        let _lock = nrec_store::lock(&self.path)?;
+        // with the database open, its file is never opened again (nrec_store::lock_open)
+        let _lock = match self.writer {
+            Some(_) => nrec_store::lock_open(&self.path)?,
+            None => nrec_store::lock(&self.path)?,
+        };
         let w = match self.writer.take() {
             Some(w) => w,
             None => Writer::open(&self.path)?,
@@ -304,7 +343,18 @@ impl Sampler {
             },
         )?;
         let prepared = derive::prepare(&base, &sample, warn);
-        let found = resolve(w, &prepared, &sample, live, self.hz, meta, warn)?;
+        let found = resolve(
+            w,
+            &prepared,
+            &sample,
+            Host {
+                live,
+                hz: self.hz,
+                pins: &self.ebpf.pins,
+            },
+            meta,
+            warn,
+        )?;
         let iv = prepared.finish(found);
         let written = w.write(&iv)?;
         if let (Some(r), Some(running)) = (&sample.ebpf, &sample.pids) {
@@ -321,6 +371,14 @@ impl Sampler {
     }
 }
 
+/// What the resolver may look at: the live host (or a fake /proc), its clock tick, and the
+/// database's eBPF state (cgroup names of exited processes).
+struct Host<'a> {
+    live: bool,
+    hz: u64,
+    pins: &'a ebpf::Pins,
+}
+
 /// Step 4 of a tick: the owners and names the derivation asks for — the /proc scan of socket
 /// owners, the owners of listeners whose connections closed unseen (this scan, else as
 /// recorded), eBPF's processes (from /proc while they run, else the kernel's capture), and
@@ -329,11 +387,11 @@ fn resolve(
     w: &Writer,
     p: &Prepared<'_>,
     s: &Sample,
-    live: bool,
-    hz: u64,
+    host: Host<'_>,
     mut meta: Meta,
     warn: &mut Warnings,
 ) -> Result<Resolved> {
+    let Host { live, hz, pins } = host;
     let wanted = p.wanted();
     let proc_root = Path::new("/proc");
     if live && !wanted.inodes.is_empty() {
@@ -387,7 +445,7 @@ fn resolve(
             let cg = idx
                 .get(&v.cgroup)
                 .cloned()
-                .or_else(|| ebpf::cgroup_name(v.cgroup));
+                .or_else(|| pins.cgroup_name(v.cgroup));
             derive::ebpf::captured_owner(k, v, cg, hz)
         });
         meta.found.ebpf.insert(*k, o);

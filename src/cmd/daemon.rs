@@ -110,16 +110,12 @@ fn reload(s: &mut Sampler, g: &Global, a: &mut Alerting) {
 
 /// `NREC_PCAP`: `auto` (default: capture only when eBPF is unavailable), `force`, `off`.
 #[cfg(feature = "pcap")]
-fn pcap_wanted() -> Result<bool> {
+fn pcap_wanted(sampler: &Sampler) -> Result<bool> {
     let mode = std::env::var("NREC_PCAP").unwrap_or_default();
     match mode.as_str() {
         "force" => Ok(true),
         "off" => Ok(false),
-        "" | "auto" => Ok(!(nrec_collect::ebpf::wanted()
-            && matches!(
-                nrec_collect::ebpf::collect(true),
-                nrec_collect::ebpf::Probe::Active(_)
-            ))),
+        "" | "auto" => Ok(!sampler.ebpf_active()),
         other => Err(Error::usage(format!(
             "NREC_PCAP={other:?}: expected auto, force or off"
         ))),
@@ -141,7 +137,7 @@ pub fn run(args: &DaemonArgs, g: &Global) -> Result<()> {
     #[allow(unused_mut)]
     let mut listening = nrec_collect::Listening::default();
     #[cfg(feature = "pcap")]
-    if sampler.is_live() && pcap_wanted()? {
+    if sampler.is_live() && pcap_wanted(&sampler)? {
         listening.capture = Some(Default::default());
         if !g.quiet {
             eprintln!(

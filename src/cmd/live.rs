@@ -56,10 +56,10 @@ pub fn run(args: &LiveArgs, g: &Global, out: &mut dyn Write) -> Result<()> {
                 "nrec top draws on a terminal; for scripts and logs use batch mode: nrec top -b -n COUNT",
             ));
         }
-        let reader = Reader::new(!args.no_ebpf);
+        let reader = Reader::new(crate::sampler::ebpf_pins(&g.db_read_path()), !args.no_ebpf);
         return crate::live::tui::run(reader, delay, &g.db_read_path(), args);
     }
-    let mut reader = Reader::new(!args.no_ebpf);
+    let mut reader = Reader::new(crate::sampler::ebpf_pins(&g.db_read_path()), !args.no_ebpf);
     if !g.quiet {
         for l in &reader.limits {
             eprintln!("nrec: {l}");

@@ -1,17 +1,19 @@
 //! `nrec setup [--remove]`: load (or detach) the eBPF accounting programs.
 //!
 //! `record` loads them on its first run anyway; `setup` does it ahead of time and says so,
-//! and `--remove` is the only way to detach them (they are pinned, so they outlive nrec).
+//! and `--remove` is the way to detach them (they are pinned, so they outlive nrec; a state
+//! whose database is gone, or unread for a day, is removed by the next `record`). Each
+//! database has its own (`nrec_collect::ebpf::Pins`): `--db` names whose.
 
 use crate::cli::SetupArgs;
 use crate::cmd::Global;
-use nrec_collect::ebpf;
 use nrec_model::error::{Error, Exit, Result};
 
 pub fn run(args: &SetupArgs, g: &Global) -> Result<()> {
-    let dir = ebpf::pin_dir();
+    let pins = crate::sampler::ebpf_pins(&g.db_path());
+    let dir = pins.dir();
     if args.remove {
-        let removed = ebpf::remove().map_err(|e| fail(&e))?;
+        let removed = pins.remove().map_err(|e| fail(&e))?;
         if !g.quiet {
             if removed {
                 println!("eBPF accounting detached; {} removed", dir.display());
@@ -21,7 +23,7 @@ pub fn run(args: &SetupArgs, g: &Global) -> Result<()> {
         }
         return Ok(());
     }
-    let loaded = ebpf::setup().map_err(|e| fail(&e))?;
+    let loaded = pins.setup().map_err(|e| fail(&e))?;
     if !g.quiet {
         if loaded {
             println!(

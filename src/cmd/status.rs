@@ -62,6 +62,11 @@ pub fn run(args: &StatusArgs, g: &Global, out: &mut dyn Write) -> Result<()> {
             min_coverage: args.min_coverage,
             quiet: g.quiet,
             findings: r.check()?,
+            foreign_ebpf: f
+                .probe
+                .foreign
+                .clone()
+                .map(|o| (f.probe.dir.display().to_string(), o)),
         };
         return health.report(out, &path);
     }
@@ -151,7 +156,7 @@ fn gather(
         t,
         span: duration(span_ms),
         retention,
-        probe: ebpf_probe(),
+        probe: ebpf_probe(&crate::sampler::ebpf_pins(path)),
         caps: capabilities(),
         euid: nrec_sys::euid(),
     })
@@ -254,7 +259,14 @@ fn json_doc(f: &Facts, tz: &jiff::tz::TimeZone) -> serde_json::Value {
             "host": {
                 "state": probe.state,
                 "detail": probe.detail,
-                "pin_dir": nrec_collect::ebpf::pin_dir().display().to_string(),
+                "pin_dir": probe.dir.display().to_string(),
+                "owner": probe.foreign.as_deref().unwrap_or("this database"),
+                "other_states": probe.others.iter().map(|o| json!({
+                    "pin_dir": o.dir.display().to_string(),
+                    "database": o.owner,
+                    "idle_s": o.idle_s,
+                    "orphan": o.orphan,
+                })).collect::<Vec<_>>(),
                 "entries": probe.entries,
                 "capacity": probe.capacity,
                 "lost_events": probe.lost_events,
@@ -419,6 +431,23 @@ fn table(w: &mut dyn Write, f: &Facts, tz: &jiff::tz::TimeZone) -> std::io::Resu
         "              this host now: {}: {}",
         probe.state, probe.detail
     )?;
+    for o in &probe.others {
+        writeln!(
+            w,
+            "              another state: {} ({}{}){}",
+            o.dir.display(),
+            o.owner
+                .as_deref()
+                .map_or("no database".into(), |d| format!("database {d}")),
+            o.idle_s.map_or(String::new(), |s| format!(
+                ", read {} ago",
+                duration(s as i64 * 1000)
+            )),
+            o.orphan.as_deref().map_or(String::new(), |why| format!(
+                "; the next record removes it: {why}"
+            ))
+        )?;
+    }
     for n in nss {
         writeln!(
             w,
@@ -481,6 +510,8 @@ struct Health<'a> {
     /// `-q`: nothing on stdout when healthy (cron mails only problems).
     quiet: bool,
     findings: Vec<store::check::Finding>,
+    /// The eBPF state this database reads when it is another database's: (dir, owner).
+    foreign_ebpf: Option<(String, String)>,
 }
 
 impl Health<'_> {
@@ -521,6 +552,13 @@ impl Health<'_> {
         }
         for f in self.findings.iter().filter(|f| !f.ok) {
             p.push(format!("nrec check: {}", f.text));
+        }
+        if let Some((dir, owner)) = &self.foreign_ebpf {
+            p.push(format!(
+                "the eBPF state this database reads ({dir}) counts for {owner}: that database's \
+                 recorder deletes exited processes' entries, perhaps before this one has read \
+                 them; unset NREC_BPF_DIR so that each database counts on its own"
+            ));
         }
         p
     }
@@ -567,16 +605,25 @@ struct EbpfProbe {
     /// "active", "not set up", "unavailable" or "off".
     state: &'static str,
     detail: String,
+    /// Where this database's state is pinned.
+    dir: std::path::PathBuf,
+    /// The database the state counts for, when it is not this one.
+    foreign: Option<String>,
+    /// The other states nrec pinned on this host.
+    others: Vec<nrec_collect::ebpf::Other>,
     entries: Option<usize>,
     capacity: Option<usize>,
     lost_events: Option<u64>,
     lost_bytes: Option<u64>,
 }
 
-fn ebpf_probe() -> EbpfProbe {
+fn ebpf_probe(pins: &nrec_collect::ebpf::Pins) -> EbpfProbe {
     let mut p = EbpfProbe {
         state: "unavailable",
         detail: String::new(),
+        dir: pins.dir().to_path_buf(),
+        foreign: None,
+        others: Vec::new(),
         entries: None,
         capacity: None,
         lost_events: None,
@@ -587,27 +634,39 @@ fn ebpf_probe() -> EbpfProbe {
         p.detail = "NREC_EBPF=off: per-process bytes from sock_diag (TCP only)".into();
         return p;
     }
-    match nrec_collect::ebpf::status() {
-        Ok(Some((r, cap))) => {
+    p.others = pins.others();
+    match pins.status() {
+        Ok(Some(st)) => {
+            let r = &st.reading;
             p.state = "active";
             p.detail = format!(
-                "pinned under {}; {} of {cap} map entries in use; {} events ({}) lost to a full map since loaded",
-                nrec_collect::ebpf::pin_dir().display(),
+                "pinned under {} ({}); {} of {} map entries in use; {} events ({}) lost to a full map since loaded",
+                pins.dir().display(),
+                st.foreign
+                    .as_deref()
+                    .map_or("this database's".into(), |o| format!(
+                        "NOT this database's: it counts for {o}"
+                    )),
                 r.entries.len(),
+                st.capacity,
                 r.lost_events,
                 size(r.lost_bytes)
             );
             p.entries = Some(r.entries.len());
-            p.capacity = Some(cap);
+            p.capacity = Some(st.capacity);
             p.lost_events = Some(r.lost_events);
             p.lost_bytes = Some(r.lost_bytes);
+            p.foreign = st.foreign;
         }
         Ok(None) if !kernel_has_tracepoints() => {
             p.detail = "this kernel has no sock_send_length/sock_recv_length tracepoints (Linux 6.3 or later needed); per-process bytes come from sock_diag (TCP only)".into();
         }
         Ok(None) => {
             p.state = "not set up";
-            p.detail = "the next `nrec record` (or `nrec setup`) loads it; until then per-process bytes come from sock_diag (TCP only)".into();
+            p.detail = format!(
+                "nothing pinned under {} yet: the next `nrec record` (or `nrec setup`) into this database loads it; until then per-process bytes come from sock_diag (TCP only)",
+                pins.dir().display()
+            );
         }
         Err(e) => {
             p.detail = format!("{e}; per-process bytes come from sock_diag (TCP only)");

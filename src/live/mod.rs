@@ -94,11 +94,11 @@ pub struct Tick {
 
 /// The eBPF side of the reader.
 enum Ebpf {
-    /// The recorder's pinned maps, read only.
-    Pinned,
+    /// The recorder's pinned maps (the database's), read only.
+    Pinned(ebpf::Pins),
     /// A private instance loaded for this session (root, nothing pinned), pinned in its own
-    /// directory (`NREC_BPF_DIR`) and removed when the reader is dropped.
-    Private,
+    /// directory (`ebpf::Pins::session`) and removed when the reader is dropped.
+    Private(ebpf::Pins),
     Off(String),
 }
 
@@ -125,18 +125,19 @@ pub struct Reader {
 }
 
 impl Reader {
-    /// A reader on the live host. `private_ebpf`: for root when the recorder's programs are
-    /// not pinned, load a private instance for the session (gone when the reader is dropped).
-    pub fn new(private_ebpf: bool) -> Reader {
+    /// A reader on the live host: eBPF counts from the recorder's state (`recorder`, the
+    /// database's) when it is pinned; `private_ebpf`: for root when it is not, load a private
+    /// instance for the session (gone when the reader is dropped).
+    pub fn new(recorder: ebpf::Pins, private_ebpf: bool) -> Reader {
         let mut limits = Vec::new();
         let ebpf = if !ebpf::wanted() {
             Ebpf::Off("NREC_EBPF=off".into())
         } else {
-            match ebpf::collect(false) {
-                ebpf::Probe::Active(_) => Ebpf::Pinned,
+            match recorder.collect(false) {
+                ebpf::Probe::Active(_) => Ebpf::Pinned(recorder),
                 ebpf::Probe::Off(why) if private_ebpf && nrec_sys::is_root() => {
                     match load_private() {
-                        Ok(()) => Ebpf::Private,
+                        Ok(p) => Ebpf::Private(p),
                         Err(e) => Ebpf::Off(format!("{why}; a private instance failed: {e}")),
                     }
                 }
@@ -175,8 +176,8 @@ impl Reader {
     /// Which source counts processes.
     pub fn source(&self) -> &'static str {
         match self.ebpf {
-            Ebpf::Pinned => "ebpf (the recorder's, read only)",
-            Ebpf::Private => "ebpf (private to this session)",
+            Ebpf::Pinned(_) => "ebpf (the recorder's, read only)",
+            Ebpf::Private(_) => "ebpf (private to this session)",
             Ebpf::Off(_) => "sock_diag",
         }
     }
@@ -199,9 +200,9 @@ impl Reader {
         } else {
             nrec_collect::collect_interfaces(now_ms, &mut warn)?
         };
-        let reading = match self.ebpf {
+        let reading = match &self.ebpf {
             Ebpf::Off(_) => None,
-            _ => match ebpf::collect(false) {
+            Ebpf::Pinned(p) | Ebpf::Private(p) => match p.collect(false) {
                 ebpf::Probe::Active(r) => Some(r),
                 ebpf::Probe::Off(why) => {
                     self.limits.push(format!("eBPF stopped: {why}"));
@@ -408,21 +409,19 @@ impl Reader {
 
 impl Drop for Reader {
     fn drop(&mut self) {
-        if let Ebpf::Private = self.ebpf {
-            let _ = ebpf::remove();
+        if let Ebpf::Private(p) = &self.ebpf {
+            let _ = p.remove();
         }
     }
 }
 
 /// Loads the eBPF programs into a private pin directory for this session.
-fn load_private() -> Result<(), String> {
-    let dir = std::path::PathBuf::from(format!("/sys/fs/bpf/nrec-top-{}", std::process::id()));
-    // SAFETY: called before `nrec top` starts any thread (the reader is made first).
-    unsafe { std::env::set_var("NREC_BPF_DIR", &dir) };
-    match ebpf::setup() {
-        Ok(_) => Ok(()),
+fn load_private() -> Result<ebpf::Pins, String> {
+    let pins = ebpf::Pins::session(std::process::id());
+    match pins.setup() {
+        Ok(_) => Ok(pins),
         Err(e) => {
-            let _ = ebpf::remove();
+            let _ = pins.remove();
             Err(e)
         }
     }

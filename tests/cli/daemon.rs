@@ -361,3 +361,49 @@ fn a_pinned_daemon_clock_runs_on_and_notes_are_said_once() {
         "the note once per run: {err}"
     );
 }
+
+/// Another program's read-write connection (sqlite3, a script) opened and closed while the
+/// daemon runs loses no sample. The daemon re-read the database header on every tick, and
+/// closing that descriptor dropped SQLite's POSIX locks on the file: the other connection,
+/// closing, took itself for the last one and deleted the WAL, and every later sample went
+/// into the unlinked file — none after it reached the database, not even after the daemon
+/// stopped.
+#[test]
+fn another_programs_connection_costs_the_daemon_no_sample() {
+    let env = Env::new();
+    let p = FakeProc::new();
+    p.write();
+    let child = env
+        .cmd(&["daemon", "--interval", "1s"])
+        .env("NREC_PROC_ROOT", p.path())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_for("the second sample", || samples(&env.db) >= 2);
+    let mut seen = Vec::new();
+    for _ in 0..4 {
+        // a read-write connection, as the sqlite3 shell opens one, closed at once
+        let c = rusqlite::Connection::open(&env.db).unwrap();
+        let n: i64 = c
+            .query_row("SELECT count(*) FROM sample", [], |r| r.get(0))
+            .unwrap();
+        drop(c);
+        seen.push(n);
+        std::thread::sleep(Duration::from_millis(1500));
+    }
+    // SAFETY: a signal to the child we spawned (not yet reaped).
+    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        seen.windows(2).all(|w| w[1] > w[0]),
+        "every look saw new samples: {seen:?}"
+    );
+    assert!(samples(&env.db) > *seen.last().unwrap(), "{seen:?}");
+}

@@ -913,3 +913,208 @@ fn tcp_zerocopy_receive_is_the_documented_gap() {
         n("zc")
     );
 }
+
+/// Commands on `env`'s database with eBPF in the database's own state (the directory nrec
+/// derives from the database: no NREC_BPF_DIR).
+fn own_state(env: &Env, args: &[&str]) -> std::process::Command {
+    let mut c = env.cmd(args);
+    c.env("NREC_EBPF", "auto").env_remove("NREC_BPF_DIR");
+    c
+}
+
+/// A daemon the test started: stopped (SIGTERM, waited for) when the test ends, however.
+struct Daemon(std::process::Child);
+
+impl Daemon {
+    fn stop(mut self) -> std::process::ExitStatus {
+        // SAFETY: a signal to the child this test spawned (not yet reaped).
+        unsafe { libc::kill(self.0.id() as i32, libc::SIGTERM) };
+        self.0.wait().unwrap()
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        if let Ok(None) = self.0.try_wait() {
+            // SAFETY: as above; the child is not reaped while try_wait says it runs.
+            unsafe { libc::kill(self.0.id() as i32, libc::SIGTERM) };
+            let _ = self.0.wait();
+        }
+    }
+}
+
+/// Detaches the databases' own states when the test ends, however it ends.
+struct Detach<'a>(Vec<&'a Env>);
+
+impl Drop for Detach<'_> {
+    fn drop(&mut self) {
+        for env in &self.0 {
+            let _ = own_state(env, &["setup", "--remove"]).output();
+        }
+    }
+}
+
+fn pin_dir(env: &Env) -> (String, serde_json::Value) {
+    let out = own_state(env, &["status", "--format", "json"])
+        .output()
+        .unwrap();
+    assert_success(&out);
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let host = v["ebpf"]["host"].clone();
+    (host["pin_dir"].as_str().unwrap().to_string(), host)
+}
+
+/// Issue 31 item 1: a daemon records into one database while one-shot `record`s go into a
+/// second. Each database counts in its own pinned state, so a process that exits between
+/// their reads is in both, whole — the second's forget step no longer deletes what the
+/// daemon has not read. A recorder pointed at the other's state (NREC_BPF_DIR) reads without
+/// forgetting and `status --check` says the state is not its own; the state of a database
+/// that is gone is removed by the next record.
+#[test]
+fn two_databases_count_on_their_own_and_neither_takes_the_others_bytes() {
+    if !is_root() || !cfg!(feature = "ebpf") {
+        return skip(
+            "two_databases_count_on_their_own",
+            "needs root and the ebpf feature",
+        );
+    }
+    let (daemon_db, shot, gone) = (Env::new(), Env::new(), Env::new());
+    let _detach = Detach(vec![&daemon_db, &shot, &gone]);
+    for env in [&daemon_db, &shot] {
+        let out = own_state(env, &["setup"]).output().unwrap();
+        if !out.status.success() {
+            let err = String::from_utf8_lossy(&out.stderr);
+            assert!(err.contains("Linux 6.3"), "nrec setup: {err}");
+            return skip("two_databases_count_on_their_own", &format!("{err}"));
+        }
+        assert_success(&own_state(env, &["record"]).output().unwrap()); // a baseline
+    }
+    let (dir_a, host_a) = pin_dir(&daemon_db);
+    let (dir_b, _) = pin_dir(&shot);
+    assert_ne!(dir_a, dir_b, "each database its own state");
+    assert_eq!(host_a["owner"], "this database", "{host_a}");
+    assert!(dir_a.starts_with("/sys/fs/bpf/nrec-"), "{dir_a}");
+
+    let log = daemon_db.tmp.path().join("daemon.log");
+    let daemon = Daemon(
+        own_state(&daemon_db, &["daemon", "--interval", "2s"])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::fs::File::create(&log).unwrap())
+            .spawn()
+            .unwrap(),
+    );
+    let said = || std::fs::read_to_string(&log).unwrap_or_default();
+    let samples = |env: &Env| -> i64 {
+        rusqlite::Connection::open(&env.db)
+            .and_then(|c| c.query_row("SELECT count(*) FROM sample", [], |r| r.get(0)))
+            .unwrap_or(0)
+    };
+    wait_for("the daemon's second sample", || samples(&daemon_db) >= 2);
+    // right after a daemon sample: a transfer, both processes exit, the one-shot records
+    let moved = |names: (&str, &str), forced_dir: Option<&str>| {
+        let n = samples(&daemon_db);
+        let mut waited = 0;
+        while samples(&daemon_db) <= n {
+            waited += 1;
+            assert!(waited < 400, "no daemon sample in 20 s: {}", said());
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        let (mut srv, mut cli) = peer_pair(names, 3_000_000, 1_000);
+        cli.say("go");
+        assert_eq!((cli.line(), srv.line()), ("done".into(), "done".into()));
+        drop((cli, srv)); // both exit (waited for)
+        let mut rec = own_state(&shot, &["record"]);
+        if let Some(d) = forced_dir {
+            rec.env("NREC_BPF_DIR", d);
+        }
+        let out = rec.output().unwrap();
+        assert_success(&out);
+        let after = samples(&daemon_db);
+        assert!(
+            after <= n + 1,
+            "the one-shot record ran before the daemon's next read"
+        );
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    };
+    moved(("tdb-srv", "tdb-cli"), None);
+    // the one-shot recorder in the daemon's state: reads, forgets nothing, says so
+    let err = moved(("tdf-srv", "tdf-cli"), Some(&dir_a));
+    assert!(
+        err.contains(&format!("the state in {dir_a} counts for database")),
+        "{err}"
+    );
+    let n = samples(&daemon_db);
+    wait_for("two more daemon samples", || samples(&daemon_db) >= n + 2);
+    let status = daemon.stop();
+    assert_eq!(status.code(), Some(0), "{}", said());
+    let (a, _) = top_json(&daemon_db, "top-procs");
+    let (b, _) = top_json(&shot, "top-procs");
+    let get = |m: &std::collections::HashMap<String, (u64, u64)>, k: &str| {
+        m.get(k).copied().unwrap_or((0, 0))
+    };
+    for p in ["tdb", "tdf"] {
+        let cli = get(&a, &format!("{p}-cli"));
+        assert!(
+            cli.1.abs_diff(3_000_000) <= 2 && cli.0.abs_diff(1_000) <= 2,
+            "the daemon's database has {p}-cli whole: {cli:?} ({a:?})"
+        );
+    }
+    let cli = get(&b, "tdb-cli");
+    assert!(
+        cli.1.abs_diff(3_000_000) <= 2,
+        "the one-shot database has tdb-cli whole: {cli:?} ({b:?})"
+    );
+
+    // status on the one-shot database, pointed at the daemon's state
+    let out = own_state(&shot, &["status", "--check"])
+        .env("NREC_BPF_DIR", &dir_a)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains(&format!(
+            "the eBPF state this database reads ({dir_a}) counts for"
+        )),
+        "{text}"
+    );
+    let out = own_state(&shot, &["status"])
+        .env("NREC_BPF_DIR", &dir_a)
+        .output()
+        .unwrap();
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("NOT this database's"),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+
+    // a database that is gone: its state goes with the next record (any database's)
+    assert_success(&own_state(&gone, &["record"]).output().unwrap());
+    let (dir_c, _) = pin_dir(&gone);
+    assert!(std::path::Path::new(&dir_c).exists());
+    std::fs::remove_dir_all(gone.db.parent().unwrap()).unwrap();
+    let (_, host_b) = pin_dir(&shot);
+    let listed = host_b["other_states"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|o| o["pin_dir"] == dir_c.as_str())
+        .cloned()
+        .unwrap_or_default();
+    assert!(
+        listed["orphan"].as_str().unwrap_or("").contains("is gone"),
+        "{host_b}"
+    );
+    let out = own_state(&shot, &["record"]).output().unwrap();
+    assert_success(&out);
+    assert!(
+        !std::path::Path::new(&dir_c).exists(),
+        "{dir_c} outlived its database"
+    );
+    assert!(
+        String::from_utf8_lossy(&out.stderr)
+            .contains(&format!("removed the orphaned state {dir_c}")),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

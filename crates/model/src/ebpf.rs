@@ -10,7 +10,8 @@
 /// 5: one entry per (process, namespace, name), its bytes per protocol class and direction
 /// in the value — a quarter of the entries to read for a process using TCP and UDP over IPv4
 /// and IPv6 (the family was never reported).
-pub const LAYOUT: u64 = 5;
+/// 6: the state names the database that owns it (an `owner` map) and when it last read.
+pub const LAYOUT: u64 = 6;
 pub const KEY_SIZE: usize = 32;
 pub const VALUE_SIZE: usize = 64;
 
@@ -125,6 +126,9 @@ pub struct Reading {
     /// Events (and their bytes) lost to a full map since it was created.
     pub lost_events: u64,
     pub lost_bytes: u64,
+    /// The database whose state this is, when it is not the reader's (lossy text): the
+    /// reader reads but never forgets, and says so.
+    pub foreign: Option<String>,
 }
 
 #[cfg(test)]

@@ -128,6 +128,16 @@ pub(crate) fn system_db() -> PathBuf {
         .map_or_else(|| PathBuf::from(SYSTEM_DB), PathBuf::from)
 }
 
+/// Whether `db` is the system database (the timer's and the daemon's), the same file by
+/// another spelling included.
+pub fn is_system_db(db: &Path) -> bool {
+    let sys = system_db();
+    match (db.canonicalize(), sys.canonicalize()) {
+        (Ok(a), Ok(b)) => a == b,
+        _ => db == sys,
+    }
+}
+
 /// The default database for reading: the user's own if it exists, else the system one
 /// (members of group nrec read the timer's database without --db), else the user's path
 /// (whose absence is then reported).
@@ -181,12 +191,23 @@ fn lock_path(db: &Path) -> PathBuf {
     beside(db, ".lock")
 }
 
-/// Takes the recorder lock beside the database, waiting up to [`LOCK_WAIT`].
+/// Takes the recorder lock beside the database, waiting up to [`LOCK_WAIT`], for a process
+/// that has not opened the database yet: a file that is not an nrec database is refused
+/// before anything is created beside it.
 pub fn lock(db: &Path) -> Result<WriteLock> {
-    // A file that is not an nrec database is refused before anything is created beside it.
     if db.exists() {
         check_header(db)?;
     }
+    lock_open(db)
+}
+
+/// Takes the recorder lock again in a process that holds the database open (the daemon's
+/// next tick). Never opens the database file: closing any descriptor of it drops every POSIX
+/// lock the process holds on it, SQLite's included (sqlite.org/howtocorrupt.html §2.2). The
+/// daemon re-read the header every tick that way; another program's read-write connection
+/// then closed believing it was the last one, deleted the WAL, and every later sample went
+/// into the unlinked file — lost.
+pub fn lock_open(db: &Path) -> Result<WriteLock> {
     ensure_dir(db)?;
     let path = lock_path(db);
     let file = OpenOptions::new()

@@ -1,6 +1,9 @@
 //! Loading, pinning and reading the eBPF program (feature `ebpf`), with libbpf-rs.
 
-use super::{KEY_SIZE, Key, LAYOUT, Probe, Reading, VALUE_SIZE, Value, pin_dir};
+use super::{
+    BPFFS, KEY_SIZE, Key, LAYOUT, OWNER_MAX, Other, Pins, Probe, Reading, State, VALUE_SIZE, Value,
+    derived_kind, orphan_reason,
+};
 use libbpf_rs::skel::{OpenSkel, SkelBuilder};
 use libbpf_rs::{ErrorKind, MapCore, MapFlags, MapHandle};
 use std::mem::MaybeUninit;
@@ -20,7 +23,11 @@ mod skel {
 use skel::NrecSkelBuilder;
 
 const BPF_FS_MAGIC: i64 = 0xcafe_4a11;
-const FILES: [&str; 5] = ["send", "recv", "bytes", "state", "cgnames"];
+const FILES: [&str; 6] = ["send", "recv", "bytes", "state", "cgnames", "owner"];
+/// The state map's slots written by userspace.
+const GENERATION: u32 = 2;
+const LAYOUT_SLOT: u32 = 3;
+const LAST_READ: u32 = 4;
 
 /// libbpf's own messages, kept for the error we report instead of printed as they come.
 static LOG: Mutex<String> = Mutex::new(String::new());
@@ -122,17 +129,46 @@ fn state_value(state: &MapHandle, i: u32) -> Option<u64> {
     Some(u64::from_ne_bytes(v.get(..8)?.try_into().ok()?))
 }
 
+/// A pinned state's maps.
+struct Open {
+    bytes: MapHandle,
+    state: MapHandle,
+    owner: MapHandle,
+}
+
+impl Open {
+    /// The owner's path as the owner map holds it (empty: a session's, or unreadable).
+    fn owner(&self) -> Vec<u8> {
+        let Ok(Some(v)) = self.owner.lookup(&0u32.to_ne_bytes(), MapFlags::ANY) else {
+            return Vec::new();
+        };
+        let len = v
+            .get(..8)
+            .and_then(|b| b.try_into().ok())
+            .map_or(0, u64::from_ne_bytes) as usize;
+        v.get(8..8 + len.min(OWNER_MAX))
+            .unwrap_or_default()
+            .to_vec()
+    }
+}
+
 /// The pinned maps when the pinned state is complete and of this layout.
-fn open_pinned(dir: &Path) -> Option<(MapHandle, MapHandle)> {
+fn open_pinned(dir: &Path) -> Option<Open> {
     if !FILES.iter().all(|f| dir.join(f).exists()) {
         return None;
     }
     let state = MapHandle::from_pinned_path(dir.join("state")).ok()?;
     let bytes = MapHandle::from_pinned_path(dir.join("bytes")).ok()?;
-    let ok = state_value(&state, 3) == Some(LAYOUT)
+    let owner = MapHandle::from_pinned_path(dir.join("owner")).ok()?;
+    let ok = state_value(&state, LAYOUT_SLOT) == Some(LAYOUT)
         && bytes.key_size() as usize == KEY_SIZE
-        && bytes.value_size() as usize == VALUE_SIZE;
-    ok.then_some((bytes, state))
+        && bytes.value_size() as usize == VALUE_SIZE
+        && owner.value_size() as usize == 8 + OWNER_MAX;
+    ok.then_some(Open {
+        bytes,
+        state,
+        owner,
+    })
 }
 
 fn unpin_all(dir: &Path) -> bool {
@@ -144,91 +180,286 @@ fn unpin_all(dir: &Path) -> bool {
     any
 }
 
-/// Loads the programs and pins them unless a complete pinned state exists.
-/// Ok(true) when this call loaded them.
-pub fn setup() -> Result<bool, String> {
-    quiet_libbpf();
-    let dir = pin_dir();
-    let created = ensure_bpffs(&dir)?;
-    let res = setup_in(&dir);
-    if res.is_err() && created {
-        let _ = std::fs::remove_dir(&dir); // leave nothing behind that we made (empty only)
+impl Pins {
+    /// Loads the programs and pins them in this state's directory unless a complete pinned
+    /// state is there, naming this state's owner. Ok(true) when this call loaded them.
+    pub fn setup(&self) -> Result<bool, String> {
+        quiet_libbpf();
+        let created = ensure_bpffs(self.dir())?;
+        let res = self.setup_in();
+        if res.is_err() && created {
+            let _ = std::fs::remove_dir(self.dir()); // leave nothing behind that we made (empty only)
+        }
+        res
     }
-    res
+
+    fn setup_in(&self) -> Result<bool, String> {
+        let dir = self.dir().to_path_buf();
+        let _lock = lock_dir(&dir)?;
+        if open_pinned(&dir).is_some() {
+            return Ok(false);
+        }
+        unpin_all(&dir); // a partial or older state
+        let mut obj = MaybeUninit::uninit();
+        let mut open = NrecSkelBuilder::default()
+            .open(&mut obj)
+            .map_err(|e| explain("opening the eBPF object", &e))?;
+        if let Some(n) = super::max_entries()? {
+            open.maps
+                .nrec_bytes
+                .set_max_entries(n)
+                .map_err(|e| explain("sizing the byte map", &e))?;
+        }
+        let mut skel = open
+            .load()
+            .map_err(|e| explain("loading the eBPF program", &e))?;
+        let generation = nrec_sys::boottime_ns();
+        for (i, v) in [(GENERATION, generation), (LAYOUT_SLOT, LAYOUT)] {
+            skel.maps
+                .nrec_state
+                .update(&i.to_ne_bytes(), &v.to_ne_bytes(), MapFlags::ANY)
+                .map_err(|e| explain("initialising the eBPF state map", &e))?;
+        }
+        let mut owner = vec![0u8; 8 + OWNER_MAX];
+        let who = self.owner();
+        owner[..8].copy_from_slice(&(who.len() as u64).to_ne_bytes());
+        owner[8..8 + who.len()].copy_from_slice(who);
+        skel.maps
+            .nrec_owner
+            .update(&0u32.to_ne_bytes(), &owner, MapFlags::ANY)
+            .map_err(|e| explain("naming the state's database", &e))?;
+        let res = (|| {
+            for (map, name, what) in [
+                (&mut skel.maps.nrec_bytes, "bytes", "pinning the byte map"),
+                (&mut skel.maps.nrec_state, "state", "pinning the state map"),
+                (
+                    &mut skel.maps.nrec_cgnames,
+                    "cgnames",
+                    "pinning the cgroup-name map",
+                ),
+                (&mut skel.maps.nrec_owner, "owner", "pinning the owner map"),
+            ] {
+                map.pin(dir.join(name)).map_err(|e| explain(what, &e))?;
+            }
+            let mut send = skel
+                .progs
+                .nrec_send
+                .attach()
+                .map_err(|e| explain("attaching to sock_send_length", &e))?;
+            let mut recv = skel
+                .progs
+                .nrec_recv
+                .attach()
+                .map_err(|e| explain("attaching to sock_recv_length", &e))?;
+            send.pin(dir.join("send"))
+                .map_err(|e| explain("pinning the send link", &e))?;
+            recv.pin(dir.join("recv"))
+                .map_err(|e| explain("pinning the receive link", &e))?;
+            Ok(())
+        })();
+        if res.is_err() {
+            unpin_all(&dir);
+            let _ = std::fs::remove_dir(&dir);
+        }
+        res.map(|()| true)
+    }
+
+    /// Sets up (when `setup_if_needed`) and reads the pinned maps. The owner's reading is
+    /// noted in the state (when it last read: a state nobody reads is an orphan); another's
+    /// says whose the state is.
+    pub fn collect(&self, setup_if_needed: bool) -> Probe {
+        if !may_use_bpf() {
+            // Without CAP_BPF (or root) every bpf() call fails: do not try on each run.
+            return Probe::Off("needs root or CAP_BPF with CAP_PERFMON".into());
+        }
+        if setup_if_needed {
+            if let Err(e) = self.setup() {
+                return Probe::Off(e);
+            }
+        }
+        let Some(open) = open_pinned(self.dir()) else {
+            return Probe::Off(format!(
+                "not set up ({} holds no nrec maps)",
+                self.dir().display()
+            ));
+        };
+        match read_maps(&open) {
+            Ok(mut r) => {
+                let owner = open.owner();
+                if owner == self.owner() {
+                    let now = nrec_sys::boottime_ns().to_ne_bytes();
+                    let _ = open
+                        .state
+                        .update(&LAST_READ.to_ne_bytes(), &now, MapFlags::ANY);
+                } else {
+                    r.foreign = Some(owner_text(&owner));
+                }
+                Probe::Active(r)
+            }
+            Err(e) => Probe::Off(e),
+        }
+    }
+
+    /// Deletes the entries of processes that exited, each only if it still holds exactly
+    /// the counts that were stored (`stored`): a process that sent more between the reading
+    /// and its exit keeps its entry, and the next record stores the rest. The process is gone
+    /// when this runs, so its counts can no longer grow between the check and the delete.
+    /// Only the state's owner deletes: in another database's state this deletes nothing
+    /// (Ok(0)) — that database may not have read them yet.
+    pub fn forget(&self, stored: &[(Key, Value)]) -> Result<usize, String> {
+        if stored.is_empty() {
+            return Ok(0);
+        }
+        let Some(open) = open_pinned(self.dir()) else {
+            return Ok(0);
+        };
+        if open.owner() != self.owner() {
+            return Ok(0);
+        }
+        let mut n = 0;
+        let mut val = [0u8; VALUE_SIZE];
+        for (k, v) in stored {
+            let key = k.to_bytes();
+            let same = match open.bytes.lookup_into(&key, &mut val, MapFlags::ANY) {
+                Ok(true) => Value::from_bytes(&val).is_some_and(|now| now.bytes == v.bytes),
+                Ok(false) => false, // already gone
+                Err(e) => return Err(explain("reading the byte map", &e)),
+            };
+            if same && open.bytes.delete(&key).is_ok() {
+                n += 1;
+            }
+        }
+        Ok(n)
+    }
+
+    /// The name the kernel recorded for cgroup `id` when a process of it first moved bytes
+    /// (None: not set up, or evicted from the LRU map).
+    pub fn cgroup_name(&self, id: u64) -> Option<Vec<u8>> {
+        let map = MapHandle::from_pinned_path(self.dir().join("cgnames")).ok()?;
+        let v = map.lookup(&id.to_ne_bytes(), MapFlags::ANY).ok()??;
+        Some(super::cgroup_name_of(&v).to_vec()).filter(|n| !n.is_empty())
+    }
+
+    /// The pinned state for `nrec status`: None when not set up; else a reading, the map's
+    /// capacity and whose it is.
+    pub fn status(&self) -> Result<Option<State>, String> {
+        quiet_libbpf();
+        let dir = self.dir();
+        if !dir.exists() {
+            return Ok(None);
+        }
+        if let Err(e) = MapHandle::from_pinned_path(dir.join("state")) {
+            if dir.join("state").exists() {
+                return Err(explain("reading the pinned maps", &e));
+            }
+        }
+        match open_pinned(dir) {
+            Some(open) => {
+                let capacity = open.bytes.max_entries() as usize;
+                let owner = open.owner();
+                let foreign = (owner != self.owner()).then(|| owner_text(&owner));
+                read_maps(&open).map(|reading| {
+                    Some(State {
+                        reading,
+                        capacity,
+                        foreign,
+                    })
+                })
+            }
+            None => Ok(None),
+        }
+    }
+
+    /// The other states nrec derived under /sys/fs/bpf (other databases', sessions'), with
+    /// their owners and whether the next `record` removes them.
+    pub fn others(&self) -> Vec<Other> {
+        let Ok(rd) = std::fs::read_dir(BPFFS) else {
+            return Vec::new();
+        };
+        let now = nrec_sys::boottime_ns();
+        let mut out = Vec::new();
+        for e in rd.flatten() {
+            let name = e.file_name();
+            let Some(kind) = name.to_str().and_then(derived_kind) else {
+                continue;
+            };
+            let dir = e.path();
+            if dir == self.dir() {
+                continue;
+            }
+            let (owner, last) = match open_pinned(&dir) {
+                Some(open) => (open.owner(), state_value(&open.state, LAST_READ)),
+                None => (Vec::new(), None),
+            };
+            let idle_ns = last.filter(|t| *t > 0).map(|t| now.saturating_sub(t));
+            out.push(Other {
+                orphan: orphan_reason(&kind, &owner, idle_ns),
+                owner: (!owner.is_empty()).then(|| owner_text(&owner)),
+                idle_s: idle_ns.map(|n| n / 1_000_000_000),
+                dir,
+            });
+        }
+        out.sort_by(|a, b| a.dir.cmp(&b.dir));
+        out
+    }
+
+    /// Removes the orphaned states beside this one (see [`Pins::others`]): (directory, why)
+    /// of each removed. A state being set up right now is locked, and skipped.
+    pub fn sweep(&self) -> Vec<(std::path::PathBuf, String)> {
+        let mut gone = Vec::new();
+        for o in self.others() {
+            let Some(why) = o.orphan else { continue };
+            let Ok(f) = std::fs::File::open(&o.dir) else {
+                continue;
+            };
+            if nrec_sys::flock_exclusive(&f, false).is_err() {
+                continue;
+            }
+            unpin_all(&o.dir);
+            if std::fs::remove_dir(&o.dir).is_ok() {
+                gone.push((o.dir, why));
+            }
+        }
+        gone
+    }
+
+    /// Detaches the programs and removes the pinned maps. Ok(true) when something was
+    /// pinned.
+    pub fn remove(&self) -> Result<bool, String> {
+        let dir = self.dir();
+        if !dir.exists() {
+            return Ok(false);
+        }
+        let any = {
+            let _lock = lock_dir(dir)?;
+            unpin_all(dir)
+        };
+        match std::fs::remove_dir(dir) {
+            Ok(()) => Ok(true),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(any),
+            Err(e) => Err(format!("removing {}: {e}", dir.display())),
+        }
+    }
 }
 
-fn setup_in(dir: &Path) -> Result<bool, String> {
-    let dir = dir.to_path_buf();
-    let _lock = lock_dir(&dir)?;
-    if open_pinned(&dir).is_some() {
-        return Ok(false);
+/// An owner for messages: its path (lossy), or what an empty one means.
+fn owner_text(owner: &[u8]) -> String {
+    if owner.is_empty() {
+        "an nrec top session".into()
+    } else {
+        String::from_utf8_lossy(owner).into_owned()
     }
-    unpin_all(&dir); // a partial or older state
-    let mut obj = MaybeUninit::uninit();
-    let mut open = NrecSkelBuilder::default()
-        .open(&mut obj)
-        .map_err(|e| explain("opening the eBPF object", &e))?;
-    if let Some(n) = super::max_entries()? {
-        open.maps
-            .nrec_bytes
-            .set_max_entries(n)
-            .map_err(|e| explain("sizing the byte map", &e))?;
-    }
-    let mut skel = open
-        .load()
-        .map_err(|e| explain("loading the eBPF program", &e))?;
-    let generation = nrec_sys::boottime_ns();
-    for (i, v) in [(2u32, generation), (3, LAYOUT)] {
-        skel.maps
-            .nrec_state
-            .update(&i.to_ne_bytes(), &v.to_ne_bytes(), MapFlags::ANY)
-            .map_err(|e| explain("initialising the eBPF state map", &e))?;
-    }
-    let res = (|| {
-        skel.maps
-            .nrec_bytes
-            .pin(dir.join("bytes"))
-            .map_err(|e| explain("pinning the byte map", &e))?;
-        skel.maps
-            .nrec_state
-            .pin(dir.join("state"))
-            .map_err(|e| explain("pinning the state map", &e))?;
-        skel.maps
-            .nrec_cgnames
-            .pin(dir.join("cgnames"))
-            .map_err(|e| explain("pinning the cgroup-name map", &e))?;
-        let mut send = skel
-            .progs
-            .nrec_send
-            .attach()
-            .map_err(|e| explain("attaching to sock_send_length", &e))?;
-        let mut recv = skel
-            .progs
-            .nrec_recv
-            .attach()
-            .map_err(|e| explain("attaching to sock_recv_length", &e))?;
-        send.pin(dir.join("send"))
-            .map_err(|e| explain("pinning the send link", &e))?;
-        recv.pin(dir.join("recv"))
-            .map_err(|e| explain("pinning the receive link", &e))?;
-        Ok(())
-    })();
-    if res.is_err() {
-        unpin_all(&dir);
-        let _ = std::fs::remove_dir(&dir);
-    }
-    res.map(|()| true)
 }
 
-fn read_maps(bytes: &MapHandle, state: &MapHandle) -> Result<Reading, String> {
-    let mut r = Reading {
-        generation: state_value(state, 2).unwrap_or(0),
+fn read_maps(open: &Open) -> Result<Reading, String> {
+    let state = &open.state;
+    Ok(Reading {
+        generation: state_value(state, GENERATION).unwrap_or(0),
         lost_events: state_value(state, 0).unwrap_or(0),
         lost_bytes: state_value(state, 1).unwrap_or(0),
-        entries: Vec::new(),
-    };
-    r.entries = read_entries(bytes)?;
-    Ok(r)
+        entries: read_entries(&open.bytes)?,
+        foreign: None,
+    })
 }
 
 /// Every entry of the byte map, read in batches (`bpf_map_lookup_batch`: a few system calls
@@ -317,106 +548,9 @@ fn read_entries(bytes: &MapHandle) -> Result<Vec<(Key, Value)>, String> {
     }
 }
 
-/// Sets up (when `setup_if_needed`) and reads the pinned maps.
-pub fn collect(setup_if_needed: bool) -> Probe {
-    if !may_use_bpf() {
-        // Without CAP_BPF (or root) every bpf() call fails: do not try on each run.
-        return Probe::Off("needs root or CAP_BPF with CAP_PERFMON".into());
-    }
-    if setup_if_needed {
-        if let Err(e) = setup() {
-            return Probe::Off(e);
-        }
-    }
-    match open_pinned(&pin_dir()) {
-        Some((bytes, state)) => match read_maps(&bytes, &state) {
-            Ok(r) => Probe::Active(r),
-            Err(e) => Probe::Off(e),
-        },
-        None => Probe::Off(format!(
-            "not set up ({} holds no nrec maps)",
-            pin_dir().display()
-        )),
-    }
-}
-
 /// Whether this process has CAP_BPF or CAP_SYS_ADMIN in its effective set.
 fn may_use_bpf() -> bool {
     // unreadable: let the kernel decide
     let eff = nrec_sys::effective_caps().unwrap_or(u64::MAX);
     eff & (1 << 39 | 1 << 21) != 0
-}
-
-/// Deletes the entries of processes that exited, each only if it still holds exactly the
-/// counts that were stored (`stored`): a process that sent more between the reading and its
-/// exit keeps its entry, and the next record stores the rest. The process is gone when this
-/// runs, so its counts can no longer grow between the check and the delete.
-pub fn forget(stored: &[(Key, Value)]) -> Result<usize, String> {
-    if stored.is_empty() {
-        return Ok(0);
-    }
-    let Some((bytes, _)) = open_pinned(&pin_dir()) else {
-        return Ok(0);
-    };
-    let mut n = 0;
-    let mut val = [0u8; VALUE_SIZE];
-    for (k, v) in stored {
-        let key = k.to_bytes();
-        let same = match bytes.lookup_into(&key, &mut val, MapFlags::ANY) {
-            Ok(true) => Value::from_bytes(&val).is_some_and(|now| now.bytes == v.bytes),
-            Ok(false) => false, // already gone
-            Err(e) => return Err(explain("reading the byte map", &e)),
-        };
-        if same && bytes.delete(&key).is_ok() {
-            n += 1;
-        }
-    }
-    Ok(n)
-}
-
-/// The name the kernel recorded for cgroup `id` when a process of it first moved bytes
-/// (None: not set up, or evicted from the LRU map).
-pub fn cgroup_name(id: u64) -> Option<Vec<u8>> {
-    let map = MapHandle::from_pinned_path(pin_dir().join("cgnames")).ok()?;
-    let v = map.lookup(&id.to_ne_bytes(), MapFlags::ANY).ok()??;
-    Some(super::cgroup_name_of(&v).to_vec()).filter(|n| !n.is_empty())
-}
-
-/// The pinned state for `nrec status`: None when not set up; else a reading and the map's
-/// capacity.
-pub fn status() -> Result<Option<(Reading, usize)>, String> {
-    quiet_libbpf();
-    let dir = pin_dir();
-    if !dir.exists() {
-        return Ok(None);
-    }
-    if let Err(e) = MapHandle::from_pinned_path(dir.join("state")) {
-        if dir.join("state").exists() {
-            return Err(explain("reading the pinned maps", &e));
-        }
-    }
-    match open_pinned(&dir) {
-        Some((bytes, state)) => {
-            let cap = bytes.max_entries() as usize;
-            read_maps(&bytes, &state).map(|r| Some((r, cap)))
-        }
-        None => Ok(None),
-    }
-}
-
-/// Detaches the programs and removes the pinned maps. Ok(true) when something was pinned.
-pub fn remove() -> Result<bool, String> {
-    let dir = pin_dir();
-    if !dir.exists() {
-        return Ok(false);
-    }
-    let any = {
-        let _lock = lock_dir(&dir)?;
-        unpin_all(&dir)
-    };
-    match std::fs::remove_dir(&dir) {
-        Ok(()) => Ok(true),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(any),
-        Err(e) => Err(format!("removing {}: {e}", dir.display())),
-    }
 }

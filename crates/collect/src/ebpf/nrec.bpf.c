@@ -120,13 +120,28 @@ struct {
 } nrec_bytes SEC(".maps");
 
 // [0] events lost to a full map, [1] their bytes, [2] setup generation (written by userspace:
-// CLOCK_BOOTTIME ns at load), [3] layout version (written by userspace).
+// CLOCK_BOOTTIME ns at load), [3] layout version (written by userspace), [4] when the owner
+// last read the counters (CLOCK_BOOTTIME ns, written by userspace).
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(max_entries, 4);
+	__uint(max_entries, 8);
 	__type(key, __u32);
 	__type(value, __u64);
 } nrec_state SEC(".maps");
+
+// The database whose counting this is (written by userspace at load, never read here): only
+// its recorder deletes entries. Its path's length, then the path.
+struct owner {
+	__u64 len;
+	__u8 path[4088];
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct owner);
+} nrec_owner SEC(".maps");
 
 static __always_inline void lost(__u64 bytes)
 {

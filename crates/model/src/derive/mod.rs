@@ -550,6 +550,7 @@ mod tests {
             )],
             lost_events: 0,
             lost_bytes: 0,
+            foreign: None,
         };
         let s = sample(vec![ns], Some(reading));
         let mut base = Baseline {
