@@ -11,7 +11,7 @@ use super::Global;
 use crate::cli::{Cli, HtmlArgs};
 use clap::Parser;
 use nrec_model::error::{Error, Result};
-use nrec_report::output::svg::xml as html;
+use nrec_report::output::svg::{xml as html, xml_lines};
 use nrec_report::output::{local_text, write_error};
 use nrec_store::Reader;
 use std::ffi::OsString;
@@ -59,7 +59,7 @@ pub fn run(args: &HtmlArgs, g: &Global, out: &mut dyn Write) -> Result<()> {
         part(&[argv, &["--format", "svg"]].concat(), with_window, true)
     };
     let text = |argv: &[&str], with_window: bool| -> Result<String> {
-        part(argv, with_window, true).map(|t| format!("<pre>{}</pre>", html(&t)))
+        part(argv, with_window, true).map(|t| format!("<pre>{}</pre>", xml_lines(&t)))
     };
     let mut sections: Vec<(&str, String)> = Vec::new();
     // the first part says the notes (rollups standing in for pruned samples, no samples)

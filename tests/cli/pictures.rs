@@ -731,10 +731,48 @@ fn html_page_is_self_contained_and_made_of_the_commands_own_parts() {
             "{args:?} is not in the page"
         );
     }
-    // the recorder's health, as `status` says it
-    let status = run_ok(&env, &["status"], &now);
-    let first = status.lines().next().unwrap();
-    assert!(page.contains(first), "{first}");
+    // the text tables read as the commands print them, line for line (issue 31 item 3: they
+    // were one line, their breaks written `\x0a`)
+    let pre_of = |title: &str| -> String {
+        let h2 = doc
+            .descendants()
+            .find(|n| n.has_tag_name("h2") && n.text() == Some(title))
+            .unwrap_or_else(|| panic!("no section {title}"));
+        let pre = h2
+            .parent()
+            .unwrap()
+            .children()
+            .find(|n| n.has_tag_name("pre"))
+            .unwrap_or_else(|| panic!("no text table in {title}"));
+        pre.descendants()
+            .filter(|n| n.is_text())
+            .filter_map(|n| n.text())
+            .collect()
+    };
+    for (title, args) in [
+        (
+            "Processes",
+            &["top-procs", "--limit", "10", "--date", "2026-11-22"][..],
+        ),
+        (
+            "Ports",
+            &["top-ports", "--limit", "10", "--date", "2026-11-22"][..],
+        ),
+        (
+            "Remote hosts",
+            &["top-hosts", "--limit", "10", "--date", "2026-11-22"][..],
+        ),
+        ("Recorder", &["status"][..]),
+    ] {
+        let want = run_ok(&env, args, &now);
+        let got = pre_of(title);
+        assert!(want.lines().count() > 1, "{args:?}: {want}");
+        assert_eq!(
+            got.lines().collect::<Vec<_>>(),
+            want.lines().collect::<Vec<_>>(),
+            "{title}: the page's text is the command's"
+        );
+    }
     // a bad window is the command line's error, before anything is written
     let out = env
         .cmd(&["html", "--since", "yesterday-ish"])

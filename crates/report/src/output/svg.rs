@@ -33,6 +33,13 @@ pub fn xml(s: &str) -> String {
     out
 }
 
+/// A block of text lines (a command's table) as XML content: each line through [`xml`], the
+/// line breaks kept — for `<pre>`. A table's fields are already escaped for a terminal; [`xml`]
+/// on the whole block wrote its line breaks as `\x0a` and the page's tables were one line.
+pub fn xml_lines(s: &str) -> String {
+    s.split('\n').map(xml).collect::<Vec<_>>().join("\n")
+}
+
 /// The stylesheet every picture carries: light by default, dark where the reader prefers it.
 const STYLE: &str = "svg{font-family:DejaVu Sans,Verdana,sans-serif;font-size:12px}\
 .bg{fill:#fff}.fg{fill:#222}.muted{fill:#666}.grid{stroke:#ddd;stroke-width:1}\
