@@ -129,3 +129,23 @@ fn status_check_is_a_health_check() {
     );
     assert_eq!(code, Some(2), "{err}");
 }
+
+/// Issue 31 item 7: a daemon's 10 s samples, 9.998 s apart by the monotonic clock, are
+/// "recording every 10s" — the interval is rounded, not cut down to 9 s.
+#[test]
+fn a_ten_second_interval_reads_as_ten_seconds() {
+    let env = Env::new();
+    let mut p = FakeProc::new();
+    let t0: jiff::Timestamp = "2026-11-22T10:00:00Z".parse().unwrap();
+    for k in 0..6 {
+        p.iface(b"eth0").add(1000, 1, 1000, 1);
+        p.uptime_ms += 9_998;
+        env.record_ok(
+            &p,
+            &(t0 + jiff::SignedDuration::from_millis(k * 9_998)).to_string(),
+        );
+    }
+    let (code, out, _) = status(&env, &["--check"], "2026-11-22T10:05:00Z");
+    assert_eq!(code, Some(1), "{out}");
+    assert!(out.contains("(recording every 10s)"), "{out}");
+}

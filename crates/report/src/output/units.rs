@@ -54,7 +54,6 @@ pub fn duration(ms: i64) -> String {
     if ms < 0 {
         return format!("-{}", duration(ms.saturating_neg()));
     }
-    let s = ms / 1000;
     let two = |a: i64, ua: &str, b: i64, ub: &str| {
         if b == 0 {
             format!("{a}{ua}")
@@ -62,12 +61,20 @@ pub fn duration(ms: i64) -> String {
             format!("{a}{ua} {b}{ub}")
         }
     };
-    match s {
-        0..60 => format!("{s}s"),
-        60..3600 => two(s / 60, "m", s % 60, "s"),
-        3600..86_400 => two(s / 3600, "h", s / 60 % 60, "m"),
-        _ => two(s / 86_400, "d", s / 3600 % 24, "h"),
+    // rounded to the last unit shown: 9.998 s of a 10 s daemon is "10s", never "9s"
+    let s = ms.saturating_add(500) / 1000;
+    if s < 60 {
+        return format!("{s}s");
     }
+    if s < 3600 {
+        return two(s / 60, "m", s % 60, "s");
+    }
+    let m = (s + 30) / 60;
+    if m < 1440 {
+        return two(m / 60, "h", m % 60, "m");
+    }
+    let h = (m + 30) / 60;
+    two(h / 24, "d", h % 24, "h")
 }
 
 /// A share in percent of a whole (0 when the whole is 0).
@@ -87,12 +94,16 @@ mod tests {
     fn durations_read_like_people_write_them() {
         for (ms, text) in [
             (0, "0s"),
-            (59_999, "59s"),
+            (9_998, "10s"),
+            (59_499, "59s"),
+            (59_999, "1m"),
             (60_000, "1m"),
+            (3_599_600, "1h"),
             (725_000, "12m 5s"),
             (3_600_000, "1h"),
             (12_000_000, "3h 20m"),
-            (524_440_000, "6d 1h"),
+            (524_440_000, "6d 2h"),
+            (520_000_000, "6d"),
             (-90_000, "-1m 30s"),
         ] {
             assert_eq!(duration(ms), text, "{ms} ms");
