@@ -299,8 +299,8 @@ pub fn export(args: &crate::cli::ExportArgs, g: &Global, out: &mut dyn Write) ->
                 "--textfile takes the current values: drop the window (--since, --date …)",
             ));
         }
-        let (window, _) = super::window(w, Some("24h"))?;
-        return nrec_report::metrics::history(
+        let (window, tz) = super::window(w, Some("24h"))?;
+        let ends = nrec_report::metrics::history(
             &mut r,
             (window.start_ms(), window.end_ms()),
             &cfg.metrics,
@@ -310,7 +310,33 @@ pub fn export(args: &crate::cli::ExportArgs, g: &Global, out: &mut dyn Write) ->
         .map_err(|e| match e {
             nrec_report::metrics::HistoryError::Db(e) => e,
             nrec_report::metrics::HistoryError::Io(e) => nrec_report::output::write_error(e),
-        });
+        })?;
+        if ends == 0 && !g.quiet {
+            // a document of `# EOF` alone is valid and says nothing: say why
+            let last = r.recording()?.last.map(|l| l.ts_ms);
+            let why = match last {
+                None => "nothing is recorded yet".to_string(),
+                Some(ts) if ts < window.start_ms() => format!(
+                    "the last sample ({}) is before it",
+                    nrec_report::output::local_text(ts, &tz)
+                ),
+                Some(ts) => format!(
+                    "no 15-minute bucket of it has closed yet (the history has a point at the end \
+                     of each; the bucket of the last sample closes at {})",
+                    nrec_report::output::local_text(
+                        ts.div_euclid(nrec_model::time::QUARTER_MS) * nrec_model::time::QUARTER_MS
+                            + nrec_model::time::QUARTER_MS,
+                        &tz
+                    )
+                ),
+            };
+            eprintln!(
+                "nrec: no history in {}: {why}; without a window, `export --format openmetrics` \
+                 writes the current values",
+                window.label
+            );
+        }
+        return Ok(());
     }
     let tz = crate::clock::display_zone()?;
     let now = Clock::from_env()?.now().as_millisecond();

@@ -700,3 +700,52 @@ fn serve_keeps_its_sums_true_across_days_and_pruning() {
     total += 250_000;
     assert_eq!(eth0(&addr), total, "and today's samples are read fresh");
 }
+
+/// Issue 31 item 8: a history export with nothing to write is a valid document (`# EOF`),
+/// exit 0 — and a line on stderr that says why: no bucket has closed yet, or the window
+/// holds no samples.
+#[test]
+fn an_empty_history_export_says_why() {
+    let env = Env::new();
+    let mut p = FakeProc::new();
+    let t0: jiff::Timestamp = "2026-11-22T10:01:00Z".parse().unwrap();
+    for k in 0..3 {
+        p.iface(b"eth0").add(1000, 1, 1000, 1);
+        p.uptime_ms += 60_000;
+        env.record_ok(&p, &(t0 + jiff::SignedDuration::from_mins(k)).to_string());
+    }
+    let export = |since: &str| {
+        let out = env
+            .cmd(&["export", "--since", since, "--format", "openmetrics"])
+            .env("NREC_NOW", "2026-11-22T10:05:00Z")
+            .output()
+            .unwrap();
+        assert_success(&out);
+        (
+            String::from_utf8(out.stdout).unwrap(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let (doc, err) = export("1h");
+    assert_eq!(doc, "# EOF\n", "no closed bucket, no point");
+    assert!(
+        err.contains("no 15-minute bucket of it has closed yet")
+            && err.contains("closes at 2026-11-22 10:15"),
+        "{err}"
+    );
+    let (_, err) = export("1m");
+    assert!(err.contains("is before it"), "{err}");
+    // and once a bucket has closed, no note
+    let out = env
+        .cmd(&["export", "--since", "1h", "--format", "openmetrics"])
+        .env("NREC_NOW", "2026-11-22T10:20:00Z")
+        .output()
+        .unwrap();
+    assert_success(&out);
+    assert!(String::from_utf8_lossy(&out.stdout).contains("nrec_network_receive_bytes_total{"));
+    assert!(
+        out.stderr.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

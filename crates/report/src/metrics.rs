@@ -695,14 +695,15 @@ struct Track {
 /// values a scrape shows (sums since recording began), at the end of every stored bucket:
 /// quarter hours where their detail is kept, UTC days beyond. For
 /// `promtool tsdb create-blocks-from openmetrics`. Streamed family by family; memory holds
-/// the window's buckets per label set.
+/// the window's buckets per label set. Returns how many bucket ends the window holds (0: a
+/// document of `# EOF` only, which the caller explains).
 pub fn history(
     r: &mut Reader,
     (a, b): (i64, i64),
     m: &Bounds,
     kind: Option<Kind>,
     out: &mut dyn std::io::Write,
-) -> std::result::Result<(), HistoryError> {
+) -> std::result::Result<usize, HistoryError> {
     let d0 = a.div_euclid(DAY_MS);
     let kinds = [Kind::Iface, Kind::Proc, Kind::Port, Kind::Time];
     let before = r.all_time_before(&kinds, d0)?;
@@ -839,7 +840,11 @@ pub fn history(
     }
     out.write_all(b"# EOF\n")?;
     out.flush()?;
-    Ok(())
+    let ends: std::collections::BTreeSet<i64> = inc
+        .values()
+        .flat_map(|steps| steps.keys().copied())
+        .collect();
+    Ok(ends.len())
 }
 
 /// Keeps the `n` label sets that grew the most over the window.
