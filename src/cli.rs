@@ -146,6 +146,9 @@ pub enum Resolution {
     Day,
 }
 
+/// The heading of the options every command takes: listed after the command's own.
+const GLOBAL: &str = "Global options";
+
 #[derive(Parser, Debug)]
 #[command(
     name = "nrec",
@@ -157,19 +160,19 @@ pub enum Resolution {
 )]
 pub struct Cli {
     /// Database path (sar's -f) [default: /var/lib/nrec/nrec.db as root, else $XDG_STATE_HOME/nrec/nrec.db]
-    #[arg(short = 'f', long, global = true, env = "NREC_DB", value_name = "PATH")]
+    #[arg(short = 'f', long, global = true, env = "NREC_DB", value_name = "PATH", help_heading = GLOBAL)]
     pub db: Option<PathBuf>,
 
     /// Config file (TOML) [default: /etc/nrec/nrec.toml when it exists]
-    #[arg(long, global = true, env = "NREC_CONFIG", value_name = "PATH")]
+    #[arg(long, global = true, env = "NREC_CONFIG", value_name = "PATH", help_heading = GLOBAL)]
     pub config: Option<PathBuf>,
 
     /// More detail on stderr (`record`: a summary line; `export`: the rows written)
-    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    #[arg(short, long, global = true, action = clap::ArgAction::Count, help_heading = GLOBAL)]
     pub verbose: u8,
 
     /// Only errors on stderr (and no OK line from `status --check`)
-    #[arg(short, long, global = true, conflicts_with = "verbose")]
+    #[arg(short, long, global = true, conflicts_with = "verbose", help_heading = GLOBAL)]
     pub quiet: bool,
 
     #[command(subcommand)]

@@ -309,3 +309,57 @@ fn a_bad_nrec_now_costs_no_sample() {
     let out = env.cmd(&["check"]).output().unwrap();
     assert_success(&out);
 }
+
+/// Issue 31 item 11: every command's `--help` lists its own options first, then the global
+/// ones (--db, --config, --verbose, --quiet) under their own heading, never among its own.
+#[test]
+fn every_help_lists_the_commands_options_then_the_global_ones() {
+    let help = |args: &[&str]| -> String {
+        let out = std::process::Command::new(BIN).args(args).output().unwrap();
+        assert_success(&out);
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let top = help(&["--help"]);
+    let commands: Vec<String> = top
+        .lines()
+        .skip_while(|l| !l.starts_with("Commands:"))
+        .skip(1)
+        .take_while(|l| l.starts_with("  "))
+        .filter_map(|l| l.split_whitespace().next().map(str::to_string))
+        .filter(|c| c != "help")
+        .collect();
+    assert!(commands.len() >= 15, "{commands:?}");
+    let global = ["--db", "--config", "--verbose", "--quiet"];
+    for cmd in commands.iter().map(String::as_str).chain([""]) {
+        let text = if cmd.is_empty() {
+            top.clone()
+        } else {
+            help(&[cmd, "--help"])
+        };
+        let (own, rest) = text
+            .split_once("\nGlobal options:\n")
+            .unwrap_or_else(|| panic!("nrec {cmd} --help has no Global options heading:\n{text}"));
+        for g in global {
+            assert!(
+                !own.contains(&format!("{g} "))
+                    && !own.contains(&format!("{g}\n"))
+                    && !own.contains(&format!("{g}.")),
+                "nrec {cmd} --help lists {g} among its own options:\n{own}"
+            );
+            assert!(
+                rest.contains(g),
+                "nrec {cmd} --help: {g} missing under Global options"
+            );
+        }
+        // nothing of the command's own after the global heading
+        let after: Vec<&str> = rest
+            .lines()
+            .filter(|l| l.trim_start().starts_with('-'))
+            .filter(|l| !global.iter().any(|g| l.contains(g)))
+            .collect();
+        assert!(
+            after.is_empty(),
+            "nrec {cmd} --help: {after:?} after Global options"
+        );
+    }
+}
