@@ -420,3 +420,42 @@ fn fish_completes_a_subcommand_a_kind_and_an_interface_from_the_database() {
     got.sort();
     assert_eq!(got, ["eth0", "lo", "veth-web1"]);
 }
+
+/// Issue 31 item 10: the shipped units name the package's binary by its path, and
+/// `systemd-analyze verify` accepts them — as the README's from-source route installs them,
+/// with the path of the binary built here in its place.
+#[test]
+fn the_shipped_units_verify_with_systemd() {
+    if !have("systemd-analyze") {
+        return skip("the_shipped_units_verify", "systemd-analyze is not installed");
+    }
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("systemd");
+    let tmp = tempfile::tempdir().unwrap();
+    let mut units = Vec::new();
+    for e in std::fs::read_dir(&root).unwrap() {
+        let p = e.unwrap().path();
+        let name = p.file_name().unwrap().to_owned();
+        let text = std::fs::read_to_string(&p).unwrap();
+        for l in text.lines().filter(|l| l.starts_with("ExecStart=")) {
+            assert!(
+                l.starts_with("ExecStart=/usr/bin/nrec "),
+                "{}: {l}: the package's binary by its path",
+                name.to_string_lossy()
+            );
+        }
+        let installed = tmp.path().join(&name);
+        std::fs::write(&installed, text.replace("/usr/bin/nrec", BIN)).unwrap();
+        units.push(installed);
+    }
+    assert!(units.len() >= 4, "{units:?}");
+    let out = Command::new("systemd-analyze")
+        .arg("verify")
+        .args(&units)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success() && out.stderr.is_empty(),
+        "systemd-analyze verify: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
