@@ -972,3 +972,61 @@ fn a_bare_interface_name_is_the_hosts_in_every_command() {
     assert_eq!(value("host-lo"), intervals * 1010, "{v}");
     assert_eq!(value("ns-lo"), intervals * (100_100 + 10_001_000), "{v}");
 }
+
+/// Issue 31 item 9: `report -n PROC`'s Average is over the window, as sar's and DEV's are: a
+/// process that moved 6 MB in one minute of a ten-minute window averages 10 kB/s, not the
+/// 100 kB/s of its one busy interval. The interval_s of its Average row says the window.
+#[test]
+fn a_process_average_is_over_the_window_like_an_interface() {
+    let env = Env::new();
+    let start = 1_795_305_600_000; // 2026-11-22T00:00Z
+    crate::rollups::write_history(&env, start, 11, 60_000, 5);
+    {
+        let mut c = env.sql();
+        let t = c.transaction().unwrap();
+        t.execute(
+            "INSERT INTO process (boot_id, pid, start_time, comm, netns)
+             SELECT 'hist', 30, 1, CAST('gamma' AS BLOB), id FROM netns WHERE boot_id = 'hist'",
+            [],
+        )
+        .unwrap();
+        let gamma = t.last_insert_rowid();
+        let sid: i64 = t
+            .query_row(
+                "SELECT id FROM sample WHERE ts_ms = ?1",
+                [start + 5 * 60_000],
+                |r| r.get(0),
+            )
+            .unwrap();
+        let mut b = nrec_store::procbytes::SampleBytes::default();
+        b.add_proc(gamma, 1, 6_144_000, 0);
+        nrec_store::procbytes::write(&t, sid, &b).unwrap();
+        t.commit().unwrap();
+    }
+    assert_success(&env.cmd(&["rollup", "--rebuild", "-q"]).output().unwrap());
+    let js = env.report_ok(
+        &["-n", "PROC", "--date", "2026-11-22", "--format", "json"],
+        "2026-11-22T00:30:00Z",
+    );
+    let v: serde_json::Value = serde_json::from_str(&js).unwrap();
+    let avg = v["reports"][0]["average"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["process"] == "gamma[30]")
+        .unwrap_or_else(|| panic!("{js}"))
+        .clone();
+    assert_eq!(avg["rx_bytes"], 6_144_000);
+    assert_eq!(
+        avg["interval_s"], 600.0,
+        "the window's ten sampled minutes: {avg}"
+    );
+    assert_eq!(avg["rxkB/s"], 10.0, "6 000 KiB over 600 s: {avg}");
+    // DEV's Average covers the same time
+    let js = env.report_ok(
+        &["-n", "DEV", "--date", "2026-11-22", "--format", "json"],
+        "2026-11-22T00:30:00Z",
+    );
+    let v: serde_json::Value = serde_json::from_str(&js).unwrap();
+    assert_eq!(v["reports"][0]["average"][0]["interval_s"], 600.0, "{js}");
+}

@@ -427,7 +427,10 @@ fn fish_completes_a_subcommand_a_kind_and_an_interface_from_the_database() {
 #[test]
 fn the_shipped_units_verify_with_systemd() {
     if !have("systemd-analyze") {
-        return skip("the_shipped_units_verify", "systemd-analyze is not installed");
+        return skip(
+            "the_shipped_units_verify",
+            "systemd-analyze is not installed",
+        );
     }
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("systemd");
     let tmp = tempfile::tempdir().unwrap();

@@ -192,9 +192,14 @@ pub(crate) fn build(kind: &'static Kind, data: &Data, shape: &Shape) -> Table {
     // The pruned part's rollup rows come first, as segment 0; the raw part continues it
     // (one Average block) unless it begins with a reboot.
     let mut segments = Vec::new();
+    // each segment's sampled time: a process's Average is over it, as sar's and DEV's are —
+    // not over the intervals the process happened to move bytes in
+    let mut sampled: HashMap<usize, i64> = HashMap::new();
+    let mut shift = 0;
     if let Some(r) = &data.rolled {
         segments = r.segments();
-        let mut shift = segments.len();
+        sampled.insert(0, r.sampled_ms());
+        shift = segments.len();
         if raw_segments.first().is_some_and(|s| !s.restart) {
             raw_segments.remove(0);
             shift -= 1;
@@ -226,7 +231,15 @@ pub(crate) fn build(kind: &'static Kind, data: &Data, shape: &Shape) -> Table {
     if let Some(step) = shape.interval_ms {
         rows = resample(rows, step, shape.origin_ms);
     }
+    for iv in &ivs {
+        *sampled.entry(iv.segment + shift).or_default() += iv.elapsed_ms;
+    }
     let mut averages = average(&rows);
+    if kind.key == Key::Proc {
+        for a in &mut averages {
+            a.elapsed_ms = sampled.get(&a.segment).copied().unwrap_or(a.elapsed_ms);
+        }
+    }
     if shape.omit_idle {
         rows.retain(|r| !is_idle(kind, r));
         averages.retain(|r| !is_idle(kind, r));

@@ -96,6 +96,11 @@ impl Rolled {
         }]
     }
 
+    /// The time sampled in the rolled-up part (the host's time series), ms.
+    pub fn sampled_ms(&self) -> i64 {
+        self.elapsed.values().map(|v| *v as i64).sum()
+    }
+
     /// Rows of `kind`, one per series and bucket (merged per label by the caller).
     pub fn rows(&self, kind: &Kind) -> Vec<Row> {
         let want = match kind.key {
