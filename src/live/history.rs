@@ -17,6 +17,8 @@ use std::path::Path;
 pub struct Recorded {
     pub bytes: Vec<u64>,
     pub bucket_ms: i64,
+    /// The buckets' edges (ms, one more than `bytes`): the first and last are partial.
+    pub edges: Vec<i64>,
 }
 
 /// A recorded interval as a view's rows: between two stored samples.
@@ -102,7 +104,11 @@ impl History {
             })
             .collect();
         let bucket_ms = edges.windows(2).map(|w| w[1] - w[0]).max().unwrap_or(0);
-        Ok(Some(Recorded { bytes, bucket_ms }))
+        Ok(Some(Recorded {
+            bytes,
+            bucket_ms,
+            edges,
+        }))
     }
 
     /// The interval `back` samples before the newest stored one (0: the newest), as `view`'s

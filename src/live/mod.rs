@@ -14,6 +14,7 @@
 //! The rows add up as `top-procs`' do: per namespace, what processes moved against what its
 //! interfaces carried, the rest `(unattributed)` ([`Balance`]).
 
+mod chart;
 pub mod history;
 pub mod tui;
 pub mod view;

@@ -4,6 +4,7 @@
 //! terminal), an error, a panic.
 
 use super::Reader;
+use super::chart;
 use super::history::History;
 use super::view::{self, By, Row, Sort, Totals, View};
 use nrec_model::error::{Error, Result};
@@ -16,7 +17,9 @@ use ratatui::crossterm::{cursor, execute, terminal};
 use ratatui::layout::{Constraint, Direction, Layout, Rect};
 use ratatui::style::{Color, Modifier, Style};
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Block, Borders, Cell, Clear, Paragraph, Sparkline, Table, TableState};
+use ratatui::widgets::{
+    Block, Borders, Cell, Clear, Paragraph, Sparkline, Table, TableState, Wrap,
+};
 use std::collections::{HashMap, VecDeque};
 use std::time::{Duration, Instant};
 
@@ -52,6 +55,11 @@ struct App {
     /// Hour (false) or day (true) of history.
     day: bool,
     table: TableState,
+    /// The selected row's key: the selection follows it across refreshes and re-sorts
+    /// (None: the first row).
+    selected: Option<String>,
+    /// Rows to move the selection by at the next draw (↑ ↓), where the rows are known.
+    moved: isize,
     tick: Option<super::Tick>,
     totals: Totals,
     /// Per interface label: the last [`GRAPH`] intervals' rates (rx, tx), bytes/s.
@@ -66,6 +74,8 @@ struct App {
     /// The recorded interval on screen, for (view, by, sort, back).
     past_rows: Option<PastRows>,
     clock: crate::clock::Clock,
+    /// The zone of the charts' time axes.
+    tz: jiff::tz::TimeZone,
 }
 
 /// A recorded interval as last read: for (view, by, sort, back), what.
@@ -107,6 +117,8 @@ pub fn run(
             help: false,
             day: false,
             table: TableState::default().with_selected(Some(0)),
+            selected: None,
+            moved: 0,
             tick: None,
             totals: Totals::default(),
             graph: HashMap::new(),
@@ -117,6 +129,7 @@ pub fn run(
             past: None,
             past_rows: None,
             clock: crate::clock::Clock::from_env()?.advancing(),
+            tz: crate::clock::display_zone()?,
         };
         reader.tick(app.clock.now().as_millisecond(), app.view.of_conns())?;
         let mut next = Instant::now() + delay;
@@ -214,7 +227,7 @@ fn key(app: &mut App, code: KeyCode, mods: KeyModifiers) -> bool {
             }
             _ => {}
         }
-        app.table.select(Some(0));
+        app.selected = None;
         return true;
     }
     if app.help {
@@ -225,6 +238,7 @@ fn key(app: &mut App, code: KeyCode, mods: KeyModifiers) -> bool {
         let i = all.iter().position(|x| *x == v).unwrap_or(0) as isize;
         all[((i + d).rem_euclid(all.len() as isize)) as usize]
     };
+    let (view, by) = (app.view, app.by);
     match code {
         KeyCode::Char('q') | KeyCode::Esc => return false,
         KeyCode::Char('c') if mods.contains(KeyModifiers::CONTROL) => return false,
@@ -254,17 +268,46 @@ fn key(app: &mut App, code: KeyCode, mods: KeyModifiers) -> bool {
         KeyCode::Char('[') => app.past = Some(app.past.map_or(0, |b| b + 1)),
         KeyCode::Char(']') => app.past = app.past.and_then(|b| b.checked_sub(1)),
         KeyCode::Char('L') => app.past = None,
-        KeyCode::Down | KeyCode::Char('j') => {
-            let i = app.table.selected().unwrap_or(0);
-            app.table.select(Some(i + 1));
-        }
-        KeyCode::Up | KeyCode::Char('k') => {
-            let i = app.table.selected().unwrap_or(0);
-            app.table.select(Some(i.saturating_sub(1)));
-        }
+        KeyCode::Down | KeyCode::Char('j') => app.moved += 1,
+        KeyCode::Up | KeyCode::Char('k') => app.moved -= 1,
         _ => {}
     }
+    // another view's rows: its first row
+    if (app.view, app.by) != (view, by) {
+        app.selected = None;
+        app.moved = 0;
+    }
     true
+}
+
+/// Places the selection on `rows` (issue 31 item 4: it was a row position, so a re-sort
+/// put the highlight and the history under the table on another process): on the row of
+/// the key ↑ ↓ selected, wherever it moved; a pending ↑ ↓ from there; the first row while
+/// nothing was chosen. Returns the key whose history is shown and, when that key has no row
+/// this refresh, the key again (it stays selected, its history stays shown, nothing is
+/// highlighted).
+fn place_selection(app: &mut App, rows: &[Row]) -> (Option<String>, Option<String>) {
+    let found = app
+        .selected
+        .as_ref()
+        .and_then(|k| rows.iter().position(|r| &r.key == k));
+    let moved = std::mem::take(&mut app.moved);
+    if moved != 0 && !rows.is_empty() {
+        let from = found.or(app.table.selected()).unwrap_or(0) as isize;
+        let i = (from + moved).clamp(0, rows.len() as isize - 1) as usize;
+        app.selected = Some(rows[i].key.clone());
+    }
+    match &app.selected {
+        None => {
+            app.table.select((!rows.is_empty()).then_some(0));
+            (rows.first().map(|r| r.key.clone()), None)
+        }
+        Some(k) => {
+            let at = rows.iter().position(|r| &r.key == k);
+            app.table.select(at);
+            (Some(k.clone()), at.is_none().then(|| k.clone()))
+        }
+    }
 }
 
 /// A rate in bytes per second, as the tables print sizes.
@@ -301,7 +344,8 @@ fn draw(f: &mut ratatui::Frame, app: &mut App, limits: &[String], source: &str) 
     }
     .filter(|_| app.past.is_none());
     let mut rows = live.unwrap_or_default();
-    let graph_h = if app.view == View::Ifaces { 8 } else { 0 };
+    // the interfaces' graph: rx and tx (a title and three rows each) and a time axis
+    let graph_h = if app.view == View::Ifaces { 9 } else { 0 };
     let head_h = 2 + limits.len().min(2) + usize::from(conns_note.is_some());
     let chunks = Layout::default()
         .direction(Direction::Vertical)
@@ -362,7 +406,7 @@ fn draw(f: &mut ratatui::Frame, app: &mut App, limits: &[String], source: &str) 
             )),
         ]),
         Line::from(format!(
-            "all interfaces: rx {}  tx {}   view: {}{}   sort: {}{}",
+            "interfaces rx {} tx {} │ {}{} │ sort {}{}",
             rate(irx, t.secs),
             rate(itx, t.secs),
             app.view.name(),
@@ -375,7 +419,7 @@ fn draw(f: &mut ratatui::Frame, app: &mut App, limits: &[String], source: &str) 
             if app.filter.is_empty() {
                 String::new()
             } else {
-                format!("   filter: {}", escape_text(&app.filter))
+                format!(" │ filter {}", escape_text(&app.filter))
             }
         )),
     ];
@@ -411,13 +455,9 @@ fn draw(f: &mut ratatui::Frame, app: &mut App, limits: &[String], source: &str) 
         Some((a, b)) => (b - a) as f64 / 1000.0,
         None => t.secs,
     };
+    let (shown, gone) = place_selection(app, &rows);
     table(f, app, &rows, secs, chunks[1]);
-    let selected = app
-        .table
-        .selected()
-        .and_then(|i| rows.get(i))
-        .filter(|r| !r.rest)
-        .map(|r| r.key.clone());
+    let selected = shown.filter(|k| !rows.iter().any(|r| r.rest && &r.key == k));
     if app.view == View::Ifaces && app.past.is_none() {
         iface_graph(f, app, selected.as_deref(), chunks[2]);
     }
@@ -427,24 +467,39 @@ fn draw(f: &mut ratatui::Frame, app: &mut App, limits: &[String], source: &str) 
             "filter: {}▏ (Enter: keep, Esc: clear)",
             escape_text(&app.filter)
         )
+    } else if let Some(k) = &gone {
+        format!(
+            "selected {}: no bytes this refresh (idle, or gone) — its history stays below; ↑↓ selects another",
+            escape_text(k)
+        )
     } else {
-        "q quit  1-5/Tab view  b by  s sort  / filter  space pause  [ ] recorded  ↑↓ select  ? help"
-            .into()
+        "q quit  1-5 view  b by  s sort  / filter  ␣ pause  [ ] past  ↑↓ select  ? help".into()
     };
     f.render_widget(
         Paragraph::new(foot).style(Style::default().add_modifier(Modifier::REVERSED)),
         chunks[4],
     );
     if app.help {
+        // as wide and tall as the text (borders and a margin around it), centred; a
+        // narrower terminal wraps the lines instead of cutting them
+        let w = HELP.lines().map(|l| l.chars().count()).max().unwrap_or(0) as u16 + 4;
+        let h = HELP.lines().count() as u16 + 2;
+        let width = w.min(area.width);
+        let height = h.min(area.height);
         let r = Rect {
-            x: area.width.saturating_sub(60) / 2,
-            y: area.height.saturating_sub(20) / 2,
-            width: area.width.min(60),
-            height: area.height.min(20),
+            x: (area.width - width) / 2,
+            y: (area.height - height) / 2,
+            width,
+            height,
         };
         f.render_widget(Clear, r);
         f.render_widget(
-            Paragraph::new(HELP).block(Block::default().borders(Borders::ALL).title(" help ")),
+            Paragraph::new(HELP).wrap(Wrap { trim: false }).block(
+                Block::default()
+                    .borders(Borders::ALL)
+                    .title(" help ")
+                    .padding(ratatui::widgets::Padding::horizontal(1)),
+            ),
             r,
         );
     }
@@ -464,41 +519,57 @@ H    history of the last hour / day
      the same view from the database; L live again
 q    quit (the terminal is restored)
 Rates are per second over the last refresh; TOTAL since
-`nrec top` started (connections: while shown, with eBPF). (unattributed): what the interfaces
-carried that no row accounts for.";
+`nrec top` started (connections: while shown, with eBPF).
+(unattributed): what the interfaces carried that no row
+accounts for.";
 
 fn table(f: &mut ratatui::Frame, app: &mut App, rows: &[Row], secs: f64, area: Rect) {
-    let n = rows.len();
-    // ratatui drops the selection when it draws no rows (the interfaces before the first
-    // refresh): the first row is selected again once there are rows
-    match app.table.selected() {
-        Some(i) if i >= n => app.table.select(Some(n.saturating_sub(1))),
-        None if n > 0 => app.table.select(Some(0)),
-        _ => {}
-    }
-    let head = ratatui::widgets::Row::new(vec![
-        Cell::from(app.view.head(app.by)),
-        Cell::from("RX/s"),
-        Cell::from("TX/s"),
-        Cell::from("RX TOTAL"),
-        Cell::from("TX TOTAL"),
-        Cell::from(match app.view {
-            View::Conns => "PROCESS",
-            View::Ifaces => "",
-            View::Procs if matches!(app.by, By::Name | By::Pid) => "",
-            _ => "PROCESSES",
-        }),
-    ])
-    .style(Style::default().add_modifier(Modifier::BOLD | Modifier::UNDERLINED));
-    let body = rows.iter().map(|r| {
-        let row = ratatui::widgets::Row::new(vec![
-            Cell::from(escape_text(&r.key)),
-            Cell::from(rate(r.rx, secs)),
-            Cell::from(rate(r.tx, secs)),
-            Cell::from(size(r.rx_total)),
-            Cell::from(size(r.tx_total)),
-            Cell::from(escape_text(&r.detail)),
-        ]);
+    let detail_head = match app.view {
+        View::Conns => "PROCESS",
+        View::Ifaces => "",
+        View::Procs if matches!(app.by, By::Name | By::Pid) => "",
+        _ => "PROCESSES",
+    };
+    let head_text = [
+        app.view.head(app.by),
+        "RX/s",
+        "TX/s",
+        "RX TOTAL",
+        "TX TOTAL",
+        detail_head,
+    ];
+    let cells: Vec<[String; 6]> = rows
+        .iter()
+        .map(|r| {
+            [
+                escape_text(&r.key),
+                rate(r.rx, secs),
+                rate(r.tx, secs),
+                size(r.rx_total),
+                size(r.tx_total),
+                escape_text(&r.detail),
+            ]
+        })
+        .collect();
+    // columns as wide as what they hold (issue 31 item 6: fixed widths left the last column
+    // 5 characters at 80 columns while the others had room); the key column gives way to
+    // the numbers on a narrow terminal, the last column takes what is left
+    let need = |c: usize| {
+        cells
+            .iter()
+            .map(|r| r[c].chars().count())
+            .chain([head_text[c].chars().count()])
+            .max()
+            .unwrap_or(0) as u16
+    };
+    // numbers at least as wide as "999.9 KiB/s" and "999.9 MiB": they do not jitter
+    let widths: Vec<u16> = (0..5).map(|c| need(c).max([0, 11, 11, 9, 9][c])).collect();
+    let numbers: u16 = widths[1..].iter().sum::<u16>() + 5;
+    let key_w = widths[0].clamp(8, area.width.saturating_sub(numbers + 8).max(8));
+    let head = ratatui::widgets::Row::new(head_text.map(Cell::from))
+        .style(Style::default().add_modifier(Modifier::BOLD | Modifier::UNDERLINED));
+    let body = rows.iter().zip(cells).map(|(r, c)| {
+        let row = ratatui::widgets::Row::new(c.map(Cell::from));
         if r.rest {
             row.style(Style::default().fg(Color::DarkGray))
         } else {
@@ -508,11 +579,11 @@ fn table(f: &mut ratatui::Frame, app: &mut App, rows: &[Row], secs: f64, area: R
     let t = Table::new(
         body,
         [
-            Constraint::Min(24),
-            Constraint::Length(12),
-            Constraint::Length(12),
-            Constraint::Length(11),
-            Constraint::Length(11),
+            Constraint::Length(key_w),
+            Constraint::Length(widths[1]),
+            Constraint::Length(widths[2]),
+            Constraint::Length(widths[3]),
+            Constraint::Length(widths[4]),
             Constraint::Fill(1),
         ],
     )
@@ -521,16 +592,30 @@ fn table(f: &mut ratatui::Frame, app: &mut App, rows: &[Row], secs: f64, area: R
     f.render_stateful_widget(t, area, &mut app.table);
 }
 
-/// nload's view: the selected interface's rates over the last refreshes, rx above tx.
+/// A chart's data as the sparkline takes it: absent columns drawn as nothing.
+fn bars(cols: &[Option<u64>]) -> Vec<ratatui::widgets::SparklineBar> {
+    cols.iter().map(|v| (*v).into()).collect()
+}
+
+/// nload's view: the selected interface's rates over the last refreshes, rx above tx, the
+/// newest at the right edge, with a time axis.
 fn iface_graph(f: &mut ratatui::Frame, app: &App, key: Option<&str>, area: Rect) {
     let Some(g) = key.and_then(|k| app.graph.get(k)) else {
         return;
     };
-    let halves = Layout::default()
+    let parts = Layout::default()
         .direction(Direction::Vertical)
-        .constraints([Constraint::Ratio(1, 2), Constraint::Ratio(1, 2)])
+        .constraints([
+            Constraint::Length(4),
+            Constraint::Length(4),
+            Constraint::Length(1),
+        ])
         .split(area);
     let w = area.width as usize;
+    // one column per refresh, the newest last; the columns before the session are absent
+    let shown: Vec<&(u64, u64)> = g.iter().rev().take(w).collect();
+    let step = app.delay.as_millis() as i64;
+    let now = app.clock.now().as_millisecond();
     for (i, (name, pick)) in [
         ("rx", (|p: &(u64, u64)| p.0) as fn(&(u64, u64)) -> u64),
         ("tx", |p: &(u64, u64)| p.1),
@@ -538,9 +623,10 @@ fn iface_graph(f: &mut ratatui::Frame, app: &App, key: Option<&str>, area: Rect)
     .into_iter()
     .enumerate()
     {
-        let data: Vec<u64> = g.iter().rev().take(w).rev().map(pick).collect();
-        let max = data.iter().copied().max().unwrap_or(0);
-        let cur = data.last().copied().unwrap_or(0);
+        let mut cols: Vec<Option<u64>> = vec![None; w - shown.len()];
+        cols.extend(shown.iter().rev().map(|p| Some(pick(p))));
+        let max = shown.iter().map(|p| pick(p)).max().unwrap_or(0);
+        let cur = shown.first().map(|p| pick(p)).unwrap_or(0);
         f.render_widget(
             Sparkline::default()
                 .block(Block::default().title(format!(
@@ -548,16 +634,22 @@ fn iface_graph(f: &mut ratatui::Frame, app: &App, key: Option<&str>, area: Rect)
                     escape_text(key.unwrap_or("")),
                     size(cur),
                     size(max),
-                    data.len()
+                    shown.len()
                 )))
-                .data(&data)
+                .data(bars(&cols))
                 .style(Style::default().fg(if i == 0 { Color::Cyan } else { Color::Yellow })),
-            halves[i],
+            parts[i],
         );
     }
+    f.render_widget(
+        Paragraph::new(chart::axis(now - step * w as i64, now, w, &app.tz))
+            .style(Style::default().fg(Color::DarkGray)),
+        parts[2],
+    );
 }
 
-/// The selected row's recorded history (the database), as a sparkline.
+/// The selected row's recorded history (the database), as a sparkline across the width
+/// with a time axis under it.
 fn history(f: &mut ratatui::Frame, app: &mut App, key: Option<&str>, area: Rect) {
     let block = Block::default().borders(Borders::TOP);
     let span = if app.day { "day" } else { "hour" };
@@ -602,18 +694,35 @@ fn history(f: &mut ratatui::Frame, app: &mut App, key: Option<&str>, area: Rect)
         Ok(Some(h)) => {
             let total: u64 = h.bytes.iter().sum();
             let max = h.bytes.iter().copied().max().unwrap_or(0);
+            let block = block.title(format!(
+                "recorded, last {span}: {} in all, busiest {} per {} min — {}",
+                size(total),
+                size(max),
+                h.bucket_ms / 60_000,
+                escape_text(key)
+            ));
+            let inner = block.inner(area);
+            f.render_widget(block, area);
+            let parts = Layout::default()
+                .direction(Direction::Vertical)
+                .constraints([Constraint::Min(1), Constraint::Length(1)])
+                .split(inner);
+            let w = inner.width as usize;
+            let cols = chart::columns(&h.edges, &h.bytes, w);
             f.render_widget(
                 Sparkline::default()
-                    .block(block.title(format!(
-                        "recorded, last {span}: {} in all, busiest {} per {} min — {}",
-                        size(total),
-                        size(max),
-                        h.bucket_ms / 60_000,
-                        escape_text(key)
-                    )))
-                    .data(&h.bytes)
+                    .data(bars(&cols))
                     .style(Style::default().fg(Color::Green)),
-                area,
+                parts[0],
+            );
+            let (start, end) = (
+                h.edges.first().copied().unwrap_or(0),
+                h.edges.last().copied().unwrap_or(0),
+            );
+            f.render_widget(
+                Paragraph::new(chart::axis(start, end, w, &app.tz))
+                    .style(Style::default().fg(Color::DarkGray)),
+                parts[1],
             );
         }
     }

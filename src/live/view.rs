@@ -367,8 +367,45 @@ pub fn sort(rows: &mut [Row], sort: Sort) {
             Sort::Total => (b.rx_total + b.tx_total).cmp(&(a.rx_total + a.tx_total)),
             Sort::Name => std::cmp::Ordering::Equal,
         }
-        .then_with(|| a.key.cmp(&b.key))
+        .then_with(|| by_name(&a.key, &b.key))
     });
+}
+
+/// Names in the order people count: runs of digits as numbers (`7914 nginx` before
+/// `10930 curl`, `veth2` before `veth10`), the rest as text.
+fn by_name(a: &str, b: &str) -> std::cmp::Ordering {
+    let (mut x, mut y) = (a.as_bytes(), b.as_bytes());
+    loop {
+        match (x.first(), y.first()) {
+            (None, None) => return a.cmp(b),
+            (None, _) => return std::cmp::Ordering::Less,
+            (_, None) => return std::cmp::Ordering::Greater,
+            (Some(c), Some(d)) if c.is_ascii_digit() && d.is_ascii_digit() => {
+                let n = x.iter().take_while(|c| c.is_ascii_digit()).count();
+                let m = y.iter().take_while(|c| c.is_ascii_digit()).count();
+                let (p, q) = (&x[..n], &y[..m]);
+                // numbers of any length: without leading zeros, longer is larger
+                let trim = |s: &[u8]| -> usize { s.iter().take_while(|c| **c == b'0').count() };
+                let (p, q) = (
+                    &p[trim(p).min(p.len().saturating_sub(1))..],
+                    &q[trim(q).min(q.len().saturating_sub(1))..],
+                );
+                let o = p.len().cmp(&q.len()).then_with(|| p.cmp(q));
+                if o != std::cmp::Ordering::Equal {
+                    return o;
+                }
+                x = &x[n..];
+                y = &y[m..];
+            }
+            (Some(c), Some(d)) => {
+                if c != d {
+                    return c.cmp(d);
+                }
+                x = &x[1..];
+                y = &y[1..];
+            }
+        }
+    }
 }
 
 #[cfg(test)]
@@ -449,6 +486,30 @@ mod tests {
         let r = rows(&t, &tot, View::Ifaces, By::Name, Sort::Rate, "").unwrap();
         assert_eq!(r.len(), 1);
         assert_eq!(r[0].rx_total, 400);
+    }
+
+    /// Issue 31 item 6: PIDs (and numbered names) sort as numbers, not as text.
+    #[test]
+    fn names_sort_as_people_count() {
+        let row = |k: &str| Row {
+            key: k.into(),
+            detail: String::new(),
+            rx: 0,
+            tx: 0,
+            rx_total: 0,
+            tx_total: 0,
+            rest: false,
+        };
+        let mut r: Vec<Row> = ["10930 curl", "7914 nginx", "veth10", "veth2", "veth02", "a"]
+            .into_iter()
+            .map(row)
+            .collect();
+        sort(&mut r, Sort::Name);
+        let keys: Vec<&str> = r.iter().map(|r| r.key.as_str()).collect();
+        assert_eq!(
+            keys,
+            ["7914 nginx", "10930 curl", "a", "veth02", "veth2", "veth10"]
+        );
     }
 
     #[test]

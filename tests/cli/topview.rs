@@ -71,6 +71,14 @@ fn paced_pair(sink: &str, sender: &str, secs: u32) -> (Child, Child, String) {
     (sink, send, port)
 }
 
+/// The screen tests rank the host's processes by rate and name: one at a time, so that one
+/// test's senders do not take the rows another one reads.
+static SCREEN: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn one_screen_at_a_time() -> std::sync::MutexGuard<'static, ()> {
+    SCREEN.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 /// A tmux server of this test's own (its socket named after the test), killed when dropped.
 struct Tmux {
     socket: String,
@@ -173,9 +181,15 @@ fn wait_file(p: &Path, secs: u64) -> Option<String> {
 
 /// A tmux server of this test's own running `command` in a 160×40 window.
 fn tmux_with(name: &str, command: &str) -> Tmux {
+    tmux_sized(name, command, (160, 40))
+}
+
+/// A tmux server of this test's own running `command` in a window of (columns, lines).
+fn tmux_sized(name: &str, command: &str, (w, h): (u16, u16)) -> Tmux {
     let tmux = Tmux {
         socket: format!("nrec-test-{name}-{}", std::process::id()),
     };
+    let (w, h) = (w.to_string(), h.to_string());
     tmux.run(&[
         "-f",
         "/dev/null",
@@ -184,9 +198,9 @@ fn tmux_with(name: &str, command: &str) -> Tmux {
         "-s",
         "t",
         "-x",
-        "160",
+        &w,
         "-y",
-        "40",
+        &h,
         command,
     ]);
     tmux
@@ -223,6 +237,7 @@ fn the_screen_shows_a_sender_switches_views_and_always_restores_the_terminal() {
     if !have_tmux() {
         return;
     }
+    let _one = one_screen_at_a_time();
     let env = Env::new();
     let dir = env.tmp.path();
     // the pane's shell records the terminal's settings, runs `nrec top` twice (the first
@@ -292,7 +307,7 @@ fn the_screen_shows_a_sender_switches_views_and_always_restores_the_terminal() {
     assert!(ok, "before the first interval:\n{s}");
     tmux.run(&["send-keys", "-t", "t", "L"]);
     let (ok, s) = tmux.wait_for(4, |s| {
-        !s.contains("RECORDED") && s.contains("all interfaces:")
+        !s.contains("RECORDED") && s.contains("interfaces rx ")
     });
     assert!(ok, "live again:\n{s}");
     // keys: the connections view shows the sender's connection and its owner; sort cycles
@@ -304,7 +319,7 @@ fn the_screen_shows_a_sender_switches_views_and_always_restores_the_terminal() {
     });
     assert!(ok, "connections view:\n{s}");
     tmux.run(&["send-keys", "-t", "t", "s"]);
-    let (ok, s) = tmux.wait_for(4, |s| s.contains("sort: rx"));
+    let (ok, s) = tmux.wait_for(4, |s| s.contains("│ sort rx"));
     assert!(ok, "sort key:\n{s}");
     tmux.run(&["send-keys", "-t", "t", "3"]);
     let (ok, s) = tmux.wait_for(4, |s| {
@@ -325,7 +340,7 @@ fn the_screen_shows_a_sender_switches_views_and_always_restores_the_terminal() {
         "1",
     ]);
     let (ok, s) = tmux.wait_for(4, |s| {
-        s.contains("filter: nrtop")
+        s.contains("│ filter nrtop")
             && s.lines().any(|l| l.starts_with("nrtop-send"))
             && !s.contains("(unattributed)")
     });
@@ -729,4 +744,187 @@ fn with_ebpf_the_connections_are_read_while_a_connection_view_shows() {
         std::thread::sleep(Duration::from_millis(100));
     }
     assert!(!pinned.exists(), "the private instance outlived nrec top");
+}
+
+/// The screen's highlighted line (reverse video), without its escape sequences.
+fn highlighted(tmux: &Tmux) -> Option<String> {
+    let s = tmux.run(&["capture-pane", "-p", "-e", "-t", "t"]);
+    let line = s
+        .lines()
+        .find(|l| l.contains("\x1b[7m") || l.contains("\x1b[0;7m"))?;
+    let mut out = String::new();
+    let mut chars = line.chars();
+    while let Some(c) = chars.next() {
+        if c == '\x1b' {
+            for d in chars.by_ref() {
+                if d.is_ascii_alphabetic() {
+                    break;
+                }
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    Some(out)
+}
+
+/// The chart rows of the recorded-history panel: the lines between its title and its axis.
+fn chart_rows(screen: &str) -> (Vec<String>, String) {
+    let lines: Vec<&str> = screen.lines().collect();
+    let title = lines
+        .iter()
+        .position(|l| l.starts_with("recorded, last"))
+        .unwrap_or_else(|| panic!("no history panel:\n{screen}"));
+    let rows = lines[title + 1..title + 4]
+        .iter()
+        .map(|l| l.to_string())
+        .collect();
+    (rows, lines[title + 4].to_string())
+}
+
+/// The rightmost column a chart draws a bar in.
+fn last_bar(rows: &[String]) -> Option<usize> {
+    rows.iter()
+        .filter_map(|l| {
+            l.chars()
+                .enumerate()
+                .filter(|(_, c)| "▁▂▃▄▅▆▇█".contains(*c))
+                .map(|(i, _)| i)
+                .last()
+        })
+        .max()
+}
+
+/// Clock labels (`HH:MM`) on an axis line.
+fn clock_labels(axis: &str) -> usize {
+    axis.split_whitespace()
+        .filter(|w| {
+            w.len() == 5 && w.as_bytes()[2] == b':' && w.replace(':', "").parse::<u32>().is_ok()
+        })
+        .count()
+}
+
+/// Issue 31 items 4–6, at 80×24 and 200×50: the selection is a row's key, not a position (a
+/// row sorting in above it leaves the highlight on it; when its process stops the screen
+/// says so); the history chart spans the width with a clock axis, in the hour and the day
+/// view; the help box holds its lines whole; the last column has room at 80 columns.
+#[test]
+fn the_selection_follows_its_row_and_the_charts_fit_the_terminal() {
+    if !have_tmux() {
+        return;
+    }
+    let _one = one_screen_at_a_time();
+    let env = Env::new();
+    env.record_live();
+    let (_sa, send_a, _) = paced_pair("nrsel-sa", "nrsel-a", 40);
+    let (_sb, send_b, _) = paced_pair("nrsel-sb", "nrsel-b", 40);
+    std::thread::sleep(Duration::from_millis(1500));
+    env.record_live(); // the history below the table has bytes in its newest minute
+    let top = format!(
+        "TZ=UTC NREC_EBPF=off {} --db {} top -d 1 --sort name",
+        BIN,
+        env.db.display()
+    );
+    let tmux = tmux_sized("select", &top, (80, 24));
+    let (ok, s) = tmux.wait_for(10, |s| {
+        ["nrsel-a ", "nrsel-b ", "nrsel-sa", "nrsel-sb"]
+            .iter()
+            .all(|n| s.contains(n))
+    });
+    assert!(ok, "the four rows:\n{s}");
+    // by name: nrsel-a first (selected); ↓ (↑) until nrsel-b is (a row without bytes in
+    // one refresh is not there: the keys move over the rows on screen)
+    let end = Instant::now() + Duration::from_secs(8);
+    loop {
+        let h = highlighted(&tmux).unwrap_or_default();
+        if h.starts_with("nrsel-b ") {
+            break;
+        }
+        assert!(
+            Instant::now() < end,
+            "nrsel-b not selected:\n{}",
+            tmux.screen()
+        );
+        let key = if h.as_str() < "nrsel-b" { "Down" } else { "Up" };
+        tmux.run(&["send-keys", "-t", "t", key]);
+        std::thread::sleep(Duration::from_millis(400));
+    }
+    // a row sorting in above it moves nrsel-b down a line: the highlight goes with it
+    let (_s0, _send0, _) = paced_pair("nrsel-s0", "nrsel-0", 20);
+    let (ok, s) = tmux.wait_for(6, |s| s.lines().any(|l| l.starts_with("nrsel-0 ")));
+    assert!(ok, "nrsel-0 never appeared:\n{s}");
+    std::thread::sleep(Duration::from_millis(1200));
+    let h = highlighted(&tmux).unwrap_or_default();
+    assert!(
+        h.starts_with("nrsel-b "),
+        "the highlight left nrsel-b: {h:?}\n{}",
+        tmux.screen()
+    );
+    assert!(
+        tmux.screen().contains("— nrsel-b"),
+        "the history is nrsel-b's:\n{}",
+        tmux.screen()
+    );
+    // the chart: bars up to the right edge (the newest minute), a clock axis under it
+    let (rows, axis) = chart_rows(&tmux.screen());
+    let bar = last_bar(&rows).unwrap_or(0);
+    assert!(
+        bar >= 76,
+        "the newest bars at column {bar} of 80:\n{}",
+        rows.join("\n")
+    );
+    assert!(clock_labels(&axis) >= 3, "axis {axis:?}");
+    tmux.run(&["send-keys", "-t", "t", "H"]);
+    let (ok, s) = tmux.wait_for(4, |s| s.contains("recorded, last day"));
+    assert!(ok, "{s}");
+    let (rows, axis) = chart_rows(&s);
+    assert!(
+        last_bar(&rows).unwrap_or(0) >= 77,
+        "the day at 80 columns:\n{s}"
+    );
+    assert!(clock_labels(&axis) >= 3, "axis {axis:?}");
+    // its process stops: nrsel-b stays selected, and the screen says why it has no row
+    drop(send_b);
+    let (ok, s) = tmux.wait_for(8, |s| s.contains("selected nrsel-b: no bytes this refresh"));
+    assert!(ok, "nothing said of the stopped nrsel-b:\n{s}");
+    // the help box holds every line whole at 80 columns
+    tmux.run(&["send-keys", "-t", "t", "?"]);
+    let (ok, s) = tmux.wait_for(4, |s| s.contains(" help "));
+    assert!(ok, "{s}");
+    for whole in [
+        "(unattributed): what the interfaces carried that no row",
+        "accounts for.",
+        "[ ]  step back (and forward) through recorded intervals:",
+    ] {
+        assert!(s.contains(whole), "help line {whole:?} cut:\n{s}");
+    }
+    tmux.run(&["send-keys", "-t", "t", "Escape"]);
+    // the ports view at 80 columns: the processes behind a port are readable
+    tmux.run(&["send-keys", "-t", "t", "3"]);
+    let (ok, s) = tmux.wait_for(6, |s| {
+        s.lines()
+            .any(|l| l.starts_with("tcp/") && l.contains("nrsel-sa"))
+    });
+    assert!(ok, "the ports' PROCESSES column at 80 columns:\n{s}");
+    // 200×50: the hour's chart spans the width (the first row's history, recorded now)
+    tmux.run(&["send-keys", "-t", "t", "1"]);
+    tmux.run(&["send-keys", "-t", "t", "H"]);
+    env.record_live();
+    tmux.run(&["resize-window", "-t", "t", "-x", "200", "-y", "50"]);
+    let (ok, s) = tmux.wait_for(6, |s| {
+        s.lines().count() == 50
+            && s.contains("recorded, last hour")
+            && last_bar(&chart_rows(s).0).is_some()
+    });
+    assert!(ok, "{s}");
+    let (rows, axis) = chart_rows(&s);
+    let bar = last_bar(&rows).unwrap_or(0);
+    assert!(
+        bar >= 193,
+        "the newest bars at column {bar} of 200:\n{}",
+        rows.join("\n")
+    );
+    assert!(clock_labels(&axis) >= 5, "axis {axis:?}");
+    assert!(s.lines().all(|l| l.chars().count() <= 200));
+    drop(send_a);
 }
