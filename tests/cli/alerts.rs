@@ -530,16 +530,7 @@ fn process_unit_container_and_port_rules_count_what_the_reports_count() {
         serde_json::from_slice(&out.stdout).unwrap()
     };
     let a = json(&["alerts", "--format", "json"]);
-    let value = |rule: &str| {
-        a["rows"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|r| r["rule"] == rule)
-            .unwrap()["value"]
-            .as_u64()
-            .unwrap()
-    };
+    let value = |rule: &str| alert_value(&a, rule);
     let today = |args: &[&str], col: &str| -> u64 {
         let s = json(&[&["summary", "--format", "json"], args].concat());
         s["rows"]

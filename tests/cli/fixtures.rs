@@ -821,6 +821,23 @@ pub(crate) fn namespaced_history() -> Env {
     env
 }
 
+/// The (netns, iface) pairs of an interface CSV (report or export), sorted, and the sum of
+/// its rx_bytes.
+fn who_and_rx(csv: &str) -> (Vec<(String, String)>, u64) {
+    let (h, rows) = parse_csv(csv);
+    let mut who: Vec<(String, String)> = rows
+        .iter()
+        .map(|r| (col(&h, r, "netns").into(), col(&h, r, "iface").into()))
+        .collect();
+    who.sort();
+    who.dedup();
+    let rx = rows
+        .iter()
+        .map(|r| col(&h, r, "rx_bytes").parse::<u64>().unwrap())
+        .sum();
+    (who, rx)
+}
+
 /// Issue 31 item 2: a name means what reports print — `lo` is the host's loopback, `lo@nca`
 /// a namespace's, `*@*` or `--netns` say "all" — in report, summary, export, the metrics
 /// and alerts alike; no command adds a namespace's bytes to the host's interface.
@@ -838,20 +855,8 @@ fn a_bare_interface_name_is_the_hosts_in_every_command() {
         )
     };
     // report: which (netns, iface) rows, and their rx bytes
-    let report = |sel: &[&str]| -> (Vec<(String, String)>, u64) {
-        let (csv, _) = run(&[&["report", "--today", "--format", "csv"], sel].concat());
-        let (h, rows) = parse_csv(&csv);
-        let mut who: Vec<(String, String)> = rows
-            .iter()
-            .map(|r| (col(&h, r, "netns").into(), col(&h, r, "iface").into()))
-            .collect();
-        who.sort();
-        who.dedup();
-        let rx = rows
-            .iter()
-            .map(|r| col(&h, r, "rx_bytes").parse::<f64>().unwrap() as u64)
-            .sum();
-        (who, rx)
+    let report = |sel: &[&str]| {
+        who_and_rx(&run(&[&["report", "--today", "--format", "csv"], sel].concat()).0)
     };
     let pair = |ns: &str, i: &str| (ns.to_string(), i.to_string());
     assert_eq!(
@@ -899,21 +904,8 @@ fn a_bare_interface_name_is_the_hosts_in_every_command() {
     assert_eq!(today(&["-i", "lo"]), intervals * 1000);
     assert_eq!(today(&["-i", "lo@*"]), intervals * 10_100_000);
     // export: the iface table's rows, and the interface metrics
-    let exported = |sel: &[&str]| -> (Vec<(String, String)>, u64) {
-        let (csv, _) = run(&[&["export", "iface", "--today"], sel].concat());
-        let (h, rows) = parse_csv(&csv);
-        let mut who: Vec<(String, String)> = rows
-            .iter()
-            .map(|r| (col(&h, r, "netns").into(), col(&h, r, "iface").into()))
-            .collect();
-        who.sort();
-        who.dedup();
-        let rx = rows
-            .iter()
-            .map(|r| col(&h, r, "rx_bytes").parse::<u64>().unwrap())
-            .sum();
-        (who, rx)
-    };
+    let exported =
+        |sel: &[&str]| who_and_rx(&run(&[&["export", "iface", "--today"], sel].concat()).0);
     assert_eq!(
         exported(&["-i", "lo"]),
         (vec![pair("root", "lo")], intervals * 1000)
@@ -959,16 +951,7 @@ fn a_bare_interface_name_is_the_hosts_in_every_command() {
     // alerts: a quota on `lo` counts the host's loopback only
     let (js, _) = run(&["--config", c, "alerts", "--format", "json"]);
     let v: serde_json::Value = serde_json::from_str(&js).unwrap();
-    let value = |rule: &str| {
-        v["rows"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|r| r["rule"] == rule)
-            .unwrap()["value"]
-            .as_u64()
-            .unwrap()
-    };
+    let value = |rule: &str| alert_value(&v, rule);
     assert_eq!(value("host-lo"), intervals * 1010, "{v}");
     assert_eq!(value("ns-lo"), intervals * (100_100 + 10_001_000), "{v}");
 }

@@ -506,3 +506,15 @@ pub fn as_nobody(bin: &Path) -> Command {
     .arg(bin);
     c
 }
+
+/// The `value` of rule `rule` in `nrec alerts --format json`.
+pub fn alert_value(doc: &serde_json::Value, rule: &str) -> u64 {
+    doc["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["rule"] == rule)
+        .unwrap_or_else(|| panic!("no rule {rule}: {doc}"))["value"]
+        .as_u64()
+        .unwrap()
+}
