@@ -146,6 +146,19 @@ pub enum Resolution {
     Day,
 }
 
+impl Resolution {
+    /// The store's step: None for raw samples.
+    pub fn step(self) -> Option<nrec_store::window::Step> {
+        use nrec_store::window::Step;
+        match self {
+            Resolution::Raw => None,
+            Resolution::Quarter => Some(Step::Quarter),
+            Resolution::Hour => Some(Step::Hour),
+            Resolution::Day => Some(Step::Day),
+        }
+    }
+}
+
 /// The heading of the options every command takes: listed after the command's own.
 const GLOBAL: &str = "Global options";
 
@@ -371,8 +384,9 @@ pub struct ExportArgs {
     #[arg(value_enum)]
     pub table: Option<ExportTable>,
 
-    /// Row resolution [default: raw rows wherever raw samples are stored, the finest
-    /// rollups for the part of the window retention pruned]
+    /// Row resolution (with --format openmetrics and a window: the history's points)
+    /// [default: raw rows wherever raw samples are stored, the finest rollups for the part of
+    /// the window retention pruned]
     #[arg(long, value_enum)]
     pub resolution: Option<Resolution>,
 
@@ -542,6 +556,11 @@ pub struct WindowOpts {
 }
 
 impl WindowOpts {
+    /// Whether any window option was given.
+    pub fn given(&self) -> bool {
+        !self.to_argv().is_empty()
+    }
+
     /// The options as arguments again (what `nrec html` passes to the views it composes).
     pub fn to_argv(&self) -> Vec<String> {
         let mut v: Vec<String> = Vec::new();

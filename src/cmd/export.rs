@@ -7,7 +7,6 @@ use nrec_model::error::{Error, Result};
 use nrec_model::filter::IfaceFilter;
 use nrec_report::export::{self, Settings};
 use nrec_store::Reader;
-use nrec_store::window::Step;
 use std::io::{IsTerminal, Write};
 
 pub fn run(args: &ExportArgs, g: &Global, out: &mut dyn Write) -> Result<()> {
@@ -32,12 +31,7 @@ pub fn run(args: &ExportArgs, g: &Global, out: &mut dyn Write) -> Result<()> {
     let mut r = Reader::open(&g.db_read_path())?;
     let s = Settings {
         table: table.into(),
-        step: args.resolution.map(|res| match res {
-            Res::Raw => None,
-            Res::Quarter => Some(Step::Quarter),
-            Res::Hour => Some(Step::Hour),
-            Res::Day => Some(Step::Day),
-        }),
+        step: args.resolution.map(Res::step),
         container: args.container.clone(),
         ifaces: IfaceFilter::new(&args.iface, args.netns.as_ref()),
         progress: std::io::stderr().is_terminal() && !g.quiet,

@@ -273,9 +273,9 @@ pub fn export(args: &crate::cli::ExportArgs, g: &Global, out: &mut dyn Write) ->
             "host: remote hosts are not exposed as metrics (unbounded labels); use iface, proto, proc, port, attrib or time",
         ));
     }
-    if args.resolution.is_some() {
+    if args.resolution.is_some() && !args.window.given() {
         return Err(Error::usage(
-            "--resolution: openmetrics history has the finest stored resolution",
+            "--resolution: the history's (a window: --since, --date …); the current values have none",
         ));
     }
     let mut cfg = Config::load(g.config.as_deref())?;
@@ -286,55 +286,35 @@ pub fn export(args: &crate::cli::ExportArgs, g: &Global, out: &mut dyn Write) ->
     let mut r = Reader::open(&g.db_read_path())?;
     let w = &args.window;
     let kind = args.table.map(Into::into);
-    let windowed = w.today
-        || w.yesterday
-        || w.date.is_some()
-        || w.since.is_some()
-        || w.until.is_some()
-        || w.start_time.is_some()
-        || w.end_time.is_some();
-    if windowed {
+    if w.given() {
         if args.textfile.is_some() {
             return Err(Error::usage(
                 "--textfile takes the current values: drop the window (--since, --date …)",
             ));
         }
         let (window, tz) = super::window(w, Some("24h"))?;
-        let ends = nrec_report::metrics::history(
-            &mut r,
-            (window.start_ms(), window.end_ms()),
-            &cfg.metrics,
+        let settings = nrec_report::backfill::Settings {
+            window: (window.start_ms(), window.end_ms()),
+            step: args.resolution.map(crate::cli::Resolution::step),
             kind,
-            out,
-        )
-        .map_err(|e| match e {
-            nrec_report::metrics::HistoryError::Db(e) => e,
-            nrec_report::metrics::HistoryError::Io(e) => nrec_report::output::write_error(e),
-        })?;
-        if ends == 0 && !g.quiet {
+        };
+        let done = nrec_report::backfill::write(&mut r, &settings, &cfg.metrics, out).map_err(
+            |e| match e {
+                nrec_report::backfill::HistoryError::Db(e) => e,
+                nrec_report::backfill::HistoryError::Io(e) => nrec_report::output::write_error(e),
+            },
+        )?;
+        if done.points == 0 && !g.quiet {
             // a document of `# EOF` alone is valid and says nothing: say why
-            let last = r.recording()?.last.map(|l| l.ts_ms);
-            let why = match last {
+            let why = match r.recording()?.last.map(|l| l.ts_ms) {
                 None => "nothing is recorded yet".to_string(),
-                Some(ts) if ts < window.start_ms() => format!(
+                Some(ts) if ts <= window.start_ms() => format!(
                     "the last sample ({}) is before it",
                     nrec_report::output::local_text(ts, &tz)
                 ),
-                Some(ts) => format!(
-                    "no 15-minute bucket of it has closed yet (the history has a point at the end \
-                     of each; the bucket of the last sample closes at {})",
-                    nrec_report::output::local_text(
-                        ts.div_euclid(nrec_model::time::QUARTER_MS) * nrec_model::time::QUARTER_MS
-                            + nrec_model::time::QUARTER_MS,
-                        &tz
-                    )
-                ),
+                Some(_) => "none of its samples holds these series".to_string(),
             };
-            eprintln!(
-                "nrec: no history in {}: {why}; without a window, `export --format openmetrics` \
-                 writes the current values",
-                window.label
-            );
+            eprintln!("nrec: no history in {}: {why}", window.label);
         }
         return Ok(());
     }

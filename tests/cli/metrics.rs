@@ -462,37 +462,52 @@ fn grafana_dashboard_panels_return_data() {
     drop((client, server));
 }
 
-/// Backfill: `export --since … --format openmetrics` → `promtool tsdb create-blocks-from
-/// openmetrics` → a Prometheus on those blocks answers, at each bucket end, the same counter
-/// nrec's own rows add up to.
+/// Backfill (issue 36): `export --since … --format openmetrics` → `promtool tsdb
+/// create-blocks-from openmetrics` → a Prometheus on those blocks answers what `nrec report`
+/// adds up to, at the same instants: at each stored sample where raw samples are kept (not
+/// only at quarter hours), at each quarter hour of a day whose raw samples were pruned.
 #[test]
-fn backfilled_history_equals_nrec_export() {
+fn backfilled_history_equals_nrec_report() {
     need("promtool");
     let env = Env::new();
     let mut p = FakeProc::new();
-    // samples every 15 minutes from 3 h ago, on the minute so buckets are whole
-    let base = jiff::Timestamp::now().as_second() / 900 * 900 - 3 * 3600;
-    let ts = |k: i64| {
-        jiff::Timestamp::from_second(base + k * 900)
-            .unwrap()
-            .to_string()
-    };
-    env.record_ok(&p, &ts(0));
-    let mut expect = Vec::new();
-    let mut total = 0u64;
-    for k in 1..=8 {
-        p.iface(b"eth0").add(700_000 * k as u64, 10, 0, 0);
-        p.uptime_ms += 900_000;
-        env.record_ok(&p, &ts(k));
-        total += 700_000 * k as u64;
-        expect.push((base + k * 900, total));
+    // two and a half days of a sample every 20 minutes and 7 seconds (never on a quarter
+    // hour), from two UTC midnights ago; then retention keeps one day of raw samples
+    let day0 = jiff::Timestamp::now().as_second() / 86_400 * 86_400 - 2 * 86_400;
+    let mut times = Vec::new();
+    let mut t = day0 + 7;
+    let end = jiff::Timestamp::now().as_second() - 60;
+    env.record_ok(&p, &jiff::Timestamp::from_second(t).unwrap().to_string());
+    let mut k = 0u64;
+    while t + 1207 <= end {
+        t += 1207;
+        k += 1;
+        p.iface(b"eth0").add(10_000 + k * 37, 10, 0, 0);
+        p.uptime_ms += 1_207_000;
+        env.record_ok(&p, &jiff::Timestamp::from_second(t).unwrap().to_string());
+        times.push(t);
     }
+    let cfg = env.tmp.path().join("r.toml");
+    std::fs::write(&cfg, "[retention]\nraw = \"1d\"\n").unwrap();
+    let c = cfg.to_str().unwrap();
+    assert_success(&env.cmd(&["--config", c, "prune"]).output().unwrap());
+    let raw_from_day: i64 = env
+        .sql()
+        .query_row("SELECT min(ts_ms) FROM sample", [], |r| r.get::<_, i64>(0))
+        .unwrap()
+        / 1000
+        / 86_400
+        * 86_400;
+    assert!(
+        raw_from_day > day0,
+        "the first day's raw samples were pruned"
+    );
     let out = env
         .cmd(&[
             "export",
             "iface",
             "--since",
-            "4h",
+            "3d",
             "--format",
             "openmetrics",
         ])
@@ -501,11 +516,6 @@ fn backfilled_history_equals_nrec_export() {
     assert_success(&out);
     let file = env.tmp.path().join("history.om");
     std::fs::write(&file, &out.stdout).unwrap();
-    let text = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        text.ends_with("# EOF\n") && text.contains(" 700000 "),
-        "{text}"
-    );
     let blocks = env.tmp.path().join("blocks");
     let made = Command::new("promtool")
         .args(["tsdb", "create-blocks-from", "openmetrics"])
@@ -520,7 +530,32 @@ fn backfilled_history_equals_nrec_export() {
         String::from_utf8_lossy(&made.stderr)
     );
     let (_prom, paddr) = prometheus(env.tmp.path(), "global:\n  scrape_interval: 1h\n", &blocks);
-    for (t, want) in expect {
+    // what nrec report adds up to from the first sample to `at`
+    let report = |at: i64| -> u64 {
+        let until = jiff::Timestamp::from_second(at).unwrap().to_string();
+        let out = env
+            .cmd(&[
+                "report",
+                "-n",
+                "DEV",
+                "-i",
+                "eth0",
+                "--since",
+                &(jiff::Timestamp::from_second(day0).unwrap().to_string()),
+                "--until",
+                &until,
+                "--format",
+                "csv",
+            ])
+            .output()
+            .unwrap();
+        assert_success(&out);
+        let (h, rows) = parse_csv(&String::from_utf8(out.stdout).unwrap());
+        rows.iter()
+            .map(|r| col(&h, r, "rx_bytes").parse::<u64>().unwrap_or(0))
+            .sum()
+    };
+    let prom = |at: i64| -> u64 {
         let r = api(
             &paddr,
             "/api/v1/query",
@@ -529,15 +564,49 @@ fn backfilled_history_equals_nrec_export() {
                     "query",
                     r#"nrec_network_receive_bytes_total{device="eth0"}"#.into(),
                 ),
-                ("time", t.to_string()),
+                ("time", at.to_string()),
             ],
         );
-        let got: u64 = r[0]["value"][1]
+        r[0]["value"][1]
             .as_str()
-            .unwrap_or_else(|| panic!("at {t}: {r}"))
+            .unwrap_or_else(|| panic!("at {at}: {r}"))
             .parse()
+            .unwrap()
+    };
+    // raw: the newest samples (20 minutes apart, none on a quarter hour), the newest last
+    let raw: Vec<i64> = times.iter().rev().take(4).copied().collect();
+    // rolled up: the ends of quarter hours of the pruned first day that hold a sample
+    let rolled: Vec<i64> = times
+        .iter()
+        .filter(|t| **t < day0 + 86_400)
+        .map(|t| (t + 899) / 900 * 900)
+        .step_by(17)
+        .collect();
+    assert!(rolled.len() >= 4, "{rolled:?}");
+    for at in raw.iter().chain(&rolled) {
+        assert!(*at > day0 && *at <= *times.last().unwrap());
+        assert_eq!(prom(*at), report(*at), "at {at} (raw from {raw_from_day})");
+    }
+    // and the newest point is what the samples add up to
+    let fed: u64 = (1..=k).map(|k| 10_000 + k * 37).sum();
+    assert_eq!(prom(*times.last().unwrap()), fed);
+    // raw points where the raw samples were pruned: refused, naming what is stored
+    for (args, needle) in [
+        (
+            &["--since", "3d", "--resolution", "raw"][..],
+            "not stored for the start of the window",
+        ),
+        (&["--resolution", "1h"][..], "--resolution: the history's"),
+    ] {
+        let out = env
+            .cmd(&[&["export", "--format", "openmetrics"], args].concat())
+            .output()
             .unwrap();
-        assert_eq!(got, want, "at {t}");
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        assert!(
+            String::from_utf8_lossy(&out.stderr).contains(needle),
+            "{args:?}"
+        );
     }
 }
 
@@ -701,23 +770,29 @@ fn serve_keeps_its_sums_true_across_days_and_pruning() {
     assert_eq!(eth0(&addr), total, "and today's samples are read fresh");
 }
 
-/// Issue 31 item 8: a history export with nothing to write is a valid document (`# EOF`),
-/// exit 0 — and a line on stderr that says why: no bucket has closed yet, or the window
-/// holds no samples.
+/// Issue 36: a backfill's points are the stored samples up to the newest one, so its last
+/// point of every series is what a scrape serves at that moment — here 9 minutes after the
+/// first sample, before any 15-minute bucket closed (the export was `# EOF` alone then).
+/// `--resolution 15m` stamps the open bucket at the newest sample; a window without samples
+/// says why (issue 31 item 8).
 #[test]
-fn an_empty_history_export_says_why() {
+fn a_backfill_ends_at_the_newest_sample_with_what_a_scrape_serves() {
     let env = Env::new();
     let mut p = FakeProc::new();
     let t0: jiff::Timestamp = "2026-11-22T10:01:00Z".parse().unwrap();
-    for k in 0..3 {
-        p.iface(b"eth0").add(1000, 1, 1000, 1);
+    for k in 0..9 {
+        p.iface(b"eth0").add(1000 + 7 * k, 1, 500, 1);
         p.uptime_ms += 60_000;
-        env.record_ok(&p, &(t0 + jiff::SignedDuration::from_mins(k)).to_string());
+        env.record_ok(
+            &p,
+            &(t0 + jiff::SignedDuration::from_mins(k as i64)).to_string(),
+        );
     }
-    let export = |since: &str| {
+    let now = "2026-11-22T10:09:30Z";
+    let export = |args: &[&str]| {
         let out = env
-            .cmd(&["export", "--since", since, "--format", "openmetrics"])
-            .env("NREC_NOW", "2026-11-22T10:05:00Z")
+            .cmd(&[&["export", "--format", "openmetrics"], args].concat())
+            .env("NREC_NOW", now)
             .output()
             .unwrap();
         assert_success(&out);
@@ -726,26 +801,64 @@ fn an_empty_history_export_says_why() {
             String::from_utf8_lossy(&out.stderr).into_owned(),
         )
     };
-    let (doc, err) = export("1h");
-    assert_eq!(doc, "# EOF\n", "no closed bucket, no point");
+    // the newest value of each series of a history: (series, value, time)
+    let last_points = |text: &str| -> std::collections::BTreeMap<String, (String, String)> {
+        text.lines()
+            .filter(|l| !l.starts_with('#'))
+            .filter_map(|l| {
+                let mut w = l.rsplitn(3, ' ');
+                let (t, v, k) = (w.next()?, w.next()?, w.next()?);
+                Some((k.to_string(), (v.to_string(), t.to_string())))
+            })
+            .collect()
+    };
+    let (current, _) = export(&[]);
+    let scrape: std::collections::BTreeMap<String, String> = current
+        .lines()
+        .filter(|l| l.contains("_total") && !l.starts_with('#'))
+        .filter_map(|l| {
+            l.rsplit_once(' ')
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+        })
+        .collect();
+    let newest = "1795342140.000"; // 10:09:00, the ninth sample
+    for args in [
+        &["--since", "1h"][..],
+        &["--since", "1h", "--resolution", "15m"],
+    ] {
+        let (history, err) = export(args);
+        assert!(err.is_empty(), "{err}");
+        let last = last_points(&history);
+        assert!(last.len() >= 5, "{history}");
+        for (series, (v, t)) in &last {
+            assert_eq!(
+                t, newest,
+                "{args:?} {series}: its last point is the newest sample's"
+            );
+            assert_eq!(
+                scrape.get(series),
+                Some(v),
+                "{args:?} {series}: the last point is what a scrape serves:\n{history}"
+            );
+        }
+        let eth0 = r#"nrec_network_receive_bytes_total{netns="root",device="eth0"}"#;
+        let points = history.lines().filter(|l| l.starts_with(eth0)).count();
+        if args.len() == 2 {
+            assert_eq!(
+                points, 8,
+                "one point per sample after the first (its baseline)"
+            );
+        } else {
+            assert_eq!(
+                points, 1,
+                "one 15-minute bucket, still open: stamped at the newest sample"
+            );
+        }
+    }
+    let (doc, err) = export(&["--since", "20s"]);
+    assert_eq!(doc, "# EOF\n");
     assert!(
-        err.contains("no 15-minute bucket of it has closed yet")
-            && err.contains("closes at 2026-11-22 10:15"),
+        err.contains("no history in") && err.contains("is before it"),
         "{err}"
-    );
-    let (_, err) = export("1m");
-    assert!(err.contains("is before it"), "{err}");
-    // and once a bucket has closed, no note
-    let out = env
-        .cmd(&["export", "--since", "1h", "--format", "openmetrics"])
-        .env("NREC_NOW", "2026-11-22T10:20:00Z")
-        .output()
-        .unwrap();
-    assert_success(&out);
-    assert!(String::from_utf8_lossy(&out.stdout).contains("nrec_network_receive_bytes_total{"));
-    assert!(
-        out.stderr.is_empty(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
     );
 }

@@ -2,6 +2,7 @@
 //! and the one output path from rows to bytes (table, CSV, JSON, NDJSON, SVG, PNG,
 //! OpenMetrics). It knows nothing of the command line: commands hand it settings.
 
+pub mod backfill;
 pub mod export;
 pub mod metrics;
 pub mod output;

@@ -12,18 +12,16 @@
 //! [`collect`] is one function per metric family group, each reading what it needs through
 //! the store's [`Reader`]; [`history`] streams the counters at every stored bucket end.
 
-use crate::output::openmetrics::{Family, Type, label_value};
+use crate::output::openmetrics::{Family, Type};
 use jiff::tz::TimeZone;
-use nrec_model::error::{Error, Result};
+use nrec_model::error::Result;
 use nrec_model::filter::IfaceFilter;
 use nrec_model::names::{escape_bytes, escape_text};
 use nrec_model::time::{DAY_MS, day_start, local_midnight};
 use nrec_store::rollup::{Kind, MAX_DAY, add_into, is_gauge};
 use nrec_store::series::{IfaceSeries, ProcSeries, Vector};
-use nrec_store::window::{Edge, Step};
 use nrec_store::{AllTime, AllTimeCache, Reader};
 use std::collections::{BTreeMap, HashMap};
-use std::io::Write as _;
 use std::sync::Mutex;
 
 /// What the metrics expose (`[metrics]`): label cardinality is bounded by these.
@@ -89,7 +87,7 @@ impl Merged {
 }
 
 /// A process series' label: its name, unit or container.
-fn proc_label(by: ProcLabel, p: &ProcSeries) -> (&'static str, String) {
+pub(crate) fn proc_label(by: ProcLabel, p: &ProcSeries) -> (&'static str, String) {
     match by {
         ProcLabel::Name => ("name", escape_bytes(&p.comm)),
         ProcLabel::Unit => (
@@ -106,7 +104,7 @@ fn proc_label(by: ProcLabel, p: &ProcSeries) -> (&'static str, String) {
     }
 }
 
-fn ns_label(ns: &[u8]) -> String {
+pub(crate) fn ns_label(ns: &[u8]) -> String {
     if ns.is_empty() {
         "root".into()
     } else {
@@ -115,7 +113,7 @@ fn ns_label(ns: &[u8]) -> String {
 }
 
 /// The 16 /proc/net/dev counters, as node_exporter names them.
-const NET: [(&str, Option<&str>, &str); 16] = [
+pub(crate) const NET: [(&str, Option<&str>, &str); 16] = [
     (
         "nrec_network_receive_bytes",
         Some("bytes"),
@@ -215,7 +213,7 @@ struct Scrape<'a> {
 }
 
 /// The interface series `only` lets through.
-fn chosen_ifaces(r: &Reader, only: &IfaceFilter) -> Result<Vec<IfaceSeries>> {
+pub(crate) fn chosen_ifaces(r: &Reader, only: &IfaceFilter) -> Result<Vec<IfaceSeries>> {
     let mut v = r.ifaces()?;
     v.retain(|i| only.matches(&i.netns, &i.name));
     Ok(v)
@@ -665,243 +663,6 @@ pub fn family_in(name: &str, kind: Option<Kind>) -> bool {
         }
         Some(Kind::Host) => false,
     }
-}
-
-/// A failure while writing history: the database's or the output's.
-pub enum HistoryError {
-    Db(Error),
-    Io(std::io::Error),
-}
-
-impl From<Error> for HistoryError {
-    fn from(e: Error) -> Self {
-        HistoryError::Db(e)
-    }
-}
-impl From<std::io::Error> for HistoryError {
-    fn from(e: std::io::Error) -> Self {
-        HistoryError::Io(e)
-    }
-}
-
-/// One label set's history: its value before the window, then what each bucket added.
-#[derive(Default)]
-struct Track {
-    base: Vec<u64>,
-    steps: BTreeMap<i64, Vec<u64>>,
-}
-
-/// The counters' history over `(a, b]` in OpenMetrics with timestamps — the same absolute
-/// values a scrape shows (sums since recording began), at the end of every stored bucket:
-/// quarter hours where their detail is kept, UTC days beyond. For
-/// `promtool tsdb create-blocks-from openmetrics`. Streamed family by family; memory holds
-/// the window's buckets per label set. Returns how many bucket ends the window holds (0: a
-/// document of `# EOF` only, which the caller explains).
-pub fn history(
-    r: &mut Reader,
-    (a, b): (i64, i64),
-    m: &Bounds,
-    kind: Option<Kind>,
-    out: &mut dyn std::io::Write,
-) -> std::result::Result<usize, HistoryError> {
-    let d0 = a.div_euclid(DAY_MS);
-    let kinds = [Kind::Iface, Kind::Proc, Kind::Port, Kind::Time];
-    let before = r.all_time_before(&kinds, d0)?;
-    // per series: bucket end → increment
-    let mut inc: HashMap<i64, BTreeMap<i64, Vec<u64>>> = HashMap::new();
-    r.buckets(&kinds, (a, b), Step::Finest, Edge::EndsIn, |bk| {
-        let end = bk.start_ms + bk.len_ms;
-        add_into(
-            inc.entry(bk.series).or_default().entry(end).or_default(),
-            &bk.vals,
-        );
-        Ok::<(), Error>(())
-    })?;
-    let track = |tracks: &mut BTreeMap<String, Track>, key: String, series: i64| {
-        let t = tracks.entry(key).or_default();
-        if let Some(p) = before.get(&series) {
-            add_into(&mut t.base, &p.total);
-        }
-        if let Some(steps) = inc.get(&series) {
-            for (end, v) in steps {
-                add_into(t.steps.entry(*end).or_default(), v);
-            }
-        }
-    };
-    let mut out = std::io::BufWriter::with_capacity(1 << 20, out);
-    let mut label = String::new();
-    let lv = |k: &str, v: &str, into: &mut String| {
-        if !into.is_empty() {
-            into.push(',');
-        }
-        into.push_str(k);
-        into.push_str("=\"");
-        label_value(v, into);
-        into.push('"');
-    };
-    // interfaces
-    let mut ifaces: BTreeMap<String, Track> = BTreeMap::new();
-    for i in chosen_ifaces(r, &m.ifaces)? {
-        label.clear();
-        lv("netns", &ns_label(&i.netns), &mut label);
-        lv("device", &escape_bytes(&i.name), &mut label);
-        track(&mut ifaces, label.clone(), i.series);
-    }
-    for (k, (name, unit, help)) in NET.iter().enumerate() {
-        if family_in(name, kind) {
-            write_family(&mut out, name, *unit, help, &ifaces, k)?;
-        }
-    }
-    // processes and ports: the busiest of the window
-    let mut procs: BTreeMap<String, Track> = BTreeMap::new();
-    let mut attributed: BTreeMap<String, Track> = BTreeMap::new();
-    for p in r.procs()? {
-        let (lab, key) = proc_label(m.by, &p);
-        label.clear();
-        lv(lab, &key, &mut label);
-        track(&mut procs, label.clone(), p.series);
-        track(&mut attributed, String::new(), p.series);
-    }
-    keep_busiest(&mut procs, m.processes);
-    let mut ports: BTreeMap<String, Track> = BTreeMap::new();
-    for d in r.details(Kind::Port, None)? {
-        label.clear();
-        lv("proto", &escape_text(&d.proto), &mut label);
-        lv("port", &d.port.to_string(), &mut label);
-        track(&mut ports, label.clone(), d.series);
-    }
-    keep_busiest(&mut ports, m.ports);
-    let mut time: BTreeMap<String, Track> = BTreeMap::new();
-    for id in r.time_series()? {
-        track(&mut time, String::new(), id);
-    }
-    for (name, unit, help, set, i) in [
-        (
-            "nrec_process_receive_bytes",
-            Some("bytes"),
-            "Bytes received by the processes of this name (unit, container)",
-            &procs,
-            0,
-        ),
-        (
-            "nrec_process_transmit_bytes",
-            Some("bytes"),
-            "Bytes transmitted by the processes of this name (unit, container)",
-            &procs,
-            1,
-        ),
-        (
-            "nrec_attributed_receive_bytes",
-            Some("bytes"),
-            "Bytes received that nrec credited to a process (all processes)",
-            &attributed,
-            0,
-        ),
-        (
-            "nrec_attributed_transmit_bytes",
-            Some("bytes"),
-            "Bytes transmitted that nrec credited to a process (all processes)",
-            &attributed,
-            1,
-        ),
-        (
-            "nrec_port_receive_bytes",
-            Some("bytes"),
-            "Bytes received by processes on this local service port",
-            &ports,
-            0,
-        ),
-        (
-            "nrec_port_transmit_bytes",
-            Some("bytes"),
-            "Bytes transmitted by processes on this local service port",
-            &ports,
-            1,
-        ),
-        (
-            "nrec_unattributed_receive_bytes",
-            Some("bytes"),
-            "Interface bytes received that no process was credited with (per sample, clamped at zero)",
-            &time,
-            6,
-        ),
-        (
-            "nrec_unattributed_transmit_bytes",
-            Some("bytes"),
-            "Interface bytes transmitted that no process was credited with (per sample, clamped at zero)",
-            &time,
-            7,
-        ),
-        ("nrec_samples", None, "Samples recorded", &time, 0),
-    ] {
-        if family_in(name, kind) {
-            write_family(&mut out, name, unit, help, set, i)?;
-        }
-    }
-    out.write_all(b"# EOF\n")?;
-    out.flush()?;
-    let ends: std::collections::BTreeSet<i64> = inc
-        .values()
-        .flat_map(|steps| steps.keys().copied())
-        .collect();
-    Ok(ends.len())
-}
-
-/// Keeps the `n` label sets that grew the most over the window.
-fn keep_busiest(set: &mut BTreeMap<String, Track>, n: usize) {
-    let grown = |t: &Track| -> u64 {
-        t.steps
-            .values()
-            .map(|v| v.iter().take(2).sum::<u64>())
-            .sum()
-    };
-    let mut ranked: Vec<(u64, String)> = set
-        .iter()
-        .filter(|(_, t)| !t.steps.is_empty())
-        .map(|(k, t)| (grown(t), k.clone()))
-        .filter(|(g, _)| *g > 0)
-        .collect();
-    ranked.sort_by(|x, y| y.0.cmp(&x.0).then(x.1.cmp(&y.1)));
-    let keep: std::collections::HashSet<String> =
-        ranked.into_iter().take(n).map(|(_, k)| k).collect();
-    set.retain(|k, _| keep.contains(k));
-}
-
-/// One counter family's history: field `i` of every label set, cumulative, one line per bucket.
-fn write_family(
-    out: &mut dyn std::io::Write,
-    name: &str,
-    unit: Option<&str>,
-    help: &str,
-    set: &BTreeMap<String, Track>,
-    i: usize,
-) -> std::io::Result<()> {
-    if set.values().all(|t| t.steps.is_empty()) {
-        return Ok(());
-    }
-    writeln!(out, "# TYPE {name} counter")?;
-    if let Some(u) = unit {
-        writeln!(out, "# UNIT {name} {u}")?;
-    }
-    writeln!(out, "# HELP {name} {help}")?;
-    for (labels, t) in set.iter().filter(|(_, t)| !t.steps.is_empty()) {
-        let mut v = t.base.get(i).copied().unwrap_or(0);
-        let braces = if labels.is_empty() {
-            String::new()
-        } else {
-            format!("{{{labels}}}")
-        };
-        for (end, d) in &t.steps {
-            v = v.saturating_add(d.get(i).copied().unwrap_or(0));
-            writeln!(
-                out,
-                "{name}_total{braces} {v} {}.{:03}",
-                end.div_euclid(1000),
-                end.rem_euclid(1000)
-            )?;
-        }
-    }
-    Ok(())
 }
 
 #[cfg(test)]

@@ -1,0 +1,489 @@
+//! The counters' history for a backfill (`export --format openmetrics` with a window, for
+//! `promtool tsdb create-blocks-from openmetrics`): the values a scrape of `nrec serve` would
+//! have shown — sums since recording began — at every point the database can still tell.
+//!
+//! - **Points** are the stored samples themselves where raw samples are kept (each sample's
+//!   end), the rollups' bucket ends beyond the raw retention (quarter hours where their detail
+//!   is kept, UTC days before), the rule every report reads by; up to and including the newest
+//!   sample, so the last point of a backfill is what `/metrics` serves then. `--resolution`
+//!   asks for coarser points (its last, open bucket is stamped at the newest sample).
+//! - **Memory is the label sets kept, not the window**: the busiest processes and ports are
+//!   ranked first from window totals, then the data is read once, in time order, and each
+//!   family's lines go to a temporary file of their own (the format wants a family's lines
+//!   together); the files are copied out behind their headers at the end.
+//! - The value before the window: the days before the window's first UTC day (rollups and what
+//!   retention carried, as a scrape sums them), then that day's data up to the window's start,
+//!   read as the window is: no sample is counted twice or left out at the seam.
+
+use crate::metrics::{Bounds, NET, chosen_ifaces, family_in, ns_label, proc_label};
+use crate::output::openmetrics::label_value;
+use nrec_model::error::Error;
+use nrec_model::names::escape_text;
+use nrec_model::time::{DAY_MS, instant};
+use nrec_store::Reader;
+use nrec_store::rollup::{Kind, add_into};
+use nrec_store::window::{Edge, Resolution, Step};
+use std::collections::HashMap;
+use std::io::{BufWriter, Seek, Write};
+
+/// What to write.
+#[derive(Debug, Clone, Copy)]
+pub struct Settings {
+    /// `(a, b]`: points after `a`, up to `b`.
+    pub window: (i64, i64),
+    /// None: the finest data stored (raw samples, then rollups). Some(None): raw samples
+    /// (refused where they were pruned). Some(Some(step)): bucket ends of that step.
+    pub step: Option<Option<Step>>,
+    /// Only the families of this series kind.
+    pub kind: Option<Kind>,
+}
+
+/// What a backfill wrote.
+#[derive(Debug, Default)]
+pub struct Written {
+    /// Lines of values.
+    pub points: u64,
+    /// The newest point's time (ms).
+    pub last_ms: Option<i64>,
+}
+
+/// A failure while writing history: the database's or the output's.
+#[derive(Debug)]
+pub enum HistoryError {
+    Db(Error),
+    Io(std::io::Error),
+}
+
+impl From<Error> for HistoryError {
+    fn from(e: Error) -> Self {
+        HistoryError::Db(e)
+    }
+}
+impl From<std::io::Error> for HistoryError {
+    fn from(e: std::io::Error) -> Self {
+        HistoryError::Io(e)
+    }
+}
+
+/// The groups of label sets a series feeds; each has its families.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+enum Group {
+    Iface,
+    Proc,
+    Attributed,
+    Port,
+    Time,
+}
+
+/// One family: its name, unit, help, which group's label sets it shows and which value
+/// of their vectors; its lines so far in a temporary file.
+struct Family {
+    name: &'static str,
+    unit: Option<&'static str>,
+    help: &'static str,
+    group: Group,
+    at: usize,
+    lines: BufWriter<std::fs::File>,
+    points: u64,
+}
+
+/// The label sets of every group, each with its running sums: a flat table, indexed by
+/// label id.
+#[derive(Default)]
+struct Labels {
+    group: Vec<Group>,
+    /// `{…}` with the labels, or empty.
+    braces: Vec<String>,
+    sum: Vec<Vec<u64>>,
+    /// Changed since the last point time.
+    dirty: Vec<bool>,
+    /// The ids that are dirty, in the order they changed.
+    changed: Vec<usize>,
+    /// (group, text) → id.
+    ids: HashMap<(Group, String), usize>,
+}
+
+impl Labels {
+    fn id(&mut self, g: Group, text: String) -> usize {
+        if let Some(i) = self.ids.get(&(g, text.clone())) {
+            return *i;
+        }
+        let i = self.group.len();
+        self.group.push(g);
+        self.braces.push(if text.is_empty() {
+            String::new()
+        } else {
+            format!("{{{text}}}")
+        });
+        self.sum.push(Vec::new());
+        self.dirty.push(false);
+        self.ids.insert((g, text), i);
+        i
+    }
+}
+
+/// Series id → the label sets (ids) it feeds.
+type Feeds = HashMap<i64, Vec<usize>>;
+
+/// Writes the history of `s.window` to `out`.
+pub fn write(
+    r: &mut Reader,
+    s: &Settings,
+    m: &Bounds,
+    out: &mut dyn Write,
+) -> std::result::Result<Written, HistoryError> {
+    let (a, b) = s.window;
+    let h = r.horizons()?;
+    // what the chosen resolution needs stored at the start of the window
+    if let Some(step) = s.step {
+        let need = match step {
+            None => Resolution::Raw,
+            Some(Step::Day) => Resolution::Day,
+            Some(_) => Resolution::Quarter,
+        };
+        let finest = h.finest(a.max(0));
+        if need < finest {
+            return Err(Error::usage(format!(
+                "--resolution {}: not stored for the start of the window ({} only); use a coarser resolution or a shorter window",
+                crate::export::step_name(step),
+                finest.describe()
+            ))
+            .into());
+        }
+    }
+    let newest = r.recording()?.last.map(|l| l.ts_ms);
+    let kinds = [Kind::Iface, Kind::Proc, Kind::Port, Kind::Time];
+    let mut labels = Labels::default();
+    let mut feeds: Feeds = HashMap::new();
+    let mut label = |g: Group, text: String, series: i64, labels: &mut Labels| {
+        let i = labels.id(g, text);
+        feeds.entry(series).or_default().push(i);
+    };
+    for i in chosen_ifaces(r, &m.ifaces)? {
+        let text = format!(
+            "netns=\"{}\",device=\"{}\"",
+            lv(&ns_label(&i.netns)),
+            lv(&nrec_model::names::escape_bytes(&i.name))
+        );
+        label(Group::Iface, text, i.series, &mut labels);
+    }
+    // the busiest processes and ports of the window, from its totals (ranked before any
+    // point is read: what is kept is known up front)
+    let totals = r.sums(&[Kind::Proc, Kind::Port], a, b)?;
+    let grown = |series: &[i64]| -> u64 {
+        series
+            .iter()
+            .filter_map(|id| totals.by_series.get(id))
+            .map(|v| v.iter().take(2).sum::<u64>())
+            .sum()
+    };
+    let mut by_label: HashMap<String, Vec<i64>> = HashMap::new();
+    for p in r.procs()? {
+        let (name, key) = proc_label(m.by, &p);
+        by_label
+            .entry(format!("{name}=\"{}\"", lv(&key)))
+            .or_default()
+            .push(p.series);
+        label(Group::Attributed, String::new(), p.series, &mut labels);
+    }
+    for (text, series) in busiest(by_label, m.processes, &grown) {
+        for id in series {
+            label(Group::Proc, text.clone(), id, &mut labels);
+        }
+    }
+    let mut by_label: HashMap<String, Vec<i64>> = HashMap::new();
+    for d in r.details(Kind::Port, None)? {
+        by_label
+            .entry(format!(
+                "proto=\"{}\",port=\"{}\"",
+                lv(&escape_text(&d.proto)),
+                d.port
+            ))
+            .or_default()
+            .push(d.series);
+    }
+    for (text, series) in busiest(by_label, m.ports, &grown) {
+        for id in series {
+            label(Group::Port, text.clone(), id, &mut labels);
+        }
+    }
+    for id in r.time_series()? {
+        label(Group::Time, String::new(), id, &mut labels);
+    }
+    // the value before the window's first UTC day, as a scrape sums it
+    let d0 = a.div_euclid(DAY_MS);
+    for (series, t) in r.all_time_before(&kinds, d0)? {
+        for f in feeds.get(&series).into_iter().flatten() {
+            add_into(&mut labels.sum[*f], &t.total);
+        }
+    }
+    let mut fams = families(s.kind)?;
+    let mut w = Points {
+        fams: &mut fams,
+        labels: &mut labels,
+        feeds: &feeds,
+        after: a,
+        time: i64::MIN,
+        last: None,
+    };
+    // that day up to `a`, then the window, read the same way and in time order
+    let from = d0 * DAY_MS;
+    let raw_from = h.raw_from_ms.clamp(from, b.max(from));
+    let until = newest.map_or(b, |n| n.min(b));
+    match s.step {
+        None => {
+            if raw_from > from {
+                buckets(r, (from, raw_from), Step::Finest, None, &mut w)?;
+            }
+            raw(r, (raw_from, until), &mut w)?;
+        }
+        Some(None) => raw(r, (from, until), &mut w)?,
+        Some(Some(step)) => {
+            // the bucket still open (after the newest sample) is stamped at the newest
+            // sample, when that is the end of the window
+            let open = newest.filter(|n| *n <= b);
+            buckets(r, (from, b), step, open, &mut w)?;
+        }
+    }
+    w.flush()?;
+    let last = w.last;
+    let mut out = BufWriter::with_capacity(1 << 16, out);
+    let mut points = 0;
+    for f in &mut fams {
+        if f.points == 0 {
+            continue;
+        }
+        writeln!(out, "# TYPE {} counter", f.name)?;
+        if let Some(u) = f.unit {
+            writeln!(out, "# UNIT {} {u}", f.name)?;
+        }
+        writeln!(out, "# HELP {} {}", f.name, f.help)?;
+        f.lines.flush()?;
+        let file = f.lines.get_mut();
+        file.rewind()?;
+        std::io::copy(file, &mut out)?;
+        points += f.points;
+    }
+    out.write_all(b"# EOF\n")?;
+    out.flush()?;
+    Ok(Written {
+        points,
+        last_ms: last,
+    })
+}
+
+/// An OpenMetrics label value, escaped.
+fn lv(v: &str) -> String {
+    let mut s = String::new();
+    label_value(v, &mut s);
+    s
+}
+
+/// The `n` label sets that grew the most in the window (ties by name), with their series.
+fn busiest(
+    set: HashMap<String, Vec<i64>>,
+    n: usize,
+    grown: &dyn Fn(&[i64]) -> u64,
+) -> Vec<(String, Vec<i64>)> {
+    let mut ranked: Vec<(u64, String, Vec<i64>)> = set
+        .into_iter()
+        .map(|(k, ids)| (grown(&ids), k, ids))
+        .filter(|(g, _, _)| *g > 0)
+        .collect();
+    ranked.sort_by(|x, y| y.0.cmp(&x.0).then(x.1.cmp(&y.1)));
+    ranked.truncate(n);
+    ranked.into_iter().map(|(_, k, ids)| (k, ids)).collect()
+}
+
+/// The families a history holds (those of `kind`, or all), each with an empty spill file.
+fn families(kind: Option<Kind>) -> std::result::Result<Vec<Family>, HistoryError> {
+    let mut specs: Vec<(
+        &'static str,
+        Option<&'static str>,
+        &'static str,
+        Group,
+        usize,
+    )> = NET
+        .iter()
+        .enumerate()
+        .map(|(k, (name, unit, help))| (*name, *unit, *help, Group::Iface, k))
+        .collect();
+    specs.extend([
+        (
+            "nrec_process_receive_bytes",
+            Some("bytes"),
+            "Bytes received by the processes of this name (unit, container)",
+            Group::Proc,
+            0,
+        ),
+        (
+            "nrec_process_transmit_bytes",
+            Some("bytes"),
+            "Bytes transmitted by the processes of this name (unit, container)",
+            Group::Proc,
+            1,
+        ),
+        (
+            "nrec_attributed_receive_bytes",
+            Some("bytes"),
+            "Bytes received that nrec credited to a process (all processes)",
+            Group::Attributed,
+            0,
+        ),
+        (
+            "nrec_attributed_transmit_bytes",
+            Some("bytes"),
+            "Bytes transmitted that nrec credited to a process (all processes)",
+            Group::Attributed,
+            1,
+        ),
+        (
+            "nrec_port_receive_bytes",
+            Some("bytes"),
+            "Bytes received by processes on this local service port",
+            Group::Port,
+            0,
+        ),
+        (
+            "nrec_port_transmit_bytes",
+            Some("bytes"),
+            "Bytes transmitted by processes on this local service port",
+            Group::Port,
+            1,
+        ),
+        (
+            "nrec_unattributed_receive_bytes",
+            Some("bytes"),
+            "Interface bytes received that no process was credited with (per sample, clamped at zero)",
+            Group::Time,
+            6,
+        ),
+        (
+            "nrec_unattributed_transmit_bytes",
+            Some("bytes"),
+            "Interface bytes transmitted that no process was credited with (per sample, clamped at zero)",
+            Group::Time,
+            7,
+        ),
+        ("nrec_samples", None, "Samples recorded", Group::Time, 0),
+    ]);
+    specs
+        .into_iter()
+        .filter(|(name, ..)| family_in(name, kind))
+        .map(|(name, unit, help, group, at)| {
+            Ok(Family {
+                name,
+                unit,
+                help,
+                group,
+                at,
+                lines: BufWriter::with_capacity(1 << 16, tempfile::tempfile()?),
+                points: 0,
+            })
+        })
+        .collect()
+}
+
+/// The point writer: adds what a bucket or sample contributed, and writes each changed
+/// label set's value once per point time.
+struct Points<'a> {
+    fams: &'a mut [Family],
+    labels: &'a mut Labels,
+    feeds: &'a Feeds,
+    /// Points only after this (what comes before is the value before the window).
+    after: i64,
+    /// The point time of what was added since the last flush.
+    time: i64,
+    last: Option<i64>,
+}
+
+impl Points<'_> {
+    fn add(&mut self, t: i64, series: i64, vals: &[u64]) -> std::io::Result<()> {
+        if t != self.time {
+            self.flush()?;
+            self.time = t;
+        }
+        let l = &mut *self.labels;
+        for f in self.feeds.get(&series).into_iter().flatten() {
+            add_into(&mut l.sum[*f], vals);
+            if !l.dirty[*f] {
+                l.dirty[*f] = true;
+                l.changed.push(*f);
+            }
+        }
+        Ok(())
+    }
+
+    /// Writes the changed label sets' values at the current point time.
+    fn flush(&mut self) -> std::io::Result<()> {
+        let t = self.time;
+        let l = &mut *self.labels;
+        if t > self.after && !l.changed.is_empty() {
+            let stamp = format!("{}.{:03}", t.div_euclid(1000), t.rem_euclid(1000));
+            l.changed.sort_unstable();
+            for &i in &l.changed {
+                for f in self.fams.iter_mut().filter(|f| f.group == l.group[i]) {
+                    let v = l.sum[i].get(f.at).copied().unwrap_or(0);
+                    writeln!(f.lines, "{}_total{} {v} {stamp}", f.name, l.braces[i])?;
+                    f.points += 1;
+                }
+            }
+            self.last = Some(t);
+        }
+        for &i in &l.changed {
+            l.dirty[i] = false;
+        }
+        l.changed.clear();
+        Ok(())
+    }
+}
+
+/// Rollup buckets of `[from, to)` at `step`, each a point at its end; a bucket that ends
+/// after `open` (the newest sample, when the window reaches it) is stamped at `open`, one
+/// that ends after `to` otherwise is left out (it holds samples after the window).
+fn buckets(
+    r: &mut Reader,
+    (from, to): (i64, i64),
+    step: Step,
+    open: Option<i64>,
+    w: &mut Points<'_>,
+) -> std::result::Result<(), HistoryError> {
+    // whole days: the bucket that holds `to` is read, and judged below
+    let to_day = (instant(to).div_euclid(DAY_MS) + 1) * DAY_MS;
+    r.buckets(
+        &[Kind::Iface, Kind::Proc, Kind::Port, Kind::Time],
+        (from, to_day),
+        step,
+        Edge::EndsIn,
+        |bk| -> std::result::Result<(), HistoryError> {
+            let end = bk.start_ms + bk.len_ms;
+            let t = match open {
+                Some(n) if end > n && bk.start_ms < n => n,
+                _ if end > to => return Ok(()),
+                _ => end,
+            };
+            w.add(t, bk.series, &bk.vals)?;
+            Ok(())
+        },
+    )?;
+    Ok(())
+}
+
+/// The stored samples ending in `(from, to]`, each a point at its end.
+fn raw(
+    r: &mut Reader,
+    (from, to): (i64, i64),
+    w: &mut Points<'_>,
+) -> std::result::Result<(), HistoryError> {
+    if to <= from {
+        return Ok(());
+    }
+    r.intervals(
+        &[Kind::Iface, Kind::Proc, Kind::Port, Kind::Time],
+        (from, to),
+        |i| -> std::result::Result<(), HistoryError> {
+            w.add(i.end_ms, i.series, &i.vals)?;
+            Ok(())
+        },
+    )
+}
