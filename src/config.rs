@@ -3,6 +3,8 @@
 //! wrong type or an impossible value is a usage error (exit 2) naming the file and the key.
 //!
 //! ```toml
+//! month_start = 1    # the day a "month" begins (vnStat's MonthRotate): a billing cycle
+//!
 //! [retention]
 //! raw = "14d"        # one row per sample: sar-style reports at full resolution
 //! hourly = "400d"    # rollups in 15-minute buckets (exact local days in every zone)
@@ -18,6 +20,7 @@
 
 use nrec_model::error::{Error, Result};
 use nrec_model::filter::IfaceFilter;
+use nrec_model::time::MonthStart;
 pub use nrec_report::metrics::{Bounds as Metrics, ProcLabel as MetricsBy};
 pub use nrec_store::prune::Retention;
 use serde::Deserialize;
@@ -32,6 +35,9 @@ pub struct Config {
     pub path: Option<PathBuf>,
     pub retention: Retention,
     pub metrics: Metrics,
+    /// Where a "month" begins (`month_start`, vnStat's MonthRotate): summaries, quotas and
+    /// the metrics' month gauges.
+    pub month_start: MonthStart,
     /// `[[alert]]` rules (quotas and rate alerts), in file order.
     pub alerts: Vec<crate::alerts::rules::Rule>,
 }
@@ -39,6 +45,7 @@ pub struct Config {
 #[derive(Deserialize, Default)]
 #[serde(deny_unknown_fields)]
 struct File {
+    month_start: Option<i64>,
     retention: Option<RetentionFile>,
     metrics: Option<MetricsFile>,
     alert: Option<Vec<toml::Spanned<crate::alerts::rules::RuleFile>>>,
@@ -132,6 +139,12 @@ impl Config {
                 path.display()
             )));
         }
+        let month_start = match f.month_start {
+            None => MonthStart::default(),
+            Some(d) => MonthStart::new(d).map_err(|why| {
+                Error::usage(format!("config {}: month_start = {why}", path.display()))
+            })?,
+        };
         let m = f.metrics.unwrap_or_default();
         let dm = Metrics::default();
         let bad = |key: &str, v: &str, why: &str| {
@@ -146,6 +159,7 @@ impl Config {
             Some(n) => Err(bad(key, &n.to_string(), "at most 10000 series")),
         };
         let metrics = Metrics {
+            month: month_start,
             ifaces: IfaceFilter::new(
                 &m.interfaces
                     .unwrap_or_default()
@@ -184,8 +198,8 @@ impl Config {
         for a in f.alert.unwrap_or_default() {
             let line = text[..a.span().start.min(text.len())].matches('\n').count() + 1;
             let name = format!("{:?}", a.get_ref().name);
-            let rule =
-                crate::alerts::rules::Rule::from_file(a.into_inner(), line).map_err(|why| {
+            let rule = crate::alerts::rules::Rule::from_file(a.into_inner(), line, month_start)
+                .map_err(|why| {
                     Error::usage(format!(
                         "config {}: alert {name} (line {line}): {why}",
                         path.display()
@@ -204,6 +218,7 @@ impl Config {
             path: Some(path.to_path_buf()),
             retention,
             metrics,
+            month_start,
             alerts,
         })
     }

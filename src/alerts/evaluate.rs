@@ -5,11 +5,11 @@
 
 use super::rules::{Limit, MATCHED_CAP, Period, Rule, Subject};
 use crate::config::Config;
-use jiff::ToSpan;
 use jiff::tz::TimeZone;
 use nrec_model::error::{Error, Result};
 use nrec_model::filter::IfaceFilter;
 use nrec_model::names::{escape_bytes, iface_label};
+use nrec_model::time::MonthStart;
 use nrec_store::rollup::Kind;
 use nrec_store::series::{IfaceSeries, ProcSeries, Vector};
 use nrec_store::window::Sums;
@@ -175,7 +175,7 @@ fn subject_series(
 }
 
 /// The current period of a volume rule: [start, end) in UTC ms, local calendar.
-fn period_bounds(p: Period, now_ms: i64, tz: &TimeZone) -> Result<(i64, i64)> {
+fn period_bounds(p: Period, month: MonthStart, now_ms: i64, tz: &TimeZone) -> Result<(i64, i64)> {
     let bad = |e: jiff::Error| Error::usage(format!("alert period: {e}"));
     let now = jiff::Timestamp::from_millisecond(now_ms).map_err(bad)?;
     let z = now.to_zoned(tz.clone());
@@ -190,11 +190,8 @@ fn period_bounds(p: Period, now_ms: i64, tz: &TimeZone) -> Result<(i64, i64)> {
         }
         Period::Day => (day(z.date())?, day(z.date().tomorrow().map_err(bad)?)?),
         Period::Month => {
-            let first = z.date().first_of_month();
-            (
-                day(first)?,
-                day(first.checked_add(1.month()).map_err(bad)?)?,
-            )
+            let first = month.cycle_of(z.date());
+            (day(first)?, day(month.next(first))?)
         }
     })
 }
@@ -231,7 +228,7 @@ fn evaluate_in(
             }
         };
         let (start, end, sum_end) = match rule.limit {
-            Limit::Volume { period, .. } => match period_bounds(period, now_ms, tz) {
+            Limit::Volume { period, .. } => match period_bounds(period, rule.month, now_ms, tz) {
                 Ok((a, b)) => (a, b, now_ms + 1),
                 Err(e) => {
                     out.push(Err(e.msg));

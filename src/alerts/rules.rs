@@ -3,6 +3,7 @@
 
 use nrec_model::limit;
 use nrec_model::names::escape_bytes;
+use nrec_model::time::MonthStart;
 use nrec_report::output::units::{bits_per_s, bytes as size};
 use serde::Deserialize;
 use std::ffi::OsString;
@@ -107,6 +108,8 @@ pub struct Rule {
     /// argv of the command to run when the rule fires (empty: none, the journal line only).
     pub command: Vec<OsString>,
     pub timeout: Duration,
+    /// Where its "month" begins (its own `month_start`, else the config's).
+    pub month: MonthStart,
 }
 
 /// At most this many matched interface names are listed with a firing.
@@ -133,11 +136,16 @@ pub struct RuleFile {
     minutes: Option<u32>,
     command: Option<Vec<String>>,
     timeout: Option<String>,
+    month_start: Option<i64>,
 }
 
 impl Rule {
     /// Checks one `[[alert]]` table; `Err` is the reason, without the file and line.
-    pub(crate) fn from_file(f: RuleFile, line: usize) -> std::result::Result<Rule, String> {
+    pub(crate) fn from_file(
+        f: RuleFile,
+        line: usize,
+        month: MonthStart,
+    ) -> std::result::Result<Rule, String> {
         let name = f.name;
         if name.is_empty()
             || name.len() > 64
@@ -230,6 +238,21 @@ impl Rule {
             }
             _ => return Err("give either volume (with period) or rate (with minutes)".into()),
         };
+        let month = match f.month_start {
+            None => month,
+            Some(_)
+                if !matches!(
+                    limit,
+                    Limit::Volume {
+                        period: Period::Month,
+                        ..
+                    }
+                ) =>
+            {
+                return Err("month_start goes with period = \"month\"".into());
+            }
+            Some(d) => MonthStart::new(d).map_err(|why| format!("month_start = {why}"))?,
+        };
         let command: Vec<OsString> = f
             .command
             .unwrap_or_default()
@@ -254,6 +277,7 @@ impl Rule {
             }
         };
         Ok(Rule {
+            month,
             name,
             line,
             subject,

@@ -48,11 +48,13 @@ pub fn run(args: &SummaryArgs, g: &Global, out: &mut dyn Write) -> Result<()> {
     };
     let path = g.db_read_path();
     let mut r = Reader::open(&path)?;
+    let month = crate::config::Config::load(g.config.as_deref())?.month_start;
     let s = Settings {
         view,
         subject,
         clip,
         now,
+        month,
     };
     let mut o = super::output(out, args.format, "summary", &r, None, &tz)?;
     let notes = summary::write(&mut r, &s, &mut o)?;

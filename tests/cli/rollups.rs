@@ -931,3 +931,161 @@ fn a_clock_stepped_forward_deletes_no_history() {
         .unwrap();
     assert_eq!((old, left), (0, 32), "prune applied the confirmed clock");
 }
+
+/// Issue 35 item 1: `month_start` (vnStat's MonthRotate) makes every "month" a billing
+/// cycle — `summary --monthly` and its rows' dates, `summary`'s this / last month, a
+/// monthly quota and the metrics' month gauge — exact across a DST change (Berlin, 28 March
+/// 2027) and with a 31st start day in February.
+#[test]
+fn a_billing_cycle_is_every_month_of_nrec() {
+    for (start, cycles) in [
+        (
+            15,
+            vec![
+                ("2027-01-15..2027-02-14", "2027-01-15", "2027-02-15"),
+                ("2027-02-15..2027-03-14", "2027-02-15", "2027-03-15"),
+                ("2027-03-15..2027-04-14", "2027-03-15", "2027-04-15"),
+            ],
+        ),
+        (
+            31,
+            vec![
+                ("2027-01-31..2027-02-27", "2027-01-31", "2027-02-28"),
+                ("2027-02-28..2027-03-30", "2027-02-28", "2027-03-31"),
+                ("2027-03-31..2027-04-29", "2027-03-31", "2027-04-30"),
+            ],
+        ),
+    ] {
+        let mut env = Env::new();
+        env.tz = "Europe/Berlin".into();
+        let tz = jiff::tz::TimeZone::get("Europe/Berlin").unwrap();
+        let mut p = FakeProc::new();
+        // a sample at local noon every day from 10 January to 5 April 2027, day k moving
+        // 1000 + k bytes: a cycle's bytes are the sum over its local days
+        let first: jiff::civil::Date = "2027-01-10".parse().unwrap();
+        let noon = |d: jiff::civil::Date| d.at(12, 0, 0, 0).to_zoned(tz.clone()).unwrap();
+        let mut prev = noon(first);
+        env.record_ok(&p, &prev.timestamp().to_string());
+        let mut by_day: Vec<(jiff::civil::Date, u64)> = Vec::new();
+        let mut d = first;
+        for k in 1..=85u64 {
+            d = d.tomorrow().unwrap();
+            let z = noon(d);
+            p.iface(b"eth0").add(1000 + k, 1, 0, 0);
+            p.uptime_ms +=
+                (z.timestamp().as_millisecond() - prev.timestamp().as_millisecond()) as i64;
+            env.record_ok(&p, &z.timestamp().to_string());
+            by_day.push((d, 1000 + k));
+            prev = z;
+        }
+        let now = noon(d).timestamp() + jiff::SignedDuration::from_mins(30);
+        let now = now.to_string();
+        let cfg = config(
+            &env,
+            &format!(
+                "month_start = {start}\n\n[[alert]]\nname = \"cycle\"\ninterface = \"eth0\"\ndirection = \"rx\"\nvolume = \"1 TB\"\nperiod = \"month\"\n"
+            ),
+        );
+        let bytes_in = |a: &str, b: &str| -> u64 {
+            let (a, b): (jiff::civil::Date, jiff::civil::Date) =
+                (a.parse().unwrap(), b.parse().unwrap());
+            by_day
+                .iter()
+                .filter(|(d, _)| *d >= a && *d < b)
+                .map(|(_, v)| v)
+                .sum()
+        };
+        let csv = ok(
+            &env,
+            &[
+                "--config",
+                &cfg,
+                "summary",
+                "--monthly",
+                "-i",
+                "eth0",
+                "--format",
+                "csv",
+            ],
+            &now,
+            &[],
+        );
+        let (h, rows) = parse_csv(&csv);
+        for (label, a, b) in &cycles {
+            let row = rows
+                .iter()
+                .find(|r| col(&h, r, "period") == *label)
+                .unwrap_or_else(|| panic!("month_start {start}: no row {label}:\n{csv}"));
+            assert_eq!(
+                col(&h, row, "rx_bytes").parse::<u64>().unwrap(),
+                bytes_in(a, b),
+                "month_start {start}: {label}"
+            );
+            let want_start = a
+                .parse::<jiff::civil::Date>()
+                .unwrap()
+                .at(0, 0, 0, 0)
+                .to_zoned(tz.clone())
+                .unwrap()
+                .strftime("%Y-%m-%dT%H:%M:%S%:z")
+                .to_string();
+            assert_eq!(
+                col(&h, row, "start"),
+                want_start,
+                "{label}: starts at local midnight"
+            );
+        }
+        // this month = the last cycle so far, in summary, the quota and the month gauge
+        let (this_label, a, b) = cycles.last().unwrap();
+        let this = bytes_in(a, b);
+        let js = ok(
+            &env,
+            &[
+                "--config", &cfg, "summary", "-i", "eth0", "--format", "json",
+            ],
+            &now,
+            &[],
+        );
+        let v: serde_json::Value = serde_json::from_str(&js).unwrap();
+        let row = |p: &str| {
+            v["rows"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|r| r["period"] == p)
+                .unwrap()
+                .clone()
+        };
+        assert_eq!(row("this month")["rx_bytes"], this, "{this_label}: {js}");
+        let (la, lb) = (cycles[1].1, cycles[1].2);
+        assert_eq!(row("last month")["rx_bytes"], bytes_in(la, lb), "{js}");
+        let js = ok(
+            &env,
+            &["--config", &cfg, "alerts", "--format", "json"],
+            &now,
+            &[],
+        );
+        let v: serde_json::Value = serde_json::from_str(&js).unwrap();
+        assert_eq!(alert_value(&v, "cycle"), this, "{js}");
+        let om = ok(
+            &env,
+            &[
+                "--config",
+                &cfg,
+                "export",
+                "iface",
+                "--format",
+                "openmetrics",
+            ],
+            &now,
+            &[],
+        );
+        let gauge = om
+            .lines()
+            .find(|l| {
+                l.starts_with("nrec_network_month_receive_bytes{netns=\"root\",device=\"eth0\"}")
+            })
+            .unwrap_or_else(|| panic!("{om}"));
+        assert!(gauge.ends_with(&format!(" {this}")), "{gauge}, want {this}");
+    }
+}

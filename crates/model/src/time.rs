@@ -279,6 +279,82 @@ pub fn parse_interval(opt: &str, s: &str) -> Result<i64> {
     i64::try_from(ms).map_err(|_| Error::usage(format!("{opt} {s:?}: too large")))
 }
 
+/// Where a month begins: the billing cycle of vnStat's `MonthRotate` — a "month" runs from
+/// day `start` of one calendar month to the day before it in the next, a start day past a
+/// month's end being that month's last day (31 → 28 Feb, 29 in a leap year). 1 is the
+/// calendar month. Every "month" of nrec (summaries, quotas, the metrics' month gauges) is
+/// one of these.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MonthStart(u8);
+
+impl Default for MonthStart {
+    fn default() -> Self {
+        MonthStart(1)
+    }
+}
+
+impl MonthStart {
+    /// Day `day` of the month, 1 to 31.
+    pub fn new(day: i64) -> std::result::Result<MonthStart, String> {
+        u8::try_from(day)
+            .ok()
+            .filter(|d| (1..=31).contains(d))
+            .map(MonthStart)
+            .ok_or_else(|| format!("{day}: a day of the month, 1 to 31"))
+    }
+
+    /// The day of the month it was set to.
+    pub fn day(self) -> u8 {
+        self.0
+    }
+
+    /// The calendar month's cycle start: its day `start`, or its last day.
+    fn in_month(self, year: i16, month: i8) -> Date {
+        let first = Date::new(year, month, 1).unwrap_or(Date::MIN);
+        let day = i8::try_from(self.0).unwrap_or(1).min(first.days_in_month());
+        Date::new(year, month, day).unwrap_or(first)
+    }
+
+    /// The first day of the cycle `d` falls in.
+    pub fn cycle_of(self, d: Date) -> Date {
+        let here = self.in_month(d.year(), d.month());
+        if d >= here {
+            return here;
+        }
+        let prev = d.first_of_month().yesterday().unwrap_or(Date::MIN);
+        self.in_month(prev.year(), prev.month())
+    }
+
+    /// The first day of the cycle after the one that begins on `start`.
+    pub fn next(self, start: Date) -> Date {
+        let later = start
+            .first_of_month()
+            .checked_add(jiff::Span::new().months(1))
+            .unwrap_or(Date::MAX);
+        self.in_month(later.year(), later.month())
+    }
+
+    /// The first day of the cycle before the one that begins on `start`.
+    pub fn previous(self, start: Date) -> Date {
+        let earlier = start
+            .first_of_month()
+            .checked_sub(jiff::Span::new().months(1))
+            .unwrap_or(Date::MIN);
+        self.in_month(earlier.year(), earlier.month())
+    }
+
+    /// A cycle as rows name it: `2026-11` for calendar months, else its first and last day
+    /// (`2026-11-15..2026-12-14`).
+    pub fn label(self, start: Date) -> String {
+        if self.0 == 1 {
+            start.strftime("%Y-%m").to_string()
+        } else {
+            let last = self.next(start).yesterday().unwrap_or(start);
+            format!("{start}..{last}")
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -362,5 +438,30 @@ mod tests {
         );
         assert!(parse_interval("--interval", "10m").unwrap() == 600_000);
         assert!(parse_interval("--interval", "10").is_err());
+    }
+
+    /// vnStat's MonthRotate: a cycle from the 15th; the 31st in February is its last day,
+    /// the 29th in a leap year; 1 is the calendar month.
+    #[test]
+    fn billing_months_start_on_their_day_or_the_months_last() {
+        let d = |s: &str| -> Date { s.parse().unwrap() };
+        let m = MonthStart::new(15).unwrap();
+        assert_eq!(m.cycle_of(d("2026-11-14")), d("2026-10-15"));
+        assert_eq!(m.cycle_of(d("2026-11-15")), d("2026-11-15"));
+        assert_eq!(m.next(d("2026-11-15")), d("2026-12-15"));
+        assert_eq!(m.next(d("2026-12-15")), d("2027-01-15"));
+        assert_eq!(m.previous(d("2026-01-15")), d("2025-12-15"));
+        assert_eq!(m.label(d("2026-11-15")), "2026-11-15..2026-12-14");
+        let last = MonthStart::new(31).unwrap();
+        assert_eq!(last.cycle_of(d("2027-02-27")), d("2027-01-31"));
+        assert_eq!(last.cycle_of(d("2027-02-28")), d("2027-02-28"));
+        assert_eq!(last.next(d("2027-01-31")), d("2027-02-28"));
+        assert_eq!(last.next(d("2027-02-28")), d("2027-03-31"));
+        assert_eq!(last.next(d("2028-01-31")), d("2028-02-29"), "a leap year");
+        assert_eq!(last.label(d("2027-02-28")), "2027-02-28..2027-03-30");
+        let cal = MonthStart::default();
+        assert_eq!(cal.cycle_of(d("2026-11-22")), d("2026-11-01"));
+        assert_eq!(cal.label(d("2026-11-01")), "2026-11");
+        assert!(MonthStart::new(0).is_err() && MonthStart::new(32).is_err());
     }
 }

@@ -17,7 +17,7 @@ use jiff::tz::TimeZone;
 use nrec_model::error::Result;
 use nrec_model::filter::IfaceFilter;
 use nrec_model::names::{escape_bytes, escape_text};
-use nrec_model::time::{DAY_MS, day_start, local_midnight};
+use nrec_model::time::{DAY_MS, MonthStart, day_start, local_midnight};
 use nrec_store::rollup::{Kind, MAX_DAY, add_into, is_gauge};
 use nrec_store::series::{IfaceSeries, ProcSeries, Vector};
 use nrec_store::{AllTime, AllTimeCache, Reader};
@@ -37,6 +37,8 @@ pub struct Bounds {
     /// Only these interfaces' series (`[metrics] interfaces`, `export -i`): the names and
     /// patterns reports take, node_exporter's `--collector.netdev.device-include`. Empty: all.
     pub ifaces: IfaceFilter,
+    /// Where the month gauges' month begins (the config's `month_start`).
+    pub month: MonthStart,
 }
 
 /// What a process series is labelled by.
@@ -55,6 +57,7 @@ impl Default for Bounds {
             ports: 50,
             all_protocol: false,
             ifaces: IfaceFilter::default(),
+            month: MonthStart::default(),
         }
     }
 }
@@ -210,6 +213,7 @@ struct Scrape<'a> {
     now_ms: i64,
     all: HashMap<i64, AllTime>,
     only: &'a IfaceFilter,
+    month: MonthStart,
 }
 
 /// The interface series `only` lets through.
@@ -245,6 +249,7 @@ pub fn collect(
         now_ms,
         all,
         only: &m.ifaces,
+        month: m.month,
     };
     fams.extend(interfaces(&s)?);
     fams.extend(calendar(&mut s, tz)?);
@@ -298,11 +303,11 @@ fn interfaces(s: &Scrape<'_>) -> Result<Vec<Family>> {
 }
 
 /// Calendar figures vnStat shows and PromQL cannot compute: bytes since local midnight and
-/// since the first of the month, in the display zone.
+/// since the month began (`month_start`: a billing cycle), in the display zone.
 fn calendar(s: &mut Scrape<'_>, tz: &TimeZone) -> Result<Vec<Family>> {
     let now = jiff::Timestamp::from_millisecond(s.now_ms).unwrap_or(jiff::Timestamp::UNIX_EPOCH);
     let midnight = local_midnight(now, tz);
-    let month = now.to_zoned(tz.clone()).date().first_of_month();
+    let month = s.month.cycle_of(now.to_zoned(tz.clone()).date());
     let month = day_start(month, tz).unwrap_or(midnight);
     let names: HashMap<i64, (String, String)> = chosen_ifaces(s.r, s.only)?
         .into_iter()
@@ -335,11 +340,11 @@ fn calendar(s: &mut Scrape<'_>, tz: &TimeZone) -> Result<Vec<Family>> {
             (
                 (
                     "nrec_network_month_receive_bytes",
-                    "Bytes received since the first of the month, local time, as vnStat's monthly figure",
+                    "Bytes received since the month began (month_start), local time, as vnStat's monthly figure",
                 ),
                 (
                     "nrec_network_month_transmit_bytes",
-                    "Bytes transmitted since the first of the month, local time",
+                    "Bytes transmitted since the month began (month_start), local time",
                 ),
             )
         };

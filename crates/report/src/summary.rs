@@ -11,6 +11,7 @@ use jiff::{Timestamp, ToSpan, Zoned};
 use nrec_model::error::{Error, Result};
 use nrec_model::filter::IfaceFilter;
 use nrec_model::names::escape_bytes;
+use nrec_model::time::MonthStart;
 use nrec_model::time::{DAY_MS, day_start};
 use nrec_store::Reader;
 use nrec_store::rollup::Kind;
@@ -65,6 +66,8 @@ pub struct Settings {
     /// The window the user asked for, when one was: periods are clipped to it.
     pub clip: Option<(i64, i64)>,
     pub now: Timestamp,
+    /// Where a month begins (the config's `month_start`: a billing cycle).
+    pub month: MonthStart,
 }
 
 /// What the command may want to say on stderr about the summary it wrote.
@@ -145,7 +148,12 @@ fn sum(r: &mut Reader, s: &Settings, tz: &TimeZone, notes: &mut Notes) -> Result
     let now_z = s.now.to_zoned(tz.clone());
     let now_ms = s.now.as_millisecond();
     let first_ms: Option<i64> = r.first_day()?.map(|d| d * DAY_MS);
-    let mut periods = periods(s.view, &now_z, tz, first_ms.unwrap_or(now_ms), s.clip)?;
+    let mut periods = periods(
+        s.view,
+        (&now_z, tz, s.month),
+        first_ms.unwrap_or(now_ms),
+        s.clip,
+    )?;
     if let Some((a, b)) = s.clip {
         for p in &mut periods {
             p.start_ms = p.start_ms.max(a);
@@ -386,8 +394,7 @@ fn iface_label(i: &IfaceSeries) -> String {
 /// The periods of the chosen view, oldest first.
 fn periods(
     view: View,
-    now: &Zoned,
-    tz: &TimeZone,
+    (now, tz, month): (&Zoned, &TimeZone, MonthStart),
     first_ms: i64,
     clip: Option<(i64, i64)>,
 ) -> Result<Vec<Period>> {
@@ -447,15 +454,18 @@ fn periods(
             if yearly {
                 d.first_of_year()
             } else {
-                d.first_of_month()
+                month.cycle_of(d)
             }
         };
-        let step = |d: jiff::civil::Date| {
-            d.checked_add(if yearly { 1.year() } else { 1.month() })
-                .map_err(err)
+        let step = |d: jiff::civil::Date| -> Result<jiff::civil::Date> {
+            if yearly {
+                d.checked_add(1.year()).map_err(err)
+            } else {
+                Ok(month.next(d))
+            }
         };
         let mut d = if !yearly && clip.is_none() {
-            start_of(today).checked_sub(11.months()).map_err(err)?
+            (0..11).fold(start_of(today), |d, _| month.previous(d))
         } else {
             start_of(
                 Timestamp::from_millisecond(from_ms)
@@ -471,7 +481,7 @@ fn periods(
                 label: if yearly {
                     d.strftime("%Y").to_string()
                 } else {
-                    d.strftime("%Y-%m").to_string()
+                    month.label(d)
                 },
                 start_ms: a,
                 end_ms: b,
@@ -481,9 +491,8 @@ fn periods(
         }
     } else {
         let yesterday = today.yesterday().map_err(err)?;
-        let month = today.first_of_month();
-        let last_month = month.checked_sub(1.month()).map_err(err)?;
-        let next_month = month.checked_add(1.month()).map_err(err)?;
+        let this = month.cycle_of(today);
+        let (last_month, next_month) = (month.previous(this), month.next(this));
         let tomorrow = today.tomorrow().map_err(err)?;
         let p = |label: &str, a: i64, b: i64, cur: bool| Period {
             label: label.into(),
@@ -493,8 +502,8 @@ fn periods(
         };
         out.push(p("today", day0(today)?, day0(tomorrow)?, true));
         out.push(p("yesterday", day0(yesterday)?, day0(today)?, false));
-        out.push(p("this month", day0(month)?, day0(next_month)?, true));
-        out.push(p("last month", day0(last_month)?, day0(month)?, false));
+        out.push(p("this month", day0(this)?, day0(next_month)?, true));
+        out.push(p("last month", day0(last_month)?, day0(this)?, false));
         out.push(p("all time", first_ms.min(now_ms), now_ms + 1, false));
     }
     Ok(out)
