@@ -972,8 +972,7 @@ fn a_billing_cycle_is_every_month_of_nrec() {
             d = d.tomorrow().unwrap();
             let z = noon(d);
             p.iface(b"eth0").add(1000 + k, 1, 0, 0);
-            p.uptime_ms +=
-                (z.timestamp().as_millisecond() - prev.timestamp().as_millisecond()) as i64;
+            p.uptime_ms += z.timestamp().as_millisecond() - prev.timestamp().as_millisecond();
             env.record_ok(&p, &z.timestamp().to_string());
             by_day.push((d, 1000 + k));
             prev = z;
