@@ -35,12 +35,16 @@ pub struct Status {
     pub matched: Vec<String>,
     /// The last time the rule fired, and what its command did.
     pub last: Option<Fired>,
+    /// The highest warning level (percent) that fired in the current period.
+    pub warned: Option<u8>,
 }
 
 /// A rule that fired in this sample: what its command and the journal are told.
 #[derive(Debug, Clone)]
 pub struct Firing {
     pub rule: Rule,
+    /// A warning level (percent) that fired; None: the limit itself.
+    pub level: Option<u8>,
     pub status: Status,
     pub host: String,
     pub text: String,
@@ -247,6 +251,14 @@ fn evaluate_in(
             (_, k) => vec![k],
         };
         let last = last_fired(reads.r, &rule.name)?;
+        let mut warned = None;
+        for level in rule.warn.iter().rev() {
+            let f = last_fired(reads.r, &rule.level_key(*level))?;
+            if f.is_some_and(|f| f.period == start) {
+                warned = Some(*level);
+                break;
+            }
+        }
         let sums = reads.sums(kinds, start, sum_end)?;
         let (mut rx, mut tx, mut elapsed) = (0u64, 0u64, 0u64);
         for id in &ids {
@@ -296,6 +308,7 @@ fn evaluate_in(
             covered,
             matched,
             last,
+            warned,
         }));
     }
     Ok(out)
@@ -306,9 +319,19 @@ fn last_fired(r: &Reader, rule: &str) -> Result<Option<Fired>> {
     Ok(r.firings(Some(rule), 1)?.pop().map(|(_, _, f)| f))
 }
 
-/// The line the journal gets when a rule fires.
-fn fire_text(rule: &Rule, st: &Status, tz: &TimeZone) -> String {
+/// The line the journal gets when a rule fires (`level`: a warning level of its quota).
+fn fire_text(rule: &Rule, level: Option<u8>, st: &Status, tz: &TimeZone) -> String {
     match rule.limit {
+        Limit::Volume { period, .. } if level.is_some() => format!(
+            "{} {} this {} {} reached {}% of its quota of {} (since {})",
+            rule.subject.text(),
+            rule.direction.name(),
+            period.name(),
+            rule.value_text(st.value),
+            level.unwrap_or(100),
+            rule.limit_text(),
+            nrec_report::output::local_text(st.start_ms, tz)
+        ),
         Limit::Volume { period, .. } => format!(
             "{} {} this {} {} reached its quota of {} (since {})",
             rule.subject.text(),
@@ -375,10 +398,52 @@ fn check_sample_in(
                 None => Some(now_ms),
             },
         };
+        // warning levels: each recorded once per period; the highest one new in this sample
+        // is said, unless the limit itself fires now (a jump past them all says that)
+        if let Limit::Volume { bytes: lim, .. } = rule.limit {
+            let mut newest = None;
+            for level in &rule.warn {
+                let at = lim as f64 * f64::from(*level) / 100.0;
+                if st.value < at {
+                    continue;
+                }
+                let new = w.fire(&nrec_store::Firing {
+                    rule: &rule.level_key(*level),
+                    period: st.start_ms,
+                    fired_ms: now_ms,
+                    subject: &rule.subject.text(),
+                    value: st.value,
+                    threshold: at,
+                    outcome: rule.command.is_empty().then_some("no command"),
+                })?;
+                if new {
+                    newest = Some(*level);
+                }
+            }
+            if let Some(level) = newest.filter(|_| !st.over) {
+                let mut st = st.clone();
+                st.warned = Some(level);
+                st.last = Some(Fired {
+                    period: st.start_ms,
+                    fired_ms: now_ms,
+                    value: st.value,
+                    cleared_ms: None,
+                    outcome: None,
+                });
+                fired.push(Firing {
+                    rule: rule.clone(),
+                    level: Some(level),
+                    text: fire_text(rule, Some(level), &st, tz),
+                    status: st,
+                    host: host.clone(),
+                    tz: tz.clone(),
+                });
+            }
+        }
         let Some(period) = period.filter(|_| st.over) else {
             continue;
         };
-        let text = fire_text(rule, &st, tz);
+        let text = fire_text(rule, None, &st, tz);
         let threshold = rule.threshold();
         let subject = rule.subject.text();
         let new = w.fire(&nrec_store::Firing {
@@ -401,6 +466,7 @@ fn check_sample_in(
             });
             fired.push(Firing {
                 rule: rule.clone(),
+                level: None,
                 status: st,
                 host: host.clone(),
                 text,

@@ -110,6 +110,9 @@ pub struct Rule {
     pub timeout: Duration,
     /// Where its "month" begins (its own `month_start`, else the config's).
     pub month: MonthStart,
+    /// `warn = ["80%", "90%"]`: levels of a volume limit (percent, ascending) that each fire
+    /// once per period before the limit does.
+    pub warn: Vec<u8>,
 }
 
 /// At most this many matched interface names are listed with a firing.
@@ -137,6 +140,7 @@ pub struct RuleFile {
     command: Option<Vec<String>>,
     timeout: Option<String>,
     month_start: Option<i64>,
+    warn: Option<Vec<String>>,
 }
 
 impl Rule {
@@ -253,6 +257,21 @@ impl Rule {
             }
             Some(d) => MonthStart::new(d).map_err(|why| format!("month_start = {why}"))?,
         };
+        let mut warn = Vec::new();
+        for w in f.warn.unwrap_or_default() {
+            if !matches!(limit, Limit::Volume { .. }) {
+                return Err("warn goes with volume (levels of a quota)".into());
+            }
+            let level = w
+                .trim()
+                .strip_suffix('%')
+                .and_then(|n| n.trim().parse::<u8>().ok())
+                .filter(|n| (1..=99).contains(n))
+                .ok_or_else(|| format!("warn {w:?}: a level below the quota, \"1%\" to \"99%\""))?;
+            warn.push(level);
+        }
+        warn.sort_unstable();
+        warn.dedup();
         let command: Vec<OsString> = f
             .command
             .unwrap_or_default()
@@ -278,6 +297,7 @@ impl Rule {
         };
         Ok(Rule {
             month,
+            warn,
             name,
             line,
             subject,
@@ -308,6 +328,12 @@ impl Rule {
     }
 
     /// The limit: bytes per period, or bits per second.
+    /// What a warning level's firings are stored under: the rule's name and the level (a
+    /// name cannot hold '@').
+    pub fn level_key(&self, level: u8) -> String {
+        format!("{}@{level}%", self.name)
+    }
+
     pub fn threshold(&self) -> f64 {
         match self.limit {
             Limit::Volume { bytes, .. } => bytes as f64,

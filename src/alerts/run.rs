@@ -46,6 +46,7 @@ impl Firing {
             "unit": unit,
             "value": self.status.value.round() as i64,
             "limit": limit.round() as i64,
+            "level": format!("{}%", self.level.unwrap_or(100)),
             "fired_at": self.status.last.as_ref().map(|f| iso(f.fired_ms, &self.tz)),
             "text": self.text,
         })
@@ -96,8 +97,10 @@ pub fn notify(db: &Path, fired: Vec<Firing>) -> Vec<std::thread::JoinHandle<()>>
                 );
             }
             let period = f.status.last.as_ref().map_or(0, |l| l.period);
-            let stored =
-                Writer::open(&db).and_then(|w| w.set_outcome(&f.rule.name, period, &outcome));
+            let key = f
+                .level
+                .map_or_else(|| f.rule.name.clone(), |l| f.rule.level_key(l));
+            let stored = Writer::open(&db).and_then(|w| w.set_outcome(&key, period, &outcome));
             if let Err(e) = stored {
                 eprintln!("nrec: alert {}: outcome not stored: {e}", f.rule.name);
             }

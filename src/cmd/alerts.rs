@@ -90,6 +90,7 @@ pub fn run(args: &AlertsArgs, g: &Global, out: &mut dyn Write) -> Result<()> {
             "limit",
             "percent",
             "over",
+            "warned",
             "last_fired",
             "last_fired_value",
             "last_cleared",
@@ -120,6 +121,7 @@ pub fn run(args: &AlertsArgs, g: &Global, out: &mut dyn Write) -> Result<()> {
                 num(lim),
                 Cell::Num(percent(r, s), 1),
                 Cell::Bool(s.over),
+                s.warned.map_or(Cell::Null, |l| Cell::text(format!("{l}%"))),
                 last.map_or(Cell::Null, |f| Cell::Time(f.fired_ms)),
                 last.map_or(Cell::Null, |f| num(f.value)),
                 last.and_then(|f| f.cleared_ms)
@@ -145,11 +147,13 @@ pub fn run(args: &AlertsArgs, g: &Global, out: &mut dyn Write) -> Result<()> {
         )?;
         for (r, s) in &pairs {
             let state = if s.over {
-                "OVER"
+                "OVER".to_string()
+            } else if let Some(l) = s.warned {
+                format!("≥{l}%")
             } else if matches!(r.limit, Limit::Rate { .. }) && !s.covered {
-                "-"
+                "-".into()
             } else {
-                "ok"
+                "ok".into()
             };
             let last = match &s.last {
                 None => "never".to_string(),
@@ -193,11 +197,13 @@ fn history(
     let mut o = super::output(out, args.format, "alerts", r, None, tz)?;
     if args.format != Format::Table {
         let mut rows = Rows::new(&[
-            "rule", "subject", "period", "fired", "value", "cleared", "outcome",
+            "rule", "level", "subject", "period", "fired", "value", "cleared", "outcome",
         ]);
-        for (rule, subject, f) in &fired {
+        for (key, subject, f) in &fired {
+            let (rule, level) = split_level(key);
             rows.push(vec![
-                Cell::text(rule.as_str()),
+                Cell::text(rule),
+                Cell::text(level),
                 Cell::text(subject.as_str()),
                 Cell::Time(f.period),
                 Cell::Time(f.fired_ms),
@@ -216,17 +222,22 @@ fn history(
             "{:<19} {:<16} {:<24} {:>16} OUTCOME",
             "FIRED", "RULE", "SUBJECT", "VALUE"
         )?;
-        for (rule, subject, f) in &fired {
+        for (key, subject, f) in &fired {
+            let (rule, level) = split_level(key);
             writeln!(
                 out,
                 "{:<19} {:<16} {:<24} {:>16} {}{}",
                 local_text(f.fired_ms, tz),
-                esc(rule),
+                esc(&if level == "100%" {
+                    rule.to_string()
+                } else {
+                    format!("{rule} {level}")
+                }),
                 esc(subject),
                 // in the rule's unit while the config still has it; a bare number otherwise
                 rules
                     .iter()
-                    .find(|r| &r.name == rule)
+                    .find(|r| r.name == rule)
                     .map_or_else(|| format!("{:.0}", f.value), |r| r.value_text(f.value)),
                 f.outcome.as_deref().map(esc).unwrap_or_default(),
                 f.cleared_ms
@@ -237,6 +248,15 @@ fn history(
         Ok(())
     })()
     .map_err(write_error)
+}
+
+/// A stored firing's rule and level: `cycle@80%` is rule cycle's 80 % warning (a rule's name
+/// holds no '@'), `cycle` its limit (100 %).
+fn split_level(key: &str) -> (&str, &str) {
+    match key.rsplit_once('@') {
+        Some((rule, level)) if level.ends_with('%') => (rule, level),
+        _ => (key, "100%"),
+    }
 }
 
 /// Bytes and bits per second, as whole numbers.

@@ -600,3 +600,97 @@ fn in_the_journal_an_alert_is_a_warning() {
         "{err}"
     );
 }
+
+/// Issue 35 item 2: `warn = ["50%", "80%"]` — each level fires once per period before the
+/// quota, its level in the command's environment and JSON, in `nrec alerts` and its
+/// history; a jump past every level says the quota alone (the levels are recorded, not said).
+#[test]
+fn warning_levels_fire_once_each_before_the_quota() {
+    let logs = tempfile::tempdir().unwrap();
+    let script = logs.path().join("level.sh");
+    std::fs::write(
+        &script,
+        "#!/bin/sh\nprintf '%s|%s|%s\\n' \"$NREC_ALERT_RULE\" \"$NREC_ALERT_LEVEL\" \"$NREC_ALERT_VALUE\" >> \"$1/env.log\"\ncat >> \"$1/stdin.log\"; echo >> \"$1/stdin.log\"\n",
+    )
+    .unwrap();
+    std::fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let config = format!(
+        "[[alert]]\nname = \"cap\"\ninterface = \"eth0\"\ndirection = \"rx\"\nvolume = \"1 MB\"\nperiod = \"day\"\nwarn = [\"80%\", \"50%\"]\ncommand = [{:?}, {:?}]\n",
+        script.to_str().unwrap(),
+        logs.path().to_str().unwrap()
+    );
+    let mut t = Timeline::new("2026-11-28T10:00:00Z", &config);
+    let env_log = logs.path().join("env.log");
+    t.step_ok(0, 0, 0);
+    t.step_ok(60, 400_000, 0);
+    assert!(lines(&env_log).is_empty(), "40 %: nothing");
+    let err = t.step_ok(60, 200_000, 0); // 60 %
+    assert!(err.contains("reached 50% of its quota of"), "{err}");
+    assert_eq!(t.alerts_json()["rows"][0]["warned"], "50%");
+    t.step_ok(60, 50_000, 0); // 65 %: 50 % already said
+    t.step_ok(60, 250_000, 0); // 90 %
+    t.step_ok(60, 50_000, 0); // 95 %
+    t.step_ok(60, 100_000, 0); // 105 %: the quota
+    assert_eq!(
+        lines(&env_log),
+        ["cap|50%|600000", "cap|80%|900000", "cap|100%|1050000"]
+    );
+    let stdin = std::fs::read_to_string(logs.path().join("stdin.log")).unwrap();
+    let first: serde_json::Value = serde_json::from_str(stdin.lines().next().unwrap()).unwrap();
+    assert_eq!(first["level"], "50%", "{first}");
+    // the next day: one jump past both levels and the quota says the quota alone
+    t.step_ok(86_400, 1_500_000, 0);
+    assert_eq!(lines(&env_log).len(), 4, "{:?}", lines(&env_log));
+    assert_eq!(lines(&env_log)[3], "cap|100%|1500000");
+    let v = t.alerts_json();
+    assert_eq!(v["rows"][0]["warned"], "80%", "recorded, not said: {v}");
+    assert_eq!(v["rows"][0]["over"], true);
+    let out = t
+        .cmd(&["alerts", "--history", "--format", "json"])
+        .output()
+        .unwrap();
+    assert_success(&out);
+    let h: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let levels: Vec<String> = h["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            format!(
+                "{} {}",
+                r["rule"].as_str().unwrap(),
+                r["level"].as_str().unwrap()
+            )
+        })
+        .collect();
+    assert_eq!(levels.len(), 6, "{levels:?}");
+    assert_eq!(
+        levels.iter().filter(|l| *l == "cap 50%").count(),
+        2,
+        "{levels:?}"
+    );
+    assert!(levels.iter().all(|l| l.starts_with("cap ")), "{levels:?}");
+    // a level is a percentage below the quota, of a volume rule
+    for bad in [
+        "warn = [\"120%\"]\nvolume = \"1 MB\"\nperiod = \"day\"",
+        "warn = [\"80\"]\nvolume = \"1 MB\"\nperiod = \"day\"",
+        "warn = [\"80%\"]\nrate = \"1 Mbit/s\"\nminutes = 5",
+    ] {
+        let cfg = logs.path().join("bad.toml");
+        std::fs::write(
+            &cfg,
+            format!("[[alert]]\nname = \"x\"\ninterface = \"eth0\"\n{bad}\n"),
+        )
+        .unwrap();
+        let out = t
+            .env
+            .cmd(&["--config", cfg.to_str().unwrap(), "alerts"])
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2), "{bad}");
+        assert!(
+            String::from_utf8_lossy(&out.stderr).contains("warn"),
+            "{bad}"
+        );
+    }
+}
