@@ -354,6 +354,11 @@ pub struct SummaryArgs {
     /// The N busiest local days (vnStat's -t: 10 without N; default window: everything stored)
     #[arg(short = 't', long, value_name = "N", num_args = 0..=1, default_missing_value = "10")]
     pub top_days: Option<usize>,
+    /// The 95th percentile of the window's 5-minute rates (vnStat's --95th, burstable
+    /// billing): rx, tx and the larger of the two per interval, and how many intervals were
+    /// above (default window: this month so far)
+    #[arg(long = "95th", conflicts_with_all = ["hourly", "daily", "monthly", "yearly", "top_days"])]
+    pub p95: bool,
     /// One process (comm) instead of the interfaces
     #[arg(long, value_name = "NAME", add = crate::complete::values::procs())]
     pub proc: Option<OsString>,

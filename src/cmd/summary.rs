@@ -49,6 +49,17 @@ pub fn run(args: &SummaryArgs, g: &Global, out: &mut dyn Write) -> Result<()> {
     let path = g.db_read_path();
     let mut r = Reader::open(&path)?;
     let month = crate::config::Config::load(g.config.as_deref())?.month_start;
+    if args.p95 {
+        return percentile(
+            args,
+            g,
+            (&mut r, &path),
+            subject,
+            (now, &tz, month),
+            clip,
+            out,
+        );
+    }
     let s = Settings {
         view,
         subject,
@@ -65,6 +76,62 @@ pub fn run(args: &SummaryArgs, g: &Global, out: &mut dyn Write) -> Result<()> {
     if notes.empty && !g.quiet {
         eprintln!(
             "nrec: no traffic recorded in these periods in {}",
+            path.display()
+        );
+    }
+    Ok(())
+}
+
+/// `--95th`: the percentile of the window's 5-minute rates (default window: this month so
+/// far, the billing cycle of `month_start`).
+fn percentile(
+    args: &SummaryArgs,
+    g: &Global,
+    (r, path): (&mut Reader, &std::path::Path),
+    subject: Subject,
+    (now, tz, month): (
+        jiff::Timestamp,
+        &jiff::tz::TimeZone,
+        nrec_model::time::MonthStart,
+    ),
+    clip: Option<(i64, i64)>,
+    out: &mut dyn Write,
+) -> Result<()> {
+    use crate::cli::Format as F;
+    if matches!(args.format, F::Svg | F::Png) {
+        return Err(Error::usage(
+            "--95th: table, csv, json or ndjson (a figure per interface, no picture)",
+        ));
+    }
+    let window = match clip {
+        Some(w) => w,
+        None => {
+            let start = month.cycle_of(now.to_zoned(tz.clone()).date());
+            (
+                nrec_model::time::day_start(start, tz)?.as_millisecond(),
+                now.as_millisecond() + 1,
+            )
+        }
+    };
+    let s = nrec_report::percentile::Settings {
+        subject,
+        window,
+        pct: 95,
+    };
+    let mut o = super::output(out, args.format, "summary", r, None, tz)?;
+    let notes = nrec_report::percentile::write(r, &s, &mut o)?;
+    if let Some(u) = &notes.unmatched {
+        eprintln!("nrec: {}", u.message(&path.display().to_string()));
+    }
+    if notes.resolution > nrec_store::window::Resolution::Raw && !g.quiet {
+        eprintln!(
+            "nrec: raw samples before {} were pruned: that part's rates are 15-minute rollups (slots_15m)",
+            nrec_report::output::local_text(r.horizons()?.raw_from_ms, tz)
+        );
+    }
+    if notes.empty && !g.quiet {
+        eprintln!(
+            "nrec: no traffic recorded in the window in {}",
             path.display()
         );
     }

@@ -13,9 +13,9 @@ use std::process::Output;
 #[derive(Clone)]
 pub(crate) struct S {
     pub ts: i64,
-    rx: i64,
-    tx: i64,
-    procs: [(i64, i64); 2],
+    pub(crate) rx: i64,
+    pub(crate) tx: i64,
+    pub(crate) procs: [(i64, i64); 2],
 }
 
 fn ms(t: &str) -> i64 {
@@ -1087,4 +1087,120 @@ fn a_billing_cycle_is_every_month_of_nrec() {
             .unwrap_or_else(|| panic!("{om}"));
         assert!(gauge.ends_with(&format!(" {this}")), "{gauge}, want {this}");
     }
+}
+
+/// The 95th percentile computed straight from what was written: 5-minute slots (a sample's
+/// interval `(ts - 60 s, ts]` in the slot of `ts - 1`), each slot's rate its bytes over the
+/// time its samples cover (at least half the slot), the value at rank ⌈0.95 n⌉; and how many
+/// slots were above it.
+fn p95_direct(samples: &[(i64, i64, i64)]) -> (u64, u64, u64, usize) {
+    let mut slots: std::collections::BTreeMap<i64, (f64, f64, f64)> = Default::default();
+    for (ts, rx, tx) in samples {
+        let e = slots.entry((ts - 1).div_euclid(300_000)).or_default();
+        e.0 += *rx as f64;
+        e.1 += *tx as f64;
+        e.2 += 60.0;
+    }
+    let rates: Vec<(f64, f64)> = slots
+        .values()
+        .filter(|s| s.2 >= 150.0)
+        .map(|s| (s.0 * 8.0 / s.2, s.1 * 8.0 / s.2))
+        .collect();
+    let rank = |mut v: Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        let k = ((0.95 * v.len() as f64).ceil() as usize).clamp(1, v.len());
+        v[k - 1]
+    };
+    let rx = rank(rates.iter().map(|r| r.0).collect());
+    let tx = rank(rates.iter().map(|r| r.1).collect());
+    let max = rank(rates.iter().map(|r| r.0.max(r.1)).collect());
+    let above = rates.iter().filter(|r| r.0 > rx).count();
+    (
+        rx.round() as u64,
+        tx.round() as u64,
+        max.round() as u64,
+        above,
+    )
+}
+
+/// Issue 35 item 3: `summary --95th` for an interface and for a process equals the direct
+/// computation over the same samples; where raw samples were pruned the rollups' 15-minute
+/// slots stand in, and a note says so.
+#[test]
+fn the_95th_percentile_is_the_direct_computation() {
+    let env = Env::new();
+    let start = ms("2026-11-20T00:00:00Z");
+    let hist = write_history(&env, start, 241, 60_000, 11);
+    let now = "2026-11-20T04:30:00Z";
+    let window = [
+        "--since",
+        "2026-11-20T00:00:00Z",
+        "--until",
+        "2026-11-20T04:01:00Z",
+    ];
+    let csv = |args: &[&str]| {
+        let out = run(
+            &env,
+            &[&["summary", "--95th", "--format", "csv"][..], &window, args].concat(),
+            now,
+            &[],
+        );
+        assert_success(&out);
+        let (h, rows) = parse_csv(&String::from_utf8(out.stdout).unwrap());
+        assert_eq!(rows.len(), 1, "{rows:?}");
+        let n = |c: &str| col(&h, &rows[0], c).parse::<u64>().unwrap();
+        (
+            n("rx_bits_per_s"),
+            n("tx_bits_per_s"),
+            n("max_bits_per_s"),
+            n("rx_above") as usize,
+            n("slots_5m"),
+        )
+    };
+    let eth0: Vec<(i64, i64, i64)> = hist.iter().skip(1).map(|s| (s.ts, s.rx, s.tx)).collect();
+    let (rx, tx, max, above, slots) = csv(&["-i", "eth0"]);
+    assert_eq!((rx, tx, max, above), p95_direct(&eth0), "eth0");
+    assert_eq!(slots, 48, "four hours of 5-minute slots");
+    let alpha: Vec<(i64, i64, i64)> = hist
+        .iter()
+        .skip(1)
+        .map(|s| (s.ts, s.procs[0].0, s.procs[0].1))
+        .collect();
+    let (rx, tx, max, above, _) = csv(&["--proc", "alpha"]);
+    assert_eq!((rx, tx, max, above), p95_direct(&alpha), "alpha");
+    // raw samples pruned (a day's raw retention, three days later): 15-minute rollups
+    let cfg = config(&env, "[retention]\nraw = \"1d\"\n");
+    let later = "2026-11-23T01:00:00Z";
+    assert_success(&run(&env, &["--config", &cfg, "prune"], later, &[]));
+    let out = run(
+        &env,
+        &[
+            &["summary", "--95th", "--format", "csv", "-i", "eth0"][..],
+            &window,
+        ]
+        .concat(),
+        later,
+        &[],
+    );
+    assert_success(&out);
+    let (h, rows) = parse_csv(&String::from_utf8(out.stdout).unwrap());
+    assert_eq!(col(&h, &rows[0], "slots_5m"), "0");
+    assert_eq!(col(&h, &rows[0], "slots_15m"), "16");
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("15-minute rollups"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // the quarter hours' rates, directly: bytes of the four hours' quarters over 900 s
+    let mut q: std::collections::BTreeMap<i64, i64> = Default::default();
+    for s in hist.iter().skip(1) {
+        *q.entry((s.ts - 1).div_euclid(900_000)).or_default() += s.rx;
+    }
+    let mut rates: Vec<f64> = q.values().map(|b| *b as f64 * 8.0 / 900.0).collect();
+    rates.sort_by(f64::total_cmp);
+    let want = rates[((0.95 * rates.len() as f64).ceil() as usize) - 1].round() as u64;
+    assert_eq!(
+        col(&h, &rows[0], "rx_bits_per_s").parse::<u64>().unwrap(),
+        want
+    );
 }

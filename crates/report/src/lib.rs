@@ -6,6 +6,7 @@ pub mod backfill;
 pub mod export;
 pub mod metrics;
 pub mod output;
+pub mod percentile;
 pub mod proc;
 pub mod rank;
 pub mod sar;

@@ -351,7 +351,7 @@ fn table(sum: &Summed, o: &mut Output<'_>) -> std::io::Result<()> {
 
 /// The series the summary is about and their row labels: interfaces (by name, per
 /// namespace, across reboots), or every process with one name, or one port.
-fn series_labels(
+pub(crate) fn series_labels(
     r: &Reader,
     subject: &Subject,
     notes: &mut Notes,

@@ -132,6 +132,21 @@ impl Reader {
         })
     }
 
+    /// Each interface interval ending in `(a, b]`, with its bytes (None: not counted).
+    pub fn iface_intervals<E: From<nrec_model::error::Error>>(
+        &mut self,
+        (a, b): (i64, i64),
+        mut f: impl FnMut(crate::window::IfaceInterval) -> std::result::Result<(), E>,
+    ) -> std::result::Result<(), E> {
+        let path = self.path.clone();
+        crate::window::iface_intervals(&self.conn, (a, b), |i| f(i).map_err(Either::Other)).map_err(
+            |e| match e {
+                Either::Db(e) => E::from(db_error(&path, e)),
+                Either::Other(e) => e,
+            },
+        )
+    }
+
     /// Each stored sample ending in `(a, b]` as its contributions to the series of `kinds`.
     pub fn intervals<E: From<nrec_model::error::Error>>(
         &mut self,

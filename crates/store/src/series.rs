@@ -45,7 +45,8 @@ impl Vector<'_> {
     pub fn iface_elapsed_ms(&self) -> u64 {
         self.at(IF_ELAPSED)
     }
-    pub fn iface_counted_ms(&self) -> u64 {
+    /// How many counted intervals the vector sums (its time is [`Vector::iface_elapsed_ms`]).
+    pub fn iface_intervals(&self) -> u64 {
         self.at(IF_COUNTED)
     }
     pub fn iface_uncounted(&self) -> u64 {

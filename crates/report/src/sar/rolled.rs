@@ -118,7 +118,7 @@ impl Rolled {
             let at = |i: usize| v.get(i).copied().unwrap_or(0);
             let (sums, elapsed, n) = match kind.key {
                 Key::Iface => {
-                    let counted = vec.iface_counted_ms();
+                    let counted = vec.iface_intervals();
                     if counted == 0 && vec.iface_uncounted() == 0 {
                         continue;
                     }
