@@ -354,10 +354,20 @@ pub struct SummaryArgs {
     /// The N busiest local days (vnStat's -t: 10 without N; default window: everything stored)
     #[arg(short = 't', long, value_name = "N", num_args = 0..=1, default_missing_value = "10")]
     pub top_days: Option<usize>,
+    /// Per 5 minutes (vnStat's -5; default window: the last 24 hours)
+    #[arg(short = '5', long)]
+    pub fiveminutes: bool,
+    /// The last 24 hours as a text graph per interface (vnStat's -hg)
+    #[arg(long, visible_alias = "hg")]
+    pub hours_graph: bool,
+    /// vnStat's one-line format per interface: `1;IFACE;DAY;RX;TX;TOTAL;RATE;MONTH;RX;TX;
+    /// TOTAL;RATE;ALL RX;ALL TX;ALL TOTAL` (`--oneline b`: bytes and bits/s as integers)
+    #[arg(long, value_name = "b", num_args = 0..=1, default_missing_value = "", value_parser = ["", "b"])]
+    pub oneline: Option<String>,
     /// The 95th percentile of the window's 5-minute rates (vnStat's --95th, burstable
     /// billing): rx, tx and the larger of the two per interval, and how many intervals were
     /// above (default window: this month so far)
-    #[arg(long = "95th", conflicts_with_all = ["hourly", "daily", "monthly", "yearly", "top_days"])]
+    #[arg(long = "95th", conflicts_with_all = ["hourly", "daily", "monthly", "yearly", "top_days", "fiveminutes", "hours_graph", "oneline"])]
     pub p95: bool,
     /// One process (comm) instead of the interfaces
     #[arg(long, value_name = "NAME", add = crate::complete::values::procs())]

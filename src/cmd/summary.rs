@@ -43,12 +43,41 @@ pub fn run(args: &SummaryArgs, g: &Global, out: &mut dyn Write) -> Result<()> {
         View::Yearly
     } else if let Some(n) = args.top_days {
         View::TopDays(n)
+    } else if args.fiveminutes {
+        View::FiveMinutes
+    } else if args.hours_graph {
+        View::HoursGraph
+    } else if let Some(b) = &args.oneline {
+        View::Oneline { bytes: b == "b" }
     } else {
         View::Overview
     };
     let path = g.db_read_path();
     let mut r = Reader::open(&path)?;
     let month = crate::config::Config::load(g.config.as_deref())?.month_start;
+    let views = [
+        args.hourly,
+        args.daily,
+        args.monthly,
+        args.yearly,
+        args.top_days.is_some(),
+        args.fiveminutes,
+        args.hours_graph,
+        args.oneline.is_some(),
+        args.p95,
+    ];
+    if views.iter().filter(|v| **v).count() > 1 {
+        return Err(Error::usage(
+            "choose one view: --hourly, --daily, --monthly, --yearly, --top-days, --fiveminutes, --hours-graph, --oneline or --95th",
+        ));
+    }
+    if matches!(view, View::HoursGraph | View::Oneline { .. })
+        && args.format != crate::cli::Format::Table
+    {
+        return Err(Error::usage(
+            "--hours-graph and --oneline are text; for data use --hourly or the default view with --format",
+        ));
+    }
     if args.p95 {
         return percentile(
             args,

@@ -1204,3 +1204,113 @@ fn the_95th_percentile_is_the_direct_computation() {
         want
     );
 }
+
+/// Issue 35 item 4: vnStat's other views — `-5` (5-minute rows that add up to the samples),
+/// `--oneline` (15 fields; `b`: integers equal to the default view's), `--hours-graph`
+/// (the busiest hour drawn full height, each hour labelled).
+#[test]
+fn five_minutes_oneline_and_the_hours_graph_are_vnstats_views() {
+    let env = Env::new();
+    let start = ms("2026-11-20T00:00:00Z");
+    let hist = write_history(&env, start, 241, 60_000, 5);
+    let now = "2026-11-20T04:02:00Z";
+    // -5: a row per 5 minutes of the last 24 h, each the samples ending in it
+    let csv = ok(
+        &env,
+        &["summary", "-5", "-i", "eth0", "--format", "csv"],
+        now,
+        &[],
+    );
+    let (h, rows) = parse_csv(&csv);
+    assert_eq!(
+        rows.len(),
+        48,
+        "four hours of 5-minute rows (the current one has no sample yet)"
+    );
+    for r in &rows {
+        let a = col(&h, r, "start")
+            .parse::<jiff::Timestamp>()
+            .unwrap()
+            .as_millisecond();
+        let want: i64 = hist
+            .iter()
+            .skip(1)
+            .filter(|s| s.ts > a && s.ts <= a + 300_000)
+            .map(|s| s.rx)
+            .sum();
+        assert_eq!(
+            col(&h, r, "rx_bytes").parse::<i64>().unwrap(),
+            want,
+            "{r:?}"
+        );
+    }
+    // --oneline b: the default view's numbers, in vnStat's order
+    let line = ok(&env, &["summary", "--oneline", "b", "-i", "eth0"], now, &[]);
+    let f: Vec<&str> = line.trim().split(';').collect();
+    assert_eq!(f.len(), 15, "{line}");
+    assert_eq!(
+        (f[0], f[1], f[2], f[7]),
+        ("1", "eth0", "2026-11-20", "2026-11")
+    );
+    let js = ok(
+        &env,
+        &["summary", "-i", "eth0", "--format", "json"],
+        now,
+        &[],
+    );
+    let v: serde_json::Value = serde_json::from_str(&js).unwrap();
+    let get = |p: &str, c: &str| -> String {
+        v["rows"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["period"] == p)
+            .unwrap()[c]
+            .to_string()
+    };
+    assert_eq!(
+        (f[3], f[4], f[5]),
+        (
+            get("today", "rx_bytes").as_str(),
+            get("today", "tx_bytes").as_str(),
+            get("today", "total_bytes").as_str()
+        )
+    );
+    assert_eq!(f[8], get("this month", "rx_bytes"));
+    assert_eq!(
+        (f[12], f[14]),
+        (
+            get("all time", "rx_bytes").as_str(),
+            get("all time", "total_bytes").as_str()
+        )
+    );
+    let human = ok(&env, &["summary", "--oneline", "-i", "eth0"], now, &[]);
+    assert!(
+        human.contains(" MiB;") || human.contains(" KiB;"),
+        "{human}"
+    );
+    // --hours-graph: ten rows, the busiest hour's rx full height, the hours under it
+    let g = ok(&env, &["summary", "--hours-graph", "-i", "eth0"], now, &[]);
+    let lines: Vec<&str> = g.lines().collect();
+    assert!(lines[0].starts_with("eth0"), "{g}");
+    let mut by_hour = [0i64; 5];
+    for s in hist.iter().skip(1) {
+        by_hour[((s.ts - 1 - start) / 3_600_000) as usize] += s.rx;
+    }
+    let busiest = (0..5).max_by_key(|h| by_hour[*h]).unwrap();
+    let labels = lines[12];
+    let col_of = labels
+        .find(&format!("{busiest:02}"))
+        .expect("the busiest hour's label");
+    assert_eq!(
+        lines[1].as_bytes().get(col_of),
+        Some(&b'r'),
+        "top row at the busiest hour:\n{g}"
+    );
+    assert!(labels.contains("00 01 02 03 04"), "{labels}");
+    // a data format or a second view is refused
+    let out = run(&env, &["summary", "--hg", "--format", "csv"], now, &[]);
+    assert_eq!(out.status.code(), Some(2));
+    let out = run(&env, &["summary", "-5", "--daily"], now, &[]);
+    assert_eq!(out.status.code(), Some(2));
+}

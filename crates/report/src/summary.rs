@@ -31,6 +31,15 @@ pub enum View {
     Yearly,
     /// The n busiest days of each key.
     TopDays(usize),
+    /// 5-minute periods (vnStat's -5; default: the last 24 hours).
+    FiveMinutes,
+    /// The last 24 hours as a text graph per key (vnStat's -hg); data formats get its hours.
+    HoursGraph,
+    /// vnStat's `--oneline`: per key one `;`-separated line of today, this month and all
+    /// time (`bytes`: numbers as integers — bytes, and bits per second).
+    Oneline {
+        bytes: bool,
+    },
 }
 
 impl View {
@@ -43,6 +52,9 @@ impl View {
             View::Monthly => "monthly",
             View::Yearly => "yearly",
             View::TopDays(_) => "top days",
+            View::FiveMinutes => "five minutes",
+            View::HoursGraph => "hourly",
+            View::Oneline { .. } => "",
         }
     }
 }
@@ -229,7 +241,11 @@ pub fn write(r: &mut Reader, s: &Settings, o: &mut Output<'_>) -> Result<Notes> 
         Format::Svg | Format::Png => picture(s, &sum, &tz, o)?,
         Format::Table => {
             notes.empty = sum.lines.is_empty();
-            table(&sum, o).map_err(write_error)?
+            match s.view {
+                View::HoursGraph => hours_graph(&sum, o).map_err(write_error)?,
+                View::Oneline { bytes } => oneline(&sum, bytes, o).map_err(write_error)?,
+                _ => table(&sum, o).map_err(write_error)?,
+            }
         }
         _ => data(&sum, &tz, o)?,
     }
@@ -349,6 +365,97 @@ fn table(sum: &Summed, o: &mut Output<'_>) -> std::io::Result<()> {
     Ok(())
 }
 
+/// vnStat's `-hg`: per key, the hours as columns of `r` (rx) and `t` (tx) scaled to the
+/// busiest hour, the hour of day under each.
+fn hours_graph(sum: &Summed, o: &mut Output<'_>) -> std::io::Result<()> {
+    const ROWS: u64 = 10;
+    let out = o.text();
+    let mut keys: Vec<&str> = sum.lines.iter().map(|l| l.key.as_str()).collect();
+    keys.dedup();
+    for key in keys {
+        let mut hours: Vec<(u64, u64)> = vec![(0, 0); sum.periods.len()];
+        for l in sum.lines.iter().filter(|l| l.key == key) {
+            hours[l.period] = (l.rx, l.tx);
+        }
+        let peak = hours.iter().map(|(r, t)| (*r).max(*t)).max().unwrap_or(0);
+        let height = |v: u64| {
+            if peak == 0 {
+                0
+            } else {
+                (v * ROWS).div_ceil(peak)
+            }
+        };
+        writeln!(
+            out,
+            "{key}  (r: rx, t: tx per hour; the busiest hour {} — top of the scale)",
+            size(peak)
+        )?;
+        for row in (1..=ROWS).rev() {
+            let mut line = String::from("  |");
+            for (r, t) in &hours {
+                line.push(if height(*r) >= row { 'r' } else { ' ' });
+                line.push(if height(*t) >= row { 't' } else { ' ' });
+                line.push(' ');
+            }
+            writeln!(out, "{}", line.trim_end())?;
+        }
+        writeln!(out, " -+{}>", "-".repeat(3 * hours.len()))?;
+        let mut labels = String::from("  |");
+        for p in &sum.periods {
+            // "YYYY-MM-DD HH:MM" → HH
+            labels.push_str(p.label.get(11..13).unwrap_or("  "));
+            labels.push(' ');
+        }
+        writeln!(out, "{}", labels.trim_end())?;
+        writeln!(out)?;
+    }
+    Ok(())
+}
+
+/// vnStat's `--oneline`: per key `1;KEY;TODAY;RX;TX;TOTAL;RATE;MONTH;RX;TX;TOTAL;RATE;ALL
+/// RX;ALL TX;ALL TOTAL` — the format version first, then today (its date), this month (its
+/// first day's month, or first day when the month is a billing cycle) and all time; sizes
+/// and rates as people read them, or as integers (`bytes`: bytes, bits per second).
+fn oneline(sum: &Summed, bytes: bool, o: &mut Output<'_>) -> std::io::Result<()> {
+    let tz = o.tz.clone();
+    let out = o.text();
+    let v = |n: u64| if bytes { n.to_string() } else { size(n) };
+    let rate = |r: f64| {
+        if bytes { format!("{:.0}", r) } else { bits(r) }
+    };
+    let mut keys: Vec<&str> = sum.lines.iter().map(|l| l.key.as_str()).collect();
+    keys.dedup();
+    for key in keys {
+        let mut fields = vec!["1".to_string(), key.replace(';', "\\x3b")];
+        for (i, p) in sum.periods.iter().enumerate() {
+            if p.label == "yesterday" || p.label == "last month" {
+                continue;
+            }
+            let l = sum.lines.iter().find(|l| l.key == key && l.period == i);
+            let (rx, tx) = l.map_or((0, 0), |l| (l.rx, l.tx));
+            let start = Timestamp::from_millisecond(p.start_ms)
+                .unwrap_or(Timestamp::UNIX_EPOCH)
+                .to_zoned(tz.clone());
+            match p.label.as_str() {
+                "today" => fields.push(start.strftime("%Y-%m-%d").to_string()),
+                "this month" if start.day() == 1 => {
+                    fields.push(start.strftime("%Y-%m").to_string())
+                }
+                "this month" => fields.push(start.strftime("%Y-%m-%d").to_string()),
+                _ => {}
+            }
+            fields.push(v(rx));
+            fields.push(v(tx));
+            fields.push(v(rx + tx));
+            if p.label != "all time" {
+                fields.push(rate(l.map_or(0.0, |l| sum.rate(l))));
+            }
+        }
+        writeln!(out, "{}", fields.join(";"))?;
+    }
+    Ok(())
+}
+
 /// The series the summary is about and their row labels: interfaces (by name, per
 /// namespace, across reboots), or every process with one name, or one port.
 pub(crate) fn series_labels(
@@ -405,7 +512,26 @@ fn periods(
     let from_ms = clip.map_or(first_ms, |c| c.0).min(now_ms);
     let to_ms = clip.map_or(now_ms + 1, |c| c.1);
     let current = |a: i64, b: i64| a <= now_ms && now_ms < b;
-    if view == View::Hourly {
+    if view == View::FiveMinutes {
+        // absolute 5-minute steps (a local clock's quarter-hour offsets keep them on its
+        // 5-minute marks in every zone)
+        const STEP: i64 = 300_000;
+        let from = clip.map_or(now_ms - 24 * 3_600_000, |c| c.0);
+        let mut a = from.div_euclid(STEP) * STEP;
+        while a < to_ms.min(now_ms + 1) {
+            let b = a + STEP;
+            let t = Timestamp::from_millisecond(a)
+                .map_err(err)?
+                .to_zoned(tz.clone());
+            out.push(Period {
+                label: t.strftime("%Y-%m-%d %H:%M").to_string(),
+                start_ms: a,
+                end_ms: b,
+                current: current(a, b),
+            });
+            a = b;
+        }
+    } else if matches!(view, View::Hourly | View::HoursGraph) {
         // local clock hours (absolute hours, so a DST day has 23 or 25 of them)
         let mut h = now.start_of_day().map_err(err)?;
         while ms(&h) + 3_600_000 <= now_ms {
