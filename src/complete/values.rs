@@ -17,9 +17,8 @@ pub const SHELLS: [&str; 5] = ["bash", "zsh", "fish", "elvish", "powershell"];
 /// `-n` kinds, for `report`.
 pub fn kinds() -> ArgValueCandidates {
     ArgValueCandidates::new(|| {
-        nrec_report::sar::kinds::NAMES
-            .iter()
-            .map(|k| CompletionCandidate::new(*k))
+        nrec_report::sar::kinds::names()
+            .map(CompletionCandidate::new)
             .collect()
     })
 }

@@ -316,6 +316,282 @@ pub static UDP6: Kind = Kind {
     ],
 };
 
+// sar's ICMP and IPv6 kinds: the counters of /proc/net/snmp (Icmp) and /proc/net/snmp6,
+// sar's column for column (sysstat 12.6).
+
+pub static ICMP: Kind = Kind {
+    name: "ICMP",
+    key: Key::Netns,
+    inputs: &[
+        i("InMsgs", Src::Ctr(&["snmp:Icmp:InMsgs"])),
+        i("OutMsgs", Src::Ctr(&["snmp:Icmp:OutMsgs"])),
+        i("InEchos", Src::Ctr(&["snmp:Icmp:InEchos"])),
+        i("InEchoReps", Src::Ctr(&["snmp:Icmp:InEchoReps"])),
+        i("OutEchos", Src::Ctr(&["snmp:Icmp:OutEchos"])),
+        i("OutEchoReps", Src::Ctr(&["snmp:Icmp:OutEchoReps"])),
+        i("InTimestamps", Src::Ctr(&["snmp:Icmp:InTimestamps"])),
+        i("InTimestampReps", Src::Ctr(&["snmp:Icmp:InTimestampReps"])),
+        i("OutTimestamps", Src::Ctr(&["snmp:Icmp:OutTimestamps"])),
+        i(
+            "OutTimestampReps",
+            Src::Ctr(&["snmp:Icmp:OutTimestampReps"]),
+        ),
+        i("InAddrMasks", Src::Ctr(&["snmp:Icmp:InAddrMasks"])),
+        i("InAddrMaskReps", Src::Ctr(&["snmp:Icmp:InAddrMaskReps"])),
+        i("OutAddrMasks", Src::Ctr(&["snmp:Icmp:OutAddrMasks"])),
+        i("OutAddrMaskReps", Src::Ctr(&["snmp:Icmp:OutAddrMaskReps"])),
+    ],
+    columns: &[
+        rate("imsg/s", 0),
+        rate("omsg/s", 1),
+        rate("iech/s", 2),
+        rate("iechr/s", 3),
+        rate("oech/s", 4),
+        rate("oechr/s", 5),
+        rate("itm/s", 6),
+        rate("itmr/s", 7),
+        rate("otm/s", 8),
+        rate("otmr/s", 9),
+        rate("iadrmk/s", 10),
+        rate("iadrmkr/s", 11),
+        rate("oadrmk/s", 12),
+        rate("oadrmkr/s", 13),
+    ],
+};
+
+pub static EICMP: Kind = Kind {
+    name: "EICMP",
+    key: Key::Netns,
+    inputs: &[
+        i("InErrors", Src::Ctr(&["snmp:Icmp:InErrors"])),
+        i("OutErrors", Src::Ctr(&["snmp:Icmp:OutErrors"])),
+        i("InDestUnreachs", Src::Ctr(&["snmp:Icmp:InDestUnreachs"])),
+        i("OutDestUnreachs", Src::Ctr(&["snmp:Icmp:OutDestUnreachs"])),
+        i("InTimeExcds", Src::Ctr(&["snmp:Icmp:InTimeExcds"])),
+        i("OutTimeExcds", Src::Ctr(&["snmp:Icmp:OutTimeExcds"])),
+        i("InParmProbs", Src::Ctr(&["snmp:Icmp:InParmProbs"])),
+        i("OutParmProbs", Src::Ctr(&["snmp:Icmp:OutParmProbs"])),
+        i("InSrcQuenchs", Src::Ctr(&["snmp:Icmp:InSrcQuenchs"])),
+        i("OutSrcQuenchs", Src::Ctr(&["snmp:Icmp:OutSrcQuenchs"])),
+        i("InRedirects", Src::Ctr(&["snmp:Icmp:InRedirects"])),
+        i("OutRedirects", Src::Ctr(&["snmp:Icmp:OutRedirects"])),
+    ],
+    columns: &[
+        rate("ierr/s", 0),
+        rate("oerr/s", 1),
+        rate("idstunr/s", 2),
+        rate("odstunr/s", 3),
+        rate("itmex/s", 4),
+        rate("otmex/s", 5),
+        rate("iparmpb/s", 6),
+        rate("oparmpb/s", 7),
+        rate("isrcq/s", 8),
+        rate("osrcq/s", 9),
+        rate("iredir/s", 10),
+        rate("oredir/s", 11),
+    ],
+};
+
+pub static IP6: Kind = Kind {
+    name: "IP6",
+    key: Key::Netns,
+    inputs: &[
+        i("Ip6InReceives", Src::Ctr(&["snmp6:Ip6InReceives"])),
+        i(
+            "Ip6OutForwDatagrams",
+            Src::Ctr(&["snmp6:Ip6OutForwDatagrams"]),
+        ),
+        i("Ip6InDelivers", Src::Ctr(&["snmp6:Ip6InDelivers"])),
+        i("Ip6OutRequests", Src::Ctr(&["snmp6:Ip6OutRequests"])),
+        i("Ip6ReasmReqds", Src::Ctr(&["snmp6:Ip6ReasmReqds"])),
+        i("Ip6ReasmOKs", Src::Ctr(&["snmp6:Ip6ReasmOKs"])),
+        i("Ip6InMcastPkts", Src::Ctr(&["snmp6:Ip6InMcastPkts"])),
+        i("Ip6OutMcastPkts", Src::Ctr(&["snmp6:Ip6OutMcastPkts"])),
+        i("Ip6FragOKs", Src::Ctr(&["snmp6:Ip6FragOKs"])),
+        i("Ip6FragCreates", Src::Ctr(&["snmp6:Ip6FragCreates"])),
+    ],
+    columns: &[
+        rate("irec6/s", 0),
+        rate("fwddgm6/s", 1),
+        rate("idel6/s", 2),
+        rate("orq6/s", 3),
+        rate("asmrq6/s", 4),
+        rate("asmok6/s", 5),
+        rate("imcpck6/s", 6),
+        rate("omcpck6/s", 7),
+        rate("fragok6/s", 8),
+        rate("fragcr6/s", 9),
+    ],
+};
+
+pub static EIP6: Kind = Kind {
+    name: "EIP6",
+    key: Key::Netns,
+    inputs: &[
+        i("Ip6InHdrErrors", Src::Ctr(&["snmp6:Ip6InHdrErrors"])),
+        i("Ip6InAddrErrors", Src::Ctr(&["snmp6:Ip6InAddrErrors"])),
+        i(
+            "Ip6InUnknownProtos",
+            Src::Ctr(&["snmp6:Ip6InUnknownProtos"]),
+        ),
+        i("Ip6InTooBigErrors", Src::Ctr(&["snmp6:Ip6InTooBigErrors"])),
+        i("Ip6InDiscards", Src::Ctr(&["snmp6:Ip6InDiscards"])),
+        i("Ip6OutDiscards", Src::Ctr(&["snmp6:Ip6OutDiscards"])),
+        i("Ip6InNoRoutes", Src::Ctr(&["snmp6:Ip6InNoRoutes"])),
+        i("Ip6OutNoRoutes", Src::Ctr(&["snmp6:Ip6OutNoRoutes"])),
+        i("Ip6ReasmFails", Src::Ctr(&["snmp6:Ip6ReasmFails"])),
+        i("Ip6FragFails", Src::Ctr(&["snmp6:Ip6FragFails"])),
+        i(
+            "Ip6InTruncatedPkts",
+            Src::Ctr(&["snmp6:Ip6InTruncatedPkts"]),
+        ),
+    ],
+    columns: &[
+        rate("ihdrer6/s", 0),
+        rate("iadrer6/s", 1),
+        rate("iukwnp6/s", 2),
+        rate("i2big6/s", 3),
+        rate("idisc6/s", 4),
+        rate("odisc6/s", 5),
+        rate("inort6/s", 6),
+        rate("onort6/s", 7),
+        rate("asmf6/s", 8),
+        rate("fragf6/s", 9),
+        rate("itrpck6/s", 10),
+    ],
+};
+
+pub static ICMP6: Kind = Kind {
+    name: "ICMP6",
+    key: Key::Netns,
+    inputs: &[
+        i("Icmp6InMsgs", Src::Ctr(&["snmp6:Icmp6InMsgs"])),
+        i("Icmp6OutMsgs", Src::Ctr(&["snmp6:Icmp6OutMsgs"])),
+        i("Icmp6InEchos", Src::Ctr(&["snmp6:Icmp6InEchos"])),
+        i(
+            "Icmp6InEchoReplies",
+            Src::Ctr(&["snmp6:Icmp6InEchoReplies"]),
+        ),
+        i(
+            "Icmp6OutEchoReplies",
+            Src::Ctr(&["snmp6:Icmp6OutEchoReplies"]),
+        ),
+        i(
+            "Icmp6InGroupMembQueries",
+            Src::Ctr(&["snmp6:Icmp6InGroupMembQueries"]),
+        ),
+        i(
+            "Icmp6InGroupMembResponses",
+            Src::Ctr(&["snmp6:Icmp6InGroupMembResponses"]),
+        ),
+        i(
+            "Icmp6OutGroupMembResponses",
+            Src::Ctr(&["snmp6:Icmp6OutGroupMembResponses"]),
+        ),
+        i(
+            "Icmp6InGroupMembReductions",
+            Src::Ctr(&["snmp6:Icmp6InGroupMembReductions"]),
+        ),
+        i(
+            "Icmp6OutGroupMembReductions",
+            Src::Ctr(&["snmp6:Icmp6OutGroupMembReductions"]),
+        ),
+        i(
+            "Icmp6InRouterSolicits",
+            Src::Ctr(&["snmp6:Icmp6InRouterSolicits"]),
+        ),
+        i(
+            "Icmp6OutRouterSolicits",
+            Src::Ctr(&["snmp6:Icmp6OutRouterSolicits"]),
+        ),
+        i(
+            "Icmp6InRouterAdvertisements",
+            Src::Ctr(&["snmp6:Icmp6InRouterAdvertisements"]),
+        ),
+        i(
+            "Icmp6InNeighborSolicits",
+            Src::Ctr(&["snmp6:Icmp6InNeighborSolicits"]),
+        ),
+        i(
+            "Icmp6OutNeighborSolicits",
+            Src::Ctr(&["snmp6:Icmp6OutNeighborSolicits"]),
+        ),
+        i(
+            "Icmp6InNeighborAdvertisements",
+            Src::Ctr(&["snmp6:Icmp6InNeighborAdvertisements"]),
+        ),
+        i(
+            "Icmp6OutNeighborAdvertisements",
+            Src::Ctr(&["snmp6:Icmp6OutNeighborAdvertisements"]),
+        ),
+    ],
+    columns: &[
+        rate("imsg6/s", 0),
+        rate("omsg6/s", 1),
+        rate("iech6/s", 2),
+        rate("iechr6/s", 3),
+        rate("oechr6/s", 4),
+        rate("igmbq6/s", 5),
+        rate("igmbr6/s", 6),
+        rate("ogmbr6/s", 7),
+        rate("igmbrd6/s", 8),
+        rate("ogmbrd6/s", 9),
+        rate("irtsol6/s", 10),
+        rate("ortsol6/s", 11),
+        rate("irtad6/s", 12),
+        rate("inbsol6/s", 13),
+        rate("onbsol6/s", 14),
+        rate("inbad6/s", 15),
+        rate("onbad6/s", 16),
+    ],
+};
+
+pub static EICMP6: Kind = Kind {
+    name: "EICMP6",
+    key: Key::Netns,
+    inputs: &[
+        i("Icmp6InErrors", Src::Ctr(&["snmp6:Icmp6InErrors"])),
+        i(
+            "Icmp6InDestUnreachs",
+            Src::Ctr(&["snmp6:Icmp6InDestUnreachs"]),
+        ),
+        i(
+            "Icmp6OutDestUnreachs",
+            Src::Ctr(&["snmp6:Icmp6OutDestUnreachs"]),
+        ),
+        i("Icmp6InTimeExcds", Src::Ctr(&["snmp6:Icmp6InTimeExcds"])),
+        i("Icmp6OutTimeExcds", Src::Ctr(&["snmp6:Icmp6OutTimeExcds"])),
+        i(
+            "Icmp6InParmProblems",
+            Src::Ctr(&["snmp6:Icmp6InParmProblems"]),
+        ),
+        i(
+            "Icmp6OutParmProblems",
+            Src::Ctr(&["snmp6:Icmp6OutParmProblems"]),
+        ),
+        i("Icmp6InRedirects", Src::Ctr(&["snmp6:Icmp6InRedirects"])),
+        i("Icmp6OutRedirects", Src::Ctr(&["snmp6:Icmp6OutRedirects"])),
+        i("Icmp6InPktTooBigs", Src::Ctr(&["snmp6:Icmp6InPktTooBigs"])),
+        i(
+            "Icmp6OutPktTooBigs",
+            Src::Ctr(&["snmp6:Icmp6OutPktTooBigs"]),
+        ),
+    ],
+    columns: &[
+        rate("ierr6/s", 0),
+        rate("idtunr6/s", 1),
+        rate("odtunr6/s", 2),
+        rate("itmex6/s", 3),
+        rate("otmex6/s", 4),
+        rate("iprmpb6/s", 5),
+        rate("oprmpb6/s", 6),
+        rate("iredir6/s", 7),
+        rate("oredir6/s", 8),
+        rate("ipck2b6/s", 9),
+        rate("opck2b6/s", 10),
+    ],
+};
+
 /// nrec's own: bytes per process per interval (sock_diag TCP payload).
 pub static PROC: Kind = Kind {
     name: "PROC",
@@ -364,32 +640,22 @@ pub static STATE: Kind = Kind {
     ],
 };
 
-/// Every name `-n` accepts (shell completion offers these).
-pub const NAMES: [&str; 14] = [
-    "DEV", "EDEV", "IP", "EIP", "SOCK", "SOCK6", "TCP", "ETCP", "UDP", "UDP6", "STATE", "PROC",
-    "LISTEN", "ALL",
+/// Kinds in the order `-n ALL` prints them (sar's order, nrec's own last; LISTEN is not a
+/// per-interval table and follows them). Every kind `-n` takes is one of these.
+pub static ALL: [&Kind; 18] = [
+    &DEV, &EDEV, &SOCK, &IP, &EIP, &ICMP, &EICMP, &TCP, &ETCP, &UDP, &SOCK6, &IP6, &EIP6, &ICMP6,
+    &EICMP6, &UDP6, &STATE, &PROC,
 ];
 
-/// Kinds in the order `-n ALL` prints them (LISTEN is not a per-interval table and comes last).
-pub static ALL: [&Kind; 12] = [
-    &DEV, &EDEV, &IP, &EIP, &SOCK, &SOCK6, &TCP, &ETCP, &UDP, &UDP6, &STATE, &PROC,
-];
+/// Every name `-n` accepts, in `-n ALL`'s order (shell completion offers these).
+pub fn names() -> impl Iterator<Item = &'static str> {
+    ALL.iter().map(|k| k.name).chain(["LISTEN", "ALL"])
+}
+
+/// sar's kinds that are not network traffic nrec records.
+pub const NOT_RECORDED: [&str; 3] = ["NFS", "NFSD", "FC"];
 
 pub fn by_name(name: &str) -> Option<&'static Kind> {
-    let k: &'static Kind = match name.to_ascii_uppercase().as_str() {
-        "DEV" => &DEV,
-        "EDEV" => &EDEV,
-        "IP" => &IP,
-        "EIP" => &EIP,
-        "SOCK" => &SOCK,
-        "SOCK6" => &SOCK6,
-        "TCP" => &TCP,
-        "ETCP" => &ETCP,
-        "UDP" => &UDP,
-        "UDP6" => &UDP6,
-        "STATE" => &STATE,
-        "PROC" => &PROC,
-        _ => return None,
-    };
-    Some(k)
+    let name = name.to_ascii_uppercase();
+    ALL.iter().copied().find(|k| k.name == name)
 }

@@ -29,9 +29,15 @@ pub fn parse_kinds(list: &[String]) -> Result<Vec<Part>> {
             "LISTEN" => out.push(Part::Listen),
             _ => match kinds::by_name(k) {
                 Some(kind) => out.push(Part::Table(kind)),
+                None if kinds::NOT_RECORDED.contains(&k.to_ascii_uppercase().as_str()) => {
+                    return Err(Error::usage(format!(
+                        "-n {k}: sar's NFS, NFSD and FC reports are not network traffic nrec records (use sar for them)"
+                    )));
+                }
                 None => {
                     return Err(Error::usage(format!(
-                        "-n {k:?}: unknown report kind; choose from DEV, EDEV, IP, EIP, SOCK, SOCK6, TCP, ETCP, UDP, UDP6, STATE, PROC, LISTEN, ALL"
+                        "-n {k:?}: unknown report kind; choose from {}",
+                        kinds::names().collect::<Vec<_>>().join(", ")
                     )));
                 }
             },
