@@ -5,6 +5,10 @@
 //! ```toml
 //! month_start = 1    # the day a "month" begins (vnStat's MonthRotate): a billing cycle
 //!
+//! [aliases]          # names shown next to interfaces and taken wherever a name is
+//! "eth0" = "uplink"
+//! "lo@web" = "web loopback"
+//!
 //! [retention]
 //! raw = "14d"        # one row per sample: sar-style reports at full resolution
 //! hourly = "400d"    # rollups in 15-minute buckets (exact local days in every zone)
@@ -20,6 +24,7 @@
 
 use nrec_model::error::{Error, Result};
 use nrec_model::filter::IfaceFilter;
+use nrec_model::names::Aliases;
 use nrec_model::time::MonthStart;
 pub use nrec_report::metrics::{Bounds as Metrics, ProcLabel as MetricsBy};
 pub use nrec_store::prune::Retention;
@@ -40,12 +45,15 @@ pub struct Config {
     pub month_start: MonthStart,
     /// `[[alert]]` rules (quotas and rate alerts), in file order.
     pub alerts: Vec<crate::alerts::rules::Rule>,
+    /// `[aliases]`: interface → the name people call it.
+    pub aliases: Aliases,
 }
 
 #[derive(Deserialize, Default)]
 #[serde(deny_unknown_fields)]
 struct File {
     month_start: Option<i64>,
+    aliases: Option<std::collections::BTreeMap<String, String>>,
     retention: Option<RetentionFile>,
     metrics: Option<MetricsFile>,
     alert: Option<Vec<toml::Spanned<crate::alerts::rules::RuleFile>>>,
@@ -145,6 +153,13 @@ impl Config {
                 Error::usage(format!("config {}: month_start = {why}", path.display()))
             })?,
         };
+        let aliases = Aliases::new(
+            f.aliases
+                .iter()
+                .flatten()
+                .map(|(k, v)| (k.as_str(), v.as_str())),
+        )
+        .map_err(|why| Error::usage(format!("config {}: aliases: {why}", path.display())))?;
         let m = f.metrics.unwrap_or_default();
         let dm = Metrics::default();
         let bad = |key: &str, v: &str, why: &str| {
@@ -167,6 +182,7 @@ impl Config {
                     .map(OsString::from)
                     .collect::<Vec<_>>(),
                 None,
+                &aliases,
             ),
             processes: cap("processes", m.processes, dm.processes)?,
             ports: cap("ports", m.ports, dm.ports)?,
@@ -198,13 +214,14 @@ impl Config {
         for a in f.alert.unwrap_or_default() {
             let line = text[..a.span().start.min(text.len())].matches('\n').count() + 1;
             let name = format!("{:?}", a.get_ref().name);
-            let rule = crate::alerts::rules::Rule::from_file(a.into_inner(), line, month_start)
-                .map_err(|why| {
-                    Error::usage(format!(
-                        "config {}: alert {name} (line {line}): {why}",
-                        path.display()
-                    ))
-                })?;
+            let rule =
+                crate::alerts::rules::Rule::from_file(a.into_inner(), line, month_start, &aliases)
+                    .map_err(|why| {
+                        Error::usage(format!(
+                            "config {}: alert {name} (line {line}): {why}",
+                            path.display()
+                        ))
+                    })?;
             if let Some(first) = alerts.iter().find(|r| r.name == rule.name) {
                 return Err(Error::usage(format!(
                     "config {}: alert {name} (line {line}): the name is already the rule of line {}",
@@ -220,6 +237,7 @@ impl Config {
             metrics,
             month_start,
             alerts,
+            aliases,
         })
     }
 }

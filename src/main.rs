@@ -72,12 +72,6 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let g = cmd::Global {
-        db: cli.db.clone(),
-        config: cli.config.clone(),
-        verbose: cli.verbose,
-        quiet: cli.quiet,
-    };
     let mut out = output::Stdout::new();
     // One rule for the config file (--config, NREC_CONFIG, or /etc/nrec/nrec.toml when it
     // exists): every command reads it first and a broken one is exit 2 — except the
@@ -86,12 +80,23 @@ fn main() -> ExitCode {
         cli.command,
         cli::Command::Record(_) | cli::Command::Daemon(_)
     );
+    let mut aliases = nrec_model::names::Aliases::default();
     if !recorder {
-        if let Err(e) = config::Config::load(g.config.as_deref()) {
-            eprintln!("nrec: {e}");
-            return ExitCode::from(e.exit as u8);
+        match config::Config::load(cli.config.as_deref()) {
+            Ok(c) => aliases = c.aliases,
+            Err(e) => {
+                eprintln!("nrec: {e}");
+                return ExitCode::from(e.exit as u8);
+            }
         }
     }
+    let g = cmd::Global {
+        db: cli.db.clone(),
+        config: cli.config.clone(),
+        verbose: cli.verbose,
+        quiet: cli.quiet,
+        aliases,
+    };
     // An image is not for a terminal (its bytes would be taken for escape sequences).
     if cli.command.format() == Some(cli::Format::Png)
         && std::io::IsTerminal::is_terminal(&std::io::stdout())

@@ -455,6 +455,17 @@ fn resolve(
         .chain(meta.found.ebpf.values())
         .cloned()
         .collect();
+    // the owners' user names as the system names them now (a name read from a captured
+    // tree's uid would be this host's user, not that system's): kept with new process rows
+    if live {
+        for o in &owners {
+            if let std::collections::hash_map::Entry::Vacant(e) = meta.found.users.entry(o.uid) {
+                if let Some(name) = nrec_sys::user_name(o.uid) {
+                    e.insert(name);
+                }
+            }
+        }
+    }
     for o in &owners {
         if let Err(e) = meta.of_owner(w, o) {
             warn.warn(

@@ -7,7 +7,6 @@ use super::rules::{Limit, MATCHED_CAP, Period, Rule, Subject};
 use crate::config::Config;
 use jiff::tz::TimeZone;
 use nrec_model::error::{Error, Result};
-use nrec_model::filter::IfaceFilter;
 use nrec_model::names::{escape_bytes, iface_label};
 use nrec_model::time::MonthStart;
 use nrec_store::rollup::Kind;
@@ -121,8 +120,7 @@ fn subject_series(
 ) -> std::result::Result<(Kind, Vec<i64>, Vec<String>), String> {
     let db = |e: Error| e.msg;
     match s {
-        Subject::Interface(pat) => {
-            let filter = IfaceFilter::new(std::slice::from_ref(pat), None);
+        Subject::Interface(_, filter) => {
             let ids: Vec<i64> = reads
                 .ifaces()
                 .map_err(db)?

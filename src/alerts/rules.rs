@@ -1,8 +1,9 @@
 //! An alert rule: one `[[alert]]` table of nrec.toml, checked into a typed [`Rule`] (its
 //! subject, direction, limit, command and deadline), with the sizes and rates it is written in.
 
+use nrec_model::filter::IfaceFilter;
 use nrec_model::limit;
-use nrec_model::names::escape_bytes;
+use nrec_model::names::{Aliases, escape_bytes};
 use nrec_model::time::MonthStart;
 use nrec_report::output::units::{bits_per_s, bytes as size};
 use serde::Deserialize;
@@ -13,8 +14,9 @@ use std::time::Duration;
 /// What a rule watches.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Subject {
-    /// An interface as the reports name it (`eth0`, `lo@NETNS`) or a shell pattern (`veth*`).
-    Interface(OsString),
+    /// An interface as the reports name it (`eth0`, `lo@NETNS`), its alias, or a shell
+    /// pattern (`veth*`), as written and as the filter that matches it.
+    Interface(OsString, IfaceFilter),
     /// Every process with this name (comm).
     Process(Vec<u8>),
     /// Every process of this systemd unit.
@@ -29,7 +31,7 @@ pub enum Subject {
 impl Subject {
     pub fn kind(&self) -> &'static str {
         match self {
-            Subject::Interface(_) => "interface",
+            Subject::Interface(..) => "interface",
             Subject::Process(_) => "process",
             Subject::Unit(_) => "unit",
             Subject::Container(_) => "container",
@@ -39,7 +41,7 @@ impl Subject {
     /// The subject as printed (escaped: names are untrusted bytes).
     pub fn text(&self) -> String {
         match self {
-            Subject::Interface(s) => escape_bytes(s.as_bytes()),
+            Subject::Interface(s, _) => escape_bytes(s.as_bytes()),
             Subject::Process(s) => escape_bytes(s),
             Subject::Unit(s) | Subject::Container(s) => escape_bytes(s.as_bytes()),
             Subject::Port(p) => p.to_string(),
@@ -149,6 +151,7 @@ impl Rule {
         f: RuleFile,
         line: usize,
         month: MonthStart,
+        aliases: &Aliases,
     ) -> std::result::Result<Rule, String> {
         let name = f.name;
         if name.is_empty()
@@ -167,7 +170,9 @@ impl Rule {
             if i.is_empty() || i.len() > limit::IFNAME + 1 + limit::NETNS {
                 return Err(format!("interface {i:?}: not an interface name"));
             }
-            subjects.push(Subject::Interface(i.into()));
+            let pat = OsString::from(i);
+            let filter = IfaceFilter::new(std::slice::from_ref(&pat), None, aliases);
+            subjects.push(Subject::Interface(pat, filter));
         }
         if let Some(p) = f.process {
             if p.is_empty() || p.len() > limit::COMM {

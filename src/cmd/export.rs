@@ -33,7 +33,7 @@ pub fn run(args: &ExportArgs, g: &Global, out: &mut dyn Write) -> Result<()> {
         table: table.into(),
         step: args.resolution.map(Res::step),
         container: args.container.clone(),
-        ifaces: IfaceFilter::new(&args.iface, args.netns.as_ref()),
+        ifaces: IfaceFilter::new(&args.iface, args.netns.as_ref(), &g.aliases),
         progress: std::io::stderr().is_terminal() && !g.quiet,
         window,
     };

@@ -50,6 +50,7 @@ pub fn run(args: &HtmlArgs, g: &Global, out: &mut dyn Write) -> Result<()> {
             config: g.config.clone(),
             verbose: 0,
             quiet: quiet || g.quiet,
+            aliases: g.aliases.clone(),
         };
         let mut buf = Vec::new();
         super::run(&cli.command, &pg, &mut buf)?;

@@ -57,7 +57,7 @@ pub fn run(args: &LiveArgs, g: &Global, out: &mut dyn Write) -> Result<()> {
             ));
         }
         let reader = Reader::new(crate::sampler::ebpf_pins(&g.db_read_path()), !args.no_ebpf);
-        return crate::live::tui::run(reader, delay, &g.db_read_path(), args);
+        return crate::live::tui::run(reader, delay, &g.db_read_path(), args, &g.aliases);
     }
     let mut reader = Reader::new(crate::sampler::ebpf_pins(&g.db_read_path()), !args.no_ebpf);
     if !g.quiet {
@@ -117,8 +117,8 @@ pub fn run(args: &LiveArgs, g: &Global, out: &mut dyn Write) -> Result<()> {
         };
         totals.add(&t);
         // every tick after the first read what the view shows
-        let mut rows =
-            view::rows(&t, &totals, args.view, args.by, args.sort, "").unwrap_or_default();
+        let mut rows = view::rows(&t, &totals, args.view, args.by, args.sort, "", &g.aliases)
+            .unwrap_or_default();
         if let Some(n) = args.limit {
             // keep (unattributed), the last row, so the block still adds up
             if rows.len() > n + 1 {

@@ -115,6 +115,9 @@ pub struct Global {
     pub config: Option<PathBuf>,
     pub verbose: u8,
     pub quiet: bool,
+    /// The config's `[aliases]` (read once by `main`; none for the recorders): what every
+    /// interface filter takes and every table and picture shows next to a name.
+    pub aliases: nrec_model::names::Aliases,
 }
 
 impl Global {

@@ -22,7 +22,11 @@ pub fn run(args: &ReportArgs, g: &Global, out: &mut dyn Write) -> Result<()> {
         .map(|s| parse_interval("--interval", s))
         .transpose()?;
     let shape = Shape {
-        filter: IfaceFilter::new(&args.iface, args.netns.as_ref().or(args.container.as_ref())),
+        filter: IfaceFilter::new(
+            &args.iface,
+            args.netns.as_ref().or(args.container.as_ref()),
+            &g.aliases,
+        ),
         omit_idle: args.omit_idle,
         interval_ms,
         origin_ms: local_midnight(window.start, &tz).as_millisecond(),

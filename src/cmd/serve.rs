@@ -64,6 +64,7 @@ pub fn run(args: &ServeArgs, g: &Global) -> Result<()> {
             config: g.config.clone(),
             verbose: g.verbose,
             quiet: g.quiet,
+            aliases: g.aliases.clone(),
         },
         clock,
         metrics: cfg.metrics,
@@ -281,7 +282,8 @@ pub fn export(args: &crate::cli::ExportArgs, g: &Global, out: &mut dyn Write) ->
     let mut cfg = Config::load(g.config.as_deref())?;
     if !args.iface.is_empty() || args.netns.is_some() {
         // the command line's interfaces, in place of the config's
-        cfg.metrics.ifaces = nrec_model::filter::IfaceFilter::new(&args.iface, args.netns.as_ref());
+        cfg.metrics.ifaces =
+            nrec_model::filter::IfaceFilter::new(&args.iface, args.netns.as_ref(), &cfg.aliases);
     }
     let mut r = Reader::open(&g.db_read_path())?;
     let w = &args.window;

@@ -31,7 +31,11 @@ pub fn run(args: &SummaryArgs, g: &Global, out: &mut dyn Write) -> Result<()> {
     let subject = match (&args.proc, args.port.as_deref()) {
         (Some(name), _) => Subject::Proc(name.as_bytes().to_vec()),
         (None, Some(p)) => Subject::Port(service_port(p)?),
-        (None, None) => Subject::Ifaces(IfaceFilter::new(&args.iface, args.container.as_ref())),
+        (None, None) => Subject::Ifaces(IfaceFilter::new(
+            &args.iface,
+            args.container.as_ref(),
+            &g.aliases,
+        )),
     };
     let view = if args.hourly {
         View::Hourly

@@ -23,15 +23,25 @@ pub fn kinds() -> ArgValueCandidates {
     })
 }
 
-/// Interface names as the reports print them (`eth0`, `lo@NETNS`).
+/// Interface names as the reports print them (`eth0`, `lo@NETNS`), then the config's
+/// aliases (each said with its interface).
 pub fn ifaces() -> ArgValueCandidates {
     ArgValueCandidates::new(|| {
-        from_db(|r| {
+        let mut out: Vec<CompletionCandidate> = from_db(|r| {
             Ok(r.ifaces()?
                 .iter()
                 .map(|i| nrec_model::names::iface_label(&i.netns, &i.name))
                 .collect())
-        })
+        });
+        let config = std::env::var_os("NREC_CONFIG").map(std::path::PathBuf::from);
+        if let Ok(c) = crate::config::Config::load(config.as_deref()) {
+            out.extend(
+                c.aliases
+                    .labels()
+                    .map(|(a, iface)| CompletionCandidate::new(a).help(Some(iface.into()))),
+            );
+        }
+        out
     })
 }
 

@@ -49,6 +49,8 @@ struct App {
     by: By,
     sort: Sort,
     filter: String,
+    /// `[aliases]`: shown next to interface names and matched by the filter.
+    aliases: nrec_model::names::Aliases,
     editing: bool,
     paused: bool,
     help: bool,
@@ -91,6 +93,7 @@ pub fn run(
     delay: Duration,
     db: &std::path::Path,
     args: &crate::cli::LiveArgs,
+    aliases: &nrec_model::names::Aliases,
 ) -> Result<()> {
     let prev = std::panic::take_hook();
     std::panic::set_hook(Box::new(move |info| {
@@ -112,6 +115,7 @@ pub fn run(
             by: args.by,
             sort: args.sort,
             filter: String::new(),
+            aliases: aliases.clone(),
             editing: false,
             paused: false,
             help: false,
@@ -319,7 +323,15 @@ fn draw(f: &mut ratatui::Frame, app: &mut App, limits: &[String], source: &str) 
     let area = f.area();
     let empty = super::Tick::default();
     let t = app.tick.as_ref().unwrap_or(&empty);
-    let live = view::rows(t, &app.totals, app.view, app.by, app.sort, &app.filter);
+    let live = view::rows(
+        t,
+        &app.totals,
+        app.view,
+        app.by,
+        app.sort,
+        &app.filter,
+        &app.aliases,
+    );
     // a sample stored since the history and recorded intervals were read: read them again
     if app.history.changed() {
         app.recorded = None;
@@ -542,7 +554,12 @@ fn table(f: &mut ratatui::Frame, app: &mut App, rows: &[Row], secs: f64, area: R
         .iter()
         .map(|r| {
             [
-                escape_text(&r.key),
+                // an interface with its alias (`[aliases]`), as every table shows it
+                escape_text(&if app.view == View::Ifaces {
+                    app.aliases.shown_label(&r.key)
+                } else {
+                    r.key.clone()
+                }),
                 rate(r.rx, secs),
                 rate(r.tx, secs),
                 size(r.rx_total),

@@ -2,6 +2,7 @@
 //! started: one model for the screen and for batch mode.
 
 use super::Tick;
+use nrec_model::names::Aliases;
 use std::collections::HashMap;
 
 /// What a row is.
@@ -304,7 +305,8 @@ fn unattributed(t: &Tick, view: View) -> (u64, u64) {
 }
 
 /// The rows of `view` that moved bytes in tick `t`, with their totals since the session
-/// started, `filter` (a substring of the key or detail, case-insensitive) applied, sorted;
+/// started, `filter` (a substring of the key, an interface's alias or the detail,
+/// case-insensitive) applied, sorted;
 /// `(unattributed)` last (not for interfaces: they are the total). None for a connection
 /// view of a tick that did not read the connections.
 pub fn rows(
@@ -314,6 +316,7 @@ pub fn rows(
     by: By,
     sort_by: Sort,
     filter: &str,
+    aliases: &Aliases,
 ) -> Option<Vec<Row>> {
     if view.of_conns() && !t.conns_read {
         return None;
@@ -323,6 +326,9 @@ pub fn rows(
         filter.is_empty()
             || k.to_lowercase().contains(&filter)
             || d.to_lowercase().contains(&filter)
+            // an interface by its alias too, as the table shows it
+            || (view == View::Ifaces
+                && aliases.shown_label(k).to_lowercase().contains(&filter))
     };
     let mut out: Vec<Row> = fold(t, view, by)
         .into_iter()
@@ -464,7 +470,16 @@ mod tests {
         let mut tot = Totals::default();
         tot.add(&t);
         tot.add(&t);
-        let r = rows(&t, &tot, View::Procs, By::Name, Sort::Rate, "").unwrap();
+        let r = rows(
+            &t,
+            &tot,
+            View::Procs,
+            By::Name,
+            Sort::Rate,
+            "",
+            &Aliases::default(),
+        )
+        .unwrap();
         assert_eq!(r[0].key, "nginx");
         assert_eq!((r[0].rx, r[0].tx), (150, 950));
         assert_eq!((r[0].rx_total, r[0].tx_total), (300, 1900));
@@ -472,18 +487,70 @@ mod tests {
         // the rows and (unattributed) add up to the interfaces
         let sum: u64 = r.iter().map(|r| r.rx + r.tx).sum();
         assert_eq!(sum, 1200);
-        let r = rows(&t, &tot, View::Procs, By::Unit, Sort::Name, "").unwrap();
+        let r = rows(
+            &t,
+            &tot,
+            View::Procs,
+            By::Unit,
+            Sort::Name,
+            "",
+            &Aliases::default(),
+        )
+        .unwrap();
         assert_eq!(r[0].key, "(no unit)");
         assert_eq!(r[1].detail, "nginx");
-        let r = rows(&t, &tot, View::Conns, By::Name, Sort::Rate, "").unwrap();
+        let r = rows(
+            &t,
+            &tot,
+            View::Conns,
+            By::Name,
+            Sort::Rate,
+            "",
+            &Aliases::default(),
+        )
+        .unwrap();
         assert_eq!(r[0].key, "443 ↔ 10.0.0.1:5000");
         assert_eq!(r[1].key, "40000 ↔ [::1]:22");
         assert_eq!(r[1].detail, "(no process)");
-        let r = rows(&t, &tot, View::Ports, By::Name, Sort::Tx, "").unwrap();
+        let r = rows(
+            &t,
+            &tot,
+            View::Ports,
+            By::Name,
+            Sort::Tx,
+            "",
+            &Aliases::default(),
+        )
+        .unwrap();
         assert_eq!(r[0].key, "tcp/443");
-        let r = rows(&t, &tot, View::Hosts, By::Name, Sort::Rate, "10.0").unwrap();
+        let r = rows(
+            &t,
+            &tot,
+            View::Hosts,
+            By::Name,
+            Sort::Rate,
+            "10.0",
+            &Aliases::default(),
+        )
+        .unwrap();
         assert_eq!(r.len(), 1, "a filter keeps matching rows only: {r:?}");
-        let r = rows(&t, &tot, View::Ifaces, By::Name, Sort::Rate, "").unwrap();
+        let r = rows(
+            &t,
+            &tot,
+            View::Ifaces,
+            By::Name,
+            Sort::Rate,
+            "",
+            &Aliases::default(),
+        )
+        .unwrap();
+        // an alias selects its interface in the filter
+        let a = Aliases::new([("eth0", "uplink")]).unwrap();
+        let up = rows(&t, &tot, View::Ifaces, By::Name, Sort::Rate, "upl", &a).unwrap();
+        assert!(
+            up.iter().all(|r| r.key == "eth0") && !up.is_empty(),
+            "{up:?}"
+        );
         assert_eq!(r.len(), 1);
         assert_eq!(r[0].rx_total, 400);
     }
@@ -524,13 +591,33 @@ mod tests {
         tot.add(&light);
         assert_eq!((tot.secs, tot.conns_secs), (2.0, 1.0));
         // processes and interfaces count both ticks
-        let r = rows(&light, &tot, View::Procs, By::Name, Sort::Rate, "").unwrap();
+        let r = rows(
+            &light,
+            &tot,
+            View::Procs,
+            By::Name,
+            Sort::Rate,
+            "",
+            &Aliases::default(),
+        )
+        .unwrap();
         assert_eq!((r[0].rx_total, r[0].tx_total), (300, 1900));
         assert_eq!(r.last().unwrap().rx_total, 80);
         // the connection views: no rows for the light tick, totals of the read one only
         for v in [View::Conns, View::Ports, View::Hosts] {
-            assert!(rows(&light, &tot, v, By::Name, Sort::Rate, "").is_none());
-            let r = rows(&t, &tot, v, By::Name, Sort::Rate, "").unwrap();
+            assert!(
+                rows(
+                    &light,
+                    &tot,
+                    v,
+                    By::Name,
+                    Sort::Rate,
+                    "",
+                    &Aliases::default()
+                )
+                .is_none()
+            );
+            let r = rows(&t, &tot, v, By::Name, Sort::Rate, "", &Aliases::default()).unwrap();
             assert_eq!(r[0].rx_total + r[0].tx_total, 1000, "{v:?}");
             assert_eq!(r.last().unwrap().rx_total, 95, "{v:?}");
         }

@@ -1118,3 +1118,118 @@ fn two_databases_count_on_their_own_and_neither_takes_the_others_bytes() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// Issue 35 item 7: `top-procs --by user` — two real users (root and nobody) moving known
+/// bytes, each credited to its user by name; the name is stored with the process when it is
+/// first recorded, so a user deleted since (a uid no longer in /etc/passwd) keeps it.
+#[test]
+fn processes_by_user_carry_the_name_the_system_gave_then() {
+    let env = Env::with_ebpf();
+    if !ebpf_or_skip(&env, "processes_by_user") {
+        return;
+    }
+    env.record_live();
+    // root receives what nobody sends: 2 000 000 bytes over loopback
+    let mut sink = python_in(None)
+        .args([
+            "-c",
+            // bounded in time: it never outlives a failed test
+            "import socket,sys\nl=socket.socket(); l.settimeout(20); l.bind(('127.0.0.1',0)); l.listen(1)\nprint(l.getsockname()[1], flush=True)\nc,_=l.accept(); c.settimeout(20); n=0\nwhile True:\n d=c.recv(65536)\n if not d: break\n n+=len(d)\nprint(n, flush=True)",
+        ])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut out = std::io::BufReader::new(sink.stdout.take().unwrap());
+    let mut port = String::new();
+    std::io::BufRead::read_line(&mut out, &mut port).unwrap();
+    // Debian's python3: nobody cannot enter root's home, where a pyenv's may be
+    let python = std::path::Path::new("/usr/bin/python3");
+    let sent = as_nobody(python)
+        .args([
+            "-c",
+            "import socket,sys\nc=socket.create_connection(('127.0.0.1',int(sys.argv[1])))\nc.sendall(b'u'*2000000)",
+            port.trim(),
+        ])
+        .output()
+        .unwrap();
+    assert_success(&sent);
+    let mut got = String::new();
+    std::io::BufRead::read_line(&mut out, &mut got).unwrap();
+    assert_eq!(got.trim(), "2000000");
+    sink.wait().unwrap();
+    env.record_live();
+    let (rows2, doc) = {
+        let out = env
+            .cmd(&[
+                "top-procs",
+                "--by",
+                "user",
+                "--since",
+                "1h",
+                "--format",
+                "json",
+                "--limit",
+                "100",
+            ])
+            .env("NREC_NOW", jiff::Timestamp::now().to_string())
+            .output()
+            .unwrap();
+        assert_success(&out);
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        let m: std::collections::HashMap<String, (u64, u64)> = v["rows"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| {
+                (
+                    r["name"].as_str().unwrap().to_string(),
+                    (
+                        r["rx_bytes"].as_u64().unwrap(),
+                        r["tx_bytes"].as_u64().unwrap(),
+                    ),
+                )
+            })
+            .collect();
+        (m, v)
+    };
+    let nobody = rows2.get("nobody").copied().unwrap_or_default();
+    let root = rows2.get("root").copied().unwrap_or_default();
+    assert!(nobody.1.abs_diff(2_000_000) <= 2, "nobody sent 2 MB: {doc}");
+    assert!(root.0 >= 2_000_000, "root received it: {doc}");
+    // stored at sample time: the name stays when the uid no longer resolves
+    let stored: Option<Vec<u8>> = env
+        .sql()
+        .query_row(
+            "SELECT user FROM process WHERE uid = (SELECT uid FROM process WHERE user = CAST('nobody' AS BLOB) LIMIT 1) LIMIT 1",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(stored.as_deref(), Some(&b"nobody"[..]));
+    env.sql()
+        .execute(
+            "UPDATE process SET uid = 54321, user = CAST('ghost' AS BLOB) WHERE user = CAST('nobody' AS BLOB)",
+            [],
+        )
+        .unwrap();
+    let out = env
+        .cmd(&[
+            "top-procs",
+            "--by",
+            "user",
+            "--since",
+            "1h",
+            "--format",
+            "csv",
+        ])
+        .env("NREC_NOW", jiff::Timestamp::now().to_string())
+        .output()
+        .unwrap();
+    assert_success(&out);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains(",ghost,"),
+        "a deleted user keeps its name:\n{text}"
+    );
+    assert!(!text.contains(",54321,"), "{text}");
+}

@@ -1013,3 +1013,117 @@ fn a_process_average_is_over_the_window_like_an_interface() {
     let v: serde_json::Value = serde_json::from_str(&js).unwrap();
     assert_eq!(v["reports"][0]["average"][0]["interval_s"], 600.0, "{js}");
 }
+
+/// Issue 35 item 5: `[aliases]` names interfaces as people call them — shown next to the
+/// name in tables and pictures, an `alias` label in the metrics, and taken wherever a name
+/// is (report, summary, its 95th percentile, export, alerts); CSV and JSON keep the name.
+#[test]
+fn an_alias_is_shown_and_taken_wherever_an_interface_name_is() {
+    let env = namespaced_history();
+    let now = "2026-11-22T02:00:00Z";
+    let intervals = 99;
+    let cfg = env.tmp.path().join("aliases.toml");
+    std::fs::write(
+        &cfg,
+        "[aliases]\n\"lo\" = \"host loop\"\n\"lo@ncb\" = \"bulk\"\n\n\
+         [[alert]]\nname = \"bulk-day\"\ninterface = \"bulk\"\nvolume = \"1 TB\"\nperiod = \"day\"\n",
+    )
+    .unwrap();
+    let c = cfg.to_str().unwrap();
+    let run = |args: &[&str]| -> (String, String) {
+        let out = env
+            .cmd(&[&["--config", c], args].concat())
+            .env("NREC_NOW", now)
+            .output()
+            .unwrap();
+        assert_success(&out);
+        (
+            String::from_utf8(out.stdout).unwrap(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let pair = |ns: &str, i: &str| (ns.to_string(), i.to_string());
+    // taken as a name: whole and by pattern; CSV keeps the interface's name
+    let report = |sel: &[&str]| {
+        who_and_rx(&run(&[&["report", "--today", "--format", "csv"], sel].concat()).0)
+    };
+    assert_eq!(
+        report(&["-i", "host loop"]),
+        (vec![pair("root", "lo")], intervals * 1000)
+    );
+    assert_eq!(
+        report(&["-i", "bu*"]),
+        (vec![pair("ncb", "lo")], intervals * 10_000_000)
+    );
+    // shown next to the name in the table and the picture
+    let (table, _) = run(&["report", "--today", "-i", "bulk"]);
+    assert!(
+        table
+            .lines()
+            .any(|l| l.starts_with("Average:") && l.contains(" lo@ncb (bulk) ")),
+        "{table}"
+    );
+    let (svg, _) = run(&["report", "--today", "-i", "bulk", "--format", "svg"]);
+    assert!(svg.contains("lo@ncb (bulk)"), "the picture names the alias");
+    // summary, its table and its 95th percentile
+    let (js, _) = run(&["summary", "-i", "bulk", "--format", "json"]);
+    let v: serde_json::Value = serde_json::from_str(&js).unwrap();
+    let today: u64 = v["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["period"] == "today")
+        .map(|r| r["rx_bytes"].as_u64().unwrap())
+        .sum();
+    assert_eq!(today, intervals * 10_000_000, "{v}");
+    let (text, _) = run(&["summary", "-i", "host loop"]);
+    assert!(
+        text.lines().any(|l| l.starts_with("lo (host loop) ")),
+        "{text}"
+    );
+    let (p95, _) = run(&["summary", "--95th", "--today", "-i", "bulk"]);
+    assert!(
+        p95.lines().any(|l| l.starts_with("lo@ncb (bulk) ")),
+        "{p95}"
+    );
+    // the metrics: an alias label where the config gives one
+    let (om, _) = run(&["export", "iface", "--format", "openmetrics", "-i", "*@*"]);
+    let mut series: Vec<&str> = om
+        .lines()
+        .filter(|l| l.starts_with("nrec_network_receive_bytes_total{"))
+        .map(|l| &l[..l.find('}').unwrap() + 1])
+        .collect();
+    series.sort();
+    series.dedup();
+    assert_eq!(
+        series,
+        [
+            r#"nrec_network_receive_bytes_total{netns="nca",device="eth0"}"#,
+            r#"nrec_network_receive_bytes_total{netns="nca",device="lo"}"#,
+            r#"nrec_network_receive_bytes_total{netns="ncb",device="lo",alias="bulk"}"#,
+        ]
+    );
+    // a quota on the alias counts its interface
+    let (js, _) = run(&["alerts", "--format", "json"]);
+    let v: serde_json::Value = serde_json::from_str(&js).unwrap();
+    assert_eq!(alert_value(&v, "bulk-day"), intervals * 10_001_000, "{v}");
+    // a name that is neither says what there is, aliases included
+    let out = env
+        .cmd(&["--config", c, "report", "--today", "-i", "nosuch"])
+        .env("NREC_NOW", now)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("lo (host loop)"), "{err}");
+    // an alias that could not be shown safely is refused, naming the file's section
+    for bad in ["\"lo\" = \"\"", "\"lo\" = \"a\\u001b[2J\"", "\"\" = \"x\""] {
+        std::fs::write(&cfg, format!("[aliases]\n{bad}\n")).unwrap();
+        let out = env.cmd(&["--config", c, "summary"]).output().unwrap();
+        assert_eq!(out.status.code(), Some(2), "{bad}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            err.starts_with("nrec: config ") && err.contains("aliases") && err.lines().count() == 1,
+            "{bad}: {err}"
+        );
+    }
+}

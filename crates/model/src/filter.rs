@@ -4,9 +4,11 @@
 //! veths, `lo@ns-*` the loopbacks of the namespaces named `ns-…`, `*@*` every interface of every
 //! other namespace; `lo@root` names the host's by its namespace's name, which no pattern
 //! matches). `--netns PATTERN` names the namespaces instead, the host's included: `-i lo
-//! --netns '*'` is every loopback. Reports, summaries, exports, alerts and
+//! --netns '*'` is every loopback. An alias (`[aliases]`, `crate::names::Aliases`) is taken
+//! wherever a name is: `-i uplink`, `-i 'up*'`. Reports, summaries, exports, alerts and
 //! metrics all match through here. Names are bytes; patterns match bytes.
 
+use crate::names::Aliases;
 use std::ffi::OsString;
 use std::os::unix::ffi::OsStrExt;
 
@@ -27,10 +29,11 @@ struct Pat {
 pub struct IfaceFilter {
     pats: Vec<Pat>,
     netns: Option<Vec<u8>>,
+    aliases: Aliases,
 }
 
 impl IfaceFilter {
-    pub fn new(ifaces: &[OsString], netns: Option<&OsString>) -> IfaceFilter {
+    pub fn new(ifaces: &[OsString], netns: Option<&OsString>, aliases: &Aliases) -> IfaceFilter {
         let pats = ifaces
             .iter()
             .map(|v| {
@@ -50,7 +53,13 @@ impl IfaceFilter {
         IfaceFilter {
             pats,
             netns: netns.map(|n| n.as_bytes().to_vec()),
+            aliases: aliases.clone(),
         }
+    }
+
+    /// The aliases names are shown with and matched by.
+    pub fn aliases(&self) -> &Aliases {
+        &self.aliases
     }
 
     /// Whether interfaces are named (`--iface`), not only namespaces.
@@ -66,8 +75,13 @@ impl IfaceFilter {
     /// Whether pattern `p` names interface `name` of namespace `netns`: as printed, `NAME`
     /// for the root namespace's and `NAME@NETNS` for any other's; with `--netns` given
     /// (`any_netns`), the namespace is that option's to choose.
-    fn pat_matches(p: &Pat, netns: &[u8], name: &[u8], any_netns: bool) -> bool {
+    fn pat_matches(&self, p: &Pat, netns: &[u8], name: &[u8], any_netns: bool) -> bool {
         let root = netns == ROOT;
+        if let Some(a) = self.aliases.get(netns, name) {
+            if glob(&p.whole, a.as_bytes()) {
+                return true;
+            }
+        }
         // a name that itself holds '@' is matched whole first
         (glob(&p.whole, name) && (root || any_netns))
             || match &p.netns {
@@ -86,11 +100,11 @@ impl IfaceFilter {
                 || self
                     .pats
                     .iter()
-                    .any(|p| Self::pat_matches(p, netns, name, by_netns)))
+                    .any(|p| self.pat_matches(p, netns, name, by_netns)))
     }
 
     fn matches_with(&self, p: &Pat, netns: &[u8], name: &[u8]) -> bool {
-        Self::pat_matches(p, netns, name, self.netns.is_some())
+        self.pat_matches(p, netns, name, self.netns.is_some())
             && self.netns.as_deref().is_none_or(|x| glob(x, netns))
     }
 
@@ -118,7 +132,7 @@ impl IfaceFilter {
         }
         let mut recorded: Vec<String> = seen
             .iter()
-            .map(|(ns, n)| crate::names::iface_label(ns, n))
+            .map(|(ns, n)| self.aliases.shown(ns, n))
             .collect();
         recorded.sort();
         recorded.dedup();
@@ -273,19 +287,56 @@ mod tests {
 
     #[test]
     fn the_names_nrec_prints_select_their_interfaces() {
-        let f = IfaceFilter::new(&["lo@uxns".into(), "veth*".into()], None);
+        let f = IfaceFilter::new(
+            &["lo@uxns".into(), "veth*".into()],
+            None,
+            &Aliases::default(),
+        );
         assert!(f.matches(b"uxns", b"lo"));
         assert!(!f.matches(b"root", b"lo"));
         assert!(f.matches(b"root", b"veth0"));
-        let f = IfaceFilter::new(&["lo".into()], Some(&"ux*".into()));
+        let f = IfaceFilter::new(&["lo".into()], Some(&"ux*".into()), &Aliases::default());
         assert!(f.matches(b"uxns", b"lo") && !f.matches(b"root", b"lo"));
         assert!(f.netns_matches(b"uxns") && !f.netns_matches(b"root"));
-        let f = IfaceFilter::new(&["nosuch0".into(), "eth*".into()], None);
+        let f = IfaceFilter::new(
+            &["nosuch0".into(), "eth*".into()],
+            None,
+            &Aliases::default(),
+        );
         let seen: Vec<(&[u8], &[u8])> = vec![(b"root", b"eth0"), (b"root", b"lo")];
         assert_eq!(f.unmatched(&seen).unwrap().missing, ["--iface nosuch0"]);
         // a name holding '@' is matched whole
-        let f = IfaceFilter::new(&["odd@name".into()], None);
+        let f = IfaceFilter::new(&["odd@name".into()], None, &Aliases::default());
         assert!(f.matches(b"root", b"odd@name"));
+    }
+
+    /// An alias is taken wherever a name is (issue 35 item 5): whole or by pattern, with
+    /// `--netns` still choosing the namespaces; an alias that matches nothing is said.
+    #[test]
+    fn an_alias_selects_its_interface_wherever_a_name_would() {
+        let a = Aliases::new([("eth0", "uplink"), ("lo@web", "web loopback")]).unwrap();
+        let f = |v: &[&str], ns: Option<&str>| {
+            IfaceFilter::new(
+                &v.iter().map(|s| (*s).into()).collect::<Vec<OsString>>(),
+                ns.map(OsString::from).as_ref(),
+                &a,
+            )
+        };
+        let up = f(&["uplink"], None);
+        assert!(up.matches(b"root", b"eth0"));
+        assert!(!up.matches(b"web", b"eth0") && !up.matches(b"root", b"eth1"));
+        let web = f(&["web*"], None);
+        assert!(web.matches(b"web", b"lo") && !web.matches(b"root", b"lo"));
+        assert!(f(&["web loopback"], Some("web")).matches(b"web", b"lo"));
+        assert!(!f(&["web loopback"], Some("root")).matches(b"web", b"lo"));
+        // the name still works beside its alias
+        assert!(f(&["eth0"], None).matches(b"root", b"eth0"));
+        let seen: Vec<(&[u8], &[u8])> = vec![(b"root", b"eth0")];
+        assert!(up.unmatched(&seen).is_none());
+        assert_eq!(
+            f(&["downlink"], None).unmatched(&seen).unwrap().missing,
+            ["--iface downlink"]
+        );
     }
 
     /// A name means what reports print (issue 31): `lo` is the host's loopback only, `lo@*`
@@ -297,6 +348,7 @@ mod tests {
             IfaceFilter::new(
                 &v.iter().map(|s| (*s).into()).collect::<Vec<OsString>>(),
                 ns.map(OsString::from).as_ref(),
+                &Aliases::default(),
             )
         };
         let lo = f(&["lo"], None);

@@ -15,7 +15,7 @@
 //!   retention carried, as a scrape sums them), then that day's data up to the window's start,
 //!   read as the window is: no sample is counted twice or left out at the seam.
 
-use crate::metrics::{Bounds, NET, chosen_ifaces, family_in, ns_label, proc_label};
+use crate::metrics::{Bounds, NET, chosen_ifaces, family_in, iface_labels, proc_label};
 use crate::output::openmetrics::label_value;
 use nrec_model::error::Error;
 use nrec_model::names::escape_text;
@@ -160,11 +160,11 @@ pub fn write(
         feeds.entry(series).or_default().push(i);
     };
     for i in chosen_ifaces(r, &m.ifaces)? {
-        let text = format!(
-            "netns=\"{}\",device=\"{}\"",
-            lv(&ns_label(&i.netns)),
-            lv(&nrec_model::names::escape_bytes(&i.name))
-        );
+        let text = iface_labels(&m.ifaces, &i)
+            .iter()
+            .map(|(k, v)| format!("{k}=\"{}\"", lv(v)))
+            .collect::<Vec<_>>()
+            .join(",");
         label(Group::Iface, text, i.series, &mut labels);
     }
     // the busiest processes and ports of the window, from its totals (ranked before any

@@ -107,6 +107,19 @@ pub(crate) fn proc_label(by: ProcLabel, p: &ProcSeries) -> (&'static str, String
     }
 }
 
+/// An interface's labels, in /metrics and the backfill alike: `netns`, `device`, and
+/// `alias` when the config gives it one (`[aliases]`).
+pub(crate) fn iface_labels(only: &IfaceFilter, i: &IfaceSeries) -> Vec<(&'static str, String)> {
+    let mut l = vec![
+        ("netns", ns_label(&i.netns)),
+        ("device", escape_bytes(&i.name)),
+    ];
+    if let Some(a) = only.aliases().get(&i.netns, &i.name) {
+        l.push(("alias", a.to_string()));
+    }
+    l
+}
+
 pub(crate) fn ns_label(ns: &[u8]) -> String {
     if ns.is_empty() {
         "root".into()
@@ -278,24 +291,17 @@ fn build_info() -> Family {
 
 /// The 16 interface counters per (namespace, device), all time.
 fn interfaces(s: &Scrape<'_>) -> Result<Vec<Family>> {
-    let mut ifaces: BTreeMap<(String, String), Merged> = BTreeMap::new();
+    let mut ifaces: BTreeMap<Vec<(&str, String)>, Merged> = BTreeMap::new();
     for i in chosen_ifaces(s.r, s.only)? {
         if let Some(a) = s.all.get(&i.series) {
-            ifaces
-                .entry((ns_label(&i.netns), escape_bytes(&i.name)))
-                .or_default()
-                .add(a);
+            ifaces.entry(iface_labels(s.only, &i)).or_default().add(a);
         }
     }
     let mut fams = Vec::new();
     for (k, (name, unit, help)) in NET.iter().enumerate() {
         let mut f = Family::new(name, Type::Counter, *unit, help);
-        for ((ns, dev), v) in ifaces.iter().filter(|(_, v)| s.recent(v.last_day)) {
-            f.push(
-                vec![("netns", ns.clone()), ("device", dev.clone())],
-                v.at(k),
-            )
-            .created_s = Some(v.created_s());
+        for (l, v) in ifaces.iter().filter(|(_, v)| s.recent(v.last_day)) {
+            f.push(l.clone(), v.at(k)).created_s = Some(v.created_s());
         }
         fams.push(f);
     }
@@ -309,15 +315,15 @@ fn calendar(s: &mut Scrape<'_>, tz: &TimeZone) -> Result<Vec<Family>> {
     let midnight = local_midnight(now, tz);
     let month = s.month.cycle_of(now.to_zoned(tz.clone()).date());
     let month = day_start(month, tz).unwrap_or(midnight);
-    let names: HashMap<i64, (String, String)> = chosen_ifaces(s.r, s.only)?
+    let names: HashMap<i64, Vec<(&str, String)>> = chosen_ifaces(s.r, s.only)?
         .into_iter()
-        .map(|i| (i.series, (ns_label(&i.netns), escape_bytes(&i.name))))
+        .map(|i| (i.series, iface_labels(s.only, &i)))
         .collect();
     let mut fams = Vec::new();
     for (start, day_or_month) in [(midnight, "day"), (month, "month")] {
         let sums =
             s.r.sums(&[Kind::Iface], start.as_millisecond(), s.now_ms + 1)?;
-        let mut per: BTreeMap<(String, String), (u64, u64)> = BTreeMap::new();
+        let mut per: BTreeMap<Vec<(&str, String)>, (u64, u64)> = BTreeMap::new();
         for (id, v) in &sums.by_series {
             if let Some(k) = names.get(id) {
                 let e = per.entry(k.clone()).or_default();
@@ -350,8 +356,7 @@ fn calendar(s: &mut Scrape<'_>, tz: &TimeZone) -> Result<Vec<Family>> {
         };
         let mut frx = Family::new(rx.0, Type::Gauge, Some("bytes"), rx.1);
         let mut ftx = Family::new(tx.0, Type::Gauge, Some("bytes"), tx.1);
-        for ((ns, dev), (r, t)) in per {
-            let l = vec![("netns", ns), ("device", dev)];
+        for (l, (r, t)) in per {
             frx.push(l.clone(), r as f64);
             ftx.push(l, t as f64);
         }

@@ -296,8 +296,13 @@ pub fn write(r: &mut Reader, s: &Settings, o: &mut Output<'_>) -> Result<Notes> 
         return Ok(notes);
     }
     let rate = crate::output::units::bits_per_s;
+    // an interface with its alias, as every table shows it
+    let shown = |key: &str| match &s.subject {
+        Subject::Ifaces(f) => f.aliases().shown_label(key),
+        _ => key.to_string(),
+    };
     let w = o.text();
-    let kw = crate::output::column_width(10, rows.iter().map(|p| p.key.chars().count()));
+    let kw = crate::output::column_width(10, rows.iter().map(|p| shown(&p.key).chars().count()));
     (|| -> std::io::Result<()> {
         writeln!(
             w,
@@ -312,7 +317,7 @@ pub fn write(r: &mut Reader, s: &Settings, o: &mut Output<'_>) -> Result<Notes> 
             writeln!(
                 w,
                 "{:<kw$} {:>14} {:>14} {:>14} {:>9}  {}/{}/{}",
-                nrec_model::names::escape_text(&p.key),
+                nrec_model::names::escape_text(&shown(&p.key)),
                 rate(p.rx_bps),
                 rate(p.tx_bps),
                 rate(p.max_bps),

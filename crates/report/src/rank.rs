@@ -223,11 +223,16 @@ pub fn proc_key(by: By, p: &ProcSeries) -> String {
             (None, Some(_)) => "(unknown image)".into(),
             (None, None) => "(host)".into(),
         },
-        By::User => p
-            .uid
-            .and_then(|u| u32::try_from(u).ok())
-            .map(user_name)
-            .unwrap_or_else(|| "?".into()),
+        // the name the system gave the uid when the process was recorded (a user deleted
+        // since keeps it), else today's, else the number
+        By::User => match &p.user {
+            Some(name) => escape_bytes(name),
+            None => p
+                .uid
+                .and_then(|u| u32::try_from(u).ok())
+                .map(user_name)
+                .unwrap_or_else(|| "?".into()),
+        },
         By::Pid => format!("{} {name}", p.pid),
     }
 }

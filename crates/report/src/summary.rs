@@ -126,9 +126,18 @@ struct Summed {
     edges: Resolution,
     first_ms: Option<i64>,
     now_ms: i64,
+    /// Interfaces' aliases, shown next to their names in the table, the graph and the picture.
+    aliases: nrec_model::names::Aliases,
 }
 
 impl Summed {
+    /// A line's key as the table and the picture show it: an interface with its alias.
+    fn shown(&self, key: &str) -> String {
+        match self.kind {
+            Kind::Iface => self.aliases.shown_label(key),
+            _ => key.to_string(),
+        }
+    }
     /// The part of a period that has passed (and has data).
     fn span_of(&self, p: &Period) -> (i64, i64) {
         let a = p.start_ms.max(self.first_ms.unwrap_or(p.start_ms));
@@ -208,6 +217,10 @@ fn sum(r: &mut Reader, s: &Settings, tz: &TimeZone, notes: &mut Notes) -> Result
         edges,
         first_ms,
         now_ms,
+        aliases: match &s.subject {
+            Subject::Ifaces(f) => f.aliases().clone(),
+            _ => Default::default(),
+        },
     })
 }
 
@@ -262,7 +275,7 @@ fn picture(s: &Settings, sum: &Summed, tz: &TimeZone, o: &mut Output<'_>) -> Res
             label: p.label.clone(),
             detail: format!(
                 "{} {} ({} – {})",
-                l.key,
+                sum.shown(&l.key),
                 p.label,
                 crate::output::local_text(p.start_ms, tz),
                 crate::output::local_text(p.end_ms, tz)
@@ -271,9 +284,9 @@ fn picture(s: &Settings, sum: &Summed, tz: &TimeZone, o: &mut Output<'_>) -> Res
             tx: l.tx,
             estimate: sum.estimate(l),
         };
-        match groups.iter_mut().find(|(k, _)| *k == l.key) {
+        match groups.iter_mut().find(|(k, _)| *k == sum.shown(&l.key)) {
             Some((_, bars)) => bars.push(bar),
-            None => groups.push((l.key.clone(), vec![bar])),
+            None => groups.push((sum.shown(&l.key), vec![bar])),
         }
     }
     // the busiest first; a host's 20 idle veths are a count, not 20 charts
@@ -343,7 +356,10 @@ fn table(sum: &Summed, o: &mut Output<'_>) -> std::io::Result<()> {
         _ => "PORT",
     };
     let out = o.text();
-    let kw = crate::output::column_width(16, sum.lines.iter().map(|l| l.key.chars().count()));
+    let kw = crate::output::column_width(
+        16,
+        sum.lines.iter().map(|l| sum.shown(&l.key).chars().count()),
+    );
     writeln!(
         out,
         "{:<kw$} {:<18} {:>11} {:>11} {:>11} {:>14} {:>11}",
@@ -353,7 +369,7 @@ fn table(sum: &Summed, o: &mut Output<'_>) -> std::io::Result<()> {
         writeln!(
             out,
             "{:<kw$} {:<18} {:>11} {:>11} {:>11} {:>14} {:>11}",
-            l.key,
+            sum.shown(&l.key),
             sum.periods[l.period].label,
             size(l.rx),
             size(l.tx),
@@ -387,7 +403,8 @@ fn hours_graph(sum: &Summed, o: &mut Output<'_>) -> std::io::Result<()> {
         };
         writeln!(
             out,
-            "{key}  (r: rx, t: tx per hour; the busiest hour {} — top of the scale)",
+            "{}  (r: rx, t: tx per hour; the busiest hour {} — top of the scale)",
+            sum.shown(key),
             size(peak)
         )?;
         for row in (1..=ROWS).rev() {

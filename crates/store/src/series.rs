@@ -218,6 +218,8 @@ pub struct ProcSeries {
     pub pod: Option<String>,
     pub pod_namespace: Option<String>,
     pub uid: Option<i64>,
+    /// The uid's user name when the process was first recorded (None: none resolved then).
+    pub user: Option<Vec<u8>>,
     /// The process's network namespace name (empty when unknown).
     pub netns: Vec<u8>,
 }
@@ -243,7 +245,7 @@ impl ProcSeries {
 pub(crate) fn procs(conn: &Connection) -> rusqlite::Result<Vec<ProcSeries>> {
     let mut st = conn.prepare(
         "SELECT s.id, p.pid, p.comm, p.exe, p.unit, p.container, p.uid, coalesce(n.name, x''), s.ref,
-                c.name, c.image, c.pod, c.pod_namespace, u.description
+                c.name, c.image, c.pod, c.pod_namespace, u.description, p.user
          FROM series s JOIN process p ON p.id = s.ref LEFT JOIN netns n ON n.id = p.netns
            LEFT JOIN container c ON c.id = (SELECT id FROM container WHERE short = p.container LIMIT 1)
            LEFT JOIN unit u ON u.name = p.unit
@@ -265,6 +267,7 @@ pub(crate) fn procs(conn: &Connection) -> rusqlite::Result<Vec<ProcSeries>> {
             pod: r.bounded(11, limit::NETNS)?,
             pod_namespace: r.bounded(12, limit::NETNS)?,
             unit_description: r.bounded(13, limit::PATH)?,
+            user: r.bounded(14, limit::NETNS)?,
         })
     })?;
     rows.collect()

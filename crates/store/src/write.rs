@@ -301,7 +301,8 @@ pub(crate) fn write(tx: &Transaction<'_>, iv: &Interval<'_>) -> rusqlite::Result
     let mut rows = Vec::with_capacity(iv.owners.len());
     for (o, inode) in &iv.owners {
         let ns = inode.and_then(|i| by_inode.get(&i).copied());
-        rows.push(process_row(tx, &s.boot_id, o, ns)?);
+        let user = iv.users.get(&o.uid).map(Vec::as_slice);
+        rows.push(process_row(tx, &s.boot_id, o, ns, user)?);
     }
     let row = |p: ProcRef| match p {
         ProcRef::Row(id) => id,
@@ -536,14 +537,15 @@ pub(crate) fn process_row(
     boot_id: &str,
     o: &Owner,
     netns: Option<i64>,
+    user: Option<&[u8]>,
 ) -> rusqlite::Result<i64> {
     let cg = o.cgroup.as_deref();
     intern(
         conn,
         "SELECT id FROM process WHERE boot_id = ?1 AND pid = ?2 AND start_time = ?3 AND comm = ?4 AND netns IS ?5",
         params![boot_id, o.pid, to_sql(o.start_time), o.comm, netns],
-        "INSERT OR IGNORE INTO process (boot_id, pid, start_time, comm, exe, uid, cgroup, unit, container, netns)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+        "INSERT OR IGNORE INTO process (boot_id, pid, start_time, comm, exe, uid, cgroup, unit, container, netns, user)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
         params![
             boot_id,
             o.pid,
@@ -554,7 +556,8 @@ pub(crate) fn process_row(
             cg,
             cg.and_then(unit_of),
             cg.and_then(container_of),
-            netns
+            netns,
+            user
         ],
     )
 }
@@ -592,13 +595,14 @@ mod tests {
         let _lock = crate::lock(&path).unwrap();
         let mut conn = crate::open_rw(&path).unwrap();
         let tx = conn.transaction().unwrap();
-        let old = process_row(&tx, "boot-a", &owner(4242, 100, b"old"), Some(1)).unwrap();
-        let same = process_row(&tx, "boot-a", &owner(4242, 100, b"old"), Some(1)).unwrap();
-        let reused = process_row(&tx, "boot-a", &owner(4242, 9_000, b"new"), Some(1)).unwrap();
+        let old = process_row(&tx, "boot-a", &owner(4242, 100, b"old"), Some(1), None).unwrap();
+        let same = process_row(&tx, "boot-a", &owner(4242, 100, b"old"), Some(1), None).unwrap();
+        let reused =
+            process_row(&tx, "boot-a", &owner(4242, 9_000, b"new"), Some(1), None).unwrap();
         assert_eq!(old, same);
         assert_ne!(old, reused, "same pid, later start time: another process");
         assert_ne!(
-            process_row(&tx, "boot-b", &owner(4242, 100, b"old"), Some(1)).unwrap(),
+            process_row(&tx, "boot-b", &owner(4242, 100, b"old"), Some(1), None).unwrap(),
             old,
             "another boot"
         );

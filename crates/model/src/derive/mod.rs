@@ -134,6 +134,8 @@ pub struct Interval<'s> {
     /// Container and unit metadata looked up for this sample, to keep.
     pub containers: Vec<(Container, i64)>,
     pub units: Vec<(String, Option<String>, i64)>,
+    /// The user names of the owners' uids at sample time (kept with new process rows).
+    pub users: HashMap<u32, Vec<u8>>,
 }
 
 /// Step 1 of an interval: everything but the owners.
@@ -175,6 +177,8 @@ pub struct Resolved {
     /// the time of the lookup.
     pub containers: Vec<(Container, i64)>,
     pub units: Vec<(String, Option<String>, i64)>,
+    /// The user names of the owners' uids, as the system names them now.
+    pub users: HashMap<u32, Vec<u8>>,
 }
 
 /// Step 1: the sample against the baseline (see the module documentation).
@@ -449,6 +453,7 @@ impl<'s> Prepared<'s> {
             pcap: s.namespaces.iter().any(|n| n.udp_flows.is_some()),
             containers: r.containers,
             units: r.units,
+            users: r.users,
         }
     }
 }

@@ -82,6 +82,9 @@ pub struct Table {
     /// Interface kinds: every (namespace, interface) of the window before `--iface` /
     /// `--netns` filtered them, so a filter that matches nothing can say what there was.
     pub seen: Vec<(Name, Name)>,
+    /// Shown next to interface names in the text and the picture (not in CSV or JSON, whose
+    /// key is the name `--iface` takes back).
+    pub aliases: nrec_model::names::Aliases,
 }
 
 /// Everything a report needs from the database for one window, loaded once: the part of the
@@ -269,6 +272,7 @@ pub(crate) fn build(kind: &'static Kind, data: &Data, shape: &Shape) -> Table {
         averages,
         show_netns,
         seen,
+        aliases: shape.filter.aliases().clone(),
     }
 }
 

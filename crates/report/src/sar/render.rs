@@ -14,14 +14,17 @@ use std::collections::HashMap;
 use std::io::{self, Write};
 
 use crate::output::hms;
-use nrec_model::names::{escape_bytes, iface_label};
+use nrec_model::names::escape_bytes;
 use nrec_store::query::Host;
 
 /// A row's key: an interface as every command names it (`nrec_model::names::iface_label`,
-/// what `--iface` takes back), a process with its namespace when processes of several are shown.
+/// what `--iface` takes back) with its alias, a process with its namespace when processes of
+/// several are shown.
 fn label(t: &Table, r: &Row) -> String {
     if t.kind.key == super::kinds::Key::Iface {
-        return iface_label(&r.netns, r.iface.as_deref().unwrap_or_default());
+        return t
+            .aliases
+            .shown(&r.netns, r.iface.as_deref().unwrap_or_default());
     }
     let name = r.iface.as_deref().map(escape_bytes).unwrap_or_default();
     if t.show_netns && &r.netns[..] != b"root" {
