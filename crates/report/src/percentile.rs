@@ -19,7 +19,7 @@ use nrec_store::Reader;
 use nrec_store::rollup::Kind;
 use nrec_store::series::Vector;
 use nrec_store::window::{Edge, Step};
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 
 /// The slot of the raw part.
 pub const SLOT_MS: i64 = 300_000;
@@ -70,11 +70,47 @@ pub fn nearest_rank(v: &mut [f64], pct: u8) -> f64 {
     v[rank.clamp(1, v.len()) - 1]
 }
 
-/// Spreads `bytes` of the interval `(a, b]` over the slots of length `len` it overlaps.
-fn spread(
-    slots: &mut BTreeMap<i64, Slot>,
-    (a, b): (i64, i64),
+/// The slots of one length over a span, per key: dense, indexed by time (a map per key cost
+/// a hash and a tree walk per interval; a month of raw samples is 200 000 intervals).
+struct Grid {
+    origin: i64,
     len: i64,
+    n: usize,
+    keys: Vec<Vec<Slot>>,
+}
+
+impl Grid {
+    /// Slots of `len` covering `(a, b)` (and the one before, where a bucket ending in the
+    /// window starts), for `keys` keys.
+    fn new((a, b): (i64, i64), len: i64, keys: usize) -> Grid {
+        let origin = a.div_euclid(len) * len - len;
+        let n = usize::try_from((b.max(a) - origin).div_euclid(len) + 2).unwrap_or(0);
+        Grid {
+            origin,
+            len,
+            n,
+            keys: vec![Vec::new(); keys],
+        }
+    }
+    /// The slot starting at `t` of key `k` (None outside the span).
+    fn slot(&mut self, k: usize, t: i64) -> Option<&mut Slot> {
+        let i = usize::try_from((t - self.origin).div_euclid(self.len)).ok()?;
+        if i >= self.n {
+            return None;
+        }
+        let v = &mut self.keys[k];
+        if v.is_empty() {
+            v.resize(self.n, Slot::default());
+        }
+        v.get_mut(i)
+    }
+}
+
+/// Spreads `bytes` of the interval `(a, b]` over the slots of key `k` it overlaps.
+fn spread(
+    g: &mut Grid,
+    k: usize,
+    (a, b): (i64, i64),
     bytes: Option<(u64, u64)>,
     (lo, hi): (i64, i64),
 ) {
@@ -83,33 +119,44 @@ fn spread(
     if whole <= 0.0 {
         return;
     }
+    let len = g.len;
     let mut s = a.div_euclid(len) * len;
     while s < b {
         let (x, y) = (a.max(s), b.min(s + len));
         let part = (y - x) as f64;
-        let slot = slots.entry(s).or_default();
-        match bytes {
-            Some((rx, tx)) => {
-                slot.rx += rx as f64 * part / whole;
-                slot.tx += tx as f64 * part / whole;
-                slot.covered_ms += part;
+        if let Some(slot) = g.slot(k, s) {
+            match bytes {
+                Some((rx, tx)) => {
+                    slot.rx += rx as f64 * part / whole;
+                    slot.tx += tx as f64 * part / whole;
+                    slot.covered_ms += part;
+                }
+                None => slot.unknown = true,
             }
-            None => slot.unknown = true,
         }
         s += len;
     }
 }
 
-/// Computes the percentiles of the settings' subject.
+/// The percentiles of the window, one per key (interface, process name or port).
 pub fn compute(r: &mut Reader, s: &Settings, notes: &mut Notes) -> Result<Vec<Percentile>> {
     let (a, b) = s.window;
     let (kind, labels) = series_labels(r, &s.subject, notes)?;
+    // keys as indices: a series' key is a lookup of an integer, never a string
+    let mut names: Vec<String> = labels.values().cloned().collect();
+    names.sort();
+    names.dedup();
+    let index: HashMap<i64, usize> = labels
+        .iter()
+        .filter_map(|(series, key)| Some((*series, names.binary_search(key).ok()?)))
+        .collect();
     let h = r.horizons()?;
-    // 15-minute slots before the raw samples (whole quarters of the window), 5-minute ones after
+    // raw samples from here on; rollups (15-minute buckets) before, up to a quarter boundary
     let raw_from = h.raw_from_ms.clamp(a, b);
     let quarter_end = raw_from.div_euclid(QUARTER_MS) * QUARTER_MS;
-    let mut fine: HashMap<String, BTreeMap<i64, Slot>> = HashMap::new();
-    let mut coarse: HashMap<String, BTreeMap<i64, Slot>> = HashMap::new();
+    let raw = (quarter_end.max(a), b);
+    let mut fine = Grid::new(raw, SLOT_MS, names.len());
+    let mut coarse = Grid::new((a, quarter_end.max(a)), QUARTER_MS, names.len());
     if quarter_end > a {
         r.buckets(
             &[kind],
@@ -117,22 +164,20 @@ pub fn compute(r: &mut Reader, s: &Settings, notes: &mut Notes) -> Result<Vec<Pe
             Step::Quarter,
             Edge::EndsIn,
             |bk| -> Result<()> {
-                if let Some(key) = labels.get(&bk.series) {
+                if let Some(&k) = index.get(&bk.series) {
                     let v = Vector(&bk.vals);
                     let (rx, tx) = v.bytes(kind);
-                    let slot = coarse
-                        .entry(key.clone())
-                        .or_default()
-                        .entry(bk.start_ms)
-                        .or_default();
-                    slot.rx += rx as f64;
-                    slot.tx += tx as f64;
-                    // interfaces know the time they counted; the others' is the host's (below)
-                    if kind == Kind::Iface {
-                        slot.covered_ms = slot.covered_ms.max(v.iface_elapsed_ms() as f64);
-                    }
-                    if kind == Kind::Iface && v.iface_uncounted() > 0 {
-                        slot.unknown = true;
+                    if let Some(slot) = coarse.slot(k, bk.start_ms) {
+                        slot.rx += rx as f64;
+                        slot.tx += tx as f64;
+                        // interfaces carry their own sampled time; other kinds take the
+                        // recorder's (below)
+                        if kind == Kind::Iface {
+                            slot.covered_ms = slot.covered_ms.max(v.iface_elapsed_ms() as f64);
+                        }
+                        if kind == Kind::Iface && v.iface_uncounted() > 0 {
+                            slot.unknown = true;
+                        }
                     }
                 }
                 Ok(())
@@ -142,43 +187,34 @@ pub fn compute(r: &mut Reader, s: &Settings, notes: &mut Notes) -> Result<Vec<Pe
             .resolution
             .max(nrec_store::window::Resolution::Quarter);
     }
-    let raw = (quarter_end.max(a), b);
     if kind == Kind::Iface {
         r.iface_intervals(raw, |i| -> Result<()> {
-            if let Some(key) = labels.get(&i.series) {
-                let slots = fine.entry(key.clone()).or_default();
-                spread(slots, (i.start_ms, i.end_ms), SLOT_MS, i.bytes, raw);
+            if let Some(&k) = index.get(&i.series) {
+                spread(&mut fine, k, (i.start_ms, i.end_ms), i.bytes, raw);
             }
             Ok(())
         })?;
     } else {
         r.intervals(&[kind], raw, |i| -> Result<()> {
-            if let Some(key) = labels.get(&i.series) {
-                let slots = fine.entry(key.clone()).or_default();
+            if let Some(&k) = index.get(&i.series) {
                 spread(
-                    slots,
+                    &mut fine,
+                    k,
                     (i.start_ms, i.end_ms),
-                    SLOT_MS,
                     Some(Vector(&i.vals).bytes(kind)),
                     raw,
                 );
             }
             Ok(())
         })?;
-        // a slot's time is what the host sampled in it, with or without this subject's
-        // bytes: a process idle in a slot was at 0 there
-        let mut sampled: BTreeMap<i64, Slot> = BTreeMap::new();
+        // a process or port is counted wherever the recorder sampled (an idle process is
+        // 0 bytes then, not a gap): the slots' coverage is the recorder's
+        let mut sampled = Grid::new(raw, SLOT_MS, 1);
         r.intervals(&[Kind::Time], raw, |i| -> Result<()> {
-            spread(
-                &mut sampled,
-                (i.start_ms, i.end_ms),
-                SLOT_MS,
-                Some((0, 0)),
-                raw,
-            );
+            spread(&mut sampled, 0, (i.start_ms, i.end_ms), Some((0, 0)), raw);
             Ok(())
         })?;
-        let mut quarters: BTreeMap<i64, f64> = BTreeMap::new();
+        let mut quarters = Grid::new((a, quarter_end.max(a)), QUARTER_MS, 1);
         if quarter_end > a {
             r.buckets(
                 &[Kind::Time],
@@ -186,35 +222,41 @@ pub fn compute(r: &mut Reader, s: &Settings, notes: &mut Notes) -> Result<Vec<Pe
                 Step::Quarter,
                 Edge::EndsIn,
                 |bk| -> Result<()> {
-                    *quarters.entry(bk.start_ms).or_default() +=
-                        Vector(&bk.vals).elapsed_ms() as f64;
+                    if let Some(slot) = quarters.slot(0, bk.start_ms) {
+                        slot.covered_ms += Vector(&bk.vals).elapsed_ms() as f64;
+                    }
                     Ok(())
                 },
             )?;
         }
-        for key in labels.values() {
-            let slots = fine.entry(key.clone()).or_default();
-            for (t, s) in &sampled {
-                slots.entry(*t).or_default().covered_ms = s.covered_ms;
-            }
-            let slots = coarse.entry(key.clone()).or_default();
-            for (t, ms) in &quarters {
-                slots.entry(*t).or_default().covered_ms = ms.min(QUARTER_MS as f64);
+        for (grid, times, cap) in [
+            (&mut fine, &sampled, f64::MAX),
+            (&mut coarse, &quarters, QUARTER_MS as f64),
+        ] {
+            let Some(times) = times.keys.first().filter(|v| !v.is_empty()) else {
+                continue;
+            };
+            for k in 0..names.len() {
+                for (i, t) in times.iter().enumerate() {
+                    let at = grid.origin + i as i64 * grid.len;
+                    if let Some(slot) = grid.slot(k, at) {
+                        slot.covered_ms = t.covered_ms.min(cap);
+                    }
+                }
             }
         }
     }
-    let mut keys: Vec<&String> = fine.keys().chain(coarse.keys()).collect();
-    keys.sort();
-    keys.dedup();
     let mut out = Vec::new();
-    for key in keys {
+    for (k, key) in names.iter().enumerate() {
         let mut rates: (Vec<f64>, Vec<f64>, Vec<f64>) = (Vec::new(), Vec::new(), Vec::new());
         let mut counts = (0, 0);
         for (len, slots, n) in [
-            (QUARTER_MS, coarse.get(key), &mut counts.1),
-            (SLOT_MS, fine.get(key), &mut counts.0),
+            (QUARTER_MS, &coarse.keys[k], &mut counts.1),
+            (SLOT_MS, &fine.keys[k], &mut counts.0),
         ] {
-            for slot in slots.into_iter().flat_map(|m| m.values()) {
+            for slot in slots {
+                // a slot the samples cover less than half of is not a rate of that slot;
+                // one with an uncounted (implausible) delta is unknown
                 if slot.unknown || slot.covered_ms * 2.0 < len as f64 {
                     continue;
                 }
@@ -352,19 +394,33 @@ mod tests {
 
     #[test]
     fn an_interval_spreads_over_the_slots_it_overlaps() {
-        let mut slots = BTreeMap::new();
-        // 10 minutes from 00:02 to 00:12: 3, 5 and 2 minutes of 1000 bytes
+        let mut g = Grid::new((0, 3_600_000), SLOT_MS, 2);
+        // 10 minutes from 00:02 to 00:12: 3, 5 and 2 minutes of 1000 bytes, key 1 only
         spread(
-            &mut slots,
+            &mut g,
+            1,
             (120_000, 720_000),
-            SLOT_MS,
             Some((1000, 0)),
             (0, i64::MAX),
         );
-        let got: Vec<(i64, f64)> = slots.iter().map(|(k, s)| (*k, s.rx)).collect();
+        let got: Vec<(i64, f64)> = g.keys[1]
+            .iter()
+            .enumerate()
+            .filter(|(_, s)| s.covered_ms > 0.0)
+            .map(|(i, s)| (g.origin + i as i64 * SLOT_MS, s.rx))
+            .collect();
         assert_eq!(got, [(0, 300.0), (300_000, 500.0), (600_000, 200.0)]);
-        let mut slots = BTreeMap::new();
-        spread(&mut slots, (0, 60_000), SLOT_MS, None, (0, i64::MAX));
-        assert!(slots[&0].unknown);
+        assert!(g.keys[0].is_empty(), "another key's slots untouched");
+        spread(&mut g, 0, (0, 60_000), None, (0, i64::MAX));
+        assert!(g.slot(0, 0).unwrap().unknown);
+        // outside the grid's span: nothing, not a panic
+        spread(
+            &mut g,
+            0,
+            (-10 * SLOT_MS, -9 * SLOT_MS),
+            Some((1, 1)),
+            (i64::MIN, i64::MAX),
+        );
+        assert!(g.slot(0, -10 * SLOT_MS).is_none());
     }
 }
