@@ -196,7 +196,7 @@ pub struct Cli {
 pub enum Command {
     /// Take one sample of every network namespace and append it to the database
     Record(RecordArgs),
-    /// sar-style reports: -n DEV (default), EDEV, SOCK, IP, EIP, ICMP, EICMP, TCP, ETCP, UDP, SOCK6, IP6, EIP6, ICMP6, EICMP6, UDP6, STATE, PROC, LISTEN, ALL (default window: today)
+    /// sar-style reports: -n DEV (default), EDEV, SOCK, IP, EIP, ICMP, EICMP, TCP, ETCP, UDP, SOCK6, IP6, EIP6, ICMP6, EICMP6, UDP6, SOFT, STATE, PROC, LISTEN, ALL (default window: today)
     Report(ReportArgs),
     /// Processes that moved the most bytes (default window: the last 24 h)
     TopProcs(TopProcsArgs),
@@ -615,8 +615,8 @@ impl WindowOpts {
 #[derive(Args, Debug)]
 pub struct ReportArgs {
     /// Report kinds, comma-separated: DEV EDEV SOCK IP EIP ICMP EICMP TCP ETCP UDP SOCK6 IP6 EIP6
-    /// ICMP6 EICMP6 UDP6 (sar's), STATE PROC LISTEN (nrec's), ALL; sar's NFS, NFSD and FC are
-    /// not network traffic nrec records
+    /// ICMP6 EICMP6 UDP6 SOFT (sar's), STATE PROC LISTEN (nrec's), ALL; sar's NFS, NFSD and FC
+    /// are not network traffic nrec records
     #[arg(
         short = 'n',
         value_delimiter = ',',

@@ -192,9 +192,27 @@ fn read_net_files(
     Ok((ifaces, counters))
 }
 
+/// The host's `softnet_stat` (the kernel's per-CPU receive path; one file for the whole host,
+/// the same in every namespace), added to the host's namespace's counters only. A file a
+/// captured tree lacks, or an older kernel's, is skipped.
+fn read_softnet(files: ProcFiles, path: &Path, warn: &mut Warnings, counters: &mut Counters) {
+    match files.read(path) {
+        Ok(text) => {
+            procfs::parse_softnet(&text, &path.to_string_lossy(), warn, counters);
+            counters.truncate(MAX_COUNTERS);
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::TimedOut => warn.warn(
+            WarnKind::ProcRoot,
+            format!("{}: {e}; its counters are not stored", path.display()),
+        ),
+        Err(_) => {}
+    }
+}
+
 fn collect_dir(dir: &Path, now_ms: i64, warn: &mut Warnings) -> Result<Sample> {
     let files = ProcFiles::captured();
-    let (ifaces, counters) = read_net_files(files, &dir.join("net"), warn)?;
+    let (ifaces, mut counters) = read_net_files(files, &dir.join("net"), warn)?;
+    read_softnet(files, &dir.join("net/softnet_stat"), warn, &mut counters);
     let uptime_path = dir.join("uptime");
     let mono_ms = match files.read(&uptime_path) {
         Ok(t) => procfs::parse_uptime_ms(&t).ok_or_else(|| {
@@ -362,6 +380,18 @@ fn collect_live(
         return Err(Error::failure(
             "no network namespace could be read (/proc/thread-self/net/dev)",
         ));
+    }
+    // beside the protocol counters (none: the interfaces-only read of `nrec top`)
+    if let Some(root) = namespaces
+        .iter_mut()
+        .find(|n| n.name == b"root" && !n.counters.is_empty())
+    {
+        read_softnet(
+            ProcFiles::live(),
+            Path::new("/proc/net/softnet_stat"),
+            warn,
+            &mut root.counters,
+        );
     }
     let (hostname, kernel, arch) = nrec_sys::uname();
     let ncpu = nrec_sys::cpus();

@@ -237,6 +237,57 @@ fn trim_start(s: &[u8]) -> &[u8] {
 }
 
 /// Counter and group names are plain identifiers; anything else is a malformed line.
+/// `/proc/net/softnet_stat`: one line per online CPU of 32-bit hex fields — processed,
+/// dropped, time_squeeze, five unused, cpu_collision, received_rps, flow_limit_count, then
+/// (Linux 5.10 and later) backlog_len, the CPU's number, input_qlen and process_qlen. Stored
+/// per CPU, as sar's `-n SOFT` reads them: `softnet:NAME:CPU` for processed, dropped,
+/// time_squeeze, received_rps and flow_limit_count (counters; a report sums the CPUs' deltas,
+/// so one CPU's 32-bit wrap is never a decrease of the sum), and backlog_len (a gauge). The
+/// CPU is the line's own number where the kernel prints it, else its position.
+pub(crate) fn parse_softnet(
+    text: &[u8],
+    path: &str,
+    warn: &mut Warnings,
+    out: &mut Vec<(String, u64)>,
+) {
+    const NAMES: [(&str, usize); 5] = [
+        ("processed", 0),
+        ("dropped", 1),
+        ("time_squeeze", 2),
+        ("received_rps", 9),
+        ("flow_limit_count", 10),
+    ];
+    let hex = |w: &[u8]| -> Option<u64> {
+        if w.is_empty() || w.len() > 8 || !w.iter().all(u8::is_ascii_hexdigit) {
+            return None;
+        }
+        u64::from_str_radix(std::str::from_utf8(w).ok()?, 16).ok()
+    };
+    let mut seen = 0usize;
+    for (i, line) in text.split(|b| *b == b'\n').enumerate() {
+        if line.is_empty() {
+            continue;
+        }
+        if seen == nrec_model::limit::SOFTNET_CPUS {
+            warn.line(path, i + 1, "more CPUs than nrec stores", line);
+            break;
+        }
+        let w: Option<Vec<u64>> = words(line).into_iter().map(hex).collect();
+        let Some(w) = w.filter(|w| w.len() >= 11) else {
+            warn.line(path, i + 1, "expected 11 or more hex fields", line);
+            continue;
+        };
+        let cpu = w.get(12).copied().unwrap_or(seen as u64);
+        seen += 1;
+        for (name, at) in NAMES {
+            out.push((format!("softnet:{name}:{cpu}"), w[at]));
+        }
+        if let Some(b) = w.get(11) {
+            out.push((format!("softnet:backlog_len:{cpu}"), *b));
+        }
+    }
+}
+
 fn is_key_word(s: &[u8]) -> bool {
     !s.is_empty()
         && s.len() <= 64
@@ -260,6 +311,51 @@ fn parse_signed_as_u64(s: &[u8]) -> Option<u64> {
             Some(v as u64)
         }
         _ => parse_u64(s),
+    }
+}
+
+#[cfg(test)]
+mod softnet_tests {
+    use super::*;
+
+    #[test]
+    fn softnet_lines_are_per_cpu_counters_by_their_own_number() {
+        let mut w = Warnings::default();
+        let mut out = Vec::new();
+        // Linux 6.x: 15 fields, the CPU's number 13th (CPU 1 offline: 0 and 2 listed)
+        let text = b"000363a6 00000001 00000002 00000000 00000000 00000000 00000000 00000000 00000000 00000003 00000004 00000005 00000000 00000000 00000000\n\
+ffffffff 00000000 00000000 00000000 00000000 00000000 00000000 00000000 00000000 00000000 00000000 00000000 00000002 00000000 00000000\n\
+zz\n";
+        parse_softnet(text, "softnet_stat", &mut w, &mut out);
+        let get = |k: &str| out.iter().find(|(n, _)| n == k).map(|(_, v)| *v);
+        assert_eq!(get("softnet:processed:0"), Some(0x363a6));
+        assert_eq!(get("softnet:dropped:0"), Some(1));
+        assert_eq!(get("softnet:time_squeeze:0"), Some(2));
+        assert_eq!(get("softnet:received_rps:0"), Some(3));
+        assert_eq!(get("softnet:flow_limit_count:0"), Some(4));
+        assert_eq!(get("softnet:backlog_len:0"), Some(5));
+        assert_eq!(get("softnet:processed:2"), Some(0xffff_ffff));
+        assert_eq!(out.len(), 12, "{out:?}");
+        assert_eq!(w.list.len(), 1, "the malformed line is said");
+        // an older kernel: 11 fields, no backlog_len, CPUs by position
+        let mut out = Vec::new();
+        parse_softnet(
+            b"1 2 3 0 0 0 0 0 0 4 5\n6 0 0 0 0 0 0 0 0 0 0\n",
+            "s",
+            &mut w,
+            &mut out,
+        );
+        assert_eq!(
+            out.iter()
+                .filter(|(n, _)| n.starts_with("softnet:backlog"))
+                .count(),
+            0
+        );
+        assert!(out.contains(&("softnet:processed:1".into(), 6)));
+        // a value past 32 bits is not a softnet counter
+        let mut out = Vec::new();
+        parse_softnet(b"123456789 0 0 0 0 0 0 0 0 0 0\n", "s", &mut w, &mut out);
+        assert!(out.is_empty());
     }
 }
 

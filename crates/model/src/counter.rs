@@ -137,6 +137,7 @@ pub fn simple_delta(prev: u64, cur: u64) -> u64 {
 pub fn is_gauge(name: &str) -> bool {
     name.starts_with("sockstat")
         || name.starts_with("diag:")
+        || name.starts_with("softnet:backlog_len:")
         || matches!(
             name.strip_prefix("snmp:").unwrap_or(name),
             "Tcp:CurrEstab"

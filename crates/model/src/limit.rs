@@ -18,6 +18,8 @@ pub const ADDR: usize = 64;
 /// A keyset: the protocol counter names of one namespace, newline-joined
 /// (`recorder::MAX_COUNTERS` names of at most 9 + 1 + 64 + 1 + 64 bytes: `file:Group:Name`).
 pub const KEYSET: usize = MAX_COUNTERS * 140;
-/// The most protocol counters one namespace stores (Linux 6.x has about 400): a keyset stays
-/// within [`KEYSET`].
-pub const MAX_COUNTERS: usize = 1024;
+/// The most protocol counters one namespace stores (Linux 6.x has about 400, and the host's
+/// namespace 6 per CPU more from softnet_stat): a keyset stays within [`KEYSET`].
+pub const MAX_COUNTERS: usize = 4096;
+/// The most CPUs whose softnet_stat lines are stored (6 counters each).
+pub const SOFTNET_CPUS: usize = 512;

@@ -163,9 +163,31 @@ pub struct ProtoRow {
 pub type Keysets = HashMap<i64, HashMap<String, usize>>;
 
 impl ProtoRow {
+    /// The value of counter `key` (see [`keyed_value`]).
     pub fn get(&self, keysets: &Keysets, key: &str) -> Option<u64> {
-        let pos = *keysets.get(&self.keyset)?.get(key)?;
-        self.vals.get(pos).copied()
+        keyed_value(keysets.get(&self.keyset)?, key, |p| {
+            self.vals.get(p).copied()
+        })
+    }
+}
+
+/// The value of counter `key` in a keyset (`names`: name → position, `value`: the value at a
+/// position): a name, or `PREFIX*`, the sum over every counter whose name starts with
+/// PREFIX (`softnet:processed:*`, the CPUs' deltas summed as sar's `all`); None when no
+/// counter of the set matches. Raw rows and rollups read counters through here alike.
+pub fn keyed_value(
+    names: &HashMap<String, usize>,
+    key: &str,
+    value: impl Fn(usize) -> Option<u64>,
+) -> Option<u64> {
+    match key.strip_suffix('*') {
+        None => value(*names.get(key)?),
+        Some(prefix) => names
+            .iter()
+            .filter(|(n, _)| n.starts_with(prefix))
+            .map(|(_, p)| value(*p))
+            .sum::<Option<u64>>()
+            .filter(|_| names.keys().any(|n| n.starts_with(prefix))),
     }
 }
 
@@ -549,4 +571,34 @@ pub(crate) fn sample_times(
         |r| r.get(0),
     )?;
     rows.collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A name is one counter; `PREFIX*` sums every counter of the set it starts (the CPUs of
+    /// softnet_stat), and is unknown, not zero, when the set has none.
+    #[test]
+    fn a_prefix_sums_the_counters_it_names_and_only_those() {
+        let names: HashMap<String, usize> = [
+            ("softnet:processed:0", 0),
+            ("softnet:processed:1", 1),
+            ("softnet:dropped:0", 2),
+            ("snmp:Ip:InReceives", 3),
+        ]
+        .into_iter()
+        .map(|(n, p)| (n.to_string(), p))
+        .collect();
+        let vals = [10u64, 32, 5, 7];
+        let v = |p: usize| vals.get(p).copied();
+        assert_eq!(keyed_value(&names, "softnet:processed:*", v), Some(42));
+        assert_eq!(keyed_value(&names, "softnet:dropped:*", v), Some(5));
+        assert_eq!(keyed_value(&names, "snmp:Ip:InReceives", v), Some(7));
+        assert_eq!(keyed_value(&names, "softnet:backlog_len:*", v), None);
+        assert_eq!(keyed_value(&names, "snmp:Ip:Nothing", v), None);
+        // a value missing at a position makes the sum unknown, never a partial sum
+        let short = |p: usize| vals[..1].get(p).copied();
+        assert_eq!(keyed_value(&names, "softnet:processed:*", short), None);
+    }
 }

@@ -48,6 +48,9 @@ pub enum Key {
     Netns,
     /// A process (PROC): stored per-process bytes.
     Proc,
+    /// The host's CPUs together (SOFT: sar's `all` row): stored protocol counters, per CPU,
+    /// summed.
+    Cpu,
 }
 
 impl Key {
@@ -56,6 +59,7 @@ impl Key {
         match self {
             Key::Iface => Some(("IFACE", "iface")),
             Key::Proc => Some(("COMMAND", "process")),
+            Key::Cpu => Some(("CPU", "cpu")),
             Key::Netns => None,
         }
     }
@@ -642,9 +646,36 @@ pub static STATE: Kind = Kind {
 
 /// Kinds in the order `-n ALL` prints them (sar's order, nrec's own last; LISTEN is not a
 /// per-interval table and follows them). Every kind `-n` takes is one of these.
-pub static ALL: [&Kind; 18] = [
+/// sar's SOFT: the kernel's receive path per CPU (/proc/net/softnet_stat), the CPUs summed
+/// as sar's `all` row (sysstat 12.6's columns; `blg_len` is the backlog queues' length at the
+/// sample, a gauge).
+pub static SOFT: Kind = Kind {
+    name: "SOFT",
+    key: Key::Cpu,
+    inputs: &[
+        i("processed", Src::Ctr(&["softnet:processed:*"])),
+        i("dropped", Src::Ctr(&["softnet:dropped:*"])),
+        i("time_squeeze", Src::Ctr(&["softnet:time_squeeze:*"])),
+        i("received_rps", Src::Ctr(&["softnet:received_rps:*"])),
+        i(
+            "flow_limit_count",
+            Src::Ctr(&["softnet:flow_limit_count:*"]),
+        ),
+        i("backlog_len", Src::Gauge(&["softnet:backlog_len:*"])),
+    ],
+    columns: &[
+        rate("total/s", 0),
+        rate("dropd/s", 1),
+        rate("squeezd/s", 2),
+        rate("rx_rps/s", 3),
+        rate("flw_lim/s", 4),
+        mean("blg_len", 5),
+    ],
+};
+
+pub static ALL: [&Kind; 19] = [
     &DEV, &EDEV, &SOCK, &IP, &EIP, &ICMP, &EICMP, &TCP, &ETCP, &UDP, &SOCK6, &IP6, &EIP6, &ICMP6,
-    &EICMP6, &UDP6, &STATE, &PROC,
+    &EICMP6, &UDP6, &SOFT, &STATE, &PROC,
 ];
 
 /// Every name `-n` accepts, in `-n ALL`'s order (shell completion offers these).

@@ -58,6 +58,9 @@ pub struct Row {
     pub gap: bool,
 }
 
+/// The key of SOFT's one row: the host's CPUs together, as sar names it.
+pub(crate) const ALL_CPUS: &[u8] = b"all";
+
 /// Options that shape a table.
 #[derive(Debug, Clone, Default)]
 pub struct Shape {
@@ -135,7 +138,9 @@ impl Data {
                     r.iface_rows(&samples, &cols)
                 })
                 .transpose()?,
-            protos: need(Key::Netns).then(|| r.proto_rows(w)).transpose()?,
+            protos: (need(Key::Netns) || need(Key::Cpu))
+                .then(|| r.proto_rows(w))
+                .transpose()?,
             procs: need(Key::Proc).then(|| r.proc_rows(w)).transpose()?,
             samples,
             rolled,
@@ -188,7 +193,7 @@ pub(crate) fn build(kind: &'static Kind, data: &Data, shape: &Shape) -> Table {
     let (ivs, mut raw_segments) = intervals(&data.samples);
     let mut rows = match kind.key {
         Key::Iface => iface_table_rows(kind, &ivs, data.ifaces.as_deref().unwrap_or(&[])),
-        Key::Netns => proto_table_rows(kind, &ivs, data.protos.as_ref()),
+        Key::Netns | Key::Cpu => proto_table_rows(kind, &ivs, data.protos.as_ref()),
         Key::Proc => proc_table_rows(kind, &ivs, data.procs.as_deref().unwrap_or(&[])),
     };
     mark_gaps(&mut rows);
@@ -353,7 +358,7 @@ fn proto_table_rows(
                 elapsed_ms: iv.elapsed_ms,
                 segment: iv.segment,
                 netns: Name::from(cur.netns.as_slice()),
-                iface: None,
+                iface: (kind.key == Key::Cpu).then(|| Name::from(ALL_CPUS)),
                 sums: Some(sums),
                 n: 1,
                 speed_mbps: None,

@@ -47,7 +47,7 @@ impl Rolled {
         for k in kinds {
             want.push(match k.key {
                 Key::Iface => RKind::Iface,
-                Key::Netns => RKind::Proto,
+                Key::Netns | Key::Cpu => RKind::Proto,
                 Key::Proc => RKind::Proc,
             });
         }
@@ -105,7 +105,7 @@ impl Rolled {
     pub fn rows(&self, kind: &Kind) -> Vec<Row> {
         let want = match kind.key {
             Key::Iface => RKind::Iface,
-            Key::Netns => RKind::Proto,
+            Key::Netns | Key::Cpu => RKind::Proto,
             Key::Proc => RKind::Proc,
         };
         let mut out = Vec::new();
@@ -147,11 +147,13 @@ impl Rolled {
                     self.elapsed.get(&it.start_ms).copied().unwrap_or(0),
                     1,
                 ),
-                Key::Netns => {
+                Key::Netns | Key::Cpu => {
                     let Some(names) = &l.names else { continue };
                     let len = names.len();
                     let (n_g, n_c, el_c) = (at(len), at(len + 1), at(len + 2));
-                    let get = |k: &str| names.get(k).map(|i| u128::from(at(*i)));
+                    let get = |k: &str| {
+                        nrec_store::query::keyed_value(names, k, |i| Some(at(i))).map(u128::from)
+                    };
                     if kind.inputs.iter().all(|inp| match inp.src {
                         Src::Gauge(keys) => keys.iter().all(|k| get(k).is_none()),
                         _ => false,
@@ -181,7 +183,10 @@ impl Rolled {
                 elapsed_ms: elapsed as i64,
                 segment: 0,
                 netns: l.netns.clone(),
-                iface: l.label.clone(),
+                iface: match kind.key {
+                    Key::Cpu => Some(super::ALL_CPUS.into()),
+                    _ => l.label.clone(),
+                },
                 sums,
                 n: n as u32,
                 speed_mbps: None,
