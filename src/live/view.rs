@@ -416,6 +416,11 @@ fn by_name(a: &str, b: &str) -> std::cmp::Ordering {
 
 #[cfg(test)]
 mod tests {
+    /// `rows` without aliases, for a tick that read what the view shows.
+    fn plain(t: &Tick, tot: &Totals, v: View, by: By, sort: Sort, filter: &str) -> Vec<Row> {
+        rows(t, tot, v, by, sort, filter, &Aliases::default()).unwrap()
+    }
+
     use super::*;
     use crate::live::{ConnRow, IfaceRow, ProcRow};
 
@@ -470,16 +475,7 @@ mod tests {
         let mut tot = Totals::default();
         tot.add(&t);
         tot.add(&t);
-        let r = rows(
-            &t,
-            &tot,
-            View::Procs,
-            By::Name,
-            Sort::Rate,
-            "",
-            &Aliases::default(),
-        )
-        .unwrap();
+        let r = plain(&t, &tot, View::Procs, By::Name, Sort::Rate, "");
         assert_eq!(r[0].key, "nginx");
         assert_eq!((r[0].rx, r[0].tx), (150, 950));
         assert_eq!((r[0].rx_total, r[0].tx_total), (300, 1900));
@@ -487,63 +483,18 @@ mod tests {
         // the rows and (unattributed) add up to the interfaces
         let sum: u64 = r.iter().map(|r| r.rx + r.tx).sum();
         assert_eq!(sum, 1200);
-        let r = rows(
-            &t,
-            &tot,
-            View::Procs,
-            By::Unit,
-            Sort::Name,
-            "",
-            &Aliases::default(),
-        )
-        .unwrap();
+        let r = plain(&t, &tot, View::Procs, By::Unit, Sort::Name, "");
         assert_eq!(r[0].key, "(no unit)");
         assert_eq!(r[1].detail, "nginx");
-        let r = rows(
-            &t,
-            &tot,
-            View::Conns,
-            By::Name,
-            Sort::Rate,
-            "",
-            &Aliases::default(),
-        )
-        .unwrap();
+        let r = plain(&t, &tot, View::Conns, By::Name, Sort::Rate, "");
         assert_eq!(r[0].key, "443 ↔ 10.0.0.1:5000");
         assert_eq!(r[1].key, "40000 ↔ [::1]:22");
         assert_eq!(r[1].detail, "(no process)");
-        let r = rows(
-            &t,
-            &tot,
-            View::Ports,
-            By::Name,
-            Sort::Tx,
-            "",
-            &Aliases::default(),
-        )
-        .unwrap();
+        let r = plain(&t, &tot, View::Ports, By::Name, Sort::Tx, "");
         assert_eq!(r[0].key, "tcp/443");
-        let r = rows(
-            &t,
-            &tot,
-            View::Hosts,
-            By::Name,
-            Sort::Rate,
-            "10.0",
-            &Aliases::default(),
-        )
-        .unwrap();
+        let r = plain(&t, &tot, View::Hosts, By::Name, Sort::Rate, "10.0");
         assert_eq!(r.len(), 1, "a filter keeps matching rows only: {r:?}");
-        let r = rows(
-            &t,
-            &tot,
-            View::Ifaces,
-            By::Name,
-            Sort::Rate,
-            "",
-            &Aliases::default(),
-        )
-        .unwrap();
+        let r = plain(&t, &tot, View::Ifaces, By::Name, Sort::Rate, "");
         // an alias selects its interface in the filter
         let a = Aliases::new([("eth0", "uplink")]).unwrap();
         let up = rows(&t, &tot, View::Ifaces, By::Name, Sort::Rate, "upl", &a).unwrap();
@@ -591,16 +542,7 @@ mod tests {
         tot.add(&light);
         assert_eq!((tot.secs, tot.conns_secs), (2.0, 1.0));
         // processes and interfaces count both ticks
-        let r = rows(
-            &light,
-            &tot,
-            View::Procs,
-            By::Name,
-            Sort::Rate,
-            "",
-            &Aliases::default(),
-        )
-        .unwrap();
+        let r = plain(&light, &tot, View::Procs, By::Name, Sort::Rate, "");
         assert_eq!((r[0].rx_total, r[0].tx_total), (300, 1900));
         assert_eq!(r.last().unwrap().rx_total, 80);
         // the connection views: no rows for the light tick, totals of the read one only
@@ -617,7 +559,7 @@ mod tests {
                 )
                 .is_none()
             );
-            let r = rows(&t, &tot, v, By::Name, Sort::Rate, "", &Aliases::default()).unwrap();
+            let r = plain(&t, &tot, v, By::Name, Sort::Rate, "");
             assert_eq!(r[0].rx_total + r[0].tx_total, 1000, "{v:?}");
             assert_eq!(r.last().unwrap().rx_total, 95, "{v:?}");
         }

@@ -160,7 +160,7 @@ fn daemon_counts_connections_that_open_and_close_between_samples() {
         after - before
     );
 
-    let (procs, doc) = top_json(&env, "top-procs");
+    let (procs, doc) = top_json(&env, &["top-procs"]);
     let slack = 2 * N;
     let srv = procs.get("dsrv").copied().unwrap_or((0, 0));
     assert!(
@@ -169,7 +169,7 @@ fn daemon_counts_connections_that_open_and_close_between_samples() {
         N * SIZE,
         N * REPLY
     );
-    let (ports, _) = top_json(&env, "top-ports");
+    let (ports, _) = top_json(&env, &["top-ports"]);
     let p = ports
         .iter()
         .find(|(k, _)| **k == format!("tcp/{port}"))
@@ -288,11 +288,11 @@ fn daemon_pcap_fallback_credits_udp_through_the_socket_table() {
         let _ = c.wait();
     }
 
-    let (procs, doc) = top_json(&env, "top-procs");
+    let (procs, doc) = top_json(&env, &["top-procs"]);
     assert_eq!(procs.get("purx").copied(), Some((sent, 0)), "{doc}");
     assert_eq!(procs.get("putx").copied(), Some((0, sent)), "{doc}");
     // Ports: both ends of every datagram, under the lower of the two ports.
-    let (ports, _) = top_json(&env, "top-ports");
+    let (ports, _) = top_json(&env, &["top-ports"]);
     let udp: u64 = ports
         .iter()
         .filter(|(k, _)| k.starts_with("udp/"))

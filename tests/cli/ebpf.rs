@@ -164,7 +164,7 @@ fn ebpf_credits_short_lived_tcp_and_udp_processes_exactly_in_two_namespaces() {
     }
     env.record_live();
 
-    let (rows, doc) = top_json(&env, "top-procs");
+    let (rows, doc) = top_json(&env, &["top-procs"]);
     assert_eq!(doc["source"], "ebpf", "{doc}");
     let get = |name: &str| rows.get(name).copied().unwrap_or((0, 0));
     for (p, t) in [("eh", &host), ("en", &other)] {
@@ -275,7 +275,7 @@ fn exited_processes_are_forgotten_after_they_are_stored_and_a_full_map_is_report
         clients.iter().all(|p| !base.contains(p)),
         "exited clients still in the map after being stored"
     );
-    let (rows, _) = top_json(&env, "top-procs");
+    let (rows, _) = top_json(&env, &["top-procs"]);
     assert_eq!(rows["fgcli"].1, 100_000, "forgetting lost nothing");
 
     // A map with room for 4 entries: new processes beyond it are counted as lost and said so.
@@ -397,7 +397,7 @@ fn error_queue_reads_are_not_received_payload() {
         "the kernel queued the errors: {v}"
     );
     env.record_live();
-    let (rows, doc) = top_json(&env, "top-procs");
+    let (rows, doc) = top_json(&env, &["top-procs"]);
     assert_eq!(doc["source"], "ebpf", "{doc}");
     let got = rows.get("nrecerrq").copied().unwrap_or((0, 0));
     assert_eq!(
@@ -486,7 +486,7 @@ fn a_process_that_exits_while_record_commits_loses_no_bytes() {
     assert_eq!(done["sent"], 40_000);
     assert_eq!(done["got"], 40_000, "loopback lost nothing");
     env.record_live();
-    let (rows, doc) = top_json(&env, "top-procs");
+    let (rows, doc) = top_json(&env, &["top-procs"]);
     assert_eq!(doc["source"], "ebpf", "{doc}");
     assert_eq!(
         rows.get("nrecrace").copied().unwrap_or((0, 0)),
@@ -566,7 +566,7 @@ fn bytes_go_to_the_name_the_process_had_when_it_moved_them() {
         let _ = writeln!(stdin, "go");
     }
     assert!(p.wait().unwrap().success());
-    let (rows, doc) = top_json(&env, "top-procs");
+    let (rows, doc) = top_json(&env, &["top-procs"]);
     assert_eq!(doc["source"], "ebpf", "{doc}");
     let got = |n: &str| rows.get(n).copied().unwrap_or((0, 0));
     // each name has exactly the bytes moved under it, whichever was current at the record
@@ -733,7 +733,7 @@ fn rows_beyond_the_interfaces_are_shown_never_a_share_above_100_percent() {
     assert_success(&out);
     env.record_live();
 
-    let (rows, doc) = top_json(&env, "top-procs");
+    let (rows, doc) = top_json(&env, &["top-procs"]);
     assert_eq!(doc["source"], "ebpf", "{doc}");
     assert_eq!(rows.get("nrecmtx"), Some(&(0, 100_000)), "{rows:?}");
     assert_eq!(rows.get("nrecmrx"), Some(&(300_000, 0)), "{rows:?}");
@@ -875,7 +875,7 @@ fn every_io_path_is_credited_exactly() {
     ));
     assert_eq!(truth.len(), 25, "{truth:?}");
     env.record_live();
-    let (rows, doc) = top_json(&env, "top-procs");
+    let (rows, doc) = top_json(&env, &["top-procs"]);
     assert_eq!(doc["source"], "ebpf", "{doc}");
     let wrong: Vec<String> = truth
         .iter()
@@ -905,7 +905,7 @@ fn tcp_zerocopy_receive_is_the_documented_gap() {
     assert_eq!(n("rx") + n("zc"), 4 << 20, "{v}");
     assert!(n("zc") > 0, "the kernel delivered nothing by zerocopy: {v}");
     env.record_live();
-    let (rows, _) = top_json(&env, "top-procs");
+    let (rows, _) = top_json(&env, &["top-procs"]);
     assert_eq!(
         rows.get("nio_zcrecv"),
         Some(&(n("rx"), 4 << 20)),
@@ -1047,8 +1047,8 @@ fn two_databases_count_on_their_own_and_neither_takes_the_others_bytes() {
     wait_for("two more daemon samples", || samples(&daemon_db) >= n + 2);
     let status = daemon.stop();
     assert_eq!(status.code(), Some(0), "{}", said());
-    let (a, _) = top_json(&daemon_db, "top-procs");
-    let (b, _) = top_json(&shot, "top-procs");
+    let (a, _) = top_json(&daemon_db, &["top-procs"]);
+    let (b, _) = top_json(&shot, &["top-procs"]);
     let get = |m: &std::collections::HashMap<String, (u64, u64)>, k: &str| {
         m.get(k).copied().unwrap_or((0, 0))
     };
@@ -1158,40 +1158,7 @@ fn processes_by_user_carry_the_name_the_system_gave_then() {
     assert_eq!(got.trim(), "2000000");
     sink.wait().unwrap();
     env.record_live();
-    let (rows2, doc) = {
-        let out = env
-            .cmd(&[
-                "top-procs",
-                "--by",
-                "user",
-                "--since",
-                "1h",
-                "--format",
-                "json",
-                "--limit",
-                "100",
-            ])
-            .env("NREC_NOW", jiff::Timestamp::now().to_string())
-            .output()
-            .unwrap();
-        assert_success(&out);
-        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-        let m: std::collections::HashMap<String, (u64, u64)> = v["rows"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|r| {
-                (
-                    r["name"].as_str().unwrap().to_string(),
-                    (
-                        r["rx_bytes"].as_u64().unwrap(),
-                        r["tx_bytes"].as_u64().unwrap(),
-                    ),
-                )
-            })
-            .collect();
-        (m, v)
-    };
+    let (rows2, doc) = top_json(&env, &["top-procs", "--by", "user"]);
     let nobody = rows2.get("nobody").copied().unwrap_or_default();
     let root = rows2.get("root").copied().unwrap_or_default();
     assert!(nobody.1.abs_diff(2_000_000) <= 2, "nobody sent 2 MB: {doc}");

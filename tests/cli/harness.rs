@@ -296,18 +296,23 @@ impl Drop for Env {
     }
 }
 
-/// `top-procs`/`top-ports`/`top-hosts --since 1h` as JSON: name → (rx, tx), and the document.
+/// `top-procs`/`top-ports`/`top-hosts` (with any options) `--since 1h` as JSON: name → (rx, tx), and
+/// the document.
 pub fn top_json(
     env: &Env,
-    what: &str,
+    what: &[&str],
 ) -> (
     std::collections::HashMap<String, (u64, u64)>,
     serde_json::Value,
 ) {
     let out = env
-        .cmd(&[
-            what, "--since", "1h", "--format", "json", "--limit", "100000",
-        ])
+        .cmd(
+            &[
+                what,
+                &["--since", "1h", "--format", "json", "--limit", "100000"],
+            ]
+            .concat(),
+        )
         .env("NREC_NOW", jiff::Timestamp::now().to_string())
         .output()
         .unwrap();

@@ -411,14 +411,7 @@ fn numbers_match_sar_for_the_same_intervals() {
         std::thread::sleep(std::time::Duration::from_millis(2500));
         sample();
     }
-    let sar = Command::new("sar")
-        .args(["-n", "DEV", "-f"])
-        .arg(&sa)
-        .env("LC_ALL", "C")
-        .env("TZ", "UTC")
-        .output()
-        .unwrap();
-    let sar = String::from_utf8_lossy(&sar.stdout).to_string();
+    let sar = sar_of(&sa, "DEV");
     let sar_rows: Vec<Vec<f64>> = sar
         .lines()
         .filter(|l| !l.starts_with("Average") && l.split_whitespace().nth(1) == Some("lo"))
@@ -603,6 +596,18 @@ fn namespaces_created_between_two_samples_count_from_zero() {
     );
 }
 
+/// `sar -n KIND -f SA` in the C locale and UTC: what the parity tests read.
+fn sar_of(sa: &std::path::Path, kind: &str) -> String {
+    let out = Command::new("sar")
+        .args(["-n", kind, "-f"])
+        .arg(sa)
+        .env("LC_ALL", "C")
+        .env("TZ", "UTC")
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
 /// ICMP echo over raw sockets and datagrams to closed ports, IPv4 and IPv6: what moves sar's
 /// ICMP, EICMP, IP6, EIP6, ICMP6 and EICMP6 counters. Bounded: a few dozen packets on loopback.
 const ICMP_TRAFFIC: &str = r#"
@@ -716,14 +721,7 @@ fn icmp_and_ipv6_kinds_match_sar() {
         &[]
     };
     for kind in ["ICMP", "EICMP", "IP6", "EIP6", "ICMP6", "EICMP6"] {
-        let sar = Command::new("sar")
-            .args(["-n", kind, "-f"])
-            .arg(&sa)
-            .env("LC_ALL", "C")
-            .env("TZ", "UTC")
-            .output()
-            .unwrap();
-        let sar = String::from_utf8_lossy(&sar.stdout).to_string();
+        let sar = sar_of(&sa, kind);
         let lines: Vec<&str> = sar.lines().filter(|l| !l.trim().is_empty()).collect();
         let heads: Vec<&str> = lines[1].split_whitespace().skip(1).collect();
         let sar_rows: Vec<Vec<f64>> = lines[2..]
@@ -848,14 +846,7 @@ fn soft_matches_sar_for_the_same_intervals() {
         sample();
     }
     let now = jiff::Timestamp::now().to_string();
-    let sar = Command::new("sar")
-        .args(["-n", "SOFT", "-f"])
-        .arg(&sa)
-        .env("LC_ALL", "C")
-        .env("TZ", "UTC")
-        .output()
-        .unwrap();
-    let sar = String::from_utf8_lossy(&sar.stdout).to_string();
+    let sar = sar_of(&sa, "SOFT");
     let lines: Vec<&str> = sar.lines().filter(|l| !l.trim().is_empty()).collect();
     let heads: Vec<&str> = lines[1].split_whitespace().skip(1).collect();
     assert_eq!(heads.first(), Some(&"CPU"), "{sar}");
