@@ -862,3 +862,75 @@ fn a_backfill_ends_at_the_newest_sample_with_what_a_scrape_serves() {
         "{err}"
     );
 }
+
+/// Issue 32 item 9: a FIFO at `--db` held every command that opened it until another program
+/// opened the pipe's other end, and four such scrapes hung `serve`. Its type is checked on a
+/// non-blocking descriptor: every command exits 3 at once naming it, a scrape answers, and
+/// completion offers nothing instead of waiting.
+#[test]
+fn a_fifo_at_the_database_path_is_refused_at_once() {
+    let env = Env::new();
+    std::fs::create_dir_all(env.db.parent().unwrap()).unwrap();
+    let made = Command::new("mkfifo").arg(&env.db).status().unwrap();
+    assert!(made.success());
+    // every command that reads or writes the database, each with a deadline
+    let within_10s = |mut c: Command, args: &[&str]| -> std::process::Output {
+        let mut child = c
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let t0 = Instant::now();
+        while child.try_wait().unwrap().is_none() {
+            if t0.elapsed() > Duration::from_secs(10) {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!("{args:?} still waiting on the FIFO after 10 s");
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        child.wait_with_output().unwrap()
+    };
+    let run = |args: &[&str]| within_10s(env.cmd(args), args);
+    for args in [
+        &["record", "-q"][..],
+        &["report"],
+        &["top-procs"],
+        &["summary"],
+        &["status"],
+        &["alerts"],
+        &["check"],
+        &["export", "iface"],
+        &["proc", "x"],
+        &["html"],
+    ] {
+        let out = run(args);
+        assert_eq!(out.status.code(), Some(3), "{args:?}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            err.contains("not a regular file") && err.contains(&*env.db.to_string_lossy()),
+            "{args:?}: {err}"
+        );
+    }
+    // completion of an interface: nothing from the database, promptly
+    let mut c = Command::new(BIN);
+    c.env("COMPLETE", "fish")
+        .args(["--", "nrec", "--db"])
+        .arg(&env.db)
+        .args(["report", "-i", ""]);
+    let out = within_10s(c, &["complete"]);
+    assert_success(&out);
+    assert!(
+        out.stdout.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    // serve: scrapes answer (with an error status) one after another, none hangs
+    let (_serve, addr) = serve(&env, &[]);
+    for _ in 0..6 {
+        let (status, _) = get(&addr, "/metrics", "text/plain");
+        assert!(!status.contains(" 200 "), "{status}");
+    }
+    let (status, _) = get(&addr, "/metrics", "text/plain");
+    assert!(status.starts_with("HTTP/1."), "{status}");
+}

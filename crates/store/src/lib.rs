@@ -249,7 +249,13 @@ pub fn lock_open(db: &Path) -> Result<WriteLock> {
 /// SQLite opens it, so a foreign or newer file is never touched); returns whether the header
 /// is already in WAL mode (read and write versions 2).
 fn check_header(path: &Path) -> Result<bool> {
-    let mut f = File::open(path).map_err(|e| Error::io("cannot open database", path, &e))?;
+    // O_NONBLOCK: a FIFO (or a device) at the path must not hold the command until another
+    // program opens its other end; its type is checked on the open descriptor (no race)
+    let mut f = OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK | libc::O_CLOEXEC)
+        .open(path)
+        .map_err(|e| Error::io("cannot open database", path, &e))?;
     let meta = f
         .metadata()
         .map_err(|e| Error::io("cannot stat database", path, &e))?;
