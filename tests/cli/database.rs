@@ -1353,3 +1353,53 @@ fn disk_full_while_creating_a_database_is_exit_6_and_leaves_nothing() {
     assert!(codes.contains(&Some(6)), "the disk never filled: {codes:?}");
     assert!(codes.contains(&Some(0)), "never enough room: {codes:?}");
 }
+
+/// Issue 32 item 12: a symbolic link planted where SQLite keeps the WAL or its index is
+/// never followed, and every opener says which file it is and who owns it (not "unable to
+/// open database file", not the size of the file it points at as samples), `status --check`
+/// included; the file it points at is untouched.
+#[test]
+fn a_planted_wal_or_shm_link_is_named_with_its_owner() {
+    let env = Env::new();
+    let p = FakeProc::new();
+    env.record_ok(&p, &at(0));
+    let target = env.tmp.path().join("victim");
+    std::fs::write(&target, b"not nrec's").unwrap();
+    for suffix in ["-wal", "-shm"] {
+        let mut planted = env.db.clone().into_os_string();
+        planted.push(suffix);
+        let planted = std::path::PathBuf::from(planted);
+        // the real file set aside (it holds the sample), put back afterwards
+        let aside = env.tmp.path().join("aside");
+        let had = std::fs::rename(&planted, &aside).is_ok();
+        std::os::unix::fs::symlink(&target, &planted).unwrap();
+        if is_root() {
+            std::os::unix::fs::lchown(&planted, Some(65534), Some(65534)).unwrap();
+        }
+        for args in [&["status", "--check"][..], &["report"], &["record", "-q"]] {
+            let out = env
+                .cmd(args)
+                .env("NREC_PROC_ROOT", p.path())
+                .env("NREC_NOW", at(1))
+                .output()
+                .unwrap();
+            let err = String::from_utf8_lossy(&out.stderr);
+            assert_eq!(out.status.code(), Some(5), "{suffix} {args:?}: {err}");
+            assert!(
+                err.contains(&*planted.to_string_lossy())
+                    && err.contains("a symbolic link (owned by ")
+                    && (!is_root() || err.contains("owned by nobody")),
+                "{suffix} {args:?}: {err}"
+            );
+            assert_eq!(err.lines().count(), 1, "{err}");
+        }
+        assert_eq!(std::fs::read(&target).unwrap(), b"not nrec's");
+        std::fs::remove_file(&planted).unwrap();
+        if had {
+            std::fs::rename(&aside, &planted).unwrap();
+        }
+    }
+    // removed, the database opens again with its sample
+    assert_eq!(env.samples(), 1);
+    env.record_ok(&p, &at(1));
+}

@@ -385,7 +385,9 @@ fn full_or(e: Error, path: &Path) -> Error {
 
 fn open_rw_inner(path: &Path) -> Result<Connection> {
     let wal = if path.symlink_metadata().is_ok() {
-        check_header(path)?
+        let wal = check_header(path)?;
+        check_beside(path)?;
+        wal
     } else {
         create_db(path)?;
         false
@@ -442,6 +444,7 @@ pub(crate) fn open_ro(path: &Path) -> Result<Connection> {
         )));
     }
     check_header(path)?;
+    check_beside(path)?;
     let (conn, v) = match open_read(path, false) {
         Ok(c) => c,
         // A WAL database on read-only media (an archived copy, a read-only mount, a
@@ -525,7 +528,46 @@ fn cannot_open(e: &rusqlite::Error) -> bool {
 
 /// The size of the -wal file beside the database (0 when there is none).
 fn wal_len(path: &Path) -> u64 {
-    std::fs::metadata(beside(path, "-wal")).map_or(0, |m| m.len())
+    std::fs::symlink_metadata(beside(path, "-wal"))
+        .ok()
+        .filter(|m| m.is_file())
+        .map_or(0, |m| m.len())
+}
+
+/// SQLite's files beside the database (`-wal`, `-shm`, `-journal`) must be regular files:
+/// SQLite refuses a symbolic link there (one planted by another user would point it at any
+/// file), and every opener would then fail with "unable to open database file". Said here
+/// instead, naming the file, what it is and who owns it.
+fn check_beside(path: &Path) -> Result<()> {
+    use std::os::unix::fs::MetadataExt;
+    for (suffix, what) in [
+        ("-wal", "write-ahead log"),
+        ("-shm", "shared-memory index"),
+        ("-journal", "rollback journal"),
+    ] {
+        let p = beside(path, suffix);
+        let Ok(m) = std::fs::symlink_metadata(&p) else {
+            continue;
+        };
+        let kind = if m.file_type().is_symlink() {
+            "a symbolic link"
+        } else if !m.is_file() {
+            "not a regular file"
+        } else {
+            continue;
+        };
+        let owner = nrec_sys::user_name(m.uid())
+            .map(|n| nrec_model::names::escape_bytes(&n))
+            .unwrap_or_else(|| format!("uid {}", m.uid()));
+        return Err(Error::new(
+            Exit::Permission,
+            format!(
+                "{}: {kind} (owned by {owner}) where SQLite keeps the database's {what}; nrec never follows it and cannot open the database until it is removed (remove it if neither you nor nrec made it)",
+                p.display()
+            ),
+        ));
+    }
+    Ok(())
 }
 
 /// A path as a `file:` URI path, byte for byte: everything but unreserved characters and `/`
