@@ -1403,3 +1403,52 @@ fn a_planted_wal_or_shm_link_is_named_with_its_owner() {
     assert_eq!(env.samples(), 1);
     env.record_ok(&p, &at(1));
 }
+
+/// Issue 32 item 11: root's recorder (a manual `sudo nrec record`) left the lock file
+/// `root:root 0640`, and every later run of the recorder's own user exited 5. The lock takes
+/// the database's owner and group, as SQLite's -wal and -shm do.
+#[test]
+fn roots_record_leaves_the_lock_to_the_databases_owner() {
+    if !is_root() {
+        return skip(
+            "roots_record_leaves_the_lock",
+            "needs root to record as two users",
+        );
+    }
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    let env = Env::new();
+    let p = FakeProc::new();
+    // the recorder's user (nobody here) owns the state directory and its database
+    let dir = env.db.parent().unwrap().to_path_buf();
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::set_permissions(env.tmp.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    std::fs::set_permissions(p.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let bin = env.tmp.path().join("nrec");
+    std::fs::copy(BIN, &bin).unwrap();
+    let as_recorder = |now: &str| {
+        output_of_copy(|| {
+            let mut c = as_nobody(&bin);
+            c.arg("--db")
+                .arg(&env.db)
+                .args(["record", "-q"])
+                .env("NREC_PROC_ROOT", p.path())
+                .env("NREC_NOW", now)
+                .env("NREC_EBPF", "off");
+            c
+        })
+    };
+    std::os::unix::fs::chown(&dir, Some(65534), Some(65534)).unwrap();
+    let out = as_recorder(&at(0));
+    assert_success(&out);
+    // root records once (the lock file is made here, by root)
+    let mut lock = env.db.clone().into_os_string();
+    lock.push(".lock");
+    let _ = std::fs::remove_file(&lock);
+    env.record_ok(&p, &at(1));
+    let m = std::fs::metadata(&lock).unwrap();
+    assert_eq!((m.uid(), m.gid()), (65534, 65534), "the database's owner");
+    // and the recorder's user records on
+    let out = as_recorder(&at(2));
+    assert_success(&out);
+    assert_eq!(env.samples(), 3);
+}

@@ -223,6 +223,7 @@ pub fn lock_open(db: &Path) -> Result<WriteLock> {
         .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
         .open(&path)
         .map_err(|e| Error::io("cannot open lock file", &path, &e))?;
+    same_owner_as_db(&file, db, &path)?;
     let started = Instant::now();
     loop {
         let Err(e) = nrec_sys::flock_exclusive(&file, false) else {
@@ -243,6 +244,28 @@ pub fn lock_open(db: &Path) -> Result<WriteLock> {
         }
         std::thread::sleep(Duration::from_millis(50));
     }
+}
+
+/// Root's recorder (a manual `sudo nrec record`) gives the lock file the database's owner and
+/// group, as SQLite does for `-wal` and `-shm`: a lock left `root:root 0640` made every later
+/// run of the recorder's own user exit 5. On the open descriptor, so never through a link.
+fn same_owner_as_db(lock: &File, db: &Path, path: &Path) -> Result<()> {
+    use std::os::unix::fs::MetadataExt;
+    if !nrec_sys::is_root() {
+        return Ok(());
+    }
+    // no database yet: root creates it, and both stay root's
+    let Ok(owner) = std::fs::symlink_metadata(db) else {
+        return Ok(());
+    };
+    let mine = lock
+        .metadata()
+        .map_err(|e| Error::io("cannot stat lock file", path, &e))?;
+    if (mine.uid(), mine.gid()) != (owner.uid(), owner.gid()) {
+        std::os::unix::fs::fchown(lock, Some(owner.uid()), Some(owner.gid()))
+            .map_err(|e| Error::io("cannot give the lock file the database's owner", path, &e))?;
+    }
+    Ok(())
 }
 
 /// Checks the file is an nrec database this nrec can use, from its 100-byte header (before
