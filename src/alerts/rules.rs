@@ -115,6 +115,9 @@ pub struct Rule {
     /// `warn = ["80%", "90%"]`: levels of a volume limit (percent, ascending) that each fire
     /// once per period before the limit does.
     pub warn: Vec<u8>,
+    /// `run_as`: the user a command runs as when nrec runs as root (None: `nrec` where that
+    /// user exists, else `nobody`; `root` only when written).
+    pub run_as: Option<String>,
 }
 
 /// At most this many matched interface names are listed with a firing.
@@ -140,6 +143,7 @@ pub struct RuleFile {
     rate: Option<String>,
     minutes: Option<u32>,
     command: Option<Vec<String>>,
+    run_as: Option<String>,
     timeout: Option<String>,
     month_start: Option<i64>,
     warn: Option<Vec<String>>,
@@ -286,6 +290,15 @@ impl Rule {
         if command.first().is_some_and(|c| c.is_empty()) {
             return Err("command: the program (its first word) is empty".into());
         }
+        if let Some(u) = &f.run_as {
+            let valid = !u.is_empty()
+                && u.len() <= 32
+                && u.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b));
+            if !valid {
+                return Err(format!("run_as {u:?}: a user name"));
+            }
+        }
         let timeout = match f.timeout {
             None => DEFAULT_TIMEOUT,
             Some(t) => {
@@ -310,6 +323,7 @@ impl Rule {
             limit,
             command,
             timeout,
+            run_as: f.run_as,
         })
     }
 

@@ -114,18 +114,66 @@ pub fn notify(db: &Path, fired: Vec<Firing>) -> Vec<std::thread::JoinHandle<()>>
 /// process group at the deadline. Returns what happened, for `nrec alerts`.
 fn run_command(f: &Firing) -> String {
     let argv = &f.rule.command;
+    let as_user = match command_user(f.rule.run_as.as_deref()) {
+        Ok(u) => u,
+        Err(why) => return format!("not started: {why}"),
+    };
     let mut cmd = Command::new(&argv[0]);
+    // a minimal environment: nothing of nrec's own (credentials, NOTIFY_SOCKET, …)
     cmd.args(&argv[1..])
+        .env_clear()
+        .env(
+            "PATH",
+            "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+        )
+        .envs(
+            ["LANG", "LC_ALL", "TZ"]
+                .iter()
+                .filter_map(|k| std::env::var_os(k).map(|v| (*k, v))),
+        )
         .envs(f.env())
-        .env_remove("COMPLETE")
         .stdin(Stdio::piped())
-        .stdout(stderr_or_null())
-        .stderr(stderr_or_null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
         .process_group(0);
+    if !matches!(as_user, User::Root) {
+        let switch = match as_user {
+            User::Switch(uid, gid) => Some((uid, gid)),
+            _ => None,
+        };
+        // SAFETY: drop_privileges_for_exec makes only async-signal-safe calls.
+        unsafe {
+            cmd.pre_exec(move || nrec_sys::drop_privileges_for_exec(switch));
+        }
+    }
     let mut child = match cmd.spawn() {
         Ok(c) => c,
         Err(e) => return format!("not started: {e}"),
     };
+    // its output reaches nrec's stderr (the journal) through pipes nrec reads until the
+    // command ends or its deadline: a command that daemonizes keeps a pipe, never nrec's
+    // own stderr, so whoever reads nrec's output is not held by it
+    let (done_tx, done_rx) = std::sync::mpsc::channel::<()>();
+    for out in [
+        child
+            .stdout
+            .take()
+            .map(|o| Box::new(o) as Box<dyn std::io::Read + Send>),
+        child
+            .stderr
+            .take()
+            .map(|o| Box::new(o) as Box<dyn std::io::Read + Send>),
+    ]
+    .into_iter()
+    .flatten()
+    {
+        let done = done_tx.clone();
+        std::thread::spawn(move || {
+            forward(out);
+            let _ = done.send(());
+        });
+    }
+    drop(done_tx);
     let pid = child.id() as libc::pid_t;
     let input = f.json().to_string() + "\n";
     // stdin is written by its own thread: a command that never reads must not hold us past
@@ -160,13 +208,58 @@ fn run_command(f: &Firing) -> String {
     };
     // the group is gone, so its end of the pipe is closed and the writer has returned
     let _ = writer.join();
+    // what the command printed, until the deadline: a descendant that escaped the group
+    // with the pipes open is left writing to readers nobody waits for
+    for _ in 0..2 {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if done_rx
+            .recv_timeout(left.max(Duration::from_millis(100)))
+            .is_err()
+        {
+            break;
+        }
+    }
     res
 }
 
-fn stderr_or_null() -> Stdio {
-    use std::os::fd::AsFd;
-    std::io::stderr()
-        .as_fd()
-        .try_clone_to_owned()
-        .map_or_else(|_| Stdio::null(), Stdio::from)
+/// Whom an alert's command runs as.
+enum User {
+    /// nrec's own user, every capability dropped (nrec is not root: it cannot switch).
+    Same,
+    /// This uid and gid, with no capability (nrec is root).
+    Switch(u32, u32),
+    /// Root as is: only when `run_as = "root"` says so.
+    Root,
+}
+
+/// The user a command runs as: as root, the rule's `run_as`, else `nrec` where it exists, else
+/// `nobody`; a named user that does not exist is an error (the command is not started).
+fn command_user(run_as: Option<&str>) -> Result<User, String> {
+    if !nrec_sys::is_root() {
+        return Ok(User::Same);
+    }
+    match run_as {
+        Some("root") => Ok(User::Root),
+        Some(name) => nrec_sys::user_by_name(name)
+            .map(|(u, g)| User::Switch(u, g))
+            .ok_or_else(|| format!("run_as {name:?}: no such user")),
+        None => ["nrec", "nobody"]
+            .iter()
+            .find_map(|n| nrec_sys::user_by_name(n))
+            .map(|(u, g)| User::Switch(u, g))
+            .ok_or_else(|| "neither user nrec nor nobody exists; set run_as".into()),
+    }
+}
+
+/// Copies a command's output to nrec's stderr line by line, bounded: at most 64 KiB of it.
+fn forward(out: Box<dyn std::io::Read + Send>) {
+    use std::io::BufRead;
+    let mut r = std::io::BufReader::new(std::io::Read::take(out, 64 * 1024));
+    let mut line = Vec::new();
+    while matches!(r.read_until(b'\n', &mut line), Ok(n) if n > 0) {
+        let _ = std::io::stderr().write_all(&line);
+        line.clear();
+    }
+    // the rest is read and dropped, so the command never blocks on a full pipe
+    let _ = std::io::copy(&mut r.into_inner().into_inner(), &mut std::io::sink());
 }

@@ -60,7 +60,7 @@ impl Timeline {
 }
 
 /// A command that appends its environment's view and its stdin (one JSON line) to files in
-/// `dir`, and leaves anything a shell would have run out of it.
+/// `dir` (made writable for any user), and leaves anything a shell would have run out of it.
 fn logger(dir: &Path) -> PathBuf {
     let script = dir.join("log-alert.sh");
     std::fs::write(
@@ -69,6 +69,9 @@ fn logger(dir: &Path) -> PathBuf {
     )
     .unwrap();
     std::fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    // the command runs as an unprivileged user when the test is root (run_as's default):
+    // it may enter the directory and write its logs there
+    std::fs::set_permissions(dir, std::os::unix::fs::PermissionsExt::from_mode(0o777)).unwrap();
     script
 }
 
@@ -614,6 +617,11 @@ fn warning_levels_fire_once_each_before_the_quota() {
     )
     .unwrap();
     std::fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    std::fs::set_permissions(
+        logs.path(),
+        std::os::unix::fs::PermissionsExt::from_mode(0o777),
+    )
+    .unwrap();
     let config = format!(
         "[[alert]]\nname = \"cap\"\ninterface = \"eth0\"\ndirection = \"rx\"\nvolume = \"1 MB\"\nperiod = \"day\"\nwarn = [\"80%\", \"50%\"]\ncommand = [{:?}, {:?}]\n",
         script.to_str().unwrap(),
@@ -693,4 +701,154 @@ fn warning_levels_fire_once_each_before_the_quota() {
             "{bad}"
         );
     }
+}
+
+/// Issue 32 item 1: an alert's command keeps nothing of the recorder's privileges. Started by
+/// root it runs as an unprivileged user (`nobody` where there is no `nrec`) unless the rule
+/// says `run_as = "root"`; under the unit's ambient capabilities (nrec as `nobody` with
+/// CAP_SYS_ADMIN, SYS_PTRACE, DAC_READ_SEARCH, BPF, PERFMON) it has none; either way
+/// `no_new_privs`, a minimal environment, and a command that daemonizes with its output open
+/// does not hold whoever reads nrec's own output past the deadline.
+#[test]
+fn an_alert_command_has_no_privilege_of_the_recorder() {
+    if !is_root() {
+        return skip(
+            "an_alert_command_has_no_privilege",
+            "needs root to start nrec as root and under capabilities",
+        );
+    }
+    use std::os::unix::fs::PermissionsExt;
+    let logs = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(logs.path(), std::fs::Permissions::from_mode(0o777)).unwrap();
+    let probe = logs.path().join("probe.sh");
+    // what the command is: its ids, capabilities, no_new_privs, environment, and whether it
+    // reads root's secrets; then it leaves a daemon holding its output
+    std::fs::write(
+        &probe,
+        "#!/bin/sh\nd=$1/$NREC_ALERT_RULE\ngrep -E '^(Uid|Cap|NoNewPrivs)' /proc/self/status > $d.status\nenv > $d.env\nif cat /etc/shadow > /dev/null 2>&1; then echo read > $d.shadow; else echo denied > $d.shadow; fi\nsetsid sleep 30 &\necho $! > $d.daemon\necho started\n",
+    )
+    .unwrap();
+    std::fs::set_permissions(&probe, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let rule = |name: &str, extra: &str| {
+        format!(
+            "[[alert]]\nname = \"{name}\"\ninterface = \"eth0\"\nvolume = \"1 kB\"\nperiod = \"hour\"\ntimeout = \"2s\"\ncommand = [{:?}, {:?}]\n{extra}\n",
+            probe.to_str().unwrap(),
+            logs.path().to_str().unwrap()
+        )
+    };
+    let config = rule("plain", "") + &rule("asroot", "run_as = \"root\"");
+    let mut t = Timeline::new("2026-11-28T10:00:00Z", &config);
+    let field = |rule: &str, key: &str| -> String {
+        std::fs::read_to_string(logs.path().join(format!("{rule}.status")))
+            .unwrap_or_default()
+            .lines()
+            .find_map(|l| l.strip_prefix(&format!("{key}:")))
+            .map(|v| v.trim().to_string())
+            .unwrap_or_else(|| panic!("{rule}: no {key}"))
+    };
+    let stop_daemon = |rule: &str| {
+        let f = logs.path().join(format!("{rule}.daemon"));
+        if let Ok(pid) = std::fs::read_to_string(&f) {
+            if let Ok(pid) = pid.trim().parse::<i32>() {
+                // SAFETY: kill(2) of the sleep this test's command started, by its PID
+                unsafe { libc::kill(pid, libc::SIGKILL) };
+            }
+        }
+        // the next command (maybe another user) writes its own
+        let _ = std::fs::remove_file(&f);
+    };
+    t.step_ok(0, 0, 0);
+    // a secret in nrec's environment must not reach the command
+    let t0 = Instant::now();
+    t.now += jiff::SignedDuration::from_secs(60);
+    t.p.uptime_ms += 60_000;
+    t.p.iface(b"eth0").add(5_000, 5, 0, 0);
+    t.p.write();
+    let out = t
+        .cmd(&["record"])
+        .env("NREC_TEST_SECRET", "hunter2")
+        .output()
+        .unwrap();
+    let took = t0.elapsed();
+    stop_daemon("plain");
+    stop_daemon("asroot");
+    assert_success(&out);
+    assert!(
+        took < Duration::from_secs(15),
+        "the daemonized sleep held nrec's output for {took:?}"
+    );
+    // root's default: nobody, nothing
+    assert_eq!(
+        field("plain", "Uid").split_whitespace().next(),
+        Some("65534")
+    );
+    for cap in ["CapInh", "CapPrm", "CapEff", "CapBnd", "CapAmb"] {
+        assert_eq!(field("plain", cap), "0000000000000000", "{cap}");
+    }
+    assert_eq!(field("plain", "NoNewPrivs"), "1");
+    let env = std::fs::read_to_string(logs.path().join("plain.env")).unwrap();
+    assert!(!env.contains("hunter2"), "{env}");
+    assert!(
+        env.contains("NREC_ALERT_RULE=plain") && env.contains("PATH="),
+        "{env}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(logs.path().join("plain.shadow")).unwrap(),
+        "denied\n"
+    );
+    // root only when written
+    assert_eq!(field("asroot", "Uid").split_whitespace().next(), Some("0"));
+    // nrec as the unit runs it: nobody with ambient capabilities
+    let t2 = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(t2.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let db = t2.path().join("state");
+    std::fs::create_dir_all(&db).unwrap();
+    std::os::unix::fs::chown(&db, Some(65534), Some(65534)).unwrap();
+    let bin = t2.path().join("nrec");
+    std::fs::copy(BIN, &bin).unwrap();
+    std::fs::set_permissions(t.p.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    std::fs::set_permissions(&t.cfg, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let caps = "+sys_admin,+sys_ptrace,+dac_read_search,+bpf,+perfmon";
+    let mut as_unit = |secs: i64, rx: u64| {
+        t.now += jiff::SignedDuration::from_secs(secs);
+        t.p.uptime_ms += secs * 1000;
+        t.p.iface(b"eth0").add(rx, 1, 0, 0);
+        t.p.write();
+        output_of_copy(|| {
+            let mut c = std::process::Command::new("setpriv");
+            c.args(["--reuid", "nobody", "--regid", "nogroup", "--clear-groups"])
+                .arg(format!("--inh-caps={caps}"))
+                .arg(format!("--ambient-caps={caps}"))
+                .arg(&bin)
+                .arg("--db")
+                .arg(db.join("nrec.db"))
+                .arg("--config")
+                .arg(&t.cfg)
+                .arg("record")
+                .env("NREC_NOW", t.now.to_string())
+                .env("NREC_PROC_ROOT", t.p.path())
+                .env("NREC_EBPF", "off")
+                .env("TZ", "UTC");
+            c
+        })
+    };
+    assert_success(&as_unit(60, 0));
+    std::fs::remove_file(logs.path().join("plain.status")).unwrap();
+    let out = as_unit(3600, 5_000);
+    stop_daemon("plain");
+    stop_daemon("asroot");
+    assert_success(&out);
+    for cap in ["CapInh", "CapPrm", "CapEff", "CapAmb"] {
+        assert_eq!(
+            field("plain", cap),
+            "0000000000000000",
+            "under the unit: {cap}"
+        );
+    }
+    assert_eq!(field("plain", "NoNewPrivs"), "1");
+    assert_eq!(
+        std::fs::read_to_string(logs.path().join("plain.shadow")).unwrap(),
+        "denied\n",
+        "DAC_READ_SEARCH is not the command's"
+    );
 }

@@ -146,6 +146,100 @@ pub fn user_name(uid: u32) -> Option<Vec<u8>> {
     None
 }
 
+/// A user's uid and primary gid by name from the passwd database; None when there is none.
+pub fn user_by_name(name: &str) -> Option<(u32, u32)> {
+    let cname = std::ffi::CString::new(name).ok()?;
+    let mut buf = vec![0 as libc::c_char; 4096];
+    // SAFETY: getpwnam_r with a NUL-terminated name and a caller-owned record and buffer; the
+    // ids are copied out before they are dropped.
+    unsafe {
+        let mut pw: libc::passwd = std::mem::zeroed();
+        let mut out: *mut libc::passwd = std::ptr::null_mut();
+        if libc::getpwnam_r(
+            cname.as_ptr(),
+            &mut pw,
+            buf.as_mut_ptr(),
+            buf.len(),
+            &mut out,
+        ) == 0
+            && !out.is_null()
+        {
+            return Some((pw.pw_uid, pw.pw_gid));
+        }
+    }
+    None
+}
+
+/// What a program nrec starts (an alert's command) may keep of nrec's privileges: nothing.
+/// For `CommandExt::pre_exec`, so only async-signal-safe calls: every capability is dropped
+/// (the bounding set where nrec may change it, the ambient and inheritable sets, the
+/// effective and permitted ones), `as_user` (uid, gid) is taken when given (root only: its
+/// groups are that gid alone), and `no_new_privs` is set, so no setuid program or file
+/// capability gives any back.
+pub fn drop_privileges_for_exec(as_user: Option<(u32, u32)>) -> std::io::Result<()> {
+    let err = std::io::Error::last_os_error;
+    // SAFETY: prctl, setgroups, setgid, setuid and the capset syscall are async-signal-safe
+    // and take only values and pointers to locals that outlive the calls.
+    unsafe {
+        // the bounding set needs CAP_SETPCAP; without it (an unprivileged recorder) the
+        // sets below are what keeps the program from every capability
+        for c in 0..64 {
+            if libc::prctl(libc::PR_CAPBSET_READ, c, 0, 0, 0) < 0 {
+                break;
+            }
+            let _ = libc::prctl(libc::PR_CAPBSET_DROP, c, 0, 0, 0);
+        }
+        if libc::prctl(
+            libc::PR_CAP_AMBIENT,
+            libc::PR_CAP_AMBIENT_CLEAR_ALL,
+            0,
+            0,
+            0,
+        ) < 0
+        {
+            return Err(err());
+        }
+        if let Some((uid, gid)) = as_user {
+            let groups = [gid];
+            if libc::setgroups(1, groups.as_ptr()) < 0
+                || libc::setgid(gid) < 0
+                || libc::setuid(uid) < 0
+            {
+                return Err(err());
+            }
+        }
+        #[repr(C)]
+        struct Header {
+            version: u32,
+            pid: i32,
+        }
+        #[repr(C)]
+        #[derive(Clone, Copy)]
+        struct Data {
+            effective: u32,
+            permitted: u32,
+            inheritable: u32,
+        }
+        const VERSION_3: u32 = 0x2008_0522;
+        let mut h = Header {
+            version: VERSION_3,
+            pid: 0,
+        };
+        let none = [Data {
+            effective: 0,
+            permitted: 0,
+            inheritable: 0,
+        }; 2];
+        if libc::syscall(libc::SYS_capset, &mut h as *mut Header, none.as_ptr()) < 0 {
+            return Err(err());
+        }
+        if libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0 {
+            return Err(err());
+        }
+    }
+    Ok(())
+}
+
 /// Bytes an unprivileged writer may still use on the file system holding `path`.
 /// Whether stderr is connected to the systemd journal (`JOURNAL_STREAM` names its device and
 /// inode): then a line may start with a `<N>` syslog priority the journal reads.
