@@ -69,20 +69,49 @@ pub fn ports() -> ArgValueCandidates {
     })
 }
 
-/// Names read from the database the command line names, sorted, deduplicated and capped;
-/// nothing when it cannot be read.
+/// How long completion waits for another program's lock on the database (a user is typing).
+const WAIT: std::time::Duration = std::time::Duration::from_millis(200);
+
+/// Names read from the database the command line names that start with what is being typed,
+/// sorted, deduplicated, then capped (capped first, 2 000 early-sorting names hid `python3`
+/// from `proc py<TAB>`); nothing when it cannot be read within [`WAIT`].
 fn from_db(names: impl FnOnce(&Reader) -> Result<Vec<String>>) -> Vec<CompletionCandidate> {
-    let path = db_from_words(std::env::args_os().collect())
+    let args: Vec<OsString> = std::env::args_os().collect();
+    let typed = typed_value(&args, std::env::var("_CLAP_COMPLETE_INDEX").ok());
+    let path = db_from_words(args)
         .or_else(|| std::env::var_os("NREC_DB").map(PathBuf::from))
         .unwrap_or_else(nrec_store::default_read_path);
-    let Ok(r) = Reader::open(&path) else {
+    let Ok(r) = Reader::open_within(&path, WAIT) else {
         return Vec::new();
     };
     let mut v = names(&r).unwrap_or_default();
+    v.retain(|n| n.starts_with(&typed));
     v.sort();
     v.dedup();
     v.truncate(CAP);
     v.into_iter().map(CompletionCandidate::new).collect()
+}
+
+/// The value being typed: the word at the shell's cursor (bash says which,
+/// `_CLAP_COMPLETE_INDEX`; the others complete the last word), after an option's `=` and
+/// after the last `,` of a list (`-i eth0,wl`).
+fn typed_value(args: &[OsString], index: Option<String>) -> String {
+    let Some(start) = args.iter().position(|a| a == "--") else {
+        return String::new();
+    };
+    let words = &args[start + 1..];
+    let at = index
+        .and_then(|i| i.parse::<usize>().ok())
+        .unwrap_or(words.len().saturating_sub(1));
+    let word = words
+        .get(at)
+        .map(|w| w.to_string_lossy())
+        .unwrap_or_default();
+    let value = match word.split_once('=') {
+        Some((opt, v)) if opt.starts_with('-') => v,
+        _ => &word,
+    };
+    value.rsplit(',').next().unwrap_or_default().to_string()
 }
 
 /// The `--db PATH` / `-f PATH` of the command line being completed (the words after `--`).
@@ -104,6 +133,26 @@ fn db_from_words(args: Vec<OsString>) -> Option<PathBuf> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_value_typed_is_the_cursors_word_after_an_equals_or_a_comma() {
+        let a = |v: &[&str]| v.iter().map(OsString::from).collect::<Vec<_>>();
+        let w = a(&["nrec", "--", "nrec", "proc", "py"]);
+        assert_eq!(typed_value(&w, None), "py");
+        assert_eq!(typed_value(&w, Some("1".into())), "proc");
+        assert_eq!(
+            typed_value(&a(&["nrec", "--", "nrec", "report", "-i", ""]), None),
+            ""
+        );
+        assert_eq!(
+            typed_value(
+                &a(&["nrec", "--", "nrec", "report", "--iface=eth0,wl"]),
+                None
+            ),
+            "wl"
+        );
+        assert_eq!(typed_value(&a(&["nrec", "proc"]), None), "");
+    }
 
     #[test]
     fn the_database_is_the_one_on_the_command_line() {

@@ -462,3 +462,69 @@ fn the_shipped_units_verify_with_systemd() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// Issue 32 item 4: completion filters by what is typed before it caps (2 000 names sorting
+/// before `python3` hid it from `proc py<TAB>`), and a database another program holds in
+/// `BEGIN EXCLUSIVE` costs it at most a moment, not the recorder's 10 s.
+#[test]
+fn completion_filters_before_its_cap_and_never_waits_long() {
+    let env = completion_db();
+    {
+        let c = env.sql();
+        c.execute_batch("BEGIN").unwrap();
+        let ns: i64 = c
+            .query_row("SELECT id FROM netns LIMIT 1", [], |r| r.get(0))
+            .unwrap();
+        let mut names: Vec<String> = (0..2500).map(|i| format!("a{i:04}")).collect();
+        names.push("python3".into());
+        for (i, n) in names.iter().enumerate() {
+            c.execute(
+                "INSERT INTO process (boot_id, pid, start_time, comm, netns) VALUES ('c', ?1, 1, CAST(?2 AS BLOB), ?3)",
+                rusqlite::params![100_000 + i as i64, n, ns],
+            )
+            .unwrap();
+            c.execute(
+                "INSERT INTO series (kind, ref) VALUES (3, last_insert_rowid())",
+                [],
+            )
+            .unwrap();
+        }
+        c.execute_batch("COMMIT").unwrap();
+    }
+    let complete = |words: &[&str]| -> (Vec<String>, std::time::Duration) {
+        let t0 = std::time::Instant::now();
+        let out = Command::new(BIN)
+            .env("COMPLETE", "fish")
+            .args(["--", "nrec", "--db"])
+            .arg(&env.db)
+            .args(words)
+            .output()
+            .unwrap();
+        assert_success(&out);
+        let got = String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .map(|l| l.split('\t').next().unwrap_or("").to_string())
+            .collect();
+        (got, t0.elapsed())
+    };
+    let (got, _) = complete(&["proc", "py"]);
+    assert_eq!(got, ["python3"]);
+    let (got, _) = complete(&["proc", "a24"]);
+    assert_eq!(got.len(), 100, "a2400..a2499");
+    let (got, _) = complete(&["proc", ""]);
+    let names = got.iter().filter(|n| !n.starts_with('-')).count();
+    assert_eq!(names, 2000, "capped (options aside): {:?}", &got[..20]);
+    // another program holds the database exclusively
+    let c = env.sql();
+    c.execute_batch(
+        "PRAGMA locking_mode = EXCLUSIVE; BEGIN EXCLUSIVE; UPDATE meta SET value = value;",
+    )
+    .unwrap();
+    let (got, took) = complete(&["proc", "py"]);
+    assert!(got.is_empty(), "{got:?}");
+    assert!(
+        took < std::time::Duration::from_secs(3),
+        "completion waited {took:?} on the lock"
+    );
+    c.execute_batch("ROLLBACK").unwrap();
+}

@@ -457,8 +457,9 @@ pub(crate) fn settle(conn: &Connection, path: &Path) {
     let _ = conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()));
 }
 
-/// Opens an existing database read-only for reports.
-pub(crate) fn open_ro(path: &Path) -> Result<Connection> {
+/// Opens an existing database read-only for reports; another program's lock on it is waited
+/// for up to `wait`.
+pub(crate) fn open_ro(path: &Path, wait: Duration) -> Result<Connection> {
     if !path.exists() {
         return Err(Error::database(format!(
             "{}: no such database; {}",
@@ -468,7 +469,7 @@ pub(crate) fn open_ro(path: &Path) -> Result<Connection> {
     }
     check_header(path)?;
     check_beside(path)?;
-    let (conn, v) = match open_read(path, false) {
+    let (conn, v) = match open_read(path, false, wait) {
         Ok(c) => c,
         // A WAL database on read-only media (an archived copy, a read-only mount, a
         // directory the reader cannot write) whose -shm file is missing: SQLite cannot
@@ -476,7 +477,7 @@ pub(crate) fn open_ro(path: &Path) -> Result<Connection> {
         // `immutable` reads it without any shared memory or lock. With -wal content, reading
         // without it would silently drop samples: say so instead.
         Err(e) if cannot_open(&e) => match wal_len(path) {
-            0 => open_read(path, true).map_err(|e| db_error(path, e))?,
+            0 => open_read(path, true, wait).map_err(|e| db_error(path, e))?,
             n => {
                 return Err(Error::new(
                     Exit::Permission,
@@ -527,7 +528,7 @@ fn missing_hint(path: &Path, system: &Path) -> String {
 /// Opens `path` for reading, configured, and reads its schema version (the first read, where
 /// SQLite finds out whether it can use the WAL). `immutable`: read the file alone, no -wal,
 /// -shm or locks (only for a database whose -wal is empty or missing).
-fn open_read(path: &Path, immutable: bool) -> rusqlite::Result<(Connection, i32)> {
+fn open_read(path: &Path, immutable: bool, wait: Duration) -> rusqlite::Result<(Connection, i32)> {
     let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
     let conn = if immutable {
         Connection::open_with_flags(
@@ -538,6 +539,7 @@ fn open_read(path: &Path, immutable: bool) -> rusqlite::Result<(Connection, i32)
         Connection::open_with_flags(path, flags)?
     };
     configure(&conn, path, Mode::Read).map_err(|e| malformed(e.msg))?;
+    conn.busy_timeout(wait)?;
     let v = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
     Ok((conn, v))
 }

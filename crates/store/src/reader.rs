@@ -36,7 +36,13 @@ fn db(path: &Path) -> impl Fn(rusqlite::Error) -> nrec_model::error::Error + '_ 
 impl Reader {
     /// Opens an existing database read-only (reports, `serve`, `top`, completions).
     pub fn open(path: &Path) -> Result<Reader> {
-        Ok(Reader::on(open_ro(path)?, path))
+        Ok(Reader::on(open_ro(path, crate::LOCK_WAIT)?, path))
+    }
+
+    /// Opens it for a caller that cannot wait long for another program's lock (shell
+    /// completion, while a user types): `wait` at most, then the lock is an error.
+    pub fn open_within(path: &Path, wait: std::time::Duration) -> Result<Reader> {
+        Ok(Reader::on(open_ro(path, wait)?, path))
     }
 
     pub(crate) fn on(conn: Connection, path: &Path) -> Reader {
