@@ -723,14 +723,19 @@ impl TestCgroup {
 
 impl Drop for TestCgroup {
     fn drop(&mut self) {
-        // the peers have ended (dropped first): the empty cgroups can go
+        // the peers have ended (dropped first): the empty cgroups can go, from the leaf up
+        // to the parent the test made
         for _ in 0..50 {
             if std::fs::remove_dir(&self.path).is_ok() || !self.path.exists() {
                 break;
             }
             std::thread::sleep(std::time::Duration::from_millis(100));
         }
-        let _ = std::fs::remove_dir(&self.parent);
+        let mut d = self.path.as_path();
+        while let Some(up) = d.parent().filter(|_| d != self.parent) {
+            let _ = std::fs::remove_dir(up);
+            d = up;
+        }
     }
 }
 
@@ -834,4 +839,91 @@ fn a_systemd_unit_is_named_with_its_description_after_it_is_gone() {
     // other views have no description column
     let (h, _) = top(&env, "top-procs", &[]);
     assert!(!h.iter().any(|c| c == "description"), "{h:?}");
+}
+
+/// Issue 32 item 2: a unit of a user's service manager (a process of `nobody` in
+/// `…/user@65534.service/app.slice/X.service`) is that user's — `X.service (user 65534)` in
+/// the reports — and a rule on the system unit `X.service` does not count it.
+#[test]
+fn a_users_unit_is_named_with_its_user_and_never_taken_for_the_systems() {
+    const T: &str = "a_users_unit_is_named_with_its_user";
+    if !is_root() {
+        return skip(T, "needs root to make a cgroup");
+    }
+    let Some(v2) = cgroup2_mount() else {
+        return skip(T, "no cgroup2 hierarchy is mounted");
+    };
+    let env = Env::new();
+    let me = std::process::id();
+    let unit = format!("nrec-uweb-{me}.service");
+    let parent = v2.join(format!("nrec-utest-{me}.slice"));
+    let path = parent.join("user@65534.service/app.slice").join(&unit);
+    if let Err(e) = std::fs::create_dir_all(&path) {
+        return skip(
+            T,
+            &format!("cannot make a cgroup under {}: {e}", v2.display()),
+        );
+    }
+    let cg = TestCgroup { path, parent };
+    let record = || {
+        let out = env.cmd(&["record", "-q"]).output().unwrap();
+        assert_success(&out);
+    };
+    let (n, m) = (150_000u64, 20_000u64);
+    {
+        let (mut srv, mut cli) = peer_pair(("nruser-srv", "nruser-cli"), n, m);
+        cg.join(srv.child.id());
+        cg.join(cli.child.id());
+        record();
+        cli.say("go");
+        assert_eq!(cli.line(), "done");
+        assert_eq!(srv.line(), "done");
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        record();
+    }
+    drop(cg);
+    let users = format!("{unit} (user 65534)");
+    let (h, rows) = top(&env, "top-procs", &["--by", "unit"]);
+    let r = rows
+        .iter()
+        .find(|r| col(&h, r, "name") == users)
+        .unwrap_or_else(|| panic!("{users} not in {rows:?}"));
+    within(
+        (
+            col(&h, r, "rx_bytes").parse().unwrap(),
+            col(&h, r, "tx_bytes").parse().unwrap(),
+        ),
+        (n + m, n + m),
+        4,
+        "the user unit's two processes",
+    );
+    assert!(
+        !rows.iter().any(|r| col(&h, r, "name") == unit),
+        "never the system's {unit}: {rows:?}"
+    );
+    // a rule on the system unit counts nothing of it; one on the user's unit counts it
+    let cfg = env.tmp.path().join("nrec.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "[[alert]]\nname = \"sys\"\nunit = \"{unit}\"\nvolume = \"1 TB\"\nperiod = \"day\"\n\n\
+             [[alert]]\nname = \"usr\"\nunit = \"{users}\"\nvolume = \"1 TB\"\nperiod = \"day\"\n"
+        ),
+    )
+    .unwrap();
+    let out = env
+        .cmd(&[
+            "--config",
+            cfg.to_str().unwrap(),
+            "alerts",
+            "--format",
+            "json",
+        ])
+        .env("NREC_NOW", jiff::Timestamp::now().to_string())
+        .output()
+        .unwrap();
+    assert_success(&out);
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(alert_value(&v, "sys"), 0, "{v}");
+    assert!(alert_value(&v, "usr") >= 2 * (n + m), "{v}");
 }

@@ -239,6 +239,21 @@ mod tests {
             Some("session-2.scope")
         );
         assert_eq!(unit_of(b"/user.slice").as_deref(), Some("user.slice"));
+        // a user manager's units are that user's, never the system's of the same name
+        assert_eq!(
+            unit_of(b"/user.slice/user-65534.slice/user@65534.service/app.slice/nginx.service")
+                .as_deref(),
+            Some("nginx.service (user 65534)")
+        );
+        assert_eq!(
+            unit_of(b"/user.slice/user-1000.slice/user@1000.service/init.scope").as_deref(),
+            Some("init.scope (user 1000)")
+        );
+        assert_eq!(
+            unit_of(b"/user.slice/user-1000.slice/user@1000.service").as_deref(),
+            Some("user@1000.service"),
+            "the manager itself is a system unit"
+        );
         assert_eq!(unit_of(b"/"), None);
         let id = "0123456789abcdef".repeat(4);
         assert_eq!(

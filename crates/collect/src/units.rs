@@ -56,7 +56,14 @@ pub fn description(unit: &str) -> Option<String> {
 
 /// [`description`] with the search directories under `root`.
 pub(crate) fn description_in(root: &Path, unit: &str) -> Option<String> {
-    if unit.is_empty() || unit.len() > 255 || unit.contains('/') || unit.starts_with('.') {
+    // a user manager's unit (`nginx.service (user 1000)`) is described in that user's
+    // files, not the system's: nothing is said rather than the system unit's description
+    if unit.is_empty()
+        || unit.len() > 255
+        || unit.contains('/')
+        || unit.starts_with('.')
+        || unit.contains(' ')
+    {
         return None;
     }
     let (stem, kind) = unit.rsplit_once('.')?;

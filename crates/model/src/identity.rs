@@ -19,17 +19,26 @@ pub struct Container {
 }
 
 /// The systemd unit a cgroup path belongs to: its last `*.service` / `*.scope` / `*.slice`
-/// component (`/system.slice/nginx.service` → `nginx.service`).
+/// component (`/system.slice/nginx.service` → `nginx.service`). A unit of a user's service
+/// manager (under `user@UID.service`) is named with its user — `nginx.service (user 1000)` —
+/// so it is never taken for the system unit of the same name (in reports, alerts, exports).
 pub fn unit_of(cgroup: &[u8]) -> Option<String> {
-    cgroup
-        .split(|b| *b == b'/')
-        .rfind(|c| c.ends_with(b".service") || c.ends_with(b".scope"))
-        .or_else(|| {
-            cgroup
-                .split(|b| *b == b'/')
-                .rfind(|c| c.ends_with(b".slice"))
-        })
-        .map(|c| String::from_utf8_lossy(c).into_owned())
+    let parts: Vec<&[u8]> = cgroup.split(|b| *b == b'/').collect();
+    let at = parts
+        .iter()
+        .rposition(|c| c.ends_with(b".service") || c.ends_with(b".scope"))
+        .or_else(|| parts.iter().rposition(|c| c.ends_with(b".slice")))?;
+    let unit = String::from_utf8_lossy(parts[at]).into_owned();
+    // the user manager's own service, or a unit below it
+    let manager = parts[..at].iter().rev().find_map(|c| {
+        let uid = c.strip_prefix(b"user@")?.strip_suffix(b".service")?;
+        (!uid.is_empty() && uid.iter().all(u8::is_ascii_digit))
+            .then(|| String::from_utf8_lossy(uid).into_owned())
+    });
+    Some(match manager {
+        Some(uid) => format!("{unit} (user {uid})"),
+        None => unit,
+    })
 }
 
 /// The container in a cgroup path, as `process.container` holds it: the first 12 of the 64
