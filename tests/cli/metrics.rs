@@ -934,3 +934,66 @@ fn a_fifo_at_the_database_path_is_refused_at_once() {
     let (status, _) = get(&addr, "/metrics", "text/plain");
     assert!(status.starts_with("HTTP/1."), "{status}");
 }
+
+/// Issue 32 item 8: `serve` keeps the past days' sums between scrapes; a database file put in
+/// place of the one it serves (a restored backup) with days of the same extent was served
+/// from that cache — another file's sums, the counters going down. The cache is of one file
+/// (device, inode, and the database's own id).
+#[test]
+fn a_replaced_database_file_is_never_served_from_the_old_ones_cache() {
+    let day0 = jiff::Timestamp::now().as_second() / 86_400 * 86_400 - 3 * 86_400;
+    let ts = |h: i64| {
+        jiff::Timestamp::from_second(day0 + h * 3600)
+            .unwrap()
+            .to_string()
+    };
+    // two histories of the same days, different bytes
+    let history = |env: &Env, per_day: u64| -> u64 {
+        let mut p = FakeProc::new();
+        env.record_ok(&p, &ts(0));
+        for h in [1, 25, 49] {
+            p.iface(b"eth0").add(per_day, 10, 0, 0);
+            p.uptime_ms += 24 * 3_600_000;
+            env.record_ok(&p, &ts(h));
+        }
+        // everything in the file itself, nothing left in its -wal
+        env.sql()
+            .execute_batch("PRAGMA wal_checkpoint(TRUNCATE)")
+            .unwrap();
+        3 * per_day
+    };
+    let env = Env::new();
+    let first = history(&env, 1_000_000);
+    let other = Env::new();
+    let second = history(&other, 3_000_000);
+    let (_srv, addr) = serve(&env, &[]);
+    let eth0 = || -> u64 {
+        let (_, body) = get(&addr, "/metrics", "text/plain");
+        String::from_utf8(body)
+            .unwrap()
+            .lines()
+            .find(|l| {
+                l.starts_with("nrec_network_receive_bytes_total{netns=\"root\",device=\"eth0\"}")
+            })
+            .and_then(|l| l.rsplit(' ').next()?.parse().ok())
+            .unwrap()
+    };
+    assert_eq!(eth0(), first);
+    // the backup is restored over it (a new file renamed into place)
+    let beside = |p: &Path, s: &str| {
+        let mut o = p.as_os_str().to_owned();
+        o.push(s);
+        std::path::PathBuf::from(o)
+    };
+    let staged = beside(&env.db, ".restore");
+    std::fs::copy(&other.db, &staged).unwrap();
+    for s in ["-wal", "-shm"] {
+        let _ = std::fs::remove_file(beside(&env.db, s));
+    }
+    std::fs::rename(&staged, &env.db).unwrap();
+    assert_eq!(
+        eth0(),
+        second,
+        "the restored file's sums, not the cache of the old one"
+    );
+}

@@ -114,6 +114,10 @@ const MIGRATIONS: &[Step] = &[
         sql: include_str!("../migrations/0011_users.sql"),
         convert: None,
     },
+    Step {
+        sql: include_str!("../migrations/0012_database_id.sql"),
+        convert: None,
+    },
 ];
 
 pub const SCHEMA_VERSION: i32 = MIGRATIONS.len() as i32;

@@ -100,16 +100,28 @@ pub(crate) fn before(
 /// year of 100 processes is ~80 000 rollup rows: read once, not on every scrape.
 #[derive(Default)]
 pub struct AllTimeCache {
-    key: Option<(Vec<Kind>, i64, i64, i64, i64)>,
+    key: Option<CacheKey>,
     past: HashMap<i64, AllTime>,
+}
+
+/// What the cached days are of: the file (device, inode and the database's own id — another
+/// file restored in its place is read afresh however alike its days are), the kinds, and the
+/// days' extent and pruning.
+#[derive(PartialEq, Eq)]
+struct CacheKey {
+    file: (u64, u64, i64),
+    kinds: Vec<Kind>,
+    days: (i64, i64, i64, i64),
 }
 
 impl AllTimeCache {
     pub(crate) fn all_time(
         &mut self,
         conn: &Connection,
+        path: &std::path::Path,
         kinds: &[Kind],
     ) -> rusqlite::Result<HashMap<i64, AllTime>> {
+        use std::os::unix::fs::MetadataExt;
         let first = rollup::first_day(conn)?.unwrap_or(0);
         let last = last_day(conn)?.unwrap_or(first);
         let pruned = rollup::get_meta(conn, "days_from_day")?.unwrap_or(i64::MIN);
@@ -118,10 +130,20 @@ impl AllTimeCache {
             [],
             |r| r.get(0),
         )?;
-        let key = (kinds.to_vec(), first, last, pruned, carried);
-        if self.key.as_ref() != Some(&key) {
+        // a file that cannot be told from another (no stat, no id) is never served from cache
+        let id = rollup::get_meta(conn, "database_id")?;
+        let file = std::fs::metadata(path)
+            .ok()
+            .zip(id)
+            .map(|(m, id)| (m.dev(), m.ino(), id));
+        let key = file.map(|file| CacheKey {
+            file,
+            kinds: kinds.to_vec(),
+            days: (first, last, pruned, carried),
+        });
+        if key.is_none() || self.key != key {
             self.past = before(conn, kinds, last)?;
-            self.key = Some(key);
+            self.key = key;
         }
         let mut out = self.past.clone();
         add_days(conn, kinds, (last, last + 1), &mut out)?;

@@ -178,7 +178,9 @@ impl Reader {
         kinds: &[Kind],
         cache: &mut AllTimeCache,
     ) -> Result<HashMap<i64, AllTime>> {
-        cache.all_time(&self.conn, kinds).map_err(db(&self.path))
+        cache
+            .all_time(&self.conn, &self.path, kinds)
+            .map_err(db(&self.path))
     }
 
     /// Sums of `kinds` over every UTC day before `day` (rollups plus what retention carried).
