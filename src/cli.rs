@@ -445,8 +445,9 @@ pub enum ExportFormat {
 
 #[derive(Args, Debug)]
 pub struct ServeArgs {
-    /// Address and port to listen on (any address; port 0 picks a free one)
-    #[arg(long, default_value = DEFAULT_LISTEN, value_name = "ADDR:PORT")]
+    /// Address and port to listen on (any address; port 0 picks a free one), or unix:PATH for
+    /// a socket file of mode 0660 (its owner and group only)
+    #[arg(long, default_value = DEFAULT_LISTEN, value_name = "ADDR:PORT|unix:PATH")]
     pub listen: String,
 }
 

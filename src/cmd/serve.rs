@@ -20,6 +20,7 @@ use nrec_report::output::openmetrics::{self, Flavor};
 use nrec_store::{AllTimeCache, Reader};
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
+use std::os::unix::net::{UnixListener, UnixStream};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
@@ -47,14 +48,11 @@ struct Ctx {
 pub fn run(args: &ServeArgs, g: &Global) -> Result<()> {
     let cfg = Config::load(g.config.as_deref())?;
     let clock = Clock::from_env()?.advancing();
-    let listener = TcpListener::bind(&args.listen)
-        .map_err(|e| Error::usage(format!("--listen {}: cannot listen: {e}", args.listen)))?;
-    let addr = listener
-        .local_addr()
-        .map_err(|e| Error::failure(format!("--listen {}: {e}", args.listen)))?;
+    let listener = Listener::bind(&args.listen)?;
     if !g.quiet {
         eprintln!(
-            "nrec: serving http://{addr}/metrics from {}",
+            "nrec: serving {} from {}",
+            listener.describe(),
             g.db_read_path().display()
         );
     }
@@ -72,8 +70,12 @@ pub fn run(args: &ServeArgs, g: &Global) -> Result<()> {
         reading: (Mutex::new(0), Condvar::new()),
         cache: Mutex::new(AllTimeCache::default()),
     });
-    for s in listener.incoming() {
-        let Ok(mut s) = s else { continue };
+    loop {
+        let Some(mut s) = listener.accept() else {
+            // out of descriptors, say: a moment for connections to end
+            std::thread::sleep(Duration::from_millis(10));
+            continue;
+        };
         if ctx.conns.fetch_add(1, Ordering::SeqCst) >= MAX_CONNS {
             ctx.conns.fetch_sub(1, Ordering::SeqCst);
             let _ = s.set_write_timeout(Some(Duration::from_secs(1)));
@@ -84,6 +86,7 @@ pub fn run(args: &ServeArgs, g: &Global) -> Result<()> {
                 b"busy\n",
                 false,
             );
+            s.finish_now();
             continue;
         }
         let c = ctx.clone();
@@ -99,7 +102,162 @@ pub fn run(args: &ServeArgs, g: &Global) -> Result<()> {
             ctx.conns.fetch_sub(1, Ordering::SeqCst);
         }
     }
-    Ok(())
+}
+
+/// Where `serve` listens: `ADDR:PORT`, or `unix:PATH` — a socket file only its owner and group
+/// may connect to (mode 0660), for a scraper or proxy on this host whose group is given
+/// access, where a TCP port would let every local user read the per-process history.
+enum Listener {
+    Tcp(TcpListener),
+    Unix(UnixListener, std::path::PathBuf),
+}
+
+impl Listener {
+    fn bind(listen: &str) -> Result<Listener> {
+        let bad =
+            |e: std::io::Error| Error::usage(format!("--listen {listen}: cannot listen: {e}"));
+        let Some(path) = listen.strip_prefix("unix:") else {
+            return TcpListener::bind(listen).map(Listener::Tcp).map_err(bad);
+        };
+        let path = std::path::PathBuf::from(path);
+        if path.as_os_str().is_empty() {
+            return Err(Error::usage(
+                "--listen unix:PATH: the socket's path is missing",
+            ));
+        }
+        // a socket left by an earlier serve is replaced; anything else at the path is not
+        // ours to remove (nor followed: a link there is refused)
+        match std::fs::symlink_metadata(&path) {
+            Ok(m) if std::os::unix::fs::FileTypeExt::is_socket(&m.file_type()) => {
+                std::fs::remove_file(&path).map_err(bad)?;
+            }
+            Ok(_) => {
+                return Err(Error::usage(format!(
+                    "--listen {listen}: {} exists and is not a socket; not replaced",
+                    path.display()
+                )));
+            }
+            Err(_) => {}
+        }
+        let l = UnixListener::bind(&path).map_err(bad)?;
+        std::fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(0o660))
+            .map_err(bad)?;
+        Ok(Listener::Unix(l, path))
+    }
+
+    fn describe(&self) -> String {
+        match self {
+            Listener::Tcp(l) => l.local_addr().map_or_else(
+                |_| "http://?/metrics".into(),
+                |a| format!("http://{a}/metrics"),
+            ),
+            Listener::Unix(_, p) => format!("GET /metrics on unix:{}", p.display()),
+        }
+    }
+
+    /// The next connection; None when accepting failed (the loop goes on).
+    fn accept(&self) -> Option<Stream> {
+        match self {
+            Listener::Tcp(l) => l.accept().ok().map(|(s, _)| Stream::Tcp(s)),
+            Listener::Unix(l, _) => l.accept().ok().map(|(s, _)| Stream::Unix(s)),
+        }
+    }
+}
+
+/// One connection, TCP or Unix.
+enum Stream {
+    Tcp(TcpStream),
+    Unix(UnixStream),
+}
+
+impl Stream {
+    fn set_read_timeout(&self, d: Option<Duration>) -> std::io::Result<()> {
+        match self {
+            Stream::Tcp(s) => s.set_read_timeout(d),
+            Stream::Unix(s) => s.set_read_timeout(d),
+        }
+    }
+    fn set_write_timeout(&self, d: Option<Duration>) -> std::io::Result<()> {
+        match self {
+            Stream::Tcp(s) => s.set_write_timeout(d),
+            Stream::Unix(s) => s.set_write_timeout(d),
+        }
+    }
+    fn set_nonblocking(&self, on: bool) -> std::io::Result<()> {
+        match self {
+            Stream::Tcp(s) => s.set_nonblocking(on),
+            Stream::Unix(s) => s.set_nonblocking(on),
+        }
+    }
+    fn shutdown_write(&self) {
+        let _ = match self {
+            Stream::Tcp(s) => s.shutdown(std::net::Shutdown::Write),
+            Stream::Unix(s) => s.shutdown(std::net::Shutdown::Write),
+        };
+    }
+
+    /// Ends the connection without a reset: the answer is sent (write side shut), then what
+    /// the client sent that was not read — the rest of a request, a pipelined one — is read
+    /// and dropped, at most 64 KiB and `wait`, so closing does not discard unread bytes
+    /// (which makes the kernel answer with a reset that can overtake the response).
+    fn finish(mut self, wait: Duration) {
+        self.shutdown_write();
+        let start = Instant::now();
+        let mut buf = [0u8; 4096];
+        let mut left = 64 * 1024usize;
+        while left > 0 {
+            let Some(t) = wait.checked_sub(start.elapsed()).filter(|t| !t.is_zero()) else {
+                break;
+            };
+            if wait.is_zero() || self.set_read_timeout(Some(t)).is_err() {
+                break;
+            }
+            match self.read(&mut buf) {
+                Ok(n) if n > 0 => left = left.saturating_sub(n),
+                _ => break,
+            }
+        }
+    }
+
+    /// [`Stream::finish`] without waiting: only what has already arrived is read (the accept
+    /// loop's busy answer must not block the next accept).
+    fn finish_now(self) {
+        if self.set_nonblocking(true).is_ok() {
+            let mut me = self;
+            let mut buf = [0u8; 4096];
+            for _ in 0..16 {
+                match me.read(&mut buf) {
+                    Ok(n) if n > 0 => {}
+                    _ => break,
+                }
+            }
+            me.shutdown_write();
+        }
+    }
+}
+
+impl Read for Stream {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        match self {
+            Stream::Tcp(s) => s.read(buf),
+            Stream::Unix(s) => s.read(buf),
+        }
+    }
+}
+
+impl Write for Stream {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        match self {
+            Stream::Tcp(s) => s.write(buf),
+            Stream::Unix(s) => s.write(buf),
+        }
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        match self {
+            Stream::Tcp(s) => s.flush(),
+            Stream::Unix(s) => s.flush(),
+        }
+    }
 }
 
 /// Holds one of the [`WORKERS`] turns to read the database.
@@ -124,8 +282,31 @@ impl Drop for Turn<'_> {
     }
 }
 
+/// Where the request head's blank line starts (CRLF or LF line ends), if it has arrived.
+fn head_end(b: &[u8]) -> Option<usize> {
+    (0..b.len()).find(|&i| {
+        b[i..].starts_with(b"\r\n\r\n")
+            || b[i..].starts_with(b"\n\n")
+            || b[i..].starts_with(b"\n\r\n")
+    })
+}
+
+/// The path of a request target: origin-form (`/metrics?x`) or absolute-form
+/// (`http://host:port/metrics`, RFC 9112 §3.2.2), without its query.
+fn target_path(target: &str) -> &str {
+    let t = match target.split_once("://") {
+        Some((scheme, rest))
+            if scheme.eq_ignore_ascii_case("http") || scheme.eq_ignore_ascii_case("https") =>
+        {
+            rest.find('/').map_or("/", |i| &rest[i..])
+        }
+        _ => target,
+    };
+    t.split('?').next().unwrap_or("")
+}
+
 /// Reads the request head (up to the blank line), within the size and time bounds.
-fn read_head(s: &mut TcpStream) -> std::result::Result<Vec<u8>, &'static str> {
+fn read_head(s: &mut Stream) -> std::result::Result<Vec<u8>, &'static str> {
     let start = Instant::now();
     let mut head = Vec::with_capacity(1024);
     let mut buf = [0u8; 1024];
@@ -141,7 +322,9 @@ fn read_head(s: &mut TcpStream) -> std::result::Result<Vec<u8>, &'static str> {
             return Err("400 Bad Request");
         }
         head.extend_from_slice(&buf[..n]);
-        if let Some(end) = head.windows(4).position(|w| w == b"\r\n\r\n") {
+        // the blank line ends the head: CRLF CRLF, or bare LFs as RFC 9112 §2.2 lets a
+        // server accept
+        if let Some(end) = head_end(&head) {
             head.truncate(end);
             return Ok(head);
         }
@@ -152,7 +335,7 @@ fn read_head(s: &mut TcpStream) -> std::result::Result<Vec<u8>, &'static str> {
 }
 
 fn respond(
-    s: &mut TcpStream,
+    s: &mut Stream,
     status: &str,
     ctype: &str,
     body: &[u8],
@@ -170,23 +353,29 @@ fn respond(
     s.flush()
 }
 
-fn handle(ctx: &Ctx, mut s: TcpStream) {
+fn handle(ctx: &Ctx, mut s: Stream) {
+    answer(ctx, &mut s);
+    s.finish(Duration::from_millis(500));
+}
+
+/// Reads one request and answers it (every path ends in [`handle`]'s `finish`).
+fn answer(ctx: &Ctx, s: &mut Stream) {
     let _ = s.set_write_timeout(Some(WRITE_DEADLINE));
-    let head = match read_head(&mut s) {
+    let head = match read_head(s) {
         Ok(h) => h,
         Err(status) => {
-            let _ = respond(&mut s, status, "text/plain", b"", false);
+            let _ = respond(s, status, "text/plain", b"", false);
             return;
         }
     };
     let text = String::from_utf8_lossy(&head);
-    let mut lines = text.split("\r\n");
+    let mut lines = text.split('\n').map(|l| l.strip_suffix('\r').unwrap_or(l));
     let mut req = lines.next().unwrap_or("").split(' ');
     let (method, target) = (req.next().unwrap_or(""), req.next().unwrap_or(""));
     let head_only = method == "HEAD";
     if method != "GET" && !head_only {
         let _ = respond(
-            &mut s,
+            s,
             "405 Method Not Allowed",
             "text/plain",
             b"GET or HEAD\n",
@@ -194,23 +383,17 @@ fn handle(ctx: &Ctx, mut s: TcpStream) {
         );
         return;
     }
-    let path = target.split('?').next().unwrap_or("");
+    let path = target_path(target);
     match path {
         "/metrics" => {}
         "/" => {
             let body = b"<html><head><title>nrec</title></head><body><h1>nrec</h1><p><a href=\"/metrics\">metrics</a></p></body></html>\n";
-            let _ = respond(
-                &mut s,
-                "200 OK",
-                "text/html; charset=utf-8",
-                body,
-                head_only,
-            );
+            let _ = respond(s, "200 OK", "text/html; charset=utf-8", body, head_only);
             return;
         }
         _ => {
             let _ = respond(
-                &mut s,
+                s,
                 "404 Not Found",
                 "text/plain",
                 b"not found; try /metrics\n",
@@ -234,7 +417,7 @@ fn handle(ctx: &Ctx, mut s: TcpStream) {
     drop(turn);
     match res {
         Ok(body) => {
-            let _ = respond(&mut s, "200 OK", flavor.content_type(), &body, head_only);
+            let _ = respond(s, "200 OK", flavor.content_type(), &body, head_only);
         }
         Err(e) => {
             if ctx.g.verbose > 0 {
@@ -242,7 +425,7 @@ fn handle(ctx: &Ctx, mut s: TcpStream) {
             }
             let body = format!("{e}\n");
             let _ = respond(
-                &mut s,
+                s,
                 "503 Service Unavailable",
                 "text/plain; charset=utf-8",
                 body.as_bytes(),
@@ -348,4 +531,22 @@ pub fn export(args: &crate::cli::ExportArgs, g: &Global, out: &mut dyn Write) ->
         let _ = std::fs::remove_file(&tmp);
         Error::io("cannot write", &fin, &e)
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Issue 32 item 7: heads with bare LFs end where their blank line is; absolute-form
+    /// targets name their path.
+    #[test]
+    fn requests_are_read_as_rfc_9112_allows() {
+        assert_eq!(head_end(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n"), Some(23));
+        assert_eq!(head_end(b"GET / HTTP/1.1\nHost: x\n\n"), Some(22));
+        assert_eq!(head_end(b"GET / HTTP/1.1\nHost: x\n"), None);
+        assert_eq!(target_path("/metrics?x=1"), "/metrics");
+        assert_eq!(target_path("http://127.0.0.1:9/metrics"), "/metrics");
+        assert_eq!(target_path("HTTP://h"), "/");
+        assert_eq!(target_path("ftp://h/metrics"), "ftp://h/metrics");
+    }
 }

@@ -997,3 +997,99 @@ fn a_replaced_database_file_is_never_served_from_the_old_ones_cache() {
         "the restored file's sums, not the cache of the old one"
     );
 }
+
+/// Issue 32 items 5 and 7: `serve --listen unix:PATH` (mode 0660: its owner and group only; a
+/// TCP port lets every local user read the per-process history), `[metrics] processes = 0`
+/// without any per-process family; requests as RFC 9112 allows (bare LF line ends, an
+/// absolute-form target), and answers that are never overtaken by a reset — after a
+/// pipelined request, or the 503 of a full server.
+#[test]
+fn serve_listens_on_a_private_socket_and_answers_without_resets() {
+    let env = Env::new();
+    let mut p = FakeProc::new();
+    let ago = |s: i64| (jiff::Timestamp::now() - jiff::SignedDuration::from_secs(s)).to_string();
+    env.record_ok(&p, &ago(120));
+    p.iface(b"eth0").add(1000, 1, 1000, 1);
+    p.uptime_ms += 60_000;
+    env.record_ok(&p, &ago(60));
+    let cfg = env.tmp.path().join("nrec.toml");
+    std::fs::write(&cfg, "[metrics]\nprocesses = 0\n").unwrap();
+    let sock = env.tmp.path().join("metrics.sock");
+    let log = env.tmp.path().join("unix.log");
+    let _srv = Proc(
+        env.cmd(&[
+            "--config",
+            cfg.to_str().unwrap(),
+            "serve",
+            "--listen",
+            &format!("unix:{}", sock.display()),
+        ])
+        .stderr(std::fs::File::create(&log).unwrap())
+        .spawn()
+        .unwrap(),
+    );
+    wait_for("the socket", || sock.exists());
+    use std::os::unix::fs::{FileTypeExt, PermissionsExt};
+    let m = std::fs::symlink_metadata(&sock).unwrap();
+    assert!(m.file_type().is_socket());
+    assert_eq!(m.permissions().mode() & 0o777, 0o660);
+    let ask = |req: &[u8]| -> String {
+        let mut s = std::os::unix::net::UnixStream::connect(&sock).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+        s.write_all(req).unwrap();
+        let mut all = Vec::new();
+        s.read_to_end(&mut all).unwrap();
+        String::from_utf8_lossy(&all).into_owned()
+    };
+    let body = ask(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n");
+    assert!(body.starts_with("HTTP/1.1 200"), "{body}");
+    assert!(
+        body.contains("nrec_network_receive_bytes_total{netns=\"root\",device=\"eth0\"} 1000"),
+        "{body}"
+    );
+    assert!(!body.contains("nrec_process_"), "processes = 0: {body}");
+    // bare LF line ends and an absolute-form target
+    let body = ask(b"GET http://localhost/metrics HTTP/1.1\nHost: x\n\n");
+    assert!(body.starts_with("HTTP/1.1 200"), "{body}");
+    // another local user cannot connect
+    if is_root() {
+        let out = as_nobody(Path::new("/usr/bin/python3"))
+            .args([
+                "-c",
+                "import socket,sys\ns=socket.socket(socket.AF_UNIX)\ntry:\n s.connect(sys.argv[1]); print('connected')\nexcept PermissionError: print('denied')",
+            ])
+            .arg(&sock)
+            .output()
+            .unwrap();
+        assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "denied");
+    }
+    // TCP: a pipelined second request does not reset the first answer
+    let (_tcp, addr) = serve(&env, &[]);
+    let mut s = TcpStream::connect(&addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    s.write_all(
+        b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\nGET /metrics HTTP/1.1\r\nHost: x\r\n\r\n",
+    )
+    .unwrap();
+    let mut all = Vec::new();
+    s.read_to_end(&mut all).expect("the answer, not a reset");
+    let text = String::from_utf8_lossy(&all);
+    assert!(
+        text.starts_with("HTTP/1.1 200") && text.contains("nrec_build_info"),
+        "{text}"
+    );
+    // a full server: 64 connections that send nothing, then a request gets its 503 whole
+    let idle: Vec<TcpStream> = (0..64)
+        .map(|_| TcpStream::connect(&addr).unwrap())
+        .collect();
+    std::thread::sleep(Duration::from_millis(300));
+    let mut s = TcpStream::connect(&addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    s.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n")
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(100));
+    let mut all = Vec::new();
+    s.read_to_end(&mut all).expect("the 503, not a reset");
+    assert!(String::from_utf8_lossy(&all).starts_with("HTTP/1.1 503"));
+    drop(idle);
+}
