@@ -7,9 +7,11 @@
 //! exhaust memory: each connection has a thread, at most [`MAX_CONNS`] at once (beyond, 503 at
 //! once); a request head is at most [`MAX_HEAD`] bytes and must arrive within
 //! [`HEAD_DEADLINE`]; at most [`WORKERS`] scrapes read the database at once (the others wait
-//! their turn); a response that cannot be written within [`WRITE_DEADLINE`] is abandoned. So
-//! idle or slow connections delay no scrape until a client holds [`MAX_CONNS`] of them, and
-//! then by at most the head deadline.
+//! their turn); a response that cannot be written within [`WRITE_DEADLINE`] is abandoned.
+//! Connections that have not sent their request head yet are the ones a full server sheds:
+//! a new connection when all [`MAX_CONNS`] are taken closes the one that has waited longest
+//! for its head, so idle sockets (however many, from whatever peer) cannot keep a scraper out;
+//! only connections that are being answered make a newcomer wait for a 503.
 
 use crate::cli::ServeArgs;
 use crate::clock::Clock;
@@ -43,7 +45,13 @@ struct Ctx {
     reading: (Mutex<usize>, Condvar),
     /// The past days' sums, between scrapes.
     cache: Mutex<AllTimeCache>,
+    /// Connections still waiting for their request head: (number, accepted at, a handle to
+    /// close it) — the ones a full server sheds, oldest first.
+    waiting: Mutex<Vec<(u64, Instant, Stream)>>,
 }
+
+/// Connections beyond [`MAX_CONNS`] while shed ones end (their threads see the close at once).
+const SHED_SLACK: usize = 16;
 
 pub fn run(args: &ServeArgs, g: &Global) -> Result<()> {
     let cfg = Config::load(g.config.as_deref())?;
@@ -69,14 +77,20 @@ pub fn run(args: &ServeArgs, g: &Global) -> Result<()> {
         conns: AtomicUsize::new(0),
         reading: (Mutex::new(0), Condvar::new()),
         cache: Mutex::new(AllTimeCache::default()),
+        waiting: Mutex::new(Vec::new()),
     });
+    let mut number = 0u64;
     loop {
         let Some(mut s) = listener.accept() else {
             // out of descriptors, say: a moment for connections to end
             std::thread::sleep(Duration::from_millis(10));
             continue;
         };
-        if ctx.conns.fetch_add(1, Ordering::SeqCst) >= MAX_CONNS {
+        let n = ctx.conns.fetch_add(1, Ordering::SeqCst);
+        // full: close the connection that has waited longest without a request, if any
+        if (MAX_CONNS..MAX_CONNS + SHED_SLACK).contains(&n) && ctx.shed_idlest() {
+            // the newcomer takes its place
+        } else if n >= MAX_CONNS {
             ctx.conns.fetch_sub(1, Ordering::SeqCst);
             let _ = s.set_write_timeout(Some(Duration::from_secs(1)));
             let _ = respond(
@@ -89,18 +103,49 @@ pub fn run(args: &ServeArgs, g: &Global) -> Result<()> {
             s.finish_now();
             continue;
         }
+        number += 1;
+        let id = number;
+        if let Some(handle) = s.try_clone() {
+            ctx.waiting_list().push((id, Instant::now(), handle));
+        }
         let c = ctx.clone();
         let spawned = std::thread::Builder::new()
             .name("nrec-serve".into())
             .stack_size(256 * 1024)
             .spawn(move || {
                 // a bug in one scrape must not take the server with it
-                let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| handle(&c, s)));
+                let _ =
+                    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| handle(&c, id, s)));
+                c.answered(id);
                 c.conns.fetch_sub(1, Ordering::SeqCst);
             });
         if spawned.is_err() {
+            ctx.answered(id);
             ctx.conns.fetch_sub(1, Ordering::SeqCst);
         }
+    }
+}
+
+impl Ctx {
+    fn waiting_list(&self) -> std::sync::MutexGuard<'_, Vec<(u64, Instant, Stream)>> {
+        self.waiting.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Connection `id` has sent its head (or ended): no longer one to shed.
+    fn answered(&self, id: u64) {
+        self.waiting_list().retain(|(n, _, _)| *n != id);
+    }
+
+    /// Closes the connection that has waited longest for its request head; false when every
+    /// connection is being answered.
+    fn shed_idlest(&self) -> bool {
+        let mut w = self.waiting_list();
+        let Some(i) = (0..w.len()).min_by_key(|i| w[*i].1) else {
+            return false;
+        };
+        let (_, _, s) = w.swap_remove(i);
+        s.shutdown_both();
+        true
     }
 }
 
@@ -188,6 +233,19 @@ impl Stream {
             Stream::Tcp(s) => s.set_nonblocking(on),
             Stream::Unix(s) => s.set_nonblocking(on),
         }
+    }
+    fn try_clone(&self) -> Option<Stream> {
+        match self {
+            Stream::Tcp(s) => s.try_clone().ok().map(Stream::Tcp),
+            Stream::Unix(s) => s.try_clone().ok().map(Stream::Unix),
+        }
+    }
+    /// Makes a read blocked on the connection return at once (it is being shed).
+    fn shutdown_both(&self) {
+        let _ = match self {
+            Stream::Tcp(s) => s.shutdown(std::net::Shutdown::Both),
+            Stream::Unix(s) => s.shutdown(std::net::Shutdown::Both),
+        };
     }
     fn shutdown_write(&self) {
         let _ = match self {
@@ -353,15 +411,18 @@ fn respond(
     s.flush()
 }
 
-fn handle(ctx: &Ctx, mut s: Stream) {
-    answer(ctx, &mut s);
+fn handle(ctx: &Ctx, id: u64, mut s: Stream) {
+    answer(ctx, id, &mut s);
     s.finish(Duration::from_millis(500));
 }
 
 /// Reads one request and answers it (every path ends in [`handle`]'s `finish`).
-fn answer(ctx: &Ctx, s: &mut Stream) {
+fn answer(ctx: &Ctx, id: u64, s: &mut Stream) {
     let _ = s.set_write_timeout(Some(WRITE_DEADLINE));
-    let head = match read_head(s) {
+    let head = read_head(s);
+    // a request (or a failed one) is no longer an idle connection to shed
+    ctx.answered(id);
+    let head = match head {
         Ok(h) => h,
         Err(status) => {
             let _ = respond(s, status, "text/plain", b"", false);
