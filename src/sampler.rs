@@ -60,6 +60,13 @@ impl EbpfSource {
                 }
                 Some(r)
             }
+            ebpf::Probe::Refused(why) => {
+                warn.warn(
+                    Kind::Ebpf,
+                    format!("eBPF: {why}; per-process bytes from sock_diag (TCP only)"),
+                );
+                None
+            }
             ebpf::Probe::Off(why) => {
                 if verbose {
                     warn.note(

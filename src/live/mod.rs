@@ -136,13 +136,15 @@ impl Reader {
         } else {
             match recorder.collect(false) {
                 ebpf::Probe::Active(_) => Ebpf::Pinned(recorder),
-                ebpf::Probe::Off(why) if private_ebpf && nrec_sys::is_root() => {
+                ebpf::Probe::Off(why) | ebpf::Probe::Refused(why)
+                    if private_ebpf && nrec_sys::is_root() =>
+                {
                     match load_private() {
                         Ok(p) => Ebpf::Private(p),
                         Err(e) => Ebpf::Off(format!("{why}; a private instance failed: {e}")),
                     }
                 }
-                ebpf::Probe::Off(why) => Ebpf::Off(why),
+                ebpf::Probe::Off(why) | ebpf::Probe::Refused(why) => Ebpf::Off(why),
             }
         };
         if let Ebpf::Off(why) = &ebpf {
@@ -205,7 +207,7 @@ impl Reader {
             Ebpf::Off(_) => None,
             Ebpf::Pinned(p) | Ebpf::Private(p) => match p.collect(false) {
                 ebpf::Probe::Active(r) => Some(r),
-                ebpf::Probe::Off(why) => {
+                ebpf::Probe::Off(why) | ebpf::Probe::Refused(why) => {
                     self.limits.push(format!("eBPF stopped: {why}"));
                     self.ebpf = Ebpf::Off(why);
                     None

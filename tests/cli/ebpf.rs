@@ -1200,3 +1200,73 @@ fn processes_by_user_carry_the_name_the_system_gave_then() {
     );
     assert!(!text.contains(",54321,"), "{text}");
 }
+
+/// Issue 32 item 10: on a bpffs whose root any user may write, `nobody` made the pin
+/// directory first, held its lock (root's record waited 9 s and ran without eBPF) and could
+/// empty the counting. A pin directory is used only when it is root's or this user's and no
+/// one else may write it; otherwise the record says so at once and counts without it.
+#[test]
+fn a_pin_directory_another_user_made_is_never_adopted() {
+    let env = Env::with_ebpf();
+    if !ebpf_or_skip(&env, "a_pin_directory_another_user_made") {
+        return;
+    }
+    let dir = std::path::PathBuf::from(format!("/sys/fs/bpf/nrec-planted-{}", std::process::id()));
+    let _ = std::fs::remove_dir(&dir);
+    std::fs::create_dir(&dir).unwrap();
+    struct Gone(std::path::PathBuf);
+    impl Drop for Gone {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir(&self.0);
+        }
+    }
+    let _gone = Gone(dir.clone());
+    std::os::unix::fs::chown(&dir, Some(65534), Some(65534)).unwrap();
+    // its maker holds its lock
+    let held = std::fs::File::open(&dir).unwrap();
+    // SAFETY: flock on a descriptor this test owns.
+    assert_eq!(
+        unsafe { libc::flock(std::os::fd::AsRawFd::as_raw_fd(&held), libc::LOCK_EX) },
+        0
+    );
+    let record = || {
+        let t0 = std::time::Instant::now();
+        let out = env
+            .cmd(&["record"])
+            .env("NREC_BPF_DIR", &dir)
+            .output()
+            .unwrap();
+        (out, t0.elapsed())
+    };
+    let (out, took) = record();
+    assert_success(&out);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains(&*dir.to_string_lossy())
+            && err.contains("owned by nobody")
+            && err.contains("warning"),
+        "{err}"
+    );
+    assert!(
+        took < std::time::Duration::from_secs(5),
+        "waited {took:?} on its lock"
+    );
+    assert!(
+        std::fs::read_dir(&dir).unwrap().next().is_none(),
+        "nothing pinned there"
+    );
+    // root's, but writable by everyone: the same
+    drop(held);
+    std::os::unix::fs::chown(&dir, Some(0), Some(0)).unwrap();
+    std::fs::set_permissions(&dir, std::os::unix::fs::PermissionsExt::from_mode(0o777)).unwrap();
+    let (out, _) = record();
+    assert_success(&out);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("writable by other users"), "{err}");
+    assert!(std::fs::read_dir(&dir).unwrap().next().is_none());
+    assert_eq!(
+        env.samples(),
+        2,
+        "both samples stored, counted without eBPF"
+    );
+}

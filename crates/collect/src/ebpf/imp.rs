@@ -113,10 +113,47 @@ fn ensure_bpffs(dir: &Path) -> Result<bool, String> {
     }
 }
 
+/// A pin directory nrec may use: a real directory (not a link) owned by root or by this
+/// user, that no other user may write. On a bpffs whose root others may write (mode 1777), a
+/// directory another user made first — to hold its lock, or to read or empty the counting —
+/// is refused by name, never adopted.
+fn trusted(dir: &Path) -> Result<(), String> {
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    let Ok(m) = std::fs::symlink_metadata(dir) else {
+        return Ok(()); // absent: made by this user when set up
+    };
+    let me = nrec_sys::euid();
+    let owner = || {
+        nrec_sys::user_name(m.uid())
+            .map(|n| nrec_model::names::escape_bytes(&n))
+            .unwrap_or_else(|| format!("uid {}", m.uid()))
+    };
+    let why = if !m.file_type().is_dir() {
+        Some("not a directory".to_string())
+    } else if m.uid() != 0 && m.uid() != me {
+        Some(format!("owned by {}, neither root nor this user", owner()))
+    } else if m.permissions().mode() & 0o022 != 0 {
+        Some(format!(
+            "writable by other users (mode {:o})",
+            m.permissions().mode() & 0o7777
+        ))
+    } else {
+        None
+    };
+    match why {
+        None => Ok(()),
+        Some(why) => Err(format!(
+            "{}: {why}; its eBPF state is not used (another user may have made it: remove it as root)",
+            dir.display()
+        )),
+    }
+}
+
 /// An exclusive flock on the pin directory: two recorders never load twice.
 struct DirLock(#[allow(dead_code)] std::fs::File);
 
 fn lock_dir(dir: &Path) -> Result<DirLock, String> {
+    trusted(dir)?;
     let f = std::fs::File::open(dir).map_err(|e| format!("opening {}: {e}", dir.display()))?;
     if let Err(e) = nrec_sys::flock_exclusive(&f, true) {
         return Err(format!("locking {}: {e}", dir.display()));
@@ -154,7 +191,7 @@ impl Open {
 
 /// The pinned maps when the pinned state is complete and of this layout.
 fn open_pinned(dir: &Path) -> Option<Open> {
-    if !FILES.iter().all(|f| dir.join(f).exists()) {
+    if trusted(dir).is_err() || !FILES.iter().all(|f| dir.join(f).exists()) {
         return None;
     }
     let state = MapHandle::from_pinned_path(dir.join("state")).ok()?;
@@ -271,6 +308,9 @@ impl Pins {
         if !may_use_bpf() {
             // Without CAP_BPF (or root) every bpf() call fails: do not try on each run.
             return Probe::Off("needs root or CAP_BPF with CAP_PERFMON".into());
+        }
+        if let Err(why) = trusted(self.dir()) {
+            return Probe::Refused(why);
         }
         if setup_if_needed {
             if let Err(e) = self.setup() {

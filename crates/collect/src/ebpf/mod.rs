@@ -213,6 +213,9 @@ pub fn wanted() -> bool {
 pub enum Probe {
     Active(Reading),
     Off(String),
+    /// The state's directory is not one nrec may trust (another user's, or writable by
+    /// others): never used, always said.
+    Refused(String),
 }
 
 #[cfg(feature = "ebpf")]
