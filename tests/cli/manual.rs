@@ -528,3 +528,214 @@ fn completion_filters_before_its_cap_and_never_waits_long() {
     );
     c.execute_batch("ROLLBACK").unwrap();
 }
+
+trait LastLine {
+    fn last_non_empty(self) -> String;
+}
+
+impl<'a, I: Iterator<Item = &'a str>> LastLine for I {
+    fn last_non_empty(self) -> String {
+        self.filter(|l| !l.trim().is_empty())
+            .last()
+            .unwrap_or("")
+            .to_string()
+    }
+}
+
+/// Issue 32 item 3: recorded names are data to the shell. In interactive bash, zsh and fish
+/// (a real terminal, tmux): a process named `zq$(touch pw)` is completed quoted, so Enter runs
+/// no command substitution, and an interface named `*@advA` is completed as itself, never
+/// glob-expanded to the files of the current directory.
+#[test]
+fn hostile_names_complete_quoted_in_interactive_shells() {
+    if !have("tmux") {
+        return skip("hostile_names_complete", "tmux is not installed");
+    }
+    if std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open("/dev/ptmx")
+        .is_err()
+    {
+        return skip("hostile_names_complete", "no pseudo-terminals here");
+    }
+    let env = completion_db();
+    {
+        let c = env.sql();
+        let ns: i64 = c
+            .query_row("SELECT id FROM netns LIMIT 1", [], |r| r.get(0))
+            .unwrap();
+        c.execute(
+            "INSERT INTO process (boot_id, pid, start_time, comm, netns) VALUES ('h', 4242, 1, CAST('zq$(touch pw)' AS BLOB), ?1)",
+            [ns],
+        )
+        .unwrap();
+        c.execute(
+            "INSERT INTO series (kind, ref) VALUES (3, last_insert_rowid())",
+            [],
+        )
+        .unwrap();
+        c.execute(
+            "INSERT INTO iface (netns, ifindex, name) VALUES (?1, 77, CAST('*@advA' AS BLOB))",
+            [ns],
+        )
+        .unwrap();
+        c.execute(
+            "INSERT INTO series (kind, ref) VALUES (1, last_insert_rowid())",
+            [],
+        )
+        .unwrap();
+    }
+    for shell in ["bash", "zsh", "fish"] {
+        if !have(shell) {
+            skip(
+                "hostile_names_complete",
+                &format!("{shell} is not installed"),
+            );
+            continue;
+        }
+        hostile_names_in(&env, shell);
+    }
+}
+
+/// The hostile names' completion in one interactive `shell` under tmux.
+fn hostile_names_in(env: &Env, shell: &str) {
+    let home = env.tmp.path().join(format!("home-{shell}"));
+    let cwd = home.join("cwd");
+    std::fs::create_dir_all(&cwd).unwrap();
+    // the shell's directory: files a glob `*@advA` would expand to
+    std::fs::write(cwd.join("x@advA"), b"").unwrap();
+    std::fs::write(cwd.join("y@advA"), b"").unwrap();
+    let run = match shell {
+        "bash" => {
+            let s = script("bash", &home);
+            let rc = home.join("bashrc");
+            std::fs::write(
+                &rc,
+                format!(
+                    "source '{}'\nPS1='$ '\ncd '{}'\n",
+                    s.display(),
+                    cwd.display()
+                ),
+            )
+            .unwrap();
+            format!("bash --noprofile --rcfile {} -i", rc.display())
+        }
+        "zsh" => {
+            let fpath = home.join("zfunc");
+            std::fs::create_dir_all(&fpath).unwrap();
+            script("zsh", &fpath);
+            std::fs::write(
+                home.join(".zshrc"),
+                format!(
+                    "fpath=({} $fpath)\nautoload -U compinit && compinit -u -d {}/zcompdump\nPS1='$ '\ncd '{}'\n",
+                    fpath.display(),
+                    home.display(),
+                    cwd.display()
+                ),
+            )
+            .unwrap();
+            format!("env ZDOTDIR={} zsh -i", home.display())
+        }
+        _ => {
+            let out = Command::new(BIN)
+                .args(["completions", "fish"])
+                .output()
+                .unwrap();
+            let s = home.join("nrec.fish");
+            std::fs::write(&s, &out.stdout).unwrap();
+            format!(
+                "fish -i --no-config --init-command \"source {}; function fish_prompt; echo -n '$ '; end; cd {}\"",
+                s.display(),
+                cwd.display()
+            )
+        }
+    };
+    let sock = home.join("tmux.sock");
+    let tmux = |args: &[&str]| {
+        Command::new("tmux")
+            .arg("-S")
+            .arg(&sock)
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    let out = tmux(&[
+        "new-session",
+        "-d",
+        "-x",
+        "160",
+        "-y",
+        "20",
+        &format!(
+            "env -i HOME={} TERM=xterm PATH={} NREC_DB={} {run}",
+            home.display(),
+            path_with_nrec(),
+            env.db.display(),
+        ),
+    ]);
+    assert_success(&out);
+    struct Kill<F: Fn(&[&str]) -> std::process::Output>(F);
+    impl<F: Fn(&[&str]) -> std::process::Output> Drop for Kill<F> {
+        fn drop(&mut self) {
+            let _ = (self.0)(&["kill-server"]);
+        }
+    }
+    let tmux = Kill(tmux);
+    let screen = || String::from_utf8_lossy(&(tmux.0)(&["capture-pane", "-p"]).stdout).into_owned();
+    let wait_for = |what: &str, f: &dyn Fn(&str) -> bool| -> String {
+        let t0 = Instant::now();
+        loop {
+            let s = screen();
+            if f(&s) {
+                return s;
+            }
+            assert!(
+                t0.elapsed() < Duration::from_secs(15),
+                "{shell} never showed {what}; the screen:\n{s}"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    };
+    let prompts = |s: &str| s.lines().filter(|l| l.starts_with('$')).count();
+    wait_for("its prompt", &|s| prompts(s) >= 1);
+    // the process: completed quoted; Enter runs nrec with the name, not `touch`
+    (tmux.0)(&["send-keys", "nrec proc zq", "Tab"]);
+    let s = wait_for("the quoted name", &|s| {
+        s.contains("nrec proc zq\\$\\(touch\\ pw\\)")
+    });
+    assert!(!s.contains("nrec proc zq$(touch pw)"), "{shell}: {s}");
+    (tmux.0)(&["send-keys", "Enter"]);
+    wait_for("nrec's answer", &|s| prompts(s) >= 2);
+    assert!(
+        !cwd.join("pw").exists(),
+        "{shell}: the name ran as a command substitution"
+    );
+    // the interface: itself, never the files `*@advA` matches here
+    let typed: &[(&str, &str)] = match shell {
+        "bash" => &[
+            ("\\*", "nrec report -i \\*@advA"),
+            ("'*", "nrec report -i '*@advA"),
+        ],
+        "zsh" => &[("\\*", "nrec report -i \\*@advA")],
+        // fish completes a wildcard itself; what matters is that no file is offered
+        _ => &[("\\*", "nrec report -i \\*")],
+    };
+    for (typed, shown) in typed {
+        (tmux.0)(&[
+            "send-keys",
+            "C-u",
+            &format!("nrec report -i {typed}"),
+            "Tab",
+        ]);
+        let s = wait_for("the interface completed", &|s| {
+            s.lines().last_non_empty().contains(shown)
+        });
+        std::thread::sleep(Duration::from_millis(300));
+        let s = screen() + &s;
+        assert!(
+            !s.contains("x@advA") && !s.contains("y@advA"),
+            "{shell} {typed}: {s}"
+        );
+    }
+}
