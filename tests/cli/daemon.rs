@@ -188,6 +188,102 @@ fn daemon_counts_connections_that_open_and_close_between_samples() {
     drop(ns);
 }
 
+/// Churn: `chsrv` accepts and reads until EOF (threads; its accept queue may hold
+/// connections a while), `chcli N` opens N connections that each send 500 B, pause 1.1 s,
+/// send 500 B and close, then prints "done". Bounded: N kB, a few seconds.
+const CHURN: &str = r#"
+import ctypes, socket, sys, threading, time
+role = sys.argv[1]
+ctypes.CDLL(None).prctl(15, ctypes.c_char_p(role.encode()), 0, 0, 0)
+if role == "chsrv":
+    l = socket.socket(); l.bind(("127.0.0.1", 0)); l.listen(4096); l.settimeout(60)
+    print(l.getsockname()[1], flush=True)
+    def read(c):
+        c.settimeout(20)
+        while c.recv(65536): pass
+        c.close()
+    while True:
+        try: c, _ = l.accept()
+        except OSError: break
+        threading.Thread(target=read, args=(c,), daemon=True).start()
+else:
+    port, n = int(sys.argv[2]), int(sys.argv[3])
+    def one(i):
+        time.sleep((i % 50) * 0.02)
+        c = socket.create_connection(("127.0.0.1", port), timeout=20)
+        c.sendall(b"a" * 500); time.sleep(1.1); c.sendall(b"b" * 500); c.close()
+    ts = [threading.Thread(target=one, args=(i,)) for i in range(n)]
+    for t in ts: t.start()
+    for t in ts: t.join()
+    print("done", flush=True)
+"#;
+
+/// Issue 32 item 14: under churn (daemon at 1 s; connections that send, pause past a tick,
+/// send again and close) a connection's bytes are credited once, to its process: the
+/// acceptor's (while one waits in the accept queue it has no file, and its bytes were "on
+/// sockets without a process") and the clients', each to the byte but for SYN and FIN.
+#[test]
+fn under_churn_every_connection_is_credited_once() {
+    let env = Env::new(); // eBPF off: sock_diag, the baseline and destroy events
+    const N: u64 = 300;
+    let mut server = python_in(None)
+        .args(["-c", CHURN, "chsrv"])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let port = {
+        let mut line = String::new();
+        std::io::BufRead::read_line(
+            &mut std::io::BufReader::new(server.stdout.as_mut().unwrap()),
+            &mut line,
+        )
+        .unwrap();
+        line.trim().to_string()
+    };
+    let mut daemon = env
+        .cmd(&["daemon", "--interval", "1s"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_for("two samples", || samples(&env.db) >= 2);
+    let out = python_in(None)
+        .args(["-c", CHURN, "chcli", &port, &N.to_string()])
+        .output()
+        .unwrap();
+    assert_success(&out);
+    let after = samples(&env.db);
+    wait_for("two more samples", || samples(&env.db) > after + 1);
+    // SAFETY: signals to the processes this test spawned (not yet reaped).
+    unsafe {
+        libc::kill(daemon.id() as i32, libc::SIGTERM);
+        libc::kill(server.id() as i32, libc::SIGKILL);
+    }
+    assert_eq!(daemon.wait().unwrap().code(), Some(0));
+    let _ = server.wait();
+    let (procs, doc) = top_json(&env, &["top-procs"]);
+    let srv = procs.get("chsrv").copied().unwrap_or_default();
+    let cli = procs.get("chcli").copied().unwrap_or_default();
+    // payload, and at most SYN and FIN per connection on top; twice-counted bytes (a
+    // connection's 501 or 1002 again) would be hundreds per connection
+    let within = |got: u64, what: &str| {
+        assert!(
+            (N * 1000..=N * 1000 + 2 * N).contains(&got),
+            "{what}: {got} for {} B of payload; {doc}",
+            N * 1000
+        )
+    };
+    within(srv.0, "the acceptor received");
+    within(cli.1, "the clients sent");
+    let unowned = doc["unattributed"]["on_sockets_without_process"]
+        .as_u64()
+        .unwrap();
+    assert!(
+        unowned <= 4 * N,
+        "bytes without their process: {unowned}; {doc}"
+    );
+}
+
 /// UDP peers for the pcap fallback: `rx` binds 127.0.0.1 and ::1, prints both ports and counts
 /// what arrives; `tx PORTS` waits for a line on stdin, sends datagrams of several sizes to both
 /// from unconnected sockets and prints the bytes sent. Both stay alive (their sockets in the
