@@ -302,6 +302,12 @@ impl<'s> Prepared<'s> {
                         Who::Inode(i) => {
                             w.inodes.insert(i);
                         }
+                        Who::Accepted(i, port) => {
+                            w.inodes.insert(i);
+                            if !w.listeners.contains(&(ns, port)) {
+                                w.listeners.push((ns, port));
+                            }
+                        }
                         Who::Listener(port) if !w.listeners.contains(&(ns, port)) => {
                             w.listeners.push((ns, port))
                         }
@@ -379,6 +385,10 @@ impl<'s> Prepared<'s> {
                 let o = match w {
                     Who::Row(id) => return Some(ProcRef::Row(id)),
                     Who::Inode(inode) => r.sockets.get(&inode),
+                    Who::Accepted(inode, port) => r
+                        .sockets
+                        .get(&inode)
+                        .or_else(|| r.listeners.get(&(i, port))),
                     Who::Listener(port) => r.listeners.get(&(i, port)),
                 };
                 o.map(|o| owners.of(o.clone(), Some(ns.inode)))

@@ -22,6 +22,9 @@ pub(crate) enum Who {
     Row(i64),
     /// The owner this sample's /proc scan found for the socket's inode.
     Inode(u32),
+    /// A connection accepted from the namespace's listener on this port: the owner of its
+    /// inode, else (it closed before the scan found it, on a busy host) the listener's.
+    Accepted(u32, u16),
     /// The owner of the namespace's TCP listener on this port: a connection accepted from it
     /// that closed before any dump saw its owner.
     Listener(u16),
@@ -113,6 +116,9 @@ pub(crate) fn account_tcp(ns: &NsSample, base: Option<&Baseline>) -> Option<Acco
         let owner = match prior {
             // a socket keeps the owner first seen (orphans and TIME_WAIT lose their inode)
             Some((_, _, p)) if *p != 0 => Some(Who::Row(*p)),
+            _ if s.inode != 0 && listen_ports.contains(&s.lport) => {
+                Some(Who::Accepted(s.inode, s.lport))
+            }
             _ if s.inode != 0 => Some(Who::Inode(s.inode)),
             // a connection in a listener's accept queue has no file yet: its bytes are the
             // listener's process's (under churn, a busy server's queue held 12 % of its bytes
@@ -330,11 +336,15 @@ mod tests {
         );
         assert_eq!(t.unowned, Bytes { rx: 0, tx: 100 });
         assert_eq!(t.per_owner[&Who::Row(5)], Bytes { rx: 600, tx: 500 });
-        assert_eq!(t.per_owner[&Who::Inode(22)], Bytes { rx: 4000, tx: 300 });
+        // accepted from the listener on 8080: its inode's owner, else the listener's
+        assert_eq!(
+            t.per_owner[&Who::Accepted(22, 8080)],
+            Bytes { rx: 4000, tx: 300 }
+        );
         assert_eq!(t.per_owner[&Who::Row(6)], Bytes { rx: 0, tx: 2 });
         assert_eq!(t.per_owner.len(), 3);
         // service ports: the listener's port for accepted sockets, else the remote port
-        assert!(t.per_port.contains_key(&(Who::Inode(22), 8080)));
+        assert!(t.per_port.contains_key(&(Who::Accepted(22, 8080), 8080)));
         assert!(t.per_port.contains_key(&(Who::Row(5), 443)));
         assert!(t.per_port.contains_key(&(Who::Row(6), 22)));
         assert_eq!(
@@ -393,7 +403,10 @@ mod tests {
         );
         let t = account_tcp(&n, Some(&base)).unwrap().tally.unwrap();
         assert_eq!(t.per_owner[&Who::Inode(31)], Bytes { rx: 0, tx: 10_000 });
-        assert_eq!(t.per_owner[&Who::Inode(32)], Bytes { rx: 10_000, tx: 0 });
+        assert_eq!(
+            t.per_owner[&Who::Accepted(32, 8080)],
+            Bytes { rx: 10_000, tx: 0 }
+        );
         assert_eq!(
             t.all,
             Bytes {
@@ -403,6 +416,6 @@ mod tests {
         );
         // both ends file the connection under the server's port
         assert!(t.per_port.contains_key(&(Who::Inode(31), 8080)));
-        assert!(t.per_port.contains_key(&(Who::Inode(32), 8080)));
+        assert!(t.per_port.contains_key(&(Who::Accepted(32, 8080), 8080)));
     }
 }
