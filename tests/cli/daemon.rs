@@ -196,7 +196,7 @@ import ctypes, socket, sys, threading, time
 role = sys.argv[1]
 ctypes.CDLL(None).prctl(15, ctypes.c_char_p(role.encode()), 0, 0, 0)
 if role == "chsrv":
-    l = socket.socket(); l.bind(("127.0.0.1", 0)); l.listen(4096); l.settimeout(60)
+    l = socket.socket(); l.bind(("127.0.0.9", 0)); l.listen(4096); l.settimeout(60)
     print(l.getsockname()[1], flush=True)
     def read(c):
         c.settimeout(20)
@@ -210,7 +210,8 @@ else:
     port, n = int(sys.argv[2]), int(sys.argv[3])
     def one(i):
         time.sleep((i % 50) * 0.02)
-        c = socket.create_connection(("127.0.0.1", port), timeout=20)
+        # an address of its own at both ends: other tests' host rows stay theirs
+        c = socket.create_connection(("127.0.0.9", port), timeout=20, source_address=("127.0.0.9", 0))
         c.sendall(b"a" * 500); time.sleep(1.1); c.sendall(b"b" * 500); c.close()
     ts = [threading.Thread(target=one, args=(i,)) for i in range(n)]
     for t in ts: t.start()

@@ -405,7 +405,9 @@ if role == 'server':
     print('ready', flush=True)
     recv_exact(c, n); c.sendall(b's' * m)
 else:
-    c = socket.create_connection((host, port), timeout=20)
+    # a loopback address of its own (127.x but 127.0.0.1) is both ends' remote host
+    own = host.startswith('127.') and host != '127.0.0.1'
+    c = socket.create_connection((host, port), timeout=20, source_address=(host, 0) if own else None)
     print('ready', flush=True)
     sys.stdin.readline()
     c.sendall(b'c' * n); recv_exact(c, m)
