@@ -377,6 +377,24 @@ fn check_sample_in(
     let mut fired = Vec::new();
     let mut broken = Vec::new();
     for (rule, st) in rules.iter().zip(statuses) {
+        // what fired now: the quota's (level None) or a warning level's, for `period`
+        let firing = |mut st: Status, level: Option<u8>, period: i64| -> Firing {
+            st.last = Some(Fired {
+                period,
+                fired_ms: now_ms,
+                value: st.value,
+                cleared_ms: None,
+                outcome: None,
+            });
+            Firing {
+                rule: rule.clone(),
+                level,
+                text: fire_text(rule, level, &st, tz),
+                status: st,
+                host: host.clone(),
+                tz: tz.clone(),
+            }
+        };
         let st = match st {
             Ok(s) => s,
             Err(why) => {
@@ -421,27 +439,13 @@ fn check_sample_in(
             if let Some(level) = newest.filter(|_| !st.over) {
                 let mut st = st.clone();
                 st.warned = Some(level);
-                st.last = Some(Fired {
-                    period: st.start_ms,
-                    fired_ms: now_ms,
-                    value: st.value,
-                    cleared_ms: None,
-                    outcome: None,
-                });
-                fired.push(Firing {
-                    rule: rule.clone(),
-                    level: Some(level),
-                    text: fire_text(rule, Some(level), &st, tz),
-                    status: st,
-                    host: host.clone(),
-                    tz: tz.clone(),
-                });
+                let period = st.start_ms;
+                fired.push(firing(st, Some(level), period));
             }
         }
         let Some(period) = period.filter(|_| st.over) else {
             continue;
         };
-        let text = fire_text(rule, None, &st, tz);
         let threshold = rule.threshold();
         let subject = rule.subject.text();
         let new = w.fire(&nrec_store::Firing {
@@ -454,22 +458,7 @@ fn check_sample_in(
             outcome: rule.command.is_empty().then_some("no command"),
         })?;
         if new {
-            let mut st = st;
-            st.last = Some(Fired {
-                period,
-                fired_ms: now_ms,
-                value: st.value,
-                cleared_ms: None,
-                outcome: None,
-            });
-            fired.push(Firing {
-                rule: rule.clone(),
-                level: None,
-                status: st,
-                host: host.clone(),
-                text,
-                tz: tz.clone(),
-            });
+            fired.push(firing(st, None, period));
         }
     }
     Ok((fired, broken))

@@ -121,15 +121,7 @@ fn daemon_counts_connections_that_open_and_close_between_samples() {
         .stdout(Stdio::piped())
         .spawn()
         .unwrap();
-    let port = {
-        let mut line = String::new();
-        std::io::BufRead::read_line(
-            &mut std::io::BufReader::new(server.stdout.as_mut().unwrap()),
-            &mut line,
-        )
-        .unwrap();
-        line.trim().to_string()
-    };
+    let port = first_line(&mut server);
     let mut daemon = env
         .cmd(&["daemon", "--interval", "3s"])
         .stdout(Stdio::null())
@@ -188,6 +180,17 @@ fn daemon_counts_connections_that_open_and_close_between_samples() {
     drop(ns);
 }
 
+/// The first line a spawned peer prints (its port), trimmed.
+fn first_line(peer: &mut std::process::Child) -> String {
+    let mut line = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(peer.stdout.as_mut().unwrap()),
+        &mut line,
+    )
+    .unwrap();
+    line.trim().to_string()
+}
+
 /// Churn: `chsrv` accepts and reads until EOF (threads; its accept queue may hold
 /// connections a while), `chcli N` opens N connections that each send 500 B, pause 1.1 s,
 /// send 500 B and close, then prints "done". Bounded: N kB, a few seconds.
@@ -232,15 +235,7 @@ fn under_churn_every_connection_is_credited_once() {
         .stdout(Stdio::piped())
         .spawn()
         .unwrap();
-    let port = {
-        let mut line = String::new();
-        std::io::BufRead::read_line(
-            &mut std::io::BufReader::new(server.stdout.as_mut().unwrap()),
-            &mut line,
-        )
-        .unwrap();
-        line.trim().to_string()
-    };
+    let port = first_line(&mut server);
     let mut daemon = env
         .cmd(&["daemon", "--interval", "1s"])
         .stdout(Stdio::null())

@@ -177,6 +177,17 @@ fn serve(env: &Env, extra: &[&str]) -> (Proc, String) {
     }
 }
 
+/// The host's eth0 received bytes as a scrape of `addr` serves them.
+fn scraped_eth0_rx(addr: &str) -> u64 {
+    let (_, body) = get(addr, "/metrics", "text/plain");
+    String::from_utf8(body)
+        .unwrap()
+        .lines()
+        .find(|l| l.starts_with("nrec_network_receive_bytes_total{netns=\"root\",device=\"eth0\"}"))
+        .and_then(|l| l.rsplit(' ').next()?.parse().ok())
+        .unwrap()
+}
+
 /// Hostile names (quotes, backslashes, newlines, non-UTF-8, bidi controls) in interfaces and
 /// processes: the classic exposition passes `promtool check metrics`, the OpenMetrics one is
 /// parsed by Prometheus itself in `prometheus_scrapes_serve_and_agrees_with_nrec`.
@@ -733,17 +744,7 @@ fn serve_keeps_its_sums_true_across_days_and_pruning() {
         total += 1_000_000;
     }
     let (_srv, addr) = serve(&env, &[]);
-    let eth0 = |addr: &str| -> u64 {
-        let (_, body) = get(addr, "/metrics", "text/plain");
-        String::from_utf8(body)
-            .unwrap()
-            .lines()
-            .find(|l| {
-                l.starts_with("nrec_network_receive_bytes_total{netns=\"root\",device=\"eth0\"}")
-            })
-            .and_then(|l| l.rsplit(' ').next()?.parse().ok())
-            .unwrap()
-    };
+    let eth0 = scraped_eth0_rx;
     assert_eq!(eth0(&addr), total);
     // a sample on the next day, then retention removes the oldest days
     p.iface(b"eth0").add(500_000, 10, 0, 0);
@@ -967,17 +968,7 @@ fn a_replaced_database_file_is_never_served_from_the_old_ones_cache() {
     let other = Env::new();
     let second = history(&other, 3_000_000);
     let (_srv, addr) = serve(&env, &[]);
-    let eth0 = || -> u64 {
-        let (_, body) = get(&addr, "/metrics", "text/plain");
-        String::from_utf8(body)
-            .unwrap()
-            .lines()
-            .find(|l| {
-                l.starts_with("nrec_network_receive_bytes_total{netns=\"root\",device=\"eth0\"}")
-            })
-            .and_then(|l| l.rsplit(' ').next()?.parse().ok())
-            .unwrap()
-    };
+    let eth0 = || scraped_eth0_rx(&addr);
     assert_eq!(eth0(), first);
     // the backup is restored over it (a new file renamed into place)
     let beside = |p: &Path, s: &str| {
