@@ -1110,3 +1110,48 @@ fn serve_listens_on_a_private_socket_and_answers_without_resets() {
         "answers to a scraper beside 80 idle sockets ({reconnects} reconnects)"
     );
 }
+
+/// Issue 32 item 7: when every connection is being answered, a newcomer's 503 arrives whole —
+/// its request read before the connection closes, never a reset that overtakes the answer.
+/// (64 connections that sent their request and do not read the answer hold the server for
+/// the half second it drains them; tried a few times, as that window is short.)
+#[test]
+fn a_full_servers_503_arrives_whole() {
+    let env = Env::new();
+    let mut p = FakeProc::new();
+    env.record_ok(&p, &at(0));
+    p.uptime_ms += 60_000;
+    env.record_ok(&p, &at(1));
+    let (_srv, addr) = serve(&env, &[]);
+    let mut saw_503 = false;
+    for _ in 0..5 {
+        let held: Vec<TcpStream> = (0..64)
+            .map(|_| {
+                let mut s = TcpStream::connect(&addr).unwrap();
+                s.write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+                s
+            })
+            .collect();
+        std::thread::sleep(Duration::from_millis(150));
+        let mut s = TcpStream::connect(&addr).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+        s.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n")
+            .unwrap();
+        let mut all = Vec::new();
+        s.read_to_end(&mut all)
+            .expect("an answer read to its end, not a reset");
+        let text = String::from_utf8_lossy(&all);
+        assert!(
+            text.starts_with("HTTP/1.1 503") || text.starts_with("HTTP/1.1 200"),
+            "{text}"
+        );
+        drop(held);
+        if text.starts_with("HTTP/1.1 503") {
+            assert!(text.ends_with("busy\n"), "the whole 503: {text}");
+            saw_503 = true;
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(700));
+    }
+    assert!(saw_503, "the server was never full");
+}
