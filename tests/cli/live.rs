@@ -358,7 +358,7 @@ fn every_namespace_is_recorded_and_named() {
 /// agree to within the timing jitter of starting two processes back to back.
 #[test]
 fn numbers_match_sar_for_the_same_intervals() {
-    let sadc = "/usr/lib/sysstat/sadc";
+    let sadc = SADC;
     if !std::path::Path::new(sadc).exists() {
         return skip(
             "matches_sar",
@@ -377,23 +377,7 @@ fn numbers_match_sar_for_the_same_intervals() {
     let env = Env::new();
     let sa = env.tmp.path().join("sa.file");
     let a = ns.names[0].clone();
-    let sample = || {
-        let ok = Command::new("ip")
-            .args(["netns", "exec", &a, sadc, "-S", "XALL", "1", "1"])
-            .arg(&sa)
-            .status()
-            .unwrap()
-            .success();
-        assert!(ok);
-        let out = Command::new("ip")
-            .args(["netns", "exec", &a, BIN, "--db"])
-            .arg(&env.db)
-            .args(["record", "-q"])
-            .env("NREC_EBPF", "off")
-            .output()
-            .unwrap();
-        assert_success(&out);
-    };
+    let sample = || sadc_then_record(&env, &sa, Some(&a));
     sample();
     for k in 1..=3usize {
         let a2 = a.clone();
@@ -596,6 +580,39 @@ fn namespaces_created_between_two_samples_count_from_zero() {
     );
 }
 
+/// sysstat's collector, which the parity tests run beside nrec.
+const SADC: &str = "/usr/lib/sysstat/sadc";
+
+/// One sample of sadc (`-S XALL`, into `sa`) and then one of nrec (eBPF off), in network
+/// namespace `netns` or the host's: the parity tests' pairs of readings.
+fn sadc_then_record(env: &Env, sa: &std::path::Path, netns: Option<&str>) {
+    let inside = |prog: &str| -> Command {
+        let mut c = Command::new(if netns.is_some() { "ip" } else { prog });
+        if let Some(ns) = netns {
+            c.args(["netns", "exec", ns, prog]);
+        }
+        c
+    };
+    let ok = inside(SADC)
+        .args(["-S", "XALL", "1", "1"])
+        .arg(sa)
+        .status()
+        .unwrap()
+        .success();
+    assert!(ok);
+    let mut record = match netns {
+        Some(ns) => {
+            let mut c = Command::new("ip");
+            c.args(["netns", "exec", ns, BIN, "--db"]).arg(&env.db);
+            c.args(["record", "-q"]);
+            c
+        }
+        None => env.cmd(&["record", "-q"]),
+    };
+    let out = record.env("NREC_EBPF", "off").output().unwrap();
+    assert_success(&out);
+}
+
 /// `sar -n KIND -f SA` in the C locale and UTC: what the parity tests read.
 fn sar_of(sa: &std::path::Path, kind: &str) -> String {
     let out = Command::new("sar")
@@ -635,7 +652,7 @@ for i in range(8):
 /// column's rate stands to sar's in the interval's ratio, zero where sar's is zero).
 #[test]
 fn icmp_and_ipv6_kinds_match_sar() {
-    let sadc = "/usr/lib/sysstat/sadc";
+    let sadc = SADC;
     if !std::path::Path::new(sadc).exists() {
         return skip(
             "icmp_matches_sar",
@@ -666,23 +683,7 @@ fn icmp_and_ipv6_kinds_match_sar() {
         .unwrap();
     assert!(quiet.success());
     std::thread::sleep(std::time::Duration::from_millis(500));
-    let sample = || {
-        let ok = Command::new("ip")
-            .args(["netns", "exec", &a, sadc, "-S", "XALL", "1", "1"])
-            .arg(&sa)
-            .status()
-            .unwrap()
-            .success();
-        assert!(ok);
-        let out = Command::new("ip")
-            .args(["netns", "exec", &a, BIN, "--db"])
-            .arg(&env.db)
-            .args(["record", "-q"])
-            .env("NREC_EBPF", "off")
-            .output()
-            .unwrap();
-        assert_success(&out);
-    };
+    let sample = || sadc_then_record(&env, &sa, Some(&a));
     sample();
     for _ in 0..2 {
         let out = python_in(Some(&a))
@@ -804,7 +805,7 @@ fn icmp_and_ipv6_kinds_match_sar() {
 /// the two readers, and sadc times intervals in hundredths: within 3 %).
 #[test]
 fn soft_matches_sar_for_the_same_intervals() {
-    let sadc = "/usr/lib/sysstat/sadc";
+    let sadc = SADC;
     if !std::path::Path::new(sadc).exists() {
         return skip(
             "soft_matches_sar",
@@ -813,21 +814,7 @@ fn soft_matches_sar_for_the_same_intervals() {
     }
     let env = Env::new();
     let sa = env.tmp.path().join("sa.file");
-    let sample = || {
-        let ok = Command::new(sadc)
-            .args(["-S", "XALL", "1", "1"])
-            .arg(&sa)
-            .status()
-            .unwrap()
-            .success();
-        assert!(ok);
-        let out = env
-            .cmd(&["record", "-q"])
-            .env("NREC_EBPF", "off")
-            .output()
-            .unwrap();
-        assert_success(&out);
-    };
+    let sample = || sadc_then_record(&env, &sa, None);
     let traffic = || {
         // bounded: 100 000 datagrams of 1 byte to a socket that never reads (the kernel
         // processes each before dropping it at the full socket)
