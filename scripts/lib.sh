@@ -13,8 +13,11 @@ BUILD_PACKAGES="ca-certificates curl gcc libc6-dev clang libelf-dev zlib1g-dev m
 # generated pages), bash-completion, zsh, fish and tmux (the completion scripts, loaded in
 # real shells); strace (holds a record's commit to race a process's exit against it);
 # liburing-dev (the eBPF ground-truth program, tests/cli/iopaths.c, drives io_uring);
-# podman, runc and busybox-static (real containers, their image imported from busybox).
-TEST_PACKAGES="$BUILD_PACKAGES libpcap-dev sysstat tzdata python3 fuse3 python3-fusepy prometheus prometheus-node-exporter man-db bash-completion zsh fish tmux strace liburing-dev podman runc busybox-static chromium"
+# podman, runc and busybox-static (real containers, their image imported from busybox);
+# victoria-metrics (a second remote-write receiver), protobuf-compiler (protoc decodes what
+# nrec pushes, independently of nrec), apache2-utils (htpasswd: the bcrypt hashes of a web
+# config) and openssl (the tests' own CA and certificates).
+TEST_PACKAGES="$BUILD_PACKAGES libpcap-dev sysstat tzdata python3 fuse3 python3-fusepy prometheus prometheus-node-exporter victoria-metrics protobuf-compiler apache2-utils openssl man-db bash-completion zsh fish tmux strace liburing-dev podman runc busybox-static chromium"
 
 SUDO=""
 [ "$(id -u)" = 0 ] || SUDO=sudo

@@ -229,6 +229,9 @@ pub enum Command {
     /// Answer Prometheus scrapes: GET /metrics (OpenMetrics or the classic text format) from the
     /// database, read-only
     Serve(ServeArgs),
+    /// Push to the [[remote_write]] targets of the config now (record and the daemon push after
+    /// every sample): everything each target has not acknowledged, within its deadline
+    Push(PushArgs),
     /// Quotas and alerts of the config file: each rule, its current value, what fired when;
     /// --check exits 1 while a rule is over its limit
     Alerts(AlertsArgs),
@@ -449,6 +452,18 @@ pub struct ServeArgs {
     /// a socket file of mode 0660 (its owner and group only)
     #[arg(long, default_value = DEFAULT_LISTEN, value_name = "ADDR:PORT|unix:PATH")]
     pub listen: String,
+
+    /// TLS and basic authentication from an exporter web configuration file (the
+    /// --web.config.file of Prometheus' exporters; default: [serve] web_config of the config)
+    #[arg(long, value_name = "FILE")]
+    pub web_config: Option<PathBuf>,
+}
+
+#[derive(Args, Debug)]
+pub struct PushArgs {
+    /// Only the target of this name (its `name`, or its URL)
+    #[arg(long, value_name = "NAME")]
+    pub target: Option<String>,
 }
 
 #[derive(Args, Debug)]

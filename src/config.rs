@@ -53,6 +53,10 @@ pub struct Config {
     pub alerts: Vec<crate::alerts::rules::Rule>,
     /// `[aliases]`: interface → the name people call it.
     pub aliases: Aliases,
+    /// `[[remote_write]]` targets, in file order.
+    pub remote_write: Vec<crate::remote::Target>,
+    /// `[serve] web_config`: the exporter web configuration file `nrec serve` takes.
+    pub web_config: Option<PathBuf>,
 }
 
 #[derive(Deserialize, Default)]
@@ -63,6 +67,14 @@ struct File {
     retention: Option<RetentionFile>,
     metrics: Option<MetricsFile>,
     alert: Option<Vec<toml::Spanned<crate::alerts::rules::RuleFile>>>,
+    remote_write: Option<Vec<toml::Spanned<crate::remote::TargetFile>>>,
+    serve: Option<ServeFile>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct ServeFile {
+    web_config: Option<PathBuf>,
 }
 
 #[derive(Deserialize, Default)]
@@ -251,7 +263,11 @@ impl Config {
             }
             alerts.push(rule);
         }
+        let remote_write =
+            crate::remote::targets(f.remote_write.unwrap_or_default(), &line_of, path)?;
         Ok(Config {
+            remote_write,
+            web_config: f.serve.and_then(|s| s.web_config),
             path: Some(path.to_path_buf()),
             retention,
             metrics,

@@ -11,6 +11,7 @@ mod complete;
 mod config;
 mod live;
 mod manual;
+mod remote;
 mod sampler;
 mod warnings;
 

@@ -71,6 +71,28 @@ fn tick(s: &mut Sampler, r: &mut Reporter, g: &Global, a: &mut Alerting) -> Resu
                 eprintln!("nrec: {e}");
             }
         }
+        let pushed = crate::remote::push_all(
+            w,
+            &a.config,
+            t.written.clock.0,
+            crate::remote::Pace::Daemon(a.interval),
+        );
+        for r in pushed {
+            let msg = match r {
+                Err(e) => format!("{e}"),
+                Ok(r) => match (r.refused.last(), &r.pushed.error, r.pushed.failed) {
+                    (Some(why), ..) => format!("remote_write {}: {why}", r.target),
+                    (None, Some(e), true) => format!(
+                        "remote_write {}: {e} (kept: the next push sends it; said once)",
+                        r.target
+                    ),
+                    _ => continue,
+                },
+            };
+            if a.said.insert(msg.clone()) && !g.quiet {
+                eprintln!("nrec: {msg}");
+            }
+        }
     }
     Ok(())
 }
@@ -79,6 +101,8 @@ fn tick(s: &mut Sampler, r: &mut Reporter, g: &Global, a: &mut Alerting) -> Resu
 /// command runs (each has its deadline); at exit it waits for them.
 struct Alerting {
     config: Config,
+    /// The sampling interval: the pushes' pace (`remote::Pace::Daemon`).
+    interval: Duration,
     running: Vec<std::thread::JoinHandle<()>>,
     said: std::collections::HashSet<String>,
 }
@@ -157,6 +181,7 @@ pub fn run(args: &DaemonArgs, g: &Global) -> Result<()> {
     let mut reporter = Reporter::new(g.quiet);
     let mut alerting = Alerting {
         config,
+        interval,
         running: Vec::new(),
         said: Default::default(),
     };

@@ -7,6 +7,7 @@ pub mod html;
 pub mod live;
 pub mod maintain;
 pub mod proc;
+pub mod push;
 pub mod record;
 pub mod report;
 pub mod serve;
@@ -105,6 +106,7 @@ pub fn run(c: &crate::cli::Command, g: &Global, out: &mut dyn std::io::Write) ->
         Command::Alerts(a) => alerts::run(a, g, out),
         Command::Completions(a) => completions(a, out),
         Command::Serve(a) => serve::run(a, g),
+        Command::Push(a) => push::run(a, g, out),
         Command::Top(a) => live::run(a, g, out),
     }
 }

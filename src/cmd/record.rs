@@ -4,6 +4,7 @@ use crate::cli::RecordArgs;
 use crate::clock::Clock;
 use crate::cmd::Global;
 use crate::config::Config;
+use crate::remote::Pace;
 use crate::sampler::{Sampler, Ticked};
 use crate::warnings::Reporter;
 use nrec_collect::Source;
@@ -40,12 +41,20 @@ pub fn run(args: &RecordArgs, g: &Global) -> Result<()> {
     if g.verbose > 0 {
         eprintln!("{}", summary(&t, sampler.path()));
     }
-    // Alerts after the sample is stored and the lock released: a slow or failing command
-    // cannot cost a sample, and its deadline bounds how long `record` waits for it.
+    // Alerts and remote-write pushes after the sample is stored and the lock released: a slow
+    // or failing command or endpoint cannot cost a sample, and their deadlines bound how long
+    // `record` waits for them. A push that fails is said on stderr and kept for the next
+    // one (`nrec status` shows it); it does not fail the record.
     if let (Ok(c), Some(w)) = (&config, sampler.writer()) {
         let (threads, errors) = crate::alerts::after_sample(w, c, t.written.clock.0);
+        // the pushes, each within its deadline, while the alert commands run
+        let pushed = crate::remote::push_all(w, c, t.written.clock.0, Pace::Timer);
+        let push_errors = crate::remote::say(pushed, g.quiet);
         for t in threads {
             let _ = t.join();
+        }
+        for e in push_errors {
+            eprintln!("nrec: {e}");
         }
         let mut errors = errors.into_iter();
         if let Some(first) = errors.next() {

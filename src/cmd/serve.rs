@@ -48,6 +48,8 @@ struct Ctx {
     /// Connections still waiting for their request head: (number, accepted at, a handle to
     /// close it) — the ones a full server sheds, oldest first.
     waiting: Mutex<Vec<(u64, Instant, Stream)>>,
+    /// `--web-config`: TLS and basic authentication (None: plain HTTP, anyone may ask).
+    web: Option<crate::remote::web::Web>,
 }
 
 /// Connections beyond [`MAX_CONNS`] while shed ones end (their threads see the close at once).
@@ -56,11 +58,29 @@ const SHED_SLACK: usize = 16;
 pub fn run(args: &ServeArgs, g: &Global) -> Result<()> {
     let cfg = Config::load(g.config.as_deref())?;
     let clock = Clock::from_env()?.advancing();
+    let web = match args.web_config.as_ref().or(cfg.web_config.as_ref()) {
+        Some(p) => Some(crate::remote::web::Web::load(p)?),
+        None => None,
+    };
+    let tls = web.as_ref().is_some_and(|w| w.tls.is_some());
+    if tls && args.listen.starts_with("unix:") {
+        return Err(Error::usage(
+            "--web-config: tls_server_config is for a TCP address, not --listen unix:PATH (its mode already says who may connect)",
+        ));
+    }
     let listener = Listener::bind(&args.listen)?;
     if !g.quiet {
+        let mut what = listener.describe();
+        if tls {
+            what = what.replacen("http://", "https://", 1);
+        }
         eprintln!(
-            "nrec: serving {} from {}",
-            listener.describe(),
+            "nrec: serving {what}{} from {}",
+            if web.as_ref().is_some_and(|w| w.needs_auth()) {
+                " (basic authentication)"
+            } else {
+                ""
+            },
             g.db_read_path().display()
         );
     }
@@ -78,6 +98,7 @@ pub fn run(args: &ServeArgs, g: &Global) -> Result<()> {
         reading: (Mutex::new(0), Condvar::new()),
         cache: Mutex::new(AllTimeCache::default()),
         waiting: Mutex::new(Vec::new()),
+        web,
     });
     let mut number = 0u64;
     loop {
@@ -92,6 +113,12 @@ pub fn run(args: &ServeArgs, g: &Global) -> Result<()> {
             // the newcomer takes its place
         } else if n >= MAX_CONNS {
             ctx.conns.fetch_sub(1, Ordering::SeqCst);
+            if tls {
+                // a plain-text 503 means nothing to a TLS client; a handshake here would
+                // block the accept loop: the connection is closed
+                s.shutdown_both();
+                continue;
+            }
             let _ = s.set_write_timeout(Some(Duration::from_secs(1)));
             let _ = respond(
                 &mut s,
@@ -111,7 +138,8 @@ pub fn run(args: &ServeArgs, g: &Global) -> Result<()> {
         let c = ctx.clone();
         let spawned = std::thread::Builder::new()
             .name("nrec-serve".into())
-            .stack_size(256 * 1024)
+            // TLS and bcrypt need more than a plain scrape (256 KiB overflowed)
+            .stack_size(1024 * 1024)
             .spawn(move || {
                 // a bug in one scrape must not take the server with it
                 let _ =
@@ -209,10 +237,11 @@ impl Listener {
     }
 }
 
-/// One connection, TCP or Unix.
+/// One connection: TCP, Unix, or TLS on TCP (`--web-config`).
 enum Stream {
     Tcp(TcpStream),
     Unix(UnixStream),
+    Tls(Box<rustls::StreamOwned<rustls::ServerConnection, TcpStream>>),
 }
 
 impl Stream {
@@ -220,24 +249,28 @@ impl Stream {
         match self {
             Stream::Tcp(s) => s.set_read_timeout(d),
             Stream::Unix(s) => s.set_read_timeout(d),
+            Stream::Tls(s) => s.sock.set_read_timeout(d),
         }
     }
     fn set_write_timeout(&self, d: Option<Duration>) -> std::io::Result<()> {
         match self {
             Stream::Tcp(s) => s.set_write_timeout(d),
             Stream::Unix(s) => s.set_write_timeout(d),
+            Stream::Tls(s) => s.sock.set_write_timeout(d),
         }
     }
     fn set_nonblocking(&self, on: bool) -> std::io::Result<()> {
         match self {
             Stream::Tcp(s) => s.set_nonblocking(on),
             Stream::Unix(s) => s.set_nonblocking(on),
+            Stream::Tls(s) => s.sock.set_nonblocking(on),
         }
     }
     fn try_clone(&self) -> Option<Stream> {
         match self {
             Stream::Tcp(s) => s.try_clone().ok().map(Stream::Tcp),
             Stream::Unix(s) => s.try_clone().ok().map(Stream::Unix),
+            Stream::Tls(s) => s.sock.try_clone().ok().map(Stream::Tcp),
         }
     }
     /// Makes a read blocked on the connection return at once (it is being shed).
@@ -245,12 +278,19 @@ impl Stream {
         let _ = match self {
             Stream::Tcp(s) => s.shutdown(std::net::Shutdown::Both),
             Stream::Unix(s) => s.shutdown(std::net::Shutdown::Both),
+            Stream::Tls(s) => s.sock.shutdown(std::net::Shutdown::Both),
         };
     }
-    fn shutdown_write(&self) {
+    fn shutdown_write(&mut self) {
         let _ = match self {
             Stream::Tcp(s) => s.shutdown(std::net::Shutdown::Write),
             Stream::Unix(s) => s.shutdown(std::net::Shutdown::Write),
+            Stream::Tls(s) => {
+                // TLS's own end first, so the client knows the answer is whole
+                s.conn.send_close_notify();
+                let _ = s.conn.complete_io(&mut s.sock);
+                s.sock.shutdown(std::net::Shutdown::Write)
+            }
         };
     }
 
@@ -299,6 +339,7 @@ impl Read for Stream {
         match self {
             Stream::Tcp(s) => s.read(buf),
             Stream::Unix(s) => s.read(buf),
+            Stream::Tls(s) => s.read(buf),
         }
     }
 }
@@ -308,12 +349,14 @@ impl Write for Stream {
         match self {
             Stream::Tcp(s) => s.write(buf),
             Stream::Unix(s) => s.write(buf),
+            Stream::Tls(s) => s.write(buf),
         }
     }
     fn flush(&mut self) -> std::io::Result<()> {
         match self {
             Stream::Tcp(s) => s.flush(),
             Stream::Unix(s) => s.flush(),
+            Stream::Tls(s) => s.flush(),
         }
     }
 }
@@ -399,8 +442,20 @@ fn respond(
     body: &[u8],
     head_only: bool,
 ) -> std::io::Result<()> {
+    respond_with(s, status, ctype, &[], body, head_only)
+}
+
+fn respond_with(
+    s: &mut Stream,
+    status: &str,
+    ctype: &str,
+    extra: &[(&str, &str)],
+    body: &[u8],
+    head_only: bool,
+) -> std::io::Result<()> {
+    let extra: String = extra.iter().map(|(k, v)| format!("{k}: {v}\r\n")).collect();
     let mut out = format!(
-        "HTTP/1.1 {status}\r\nContent-Type: {ctype}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        "HTTP/1.1 {status}\r\nContent-Type: {ctype}\r\nContent-Length: {}\r\n{extra}Connection: close\r\n\r\n",
         body.len()
     )
     .into_bytes();
@@ -412,6 +467,15 @@ fn respond(
 }
 
 fn handle(ctx: &Ctx, id: u64, mut s: Stream) {
+    // TLS: the handshake happens in this connection's thread, within the head's deadline
+    // (its first read), never in the accept loop
+    if let (Some(cfg), Stream::Tcp(_)) = (ctx.web.as_ref().and_then(|w| w.tls.clone()), &s) {
+        let Stream::Tcp(tcp) = s else { return };
+        match rustls::ServerConnection::new(cfg) {
+            Ok(c) => s = Stream::Tls(Box::new(rustls::StreamOwned::new(c, tcp))),
+            Err(_) => return,
+        }
+    }
     answer(ctx, id, &mut s);
     s.finish(Duration::from_millis(500));
 }
@@ -444,6 +508,34 @@ fn answer(ctx: &Ctx, id: u64, s: &mut Stream) {
         );
         return;
     }
+    let headers: Vec<(&str, &str)> = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(k, v)| (k.trim(), v.trim()))
+        .collect();
+    let header = |name: &str| {
+        headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| *v)
+    };
+    if let Some(web) = ctx.web.as_ref().filter(|w| w.needs_auth()) {
+        // bcrypt is slow on purpose: checked in a reading turn, so guesses cannot take
+        // more than WORKERS cores
+        let turn = Turn::take(&ctx.reading);
+        let ok = web.allows(header("authorization"));
+        drop(turn);
+        if !ok {
+            let _ = respond_with(
+                s,
+                "401 Unauthorized",
+                "text/plain",
+                &[("WWW-Authenticate", "Basic realm=\"nrec\"")],
+                b"authentication required\n",
+                head_only,
+            );
+            return;
+        }
+    }
     let path = target_path(target);
     match path {
         "/metrics" => {}
@@ -463,10 +555,8 @@ fn answer(ctx: &Ctx, id: u64, s: &mut Stream) {
             return;
         }
     }
-    let accept = lines
-        .filter_map(|l| l.split_once(':'))
-        .find(|(k, _)| k.trim().eq_ignore_ascii_case("accept"))
-        .map(|(_, v)| v.to_ascii_lowercase())
+    let accept = header("accept")
+        .map(str::to_ascii_lowercase)
         .unwrap_or_default();
     let flavor = if accept.contains("application/openmetrics-text") {
         Flavor::OpenMetrics
@@ -543,11 +633,14 @@ pub fn export(args: &crate::cli::ExportArgs, g: &Global, out: &mut dyn Write) ->
             window: (window.start_ms(), window.end_ms()),
             step: args.resolution.map(crate::cli::Resolution::step),
             kind,
+            rank: (window.start_ms(), window.end_ms()),
+            every: false,
         };
         let done = nrec_report::backfill::write(&mut r, &settings, &cfg.metrics, out).map_err(
             |e| match e {
                 nrec_report::backfill::HistoryError::Db(e) => e,
                 nrec_report::backfill::HistoryError::Io(e) => nrec_report::output::write_error(e),
+                nrec_report::backfill::HistoryError::Sink(e) => Error::failure(e),
             },
         )?;
         if done.points == 0 && !g.quiet {

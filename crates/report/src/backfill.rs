@@ -36,22 +36,31 @@ pub struct Settings {
     pub step: Option<Option<Step>>,
     /// Only the families of this series kind.
     pub kind: Option<Kind>,
+    /// `(a, b]` over which the busiest processes and ports are ranked: the window itself for
+    /// a backfill; the 24 hours before its end for a push (as `/metrics` ranks them).
+    pub rank: (i64, i64),
+    /// Every label set with a value at every point (a push: what a scrape at that instant
+    /// would have shown, so no series goes stale while it is idle), not only those that
+    /// changed (a backfill: the blocks need no more).
+    pub every: bool,
 }
 
-/// What a backfill wrote.
+/// What a history wrote.
 #[derive(Debug, Default)]
 pub struct Written {
-    /// Lines of values.
+    /// Values written.
     pub points: u64,
     /// The newest point's time (ms).
     pub last_ms: Option<i64>,
 }
 
-/// A failure while writing history: the database's or the output's.
+/// A failure while writing history: the database's, the output's, or the sink's own (a push
+/// that was refused, or ran out of time).
 #[derive(Debug)]
 pub enum HistoryError {
     Db(Error),
     Io(std::io::Error),
+    Sink(String),
 }
 
 impl From<Error> for HistoryError {
@@ -75,16 +84,32 @@ enum Group {
     Time,
 }
 
-/// One family: its name, unit, help, which group's label sets it shows and which value
-/// of their vectors; its lines so far in a temporary file.
-struct Family {
-    name: &'static str,
-    unit: Option<&'static str>,
-    help: &'static str,
+/// One family of the history: its name (without `_total`), unit and help.
+#[derive(Debug)]
+pub struct FamilyInfo {
+    pub name: &'static str,
+    pub unit: Option<&'static str>,
+    pub help: &'static str,
     group: Group,
     at: usize,
-    lines: BufWriter<std::fs::File>,
-    points: u64,
+}
+
+/// One series of a point: its family and its label set (`id` numbers the label sets of one
+/// history; `pairs` are the label values as `/metrics` shows them, unescaped for the format;
+/// `braces` is the OpenMetrics `{…}` text, or empty).
+pub struct SeriesRef<'a> {
+    pub family: usize,
+    pub info: &'a FamilyInfo,
+    pub id: usize,
+    pub pairs: &'a [(&'static str, String)],
+    pub braces: &'a str,
+}
+
+/// Where a history's values go, in time order: every value of one point time, then
+/// [`Sink::end_point`].
+pub trait Sink {
+    fn value(&mut self, t_ms: i64, s: &SeriesRef<'_>, v: u64) -> Result<(), HistoryError>;
+    fn end_point(&mut self, t_ms: i64) -> Result<(), HistoryError>;
 }
 
 /// The label sets of every group, each with its running sums: a flat table, indexed by
@@ -92,6 +117,7 @@ struct Family {
 #[derive(Default)]
 struct Labels {
     group: Vec<Group>,
+    pairs: Vec<Vec<(&'static str, String)>>,
     /// `{…}` with the labels, or empty.
     braces: Vec<String>,
     sum: Vec<Vec<u64>>,
@@ -104,12 +130,14 @@ struct Labels {
 }
 
 impl Labels {
-    fn id(&mut self, g: Group, text: String) -> usize {
+    fn id(&mut self, g: Group, pairs: Vec<(&'static str, String)>) -> usize {
+        let text = braces_of(&pairs);
         if let Some(i) = self.ids.get(&(g, text.clone())) {
             return *i;
         }
         let i = self.group.len();
         self.group.push(g);
+        self.pairs.push(pairs);
         self.braces.push(if text.is_empty() {
             String::new()
         } else {
@@ -122,15 +150,83 @@ impl Labels {
     }
 }
 
+/// A label set as OpenMetrics text (without the braces).
+fn braces_of(pairs: &[(&'static str, String)]) -> String {
+    pairs
+        .iter()
+        .map(|(k, v)| format!("{k}=\"{}\"", lv(v)))
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
 /// Series id → the label sets (ids) it feeds.
 type Feeds = HashMap<i64, Vec<usize>>;
 
-/// Writes the history of `s.window` to `out`.
+/// The OpenMetrics sink: each family's lines in a temporary file of their own.
+struct TextSink {
+    files: Vec<(BufWriter<std::fs::File>, u64)>,
+    stamp: (i64, String),
+}
+
+impl Sink for TextSink {
+    fn value(&mut self, t: i64, s: &SeriesRef<'_>, v: u64) -> Result<(), HistoryError> {
+        if self.stamp.0 != t || self.stamp.1.is_empty() {
+            self.stamp = (t, format!("{}.{:03}", t.div_euclid(1000), t.rem_euclid(1000)));
+        }
+        let (f, n) = &mut self.files[s.family];
+        writeln!(f, "{}_total{} {v} {}", s.info.name, s.braces, self.stamp.1)?;
+        *n += 1;
+        Ok(())
+    }
+    fn end_point(&mut self, _: i64) -> Result<(), HistoryError> {
+        Ok(())
+    }
+}
+
+/// Writes the history of `s.window` to `out` as OpenMetrics text (the backfill).
 pub fn write(
     r: &mut Reader,
     s: &Settings,
     m: &Bounds,
     out: &mut dyn Write,
+) -> std::result::Result<Written, HistoryError> {
+    let fams = families(s.kind);
+    let mut sink = TextSink {
+        files: fams
+            .iter()
+            .map(|_| Ok((BufWriter::with_capacity(1 << 16, tempfile::tempfile()?), 0)))
+            .collect::<std::io::Result<_>>()?,
+        stamp: (0, String::new()),
+    };
+    let done = history(r, s, m, &fams, &mut sink)?;
+    let mut out = BufWriter::with_capacity(1 << 16, out);
+    for (f, (lines, n)) in fams.iter().zip(&mut sink.files) {
+        if *n == 0 {
+            continue;
+        }
+        writeln!(out, "# TYPE {} counter", f.name)?;
+        if let Some(u) = f.unit {
+            writeln!(out, "# UNIT {} {u}", f.name)?;
+        }
+        writeln!(out, "# HELP {} {}", f.name, f.help)?;
+        lines.flush()?;
+        let file = lines.get_mut();
+        file.rewind()?;
+        std::io::copy(file, &mut out)?;
+    }
+    out.write_all(b"# EOF\n")?;
+    out.flush()?;
+    Ok(done)
+}
+
+/// Gives `sink` the history of `s.window` (the families `fams`, from [`families`]), point
+/// time by point time.
+pub fn history(
+    r: &mut Reader,
+    s: &Settings,
+    m: &Bounds,
+    fams: &[FamilyInfo],
+    sink: &mut dyn Sink,
 ) -> std::result::Result<Written, HistoryError> {
     let (a, b) = s.window;
     let h = r.horizons()?;
@@ -155,21 +251,16 @@ pub fn write(
     let kinds = [Kind::Iface, Kind::Proc, Kind::Port, Kind::Time];
     let mut labels = Labels::default();
     let mut feeds: Feeds = HashMap::new();
-    let mut label = |g: Group, text: String, series: i64, labels: &mut Labels| {
-        let i = labels.id(g, text);
+    let mut label = |g: Group, pairs: Vec<(&'static str, String)>, series: i64, labels: &mut Labels| {
+        let i = labels.id(g, pairs);
         feeds.entry(series).or_default().push(i);
     };
     for i in chosen_ifaces(r, &m.ifaces)? {
-        let text = iface_labels(&m.ifaces, &i)
-            .iter()
-            .map(|(k, v)| format!("{k}=\"{}\"", lv(v)))
-            .collect::<Vec<_>>()
-            .join(",");
-        label(Group::Iface, text, i.series, &mut labels);
+        label(Group::Iface, iface_labels(&m.ifaces, &i), i.series, &mut labels);
     }
-    // the busiest processes and ports of the window, from its totals (ranked before any
-    // point is read: what is kept is known up front)
-    let totals = r.sums(&[Kind::Proc, Kind::Port], a, b)?;
+    // the busiest processes and ports of the ranking window, from its totals (ranked before
+    // any point is read: what is kept is known up front)
+    let totals = r.sums(&[Kind::Proc, Kind::Port], s.rank.0, s.rank.1)?;
     let grown = |series: &[i64]| -> u64 {
         series
             .iter()
@@ -177,38 +268,36 @@ pub fn write(
             .map(|v| v.iter().take(2).sum::<u64>())
             .sum()
     };
-    let mut by_label: HashMap<String, Vec<i64>> = HashMap::new();
+    let mut by_label: HashMap<Vec<(&'static str, String)>, Vec<i64>> = HashMap::new();
     for p in r.procs()? {
-        let (name, key) = proc_label(m.by, &p);
         by_label
-            .entry(format!("{name}=\"{}\"", lv(&key)))
+            .entry(vec![proc_label(m.by, &p)])
             .or_default()
             .push(p.series);
-        label(Group::Attributed, String::new(), p.series, &mut labels);
+        label(Group::Attributed, Vec::new(), p.series, &mut labels);
     }
-    for (text, series) in busiest(by_label, m.processes, &grown) {
+    for (pairs, series) in busiest(by_label, m.processes, &grown) {
         for id in series {
-            label(Group::Proc, text.clone(), id, &mut labels);
+            label(Group::Proc, pairs.clone(), id, &mut labels);
         }
     }
-    let mut by_label: HashMap<String, Vec<i64>> = HashMap::new();
+    let mut by_label: HashMap<Vec<(&'static str, String)>, Vec<i64>> = HashMap::new();
     for d in r.details(Kind::Port, None)? {
         by_label
-            .entry(format!(
-                "proto=\"{}\",port=\"{}\"",
-                lv(&escape_text(&d.proto)),
-                d.port
-            ))
+            .entry(vec![
+                ("proto", escape_text(&d.proto)),
+                ("port", d.port.to_string()),
+            ])
             .or_default()
             .push(d.series);
     }
-    for (text, series) in busiest(by_label, m.ports, &grown) {
+    for (pairs, series) in busiest(by_label, m.ports, &grown) {
         for id in series {
-            label(Group::Port, text.clone(), id, &mut labels);
+            label(Group::Port, pairs.clone(), id, &mut labels);
         }
     }
     for id in r.time_series()? {
-        label(Group::Time, String::new(), id, &mut labels);
+        label(Group::Time, Vec::new(), id, &mut labels);
     }
     // the value before the window's first UTC day, as a scrape sums it
     let d0 = a.div_euclid(DAY_MS);
@@ -217,14 +306,15 @@ pub fn write(
             add_into(&mut labels.sum[*f], &t.total);
         }
     }
-    let mut fams = families(s.kind)?;
     let mut w = Points {
-        fams: &mut fams,
+        fams,
+        sink,
         labels: &mut labels,
         feeds: &feeds,
         after: a,
+        every: s.every,
         time: i64::MIN,
-        last: None,
+        written: Written::default(),
     };
     // that day up to `a`, then the window, read the same way and in time order
     let from = d0 * DAY_MS;
@@ -246,30 +336,7 @@ pub fn write(
         }
     }
     w.flush()?;
-    let last = w.last;
-    let mut out = BufWriter::with_capacity(1 << 16, out);
-    let mut points = 0;
-    for f in &mut fams {
-        if f.points == 0 {
-            continue;
-        }
-        writeln!(out, "# TYPE {} counter", f.name)?;
-        if let Some(u) = f.unit {
-            writeln!(out, "# UNIT {} {u}", f.name)?;
-        }
-        writeln!(out, "# HELP {} {}", f.name, f.help)?;
-        f.lines.flush()?;
-        let file = f.lines.get_mut();
-        file.rewind()?;
-        std::io::copy(file, &mut out)?;
-        points += f.points;
-    }
-    out.write_all(b"# EOF\n")?;
-    out.flush()?;
-    Ok(Written {
-        points,
-        last_ms: last,
-    })
+    Ok(w.written)
 }
 
 /// An OpenMetrics label value, escaped.
@@ -280,12 +347,12 @@ fn lv(v: &str) -> String {
 }
 
 /// The `n` label sets that grew the most in the window (ties by name), with their series.
-fn busiest(
-    set: HashMap<String, Vec<i64>>,
+fn busiest<K: Ord>(
+    set: HashMap<K, Vec<i64>>,
     n: usize,
     grown: &dyn Fn(&[i64]) -> u64,
-) -> Vec<(String, Vec<i64>)> {
-    let mut ranked: Vec<(u64, String, Vec<i64>)> = set
+) -> Vec<(K, Vec<i64>)> {
+    let mut ranked: Vec<(u64, K, Vec<i64>)> = set
         .into_iter()
         .map(|(k, ids)| (grown(&ids), k, ids))
         .filter(|(g, _, _)| *g > 0)
@@ -295,8 +362,9 @@ fn busiest(
     ranked.into_iter().map(|(_, k, ids)| (k, ids)).collect()
 }
 
-/// The families a history holds (those of `kind`, or all), each with an empty spill file.
-fn families(kind: Option<Kind>) -> std::result::Result<Vec<Family>, HistoryError> {
+/// The families a history holds: those of `kind`, or all (every counter `/metrics` has a
+/// history of).
+pub fn families(kind: Option<Kind>) -> Vec<FamilyInfo> {
     let mut specs: Vec<(
         &'static str,
         Option<&'static str>,
@@ -370,35 +438,33 @@ fn families(kind: Option<Kind>) -> std::result::Result<Vec<Family>, HistoryError
     specs
         .into_iter()
         .filter(|(name, ..)| family_in(name, kind))
-        .map(|(name, unit, help, group, at)| {
-            Ok(Family {
-                name,
-                unit,
-                help,
-                group,
-                at,
-                lines: BufWriter::with_capacity(1 << 16, tempfile::tempfile()?),
-                points: 0,
-            })
+        .map(|(name, unit, help, group, at)| FamilyInfo {
+            name,
+            unit,
+            help,
+            group,
+            at,
         })
         .collect()
 }
 
-/// The point writer: adds what a bucket or sample contributed, and writes each changed
-/// label set's value once per point time.
+/// The point writer: adds what a bucket or sample contributed, and gives the sink each
+/// changed (or, with `every`, each) label set's value once per point time.
 struct Points<'a> {
-    fams: &'a mut [Family],
+    fams: &'a [FamilyInfo],
+    sink: &'a mut dyn Sink,
     labels: &'a mut Labels,
     feeds: &'a Feeds,
     /// Points only after this (what comes before is the value before the window).
     after: i64,
+    every: bool,
     /// The point time of what was added since the last flush.
     time: i64,
-    last: Option<i64>,
+    written: Written,
 }
 
 impl Points<'_> {
-    fn add(&mut self, t: i64, series: i64, vals: &[u64]) -> std::io::Result<()> {
+    fn add(&mut self, t: i64, series: i64, vals: &[u64]) -> Result<(), HistoryError> {
         if t != self.time {
             self.flush()?;
             self.time = t;
@@ -414,21 +480,36 @@ impl Points<'_> {
         Ok(())
     }
 
-    /// Writes the changed label sets' values at the current point time.
-    fn flush(&mut self) -> std::io::Result<()> {
+    /// Gives the sink the label sets' values at the current point time.
+    fn flush(&mut self) -> Result<(), HistoryError> {
         let t = self.time;
         let l = &mut *self.labels;
         if t > self.after && !l.changed.is_empty() {
-            let stamp = format!("{}.{:03}", t.div_euclid(1000), t.rem_euclid(1000));
-            l.changed.sort_unstable();
-            for &i in &l.changed {
-                for f in self.fams.iter_mut().filter(|f| f.group == l.group[i]) {
+            let ids: Vec<usize> = if self.every {
+                (0..l.sum.len()).filter(|i| !l.sum[*i].is_empty()).collect()
+            } else {
+                l.changed.sort_unstable();
+                l.changed.clone()
+            };
+            for i in ids {
+                for (k, f) in self.fams.iter().enumerate() {
+                    if f.group != l.group[i] {
+                        continue;
+                    }
                     let v = l.sum[i].get(f.at).copied().unwrap_or(0);
-                    writeln!(f.lines, "{}_total{} {v} {stamp}", f.name, l.braces[i])?;
-                    f.points += 1;
+                    let s = SeriesRef {
+                        family: k,
+                        info: f,
+                        id: i,
+                        pairs: &l.pairs[i],
+                        braces: &l.braces[i],
+                    };
+                    self.sink.value(t, &s, v)?;
+                    self.written.points += 1;
                 }
             }
-            self.last = Some(t);
+            self.sink.end_point(t)?;
+            self.written.last_ms = Some(t);
         }
         for &i in &l.changed {
             l.dirty[i] = false;

@@ -14,6 +14,7 @@ mod proto;
 pub mod prune;
 pub mod query;
 mod reader;
+pub mod remote;
 pub mod rollup;
 pub mod series;
 mod units;
@@ -116,6 +117,10 @@ const MIGRATIONS: &[Step] = &[
     },
     Step {
         sql: include_str!("../migrations/0012_database_id.sql"),
+        convert: None,
+    },
+    Step {
+        sql: include_str!("../migrations/0013_remote_write.sql"),
         convert: None,
     },
 ];

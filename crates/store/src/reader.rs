@@ -286,6 +286,10 @@ impl Reader {
     ) -> Result<Vec<(String, String, Fired)>> {
         crate::alerts::fired(&self.conn, rule, limit).map_err(db(&self.path))
     }
+    /// Every remote-write target's position and health (`nrec status`).
+    pub fn push_states(&self) -> Result<Vec<crate::remote::PushState>> {
+        crate::remote::all(&self.conn).map_err(db(&self.path))
+    }
     /// `nrec check`'s findings.
     pub fn check(&mut self) -> Result<Vec<Finding>> {
         crate::check::check(&self.conn).map_err(db(&self.path))

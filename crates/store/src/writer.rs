@@ -178,6 +178,21 @@ impl Writer {
         crate::alerts::set_outcome(&self.r.conn, rule, period, outcome).map_err(|e| self.db(e))
     }
 
+    /// A remote-write target's position, None before its first push.
+    pub fn push_state(&self, target: &str) -> Result<Option<crate::remote::PushState>> {
+        crate::remote::get(&self.r.conn, target).map_err(|e| self.db(e))
+    }
+
+    /// Holds `target` for one push until `until_ms`; false when another push holds it.
+    pub fn hold_push(&self, target: &str, now_ms: i64, until_ms: i64) -> Result<bool> {
+        crate::remote::hold(&self.r.conn, target, now_ms, until_ms).map_err(|e| self.db(e))
+    }
+
+    /// Records what a push did (its position only moves forward) and releases the target.
+    pub fn pushed(&self, target: &str, now_ms: i64, p: &crate::remote::Pushed) -> Result<()> {
+        crate::remote::done(&self.r.conn, target, now_ms, p).map_err(|e| self.db(e))
+    }
+
     /// Copies the WAL into the database file and truncates it (what a file left for a user
     /// to copy should look like).
     pub fn checkpoint(&self) -> Result<()> {

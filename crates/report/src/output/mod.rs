@@ -15,6 +15,7 @@
 
 pub mod openmetrics;
 pub mod png;
+pub mod remote_write;
 pub mod svg;
 pub mod units;
 

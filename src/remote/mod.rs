@@ -1,0 +1,471 @@
+//! Remote write: every `[[remote_write]]` target of the config is sent what the database
+//! holds after the point it last acknowledged, as Prometheus remote-write 1.0 requests
+//! (`nrec_report::output::remote_write`). The database is the queue: the position is a row
+//! per target (`nrec_store::remote`), so after an outage the next push sends everything
+//! since, in order and in bounded requests, at the resolution still stored.
+//!
+//! - **When**: after each stored sample (`record`, the daemon), with the sample committed and
+//!   the lock released, each target within its deadline (`timeout`, default 10 s; the
+//!   daemon's at most half its interval): an endpoint that is slow, failing or gone costs at
+//!   most that, never a sample. `nrec push` pushes now.
+//! - **What**: the counters of `/metrics` with a history (interfaces, processes, ports,
+//!   attribution, samples; `families` narrows them), same names and labels, under the same
+//!   `[metrics]` bounds (the busiest processes and ports of the 24 hours before the push),
+//!   at every stored point, every series at every point (as a scrape would see them), plus
+//!   the target's labels (`job="nrec"` and `instance` = the host name unless set).
+//! - **Failures**: a network error, a timeout, 5xx, 429 and the answers a fix of the
+//!   configuration or the endpoint cures (401, 403, 404, 407, 408, a redirect) keep the data
+//!   and end the push (the next push starts where this one stopped); any other 4xx is a
+//!   request the endpoint will never take (out of order, too old, malformed): it is reported
+//!   once and skipped, with the count of samples it held kept for `nrec status`. The daemon
+//!   backs off after failures (its interval doubled per failure, at most 5 minutes); the
+//!   timer's one-shot `record` tries once per run (the timer's interval is its pace).
+//! - **Two pushers** (the timer and a manual `record`, say) never send at once: a push holds
+//!   its target in the database for its deadline.
+
+pub mod http;
+pub mod web;
+
+use crate::config::Config;
+use nrec_model::error::{Error, Result};
+use nrec_model::names::escape_bytes;
+use nrec_model::time::DAY_MS;
+use nrec_report::backfill::{self, HistoryError, Settings};
+use nrec_report::metrics::family_in;
+use nrec_report::output::remote_write::{Batcher, OWN_LABELS};
+use nrec_store::Writer;
+use nrec_store::remote::Pushed;
+use nrec_store::rollup::Kind;
+use serde::Deserialize;
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+/// Samples per request unless `batch` says otherwise.
+pub const DEFAULT_BATCH: u64 = 5_000;
+/// A push's deadline unless `timeout` says otherwise.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
+/// The daemon's longest wait after failures.
+pub const MAX_BACKOFF: Duration = Duration::from_secs(300);
+
+/// `[[remote_write]]` as written.
+#[derive(Deserialize, Debug)]
+#[serde(deny_unknown_fields)]
+pub struct TargetFile {
+    url: String,
+    name: Option<String>,
+    labels: Option<BTreeMap<String, String>>,
+    families: Option<Vec<String>>,
+    backfill: Option<String>,
+    timeout: Option<String>,
+    batch: Option<u64>,
+    basic_auth: Option<BasicAuthFile>,
+    bearer_token_file: Option<PathBuf>,
+    tls: Option<TlsFile>,
+}
+
+#[derive(Deserialize, Debug)]
+#[serde(deny_unknown_fields)]
+struct BasicAuthFile {
+    username: String,
+    password_file: PathBuf,
+}
+
+#[derive(Deserialize, Debug, Default)]
+#[serde(deny_unknown_fields)]
+struct TlsFile {
+    ca_file: Option<PathBuf>,
+    cert_file: Option<PathBuf>,
+    key_file: Option<PathBuf>,
+}
+
+/// One checked target.
+#[derive(Debug, Clone)]
+pub struct Target {
+    /// Its key in the database and in messages (the URL without its query unless named).
+    pub name: String,
+    pub url: String,
+    /// The config's extra labels (`job` and `instance` filled in at push time when absent).
+    pub labels: BTreeMap<String, String>,
+    pub kinds: Vec<Kind>,
+    /// A new target's first push starts this long before the newest sample (else at it).
+    pub backfill_ms: i64,
+    pub timeout: Duration,
+    pub batch: u64,
+    pub auth: http::Auth,
+    pub tls: http::Tls,
+}
+
+const FAMILIES: [(&str, Kind); 5] = [
+    ("iface", Kind::Iface),
+    ("proc", Kind::Proc),
+    ("port", Kind::Port),
+    ("attrib", Kind::Attrib),
+    ("time", Kind::Time),
+];
+
+impl Target {
+    /// Checks one `[[remote_write]]` table; the message says what is wrong (the caller adds
+    /// the file and the table).
+    pub fn from_file(f: TargetFile) -> std::result::Result<Target, String> {
+        let url = http::check_url(&f.url)?;
+        let name = match f.name {
+            Some(n) if n.is_empty() || n.len() > 100 || n.chars().any(char::is_control) => {
+                return Err(format!(
+                    "name = {n:?}: 1 to 100 characters, no control characters"
+                ));
+            }
+            Some(n) => n,
+            None => url.split('?').next().unwrap_or(&url).to_string(),
+        };
+        let mut labels = BTreeMap::new();
+        for (k, v) in f.labels.unwrap_or_default() {
+            let ok = !k.is_empty()
+                && k.len() <= 100
+                && !k.starts_with("__")
+                && k.bytes().enumerate().all(|(i, b)| {
+                    b == b'_' || b.is_ascii_alphabetic() || (i > 0 && b.is_ascii_digit())
+                });
+            if !ok {
+                return Err(format!(
+                    "labels.{k}: a label name is [a-zA-Z_][a-zA-Z0-9_]* and does not start with __"
+                ));
+            }
+            if OWN_LABELS.contains(&k.as_str()) {
+                return Err(format!(
+                    "labels.{k}: nrec's own series carry that label; choose another name"
+                ));
+            }
+            if v.len() > 1024 || v.is_empty() {
+                return Err(format!("labels.{k}: a value of 1 to 1024 bytes"));
+            }
+            labels.insert(k, v);
+        }
+        let kinds = match f.families {
+            None => FAMILIES.iter().map(|(_, k)| *k).collect(),
+            Some(list) => {
+                let mut kinds = Vec::new();
+                for name in &list {
+                    let Some((_, k)) = FAMILIES.iter().find(|(n, _)| n == name) else {
+                        return Err(format!(
+                            "families: {name:?}: expected iface, proc, port, attrib or time"
+                        ));
+                    };
+                    kinds.push(*k);
+                }
+                if kinds.is_empty() {
+                    return Err("families: empty (leave it out for all)".into());
+                }
+                kinds
+            }
+        };
+        let backfill_ms = match f.backfill.as_deref() {
+            None => 0,
+            Some(s) => nrec_model::time::parse_interval("backfill", s)
+                .map_err(|e| e.msg)?
+                .min(3650 * DAY_MS),
+        };
+        let timeout = match f.timeout.as_deref() {
+            None => DEFAULT_TIMEOUT,
+            Some(s) => {
+                let ms = nrec_model::time::parse_interval("timeout", s).map_err(|e| e.msg)?;
+                if !(1000..=600_000).contains(&ms) {
+                    return Err(format!("timeout = {s:?}: between 1s and 10m"));
+                }
+                Duration::from_millis(ms as u64)
+            }
+        };
+        let batch = f.batch.unwrap_or(DEFAULT_BATCH);
+        if !(100..=1_000_000).contains(&batch) {
+            return Err(format!(
+                "batch = {batch}: between 100 and 1000000 samples per request"
+            ));
+        }
+        let auth = match (f.basic_auth, f.bearer_token_file) {
+            (Some(_), Some(_)) => {
+                return Err("basic_auth and bearer_token_file: one or the other".into());
+            }
+            (Some(b), None) => {
+                if b.username.is_empty() || b.username.contains(':') {
+                    return Err("basic_auth.username: not empty, no ':'".into());
+                }
+                http::Auth::Basic {
+                    user: b.username,
+                    password_file: b.password_file,
+                }
+            }
+            (None, Some(t)) => http::Auth::Bearer(t),
+            (None, None) => http::Auth::None,
+        };
+        let t = f.tls.unwrap_or_default();
+        if t.cert_file.is_some() != t.key_file.is_some() {
+            return Err("tls: cert_file and key_file go together".into());
+        }
+        Ok(Target {
+            name,
+            url,
+            labels,
+            kinds,
+            backfill_ms,
+            timeout,
+            batch,
+            auth,
+            tls: http::Tls {
+                ca_file: t.ca_file,
+                client: t.cert_file.zip(t.key_file),
+            },
+        })
+    }
+}
+
+/// Who is pushing: the pace of retries and the deadline differ.
+#[derive(Debug, Clone, Copy)]
+pub enum Pace {
+    /// `record` from the timer: one try per run.
+    Timer,
+    /// The daemon: backs off after failures (its interval doubled per failure, at most
+    /// [`MAX_BACKOFF`]), each push within half the interval at most.
+    Daemon(Duration),
+    /// `nrec push`: now, whatever failed before.
+    Now,
+}
+
+/// What one target's push did.
+#[derive(Debug)]
+pub struct Report {
+    pub target: String,
+    pub pushed: Pushed,
+    pub requests: u64,
+    /// Why nothing was tried: another push holds it, backing off, nothing recorded.
+    pub idle: Option<String>,
+    /// Requests refused for good (each reported once).
+    pub refused: Vec<String>,
+    /// The newest point acknowledged and the newest sample.
+    pub newest_ms: Option<i64>,
+}
+
+/// Pushes every target of the config; one report (or error) per target.
+pub fn push_all(w: &mut Writer, cfg: &Config, now_ms: i64, pace: Pace) -> Vec<Result<Report>> {
+    cfg.remote_write
+        .iter()
+        .map(|t| push(w, cfg, t, now_ms, pace))
+        .collect()
+}
+
+/// The daemon's wait after `failures` consecutive failures.
+pub fn backoff(interval: Duration, failures: u32) -> Duration {
+    let doubled = interval.saturating_mul(1u32 << failures.saturating_sub(1).min(16));
+    doubled.min(MAX_BACKOFF)
+}
+
+fn push(w: &mut Writer, cfg: &Config, t: &Target, now_ms: i64, pace: Pace) -> Result<Report> {
+    let started = Instant::now();
+    let deadline = match pace {
+        Pace::Daemon(i) => t.timeout.min(i / 2),
+        _ => t.timeout,
+    };
+    let mut report = Report {
+        target: t.name.clone(),
+        pushed: Pushed::default(),
+        requests: 0,
+        idle: None,
+        refused: Vec::new(),
+        newest_ms: None,
+    };
+    let state = w.push_state(&t.name)?.unwrap_or_default();
+    if let (Pace::Daemon(i), Some(tried)) = (pace, state.tried_ms)
+        && state.failures > 0
+    {
+        let wait = backoff(i, state.failures).as_millis() as i64;
+        if now_ms < tried.saturating_add(wait) && now_ms >= tried {
+            report.idle = Some(format!(
+                "backing off after {} failure(s) (next try in {} s)",
+                state.failures,
+                (tried + wait - now_ms + 999) / 1000
+            ));
+            return Ok(report);
+        }
+    }
+    let hold_ms = deadline.as_millis() as i64 + 5_000;
+    if !w.hold_push(&t.name, now_ms, now_ms + hold_ms)? {
+        report.idle = Some("another push of this target is under way".into());
+        return Ok(report);
+    }
+    let res = send_history(w, cfg, t, &state, deadline, started, &mut report);
+    let failed = res.is_err();
+    let error = match res {
+        Ok(()) => report.refused.last().cloned(),
+        Err(e) => Some(e),
+    };
+    report.pushed.error = error.clone();
+    w.pushed(
+        &t.name,
+        now_ms,
+        &Pushed {
+            failed,
+            ..report.pushed.clone()
+        },
+    )?;
+    report.pushed.failed = failed;
+    Ok(report)
+}
+
+/// Sends everything after the target's position, in requests, until done, refused or out
+/// of time.
+fn send_history(
+    w: &mut Writer,
+    cfg: &Config,
+    t: &Target,
+    state: &nrec_store::remote::PushState,
+    deadline: Duration,
+    started: Instant,
+    report: &mut Report,
+) -> std::result::Result<(), String> {
+    let client = http::Client::new(t).map_err(|e| e.msg)?;
+    let history = |w: &mut nrec_store::Reader, report: &mut Report| -> std::result::Result<(), String> {
+        let newest = w
+            .recording()
+            .map_err(|e| e.msg)?
+            .last
+            .map(|l| l.ts_ms);
+        let Some(newest) = newest else {
+            report.idle = Some("nothing recorded yet".into());
+            return Ok(());
+        };
+        report.newest_ms = Some(newest);
+        let from = state
+            .acked_ms
+            .unwrap_or(newest - t.backfill_ms.max(1))
+            .min(newest);
+        if from >= newest {
+            return Ok(());
+        }
+        let mut labels: Vec<(String, String)> = t.labels.clone().into_iter().collect();
+        if !t.labels.contains_key("job") {
+            labels.push(("job".into(), "nrec".into()));
+        }
+        if !t.labels.contains_key("instance") {
+            let host = w
+                .last_host()
+                .map_err(|e| e.msg)?
+                .map(|h| escape_bytes(&h.hostname))
+                .unwrap_or_else(|| "localhost".into());
+            labels.push(("instance".into(), host));
+        }
+        let fams: Vec<_> = backfill::families(None)
+            .into_iter()
+            .filter(|f| t.kinds.iter().any(|k| family_in(f.name, Some(*k))))
+            .collect();
+        let settings = Settings {
+            window: (from, newest),
+            step: None,
+            kind: None,
+            rank: (newest - DAY_MS, newest),
+            every: true,
+        };
+        let mut send = |b: nrec_report::output::remote_write::Batch| -> std::result::Result<(), HistoryError> {
+            let left = deadline
+                .checked_sub(started.elapsed())
+                .filter(|d| *d >= Duration::from_millis(50))
+                .ok_or_else(|| {
+                    HistoryError::Sink(format!(
+                        "out of time after {} ms (the push's deadline); the rest goes next time",
+                        deadline.as_millis()
+                    ))
+                })?;
+            report.requests += 1;
+            match client.post(&b.body, left) {
+                http::Outcome::Accepted => {
+                    report.pushed.sent += b.samples;
+                    report.pushed.acked_ms = Some(b.last_ms);
+                    Ok(())
+                }
+                http::Outcome::Refused(why) => {
+                    report.pushed.skipped += b.samples;
+                    report.pushed.acked_ms = Some(b.last_ms);
+                    report.refused.push(format!(
+                        "skipped {} samples ({} to {} ms): {why}",
+                        b.samples, b.first_ms, b.last_ms
+                    ));
+                    Ok(())
+                }
+                http::Outcome::Failed(why) => Err(HistoryError::Sink(why)),
+            }
+        };
+        let mut batcher = Batcher::new(&fams, &labels, t.batch, &mut send);
+        let res = backfill::history(w, &settings, &cfg.metrics, &fams, &mut batcher)
+            .and_then(|_| batcher.finish());
+        res.map_err(|e| match e {
+            HistoryError::Db(e) => e.msg,
+            HistoryError::Io(e) => format!("reading the history: {e}"),
+            HistoryError::Sink(s) => s,
+        })
+    };
+    // one snapshot of the database for the whole push
+    let mut out = Ok(());
+    let res = w.transaction(false, |w| {
+        out = history(w, report);
+        Ok(())
+    });
+    res.map_err(|e| e.msg)?;
+    out
+}
+
+/// Prints what the pushes did that a user must hear about (refusals, once; failures), on
+/// stderr; the errors of targets that could not be pushed at all are returned.
+pub fn say(reports: Vec<Result<Report>>, quiet: bool) -> Vec<Error> {
+    let mut errors = Vec::new();
+    for r in reports {
+        match r {
+            Err(e) => errors.push(e),
+            Ok(r) => {
+                for why in &r.refused {
+                    eprintln!("nrec: remote_write {}: {why}", r.target);
+                }
+                if let (Some(e), true) = (&r.pushed.error, r.pushed.failed)
+                    && !quiet
+                {
+                    eprintln!(
+                        "nrec: remote_write {}: {e} (kept: the next push sends it)",
+                        r.target
+                    );
+                }
+            }
+        }
+    }
+    errors
+}
+
+/// Parses the config's `[[remote_write]]` tables.
+pub fn targets(
+    files: Vec<toml::Spanned<TargetFile>>,
+    line_of: &dyn Fn(usize) -> usize,
+    path: &std::path::Path,
+) -> Result<Vec<Target>> {
+    let mut out: Vec<Target> = Vec::new();
+    for f in files {
+        let line = line_of(f.span().start);
+        let t = Target::from_file(f.into_inner()).map_err(|why| {
+            Error::usage(format!(
+                "config {}: remote_write (line {line}): {why}",
+                path.display()
+            ))
+        })?;
+        if out.iter().any(|o| o.name == t.name) {
+            return Err(Error::usage(format!(
+                "config {}: remote_write (line {line}): another target has the name {:?}; give each a `name`",
+                path.display(),
+                t.name
+            )));
+        }
+        out.push(t);
+    }
+    if out.len() > 16 {
+        return Err(Error::usage(format!(
+            "config {}: {} [[remote_write]] targets; at most 16",
+            path.display(),
+            out.len()
+        )));
+    }
+    Ok(out)
+}
