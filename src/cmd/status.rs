@@ -51,7 +51,8 @@ pub fn run(args: &StatusArgs, g: &Global, out: &mut dyn Write) -> Result<()> {
             )));
         }
     }
-    let f = gather(&mut r, &path, now, span_ms, config.retention)?;
+    let mut f = gather(&mut r, &path, now, span_ms, config.retention)?;
+    f.pushes = pushes(&r, &config, f.last.map(|(_, ts)| ts))?;
     if args.check {
         let health = Health {
             now,
@@ -62,6 +63,7 @@ pub fn run(args: &StatusArgs, g: &Global, out: &mut dyn Write) -> Result<()> {
             min_coverage: args.min_coverage,
             quiet: g.quiet,
             findings: r.check()?,
+            pushes: &f.pushes,
             foreign_ebpf: f
                 .probe
                 .foreign
@@ -109,6 +111,39 @@ struct Facts {
     probe: EbpfProbe,
     caps: Vec<&'static str>,
     euid: u32,
+    /// Each `[[remote_write]]` target of the config: its position and health.
+    pushes: Vec<PushLine>,
+}
+
+/// One remote-write target as `status` tells it.
+struct PushLine {
+    name: String,
+    url: String,
+    /// None: never pushed.
+    state: Option<nrec_store::remote::PushState>,
+    /// The newest sample's time minus the newest point acknowledged.
+    lag_ms: Option<i64>,
+}
+
+fn pushes(r: &Reader, config: &Config, newest: Option<i64>) -> Result<Vec<PushLine>> {
+    let states = r.push_states()?;
+    Ok(config
+        .remote_write
+        .iter()
+        .map(|t| {
+            let state = states.iter().find(|s| s.target == t.name).cloned();
+            let acked = state.as_ref().and_then(|s| s.acked_ms);
+            PushLine {
+                name: t.name.clone(),
+                url: t.url.clone(),
+                lag_ms: match (newest, acked) {
+                    (Some(n), Some(a)) => Some((n - a).max(0)),
+                    _ => None,
+                },
+                state,
+            }
+        })
+        .collect())
 }
 
 /// Reads what `status` tells.
@@ -159,6 +194,7 @@ fn gather(
         probe: ebpf_probe(&crate::sampler::ebpf_pins(path)),
         caps: capabilities(),
         euid: nrec_sys::euid(),
+        pushes: Vec::new(),
     })
 }
 
@@ -195,6 +231,7 @@ fn json_doc(f: &Facts, tz: &jiff::tz::TimeZone) -> serde_json::Value {
         probe,
         caps,
         euid,
+        pushes,
         ..
     } = f;
     let (
@@ -294,6 +331,20 @@ fn json_doc(f: &Facts, tz: &jiff::tz::TimeZone) -> serde_json::Value {
             "coverage": coverage,
             "ebpf_share": ebpf_share,
         },
+        "remote_write": pushes.iter().map(|p| {
+            let st = p.state.clone().unwrap_or_default();
+            json!({
+                "target": p.name,
+                "url": p.url,
+                "acked": st.acked_ms.map(|t| render_iso(t, tz)),
+                "lag_s": p.lag_ms.map(|l| l as f64 / 1000.0),
+                "sent_samples": st.sent,
+                "skipped_samples": st.skipped,
+                "failures": st.failures,
+                "last_try": st.tried_ms.map(|t| render_iso(t, tz)),
+                "error": st.error,
+            })
+        }).collect::<Vec<_>>(),
     })
 }
 
@@ -321,6 +372,7 @@ fn table(w: &mut dyn Write, f: &Facts, tz: &jiff::tz::TimeZone) -> std::io::Resu
         probe,
         caps,
         euid,
+        pushes,
         ..
     } = f;
     let (
@@ -495,6 +547,29 @@ fn table(w: &mut dyn Write, f: &Facts, tz: &jiff::tz::TimeZone) -> std::io::Resu
         ),
         None => writeln!(w, "last {span:<8} no interface traffic recorded"),
     }?;
+    for (i, p) in pushes.iter().enumerate() {
+        let head = if i == 0 { "remote write" } else { "" };
+        let Some(st) = &p.state else {
+            writeln!(w, "{head:<13} {} never pushed", p.name)?;
+            continue;
+        };
+        writeln!(
+            w,
+            "{head:<13} {} up to {}{}, {} samples sent, {} skipped; {}",
+            p.name,
+            st.acked_ms
+                .map_or_else(|| "nothing yet".into(), |t| nrec_report::output::local_text(t, tz)),
+            p.lag_ms
+                .map_or_else(String::new, |l| format!(" (lag {})", duration(l))),
+            st.sent,
+            st.skipped,
+            match (&st.error, st.failures) {
+                (None, _) => "ok".to_string(),
+                (Some(e), 0) => format!("ok (last note: {e})"),
+                (Some(e), n) => format!("{n} failed push(es), the last: {e}"),
+            }
+        )?;
+    }
     Ok(())
 }
 
@@ -512,6 +587,7 @@ struct Health<'a> {
     findings: Vec<store::check::Finding>,
     /// The eBPF state this database reads when it is another database's: (dir, owner).
     foreign_ebpf: Option<(String, String)>,
+    pushes: &'a [PushLine],
 }
 
 impl Health<'_> {
@@ -548,6 +624,24 @@ impl Health<'_> {
                     "{got:.1}% of the last {}'s interface bytes attributed to processes, below --min-coverage {min}",
                     self.span
                 ));
+            }
+        }
+        for q in self.pushes {
+            let st = q.state.clone().unwrap_or_default();
+            let lag = q
+                .lag_ms
+                .map_or_else(String::new, |l| format!(" (lag {})", duration(l)));
+            if st.failures > 0 {
+                p.push(format!(
+                    "remote_write {}: {} failed push(es){lag}, the last: {}",
+                    q.name,
+                    st.failures,
+                    st.error.as_deref().unwrap_or("?")
+                ));
+            } else if q.lag_ms.is_some_and(|l| l > 3 * interval) {
+                p.push(format!("remote_write {}: behind{lag}", q.name));
+            } else if self.last_ms.is_some() && st.acked_ms.is_none() {
+                p.push(format!("remote_write {}: never pushed", q.name));
             }
         }
         for f in self.findings.iter().filter(|f| !f.ok) {
