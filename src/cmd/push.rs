@@ -24,9 +24,10 @@ pub fn run(args: &PushArgs, g: &Global, out: &mut dyn std::io::Write) -> Result<
     if cfg.remote_write.is_empty() {
         return Err(Error::usage(format!(
             "no [[remote_write]] target in {}",
-            cfg.path
-                .as_deref()
-                .map_or_else(|| "the config (none found)".into(), |p| p.display().to_string())
+            cfg.path.as_deref().map_or_else(
+                || "the config (none found)".into(),
+                |p| p.display().to_string()
+            )
         )));
     }
     let now = Clock::from_env()?.now().as_millisecond();

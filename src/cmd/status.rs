@@ -557,8 +557,10 @@ fn table(w: &mut dyn Write, f: &Facts, tz: &jiff::tz::TimeZone) -> std::io::Resu
             w,
             "{head:<13} {} up to {}{}, {} samples sent, {} skipped; {}",
             p.name,
-            st.acked_ms
-                .map_or_else(|| "nothing yet".into(), |t| nrec_report::output::local_text(t, tz)),
+            st.acked_ms.map_or_else(
+                || "nothing yet".into(),
+                |t| nrec_report::output::local_text(t, tz)
+            ),
             p.lag_ms
                 .map_or_else(String::new, |l| format!(" (lag {})", duration(l))),
             st.sent,

@@ -25,7 +25,10 @@ const SYSTEM_CAS: &str = "/etc/ssl/certs/ca-certificates.crt";
 #[derive(Debug, Clone)]
 pub enum Auth {
     None,
-    Basic { user: String, password_file: PathBuf },
+    Basic {
+        user: String,
+        password_file: PathBuf,
+    },
     Bearer(PathBuf),
 }
 

@@ -321,13 +321,10 @@ fn send_history(
     started: Instant,
     report: &mut Report,
 ) -> std::result::Result<(), String> {
-    let client = http::Client::new(t).map_err(|e| e.msg)?;
-    let history = |w: &mut nrec_store::Reader, report: &mut Report| -> std::result::Result<(), String> {
-        let newest = w
-            .recording()
-            .map_err(|e| e.msg)?
-            .last
-            .map(|l| l.ts_ms);
+    let history = |w: &mut nrec_store::Reader,
+                   report: &mut Report|
+     -> std::result::Result<(), String> {
+        let newest = w.recording().map_err(|e| e.msg)?.last.map(|l| l.ts_ms);
         let Some(newest) = newest else {
             report.idle = Some("nothing recorded yet".into());
             return Ok(());
@@ -337,9 +334,15 @@ fn send_history(
             .acked_ms
             .unwrap_or(newest - t.backfill_ms.max(1))
             .min(newest);
+        if state.acked_ms.is_none() {
+            // a new target's position is set at its first try, sent or not: what is recorded
+            // while it cannot be reached is sent when it can
+            report.pushed.acked_ms = Some(from);
+        }
         if from >= newest {
             return Ok(());
         }
+        let client = http::Client::new(t).map_err(|e| e.msg)?;
         let mut labels: Vec<(String, String)> = t.labels.clone().into_iter().collect();
         if !t.labels.contains_key("job") {
             labels.push(("job".into(), "nrec".into()));
@@ -363,8 +366,9 @@ fn send_history(
             rank: (newest - DAY_MS, newest),
             every: true,
         };
-        let mut send = |b: nrec_report::output::remote_write::Batch| -> std::result::Result<(), HistoryError> {
-            let left = deadline
+        let mut send =
+            |b: nrec_report::output::remote_write::Batch| -> std::result::Result<(), HistoryError> {
+                let left = deadline
                 .checked_sub(started.elapsed())
                 .filter(|d| *d >= Duration::from_millis(50))
                 .ok_or_else(|| {
@@ -373,25 +377,31 @@ fn send_history(
                         deadline.as_millis()
                     ))
                 })?;
-            report.requests += 1;
-            match client.post(&b.body, left) {
-                http::Outcome::Accepted => {
-                    report.pushed.sent += b.samples;
-                    report.pushed.acked_ms = Some(b.last_ms);
-                    Ok(())
-                }
-                http::Outcome::Refused(why) => {
-                    report.pushed.skipped += b.samples;
-                    report.pushed.acked_ms = Some(b.last_ms);
-                    report.refused.push(format!(
-                        "skipped {} samples ({} to {} ms): {why}",
-                        b.samples, b.first_ms, b.last_ms
+                report.requests += 1;
+                match client.post(&b.body, left) {
+                    http::Outcome::Accepted => {
+                        report.pushed.sent += b.samples;
+                        report.pushed.acked_ms = Some(b.last_ms);
+                        Ok(())
+                    }
+                    http::Outcome::Refused(why) => {
+                        report.pushed.skipped += b.samples;
+                        report.pushed.acked_ms = Some(b.last_ms);
+                        let at = |ms: i64| {
+                            jiff::Timestamp::from_millisecond(ms)
+                                .map_or_else(|_| ms.to_string(), |t| t.to_string())
+                        };
+                        report.refused.push(format!(
+                        "skipped {} samples of {} to {} (the endpoint refused them; retrying cannot help): {why}",
+                        b.samples,
+                        at(b.first_ms),
+                        at(b.last_ms)
                     ));
-                    Ok(())
+                        Ok(())
+                    }
+                    http::Outcome::Failed(why) => Err(HistoryError::Sink(why)),
                 }
-                http::Outcome::Failed(why) => Err(HistoryError::Sink(why)),
-            }
-        };
+            };
         let mut batcher = Batcher::new(&fams, &labels, t.batch, &mut send);
         let res = backfill::history(w, &settings, &cfg.metrics, &fams, &mut batcher)
             .and_then(|_| batcher.finish());

@@ -120,16 +120,16 @@ impl Web {
                     };
                     let lo = version(get("min_version")?, "min_version")?.unwrap_or(2);
                     let hi = version(get("max_version")?, "max_version")?.unwrap_or(3);
-                    let versions: Vec<&'static rustls::SupportedProtocolVersion> = [
-                        (2, &rustls::version::TLS12),
-                        (3, &rustls::version::TLS13),
-                    ]
-                    .into_iter()
-                    .filter(|(v, _)| (lo..=hi).contains(v))
-                    .map(|(_, p)| p)
-                    .collect();
+                    let versions: Vec<&'static rustls::SupportedProtocolVersion> =
+                        [(2, &rustls::version::TLS12), (3, &rustls::version::TLS13)]
+                            .into_iter()
+                            .filter(|(v, _)| (lo..=hi).contains(v))
+                            .map(|(_, p)| p)
+                            .collect();
                     if versions.is_empty() {
-                        return Err(bad("tls_server_config: min_version above max_version".into()));
+                        return Err(bad(
+                            "tls_server_config: min_version above max_version".into()
+                        ));
                     }
                     let builder = rustls::ServerConfig::builder_with_provider(provider())
                         .with_protocol_versions(&versions)

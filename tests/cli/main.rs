@@ -33,6 +33,7 @@ mod metrics;
 mod output;
 mod pictures;
 mod procs;
+mod remote;
 mod rollups;
 mod topview;
 mod windows;

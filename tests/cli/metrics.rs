@@ -8,19 +8,19 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-fn need(tool: &str) {
+pub(crate) fn need(tool: &str) {
     assert!(
         Command::new(tool).arg("--version").output().is_ok(),
         "{tool} is missing: apt-get install prometheus (it carries promtool)"
     );
 }
 
-fn now_s(offset_s: i64) -> String {
+pub(crate) fn now_s(offset_s: i64) -> String {
     (jiff::Timestamp::now() + jiff::SignedDuration::from_secs(offset_s)).to_string()
 }
 
 /// A child ended by PID when dropped.
-struct Proc(Child);
+pub(crate) struct Proc(pub(crate) Child);
 
 impl Drop for Proc {
     fn drop(&mut self) {
@@ -30,11 +30,15 @@ impl Drop for Proc {
 }
 
 /// One HTTP/1.0 GET on loopback: (status line, body).
-fn get(addr: &str, target: &str, accept: &str) -> (String, Vec<u8>) {
+pub(crate) fn get(addr: &str, target: &str, accept: &str) -> (String, Vec<u8>) {
     try_get(addr, target, accept).unwrap_or_else(|e| panic!("GET {target}: {e}"))
 }
 
-fn try_get(addr: &str, target: &str, accept: &str) -> std::io::Result<(String, Vec<u8>)> {
+pub(crate) fn try_get(
+    addr: &str,
+    target: &str,
+    accept: &str,
+) -> std::io::Result<(String, Vec<u8>)> {
     let mut s = TcpStream::connect(addr)?;
     s.set_read_timeout(Some(Duration::from_secs(20)))?;
     write!(
@@ -54,7 +58,7 @@ fn try_get(addr: &str, target: &str, accept: &str) -> std::io::Result<(String, V
     ))
 }
 
-fn encode(q: &str) -> String {
+pub(crate) fn encode(q: &str) -> String {
     q.bytes()
         .map(|b| match b {
             b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
@@ -66,7 +70,7 @@ fn encode(q: &str) -> String {
 }
 
 /// Prometheus' HTTP API: the `data.result` of a query.
-fn api(addr: &str, path: &str, params: &[(&str, String)]) -> serde_json::Value {
+pub(crate) fn api(addr: &str, path: &str, params: &[(&str, String)]) -> serde_json::Value {
     let q: Vec<String> = params
         .iter()
         .map(|(k, v)| format!("{k}={}", encode(v)))
@@ -81,7 +85,7 @@ fn api(addr: &str, path: &str, params: &[(&str, String)]) -> serde_json::Value {
     v["data"]["result"].clone()
 }
 
-fn free_port() -> u16 {
+pub(crate) fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
@@ -91,16 +95,30 @@ fn free_port() -> u16 {
 
 /// `prometheus` on loopback with `config`, its TSDB in `tsdb`; returns (process, address)
 /// once it answers.
-fn prometheus(dir: &Path, config: &str, tsdb: &Path) -> (Proc, String) {
+pub(crate) fn prometheus(dir: &Path, config: &str, tsdb: &Path) -> (Proc, String) {
+    let addr = format!("127.0.0.1:{}", free_port());
+    (prometheus_at(dir, config, tsdb, &addr, &[]), addr)
+}
+
+/// [`prometheus`] at `addr` with `extra` arguments (the remote-write receiver, say), ready
+/// when it answers `/-/ready` over plain HTTP; with a web config the caller waits itself.
+pub(crate) fn prometheus_at(
+    dir: &Path,
+    config: &str,
+    tsdb: &Path,
+    addr: &str,
+    extra: &[&str],
+) -> Proc {
     need("prometheus");
     let cfg = dir.join("prometheus.yml");
     std::fs::write(&cfg, config).unwrap();
-    let addr = format!("127.0.0.1:{}", free_port());
+    let tls = extra.iter().any(|a| a.starts_with("--web.config.file"));
     let child = Command::new("prometheus")
         .arg(format!("--config.file={}", cfg.display()))
         .arg(format!("--storage.tsdb.path={}", tsdb.display()))
         .arg(format!("--web.listen-address={addr}"))
         .arg("--storage.tsdb.retention.time=100y")
+        .args(extra)
         .stdout(Stdio::null())
         .stderr(std::fs::File::create(dir.join("prometheus.log")).unwrap())
         .spawn()
@@ -108,7 +126,9 @@ fn prometheus(dir: &Path, config: &str, tsdb: &Path) -> (Proc, String) {
     let p = Proc(child);
     let t0 = Instant::now();
     loop {
-        if TcpStream::connect(&addr).is_ok() && get(&addr, "/-/ready", "*/*").0.contains("200") {
+        if TcpStream::connect(addr).is_ok()
+            && (tls || get(addr, "/-/ready", "*/*").0.contains("200"))
+        {
             break;
         }
         assert!(
@@ -118,7 +138,7 @@ fn prometheus(dir: &Path, config: &str, tsdb: &Path) -> (Proc, String) {
         );
         std::thread::sleep(Duration::from_millis(200));
     }
-    (p, addr)
+    p
 }
 
 /// A Prometheus configuration that scrapes `nrec serve` at `addr` every second.

@@ -171,7 +171,10 @@ struct TextSink {
 impl Sink for TextSink {
     fn value(&mut self, t: i64, s: &SeriesRef<'_>, v: u64) -> Result<(), HistoryError> {
         if self.stamp.0 != t || self.stamp.1.is_empty() {
-            self.stamp = (t, format!("{}.{:03}", t.div_euclid(1000), t.rem_euclid(1000)));
+            self.stamp = (
+                t,
+                format!("{}.{:03}", t.div_euclid(1000), t.rem_euclid(1000)),
+            );
         }
         let (f, n) = &mut self.files[s.family];
         writeln!(f, "{}_total{} {v} {}", s.info.name, s.braces, self.stamp.1)?;
@@ -251,12 +254,18 @@ pub fn history(
     let kinds = [Kind::Iface, Kind::Proc, Kind::Port, Kind::Time];
     let mut labels = Labels::default();
     let mut feeds: Feeds = HashMap::new();
-    let mut label = |g: Group, pairs: Vec<(&'static str, String)>, series: i64, labels: &mut Labels| {
-        let i = labels.id(g, pairs);
-        feeds.entry(series).or_default().push(i);
-    };
+    let mut label =
+        |g: Group, pairs: Vec<(&'static str, String)>, series: i64, labels: &mut Labels| {
+            let i = labels.id(g, pairs);
+            feeds.entry(series).or_default().push(i);
+        };
     for i in chosen_ifaces(r, &m.ifaces)? {
-        label(Group::Iface, iface_labels(&m.ifaces, &i), i.series, &mut labels);
+        label(
+            Group::Iface,
+            iface_labels(&m.ifaces, &i),
+            i.series,
+            &mut labels,
+        );
     }
     // the busiest processes and ports of the ranking window, from its totals (ranked before
     // any point is read: what is kept is known up front)

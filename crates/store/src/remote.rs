@@ -23,11 +23,7 @@ const MAX_TEXT: usize = 300;
 fn row(r: &rusqlite::Row<'_>) -> rusqlite::Result<PushState> {
     let n = |i: usize| -> rusqlite::Result<u64> { Ok(r.get::<_, i64>(i)?.max(0) as u64) };
     Ok(PushState {
-        target: r
-            .get::<_, String>(0)?
-            .chars()
-            .take(MAX_TEXT)
-            .collect(),
+        target: r.get::<_, String>(0)?.chars().take(MAX_TEXT).collect(),
         acked_ms: r.get(1)?,
         sent: n(2)?,
         skipped: n(3)?,
@@ -58,7 +54,12 @@ pub(crate) fn get(conn: &Connection, target: &str) -> rusqlite::Result<Option<Pu
 
 /// Holds `target` for a push until `until_ms` unless another push holds it: whether this one
 /// may push.
-pub(crate) fn hold(conn: &Connection, target: &str, now_ms: i64, until_ms: i64) -> rusqlite::Result<bool> {
+pub(crate) fn hold(
+    conn: &Connection,
+    target: &str,
+    now_ms: i64,
+    until_ms: i64,
+) -> rusqlite::Result<bool> {
     conn.prepare_cached("INSERT OR IGNORE INTO remote_write (target) VALUES (?1)")?
         .execute([target])?;
     let n = conn
@@ -83,7 +84,12 @@ pub struct Pushed {
 }
 
 /// Records what a push did and releases the target.
-pub(crate) fn done(conn: &Connection, target: &str, now_ms: i64, p: &Pushed) -> rusqlite::Result<()> {
+pub(crate) fn done(
+    conn: &Connection,
+    target: &str,
+    now_ms: i64,
+    p: &Pushed,
+) -> rusqlite::Result<()> {
     conn.prepare_cached(
         "UPDATE remote_write SET
             acked_ms = CASE WHEN ?2 IS NULL THEN acked_ms ELSE max(coalesce(acked_ms, ?2), ?2) END,

@@ -33,7 +33,15 @@ pub struct Batch {
 
 /// A label name a series must not be given by the config's extra labels (nrec's own).
 pub const OWN_LABELS: [&str; 9] = [
-    "__name__", "netns", "device", "alias", "name", "unit", "container", "proto", "port",
+    "__name__",
+    "netns",
+    "device",
+    "alias",
+    "name",
+    "unit",
+    "container",
+    "proto",
+    "port",
 ];
 
 struct Series {
