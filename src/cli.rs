@@ -297,6 +297,11 @@ pub struct DaemonArgs {
     /// Read a captured /proc tree as one namespace (as `record --proc-root`)
     #[arg(long, env = "NREC_PROC_ROOT", value_name = "DIR")]
     pub proc_root: Option<PathBuf>,
+
+    /// Do not push to the [[remote_write]] targets after each sample (the packaged unit:
+    /// nrec-push.timer pushes every minute, with network access and no capability)
+    #[arg(long)]
+    pub no_push: bool,
 }
 
 #[derive(Args, Debug)]
@@ -559,6 +564,11 @@ pub struct RecordArgs {
     /// Read a captured /proc tree (DIR/net/dev, DIR/net/snmp, DIR/uptime, ...) as one namespace
     #[arg(long, env = "NREC_PROC_ROOT", value_name = "DIR")]
     pub proc_root: Option<PathBuf>,
+
+    /// Do not push to the [[remote_write]] targets after the sample (the packaged timer: its
+    /// pushes run in nrec-push.service, which has network access and no capability)
+    #[arg(long)]
+    pub no_push: bool,
 }
 
 #[derive(Args, Debug, Clone, Default)]

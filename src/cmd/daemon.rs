@@ -71,12 +71,15 @@ fn tick(s: &mut Sampler, r: &mut Reporter, g: &Global, a: &mut Alerting) -> Resu
                 eprintln!("nrec: {e}");
             }
         }
-        let pushed = crate::remote::push_all(
-            w,
-            &a.config,
-            t.written.clock.0,
-            crate::remote::Pace::Daemon(a.interval),
-        );
+        let pushed = match a.push {
+            false => Vec::new(),
+            true => crate::remote::push_all(
+                w,
+                &a.config,
+                t.written.clock.0,
+                crate::remote::Pace::Daemon(a.interval),
+            ),
+        };
         for r in pushed {
             let msg = match r {
                 Err(e) => format!("{e}"),
@@ -103,6 +106,8 @@ struct Alerting {
     config: Config,
     /// The sampling interval: the pushes' pace (`remote::Pace::Daemon`).
     interval: Duration,
+    /// Push after each sample (not `--no-push`).
+    push: bool,
     running: Vec<std::thread::JoinHandle<()>>,
     said: std::collections::HashSet<String>,
 }
@@ -182,6 +187,7 @@ pub fn run(args: &DaemonArgs, g: &Global) -> Result<()> {
     let mut alerting = Alerting {
         config,
         interval,
+        push: !args.no_push,
         running: Vec::new(),
         said: Default::default(),
     };

@@ -22,13 +22,17 @@ pub fn run(args: &PushArgs, g: &Global, out: &mut dyn std::io::Write) -> Result<
         }
     }
     if cfg.remote_write.is_empty() {
-        return Err(Error::usage(format!(
-            "no [[remote_write]] target in {}",
-            cfg.path.as_deref().map_or_else(
-                || "the config (none found)".into(),
-                |p| p.display().to_string()
-            )
-        )));
+        // nothing to do is not a failure (nrec-push.service runs after every sample)
+        if !g.quiet {
+            eprintln!(
+                "nrec: no [[remote_write]] target in {}; nothing to push",
+                cfg.path.as_deref().map_or_else(
+                    || "the config (none found)".into(),
+                    |p| p.display().to_string()
+                )
+            );
+        }
+        return Ok(());
     }
     let now = Clock::from_env()?.now().as_millisecond();
     let tz = crate::clock::display_zone()?;

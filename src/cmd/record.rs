@@ -48,8 +48,12 @@ pub fn run(args: &RecordArgs, g: &Global) -> Result<()> {
     if let (Ok(c), Some(w)) = (&config, sampler.writer()) {
         let (threads, errors) = crate::alerts::after_sample(w, c, t.written.clock.0);
         // the pushes, each within its deadline, while the alert commands run
-        let pushed = crate::remote::push_all(w, c, t.written.clock.0, Pace::Timer);
-        let push_errors = crate::remote::say(pushed, g.quiet);
+        let push_errors = if args.no_push {
+            Vec::new()
+        } else {
+            let pushed = crate::remote::push_all(w, c, t.written.clock.0, Pace::Timer);
+            crate::remote::say(pushed, g.quiet)
+        };
         for t in threads {
             let _ = t.join();
         }
