@@ -2,6 +2,8 @@
 # Remote write's cost (issue 34), against a real VictoriaMetrics and Prometheus on loopback:
 #
 #   sudo benches/push.sh [ROUNDS]      # default 40; needs victoria-metrics, prometheus, python3
+#   sudo PUSH_DB=/tmp/year.db benches/push.sh   # part 1 on copies of a big database (e.g. a
+#                                               # simulated year: examples/simulate --days 365)
 #
 # 1. What a push adds to the one-shot `record`: each round records the host into two
 #    databases, one whose config has a [[remote_write]] target (VictoriaMetrics) and one
@@ -40,6 +42,10 @@ printf '[[remote_write]]\nname = "vm"\nurl = "http://%s/api/v1/write"\n' "$VM" >
 : >"$W/none.toml"
 echo "host: $(uname -r), $(nproc) CPUs, $(ip -o link | wc -l) interfaces; NREC_EBPF=$NREC_EBPF"
 echo "== 1. a record with a push against one without ($ROUNDS rounds)"
+if [ -n "${PUSH_DB:-}" ]; then
+  cp "$PUSH_DB" "$W/push.db" && cp "$PUSH_DB" "$W/none.db"
+  echo "  on copies of $PUSH_DB ($(du -h "$PUSH_DB" | cut -f1))"
+fi
 "$NREC" --db "$W/push.db" --config "$W/push.toml" record -q
 "$NREC" --db "$W/none.db" --config "$W/none.toml" record -q
 python3 - "$NREC" "$W" "$ROUNDS" <<'PY'

@@ -78,6 +78,7 @@ fn tick(s: &mut Sampler, r: &mut Reporter, g: &Global, a: &mut Alerting) -> Resu
                 &a.config,
                 t.written.clock.0,
                 crate::remote::Pace::Daemon(a.interval),
+                &a.sums,
             ),
         };
         for r in pushed {
@@ -108,6 +109,8 @@ struct Alerting {
     interval: Duration,
     /// Push after each sample (not `--no-push`).
     push: bool,
+    /// The past days' sums between pushes (a push of today's samples reads only today).
+    sums: std::sync::Mutex<nrec_store::AllTimeCache>,
     running: Vec<std::thread::JoinHandle<()>>,
     said: std::collections::HashSet<String>,
 }
@@ -188,6 +191,7 @@ pub fn run(args: &DaemonArgs, g: &Global) -> Result<()> {
         config,
         interval,
         push: !args.no_push,
+        sums: Default::default(),
         running: Vec::new(),
         said: Default::default(),
     };

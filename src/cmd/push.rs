@@ -39,7 +39,7 @@ pub fn run(args: &PushArgs, g: &Global, out: &mut dyn std::io::Write) -> Result<
     let mut w = Writer::open(&g.db_path())?;
     let mut failed = 0;
     let mut text = String::new();
-    for r in push_all(&mut w, &cfg, now, Pace::Now) {
+    for r in push_all(&mut w, &cfg, now, Pace::Now, &Default::default()) {
         let r = r?;
         let upto = r
             .pushed

@@ -51,7 +51,8 @@ pub fn run(args: &RecordArgs, g: &Global) -> Result<()> {
         let push_errors = if args.no_push {
             Vec::new()
         } else {
-            let pushed = crate::remote::push_all(w, c, t.written.clock.0, Pace::Timer);
+            let sums = Default::default();
+            let pushed = crate::remote::push_all(w, c, t.written.clock.0, Pace::Timer, &sums);
             crate::remote::say(pushed, g.quiet)
         };
         for t in threads {

@@ -33,12 +33,13 @@ use nrec_model::time::DAY_MS;
 use nrec_report::backfill::{self, HistoryError, Settings};
 use nrec_report::metrics::family_in;
 use nrec_report::output::remote_write::{Batcher, OWN_LABELS};
-use nrec_store::Writer;
 use nrec_store::remote::Pushed;
 use nrec_store::rollup::Kind;
+use nrec_store::{AllTimeCache, Writer};
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 /// Samples per request unless `batch` says otherwise.
@@ -96,8 +97,9 @@ pub struct Target {
     pub tls: http::Tls,
 }
 
-const FAMILIES: [(&str, Kind); 5] = [
+const FAMILIES: [(&str, Kind); 6] = [
     ("iface", Kind::Iface),
+    ("proto", Kind::Proto),
     ("proc", Kind::Proc),
     ("port", Kind::Port),
     ("attrib", Kind::Attrib),
@@ -148,7 +150,7 @@ impl Target {
                 for name in &list {
                     let Some((_, k)) = FAMILIES.iter().find(|(n, _)| n == name) else {
                         return Err(format!(
-                            "families: {name:?}: expected iface, proc, port, attrib or time"
+                            "families: {name:?}: expected iface, proto, proc, port, attrib or time"
                         ));
                     };
                     kinds.push(*k);
@@ -244,11 +246,19 @@ pub struct Report {
     pub newest_ms: Option<i64>,
 }
 
-/// Pushes every target of the config; one report (or error) per target.
-pub fn push_all(w: &mut Writer, cfg: &Config, now_ms: i64, pace: Pace) -> Vec<Result<Report>> {
+/// Pushes every target of the config; one report (or error) per target. `sums`: the past
+/// days' sums (`AllTimeCache`), kept by a caller that pushes again (the daemon), so a push
+/// of today's samples does not sum every past day again.
+pub fn push_all(
+    w: &mut Writer,
+    cfg: &Config,
+    now_ms: i64,
+    pace: Pace,
+    sums: &Mutex<AllTimeCache>,
+) -> Vec<Result<Report>> {
     cfg.remote_write
         .iter()
-        .map(|t| push(w, cfg, t, now_ms, pace))
+        .map(|t| push(w, cfg, t, now_ms, pace, sums))
         .collect()
 }
 
@@ -258,7 +268,14 @@ pub fn backoff(interval: Duration, failures: u32) -> Duration {
     doubled.min(MAX_BACKOFF)
 }
 
-fn push(w: &mut Writer, cfg: &Config, t: &Target, now_ms: i64, pace: Pace) -> Result<Report> {
+fn push(
+    w: &mut Writer,
+    cfg: &Config,
+    t: &Target,
+    now_ms: i64,
+    pace: Pace,
+    sums: &Mutex<AllTimeCache>,
+) -> Result<Report> {
     let started = Instant::now();
     let deadline = match pace {
         Pace::Daemon(i) => t.timeout.min(i / 2),
@@ -291,7 +308,9 @@ fn push(w: &mut Writer, cfg: &Config, t: &Target, now_ms: i64, pace: Pace) -> Re
         report.idle = Some("another push of this target is under way".into());
         return Ok(report);
     }
-    let res = send_history(w, cfg, t, &state, deadline, started, &mut report);
+    let res = send_history(w, cfg, t, &state, (deadline, started), &mut report, sums);
+    // the past days' sums it read, for the next one-shot push (a cache: failing is harmless)
+    let _ = w.keep_sums(&mut sums.lock().unwrap_or_else(|e| e.into_inner()));
     let failed = res.is_err();
     let error = match res {
         Ok(()) => report.refused.last().cloned(),
@@ -317,14 +336,14 @@ fn send_history(
     cfg: &Config,
     t: &Target,
     state: &nrec_store::remote::PushState,
-    deadline: Duration,
-    started: Instant,
+    (deadline, started): (Duration, Instant),
     report: &mut Report,
+    cache: &Mutex<AllTimeCache>,
 ) -> std::result::Result<(), String> {
     let history = |w: &mut nrec_store::Reader,
                    report: &mut Report|
      -> std::result::Result<(), String> {
-        let newest = w.recording().map_err(|e| e.msg)?.last.map(|l| l.ts_ms);
+        let newest = w.newest().map_err(|e| e.msg)?.map(|l| l.ts_ms);
         let Some(newest) = newest else {
             report.idle = Some("nothing recorded yet".into());
             return Ok(());
@@ -343,6 +362,7 @@ fn send_history(
             return Ok(());
         }
         let client = http::Client::new(t).map_err(|e| e.msg)?;
+        let tz = crate::clock::display_zone().map_err(|e| e.msg)?;
         let mut labels: Vec<(String, String)> = t.labels.clone().into_iter().collect();
         if !t.labels.contains_key("job") {
             labels.push(("job".into(), "nrec".into()));
@@ -403,7 +423,16 @@ fn send_history(
                 }
             };
         let mut batcher = Batcher::new(&fams, &labels, t.batch, &mut send);
-        let res = backfill::history(w, &settings, &cfg.metrics, &fams, &mut batcher)
+        let res = backfill::history(w, &settings, &cfg.metrics, &fams, &mut batcher, cache)
+            .and_then(|_| {
+                // what has no history (gauges, protocol counters): as of the newest sample
+                let scrape = nrec_report::metrics::collect(w, newest, &tz, &cfg.metrics, cache)?;
+                let keep = |name: &str| {
+                    !fams.iter().any(|f| f.name == name)
+                        && t.kinds.iter().any(|k| family_in(name, Some(*k)))
+                };
+                batcher.snapshot(newest, &scrape, &keep)
+            })
             .and_then(|_| batcher.finish());
         res.map_err(|e| match e {
             HistoryError::Db(e) => e.msg,

@@ -165,12 +165,18 @@ fn pushed_counters_equal_the_database_in_prometheus_and_victoria_metrics() {
         "nrec_process_receive_bytes_total{name=\"rwsrv\"}",
         "nrec_attributed_receive_bytes_total",
         "nrec_samples_total",
+        // no history: pushed as of each newest sample
+        "nrec_network_day_receive_bytes{netns=\"root\",device=\"lo\"}",
+        "nrec_tcp_sockets{netns=\"root\",state=\"ESTABLISHED\"}",
     ];
     let last = seen.last().unwrap().1.clone();
     assert!(
         last.get(series[2]).is_some_and(|v| *v >= 900_000.0),
         "the client's bytes are attributed: {last:?}"
     );
+    for s in series {
+        assert!(last.contains_key(s), "/metrics serves {s}: {last:?}");
+    }
     for (engine, addr) in [("prometheus", &paddr), ("victoria-metrics", &vaddr)] {
         for (ts, values) in &seen {
             for s in series {

@@ -20,11 +20,12 @@ use crate::output::openmetrics::label_value;
 use nrec_model::error::Error;
 use nrec_model::names::escape_text;
 use nrec_model::time::{DAY_MS, instant};
-use nrec_store::Reader;
 use nrec_store::rollup::{Kind, add_into};
 use nrec_store::window::{Edge, Resolution, Step};
+use nrec_store::{AllTimeCache, Reader};
 use std::collections::HashMap;
 use std::io::{BufWriter, Seek, Write};
+use std::sync::Mutex;
 
 /// What to write.
 #[derive(Debug, Clone, Copy)]
@@ -201,7 +202,14 @@ pub fn write(
             .collect::<std::io::Result<_>>()?,
         stamp: (0, String::new()),
     };
-    let done = history(r, s, m, &fams, &mut sink)?;
+    let done = history(
+        r,
+        s,
+        m,
+        &fams,
+        &mut sink,
+        &Mutex::new(AllTimeCache::default()),
+    )?;
     let mut out = BufWriter::with_capacity(1 << 16, out);
     for (f, (lines, n)) in fams.iter().zip(&mut sink.files) {
         if *n == 0 {
@@ -223,13 +231,15 @@ pub fn write(
 }
 
 /// Gives `sink` the history of `s.window` (the families `fams`, from [`families`]), point
-/// time by point time.
+/// time by point time. `cache`: the past days' sums, shared with a scrape of the same
+/// snapshot (`metrics::collect`; a push reads them once).
 pub fn history(
     r: &mut Reader,
     s: &Settings,
     m: &Bounds,
     fams: &[FamilyInfo],
     sink: &mut dyn Sink,
+    cache: &Mutex<AllTimeCache>,
 ) -> std::result::Result<Written, HistoryError> {
     let (a, b) = s.window;
     let h = r.horizons()?;
@@ -250,8 +260,7 @@ pub fn history(
             .into());
         }
     }
-    let newest = r.recording()?.last.map(|l| l.ts_ms);
-    let kinds = [Kind::Iface, Kind::Proc, Kind::Port, Kind::Time];
+    let newest = r.newest()?.map(|l| l.ts_ms);
     let mut labels = Labels::default();
     let mut feeds: Feeds = HashMap::new();
     let mut label =
@@ -310,7 +319,12 @@ pub fn history(
     }
     // the value before the window's first UTC day, as a scrape sums it
     let d0 = a.div_euclid(DAY_MS);
-    for (series, t) in r.all_time_before(&kinds, d0)? {
+    let before = r.all_time_before(
+        &crate::metrics::KINDS,
+        d0,
+        &mut cache.lock().unwrap_or_else(|e| e.into_inner()),
+    )?;
+    for (series, t) in before {
         for f in feeds.get(&series).into_iter().flatten() {
             add_into(&mut labels.sum[*f], &t.total);
         }

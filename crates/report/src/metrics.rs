@@ -218,7 +218,7 @@ pub(crate) fn default_protocol_counter(key: &str) -> bool {
 }
 
 /// The kinds whose all-time sums the families read.
-const KINDS: [Kind; 5] = [Kind::Iface, Kind::Proto, Kind::Proc, Kind::Port, Kind::Time];
+pub(crate) const KINDS: [Kind; 5] = [Kind::Iface, Kind::Proto, Kind::Proc, Kind::Port, Kind::Time];
 
 /// What every family of one scrape reads: the reader, now, the all-time sums, the last 24 h.
 struct Scrape<'a> {
@@ -253,7 +253,7 @@ pub fn collect(
     cache: &Mutex<AllTimeCache>,
 ) -> Result<Vec<Family>> {
     let mut fams = vec![build_info()];
-    let Some(last) = r.recording()?.last else {
+    let Some(last) = r.newest()? else {
         return Ok(fams); // nothing recorded yet
     };
     let all = r.all_time(&KINDS, &mut cache.lock().unwrap_or_else(|e| e.into_inner()))?;

@@ -22,3 +22,15 @@ CREATE TABLE remote_write (
     error      TEXT,
     busy_until INTEGER
 ) WITHOUT ROWID;
+
+-- past_sums: the all-time sums of every series over the UTC days before the newest one (what
+-- /metrics and a push add today's rows to), kept so that a one-shot push or a fresh
+-- `nrec serve` does not sum every past day again. A cache: `key` says what it was computed
+-- from (the days' extent, retention's marks, the database id and `past_generation`, which a
+-- write into a past day and a rollup rebuild bump); a row whose key does not match is
+-- ignored and replaced.
+CREATE TABLE past_sums (
+    id   INTEGER PRIMARY KEY CHECK (id = 1),
+    key  BLOB NOT NULL,
+    sums BLOB NOT NULL
+);

@@ -461,6 +461,29 @@ pub struct Recording {
     pub quarters_from_day: Option<i64>,
 }
 
+/// The newest sample alone (what most callers of [`recording`] want, without its count of
+/// every stored sample).
+pub(crate) fn newest(conn: &Connection) -> rusqlite::Result<Option<LastSample>> {
+    use rusqlite::OptionalExtension;
+    let last = conn
+        .prepare_cached("SELECT id, ts_ms, ebpf FROM sample ORDER BY ts_ms DESC, id DESC LIMIT 1")?
+        .query_row([], |r| {
+            Ok((
+                r.get::<_, i64>(0)?,
+                r.get::<_, i64>(1)?,
+                r.get::<_, i64>(2)? != 0,
+            ))
+        })
+        .optional()?;
+    let pcap_sample = super::rollup::get_meta(conn, "pcap_sample")?;
+    Ok(last.map(|(id, ts_ms, ebpf)| LastSample {
+        id,
+        ts_ms,
+        ebpf,
+        pcap: pcap_sample == Some(id),
+    }))
+}
+
 pub(crate) fn recording(conn: &Connection) -> rusqlite::Result<Recording> {
     use rusqlite::OptionalExtension;
     let get_meta = super::rollup::get_meta;

@@ -183,9 +183,17 @@ impl Reader {
             .map_err(db(&self.path))
     }
 
-    /// Sums of `kinds` over every UTC day before `day` (rollups plus what retention carried).
-    pub fn all_time_before(&self, kinds: &[Kind], day: i64) -> Result<HashMap<i64, AllTime>> {
-        crate::lifetime::before(&self.conn, kinds, day).map_err(db(&self.path))
+    /// Sums of `kinds` over every UTC day before `day` (rollups plus what retention carried),
+    /// from `cache` when `day` is the newest day (the cache [`Reader::all_time`] fills).
+    pub fn all_time_before(
+        &self,
+        kinds: &[Kind],
+        day: i64,
+        cache: &mut AllTimeCache,
+    ) -> Result<HashMap<i64, AllTime>> {
+        cache
+            .before_day(&self.conn, &self.path, kinds, day)
+            .map_err(db(&self.path))
     }
 
     /// The protocol values of a sample, namespace by namespace.
@@ -263,6 +271,10 @@ impl Reader {
     /// Every process with this PID or name, oldest first (`hz`: USER_HZ).
     pub fn processes(&self, name: &[u8], pid: Option<i64>, hz: u64) -> Result<Vec<Process>> {
         crate::query::processes(&self.conn, name, pid, hz).map_err(db(&self.path))
+    }
+    /// The newest sample (cheap: [`Reader::recording`] also counts every sample).
+    pub fn newest(&self) -> Result<Option<crate::query::LastSample>> {
+        crate::query::newest(&self.conn).map_err(db(&self.path))
     }
     pub fn recording(&self) -> Result<Recording> {
         crate::query::recording(&self.conn).map_err(db(&self.path))

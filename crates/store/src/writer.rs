@@ -86,8 +86,16 @@ impl Writer {
             let tx = r
                 .conn
                 .transaction_with_behavior(TransactionBehavior::Immediate)?;
+            // a sample that lands before the newest day changes a past day's sums
+            let past = crate::lifetime::is_past_day(
+                &tx,
+                iv.sample.ts_ms.div_euclid(nrec_model::time::DAY_MS),
+            )?;
             let out = write::write(&tx, iv)?;
             r.roller.roll_sample(&tx, out.sample_id)?;
+            if past {
+                crate::lifetime::bump_generation(&tx)?;
+            }
             tx.commit()?;
             Ok(out)
         })();
@@ -117,12 +125,28 @@ impl Writer {
 
     /// Rolls up every stored sample not rolled up yet (in one transaction); how many.
     pub fn roll_pending(&mut self) -> Result<usize> {
-        self.in_tx(crate::rollup::roll_pending)
+        self.in_tx(|c| {
+            let n = crate::rollup::roll_pending(c)?;
+            if n > 0 {
+                crate::lifetime::bump_generation(c)?;
+            }
+            Ok(n)
+        })
     }
 
     /// `nrec rollup --rebuild` (in one transaction): (samples, first day rebuilt).
     pub fn rebuild(&mut self) -> Result<(u64, Option<i64>)> {
-        self.in_tx(crate::rollup::rebuild)
+        self.in_tx(|c| {
+            let out = crate::rollup::rebuild(c)?;
+            crate::lifetime::bump_generation(c)?;
+            Ok(out)
+        })
+    }
+
+    /// Stores the past days' sums `cache` read (`past_sums`), so that the next process
+    /// need not read them again.
+    pub fn keep_sums(&self, cache: &mut crate::AllTimeCache) -> Result<()> {
+        cache.persist(&self.r.conn).map_err(|e| self.db(e))
     }
 
     fn in_tx<T>(

@@ -18,6 +18,8 @@
 //! time order, which is what a receiver without an out-of-order window needs.
 
 use crate::backfill::{FamilyInfo, HistoryError, SeriesRef, Sink};
+use crate::output::openmetrics::{Family, Type};
+use nrec_model::names::escape_text;
 use std::collections::HashMap;
 
 /// One encoded request: the compressed body and what it holds.
@@ -76,14 +78,7 @@ impl<'a> Batcher<'a> {
         extra.sort();
         let mut metadata = Vec::new();
         for f in fams {
-            let mut m = Vec::new();
-            varint_field(&mut m, 1, 1); // COUNTER
-            bytes_field(&mut m, 2, format!("{}_total", f.name).as_bytes());
-            bytes_field(&mut m, 4, f.help.as_bytes());
-            if let Some(u) = f.unit {
-                bytes_field(&mut m, 5, u.as_bytes());
-            }
-            bytes_field(&mut metadata, 3, &m);
+            metadata.extend(metadata_of(1, &format!("{}_total", f.name), f.help, f.unit));
         }
         Batcher {
             extra,
@@ -131,10 +126,46 @@ impl<'a> Batcher<'a> {
         (self.send)(b)
     }
 
+    /// The values of `fams` (a scrape's families: `metrics::collect`) that `keep` names, at
+    /// `t`: what has no history (gauges, the protocol counters) pushed as of the newest
+    /// sample.
+    pub fn snapshot(
+        &mut self,
+        t: i64,
+        fams: &[Family],
+        keep: &dyn Fn(&str) -> bool,
+    ) -> Result<(), HistoryError> {
+        for f in fams.iter().filter(|f| keep(f.name)) {
+            let (name, kind) = match f.kind {
+                Type::Counter => (format!("{}_total", f.name), 1),
+                Type::Gauge => (f.name.to_string(), 2),
+            };
+            self.metadata
+                .extend(metadata_of(kind, &name, f.help, f.unit));
+            for p in &f.points {
+                let labels = self.encode_labels(&name, &p.labels);
+                self.series.push(Series {
+                    labels,
+                    samples: vec![(t, p.value)],
+                });
+                self.samples += 1;
+                self.first_ms.get_or_insert(t);
+                self.last_ms = self.last_ms.max(t);
+            }
+        }
+        Ok(())
+    }
+
     fn labels(&self, s: &SeriesRef<'_>) -> Vec<u8> {
-        let name = format!("{}_total", s.info.name);
-        let mut all: Vec<(&str, &str)> = vec![("__name__", name.as_str())];
-        all.extend(s.pairs.iter().map(|(k, v)| (*k, v.as_str())));
+        self.encode_labels(&format!("{}_total", s.info.name), s.pairs)
+    }
+
+    /// A series' `Label` messages: `__name__`, its labels and the extra ones, sorted by
+    /// name; values as `/metrics` shows them once parsed (nrec's one escaping).
+    fn encode_labels(&self, name: &str, pairs: &[(&'static str, String)]) -> Vec<u8> {
+        let pairs: Vec<(&str, String)> = pairs.iter().map(|(k, v)| (*k, escape_text(v))).collect();
+        let mut all: Vec<(&str, &str)> = vec![("__name__", name)];
+        all.extend(pairs.iter().map(|(k, v)| (*k, v.as_str())));
         all.extend(self.extra.iter().map(|(k, v)| (k.as_str(), v.as_str())));
         all.sort_by(|a, b| a.0.cmp(b.0));
         let mut out = Vec::new();
@@ -175,6 +206,20 @@ impl Sink for Batcher<'_> {
         }
         Ok(())
     }
+}
+
+/// A `MetricMetadata` field of the request: type (1 COUNTER, 2 GAUGE), name, help, unit.
+fn metadata_of(kind: u64, name: &str, help: &str, unit: Option<&str>) -> Vec<u8> {
+    let mut m = Vec::new();
+    varint_field(&mut m, 1, kind);
+    bytes_field(&mut m, 2, name.as_bytes());
+    bytes_field(&mut m, 4, help.as_bytes());
+    if let Some(u) = unit {
+        bytes_field(&mut m, 5, u.as_bytes());
+    }
+    let mut out = Vec::new();
+    bytes_field(&mut out, 3, &m);
+    out
 }
 
 fn varint(out: &mut Vec<u8>, mut v: u64) {
