@@ -284,6 +284,29 @@ impl AllTimeCache {
     }
 }
 
+/// One namespace's protocol values of a sample: (namespace, counter names, values — the
+/// interval's deltas for counters, the readings for gauges).
+pub type ProtoValues = (Vec<u8>, Vec<String>, Vec<u64>);
+
+/// The protocol values of sample `sample`, namespace by namespace.
+pub(crate) fn proto_values(conn: &Connection, sample: i64) -> rusqlite::Result<Vec<ProtoValues>> {
+    let mut st = conn.prepare_cached(
+        "SELECT n.name, k.names, p.vals FROM proto_sample p JOIN netns n ON n.id = p.netns
+         JOIN keyset k ON k.id = p.keyset WHERE p.sample = ?1",
+    )?;
+    let mut rows = st.query([sample])?;
+    let mut out = Vec::new();
+    while let Some(r) = rows.next()? {
+        let ns: Vec<u8> = r.bounded(0, limit::NETNS)?;
+        let names: String = r.bounded(1, limit::KEYSET)?;
+        let blob = r.get_ref(2)?.as_blob()?;
+        let vals =
+            rollup::decode_vec(&mut &blob[..]).ok_or_else(|| malformed("protocol-counter blob"))?;
+        out.push((ns, names.split('\n').map(str::to_string).collect(), vals));
+    }
+    Ok(out)
+}
+
 #[cfg(test)]
 mod cache_tests {
     use super::*;
@@ -313,27 +336,4 @@ mod cache_tests {
             assert_eq!(unzigzag(zigzag(v)), v);
         }
     }
-}
-
-/// One namespace's protocol values of a sample: (namespace, counter names, values — the
-/// interval's deltas for counters, the readings for gauges).
-pub type ProtoValues = (Vec<u8>, Vec<String>, Vec<u64>);
-
-/// The protocol values of sample `sample`, namespace by namespace.
-pub(crate) fn proto_values(conn: &Connection, sample: i64) -> rusqlite::Result<Vec<ProtoValues>> {
-    let mut st = conn.prepare_cached(
-        "SELECT n.name, k.names, p.vals FROM proto_sample p JOIN netns n ON n.id = p.netns
-         JOIN keyset k ON k.id = p.keyset WHERE p.sample = ?1",
-    )?;
-    let mut rows = st.query([sample])?;
-    let mut out = Vec::new();
-    while let Some(r) = rows.next()? {
-        let ns: Vec<u8> = r.bounded(0, limit::NETNS)?;
-        let names: String = r.bounded(1, limit::KEYSET)?;
-        let blob = r.get_ref(2)?.as_blob()?;
-        let vals =
-            rollup::decode_vec(&mut &blob[..]).ok_or_else(|| malformed("protocol-counter blob"))?;
-        out.push((ns, names.split('\n').map(str::to_string).collect(), vals));
-    }
-    Ok(out)
 }
