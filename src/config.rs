@@ -54,7 +54,7 @@ pub struct Config {
     /// `[aliases]`: interface → the name people call it.
     pub aliases: Aliases,
     /// `[[remote_write]]` targets, in file order.
-    pub remote_write: Vec<crate::remote::Target>,
+    pub remote_write: Vec<crate::remote::target::Target>,
     /// `[serve] web_config`: the exporter web configuration file `nrec serve` takes.
     pub web_config: Option<PathBuf>,
 }
@@ -67,7 +67,7 @@ struct File {
     retention: Option<RetentionFile>,
     metrics: Option<MetricsFile>,
     alert: Option<Vec<toml::Spanned<crate::alerts::rules::RuleFile>>>,
-    remote_write: Option<Vec<toml::Spanned<crate::remote::TargetFile>>>,
+    remote_write: Option<Vec<toml::Spanned<crate::remote::target::TargetFile>>>,
     serve: Option<ServeFile>,
 }
 
@@ -264,7 +264,7 @@ impl Config {
             alerts.push(rule);
         }
         let remote_write =
-            crate::remote::targets(f.remote_write.unwrap_or_default(), &line_of, path)?;
+            crate::remote::target::targets(f.remote_write.unwrap_or_default(), &line_of, path)?;
         Ok(Config {
             remote_write,
             web_config: f.serve.and_then(|s| s.web_config),
