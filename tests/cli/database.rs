@@ -648,6 +648,7 @@ fn schema_4_rollups_of_samples_on_quarter_boundaries_are_re_rolled() {
         .execute_batch(
             "DELETE FROM rollup; ALTER TABLE sample DROP COLUMN ebpf_lost_events;
              ALTER TABLE sample DROP COLUMN ebpf_lost_bytes; DROP TABLE carried; DROP TABLE alert_fired; DROP TABLE container; DROP TABLE unit;
+             DROP TABLE remote_write; DROP TABLE past_sums;
              PRAGMA user_version = 4;",
         )
         .unwrap();

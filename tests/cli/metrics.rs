@@ -437,6 +437,55 @@ fn prometheus_scrapes_serve_and_agrees_with_nrec() {
     }
 }
 
+/// Every panel of `contrib/grafana/nrec.json`, and its host variable, return data from the
+/// Prometheus at `paddr` (scraped or fed by remote write: the dashboard works on both).
+pub(crate) fn dashboard_returns_data(paddr: &str) {
+    let dash: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("contrib/grafana/nrec.json"),
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    for v in dash["templating"]["list"].as_array().unwrap() {
+        let Some(q) = v["query"]["query"].as_str() else {
+            continue;
+        };
+        // label_values(METRIC, LABEL): the metric's series carry the label
+        let inner = q
+            .strip_prefix("label_values(")
+            .and_then(|r| r.strip_suffix(')'))
+            .unwrap();
+        let (metric, label) = inner.split_once(", ").unwrap();
+        let r = api(paddr, "/api/v1/query", &[("query", metric.to_string())]);
+        assert!(
+            r.as_array()
+                .is_some_and(|a| a.iter().any(|s| s["metric"][label].is_string())),
+            "variable {}: {q} lists nothing: {r}",
+            v["name"]
+        );
+    }
+    let panels = dash["panels"].as_array().unwrap();
+    assert!(panels.len() >= 6);
+    for panel in panels {
+        for t in panel["targets"].as_array().unwrap() {
+            let expr = t["expr"]
+                .as_str()
+                .unwrap()
+                .replace("$__rate_interval", "10s")
+                .replace("$__range", "1h")
+                .replace("$instance", ".*");
+            let r = api(paddr, "/api/v1/query", &[("query", expr.clone())]);
+            assert!(
+                r.as_array().is_some_and(|a| !a.is_empty()),
+                "panel {}: {expr} returned nothing; targets: {}",
+                panel["title"],
+                String::from_utf8_lossy(&get(paddr, "/api/v1/targets", "*/*").1)
+            );
+        }
+    }
+}
+
 /// Every panel of `contrib/grafana/nrec.json` returns data from a real Prometheus scraping
 /// `nrec serve` over a live recording (sock_diag: interfaces, sockets per state, a process and
 /// its service port moving bytes over loopback).
@@ -464,32 +513,7 @@ fn grafana_dashboard_panels_return_data() {
     let dir = env.tmp.path();
     let (_prom, paddr) = prometheus(dir, &scrape_every_second(&addr), &dir.join("tsdb"));
     wait_scraped(&paddr, 4);
-    let dash: serde_json::Value = serde_json::from_str(
-        &std::fs::read_to_string(
-            Path::new(env!("CARGO_MANIFEST_DIR")).join("contrib/grafana/nrec.json"),
-        )
-        .unwrap(),
-    )
-    .unwrap();
-    let panels = dash["panels"].as_array().unwrap();
-    assert!(panels.len() >= 6);
-    for panel in panels {
-        for t in panel["targets"].as_array().unwrap() {
-            let expr = t["expr"]
-                .as_str()
-                .unwrap()
-                .replace("$__rate_interval", "10s")
-                .replace("$__range", "1h")
-                .replace("$instance", ".*");
-            let r = api(&paddr, "/api/v1/query", &[("query", expr.clone())]);
-            assert!(
-                r.as_array().is_some_and(|a| !a.is_empty()),
-                "panel {}: {expr} returned nothing; targets: {}",
-                panel["title"],
-                String::from_utf8_lossy(&get(&paddr, "/api/v1/targets", "*/*").1)
-            );
-        }
-    }
+    dashboard_returns_data(&paddr);
     drop((client, server));
 }
 

@@ -198,6 +198,8 @@ fn pushed_counters_equal_the_database_in_prometheus_and_victoria_metrics() {
             "{engine}: every sample once"
         );
     }
+    // the packaged dashboard works on pushed data as on scraped data
+    crate::metrics::dashboard_returns_data(&paddr);
     let st = status_json(&env, &cfg);
     for t in st["remote_write"].as_array().unwrap() {
         assert_eq!(t["lag_s"].as_f64(), Some(0.0), "{t}");
