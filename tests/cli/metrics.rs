@@ -170,9 +170,9 @@ fn wait_scraped(paddr: &str, n: u64) {
     }
 }
 
-/// `nrec serve --listen 127.0.0.1:0`: (process, the address it says it serves). Its stderr
+/// `nrec serve --listen 127.0.0.1:0 EXTRA…`: (process, the address it says it serves). Its stderr
 /// goes to a file in the test's directory (`serve.log`).
-fn serve(env: &Env, extra: &[&str]) -> (Proc, String) {
+pub(crate) fn serve(env: &Env, extra: &[&str]) -> (Proc, String) {
     let mut args = vec!["-v", "serve", "--listen", "127.0.0.1:0"];
     args.extend_from_slice(extra);
     let log = env.tmp.path().join("serve.log");
@@ -185,11 +185,8 @@ fn serve(env: &Env, extra: &[&str]) -> (Proc, String) {
     let t0 = Instant::now();
     loop {
         let text = std::fs::read_to_string(&log).unwrap_or_default();
-        if let Some(addr) = text
-            .split("http://")
-            .nth(1)
-            .and_then(|r| r.split('/').next())
-        {
+        // http:// or, with a web config's TLS, https://
+        if let Some(addr) = text.split("://").nth(1).and_then(|r| r.split('/').next()) {
             return (p, addr.to_string());
         }
         assert!(t0.elapsed() < Duration::from_secs(10), "serve said: {text}");

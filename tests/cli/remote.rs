@@ -622,63 +622,25 @@ fn an_outage_loses_nothing_and_delays_no_record_beyond_its_deadline() {
 
 /// A CA, a server certificate for 127.0.0.1 signed by it, in `dir` (openssl).
 fn make_ca(dir: &Path) {
-    let run = |args: &[&str]| {
+    let run = |args: &str| {
         let out = Command::new("openssl")
-            .args(args)
+            .args(args.split_whitespace())
             .current_dir(dir)
             .output()
             .expect("openssl");
         assert_success(&out);
     };
-    run(&[
-        "req",
-        "-x509",
-        "-newkey",
-        "ec",
-        "-pkeyopt",
-        "ec_paramgen_curve:P-256",
-        "-nodes",
-        "-keyout",
-        "ca.key",
-        "-out",
-        "ca.crt",
-        "-days",
-        "2",
-        "-subj",
-        "/CN=nrec test CA",
-    ]);
-    run(&[
-        "req",
-        "-newkey",
-        "ec",
-        "-pkeyopt",
-        "ec_paramgen_curve:P-256",
-        "-nodes",
-        "-keyout",
-        "server.key",
-        "-out",
-        "server.csr",
-        "-subj",
-        "/CN=127.0.0.1",
-    ]);
+    let key = "-newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes";
+    run(&format!(
+        "req -x509 {key} -keyout ca.key -out ca.crt -days 2 -subj /CN=nrec-test-CA"
+    ));
+    run(&format!(
+        "req {key} -keyout server.key -out server.csr -subj /CN=127.0.0.1"
+    ));
     std::fs::write(dir.join("ext"), "subjectAltName=IP:127.0.0.1\n").unwrap();
-    run(&[
-        "x509",
-        "-req",
-        "-in",
-        "server.csr",
-        "-CA",
-        "ca.crt",
-        "-CAkey",
-        "ca.key",
-        "-CAcreateserial",
-        "-out",
-        "server.crt",
-        "-days",
-        "2",
-        "-extfile",
-        "ext",
-    ]);
+    run(
+        "x509 -req -in server.csr -CA ca.crt -CAkey ca.key -CAcreateserial -out server.crt -days 2 -extfile ext",
+    );
     chmod(&dir.join("server.key"), 0o600);
 }
 
@@ -781,34 +743,8 @@ fn tls_and_basic_auth_on_both_sides() {
         assert_success(&out);
     }
     // nrec serve over TLS with basic auth
-    let log = dir.join("serve.log");
-    let serve = Proc(
-        env.cmd(&[
-            "serve",
-            "--listen",
-            "127.0.0.1:0",
-            "--web-config",
-            web_serve.to_str().unwrap(),
-        ])
-        .stderr(std::fs::File::create(&log).unwrap())
-        .spawn()
-        .unwrap(),
-    );
-    let saddr = {
-        let t0 = Instant::now();
-        loop {
-            let text = std::fs::read_to_string(&log).unwrap_or_default();
-            if let Some(a) = text
-                .split("https://")
-                .nth(1)
-                .and_then(|r| r.split('/').next())
-            {
-                break a.to_string();
-            }
-            assert!(t0.elapsed() < Duration::from_secs(10), "serve said: {text}");
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    };
+    let (serve, saddr) =
+        crate::metrics::serve(&env, &["--web-config", web_serve.to_str().unwrap()]);
     let paddr = format!("127.0.0.1:{}", free_port());
     let _prom = prometheus_at(
         dir,
@@ -942,17 +878,8 @@ fn unsafe_settings_are_refused_by_name() {
         assert!(!err.contains("pw@"), "{err}");
     }
     make_ca(dir);
-    for (text, want) in [
-        (
-            "tls_server_config:\n  cert_file: server.crt\n  key_file: server.key\n  cipher_suites: [TLS_AES_128_GCM_SHA256]\n",
-            "cipher_suites: not supported",
-        ),
-        (
-            "http_server_config:\n  http2: false\n",
-            "http_server_config: not supported",
-        ),
-        ("basic_auth_users:\n  u: plaintext\n", "not a bcrypt hash"),
-    ] {
+    // serve with this web config: refused with exit 2, its message
+    let refused = |text: &str| -> String {
         let web = dir.join("web.yml");
         std::fs::write(&web, text).unwrap();
         let out = env
@@ -966,33 +893,26 @@ fn unsafe_settings_are_refused_by_name() {
             .output()
             .unwrap();
         assert_eq!(out.status.code(), Some(2), "{text}");
-        let err = String::from_utf8_lossy(&out.stderr);
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    };
+    for (text, want) in [
+        (
+            "tls_server_config:\n  cert_file: server.crt\n  key_file: server.key\n  cipher_suites: [TLS_AES_128_GCM_SHA256]\n",
+            "cipher_suites: not supported",
+        ),
+        (
+            "http_server_config:\n  http2: false\n",
+            "http_server_config: not supported",
+        ),
+        ("basic_auth_users:\n  u: plaintext\n", "not a bcrypt hash"),
+    ] {
+        let err = refused(text);
         assert!(
             err.contains(want) && err.contains("web.yml"),
             "{text}: {err}"
         );
     }
     chmod(&dir.join("server.key"), 0o644);
-    let web = dir.join("web.yml");
-    std::fs::write(
-        &web,
-        "tls_server_config:\n  cert_file: server.crt\n  key_file: server.key\n",
-    )
-    .unwrap();
-    let out = env
-        .cmd(&[
-            "serve",
-            "--listen",
-            "127.0.0.1:0",
-            "--web-config",
-            web.to_str().unwrap(),
-        ])
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(2));
-    assert!(
-        String::from_utf8_lossy(&out.stderr).contains("readable by every user"),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let err = refused("tls_server_config:\n  cert_file: server.crt\n  key_file: server.key\n");
+    assert!(err.contains("readable by every user"), "{err}");
 }
