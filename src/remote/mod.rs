@@ -66,7 +66,7 @@ pub struct Report {
     pub idle: Option<String>,
     /// Requests refused for good (each reported once).
     pub refused: Vec<String>,
-    /// The newest point acknowledged and the newest sample.
+    /// The newest sample when the push began.
     pub newest_ms: Option<i64>,
 }
 
@@ -114,9 +114,7 @@ fn push(
         newest_ms: None,
     };
     let state = w.push_state(&t.name)?.unwrap_or_default();
-    if let (Pace::Daemon(i), Some(tried)) = (pace, state.tried_ms)
-        && state.failures > 0
-    {
+    if let (Pace::Daemon(i), Some(tried), 1..) = (pace, state.tried_ms, state.failures) {
         let wait = backoff(i, state.failures).as_millis() as i64;
         if now_ms < tried.saturating_add(wait) && now_ms >= tried {
             report.idle = Some(format!(
@@ -285,9 +283,7 @@ pub fn say(reports: Vec<Result<Report>>, quiet: bool) -> Vec<Error> {
                 for why in &r.refused {
                     eprintln!("nrec: remote_write {}: {why}", r.target);
                 }
-                if let (Some(e), true) = (&r.pushed.error, r.pushed.failed)
-                    && !quiet
-                {
+                if let (Some(e), true, false) = (&r.pushed.error, r.pushed.failed, quiet) {
                     eprintln!(
                         "nrec: remote_write {}: {e} (kept: the next push sends it)",
                         r.target
