@@ -36,6 +36,8 @@ pub fn run(args: &PushArgs, g: &Global, out: &mut dyn std::io::Write) -> Result<
     }
     let now = Clock::from_env()?.now().as_millisecond();
     let tz = crate::clock::display_zone()?;
+    // a database that is not there is an error (as for the reports), not made empty
+    drop(nrec_store::Reader::open(&g.db_path())?);
     let mut w = Writer::open(&g.db_path())?;
     let mut failed = 0;
     let mut text = String::new();

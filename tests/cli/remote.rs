@@ -849,6 +849,11 @@ fn tls_and_basic_auth_on_both_sides() {
 fn unsafe_settings_are_refused_by_name() {
     let env = Env::new();
     let dir = env.tmp.path();
+    // a push to no database is an error, and makes none
+    let cfg = write_config(&env, "[[remote_write]]\nurl = \"http://127.0.0.1:1/w\"\n");
+    let out = with_config(&env, &cfg, &["push"]);
+    assert_eq!(out.status.code(), Some(3));
+    assert!(!env.db.exists());
     for (text, want) in [
         (
             "[[remote_write]]\nurl = \"http://user:pw@127.0.0.1:1/w\"\n",
