@@ -294,3 +294,18 @@ pub fn say(reports: Vec<Result<Report>>, quiet: bool) -> Vec<Error> {
     }
     errors
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_daemon_backs_off_doubling_up_to_five_minutes() {
+        let i = Duration::from_secs(10);
+        assert_eq!(backoff(i, 1), i);
+        assert_eq!(backoff(i, 2), Duration::from_secs(20));
+        assert_eq!(backoff(i, 4), Duration::from_secs(80));
+        assert_eq!(backoff(i, 6), MAX_BACKOFF);
+        assert_eq!(backoff(i, u32::MAX), MAX_BACKOFF);
+    }
+}

@@ -220,3 +220,50 @@ pub fn targets(
     }
     Ok(out)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(t: &str) -> std::result::Result<Target, String> {
+        Target::from_file(toml::from_str(t).map_err(|e| e.to_string())?)
+    }
+
+    #[test]
+    fn a_target_has_safe_defaults_and_refuses_what_would_mislead() {
+        let t = parse("url = \"http://127.0.0.1:9/api/v1/write?x=1\"").unwrap();
+        assert_eq!(t.name, "http://127.0.0.1:9/api/v1/write");
+        assert_eq!(
+            (t.timeout, t.batch, t.backfill_ms),
+            (DEFAULT_TIMEOUT, DEFAULT_BATCH, 0)
+        );
+        assert_eq!(t.kinds.len(), FAMILIES.len());
+        for (text, want) in [
+            (
+                "url = \"http://h/\"\nlabels = { __x = \"1\" }",
+                "labels.__x",
+            ),
+            (
+                "url = \"http://h/\"\nlabels = { \"9a\" = \"1\" }",
+                "labels.9a",
+            ),
+            (
+                "url = \"http://h/\"\ntimeout = \"20m\"",
+                "between 1s and 10m",
+            ),
+            ("url = \"http://h/\"\nbatch = 10", "between 100"),
+            (
+                "url = \"http://h/\"\nbearer_token_file = \"/t\"\nbasic_auth = { username = \"u\", password_file = \"/p\" }",
+                "one or the other",
+            ),
+            (
+                "url = \"http://h/\"\ntls = { cert_file = \"/c\" }",
+                "go together",
+            ),
+            ("url = \"http://h/#frag\"", "no fragment"),
+        ] {
+            let e = parse(text).unwrap_err();
+            assert!(e.contains(want), "{text}: {e}");
+        }
+    }
+}

@@ -235,7 +235,7 @@ impl Web {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .iter()
-            .any(|v| v == h)
+            .any(|v| same(v.as_bytes(), h.as_bytes()))
         {
             return true;
         }
@@ -274,6 +274,12 @@ impl Web {
     }
 }
 
+/// Equal bytes, in a time that does not depend on where they differ (a remembered header is
+/// a valid credential: comparing it must not tell a guesser how much of it was right).
+fn same(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -281,5 +287,12 @@ mod tests {
     #[test]
     fn the_dummy_hash_is_a_hash() {
         assert!(DUMMY.parse::<bcrypt::HashParts>().is_ok());
+    }
+
+    #[test]
+    fn headers_compare_whole() {
+        assert!(same(b"Basic abc", b"Basic abc"));
+        assert!(!same(b"Basic abc", b"Basic abd"));
+        assert!(!same(b"Basic ab", b"Basic abc"));
     }
 }
