@@ -248,7 +248,13 @@ fn send_history(
         let res = backfill::history(w, &settings, &cfg.metrics, &fams, &mut batcher, cache)
             .and_then(|_| {
                 // what has no history (gauges, protocol counters): as of the newest sample
-                let scrape = nrec_report::metrics::collect(w, newest, &tz, &cfg.metrics, cache)?;
+                let scrape = nrec_report::metrics::collect_beside_history(
+                    w,
+                    newest,
+                    &tz,
+                    &cfg.metrics,
+                    cache,
+                )?;
                 let keep = |name: &str| {
                     !fams.iter().any(|f| f.name == name)
                         && t.kinds.iter().any(|k| family_in(name, Some(*k)))

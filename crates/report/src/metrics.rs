@@ -252,6 +252,29 @@ pub fn collect(
     m: &Bounds,
     cache: &Mutex<AllTimeCache>,
 ) -> Result<Vec<Family>> {
+    collect_parts(r, now_ms, tz, m, cache, true)
+}
+
+/// [`collect`] without the process and port counters, whose history a push sends point by
+/// point (their 24-hour ranking and series listing are most of a scrape's cost).
+pub fn collect_beside_history(
+    r: &mut Reader,
+    now_ms: i64,
+    tz: &TimeZone,
+    m: &Bounds,
+    cache: &Mutex<AllTimeCache>,
+) -> Result<Vec<Family>> {
+    collect_parts(r, now_ms, tz, m, cache, false)
+}
+
+fn collect_parts(
+    r: &mut Reader,
+    now_ms: i64,
+    tz: &TimeZone,
+    m: &Bounds,
+    cache: &Mutex<AllTimeCache>,
+    procs_and_ports: bool,
+) -> Result<Vec<Family>> {
     let mut fams = vec![build_info()];
     let Some(last) = r.newest()? else {
         return Ok(fams); // nothing recorded yet
@@ -268,10 +291,12 @@ pub fn collect(
     fams.extend(calendar(&mut s, tz)?);
     fams.extend(protocol_counters(&s, m)?);
     fams.extend(newest_gauges(&s, last.id, m)?);
-    let day_ago =
-        s.r.sums(&[Kind::Proc, Kind::Port], now_ms - DAY_MS, now_ms + 1)?;
-    fams.extend(processes(&s, &day_ago, m)?);
-    fams.extend(ports(&s, &day_ago, m)?);
+    if procs_and_ports {
+        let day_ago =
+            s.r.sums(&[Kind::Proc, Kind::Port], now_ms - DAY_MS, now_ms + 1)?;
+        fams.extend(processes(&s, &day_ago, m)?);
+        fams.extend(ports(&s, &day_ago, m)?);
+    }
     fams.extend(sampling(&s)?);
     fams.extend(freshness(&s, last.ts_ms)?);
     fams.push(coverage(&mut s)?);
