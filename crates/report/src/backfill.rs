@@ -317,13 +317,48 @@ pub fn history(
     for id in r.time_series()? {
         label(Group::Time, Vec::new(), id, &mut labels);
     }
-    // the value before the window's first UTC day, as a scrape sums it
     let d0 = a.div_euclid(DAY_MS);
-    let before = r.all_time_before(
-        &crate::metrics::KINDS,
-        d0,
-        &mut cache.lock().unwrap_or_else(|e| e.into_inner()),
-    )?;
+    let until = newest.map_or(b, |n| n.min(b));
+    let all_kinds = [Kind::Iface, Kind::Proc, Kind::Port, Kind::Time];
+    let mut cache = cache.lock().unwrap_or_else(|e| e.into_inner());
+    // A window on the newest day that reaches the newest sample (a push of what the last
+    // samples added): the value before it is the all-time sum (the past days' sums, cached,
+    // and today's daily rows) less the window's own intervals — not today's every sample
+    // up to the window, which at midnight less a minute is a day of them.
+    let on_newest_day = newest.is_some_and(|n| n <= b && n.div_euclid(DAY_MS) == d0);
+    if s.step.is_none() && on_newest_day && h.raw_from_ms <= a {
+        let mut window: HashMap<i64, Vec<u64>> = HashMap::new();
+        r.intervals(&all_kinds, (a, until), |i| -> Result<(), HistoryError> {
+            add_into(window.entry(i.series).or_default(), &i.vals);
+            Ok(())
+        })?;
+        for (series, t) in r.all_time(&crate::metrics::KINDS, &mut cache)? {
+            let mut v = t.total;
+            for (x, y) in v.iter_mut().zip(window.get(&series).into_iter().flatten()) {
+                *x = x.saturating_sub(*y);
+            }
+            for f in feeds.get(&series).into_iter().flatten() {
+                add_into(&mut labels.sum[*f], &v);
+            }
+        }
+        drop(cache);
+        let mut w = Points {
+            fams,
+            sink,
+            labels: &mut labels,
+            feeds: &feeds,
+            after: a,
+            every: s.every,
+            time: i64::MIN,
+            written: Written::default(),
+        };
+        raw(r, (a, until), &mut w)?;
+        w.flush()?;
+        return Ok(w.written);
+    }
+    // the value before the window's first UTC day, as a scrape sums it
+    let before = r.all_time_before(&crate::metrics::KINDS, d0, &mut cache)?;
+    drop(cache);
     for (series, t) in before {
         for f in feeds.get(&series).into_iter().flatten() {
             add_into(&mut labels.sum[*f], &t.total);
@@ -342,7 +377,6 @@ pub fn history(
     // that day up to `a`, then the window, read the same way and in time order
     let from = d0 * DAY_MS;
     let raw_from = h.raw_from_ms.clamp(from, b.max(from));
-    let until = newest.map_or(b, |n| n.min(b));
     match s.step {
         None => {
             if raw_from > from {
