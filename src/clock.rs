@@ -82,6 +82,19 @@ pub fn display_zone() -> Result<TimeZone> {
     }
 }
 
+/// [`display_zone`]'s rules, for a caller that only needs its calendar (a push's day and
+/// month gauges): without `TZ`, /etc/localtime read as the TZif file it is, unnamed —
+/// naming it makes jiff walk the whole tz database directory (0.4 ms of every push).
+pub fn calendar_zone() -> Result<TimeZone> {
+    if std::env::var_os("TZ").is_some() {
+        return display_zone();
+    }
+    nrec_sys::read_bounded(std::path::Path::new("/etc/localtime"), 1 << 20)
+        .ok()
+        .and_then(|b| TimeZone::tzif("/etc/localtime", &b).ok())
+        .map_or_else(display_zone, Ok)
+}
+
 /// `TZ` as POSIX and glibc read it: `:NAME` or `NAME` (the tz database), an absolute path to
 /// a TZif file, or a POSIX rule (`EST5EDT,M3.2.0,M11.1.0`).
 fn zone_from_tz(v: &std::ffi::OsStr) -> Result<TimeZone> {

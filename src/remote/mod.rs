@@ -184,7 +184,7 @@ fn send_history(
             return Ok(());
         }
         let client = http::Client::new(t).map_err(|e| e.msg)?;
-        let tz = crate::clock::display_zone().map_err(|e| e.msg)?;
+        let tz = crate::clock::calendar_zone().map_err(|e| e.msg)?;
         let mut labels: Vec<(String, String)> = t.labels.clone().into_iter().collect();
         if !t.labels.contains_key("job") {
             labels.push(("job".into(), "nrec".into()));

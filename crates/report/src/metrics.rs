@@ -255,8 +255,8 @@ pub fn collect(
     collect_parts(r, now_ms, tz, m, cache, true)
 }
 
-/// [`collect`] without the process and port counters, whose history a push sends point by
-/// point (their 24-hour ranking and series listing are most of a scrape's cost).
+/// [`collect`] without the interface, process and port counters, whose history a push sends
+/// point by point (their 24-hour ranking and series listing are most of a scrape's cost).
 pub fn collect_beside_history(
     r: &mut Reader,
     now_ms: i64,
@@ -273,7 +273,7 @@ fn collect_parts(
     tz: &TimeZone,
     m: &Bounds,
     cache: &Mutex<AllTimeCache>,
-    procs_and_ports: bool,
+    with_counters: bool,
 ) -> Result<Vec<Family>> {
     let mut fams = vec![build_info()];
     let Some(last) = r.newest()? else {
@@ -287,11 +287,13 @@ fn collect_parts(
         only: &m.ifaces,
         month: m.month,
     };
-    fams.extend(interfaces(&s)?);
+    if with_counters {
+        fams.extend(interfaces(&s)?);
+    }
     fams.extend(calendar(&mut s, tz)?);
     fams.extend(protocol_counters(&s, m)?);
     fams.extend(newest_gauges(&s, last.id, m)?);
-    if procs_and_ports {
+    if with_counters {
         let day_ago =
             s.r.sums(&[Kind::Proc, Kind::Port], now_ms - DAY_MS, now_ms + 1)?;
         fams.extend(processes(&s, &day_ago, m)?);
