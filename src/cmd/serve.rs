@@ -12,6 +12,10 @@
 //! a new connection when all [`MAX_CONNS`] are taken closes the one that has waited longest
 //! for its head, so idle sockets (however many, from whatever peer) cannot keep a scraper out;
 //! only connections that are being answered make a newcomer wait for a 503.
+//!
+//! `--web-config` (the exporter web configuration file, `remote::web`) adds TLS (rustls; the
+//! handshake in the connection's thread, within the head's deadline) and basic
+//! authentication (bcrypt, checked in a reading turn) to every path.
 
 use crate::cli::ServeArgs;
 use crate::clock::Clock;
