@@ -135,7 +135,8 @@ fn pushes(r: &Reader, config: &Config, newest: Option<i64>) -> Result<Vec<PushLi
             let acked = state.as_ref().and_then(|s| s.acked_ms);
             PushLine {
                 name: t.name.clone(),
-                url: t.url.clone(),
+                // without its query, which some endpoints take credentials in
+                url: t.url.split('?').next().unwrap_or_default().to_string(),
                 lag_ms: match (newest, acked) {
                     (Some(n), Some(a)) => Some((n - a).max(0)),
                     _ => None,

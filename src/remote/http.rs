@@ -53,13 +53,15 @@ pub enum Outcome {
 
 /// An http or https URL without credentials in it (they come from files).
 pub fn check_url(url: &str) -> std::result::Result<String, String> {
+    // messages show the URL without its query, which some endpoints take credentials in
+    let shown = escape_text(url.split('?').next().unwrap_or_default());
     let rest = url
         .strip_prefix("http://")
         .or_else(|| url.strip_prefix("https://"))
-        .ok_or_else(|| format!("url = {url:?}: an http:// or https:// URL"))?;
+        .ok_or_else(|| format!("url = {shown:?}: an http:// or https:// URL"))?;
     let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
     if authority.is_empty() {
-        return Err(format!("url = {url:?}: no host"));
+        return Err(format!("url = {shown:?}: no host"));
     }
     if authority.contains('@') {
         return Err(
@@ -69,8 +71,7 @@ pub fn check_url(url: &str) -> std::result::Result<String, String> {
     }
     if url.contains('#') || url.chars().any(|c| c.is_control() || c == ' ') {
         return Err(format!(
-            "url = {:?}: no fragment, spaces or control characters",
-            escape_text(url)
+            "url = {shown:?}: no fragment, spaces or control characters"
         ));
     }
     if url.len() > 2048 {

@@ -261,9 +261,14 @@ mod tests {
                 "go together",
             ),
             ("url = \"http://h/#frag\"", "no fragment"),
+            (
+                "url = \"ftp://h/w?token=secret\"",
+                "an http:// or https:// URL",
+            ),
         ] {
             let e = parse(text).unwrap_err();
             assert!(e.contains(want), "{text}: {e}");
+            assert!(!e.contains("secret"), "a query is never shown: {e}");
         }
     }
 }
