@@ -326,7 +326,8 @@ pub fn history(
     // and today's daily rows) less the window's own intervals — not today's every sample
     // up to the window, which at midnight less a minute is a day of them.
     let on_newest_day = newest.is_some_and(|n| n <= b && n.div_euclid(DAY_MS) == d0);
-    if s.step.is_none() && on_newest_day && h.raw_from_ms <= a {
+    let from_window = s.step.is_none() && on_newest_day && h.raw_from_ms <= a;
+    if from_window {
         let mut window: HashMap<i64, Vec<u64>> = HashMap::new();
         r.intervals(&all_kinds, (a, until), |i| -> Result<(), HistoryError> {
             add_into(window.entry(i.series).or_default(), &i.vals);
@@ -341,29 +342,15 @@ pub fn history(
                 add_into(&mut labels.sum[*f], &v);
             }
         }
-        drop(cache);
-        let mut w = Points {
-            fams,
-            sink,
-            labels: &mut labels,
-            feeds: &feeds,
-            after: a,
-            every: s.every,
-            time: i64::MIN,
-            written: Written::default(),
-        };
-        raw(r, (a, until), &mut w)?;
-        w.flush()?;
-        return Ok(w.written);
-    }
-    // the value before the window's first UTC day, as a scrape sums it
-    let before = r.all_time_before(&crate::metrics::KINDS, d0, &mut cache)?;
-    drop(cache);
-    for (series, t) in before {
-        for f in feeds.get(&series).into_iter().flatten() {
-            add_into(&mut labels.sum[*f], &t.total);
+    } else {
+        // the value before the window's first UTC day, as a scrape sums it
+        for (series, t) in r.all_time_before(&crate::metrics::KINDS, d0, &mut cache)? {
+            for f in feeds.get(&series).into_iter().flatten() {
+                add_into(&mut labels.sum[*f], &t.total);
+            }
         }
     }
+    drop(cache);
     let mut w = Points {
         fams,
         sink,
@@ -374,10 +361,12 @@ pub fn history(
         time: i64::MIN,
         written: Written::default(),
     };
-    // that day up to `a`, then the window, read the same way and in time order
+    // the window alone, or that day up to `a` then the window, read the same way and in
+    // time order
     let from = d0 * DAY_MS;
     let raw_from = h.raw_from_ms.clamp(from, b.max(from));
     match s.step {
+        None if from_window => raw(r, (a, until), &mut w)?,
         None => {
             if raw_from > from {
                 buckets(r, (from, raw_from), Step::Finest, None, &mut w)?;
