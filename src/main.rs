@@ -3,17 +3,7 @@
 //! Thin entry point: parse arguments, dispatch to a subcommand, map errors to the exit codes
 //! documented in the README. Usage errors are one line, like every other error.
 
-mod alerts;
-mod cli;
-mod clock;
-mod cmd;
-mod complete;
-mod config;
-mod live;
-mod manual;
-mod remote;
-mod sampler;
-mod warnings;
+use nrec::{cli, cmd, complete, config, manual};
 
 use clap::Parser;
 use nrec_report::output;

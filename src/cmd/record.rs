@@ -20,7 +20,30 @@ pub fn source(proc_root: Option<&std::path::Path>) -> Source {
     }
 }
 
+/// What runs beside the alerts once a sample is stored (the writer, the config, the
+/// sample's wall clock, `--quiet`): the remote-write pushes, or nothing.
+pub type After = fn(&mut nrec_store::Writer, &Config, i64, bool) -> Vec<nrec_model::error::Error>;
+
+/// `nrec record`: the pushes run after the sample unless `--no-push`.
 pub fn run(args: &RecordArgs, g: &Global) -> Result<()> {
+    run_then(args, g, (!args.no_push).then_some(push as After))
+}
+
+/// The remote-write pushes of a one-shot record, each within its deadline: the errors to say.
+fn push(
+    w: &mut nrec_store::Writer,
+    c: &Config,
+    ts_ms: i64,
+    quiet: bool,
+) -> Vec<nrec_model::error::Error> {
+    let sums = Default::default();
+    let pushed = crate::remote::push_all(w, c, ts_ms, Pace::Timer, &sums);
+    crate::remote::say(pushed, quiet)
+}
+
+/// One sample, then the alerts and `after` (None for `nrec-record`, whose unit's pushes run
+/// in nrec-push.service: its binary does not link the HTTP client).
+pub fn run_then(args: &RecordArgs, g: &Global, after: Option<After>) -> Result<()> {
     // A bad config or NREC_NOW must not cost a sample: record first (default retention, the
     // system clock), then report the error (exit 2).
     let config = Config::load(g.config.as_deref());
@@ -48,13 +71,7 @@ pub fn run(args: &RecordArgs, g: &Global) -> Result<()> {
     if let (Ok(c), Some(w)) = (&config, sampler.writer()) {
         let (threads, errors) = crate::alerts::after_sample(w, c, t.written.clock.0);
         // the pushes, each within its deadline, while the alert commands run
-        let push_errors = if args.no_push {
-            Vec::new()
-        } else {
-            let sums = Default::default();
-            let pushed = crate::remote::push_all(w, c, t.written.clock.0, Pace::Timer, &sums);
-            crate::remote::say(pushed, g.quiet)
-        };
+        let push_errors = after.map_or_else(Vec::new, |f| f(w, c, t.written.clock.0, g.quiet));
         for t in threads {
             let _ = t.join();
         }

@@ -8,6 +8,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_nrec");
+/// The small recorder the timer runs (`nrec record --no-push`).
+pub const RECORD_BIN: &str = env!("CARGO_BIN_EXE_nrec-record");
 
 pub struct FakeIface {
     pub name: Vec<u8>,

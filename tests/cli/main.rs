@@ -33,6 +33,7 @@ mod metrics;
 mod output;
 mod pictures;
 mod procs;
+mod recorder;
 mod remote;
 mod rollups;
 mod topview;

@@ -441,13 +441,24 @@ fn the_shipped_units_verify_with_systemd() {
         let text = std::fs::read_to_string(&p).unwrap();
         for l in text.lines().filter(|l| l.starts_with("ExecStart=")) {
             assert!(
-                l.starts_with("ExecStart=/usr/bin/nrec "),
+                l.starts_with("ExecStart=/usr/bin/nrec ")
+                    || l.starts_with("ExecStart=/usr/libexec/nrec/nrec-record "),
                 "{}: {l}: the package's binary by its path",
                 name.to_string_lossy()
             );
         }
+        // the timer's sample is taken by the small recorder (issue 37)
+        if name == "nrec-record.service" {
+            assert!(
+                text.contains("\nExecStart=/usr/libexec/nrec/nrec-record "),
+                "{text}"
+            );
+        }
         let installed = tmp.path().join(&name);
-        std::fs::write(&installed, text.replace("/usr/bin/nrec", BIN)).unwrap();
+        let text = text
+            .replace("/usr/libexec/nrec/nrec-record", RECORD_BIN)
+            .replace("/usr/bin/nrec", BIN);
+        std::fs::write(&installed, text).unwrap();
         units.push(installed);
     }
     assert!(units.len() >= 4, "{units:?}");
