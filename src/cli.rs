@@ -162,12 +162,6 @@ impl Resolution {
 /// The heading of the options every command takes: listed after the command's own.
 const GLOBAL: &str = "Global options";
 
-/// The environment variables that stand for the global options and `--proc-root`, for both
-/// binaries (`nrec`'s clap definitions and `nrec-record`'s own reading of its arguments).
-pub const DB_ENV: &str = "NREC_DB";
-pub const CONFIG_ENV: &str = "NREC_CONFIG";
-pub const PROC_ROOT_ENV: &str = "NREC_PROC_ROOT";
-
 #[derive(Parser, Debug)]
 #[command(
     name = "nrec",
@@ -179,11 +173,11 @@ pub const PROC_ROOT_ENV: &str = "NREC_PROC_ROOT";
 )]
 pub struct Cli {
     /// Database path (sar's -f) [default: /var/lib/nrec/nrec.db as root, else $XDG_STATE_HOME/nrec/nrec.db]
-    #[arg(short = 'f', long, global = true, env = DB_ENV, value_name = "PATH", help_heading = GLOBAL)]
+    #[arg(short = 'f', long, global = true, env = crate::env::DB, value_name = "PATH", help_heading = GLOBAL)]
     pub db: Option<PathBuf>,
 
     /// Config file (TOML) [default: /etc/nrec/nrec.toml when it exists]
-    #[arg(long, global = true, env = CONFIG_ENV, value_name = "PATH", help_heading = GLOBAL)]
+    #[arg(long, global = true, env = crate::env::CONFIG, value_name = "PATH", help_heading = GLOBAL)]
     pub config: Option<PathBuf>,
 
     /// More detail on stderr (`record`: a summary line; `export`: the rows written)
@@ -301,7 +295,7 @@ pub struct DaemonArgs {
     pub interval: String,
 
     /// Read a captured /proc tree as one namespace (as `record --proc-root`)
-    #[arg(long, env = PROC_ROOT_ENV, value_name = "DIR")]
+    #[arg(long, env = crate::env::PROC_ROOT, value_name = "DIR")]
     pub proc_root: Option<PathBuf>,
 
     /// Do not push to the [[remote_write]] targets after each sample (the packaged unit:
@@ -568,7 +562,7 @@ pub struct TopArgs {
 #[derive(Args, Debug)]
 pub struct RecordArgs {
     /// Read a captured /proc tree (DIR/net/dev, DIR/net/snmp, DIR/uptime, ...) as one namespace
-    #[arg(long, env = PROC_ROOT_ENV, value_name = "DIR")]
+    #[arg(long, env = crate::env::PROC_ROOT, value_name = "DIR")]
     pub proc_root: Option<PathBuf>,
 
     /// Do not push to the [[remote_write]] targets after the sample (the packaged timer: its

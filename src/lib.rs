@@ -8,6 +8,7 @@ pub mod clock;
 pub mod cmd;
 pub mod complete;
 pub mod config;
+pub mod env;
 pub mod live;
 pub mod manual;
 pub mod remote;

@@ -7,8 +7,9 @@
 //! code (`nrec::cmd::record::run_then`); its pushes run in nrec-push.service, as the
 //! packaged record unit's do (ARCHITECTURE.md §8).
 
-use nrec::cli::{CONFIG_ENV, DB_ENV, PROC_ROOT_ENV, RecordArgs};
+use nrec::cli::RecordArgs;
 use nrec::cmd::{Global, record};
+use nrec::env;
 use std::ffi::OsString;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -76,20 +77,20 @@ fn parse(args: impl Iterator<Item = OsString>) -> Result<Option<(Global, RecordA
     if quiet && verbose > 0 {
         return Err("the argument '--quiet' cannot be used with '--verbose'".into());
     }
-    let env = |name: &str| {
+    let var = |name: &str| {
         std::env::var_os(name)
             .filter(|v| !v.is_empty())
             .map(PathBuf::from)
     };
     let g = Global {
-        db: db.or_else(|| env(DB_ENV)),
-        config: config.or_else(|| env(CONFIG_ENV)),
+        db: db.or_else(|| var(env::DB)),
+        config: config.or_else(|| var(env::CONFIG)),
         verbose,
         quiet,
         aliases: Default::default(),
     };
     let args = RecordArgs {
-        proc_root: proc_root.or_else(|| env(PROC_ROOT_ENV)),
+        proc_root: proc_root.or_else(|| var(env::PROC_ROOT)),
         no_push: true,
     };
     Ok(Some((g, args)))

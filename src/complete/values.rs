@@ -33,7 +33,7 @@ pub fn ifaces() -> ArgValueCandidates {
                 .map(|i| nrec_model::names::iface_label(&i.netns, &i.name))
                 .collect())
         });
-        let config = std::env::var_os(crate::cli::CONFIG_ENV).map(std::path::PathBuf::from);
+        let config = std::env::var_os(crate::env::CONFIG).map(std::path::PathBuf::from);
         if let Ok(c) = crate::config::Config::load(config.as_deref()) {
             out.extend(
                 c.aliases
@@ -79,7 +79,7 @@ fn from_db(names: impl FnOnce(&Reader) -> Result<Vec<String>>) -> Vec<Completion
     let args: Vec<OsString> = std::env::args_os().collect();
     let typed = typed_value(&args, std::env::var("_CLAP_COMPLETE_INDEX").ok());
     let path = db_from_words(args)
-        .or_else(|| std::env::var_os(crate::cli::DB_ENV).map(PathBuf::from))
+        .or_else(|| std::env::var_os(crate::env::DB).map(PathBuf::from))
         .unwrap_or_else(nrec_store::default_read_path);
     let Ok(r) = Reader::open_within(&path, WAIT) else {
         return Vec::new();
