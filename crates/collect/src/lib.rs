@@ -10,6 +10,7 @@ pub mod containers;
 pub mod ebpf;
 pub mod ifinfo;
 pub mod listening;
+mod netlink;
 pub mod netns;
 pub mod procfs;
 pub mod procs;

@@ -5,16 +5,12 @@
 //! length-checked before use, and a short or inconsistent message ends the dump with an error
 //! instead of being guessed at.
 
+use crate::netlink::{self, bad};
 use std::io;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsRawFd, OwnedFd};
 
 const NETLINK_SOCK_DIAG: i32 = 4;
 const SOCK_DIAG_BY_FAMILY: u16 = 20;
-const NLM_F_REQUEST: u16 = 1;
-const NLM_F_DUMP: u16 = 0x300;
-const NLMSG_ERROR: u16 = 2;
-const NLMSG_DONE: u16 = 3;
-const NLMSG_HDRLEN: usize = 16;
 const INET_DIAG_MSG_LEN: usize = 72;
 
 /// TCP states as the kernel numbers them (include/net/tcp_states.h), index = state.
@@ -88,73 +84,11 @@ pub(crate) fn dump_tcp_both(states: u32, each: impl FnMut(DiagSocket)) -> io::Re
 }
 
 fn request(msg_type: u16, payload: &[u8], mut each: impl FnMut(DiagSocket)) -> io::Result<()> {
-    // SAFETY: plain socket(2) call; the fd is owned immediately.
-    let raw = unsafe {
-        libc::socket(
-            libc::AF_NETLINK,
-            libc::SOCK_RAW | libc::SOCK_CLOEXEC,
-            NETLINK_SOCK_DIAG,
-        )
-    };
-    if raw < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    // SAFETY: raw is a fresh, valid fd that nothing else owns.
-    let fd = unsafe { OwnedFd::from_raw_fd(raw) };
-
-    let len = NLMSG_HDRLEN + payload.len();
-    let mut req = vec![0u8; len];
-    req[0..4].copy_from_slice(&(len as u32).to_ne_bytes());
-    req[4..6].copy_from_slice(&msg_type.to_ne_bytes());
-    req[6..8].copy_from_slice(&(NLM_F_REQUEST | NLM_F_DUMP).to_ne_bytes());
-    req[8..12].copy_from_slice(&1u32.to_ne_bytes());
-    req[NLMSG_HDRLEN..].copy_from_slice(payload);
-    // SAFETY: sockaddr_nl zeroed = the kernel; buffer and lengths are valid.
-    let sent = unsafe {
-        let mut sa: libc::sockaddr_nl = std::mem::zeroed();
-        sa.nl_family = libc::AF_NETLINK as u16;
-        libc::sendto(
-            fd.as_raw_fd(),
-            req.as_ptr().cast(),
-            req.len(),
-            0,
-            (&sa as *const libc::sockaddr_nl).cast(),
-            std::mem::size_of::<libc::sockaddr_nl>() as u32,
-        )
-    };
-    if sent < 0 {
-        return Err(io::Error::last_os_error());
-    }
-
-    let mut buf = vec![0u8; 64 * 1024];
-    loop {
-        // SAFETY: buf is valid for buf.len() bytes.
-        let n = unsafe {
-            libc::recv(
-                fd.as_raw_fd(),
-                buf.as_mut_ptr().cast(),
-                buf.len(),
-                libc::MSG_TRUNC,
-            )
-        };
-        if n < 0 {
-            let e = io::Error::last_os_error();
-            if e.kind() == io::ErrorKind::Interrupted {
-                continue;
-            }
-            return Err(e);
-        }
-        let n = n as usize;
-        if n > buf.len() {
-            return Err(bad("netlink reply larger than the buffer"));
-        }
-        if n == 0 {
-            return Err(bad("netlink socket closed before NLMSG_DONE"));
-        }
-        if parse_batch(&buf[..n], msg_type, &mut each)? {
-            return Ok(());
-        }
-    }
+    let fd = netlink::socket(NETLINK_SOCK_DIAG, false)?;
+    netlink::dump(&fd, msg_type, payload, msg_type, |p| {
+        each(parse_msg(p).ok_or_else(|| bad("inet_diag_msg shorter than 72 bytes"))?);
+        Ok(())
+    })
 }
 
 /// Multicast groups SKNLGRP_INET_TCP_DESTROY (1) and SKNLGRP_INET6_TCP_DESTROY (3), as the
@@ -174,19 +108,7 @@ pub(crate) struct DestroyListener {
 
 impl DestroyListener {
     pub fn open() -> io::Result<Self> {
-        // SAFETY: plain socket(2); the fd is owned immediately.
-        let raw = unsafe {
-            libc::socket(
-                libc::AF_NETLINK,
-                libc::SOCK_RAW | libc::SOCK_CLOEXEC | libc::SOCK_NONBLOCK,
-                NETLINK_SOCK_DIAG,
-            )
-        };
-        if raw < 0 {
-            return Err(io::Error::last_os_error());
-        }
-        // SAFETY: raw is a fresh fd nothing else owns.
-        let fd = unsafe { OwnedFd::from_raw_fd(raw) };
+        let fd = netlink::socket(NETLINK_SOCK_DIAG, true)?;
         // Room for a burst of closes between two drains (~380 bytes each); forcing past
         // rmem_max needs CAP_NET_ADMIN, else the plain request is capped by the sysctl.
         let size: libc::c_int = 8 << 20;
@@ -226,29 +148,18 @@ impl DestroyListener {
     pub fn drain(&mut self, mut each: impl FnMut(DiagSocket)) -> io::Result<()> {
         let mut buf = vec![0u8; 64 * 1024];
         loop {
-            // SAFETY: buf is valid for buf.len() bytes.
-            let n = unsafe {
-                libc::recv(
-                    self.fd.as_raw_fd(),
-                    buf.as_mut_ptr().cast(),
-                    buf.len(),
-                    libc::MSG_TRUNC | libc::MSG_DONTWAIT,
-                )
-            };
-            if n < 0 {
-                let e = io::Error::last_os_error();
-                match e.raw_os_error() {
+            let n = match netlink::recv(&self.fd, &mut buf, libc::MSG_DONTWAIT) {
+                Ok(n) => n,
+                Err(e) => match e.raw_os_error() {
                     Some(libc::EAGAIN) => return Ok(()),
-                    Some(libc::EINTR) => continue,
                     Some(libc::ENOBUFS) => {
                         self.overflows += 1;
                         continue;
                     }
                     _ => return Err(e),
-                }
-            }
-            let n = n as usize;
-            if n == 0 || n > buf.len() {
+                },
+            };
+            if n == 0 {
                 return Err(bad("destroy event larger than the buffer"));
             }
             parse_batch(&buf[..n], SOCK_DIAG_BY_FAMILY, &mut each)?;
@@ -256,47 +167,16 @@ impl DestroyListener {
     }
 }
 
-/// Parses one datagram of netlink messages; returns true at NLMSG_DONE.
+/// Parses one datagram of sock_diag messages; returns true at NLMSG_DONE.
 fn parse_batch(
-    mut data: &[u8],
+    data: &[u8],
     reply_type: u16,
     each: &mut impl FnMut(DiagSocket),
 ) -> io::Result<bool> {
-    while data.len() >= NLMSG_HDRLEN {
-        let len = u32::from_ne_bytes(data[0..4].try_into().unwrap_or_default()) as usize;
-        let typ = u16::from_ne_bytes(data[4..6].try_into().unwrap_or_default());
-        if len < NLMSG_HDRLEN || len > data.len() {
-            return Err(bad("netlink message length out of range"));
-        }
-        let payload = &data[NLMSG_HDRLEN..len];
-        match typ {
-            NLMSG_DONE => return Ok(true),
-            NLMSG_ERROR => {
-                let code = payload
-                    .get(0..4)
-                    .map(|b| i32::from_ne_bytes(b.try_into().unwrap_or_default()))
-                    .unwrap_or(0);
-                if code == 0 {
-                    return Ok(true);
-                }
-                return Err(io::Error::from_raw_os_error(-code));
-            }
-            t if t == reply_type => {
-                if let Some(s) = parse_msg(payload) {
-                    each(s);
-                } else {
-                    return Err(bad("inet_diag_msg shorter than 72 bytes"));
-                }
-            }
-            _ => {} // other types are not ours to interpret
-        }
-        let step = (len + 3) & !3;
-        if step >= data.len() {
-            break;
-        }
-        data = &data[step..];
-    }
-    Ok(false)
+    netlink::parse_batch(data, reply_type, &mut |p: &[u8]| {
+        each(parse_msg(p).ok_or_else(|| bad("inet_diag_msg shorter than 72 bytes"))?);
+        Ok(())
+    })
 }
 
 fn parse_msg(p: &[u8]) -> Option<DiagSocket> {
@@ -339,31 +219,12 @@ const TCPI_BYTES_RECEIVED: usize = 128;
 
 /// Finds INET_DIAG_INFO among the attributes after inet_diag_msg and reads the two byte
 /// counters; None when absent or too short (kernels before 4.1 have a shorter tcp_info).
-fn tcp_info_bytes(mut attrs: &[u8]) -> Option<(u64, u64)> {
-    while attrs.len() >= 4 {
-        let len = usize::from(u16::from_ne_bytes([attrs[0], attrs[1]]));
-        let typ = u16::from_ne_bytes([attrs[2], attrs[3]]);
-        if len < 4 || len > attrs.len() {
-            return None;
-        }
-        if typ == INET_DIAG_INFO {
-            let info = &attrs[4..len];
-            let at = |o: usize| -> Option<u64> {
-                Some(u64::from_ne_bytes(info.get(o..o + 8)?.try_into().ok()?))
-            };
-            return Some((at(TCPI_BYTES_ACKED)?, at(TCPI_BYTES_RECEIVED)?));
-        }
-        let step = (len + 3) & !3;
-        if step >= attrs.len() {
-            break;
-        }
-        attrs = &attrs[step..];
-    }
-    None
-}
-
-fn bad(what: &str) -> io::Error {
-    io::Error::new(io::ErrorKind::InvalidData, what)
+fn tcp_info_bytes(attrs: &[u8]) -> Option<(u64, u64)> {
+    let (_, info) = netlink::attrs(attrs).find(|(t, _)| *t == INET_DIAG_INFO)?;
+    let at = |o: usize| -> Option<u64> {
+        Some(u64::from_ne_bytes(info.get(o..o + 8)?.try_into().ok()?))
+    };
+    Some((at(TCPI_BYTES_ACKED)?, at(TCPI_BYTES_RECEIVED)?))
 }
 
 /// Formats a socket address as text (IPv4 dotted, IPv6 via std).
@@ -392,6 +253,7 @@ pub(crate) fn addr_text(family: u8, bytes: &[u8]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::netlink::{NLMSG_DONE, NLMSG_HDRLEN};
 
     fn msg(state: u8, sport: u16) -> Vec<u8> {
         let mut m = vec![0u8; NLMSG_HDRLEN + INET_DIAG_MSG_LEN];
