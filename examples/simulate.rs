@@ -158,7 +158,7 @@ fn main() {
     // Real counter names from this machine (root namespace), so the keyset is realistic.
     let mut warn = Warnings::default();
     let template: Vec<(String, u64)> =
-        nrec_collect::collect(&Source::Live, now_ms, None, &mut warn)
+        nrec_collect::collect(&Source::Live, now_ms, None, &Default::default(), &mut warn)
             .ok()
             .and_then(|s| s.namespaces.into_iter().next())
             .map(|ns| ns.counters)
@@ -458,6 +458,7 @@ fn main() {
                 udp_flows: None,
                 fresh: false,
                 owner_pid: None,
+                idle: false,
             }],
             ebpf: None,
             pids: None,

@@ -326,7 +326,12 @@ impl Sampler {
         // the sample this one will continue: namespaces created after it count from zero
         let last = w.last_sample()?;
         let now_ms = self.clock.now().as_millisecond();
-        let mut sample = nrec_collect::collect(&self.source, now_ms, last.as_ref(), warn)?;
+        // what it left of each namespace: an idle one is carried forward, not read again
+        let priors = match carry_namespaces() {
+            true => w.priors(last.as_ref())?,
+            false => Default::default(),
+        };
+        let mut sample = nrec_collect::collect(&self.source, now_ms, last.as_ref(), &priors, warn)?;
         if let Some(l) = self.listening.as_mut() {
             l.drain_into(&mut sample, warn);
         }
@@ -349,6 +354,7 @@ impl Sampler {
                 ebpf: sample.ebpf.is_some(),
             },
         )?;
+        fill_idle(&mut sample, &base);
         let prepared = derive::prepare(&base, &sample, warn);
         let found = resolve(
             w,
@@ -375,6 +381,32 @@ impl Sampler {
             written,
             segment: iv.placement.segment,
         })
+    }
+}
+
+/// Whether idle namespaces are carried forward (`derive::idle`): unless `NREC_IDLE_NAMESPACES=read`,
+/// which reads every namespace in full every sample (what the tests compare a carry with).
+fn carry_namespaces() -> bool {
+    std::env::var_os("NREC_IDLE_NAMESPACES").is_none_or(|v| v != "read")
+}
+
+/// The carried namespaces' counters, sockets and listeners from the baseline (the host-wide
+/// sockstat values from the initial namespace's read). One whose stored counters are missing
+/// keeps none and is stored as a namespace whose counters were not read.
+fn fill_idle(sample: &mut Sample, base: &derive::Baseline) {
+    let root = sample
+        .namespaces
+        .iter()
+        .find(|n| n.name == b"root" && !n.idle)
+        .map(|n| n.counters.clone());
+    for ns in sample.namespaces.iter_mut().filter(|n| n.idle) {
+        let filled = base
+            .namespaces
+            .get(&(ns.inode, ns.name.clone()))
+            .is_some_and(|b| derive::idle::fill(ns, b, root.as_ref()));
+        if !filled {
+            ns.idle = false;
+        }
     }
 }
 

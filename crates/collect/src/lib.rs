@@ -17,6 +17,7 @@ pub mod procs;
 pub mod sockdiag;
 pub mod units;
 
+use nrec_model::derive::idle::Prior;
 use nrec_model::error::{Error, Result};
 use nrec_model::limit::MAX_COUNTERS;
 use nrec_model::sample::{
@@ -38,24 +39,37 @@ pub enum Source {
 
 /// Collects a sample. `since`: the newest stored sample (namespaces created after it count
 /// from zero).
+/// `priors`: what the newest stored sample left of each namespace (by inode, this boot's),
+/// for carrying the idle ones forward instead of reading them (`derive::idle`); empty to
+/// read every namespace in full.
 pub fn collect(
     source: &Source,
     now_ms: i64,
     since: Option<&nrec_model::derive::iface::Last>,
+    priors: &Priors,
     warn: &mut Warnings,
 ) -> Result<Sample> {
     match source {
-        Source::Live => collect_live(now_ms, since, warn, collect_namespace),
+        Source::Live => collect_live(now_ms, since, priors, warn, collect_namespace),
         Source::ProcDir(dir) => collect_dir(dir, now_ms, warn),
     }
 }
+
+/// What the newest stored sample left of each namespace, by inode.
+pub type Priors = std::collections::HashMap<u64, Prior>;
 
 /// Collects only the interface counters of every namespace on the live host (/proc/net/dev):
 /// no protocol counters, link facts or socket dumps. `nrec top` reads this when eBPF counts
 /// the processes and no connection is shown — the socket dump is most of a full collect's
 /// cost (with 10 000 sockets, ~55 ms of the kernel's time per read).
 pub fn collect_interfaces(now_ms: i64, warn: &mut Warnings) -> Result<Sample> {
-    collect_live(now_ms, None, warn, collect_namespace_interfaces)
+    collect_live(
+        now_ms,
+        None,
+        &Priors::new(),
+        warn,
+        collect_namespace_interfaces,
+    )
 }
 
 /// The most a /proc file nrec reads may hold: `net/dev` with 20 000 interfaces is ~3 MB.
@@ -148,9 +162,13 @@ fn read_net_dev(files: ProcFiles, net: &Path, warn: &mut Warnings) -> Result<Vec
 fn read_net_files(
     files: ProcFiles,
     net: &Path,
+    ifaces: Option<Vec<IfaceCounters>>,
     warn: &mut Warnings,
 ) -> Result<(Vec<IfaceCounters>, Counters)> {
-    let ifaces = read_net_dev(files, net, warn)?;
+    let ifaces = match ifaces {
+        Some(i) => i,
+        None => read_net_dev(files, net, warn)?,
+    };
     let mut counters = Vec::with_capacity(400);
     for (file, paired) in [
         ("snmp", true),
@@ -212,7 +230,7 @@ fn read_softnet(files: ProcFiles, path: &Path, warn: &mut Warnings, counters: &m
 
 fn collect_dir(dir: &Path, now_ms: i64, warn: &mut Warnings) -> Result<Sample> {
     let files = ProcFiles::captured();
-    let (ifaces, mut counters) = read_net_files(files, &dir.join("net"), warn)?;
+    let (ifaces, mut counters) = read_net_files(files, &dir.join("net"), None, warn)?;
     read_softnet(files, &dir.join("net/softnet_stat"), warn, &mut counters);
     let uptime_path = dir.join("uptime");
     let mono_ms = match files.read(&uptime_path) {
@@ -308,12 +326,14 @@ fn fixture_link(files: ProcFiles, dir: &Path, name: &[u8]) -> ifinfo::LinkInfo {
     }
 }
 
-/// What one namespace's collect returns (it runs on the helper thread for foreign ones).
-type NsCollect = fn() -> Result<(NsSample, Warnings)>;
+/// What one namespace's collect returns (it runs on the helper thread for foreign ones),
+/// given what may let it carry the namespace forward.
+type NsCollect = fn(Option<Prior>) -> Result<(NsSample, Warnings)>;
 
 fn collect_live(
     now_ms: i64,
     since: Option<&nrec_model::derive::iface::Last>,
+    priors: &Priors,
     warn: &mut Warnings,
     each: NsCollect,
 ) -> Result<Sample> {
@@ -340,7 +360,19 @@ fn collect_live(
     }
     let mut namespaces = Vec::with_capacity(targets.len());
     let mut setns_failed = 0;
-    for (t, res) in targets.iter().zip(netns::run_each(&targets, each)) {
+    // The initial and the recorder's own namespace are always read (softnet_stat and the
+    // host-wide sockstat values carried namespaces take come from the initial one's read).
+    // (an inode names one namespace within a boot only)
+    let same_boot = since.is_some_and(|l| l.boot_id == boot_id);
+    let carry: Vec<Option<Prior>> = targets
+        .iter()
+        .map(|t| {
+            let p = priors.get(&t.inode).filter(|_| same_boot)?;
+            (!t.is_own && t.name != b"root" && p.may_carry(now_ms, !t.members.is_empty()))
+                .then(|| p.clone())
+        })
+        .collect();
+    for (t, res) in targets.iter().zip(netns::run_each(&targets, carry, each)) {
         match res {
             Ok(Ok((mut ns, w))) => {
                 ns.inode = t.inode;
@@ -410,16 +442,43 @@ fn collect_live(
     })
 }
 
-/// Collects the calling thread's namespace (runs on the helper thread for foreign ones).
-fn collect_namespace() -> Result<(NsSample, Warnings)> {
+/// Collects the calling thread's namespace (runs on the helper thread for foreign ones): its
+/// interfaces from a link dump, then — unless they are `prior`'s, unchanged, and it is
+/// carried — its /proc/net files, link facts and sockets.
+fn collect_namespace(prior: Option<Prior>) -> Result<(NsSample, Warnings)> {
     let mut warn = Warnings::default();
     let net = Path::new("/proc/thread-self/net");
-    let (ifaces, mut counters) = read_net_files(ProcFiles::live(), net, &mut warn)?;
     let prober = ifinfo::Prober::new();
+    // the text of /proc/net/dev only where the dump is refused
+    let links = prober.links().ok().filter(|l| !l.is_empty());
+    if let (Some(p), Some(l)) = (&prior, &links) {
+        if p.unchanged(l) {
+            let ifaces = p.ifaces(links.unwrap_or_default());
+            return Ok((
+                NsSample {
+                    idle: true,
+                    ..NsSample::of_ifaces(ifaces)
+                },
+                warn,
+            ));
+        }
+    }
+    let (ifaces, index): (Option<Vec<IfaceCounters>>, Vec<u32>) = match links {
+        Some(l) => {
+            let (c, i) = l.into_iter().unzip();
+            (Some(c), i)
+        }
+        None => (None, Vec::new()),
+    };
+    let (ifaces, mut counters) = read_net_files(ProcFiles::live(), net, ifaces, &mut warn)?;
     let ifaces = ifaces
         .into_iter()
-        .map(|c| {
-            let link = prober.probe(&c.name);
+        .enumerate()
+        .map(|(k, c)| {
+            let mut link = prober.probe(&c.name);
+            if let Some(ix) = index.get(k) {
+                link.ifindex = Some(*ix);
+            }
             IfaceSample { counters: c, link }
         })
         .collect();
@@ -447,19 +506,31 @@ fn collect_namespace() -> Result<(NsSample, Warnings)> {
 
 /// The calling thread's namespace's interface counters only ([`collect_interfaces`]): no
 /// link facts, protocol counters or sockets (`listeners` and `tcp` None: not read).
-fn collect_namespace_interfaces() -> Result<(NsSample, Warnings)> {
+fn collect_namespace_interfaces(_: Option<Prior>) -> Result<(NsSample, Warnings)> {
     let mut warn = Warnings::default();
-    let ifaces = read_net_dev(
-        ProcFiles::live(),
-        Path::new("/proc/thread-self/net"),
-        &mut warn,
-    )?
-    .into_iter()
-    .map(|c| IfaceSample {
-        counters: c,
-        link: ifinfo::LinkInfo::default(),
-    })
-    .collect();
+    let ifaces = match ifinfo::Prober::new().links().ok().filter(|l| !l.is_empty()) {
+        Some(l) => l
+            .into_iter()
+            .map(|(counters, ix)| IfaceSample {
+                counters,
+                link: ifinfo::LinkInfo {
+                    ifindex: Some(ix),
+                    ..Default::default()
+                },
+            })
+            .collect(),
+        None => read_net_dev(
+            ProcFiles::live(),
+            Path::new("/proc/thread-self/net"),
+            &mut warn,
+        )?
+        .into_iter()
+        .map(|c| IfaceSample {
+            counters: c,
+            link: ifinfo::LinkInfo::default(),
+        })
+        .collect(),
+    };
     Ok((NsSample::of_ifaces(ifaces), warn))
 }
 

@@ -203,29 +203,34 @@ pub fn enumerate(proc_root: &Path) -> Walk {
 /// one that cannot be entered: no CAP_SYS_ADMIN, vanished). The own namespace runs on the
 /// calling thread; all others on one helper thread that enters each in turn, so a sample of
 /// a host with hundreds of containers starts one thread, not one per namespace.
-pub(crate) fn run_each<T: Send + 'static>(
+pub(crate) fn run_each<C: Send + 'static, T: Send + 'static>(
     targets: &[NsTarget],
-    f: fn() -> T,
+    ctx: Vec<C>,
+    f: fn(C) -> T,
 ) -> Vec<std::io::Result<T>> {
-    let (foreign, paths): (Vec<usize>, Vec<PathBuf>) = targets
-        .iter()
-        .enumerate()
-        .filter(|(_, t)| !t.is_own)
-        .map(|(i, t)| (i, t.open_path.clone()))
-        .unzip();
+    let mut own: Vec<(usize, C)> = Vec::new();
+    let mut foreign: Vec<usize> = Vec::new();
+    let mut jobs: Vec<(PathBuf, C)> = Vec::new();
+    for (i, (t, c)) in targets.iter().zip(ctx).enumerate() {
+        if t.is_own {
+            own.push((i, c));
+        } else {
+            foreign.push(i);
+            jobs.push((t.open_path.clone(), c));
+        }
+    }
     let mut out: Vec<Option<std::io::Result<T>>> = targets.iter().map(|_| None).collect();
-    if !paths.is_empty() {
+    if !jobs.is_empty() {
         let enter_each = move || -> Vec<std::io::Result<T>> {
-            paths
-                .iter()
-                .map(|path| {
+            jobs.into_iter()
+                .map(|(path, c)| {
                     let file = File::open(path)?;
                     // SAFETY: file is an open namespace fd; setns only affects this helper
                     // thread, which runs nothing but collection and then ends.
                     if unsafe { libc::setns(file.as_raw_fd(), libc::CLONE_NEWNET) } != 0 {
                         return Err(std::io::Error::last_os_error());
                     }
-                    Ok(f())
+                    Ok(f(c))
                 })
                 .collect()
         };
@@ -249,10 +254,8 @@ pub(crate) fn run_each<T: Send + 'static>(
             }
         }
     }
-    for (slot, t) in out.iter_mut().zip(targets) {
-        if t.is_own {
-            *slot = Some(Ok(f()));
-        }
+    for (i, c) in own {
+        out[i] = Some(Ok(f(c)));
     }
     out.into_iter()
         .map(|r| r.unwrap_or_else(|| Err(std::io::Error::other("namespace not collected"))))

@@ -69,6 +69,10 @@ pub struct NsSample {
     /// The lowest PID in it (not for the initial or the recorder's own namespace): whose
     /// container, if any, names the namespace.
     pub owner_pid: Option<u32>,
+    /// Its interfaces had not moved since the previous sample and nothing else could have
+    /// (`derive::idle`): only they were read, its other counters, sockets and listeners are
+    /// the previous sample's (`derive::idle::fill`).
+    pub idle: bool,
 }
 
 impl NsSample {
@@ -87,6 +91,7 @@ impl NsSample {
             udp_flows: None,
             fresh: false,
             owner_pid: None,
+            idle: false,
         }
     }
 }

@@ -123,6 +123,10 @@ const MIGRATIONS: &[Step] = &[
         sql: include_str!("../migrations/0013_remote_write.sql"),
         convert: None,
     },
+    Step {
+        sql: include_str!("../migrations/0014_idle.sql"),
+        convert: None,
+    },
 ];
 
 pub const SCHEMA_VERSION: i32 = MIGRATIONS.len() as i32;

@@ -9,6 +9,7 @@
 
 use super::procbytes::SampleBytes;
 use super::{Bounded, decode_varints, encode_varints, from_sql, intern, limit, malformed, to_sql};
+use nrec_model::derive::idle::{self, Prior, PriorIface, Quiet};
 use nrec_model::derive::iface::{IfaceDelta, Last, Prev};
 use nrec_model::derive::{
     Baseline, Interval, Listeners, NsBaseline, NsSockets, ProcRef, proto, sockets,
@@ -285,7 +286,7 @@ pub(crate) fn write(tx: &Transaction<'_>, iv: &Interval<'_>) -> rusqlite::Result
         netns.push(id);
         out.ifaces += write_ifaces(tx, sample, id, &ns.ifaces, &iv.ifaces[i])?;
         if let Some(c) = &iv.proto[i] {
-            write_proto(tx, sample, id, ns, c)?;
+            write_proto(tx, (sample, s.ts_ms), id, ns, c)?;
         }
         if let Some(l) = &iv.listeners[i] {
             out.new_listeners += write_listeners(tx, sample, s.ts_ms, id, l)?;
@@ -413,7 +414,7 @@ fn write_ifaces(
 /// the next baseline (`proto_last`, valid only for the very next sample).
 fn write_proto(
     tx: &Transaction<'_>,
-    sample: i64,
+    (sample, ts_ms): (i64, i64),
     netns: i64,
     ns: &NsSample,
     c: &proto::Counted,
@@ -439,11 +440,70 @@ fn write_proto(
     .execute(params![sample, netns, keyset, c.counted, blob])?;
     let mut raw = Vec::with_capacity(ns.counters.len() * 2);
     encode_varints(ns.counters.iter().map(|(_, v)| *v), &mut raw);
+    // a carried namespace keeps the time of its last read (the row it replaces says it)
     tx.prepare_cached(
-        "INSERT OR REPLACE INTO proto_last (netns, sample, keyset, vals) VALUES (?1, ?2, ?3, ?4)",
+        "INSERT OR REPLACE INTO proto_last (netns, sample, keyset, vals, read_ms, quiet)
+         VALUES (?1, ?2, ?3, ?4,
+                 CASE WHEN ?5 THEN (SELECT read_ms FROM proto_last WHERE netns = ?1) ELSE ?6 END,
+                 ?7)",
     )?
-    .execute(params![netns, sample, keyset, raw])?;
+    .execute(params![
+        netns,
+        sample,
+        keyset,
+        raw,
+        ns.idle,
+        ts_ms,
+        idle::quiet(&ns.counters) as i64
+    ])?;
     Ok(())
+}
+
+/// What the newest sample (`last`) left of each of its namespaces for carrying the idle
+/// ones forward (`derive::idle`): their interfaces' readings and link facts, what their
+/// last read showed acting without a packet, and when that was. One query for them all.
+pub(crate) fn priors(conn: &Connection, last: i64) -> rusqlite::Result<HashMap<u64, Prior>> {
+    let mut st = conn.prepare_cached(
+        "SELECT n.inode, i.ifindex, i.name,
+                x.rx_bytes, x.rx_packets, x.rx_errs, x.rx_drop, x.rx_fifo, x.rx_frame, x.rx_compressed, x.rx_multicast,
+                x.tx_bytes, x.tx_packets, x.tx_errs, x.tx_drop, x.tx_fifo, x.tx_colls, x.tx_carrier, x.tx_compressed,
+                s.speed_mbps, s.duplex, p.quiet, p.read_ms
+         FROM iface_last x JOIN iface i ON i.id = x.iface JOIN netns n ON n.id = i.netns
+         JOIN proto_last p ON p.netns = n.id AND p.sample = x.sample
+         LEFT JOIN iface_sample s ON s.sample = x.sample AND s.iface = x.iface
+         WHERE x.sample = ?1 AND p.read_ms IS NOT NULL",
+    )?;
+    let mut out: HashMap<u64, Prior> = HashMap::new();
+    let mut rows = st.query([last])?;
+    while let Some(r) = rows.next()? {
+        let inode: i64 = r.get(0)?;
+        let Ok(ifindex) = u32::try_from(r.get::<_, i64>(1)?) else {
+            // an interface without a known index cannot be matched to a link: read it
+            out.entry(inode as u64).or_insert_with(Prior::never).quiet = Quiet::No;
+            continue;
+        };
+        let mut c = [0u64; 16];
+        for (k, slot) in c.iter_mut().enumerate() {
+            *slot = from_sql(r.get(3 + k)?);
+        }
+        let p = out.entry(inode as u64).or_insert_with(|| Prior {
+            quiet: Quiet::from_stored(r.get(21).unwrap_or(0)),
+            read_ms: r.get(22).unwrap_or(0),
+            ..Prior::never()
+        });
+        p.ifaces.push(PriorIface {
+            name: r.bounded(2, limit::IFNAME)?,
+            ifindex,
+            counters: c,
+            speed_mbps: r
+                .get::<_, Option<i64>>(19)?
+                .and_then(|v| u32::try_from(v).ok()),
+            duplex: r
+                .get::<_, Option<i64>>(20)?
+                .and_then(|v| u8::try_from(v).ok()),
+        });
+    }
+    Ok(out)
 }
 
 /// Listening sockets are spans: extended while consecutive samples see them, a new row for a

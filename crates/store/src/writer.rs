@@ -14,6 +14,7 @@ use nrec_model::error::Result;
 use nrec_model::identity::Container;
 use nrec_model::sample::Owner;
 use rusqlite::TransactionBehavior;
+use std::collections::HashMap;
 use std::path::Path;
 
 pub struct Writer {
@@ -54,6 +55,18 @@ impl Writer {
     /// the next one, for these namespaces.
     pub fn baseline(&self, last: Option<Last>, s: &NsSamples<'_>) -> Result<Baseline> {
         write::baseline(&self.r.conn, last, s).map_err(|e| self.db(e))
+    }
+
+    /// What the newest stored sample (`last`) left of each namespace for carrying the idle
+    /// ones forward, by inode (`write::priors`); empty without one.
+    pub fn priors(
+        &self,
+        last: Option<&Last>,
+    ) -> Result<HashMap<u64, nrec_model::derive::idle::Prior>> {
+        match last {
+            Some(l) => write::priors(&self.r.conn, l.id).map_err(|e| self.db(e)),
+            None => Ok(HashMap::new()),
+        }
     }
 
     /// The owner recorded for a namespace's TCP listener (see `write::listener_owner`).

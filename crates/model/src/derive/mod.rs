@@ -13,12 +13,14 @@
 //!    store writes in one transaction (processes named by [`ProcRef`]: a row the baseline
 //!    already knows, or an owner for the store to intern).
 //!
+//! - [`idle`]: idle namespaces carried forward instead of read;
 //! - [`iface`]: placement (baseline, continues, first after boot) and interface deltas;
 //! - [`proto`]: protocol counters; [`sockets`]: TCP dumps and captured UDP flows;
 //!   [`ebpf`]: eBPF readings; [`bytes`]: bytes per process, port and host.
 
 pub mod bytes;
 pub mod ebpf;
+pub mod idle;
 pub mod iface;
 pub mod proto;
 pub mod sockets;
