@@ -72,46 +72,55 @@ const TIMED_STATES: [&str; 8] = [
     "CLOSING",
 ];
 
-/// What a full read of a namespace's counters says of carrying it next time.
+/// What a full read of a namespace's counters says of carrying it next time (one pass over
+/// them: it runs for every namespace of every sample).
 pub fn quiet(c: &Counters) -> Quiet {
-    // a counter the read lacks (a captured tree, a dump that failed) is not known to be 0
-    let get = |k: &str| c.iter().find(|(n, _)| n == k).map(|(_, v)| *v);
-    // SYN_RECV is left unknown where only listeners are hashed (`socket_summary`): request
-    // sockets are made by a SYN and announce themselves with SYN-ACK retransmissions
-    let zero = |k: &str| match get(k) {
-        Some(v) => v == 0,
-        None => k.ends_with(":SYN_RECV"),
-    };
-    let timers = [
-        "sockstat:TCP:tw",
-        "sockstat:FRAG:inuse",
-        "sockstat6:FRAG6:inuse",
-    ]
-    .iter()
-    .all(|k| zero(k))
-        && ["tcp4", "tcp6"]
-            .iter()
-            .all(|f| TIMED_STATES.iter().all(|s| zero(&format!("diag:{f}:{s}"))));
-    if !timers {
+    // (seen, non-zero) of the state with timers, and of the sockets besides listeners
+    let (mut timed_seen, mut timed) = (0usize, false);
+    let (mut sockets_seen, mut sockets) = (0usize, false);
+    for (k, v) in c {
+        match k.as_str() {
+            "sockstat:TCP:tw" | "sockstat:FRAG:inuse" | "sockstat6:FRAG6:inuse" => {
+                timed_seen += 1;
+                timed |= *v != 0;
+            }
+            "sockstat:UDP:inuse"
+            | "sockstat:UDPLITE:inuse"
+            | "sockstat:RAW:inuse"
+            | "sockstat6:UDP6:inuse"
+            | "sockstat6:UDPLITE6:inuse"
+            | "sockstat6:RAW6:inuse"
+            | "diag:tcp4:ESTABLISHED"
+            | "diag:tcp6:ESTABLISHED" => {
+                sockets_seen += 1;
+                sockets |= *v != 0;
+            }
+            _ => {
+                let Some(state) = k
+                    .strip_prefix("diag:tcp4:")
+                    .or_else(|| k.strip_prefix("diag:tcp6:"))
+                else {
+                    continue;
+                };
+                if TIMED_STATES.contains(&state) {
+                    // SYN_RECV is left unknown where only listeners are hashed
+                    // (`socket_summary`): request sockets are made by a SYN and announce
+                    // themselves with SYN-ACK retransmissions
+                    timed_seen += usize::from(state != "SYN_RECV");
+                    timed |= *v != 0;
+                }
+            }
+        }
+    }
+    // what a read did not see (a captured tree, a dump that failed) is not known to be 0
+    let timed_all = 3 + 2 * (TIMED_STATES.len() - 1);
+    if timed || timed_seen < timed_all {
         return Quiet::No;
     }
-    let only_listeners = ["tcp4", "tcp6"]
-        .iter()
-        .all(|f| zero(&format!("diag:{f}:ESTABLISHED")))
-        && [
-            "sockstat:UDP:inuse",
-            "sockstat:UDPLITE:inuse",
-            "sockstat:RAW:inuse",
-            "sockstat6:UDP6:inuse",
-            "sockstat6:UDPLITE6:inuse",
-            "sockstat6:RAW6:inuse",
-        ]
-        .iter()
-        .all(|k| zero(k));
-    if only_listeners {
-        Quiet::Listeners
-    } else {
+    if sockets || sockets_seen < 8 {
         Quiet::Sockets
+    } else {
+        Quiet::Listeners
     }
 }
 
