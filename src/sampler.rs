@@ -184,7 +184,8 @@ impl Meta {
 /// process's; its name is looked up once per container id and kept. A name that could be
 /// taken for another namespace's ("root", "ns:…") is not used.
 fn name_container_namespaces(w: &Writer, meta: &mut Meta, sample: &mut Sample) -> Result<()> {
-    for ns in &mut sample.namespaces {
+    // an idle namespace keeps the name it had (collect gave it)
+    for ns in sample.namespaces.iter_mut().filter(|n| !n.idle) {
         let Some(pid) = ns.owner_pid else { continue };
         let Some(id) = nrec_sys::read_proc_small(format!("/proc/{pid}/cgroup"))
             .ok()
@@ -346,7 +347,7 @@ impl Sampler {
                 );
             }
         }
-        let base = w.baseline(
+        let mut base = w.baseline(
             last,
             &NsSamples {
                 boot_id: &sample.boot_id,
@@ -354,7 +355,7 @@ impl Sampler {
                 ebpf: sample.ebpf.is_some(),
             },
         )?;
-        fill_idle(&mut sample, &base);
+        fill_idle(&mut sample, &mut base);
         let prepared = derive::prepare(&base, &sample, warn);
         let found = resolve(
             w,
@@ -393,7 +394,7 @@ fn carry_namespaces() -> bool {
 /// The carried namespaces' counters, sockets and listeners from the baseline (the host-wide
 /// sockstat values from the initial namespace's read). One whose stored counters are missing
 /// keeps none and is stored as a namespace whose counters were not read.
-fn fill_idle(sample: &mut Sample, base: &derive::Baseline) {
+fn fill_idle(sample: &mut Sample, base: &mut derive::Baseline) {
     let root = sample
         .namespaces
         .iter()
@@ -402,7 +403,7 @@ fn fill_idle(sample: &mut Sample, base: &derive::Baseline) {
     for ns in sample.namespaces.iter_mut().filter(|n| n.idle) {
         let filled = base
             .namespaces
-            .get(&(ns.inode, ns.name.clone()))
+            .get_mut(&(ns.inode, ns.name.clone()))
             .is_some_and(|b| derive::idle::fill(ns, b, root.as_ref()));
         if !filled {
             ns.idle = false;

@@ -382,8 +382,15 @@ fn collect_live(
                 if !t.is_own && ns.name != b"root" {
                     ns.owner_pid = t.members.first().copied();
                 }
+                // in the previous sample, it is not new (and an idle one keeps its name:
+                // its processes, if any, are those that named it then)
+                let prior = priors.get(&t.inode).filter(|_| same_boot);
+                if let Some(p) = prior.filter(|_| ns.idle) {
+                    ns.name = p.name.clone();
+                }
                 ns.fresh = !t.is_own
                     && ns.name != b"root"
+                    && prior.is_none()
                     && since.is_some_and(|l| {
                         l.boot_id == boot_id && netns::born_after(t, &proc_root, l.mono_ms, l.ts_ms)
                     });

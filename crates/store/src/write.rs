@@ -467,7 +467,7 @@ pub(crate) fn priors(conn: &Connection, last: i64) -> rusqlite::Result<HashMap<u
         "SELECT n.inode, i.ifindex, i.name,
                 x.rx_bytes, x.rx_packets, x.rx_errs, x.rx_drop, x.rx_fifo, x.rx_frame, x.rx_compressed, x.rx_multicast,
                 x.tx_bytes, x.tx_packets, x.tx_errs, x.tx_drop, x.tx_fifo, x.tx_colls, x.tx_carrier, x.tx_compressed,
-                s.speed_mbps, s.duplex, p.quiet, p.read_ms
+                s.speed_mbps, s.duplex, p.quiet, p.read_ms, n.name
          FROM iface_last x JOIN iface i ON i.id = x.iface JOIN netns n ON n.id = i.netns
          JOIN proto_last p ON p.netns = n.id AND p.sample = x.sample
          LEFT JOIN iface_sample s ON s.sample = x.sample AND s.iface = x.iface
@@ -486,9 +486,11 @@ pub(crate) fn priors(conn: &Connection, last: i64) -> rusqlite::Result<HashMap<u
         for (k, slot) in c.iter_mut().enumerate() {
             *slot = from_sql(r.get(3 + k)?);
         }
+        let name: Vec<u8> = r.bounded(23, limit::NETNS)?;
         let p = out.entry(inode as u64).or_insert_with(|| Prior {
             quiet: Quiet::from_stored(r.get(21).unwrap_or(0)),
             read_ms: r.get(22).unwrap_or(0),
+            name,
             ..Prior::never()
         });
         p.ifaces.push(PriorIface {

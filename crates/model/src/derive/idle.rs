@@ -137,6 +137,8 @@ pub struct PriorIface {
 /// What the previous sample left of one namespace for deciding whether to carry it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Prior {
+    /// Its name then (a carried namespace keeps it: its processes, if any, named it).
+    pub name: Vec<u8>,
     pub ifaces: Vec<PriorIface>,
     pub quiet: Quiet,
     /// When its counters were last read from the kernel (wall clock, ms).
@@ -147,6 +149,7 @@ impl Prior {
     /// A namespace never carried (its readings unknown); interfaces added as found.
     pub fn never() -> Prior {
         Prior {
+            name: Vec::new(),
             ifaces: Vec::new(),
             quiet: Quiet::No,
             read_ms: 0,
@@ -200,16 +203,15 @@ impl Prior {
 /// protocol counters (the host-wide ones from `root`, the initial namespace's read of this
 /// sample), TCP sockets and listeners. False when the baseline lacks its counters (then it
 /// must be read).
-pub fn fill(ns: &mut NsSample, base: &NsBaseline, root: Option<&Counters>) -> bool {
-    let Some(proto) = &base.proto else {
+pub fn fill(ns: &mut NsSample, base: &mut NsBaseline, root: Option<&Counters>) -> bool {
+    let Some(proto) = &mut base.proto else {
         return false;
     };
-    let Some(names) = &proto.names else {
-        return false;
-    };
-    if names.len() != proto.readings.len() {
+    if proto.names.as_ref().is_none_or(|n| n.len() != proto.readings.len()) {
         return false;
     }
+    // the names move to the sample: the baseline's are then the sample's (None)
+    let names = proto.names.take().unwrap_or_default();
     let host = |k: &str| {
         HOST_WIDE
             .contains(&k)
@@ -217,9 +219,12 @@ pub fn fill(ns: &mut NsSample, base: &NsBaseline, root: Option<&Counters>) -> bo
             .flatten()
     };
     ns.counters = names
-        .iter()
+        .into_iter()
         .zip(&proto.readings)
-        .map(|(k, v)| (k.clone(), host(k).unwrap_or(*v)))
+        .map(|(k, v)| {
+            let v = host(&k).unwrap_or(*v);
+            (k, v)
+        })
         .collect();
     ns.tcp = base.sockets.as_ref().map(|b| {
         let mut v: Vec<TcpSock> = b
@@ -330,6 +335,7 @@ mod tests {
 
     fn prior(quiet: Quiet, read_ms: i64) -> Prior {
         Prior {
+            name: b"ns:1".to_vec(),
             ifaces: vec![PriorIface {
                 name: b"lo".to_vec(),
                 ifindex: 1,
@@ -386,7 +392,7 @@ mod tests {
     #[test]
     fn a_carried_namespace_is_its_previous_reading_with_the_hosts_values() {
         use super::super::proto::Last;
-        let base = NsBaseline {
+        let mut base = NsBaseline {
             proto: Some(Last {
                 names: Some(vec!["snmp:Ip:InReceives".into(), "sockstat:TCP:mem".into()]),
                 readings: vec![42, 7],
@@ -396,7 +402,8 @@ mod tests {
         };
         let mut ns = NsSample::of_ifaces(Vec::new());
         let root: Counters = vec![("sockstat:TCP:mem".into(), 99)];
-        assert!(fill(&mut ns, &base, Some(&root)));
+        assert!(fill(&mut ns, &mut base, Some(&root)));
+        assert_eq!(base.proto.as_ref().unwrap().names, None, "now the sample's");
         assert_eq!(
             ns.counters,
             vec![
@@ -413,6 +420,6 @@ mod tests {
         assert_eq!((l.proto, l.family, l.port, l.inode), ("tcp", 4, 80, 1234));
         // no stored counters: not carried
         let mut ns = NsSample::of_ifaces(Vec::new());
-        assert!(!fill(&mut ns, &NsBaseline::default(), None));
+        assert!(!fill(&mut ns, &mut NsBaseline::default(), None));
     }
 }
