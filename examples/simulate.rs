@@ -157,7 +157,7 @@ fn main() {
 
     // Real counter names from this machine (root namespace), so the keyset is realistic.
     let mut warn = Warnings::default();
-    let template: Vec<(String, u64)> =
+    let template: nrec_model::sample::Counters =
         nrec_collect::collect(&Source::Live, now_ms, None, &Default::default(), &mut warn)
             .ok()
             .and_then(|s| s.namespaces.into_iter().next())
@@ -171,11 +171,12 @@ fn main() {
                     "Udp:InDatagrams",
                 ]
                 .iter()
-                .map(|n| (n.to_string(), 0))
-                .chain(std::iter::once(("sockstat:TCP:inuse".to_string(), 0)))
+                .map(|n| ((*n).into(), 0))
+                .chain(std::iter::once(("sockstat:TCP:inuse".into(), 0)))
                 .collect()
             });
-    let mut counters: Vec<(String, u64)> = template.iter().map(|(n, _)| (n.clone(), 0)).collect();
+    let mut counters: nrec_model::sample::Counters =
+        template.iter().map(|(n, _)| (n.clone(), 0)).collect();
     let busy_counter: Vec<usize> = counters
         .iter()
         .enumerate()

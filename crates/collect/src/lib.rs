@@ -615,7 +615,7 @@ fn socket_summary(
             if i == 3 && !syn_recv_known {
                 continue;
             }
-            counters.push((format!("diag:tcp{fname}:{name}"), st[i]));
+            counters.push((format!("diag:tcp{fname}:{name}").into(), st[i]));
         }
     }
     for (k, (fam, fname)) in [(libc::AF_INET as u8, "4"), (libc::AF_INET6 as u8, "6")]
@@ -624,7 +624,7 @@ fn socket_summary(
     {
         let mut udp = 0u64;
         if !udp_hashed[k] {
-            counters.push((format!("diag:udp{fname}:total"), 0));
+            counters.push((format!("diag:udp{fname}:total").into(), 0));
             continue;
         }
         sockdiag::dump(fam, libc::IPPROTO_UDP as u8, sockdiag::ALL_STATES, |s| {
@@ -638,7 +638,7 @@ fn socket_summary(
                 listeners.push(listener("udp", &s));
             }
         })?;
-        counters.push((format!("diag:udp{fname}:total"), udp));
+        counters.push((format!("diag:udp{fname}:total").into(), udp));
     }
     Ok((listeners, tcp))
 }

@@ -7,6 +7,94 @@
 //!   a 32-bit wrap", which invents ~4 GiB per reset.
 //! - a delta implying more than the link can carry is flagged and not counted.
 
+/// A protocol counter's name (`snmp:Ip:InReceives`), interned: each distinct name is
+/// allocated once per process and shared by every namespace and sample that has it, so the
+/// ~440 counters of a namespace cost no allocation to parse, copy or carry forward
+/// (ARCHITECTURE.md §8, issue 37). Names beyond [`Key::TABLE_MAX`] distinct ones (only a
+/// crafted /proc tree has that many) are allocated each time instead of kept.
+#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Key(std::sync::Arc<str>);
+
+impl Key {
+    /// The most distinct names the process keeps (every kernel has fewer than 1 000).
+    pub const TABLE_MAX: usize = 1 << 14;
+
+    pub fn new(name: &str) -> Key {
+        use std::collections::HashSet;
+        use std::sync::{Arc, Mutex};
+        static TABLE: Mutex<Option<HashSet<Arc<str>>>> = Mutex::new(None);
+        let mut t = TABLE.lock().unwrap_or_else(|e| e.into_inner());
+        let set = t.get_or_insert_with(HashSet::new);
+        if let Some(k) = set.get(name) {
+            return Key(k.clone());
+        }
+        let k: Arc<str> = Arc::from(name);
+        if set.len() < Self::TABLE_MAX {
+            set.insert(k.clone());
+        }
+        Key(k)
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::ops::Deref for Key {
+    type Target = str;
+    fn deref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::borrow::Borrow<str> for Key {
+    fn borrow(&self) -> &str {
+        &self.0
+    }
+}
+
+impl PartialEq<str> for Key {
+    fn eq(&self, o: &str) -> bool {
+        &*self.0 == o
+    }
+}
+
+impl PartialEq<&str> for Key {
+    fn eq(&self, o: &&str) -> bool {
+        &*self.0 == *o
+    }
+}
+
+impl PartialEq<String> for Key {
+    fn eq(&self, o: &String) -> bool {
+        *self.0 == **o
+    }
+}
+
+impl From<&str> for Key {
+    fn from(s: &str) -> Key {
+        Key::new(s)
+    }
+}
+
+impl From<String> for Key {
+    fn from(s: String) -> Key {
+        Key::new(&s)
+    }
+}
+
+impl std::fmt::Display for Key {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::fmt::Debug for Key {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        std::fmt::Debug::fmt(&*self.0, f)
+    }
+}
+
 /// Bits stored in `iface_sample.flags` and shown in CSV/JSON.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Flag {

@@ -129,7 +129,9 @@ pub struct Sample {
 }
 
 /// Protocol counters of one namespace, `source:Group:Name` → raw value, in file order.
-pub type Counters = Vec<(String, u64)>;
+pub type Counters = Vec<(Key, u64)>;
+
+pub use crate::counter::Key;
 
 /// An interface's link facts (ioctls in its namespace, or a captured tree's sysfs files).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

@@ -7,15 +7,15 @@ use super::rollup::encode_vec;
 use super::{decode_varints, encode_varints};
 use nrec_model::derive::iface::Segment;
 use nrec_model::derive::proto::{Last, count};
-use nrec_model::sample::Counters;
+use nrec_model::sample::{Counters, Key};
 use rusqlite::{Connection, params};
 use std::collections::HashMap;
 
-fn names_of(conn: &Connection, keyset: i64) -> rusqlite::Result<Vec<String>> {
+fn names_of(conn: &Connection, keyset: i64) -> rusqlite::Result<Vec<Key>> {
     let names: String = conn
         .prepare_cached("SELECT names FROM keyset WHERE id = ?1")?
         .query_row([keyset], |r| r.get(0))?;
-    Ok(names.split('\n').map(str::to_string).collect())
+    Ok(names.split('\n').map(Key::new).collect())
 }
 
 /// Schema ≤ 2 → 3: raw readings become deltas (walking each namespace's chain of samples),
@@ -40,7 +40,7 @@ pub(crate) fn convert_v2(conn: &Connection) -> rusqlite::Result<u64> {
         .collect::<rusqlite::Result<_>>()?;
     // netns → (sample, keyset, readings) of its latest row
     let mut last: HashMap<i64, (i64, i64, Vec<u64>)> = HashMap::new();
-    let mut names: HashMap<i64, Vec<String>> = HashMap::new();
+    let mut names: HashMap<i64, Vec<Key>> = HashMap::new();
     let mut n = 0;
     for (sample, prev, elapsed, netns, keyset, blob) in rows {
         let readings = decode_varints(&blob)

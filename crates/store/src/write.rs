@@ -15,7 +15,7 @@ use nrec_model::derive::{
     Baseline, Interval, Listeners, NsBaseline, NsSockets, ProcRef, proto, sockets,
 };
 use nrec_model::identity::{container_of, unit_of};
-use nrec_model::sample::{Counters, IfaceSample, NsSample, Owner};
+use nrec_model::sample::{Counters, IfaceSample, Key, NsSample, Owner};
 use rusqlite::{Connection, OptionalExtension, Transaction, params};
 use std::collections::HashMap;
 
@@ -139,7 +139,7 @@ fn proto_last(
         decode_varints(&blob).ok_or_else(|| malformed(format!("proto_last of netns {netns}")))?;
     let same = same_names(&names, now);
     Ok(Some(proto::Last {
-        names: (!same).then(|| names.split('\n').map(str::to_string).collect()),
+        names: (!same).then(|| names.split('\n').map(Key::new).collect()),
         readings,
     }))
 }
@@ -641,7 +641,7 @@ mod tests {
 
     #[test]
     fn a_keyset_names_the_same_counters_only_in_the_same_order() {
-        let c = |v: &[&str]| -> Counters { v.iter().map(|n| (n.to_string(), 0)).collect() };
+        let c = |v: &[&str]| -> Counters { v.iter().map(|n| ((*n).into(), 0)).collect() };
         assert!(same_names("a:x\nb:y", &c(&["a:x", "b:y"])));
         assert!(!same_names("a:x\nb:y", &c(&["b:y", "a:x"])));
         assert!(!same_names("a:x\nb:y", &c(&["a:x"])));

@@ -20,6 +20,8 @@
 //!   [`HOST_WIDE`]): taken from the initial namespace's read of the same sample.
 
 use super::NsBaseline;
+#[cfg(test)]
+use crate::sample::Key;
 use crate::sample::{Counters, IfaceCounters, IfaceSample, LinkInfo, Listener, NsSample, TcpSock};
 
 /// How much of a namespace's state acts without a packet, as its last full read showed it.
@@ -207,7 +209,11 @@ pub fn fill(ns: &mut NsSample, base: &mut NsBaseline, root: Option<&Counters>) -
     let Some(proto) = &mut base.proto else {
         return false;
     };
-    if proto.names.as_ref().is_none_or(|n| n.len() != proto.readings.len()) {
+    if proto
+        .names
+        .as_ref()
+        .is_none_or(|n| n.len() != proto.readings.len())
+    {
         return false;
     }
     // the names move to the sample: the baseline's are then the sample's (None)
@@ -275,7 +281,7 @@ mod tests {
                 TIMED_STATES
                     .iter()
                     .chain(&["ESTABLISHED", "LISTEN"])
-                    .map(move |s| (format!("diag:{f}:{s}"), 0))
+                    .map(move |s| (format!("diag:{f}:{s}").into(), 0))
             })
             .collect();
         for k in [
@@ -407,8 +413,8 @@ mod tests {
         assert_eq!(
             ns.counters,
             vec![
-                ("snmp:Ip:InReceives".to_string(), 42),
-                ("sockstat:TCP:mem".to_string(), 99)
+                (Key::new("snmp:Ip:InReceives"), 42),
+                (Key::new("sockstat:TCP:mem"), 99)
             ]
         );
         let tcp = ns.tcp.unwrap();

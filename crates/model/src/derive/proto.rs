@@ -17,7 +17,7 @@ use std::collections::HashMap;
 pub struct Last {
     /// The counter names, in the order of `readings`; None: the same as the new sample's (the
     /// usual case, which then costs no name at all).
-    pub names: Option<Vec<String>>,
+    pub names: Option<Vec<crate::sample::Key>>,
     pub readings: Vec<u64>,
 }
 
@@ -57,7 +57,7 @@ pub fn count(
             Some(
                 names
                     .iter()
-                    .map(String::as_str)
+                    .map(crate::sample::Key::as_str)
                     .zip(b.readings.iter().copied())
                     .collect(),
             )
@@ -107,7 +107,7 @@ mod tests {
     use super::*;
 
     fn c(v: &[(&str, u64)]) -> Counters {
-        v.iter().map(|(n, x)| (n.to_string(), *x)).collect()
+        v.iter().map(|(n, x)| ((*n).into(), *x)).collect()
     }
 
     #[test]
