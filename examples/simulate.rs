@@ -460,6 +460,7 @@ fn main() {
                 fresh: false,
                 owner_pid: None,
                 idle: false,
+                cookie: None,
             }],
             ebpf: None,
             pids: None,

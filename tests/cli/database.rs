@@ -650,6 +650,7 @@ fn schema_4_rollups_of_samples_on_quarter_boundaries_are_re_rolled() {
              ALTER TABLE sample DROP COLUMN ebpf_lost_bytes; DROP TABLE carried; DROP TABLE alert_fired; DROP TABLE container; DROP TABLE unit;
              DROP TABLE remote_write; DROP TABLE past_sums;
              ALTER TABLE proto_last DROP COLUMN read_ms; ALTER TABLE proto_last DROP COLUMN quiet;
+             ALTER TABLE proto_last DROP COLUMN cookie;
              PRAGMA user_version = 4;",
         )
         .unwrap();

@@ -87,6 +87,26 @@ impl Prober {
         Ok(out)
     }
 
+    /// The namespace's cookie (SO_NETNS_COOKIE, Linux 5.14): what tells a namespace from
+    /// one that reused its inode. None on older kernels.
+    pub fn netns_cookie(&self) -> Option<u64> {
+        const SO_NETNS_COOKIE: libc::c_int = 71;
+        let fd = self.fd.as_ref()?;
+        let mut v: u64 = 0;
+        let mut len = std::mem::size_of::<u64>() as libc::socklen_t;
+        // SAFETY: a u64 and its length, as the option returns.
+        let rc = unsafe {
+            libc::getsockopt(
+                fd.as_raw_fd(),
+                libc::SOL_SOCKET,
+                SO_NETNS_COOKIE,
+                (&mut v as *mut u64).cast(),
+                &mut len,
+            )
+        };
+        (rc == 0 && len as usize == std::mem::size_of::<u64>()).then_some(v)
+    }
+
     pub fn probe(&self, name: &[u8]) -> LinkInfo {
         let mut info = LinkInfo::default();
         let Some(fd) = &self.fd else { return info };

@@ -384,7 +384,9 @@ fn collect_live(
                 }
                 // in the previous sample, it is not new (and an idle one keeps its name:
                 // its processes, if any, are those that named it then)
-                let prior = priors.get(&t.inode).filter(|_| same_boot);
+                let prior = priors
+                    .get(&t.inode)
+                    .filter(|p| same_boot && p.same(ns.cookie));
                 if let Some(p) = prior.filter(|_| ns.idle) {
                     ns.name = p.name.clone();
                 }
@@ -458,12 +460,14 @@ fn collect_namespace(prior: Option<Prior>) -> Result<(NsSample, Warnings)> {
     let prober = ifinfo::Prober::new();
     // the text of /proc/net/dev only where the dump is refused
     let links = prober.links().ok().filter(|l| !l.is_empty());
+    let cookie = prober.netns_cookie();
     if let (Some(p), Some(l)) = (&prior, &links) {
-        if p.unchanged(l) {
+        if p.unchanged(cookie, l) {
             let ifaces = p.ifaces(links.unwrap_or_default());
             return Ok((
                 NsSample {
                     idle: true,
+                    cookie,
                     ..NsSample::of_ifaces(ifaces)
                 },
                 warn,
@@ -505,6 +509,7 @@ fn collect_namespace(prior: Option<Prior>) -> Result<(NsSample, Warnings)> {
             listeners,
             tcp,
             udp_socks,
+            cookie,
             ..NsSample::of_ifaces(ifaces)
         },
         warn,

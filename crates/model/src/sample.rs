@@ -73,6 +73,9 @@ pub struct NsSample {
     /// (`derive::idle`): only they were read, its other counters, sockets and listeners are
     /// the previous sample's (`derive::idle::fill`).
     pub idle: bool,
+    /// The namespace's cookie (SO_NETNS_COOKIE, Linux 5.14): unique within a boot, where
+    /// an inode is reused once its namespace is gone. None: not read, or an older kernel.
+    pub cookie: Option<u64>,
 }
 
 impl NsSample {
@@ -92,6 +95,7 @@ impl NsSample {
             fresh: false,
             owner_pid: None,
             idle: false,
+            cookie: None,
         }
     }
 }

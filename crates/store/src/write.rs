@@ -442,10 +442,10 @@ fn write_proto(
     encode_varints(ns.counters.iter().map(|(_, v)| *v), &mut raw);
     // a carried namespace keeps the time of its last read (the row it replaces says it)
     tx.prepare_cached(
-        "INSERT OR REPLACE INTO proto_last (netns, sample, keyset, vals, read_ms, quiet)
+        "INSERT OR REPLACE INTO proto_last (netns, sample, keyset, vals, read_ms, quiet, cookie)
          VALUES (?1, ?2, ?3, ?4,
                  CASE WHEN ?5 THEN (SELECT read_ms FROM proto_last WHERE netns = ?1) ELSE ?6 END,
-                 ?7)",
+                 ?7, ?8)",
     )?
     .execute(params![
         netns,
@@ -454,7 +454,8 @@ fn write_proto(
         raw,
         ns.idle,
         ts_ms,
-        idle::quiet(&ns.counters) as i64
+        idle::quiet(&ns.counters) as i64,
+        ns.cookie.map(to_sql)
     ])?;
     Ok(())
 }
@@ -467,7 +468,7 @@ pub(crate) fn priors(conn: &Connection, last: i64) -> rusqlite::Result<HashMap<u
         "SELECT n.inode, i.ifindex, i.name,
                 x.rx_bytes, x.rx_packets, x.rx_errs, x.rx_drop, x.rx_fifo, x.rx_frame, x.rx_compressed, x.rx_multicast,
                 x.tx_bytes, x.tx_packets, x.tx_errs, x.tx_drop, x.tx_fifo, x.tx_colls, x.tx_carrier, x.tx_compressed,
-                s.speed_mbps, s.duplex, p.quiet, p.read_ms, n.name
+                s.speed_mbps, s.duplex, p.quiet, p.read_ms, n.name, p.cookie
          FROM iface_last x JOIN iface i ON i.id = x.iface JOIN netns n ON n.id = i.netns
          JOIN proto_last p ON p.netns = n.id AND p.sample = x.sample
          LEFT JOIN iface_sample s ON s.sample = x.sample AND s.iface = x.iface
@@ -491,6 +492,7 @@ pub(crate) fn priors(conn: &Connection, last: i64) -> rusqlite::Result<HashMap<u
             quiet: Quiet::from_stored(r.get(21).unwrap_or(0)),
             read_ms: r.get(22).unwrap_or(0),
             name,
+            cookie: r.get::<_, Option<i64>>(24).ok().flatten().map(from_sql),
             ..Prior::never()
         });
         p.ifaces.push(PriorIface {

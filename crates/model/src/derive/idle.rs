@@ -141,6 +141,9 @@ pub struct PriorIface {
 pub struct Prior {
     /// Its name then (a carried namespace keeps it: its processes, if any, named it).
     pub name: Vec<u8>,
+    /// Its cookie then: a namespace is the prior's only with the same one (an inode is
+    /// reused once its namespace is gone; a cookie is not, within a boot).
+    pub cookie: Option<u64>,
     pub ifaces: Vec<PriorIface>,
     pub quiet: Quiet,
     /// When its counters were last read from the kernel (wall clock, ms).
@@ -152,6 +155,7 @@ impl Prior {
     pub fn never() -> Prior {
         Prior {
             name: Vec::new(),
+            cookie: None,
             ifaces: Vec::new(),
             quiet: Quiet::No,
             read_ms: 0,
@@ -169,10 +173,17 @@ impl Prior {
         }
     }
 
-    /// Whether `links` (every interface just read, with its index) are the prior's, every
-    /// counter equal: then no packet moved.
-    pub fn unchanged(&self, links: &[(IfaceCounters, u32)]) -> bool {
-        links.len() == self.ifaces.len()
+    /// Whether the namespace with `cookie` is this prior's (the same namespace, not another
+    /// one that reused its inode): both cookies known and equal.
+    pub fn same(&self, cookie: Option<u64>) -> bool {
+        cookie.is_some() && cookie == self.cookie
+    }
+
+    /// Whether the namespace with `cookie` is the prior's and `links` (every interface just
+    /// read, with its index) are its, every counter equal: then no packet moved.
+    pub fn unchanged(&self, cookie: Option<u64>, links: &[(IfaceCounters, u32)]) -> bool {
+        self.same(cookie)
+            && links.len() == self.ifaces.len()
             && links.iter().all(|(c, ix)| {
                 self.ifaces
                     .iter()
@@ -342,6 +353,7 @@ mod tests {
     fn prior(quiet: Quiet, read_ms: i64) -> Prior {
         Prior {
             name: b"ns:1".to_vec(),
+            cookie: Some(77),
             ifaces: vec![PriorIface {
                 name: b"lo".to_vec(),
                 ifindex: 1,
@@ -381,18 +393,22 @@ mod tests {
                 ix,
             )
         };
-        assert!(p.unchanged(&[lo([5; 16], 1)]));
+        let c = Some(77);
+        assert!(p.unchanged(c, &[lo([5; 16], 1)]));
         for k in 0..16 {
-            let mut c = [5; 16];
-            c[k] += 1;
-            assert!(!p.unchanged(&[lo(c, 1)]), "column {k}");
+            let mut n = [5; 16];
+            n[k] += 1;
+            assert!(!p.unchanged(c, &[lo(n, 1)]), "column {k}");
         }
-        assert!(!p.unchanged(&[lo([5; 16], 2)]), "re-created");
+        assert!(!p.unchanged(c, &[lo([5; 16], 2)]), "re-created");
         assert!(
-            !p.unchanged(&[lo([5; 16], 1), lo([0; 16], 2)]),
+            !p.unchanged(c, &[lo([5; 16], 1), lo([0; 16], 2)]),
             "a new link"
         );
-        assert!(!p.unchanged(&[]), "a link gone");
+        assert!(!p.unchanged(c, &[]), "a link gone");
+        // another namespace that reused the inode, or a kernel without cookies: read
+        assert!(!p.unchanged(Some(78), &[lo([5; 16], 1)]));
+        assert!(!p.unchanged(None, &[lo([5; 16], 1)]));
     }
 
     #[test]
