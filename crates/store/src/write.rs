@@ -67,6 +67,7 @@ pub(crate) fn baseline(
         return Ok(b);
     };
     b.ifaces = prev_ifaces(conn, last.id)?;
+    let mut keysets = HashMap::new();
     for ns in s.namespaces {
         let id: Option<i64> = conn
             .prepare_cached("SELECT id FROM netns WHERE boot_id = ?1 AND inode = ?2 AND name = ?3")?
@@ -74,7 +75,7 @@ pub(crate) fn baseline(
             .optional()?;
         let Some(id) = id else { continue };
         let nb = NsBaseline {
-            proto: proto_last(conn, id, last.id, &ns.counters)?,
+            proto: proto_last(conn, (id, last.id), &ns.counters, &mut keysets)?,
             sockets: socket_base(conn, id, last.id)?,
             listeners: open_listeners(conn, id, last.id)?,
         };
@@ -117,29 +118,41 @@ fn prev_ifaces(conn: &Connection, sample: i64) -> rusqlite::Result<Vec<Prev>> {
 /// A namespace's protocol readings when they were stored with `sample`.
 /// The counter names are those of the namespace's counters in the sample (`now`) unless they
 /// changed (a new kernel, a captured tree): then they are given.
+/// `keysets`: the names of each keyset read so far by this baseline (every namespace of a
+/// host has the same ~440, so they are read and split once per sample, not per namespace).
 fn proto_last(
     conn: &Connection,
-    netns: i64,
-    sample: i64,
+    (netns, sample): (i64, i64),
     now: &Counters,
+    keysets: &mut HashMap<i64, (String, Vec<Key>)>,
 ) -> rusqlite::Result<Option<proto::Last>> {
-    let row: Option<(i64, Vec<u8>, String)> = conn
-        .prepare_cached(
-            "SELECT p.sample, p.vals, k.names FROM proto_last p JOIN keyset k ON k.id = p.keyset
-             WHERE p.netns = ?1",
-        )?
-        .query_row([netns], |r| {
-            Ok((r.get(0)?, r.get(1)?, r.bounded(2, limit::KEYSET)?))
-        })
+    let row: Option<(i64, Vec<u8>, i64)> = conn
+        .prepare_cached("SELECT sample, vals, keyset FROM proto_last WHERE netns = ?1")?
+        .query_row([netns], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
         .optional()?;
-    let Some((_, blob, names)) = row.filter(|(s, _, _)| *s == sample) else {
+    let Some((_, blob, keyset)) = row.filter(|(s, _, _)| *s == sample) else {
         return Ok(None);
     };
     let readings =
         decode_varints(&blob).ok_or_else(|| malformed(format!("proto_last of netns {netns}")))?;
-    let same = same_names(&names, now);
+    let (names, keys) = match keysets.entry(keyset) {
+        std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
+        std::collections::hash_map::Entry::Vacant(e) => {
+            // (a readings row whose names are gone is no baseline, as before)
+            let Some(names): Option<String> = conn
+                .prepare_cached("SELECT names FROM keyset WHERE id = ?1")?
+                .query_row([keyset], |r| r.bounded(0, limit::KEYSET))
+                .optional()?
+            else {
+                return Ok(None);
+            };
+            let keys = names.split('\n').map(Key::new).collect();
+            e.insert((names, keys))
+        }
+    };
+    let same = same_names(names, now);
     Ok(Some(proto::Last {
-        names: (!same).then(|| names.split('\n').map(Key::new).collect()),
+        names: (!same).then(|| keys.clone()),
         readings,
     }))
 }
