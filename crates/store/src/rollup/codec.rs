@@ -156,6 +156,109 @@ pub(crate) fn decode_quarters(b: &[u8]) -> Option<BTreeMap<u8, Vec<u64>>> {
     Some(out)
 }
 
+/// Skips one [`encode_vec`] vector, checking it as [`decode_vec`] does (None where decoding
+/// would refuse it) but building nothing.
+fn skip_vec(b: &mut &[u8]) -> Option<()> {
+    let h = read_varint(b)?;
+    let len = usize::try_from(h >> 2).ok().filter(|l| *l <= 1 << 16)?;
+    match h & 3 {
+        0 => (0..len).try_for_each(|_| read_varint(b).map(drop)),
+        1 => {
+            let nnz = read_varint(b)?;
+            let mut next = 0usize;
+            for _ in 0..nnz {
+                let i = next.checked_add(usize::try_from(read_varint(b)?).ok()?)?;
+                (i < len).then_some(())?;
+                read_varint(b)?;
+                next = i + 1;
+            }
+            Some(())
+        }
+        2 => {
+            let nbytes = len.div_ceil(8);
+            if b.len() < nbytes {
+                return None;
+            }
+            let (bits, rest) = b.split_at(nbytes);
+            *b = rest;
+            // bits past `len` are never read by decode_vec: not counted here either
+            let set = (0..len)
+                .filter(|i| bits[i / 8] & (1 << (i % 8)) != 0)
+                .count();
+            (0..set).try_for_each(|_| read_varint(b).map(drop))
+        }
+        _ => None,
+    }
+}
+
+/// Adds `v` into quarter `q` of an encoded quarters blob ([`encode_quarters`]), re-encoding
+/// only that quarter's entry: the rest of the day is walked, checked and copied as it is.
+/// A sample adds to one quarter, and decoding and re-encoding the whole day for it made a
+/// sample's rollup cost grow through the day (a namespace's protocol row: 96 vectors of
+/// ~440 by the evening — 18 µs per namespace after midnight, 172 µs before it). The result
+/// decodes to what decoding, adding and [`encode_quarters`] give; None for a blob
+/// [`decode_quarters`] refuses, and for one whose entries are not strictly ascending or
+/// whose fixed length `v` does not fit (then the caller takes that longer way).
+pub(crate) fn add_to_quarter(blob: &[u8], q: u8, v: &[u64]) -> Option<Vec<u8>> {
+    if usize::from(q) >= QUARTERS {
+        return None;
+    }
+    let (&format, body) = blob.split_first()?;
+    let mut b = body;
+    let fixed = match format {
+        0 => None,
+        1 => Some(
+            usize::try_from(read_varint(&mut b)?)
+                .ok()
+                .filter(|n| (1..=4).contains(n) && *n == v.len())?,
+        ),
+        _ => return None,
+    };
+    let offset = |rest: &[u8]| blob.len() - rest.len();
+    let mut last: Option<u8> = None;
+    // (where the entry for q starts or goes, where it ends, its vector if it has one)
+    let mut at: Option<(usize, usize, Option<Vec<u64>>)> = None;
+    while !b.is_empty() {
+        let start = offset(b);
+        let k = u8::try_from(read_varint(&mut b)?)
+            .ok()
+            .filter(|k| usize::from(*k) < QUARTERS && last.is_none_or(|l| l < *k))?;
+        last = Some(k);
+        let vals = b;
+        match fixed {
+            Some(n) => (0..n).try_for_each(|_| read_varint(&mut b).map(drop))?,
+            None => skip_vec(&mut b)?,
+        }
+        if at.is_some() {
+            continue; // the rest is only checked
+        }
+        if k == q {
+            let mut cur = &vals[..vals.len() - b.len()];
+            let old = match fixed {
+                Some(n) => (0..n)
+                    .map(|_| read_varint(&mut cur))
+                    .collect::<Option<Vec<u64>>>()?,
+                None => decode_vec(&mut cur)?,
+            };
+            at = Some((start, offset(b), Some(old)));
+        } else if k > q {
+            at = Some((start, start, None));
+        }
+    }
+    let (start, end, old) = at.unwrap_or((blob.len(), blob.len(), None));
+    let mut sum = old.unwrap_or_default();
+    add_into(&mut sum, v);
+    let mut out = Vec::with_capacity(blob.len() + 16);
+    out.extend_from_slice(&blob[..start]);
+    put(u64::from(q), &mut out);
+    match fixed {
+        Some(_) => sum.iter().for_each(|x| put(*x, &mut out)),
+        None => encode_vec(&sum, &mut out),
+    }
+    out.extend_from_slice(&blob[end..]);
+    Some(out)
+}
+
 /// The fuzz target of the stored-row decoders (issue 12): whatever bytes a database holds
 /// (a crafted or damaged file), decoding returns None/an error or a bounded value — never a
 /// panic, never an allocation beyond what the encoding allows.
@@ -178,6 +281,34 @@ mod fuzz {
             }
             let _ = crate::decode_varints(&bytes);
             let _ = crate::rollup::decode_row(&bytes, Some(&bytes), 20_000, 1);
+        }
+
+        /// Splicing one quarter's sums into a stored day is adding them to the decoded day
+        /// and encoding it again, for every day and vector (and a refusal wherever decoding
+        /// refuses the stored bytes).
+        #[test]
+        fn adding_to_one_quarter_is_decoding_adding_and_encoding(
+            day in prop::collection::btree_map(0u8..96, prop::collection::vec(prop_oneof![Just(0u64), 0u64..300, any::<u64>()], 0..12), 0..20),
+            q in 0u8..96,
+            v in prop::collection::vec(prop_oneof![Just(0u64), any::<u64>()], 0..12),
+            damage in any::<Option<(usize, u8)>>(),
+        ) {
+            let mut blob = encode_quarters(&day);
+            if let Some((at, byte)) = damage {
+                let i = at % blob.len();
+                blob[i] = byte;
+            }
+            let mut want = decode_quarters(&blob);
+            match add_to_quarter(&blob, q, &v) {
+                Some(out) => {
+                    let want = want.as_mut().expect("a blob decoding refuses is refused");
+                    add_into(want.entry(q).or_default(), &v);
+                    let got = decode_quarters(&out);
+                    prop_assert_eq!(got.as_ref(), Some(&*want));
+                }
+                // refused: damaged, or a fixed-length day that `v` does not fit
+                None => prop_assert!(damage.is_some() || blob[0] == 1),
+            }
         }
 
         #[test]

@@ -527,6 +527,17 @@ impl Acc {
     /// Merges into what is stored (rows are summed, never overwritten).
     pub fn write(self, conn: &Connection) -> rusqlite::Result<()> {
         for ((kind, day, series), mut row) in self.rows {
+            // A sample adds to one quarter: only that quarter's entry of the stored day is
+            // decoded and encoded again (`add_to_quarter`), so the cost of a sample's rollup
+            // does not grow through the day.
+            if let Some((q, v)) = row.quarters.as_ref().and_then(|m| {
+                let mut it = m.iter();
+                it.next().filter(|_| it.next().is_none())
+            }) {
+                if add_one_quarter(conn, (kind, day, series), &row.total, *q, v)? {
+                    continue;
+                }
+            }
             let old = load_row(conn, kind, day, series)?;
             let exists = old.is_some();
             if let Some(old) = old {
@@ -546,6 +557,38 @@ impl Acc {
         }
         Ok(())
     }
+}
+
+/// Adds one quarter's sums `v` (and the day's, `total`) into the stored row of (kind, day,
+/// series) when it has its quarter detail: the day's other quarters are copied, not decoded.
+/// False when that cannot be done (no row, the detail pruned, a stored day the splice
+/// refuses): the caller merges the decoded row.
+fn add_one_quarter(
+    conn: &Connection,
+    (kind, day, series): (Kind, i64, i64),
+    total: &[u64],
+    q: u8,
+    v: &[u64],
+) -> rusqlite::Result<bool> {
+    let id = key(kind, day, series);
+    let row: Option<(Vec<u8>, Option<Vec<u8>>)> = conn
+        .prepare_cached("SELECT total, quarters FROM rollup WHERE id = ?1")?
+        .query_row([id], |r| Ok((r.get(0)?, r.get(1)?)))
+        .optional()?;
+    let Some((old_total, Some(quarters))) = row else {
+        return Ok(false);
+    };
+    let Some(quarters) = codec::add_to_quarter(&quarters, q, v) else {
+        return Ok(false);
+    };
+    let mut sum = decode_vec(&mut &old_total[..])
+        .ok_or_else(|| super::malformed(format!("rollup of series {series}, day {day}")))?;
+    add_into(&mut sum, total);
+    let mut enc = Vec::with_capacity(old_total.len() + 8);
+    encode_vec(&sum, &mut enc);
+    conn.prepare_cached("UPDATE rollup SET total = ?2, quarters = ?3 WHERE id = ?1")?
+        .execute(params![id, enc, quarters])?;
+    Ok(true)
 }
 
 /// Rewrites the rollup rows of a finished day in key order. Rows grow with every sample of
