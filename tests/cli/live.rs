@@ -671,17 +671,21 @@ fn icmp_and_ipv6_kinds_match_sar() {
     let env = Env::new();
     let sa = env.tmp.path().join("sa.file");
     let a = ns.names[0].clone();
-    // a quiet namespace: no IPv6 on its veth (neighbour discovery and MLD would move the
-    // counters between sadc's read and nrec's); ::1 on lo stays
-    let quiet = Command::new("ip")
-        .args(["netns", "exec", &a, "sysctl", "-q", "-w"])
-        .arg(format!(
-            "net.ipv6.conf.va{}.disable_ipv6=1",
-            std::process::id()
-        ))
-        .status()
-        .unwrap();
-    assert!(quiet.success());
+    // a quiet namespace: no IPv6 on either end of its veth (neighbour discovery and MLD
+    // would move the counters between sadc's read and nrec's); ::1 on lo stays. The peer's
+    // too: a packet arriving on `va` counts in Ip6InReceives before va's disable_ipv6 drops
+    // it, and the peer's start-up solicitations and reports once did (CI, 2 of them).
+    for (ns, dev) in [(&a, "va"), (&ns.names[1], "vb")] {
+        let quiet = Command::new("ip")
+            .args(["netns", "exec", ns, "sysctl", "-q", "-w"])
+            .arg(format!(
+                "net.ipv6.conf.{dev}{}.disable_ipv6=1",
+                std::process::id()
+            ))
+            .status()
+            .unwrap();
+        assert!(quiet.success());
+    }
     std::thread::sleep(std::time::Duration::from_millis(500));
     let sample = || sadc_then_record(&env, &sa, Some(&a));
     sample();
