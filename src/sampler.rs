@@ -399,7 +399,7 @@ fn fill_idle(sample: &mut Sample, base: &mut derive::Baseline) {
         .namespaces
         .iter()
         .find(|n| n.name == b"root" && !n.idle)
-        .map(|n| n.counters.clone());
+        .map(|n| derive::idle::host_wide(&n.counters));
     for ns in sample.namespaces.iter_mut().filter(|n| n.idle) {
         let filled = base
             .namespaces

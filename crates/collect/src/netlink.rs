@@ -59,17 +59,34 @@ pub(crate) fn dump(
     if sent < 0 {
         return Err(io::Error::last_os_error());
     }
-    let mut buf = vec![0u8; 64 * 1024];
-    loop {
-        let n = recv(fd, &mut buf, 0)?;
-        if n == 0 {
-            return Err(bad("netlink socket closed before NLMSG_DONE"));
-        }
-        if parse_batch(&buf[..n], reply_type, &mut each)? {
-            return Ok(());
-        }
+    // One receive buffer per thread, kept: a zeroed 64 KiB allocation per dump (two per
+    // namespace and sample) cost more than an idle namespace's whole link dump.
+    thread_local! {
+        static BUF: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
     }
+    BUF.with(|cell| {
+        let mut own = Vec::new();
+        let mut kept = cell.try_borrow_mut();
+        let buf = match kept.as_deref_mut() {
+            Ok(b) => b,
+            Err(_) => &mut own, // a dump from within a dump's callback: its own buffer
+        };
+        buf.resize(RECV_BUF, 0);
+        loop {
+            let n = recv(fd, buf, 0)?;
+            if n == 0 {
+                return Err(bad("netlink socket closed before NLMSG_DONE"));
+            }
+            if parse_batch(&buf[..n], reply_type, &mut each)? {
+                return Ok(());
+            }
+        }
+    })
 }
+
+/// A dump's receive buffer: the kernel fills at most this much per datagram (its default
+/// for dumps is one page to 32 KiB).
+const RECV_BUF: usize = 64 * 1024;
 
 /// One datagram into `buf` (retried on EINTR): its length, or an error for one larger than
 /// the buffer (MSG_TRUNC tells its real length).

@@ -8,66 +8,113 @@
 //! - a delta implying more than the link can carry is flagged and not counted.
 
 /// A protocol counter's name (`snmp:Ip:InReceives`), interned: each distinct name is
-/// allocated once per process and shared by every namespace and sample that has it, so the
-/// ~440 counters of a namespace cost no allocation to parse, copy or carry forward
-/// (ARCHITECTURE.md §8, issue 37). Names beyond [`Key::TABLE_MAX`] distinct ones (only a
-/// crafted /proc tree has that many) are allocated each time instead of kept.
-#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct Key(std::sync::Arc<str>);
+/// allocated once per process, for the process's life, and shared by every namespace and
+/// sample that has it, so the ~440 counters of a namespace cost no allocation to parse and
+/// nothing but a pointer copy to copy, carry forward or drop (ARCHITECTURE.md §8, issue 37;
+/// a reference count per name had cost two atomic operations per counter and copy). The
+/// table keeps at most [`Key::TABLE_MAX`] names and [`Key::TABLE_BYTES`] bytes (every kernel
+/// has fewer than 1 000 names); beyond that — only a crafted /proc tree — a name is its own
+/// allocation, counted and freed as usual.
+#[derive(Clone)]
+pub struct Key(Repr);
+
+#[derive(Clone)]
+enum Repr {
+    /// In the table: the one copy of this name (equal names, equal pointers).
+    Kept(&'static str),
+    Own(std::sync::Arc<str>),
+}
 
 impl Key {
-    /// The most distinct names the process keeps (every kernel has fewer than 1 000).
+    /// The most distinct names the process keeps.
     pub const TABLE_MAX: usize = 1 << 14;
+    /// The most bytes of names the process keeps.
+    pub const TABLE_BYTES: usize = 1 << 20;
 
     pub fn new(name: &str) -> Key {
         use std::collections::HashSet;
-        use std::sync::{Arc, Mutex};
-        static TABLE: Mutex<Option<HashSet<Arc<str>>>> = Mutex::new(None);
+        use std::sync::Mutex;
+        static TABLE: Mutex<Option<(HashSet<&'static str>, usize)>> = Mutex::new(None);
         let mut t = TABLE.lock().unwrap_or_else(|e| e.into_inner());
-        let set = t.get_or_insert_with(HashSet::new);
+        let (set, bytes) = t.get_or_insert_with(|| (HashSet::new(), 0));
         if let Some(k) = set.get(name) {
-            return Key(k.clone());
+            return Key(Repr::Kept(k));
         }
-        let k: Arc<str> = Arc::from(name);
-        if set.len() < Self::TABLE_MAX {
-            set.insert(k.clone());
+        if set.len() < Self::TABLE_MAX && *bytes + name.len() <= Self::TABLE_BYTES {
+            let k: &'static str = Box::leak(name.into());
+            set.insert(k);
+            *bytes += name.len();
+            return Key(Repr::Kept(k));
         }
-        Key(k)
+        Key(Repr::Own(name.into()))
     }
 
     pub fn as_str(&self) -> &str {
-        &self.0
+        match &self.0 {
+            Repr::Kept(s) => s,
+            Repr::Own(s) => s,
+        }
+    }
+}
+
+impl PartialEq for Key {
+    fn eq(&self, o: &Key) -> bool {
+        match (&self.0, &o.0) {
+            // one copy per kept name: the pointer is the name
+            (Repr::Kept(a), Repr::Kept(b)) => std::ptr::eq(*a, *b),
+            _ => self.as_str() == o.as_str(),
+        }
+    }
+}
+
+impl Eq for Key {}
+
+impl std::hash::Hash for Key {
+    fn hash<H: std::hash::Hasher>(&self, h: &mut H) {
+        self.as_str().hash(h);
+    }
+}
+
+impl PartialOrd for Key {
+    fn partial_cmp(&self, o: &Key) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(o))
+    }
+}
+
+impl Ord for Key {
+    fn cmp(&self, o: &Key) -> std::cmp::Ordering {
+        self.as_str().cmp(o.as_str())
     }
 }
 
 impl std::ops::Deref for Key {
     type Target = str;
     fn deref(&self) -> &str {
-        &self.0
+        self.as_str()
     }
 }
 
 impl std::borrow::Borrow<str> for Key {
     fn borrow(&self) -> &str {
-        &self.0
+        self.as_str()
     }
 }
 
 impl PartialEq<str> for Key {
     fn eq(&self, o: &str) -> bool {
-        &*self.0 == o
+        self.as_str() == o
     }
 }
 
 impl PartialEq<&str> for Key {
     fn eq(&self, o: &&str) -> bool {
-        &*self.0 == *o
+        self.as_str() == *o
     }
 }
 
 impl PartialEq<String> for Key {
     fn eq(&self, o: &String) -> bool {
-        *self.0 == **o
+        self.as_str() == o.as_str()
     }
 }
 
@@ -85,13 +132,13 @@ impl From<String> for Key {
 
 impl std::fmt::Display for Key {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.0)
+        f.write_str(self.as_str())
     }
 }
 
 impl std::fmt::Debug for Key {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        std::fmt::Debug::fmt(&*self.0, f)
+        std::fmt::Debug::fmt(self.as_str(), f)
     }
 }
 
@@ -241,6 +288,33 @@ pub fn is_gauge(name: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_key_is_its_name_kept_or_not() {
+        let (a, b) = (
+            Key::new("snmp:Ip:InReceives"),
+            Key::from(String::from("snmp:Ip:InReceives")),
+        );
+        match (&a.0, &b.0) {
+            (Repr::Kept(x), Repr::Kept(y)) => assert!(std::ptr::eq(*x, *y), "one copy"),
+            _ => panic!("an ordinary name is kept"),
+        }
+        // a name beyond the table is its own allocation, and still the same name
+        let own = Key(Repr::Own("snmp:Ip:InReceives".into()));
+        assert_eq!(own, a, "an own name equals the kept one");
+        assert_eq!(a, own, "and the kept one the own one");
+        assert!(own == "snmp:Ip:InReceives");
+        assert_ne!(Key::new("snmp:Ip:InDelivers"), a);
+        assert_ne!(Key(Repr::Own("x".into())), a);
+        let hash = |k: &Key| {
+            use std::hash::{BuildHasher, RandomState};
+            static S: std::sync::OnceLock<RandomState> = std::sync::OnceLock::new();
+            S.get_or_init(RandomState::new).hash_one(k)
+        };
+        assert_eq!(hash(&own), hash(&a));
+        assert_eq!(own.cmp(&a), std::cmp::Ordering::Equal);
+        assert!(Key::new("a:b") < Key(Repr::Own("a:c".into())));
+    }
 
     #[test]
     fn reset_counts_from_zero_never_a_32_bit_wrap() {

@@ -212,11 +212,20 @@ impl Prior {
     }
 }
 
+/// The [`HOST_WIDE`] values of a namespace's read (the initial namespace's, for [`fill`]):
+/// found once per sample, not once per carried namespace.
+pub fn host_wide(root: &Counters) -> Counters {
+    root.iter()
+        .filter(|(k, _)| HOST_WIDE.contains(&k.as_str()))
+        .cloned()
+        .collect()
+}
+
 /// Fills a carried namespace (`ns.idle`) with what the previous sample stored of it: its
-/// protocol counters (the host-wide ones from `root`, the initial namespace's read of this
-/// sample), TCP sockets and listeners. False when the baseline lacks its counters (then it
-/// must be read).
-pub fn fill(ns: &mut NsSample, base: &mut NsBaseline, root: Option<&Counters>) -> bool {
+/// protocol counters (the host-wide ones from `host`, [`host_wide`] of the initial
+/// namespace's read of this sample), TCP sockets and listeners. False when the baseline
+/// lacks its counters (then it must be read).
+pub fn fill(ns: &mut NsSample, base: &mut NsBaseline, host: Option<&Counters>) -> bool {
     let Some(proto) = &mut base.proto else {
         return false;
     };
@@ -229,17 +238,12 @@ pub fn fill(ns: &mut NsSample, base: &mut NsBaseline, root: Option<&Counters>) -
     }
     // the names move to the sample: the baseline's are then the sample's (None)
     let names = proto.names.take().unwrap_or_default();
-    let host = |k: &str| {
-        HOST_WIDE
-            .contains(&k)
-            .then(|| root?.iter().find(|(n, _)| n == k).map(|(_, v)| *v))
-            .flatten()
-    };
+    let host = host.map_or(&[][..], Vec::as_slice);
     ns.counters = names
         .into_iter()
         .zip(&proto.readings)
         .map(|(k, v)| {
-            let v = host(&k).unwrap_or(*v);
+            let v = host.iter().find(|(n, _)| *n == k).map_or(*v, |(_, h)| *h);
             (k, v)
         })
         .collect();
@@ -423,8 +427,12 @@ mod tests {
             listeners: vec![(5, ("tcp".into(), 4, "0.0.0.0".into(), 80, 1234))],
         };
         let mut ns = NsSample::of_ifaces(Vec::new());
-        let root: Counters = vec![("sockstat:TCP:mem".into(), 99)];
-        assert!(fill(&mut ns, &mut base, Some(&root)));
+        // the initial namespace's own counters are not the carried namespace's
+        let root: Counters = vec![
+            ("snmp:Ip:InReceives".into(), 1000),
+            ("sockstat:TCP:mem".into(), 99),
+        ];
+        assert!(fill(&mut ns, &mut base, Some(&host_wide(&root))));
         assert_eq!(base.proto.as_ref().unwrap().names, None, "now the sample's");
         assert_eq!(
             ns.counters,

@@ -30,14 +30,20 @@ fn varint_len(v: u64) -> usize {
 /// vectors are mostly zeros in a few fixed places: the bitmap is ~20 % smaller there.
 pub(crate) fn encode_vec(v: &[u64], out: &mut Vec<u8>) {
     let nz = || v.iter().enumerate().filter(|(_, x)| **x != 0);
-    let dense: usize = v.iter().map(|x| varint_len(*x)).sum();
-    let mut sparse = varint_len(nz().count() as u64);
-    let mut next = 0usize;
-    for (i, x) in nz() {
-        sparse += varint_len((i - next) as u64) + varint_len(*x);
-        next = i + 1;
+    // the three layouts' sizes in one pass (this runs for every stored vector)
+    let (mut dense, mut gaps, mut values, mut count, mut next) = (0, 0, 0, 0usize, 0usize);
+    for (i, x) in v.iter().enumerate() {
+        let l = varint_len(*x);
+        dense += l;
+        if *x != 0 {
+            gaps += varint_len((i - next) as u64);
+            values += l;
+            count += 1;
+            next = i + 1;
+        }
     }
-    let bitmap = v.len().div_ceil(8) + nz().map(|(_, x)| varint_len(*x)).sum::<usize>();
+    let sparse = varint_len(count as u64) + gaps + values;
+    let bitmap = v.len().div_ceil(8) + values;
     let len = (v.len() as u64) << 2;
     if dense <= sparse && dense <= bitmap {
         put(len, out);
@@ -46,7 +52,7 @@ pub(crate) fn encode_vec(v: &[u64], out: &mut Vec<u8>) {
         }
     } else if sparse <= bitmap {
         put(len | 1, out);
-        put(nz().count() as u64, out);
+        put(count as u64, out);
         let mut next = 0usize;
         for (i, x) in nz() {
             put((i - next) as u64, out);
