@@ -157,24 +157,30 @@ fn main() {
 
     // Real counter names from this machine (root namespace), so the keyset is realistic.
     let mut warn = Warnings::default();
-    let template: nrec_model::sample::Counters =
-        nrec_collect::collect(&Source::Live, now_ms, None, &Default::default(), &mut warn)
-            .ok()
-            .and_then(|s| s.namespaces.into_iter().next())
-            .map(|ns| ns.counters)
-            .unwrap_or_else(|| {
-                [
-                    "Ip:InReceives",
-                    "Ip:OutRequests",
-                    "Tcp:InSegs",
-                    "Tcp:OutSegs",
-                    "Udp:InDatagrams",
-                ]
-                .iter()
-                .map(|n| ((*n).into(), 0))
-                .chain(std::iter::once(("sockstat:TCP:inuse".into(), 0)))
-                .collect()
-            });
+    let template: nrec_model::sample::Counters = nrec_collect::collect(
+        &Source::Live,
+        now_ms,
+        None,
+        &Default::default(),
+        None,
+        &mut warn,
+    )
+    .ok()
+    .and_then(|s| s.namespaces.into_iter().next())
+    .map(|ns| ns.counters)
+    .unwrap_or_else(|| {
+        [
+            "Ip:InReceives",
+            "Ip:OutRequests",
+            "Tcp:InSegs",
+            "Tcp:OutSegs",
+            "Udp:InDatagrams",
+        ]
+        .iter()
+        .map(|n| ((*n).into(), 0))
+        .chain(std::iter::once(("sockstat:TCP:inuse".into(), 0)))
+        .collect()
+    });
     let mut counters: nrec_model::sample::Counters =
         template.iter().map(|(n, _)| (n.clone(), 0)).collect();
     let busy_counter: Vec<usize> = counters

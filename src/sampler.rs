@@ -316,9 +316,6 @@ impl Sampler {
         };
         let w = self.writer.insert(w);
         let live = matches!(self.source, Source::Live);
-        if let Some(l) = self.listening.as_mut() {
-            l.refresh(warn);
-        }
         // eBPF first: the walk of /proc that collecting does then tells which of the
         // reading's processes have exited since (see forget_exited)
         let reading = live
@@ -332,7 +329,15 @@ impl Sampler {
             true => w.priors(last.as_ref())?,
             false => Default::default(),
         };
-        let mut sample = nrec_collect::collect(&self.source, now_ms, last.as_ref(), &priors, warn)?;
+        // (the daemon's listeners are refreshed by collecting's walk, before the dumps)
+        let mut sample = nrec_collect::collect(
+            &self.source,
+            now_ms,
+            last.as_ref(),
+            &priors,
+            self.listening.as_mut(),
+            warn,
+        )?;
         if let Some(l) = self.listening.as_mut() {
             l.drain_into(&mut sample, warn);
         }

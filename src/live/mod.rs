@@ -199,7 +199,14 @@ impl Reader {
         let mut warn = Warnings::default();
         let sockets = conns || !self.reads_conns_on_demand();
         let sample = if sockets {
-            nrec_collect::collect(&Source::Live, now_ms, None, &Default::default(), &mut warn)?
+            nrec_collect::collect(
+                &Source::Live,
+                now_ms,
+                None,
+                &Default::default(),
+                None,
+                &mut warn,
+            )?
         } else {
             nrec_collect::collect_interfaces(now_ms, &mut warn)?
         };

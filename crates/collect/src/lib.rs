@@ -47,10 +47,11 @@ pub fn collect(
     now_ms: i64,
     since: Option<&nrec_model::derive::iface::Last>,
     priors: &Priors,
+    listening: Option<&mut Listening>,
     warn: &mut Warnings,
 ) -> Result<Sample> {
     match source {
-        Source::Live => collect_live(now_ms, since, priors, warn, collect_namespace),
+        Source::Live => collect_live(now_ms, since, priors, listening, warn, collect_namespace),
         Source::ProcDir(dir) => collect_dir(dir, now_ms, warn),
     }
 }
@@ -67,6 +68,7 @@ pub fn collect_interfaces(now_ms: i64, warn: &mut Warnings) -> Result<Sample> {
         now_ms,
         None,
         &Priors::new(),
+        None,
         warn,
         collect_namespace_interfaces,
     )
@@ -334,6 +336,7 @@ fn collect_live(
     now_ms: i64,
     since: Option<&nrec_model::derive::iface::Last>,
     priors: &Priors,
+    listening: Option<&mut Listening>,
     warn: &mut Warnings,
     each: NsCollect,
 ) -> Result<Sample> {
@@ -345,6 +348,10 @@ fn collect_live(
         denied,
         pids,
     } = netns::enumerate(&proc_root);
+    // the daemon's listeners follow the same walk (one walk of /proc per sample)
+    if let Some(l) = listening {
+        l.refresh(&targets, warn);
+    }
     if denied > 0 {
         let hint = if !nrec_sys::is_root() {
             "; run as root to record every namespace"

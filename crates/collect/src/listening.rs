@@ -5,7 +5,6 @@
 #[cfg(feature = "pcap")]
 use super::capture;
 use super::{Sample, TcpSock, WarnKind, Warnings, netns, sockdiag};
-use std::path::Path;
 
 /// What the daemon listens to between samples: TCP destroy events, and with the pcap fallback
 /// the UDP capture. Refreshed before each collection, drained after it.
@@ -17,13 +16,13 @@ pub struct Listening {
 }
 
 impl Listening {
-    /// One namespace enumeration serves both kinds of listener.
-    pub fn refresh(&mut self, warn: &mut Warnings) {
-        let targets = netns::enumerate(Path::new("/proc")).targets;
-        self.closed.refresh(&targets, warn);
+    /// Follows the sample's walk of the namespaces (`targets`), before they are read: both
+    /// kinds of listener for every namespace, none for one that is gone.
+    pub(crate) fn refresh(&mut self, targets: &[netns::NsTarget], warn: &mut Warnings) {
+        self.closed.refresh(targets, warn);
         #[cfg(feature = "pcap")]
         if let Some(c) = &mut self.capture {
-            c.refresh(&targets, warn);
+            c.refresh(targets, warn);
         }
     }
 
