@@ -166,6 +166,8 @@ pub fn run(args: &DaemonArgs, g: &Global) -> Result<()> {
         Clock::from_env()?.advancing(),
         g.verbose > 0,
     );
+    // two sockets per network namespace (nrec_sys::raise_open_files)
+    nrec_sys::raise_open_files();
     #[allow(unused_mut)]
     let mut listening = nrec_collect::Listening::default();
     #[cfg(feature = "pcap")]

@@ -433,6 +433,95 @@ fn the_daemon_keeps_sampling_while_a_command_hangs() {
     );
 }
 
+/// The daemon raises its soft limit of open descriptors to the hard one (two netlink sockets
+/// per network namespace); an alert's command gets the soft limit it started with back.
+#[test]
+fn the_daemon_holds_more_descriptors_and_its_commands_do_not() {
+    use std::os::unix::fs::PermissionsExt;
+    use std::os::unix::process::CommandExt;
+    let env = Env::new();
+    let out = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(out.path(), std::fs::Permissions::from_mode(0o777)).unwrap();
+    let seen = out.path().join("limit");
+    let cfg = env.tmp.path().join("nrec.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "[[alert]]\nname = \"limits\"\ninterface = \"lo\"\nvolume = \"10 kB\"\nperiod = \"hour\"\ncommand = [\"/bin/sh\", \"-c\", \"ulimit -Sn > {}\"]\ntimeout = \"4s\"\n",
+            seen.display()
+        ),
+    )
+    .unwrap();
+    let count = |table: &str| {
+        rusqlite::Connection::open_with_flags(&env.db, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+            .and_then(|c| {
+                c.query_row(&format!("SELECT count(*) FROM {table}"), [], |r| {
+                    r.get::<_, i64>(0)
+                })
+            })
+            .unwrap_or(0)
+    };
+    let mut cmd = env.cmd(&[
+        "--config",
+        cfg.to_str().unwrap(),
+        "daemon",
+        "--interval",
+        "1s",
+    ]);
+    // SAFETY: setrlimit only, between fork and exec
+    unsafe {
+        cmd.pre_exec(|| {
+            let r = libc::rlimit {
+                rlim_cur: 256,
+                rlim_max: 4096,
+            };
+            if libc::setrlimit(libc::RLIMIT_NOFILE, &r) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    let child = cmd
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_for("the baseline", || count("sample") >= 1);
+    let limits = std::fs::read_to_string(format!("/proc/{}/limits", child.id())).unwrap();
+    let open_files: Vec<&str> = limits
+        .lines()
+        .find(|l| l.starts_with("Max open files"))
+        .unwrap()
+        .split_whitespace()
+        .skip(3)
+        .take(2)
+        .collect();
+    {
+        use std::io::{Read, Write};
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let mut c = std::net::TcpStream::connect(l.local_addr().unwrap()).unwrap();
+        let (mut s, _) = l.accept().unwrap();
+        c.write_all(&[7u8; 64 * 1024]).unwrap();
+        drop(c);
+        let mut sink = Vec::new();
+        s.read_to_end(&mut sink).unwrap();
+    }
+    wait_for("the command's report", || {
+        std::fs::read_to_string(&seen).is_ok_and(|s| s.ends_with('\n'))
+    });
+    // SAFETY: a signal to the child we spawned (not yet reaped).
+    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    let done = child.wait_with_output().unwrap();
+    assert_eq!(
+        done.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&done.stderr)
+    );
+    assert_eq!(open_files, ["4096", "4096"], "the daemon's: {limits}");
+    assert_eq!(std::fs::read_to_string(&seen).unwrap(), "256\n");
+}
+
 #[test]
 fn a_rule_that_cannot_be_evaluated_is_a_config_error_naming_its_line() {
     // errors found in the file itself: every command refuses it (exit 2), naming the line

@@ -63,6 +63,11 @@ impl Prober {
         Prober { fd }
     }
 
+    /// Whether its socket was made (else every read fails).
+    pub fn is_open(&self) -> bool {
+        self.fd.is_some()
+    }
+
     /// Every interface of the namespace with its counters as /proc/net/dev shows them (the
     /// same `dev_get_stats` the file prints, in its columns) and its index, from one
     /// RTM_GETLINK dump: ~2 µs per interface where /proc/net/dev costs the kernel ~21 µs of

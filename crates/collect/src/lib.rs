@@ -349,9 +349,10 @@ fn collect_live(
         pids,
     } = netns::enumerate(&proc_root);
     // the daemon's listeners follow the same walk (one walk of /proc per sample)
-    if let Some(l) = listening {
+    let kept = listening.map(|l| {
         l.refresh(&targets, warn);
-    }
+        &*l
+    });
     if denied > 0 {
         let hint = if !nrec_sys::is_root() {
             "; run as root to record every namespace"
@@ -379,7 +380,25 @@ fn collect_live(
                 .then(|| p.clone())
         })
         .collect();
-    for (t, res) in targets.iter().zip(netns::run_each(&targets, carry, each)) {
+    let done = match kept {
+        Some(kept) => carry_kept(&targets, &carry, kept),
+        None => targets.iter().map(|_| None).collect(),
+    };
+    let (rest, ctx): (Vec<&netns::NsTarget>, Vec<Option<Prior>>) = targets
+        .iter()
+        .zip(carry)
+        .zip(&done)
+        .filter(|(_, d)| d.is_none())
+        .map(|(tc, _)| tc)
+        .unzip();
+    let mut entered = netns::run_each(&rest, ctx, each).into_iter();
+    let results = done.into_iter().map(|d| match d {
+        Some(ns) => Ok(Ok((ns, Warnings::default()))),
+        None => entered
+            .next()
+            .unwrap_or_else(|| Err(std::io::Error::other("namespace not collected"))),
+    });
+    for (t, res) in targets.iter().zip(results) {
         match res {
             Ok(Ok((mut ns, w))) => {
                 ns.inode = t.inode;
@@ -466,19 +485,12 @@ fn collect_namespace(prior: Option<Prior>) -> Result<(NsSample, Warnings)> {
     let net = Path::new("/proc/thread-self/net");
     let prober = ifinfo::Prober::new();
     // the text of /proc/net/dev only where the dump is refused
-    let links = prober.links().ok().filter(|l| !l.is_empty());
+    let mut links = prober.links().ok().filter(|l| !l.is_empty());
     let cookie = prober.netns_cookie();
-    if let (Some(p), Some(l)) = (&prior, &links) {
-        if p.unchanged(cookie, l) {
-            let ifaces = p.ifaces(links.unwrap_or_default());
-            return Ok((
-                NsSample {
-                    idle: true,
-                    cookie,
-                    ..NsSample::of_ifaces(ifaces)
-                },
-                warn,
-            ));
+    if let (Some(p), Some(l)) = (&prior, links.take()) {
+        match carried(p, cookie, l) {
+            Ok(ns) => return Ok((ns, warn)),
+            Err(l) => links = Some(l),
         }
     }
     let (ifaces, index): (Option<Vec<IfaceCounters>>, Vec<u32>) = match links {
@@ -521,6 +533,43 @@ fn collect_namespace(prior: Option<Prior>) -> Result<(NsSample, Warnings)> {
         },
         warn,
     ))
+}
+
+/// The daemon keeps a socket in every namespace: the namespaces of `targets` that may be
+/// carried (`carry`) and whose links through that socket are unchanged, carried without
+/// entering them; None for the others.
+fn carry_kept(
+    targets: &[netns::NsTarget],
+    carry: &[Option<Prior>],
+    kept: &Listening,
+) -> Vec<Option<NsSample>> {
+    targets
+        .iter()
+        .zip(carry)
+        .map(|(t, p)| {
+            let (p, prober) = (p.as_ref()?, kept.prober(t.inode)?);
+            let links = prober.links().ok().filter(|l| !l.is_empty())?;
+            carried(p, prober.netns_cookie(), links).ok()
+        })
+        .collect()
+}
+
+/// A namespace carried forward (`derive::idle`): its interfaces as `prior` left them, with
+/// `links`' counters — when its links (read through a socket in it, whose namespace cookie
+/// is `cookie`) are `prior`'s. Else the links back, for a full read.
+fn carried(
+    prior: &Prior,
+    cookie: Option<u64>,
+    links: Vec<(IfaceCounters, u32)>,
+) -> std::result::Result<NsSample, Vec<(IfaceCounters, u32)>> {
+    if !prior.unchanged(cookie, &links) {
+        return Err(links);
+    }
+    Ok(NsSample {
+        idle: true,
+        cookie,
+        ..NsSample::of_ifaces(prior.ifaces(links))
+    })
 }
 
 /// The calling thread's namespace's interface counters only ([`collect_interfaces`]): no
@@ -676,4 +725,130 @@ fn live_boot_id() -> String {
     std::fs::read("/proc/sys/kernel/random/boot_id")
         .map(|b| String::from_utf8_lossy(b.trim_ascii()).into_owned())
         .unwrap_or_else(|_| "unknown".into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use nrec_model::derive::idle::{PriorIface, quiet};
+
+    /// The daemon reads an idle namespace's links through the socket it keeps there: what it
+    /// carries is what entering the namespace carries, and a namespace whose links moved is
+    /// read in full either way.
+    #[test]
+    fn a_kept_socket_carries_what_entering_carries() {
+        if !nrec_sys::is_root() {
+            eprintln!("SKIPPED a_kept_socket_carries_what_entering_carries: needs root (ip netns)");
+            return;
+        }
+        let name = format!("nreckept{}", std::process::id());
+        let ip = |args: &[&str]| {
+            std::process::Command::new("ip")
+                .args(args)
+                .status()
+                .is_ok_and(|s| s.success())
+        };
+        if !ip(&["netns", "add", &name]) {
+            eprintln!("SKIPPED a_kept_socket_carries_what_entering_carries: ip netns add failed");
+            return;
+        }
+        struct Gone(String);
+        impl Drop for Gone {
+            fn drop(&mut self) {
+                let _ = std::process::Command::new("ip")
+                    .args(["netns", "del", &self.0])
+                    .status();
+            }
+        }
+        let _gone = Gone(name.clone());
+        let mut warn = Warnings::default();
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_millis() as i64;
+        let mut kept = Listening::default();
+        let first = collect(
+            &Source::Live,
+            now,
+            None,
+            &Priors::new(),
+            Some(&mut kept),
+            &mut warn,
+        )
+        .unwrap();
+        let ns = first
+            .namespaces
+            .iter()
+            .find(|n| n.name == name.as_bytes())
+            .expect("the test's namespace");
+        assert!(kept.prober(ns.inode).is_some(), "a socket is kept in it");
+        // what a store would leave of that read
+        let prior = Prior {
+            name: ns.name.clone(),
+            cookie: ns.cookie,
+            ifaces: ns
+                .ifaces
+                .iter()
+                .map(|i| PriorIface {
+                    name: i.counters.name.clone(),
+                    ifindex: i.link.ifindex.unwrap(),
+                    counters: i.counters.counters,
+                    speed_mbps: i.link.speed_mbps,
+                    duplex: i.link.duplex,
+                })
+                .collect(),
+            quiet: quiet(&ns.counters),
+            read_ms: now,
+        };
+        let priors: Priors = [(ns.inode, prior)].into_iter().collect();
+        let since = nrec_model::derive::iface::Last {
+            id: 1,
+            mono_ms: first.mono_ms,
+            ts_ms: first.ts_ms,
+            boot_id: first.boot_id.clone(),
+        };
+        let of = |s: Sample| {
+            s.namespaces
+                .into_iter()
+                .find(|n| n.name == name.as_bytes())
+                .unwrap()
+        };
+        let sample = |kept: Option<&mut Listening>, warn: &mut Warnings| {
+            of(collect(&Source::Live, now + 1000, Some(&since), &priors, kept, warn).unwrap())
+        };
+        // the kept socket carries it (the namespace is not entered)
+        let targets = netns::enumerate(Path::new("/proc")).targets;
+        let carry: Vec<Option<Prior>> = targets
+            .iter()
+            .map(|t| priors.get(&t.inode).cloned())
+            .collect();
+        let mine = targets
+            .iter()
+            .position(|t| t.name == name.as_bytes())
+            .unwrap();
+        let direct = carry_kept(&targets, &carry, &kept).swap_remove(mine);
+        let through_socket = sample(Some(&mut kept), &mut warn);
+        let entered = sample(None, &mut warn);
+        assert!(direct.is_some_and(|d| d.idle && d.ifaces == entered.ifaces));
+        assert!(through_socket.idle && entered.idle, "carried both ways");
+        assert_eq!(through_socket.cookie, entered.cookie);
+        assert_eq!(through_socket.ifaces, entered.ifaces);
+        assert_eq!(through_socket.name, entered.name);
+        // its lo moves a packet: read in full, through either path
+        assert!(ip(&["-n", &name, "link", "set", "lo", "up"]));
+        let sent = std::process::Command::new("ip")
+            .args(["netns", "exec", &name, "python3", "-c"])
+            .arg("import socket; socket.socket(socket.AF_INET, socket.SOCK_DGRAM).sendto(b'x', ('127.0.0.1', 9))")
+            .status()
+            .unwrap();
+        assert!(sent.success());
+        assert!(
+            carry_kept(&targets, &carry, &kept)[mine].is_none(),
+            "moved: not carried"
+        );
+        let through_socket = sample(Some(&mut kept), &mut warn);
+        let entered = sample(None, &mut warn);
+        assert!(!through_socket.idle && !entered.idle, "read both ways");
+        assert!(!through_socket.counters.is_empty());
+    }
 }

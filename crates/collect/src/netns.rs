@@ -204,7 +204,7 @@ pub fn enumerate(proc_root: &Path) -> Walk {
 /// calling thread; all others on one helper thread that enters each in turn, so a sample of
 /// a host with hundreds of containers starts one thread, not one per namespace.
 pub(crate) fn run_each<C: Send + 'static, T: Send + 'static>(
-    targets: &[NsTarget],
+    targets: &[&NsTarget],
     ctx: Vec<C>,
     f: fn(C) -> T,
 ) -> Vec<std::io::Result<T>> {

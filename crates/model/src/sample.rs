@@ -13,7 +13,7 @@ pub struct IfaceCounters {
     pub counters: [u64; 16],
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct IfaceSample {
     pub counters: IfaceCounters,
     pub link: LinkInfo,

@@ -170,14 +170,54 @@ pub fn user_by_name(name: &str) -> Option<(u32, u32)> {
     None
 }
 
+/// The soft limit of open descriptors before [`raise_open_files`] raised it (0: not raised).
+static OPEN_FILES_BEFORE: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+/// Raises the soft limit of open descriptors to the hard one; the new soft limit. The daemon
+/// holds two netlink sockets in every network namespace (a destroy listener and an rtnetlink
+/// socket), more than the default soft limit of 1 024 on a host with 500 containers; the
+/// hard limit (systemd: 524 288) is the system's word on what it may hold. Programs it
+/// starts get the soft limit back ([`drop_privileges_for_exec`]), as systemd asks.
+pub fn raise_open_files() -> u64 {
+    // SAFETY: getrlimit/setrlimit on a local struct.
+    unsafe {
+        let mut r: libc::rlimit = std::mem::zeroed();
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut r) != 0 {
+            return 0;
+        }
+        if r.rlim_cur < r.rlim_max {
+            let before = r.rlim_cur;
+            r.rlim_cur = r.rlim_max;
+            if libc::setrlimit(libc::RLIMIT_NOFILE, &r) == 0 {
+                OPEN_FILES_BEFORE.store(before, std::sync::atomic::Ordering::Relaxed);
+            }
+        }
+        let _ = libc::getrlimit(libc::RLIMIT_NOFILE, &mut r);
+        r.rlim_cur
+    }
+}
+
 /// What a program nrec starts (an alert's command) may keep of nrec's privileges: nothing.
 /// For `CommandExt::pre_exec`, so only async-signal-safe calls: every capability is dropped
 /// (the bounding set where nrec may change it, the ambient and inheritable sets, the
 /// effective and permitted ones), `as_user` (uid, gid) is taken when given (root only: its
 /// groups are that gid alone), and `no_new_privs` is set, so no setuid program or file
-/// capability gives any back.
+/// capability gives any back. A soft limit of open descriptors nrec raised is given back.
 pub fn drop_privileges_for_exec(as_user: Option<(u32, u32)>) -> std::io::Result<()> {
     let err = std::io::Error::last_os_error;
+    let before = OPEN_FILES_BEFORE.load(std::sync::atomic::Ordering::Relaxed);
+    if before != 0 {
+        // SAFETY: getrlimit/setrlimit are async-signal-safe system calls on a local.
+        unsafe {
+            let mut r: libc::rlimit = std::mem::zeroed();
+            if libc::getrlimit(libc::RLIMIT_NOFILE, &mut r) == 0 {
+                r.rlim_cur = before.min(r.rlim_max);
+                if libc::setrlimit(libc::RLIMIT_NOFILE, &r) != 0 {
+                    return Err(err());
+                }
+            }
+        }
+    }
     // SAFETY: prctl, setgroups, setgid, setuid and the capset syscall are async-signal-safe
     // and take only values and pointers to locals that outlive the calls.
     unsafe {
