@@ -16,12 +16,22 @@ pub use nrec_model::sample::LinkInfo;
 
 const RTM_NEWLINK: u16 = 16;
 const RTM_GETLINK: u16 = 18;
+const RTM_NEWSTATS: u16 = 92;
+const RTM_GETSTATS: u16 = 94;
+/// sizeof(struct if_stats_msg); its filter asks for IFLA_STATS_LINK_64 (1) alone.
+const IF_STATS_MSG_LEN: usize = 12;
+const IFLA_STATS_LINK_64: u16 = 1;
+/// The multicast group of link changes (renames, state, addresses; not counters).
+const RTNLGRP_LINK: libc::c_int = 1;
 const IFLA_IFNAME: u16 = 3;
 const IFLA_STATS64: u16 = 23;
 /// sizeof(struct ifinfomsg).
 const IFINFOMSG_LEN: usize = 16;
 /// The most interfaces one namespace's dump may list (as /proc/net/dev's bound allows).
 const MAX_LINKS: usize = 20_000;
+
+/// A link's index and its counters as /proc/net/dev's columns.
+pub(crate) type LinkStats = (u32, [u64; 16]);
 
 pub(crate) struct Prober {
     fd: Option<OwnedFd>,
@@ -73,23 +83,100 @@ impl Prober {
     /// RTM_GETLINK dump: ~2 µs per interface where /proc/net/dev costs the kernel ~21 µs of
     /// text per namespace (ARCHITECTURE.md §8).
     pub fn links(&self) -> std::io::Result<Vec<(IfaceCounters, u32)>> {
-        let Some(fd) = &self.fd else {
-            return Err(std::io::Error::other("no netlink socket"));
-        };
+        self.links_noting().map(|(l, _)| l)
+    }
+
+    /// [`Prober::links`], and whether a link changed while they were dumped (a [`watched`]
+    /// socket's notification among the replies).
+    ///
+    /// [`watched`]: Prober::watch
+    pub fn links_noting(&self) -> std::io::Result<(Vec<(IfaceCounters, u32)>, bool)> {
+        let fd = self.fd()?;
         let mut out = Vec::new();
         // struct ifinfomsg: every family, every link
-        crate::netlink::dump(fd, RTM_GETLINK, &[0u8; IFINFOMSG_LEN], RTM_NEWLINK, |p| {
+        let noted =
+            crate::netlink::dump(fd, RTM_GETLINK, &[0u8; IFINFOMSG_LEN], RTM_NEWLINK, |p| {
+                if out.len() >= MAX_LINKS {
+                    return Err(crate::netlink::bad(
+                        "more interfaces than any namespace holds",
+                    ));
+                }
+                out.push(parse_link(p).ok_or_else(|| {
+                    crate::netlink::bad("RTM_NEWLINK without a name or 64-bit counters")
+                })?);
+                Ok(())
+            })?;
+        Ok((out, noted))
+    }
+
+    /// Every link's index and counters (as /proc/net/dev's columns), without their names or
+    /// anything else: an RTM_GETSTATS dump of `rtnl_link_stats64` alone, half the kernel's
+    /// work of a link dump (which fills each link's every attribute, IPv6's per-device
+    /// statistics among them). And whether a link changed meanwhile, as
+    /// [`Prober::links_noting`].
+    pub fn stats_noting(&self) -> std::io::Result<(Vec<LinkStats>, bool)> {
+        let fd = self.fd()?;
+        let mut req = [0u8; IF_STATS_MSG_LEN];
+        req[8..12].copy_from_slice(&(1u32 << (IFLA_STATS_LINK_64 - 1)).to_ne_bytes());
+        let mut out = Vec::new();
+        let noted = crate::netlink::dump(fd, RTM_GETSTATS, &req, RTM_NEWSTATS, |p| {
             if out.len() >= MAX_LINKS {
                 return Err(crate::netlink::bad(
                     "more interfaces than any namespace holds",
                 ));
             }
-            out.push(parse_link(p).ok_or_else(|| {
-                crate::netlink::bad("RTM_NEWLINK without a name or 64-bit counters")
-            })?);
+            out.push(
+                parse_stats(p)
+                    .ok_or_else(|| crate::netlink::bad("RTM_NEWSTATS without 64-bit counters"))?,
+            );
             Ok(())
         })?;
-        Ok(out)
+        Ok((out, noted))
+    }
+
+    /// Subscribes the socket to the namespace's link changes: from now on a rename, a link
+    /// added or removed, a state change queues a notification on it ([`Prober::changed`]);
+    /// counters moving do not.
+    pub fn watch(&self) -> std::io::Result<()> {
+        let fd = self.fd()?;
+        let group = RTNLGRP_LINK;
+        // SAFETY: an int option value and its size.
+        let rc = unsafe {
+            libc::setsockopt(
+                fd.as_raw_fd(),
+                libc::SOL_NETLINK,
+                libc::NETLINK_ADD_MEMBERSHIP,
+                (&group as *const libc::c_int).cast(),
+                std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+            )
+        };
+        if rc != 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        Ok(())
+    }
+
+    /// Whether a link changed since the last call (a [`watched`](Prober::watch) socket): drains
+    /// its notifications. An overrun queue (ENOBUFS) or any failure is a change.
+    pub fn changed(&self) -> bool {
+        let Ok(fd) = self.fd() else {
+            return true;
+        };
+        let mut buf = [0u8; 4096];
+        let mut any = false;
+        loop {
+            match crate::netlink::recv(fd, &mut buf, libc::MSG_DONTWAIT) {
+                Ok(_) => any = true,
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return any,
+                Err(_) => return true,
+            }
+        }
+    }
+
+    fn fd(&self) -> std::io::Result<&OwnedFd> {
+        self.fd
+            .as_ref()
+            .ok_or_else(|| std::io::Error::other("no netlink socket"))
     }
 
     /// The namespace's cookie (SO_NETNS_COOKIE, Linux 5.14): what tells a namespace from
@@ -181,6 +268,15 @@ fn parse_link(p: &[u8]) -> Option<(IfaceCounters, u32)> {
     ))
 }
 
+/// One RTM_NEWSTATS message: `struct if_stats_msg` (its ifindex), then IFLA_STATS_LINK_64.
+fn parse_stats(p: &[u8]) -> Option<(u32, [u64; 16])> {
+    let index = u32::from_ne_bytes(p.get(4..8)?.try_into().ok()?);
+    let stats = crate::netlink::attrs(p.get(IF_STATS_MSG_LEN..)?)
+        .find(|(t, _)| *t == IFLA_STATS_LINK_64)?
+        .1;
+    Some((index, dev_columns(stats)?))
+}
+
 /// `struct rtnl_link_stats64` (its first 23 members, in every kernel since 2.6.35) as the
 /// columns of /proc/net/dev, summed as `dev_seq_printf_stats` sums them.
 fn dev_columns(s: &[u8]) -> Option<[u64; 16]> {
@@ -249,6 +345,42 @@ mod tests {
     /// Each column of /proc/net/dev from its members of rtnl_link_stats64 (a distinct power
     /// of two per member, so a wrong or missing member shows in the sum).
     #[test]
+    fn a_stats_message_is_its_index_and_counters_or_refused() {
+        let mut stats = Vec::new();
+        for i in 0..24u64 {
+            stats.extend_from_slice(&(i + 1).to_ne_bytes());
+        }
+        let mut msg = vec![0u8; IF_STATS_MSG_LEN];
+        msg[4..8].copy_from_slice(&7u32.to_ne_bytes());
+        let attr = |typ: u16, v: &[u8]| {
+            let mut a = Vec::new();
+            a.extend_from_slice(&((4 + v.len()) as u16).to_ne_bytes());
+            a.extend_from_slice(&typ.to_ne_bytes());
+            a.extend_from_slice(v);
+            a
+        };
+        // another attribute first, then the counters
+        let mut good = msg.clone();
+        good.extend(attr(2, &[0; 8]));
+        good.extend(attr(IFLA_STATS_LINK_64, &stats));
+        assert_eq!(parse_stats(&good), Some((7, dev_columns(&stats).unwrap())));
+        let mut short = msg.clone();
+        short.extend(attr(IFLA_STATS_LINK_64, &stats[..100]));
+        assert_eq!(parse_stats(&short), None, "fewer than 23 counters");
+        assert_eq!(parse_stats(&msg), None, "no counters");
+        assert_eq!(parse_stats(&msg[..6]), None, "no index");
+        let mut lying = msg.clone();
+        lying.extend_from_slice(&400u16.to_ne_bytes());
+        lying.extend_from_slice(&IFLA_STATS_LINK_64.to_ne_bytes());
+        lying.extend_from_slice(&stats);
+        assert_eq!(
+            parse_stats(&lying),
+            None,
+            "an attribute longer than the message"
+        );
+    }
+
+    #[test]
     fn link_counters_are_dev_columns() {
         let mut s = Vec::new();
         for i in 0..24u32 {
@@ -311,12 +443,14 @@ mod tests {
     /// The dump and /proc/net/dev agree to the byte, in a namespace of the test's own where
     /// loopback carried traffic and then nothing moves.
     #[test]
-    fn link_dump_equals_proc_net_dev() {
+    fn link_dump_and_stats_dump_equal_proc_net_dev() {
         if !nrec_sys::is_root() {
-            eprintln!("SKIPPED link_dump_equals_proc_net_dev: needs root (a network namespace)");
+            eprintln!(
+                "SKIPPED link_dump_and_stats_dump_equal_proc_net_dev: needs root (a network namespace)"
+            );
             return;
         }
-        let (dump, text) = std::thread::spawn(|| {
+        let (dump, text, stats) = std::thread::spawn(|| {
             // SAFETY: unshare only affects this thread, which ends with the test.
             assert_eq!(unsafe { libc::unshare(libc::CLONE_NEWNET) }, 0);
             let p = Prober::new();
@@ -337,8 +471,23 @@ mod tests {
                 u.send_to(&vec![7u8; 100 * n], u.local_addr().unwrap())
                     .unwrap();
             }
+            // a watched socket hears of a link change, not of counters moving
+            p.watch().unwrap();
+            assert!(!p.changed());
+            u.send_to(b"x", u.local_addr().unwrap()).unwrap();
+            assert!(!p.changed(), "counters are no link change");
             let text = std::fs::read("/proc/thread-self/net/dev").unwrap();
-            (p.links().unwrap(), text)
+            let (links, noted) = p.links_noting().unwrap();
+            let (stats, noted_too) = p.stats_noting().unwrap();
+            assert!(!noted && !noted_too);
+            // SAFETY: as above; lo down is a link change
+            unsafe {
+                req.data.pad[0] &= !(libc::IFF_UP as u8);
+                assert_eq!(libc::ioctl(fd.as_raw_fd(), libc::SIOCSIFFLAGS, &mut req), 0);
+            }
+            assert!(p.changed(), "a state change is told");
+            assert!(!p.changed(), "once");
+            (links, text, stats)
         })
         .join()
         .unwrap();
@@ -349,6 +498,10 @@ mod tests {
         assert!(lo.0.counters[0] >= 1500 && lo.0.counters[1] >= 5, "{lo:?}");
         let got: Vec<&IfaceCounters> = dump.iter().map(|(c, _)| c).collect();
         assert_eq!(got, proc.iter().collect::<Vec<_>>());
+        // the counters alone: the same, by index
+        let by_index: Vec<(u32, [u64; 16])> =
+            dump.iter().map(|(c, ix)| (*ix, c.counters)).collect();
+        assert_eq!(stats, by_index);
     }
 
     #[test]

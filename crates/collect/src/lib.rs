@@ -547,9 +547,8 @@ fn carry_kept(
         .iter()
         .zip(carry)
         .map(|(t, p)| {
-            let (p, prober) = (p.as_ref()?, kept.prober(t.inode)?);
-            let links = prober.links().ok().filter(|l| !l.is_empty())?;
-            carried(p, prober.netns_cookie(), links).ok()
+            let (p, k) = (p.as_ref()?, kept.prober(t.inode)?);
+            carried(p, k.cookie(), k.links(p)?).ok()
         })
         .collect()
 }
@@ -733,8 +732,9 @@ mod tests {
     use nrec_model::derive::idle::{PriorIface, quiet};
 
     /// The daemon reads an idle namespace's links through the socket it keeps there: what it
-    /// carries is what entering the namespace carries, and a namespace whose links moved is
-    /// read in full either way.
+    /// carries is what entering the namespace carries (by link dump, then by counters alone
+    /// once the socket has watched a sample through), a link renamed without a packet is
+    /// seen at once, and a namespace whose links moved is read in full either way.
     #[test]
     fn a_kept_socket_carries_what_entering_carries() {
         if !nrec_sys::is_root() {
@@ -761,6 +761,10 @@ mod tests {
             }
         }
         let _gone = Gone(name.clone());
+        // two links that stay down: no counter moves when one is renamed
+        assert!(ip(&[
+            "-n", &name, "link", "add", "nrk0", "type", "veth", "peer", "name", "nrk1"
+        ]));
         let mut warn = Warnings::default();
         let now = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
@@ -827,13 +831,29 @@ mod tests {
             .position(|t| t.name == name.as_bytes())
             .unwrap();
         let direct = carry_kept(&targets, &carry, &kept).swap_remove(mine);
+        // (the socket has now watched since before this sample: counters alone)
         let through_socket = sample(Some(&mut kept), &mut warn);
+        assert!(kept.prober(ns.inode).unwrap().named.get(), "names known");
         let entered = sample(None, &mut warn);
         assert!(direct.is_some_and(|d| d.idle && d.ifaces == entered.ifaces));
         assert!(through_socket.idle && entered.idle, "carried both ways");
         assert_eq!(through_socket.cookie, entered.cookie);
         assert_eq!(through_socket.ifaces, entered.ifaces);
         assert_eq!(through_socket.name, entered.name);
+        assert!(carry_kept(&targets, &carry, &kept)[mine].is_some());
+        // a rename moves no counter; the socket hears of it and the namespace is read
+        assert!(ip(&["-n", &name, "link", "set", "nrk1", "name", "nrk2"]));
+        assert!(
+            carry_kept(&targets, &carry, &kept)[mine].is_none(),
+            "renamed: not carried"
+        );
+        let read = sample(Some(&mut kept), &mut warn);
+        assert!(!read.idle);
+        assert!(
+            read.ifaces.iter().any(|i| i.counters.name == b"nrk2"),
+            "{:?}",
+            read.ifaces
+        );
         // its lo moves a packet: read in full, through either path
         assert!(ip(&["-n", &name, "link", "set", "lo", "up"]));
         let sent = std::process::Command::new("ip")

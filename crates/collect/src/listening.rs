@@ -32,7 +32,7 @@ impl Listening {
     }
 
     /// The rtnetlink socket kept in namespace `inode` (not in the daemon's own).
-    pub(crate) fn prober(&self, inode: u64) -> Option<&ifinfo::Prober> {
+    pub(crate) fn prober(&self, inode: u64) -> Option<&Kept> {
         self.probers.kept.get(&inode)
     }
 
@@ -51,10 +51,66 @@ impl Listening {
 /// idle namespaces). Like a destroy listener it holds its namespace alive, never longer
 /// than a sample: one whose namespace is gone from the walk is closed. A namespace where
 /// none can be opened (no descriptors left) is entered as before.
+///
+/// Each is subscribed to its namespace's link changes ([`Kept::links`]).
 #[derive(Default)]
 struct Probers {
-    kept: HashMap<u64, ifinfo::Prober>,
+    kept: HashMap<u64, Kept>,
     failed: HashSet<u64>,
+}
+
+/// A socket kept in a namespace, subscribed to its link changes.
+pub(crate) struct Kept {
+    prober: ifinfo::Prober,
+    /// Subscribed to the link changes.
+    watching: bool,
+    /// A link dump through it found the previous sample's names, and it heard of no change
+    /// since: the names are still those (a notification drained clears it until a dump
+    /// finds them again).
+    pub(crate) named: std::cell::Cell<bool>,
+}
+
+impl Kept {
+    /// The namespace's links, when they may be the previous sample's (`prior`): by counters
+    /// alone (RTM_GETSTATS, named as `prior` named them) while the socket knows the names
+    /// are the prior's, else by a link dump. None when a link changed during the dump (the
+    /// namespace is then read).
+    pub(crate) fn links(
+        &self,
+        prior: &nrec_model::derive::idle::Prior,
+    ) -> Option<Vec<(nrec_model::sample::IfaceCounters, u32)>> {
+        if self.watching && self.prober.changed() {
+            self.named.set(false);
+        }
+        if self.named.get() {
+            if let Ok((stats, false)) = self.prober.stats_noting() {
+                if let Some(l) = prior.named(stats).filter(|l| !l.is_empty()) {
+                    return Some(l);
+                }
+            }
+        }
+        match self.prober.links_noting().ok()? {
+            (l, false) if !l.is_empty() => {
+                let same = l.len() == prior.ifaces.len()
+                    && l.iter().all(|(c, ix)| {
+                        prior
+                            .ifaces
+                            .iter()
+                            .any(|p| p.ifindex == *ix && p.name == c.name)
+                    });
+                self.named.set(self.watching && same);
+                Some(l)
+            }
+            _ => {
+                self.named.set(false);
+                None
+            }
+        }
+    }
+
+    pub(crate) fn cookie(&self) -> Option<u64> {
+        self.prober.netns_cookie()
+    }
 }
 
 impl Probers {
@@ -67,8 +123,16 @@ impl Probers {
                 continue;
             }
             match netns::run_in(t, ifinfo::Prober::new) {
-                Ok(p) if p.is_open() => {
-                    self.kept.insert(t.inode, p);
+                Ok(prober) if prober.is_open() => {
+                    let watching = prober.watch().is_ok();
+                    self.kept.insert(
+                        t.inode,
+                        Kept {
+                            prober,
+                            watching,
+                            named: std::cell::Cell::new(false),
+                        },
+                    );
                 }
                 _ => {
                     self.failed.insert(t.inode);

@@ -27,21 +27,27 @@ pub(crate) fn socket(protocol: i32, nonblock: bool) -> io::Result<OwnedFd> {
     Ok(unsafe { OwnedFd::from_raw_fd(raw) })
 }
 
+/// The sequence number of every request nrec sends: a dump's replies carry it, the kernel's
+/// notifications to a subscribed socket carry 0.
+const DUMP_SEQ: u32 = 1;
+
 /// Sends the dump request `msg_type` with `payload` on `fd`, then hands each reply of type
 /// `reply_type` (its payload after the header) to `each` until the kernel says it is done.
+/// Returns whether a notification (another sequence number: a socket subscribed to a
+/// multicast group) arrived among the replies; it is not handed to `each`.
 pub(crate) fn dump(
     fd: &OwnedFd,
     msg_type: u16,
     payload: &[u8],
     reply_type: u16,
     mut each: impl FnMut(&[u8]) -> io::Result<()>,
-) -> io::Result<()> {
+) -> io::Result<bool> {
     let len = NLMSG_HDRLEN + payload.len();
     let mut req = vec![0u8; len];
     req[0..4].copy_from_slice(&(len as u32).to_ne_bytes());
     req[4..6].copy_from_slice(&msg_type.to_ne_bytes());
     req[6..8].copy_from_slice(&(NLM_F_REQUEST | NLM_F_DUMP).to_ne_bytes());
-    req[8..12].copy_from_slice(&1u32.to_ne_bytes());
+    req[8..12].copy_from_slice(&DUMP_SEQ.to_ne_bytes());
     req[NLMSG_HDRLEN..].copy_from_slice(payload);
     // SAFETY: sockaddr_nl zeroed = the kernel; buffer and lengths are valid.
     let sent = unsafe {
@@ -72,13 +78,14 @@ pub(crate) fn dump(
             Err(_) => &mut own, // a dump from within a dump's callback: its own buffer
         };
         buf.resize(RECV_BUF, 0);
+        let mut noted = false;
         loop {
             let n = recv(fd, buf, 0)?;
             if n == 0 {
                 return Err(bad("netlink socket closed before NLMSG_DONE"));
             }
-            if parse_batch(&buf[..n], reply_type, &mut each)? {
-                return Ok(());
+            if parse_replies(&buf[..n], reply_type, Some(&mut noted), &mut each)? {
+                return Ok(noted);
             }
         }
     })
@@ -119,31 +126,47 @@ pub(crate) fn recv(fd: &OwnedFd, buf: &mut [u8], flags: i32) -> io::Result<usize
 /// Parses one datagram of netlink messages, handing the payload of each of `reply_type` to
 /// `each`; returns true at NLMSG_DONE (or an acknowledgement).
 pub(crate) fn parse_batch(
+    data: &[u8],
+    reply_type: u16,
+    each: &mut impl FnMut(&[u8]) -> io::Result<()>,
+) -> io::Result<bool> {
+    parse_replies(data, reply_type, None, each)
+}
+
+/// [`parse_batch`] for a dump's replies: with `noted`, a message without the dump's
+/// sequence number is a notification — set `noted`, hand it to no one.
+fn parse_replies(
     mut data: &[u8],
     reply_type: u16,
+    mut noted: Option<&mut bool>,
     each: &mut impl FnMut(&[u8]) -> io::Result<()>,
 ) -> io::Result<bool> {
     while data.len() >= NLMSG_HDRLEN {
         let len = u32::from_ne_bytes(data[0..4].try_into().unwrap_or_default()) as usize;
         let typ = u16::from_ne_bytes(data[4..6].try_into().unwrap_or_default());
+        let seq = u32::from_ne_bytes(data[8..12].try_into().unwrap_or_default());
         if len < NLMSG_HDRLEN || len > data.len() {
             return Err(bad("netlink message length out of range"));
         }
         let payload = &data[NLMSG_HDRLEN..len];
-        match typ {
-            NLMSG_DONE => return Ok(true),
-            NLMSG_ERROR => {
-                let code = payload
-                    .get(0..4)
-                    .map(|b| i32::from_ne_bytes(b.try_into().unwrap_or_default()))
-                    .unwrap_or(0);
-                if code == 0 {
-                    return Ok(true);
+        if let Some(n) = noted.as_deref_mut().filter(|_| seq != DUMP_SEQ) {
+            *n = true;
+        } else {
+            match typ {
+                NLMSG_DONE => return Ok(true),
+                NLMSG_ERROR => {
+                    let code = payload
+                        .get(0..4)
+                        .map(|b| i32::from_ne_bytes(b.try_into().unwrap_or_default()))
+                        .unwrap_or(0);
+                    if code == 0 {
+                        return Ok(true);
+                    }
+                    return Err(io::Error::from_raw_os_error(code.saturating_neg()));
                 }
-                return Err(io::Error::from_raw_os_error(code.saturating_neg()));
+                t if t == reply_type => each(payload)?,
+                _ => {} // other types are not ours to interpret
             }
-            t if t == reply_type => each(payload)?,
-            _ => {} // other types are not ours to interpret
         }
         let step = (len + 3) & !3;
         if step >= data.len() {

@@ -85,10 +85,12 @@ pub(crate) fn dump_tcp_both(states: u32, each: impl FnMut(DiagSocket)) -> io::Re
 
 fn request(msg_type: u16, payload: &[u8], mut each: impl FnMut(DiagSocket)) -> io::Result<()> {
     let fd = netlink::socket(NETLINK_SOCK_DIAG, false)?;
+    // (a socket of its own, subscribed to nothing: no notification among the replies)
     netlink::dump(&fd, msg_type, payload, msg_type, |p| {
         each(parse_msg(p).ok_or_else(|| bad("inet_diag_msg shorter than 72 bytes"))?);
         Ok(())
     })
+    .map(drop)
 }
 
 /// Multicast groups SKNLGRP_INET_TCP_DESTROY (1) and SKNLGRP_INET6_TCP_DESTROY (3), as the

@@ -181,6 +181,19 @@ impl Prior {
 
     /// Whether the namespace with `cookie` is the prior's and `links` (every interface just
     /// read, with its index) are its, every counter equal: then no packet moved.
+    /// Links given by index and counters alone (an RTM_GETSTATS dump) named as this prior
+    /// named them: the names a socket watching the namespace's link changes saw none of
+    /// since. None where an index is not the prior's.
+    pub fn named(&self, stats: Vec<(u32, [u64; 16])>) -> Option<Vec<(IfaceCounters, u32)>> {
+        stats
+            .into_iter()
+            .map(|(ix, counters)| {
+                let name = self.ifaces.iter().find(|i| i.ifindex == ix)?.name.clone();
+                Some((IfaceCounters { name, counters }, ix))
+            })
+            .collect()
+    }
+
     pub fn unchanged(&self, cookie: Option<u64>, links: &[(IfaceCounters, u32)]) -> bool {
         self.same(cookie)
             && links.len() == self.ifaces.len()
