@@ -262,8 +262,76 @@ pub(crate) fn listener_owner(
     }))
 }
 
+/// The rows of namespaces and interfaces a writer has met: a daemon's samples name the same
+/// ones every time, and looking each up again cost two queries per namespace and sample.
+/// Rows are never deleted; after a failed transaction the writer starts a new cache (an id
+/// it inserted may be gone). Bounded like the other caches.
+#[derive(Default)]
+pub(crate) struct Ids {
+    netns: HashMap<(String, u64, Vec<u8>), i64>,
+    iface: HashMap<(i64, i64, Vec<u8>), i64>,
+}
+
+impl Ids {
+    fn netns(
+        &mut self,
+        tx: &Transaction<'_>,
+        boot: &str,
+        inode: u64,
+        name: &[u8],
+    ) -> rusqlite::Result<i64> {
+        let k = (boot.to_string(), inode, name.to_vec());
+        if let Some(id) = self.netns.get(&k) {
+            return Ok(*id);
+        }
+        let args = params![boot, inode as i64, name];
+        let id = intern(
+            tx,
+            "SELECT id FROM netns WHERE boot_id = ?1 AND inode = ?2 AND name = ?3",
+            args,
+            "INSERT OR IGNORE INTO netns (boot_id, inode, name) VALUES (?1, ?2, ?3)",
+            args,
+        )?;
+        if self.netns.len() >= super::CACHE_ENTRIES {
+            self.netns.clear();
+        }
+        self.netns.insert(k, id);
+        Ok(id)
+    }
+
+    fn iface(
+        &mut self,
+        tx: &Transaction<'_>,
+        netns: i64,
+        ifindex: i64,
+        name: &[u8],
+    ) -> rusqlite::Result<i64> {
+        let k = (netns, ifindex, name.to_vec());
+        if let Some(id) = self.iface.get(&k) {
+            return Ok(*id);
+        }
+        let args = params![netns, ifindex, name];
+        let id = intern(
+            tx,
+            "SELECT id FROM iface WHERE netns = ?1 AND ifindex = ?2 AND name = ?3",
+            args,
+            "INSERT OR IGNORE INTO iface (netns, ifindex, name) VALUES (?1, ?2, ?3)",
+            args,
+        )?;
+        if self.iface.len() >= super::CACHE_ENTRIES {
+            self.iface.clear();
+        }
+        self.iface.insert(k, id);
+        Ok(id)
+    }
+}
+
 /// Writes interval `iv` (without committing: the caller's transaction).
-pub(crate) fn write(tx: &Transaction<'_>, iv: &Interval<'_>) -> rusqlite::Result<Written> {
+pub(crate) fn write(
+    tx: &Transaction<'_>,
+    iv: &Interval<'_>,
+    ids: &mut Ids,
+) -> rusqlite::Result<Written> {
     let s = iv.sample;
     let args = params![s.boot_id, s.hostname, s.kernel, s.arch, s.ncpu];
     let sysinfo = intern(
@@ -289,16 +357,9 @@ pub(crate) fn write(tx: &Transaction<'_>, iv: &Interval<'_>) -> rusqlite::Result
     let mut netns = Vec::with_capacity(s.namespaces.len());
     let mut keysets = Keysets::default();
     for (i, ns) in s.namespaces.iter().enumerate() {
-        let args = params![s.boot_id, ns.inode as i64, ns.name];
-        let id = intern(
-            tx,
-            "SELECT id FROM netns WHERE boot_id = ?1 AND inode = ?2 AND name = ?3",
-            args,
-            "INSERT OR IGNORE INTO netns (boot_id, inode, name) VALUES (?1, ?2, ?3)",
-            args,
-        )?;
+        let id = ids.netns(tx, &s.boot_id, ns.inode, &ns.name)?;
         netns.push(id);
-        out.ifaces += write_ifaces(tx, sample, id, &ns.ifaces, &iv.ifaces[i])?;
+        out.ifaces += write_ifaces(tx, (sample, id), &ns.ifaces, &iv.ifaces[i], ids)?;
         if let Some(c) = &iv.proto[i] {
             write_proto(tx, (sample, s.ts_ms), id, ns, c, &mut keysets)?;
         }
@@ -354,21 +415,14 @@ pub(crate) fn write(tx: &Transaction<'_>, iv: &Interval<'_>) -> rusqlite::Result
 /// counters did.
 fn write_ifaces(
     tx: &Transaction<'_>,
-    sample: i64,
-    netns: i64,
+    (sample, netns): (i64, i64),
     ifaces: &[IfaceSample],
     derived: &[IfaceDelta],
+    ids: &mut Ids,
 ) -> rusqlite::Result<usize> {
     for (i, IfaceDelta { deltas, flags }) in ifaces.iter().zip(derived) {
         let ifindex = i.link.ifindex.map(i64::from).unwrap_or(-1);
-        let args = params![netns, ifindex, i.counters.name];
-        let iface = intern(
-            tx,
-            "SELECT id FROM iface WHERE netns = ?1 AND ifindex = ?2 AND name = ?3",
-            args,
-            "INSERT OR IGNORE INTO iface (netns, ifindex, name) VALUES (?1, ?2, ?3)",
-            args,
-        )?;
+        let iface = ids.iface(tx, netns, ifindex, &i.counters.name)?;
         let c = i.counters.counters.map(to_sql);
         let d: [Option<i64>; 16] = match deltas {
             Some(d) => d.map(|v| Some(to_sql(v))),

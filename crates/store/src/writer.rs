@@ -19,6 +19,8 @@ use std::path::Path;
 
 pub struct Writer {
     r: Reader,
+    /// The namespace and interface rows met so far (a daemon's samples name the same ones).
+    ids: write::Ids,
 }
 
 impl std::ops::Deref for Writer {
@@ -39,6 +41,7 @@ impl Writer {
     pub fn open(path: &Path) -> Result<Writer> {
         Ok(Writer {
             r: Reader::on(open_rw(path)?, path),
+            ids: write::Ids::default(),
         })
     }
 
@@ -94,7 +97,7 @@ impl Writer {
 
     /// Writes a derived interval and its rollups in one `BEGIN IMMEDIATE` transaction.
     pub fn write(&mut self, iv: &Interval<'_>) -> Result<Written> {
-        let r = &mut self.r;
+        let (r, ids) = (&mut self.r, &mut self.ids);
         let res = (|| -> rusqlite::Result<Written> {
             let tx = r
                 .conn
@@ -104,7 +107,7 @@ impl Writer {
                 &tx,
                 iv.sample.ts_ms.div_euclid(nrec_model::time::DAY_MS),
             )?;
-            let out = write::write(&tx, iv)?;
+            let out = write::write(&tx, iv, ids)?;
             r.roller.roll_sample(&tx, out.sample_id)?;
             if past {
                 crate::lifetime::bump_generation(&tx)?;
@@ -115,6 +118,7 @@ impl Writer {
         if res.is_err() {
             // ids cached during a rolled-back transaction may not exist
             r.roller = crate::rollup::Roller::new();
+            *ids = write::Ids::default();
         }
         res.map_err(|e| db_error(&r.path, e))
     }
@@ -176,6 +180,7 @@ impl Writer {
             Ok(out)
         })();
         r.roller = crate::rollup::Roller::new();
+        self.ids = write::Ids::default();
         res.map_err(|e| db_error(&r.path, e))
     }
 
