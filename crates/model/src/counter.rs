@@ -21,8 +21,15 @@ pub struct Key(Repr);
 #[derive(Clone)]
 enum Repr {
     /// In the table: the one copy of this name (equal names, equal pointers).
-    Kept(&'static str),
+    Kept(&'static Kept),
     Own(std::sync::Arc<str>),
+}
+
+/// A name in the table, with what [`is_gauge`] says of it (asked once per name, not once per
+/// counter, namespace and sample).
+struct Kept {
+    name: Box<str>,
+    gauge: bool,
 }
 
 impl Key {
@@ -32,17 +39,21 @@ impl Key {
     pub const TABLE_BYTES: usize = 1 << 20;
 
     pub fn new(name: &str) -> Key {
-        use std::collections::HashSet;
+        use std::collections::HashMap;
         use std::sync::Mutex;
-        static TABLE: Mutex<Option<(HashSet<&'static str>, usize)>> = Mutex::new(None);
+        static TABLE: Mutex<Option<(HashMap<&'static str, &'static Kept>, usize)>> =
+            Mutex::new(None);
         let mut t = TABLE.lock().unwrap_or_else(|e| e.into_inner());
-        let (set, bytes) = t.get_or_insert_with(|| (HashSet::new(), 0));
-        if let Some(k) = set.get(name) {
+        let (map, bytes) = t.get_or_insert_with(|| (HashMap::new(), 0));
+        if let Some(k) = map.get(name) {
             return Key(Repr::Kept(k));
         }
-        if set.len() < Self::TABLE_MAX && *bytes + name.len() <= Self::TABLE_BYTES {
-            let k: &'static str = Box::leak(name.into());
-            set.insert(k);
+        if map.len() < Self::TABLE_MAX && *bytes + name.len() <= Self::TABLE_BYTES {
+            let k: &'static Kept = Box::leak(Box::new(Kept {
+                name: name.into(),
+                gauge: is_gauge(name),
+            }));
+            map.insert(&k.name, k);
             *bytes += name.len();
             return Key(Repr::Kept(k));
         }
@@ -51,8 +62,16 @@ impl Key {
 
     pub fn as_str(&self) -> &str {
         match &self.0 {
-            Repr::Kept(s) => s,
+            Repr::Kept(k) => &k.name,
             Repr::Own(s) => s,
+        }
+    }
+
+    /// [`is_gauge`] of the name.
+    pub fn is_gauge(&self) -> bool {
+        match &self.0 {
+            Repr::Kept(k) => k.gauge,
+            Repr::Own(s) => is_gauge(s),
         }
     }
 }
@@ -298,6 +317,16 @@ mod tests {
         match (&a.0, &b.0) {
             (Repr::Kept(x), Repr::Kept(y)) => assert!(std::ptr::eq(*x, *y), "one copy"),
             _ => panic!("an ordinary name is kept"),
+        }
+        // the kept answer is is_gauge's, kept or not
+        for n in [
+            "sockstat:TCP:inuse",
+            "snmp:Tcp:CurrEstab",
+            "snmp:Tcp:InSegs",
+            "diag:tcp4:LISTEN",
+        ] {
+            assert_eq!(Key::new(n).is_gauge(), is_gauge(n), "{n}");
+            assert_eq!(Key(Repr::Own(n.into())).is_gauge(), is_gauge(n), "{n}");
         }
         // a name beyond the table is its own allocation, and still the same name
         let own = Key(Repr::Own("snmp:Ip:InReceives".into()));

@@ -8,7 +8,7 @@
 //! (the first sample after a reboot).
 
 use super::iface::Segment;
-use crate::counter::{is_gauge, simple_delta};
+use crate::counter::simple_delta;
 use crate::sample::Counters;
 use std::collections::HashMap;
 
@@ -68,7 +68,7 @@ pub fn count(
         .iter()
         .enumerate()
         .map(|(i, (name, cur))| {
-            if is_gauge(name) {
+            if name.is_gauge() {
                 return *cur;
             }
             match (counted, before, &by_name) {
@@ -86,11 +86,11 @@ pub fn count(
             counters
                 .iter()
                 .zip(&vals)
-                .any(|((name, _), v)| !is_gauge(name) && *v > l)
+                .any(|((name, _), v)| *v > l && !name.is_gauge())
         });
     if implausible {
         for ((name, _), v) in counters.iter().zip(vals.iter_mut()) {
-            if !is_gauge(name) {
+            if !name.is_gauge() {
                 *v = 0;
             }
         }
