@@ -370,6 +370,30 @@ fn a_failing_or_hanging_command_costs_no_sample() {
     assert!(outcome("missing").starts_with("not started"), "{v}");
 }
 
+/// Rows of `table` in the database at `db` (0 while it cannot be read yet).
+fn rows(db: &Path, table: &str) -> i64 {
+    rusqlite::Connection::open_with_flags(db, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+        .and_then(|c| {
+            c.query_row(&format!("SELECT count(*) FROM {table}"), [], |r| {
+                r.get::<_, i64>(0)
+            })
+        })
+        .unwrap_or(0)
+}
+
+/// 64 KiB over a loopback TCP connection of the test's own.
+fn move_64k_over_lo() {
+    use std::io::{Read, Write};
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let mut c = std::net::TcpStream::connect(l.local_addr().unwrap()).unwrap();
+    let (mut s, _) = l.accept().unwrap();
+    c.write_all(&[7u8; 64 * 1024]).unwrap();
+    drop(c);
+    let mut sink = Vec::new();
+    s.read_to_end(&mut sink).unwrap();
+    assert_eq!(sink.len(), 64 * 1024);
+}
+
 #[test]
 fn the_daemon_keeps_sampling_while_a_command_hangs() {
     // the live host (its own namespace needs no privilege): lo, and bytes the test sends
@@ -381,15 +405,7 @@ fn the_daemon_keeps_sampling_while_a_command_hangs() {
         "[[alert]]\nname = \"hangs\"\ninterface = \"lo\"\nvolume = \"10 kB\"\nperiod = \"hour\"\ncommand = [\"/bin/sleep\", \"30\"]\ntimeout = \"4s\"\n",
     )
     .unwrap();
-    let count = |table: &str| {
-        rusqlite::Connection::open_with_flags(&env.db, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
-            .and_then(|c| {
-                c.query_row(&format!("SELECT count(*) FROM {table}"), [], |r| {
-                    r.get::<_, i64>(0)
-                })
-            })
-            .unwrap_or(0)
-    };
+    let count = |table: &str| rows(&env.db, table);
     let child = env
         .cmd(&[
             "--config",
@@ -403,17 +419,7 @@ fn the_daemon_keeps_sampling_while_a_command_hangs() {
         .spawn()
         .unwrap();
     wait_for("the baseline", || count("sample") >= 1);
-    {
-        use std::io::{Read, Write};
-        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        let mut c = std::net::TcpStream::connect(l.local_addr().unwrap()).unwrap();
-        let (mut s, _) = l.accept().unwrap();
-        c.write_all(&[7u8; 64 * 1024]).unwrap();
-        drop(c);
-        let mut sink = Vec::new();
-        s.read_to_end(&mut sink).unwrap();
-        assert_eq!(sink.len(), 64 * 1024);
-    }
+    move_64k_over_lo();
     wait_for("the firing", || count("alert_fired") > 0);
     let at_fire = count("sample");
     std::thread::sleep(Duration::from_millis(3000));
@@ -452,15 +458,7 @@ fn the_daemon_holds_more_descriptors_and_its_commands_do_not() {
         ),
     )
     .unwrap();
-    let count = |table: &str| {
-        rusqlite::Connection::open_with_flags(&env.db, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
-            .and_then(|c| {
-                c.query_row(&format!("SELECT count(*) FROM {table}"), [], |r| {
-                    r.get::<_, i64>(0)
-                })
-            })
-            .unwrap_or(0)
-    };
+    let count = |table: &str| rows(&env.db, table);
     let mut cmd = env.cmd(&[
         "--config",
         cfg.to_str().unwrap(),
@@ -496,16 +494,7 @@ fn the_daemon_holds_more_descriptors_and_its_commands_do_not() {
         .skip(3)
         .take(2)
         .collect();
-    {
-        use std::io::{Read, Write};
-        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        let mut c = std::net::TcpStream::connect(l.local_addr().unwrap()).unwrap();
-        let (mut s, _) = l.accept().unwrap();
-        c.write_all(&[7u8; 64 * 1024]).unwrap();
-        drop(c);
-        let mut sink = Vec::new();
-        s.read_to_end(&mut sink).unwrap();
-    }
+    move_64k_over_lo();
     wait_for("the command's report", || {
         std::fs::read_to_string(&seen).is_ok_and(|s| s.ends_with('\n'))
     });

@@ -280,23 +280,20 @@ impl Ids {
         inode: u64,
         name: &[u8],
     ) -> rusqlite::Result<i64> {
-        let k = (boot.to_string(), inode, name.to_vec());
-        if let Some(id) = self.netns.get(&k) {
-            return Ok(*id);
-        }
-        let args = params![boot, inode as i64, name];
-        let id = intern(
-            tx,
-            "SELECT id FROM netns WHERE boot_id = ?1 AND inode = ?2 AND name = ?3",
-            args,
-            "INSERT OR IGNORE INTO netns (boot_id, inode, name) VALUES (?1, ?2, ?3)",
-            args,
-        )?;
-        if self.netns.len() >= super::CACHE_ENTRIES {
-            self.netns.clear();
-        }
-        self.netns.insert(k, id);
-        Ok(id)
+        cached(
+            &mut self.netns,
+            (boot.to_string(), inode, name.to_vec()),
+            || {
+                let args = params![boot, inode as i64, name];
+                intern(
+                    tx,
+                    "SELECT id FROM netns WHERE boot_id = ?1 AND inode = ?2 AND name = ?3",
+                    args,
+                    "INSERT OR IGNORE INTO netns (boot_id, inode, name) VALUES (?1, ?2, ?3)",
+                    args,
+                )
+            },
+        )
     }
 
     fn iface(
@@ -306,24 +303,34 @@ impl Ids {
         ifindex: i64,
         name: &[u8],
     ) -> rusqlite::Result<i64> {
-        let k = (netns, ifindex, name.to_vec());
-        if let Some(id) = self.iface.get(&k) {
-            return Ok(*id);
-        }
-        let args = params![netns, ifindex, name];
-        let id = intern(
-            tx,
-            "SELECT id FROM iface WHERE netns = ?1 AND ifindex = ?2 AND name = ?3",
-            args,
-            "INSERT OR IGNORE INTO iface (netns, ifindex, name) VALUES (?1, ?2, ?3)",
-            args,
-        )?;
-        if self.iface.len() >= super::CACHE_ENTRIES {
-            self.iface.clear();
-        }
-        self.iface.insert(k, id);
-        Ok(id)
+        cached(&mut self.iface, (netns, ifindex, name.to_vec()), || {
+            let args = params![netns, ifindex, name];
+            intern(
+                tx,
+                "SELECT id FROM iface WHERE netns = ?1 AND ifindex = ?2 AND name = ?3",
+                args,
+                "INSERT OR IGNORE INTO iface (netns, ifindex, name) VALUES (?1, ?2, ?3)",
+                args,
+            )
+        })
     }
+}
+
+/// The id of `k` in `cache`, else `find`'s (kept; the cache emptied when full).
+fn cached<K: std::hash::Hash + Eq>(
+    cache: &mut HashMap<K, i64>,
+    k: K,
+    find: impl FnOnce() -> rusqlite::Result<i64>,
+) -> rusqlite::Result<i64> {
+    if let Some(id) = cache.get(&k) {
+        return Ok(*id);
+    }
+    let id = find()?;
+    if cache.len() >= super::CACHE_ENTRIES {
+        cache.clear();
+    }
+    cache.insert(k, id);
+    Ok(id)
 }
 
 /// Writes interval `iv` (without committing: the caller's transaction).
