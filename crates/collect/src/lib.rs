@@ -761,10 +761,17 @@ mod tests {
             }
         }
         let _gone = Gone(name.clone());
-        // two links that stay down: no counter moves when one is renamed
+        // links that stay down: no counter moves when one is renamed; 60 of them, so that a
+        // dump through the kept socket (its receive queue made small) takes several messages
         assert!(ip(&[
             "-n", &name, "link", "add", "nrk0", "type", "veth", "peer", "name", "nrk1"
         ]));
+        for i in 0..29 {
+            let (a, b) = (format!("nrm{i}a"), format!("nrm{i}b"));
+            assert!(ip(&[
+                "-n", &name, "link", "add", &a, "type", "veth", "peer", "name", &b
+            ]));
+        }
         let mut warn = Warnings::default();
         let now = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
@@ -837,6 +844,7 @@ mod tests {
         let entered = sample(None, &mut warn);
         assert!(direct.is_some_and(|d| d.idle && d.ifaces == entered.ifaces));
         assert!(through_socket.idle && entered.idle, "carried both ways");
+        assert_eq!(through_socket.ifaces.len(), 61);
         assert_eq!(through_socket.cookie, entered.cookie);
         assert_eq!(through_socket.ifaces, entered.ifaces);
         assert_eq!(through_socket.name, entered.name);
