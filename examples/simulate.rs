@@ -8,7 +8,6 @@
 //! daemons, many occasional clients); connections live for minutes; the host reboots every
 //! 60 days. Protocol counters use this machine's real counter names.
 
-use nrec_collect::Source;
 use nrec_model::derive::{self, Resolved};
 use nrec_model::sample::{
     IfaceCounters, IfaceSample, LinkInfo, Listener, NsSample, Owner, Sample, TcpSock,
@@ -157,30 +156,23 @@ fn main() {
 
     // Real counter names from this machine (root namespace), so the keyset is realistic.
     let mut warn = Warnings::default();
-    let template: nrec_model::sample::Counters = nrec_collect::collect(
-        &Source::Live,
-        now_ms,
-        None,
-        &Default::default(),
-        None,
-        &mut warn,
-    )
-    .ok()
-    .and_then(|s| s.namespaces.into_iter().next())
-    .map(|ns| ns.counters)
-    .unwrap_or_else(|| {
-        [
-            "Ip:InReceives",
-            "Ip:OutRequests",
-            "Tcp:InSegs",
-            "Tcp:OutSegs",
-            "Udp:InDatagrams",
-        ]
-        .iter()
-        .map(|n| ((*n).into(), 0))
-        .chain(std::iter::once(("sockstat:TCP:inuse".into(), 0)))
-        .collect()
-    });
+    let template: nrec_model::sample::Counters = nrec_collect::collect_all(now_ms, &mut warn)
+        .ok()
+        .and_then(|s| s.namespaces.into_iter().next())
+        .map(|ns| ns.counters)
+        .unwrap_or_else(|| {
+            [
+                "Ip:InReceives",
+                "Ip:OutRequests",
+                "Tcp:InSegs",
+                "Tcp:OutSegs",
+                "Udp:InDatagrams",
+            ]
+            .iter()
+            .map(|n| ((*n).into(), 0))
+            .chain(std::iter::once(("sockstat:TCP:inuse".into(), 0)))
+            .collect()
+        });
     let mut counters: nrec_model::sample::Counters =
         template.iter().map(|(n, _)| (n.clone(), 0)).collect();
     let busy_counter: Vec<usize> = counters

@@ -19,7 +19,7 @@ pub mod history;
 pub mod tui;
 pub mod view;
 
-use nrec_collect::{Source, ebpf, procs};
+use nrec_collect::{ebpf, procs};
 use nrec_model::counter::simple_delta;
 use nrec_model::derive::iface::{self as derive_iface, Placement, Prev};
 use nrec_model::derive::sockets::service_port;
@@ -199,14 +199,7 @@ impl Reader {
         let mut warn = Warnings::default();
         let sockets = conns || !self.reads_conns_on_demand();
         let sample = if sockets {
-            nrec_collect::collect(
-                &Source::Live,
-                now_ms,
-                None,
-                &Default::default(),
-                None,
-                &mut warn,
-            )?
+            nrec_collect::collect_all(now_ms, &mut warn)?
         } else {
             nrec_collect::collect_interfaces(now_ms, &mut warn)?
         };

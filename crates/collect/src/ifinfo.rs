@@ -142,35 +142,28 @@ impl Prober {
     /// ~200 KiB (a dump's replies still pass, a message at a time).
     pub fn watch(&self) -> std::io::Result<()> {
         let fd = self.fd()?;
-        let size: libc::c_int = 16 * 1024;
-        // SAFETY: an int option value and its size.
-        let rc = unsafe {
-            libc::setsockopt(
-                fd.as_raw_fd(),
-                libc::SOL_SOCKET,
-                libc::SO_RCVBUF,
-                (&size as *const libc::c_int).cast(),
-                std::mem::size_of::<libc::c_int>() as libc::socklen_t,
-            )
+        let set = |level: libc::c_int, name: libc::c_int, value: libc::c_int| {
+            // SAFETY: an int option value and its size.
+            let rc = unsafe {
+                libc::setsockopt(
+                    fd.as_raw_fd(),
+                    level,
+                    name,
+                    (&value as *const libc::c_int).cast(),
+                    std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+                )
+            };
+            match rc {
+                0 => Ok(()),
+                _ => Err(std::io::Error::last_os_error()),
+            }
         };
-        if rc != 0 {
-            return Err(std::io::Error::last_os_error());
-        }
-        let group = RTNLGRP_LINK;
-        // SAFETY: an int option value and its size.
-        let rc = unsafe {
-            libc::setsockopt(
-                fd.as_raw_fd(),
-                libc::SOL_NETLINK,
-                libc::NETLINK_ADD_MEMBERSHIP,
-                (&group as *const libc::c_int).cast(),
-                std::mem::size_of::<libc::c_int>() as libc::socklen_t,
-            )
-        };
-        if rc != 0 {
-            return Err(std::io::Error::last_os_error());
-        }
-        Ok(())
+        set(libc::SOL_SOCKET, libc::SO_RCVBUF, 16 * 1024)?;
+        set(
+            libc::SOL_NETLINK,
+            libc::NETLINK_ADD_MEMBERSHIP,
+            RTNLGRP_LINK,
+        )
     }
 
     /// Whether a link changed since the last call (a [`watched`](Prober::watch) socket): drains

@@ -56,6 +56,12 @@ pub fn collect(
     }
 }
 
+/// Every namespace of the live host read in full, as a sample that continues none (the live
+/// view's, and the simulator's template): nothing carried, no listeners.
+pub fn collect_all(now_ms: i64, warn: &mut Warnings) -> Result<Sample> {
+    collect(&Source::Live, now_ms, None, &Priors::new(), None, warn)
+}
+
 /// What the newest stored sample left of each namespace, by inode.
 pub type Priors = std::collections::HashMap<u64, Prior>;
 
