@@ -370,17 +370,6 @@ fn a_failing_or_hanging_command_costs_no_sample() {
     assert!(outcome("missing").starts_with("not started"), "{v}");
 }
 
-/// Rows of `table` in the database at `db` (0 while it cannot be read yet).
-fn rows(db: &Path, table: &str) -> i64 {
-    rusqlite::Connection::open_with_flags(db, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
-        .and_then(|c| {
-            c.query_row(&format!("SELECT count(*) FROM {table}"), [], |r| {
-                r.get::<_, i64>(0)
-            })
-        })
-        .unwrap_or(0)
-}
-
 /// 64 KiB over a loopback TCP connection of the test's own.
 fn move_64k_over_lo() {
     use std::io::{Read, Write};
@@ -405,7 +394,7 @@ fn the_daemon_keeps_sampling_while_a_command_hangs() {
         "[[alert]]\nname = \"hangs\"\ninterface = \"lo\"\nvolume = \"10 kB\"\nperiod = \"hour\"\ncommand = [\"/bin/sleep\", \"30\"]\ntimeout = \"4s\"\n",
     )
     .unwrap();
-    let count = |table: &str| rows(&env.db, table);
+    let count = |table: &str| env.rows(table);
     let child = env
         .cmd(&[
             "--config",
@@ -458,7 +447,7 @@ fn the_daemon_holds_more_descriptors_and_its_commands_do_not() {
         ),
     )
     .unwrap();
-    let count = |table: &str| rows(&env.db, table);
+    let count = |table: &str| env.rows(table);
     let mut cmd = env.cmd(&[
         "--config",
         cfg.to_str().unwrap(),

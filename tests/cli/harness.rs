@@ -285,6 +285,18 @@ impl Env {
             .unwrap()
     }
 
+    /// Rows of `table`, read without writing (a daemon may be recording): 0 while the
+    /// database cannot be read yet.
+    pub fn rows(&self, table: &str) -> i64 {
+        rusqlite::Connection::open_with_flags(&self.db, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+            .and_then(|c| {
+                c.query_row(&format!("SELECT count(*) FROM {table}"), [], |r| {
+                    r.get::<_, i64>(0)
+                })
+            })
+            .unwrap_or(0)
+    }
+
     pub fn sql(&self) -> rusqlite::Connection {
         rusqlite::Connection::open(&self.db).unwrap()
     }

@@ -91,14 +91,7 @@ impl Kept {
         }
         match self.prober.links_noting().ok()? {
             (l, false) if !l.is_empty() => {
-                let same = l.len() == prior.ifaces.len()
-                    && l.iter().all(|(c, ix)| {
-                        prior
-                            .ifaces
-                            .iter()
-                            .any(|p| p.ifindex == *ix && p.name == c.name)
-                    });
-                self.named.set(self.watching && same);
+                self.named.set(self.watching && prior.same_names(&l));
                 Some(l)
             }
             _ => {

@@ -265,12 +265,19 @@ pub(crate) fn listener_owner(
 /// The rows of namespaces and interfaces a writer has met: a daemon's samples name the same
 /// ones every time, and looking each up again cost two queries per namespace and sample.
 /// Rows are never deleted; after a failed transaction the writer starts a new cache (an id
-/// it inserted may be gone). Bounded like the other caches.
+/// it inserted may be gone). Bounded like the other caches; a hit allocates nothing.
 #[derive(Default)]
 pub(crate) struct Ids {
-    netns: HashMap<(String, u64, Vec<u8>), i64>,
-    iface: HashMap<(i64, i64, Vec<u8>), i64>,
+    /// The boot the namespaces below are of.
+    boot: String,
+    /// inode → (name, row)
+    netns: HashMap<u64, Named>,
+    /// (namespace row, ifindex) → (name, row)
+    iface: HashMap<(i64, i64), Named>,
 }
+
+/// The rows of one key, by name.
+type Named = Vec<(Vec<u8>, i64)>;
 
 impl Ids {
     fn netns(
@@ -280,20 +287,20 @@ impl Ids {
         inode: u64,
         name: &[u8],
     ) -> rusqlite::Result<i64> {
-        cached(
-            &mut self.netns,
-            (boot.to_string(), inode, name.to_vec()),
-            || {
-                let args = params![boot, inode as i64, name];
-                intern(
-                    tx,
-                    "SELECT id FROM netns WHERE boot_id = ?1 AND inode = ?2 AND name = ?3",
-                    args,
-                    "INSERT OR IGNORE INTO netns (boot_id, inode, name) VALUES (?1, ?2, ?3)",
-                    args,
-                )
-            },
-        )
+        if self.boot != boot {
+            self.boot = boot.to_string();
+            self.netns.clear();
+        }
+        cached(&mut self.netns, inode, name, || {
+            let args = params![boot, inode as i64, name];
+            intern(
+                tx,
+                "SELECT id FROM netns WHERE boot_id = ?1 AND inode = ?2 AND name = ?3",
+                args,
+                "INSERT OR IGNORE INTO netns (boot_id, inode, name) VALUES (?1, ?2, ?3)",
+                args,
+            )
+        })
     }
 
     fn iface(
@@ -303,7 +310,7 @@ impl Ids {
         ifindex: i64,
         name: &[u8],
     ) -> rusqlite::Result<i64> {
-        cached(&mut self.iface, (netns, ifindex, name.to_vec()), || {
+        cached(&mut self.iface, (netns, ifindex), name, || {
             let args = params![netns, ifindex, name];
             intern(
                 tx,
@@ -316,20 +323,24 @@ impl Ids {
     }
 }
 
-/// The id of `k` in `cache`, else `find`'s (kept; the cache emptied when full).
+/// The row of (`k`, `name`) in `cache`, else `find`'s (kept; the cache emptied when full).
 fn cached<K: std::hash::Hash + Eq>(
-    cache: &mut HashMap<K, i64>,
+    cache: &mut HashMap<K, Named>,
     k: K,
+    name: &[u8],
     find: impl FnOnce() -> rusqlite::Result<i64>,
 ) -> rusqlite::Result<i64> {
-    if let Some(id) = cache.get(&k) {
+    if let Some((_, id)) = cache
+        .get(&k)
+        .and_then(|v| v.iter().find(|(n, _)| n == name))
+    {
         return Ok(*id);
     }
     let id = find()?;
     if cache.len() >= super::CACHE_ENTRIES {
         cache.clear();
     }
-    cache.insert(k, id);
+    cache.entry(k).or_default().push((name.to_vec(), id));
     Ok(id)
 }
 

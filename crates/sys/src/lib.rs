@@ -173,27 +173,22 @@ pub fn user_by_name(name: &str) -> Option<(u32, u32)> {
 /// The soft limit of open descriptors before [`raise_open_files`] raised it (0: not raised).
 static OPEN_FILES_BEFORE: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
 
-/// Raises the soft limit of open descriptors to the hard one; the new soft limit. The daemon
-/// holds two netlink sockets in every network namespace (a destroy listener and an rtnetlink
+/// Raises the soft limit of open descriptors to the hard one (where it cannot, it stays).
+/// The daemon holds two netlink sockets in every network namespace (a destroy listener and an rtnetlink
 /// socket), more than the default soft limit of 1 024 on a host with 500 containers; the
 /// hard limit (systemd: 524 288) is the system's word on what it may hold. Programs it
 /// starts get the soft limit back ([`drop_privileges_for_exec`]), as systemd asks.
-pub fn raise_open_files() -> u64 {
+pub fn raise_open_files() {
     // SAFETY: getrlimit/setrlimit on a local struct.
     unsafe {
         let mut r: libc::rlimit = std::mem::zeroed();
-        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut r) != 0 {
-            return 0;
-        }
-        if r.rlim_cur < r.rlim_max {
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut r) == 0 && r.rlim_cur < r.rlim_max {
             let before = r.rlim_cur;
             r.rlim_cur = r.rlim_max;
             if libc::setrlimit(libc::RLIMIT_NOFILE, &r) == 0 {
                 OPEN_FILES_BEFORE.store(before, std::sync::atomic::Ordering::Relaxed);
             }
         }
-        let _ = libc::getrlimit(libc::RLIMIT_NOFILE, &mut r);
-        r.rlim_cur
     }
 }
 

@@ -195,12 +195,26 @@ impl Prior {
     }
 
     pub fn unchanged(&self, cookie: Option<u64>, links: &[(IfaceCounters, u32)]) -> bool {
-        self.same(cookie)
-            && links.len() == self.ifaces.len()
+        self.same(cookie) && self.matches(links, |p, c| p.counters == c.counters)
+    }
+
+    /// Whether `links` are this prior's interfaces by name and index, their counters aside.
+    pub fn same_names(&self, links: &[(IfaceCounters, u32)]) -> bool {
+        self.matches(links, |_, _| true)
+    }
+
+    /// Whether `links` are this prior's interfaces, one for one by name and index, each as
+    /// `also` asks.
+    fn matches(
+        &self,
+        links: &[(IfaceCounters, u32)],
+        also: impl Fn(&PriorIface, &IfaceCounters) -> bool,
+    ) -> bool {
+        links.len() == self.ifaces.len()
             && links.iter().all(|(c, ix)| {
                 self.ifaces
                     .iter()
-                    .any(|p| p.ifindex == *ix && p.name == c.name && p.counters == c.counters)
+                    .any(|p| p.ifindex == *ix && p.name == c.name && also(p, c))
             })
     }
 

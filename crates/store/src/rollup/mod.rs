@@ -213,12 +213,36 @@ pub(crate) fn load_row(
     day: i64,
     series: i64,
 ) -> rusqlite::Result<Option<DayRow>> {
-    let row: Option<(Vec<u8>, Option<Vec<u8>>)> = conn
-        .prepare_cached("SELECT total, quarters FROM rollup WHERE id = ?1")?
-        .query_row([key(kind, day, series)], |r| Ok((r.get(0)?, r.get(1)?)))
-        .optional()?;
-    row.map(|(t, q)| decode_row(&t, q.as_deref(), day, series))
+    raw_row(conn, key(kind, day, series))?
+        .map(|(t, q)| decode_row(&t, q.as_deref(), day, series))
         .transpose()
+}
+
+/// One rollup row as stored: (total, quarters).
+type RawRow = (Vec<u8>, Option<Vec<u8>>);
+
+fn raw_row(conn: &Connection, id: i64) -> rusqlite::Result<Option<RawRow>> {
+    conn.prepare_cached("SELECT total, quarters FROM rollup WHERE id = ?1")?
+        .query_row([id], |r| Ok((r.get(0)?, r.get(1)?)))
+        .optional()
+}
+
+/// Stores one row's encoded vectors. UPDATE keeps a row where it is (INSERT OR REPLACE
+/// would move it to a new rowid on every sample and leave half-empty pages behind).
+fn put_raw_row(
+    conn: &Connection,
+    id: i64,
+    (total, quarters): (&[u8], Option<&[u8]>),
+    exists: bool,
+) -> rusqlite::Result<()> {
+    let sql = if exists {
+        "UPDATE rollup SET total = ?2, quarters = ?3 WHERE id = ?1"
+    } else {
+        "INSERT INTO rollup (id, total, quarters) VALUES (?1, ?2, ?3)"
+    };
+    conn.prepare_cached(sql)?
+        .execute(params![id, total, quarters])?;
+    Ok(())
 }
 
 pub(crate) fn decode_row(
@@ -247,16 +271,7 @@ fn store_row(
     let mut total = Vec::new();
     encode_vec(&row.total, &mut total);
     let q = row.quarters.as_ref().map(encode_quarters);
-    // UPDATE keeps the row where it is (INSERT OR REPLACE would move it to a new rowid on
-    // every sample and leave half-empty pages behind).
-    let sql = if exists {
-        "UPDATE rollup SET total = ?2, quarters = ?3 WHERE id = ?1"
-    } else {
-        "INSERT INTO rollup (id, total, quarters) VALUES (?1, ?2, ?3)"
-    };
-    conn.prepare_cached(sql)?
-        .execute(params![key(kind, day, series), total, q])?;
-    Ok(())
+    put_raw_row(conn, key(kind, day, series), (&total, q.as_deref()), exists)
 }
 
 use crate::CACHE_ENTRIES;
@@ -571,11 +586,7 @@ fn add_one_quarter(
     v: &[u64],
 ) -> rusqlite::Result<bool> {
     let id = key(kind, day, series);
-    let row: Option<(Vec<u8>, Option<Vec<u8>>)> = conn
-        .prepare_cached("SELECT total, quarters FROM rollup WHERE id = ?1")?
-        .query_row([id], |r| Ok((r.get(0)?, r.get(1)?)))
-        .optional()?;
-    let Some((old_total, Some(quarters))) = row else {
+    let Some((old_total, Some(quarters))) = raw_row(conn, id)? else {
         return Ok(false);
     };
     let Some(quarters) = codec::add_to_quarter(&quarters, q, v) else {
@@ -586,8 +597,7 @@ fn add_one_quarter(
     add_into(&mut sum, total);
     let mut enc = Vec::with_capacity(old_total.len() + 8);
     encode_vec(&sum, &mut enc);
-    conn.prepare_cached("UPDATE rollup SET total = ?2, quarters = ?3 WHERE id = ?1")?
-        .execute(params![id, enc, quarters])?;
+    put_raw_row(conn, id, (&enc, Some(&quarters)), true)?;
     Ok(true)
 }
 
