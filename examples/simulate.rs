@@ -423,6 +423,7 @@ fn main() {
                 name: b"root".to_vec(),
                 ifaces,
                 counters: counters.clone(),
+                carried: None,
                 listeners: Some(
                     procs
                         .iter()

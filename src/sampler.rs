@@ -362,6 +362,8 @@ impl Sampler {
         )?;
         fill_idle(&mut sample, &mut base);
         let prepared = derive::prepare(&base, &sample, warn);
+        // (its readings are counted: what follows holds the sample and the interval only)
+        drop(base);
         let found = resolve(
             w,
             &prepared,

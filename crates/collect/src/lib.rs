@@ -814,7 +814,7 @@ mod tests {
                     duplex: i.link.duplex,
                 })
                 .collect(),
-            quiet: quiet(&ns.counters),
+            quiet: quiet(ns.protocol()),
             read_ms: now,
         };
         let priors: Priors = [(ns.inode, prior)].into_iter().collect();

@@ -60,7 +60,7 @@ pub(crate) fn convert_v2(conn: &Connection) -> rusqlite::Result<u64> {
         };
         let before = match (prev, last.get(&netns)) {
             (Some(p), Some((s, k, v))) if *s == p => Some(Last {
-                names: Some(names[k].clone()),
+                names: Some(names[k].as_slice().into()),
                 readings: v.clone(),
             }),
             _ => None,

@@ -15,7 +15,7 @@ use nrec_model::derive::{
     Baseline, Interval, Listeners, NsBaseline, NsSockets, ProcRef, proto, sockets,
 };
 use nrec_model::identity::{container_of, unit_of};
-use nrec_model::sample::{Counters, IfaceSample, Key, NsSample, Owner};
+use nrec_model::sample::{Counters, IfaceSample, Key, NsSample, Owner, Protocol};
 use rusqlite::{Connection, OptionalExtension, Transaction, params};
 use std::collections::HashMap;
 
@@ -50,10 +50,13 @@ pub(crate) fn last_sample(conn: &Connection) -> rusqlite::Result<Option<Last>> {
 /// Everything stored with the newest sample (`last`) that sample `s` is counted against: its
 /// interfaces' readings, and for each of `s`'s namespaces known then its protocol readings,
 /// socket dump and open listener spans; the stored eBPF reading when `s` has one to count.
+/// The rows of namespaces and interfaces it meets go to `ids`: writing the sample then looks
+/// none of them up again.
 pub(crate) fn baseline(
     conn: &Connection,
     last: Option<Last>,
     s: &NsSamples<'_>,
+    ids: &mut Ids,
 ) -> rusqlite::Result<Baseline> {
     let mut b = Baseline {
         last,
@@ -66,17 +69,45 @@ pub(crate) fn baseline(
     let Some(last) = b.last.clone() else {
         return Ok(b);
     };
-    b.ifaces = prev_ifaces(conn, last.id)?;
+    b.ifaces = prev_ifaces(conn, last.id, s.boot_id, ids)?;
     let mut keysets = HashMap::new();
     for ns in s.namespaces {
-        let id: Option<i64> = conn
-            .prepare_cached("SELECT id FROM netns WHERE boot_id = ?1 AND inode = ?2 AND name = ?3")?
-            .query_row(params![s.boot_id, ns.inode as i64, ns.name], |r| r.get(0))
+        // one statement per namespace: its row, readings and socket dump (each valid only
+        // when stored with `last`)
+        type Row = (i64, Option<(i64, Vec<u8>, i64)>, Option<(i64, Vec<u8>)>);
+        let row: Option<Row> = conn
+            .prepare_cached(
+                "SELECT n.id, p.sample, p.vals, p.keyset, k.sample, k.socks
+                 FROM netns n LEFT JOIN proto_last p ON p.netns = n.id
+                              LEFT JOIN sock_base k ON k.netns = n.id
+                 WHERE n.boot_id = ?1 AND n.inode = ?2 AND n.name = ?3",
+            )?
+            .query_row(params![s.boot_id, ns.inode as i64, ns.name], |r| {
+                let proto = match r.get::<_, Option<i64>>(1)? {
+                    Some(at) => Some((at, r.get(2)?, r.get(3)?)),
+                    None => None,
+                };
+                let socks = match r.get::<_, Option<i64>>(4)? {
+                    Some(at) => Some((at, r.get(5)?)),
+                    None => None,
+                };
+                Ok((r.get(0)?, proto, socks))
+            })
             .optional()?;
-        let Some(id) = id else { continue };
+        let Some((id, proto, socks)) = row else {
+            continue;
+        };
+        ids.know_netns(s.boot_id, ns.inode, &ns.name, id);
+        let proto = proto.filter(|(at, _, _)| *at == last.id);
+        let socks = socks.filter(|(at, _)| *at == last.id);
         let nb = NsBaseline {
-            proto: proto_last(conn, (id, last.id), &ns.counters, &mut keysets)?,
-            sockets: socket_base(conn, id, last.id)?,
+            proto: match proto {
+                Some((_, blob, keyset)) => {
+                    proto_last(conn, id, (&blob, keyset), &ns.counters, &mut keysets)?
+                }
+                None => None,
+            },
+            sockets: socks.map(|(at, blob)| socket_base(at, &blob)).transpose()?,
             listeners: open_listeners(conn, id, last.id)?,
         };
         b.namespaces.insert((ns.inode, ns.name.clone()), nb);
@@ -92,49 +123,56 @@ pub struct NsSamples<'a> {
     pub ebpf: bool,
 }
 
-fn prev_ifaces(conn: &Connection, sample: i64) -> rusqlite::Result<Vec<Prev>> {
+fn prev_ifaces(
+    conn: &Connection,
+    sample: i64,
+    boot: &str,
+    ids: &mut Ids,
+) -> rusqlite::Result<Vec<Prev>> {
     let mut st = conn.prepare_cached(
         "SELECT n.inode, i.ifindex, i.name,
                 x.rx_bytes, x.rx_packets, x.rx_errs, x.rx_drop, x.rx_fifo, x.rx_frame, x.rx_compressed, x.rx_multicast,
-                x.tx_bytes, x.tx_packets, x.tx_errs, x.tx_drop, x.tx_fifo, x.tx_colls, x.tx_carrier, x.tx_compressed
+                x.tx_bytes, x.tx_packets, x.tx_errs, x.tx_drop, x.tx_fifo, x.tx_colls, x.tx_carrier, x.tx_compressed,
+                i.id, i.netns, n.boot_id
          FROM iface_last x JOIN iface i ON i.id = x.iface JOIN netns n ON n.id = i.netns
          WHERE x.sample = ?1",
     )?;
-    let rows = st.query_map([sample], |r| {
+    let mut rows = st.query([sample])?;
+    let mut out = Vec::new();
+    while let Some(r) = rows.next()? {
         let mut c = [0u64; 16];
         for (k, slot) in c.iter_mut().enumerate() {
             *slot = from_sql(r.get(3 + k)?);
         }
-        Ok(Prev {
+        let p = Prev {
             netns_inode: r.get(0)?,
             ifindex: r.get(1)?,
             name: r.bounded(2, limit::IFNAME)?,
             counters: c,
-        })
-    })?;
-    rows.collect()
+        };
+        // (an interface of another boot's namespace is no row this sample writes)
+        if r.get_ref(21)?.as_str_or_null()? == Some(boot) {
+            ids.know_iface(r.get(20)?, p.ifindex, &p.name, r.get(19)?);
+        }
+        out.push(p);
+    }
+    Ok(out)
 }
 
-/// A namespace's protocol readings when they were stored with `sample`.
+/// A namespace's protocol readings as stored (`blob` of `keyset`) with the newest sample.
 /// The counter names are those of the namespace's counters in the sample (`now`) unless they
 /// changed (a new kernel, a captured tree): then they are given.
 /// `keysets`: the names of each keyset read so far by this baseline (every namespace of a
 /// host has the same ~440, so they are read and split once per sample, not per namespace).
 fn proto_last(
     conn: &Connection,
-    (netns, sample): (i64, i64),
+    netns: i64,
+    (blob, keyset): (&[u8], i64),
     now: &Counters,
-    keysets: &mut HashMap<i64, (String, Vec<Key>)>,
+    keysets: &mut HashMap<i64, (String, std::sync::Arc<[Key]>)>,
 ) -> rusqlite::Result<Option<proto::Last>> {
-    let row: Option<(i64, Vec<u8>, i64)> = conn
-        .prepare_cached("SELECT sample, vals, keyset FROM proto_last WHERE netns = ?1")?
-        .query_row([netns], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
-        .optional()?;
-    let Some((_, blob, keyset)) = row.filter(|(s, _, _)| *s == sample) else {
-        return Ok(None);
-    };
     let readings =
-        decode_varints(&blob).ok_or_else(|| malformed(format!("proto_last of netns {netns}")))?;
+        decode_varints(blob).ok_or_else(|| malformed(format!("proto_last of netns {netns}")))?;
     let (names, keys) = match keysets.entry(keyset) {
         std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
         std::collections::hash_map::Entry::Vacant(e) => {
@@ -176,28 +214,15 @@ fn same_names(joined: &str, now: &Counters) -> bool {
     rest.is_empty()
 }
 
-/// A namespace's socket dump when it was stored with `sample`: cookie → (bytes acked, bytes
-/// received, process row or 0).
-fn socket_base(
-    conn: &Connection,
-    netns: i64,
-    sample: i64,
-) -> rusqlite::Result<Option<sockets::Baseline>> {
-    let row: Option<(i64, Vec<u8>)> = conn
-        .prepare_cached("SELECT sample, socks FROM sock_base WHERE netns = ?1")?
-        .query_row([netns], |r| Ok((r.get(0)?, r.get(1)?)))
-        .optional()?;
-    let Some((stored, blob)) = row.filter(|(s, _)| *s == sample) else {
-        return Ok(None);
-    };
-    let v = decode_varints(&blob)
+/// A namespace's socket dump as stored (`blob`, with sample `stored`): cookie → (bytes acked,
+/// bytes received, process row or 0).
+fn socket_base(stored: i64, blob: &[u8]) -> rusqlite::Result<sockets::Baseline> {
+    let v = decode_varints(blob)
         .filter(|v| v.len() % 4 == 0)
         .ok_or_else(|| malformed(format!("sock_base of sample {stored}")))?;
-    Ok(Some(
-        v.chunks(4)
-            .map(|c| (c[0], (c[1], c[2], c[3] as i64)))
-            .collect(),
-    ))
+    Ok(v.chunks(4)
+        .map(|c| (c[0], (c[1], c[2], c[3] as i64)))
+        .collect())
 }
 
 /// The listener spans of a namespace still open at `sample`.
@@ -280,6 +305,25 @@ pub(crate) struct Ids {
 type Named = Vec<(Vec<u8>, i64)>;
 
 impl Ids {
+    /// Keeps the row of namespace (`inode`, `name`) of `boot`, found by a query of its own.
+    fn know_netns(&mut self, boot: &str, inode: u64, name: &[u8], id: i64) {
+        self.boot_is(boot);
+        keep(&mut self.netns, inode, name, id);
+    }
+
+    /// Keeps the row of interface (`ifindex`, `name`) of namespace row `netns`.
+    fn know_iface(&mut self, netns: i64, ifindex: i64, name: &[u8], id: i64) {
+        keep(&mut self.iface, (netns, ifindex), name, id);
+    }
+
+    /// The namespaces kept are of `boot` (those of another are forgotten).
+    fn boot_is(&mut self, boot: &str) {
+        if self.boot != boot {
+            self.boot = boot.to_string();
+            self.netns.clear();
+        }
+    }
+
     fn netns(
         &mut self,
         tx: &Transaction<'_>,
@@ -287,10 +331,7 @@ impl Ids {
         inode: u64,
         name: &[u8],
     ) -> rusqlite::Result<i64> {
-        if self.boot != boot {
-            self.boot = boot.to_string();
-            self.netns.clear();
-        }
+        self.boot_is(boot);
         cached(&mut self.netns, inode, name, || {
             let args = params![boot, inode as i64, name];
             intern(
@@ -337,11 +378,19 @@ fn cached<K: std::hash::Hash + Eq>(
         return Ok(*id);
     }
     let id = find()?;
-    if cache.len() >= super::CACHE_ENTRIES {
+    keep(cache, k, name, id);
+    Ok(id)
+}
+
+/// Keeps (`k`, `name`) → `id` in `cache` (emptied when full).
+fn keep<K: std::hash::Hash + Eq>(cache: &mut HashMap<K, Named>, k: K, name: &[u8], id: i64) {
+    if cache.len() >= super::CACHE_ENTRIES && !cache.contains_key(&k) {
         cache.clear();
     }
-    cache.entry(k).or_default().push((name.to_vec(), id));
-    Ok(id)
+    let named = cache.entry(k).or_default();
+    if !named.iter().any(|(n, _)| n == name) {
+        named.push((name.to_vec(), id));
+    }
 }
 
 /// Writes interval `iv` (without committing: the caller's transaction).
@@ -506,15 +555,16 @@ fn write_proto(
     c: &proto::Counted,
     keysets: &mut Keysets,
 ) -> rusqlite::Result<()> {
-    let keyset = keysets.id(tx, &ns.counters)?;
+    let counters = ns.protocol();
+    let keyset = keysets.id(tx, counters)?;
     let mut blob = Vec::new();
     super::rollup::encode_vec(&c.vals, &mut blob);
     tx.prepare_cached(
         "INSERT INTO proto_sample (sample, netns, keyset, counted, vals) VALUES (?1, ?2, ?3, ?4, ?5)",
     )?
     .execute(params![sample, netns, keyset, c.counted, blob])?;
-    let mut raw = Vec::with_capacity(ns.counters.len() * 2);
-    encode_varints(ns.counters.iter().map(|(_, v)| *v), &mut raw);
+    let mut raw = Vec::with_capacity(counters.len() * 2);
+    encode_varints(counters.iter().map(|(_, v)| v), &mut raw);
     // a carried namespace keeps the time of its last read (the row it replaces says it)
     tx.prepare_cached(
         "INSERT OR REPLACE INTO proto_last (netns, sample, keyset, vals, read_ms, quiet, cookie)
@@ -529,7 +579,7 @@ fn write_proto(
         raw,
         ns.idle,
         ts_ms,
-        idle::quiet(&ns.counters) as i64,
+        idle::quiet(counters) as i64,
         ns.cookie.map(to_sql)
     ])?;
     Ok(())
@@ -542,16 +592,14 @@ fn write_proto(
 struct Keysets(Vec<(Vec<Key>, i64)>);
 
 impl Keysets {
-    fn id(&mut self, tx: &Transaction<'_>, counters: &Counters) -> rusqlite::Result<i64> {
-        let same = |keys: &[Key]| {
-            keys.len() == counters.len() && keys.iter().zip(counters).all(|(a, (b, _))| a == b)
-        };
+    fn id(&mut self, tx: &Transaction<'_>, counters: Protocol<'_>) -> rusqlite::Result<i64> {
+        let same = |keys: &[Key]| keys.len() == counters.len() && keys.iter().eq(counters.names());
         if let Some((_, id)) = self.0.iter().find(|(k, _)| same(k)) {
             return Ok(*id);
         }
         let names: String = counters
-            .iter()
-            .map(|(k, _)| k.as_str())
+            .names()
+            .map(Key::as_str)
             .collect::<Vec<_>>()
             .join("\n");
         let id = intern(
@@ -563,8 +611,7 @@ impl Keysets {
         )?;
         // (a crafted tree's namespaces could each have their own: a few are kept)
         if self.0.len() < 8 {
-            self.0
-                .push((counters.iter().map(|(k, _)| k.clone()).collect(), id));
+            self.0.push((counters.names().cloned().collect(), id));
         }
         Ok(id)
     }
@@ -802,18 +849,37 @@ mod tests {
         };
         tx.execute("INSERT INTO sock_base VALUES (1, 41, ?1)", [blob])
             .unwrap();
-        let b = socket_base(&tx, 1, 41).unwrap().unwrap();
+        tx.execute(
+            "INSERT INTO netns (id, boot_id, inode, name) VALUES (1, 'boot-a', 7, x'726f6f74')",
+            [],
+        )
+        .unwrap();
+        let ns = NsSample {
+            inode: 7,
+            name: b"root".to_vec(),
+            ..NsSample::of_ifaces(Vec::new())
+        };
+        let at = |id: i64| {
+            let last = Last {
+                id,
+                mono_ms: 0,
+                ts_ms: 0,
+                boot_id: "boot-a".into(),
+            };
+            let s = NsSamples {
+                boot_id: "boot-a",
+                namespaces: std::slice::from_ref(&ns),
+                ebpf: false,
+            };
+            baseline(&tx, Some(last), &s, &mut Ids::default())
+                .map(|mut b| b.namespaces.remove(&(7, b"root".to_vec())).unwrap().sockets)
+        };
+        let b = at(41).unwrap().unwrap();
         assert_eq!(b[&5], (100, 200, 7));
         assert_eq!(b[&9], (u64::MAX, 1, 0));
-        assert!(
-            socket_base(&tx, 1, 42).unwrap().is_none(),
-            "a gap: no baseline"
-        );
+        assert!(at(42).unwrap().is_none(), "a gap: no baseline");
         tx.execute("UPDATE sock_base SET socks = x'8080'", [])
             .unwrap();
-        assert!(
-            socket_base(&tx, 1, 41).is_err(),
-            "a corrupt blob is an error"
-        );
+        assert!(at(41).is_err(), "a corrupt blob is an error");
     }
 }

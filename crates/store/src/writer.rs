@@ -56,8 +56,10 @@ impl Writer {
 
     /// What the newest stored sample (`last`, as [`Writer::last_sample`] read it) left for
     /// the next one, for these namespaces.
-    pub fn baseline(&self, last: Option<Last>, s: &NsSamples<'_>) -> Result<Baseline> {
-        read_in_one(&self.r.conn, |c| write::baseline(c, last, s)).map_err(|e| self.db(e))
+    pub fn baseline(&mut self, last: Option<Last>, s: &NsSamples<'_>) -> Result<Baseline> {
+        let ids = &mut self.ids;
+        read_in_one(&self.r.conn, |c| write::baseline(c, last, s, ids))
+            .map_err(|e| db_error(&self.r.path, e))
     }
 
     /// What the newest stored sample (`last`) left of each namespace for carrying the idle

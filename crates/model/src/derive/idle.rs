@@ -22,7 +22,9 @@
 use super::NsBaseline;
 #[cfg(test)]
 use crate::sample::Key;
-use crate::sample::{Counters, IfaceCounters, IfaceSample, LinkInfo, Listener, NsSample, TcpSock};
+use crate::sample::{
+    Carried, Counters, IfaceCounters, IfaceSample, LinkInfo, Listener, NsSample, Protocol, TcpSock,
+};
 
 /// How much of a namespace's state acts without a packet, as its last full read showed it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -76,15 +78,15 @@ const TIMED_STATES: [&str; 8] = [
 
 /// What a full read of a namespace's counters says of carrying it next time (one pass over
 /// them: it runs for every namespace of every sample).
-pub fn quiet(c: &Counters) -> Quiet {
+pub fn quiet(c: Protocol<'_>) -> Quiet {
     // (seen, non-zero) of the state with timers, and of the sockets besides listeners
     let (mut timed_seen, mut timed) = (0usize, false);
     let (mut sockets_seen, mut sockets) = (0usize, false);
-    for (k, v) in c {
+    for (k, v) in c.iter() {
         match k.as_str() {
             "sockstat:TCP:tw" | "sockstat:FRAG:inuse" | "sockstat6:FRAG6:inuse" => {
                 timed_seen += 1;
-                timed |= *v != 0;
+                timed |= v != 0;
             }
             "sockstat:UDP:inuse"
             | "sockstat:UDPLITE:inuse"
@@ -95,7 +97,7 @@ pub fn quiet(c: &Counters) -> Quiet {
             | "diag:tcp4:ESTABLISHED"
             | "diag:tcp6:ESTABLISHED" => {
                 sockets_seen += 1;
-                sockets |= *v != 0;
+                sockets |= v != 0;
             }
             _ => {
                 let Some(state) = k
@@ -109,7 +111,7 @@ pub fn quiet(c: &Counters) -> Quiet {
                     // (`socket_summary`): request sockets are made by a SYN and announce
                     // themselves with SYN-ACK retransmissions
                     timed_seen += usize::from(state != "SYN_RECV");
-                    timed |= *v != 0;
+                    timed |= v != 0;
                 }
             }
         }
@@ -263,17 +265,16 @@ pub fn fill(ns: &mut NsSample, base: &mut NsBaseline, host: Option<&Counters>) -
     {
         return false;
     }
-    // the names move to the sample: the baseline's are then the sample's (None)
-    let names = proto.names.take().unwrap_or_default();
-    let host = host.map_or(&[][..], Vec::as_slice);
-    ns.counters = names
-        .into_iter()
-        .zip(&proto.readings)
-        .map(|(k, v)| {
-            let v = host.iter().find(|(n, _)| *n == k).map_or(*v, |(_, h)| *h);
-            (k, v)
-        })
-        .collect();
+    // the names move to the sample (shared, not copied) and so do the readings: the
+    // derivation counts a carried namespace without them (`proto::count_carried`)
+    let names = proto.names.take().unwrap_or_else(|| [].into());
+    let mut values = std::mem::take(&mut proto.readings);
+    for (h, v) in host.map_or(&[][..], Vec::as_slice) {
+        if let Some(i) = names.iter().position(|k| k == h) {
+            values[i] = *v;
+        }
+    }
+    ns.carried = Some(Carried { names, values });
     ns.tcp = base.sockets.as_ref().map(|b| {
         let mut v: Vec<TcpSock> = b
             .iter()
@@ -347,17 +348,17 @@ mod tests {
 
     #[test]
     fn only_state_without_timers_is_quiet() {
-        assert_eq!(quiet(&counters(&[])), Quiet::Listeners);
+        assert_eq!(quiet(Protocol::Read(&counters(&[]))), Quiet::Listeners);
         assert_eq!(
-            quiet(&counters(&[("diag:tcp6:LISTEN", 3)])),
+            quiet(Protocol::Read(&counters(&[("diag:tcp6:LISTEN", 3)]))),
             Quiet::Listeners
         );
         assert_eq!(
-            quiet(&counters(&[("diag:tcp4:ESTABLISHED", 2)])),
+            quiet(Protocol::Read(&counters(&[("diag:tcp4:ESTABLISHED", 2)]))),
             Quiet::Sockets
         );
         assert_eq!(
-            quiet(&counters(&[("sockstat6:UDP6:inuse", 1)])),
+            quiet(Protocol::Read(&counters(&[("sockstat6:UDP6:inuse", 1)]))),
             Quiet::Sockets
         );
         for timed in [
@@ -368,17 +369,21 @@ mod tests {
             "diag:tcp6:TIME_WAIT",
             "diag:tcp4:SYN_RECV",
         ] {
-            assert_eq!(quiet(&counters(&[(timed, 1)])), Quiet::No, "{timed}");
+            assert_eq!(
+                quiet(Protocol::Read(&counters(&[(timed, 1)]))),
+                Quiet::No,
+                "{timed}"
+            );
         }
         // what a read did not see is not known to be idle (but for SYN_RECV, left unknown
         // beside listeners)
         let mut no_syn_recv = counters(&[("diag:tcp4:LISTEN", 1)]);
         no_syn_recv.retain(|(k, _)| !k.ends_with("SYN_RECV"));
-        assert_eq!(quiet(&no_syn_recv), Quiet::Listeners);
+        assert_eq!(quiet(Protocol::Read(&no_syn_recv)), Quiet::Listeners);
         let mut partial = counters(&[]);
         partial.retain(|(k, _)| k != "diag:tcp6:CLOSING");
-        assert_eq!(quiet(&partial), Quiet::No);
-        assert_eq!(quiet(&Vec::new()), Quiet::No);
+        assert_eq!(quiet(Protocol::Read(&partial)), Quiet::No);
+        assert_eq!(quiet(Protocol::Read(&Vec::new())), Quiet::No);
     }
 
     fn prior(quiet: Quiet, read_ms: i64) -> Prior {
@@ -447,7 +452,7 @@ mod tests {
         use super::super::proto::Last;
         let mut base = NsBaseline {
             proto: Some(Last {
-                names: Some(vec!["snmp:Ip:InReceives".into(), "sockstat:TCP:mem".into()]),
+                names: Some(["snmp:Ip:InReceives".into(), "sockstat:TCP:mem".into()].into()),
                 readings: vec![42, 7],
             }),
             sockets: Some([(9u64, (100u64, 200u64, 3i64))].into_iter().collect()),
@@ -461,8 +466,9 @@ mod tests {
         ];
         assert!(fill(&mut ns, &mut base, Some(&host_wide(&root))));
         assert_eq!(base.proto.as_ref().unwrap().names, None, "now the sample's");
+        assert!(ns.counters.is_empty(), "held as names and values");
         assert_eq!(
-            ns.counters,
+            ns.protocol().to_counters(),
             vec![
                 (Key::new("snmp:Ip:InReceives"), 42),
                 (Key::new("sockstat:TCP:mem"), 99)

@@ -248,18 +248,21 @@ fn count_proto(
     b: Option<&NsBaseline>,
     warn: &mut Warnings,
 ) -> Option<proto::Counted> {
-    if ns.counters.is_empty() {
+    if ns.protocol().is_empty() {
         return None;
     }
     let limit = p.elapsed_ms.map(|el| {
         max_bytes(el, DEFAULT_LIMIT_BITS_PER_S).saturating_mul(ns.ifaces.len().max(1) as u64)
     });
-    let c = proto::count(
-        &ns.counters,
-        p.segment,
-        b.and_then(|b| b.proto.as_ref()),
-        limit,
-    );
+    let c = match &ns.carried {
+        Some(c) => proto::count_carried(c, p.segment, limit),
+        None => proto::count(
+            &ns.counters,
+            p.segment,
+            b.and_then(|b| b.proto.as_ref()),
+            limit,
+        ),
+    };
     if c.implausible {
         warn.warn(
             WarnKind::Implausible,

@@ -9,15 +9,16 @@
 
 use super::iface::Segment;
 use crate::counter::simple_delta;
-use crate::sample::Counters;
+use crate::sample::{Carried, Counters, Protocol};
 use std::collections::HashMap;
 
 /// A namespace's protocol readings as stored with the previous sample.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Last {
     /// The counter names, in the order of `readings`; None: the same as the new sample's (the
-    /// usual case, which then costs no name at all).
-    pub names: Option<Vec<crate::sample::Key>>,
+    /// usual case, which then costs no name at all). Shared: every namespace of a keyset has
+    /// the same names.
+    pub names: Option<std::sync::Arc<[crate::sample::Key]>>,
     pub readings: Vec<u64>,
 }
 
@@ -102,9 +103,61 @@ pub fn count(
     }
 }
 
+/// Counts a carried namespace (`idle::fill`): its readings are the previous sample's, so in
+/// a continuation every counter's delta is 0 and every gauge is as carried — what [`count`]
+/// finds for the same readings against themselves, found without copying the names (a
+/// property test holds the two equal). Another placement is counted by [`count`].
+pub fn count_carried(c: &Carried, segment: Segment, limit: Option<u64>) -> Counted {
+    if segment != Segment::Continue {
+        // (`before` counts only in a continuation)
+        return count(&Protocol::Carried(c).to_counters(), segment, None, limit);
+    }
+    Counted {
+        counted: 1,
+        vals: Protocol::Carried(c)
+            .iter()
+            .map(|(k, v)| if k.is_gauge() { v } else { 0 })
+            .collect(),
+        implausible: false,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 2000, ..ProptestConfig::default() })]
+
+        /// A carried namespace counts as its readings counted against themselves would,
+        /// whatever the names (counters and gauges, repeated), readings, placement and limit.
+        #[test]
+        fn a_carried_count_is_the_count_of_the_same_readings(
+            pairs in prop::collection::vec(
+                (prop::sample::select(vec![
+                    "snmp:Tcp:InSegs", "snmp:Udp:InDatagrams", "netstat:TcpExt:TW",
+                    "sockstat:TCP:inuse", "sockstat:TCP:mem", "sockstat:FRAG:inuse",
+                    "snmp6:Ip6InReceives", "diag:tcp4:ESTABLISHED", "snmp:Ip:Forwarding",
+                    "snmp:Tcp:CurrEstab", "x:unknown:Name",
+                ]), any::<u64>()),
+                0..40,
+            ),
+            segment in prop::sample::select(vec![Segment::Continue, Segment::Boot, Segment::Baseline]),
+            limit in prop::option::of(any::<u64>()),
+            named in any::<bool>(),
+        ) {
+            let names: std::sync::Arc<[crate::sample::Key]> =
+                pairs.iter().map(|(n, _)| (*n).into()).collect();
+            let values: Vec<u64> = pairs.iter().map(|(_, v)| *v).collect();
+            let counters: Counters = names.iter().cloned().zip(values.iter().copied()).collect();
+            // the baseline a carried namespace came from: the same readings, named or not
+            let before = Last { names: named.then(|| names.clone()), readings: values.clone() };
+            let general = count(&counters, segment, Some(&before), limit);
+            let carried = count_carried(&Carried { names, values }, segment, limit);
+            prop_assert_eq!(carried, general);
+        }
+    }
 
     fn c(v: &[(&str, u64)]) -> Counters {
         v.iter().map(|(n, x)| ((*n).into(), *x)).collect()
@@ -113,7 +166,7 @@ mod tests {
     #[test]
     fn counters_are_deltas_gauges_readings_by_position_or_name() {
         let before = Last {
-            names: Some(vec!["snmp:Tcp:InSegs".into(), "sockstat:TCP:inuse".into()]),
+            names: Some(["snmp:Tcp:InSegs".into(), "sockstat:TCP:inuse".into()].into()),
             readings: vec![100, 7],
         };
         let now = c(&[("snmp:Tcp:InSegs", 150), ("sockstat:TCP:inuse", 9)]);

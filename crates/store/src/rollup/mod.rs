@@ -206,18 +206,6 @@ pub(crate) struct DayRow {
     pub quarters: Option<BTreeMap<u8, Vec<u64>>>,
 }
 
-/// Reads one rollup row.
-pub(crate) fn load_row(
-    conn: &Connection,
-    kind: Kind,
-    day: i64,
-    series: i64,
-) -> rusqlite::Result<Option<DayRow>> {
-    raw_row(conn, key(kind, day, series))?
-        .map(|(t, q)| decode_row(&t, q.as_deref(), day, series))
-        .transpose()
-}
-
 /// One rollup row as stored: (total, quarters).
 type RawRow = (Vec<u8>, Option<Vec<u8>>);
 
@@ -283,11 +271,57 @@ pub(crate) struct Roller {
     series: HashMap<SeriesKey, i64>,
     keysets: HashMap<i64, Rc<Vec<String>>>,
     bytes: super::procbytes::BytesReader,
+    /// The (kind, day)s whose series were read into `series` by one scan ([`Roller::warm`]).
+    warmed: std::collections::HashSet<(Kind, i64)>,
 }
+
+/// The kinds with a series per namespace or interface: a sample adds to nearly all of a
+/// day's rows of them (among 1 000 namespaces, ~3 000 rows), so their series and stored rows
+/// are read by one scan of the day's rows, not one lookup each.
+const PER_NAMESPACE: [Kind; 2] = [Kind::Iface, Kind::Proto];
 
 impl Roller {
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// Reads the series of `day`'s rows of the [`PER_NAMESPACE`] kinds into the cache, once
+    /// per (kind, day) and while the cache has room: a new process (the one-shot recorder)
+    /// then finds the ids of the series it adds to without one query each.
+    fn warm(&mut self, conn: &Connection, day: i64) -> rusqlite::Result<()> {
+        for kind in PER_NAMESPACE {
+            if !self.warmed.insert((kind, day)) {
+                continue;
+            }
+            let (lo, hi) = kind_day(kind, day);
+            let mut st = conn.prepare_cached(
+                "SELECT s.id, s.kind, s.ref, s.keyset, s.proto, s.port, s.addr
+                 FROM rollup r JOIN series s ON s.id = (r.id & 4294967295)
+                 WHERE r.id >= ?1 AND r.id < ?2",
+            )?;
+            let mut rows = st.query([lo, hi])?;
+            while let Some(r) = rows.next()? {
+                if self.series.len() >= CACHE_ENTRIES {
+                    break;
+                }
+                // (only a cache: a row a crafted file made unreadable, or whose series is
+                // of another kind, is left to the lookup that checks it)
+                let k = (|| -> rusqlite::Result<SeriesKey> {
+                    Ok(SeriesKey {
+                        kind: Kind::from_i64(r.get(1)?).ok_or(rusqlite::Error::InvalidQuery)?,
+                        r: r.get(2)?,
+                        keyset: r.get(3)?,
+                        proto: r.get(4)?,
+                        port: r.get(5)?,
+                        addr: r.get(6)?,
+                    })
+                })();
+                if let Some(k) = k.ok().filter(|k| k.kind == kind) {
+                    self.series.insert(k, r.get(0)?);
+                }
+            }
+        }
+        Ok(())
     }
 
     /// The series id of `k`, created when `create` (else None when it does not exist).
@@ -472,7 +506,7 @@ impl Roller {
     }
 
     /// Adds a contribution to the stored rollup rows (creating series and rows as needed).
-    pub fn apply(&mut self, conn: &Connection, c: &Contribution) -> rusqlite::Result<()> {
+    pub fn apply(&mut self, conn: &Connection, c: Contribution) -> rusqlite::Result<()> {
         let mut acc = Acc::default();
         acc.add(self, conn, c)?;
         acc.write(conn)
@@ -490,7 +524,7 @@ impl Roller {
             if open != Some(day) {
                 set_meta(conn, "open_day", day)?;
             }
-            self.apply(conn, &c)?;
+            self.apply(conn, c)?;
         }
         set_meta(conn, "rolled_to", sample)
     }
@@ -511,7 +545,7 @@ impl Acc {
         &mut self,
         roller: &mut Roller,
         conn: &Connection,
-        c: &Contribution,
+        c: Contribution,
     ) -> rusqlite::Result<()> {
         let at = instant(c.ts_ms);
         let day = at.div_euclid(DAY_MS);
@@ -519,21 +553,27 @@ impl Acc {
             return Ok(()); // before 1970 or after year 4840: not representable in a key
         }
         let q = (at.rem_euclid(DAY_MS) / QUARTER_MS) as u8;
-        for (k, v) in &c.items {
-            let Some(id) = roller.series_id(conn, k, !self.read_only)? else {
+        roller.warm(conn, day)?;
+        for (k, v) in c.items {
+            let Some(id) = roller.series_id(conn, &k, !self.read_only)? else {
                 self.missing += u64::from(v.iter().any(|x| *x != 0));
                 continue;
             };
-            let row = self
-                .rows
-                .entry((k.kind, day, id))
-                .or_insert_with(|| DayRow {
-                    total: Vec::new(),
-                    quarters: Some(BTreeMap::new()),
-                });
-            add_into(&mut row.total, v);
-            if let Some(qs) = &mut row.quarters {
-                add_into(qs.entry(q).or_default(), v);
+            match self.rows.entry((k.kind, day, id)) {
+                // the first sums of a row: the vector is its day's and its quarter's
+                std::collections::btree_map::Entry::Vacant(e) => {
+                    e.insert(DayRow {
+                        total: v.clone(),
+                        quarters: Some([(q, v)].into()),
+                    });
+                }
+                std::collections::btree_map::Entry::Occupied(e) => {
+                    let row = e.into_mut();
+                    add_into(&mut row.total, &v);
+                    if let Some(qs) = &mut row.quarters {
+                        add_into(qs.entry(q).or_default(), &v);
+                    }
+                }
             }
         }
         Ok(())
@@ -541,21 +581,38 @@ impl Acc {
 
     /// Merges into what is stored (rows are summed, never overwritten).
     pub fn write(self, conn: &Connection) -> rusqlite::Result<()> {
+        // the stored rows of the per-namespace kinds' days, read by one scan each
+        let mut stored: HashMap<i64, RawRow> = HashMap::new();
+        let mut scanned: Option<(Kind, i64)> = None;
         for ((kind, day, series), mut row) in self.rows {
+            let id = key(kind, day, series);
+            let raw = if PER_NAMESPACE.contains(&kind) {
+                // (rows come in (kind, day) order: each kind-day is scanned once)
+                if scanned != Some((kind, day)) {
+                    scanned = Some((kind, day));
+                    stored = day_rows(conn, kind, day)?;
+                }
+                stored.remove(&id)
+            } else {
+                raw_row(conn, id)?
+            };
             // A sample adds to one quarter: only that quarter's entry of the stored day is
             // decoded and encoded again (`add_to_quarter`), so the cost of a sample's rollup
             // does not grow through the day.
-            if let Some((q, v)) = row.quarters.as_ref().and_then(|m| {
-                let mut it = m.iter();
-                it.next().filter(|_| it.next().is_none())
-            }) {
-                if add_one_quarter(conn, (kind, day, series), &row.total, *q, v)? {
+            if let (Some(stored), Some((q, v))) = (
+                &raw,
+                row.quarters.as_ref().and_then(|m| {
+                    let mut it = m.iter();
+                    it.next().filter(|_| it.next().is_none())
+                }),
+            ) {
+                if add_one_quarter((day, series), stored, id, &row.total, (*q, v), conn)? {
                     continue;
                 }
             }
-            let old = load_row(conn, kind, day, series)?;
-            let exists = old.is_some();
-            if let Some(old) = old {
+            let exists = raw.is_some();
+            if let Some((t, q)) = raw {
+                let old = decode_row(&t, q.as_deref(), day, series)?;
                 add_into(&mut row.total, &old.total);
                 match (&mut row.quarters, old.quarters) {
                     (Some(q), Some(oq)) => {
@@ -574,22 +631,30 @@ impl Acc {
     }
 }
 
-/// Adds one quarter's sums `v` (and the day's, `total`) into the stored row of (kind, day,
-/// series) when it has its quarter detail: the day's other quarters are copied, not decoded.
-/// False when that cannot be done (no row, the detail pruned, a stored day the splice
-/// refuses): the caller merges the decoded row.
+/// The stored rows of `kind` of `day`, by id.
+fn day_rows(conn: &Connection, kind: Kind, day: i64) -> rusqlite::Result<HashMap<i64, RawRow>> {
+    let (lo, hi) = kind_day(kind, day);
+    conn.prepare_cached("SELECT id, total, quarters FROM rollup WHERE id >= ?1 AND id < ?2")?
+        .query_map([lo, hi], |r| Ok((r.get(0)?, (r.get(1)?, r.get(2)?))))?
+        .collect()
+}
+
+/// Adds one quarter's sums `v` of quarter `q` (and the day's, `total`) into `stored`, the
+/// stored row `id` of (day, series), when it has its quarter detail: the day's other
+/// quarters are copied, not decoded. False when that cannot be done (the detail pruned, a
+/// stored day the splice refuses): the caller merges the decoded row.
 fn add_one_quarter(
-    conn: &Connection,
-    (kind, day, series): (Kind, i64, i64),
+    (day, series): (i64, i64),
+    stored: &RawRow,
+    id: i64,
     total: &[u64],
-    q: u8,
-    v: &[u64],
+    (q, v): (u8, &[u64]),
+    conn: &Connection,
 ) -> rusqlite::Result<bool> {
-    let id = key(kind, day, series);
-    let Some((old_total, Some(quarters))) = raw_row(conn, id)? else {
+    let (old_total, Some(quarters)) = stored else {
         return Ok(false);
     };
-    let Some(quarters) = codec::add_to_quarter(&quarters, q, v) else {
+    let Some(quarters) = codec::add_to_quarter(quarters, q, v) else {
         return Ok(false);
     };
     let mut sum = decode_vec(&mut &old_total[..])
@@ -675,7 +740,7 @@ pub(crate) fn recompute(
         }
         cur_day = Some(day);
         if let Some(c) = roller.contributions(conn, id)? {
-            acc.add(roller, conn, &c)?;
+            acc.add(roller, conn, c)?;
             n += 1;
         }
     }
@@ -709,7 +774,7 @@ pub(crate) fn reroll_boundaries(conn: &Connection) -> rusqlite::Result<()> {
     let mut roller = Roller::new();
     for id in ids {
         if let Some(c) = roller.contributions(conn, id)? {
-            roller.apply(conn, &c)?;
+            roller.apply(conn, c)?;
         }
     }
     Ok(())
