@@ -73,13 +73,37 @@ pub(crate) fn encode_vec(v: &[u64], out: &mut Vec<u8>) {
 }
 
 pub(crate) fn decode_vec(b: &mut &[u8]) -> Option<Vec<u64>> {
+    let mut v = Vec::new();
+    visit_vec(b, |e| match e {
+        Seen::Len(n) => v = vec![0u64; n],
+        Seen::Value(i, x) => v[i] = x,
+    })?;
+    Some(v)
+}
+
+/// What [`visit_vec`] finds: the vector's length (first), then each non-zero value.
+enum Seen {
+    Len(usize),
+    Value(usize, u64),
+}
+
+/// Walks one [`encode_vec`] vector: its length, then every non-zero value's (index below
+/// the length, value). None where the bytes are no vector (an index past its end,
+/// truncated, an unknown layout, longer than 2^16): [`decode_vec`]'s one check, also where a
+/// vector is only applied or skipped.
+fn visit_vec(b: &mut &[u8], mut f: impl FnMut(Seen)) -> Option<()> {
     let h = read_varint(b)?;
-    let len = usize::try_from(h >> 2).ok().filter(|l| *l <= 1 << 16)?;
-    let mut v = vec![0u64; len];
+    let n = usize::try_from(h >> 2).ok().filter(|l| *l <= 1 << 16)?;
+    f(Seen::Len(n));
+    let mut put = |i: usize, x: u64| {
+        if x != 0 {
+            f(Seen::Value(i, x));
+        }
+    };
     match h & 3 {
         0 => {
-            for x in v.iter_mut() {
-                *x = read_varint(b)?;
+            for i in 0..n {
+                put(i, read_varint(b)?);
             }
         }
         1 => {
@@ -87,32 +111,61 @@ pub(crate) fn decode_vec(b: &mut &[u8]) -> Option<Vec<u64>> {
             let mut next = 0usize;
             for _ in 0..nnz {
                 let i = next.checked_add(usize::try_from(read_varint(b)?).ok()?)?;
-                *v.get_mut(i)? = read_varint(b)?;
+                (i < n).then_some(())?;
+                put(i, read_varint(b)?);
                 next = i + 1;
             }
         }
         2 => {
-            let nbytes = len.div_ceil(8);
+            let nbytes = n.div_ceil(8);
             if b.len() < nbytes {
                 return None;
             }
             let (bits, rest) = b.split_at(nbytes);
             *b = rest;
-            for (i, x) in v.iter_mut().enumerate() {
-                if bits[i / 8] & (1 << (i % 8)) != 0 {
-                    *x = read_varint(b)?;
-                }
+            // bits past `n` are never read
+            for i in (0..n).filter(|i| bits[i / 8] & (1 << (i % 8)) != 0) {
+                put(i, read_varint(b)?);
             }
         }
         _ => return None,
     }
-    Some(v)
+    Some(())
+}
+
+/// Skips one [`encode_vec`] vector, checking it as [`decode_vec`] does, building nothing.
+fn skip_vec(b: &mut &[u8]) -> Option<()> {
+    visit_vec(b, |_| {})
+}
+
+/// Applies one format-2 entry (an encoded [`difference`] from `prev`) to `prev` in place:
+/// `prev` becomes the entry's vector, only the positions that changed touched.
+fn apply_difference(b: &mut &[u8], prev: &mut Vec<u64>) -> Option<()> {
+    visit_vec(b, |e| match e {
+        Seen::Len(n) => prev.resize(n, 0),
+        Seen::Value(i, z) => prev[i] = prev[i].wrapping_add(unzigzag(z)),
+    })
+}
+
+fn zigzag(d: u64) -> u64 {
+    let d = d as i64;
+    ((d << 1) ^ (d >> 63)) as u64
+}
+
+fn unzigzag(z: u64) -> u64 {
+    ((z >> 1) as i64 ^ -((z & 1) as i64)) as u64
 }
 
 /// Quarter entries, ascending: a format byte, then per quarter with data its index (0..95)
 /// and its vector. Format 1 (all vectors the same short length n, stored once): the values
 /// dense, no per-entry header — the common case of process, port and host series, where
-/// the header would be an eighth of the bytes. Format 0: each vector with its own header.
+/// the header would be an eighth of the bytes. Format 2 (every other day): each vector as
+/// its difference from the entry before (zigzag, one [`encode_vec`] each) — a namespace's
+/// protocol vector (~440 values, a dozen non-zero, several of them constant gauges such as
+/// `Tcp:MaxConn`'s 2^64 - 1) changes in one or two places from one quarter to the next, so
+/// an entry is a few bytes where the whole vector was ~40, and the day's row (rewritten by
+/// every sample of the day) stays within a page. Format 0 (per-entry vectors as they are)
+/// is what older databases hold; it is read, no longer written.
 pub(crate) fn encode_quarters(q: &BTreeMap<u8, Vec<u64>>) -> Vec<u8> {
     let mut out = Vec::new();
     let n = q.values().next().map_or(0, Vec::len);
@@ -126,20 +179,35 @@ pub(crate) fn encode_quarters(q: &BTreeMap<u8, Vec<u64>>) -> Vec<u8> {
             }
         }
     } else {
-        out.push(0);
+        out.push(2);
+        let mut prev: &[u64] = &[];
+        let mut d = Vec::new();
         for (k, v) in q {
             put(u64::from(*k), &mut out);
-            encode_vec(v, &mut out);
+            difference(v, prev, &mut d);
+            encode_vec(&d, &mut out);
+            prev = v;
         }
     }
     out
+}
+
+/// `v - prev` per position (a position `prev` lacks is 0 there), wrapping, zigzag-encoded
+/// so that a small decrease is a small number: into `out`, `v`'s length.
+fn difference(v: &[u64], prev: &[u64], out: &mut Vec<u64>) {
+    out.clear();
+    out.extend(
+        v.iter()
+            .enumerate()
+            .map(|(i, x)| zigzag(x.wrapping_sub(prev.get(i).copied().unwrap_or(0)))),
+    );
 }
 
 pub(crate) fn decode_quarters(b: &[u8]) -> Option<BTreeMap<u8, Vec<u64>>> {
     let mut out = BTreeMap::new();
     let (&format, mut b) = b.split_first()?;
     let fixed = match format {
-        0 => None,
+        0 | 2 => None,
         1 => Some(
             usize::try_from(read_varint(&mut b)?)
                 .ok()
@@ -147,6 +215,7 @@ pub(crate) fn decode_quarters(b: &[u8]) -> Option<BTreeMap<u8, Vec<u64>>> {
         ),
         _ => return None,
     };
+    let mut prev = Vec::new();
     while !b.is_empty() {
         let q = u8::try_from(read_varint(&mut b)?)
             .ok()
@@ -155,6 +224,10 @@ pub(crate) fn decode_quarters(b: &[u8]) -> Option<BTreeMap<u8, Vec<u64>>> {
             Some(n) => (0..n)
                 .map(|_| read_varint(&mut b))
                 .collect::<Option<Vec<u64>>>()?,
+            None if format == 2 => {
+                apply_difference(&mut b, &mut prev)?;
+                prev.clone()
+            }
             None => decode_vec(&mut b)?,
         };
         out.insert(q, v);
@@ -162,49 +235,15 @@ pub(crate) fn decode_quarters(b: &[u8]) -> Option<BTreeMap<u8, Vec<u64>>> {
     Some(out)
 }
 
-/// Skips one [`encode_vec`] vector, checking it as [`decode_vec`] does (None where decoding
-/// would refuse it) but building nothing.
-fn skip_vec(b: &mut &[u8]) -> Option<()> {
-    let h = read_varint(b)?;
-    let len = usize::try_from(h >> 2).ok().filter(|l| *l <= 1 << 16)?;
-    match h & 3 {
-        0 => (0..len).try_for_each(|_| read_varint(b).map(drop)),
-        1 => {
-            let nnz = read_varint(b)?;
-            let mut next = 0usize;
-            for _ in 0..nnz {
-                let i = next.checked_add(usize::try_from(read_varint(b)?).ok()?)?;
-                (i < len).then_some(())?;
-                read_varint(b)?;
-                next = i + 1;
-            }
-            Some(())
-        }
-        2 => {
-            let nbytes = len.div_ceil(8);
-            if b.len() < nbytes {
-                return None;
-            }
-            let (bits, rest) = b.split_at(nbytes);
-            *b = rest;
-            // bits past `len` are never read by decode_vec: not counted here either
-            let set = (0..len)
-                .filter(|i| bits[i / 8] & (1 << (i % 8)) != 0)
-                .count();
-            (0..set).try_for_each(|_| read_varint(b).map(drop))
-        }
-        _ => None,
-    }
-}
-
 /// Adds `v` into quarter `q` of an encoded quarters blob ([`encode_quarters`]), re-encoding
-/// only that quarter's entry: the rest of the day is walked, checked and copied as it is.
-/// A sample adds to one quarter, and decoding and re-encoding the whole day for it made a
-/// sample's rollup cost grow through the day (a namespace's protocol row: 96 vectors of
-/// ~440 by the evening — 18 µs per namespace after midnight, 172 µs before it). The result
-/// decodes to what decoding, adding and [`encode_quarters`] give; None for a blob
-/// [`decode_quarters`] refuses, and for one whose entries are not strictly ascending or
-/// whose fixed length `v` does not fit (then the caller takes that longer way).
+/// only that quarter's entry (and, in format 2, the next one's difference): the rest of the
+/// day is walked, checked and copied as it is. A sample adds to one quarter, and decoding
+/// and re-encoding the whole day for it made a sample's rollup cost grow through the day (a
+/// namespace's protocol row: 96 vectors of ~440 by the evening — 18 µs per namespace after
+/// midnight, 172 µs before it). The result decodes to what decoding, adding and
+/// [`encode_quarters`] give; None for a blob [`decode_quarters`] refuses, and for one whose
+/// entries are not strictly ascending, whose fixed length `v` does not fit, or in format 0
+/// (then the caller takes that longer way, which writes format 2).
 pub(crate) fn add_to_quarter(blob: &[u8], q: u8, v: &[u64]) -> Option<Vec<u8>> {
     if usize::from(q) >= QUARTERS {
         return None;
@@ -212,7 +251,7 @@ pub(crate) fn add_to_quarter(blob: &[u8], q: u8, v: &[u64]) -> Option<Vec<u8>> {
     let (&format, body) = blob.split_first()?;
     let mut b = body;
     let fixed = match format {
-        0 => None,
+        2 => None,
         1 => Some(
             usize::try_from(read_varint(&mut b)?)
                 .ok()
@@ -222,8 +261,20 @@ pub(crate) fn add_to_quarter(blob: &[u8], q: u8, v: &[u64]) -> Option<Vec<u8>> {
     };
     let offset = |rest: &[u8]| blob.len() - rest.len();
     let mut last: Option<u8> = None;
-    // (where the entry for q starts or goes, where it ends, its vector if it has one)
-    let mut at: Option<(usize, usize, Option<Vec<u64>>)> = None;
+    // format 2: the vector of the entry before the one being read
+    let mut prev: Vec<u64> = Vec::new();
+    // (where q's entry starts or goes, where the bytes re-encoded end, q's vector, the
+    // vector before q, and the next entry's (index, vector) when its difference is redone)
+    struct At {
+        start: usize,
+        end: usize,
+        old: Vec<u64>,
+        before: Vec<u64>,
+        next: Option<(u8, Vec<u64>)>,
+    }
+    let mut at: Option<At> = None;
+    // whether the entry just read is the one after q's (format 2 redoes its difference)
+    let mut redo_next = false;
     while !b.is_empty() {
         let start = offset(b);
         let k = u8::try_from(read_varint(&mut b)?)
@@ -233,33 +284,88 @@ pub(crate) fn add_to_quarter(blob: &[u8], q: u8, v: &[u64]) -> Option<Vec<u8>> {
         let vals = b;
         match fixed {
             Some(n) => (0..n).try_for_each(|_| read_varint(&mut b).map(drop))?,
+            // an entry before q: applied (format 2), which also checks it
+            None if at.is_none() && k < q => {
+                apply_difference(&mut b, &mut prev)?;
+                continue;
+            }
             None => skip_vec(&mut b)?,
         }
-        if at.is_some() {
+        let mut cur = &vals[..vals.len() - b.len()];
+        let decoded = |cur: &mut &[u8], prev: &[u64]| -> Option<Vec<u64>> {
+            match fixed {
+                Some(n) => (0..n).map(|_| read_varint(cur)).collect(),
+                None => {
+                    let mut v = prev.to_vec();
+                    apply_difference(cur, &mut v)?;
+                    Some(v)
+                }
+            }
+        };
+        if let Some(a) = &mut at {
+            if redo_next {
+                redo_next = false;
+                let next = decoded(&mut cur, &prev)?;
+                a.end = offset(b);
+                a.next = Some((k, next));
+            }
             continue; // the rest is only checked
         }
         if k == q {
-            let mut cur = &vals[..vals.len() - b.len()];
-            let old = match fixed {
-                Some(n) => (0..n)
-                    .map(|_| read_varint(&mut cur))
-                    .collect::<Option<Vec<u64>>>()?,
-                None => decode_vec(&mut cur)?,
-            };
-            at = Some((start, offset(b), Some(old)));
+            let old = decoded(&mut cur, &prev)?;
+            at = Some(At {
+                start,
+                end: offset(b),
+                before: std::mem::replace(&mut prev, old.clone()),
+                old,
+                next: None,
+            });
+            redo_next = fixed.is_none();
         } else if k > q {
-            at = Some((start, start, None));
+            // q goes before this entry; in format 2 its difference is then from q's vector
+            let next = match fixed {
+                Some(_) => None,
+                None => Some((k, decoded(&mut cur, &prev)?)),
+            };
+            at = Some(At {
+                start,
+                end: if next.is_some() { offset(b) } else { start },
+                old: Vec::new(),
+                before: std::mem::take(&mut prev),
+                next,
+            });
         }
     }
-    let (start, end, old) = at.unwrap_or((blob.len(), blob.len(), None));
-    let mut sum = old.unwrap_or_default();
+    let At {
+        start,
+        end,
+        old,
+        before,
+        next,
+    } = at.unwrap_or(At {
+        start: blob.len(),
+        end: blob.len(),
+        old: Vec::new(),
+        before: prev,
+        next: None,
+    });
+    let mut sum = old;
     add_into(&mut sum, v);
     let mut out = Vec::with_capacity(blob.len() + 16);
     out.extend_from_slice(&blob[..start]);
     put(u64::from(q), &mut out);
     match fixed {
         Some(_) => sum.iter().for_each(|x| put(*x, &mut out)),
-        None => encode_vec(&sum, &mut out),
+        None => {
+            let mut d = Vec::new();
+            difference(&sum, &before, &mut d);
+            encode_vec(&d, &mut out);
+            if let Some((k, next)) = next {
+                put(u64::from(k), &mut out);
+                difference(&next, &sum, &mut d);
+                encode_vec(&d, &mut out);
+            }
+        }
     }
     out.extend_from_slice(&blob[end..]);
     Some(out)

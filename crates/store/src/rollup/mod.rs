@@ -854,10 +854,29 @@ mod tests {
         q.insert(7u8, vec![1, 2, 3]);
         assert_eq!(
             encode_quarters(&q)[0],
-            0,
-            "mixed lengths: per-entry vectors"
+            2,
+            "mixed lengths: per-entry differences"
         );
         assert_eq!(decode_quarters(&encode_quarters(&q)), Some(q));
+        // what older databases hold: per-entry vectors as they are
+        let mut old = vec![0u8];
+        for (k, v) in [(3u8, vec![5u64, 0, 7]), (9, vec![1])] {
+            old.push(k);
+            encode_vec(&v, &mut old);
+        }
+        let want: BTreeMap<u8, Vec<u64>> = [(3, vec![5, 0, 7]), (9, vec![1])].into();
+        assert_eq!(decode_quarters(&old), Some(want));
+        // a protocol row's day: a few bytes per quarter where a vector changes in one place
+        let day: BTreeMap<u8, Vec<u64>> = (0..96u8)
+            .map(|k| {
+                let mut v = vec![0u64; 440];
+                (v[1], v[40], v[52], v[439]) = (64, 1, u64::MAX, 60_000 + u64::from(k % 3));
+                (k, v)
+            })
+            .collect();
+        let enc = encode_quarters(&day);
+        assert_eq!(decode_quarters(&enc), Some(day));
+        assert!(enc.len() < 96 * 8, "{} bytes for 96 quarters", enc.len());
     }
 
     #[test]
