@@ -107,7 +107,9 @@ pub(crate) fn parse_paired(
                     let group = String::from_utf8_lossy(hg);
                     for (n, v) in names.iter().zip(&values) {
                         match parse_signed_as_u64(v) {
-                            Some(v) if is_key_word(n) => out.push((key(&[file, &group], n), v)),
+                            Some(v) if is_key_word(n) => {
+                                out.push((key(&[file, &group], n, out.len()), v))
+                            }
                             _ => warn.line(path, i + 2, "bad counter name or value", vals),
                         }
                     }
@@ -128,10 +130,16 @@ pub(crate) fn parse_paired(
 }
 
 /// `a:b:…:name`, interned (a sample holds ~440 such keys per namespace, the same in each):
-/// built in a buffer the thread keeps, so a name already known costs no allocation.
-fn key(parts: &[&str], name: &[u8]) -> Key {
+/// built in a buffer the thread keeps, so a name already known costs no allocation. `at`:
+/// its place among its namespace's counters — every namespace's files list the same names
+/// in the same order, so the key the thread made at that place for the namespace before is
+/// compared first (a comparison of bytes, where the interning table is a lock and a hash).
+fn key(parts: &[&str], name: &[u8], at: usize) -> Key {
+    /// The keys made at each place, up to this many places.
+    const PLACES: usize = 4096;
     thread_local! {
         static BUF: std::cell::RefCell<String> = const { std::cell::RefCell::new(String::new()) };
+        static MADE: std::cell::RefCell<Vec<Key>> = const { std::cell::RefCell::new(Vec::new()) };
     }
     BUF.with(|b| {
         let mut k = b.borrow_mut();
@@ -144,7 +152,19 @@ fn key(parts: &[&str], name: &[u8]) -> Key {
             Ok(n) => k.push_str(n),
             Err(_) => k.push_str(&String::from_utf8_lossy(name)),
         }
-        Key::new(&k)
+        MADE.with(|m| {
+            let mut m = m.borrow_mut();
+            if let Some(made) = m.get(at).filter(|made| made.as_str() == k.as_str()) {
+                return made.clone();
+            }
+            let made = Key::new(&k);
+            match at.cmp(&m.len()) {
+                std::cmp::Ordering::Less => m[at] = made.clone(),
+                std::cmp::Ordering::Equal if at < PLACES => m.push(made.clone()),
+                _ => {}
+            }
+            made
+        })
     })
 }
 
@@ -156,7 +176,7 @@ pub(crate) fn parse_snmp6(text: &[u8], path: &str, warn: &mut Warnings, out: &mu
             continue;
         }
         match (w.len(), parse_signed_as_u64(w.last().unwrap_or(&&b""[..]))) {
-            (2, Some(v)) if is_key_word(w[0]) => out.push((key(&["snmp6"], w[0]), v)),
+            (2, Some(v)) if is_key_word(w[0]) => out.push((key(&["snmp6"], w[0], out.len()), v)),
             _ => warn.line(path, i + 1, "expected 'Name value'", line),
         }
     }
@@ -186,7 +206,9 @@ pub(crate) fn parse_sockstat(
         let group = String::from_utf8_lossy(group);
         for pair in w.chunks(2) {
             match parse_u64(pair[1]) {
-                Some(v) if is_key_word(pair[0]) => out.push((key(&[file, &group], pair[0]), v)),
+                Some(v) if is_key_word(pair[0]) => {
+                    out.push((key(&[file, &group], pair[0], out.len()), v))
+                }
                 _ => warn.line(path, i + 1, "bad 'name value' pair", line),
             }
         }
