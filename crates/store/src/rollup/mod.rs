@@ -289,6 +289,10 @@ impl Roller {
     /// per (kind, day) and while the cache has room: a new process (the one-shot recorder)
     /// then finds the ids of the series it adds to without one query each.
     fn warm(&mut self, conn: &Connection, day: i64) -> rusqlite::Result<()> {
+        // (a daemon's days: the few latest are all it is asked about)
+        if self.warmed.len() >= 64 {
+            self.warmed.clear();
+        }
         for kind in PER_NAMESPACE {
             if !self.warmed.insert((kind, day)) {
                 continue;
