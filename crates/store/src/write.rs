@@ -150,9 +150,11 @@ fn prev_ifaces(
             name: r.bounded(2, limit::IFNAME)?,
             counters: c,
         };
-        // (an interface of another boot's namespace is no row this sample writes)
-        if r.get_ref(21)?.as_str_or_null()? == Some(boot) {
-            ids.know_iface(r.get(20)?, p.ifindex, &p.name, r.get(19)?);
+        // (an interface of another boot's namespace is no row this sample writes; only a
+        // cache: a row a crafted file made unreadable is left to the lookup that checks it)
+        let this_boot = r.get_ref(21)?.as_str_or_null().ok().flatten() == Some(boot);
+        if let (true, Ok(netns), Ok(id)) = (this_boot, r.get::<_, i64>(20), r.get::<_, i64>(19)) {
+            ids.know_iface(netns, p.ifindex, &p.name, id);
         }
         out.push(p);
     }
