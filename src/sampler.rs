@@ -183,9 +183,27 @@ impl Meta {
 /// `eth0@web-1`, not `eth0@netns-74402fef-…` or `ns:4026532177`. The container is its lowest
 /// process's; its name is looked up once per container id and kept. A name that could be
 /// taken for another namespace's ("root", "ns:…") is not used.
-fn name_container_namespaces(w: &Writer, meta: &mut Meta, sample: &mut Sample) -> Result<()> {
+fn name_container_namespaces(
+    w: &Writer,
+    meta: &mut Meta,
+    sample: &mut Sample,
+    priors: &HashMap<u64, derive::idle::Prior>,
+) -> Result<()> {
     // an idle namespace keeps the name it had (collect gave it)
     for ns in sample.namespaces.iter_mut().filter(|n| !n.idle) {
+        // so does a busy one the previous sample named after its container: the same
+        // namespace (by cookie) is the same container's or pod's for its life, and reading its
+        // owner's cgroup again cost ~20 µs per container and sample (cgroup v1 lists every
+        // hierarchy), its metadata a query more
+        if let Some(p) = priors.get(&ns.inode).filter(|p| {
+            p.same(ns.cookie)
+                && p.name != ns.name
+                && !p.name.starts_with(b"ns:")
+                && p.name != b"root"
+        }) {
+            ns.name.clone_from(&p.name);
+            continue;
+        }
         let Some(pid) = ns.owner_pid else { continue };
         let Some(id) = nrec_sys::read_proc_small(format!("/proc/{pid}/cgroup"))
             .ok()
@@ -345,7 +363,7 @@ impl Sampler {
         let mut meta = Meta::new(sample.ts_ms);
         // a name lookup that fails costs the names, never the sample
         if live {
-            if let Err(e) = name_container_namespaces(w, &mut meta, &mut sample) {
+            if let Err(e) = name_container_namespaces(w, &mut meta, &mut sample, &priors) {
                 warn.warn(
                     Kind::Netns,
                     format!("naming the containers' network namespaces failed ({e}); they keep their other names this sample"),

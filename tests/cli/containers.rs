@@ -155,6 +155,10 @@ fn podman_containers_are_named_in_reports_after_they_are_gone() {
         std::thread::sleep(std::time::Duration::from_millis(100));
     }
     env.record_live();
+    // a sample more with web's namespace busy (a refused connection on its loopback): the
+    // namespace is the previous sample's and keeps its container's name without a lookup
+    podman_ok(&["exec", &web, "sh", "-c", "nc 127.0.0.1 9 </dev/null; true"]);
+    env.record_live();
 
     let check = |env: &Env| {
         let json = |args: &[&str]| -> serde_json::Value {
@@ -218,6 +222,12 @@ fn podman_containers_are_named_in_reports_after_they_are_gone() {
             (300_000..340_000).contains(&bytes("eth0", "rx_bytes")),
             "{text}"
         );
+        // both samples since its namespace appeared name it, the busy one after it too
+        let named = rows
+            .iter()
+            .filter(|r| col(&h, r, "netns") == web && col(&h, r, "iface") == "lo")
+            .count();
+        assert_eq!(named, 2, "{text}");
         // --container: the container's processes against its own namespace's interfaces
         let one = json(&[
             "top-procs",
