@@ -25,11 +25,12 @@ enum Repr {
     Own(std::sync::Arc<str>),
 }
 
-/// A name in the table, with what [`is_gauge`] says of it (asked once per name, not once per
-/// counter, namespace and sample).
+/// A name in the table, with what [`is_gauge`] and `derive::idle`'s carrying rule say of it
+/// (asked once per name, not once per counter, namespace and sample).
 struct Kept {
     name: Box<str>,
     gauge: bool,
+    state: crate::derive::idle::State,
 }
 
 impl Key {
@@ -52,6 +53,7 @@ impl Key {
             let k: &'static Kept = Box::leak(Box::new(Kept {
                 name: name.into(),
                 gauge: is_gauge(name),
+                state: crate::derive::idle::State::of(name),
             }));
             map.insert(&k.name, k);
             *bytes += name.len();
@@ -72,6 +74,14 @@ impl Key {
         match &self.0 {
             Repr::Kept(k) => k.gauge,
             Repr::Own(s) => is_gauge(s),
+        }
+    }
+
+    /// What the name tells of carrying its namespace ([`crate::derive::idle::State::of`]).
+    pub fn state(&self) -> crate::derive::idle::State {
+        match &self.0 {
+            Repr::Kept(k) => k.state,
+            Repr::Own(s) => crate::derive::idle::State::of(s),
         }
     }
 }
@@ -318,15 +328,21 @@ mod tests {
             (Repr::Kept(x), Repr::Kept(y)) => assert!(std::ptr::eq(*x, *y), "one copy"),
             _ => panic!("an ordinary name is kept"),
         }
-        // the kept answer is is_gauge's, kept or not
-        for n in [
-            "sockstat:TCP:inuse",
-            "snmp:Tcp:CurrEstab",
-            "snmp:Tcp:InSegs",
-            "diag:tcp4:LISTEN",
+        // the kept answers are is_gauge's and State::of's, kept or not
+        use crate::derive::idle::State;
+        for (n, state) in [
+            ("sockstat:TCP:inuse", State::Other),
+            ("snmp:Tcp:CurrEstab", State::Other),
+            ("snmp:Tcp:InSegs", State::Other),
+            ("diag:tcp4:LISTEN", State::Other),
+            ("diag:tcp6:FIN_WAIT2", State::Timed),
+            ("diag:tcp4:SYN_RECV", State::TimedUnseen),
+            ("sockstat6:UDP6:inuse", State::Sockets),
         ] {
             assert_eq!(Key::new(n).is_gauge(), is_gauge(n), "{n}");
             assert_eq!(Key(Repr::Own(n.into())).is_gauge(), is_gauge(n), "{n}");
+            assert_eq!(Key::new(n).state(), state, "{n}");
+            assert_eq!(Key(Repr::Own(n.into())).state(), state, "{n}");
         }
         // a name beyond the table is its own allocation, and still the same name
         let own = Key(Repr::Own("snmp:Ip:InReceives".into()));

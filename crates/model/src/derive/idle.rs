@@ -76,18 +76,25 @@ const TIMED_STATES: [&str; 8] = [
     "CLOSING",
 ];
 
-/// What a full read of a namespace's counters says of carrying it next time (one pass over
-/// them: it runs for every namespace of every sample).
-pub fn quiet(c: Protocol<'_>) -> Quiet {
-    // (seen, non-zero) of the state with timers, and of the sockets besides listeners
-    let (mut timed_seen, mut timed) = (0usize, false);
-    let (mut sockets_seen, mut sockets) = (0usize, false);
-    for (k, v) in c.iter() {
-        match k.as_str() {
-            "sockstat:TCP:tw" | "sockstat:FRAG:inuse" | "sockstat6:FRAG6:inuse" => {
-                timed_seen += 1;
-                timed |= v != 0;
-            }
+/// What a counter's name tells of carrying its namespace ([`quiet`]): decided once per
+/// distinct name (kept with it by `counter::Key`), not per counter and sample.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum State {
+    /// Nothing.
+    Other,
+    /// State a timer acts on (TIME_WAIT, fragment queues, a closing TCP state).
+    Timed,
+    /// A TCP state with timers that a listeners-only dump leaves unknown (SYN_RECV): not
+    /// counted among the states a read must have seen.
+    TimedUnseen,
+    /// Sockets besides listeners.
+    Sockets,
+}
+
+impl State {
+    pub fn of(name: &str) -> State {
+        match name {
+            "sockstat:TCP:tw" | "sockstat:FRAG:inuse" | "sockstat6:FRAG6:inuse" => State::Timed,
             "sockstat:UDP:inuse"
             | "sockstat:UDPLITE:inuse"
             | "sockstat:RAW:inuse"
@@ -95,25 +102,45 @@ pub fn quiet(c: Protocol<'_>) -> Quiet {
             | "sockstat6:UDPLITE6:inuse"
             | "sockstat6:RAW6:inuse"
             | "diag:tcp4:ESTABLISHED"
-            | "diag:tcp6:ESTABLISHED" => {
-                sockets_seen += 1;
-                sockets |= v != 0;
-            }
+            | "diag:tcp6:ESTABLISHED" => State::Sockets,
             _ => {
-                let Some(state) = k
+                let Some(state) = name
                     .strip_prefix("diag:tcp4:")
-                    .or_else(|| k.strip_prefix("diag:tcp6:"))
+                    .or_else(|| name.strip_prefix("diag:tcp6:"))
                 else {
-                    continue;
+                    return State::Other;
                 };
-                if TIMED_STATES.contains(&state) {
+                match state {
                     // SYN_RECV is left unknown where only listeners are hashed
                     // (`socket_summary`): request sockets are made by a SYN and announce
                     // themselves with SYN-ACK retransmissions
-                    timed_seen += usize::from(state != "SYN_RECV");
-                    timed |= v != 0;
+                    "SYN_RECV" => State::TimedUnseen,
+                    s if TIMED_STATES.contains(&s) => State::Timed,
+                    _ => State::Other,
                 }
             }
+        }
+    }
+}
+
+/// What a full read of a namespace's counters says of carrying it next time (one pass over
+/// them: it runs for every namespace of every sample).
+pub fn quiet(c: Protocol<'_>) -> Quiet {
+    // (seen, non-zero) of the state with timers, and of the sockets besides listeners
+    let (mut timed_seen, mut timed) = (0usize, false);
+    let (mut sockets_seen, mut sockets) = (0usize, false);
+    for (k, v) in c.iter() {
+        match k.state() {
+            State::Timed => {
+                timed_seen += 1;
+                timed |= v != 0;
+            }
+            State::TimedUnseen => timed |= v != 0,
+            State::Sockets => {
+                sockets_seen += 1;
+                sockets |= v != 0;
+            }
+            State::Other => {}
         }
     }
     // what a read did not see (a captured tree, a dump that failed) is not known to be 0
