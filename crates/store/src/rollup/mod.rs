@@ -807,6 +807,50 @@ pub(crate) fn rebuild(conn: &Connection) -> rusqlite::Result<(u64, Option<i64>)>
 mod tests {
     use super::*;
 
+    /// A row an older build stored with whole quarter vectors (format 0) takes a sample's
+    /// sums like any other, and is written back as differences (format 2).
+    #[test]
+    fn a_day_stored_whole_takes_a_sample_and_is_stored_as_differences() {
+        let dir = tempfile::tempdir().unwrap();
+        let conn = crate::open_rw(&dir.path().join("n.db")).unwrap();
+        let (day, series) = (20_000, 7);
+        let old: BTreeMap<u8, Vec<u64>> = [(3, vec![5, 0, 7, 1]), (9, vec![1, 2, 0, 0, 4])].into();
+        let mut blob = vec![0u8];
+        for (k, v) in &old {
+            blob.push(*k);
+            encode_vec(v, &mut blob);
+        }
+        let mut total = Vec::new();
+        encode_vec(&[6, 2, 7, 1, 4], &mut total);
+        put_raw_row(
+            &conn,
+            key(Kind::Proto, day, series),
+            (&total, Some(&blob)),
+            false,
+        )
+        .unwrap();
+        let v = vec![1u64, 0, 0, 0, 0, 9];
+        let mut acc = Acc::default();
+        acc.rows.insert(
+            (Kind::Proto, day, series),
+            DayRow {
+                total: v.clone(),
+                quarters: Some([(9, v.clone())].into()),
+            },
+        );
+        acc.write(&conn).unwrap();
+        let (t, q) = raw_row(&conn, key(Kind::Proto, day, series))
+            .unwrap()
+            .unwrap();
+        let q = q.unwrap();
+        assert_eq!(q[0], 2, "written as differences");
+        let row = decode_row(&t, Some(&q), day, series).unwrap();
+        let mut want = old;
+        add_into(want.get_mut(&9).unwrap(), &v);
+        assert_eq!(row.quarters, Some(want));
+        assert_eq!(row.total, vec![7, 2, 7, 1, 4, 9]);
+    }
+
     /// Issue 12 item 11: a long-lived Roller (the daemon's) stays bounded however many
     /// distinct series it meets — 100 000 processes here — and still finds every id.
     #[test]
