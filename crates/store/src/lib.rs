@@ -886,6 +886,17 @@ pub(crate) fn from_sql(v: i64) -> u64 {
     u64::from_ne_bytes(v.to_ne_bytes())
 }
 
+/// A signed number as an unsigned one whose varint is short when the number is near zero
+/// (-1 → 1, 1 → 2): the stored days of `past_sums`, the quarter differences of rollups.
+pub(crate) fn zigzag(v: i64) -> u64 {
+    ((v << 1) ^ (v >> 63)) as u64
+}
+
+/// The inverse of [`zigzag`].
+pub(crate) fn unzigzag(v: u64) -> i64 {
+    ((v >> 1) as i64) ^ -((v & 1) as i64)
+}
+
 /// LEB128 varints: the protocol-counter blobs.
 pub fn encode_varints(vals: impl Iterator<Item = u64>, out: &mut Vec<u8>) {
     for mut v in vals {

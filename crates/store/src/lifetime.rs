@@ -5,7 +5,7 @@
 
 use super::rollup::{self, Kind};
 use super::{limit, malformed};
-use crate::Bounded;
+use crate::{Bounded, unzigzag, zigzag};
 use rusqlite::{Connection, OptionalExtension, params};
 use std::collections::HashMap;
 
@@ -135,14 +135,6 @@ impl CacheKey {
         }
         out
     }
-}
-
-fn zigzag(v: i64) -> u64 {
-    ((v << 1) ^ (v >> 63)) as u64
-}
-
-fn unzigzag(v: u64) -> i64 {
-    ((v >> 1) as i64) ^ -((v & 1) as i64)
 }
 
 /// The meta key a write into a past day and a rebuild bump.

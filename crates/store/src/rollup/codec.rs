@@ -3,7 +3,7 @@
 //! decoding refuses malformed input (None) instead of panicking.
 
 use super::QUARTERS;
-use crate::{encode_varints, read_varint};
+use crate::{encode_varints, read_varint, unzigzag, zigzag};
 use std::collections::BTreeMap;
 
 /// Adds `v` into `into` element by element (growing it; sums saturate).
@@ -143,17 +143,8 @@ fn skip_vec(b: &mut &[u8]) -> Option<()> {
 fn apply_difference(b: &mut &[u8], prev: &mut Vec<u64>) -> Option<()> {
     visit_vec(b, |e| match e {
         Seen::Len(n) => prev.resize(n, 0),
-        Seen::Value(i, z) => prev[i] = prev[i].wrapping_add(unzigzag(z)),
+        Seen::Value(i, z) => prev[i] = prev[i].wrapping_add(unzigzag(z) as u64),
     })
-}
-
-fn zigzag(d: u64) -> u64 {
-    let d = d as i64;
-    ((d << 1) ^ (d >> 63)) as u64
-}
-
-fn unzigzag(z: u64) -> u64 {
-    ((z >> 1) as i64 ^ -((z & 1) as i64)) as u64
 }
 
 /// Quarter entries, ascending: a format byte, then per quarter with data its index (0..95)
@@ -199,7 +190,7 @@ fn difference(v: &[u64], prev: &[u64], out: &mut Vec<u64>) {
     out.extend(
         v.iter()
             .enumerate()
-            .map(|(i, x)| zigzag(x.wrapping_sub(prev.get(i).copied().unwrap_or(0)))),
+            .map(|(i, x)| zigzag(x.wrapping_sub(prev.get(i).copied().unwrap_or(0)) as i64)),
     );
 }
 
