@@ -638,6 +638,15 @@ impl Acc {
 /// The stored rows of `kind` of `day`, by id.
 fn day_rows(conn: &Connection, kind: Kind, day: i64) -> rusqlite::Result<HashMap<i64, RawRow>> {
     let (lo, hi) = kind_day(kind, day);
+    rows_in(conn, lo, hi)
+}
+
+/// The stored rows with ids in `[lo, hi)`, in id order, as stored.
+fn rows_in<C: FromIterator<(i64, RawRow)>>(
+    conn: &Connection,
+    lo: i64,
+    hi: i64,
+) -> rusqlite::Result<C> {
     conn.prepare_cached("SELECT id, total, quarters FROM rollup WHERE id >= ?1 AND id < ?2")?
         .query_map([lo, hi], |r| Ok((r.get(0)?, (r.get(1)?, r.get(2)?))))?
         .collect()
@@ -674,18 +683,12 @@ fn add_one_quarter(
 /// their day and leave half-full pages behind; rewritten once the day is over they are
 /// packed densely (measured: pages 72 % → ~95 % full), and the freed pages are reused.
 pub(crate) fn compact_day(conn: &Connection, day: i64) -> rusqlite::Result<()> {
-    type Row = (i64, Vec<u8>, Option<Vec<u8>>);
     let (lo, hi) = (key(Kind::Time, day, 0), key(Kind::Time, day + 1, 0));
-    let rows: Vec<Row> = conn
-        .prepare_cached("SELECT id, total, quarters FROM rollup WHERE id >= ?1 AND id < ?2")?
-        .query_map([lo, hi], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
-        .collect::<rusqlite::Result<_>>()?;
+    let rows: Vec<(i64, RawRow)> = rows_in(conn, lo, hi)?;
     conn.prepare_cached("DELETE FROM rollup WHERE id >= ?1 AND id < ?2")?
         .execute([lo, hi])?;
-    let mut ins =
-        conn.prepare_cached("INSERT INTO rollup (id, total, quarters) VALUES (?1, ?2, ?3)")?;
-    for (id, total, quarters) in rows {
-        ins.execute(params![id, total, quarters])?;
+    for (id, row) in rows {
+        put_raw_row(conn, id, (&row.0, row.1.as_deref()), false)?;
     }
     Ok(())
 }
