@@ -74,11 +74,20 @@ pub(crate) fn encode_vec(v: &[u64], out: &mut Vec<u8>) {
 
 pub(crate) fn decode_vec(b: &mut &[u8]) -> Option<Vec<u64>> {
     let mut v = Vec::new();
-    visit_vec(b, |e| match e {
-        Seen::Len(n) => v = vec![0u64; n],
-        Seen::Value(i, x) => v[i] = x,
-    })?;
+    decode_vec_into(b, &mut v)?;
     Some(v)
+}
+
+/// [`decode_vec`] into `v` (its contents replaced, its capacity kept: a caller that knows
+/// what it will append allocates once).
+pub(crate) fn decode_vec_into(b: &mut &[u8], v: &mut Vec<u64>) -> Option<()> {
+    visit_vec(b, |e| match e {
+        Seen::Len(n) => {
+            v.clear();
+            v.resize(n, 0);
+        }
+        Seen::Value(i, x) => v[i] = x,
+    })
 }
 
 /// What [`visit_vec`] finds: the vector's length (first), then each non-zero value.

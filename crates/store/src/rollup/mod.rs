@@ -13,7 +13,7 @@
 mod codec;
 
 pub use codec::add_into;
-pub(crate) use codec::{decode_quarters, decode_vec, encode_quarters, encode_vec};
+pub(crate) use codec::{decode_quarters, decode_vec, decode_vec_into, encode_quarters, encode_vec};
 
 use super::from_sql;
 use rusqlite::{Connection, OptionalExtension, params};
@@ -390,6 +390,25 @@ impl Roller {
         conn: &Connection,
         sample: i64,
     ) -> rusqlite::Result<Option<Contribution>> {
+        let mut items = Vec::new();
+        let ts = self.contribute(conn, sample, |_, _, item| {
+            items.push(item);
+            Ok(())
+        })?;
+        Ok(ts.map(|ts_ms| Contribution { ts_ms, items }))
+    }
+
+    /// [`Roller::contributions`] item by item: each (series, sums) is handed to `each` (with
+    /// this roller and the sample's time) as it is read, the host's time series last, so a
+    /// caller that writes them (the recorder's [`Roller::roll_sample`]) holds one vector at a
+    /// time, not a sample's all — among 1 000 namespaces ~3.5 KB each. None (and `each` never
+    /// called) if the sample is not stored.
+    pub fn contribute(
+        &mut self,
+        conn: &Connection,
+        sample: i64,
+        mut each: impl FnMut(&mut Roller, i64, (SeriesKey, Vec<u64>)) -> rusqlite::Result<()>,
+    ) -> rusqlite::Result<Option<i64>> {
         type Row = (i64, Option<i64>, i64, i64, i64);
         let row: Option<Row> = conn
             .prepare_cached(
@@ -403,18 +422,8 @@ impl Roller {
             return Ok(None);
         };
         let el = elapsed.unwrap_or(0).max(0) as u64;
-        let mut items: Vec<(SeriesKey, Vec<u64>)> = Vec::new();
-        items.push((
-            SeriesKey::new(Kind::Time, 0),
-            vec![
-                1,
-                u64::from(elapsed.is_some()),
-                el,
-                if ebpf != 0 { el } else { 0 },
-                super::from_sql(lost_events),
-                super::from_sql(lost_bytes),
-            ],
-        ));
+        // what the interfaces moved, for the unattributed bytes of the time series
+        let (mut irx, mut itx) = (0u64, 0u64);
 
         {
             let mut st = conn.prepare_cached(
@@ -440,7 +449,9 @@ impl Roller {
                 } else {
                     continue; // a baseline reading
                 }
-                items.push((SeriesKey::new(Kind::Iface, iface), v));
+                irx = irx.saturating_add(v[0]);
+                itx = itx.saturating_add(v[8]);
+                each(self, ts_ms, (SeriesKey::new(Kind::Iface, iface), v))?;
             }
         }
 
@@ -452,61 +463,65 @@ impl Roller {
         while let Some(r) = rows.next()? {
             let (netns, keyset, counted): (i64, i64, i64) = (r.get(0)?, r.get(1)?, r.get(2)?);
             let blob = r.get_ref(3)?.as_blob()?;
-            let mut v = decode_vec(&mut &blob[..]).ok_or_else(|| {
+            let names = self.keyset(conn, keyset)?.len();
+            // the keyset's values and the three counts after them, allocated once
+            let mut v = Vec::with_capacity(names + 3);
+            decode_vec_into(&mut &blob[..], &mut v).ok_or_else(|| {
                 super::malformed(format!("sample {sample}: protocol-counter blob"))
             })?;
-            let names = self.keyset(conn, keyset)?;
-            v.resize(names.len(), 0);
+            v.resize(names, 0);
             let counters = counted > 0 && elapsed.is_some();
             v.push(1);
             v.push(u64::from(counters));
             v.push(if counters { el } else { 0 });
             let mut k = SeriesKey::new(Kind::Proto, netns);
             k.keyset = keyset;
-            items.push((k, v));
+            each(self, ts_ms, (k, v))?;
         }
 
         let bytes = self.bytes.read(conn, sample)?;
-        // What no process was credited with, per sample and direction, clamped at zero (a
-        // send counted before its packets left is not negative traffic): the host's time
-        // series fields 6 and 7, so the metrics' unattributed counters only ever grow.
-        let (mut irx, mut itx) = (0u64, 0u64);
-        for (_, v) in items.iter().filter(|(k, _)| k.kind == Kind::Iface) {
-            irx = irx.saturating_add(v[0]);
-            itx = itx.saturating_add(v[8]);
-        }
         let (mut prx, mut ptx) = (0u64, 0u64);
         for (p, (rx, tx)) in bytes.per_process() {
             prx = prx.saturating_add(rx);
             ptx = ptx.saturating_add(tx);
-            items.push((SeriesKey::new(Kind::Proc, p), vec![rx, tx]));
+            each(self, ts_ms, (SeriesKey::new(Kind::Proc, p), vec![rx, tx]))?;
         }
-        items[0].1.push(irx.saturating_sub(prx));
-        items[0].1.push(itx.saturating_sub(ptx));
         for ((p, proto, port), (rx, tx)) in bytes.ports {
             let mut k = SeriesKey::new(Kind::Port, p);
             k.proto = proto;
             k.port = port;
-            items.push((k, vec![rx, tx]));
+            each(self, ts_ms, (k, vec![rx, tx]))?;
         }
         for ((p, addr), (rx, tx)) in bytes.hosts {
             let mut k = SeriesKey::new(Kind::Host, p);
             k.addr = addr;
-            items.push((k, vec![rx, tx]));
+            each(self, ts_ms, (k, vec![rx, tx]))?;
         }
         let mut st = conn.prepare_cached(
             "SELECT netns, rx, tx, unowned_rx, unowned_tx FROM attrib_sample WHERE sample = ?1",
         )?;
         let mut rows = st.query([sample])?;
         while let Some(r) = rows.next()? {
-            items.push((
-                SeriesKey::new(Kind::Attrib, r.get(0)?),
-                (1..5)
-                    .map(|i| r.get::<_, i64>(i).map(from_sql))
-                    .collect::<rusqlite::Result<_>>()?,
-            ));
+            let v = (1..5)
+                .map(|i| r.get::<_, i64>(i).map(from_sql))
+                .collect::<rusqlite::Result<_>>()?;
+            each(self, ts_ms, (SeriesKey::new(Kind::Attrib, r.get(0)?), v))?;
         }
-        Ok(Some(Contribution { ts_ms, items }))
+        // What no process was credited with, per sample and direction, clamped at zero (a
+        // send counted before its packets left is not negative traffic): the host's time
+        // series fields 6 and 7, so the metrics' unattributed counters only ever grow.
+        let time = vec![
+            1,
+            u64::from(elapsed.is_some()),
+            el,
+            if ebpf != 0 { el } else { 0 },
+            super::from_sql(lost_events),
+            super::from_sql(lost_bytes),
+            irx.saturating_sub(prx),
+            itx.saturating_sub(ptx),
+        ];
+        each(self, ts_ms, (SeriesKey::new(Kind::Time, 0), time))?;
+        Ok(Some(ts_ms))
     }
 
     /// Adds a contribution to the stored rollup rows (creating series and rows as needed).
@@ -518,18 +533,48 @@ impl Roller {
 
     /// Rolls up stored sample `sample` and records it as rolled up. The first sample of a
     /// new UTC day also compacts the day before (see [`compact_day`]).
+    ///
+    /// Each of the sample's rows is added to its stored row as it is read ([`Roller::contribute`]):
+    /// a series occurs once in a sample, so this is what summing them first ([`Acc`]) and
+    /// then merging gives, without holding them all.
     pub(crate) fn roll_sample(&mut self, conn: &Connection, sample: i64) -> rusqlite::Result<()> {
-        if let Some(c) = self.contributions(conn, sample)? {
-            let day = instant(c.ts_ms).div_euclid(DAY_MS);
-            let open = get_meta(conn, "open_day")?;
-            if let Some(open) = open.filter(|o| *o < day) {
-                compact_day(conn, open)?;
+        let mut stored = Stored::default();
+        // (the sample's day, quarter, and whether it can be stored, once its time is read)
+        let mut at: Option<Option<(i64, u8)>> = None;
+        self.contribute(conn, sample, |roller, ts_ms, (k, v)| {
+            let at = match at {
+                Some(at) => at,
+                None => {
+                    let day = instant(ts_ms).div_euclid(DAY_MS);
+                    let open = get_meta(conn, "open_day")?;
+                    if let Some(open) = open.filter(|o| *o < day) {
+                        compact_day(conn, open)?;
+                    }
+                    if open != Some(day) {
+                        set_meta(conn, "open_day", day)?;
+                    }
+                    *at.insert(Acc::placed(roller, conn, ts_ms)?)
+                }
+            };
+            let Some((day, q)) = at else {
+                return Ok(());
+            };
+            let Some(series) = roller.series_id(conn, &k, true)? else {
+                return Ok(());
+            };
+            let id = key(k.kind, day, series);
+            let raw = stored.take(conn, k.kind, day, id)?;
+            if let Some(raw) = &raw {
+                if add_one_quarter((day, series), raw, id, &v, (q, &v), conn)? {
+                    return Ok(());
+                }
             }
-            if open != Some(day) {
-                set_meta(conn, "open_day", day)?;
-            }
-            self.apply(conn, c)?;
-        }
+            let row = DayRow {
+                total: v.clone(),
+                quarters: Some([(q, v)].into()),
+            };
+            merge_row(conn, (k.kind, day, series), row, raw)
+        })?;
         set_meta(conn, "rolled_to", sample)
     }
 }
@@ -551,13 +596,9 @@ impl Acc {
         conn: &Connection,
         c: Contribution,
     ) -> rusqlite::Result<()> {
-        let at = instant(c.ts_ms);
-        let day = at.div_euclid(DAY_MS);
-        if !(0..=MAX_DAY).contains(&day) {
-            return Ok(()); // before 1970 or after year 4840: not representable in a key
-        }
-        let q = (at.rem_euclid(DAY_MS) / QUARTER_MS) as u8;
-        roller.warm(conn, day)?;
+        let Some((day, q)) = Acc::placed(roller, conn, c.ts_ms)? else {
+            return Ok(());
+        };
         for (k, v) in c.items {
             let Some(id) = roller.series_id(conn, &k, !self.read_only)? else {
                 self.missing += u64::from(v.iter().any(|x| *x != 0));
@@ -583,23 +624,28 @@ impl Acc {
         Ok(())
     }
 
+    /// The (day, quarter) of a sample taken at `ts_ms`, its day's series warmed in `roller`;
+    /// None before 1970 or after year 4840 (not representable in a key).
+    fn placed(
+        roller: &mut Roller,
+        conn: &Connection,
+        ts_ms: i64,
+    ) -> rusqlite::Result<Option<(i64, u8)>> {
+        let at = instant(ts_ms);
+        let day = at.div_euclid(DAY_MS);
+        if !(0..=MAX_DAY).contains(&day) {
+            return Ok(None);
+        }
+        roller.warm(conn, day)?;
+        Ok(Some((day, (at.rem_euclid(DAY_MS) / QUARTER_MS) as u8)))
+    }
+
     /// Merges into what is stored (rows are summed, never overwritten).
     pub fn write(self, conn: &Connection) -> rusqlite::Result<()> {
-        // the stored rows of the per-namespace kinds' days, read by one scan each
-        let mut stored: HashMap<i64, RawRow> = HashMap::new();
-        let mut scanned: Option<(Kind, i64)> = None;
-        for ((kind, day, series), mut row) in self.rows {
+        let mut stored = Stored::default();
+        for ((kind, day, series), row) in self.rows {
             let id = key(kind, day, series);
-            let raw = if PER_NAMESPACE.contains(&kind) {
-                // (rows come in (kind, day) order: each kind-day is scanned once)
-                if scanned != Some((kind, day)) {
-                    scanned = Some((kind, day));
-                    stored = day_rows(conn, kind, day)?;
-                }
-                stored.remove(&id)
-            } else {
-                raw_row(conn, id)?
-            };
+            let raw = stored.take(conn, kind, day, id)?;
             // A sample adds to one quarter: only that quarter's entry of the stored day is
             // decoded and encoded again (`add_to_quarter`), so the cost of a sample's rollup
             // does not grow through the day.
@@ -614,25 +660,71 @@ impl Acc {
                     continue;
                 }
             }
-            let exists = raw.is_some();
-            if let Some((t, q)) = raw {
-                let old = decode_row(&t, q.as_deref(), day, series)?;
-                add_into(&mut row.total, &old.total);
-                match (&mut row.quarters, old.quarters) {
-                    (Some(q), Some(oq)) => {
-                        for (k, v) in oq {
-                            add_into(q.entry(k).or_default(), &v);
-                        }
-                    }
-                    // the stored row lost its detail: so does the sum
-                    (q, None) => *q = None,
-                    _ => {}
-                }
-            }
-            store_row(conn, kind, day, series, &row, exists)?;
+            merge_row(conn, (kind, day, series), row, raw)?;
         }
         Ok(())
     }
+}
+
+/// The stored rows a sample's sums are added to: those of the [`PER_NAMESPACE`] kinds by one
+/// scan of their day (rows come grouped by kind and day: each kind-day is scanned once), the
+/// others one by one.
+#[derive(Default)]
+struct Stored {
+    rows: HashMap<i64, RawRow>,
+    scanned: Option<(Kind, i64)>,
+}
+
+impl Stored {
+    /// Row `id` of (`kind`, `day`) as stored (taken: it is about to be rewritten), None if
+    /// there is none.
+    fn take(
+        &mut self,
+        conn: &Connection,
+        kind: Kind,
+        day: i64,
+        id: i64,
+    ) -> rusqlite::Result<Option<RawRow>> {
+        if !PER_NAMESPACE.contains(&kind) {
+            return raw_row(conn, id);
+        }
+        if self.scanned != Some((kind, day)) {
+            self.scanned = Some((kind, day));
+            self.rows = day_rows(conn, kind, day)?;
+        }
+        match self.rows.remove(&id) {
+            Some(r) => Ok(Some(r)),
+            // (new today, or taken before: what is stored now)
+            None => raw_row(conn, id),
+        }
+    }
+}
+
+/// Adds `row` into `raw`, the stored row of (kind, day, series) (None: there is none), by
+/// decoding it whole, and stores the sum: where the one-quarter splice
+/// ([`add_one_quarter`]) does not apply.
+fn merge_row(
+    conn: &Connection,
+    (kind, day, series): (Kind, i64, i64),
+    mut row: DayRow,
+    raw: Option<RawRow>,
+) -> rusqlite::Result<()> {
+    let exists = raw.is_some();
+    if let Some((t, q)) = raw {
+        let old = decode_row(&t, q.as_deref(), day, series)?;
+        add_into(&mut row.total, &old.total);
+        match (&mut row.quarters, old.quarters) {
+            (Some(q), Some(oq)) => {
+                for (k, v) in oq {
+                    add_into(q.entry(k).or_default(), &v);
+                }
+            }
+            // the stored row lost its detail: so does the sum
+            (q, None) => *q = None,
+            _ => {}
+        }
+    }
+    store_row(conn, kind, day, series, &row, exists)
 }
 
 /// The stored rows of `kind` of `day`, by id.
