@@ -277,8 +277,10 @@ pub(crate) struct Roller {
 
 /// The kinds with a series per namespace or interface: a sample adds to nearly all of a
 /// day's rows of them (among 1 000 namespaces, ~3 000 rows), so their series and stored rows
-/// are read by one scan of the day's rows, not one lookup each.
-const PER_NAMESPACE: [Kind; 2] = [Kind::Iface, Kind::Proto];
+/// are read by one scan of the day's rows, not one lookup each. (A namespace's socket
+/// attribution, `Attrib`, has a row wherever its sockets were dumped: every namespace
+/// recorded by a one-shot `record`.)
+const PER_NAMESPACE: [Kind; 3] = [Kind::Iface, Kind::Proto, Kind::Attrib];
 
 impl Roller {
     pub fn new() -> Self {
@@ -756,10 +758,10 @@ fn add_one_quarter(
     (q, v): (u8, &[u64]),
     conn: &Connection,
 ) -> rusqlite::Result<bool> {
-    let (old_total, Some(quarters)) = stored else {
+    let (old_total, Some(stored_quarters)) = stored else {
         return Ok(false);
     };
-    let Some(quarters) = codec::add_to_quarter(quarters, q, v) else {
+    let Some(quarters) = codec::add_to_quarter(stored_quarters, q, v) else {
         return Ok(false);
     };
     let mut sum = decode_vec(&mut &old_total[..])
@@ -767,7 +769,11 @@ fn add_one_quarter(
     add_into(&mut sum, total);
     let mut enc = Vec::with_capacity(old_total.len() + 8);
     encode_vec(&sum, &mut enc);
-    put_raw_row(conn, id, (&enc, Some(&quarters)), true)?;
+    // (sums of zeros into a quarter that has its entry, e.g. an idle namespace's socket
+    // attribution: the row is as stored, and is not written again)
+    if enc != *old_total || quarters != *stored_quarters {
+        put_raw_row(conn, id, (&enc, Some(&quarters)), true)?;
+    }
     Ok(true)
 }
 
