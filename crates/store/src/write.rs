@@ -395,6 +395,74 @@ fn keep<K: std::hash::Hash + Eq>(cache: &mut HashMap<K, Named>, k: K, name: &[u8
     }
 }
 
+/// The statements one sample writes a row per namespace (or interface) with: prepared once
+/// per sample, on first use, and held for all of its namespaces ([`PerNs`]).
+struct RowSql(usize, &'static str);
+
+const IFACE_SAMPLE: RowSql = RowSql(
+    0,
+    "INSERT INTO iface_sample VALUES (?1, ?2,
+        ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21)",
+);
+const IFACE_LAST: RowSql = RowSql(
+    1,
+    "INSERT OR REPLACE INTO iface_last VALUES (?1, ?2,
+        ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18)",
+);
+const IFACE_RAW: RowSql = RowSql(
+    2,
+    "INSERT INTO iface_raw (iface, sample, rx_bytes, rx_packets, rx_errs, rx_drop, rx_fifo,
+        rx_frame, rx_compressed, rx_multicast, tx_bytes, tx_packets, tx_errs, tx_drop,
+        tx_fifo, tx_colls, tx_carrier, tx_compressed)
+     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18)",
+);
+const PROTO_SAMPLE: RowSql = RowSql(
+    3,
+    "INSERT INTO proto_sample (sample, netns, keyset, counted, vals) VALUES (?1, ?2, ?3, ?4, ?5)",
+);
+// a carried namespace keeps the time of its last read (the row it replaces says it)
+const PROTO_LAST: RowSql = RowSql(
+    4,
+    "INSERT OR REPLACE INTO proto_last (netns, sample, keyset, vals, read_ms, quiet, cookie)
+     VALUES (?1, ?2, ?3, ?4,
+             CASE WHEN ?5 THEN (SELECT read_ms FROM proto_last WHERE netns = ?1) ELSE ?6 END,
+             ?7, ?8)",
+);
+const SOCK_BASE: RowSql = RowSql(
+    5,
+    "INSERT OR REPLACE INTO sock_base (netns, sample, socks) VALUES (?1, ?2, ?3)",
+);
+const ATTRIB_SAMPLE: RowSql = RowSql(
+    6,
+    "INSERT INTO attrib_sample (sample, netns, rx, tx, unowned_rx, unowned_tx)
+     VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+);
+
+/// A sample's per-namespace statements, held: among 1 000 namespaces, taking each row's
+/// statement from the connection's cache (a lookup by its SQL text) and handing it back cost
+/// more than some of the rows' writes.
+struct PerNs<'t> {
+    tx: &'t Connection,
+    held: [Option<rusqlite::CachedStatement<'t>>; 7],
+}
+
+impl<'t> PerNs<'t> {
+    fn new(tx: &'t Connection) -> Self {
+        PerNs {
+            tx,
+            held: Default::default(),
+        }
+    }
+
+    fn get(&mut self, sql: &RowSql) -> rusqlite::Result<&mut rusqlite::CachedStatement<'t>> {
+        let slot = &mut self.held[sql.0];
+        if slot.is_none() {
+            *slot = Some(self.tx.prepare_cached(sql.1)?);
+        }
+        slot.as_mut().ok_or(rusqlite::Error::InvalidQuery)
+    }
+}
+
 /// Writes interval `iv` (without committing: the caller's transaction).
 pub(crate) fn write(
     tx: &Transaction<'_>,
@@ -425,12 +493,13 @@ pub(crate) fn write(
     };
     let mut netns = Vec::with_capacity(s.namespaces.len());
     let mut keysets = Keysets::default();
+    let mut st = PerNs::new(tx);
     for (i, ns) in s.namespaces.iter().enumerate() {
         let id = ids.netns(tx, &s.boot_id, ns.inode, &ns.name)?;
         netns.push(id);
-        out.ifaces += write_ifaces(tx, (sample, id), &ns.ifaces, &iv.ifaces[i], ids)?;
+        out.ifaces += write_ifaces(tx, &mut st, (sample, id), &ns.ifaces, &iv.ifaces[i], ids)?;
         if let Some(c) = &iv.proto[i] {
-            write_proto(tx, (sample, s.ts_ms), id, ns, c, &mut keysets)?;
+            write_proto(tx, &mut st, (sample, s.ts_ms), id, ns, c, &mut keysets)?;
         }
         if let Some(l) = &iv.listeners[i] {
             out.new_listeners += write_listeners(tx, sample, s.ts_ms, id, l)?;
@@ -455,7 +524,7 @@ pub(crate) fn write(
     };
     for (socks, id) in iv.sockets.iter().zip(&netns) {
         if let Some(socks) = socks {
-            write_sockets(tx, sample, *id, socks, row)?;
+            write_sockets(&mut st, sample, *id, socks, row)?;
         }
     }
     let bytes: SampleBytes = iv.bytes.map(row);
@@ -484,6 +553,7 @@ pub(crate) fn write(
 /// counters did.
 fn write_ifaces(
     tx: &Transaction<'_>,
+    st: &mut PerNs<'_>,
     (sample, netns): (i64, i64),
     ifaces: &[IfaceSample],
     derived: &[IfaceDelta],
@@ -497,12 +567,7 @@ fn write_ifaces(
             Some(d) => d.map(|v| Some(to_sql(v))),
             None => [None; 16],
         };
-        tx.prepare_cached(
-            "INSERT INTO iface_sample VALUES (?1, ?2,
-                ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18,
-                ?19, ?20, ?21)",
-        )?
-        .execute(params![
+        st.get(&IFACE_SAMPLE)?.execute(params![
             sample,
             iface,
             d[0],
@@ -529,19 +594,9 @@ fn write_ifaces(
             iface, sample, c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7], c[8], c[9], c[10],
             c[11], c[12], c[13], c[14], c[15]
         ];
-        tx.prepare_cached(
-            "INSERT OR REPLACE INTO iface_last VALUES (?1, ?2,
-                ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18)",
-        )?
-        .execute(readings)?;
+        st.get(&IFACE_LAST)?.execute(readings)?;
         if *flags != 0 {
-            tx.prepare_cached(
-                "INSERT INTO iface_raw (iface, sample, rx_bytes, rx_packets, rx_errs, rx_drop, rx_fifo,
-                    rx_frame, rx_compressed, rx_multicast, tx_bytes, tx_packets, tx_errs, tx_drop,
-                    tx_fifo, tx_colls, tx_carrier, tx_compressed)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18)",
-            )?
-            .execute(readings)?;
+            st.get(&IFACE_RAW)?.execute(readings)?;
         }
     }
     Ok(ifaces.len())
@@ -551,6 +606,7 @@ fn write_ifaces(
 /// the next baseline (`proto_last`, valid only for the very next sample).
 fn write_proto(
     tx: &Transaction<'_>,
+    st: &mut PerNs<'_>,
     (sample, ts_ms): (i64, i64),
     netns: i64,
     ns: &NsSample,
@@ -561,20 +617,11 @@ fn write_proto(
     let keyset = keysets.id(tx, counters)?;
     let mut blob = Vec::new();
     super::rollup::encode_vec(&c.vals, &mut blob);
-    tx.prepare_cached(
-        "INSERT INTO proto_sample (sample, netns, keyset, counted, vals) VALUES (?1, ?2, ?3, ?4, ?5)",
-    )?
-    .execute(params![sample, netns, keyset, c.counted, blob])?;
+    st.get(&PROTO_SAMPLE)?
+        .execute(params![sample, netns, keyset, c.counted, blob])?;
     let mut raw = Vec::with_capacity(counters.len() * 2);
     encode_varints(counters.iter().map(|(_, v)| v), &mut raw);
-    // a carried namespace keeps the time of its last read (the row it replaces says it)
-    tx.prepare_cached(
-        "INSERT OR REPLACE INTO proto_last (netns, sample, keyset, vals, read_ms, quiet, cookie)
-         VALUES (?1, ?2, ?3, ?4,
-                 CASE WHEN ?5 THEN (SELECT read_ms FROM proto_last WHERE netns = ?1) ELSE ?6 END,
-                 ?7, ?8)",
-    )?
-    .execute(params![
+    st.get(&PROTO_LAST)?.execute(params![
         netns,
         sample,
         keyset,
@@ -708,7 +755,7 @@ fn write_listeners(
 
 /// One namespace's socket dump as the next baseline, and the interval's socket totals.
 fn write_sockets(
-    tx: &Transaction<'_>,
+    st: &mut PerNs<'_>,
     sample: i64,
     netns: i64,
     s: &NsSockets,
@@ -721,17 +768,11 @@ fn write_sockets(
         }),
         &mut blob,
     );
-    tx.prepare_cached(
-        "INSERT OR REPLACE INTO sock_base (netns, sample, socks) VALUES (?1, ?2, ?3)",
-    )?
-    .execute(params![netns, sample, blob])?;
+    st.get(&SOCK_BASE)?.execute(params![netns, sample, blob])?;
     let Some((all, unowned)) = s.attrib else {
         return Ok(());
     };
-    tx.prepare_cached(
-        "INSERT INTO attrib_sample (sample, netns, rx, tx, unowned_rx, unowned_tx) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-    )?
-    .execute(params![
+    st.get(&ATTRIB_SAMPLE)?.execute(params![
         sample,
         netns,
         to_sql(all.rx),
