@@ -395,73 +395,49 @@ fn keep<K: std::hash::Hash + Eq>(cache: &mut HashMap<K, Named>, k: K, name: &[u8
     }
 }
 
-/// The statements one sample writes a row per namespace (or interface) with: prepared once
-/// per sample, on first use, and held for all of its namespaces ([`PerNs`]).
-struct RowSql(usize, &'static str);
+// The statements one sample writes a row per namespace (or interface) with, held for all of
+// its namespaces.
+type PerNs<'t> = super::Held<'t, 7>;
+use super::Sql;
 
-const IFACE_SAMPLE: RowSql = RowSql(
+const IFACE_SAMPLE: Sql = Sql(
     0,
     "INSERT INTO iface_sample VALUES (?1, ?2,
         ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21)",
 );
-const IFACE_LAST: RowSql = RowSql(
+const IFACE_LAST: Sql = Sql(
     1,
     "INSERT OR REPLACE INTO iface_last VALUES (?1, ?2,
         ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18)",
 );
-const IFACE_RAW: RowSql = RowSql(
+const IFACE_RAW: Sql = Sql(
     2,
     "INSERT INTO iface_raw (iface, sample, rx_bytes, rx_packets, rx_errs, rx_drop, rx_fifo,
         rx_frame, rx_compressed, rx_multicast, tx_bytes, tx_packets, tx_errs, tx_drop,
         tx_fifo, tx_colls, tx_carrier, tx_compressed)
      VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18)",
 );
-const PROTO_SAMPLE: RowSql = RowSql(
+const PROTO_SAMPLE: Sql = Sql(
     3,
     "INSERT INTO proto_sample (sample, netns, keyset, counted, vals) VALUES (?1, ?2, ?3, ?4, ?5)",
 );
 // a carried namespace keeps the time of its last read (the row it replaces says it)
-const PROTO_LAST: RowSql = RowSql(
+const PROTO_LAST: Sql = Sql(
     4,
     "INSERT OR REPLACE INTO proto_last (netns, sample, keyset, vals, read_ms, quiet, cookie)
      VALUES (?1, ?2, ?3, ?4,
              CASE WHEN ?5 THEN (SELECT read_ms FROM proto_last WHERE netns = ?1) ELSE ?6 END,
              ?7, ?8)",
 );
-const SOCK_BASE: RowSql = RowSql(
+const SOCK_BASE: Sql = Sql(
     5,
     "INSERT OR REPLACE INTO sock_base (netns, sample, socks) VALUES (?1, ?2, ?3)",
 );
-const ATTRIB_SAMPLE: RowSql = RowSql(
+const ATTRIB_SAMPLE: Sql = Sql(
     6,
     "INSERT INTO attrib_sample (sample, netns, rx, tx, unowned_rx, unowned_tx)
      VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
 );
-
-/// A sample's per-namespace statements, held: among 1 000 namespaces, taking each row's
-/// statement from the connection's cache (a lookup by its SQL text) and handing it back cost
-/// more than some of the rows' writes.
-struct PerNs<'t> {
-    tx: &'t Connection,
-    held: [Option<rusqlite::CachedStatement<'t>>; 7],
-}
-
-impl<'t> PerNs<'t> {
-    fn new(tx: &'t Connection) -> Self {
-        PerNs {
-            tx,
-            held: Default::default(),
-        }
-    }
-
-    fn get(&mut self, sql: &RowSql) -> rusqlite::Result<&mut rusqlite::CachedStatement<'t>> {
-        let slot = &mut self.held[sql.0];
-        if slot.is_none() {
-            *slot = Some(self.tx.prepare_cached(sql.1)?);
-        }
-        slot.as_mut().ok_or(rusqlite::Error::InvalidQuery)
-    }
-}
 
 /// Writes interval `iv` (without committing: the caller's transaction).
 pub(crate) fn write(

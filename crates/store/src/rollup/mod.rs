@@ -15,7 +15,7 @@ mod codec;
 pub use codec::add_into;
 pub(crate) use codec::{decode_quarters, decode_vec, decode_vec_into, encode_quarters, encode_vec};
 
-use super::from_sql;
+use super::{Sql, from_sql};
 use rusqlite::{Connection, OptionalExtension, params};
 use std::collections::{BTreeMap, HashMap};
 use std::rc::Rc;
@@ -209,26 +209,35 @@ pub(crate) struct DayRow {
 /// One rollup row as stored: (total, quarters).
 type RawRow = (Vec<u8>, Option<Vec<u8>>);
 
-fn raw_row(conn: &Connection, id: i64) -> rusqlite::Result<Option<RawRow>> {
-    conn.prepare_cached("SELECT total, quarters FROM rollup WHERE id = ?1")?
+/// The statements rollup rows are read and written with, held while a sample's (or a day's)
+/// rows are.
+type RowIo<'c> = crate::Held<'c, 3>;
+const ROW_GET: Sql = Sql(0, "SELECT total, quarters FROM rollup WHERE id = ?1");
+// UPDATE keeps a row where it is (INSERT OR REPLACE would move it to a new rowid on every
+// sample and leave half-empty pages behind)
+const ROW_UPDATE: Sql = Sql(
+    1,
+    "UPDATE rollup SET total = ?2, quarters = ?3 WHERE id = ?1",
+);
+const ROW_INSERT: Sql = Sql(
+    2,
+    "INSERT INTO rollup (id, total, quarters) VALUES (?1, ?2, ?3)",
+);
+
+fn raw_row(io: &mut RowIo<'_>, id: i64) -> rusqlite::Result<Option<RawRow>> {
+    io.get(&ROW_GET)?
         .query_row([id], |r| Ok((r.get(0)?, r.get(1)?)))
         .optional()
 }
 
-/// Stores one row's encoded vectors. UPDATE keeps a row where it is (INSERT OR REPLACE
-/// would move it to a new rowid on every sample and leave half-empty pages behind).
+/// Stores one row's encoded vectors, over the stored one when it `exists`.
 fn put_raw_row(
-    conn: &Connection,
+    io: &mut RowIo<'_>,
     id: i64,
     (total, quarters): (&[u8], Option<&[u8]>),
     exists: bool,
 ) -> rusqlite::Result<()> {
-    let sql = if exists {
-        "UPDATE rollup SET total = ?2, quarters = ?3 WHERE id = ?1"
-    } else {
-        "INSERT INTO rollup (id, total, quarters) VALUES (?1, ?2, ?3)"
-    };
-    conn.prepare_cached(sql)?
+    io.get(if exists { &ROW_UPDATE } else { &ROW_INSERT })?
         .execute(params![id, total, quarters])?;
     Ok(())
 }
@@ -249,7 +258,7 @@ pub(crate) fn decode_row(
 }
 
 fn store_row(
-    conn: &Connection,
+    io: &mut RowIo<'_>,
     kind: Kind,
     day: i64,
     series: i64,
@@ -259,7 +268,7 @@ fn store_row(
     let mut total = Vec::new();
     encode_vec(&row.total, &mut total);
     let q = row.quarters.as_ref().map(encode_quarters);
-    put_raw_row(conn, key(kind, day, series), (&total, q.as_deref()), exists)
+    put_raw_row(io, key(kind, day, series), (&total, q.as_deref()), exists)
 }
 
 use crate::CACHE_ENTRIES;
@@ -540,7 +549,7 @@ impl Roller {
     /// a series occurs once in a sample, so this is what summing them first ([`Acc`]) and
     /// then merging gives, without holding them all.
     pub(crate) fn roll_sample(&mut self, conn: &Connection, sample: i64) -> rusqlite::Result<()> {
-        let mut stored = Stored::default();
+        let mut stored = Stored::new(conn);
         // (the sample's day, quarter, and whether it can be stored, once its time is read)
         let mut at: Option<Option<(i64, u8)>> = None;
         self.contribute(conn, sample, |roller, ts_ms, (k, v)| {
@@ -565,9 +574,9 @@ impl Roller {
                 return Ok(());
             };
             let id = key(k.kind, day, series);
-            let raw = stored.take(conn, k.kind, day, id)?;
+            let raw = stored.take(k.kind, day, id)?;
             if let Some(raw) = &raw {
-                if add_one_quarter((day, series), raw, id, &v, (q, &v), conn)? {
+                if add_one_quarter((day, series), raw, id, &v, (q, &v), &mut stored.io)? {
                     return Ok(());
                 }
             }
@@ -575,7 +584,7 @@ impl Roller {
                 total: v.clone(),
                 quarters: Some([(q, v)].into()),
             };
-            merge_row(conn, (k.kind, day, series), row, raw)
+            merge_row(&mut stored.io, (k.kind, day, series), row, raw)
         })?;
         set_meta(conn, "rolled_to", sample)
     }
@@ -644,25 +653,26 @@ impl Acc {
 
     /// Merges into what is stored (rows are summed, never overwritten).
     pub fn write(self, conn: &Connection) -> rusqlite::Result<()> {
-        let mut stored = Stored::default();
+        let mut stored = Stored::new(conn);
         for ((kind, day, series), row) in self.rows {
             let id = key(kind, day, series);
-            let raw = stored.take(conn, kind, day, id)?;
+            let raw = stored.take(kind, day, id)?;
             // A sample adds to one quarter: only that quarter's entry of the stored day is
             // decoded and encoded again (`add_to_quarter`), so the cost of a sample's rollup
             // does not grow through the day.
-            if let (Some(stored), Some((q, v))) = (
+            if let (Some(raw), Some((q, v))) = (
                 &raw,
                 row.quarters.as_ref().and_then(|m| {
                     let mut it = m.iter();
                     it.next().filter(|_| it.next().is_none())
                 }),
             ) {
-                if add_one_quarter((day, series), stored, id, &row.total, (*q, v), conn)? {
+                let io = &mut stored.io;
+                if add_one_quarter((day, series), raw, id, &row.total, (*q, v), io)? {
                     continue;
                 }
             }
-            merge_row(conn, (kind, day, series), row, raw)?;
+            merge_row(&mut stored.io, (kind, day, series), row, raw)?;
         }
         Ok(())
     }
@@ -671,33 +681,35 @@ impl Acc {
 /// The stored rows a sample's sums are added to: those of the [`PER_NAMESPACE`] kinds by one
 /// scan of their day (rows come grouped by kind and day: each kind-day is scanned once), the
 /// others one by one.
-#[derive(Default)]
-struct Stored {
+struct Stored<'c> {
+    io: RowIo<'c>,
     rows: HashMap<i64, RawRow>,
     scanned: Option<(Kind, i64)>,
 }
 
-impl Stored {
+impl<'c> Stored<'c> {
+    fn new(conn: &'c Connection) -> Self {
+        Stored {
+            io: RowIo::new(conn),
+            rows: HashMap::new(),
+            scanned: None,
+        }
+    }
+
     /// Row `id` of (`kind`, `day`) as stored (taken: it is about to be rewritten), None if
     /// there is none.
-    fn take(
-        &mut self,
-        conn: &Connection,
-        kind: Kind,
-        day: i64,
-        id: i64,
-    ) -> rusqlite::Result<Option<RawRow>> {
+    fn take(&mut self, kind: Kind, day: i64, id: i64) -> rusqlite::Result<Option<RawRow>> {
         if !PER_NAMESPACE.contains(&kind) {
-            return raw_row(conn, id);
+            return raw_row(&mut self.io, id);
         }
         if self.scanned != Some((kind, day)) {
             self.scanned = Some((kind, day));
-            self.rows = day_rows(conn, kind, day)?;
+            self.rows = day_rows(self.io.conn, kind, day)?;
         }
         match self.rows.remove(&id) {
             Some(r) => Ok(Some(r)),
             // (new today, or taken before: what is stored now)
-            None => raw_row(conn, id),
+            None => raw_row(&mut self.io, id),
         }
     }
 }
@@ -706,7 +718,7 @@ impl Stored {
 /// decoding it whole, and stores the sum: where the one-quarter splice
 /// ([`add_one_quarter`]) does not apply.
 fn merge_row(
-    conn: &Connection,
+    io: &mut RowIo<'_>,
     (kind, day, series): (Kind, i64, i64),
     mut row: DayRow,
     raw: Option<RawRow>,
@@ -726,7 +738,7 @@ fn merge_row(
             _ => {}
         }
     }
-    store_row(conn, kind, day, series, &row, exists)
+    store_row(io, kind, day, series, &row, exists)
 }
 
 /// The stored rows of `kind` of `day`, by id.
@@ -756,7 +768,7 @@ fn add_one_quarter(
     id: i64,
     total: &[u64],
     (q, v): (u8, &[u64]),
-    conn: &Connection,
+    io: &mut RowIo<'_>,
 ) -> rusqlite::Result<bool> {
     let (old_total, Some(stored_quarters)) = stored else {
         return Ok(false);
@@ -772,7 +784,7 @@ fn add_one_quarter(
     // (sums of zeros into a quarter that has its entry, e.g. an idle namespace's socket
     // attribution: the row is as stored, and is not written again)
     if enc != *old_total || quarters != *stored_quarters {
-        put_raw_row(conn, id, (&enc, Some(&quarters)), true)?;
+        put_raw_row(io, id, (&enc, Some(&quarters)), true)?;
     }
     Ok(true)
 }
@@ -785,8 +797,9 @@ pub(crate) fn compact_day(conn: &Connection, day: i64) -> rusqlite::Result<()> {
     let rows: Vec<(i64, RawRow)> = rows_in(conn, lo, hi)?;
     conn.prepare_cached("DELETE FROM rollup WHERE id >= ?1 AND id < ?2")?
         .execute([lo, hi])?;
+    let mut io = RowIo::new(conn);
     for (id, row) in rows {
-        put_raw_row(conn, id, (&row.0, row.1.as_deref()), false)?;
+        put_raw_row(&mut io, id, (&row.0, row.1.as_deref()), false)?;
     }
     Ok(())
 }
@@ -924,7 +937,7 @@ mod tests {
         let mut total = Vec::new();
         encode_vec(&[6, 2, 7, 1, 4], &mut total);
         put_raw_row(
-            &conn,
+            &mut RowIo::new(&conn),
             key(Kind::Proto, day, series),
             (&total, Some(&blob)),
             false,
@@ -940,7 +953,7 @@ mod tests {
             },
         );
         acc.write(&conn).unwrap();
-        let (t, q) = raw_row(&conn, key(Kind::Proto, day, series))
+        let (t, q) = raw_row(&mut RowIo::new(&conn), key(Kind::Proto, day, series))
             .unwrap()
             .unwrap();
         let q = q.unwrap();
