@@ -10,7 +10,8 @@
 //! - [`names`], [`filter`], [`identity`], [`limit`]: what a name is, how it is printed and
 //!   matched, whose a cgroup is, how long a stored name may be;
 //! - [`error`] and [`warnings`]: the error kinds with their exit codes, and what a sample has
-//!   to tell.
+//!   to tell;
+//! - [`varint`]: how readings are held, in memory as on disk.
 
 pub mod counter;
 pub mod derive;
@@ -22,4 +23,5 @@ pub mod limit;
 pub mod names;
 pub mod sample;
 pub mod time;
+pub mod varint;
 pub mod warnings;

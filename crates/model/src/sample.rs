@@ -155,7 +155,7 @@ pub type Counters = Vec<(Key, u64)>;
 pub struct Carried {
     pub names: std::sync::Arc<[Key]>,
     /// One per name.
-    pub values: Vec<u64>,
+    pub values: crate::varint::Readings,
 }
 
 /// A namespace's protocol counters however held ([`NsSample::protocol`]).
@@ -181,11 +181,20 @@ impl<'a> Protocol<'a> {
     pub fn iter(&self) -> impl Iterator<Item = (&'a Key, u64)> + 'a {
         let (read, carried) = match *self {
             Protocol::Read(c) => (Some(c.iter().map(|(k, v)| (k, *v))), None),
-            Protocol::Carried(c) => (None, Some(c.names.iter().zip(c.values.iter().copied()))),
+            Protocol::Carried(c) => (None, Some(c.names.iter().zip(c.values.iter()))),
         };
         read.into_iter()
             .flatten()
             .chain(carried.into_iter().flatten())
+    }
+
+    /// The values as varints ([`crate::varint`]), appended to `out`: a carried namespace's
+    /// as they were read from the store.
+    pub fn encode_values(&self, out: &mut Vec<u8>) {
+        match self {
+            Protocol::Read(c) => crate::varint::encode(c.iter().map(|(_, v)| *v), out),
+            Protocol::Carried(c) => out.extend_from_slice(c.values.as_bytes()),
+        }
     }
 
     /// The names in order.

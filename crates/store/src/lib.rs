@@ -930,20 +930,10 @@ pub(crate) fn unzigzag(v: u64) -> i64 {
     ((v >> 1) as i64) ^ -((v & 1) as i64)
 }
 
-/// LEB128 varints: the protocol-counter blobs.
-pub fn encode_varints(vals: impl Iterator<Item = u64>, out: &mut Vec<u8>) {
-    for mut v in vals {
-        loop {
-            let b = (v & 0x7f) as u8;
-            v >>= 7;
-            if v == 0 {
-                out.push(b);
-                break;
-            }
-            out.push(b | 0x80);
-        }
-    }
-}
+/// LEB128 varints: the protocol-counter and socket blobs (the model's, which holds readings
+/// in the same form).
+pub use nrec_model::varint::encode as encode_varints;
+pub(crate) use nrec_model::varint::{decode as decode_varints, read as read_varint};
 
 pub use nrec_model::limit;
 
@@ -983,33 +973,6 @@ pub fn malformed(what: impl std::fmt::Display) -> rusqlite::Error {
         rusqlite::types::Type::Blob,
         format!("{what}: malformed").into(),
     )
-}
-
-/// Decodes a varint blob; None if it is malformed (a corrupt row is reported, not guessed).
-pub(crate) fn decode_varints(mut b: &[u8]) -> Option<Vec<u64>> {
-    let mut out = Vec::with_capacity(b.len());
-    while !b.is_empty() {
-        out.push(read_varint(&mut b)?);
-    }
-    Some(out)
-}
-
-/// Reads one varint from the front of `b`; None if it is truncated or longer than 64 bits.
-pub(crate) fn read_varint(b: &mut &[u8]) -> Option<u64> {
-    let mut v = 0u64;
-    let mut shift = 0u32;
-    loop {
-        let (&byte, rest) = b.split_first()?;
-        *b = rest;
-        if shift > 63 || (shift == 63 && byte > 1) {
-            return None;
-        }
-        v |= u64::from(byte & 0x7f) << shift;
-        if byte & 0x80 == 0 {
-            return Some(v);
-        }
-        shift += 7;
-    }
 }
 
 #[cfg(test)]

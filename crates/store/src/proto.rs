@@ -3,13 +3,23 @@
 //! readings (`proto_last`, like `sock_base` valid only for the very next sample). Schema 2
 //! stored raw readings; their conversion runs the same counting rule over the stored chain.
 
-use super::rollup::encode_vec;
+use super::rollup::encode_nonzero;
 use super::{decode_varints, encode_varints};
 use nrec_model::derive::iface::Segment;
-use nrec_model::derive::proto::{Last, count};
+use nrec_model::derive::proto::{Last, Vals, count};
 use nrec_model::sample::{Counters, Key};
 use rusqlite::{Connection, params};
 use std::collections::HashMap;
+
+/// A namespace's counted protocol counters as `proto_sample.vals` holds them (a rollup
+/// vector, [`super::rollup::encode_vec`]'s bytes).
+pub(crate) fn encode_counted(v: &Vals, out: &mut Vec<u8>) {
+    encode_nonzero(
+        v.len,
+        || v.nonzero.iter().map(|(i, x)| (*i as usize, *x)),
+        out,
+    );
+}
 
 fn names_of(conn: &Connection, keyset: i64) -> rusqlite::Result<Vec<Key>> {
     let names: String = conn
@@ -61,14 +71,14 @@ pub(crate) fn convert_v2(conn: &Connection) -> rusqlite::Result<u64> {
         let before = match (prev, last.get(&netns)) {
             (Some(p), Some((s, k, v))) if *s == p => Some(Last {
                 names: Some(names[k].as_slice().into()),
-                readings: v.clone(),
+                readings: nrec_model::varint::Readings::from_values(v.iter().copied()),
             }),
             _ => None,
         };
         let c = count(&counters, segment, before.as_ref(), None);
-        let (counted, vals) = (c.counted, c.vals);
         let mut out = Vec::new();
-        encode_vec(&vals, &mut out);
+        encode_counted(&c.vals, &mut out);
+        let counted = c.counted;
         conn.execute(
             "UPDATE proto_sample SET counted = ?3, vals = ?4 WHERE sample = ?1 AND netns = ?2",
             params![sample, netns, counted, out],

@@ -16,6 +16,7 @@ use nrec_model::derive::{
 };
 use nrec_model::identity::{container_of, unit_of};
 use nrec_model::sample::{Counters, IfaceSample, Key, NsSample, Owner, Protocol};
+use nrec_model::varint::Readings;
 use rusqlite::{Connection, OptionalExtension, Transaction, params};
 use std::collections::HashMap;
 
@@ -173,8 +174,8 @@ fn proto_last(
     now: &Counters,
     keysets: &mut HashMap<i64, (String, std::sync::Arc<[Key]>)>,
 ) -> rusqlite::Result<Option<proto::Last>> {
-    let readings =
-        decode_varints(blob).ok_or_else(|| malformed(format!("proto_last of netns {netns}")))?;
+    let readings = Readings::from_bytes(blob.to_vec())
+        .ok_or_else(|| malformed(format!("proto_last of netns {netns}")))?;
     let (names, keys) = match keysets.entry(keyset) {
         std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
         std::collections::hash_map::Entry::Vacant(e) => {
@@ -592,11 +593,11 @@ fn write_proto(
     let counters = ns.protocol();
     let keyset = keysets.id(tx, counters)?;
     let mut blob = Vec::new();
-    super::rollup::encode_vec(&c.vals, &mut blob);
+    super::proto::encode_counted(&c.vals, &mut blob);
     st.get(&PROTO_SAMPLE)?
         .execute(params![sample, netns, keyset, c.counted, blob])?;
     let mut raw = Vec::with_capacity(counters.len() * 2);
-    encode_varints(counters.iter().map(|(_, v)| v), &mut raw);
+    counters.encode_values(&mut raw);
     st.get(&PROTO_LAST)?.execute(params![
         netns,
         sample,

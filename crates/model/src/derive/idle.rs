@@ -20,11 +20,11 @@
 //!   [`HOST_WIDE`]): taken from the initial namespace's read of the same sample.
 
 use super::NsBaseline;
-#[cfg(test)]
 use crate::sample::Key;
 use crate::sample::{
     Carried, Counters, IfaceCounters, IfaceSample, LinkInfo, Listener, NsSample, Protocol, TcpSock,
 };
+use crate::varint::Readings;
 
 /// How much of a namespace's state acts without a packet, as its last full read showed it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -296,10 +296,20 @@ pub fn fill(ns: &mut NsSample, base: &mut NsBaseline, host: Option<&Counters>) -
     // derivation counts a carried namespace without them (`proto::count_carried`)
     let names = proto.names.take().unwrap_or_else(|| [].into());
     let mut values = std::mem::take(&mut proto.readings);
-    for (h, v) in host.map_or(&[][..], Vec::as_slice) {
-        if let Some(i) = names.iter().position(|k| k == h) {
-            values[i] = *v;
-        }
+    let host = host.map_or(&[][..], Vec::as_slice);
+    let of_host = |k: &Key| host.iter().find(|(h, _)| h == k).map(|(_, v)| *v);
+    // (held as read; written again only where the host's values differ)
+    if names
+        .iter()
+        .zip(values.iter())
+        .any(|(k, v)| of_host(k).is_some_and(|h| h != v))
+    {
+        values = Readings::from_values(
+            names
+                .iter()
+                .zip(values.iter())
+                .map(|(k, v)| of_host(k).unwrap_or(v)),
+        );
     }
     ns.carried = Some(Carried { names, values });
     ns.tcp = base.sockets.as_ref().map(|b| {
@@ -480,7 +490,7 @@ mod tests {
         let mut base = NsBaseline {
             proto: Some(Last {
                 names: Some(["snmp:Ip:InReceives".into(), "sockstat:TCP:mem".into()].into()),
-                readings: vec![42, 7],
+                readings: Readings::from_values([42, 7]),
             }),
             sockets: Some([(9u64, (100u64, 200u64, 3i64))].into_iter().collect()),
             listeners: vec![(5, ("tcp".into(), 4, "0.0.0.0".into(), 80, 1234))],

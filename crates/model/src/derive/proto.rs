@@ -10,6 +10,7 @@
 use super::iface::Segment;
 use crate::counter::simple_delta;
 use crate::sample::{Carried, Counters, Protocol};
+use crate::varint::Readings;
 use std::collections::HashMap;
 
 /// A namespace's protocol readings as stored with the previous sample.
@@ -19,7 +20,7 @@ pub struct Last {
     /// usual case, which then costs no name at all). Shared: every namespace of a keyset has
     /// the same names.
     pub names: Option<std::sync::Arc<[crate::sample::Key]>>,
-    pub readings: Vec<u64>,
+    pub readings: Readings,
 }
 
 /// What one namespace's counters add in an interval.
@@ -28,9 +29,41 @@ pub struct Counted {
     /// See the module documentation.
     pub counted: i64,
     /// Per counter of the sample, in its order: the delta (counters) or the reading (gauges).
-    pub vals: Vec<u64>,
+    pub vals: Vals,
     /// A counter moved more than the namespace's links could carry: not counted.
     pub implausible: bool,
+}
+
+/// A vector of mostly zeros (a namespace's ~440 counters' deltas, a dozen of them non-zero
+/// in a busy minute, only the gauges in an idle one) held as its length and its non-zero
+/// values by position, ascending.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Vals {
+    pub len: usize,
+    pub nonzero: Vec<(u32, u64)>,
+}
+
+impl Vals {
+    /// The values at positions 0, 1, … (zeros left out).
+    fn of(vals: impl Iterator<Item = u64>) -> Vals {
+        let mut out = Vals::default();
+        for (i, v) in vals.enumerate() {
+            out.len = i + 1;
+            if v != 0 {
+                out.nonzero.push((i as u32, v));
+            }
+        }
+        out
+    }
+
+    /// Every value, zeros included.
+    pub fn to_vec(&self) -> Vec<u64> {
+        let mut v = vec![0; self.len];
+        for (i, x) in &self.nonzero {
+            v[*i as usize] = *x;
+        }
+        v
+    }
 }
 
 /// Counts a namespace's `counters` of a sample placed as `segment`, against `before` (the
@@ -59,42 +92,36 @@ pub fn count(
                 names
                     .iter()
                     .map(crate::sample::Key::as_str)
-                    .zip(b.readings.iter().copied())
+                    .zip(b.readings.iter())
                     .collect(),
             )
         }
         _ => None,
     };
-    let mut vals: Vec<u64> = counters
-        .iter()
-        .enumerate()
-        .map(|(i, (name, cur))| {
-            if name.is_gauge() {
-                return *cur;
-            }
-            match (counted, before, &by_name) {
-                (2, _, _) => *cur,
-                (1, _, Some(m)) => m.get(name.as_str()).map_or(0, |p| simple_delta(*p, *cur)),
-                (1, Some(b), None) => b.readings.get(i).map_or(0, |p| simple_delta(*p, *cur)),
-                _ => 0,
-            }
-        })
-        .collect();
+    // (by position: the previous readings in step with the counters)
+    let mut prev = match (counted, before, &by_name) {
+        (1, Some(b), None) => Some(b.readings.iter()),
+        _ => None,
+    };
+    let mut vals = Vals::of(counters.iter().map(|(name, cur)| {
+        let p = prev.as_mut().and_then(Iterator::next);
+        if name.is_gauge() {
+            return *cur;
+        }
+        match (counted, &by_name) {
+            (2, _) => *cur,
+            (1, Some(m)) => m.get(name.as_str()).map_or(0, |p| simple_delta(*p, *cur)),
+            (1, None) => p.map_or(0, |p| simple_delta(p, *cur)),
+            _ => 0,
+        }
+    }));
     // A counter that moved more than the links could carry is not a count: the interval's
     // counters are flagged (not counted) rather than summed into every report.
+    let is_gauge = |i: u32| counters[i as usize].0.is_gauge();
     let implausible = counted > 0
-        && limit.is_some_and(|l| {
-            counters
-                .iter()
-                .zip(&vals)
-                .any(|((name, _), v)| *v > l && !name.is_gauge())
-        });
+        && limit.is_some_and(|l| vals.nonzero.iter().any(|(i, v)| *v > l && !is_gauge(*i)));
     if implausible {
-        for ((name, _), v) in counters.iter().zip(vals.iter_mut()) {
-            if !name.is_gauge() {
-                *v = 0;
-            }
-        }
+        vals.nonzero.retain(|(i, _)| is_gauge(*i));
     }
     Counted {
         counted: if implausible { 0 } else { counted },
@@ -114,10 +141,11 @@ pub fn count_carried(c: &Carried, segment: Segment, limit: Option<u64>) -> Count
     }
     Counted {
         counted: 1,
-        vals: Protocol::Carried(c)
-            .iter()
-            .map(|(k, v)| if k.is_gauge() { v } else { 0 })
-            .collect(),
+        vals: Vals::of(
+            Protocol::Carried(c)
+                .iter()
+                .map(|(k, v)| if k.is_gauge() { v } else { 0 }),
+        ),
         implausible: false,
     }
 }
@@ -152,6 +180,7 @@ mod tests {
             let values: Vec<u64> = pairs.iter().map(|(_, v)| *v).collect();
             let counters: Counters = names.iter().cloned().zip(values.iter().copied()).collect();
             // the baseline a carried namespace came from: the same readings, named or not
+            let values = Readings::from_values(values);
             let before = Last { names: named.then(|| names.clone()), readings: values.clone() };
             let general = count(&counters, segment, Some(&before), limit);
             let carried = count_carried(&Carried { names, values }, segment, limit);
@@ -167,11 +196,11 @@ mod tests {
     fn counters_are_deltas_gauges_readings_by_position_or_name() {
         let before = Last {
             names: Some(["snmp:Tcp:InSegs".into(), "sockstat:TCP:inuse".into()].into()),
-            readings: vec![100, 7],
+            readings: Readings::from_values([100, 7]),
         };
         let now = c(&[("snmp:Tcp:InSegs", 150), ("sockstat:TCP:inuse", 9)]);
         let got = count(&now, Segment::Continue, Some(&before), None);
-        assert_eq!((got.counted, got.vals.clone()), (1, vec![50, 9]));
+        assert_eq!((got.counted, got.vals.to_vec()), (1, vec![50, 9]));
         // another order and a new counter: by name; the new one counts nothing yet
         let now = c(&[
             ("snmp:Tcp:OutSegs", 40),
@@ -180,25 +209,25 @@ mod tests {
         ]);
         let got = count(&now, Segment::Continue, Some(&before), None);
         assert_eq!(
-            got.vals,
+            got.vals.to_vec(),
             vec![0, 3, 90],
             "a decrease is a reset: counted from 0"
         );
         // no predecessor: a baseline; after a reboot: from zero
         assert_eq!(count(&now, Segment::Continue, None, None).counted, 0);
         let boot = count(&now, Segment::Boot, None, None);
-        assert_eq!((boot.counted, boot.vals), (2, vec![40, 3, 90]));
+        assert_eq!((boot.counted, boot.vals.to_vec()), (2, vec![40, 3, 90]));
     }
 
     #[test]
     fn an_implausible_jump_keeps_the_gauges_and_counts_nothing() {
         let before = Last {
             names: None,
-            readings: vec![0, 1],
+            readings: Readings::from_values([0, 1]),
         };
         let now = c(&[("snmp:Tcp:InSegs", 1 << 50), ("sockstat:TCP:inuse", 2)]);
         let got = count(&now, Segment::Continue, Some(&before), Some(1_000_000));
         assert!(got.implausible);
-        assert_eq!((got.counted, got.vals), (0, vec![0, 2]));
+        assert_eq!((got.counted, got.vals.to_vec()), (0, vec![0, 2]));
     }
 }

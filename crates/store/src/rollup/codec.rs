@@ -29,45 +29,66 @@ fn varint_len(v: u64) -> usize {
 /// pairs), 2 bitmap (a bit per position, then the non-zero values). Interface and protocol
 /// vectors are mostly zeros in a few fixed places: the bitmap is ~20 % smaller there.
 pub(crate) fn encode_vec(v: &[u64], out: &mut Vec<u8>) {
-    let nz = || v.iter().enumerate().filter(|(_, x)| **x != 0);
+    encode_nonzero(
+        v.len(),
+        || {
+            v.iter()
+                .enumerate()
+                .filter(|(_, x)| **x != 0)
+                .map(|(i, x)| (i, *x))
+        },
+        out,
+    );
+}
+
+/// [`encode_vec`] of the vector of `len` values whose non-zero ones are `nz()`'s (position,
+/// value) pairs, ascending: the same bytes, from a vector held sparse (a namespace's
+/// counted protocol counters).
+pub(crate) fn encode_nonzero<I: Iterator<Item = (usize, u64)>>(
+    len: usize,
+    nz: impl Fn() -> I,
+    out: &mut Vec<u8>,
+) {
     // the three layouts' sizes in one pass (this runs for every stored vector)
-    let (mut dense, mut gaps, mut values, mut count, mut next) = (0, 0, 0, 0usize, 0usize);
-    for (i, x) in v.iter().enumerate() {
-        let l = varint_len(*x);
-        dense += l;
-        if *x != 0 {
-            gaps += varint_len((i - next) as u64);
-            values += l;
-            count += 1;
-            next = i + 1;
-        }
+    let (mut gaps, mut values, mut count, mut next) = (0, 0, 0usize, 0usize);
+    for (i, x) in nz() {
+        gaps += varint_len((i - next) as u64);
+        values += varint_len(x);
+        count += 1;
+        next = i + 1;
     }
+    // (a zero is one byte)
+    let dense = len - count + values;
     let sparse = varint_len(count as u64) + gaps + values;
-    let bitmap = v.len().div_ceil(8) + values;
-    let len = (v.len() as u64) << 2;
+    let bitmap = len.div_ceil(8) + values;
+    let header = (len as u64) << 2;
     if dense <= sparse && dense <= bitmap {
-        put(len, out);
-        for x in v {
-            put(*x, out);
+        put(header, out);
+        let mut at = 0;
+        for (i, x) in nz() {
+            out.resize(out.len() + (i - at), 0);
+            put(x, out);
+            at = i + 1;
         }
+        out.resize(out.len() + (len - at), 0);
     } else if sparse <= bitmap {
-        put(len | 1, out);
+        put(header | 1, out);
         put(count as u64, out);
         let mut next = 0usize;
         for (i, x) in nz() {
             put((i - next) as u64, out);
-            put(*x, out);
+            put(x, out);
             next = i + 1;
         }
     } else {
-        put(len | 2, out);
-        let mut bits = vec![0u8; v.len().div_ceil(8)];
+        put(header | 2, out);
+        let start = out.len();
+        out.resize(start + len.div_ceil(8), 0);
         for (i, _) in nz() {
-            bits[i / 8] |= 1 << (i % 8);
+            out[start + i / 8] |= 1 << (i % 8);
         }
-        out.extend_from_slice(&bits);
         for (_, x) in nz() {
-            put(*x, out);
+            put(x, out);
         }
     }
 }
@@ -433,6 +454,24 @@ mod fuzz {
             encode_vec(&v, &mut enc);
             let mut s = &enc[..];
             prop_assert_eq!(decode_vec(&mut s), Some(v.clone()));
+            // the smallest of the three layouts, each counted here from the whole vector
+            let l = |x: u64| varint_len(x);
+            let nz: Vec<(usize, u64)> =
+                v.iter().copied().enumerate().filter(|(_, x)| *x != 0).collect();
+            let dense: usize = v.iter().map(|x| l(*x)).sum();
+            let values: usize = nz.iter().map(|(_, x)| l(*x)).sum();
+            let gaps: usize = nz
+                .iter()
+                .scan(0, |next, (i, _)| {
+                    let g = i - *next;
+                    *next = i + 1;
+                    Some(l(g as u64))
+                })
+                .sum();
+            let sparse = l(nz.len() as u64) + gaps + values;
+            let bitmap = v.len().div_ceil(8) + values;
+            let header = l((v.len() as u64) << 2);
+            prop_assert_eq!(enc.len(), header + dense.min(sparse).min(bitmap));
             if !enc.is_empty() {
                 let i = at % enc.len();
                 enc[i] = byte;

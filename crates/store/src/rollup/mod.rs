@@ -13,7 +13,9 @@
 mod codec;
 
 pub use codec::add_into;
-pub(crate) use codec::{decode_quarters, decode_vec, decode_vec_into, encode_quarters, encode_vec};
+pub(crate) use codec::{
+    decode_quarters, decode_vec, decode_vec_into, encode_nonzero, encode_quarters, encode_vec,
+};
 
 use super::{Sql, from_sql};
 use rusqlite::{Connection, OptionalExtension, params};
