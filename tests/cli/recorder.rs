@@ -366,4 +366,33 @@ fn an_idle_namespace_is_carried_and_stores_what_a_read_would() {
     }
     drop(sink.0.stdin.take());
     let _ = sink.0.wait();
+    // a namespace gone: its readings and socket dump, which served only the very next
+    // sample, are not kept (only the newest sample's namespaces have them)
+    assert!(
+        Command::new("ip")
+            .args(["netns", "del", &b])
+            .status()
+            .unwrap()
+            .success()
+    );
+    step();
+    for env in [&carry, &read] {
+        for table in ["proto_last", "sock_base"] {
+            let (gone, stale, newest): (i64, i64, i64) = env
+                .sql()
+                .query_row(
+                    &format!(
+                        "SELECT (SELECT count(*) FROM {table} t JOIN netns n ON n.id = t.netns
+                                  WHERE n.name = CAST(?1 AS BLOB)),
+                                (SELECT count(*) FROM {table} WHERE sample != (SELECT max(id) FROM sample)),
+                                (SELECT count(*) FROM {table} t JOIN netns n ON n.id = t.netns
+                                  WHERE n.name = CAST(?2 AS BLOB))"
+                    ),
+                    [&b, &a],
+                    |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+                )
+                .unwrap();
+            assert_eq!((gone, stale, newest), (0, 0, 1), "{table}");
+        }
+    }
 }
