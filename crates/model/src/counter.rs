@@ -31,6 +31,7 @@ struct Kept {
     name: Box<str>,
     gauge: bool,
     state: crate::derive::idle::State,
+    host_wide: bool,
 }
 
 impl Key {
@@ -54,6 +55,7 @@ impl Key {
                 name: name.into(),
                 gauge: is_gauge(name),
                 state: crate::derive::idle::State::of(name),
+                host_wide: crate::derive::idle::HOST_WIDE.contains(&name),
             }));
             map.insert(&k.name, k);
             *bytes += name.len();
@@ -82,6 +84,15 @@ impl Key {
         match &self.0 {
             Repr::Kept(k) => k.state,
             Repr::Own(s) => crate::derive::idle::State::of(s),
+        }
+    }
+
+    /// Whether the name is one of [`crate::derive::idle::HOST_WIDE`]'s (the host's value,
+    /// which every namespace repeats).
+    pub fn is_host_wide(&self) -> bool {
+        match &self.0 {
+            Repr::Kept(k) => k.host_wide,
+            Repr::Own(s) => crate::derive::idle::HOST_WIDE.contains(&&**s),
         }
     }
 }
@@ -343,6 +354,17 @@ mod tests {
             assert_eq!(Key(Repr::Own(n.into())).is_gauge(), is_gauge(n), "{n}");
             assert_eq!(Key::new(n).state(), state, "{n}");
             assert_eq!(Key(Repr::Own(n.into())).state(), state, "{n}");
+        }
+        // and is_host_wide's the list's, kept or not
+        for n in [
+            "sockstat:TCP:mem",
+            "sockstat:TCP:inuse",
+            "sockstat:UDP:mem",
+            "snmp:Ip:InReceives",
+        ] {
+            let want = crate::derive::idle::HOST_WIDE.contains(&n);
+            assert_eq!(Key::new(n).is_host_wide(), want, "{n}");
+            assert_eq!(Key(Repr::Own(n.into())).is_host_wide(), want, "{n}");
         }
         // a name beyond the table is its own allocation, and still the same name
         let own = Key(Repr::Own("snmp:Ip:InReceives".into()));

@@ -20,6 +20,7 @@
 //!   [`HOST_WIDE`]): taken from the initial namespace's read of the same sample.
 
 use super::NsBaseline;
+#[cfg(test)]
 use crate::sample::Key;
 use crate::sample::{
     Carried, Counters, IfaceCounters, IfaceSample, LinkInfo, Listener, NsSample, Protocol, TcpSock,
@@ -272,7 +273,7 @@ impl Prior {
 /// found once per sample, not once per carried namespace.
 pub fn host_wide(root: &Counters) -> Counters {
     root.iter()
-        .filter(|(k, _)| HOST_WIDE.contains(&k.as_str()))
+        .filter(|(k, _)| k.is_host_wide())
         .cloned()
         .collect()
 }
@@ -296,20 +297,14 @@ pub fn fill(ns: &mut NsSample, base: &mut NsBaseline, host: Option<&Counters>) -
     // derivation counts a carried namespace without them (`proto::count_carried`)
     let names = proto.names.take().unwrap_or_else(|| [].into());
     let mut values = std::mem::take(&mut proto.readings);
-    let host = host.map_or(&[][..], Vec::as_slice);
-    let of_host = |k: &Key| host.iter().find(|(h, _)| h == k).map(|(_, v)| *v);
-    // (held as read; written again only where the host's values differ)
-    if names
-        .iter()
-        .zip(values.iter())
-        .any(|(k, v)| of_host(k).is_some_and(|h| h != v))
-    {
-        values = Readings::from_values(
-            names
-                .iter()
-                .zip(values.iter())
-                .map(|(k, v)| of_host(k).unwrap_or(v)),
-        );
+    // (held as read, but for the host's values: one pass, each name's kept flag asked)
+    if let Some(host) = host.filter(|h| !h.is_empty()) {
+        values = Readings::from_values(names.iter().zip(values.iter()).map(|(k, v)| {
+            match k.is_host_wide() {
+                true => host.iter().find(|(h, _)| h == k).map_or(v, |(_, h)| *h),
+                false => v,
+            }
+        }));
     }
     ns.carried = Some(Carried { names, values });
     ns.tcp = base.sockets.as_ref().map(|b| {
