@@ -46,13 +46,24 @@ pub fn decode(b: &[u8]) -> Option<Vec<u64>> {
 }
 
 /// How many varints `b` holds; None if any is malformed.
-pub fn count(mut b: &[u8]) -> Option<usize> {
-    let mut n = 0;
-    while !b.is_empty() {
-        read(&mut b)?;
-        n += 1;
+pub fn count(b: &[u8]) -> Option<usize> {
+    // a varint is its bytes up to the first below 0x80; a malformed one is refused by `read`
+    match b.last() {
+        None => Some(0),
+        Some(l) if *l >= 0x80 => None,
+        Some(_) => {
+            let n = b.iter().filter(|x| **x < 0x80).count();
+            // (only an overlong one — more than ten bytes, or past 64 bits — remains)
+            let longest = b.split(|x| *x < 0x80).map(<[u8]>::len).max().unwrap_or(0);
+            if longest >= 9 {
+                let mut b = b;
+                while !b.is_empty() {
+                    read(&mut b)?;
+                }
+            }
+            Some(n)
+        }
     }
-    Some(n)
 }
 
 /// A namespace's protocol readings (~440 per namespace, most small) held as their varints: a
@@ -90,8 +101,14 @@ impl Readings {
     /// The values in order.
     pub fn iter(&self) -> impl Iterator<Item = u64> + '_ {
         let mut b = &self.bytes[..];
-        // (checked when made: every read succeeds)
-        std::iter::from_fn(move || read(&mut b))
+        // (checked when made: every read succeeds; most readings are below 128, one byte)
+        std::iter::from_fn(move || match b.split_first() {
+            Some((&v, rest)) if v < 0x80 => {
+                b = rest;
+                Some(u64::from(v))
+            }
+            _ => read(&mut b),
+        })
     }
 
     /// The varints, as [`encode`] writes them.
@@ -111,7 +128,11 @@ mod tests {
         #[test]
         fn readings_round_trip_and_refuse_what_is_no_varint(
             vals in prop::collection::vec(any::<u64>(), 0..64),
-            junk in prop::collection::vec(any::<u8>(), 0..32),
+            // (continuation bytes often, so overlong varints are met)
+            junk in prop::collection::vec(
+                prop_oneof![any::<u8>(), Just(0xffu8), Just(0x80u8), Just(1u8), Just(2u8)],
+                0..40,
+            ),
         ) {
             let r = Readings::from_values(vals.iter().copied());
             prop_assert_eq!(r.len(), vals.len());
@@ -140,5 +161,21 @@ mod tests {
             Some(vec![u64::MAX])
         );
         assert_eq!(Readings::from_bytes(vec![0x80]), None);
+        // ten bytes: the last may hold bit 63 only; eleven never fit
+        let max = [0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01];
+        let over = [0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x02];
+        let eleven = [
+            0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x00,
+        ];
+        for (bytes, want) in [(&max[..], Some(1)), (&over[..], None), (&eleven[..], None)] {
+            let mut b = vec![5, 0x81, 0x01];
+            b.extend_from_slice(bytes);
+            assert_eq!(count(&b), want.map(|n| n + 2), "{bytes:x?}");
+            assert_eq!(
+                Readings::from_bytes(b.clone()).map(|r| r.len()),
+                want.map(|n| n + 2)
+            );
+            assert_eq!(decode(&b).map(|v| v.len()), want.map(|n| n + 2));
+        }
     }
 }
