@@ -107,6 +107,19 @@ pub fn readlinkat<'b>(
     }
 }
 
+/// A pidfd of process `pid` (pidfd_open(2), Linux 5.3).
+pub fn pidfd_open(pid: u32) -> std::io::Result<std::os::fd::OwnedFd> {
+    let pid = libc::pid_t::try_from(pid).map_err(|_| std::io::Error::other("pid out of range"))?;
+    // SAFETY: a plain syscall with integer arguments; a non-negative result is a new fd this
+    // process owns.
+    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
+    match libc::c_int::try_from(fd) {
+        // SAFETY: the fd was just returned to us and nothing else owns it.
+        Ok(fd) if fd >= 0 => Ok(unsafe { std::os::fd::FromRawFd::from_raw_fd(fd) }),
+        _ => Err(std::io::Error::last_os_error()),
+    }
+}
+
 /// (hostname bytes, kernel release, machine) from uname(2).
 pub fn uname() -> (Vec<u8>, String, String) {
     // SAFETY: utsname is plain data, filled by the kernel.
