@@ -71,31 +71,30 @@ pub(crate) fn baseline(
         return Ok(b);
     };
     b.ifaces = prev_ifaces(conn, last.id, s.boot_id, ids)?;
-    // The previous sample's namespaces (this boot's): their rows, readings, socket dumps and
-    // open listeners, each kind by one statement — among 1 000 namespaces one statement per
-    // namespace cost ~3 µs more each. proto_last and sock_base hold the rows of the newest
-    // sample's namespaces only (`write` drops the others), so these are short scans.
+    // The previous sample's namespaces (this boot's): their rows, readings and socket dumps
+    // by one statement, their open listeners by another — among 1 000 namespaces two
+    // statements per namespace cost ~3 µs more each. proto_last and sock_base hold the rows
+    // of the newest sample's namespaces only (`write` drops the others), so these are short.
     // (inode, name) → (row, readings and their keyset, socket dump)
     type Prev = (i64, Option<(Vec<u8>, i64)>, Option<Vec<u8>>);
     let mut prev: HashMap<(u64, Vec<u8>), Prev> = HashMap::new();
     let mut st = conn.prepare_cached(
-        "SELECT n.id, n.inode, n.name, p.vals, p.keyset FROM proto_last p JOIN netns n ON n.id = p.netns
-         WHERE p.sample = ?1 AND n.boot_id = ?2",
+        "SELECT n.id, n.inode, n.name, p.vals, p.keyset, k.socks
+         FROM (SELECT netns FROM proto_last WHERE sample = ?1
+               UNION SELECT netns FROM sock_base WHERE sample = ?1) c
+         CROSS JOIN netns n ON n.id = c.netns
+         LEFT JOIN proto_last p ON p.netns = n.id AND p.sample = ?1
+         LEFT JOIN sock_base k ON k.netns = n.id AND k.sample = ?1
+         WHERE n.boot_id = ?2",
     )?;
     let mut rows = st.query(params![last.id, s.boot_id])?;
     while let Some(r) = rows.next()? {
         let key = (r.get::<_, i64>(1)? as u64, r.bounded(2, limit::NETNS)?);
-        prev.insert(key, (r.get(0)?, Some((r.get(3)?, r.get(4)?)), None));
-    }
-    let mut st = conn.prepare_cached(
-        "SELECT n.id, n.inode, n.name, k.socks FROM sock_base k JOIN netns n ON n.id = k.netns
-         WHERE k.sample = ?1 AND n.boot_id = ?2",
-    )?;
-    let mut rows = st.query(params![last.id, s.boot_id])?;
-    while let Some(r) = rows.next()? {
-        let key = (r.get::<_, i64>(1)? as u64, r.bounded(2, limit::NETNS)?);
-        let id = r.get(0)?;
-        prev.entry(key).or_insert((id, None, None)).2 = Some(r.get(3)?);
+        let proto = match r.get::<_, Option<Vec<u8>>>(3)? {
+            Some(vals) => Some((vals, r.get(4)?)),
+            None => None,
+        };
+        prev.insert(key, (r.get(0)?, proto, r.get(5)?));
     }
     let mut listeners = open_listeners(conn, last.id)?;
     let mut keysets = HashMap::new();
