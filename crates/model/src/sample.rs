@@ -199,7 +199,14 @@ impl<'a> Protocol<'a> {
 
     /// The names in order.
     pub fn names(&self) -> impl Iterator<Item = &'a Key> + 'a {
-        self.iter().map(|(k, _)| k)
+        // (a carried namespace's without decoding its readings)
+        let (read, carried) = match *self {
+            Protocol::Read(c) => (Some(c.iter().map(|(k, _)| k)), None),
+            Protocol::Carried(c) => (None, Some(c.names.iter().take(self.len()))),
+        };
+        read.into_iter()
+            .flatten()
+            .chain(carried.into_iter().flatten())
     }
 
     /// The counters as (name, value) pairs (what a carried namespace would have held).

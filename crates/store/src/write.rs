@@ -633,11 +633,38 @@ fn write_proto(
 /// The keysets one sample's namespaces are stored under: every namespace of a host has the
 /// same ~440 names, joined and looked up once per sample instead of once per namespace (an
 /// 8 KB text compared in the keyset index).
+/// Carried namespaces share their names (the baseline's one list per keyset): those are
+/// known by that list, without comparing ~440 names per namespace.
 #[derive(Default)]
-struct Keysets(Vec<(Vec<Key>, i64)>);
+struct Keysets(Vec<(Vec<Key>, i64)>, Vec<(std::sync::Arc<[Key]>, i64)>);
 
 impl Keysets {
     fn id(&mut self, tx: &Transaction<'_>, counters: Protocol<'_>) -> rusqlite::Result<i64> {
+        let shared = match counters {
+            Protocol::Carried(c) if c.names.len() == counters.len() => Some(&c.names),
+            _ => None,
+        };
+        if let Some(names) = shared {
+            if let Some((_, id)) = self
+                .1
+                .iter()
+                .find(|(n, _)| std::sync::Arc::ptr_eq(n, names))
+            {
+                return Ok(*id);
+            }
+        }
+        let id = self.find_or_add(tx, counters)?;
+        if let Some(names) = shared.filter(|_| self.1.len() < 8) {
+            self.1.push((names.clone(), id));
+        }
+        Ok(id)
+    }
+
+    fn find_or_add(
+        &mut self,
+        tx: &Transaction<'_>,
+        counters: Protocol<'_>,
+    ) -> rusqlite::Result<i64> {
         let same = |keys: &[Key]| keys.len() == counters.len() && keys.iter().eq(counters.names());
         if let Some((_, id)) = self.0.iter().find(|(k, _)| same(k)) {
             return Ok(*id);
