@@ -20,6 +20,9 @@
 //! ports = 50           # service-port series: the busiest of the last 24 h
 //! protocol = "default" # protocol counters: node_exporter's default set, or "all"
 //! interfaces = ["eth0", "wg*"] # only these interfaces' series (names as `report -i`); default all
+//!
+//! [scopes]             # what counts as `lan` besides private, link-local and CGNAT space
+//! lan = ["203.0.113.0/24", "2001:db8:1::/48"]  # a site's public range, a VPN's
 //! ```
 
 use nrec_model::error::{Error, Result};
@@ -57,6 +60,9 @@ pub struct Config {
     pub remote_write: Vec<crate::remote::target::Target>,
     /// `[serve] web_config`: the exporter web configuration file `nrec serve` takes.
     pub web_config: Option<PathBuf>,
+    /// `[scopes] lan`: networks counted as `lan` besides the built-in ranges
+    /// (`nrec_model::scope`).
+    pub lan: nrec_model::scope::Networks,
 }
 
 #[derive(Deserialize, Default)]
@@ -69,6 +75,13 @@ struct File {
     alert: Option<Vec<toml::Spanned<crate::alerts::rules::RuleFile>>>,
     remote_write: Option<Vec<toml::Spanned<crate::remote::target::TargetFile>>>,
     serve: Option<ServeFile>,
+    scopes: Option<ScopesFile>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct ScopesFile {
+    lan: Option<Vec<String>>,
 }
 
 #[derive(Deserialize, Default)]
@@ -265,7 +278,13 @@ impl Config {
         }
         let remote_write =
             crate::remote::target::targets(f.remote_write.unwrap_or_default(), &line_of, path)?;
+        let lan =
+            nrec_model::scope::Networks::parse(&f.scopes.and_then(|s| s.lan).unwrap_or_default())
+                .map_err(|why| {
+                Error::usage(format!("config {}: [scopes] lan: {why}", path.display()))
+            })?;
         Ok(Config {
+            lan,
             remote_write,
             web_config: f.serve.and_then(|s| s.web_config),
             path: Some(path.to_path_buf()),

@@ -14,8 +14,14 @@ pub fn run(what: What, by: By, args: &TopArgs, g: &Global, out: &mut dyn Write) 
     if args.limit == 0 {
         return Err(Error::usage("--limit must be at least 1"));
     }
+    // (hosts are classed by scope with the config's `[scopes] lan`)
+    let lan = match what {
+        What::Hosts => crate::config::Config::load(g.config.as_deref())?.lan,
+        _ => Default::default(),
+    };
     let mut r = Reader::open(&g.db_read_path())?;
     let s = Settings {
+        lan,
         what,
         by: by.into(),
         window,

@@ -119,6 +119,10 @@ fn loopback_bytes_are_credited_to_the_right_processes_ports_and_hosts() {
         .iter()
         .find(|r| col(&h, r, "name") == "127.77.0.1")
         .expect("host");
+    assert_eq!(
+        (col(&h, lo, "family"), col(&h, lo, "scope")),
+        ("ipv4", "loopback")
+    );
     within(
         (
             col(&h, lo, "rx_bytes").parse().unwrap(),
@@ -306,10 +310,88 @@ fn bytes_between_namespaces_are_credited_in_each_namespace() {
         .find(|r| col(&h, r, "name") == format!("{addr_b}@{a}"))
         .unwrap_or_else(|| panic!("server's remote host: {rows:?}"));
     assert!(col(&h, to_b, "processes").contains("nrsrv-ns"));
+    // each host's traffic class: RFC 1918 space is the LAN
+    for r in [to_a, to_b] {
+        assert_eq!((col(&h, r, "family"), col(&h, r, "scope")), ("ipv4", "lan"));
+    }
     let (h, rows) = top(&env, "top-ports", &[]);
     assert!(
         rows.iter()
             .any(|r| col(&h, r, "name") == format!("tcp/{port}"))
+    );
+    // A public address (TEST-NET-2, on the same veth pair: nothing leaves the machine) is the
+    // internet until the config lists its network as the site's.
+    let (pub_a, pub_b) = ("198.51.100.1", "198.51.100.2");
+    assert!(ip(&[
+        "-n",
+        &a,
+        "addr",
+        "add",
+        &format!("{pub_a}/30"),
+        "dev",
+        &va
+    ]));
+    assert!(ip(&[
+        "-n",
+        &b,
+        "addr",
+        "add",
+        &format!("{pub_b}/30"),
+        "dev",
+        &vb
+    ]));
+    bracketed_transfer(
+        &env,
+        (Some(&a), Some(&b)),
+        pub_a,
+        ("nrsrv-pub", "nrcli-pub"),
+        200_000,
+        1_000,
+    );
+    let class = |h: &[String], rows: &[Vec<String>]| -> (String, String) {
+        let r = rows
+            .iter()
+            .find(|r| col(h, r, "name") == format!("{pub_a}@{b}"))
+            .unwrap_or_else(|| panic!("the public host: {rows:?}"));
+        (
+            col(h, r, "family").to_string(),
+            col(h, r, "scope").to_string(),
+        )
+    };
+    let (h, rows) = top(&env, "top-hosts", &[]);
+    assert_eq!(class(&h, &rows), ("ipv4".into(), "internet".into()));
+    let cfg = env.tmp.path().join("scopes.toml");
+    std::fs::write(
+        &cfg,
+        "[scopes]\nlan = [\"198.51.100.0/30\", \"2001:db8::/32\"]\n",
+    )
+    .unwrap();
+    let (h, rows) = top(&env, "top-hosts", &["--config", cfg.to_str().unwrap()]);
+    assert_eq!(class(&h, &rows), ("ipv4".into(), "lan".into()));
+    let table = env.now_ok(&[
+        "top-hosts",
+        "--since",
+        "1h",
+        "--config",
+        cfg.to_str().unwrap(),
+    ]);
+    let line = table
+        .lines()
+        .find(|l| l.contains(&format!("{pub_a}@{b}")))
+        .unwrap_or_else(|| panic!("{table}"));
+    assert!(table.lines().next().unwrap().contains("HOST") && table.contains("SCOPE"));
+    assert!(line.split_whitespace().nth(2) == Some("lan"), "{line}");
+    // a network that is not one is refused, naming the file and the entry
+    std::fs::write(&cfg, "[scopes]\nlan = [\"198.51.100.1/30\"]\n").unwrap();
+    let out = env
+        .cmd(&["--config", cfg.to_str().unwrap(), "top-hosts"])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("scopes.toml: [scopes] lan: \"198.51.100.1/30\": host bits set"),
+        "{err}"
     );
     // In these private namespaces only our transfer flowed: what sockets carried accounts for
     // the interface bytes but for headers (TCP/IP/Ethernet, ~3 % for bulk transfers) and

@@ -22,6 +22,7 @@ pub mod identity;
 pub mod limit;
 pub mod names;
 pub mod sample;
+pub mod scope;
 pub mod time;
 pub mod varint;
 pub mod warnings;

@@ -139,6 +139,8 @@ pub struct Entry {
     pub procs: Vec<String>,
     /// A unit's `Description=` (`top-procs --by unit`).
     pub description: Option<String>,
+    /// A host's address as stored (its traffic class: `nrec_model::scope`).
+    pub addr: Option<String>,
 }
 
 /// Where the window's bytes came from: "ebpf", "sock_diag" or "mixed". Ports and hosts
@@ -248,6 +250,7 @@ struct Member {
     netns: Vec<u8>,
     comm: Option<String>,
     description: Option<String>,
+    addr: Option<String>,
 }
 
 /// The rows of a window's sums (the whole window's, or one bucket's of it): each process, port
@@ -281,6 +284,7 @@ impl<'a> Ranker<'a> {
                         netns: p.netns.clone(),
                         comm: None,
                         description: p.unit_description.clone().filter(|_| by == By::Unit),
+                        addr: None,
                     });
                 }
             }
@@ -308,6 +312,7 @@ impl<'a> Ranker<'a> {
                         netns: d.netns,
                         comm: Some(escape_bytes(&d.comm)),
                         description: None,
+                        addr: (kind == Kind::Host && d.addr != "*").then_some(d.addr),
                     });
                 }
             }
@@ -345,6 +350,7 @@ impl<'a> Ranker<'a> {
                         tx: 0,
                         procs: Vec::new(),
                         description: None,
+                        addr: m.addr.clone(),
                     },
                     HashMap::new(),
                 )

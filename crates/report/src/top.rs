@@ -10,6 +10,7 @@ use crate::output::{Cell, Format, Output, Rows, write_error};
 use crate::rank::{Balance, By, Entry, Ranker, What, kinds, source, source_text};
 use nrec_model::error::Result;
 use nrec_model::names::escape_text;
+use nrec_model::scope::{Family, Networks, Scope, class_of_text};
 use nrec_model::time::{DAY_MS, QUARTER_MS, Window};
 use nrec_store::Reader;
 use nrec_store::series::Totals;
@@ -138,6 +139,14 @@ pub struct Settings {
     pub limit: usize,
     /// Only this container's processes (its name or id).
     pub container: Option<String>,
+    /// The networks counted as `lan` besides the built-in ones (`[scopes] lan`): a host
+    /// row's traffic class.
+    pub lan: Networks,
+}
+
+/// A host row's address family and scope (None for other rows, `(other hosts)` among them).
+fn class(lan: &Networks, e: &Entry) -> Option<(Family, Scope)> {
+    e.addr.as_deref().and_then(|a| class_of_text(a, lan))
 }
 
 impl What {
@@ -201,6 +210,7 @@ fn rank(r: &mut Reader, s: &Settings, ranker: &Ranker<'_>) -> Result<Ranked> {
         tx: 0,
         procs: Vec::new(),
         description: None,
+        addr: None,
     };
     let other = rest.into_iter().fold(empty(other_key), |mut o, e| {
         o.rx += e.rx;
@@ -262,6 +272,9 @@ fn data(s: &Settings, k: &Ranked, o: &mut Output<'_>) -> Result<()> {
     if described(s) {
         columns.push("description");
     }
+    if s.what == What::Hosts {
+        columns.extend(["family", "scope"]);
+    }
     let mut rows = Rows::new(&columns);
     let row = |rank: Cell, e: &Entry| {
         let mut r = vec![
@@ -275,6 +288,11 @@ fn data(s: &Settings, k: &Ranked, o: &mut Output<'_>) -> Result<()> {
         ];
         if described(s) {
             r.push(e.description.as_deref().map_or(Cell::Null, Cell::text));
+        }
+        if s.what == What::Hosts {
+            let c = class(&s.lan, e);
+            r.push(c.map_or(Cell::Null, |(f, _)| Cell::text(f.name())));
+            r.push(c.map_or(Cell::Null, |(_, sc)| Cell::text(sc.name())));
         }
         r
     };
@@ -363,7 +381,8 @@ fn table(s: &Settings, k: &Ranked, o: &mut Output<'_>) -> std::io::Result<()> {
         _ => "  PROCESSES",
     };
     let (bal, t, whole) = (&k.bal, &k.t, k.whole());
-    rows_table(o.text(), head, trailing, k, whole)?;
+    let scopes = (what == What::Hosts).then_some(&s.lan);
+    rows_table(o.text(), head, trailing, k, whole, scopes)?;
     writeln!(
         o.text(),
         "coverage: {:.1}% of {} {}(rx+tx, all namespaces, {}) attributed to {}{}; \
@@ -431,6 +450,7 @@ fn rows_table(
     trailing: &str,
     k: &Ranked,
     whole: u64,
+    scopes: Option<&Networks>,
 ) -> std::io::Result<()> {
     let (entries, other) = (&k.entries, k.other.as_ref());
     let (urx, utx) = (k.unattributed.rx, k.unattributed.tx);
@@ -438,9 +458,19 @@ fn rows_table(
         "(unattributed)".len(),
         entries.iter().chain(other).map(|e| e.key.chars().count()),
     );
+    // a host's scope after its name (hosts only; blank for the rows that stand for many)
+    let cell = |e: Option<&Entry>| match (scopes, e) {
+        (None, _) => String::new(),
+        (Some(_), None) => format!(" {:<8}", ""),
+        (Some(lan), Some(e)) => format!(" {:<8}", class(lan, e).map_or("", |(_, s)| s.name())),
+    };
+    let scope_head = match scopes {
+        Some(_) => format!(" {:<8}", "SCOPE"),
+        None => String::new(),
+    };
     writeln!(
         out,
-        "{:>4}  {:<w$} {:>11} {:>11} {:>11} {:>6}{}",
+        "{:>4}  {:<w$}{scope_head} {:>11} {:>11} {:>11} {:>6}{}",
         "RANK", head, "RX", "TX", "TOTAL", "SHARE", trailing
     )?;
     let ranks = (1..=entries.len())
@@ -449,9 +479,10 @@ fn rows_table(
     for (rank, e) in ranks.zip(entries.iter().chain(other)) {
         write!(
             out,
-            "{:>4}  {:<w$} {:>11} {:>11} {:>11} {:>5.1}%",
+            "{:>4}  {:<w$}{} {:>11} {:>11} {:>11} {:>5.1}%",
             rank,
             e.key,
+            cell(Some(e)),
             size(e.rx),
             size(e.tx),
             size(e.rx + e.tx),
@@ -467,9 +498,10 @@ fn rows_table(
     }
     writeln!(
         out,
-        "{:>4}  {:<w$} {:>11} {:>11} {:>11} {:>5.1}%",
+        "{:>4}  {:<w$}{} {:>11} {:>11} {:>11} {:>5.1}%",
         "",
         "(unattributed)",
+        cell(None),
         size(urx),
         size(utx),
         size(urx + utx),
