@@ -12,10 +12,13 @@ use std::os::unix::ffi::OsStrExt;
 
 pub fn run(args: &ProcArgs, g: &Global, out: &mut dyn Write) -> Result<()> {
     let (window, tz) = super::window(&args.window, Some("24h"))?;
+    // (its hosts are classed by scope with the config's `[scopes] lan`)
+    let lan = crate::config::Config::load(g.config.as_deref())?.lan;
     let mut r = Reader::open(&g.db_read_path())?;
     let s = Settings {
         target: args.target.as_bytes().to_vec(),
         window,
+        lan,
     };
     let mut o = super::output(out, args.format, "proc", &r, Some(&s.window), &tz)?;
     let (res, found) = proc::write(&mut r, &s, &mut o)?;

@@ -167,6 +167,11 @@ fn loopback_bytes_are_credited_to_the_right_processes_ports_and_hosts() {
     );
     assert_eq!(p["ports"][0]["port"], format!("tcp/{port}"));
     assert_eq!(p["hosts"][0]["host"], "127.77.0.1");
+    assert_eq!(
+        (&p["hosts"][0]["family"], &p["hosts"][0]["scope"]),
+        (&serde_json::json!("ipv4"), &serde_json::json!("loopback"))
+    );
+    assert!(p["ports"][0].get("scope").is_none(), "a port has no scope");
     assert_eq!(p["intervals"].as_array().unwrap().len(), 1);
     // Totals add up: the rows plus (unattributed) are the interface bytes. (Other tests move
     // bytes on the host's loopback too; the namespace test checks "headers only" exactly.)
@@ -381,6 +386,19 @@ fn bytes_between_namespaces_are_credited_in_each_namespace() {
         .unwrap_or_else(|| panic!("{table}"));
     assert!(table.lines().next().unwrap().contains("HOST") && table.contains("SCOPE"));
     assert!(line.split_whitespace().nth(2) == Some("lan"), "{line}");
+    let proc_view = env.now_ok(&[
+        "proc",
+        "nrcli-pub",
+        "--since",
+        "1h",
+        "--config",
+        cfg.to_str().unwrap(),
+    ]);
+    let host = proc_view
+        .lines()
+        .find(|l| l.starts_with(pub_a))
+        .unwrap_or_else(|| panic!("{proc_view}"));
+    assert_eq!(host.split_whitespace().last(), Some("lan"), "{proc_view}");
     // a network that is not one is refused, naming the file and the entry
     std::fs::write(&cfg, "[scopes]\nlan = [\"198.51.100.1/30\"]\n").unwrap();
     let out = env

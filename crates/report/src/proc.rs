@@ -5,6 +5,7 @@
 use crate::output::{Cell, Format, Output, Rows, local_text, write_error};
 use nrec_model::error::Result;
 use nrec_model::names::{escape_bytes, escape_text};
+use nrec_model::scope::{Family, Networks, Scope, class_of_text};
 use nrec_model::time::Window;
 use nrec_store::Reader;
 use nrec_store::procbytes::SampleBytes;
@@ -49,34 +50,39 @@ fn intervals(win: &Stored, p: i64) -> Vec<Interval> {
         .collect()
 }
 
-/// (label, rx, tx) of the ports or hosts of one process, busiest first.
-fn detail(win: &Stored, hosts: bool, p: i64) -> Vec<(String, u64, u64)> {
-    let mut m: std::collections::HashMap<String, (u64, u64)> = Default::default();
+/// A port or host of one process: its label, rx, tx and (a host's) traffic class.
+type Detail = (String, u64, u64, Option<(Family, Scope)>);
+
+/// The ports or hosts of one process, busiest first; hosts classed with `lan`.
+fn detail(win: &Stored, hosts: Option<&Networks>, p: i64) -> Vec<Detail> {
+    let mut m: std::collections::HashMap<String, Detail> = Default::default();
     for (_, _, _, b) in win {
-        if hosts {
+        if let Some(lan) = hosts {
             for ((q, addr), (rx, tx)) in &b.hosts {
                 if *q == p {
-                    let k = if addr == "*" {
-                        "(other hosts)".to_string()
+                    let (k, class) = if addr == "*" {
+                        ("(other hosts)".to_string(), None)
                     } else {
-                        crate::output::unmap_v4(addr).to_string()
+                        let k = crate::output::unmap_v4(addr).to_string();
+                        (k, class_of_text(addr, lan))
                     };
-                    let e = m.entry(k).or_default();
-                    e.0 += rx;
-                    e.1 += tx;
+                    let e = m.entry(k.clone()).or_insert((k, 0, 0, class));
+                    e.1 += rx;
+                    e.2 += tx;
                 }
             }
         } else {
             for ((q, proto, port), (rx, tx)) in &b.ports {
                 if *q == p {
-                    let e = m.entry(format!("{proto}/{port}")).or_default();
-                    e.0 += rx;
-                    e.1 += tx;
+                    let k = format!("{proto}/{port}");
+                    let e = m.entry(k.clone()).or_insert((k, 0, 0, None));
+                    e.1 += rx;
+                    e.2 += tx;
                 }
             }
         }
     }
-    let mut v: Vec<(String, u64, u64)> = m.into_iter().map(|(k, (r, t))| (k, r, t)).collect();
+    let mut v: Vec<Detail> = m.into_values().collect();
     v.sort_by(|a, b| (b.1 + b.2).cmp(&(a.1 + a.2)).then(a.0.cmp(&b.0)));
     v
 }
@@ -86,6 +92,9 @@ fn detail(win: &Stored, hosts: bool, p: i64) -> Vec<(String, u64, u64)> {
 pub struct Settings {
     pub target: Vec<u8>,
     pub window: Window,
+    /// The networks counted as `lan` besides the built-in ones (`[scopes] lan`): a host's
+    /// traffic class.
+    pub lan: Networks,
 }
 
 /// The history of each process named or numbered `target` that moved bytes in the window.
@@ -113,17 +122,27 @@ pub fn write(r: &mut Reader, s: &Settings, o: &mut Output<'_>) -> Result<(Resolu
     let mut docs = Vec::new();
     // --format svg: each process's receive and send rates over the window
     let mut series = Vec::new();
-    let detail_rows = |o: &Output<'_>, list: &[(String, u64, u64)], key: &'static str| {
-        let mut r = Rows::new(&[key, "rx_bytes", "tx_bytes"]);
-        for (k, rx, tx) in list {
-            r.push(vec![Cell::text(k.as_str()), (*rx).into(), (*tx).into()]);
+    let detail_rows = |o: &Output<'_>, list: &[Detail], key: &'static str| {
+        let hosts = key == "host";
+        let mut columns = vec![key, "rx_bytes", "tx_bytes"];
+        if hosts {
+            columns.extend(["family", "scope"]);
+        }
+        let mut r = Rows::new(&columns);
+        for (k, rx, tx, class) in list {
+            let mut row = vec![Cell::text(k.as_str()), (*rx).into(), (*tx).into()];
+            if hosts {
+                row.push(class.map_or(Cell::Null, |(f, _)| Cell::text(f.name())));
+                row.push(class.map_or(Cell::Null, |(_, s)| Cell::text(s.name())));
+            }
+            r.push(row);
         }
         o.objects(&r)
     };
     for p in &procs {
         let ivs = intervals(&win, p.id);
-        let ports = detail(&win, false, p.id);
-        let hosts = detail(&win, true, p.id);
+        let ports = detail(&win, None, p.id);
+        let hosts = detail(&win, Some(&s.lan), p.id);
         let (rx, tx) = ivs.iter().fold((0, 0), |(r, t), i| (r + i.rx, t + i.tx));
         let mut mine = Rows::new(&columns);
         for i in &ivs {
@@ -202,9 +221,14 @@ pub fn write(r: &mut Reader, s: &Settings, o: &mut Output<'_>) -> Result<(Resolu
                 }
                 writeln!(out, "{:<19} {:>12} {:>12}", "Total:", rx, tx)?;
                 for (title, list) in [("PORT", &ports), ("HOST", &hosts)] {
-                    writeln!(out, "{:<40} {:>12} {:>12}", title, "RX bytes", "TX bytes")?;
-                    for (k, r, t) in list.iter() {
-                        writeln!(out, "{k:<40} {r:>12} {t:>12}")?;
+                    write!(out, "{:<40} {:>12} {:>12}", title, "RX bytes", "TX bytes")?;
+                    writeln!(out, "{}", if title == "HOST" { "  SCOPE" } else { "" })?;
+                    for (k, r, t, class) in list.iter() {
+                        write!(out, "{k:<40} {r:>12} {t:>12}")?;
+                        match class {
+                            Some((_, s)) => writeln!(out, "  {}", s.name())?,
+                            None => writeln!(out)?,
+                        }
                     }
                 }
                 writeln!(out)
