@@ -64,6 +64,24 @@ fn formats(
     })
 }
 
+/// A remote address's scope (`nrec_model::scope`), as `--scope` takes it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ScopeArg {
+    Loopback,
+    Lan,
+    Internet,
+}
+
+impl From<ScopeArg> for nrec_model::scope::Scope {
+    fn from(s: ScopeArg) -> Self {
+        match s {
+            ScopeArg::Loopback => Self::Loopback,
+            ScopeArg::Lan => Self::Lan,
+            ScopeArg::Internet => Self::Internet,
+        }
+    }
+}
+
 /// What a `top-procs` row is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum By {
@@ -550,6 +568,12 @@ pub struct TopArgs {
     /// 12 or more hex digits), against the interfaces of its network namespace
     #[arg(long, value_name = "NAME")]
     pub container: Option<String>,
+
+    /// top-hosts: rank only the hosts of this scope (loopback; lan: private, CGNAT,
+    /// link-local and unique-local space and [scopes] lan; internet: the rest); the others
+    /// are in (other hosts), so the rows still add up
+    #[arg(long, value_enum)]
+    pub scope: Option<ScopeArg>,
 
     #[command(flatten)]
     pub window: WindowOpts,

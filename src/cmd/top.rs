@@ -14,6 +14,15 @@ pub fn run(what: What, by: By, args: &TopArgs, g: &Global, out: &mut dyn Write) 
     if args.limit == 0 {
         return Err(Error::usage("--limit must be at least 1"));
     }
+    if args.scope.is_some() && what != What::Hosts {
+        return Err(Error::usage(format!(
+            "--scope applies to top-hosts: {} are not counted per scope yet (their bytes carry no remote address)",
+            match what {
+                What::Procs => "processes",
+                _ => "ports",
+            }
+        )));
+    }
     // (hosts are classed by scope with the config's `[scopes] lan`)
     let lan = match what {
         What::Hosts => crate::config::Config::load(g.config.as_deref())?.lan,
@@ -22,6 +31,7 @@ pub fn run(what: What, by: By, args: &TopArgs, g: &Global, out: &mut dyn Write) 
     let mut r = Reader::open(&g.db_read_path())?;
     let s = Settings {
         lan,
+        scope: args.scope.map(Into::into),
         what,
         by: by.into(),
         window,

@@ -365,6 +365,40 @@ fn bytes_between_namespaces_are_credited_in_each_namespace() {
     };
     let (h, rows) = top(&env, "top-hosts", &[]);
     assert_eq!(class(&h, &rows), ("ipv4".into(), "internet".into()));
+    // --scope ranks that scope's hosts only; the others are in (other hosts), so the rows
+    // add up to the same total
+    let sum = |h: &[String], rows: &[Vec<String>]| -> u64 {
+        rows.iter()
+            .map(|r| col(h, r, "total_bytes").parse::<u64>().unwrap())
+            .sum()
+    };
+    let whole = sum(&h, &rows);
+    for (scope, has_public) in [("internet", true), ("lan", false)] {
+        let (h, rows) = top(&env, "top-hosts", &["--scope", scope]);
+        let names: Vec<&str> = rows.iter().map(|r| col(&h, r, "name")).collect();
+        assert_eq!(
+            names.contains(&format!("{pub_a}@{b}").as_str()),
+            has_public,
+            "{scope}: {names:?}"
+        );
+        assert_eq!(
+            names.contains(&format!("{addr_a}@{b}").as_str()),
+            !has_public,
+            "{scope}: {names:?}"
+        );
+        for r in rows.iter().filter(|r| !col(&h, r, "rank").is_empty()) {
+            assert_eq!(col(&h, r, "scope"), scope, "{names:?}");
+        }
+        assert_eq!(
+            sum(&h, &rows),
+            whole,
+            "--scope {scope}: the rows add up to the total"
+        );
+    }
+    // (processes and ports carry no remote address yet: said, exit 2)
+    let out = env.cmd(&["top-procs", "--scope", "lan"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--scope applies to top-hosts"));
     let cfg = env.tmp.path().join("scopes.toml");
     std::fs::write(
         &cfg,
@@ -372,6 +406,12 @@ fn bytes_between_namespaces_are_credited_in_each_namespace() {
     )
     .unwrap();
     let (h, rows) = top(&env, "top-hosts", &["--config", cfg.to_str().unwrap()]);
+    assert_eq!(class(&h, &rows), ("ipv4".into(), "lan".into()));
+    let (h, rows) = top(
+        &env,
+        "top-hosts",
+        &["--config", cfg.to_str().unwrap(), "--scope", "lan"],
+    );
     assert_eq!(class(&h, &rows), ("ipv4".into(), "lan".into()));
     let table = env.now_ok(&[
         "top-hosts",

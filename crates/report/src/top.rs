@@ -142,6 +142,9 @@ pub struct Settings {
     /// The networks counted as `lan` besides the built-in ones (`[scopes] lan`): a host
     /// row's traffic class.
     pub lan: Networks,
+    /// `top-hosts --scope`: only the hosts of this scope are ranked; the rest is in
+    /// `(other hosts)`.
+    pub scope: Option<Scope>,
 }
 
 /// A host row's address family and scope (None for other rows, `(other hosts)` among them).
@@ -199,8 +202,13 @@ fn rank(r: &mut Reader, s: &Settings, ranker: &Ranker<'_>) -> Result<Ranked> {
     let (mut entries, bal, t) = ranker.rank(&sums);
     entries.sort_by(|a, b| (b.rx + b.tx).cmp(&(a.rx + a.tx)).then(a.key.cmp(&b.key)));
     let other_key = other_key(s.what);
-    let (mut ranked, mut rest): (Vec<Entry>, Vec<Entry>) =
-        entries.into_iter().partition(|e| e.key != other_key);
+    // (with --scope, the hosts of other scopes, and those of none known, are the rest too)
+    let shown = |e: &Entry| {
+        e.key != other_key
+            && s.scope
+                .is_none_or(|want| class(&s.lan, e).is_some_and(|(_, sc)| sc == want))
+    };
+    let (mut ranked, mut rest): (Vec<Entry>, Vec<Entry>) = entries.into_iter().partition(shown);
     if ranked.len() > s.limit {
         rest.extend(ranked.split_off(s.limit));
     }
@@ -322,6 +330,12 @@ fn data(s: &Settings, k: &Ranked, o: &mut Output<'_>) -> Result<()> {
         "ebpf_share": t.ebpf_share().unwrap_or(0.0),
         "edges": k.edges.describe(),
     });
+    let mut body = body;
+    if s.what == What::Hosts {
+        body["scope"] = s
+            .scope
+            .map_or(serde_json::Value::Null, |sc| sc.name().into());
+    }
     o.rows(&rows, body.as_object().cloned().unwrap_or_default())
         .map_err(write_error)
 }
@@ -395,10 +409,12 @@ fn table(s: &Settings, k: &Ranked, o: &mut Output<'_>) -> std::io::Result<()> {
             ""
         },
         s.window.label,
-        match what {
-            What::Procs => "processes",
-            What::Ports => "ports",
-            What::Hosts => "hosts",
+        match (what, s.scope) {
+            (What::Procs, _) => "processes".to_string(),
+            (What::Ports, _) => "ports".to_string(),
+            (What::Hosts, None) => "hosts".to_string(),
+            // (the rows of other scopes are in (other hosts): the total is the same)
+            (What::Hosts, Some(sc)) => format!("hosts (ranked: {} only)", sc.name()),
         },
         both_sides(bal),
         source_text(t, what),
