@@ -271,24 +271,12 @@ fn bytes_between_namespaces_are_credited_in_each_namespace() {
     assert!(ip(&[
         "link", "add", &va, "netns", &a, "type", "veth", "peer", "name", &vb, "netns", &b
     ]));
-    assert!(ip(&[
-        "-n",
-        &a,
-        "addr",
-        "add",
-        &format!("{addr_a}/30"),
-        "dev",
-        &va
-    ]));
-    assert!(ip(&[
-        "-n",
-        &b,
-        "addr",
-        "add",
-        &format!("{addr_b}/30"),
-        "dev",
-        &vb
-    ]));
+    // an address on each end of the pair
+    let addrs = |(x, y): (&str, &str)| {
+        ip(&["-n", &a, "addr", "add", &format!("{x}/30"), "dev", &va])
+            && ip(&["-n", &b, "addr", "add", &format!("{y}/30"), "dev", &vb])
+    };
+    assert!(addrs((&addr_a, &addr_b)));
     assert!(ip(&["-n", &a, "link", "set", &va, "up"]) && ip(&["-n", &b, "link", "set", &vb, "up"]));
     let env = Env::new();
     let (n, m) = (2_000_000u64, 30_000u64);
@@ -327,24 +315,7 @@ fn bytes_between_namespaces_are_credited_in_each_namespace() {
     // A public address (TEST-NET-2, on the same veth pair: nothing leaves the machine) is the
     // internet until the config lists its network as the site's.
     let (pub_a, pub_b) = ("198.51.100.1", "198.51.100.2");
-    assert!(ip(&[
-        "-n",
-        &a,
-        "addr",
-        "add",
-        &format!("{pub_a}/30"),
-        "dev",
-        &va
-    ]));
-    assert!(ip(&[
-        "-n",
-        &b,
-        "addr",
-        "add",
-        &format!("{pub_b}/30"),
-        "dev",
-        &vb
-    ]));
+    assert!(addrs((pub_a, pub_b)));
     bracketed_transfer(
         &env,
         (Some(&a), Some(&b)),

@@ -316,7 +316,7 @@ fn data(s: &Settings, k: &Ranked, o: &mut Output<'_>) -> Result<()> {
         What::Ports => "port".into(),
         What::Hosts => "host".into(),
     };
-    let body = json!({
+    let mut body = json!({
         "by": by,
         "unattributed": { "rx_bytes": u.rx, "tx_bytes": u.tx, "total_bytes": u.rx + u.tx,
                           "on_sockets_without_process": t.unowned_rx + t.unowned_tx },
@@ -330,7 +330,6 @@ fn data(s: &Settings, k: &Ranked, o: &mut Output<'_>) -> Result<()> {
         "ebpf_share": t.ebpf_share().unwrap_or(0.0),
         "edges": k.edges.describe(),
     });
-    let mut body = body;
     if s.what == What::Hosts {
         body["scope"] = s
             .scope

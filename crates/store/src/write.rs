@@ -77,7 +77,6 @@ pub(crate) fn baseline(
     // of the newest sample's namespaces only (`write` drops the others), so these are short;
     // a namespace's readings are those of proto_last when the sample stored its counters
     // (a carried namespace's row is its last read, equal to what was carried: not rewritten).
-    // of the newest sample's namespaces only (`write` drops the others), so these are short.
     // (inode, name) → (row, readings and their keyset, socket dump)
     type Prev = (i64, Option<(Vec<u8>, i64)>, Option<Vec<u8>>);
     let mut prev: HashMap<(u64, Vec<u8>), Prev> = HashMap::new();
@@ -509,9 +508,10 @@ pub(crate) fn write(
             write_sockets(&mut st, sample, *id, socks, row)?;
         }
     }
-    // A namespace's readings and socket dump serve the very next sample only: those of
-    // namespaces this sample did not store are dropped (a host running short-lived
-    // containers had kept ~0.5 KB per container ever seen, and the baseline scans them).
+    // A namespace's readings and socket dump serve the very next sample only (its readings
+    // also the samples that carry it): those of namespaces this sample did not store are
+    // dropped (a host running short-lived containers had kept ~0.5 KB per container ever
+    // seen, and the baseline scans them).
     tx.prepare_cached(
         "DELETE FROM proto_last WHERE netns NOT IN (SELECT netns FROM proto_sample WHERE sample = ?1)",
     )?
@@ -633,6 +633,7 @@ fn write_proto(
 /// The keysets one sample's namespaces are stored under: every namespace of a host has the
 /// same ~440 names, joined and looked up once per sample instead of once per namespace (an
 /// 8 KB text compared in the keyset index).
+///
 /// Carried namespaces share their names (the baseline's one list per keyset): those are
 /// known by that list, without comparing ~440 names per namespace.
 #[derive(Default)]
