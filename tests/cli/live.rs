@@ -806,7 +806,9 @@ fn icmp_and_ipv6_kinds_match_sar() {
 /// CPUs summed as sar's `all` row — with sar's columns and, on the same intervals, sar's
 /// numbers: 100 000 loopback datagrams per interval of about 2.5 s make the processed packets
 /// the bulk of each interval (softnet_stat is the host's, so other traffic is noise between
-/// the two readers, and sadc times intervals in hundredths: within 3 %).
+/// the two readers, and sadc times intervals in hundredths: within 3 %, plus what the host
+/// processed while the two read — measured around each sampling point, 0 on a quiet host;
+/// the whole suite's other tests on 2 CPUs once put 7 % there).
 #[test]
 fn soft_matches_sar_for_the_same_intervals() {
     let sadc = SADC;
@@ -818,7 +820,23 @@ fn soft_matches_sar_for_the_same_intervals() {
     }
     let env = Env::new();
     let sa = env.tmp.path().join("sa.file");
-    let sample = || sadc_then_record(&env, &sa, None);
+    // softnet_stat is the host's: what the host processed while the two readers read at
+    // different moments (sadc, then nrec) is in one interval and not the other's. Measured
+    // around each sampling point, it is the only difference the comparison admits beyond 3 %.
+    let processed = || -> u64 {
+        std::fs::read_to_string("/proc/net/softnet_stat")
+            .unwrap()
+            .lines()
+            .filter_map(|l| l.split_whitespace().next())
+            .map(|v| u64::from_str_radix(v, 16).unwrap())
+            .sum()
+    };
+    let mut between = Vec::new();
+    let mut sample = || {
+        let before = processed();
+        sadc_then_record(&env, &sa, None);
+        between.push(processed().wrapping_sub(before) & 0xffff_ffff);
+    };
     let traffic = || {
         // bounded: 100 000 datagrams of 1 byte to a socket that never reads (the kernel
         // processes each before dropping it at the full socket)
@@ -859,7 +877,7 @@ fn soft_matches_sar_for_the_same_intervals() {
     let out = env.report_ok(&["-n", "SOFT", "--since", "1h", "--format", "csv"], &now);
     let (h, rows) = parse_csv(&out);
     assert_eq!(rows.len(), 2, "{out}");
-    for (s, r) in sar_rows.iter().zip(&rows) {
+    for (i, (s, r)) in sar_rows.iter().zip(&rows).enumerate() {
         assert_eq!(s[0], "all");
         assert_eq!(col(&h, r, "cpu"), "all");
         for (k, head) in heads.iter().enumerate().skip(1) {
@@ -872,9 +890,13 @@ fn soft_matches_sar_for_the_same_intervals() {
                     ours * interval >= 99_900.0,
                     "{head}: {ours}/s over {interval} s\n{out}"
                 );
+                let noise = (between[i] + between[i + 1]) as f64 / (ours * interval);
                 assert!(
-                    (theirs / ours - 1.0).abs() < 0.03,
-                    "{head}: sar {theirs}, nrec {ours}\n{sar}\n{out}"
+                    (theirs / ours - 1.0).abs() < 0.03 + noise,
+                    "{head}: sar {theirs}, nrec {ours} (the host processed {} and {} packets \
+                     while the two read)\n{sar}\n{out}",
+                    between[i],
+                    between[i + 1]
                 );
             } else {
                 // drops, squeezes, RPS and the backlog: what the host did between the two
