@@ -215,6 +215,36 @@ fn have_tmux() -> bool {
 }
 
 /// The pid of `nrec` running as the child of the pane's shell.
+/// What a `nrec top` that did not end was doing: its state, where it waits in the kernel
+/// (each thread's), and the screen — for the failure's message.
+fn stuck(tmux: &Tmux) -> String {
+    let Some(pid) = nrec_child(tmux) else {
+        return "no nrec process under the pane".into();
+    };
+    let read = |p: String| std::fs::read_to_string(p).unwrap_or_default();
+    let mut out = format!("pid {pid}\n");
+    if let Ok(rd) = std::fs::read_dir(format!("/proc/{pid}/task")) {
+        for t in rd.flatten() {
+            let t = t.path();
+            out += &format!(
+                "thread {}: {} wchan {}\n{}",
+                t.display(),
+                read(format!("{}/stat", t.display())).trim(),
+                read(format!("{}/wchan", t.display())),
+                read(format!("{}/stack", t.display()))
+            );
+        }
+    }
+    let screen = Command::new("tmux")
+        .arg("-L")
+        .arg(&tmux.socket)
+        .args(["capture-pane", "-p", "-t", "t"])
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+        .unwrap_or_default();
+    out + "\nscreen:\n" + &screen
+}
+
 fn nrec_child(tmux: &Tmux) -> Option<u32> {
     // no assertion: also called while a failed test unwinds
     let out = Command::new("tmux")
@@ -355,7 +385,9 @@ fn the_screen_shows_a_sender_switches_views_and_always_restores_the_terminal() {
     assert!(s.lines().all(|l| l.chars().count() <= 100), "{s}");
     // q ends it: exit 0, the main screen back, the cursor shown, the tty settings as before
     tmux.run(&["send-keys", "-t", "t", "q"]);
-    let rc = wait_file(&dir.join("rc1"), 10).expect("q ends nrec top");
+    // (generous: with the whole suite on 2 CPUs this once took longer than 10 s)
+    let rc = wait_file(&dir.join("rc1"), 30)
+        .unwrap_or_else(|| panic!("q did not end nrec top in 30 s: {}", stuck(&tmux)));
     assert_eq!(rc.trim(), "0");
     let before = std::fs::read_to_string(dir.join("before")).unwrap();
     let after = wait_file(&dir.join("after1"), 5).unwrap();
@@ -368,7 +400,8 @@ fn the_screen_shows_a_sender_switches_views_and_always_restores_the_terminal() {
     let pid = nrec_child(&tmux).expect("nrec top's pid");
     // SAFETY: a signal to the nrec process this test started (the pane's child)
     assert_eq!(unsafe { libc::kill(pid as i32, libc::SIGTERM) }, 0);
-    let rc = wait_file(&dir.join("rc2"), 10).expect("SIGTERM ends nrec top");
+    let rc = wait_file(&dir.join("rc2"), 30)
+        .unwrap_or_else(|| panic!("SIGTERM did not end nrec top in 30 s: {}", stuck(&tmux)));
     assert_eq!(rc.trim(), "0");
     let after = wait_file(&dir.join("after2"), 5).unwrap();
     assert_eq!(before, after, "stty settings changed by SIGTERM");
