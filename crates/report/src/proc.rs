@@ -126,14 +126,13 @@ pub fn write(r: &mut Reader, s: &Settings, o: &mut Output<'_>) -> Result<(Resolu
         let hosts = key == "host";
         let mut columns = vec![key, "rx_bytes", "tx_bytes"];
         if hosts {
-            columns.extend(["family", "scope"]);
+            columns.extend(crate::output::CLASS_COLUMNS);
         }
         let mut r = Rows::new(&columns);
         for (k, rx, tx, class) in list {
             let mut row = vec![Cell::text(k.as_str()), (*rx).into(), (*tx).into()];
             if hosts {
-                row.push(class.map_or(Cell::Null, |(f, _)| Cell::text(f.name())));
-                row.push(class.map_or(Cell::Null, |(_, s)| Cell::text(s.name())));
+                row.extend(crate::output::class_cells(*class));
             }
             r.push(row);
         }

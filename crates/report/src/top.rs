@@ -281,7 +281,7 @@ fn data(s: &Settings, k: &Ranked, o: &mut Output<'_>) -> Result<()> {
         columns.push("description");
     }
     if s.what == What::Hosts {
-        columns.extend(["family", "scope"]);
+        columns.extend(crate::output::CLASS_COLUMNS);
     }
     let mut rows = Rows::new(&columns);
     let row = |rank: Cell, e: &Entry| {
@@ -298,9 +298,7 @@ fn data(s: &Settings, k: &Ranked, o: &mut Output<'_>) -> Result<()> {
             r.push(e.description.as_deref().map_or(Cell::Null, Cell::text));
         }
         if s.what == What::Hosts {
-            let c = class(&s.lan, e);
-            r.push(c.map_or(Cell::Null, |(f, _)| Cell::text(f.name())));
-            r.push(c.map_or(Cell::Null, |(_, sc)| Cell::text(sc.name())));
+            r.extend(crate::output::class_cells(class(&s.lan, e)));
         }
         r
     };

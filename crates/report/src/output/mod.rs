@@ -147,6 +147,20 @@ pub fn unmap_v4(addr: &str) -> &str {
 }
 
 /// `YYYY-MM-DD HH:MM:SS` in the display zone.
+/// The columns a host's traffic class is written in: its family and scope,
+/// null for a row standing for many hosts.
+pub const CLASS_COLUMNS: [&str; 2] = ["family", "scope"];
+
+/// A host's traffic class as the cells of [`CLASS_COLUMNS`].
+pub fn class_cells(
+    class: Option<(nrec_model::scope::Family, nrec_model::scope::Scope)>,
+) -> [Cell; 2] {
+    match class {
+        Some((f, s)) => [Cell::text(f.name()), Cell::text(s.name())],
+        None => [Cell::Null, Cell::Null],
+    }
+}
+
 pub fn local_text(ts_ms: i64, tz: &TimeZone) -> String {
     local(ts_ms, tz).strftime("%Y-%m-%d %H:%M:%S").to_string()
 }
