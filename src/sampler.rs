@@ -45,7 +45,7 @@ impl EbpfSource {
         if !self.wanted {
             return None;
         }
-        match self.pins.collect(true) {
+        match self.pins.collect(true, true) {
             ebpf::Probe::Active(r) => {
                 if let Some(owner) = &r.foreign {
                     warn.note(
@@ -284,7 +284,7 @@ impl Sampler {
     /// Whether eBPF counts for this database (set up now if it was not).
     #[cfg(feature = "pcap")]
     pub fn ebpf_active(&self) -> bool {
-        self.ebpf.wanted && matches!(self.ebpf.pins.collect(true), ebpf::Probe::Active(_))
+        self.ebpf.wanted && matches!(self.ebpf.pins.collect(true, false), ebpf::Probe::Active(_))
     }
 
     /// The open database (after a successful tick): the alerts read and record through it.
@@ -396,6 +396,16 @@ impl Sampler {
         )?;
         let iv = prepared.finish(found);
         let written = w.write(&iv)?;
+        if let Some(c) = sample.ebpf.as_ref().and_then(|r| r.conns.as_ref()) {
+            // their bytes are stored: the finished cuts go (a failed write kept them for
+            // the next cut to read with its own)
+            if let Err(e) = self.ebpf.pins.forget_conns(c) {
+                warn.warn(
+                    Kind::Ebpf,
+                    format!("eBPF: removing the read connection entries failed: {e}"),
+                );
+            }
+        }
         if let (Some(r), Some(running)) = (&sample.ebpf, &sample.pids) {
             self.ebpf.forget_exited(r, running, warn);
         }

@@ -134,7 +134,7 @@ impl Reader {
         let ebpf = if !ebpf::wanted() {
             Ebpf::Off("NREC_EBPF=off".into())
         } else {
-            match recorder.collect(false) {
+            match recorder.collect(false, false) {
                 ebpf::Probe::Active(_) => Ebpf::Pinned(recorder),
                 ebpf::Probe::Off(why) | ebpf::Probe::Refused(why)
                     if private_ebpf && nrec_sys::is_root() =>
@@ -205,7 +205,7 @@ impl Reader {
         };
         let reading = match &self.ebpf {
             Ebpf::Off(_) => None,
-            Ebpf::Pinned(p) | Ebpf::Private(p) => match p.collect(false) {
+            Ebpf::Pinned(p) | Ebpf::Private(p) => match p.collect(false, false) {
                 ebpf::Probe::Active(r) => Some(r),
                 ebpf::Probe::Off(why) | ebpf::Probe::Refused(why) => {
                     self.limits.push(format!("eBPF stopped: {why}"));

@@ -218,7 +218,11 @@ fn ebpf_credits_short_lived_tcp_and_udp_processes_exactly_in_two_namespaces() {
         .unwrap()
         .map(Result::unwrap)
         .collect();
-    assert_eq!(flags, vec![0, 1]);
+    assert_eq!(
+        flags,
+        vec![0, 3],
+        "procs (bit 0), ports and hosts (bit 1) from eBPF"
+    );
     let sources: i64 = conn
         .query_row(
             "SELECT count(*) FROM process WHERE comm = ?1",

@@ -11,6 +11,7 @@
 //! - `health`: what `status` says and `status --check`.
 //! - `windows`: window edges, long windows part by part, resampled rows.
 //! - `ebpf`: eBPF accounting against ground truth, the pinned map's lifecycle.
+//! - `conns`: ports, hosts and traffic classes counted in the kernel, against ground truth.
 //! - `alerts`: quotas and alerts: once per period, resets, gaps, hostile names, slow commands.
 //! - `manual`: man pages, shell completions in real bash, zsh and fish.
 //! - `metrics`: `nrec serve` and `export --format openmetrics` against a real Prometheus.
@@ -21,6 +22,7 @@ mod harness;
 
 mod alerts;
 mod args;
+mod conns;
 mod containers;
 mod daemon;
 mod database;

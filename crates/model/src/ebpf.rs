@@ -11,7 +11,11 @@
 /// in the value — a quarter of the entries to read for a process using TCP and UDP over IPv4
 /// and IPv6 (the family was never reported).
 /// 6: the state names the database that owns it (an `owner` map) and when it last read.
-pub const LAYOUT: u64 = 6;
+/// 7: a connection map (`conns`) counts bytes per process and connection in cuts, and three
+/// more programs count UDP where the datagram's peer is known.
+pub const LAYOUT: u64 = 7;
+pub const CONN_KEY_SIZE: usize = 64;
+pub const CONN_VALUE_SIZE: usize = 16;
 pub const KEY_SIZE: usize = 32;
 pub const VALUE_SIZE: usize = 64;
 
@@ -117,6 +121,96 @@ pub fn cgroup_name_of(raw: &[u8]) -> &[u8] {
     &raw[..raw.iter().position(|c| *c == 0).unwrap_or(raw.len())]
 }
 
+/// One connection map entry's identity: a process (as [`Key`]) and one of its connections —
+/// protocol, local port, remote address and port — in one cut (ARCHITECTURE.md §3).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ConnKey {
+    pub process: Key,
+    pub cut: u32,
+    pub lport: u16,
+    pub rport: u16,
+    /// IPv4: the first four bytes (an IPv4-mapped peer is its IPv4).
+    pub raddr: [u8; 16],
+    /// [`CLASS_TCP`] or [`CLASS_UDP`].
+    pub proto: u8,
+    /// 4 or 6.
+    pub family: u8,
+}
+
+impl ConnKey {
+    pub fn from_bytes(b: &[u8]) -> Option<ConnKey> {
+        if b.len() != CONN_KEY_SIZE {
+            return None;
+        }
+        Some(ConnKey {
+            process: Key::from_bytes(&b[..KEY_SIZE])?,
+            cut: u32::from_ne_bytes(b[32..36].try_into().ok()?),
+            lport: u16::from_ne_bytes(b[36..38].try_into().ok()?),
+            rport: u16::from_ne_bytes(b[38..40].try_into().ok()?),
+            raddr: b[40..56].try_into().ok()?,
+            proto: b[56],
+            family: b[57],
+        })
+    }
+
+    pub fn to_bytes(self) -> [u8; CONN_KEY_SIZE] {
+        let mut b = [0u8; CONN_KEY_SIZE];
+        b[..KEY_SIZE].copy_from_slice(&self.process.to_bytes());
+        b[32..36].copy_from_slice(&self.cut.to_ne_bytes());
+        b[36..38].copy_from_slice(&self.lport.to_ne_bytes());
+        b[38..40].copy_from_slice(&self.rport.to_ne_bytes());
+        b[40..56].copy_from_slice(&self.raddr);
+        b[56] = self.proto;
+        b[57] = self.family;
+        b
+    }
+
+    /// The remote address (None: a family the program never writes — a foreign map).
+    pub fn remote(&self) -> Option<std::net::IpAddr> {
+        match self.family {
+            4 => Some(std::net::IpAddr::from([
+                self.raddr[0],
+                self.raddr[1],
+                self.raddr[2],
+                self.raddr[3],
+            ])),
+            6 => Some(std::net::IpAddr::from(self.raddr)),
+            _ => None,
+        }
+    }
+
+    /// "tcp" or "udp" (None: a class the program never writes).
+    pub fn proto_name(&self) -> Option<&'static str> {
+        match usize::from(self.proto) {
+            CLASS_TCP => Some("tcp"),
+            CLASS_UDP => Some("udp"),
+            _ => None,
+        }
+    }
+}
+
+/// Bytes (received, sent) of one connection in one cut.
+pub fn conn_value_of(b: &[u8]) -> Option<(u64, u64)> {
+    if b.len() != CONN_VALUE_SIZE {
+        return None;
+    }
+    Some((
+        u64::from_ne_bytes(b[..8].try_into().ok()?),
+        u64::from_ne_bytes(b[8..].try_into().ok()?),
+    ))
+}
+
+/// One cut of the connection map: what every connection moved since the previous cut.
+#[derive(Debug, Clone, Default)]
+pub struct Conns {
+    /// The cut now counting (the entries read are of earlier ones).
+    pub cut: u32,
+    pub entries: Vec<(ConnKey, (u64, u64))>,
+    /// Events (and their bytes) lost to a full connection map since it was created.
+    pub lost_events: u64,
+    pub lost_bytes: u64,
+}
+
 /// One read of the pinned maps.
 #[derive(Debug, Clone, Default)]
 pub struct Reading {
@@ -129,6 +223,9 @@ pub struct Reading {
     /// The database whose state this is, when it is not the reader's (lossy text): the
     /// reader reads but never forgets, and says so.
     pub foreign: Option<String>,
+    /// The connection map's finished cuts, when this reader owns the state and asked for them
+    /// (the recorder: it deletes them once its sample is committed).
+    pub conns: Option<Conns>,
 }
 
 #[cfg(test)]
@@ -178,6 +275,34 @@ mod tests {
         assert_eq!(val.of_class(CLASS_UDP), (1002, 1003));
         assert_eq!(val.of_class(CLASS_OTHER), (1004, 1005));
         assert_eq!(Value::from_bytes(&v[..63]), None);
+        // struct ckey: the process key, cut, ports, address, class, family
+        let ck = ConnKey {
+            process: k,
+            cut: 9,
+            lport: 40000,
+            rport: 443,
+            raddr: [10, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0],
+            proto: CLASS_TCP as u8,
+            family: 4,
+        };
+        let b = ck.to_bytes();
+        assert_eq!(b[..32], k.to_bytes());
+        assert_eq!(b[36..38], 40000u16.to_ne_bytes());
+        assert_eq!(b[56..58], [0, 4]);
+        assert_eq!(ConnKey::from_bytes(&b), Some(ck));
+        assert_eq!(ck.remote().unwrap().to_string(), "10.0.0.1");
+        assert_eq!(ck.proto_name(), Some("tcp"));
+        let v6 = ConnKey {
+            family: 6,
+            raddr: [0xfd, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1],
+            ..ck
+        };
+        assert_eq!(v6.remote().unwrap().to_string(), "fd00::1");
+        assert_eq!(ConnKey { family: 0, ..ck }.remote(), None);
+        assert_eq!(
+            conn_value_of(&[1, 0, 0, 0, 0, 0, 0, 0, 2, 0, 0, 0, 0, 0, 0, 0]),
+            Some((1, 2))
+        );
         // a cgroup name filling the field without a NUL is kept whole, never read past
         assert_eq!(cgroup_name_of(&[b'x'; 96]).len(), 96);
         assert_eq!(

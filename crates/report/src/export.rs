@@ -69,6 +69,7 @@ fn columns(t: Kind) -> (Vec<&'static str>, Vec<&'static str>) {
                 "ebpf_lost_bytes",
                 "unattributed_rx_bytes",
                 "unattributed_tx_bytes",
+                "ebpf_conns_elapsed_ms",
             ],
         ),
     }

@@ -143,13 +143,15 @@ pub struct Entry {
     pub addr: Option<String>,
 }
 
-/// Where the window's bytes came from: "ebpf", "sock_diag" or "mixed". Ports and hosts
-/// are always sock_diag's (eBPF counts per process only).
+/// Where the window's bytes came from: "ebpf", "sock_diag" or "mixed" — for processes the
+/// part of the sampled time eBPF counted them, for ports and hosts the part it counted them
+/// per connection (since the connection map; sock_diag's sampled sockets before).
 pub fn source(t: &Totals, what: What) -> &'static str {
-    if !matches!(what, What::Procs) {
-        return "sock_diag";
-    }
-    match (t.ebpf_ms, t.elapsed_ms) {
+    let ebpf = match what {
+        What::Procs => t.ebpf_ms,
+        What::Ports | What::Hosts => t.conns_ms,
+    };
+    match (ebpf, t.elapsed_ms) {
         (0, _) => "sock_diag",
         (e, t) if e >= t => "ebpf",
         _ => "mixed",
@@ -159,14 +161,22 @@ pub fn source(t: &Totals, what: What) -> &'static str {
 pub(crate) fn source_text(t: &Totals, what: What) -> String {
     const EBPF: &str = "eBPF (TCP and UDP payload of every process, short-lived ones included; \
                         headers, other protocols and splice reads are unattributed)";
+    const CONNS: &str = "eBPF per connection (TCP and UDP payload of every connection, \
+                         short-lived ones included; a UDP datagram whose peer the kernel does \
+                         not report keeps its port only; headers and other protocols are \
+                         unattributed)";
     const DIAG: &str = "sock_diag (TCP payload; UDP, headers and connections that opened and \
                         closed between samples are unattributed)";
+    let (ebpf, ms) = match what {
+        What::Procs => (EBPF, t.ebpf_ms),
+        What::Ports | What::Hosts => (CONNS, t.conns_ms),
+    };
     match source(t, what) {
-        "ebpf" => EBPF.into(),
+        "ebpf" => ebpf.into(),
         "sock_diag" => DIAG.into(),
         _ => format!(
-            "{EBPF} for {:.1}% of the sampled time, {DIAG} for the rest",
-            pct(t.ebpf_ms, t.elapsed_ms)
+            "{ebpf} for {:.1}% of the sampled time, {DIAG} for the rest",
+            pct(ms, t.elapsed_ms)
         ),
     }
 }

@@ -17,7 +17,8 @@ impl Vector<'_> {
         self.0.get(i).copied().unwrap_or(0)
     }
     // Kind::Time: [samples, intervals, elapsed ms, eBPF-covered ms, eBPF calls lost to a full
-    // map, their bytes, unattributed rx, unattributed tx (per sample, clamped at zero)]
+    // map, their bytes, unattributed rx, unattributed tx (per sample, clamped at zero), ms
+    // whose ports and hosts the kernel counted per connection]
     // (older vectors are shorter: the missing fields read 0)
 
     pub fn elapsed_ms(&self) -> u64 {
@@ -25,6 +26,9 @@ impl Vector<'_> {
     }
     pub fn ebpf_ms(&self) -> u64 {
         self.at(3)
+    }
+    pub fn conns_ms(&self) -> u64 {
+        self.at(8)
     }
     pub fn ebpf_lost_events(&self) -> u64 {
         self.at(4)
@@ -109,6 +113,8 @@ pub struct Totals {
     /// Sampled time of the window, and the part whose process bytes came from eBPF.
     pub elapsed_ms: u64,
     pub ebpf_ms: u64,
+    /// The part whose ports and hosts the kernel counted per connection.
+    pub conns_ms: u64,
     /// eBPF send/receive calls (and bytes) not counted because the map was full.
     pub ebpf_lost_events: u64,
     pub ebpf_lost_bytes: u64,
@@ -172,6 +178,7 @@ impl TotalsLabels {
                 Some(Kind::Time) => {
                     t.elapsed_ms += v.elapsed_ms();
                     t.ebpf_ms += v.ebpf_ms();
+                    t.conns_ms += v.conns_ms();
                     t.ebpf_lost_events += v.ebpf_lost_events();
                     t.ebpf_lost_bytes += v.ebpf_lost_bytes();
                 }

@@ -526,7 +526,8 @@ pub(crate) fn write(
             "UPDATE sample SET ebpf = ?1, ebpf_lost_events = ?2, ebpf_lost_bytes = ?3 WHERE id = ?4",
         )?
         .execute(params![
-            i64::from(e.covered),
+            // bit 0: the processes' bytes are eBPF's; bit 1: the ports' and hosts' too
+            i64::from(e.covered) | i64::from(e.conns) << 1,
             to_sql(e.lost_events),
             to_sql(e.lost_bytes),
             sample

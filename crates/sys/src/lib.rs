@@ -48,6 +48,20 @@ pub fn boottime_ns() -> u64 {
     ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
 }
 
+/// Waits for an RCU grace period: `membarrier(MEMBARRIER_CMD_GLOBAL)`, which returns once
+/// every CPU has passed through a quiescent state (`synchronize_rcu`), so every RCU read-side
+/// section — an eBPF tracing program's run among them — that began before the call has ended.
+pub fn rcu_grace_period() -> std::io::Result<()> {
+    const MEMBARRIER_CMD_GLOBAL: libc::c_long = 1;
+    // SAFETY: membarrier takes two integers and touches no memory of ours.
+    let rc = unsafe { libc::syscall(libc::SYS_membarrier, MEMBARRIER_CMD_GLOBAL, 0, 0) };
+    if rc < 0 {
+        Err(std::io::Error::last_os_error())
+    } else {
+        Ok(())
+    }
+}
+
 /// CLOCK_BOOTTIME in milliseconds (the interval clock of samples).
 pub fn boottime_ms() -> i64 {
     let ts = boottime();

@@ -1,8 +1,8 @@
 //! Loading, pinning and reading the eBPF program (feature `ebpf`), with libbpf-rs.
 
 use super::{
-    BPFFS, KEY_SIZE, Key, LAYOUT, OWNER_MAX, Other, Pins, Probe, Reading, State, VALUE_SIZE, Value,
-    derived_kind, orphan_reason,
+    BPFFS, CONN_KEY_SIZE, CONN_VALUE_SIZE, ConnKey, Conns, KEY_SIZE, Key, LAYOUT, OWNER_MAX, Other,
+    Pins, Probe, Reading, State, VALUE_SIZE, Value, conn_value_of, derived_kind, orphan_reason,
 };
 use libbpf_rs::skel::{OpenSkel, SkelBuilder};
 use libbpf_rs::{ErrorKind, MapCore, MapFlags, MapHandle};
@@ -23,11 +23,21 @@ mod skel {
 use skel::NrecSkelBuilder;
 
 const BPF_FS_MAGIC: i64 = 0xcafe_4a11;
-const FILES: [&str; 6] = ["send", "recv", "bytes", "state", "cgnames", "owner"];
+const FILES: [&str; 8] = [
+    "send", "recv", "bytes", "state", "cgnames", "owner", "conns", "peers",
+];
+/// The cgroup hooks' links (UDP peers), pinned where a unified cgroup hierarchy is mounted
+/// (the state's [`CGROUP_HOOKS`] slot says whether they were).
+const CGROUP_LINKS: [&str; 4] = ["send4", "send6", "recv4", "recv6"];
 /// The state map's slots written by userspace.
 const GENERATION: u32 = 2;
 const LAYOUT_SLOT: u32 = 3;
 const LAST_READ: u32 = 4;
+/// The connection map's current cut; the events and bytes lost to it when full.
+const CUT: u32 = 5;
+const CONN_LOST: u32 = 6;
+/// 1 when the cgroup hooks that note UDP peers are attached.
+const CGROUP_HOOKS: u32 = 8;
 
 /// libbpf's own messages, kept for the error we report instead of printed as they come.
 static LOG: Mutex<String> = Mutex::new(String::new());
@@ -171,6 +181,7 @@ struct Open {
     bytes: MapHandle,
     state: MapHandle,
     owner: MapHandle,
+    conns: MapHandle,
 }
 
 impl Open {
@@ -197,21 +208,25 @@ fn open_pinned(dir: &Path) -> Option<Open> {
     let state = MapHandle::from_pinned_path(dir.join("state")).ok()?;
     let bytes = MapHandle::from_pinned_path(dir.join("bytes")).ok()?;
     let owner = MapHandle::from_pinned_path(dir.join("owner")).ok()?;
+    let conns = MapHandle::from_pinned_path(dir.join("conns")).ok()?;
     let ok = state_value(&state, LAYOUT_SLOT) == Some(LAYOUT)
         && bytes.key_size() as usize == KEY_SIZE
         && bytes.value_size() as usize == VALUE_SIZE
+        && conns.key_size() as usize == CONN_KEY_SIZE
+        && conns.value_size() as usize == CONN_VALUE_SIZE
         && owner.value_size() as usize == 8 + OWNER_MAX;
     ok.then_some(Open {
         bytes,
         state,
         owner,
+        conns,
     })
 }
 
 fn unpin_all(dir: &Path) -> bool {
     let mut any = false;
     // links first: the programs detach when their last link goes
-    for f in FILES {
+    for f in CGROUP_LINKS.iter().chain(&FILES) {
         any |= std::fs::remove_file(dir.join(f)).is_ok();
     }
     any
@@ -251,7 +266,7 @@ impl Pins {
             .load()
             .map_err(|e| explain("loading the eBPF program", &e))?;
         let generation = nrec_sys::boottime_ns();
-        for (i, v) in [(GENERATION, generation), (LAYOUT_SLOT, LAYOUT)] {
+        for (i, v) in [(GENERATION, generation), (LAYOUT_SLOT, LAYOUT), (CUT, 1)] {
             skel.maps
                 .nrec_state
                 .update(&i.to_ne_bytes(), &v.to_ne_bytes(), MapFlags::ANY)
@@ -275,9 +290,51 @@ impl Pins {
                     "pinning the cgroup-name map",
                 ),
                 (&mut skel.maps.nrec_owner, "owner", "pinning the owner map"),
+                (
+                    &mut skel.maps.nrec_conns,
+                    "conns",
+                    "pinning the connection map",
+                ),
+                (
+                    &mut skel.maps.nrec_peers,
+                    "peers",
+                    "pinning the peer-note map",
+                ),
             ] {
                 map.pin(dir.join(name)).map_err(|e| explain(what, &e))?;
             }
+            // UDP's peers: where an unconnected send goes and where a received datagram came
+            // from, noted by the cgroup hooks of the unified hierarchy's root (every process
+            // is under it). fentry/fexit on udp_sendmsg and skb_consume_udp would see them
+            // too, but need BPF trampolines, which a kernel under lockdown refuses; these
+            // hooks are plain cgroup programs. Without a unified hierarchy the peers of
+            // unconnected sockets are not known (their bytes keep their ports).
+            let root = cgroup2_root();
+            if let Some(root) = &root {
+                let cg = std::fs::File::open(root)
+                    .map_err(|e| format!("opening the cgroup root {}: {e}", root.display()))?;
+                use std::os::fd::AsRawFd;
+                for (prog, name, what) in [
+                    (&skel.progs.nrec_send4, "send4", "sendmsg4"),
+                    (&skel.progs.nrec_send6, "send6", "sendmsg6"),
+                    (&skel.progs.nrec_recv4, "recv4", "recvmsg4"),
+                    (&skel.progs.nrec_recv6, "recv6", "recvmsg6"),
+                ] {
+                    let mut link = prog.attach_cgroup(cg.as_raw_fd()).map_err(|e| {
+                        explain(&format!("attaching to the cgroup hook {what}"), &e)
+                    })?;
+                    link.pin(dir.join(name))
+                        .map_err(|e| explain(&format!("pinning the {what} link"), &e))?;
+                }
+            }
+            skel.maps
+                .nrec_state
+                .update(
+                    &CGROUP_HOOKS.to_ne_bytes(),
+                    &u64::from(root.is_some()).to_ne_bytes(),
+                    MapFlags::ANY,
+                )
+                .map_err(|e| explain("noting the cgroup hooks", &e))?;
             let mut send = skel
                 .progs
                 .nrec_send
@@ -303,8 +360,10 @@ impl Pins {
 
     /// Sets up (when `setup_if_needed`) and reads the pinned maps. The owner's reading is
     /// noted in the state (when it last read: a state nobody reads is an orphan); another's
-    /// says whose the state is.
-    pub fn collect(&self, setup_if_needed: bool) -> Probe {
+    /// says whose the state is. `cut`: the owner's recorder also ends the connection map's
+    /// current cut and reads the finished ones ([`Reading::conns`]; deleted by
+    /// [`Pins::forget_conns`] once the sample holding them is committed).
+    pub fn collect(&self, setup_if_needed: bool, cut: bool) -> Probe {
         if !may_use_bpf() {
             // Without CAP_BPF (or root) every bpf() call fails: do not try on each run.
             return Probe::Off("needs root or CAP_BPF with CAP_PERFMON".into());
@@ -323,9 +382,21 @@ impl Pins {
                 self.dir().display()
             ));
         };
+        let owner = open.owner();
+        // the cut first: the processes' totals read after it hold every byte it holds
+        let cut = match (cut && owner == self.owner()).then(|| end_cut(&open)) {
+            Some(Ok(c)) => Some(c),
+            Some(Err(e)) => return Probe::Off(e),
+            None => None,
+        };
         match read_maps(&open) {
             Ok(mut r) => {
-                let owner = open.owner();
+                if let Some(c) = cut {
+                    match read_conns(&open, c) {
+                        Ok(c) => r.conns = Some(c),
+                        Err(e) => return Probe::Off(e),
+                    }
+                }
                 if owner == self.owner() {
                     let now = nrec_sys::boottime_ns().to_ne_bytes();
                     let _ = open
@@ -370,6 +441,28 @@ impl Pins {
             }
         }
         Ok(n)
+    }
+
+    /// Deletes the connection entries of a reading (finished cuts: nothing adds to them any
+    /// more) once the sample holding them is committed. Only the owner does (`collect` reads
+    /// them only for it). A sample that failed to commit leaves them: the next cut reads them
+    /// with its own.
+    pub fn forget_conns(&self, conns: &Conns) -> Result<usize, String> {
+        if conns.entries.is_empty() {
+            return Ok(0);
+        }
+        let Some(open) = open_pinned(self.dir()) else {
+            return Ok(0);
+        };
+        if open.owner() != self.owner() {
+            return Ok(0);
+        }
+        let keys: Vec<u8> = conns
+            .entries
+            .iter()
+            .flat_map(|(k, _)| k.to_bytes())
+            .collect();
+        delete_batch(&open.conns, &keys, CONN_KEY_SIZE)
     }
 
     /// The name the kernel recorded for cgroup `id` when a process of it first moved bytes
@@ -482,6 +575,42 @@ impl Pins {
     }
 }
 
+/// The root of the unified cgroup hierarchy (the first cgroup2 mount whose root is the
+/// hierarchy's), from /proc/self/mountinfo: `/sys/fs/cgroup` on most systems, its `unified`
+/// directory on hybrid ones.
+fn cgroup2_root() -> Option<std::path::PathBuf> {
+    let info = std::fs::read("/proc/self/mountinfo").ok()?;
+    info.split(|c| *c == b'\n').find_map(|line| {
+        let f: Vec<&[u8]> = line.split(|c| *c == b' ').collect();
+        let sep = f.iter().position(|x| *x == b"-")?;
+        let (root, point, fstype) = (f.get(3)?, f.get(4)?, f.get(sep + 1)?);
+        (*fstype == b"cgroup2" && *root == b"/").then(|| unescape_mount(point))
+    })
+}
+
+/// A mountinfo path: spaces, tabs, newlines and backslashes are written as octal escapes.
+fn unescape_mount(b: &[u8]) -> std::path::PathBuf {
+    use std::os::unix::ffi::OsStringExt;
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        let oct = b
+            .get(i + 1..i + 4)
+            .filter(|o| o.iter().all(|c| (b'0'..=b'7').contains(c)));
+        match (b[i], oct) {
+            (b'\\', Some(o)) => {
+                out.push(o.iter().fold(0u8, |v, c| v.wrapping_mul(8) + (c - b'0')));
+                i += 4;
+            }
+            (c, _) => {
+                out.push(c);
+                i += 1;
+            }
+        }
+    }
+    std::ffi::OsString::from_vec(out).into()
+}
+
 /// An owner for messages: its path (lossy), or what an empty one means.
 fn owner_text(owner: &[u8]) -> String {
     if owner.is_empty() {
@@ -493,22 +622,122 @@ fn owner_text(owner: &[u8]) -> String {
 
 fn read_maps(open: &Open) -> Result<Reading, String> {
     let state = &open.state;
+    let mut entries = Vec::with_capacity(
+        usize::try_from(open.bytes.max_entries())
+            .unwrap_or(0)
+            .min(1 << 16),
+    );
+    read_batches(&open.bytes, KEY_SIZE, VALUE_SIZE, "byte", |k, v| {
+        if let (Some(k), Some(v)) = (Key::from_bytes(k), Value::from_bytes(v)) {
+            entries.push((k, v));
+        }
+    })?;
     Ok(Reading {
         generation: state_value(state, GENERATION).unwrap_or(0),
         lost_events: state_value(state, 0).unwrap_or(0),
         lost_bytes: state_value(state, 1).unwrap_or(0),
-        entries: read_entries(&open.bytes)?,
+        entries,
         foreign: None,
+        conns: None,
     })
 }
 
-/// Every entry of the byte map, read in batches (`bpf_map_lookup_batch`: a few system calls
-/// for thousands of entries, where a key walk takes two per entry — 7 µs per entry measured
-/// with 5 000 entries). Any error is returned: a short reading must never pass for a whole
-/// one (the missing processes' totals would count again at the next record).
-fn read_entries(bytes: &MapHandle) -> Result<Vec<(Key, Value)>, String> {
+/// Ends the connection map's current cut: the cut counting from now is the next one, and
+/// once this returns no program still adds to an earlier one. Each program reads the cut and
+/// adds its bytes inside one RCU read-side section (tracing programs run in one), so an RCU
+/// grace period after the switch — `membarrier(MEMBARRIER_CMD_GLOBAL)` waits for one — leaves
+/// none still adding to the old cut. Returns the new cut.
+fn end_cut(open: &Open) -> Result<u32, String> {
+    let now = state_value(&open.state, CUT).unwrap_or(0);
+    let next = (now as u32).wrapping_add(1);
+    open.state
+        .update(
+            &CUT.to_ne_bytes(),
+            &u64::from(next).to_ne_bytes(),
+            MapFlags::ANY,
+        )
+        .map_err(|e| explain("advancing the connection map's cut", &e))?;
+    nrec_sys::rcu_grace_period()
+        .map_err(|e| format!("waiting for the connection map's cut (membarrier): {e}"))?;
+    Ok(next)
+}
+
+/// Every connection entry of cuts before `cut` (finished: nothing adds to them).
+fn read_conns(open: &Open, cut: u32) -> Result<Conns, String> {
+    let mut entries = Vec::new();
+    read_batches(
+        &open.conns,
+        CONN_KEY_SIZE,
+        CONN_VALUE_SIZE,
+        "connection",
+        |k, v| {
+            if let (Some(k), Some(v)) = (ConnKey::from_bytes(k), conn_value_of(v)) {
+                if k.cut != cut {
+                    entries.push((k, v));
+                }
+            }
+        },
+    )?;
+    Ok(Conns {
+        cut,
+        entries,
+        lost_events: state_value(&open.state, CONN_LOST).unwrap_or(0),
+        lost_bytes: state_value(&open.state, CONN_LOST + 1).unwrap_or(0),
+    })
+}
+
+/// Deletes `keys` (each `key_size` bytes) from `map` in batches; the number deleted. A key
+/// already gone is not an error.
+fn delete_batch(map: &MapHandle, keys: &[u8], key_size: usize) -> Result<usize, String> {
     use std::os::fd::{AsFd, AsRawFd};
-    let fd = bytes.as_fd().as_raw_fd();
+    let fd = map.as_fd().as_raw_fd();
+    #[allow(clippy::needless_update)]
+    let opts = libbpf_sys::bpf_map_batch_opts {
+        sz: std::mem::size_of::<libbpf_sys::bpf_map_batch_opts>() as _,
+        elem_flags: 0,
+        flags: 0,
+        ..Default::default()
+    };
+    let mut n = 0;
+    for chunk in keys.chunks(key_size * 4096) {
+        let mut count = u32::try_from(chunk.len() / key_size).unwrap_or(0);
+        // SAFETY: `chunk` holds `count` keys of the map's key size; opts is initialised.
+        let ret = unsafe {
+            libbpf_sys::bpf_map_delete_batch(fd, chunk.as_ptr().cast(), &mut count, &opts)
+        };
+        n += count as usize;
+        if ret < 0 && -ret != libc::ENOENT {
+            return Err(format!(
+                "deleting read connection entries: {}",
+                std::io::Error::from_raw_os_error(-ret)
+            ));
+        }
+        if ret < 0 {
+            // a key was gone: delete the rest one by one (the batch stops at the first)
+            for k in chunk.chunks(key_size).skip(count as usize + 1) {
+                if map.delete(k).is_ok() {
+                    n += 1;
+                }
+            }
+        }
+    }
+    Ok(n)
+}
+
+/// Every entry of a hash map, read in batches (`bpf_map_lookup_batch`: a few system calls
+/// for thousands of entries, where a key walk takes two per entry — 7 µs per entry measured
+/// with 5 000 entries), each handed to `each` as (key, value) bytes. Any error is returned: a
+/// short reading must never pass for a whole one (the missing processes' totals would count
+/// again at the next record).
+fn read_batches(
+    map: &MapHandle,
+    key_size: usize,
+    value_size: usize,
+    what: &str,
+    mut each: impl FnMut(&[u8], &[u8]),
+) -> Result<(), String> {
+    use std::os::fd::{AsFd, AsRawFd};
+    let fd = map.as_fd().as_raw_fd();
     // the struct has padding fields on some platforms (not this one): keep the default fill
     #[allow(clippy::needless_update)]
     let opts = libbpf_sys::bpf_map_batch_opts {
@@ -518,17 +747,12 @@ fn read_entries(bytes: &MapHandle) -> Result<Vec<(Key, Value)>, String> {
         ..Default::default()
     };
     let mut batch: usize = 1024;
-    let mut keys = vec![0u8; KEY_SIZE * batch];
-    let mut vals = vec![0u8; VALUE_SIZE * batch];
+    let mut keys = vec![0u8; key_size * batch];
+    let mut vals = vec![0u8; value_size * batch];
     // a hash map's batch position is a bucket index; room for any token the kernel writes
     let mut pos = [0u8; 16];
     let mut next = [0u8; 16];
     let mut started = false;
-    let mut out = Vec::with_capacity(
-        usize::try_from(bytes.max_entries())
-            .unwrap_or(0)
-            .min(1 << 16),
-    );
     loop {
         let mut count = u32::try_from(batch).unwrap_or(u32::MAX);
         let in_batch = if started {
@@ -556,32 +780,29 @@ fn read_entries(bytes: &MapHandle) -> Result<Vec<(Key, Value)>, String> {
             // a bucket holds more entries than the batch: a larger batch, same position
             libc::ENOSPC if batch < 1 << 20 => {
                 batch *= 4;
-                keys.resize(KEY_SIZE * batch, 0);
-                vals.resize(VALUE_SIZE * batch, 0);
+                keys.resize(key_size * batch, 0);
+                vals.resize(value_size * batch, 0);
                 continue;
             }
             e => {
                 return Err(format!(
-                    "reading the byte map: {}",
+                    "reading the {what} map: {}",
                     std::io::Error::from_raw_os_error(e)
                 ));
             }
         }
         let n = (count as usize).min(batch);
         if errno == 0 && n == 0 {
-            return Ok(out); // nothing more (the kernel says ENOENT; never loop on an empty batch)
+            return Ok(()); // nothing more (the kernel says ENOENT; never loop on an empty batch)
         }
         for i in 0..n {
-            let (k, v) = (
-                &keys[i * KEY_SIZE..(i + 1) * KEY_SIZE],
-                &vals[i * VALUE_SIZE..(i + 1) * VALUE_SIZE],
+            each(
+                &keys[i * key_size..(i + 1) * key_size],
+                &vals[i * value_size..(i + 1) * value_size],
             );
-            if let (Some(k), Some(v)) = (Key::from_bytes(k), Value::from_bytes(v)) {
-                out.push((k, v));
-            }
         }
         if errno == libc::ENOENT {
-            return Ok(out); // the last batch
+            return Ok(()); // the last batch
         }
         pos = next;
         started = true;

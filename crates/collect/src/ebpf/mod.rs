@@ -228,13 +228,16 @@ mod off {
     const WHY: &str = "this nrec was built without the `ebpf` feature";
 
     impl Pins {
-        pub fn collect(&self, _setup: bool) -> Probe {
+        pub fn collect(&self, _setup: bool, _cut: bool) -> Probe {
             Probe::Off(WHY.into())
         }
         pub fn setup(&self) -> Result<bool, String> {
             Err(WHY.into())
         }
         pub fn forget(&self, _stored: &[(Key, Value)]) -> Result<usize, String> {
+            Ok(0)
+        }
+        pub fn forget_conns(&self, _conns: &Conns) -> Result<usize, String> {
             Ok(0)
         }
         pub fn cgroup_name(&self, _id: u64) -> Option<Vec<u8>> {
@@ -252,7 +255,10 @@ mod off {
         /// Pinned files can still be removed (left by another build).
         pub fn remove(&self) -> Result<bool, String> {
             let mut any = false;
-            for f in ["send", "recv", "bytes", "state", "cgnames", "owner"] {
+            for f in [
+                "send4", "send6", "recv4", "recv6", "send", "recv", "bytes", "state", "cgnames",
+                "owner", "conns", "peers",
+            ] {
                 any |= std::fs::remove_file(self.dir.join(f)).is_ok();
             }
             let _ = std::fs::remove_dir(&self.dir);

@@ -18,6 +18,7 @@
 #include <linux/bpf.h>
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_core_read.h>
+#include <bpf/bpf_endian.h>
 
 char LICENSE[] SEC("license") = "Dual MIT/GPL";
 
@@ -62,15 +63,25 @@ typedef struct {
 	struct net *net;
 } __attribute__((preserve_access_index)) possible_net_t;
 
+// (any struct type: CO-RE relocates the field's offset, the 16 bytes are copied whole)
+struct in6_addr___nrec {
+	__u8 b[16];
+};
+
 struct sock_common {
+	__be32 skc_daddr;
+	__be16 skc_dport;
+	__u16 skc_num; // the local port, host order
 	unsigned short skc_family;
 	possible_net_t skc_net;
+	struct in6_addr___nrec skc_v6_daddr;
 } __attribute__((preserve_access_index));
 
 struct sock {
 	struct sock_common __sk_common;
 	__u16 sk_protocol;
 } __attribute__((preserve_access_index));
+
 
 // 32 bytes; layout shared with src/ebpf/mod.rs (Key).
 struct key {
@@ -119,12 +130,68 @@ struct {
 	__type(value, struct value);
 } nrec_bytes SEC(".maps");
 
-// [0] events lost to a full map, [1] their bytes, [2] setup generation (written by userspace:
-// CLOCK_BOOTTIME ns at load), [3] layout version (written by userspace), [4] when the owner
-// last read the counters (CLOCK_BOOTTIME ns, written by userspace).
+// Bytes per process and connection of the current *cut* (ARCHITECTURE.md §3): the key is the
+// process's (as nrec_bytes') and the socket's protocol, local port, remote address and port,
+// and the cut it was counted in (`nrec_state[5]`, read at each event). The owner's recorder
+// advances the cut at each sample, waits an RCU grace period (every program that read the old
+// cut has returned), reads the old cuts' entries — each is an interval's bytes, no baseline —
+// and deletes them once the sample is committed. 64 bytes; layout shared with
+// nrec_model::ebpf::ConnKey.
+struct ckey {
+	__u32 tgid;
+	__u32 netns;
+	__u64 start_ns;
+	char comm[16];
+	__u32 cut;
+	__u16 lport;	// host order
+	__u16 rport;	// host order
+	__u8 raddr[16]; // IPv4: the first four bytes (an IPv4-mapped IPv6 peer is its IPv4)
+	__u8 proto;	// CLASS_TCP or CLASS_UDP
+	__u8 family;	// 4 or 6
+	__u8 pad[6];
+};
+
+struct cval {
+	__u64 rx;
+	__u64 tx;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 32768);
+	__type(key, struct ckey);
+	__type(value, struct cval);
+} nrec_conns SEC(".maps");
+
+// A UDP datagram's peer, noted by the thread about to send or receive it where the peer is
+// known (the cgroup hooks below: an unconnected send's destination, a received datagram's
+// source) and taken by the same thread's sock_send_length / sock_recv_length that follows:
+// an unconnected socket has no peer of its own. Keyed by thread (pid_tgid); LRU, so a note
+// nobody took never fills it.
+struct peer {
+	__u8 addr[16];
+	__u16 rport; // host order
+	__u16 lport; // host order: the socket it is for (0: not known)
+	__u8 family; // 4 or 6
+	__u8 dir;    // 0 received, 1 sent
+	__u8 pad[2];
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 8192);
+	__type(key, __u64);
+	__type(value, struct peer);
+} nrec_peers SEC(".maps");
+
+// [0] events lost to a full byte map, [1] their bytes, [2] setup generation (written by
+// userspace: CLOCK_BOOTTIME ns at load), [3] layout version (written by userspace), [4] when
+// the owner last read the counters (CLOCK_BOOTTIME ns, written by userspace), [5] the current
+// cut of the connection map (written by userspace), [6] events lost to a full connection map,
+// [7] their bytes, [8] 1 when the cgroup hooks noting UDP peers are attached (userspace).
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(max_entries, 8);
+	__uint(max_entries, 16);
 	__type(key, __u32);
 	__type(value, __u64);
 } nrec_state SEC(".maps");
@@ -143,16 +210,119 @@ struct {
 	__type(value, struct owner);
 } nrec_owner SEC(".maps");
 
-static __always_inline void lost(__u64 bytes)
+static __always_inline void lost_in(__u32 slot, __u64 bytes)
 {
-	__u32 i = 0;
+	__u32 i = slot;
 	__u64 *v = bpf_map_lookup_elem(&nrec_state, &i);
 	if (v)
 		__sync_fetch_and_add(v, 1);
-	i = 1;
+	i = slot + 1;
 	v = bpf_map_lookup_elem(&nrec_state, &i);
 	if (v)
 		__sync_fetch_and_add(v, bytes);
+}
+
+static __always_inline void lost(__u64 bytes)
+{
+	lost_in(0, bytes);
+}
+
+// The process part of a key: the current task's thread group, as nrec_bytes counts it.
+static __always_inline void proc_key(struct key *k, struct sock *sk)
+{
+	struct task_struct *task = bpf_get_current_task_btf();
+	struct task_struct *leader = task->group_leader;
+	k->tgid = bpf_get_current_pid_tgid() >> 32;
+	k->start_ns = leader->start_boottime;
+	k->netns = sk->__sk_common.skc_net.net->ns.inum;
+	bpf_core_read(&k->comm, sizeof(k->comm), &leader->comm);
+}
+
+static __always_inline int is_v4_mapped(const __u8 *a)
+{
+	for (int i = 0; i < 10; i++)
+		if (a[i])
+			return 0;
+	return a[10] == 0xff && a[11] == 0xff;
+}
+
+// Sets the key's family and remote address from 16 bytes of IPv6 (a mapped IPv4 is IPv4).
+static __always_inline void peer6(struct ckey *c, const __u8 *a)
+{
+	if (is_v4_mapped(a)) {
+		c->family = 4;
+		__builtin_memcpy(c->raddr, a + 12, 4);
+	} else {
+		c->family = 6;
+		__builtin_memcpy(c->raddr, a, 16);
+	}
+}
+
+// Adds bytes to connection `c` (its process, protocol and peer filled in) in the current cut.
+static __always_inline void conn_add(struct ckey *c, __u8 dir, __u64 bytes)
+{
+	__u32 i = 5;
+	__u64 *cut = bpf_map_lookup_elem(&nrec_state, &i);
+	if (!cut)
+		return;
+	c->cut = (__u32)*cut;
+	struct cval *v = bpf_map_lookup_elem(&nrec_conns, c);
+	if (!v) {
+		struct cval nv = {};
+		long err = bpf_map_update_elem(&nrec_conns, c, &nv, BPF_NOEXIST);
+		if (err && err != -EEXIST) {
+			lost_in(6, bytes);
+			return;
+		}
+		v = bpf_map_lookup_elem(&nrec_conns, c);
+		if (!v) {
+			lost_in(6, bytes);
+			return;
+		}
+	}
+	if (dir)
+		__sync_fetch_and_add(&v->tx, bytes);
+	else
+		__sync_fetch_and_add(&v->rx, bytes);
+}
+
+// A connection key's socket part for socket `sk`, its peer the socket's own (the process
+// part, the first 32 bytes, is the caller's).
+static __always_inline void conn_of_sock(struct ckey *c, struct sock *sk, __u8 proto)
+{
+	c->proto = proto;
+	c->lport = sk->__sk_common.skc_num;
+	c->rport = bpf_ntohs(sk->__sk_common.skc_dport);
+	if (sk->__sk_common.skc_family == AF_INET6) {
+		struct in6_addr___nrec a = {};
+		bpf_core_read(&a, sizeof(a), &sk->__sk_common.skc_v6_daddr);
+		peer6(c, a.b);
+	} else {
+		c->family = 4;
+		__be32 d = sk->__sk_common.skc_daddr;
+		__builtin_memcpy(c->raddr, &d, 4);
+	}
+}
+
+// A UDP datagram's peer: for a receive, the source its thread noted when recvmsg reported
+// it; for a send, the socket's own when it is connected, else the destination it was given. A note serves one datagram (taken, whether used or not). Without either the
+// peer is unknown: family 0 (the bytes keep their port).
+static __always_inline void udp_peer(struct ckey *c, __u8 dir)
+{
+	__u64 tid = bpf_get_current_pid_tgid();
+	struct peer *p = bpf_map_lookup_elem(&nrec_peers, &tid);
+	int own = c->rport != 0; // a connected socket
+	if (p && p->dir == dir && (p->lport == 0 || p->lport == c->lport) && (dir == 0 || !own)) {
+		c->family = p->family;
+		__builtin_memcpy(c->raddr, p->addr, 16);
+		c->rport = p->rport;
+	} else if (!own) {
+		c->family = 0;
+		__builtin_memset(c->raddr, 0, 16);
+		c->rport = 0;
+	}
+	if (p)
+		bpf_map_delete_elem(&nrec_peers, &tid);
 }
 
 // Both tracepoints are TP_PROTO(struct sock *sk, int ret, int flags). Attached as
@@ -165,7 +335,7 @@ static __always_inline int account(__u64 *ctx, __u8 dir)
 	int ret = (int)ctx[1];
 	int flags = (int)ctx[2];
 	if (ret <= 0)
-		return 0; // errors and EOF
+		return 0; // errors and EOF (a UDP note left by them is replaced by the next)
 	if (dir == 0 && (flags & MSG_PEEK))
 		return 0; // a peek does not consume: the later read counts
 	if (dir == 0 && (flags & MSG_ERRQUEUE))
@@ -176,7 +346,6 @@ static __always_inline int account(__u64 *ctx, __u8 dir)
 		return 0; // unix, netlink, packet sockets: not network traffic
 
 	struct task_struct *task = bpf_get_current_task_btf();
-	struct task_struct *leader = task->group_leader;
 	__u16 proto = sk->sk_protocol;
 	__u32 class = CLASS_OTHER;
 	if (proto == IPPROTO_TCP || proto == IPPROTO_MPTCP)
@@ -187,10 +356,15 @@ static __always_inline int account(__u64 *ctx, __u8 dir)
 	if (slot >= SLOTS)
 		return 0; // never: keeps the verifier's bound on the index
 	struct key k = {};
-	k.tgid = bpf_get_current_pid_tgid() >> 32;
-	k.start_ns = leader->start_boottime;
-	k.netns = sk->__sk_common.skc_net.net->ns.inum;
-	bpf_core_read(&k.comm, sizeof(k.comm), &leader->comm);
+	proc_key(&k, sk);
+	if (class == CLASS_TCP || class == CLASS_UDP) {
+		struct ckey c = {};
+		__builtin_memcpy(&c, &k, sizeof(k));
+		conn_of_sock(&c, sk, class);
+		if (class == CLASS_UDP)
+			udp_peer(&c, dir);
+		conn_add(&c, dir, ret);
+	}
 
 	struct value *v = bpf_map_lookup_elem(&nrec_bytes, &k);
 	if (v) {
@@ -229,4 +403,71 @@ SEC("tp_btf/sock_recv_length")
 int nrec_recv(__u64 *ctx)
 {
 	return account(ctx, 0);
+}
+
+
+static __always_inline void note_peer(struct peer *p)
+{
+	__u64 tid = bpf_get_current_pid_tgid();
+	bpf_map_update_elem(&nrec_peers, &tid, p, BPF_ANY);
+}
+
+// The cgroup hooks of an unconnected UDP send (sendmsg4/6: the destination it was given)
+// and of a UDP receive that asks who sent (recvmsg4/6: the datagram's source, as recvmsg
+// reports it), attached to the root of the unified cgroup hierarchy so they run for every
+// process: each notes the peer for the tracepoint that follows in the same thread. They
+// never change what the call does (return 1: proceed).
+static __always_inline int note_addr(struct bpf_sock_addr *ctx, __u8 dir, int v6)
+{
+	__u32 proto = ctx->protocol;
+	if (proto != IPPROTO_UDP && proto != IPPROTO_UDPLITE)
+		return 1;
+	struct peer p = {};
+	p.dir = dir;
+	p.rport = bpf_ntohs((__u16)ctx->user_port);
+	struct bpf_sock *sk = ctx->sk;
+	if (sk)
+		p.lport = (__u16)sk->src_port;
+	// (each hook's context has only its family's address fields)
+	if (!v6) {
+		__u32 a = ctx->user_ip4;
+		p.family = 4;
+		__builtin_memcpy(p.addr, &a, 4);
+	} else {
+		__u32 a[4];
+		a[0] = ctx->user_ip6[0];
+		a[1] = ctx->user_ip6[1];
+		a[2] = ctx->user_ip6[2];
+		a[3] = ctx->user_ip6[3];
+		struct ckey c = {};
+		peer6(&c, (const __u8 *)a);
+		__builtin_memcpy(p.addr, c.raddr, 16);
+		p.family = c.family;
+	}
+	note_peer(&p);
+	return 1;
+}
+
+SEC("cgroup/sendmsg4")
+int nrec_send4(struct bpf_sock_addr *ctx)
+{
+	return note_addr(ctx, 1, 0);
+}
+
+SEC("cgroup/sendmsg6")
+int nrec_send6(struct bpf_sock_addr *ctx)
+{
+	return note_addr(ctx, 1, 1);
+}
+
+SEC("cgroup/recvmsg4")
+int nrec_recv4(struct bpf_sock_addr *ctx)
+{
+	return note_addr(ctx, 0, 0);
+}
+
+SEC("cgroup/recvmsg6")
+int nrec_recv6(struct bpf_sock_addr *ctx)
+{
+	return note_addr(ctx, 0, 1);
 }

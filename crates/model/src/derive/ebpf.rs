@@ -125,6 +125,7 @@ mod tests {
             lost_events: 4,
             lost_bytes: 30,
             foreign: None,
+            conns: None,
         };
         let c = count(Some(&base), Some(9), &r);
         assert!(c.covered);

@@ -19,6 +19,7 @@
 //!   [`ebpf`]: eBPF readings; [`bytes`]: bytes per process, port and host.
 
 pub mod bytes;
+pub mod conns;
 pub mod ebpf;
 pub mod idle;
 pub mod iface;
@@ -104,6 +105,9 @@ pub struct NsSockets {
 #[derive(Debug, Clone)]
 pub struct EbpfInterval<'s> {
     pub covered: bool,
+    /// The interval's ports and hosts are the kernel's per-connection counts
+    /// ([`conns`]), not sampled sockets'.
+    pub conns: bool,
     pub lost_events: u64,
     pub lost_bytes: u64,
     /// Bytes credited (rx, tx).
@@ -328,8 +332,35 @@ impl<'s> Prepared<'s> {
                 .iter()
                 .map(|(k, v, _)| (**k, (*v).clone()))
                 .collect();
+            // a connection's process that moved nothing since the reading before (its bytes
+            // of the cut were moved between that reading and its cut): named all the same
+            if let Some(c) = self.conns() {
+                let moved: HashSet<Key> = e.moved.iter().map(|m| *m.0).collect();
+                let mut more: Vec<Key> = c
+                    .entries
+                    .iter()
+                    .map(|(k, _)| k.process)
+                    .filter(|k| !moved.contains(k))
+                    .collect();
+                more.sort_unstable();
+                more.dedup();
+                for k in more {
+                    if let Ok(i) = e.sorted.binary_search_by(|s| s.0.cmp(&k)) {
+                        w.ebpf.push((k, e.sorted[i].1.clone()));
+                    }
+                }
+            }
         }
         w
+    }
+
+    /// The connection map's cuts, when they are this interval's ports and hosts: eBPF
+    /// covers the interval and the recorder read them.
+    fn conns(&self) -> Option<&'s crate::ebpf::Conns> {
+        let covered = self.ebpf.as_ref().is_some_and(|e| e.covered);
+        covered
+            .then(|| self.sample.ebpf.as_ref()?.conns.as_ref())
+            .flatten()
     }
 
     /// Step 2: the interval, with the owners found.
@@ -337,6 +368,7 @@ impl<'s> Prepared<'s> {
         let s = self.sample;
         let mut owners = Owners::default();
         let mut bytes: ProcBytes<ProcRef> = ProcBytes::default();
+        let kernel_conns = self.conns();
         // eBPF first: when it covers the interval, it counts the processes' bytes
         let ebpf = self.ebpf.map(|e| {
             let (generation, total_lost_events, total_lost_bytes) = s
@@ -345,6 +377,7 @@ impl<'s> Prepared<'s> {
                 .map_or((0, 0, 0), |r| (r.generation, r.lost_events, r.lost_bytes));
             let mut out = EbpfInterval {
                 covered: e.covered,
+                conns: false,
                 lost_events: e.lost_events,
                 lost_bytes: e.lost_bytes,
                 rx: 0,
@@ -374,6 +407,35 @@ impl<'s> Prepared<'s> {
             out
         });
         let credit_procs = !ebpf.as_ref().is_some_and(|e| e.covered);
+        // ports and hosts: the kernel's per connection when it counted them, else sampled
+        if let Some(c) = kernel_conns {
+            let listening: HashMap<u64, HashSet<(&str, u16)>> = s
+                .namespaces
+                .iter()
+                .map(|ns| {
+                    let l = ns.listeners.iter().flatten();
+                    (ns.inode, l.map(|l| (l.proto, l.port)).collect())
+                })
+                .collect();
+            conns::credit(
+                c,
+                &listening,
+                |k| {
+                    let o = r.ebpf.get(k)?;
+                    let owner = Owner {
+                        comm: k.name().to_vec(),
+                        ..o.clone()
+                    };
+                    Some(owners.of(owner, Some(u64::from(k.netns))))
+                },
+                &mut bytes,
+            );
+        }
+        let sampled_conns = kernel_conns.is_none();
+        let mut ebpf = ebpf;
+        if let Some(e) = ebpf.as_mut() {
+            e.conns = !sampled_conns;
+        }
         let mut listeners = Vec::with_capacity(s.namespaces.len());
         let mut socks = Vec::with_capacity(s.namespaces.len());
         for (i, ns) in s.namespaces.iter().enumerate() {
@@ -418,13 +480,13 @@ impl<'s> Prepared<'s> {
                             Some(_) => {}
                         }
                     }
-                    for ((w, port), b) in &t.per_port {
+                    for ((w, port), b) in t.per_port.iter().filter(|_| sampled_conns) {
                         if let Some(p) = who(*w, &mut owners) {
                             bytes.add_port(p, "tcp", i64::from(*port), b.rx, b.tx);
                         }
                     }
                     let mut hosts: BTreeMap<(ProcRef, String), (u64, u64)> = BTreeMap::new();
-                    for (w, per) in &t.per_host {
+                    for (w, per) in t.per_host.iter().filter(|_| sampled_conns) {
                         let Some(p) = who(*w, &mut owners) else {
                             continue;
                         };
@@ -448,10 +510,12 @@ impl<'s> Prepared<'s> {
                 if credit_procs {
                     bytes.add_proc(p, source::PCAP_UDP, u.rx, u.tx);
                 }
-                bytes.add_port(p, "udp", i64::from(u.port), u.rx, u.tx);
-                let e = hosts.entry((p, u.remote.clone())).or_default();
-                e.0 += u.rx;
-                e.1 += u.tx;
+                if sampled_conns {
+                    bytes.add_port(p, "udp", i64::from(u.port), u.rx, u.tx);
+                    let e = hosts.entry((p, u.remote.clone())).or_default();
+                    e.0 += u.rx;
+                    e.1 += u.tx;
+                }
             }
             bytes.add_top_hosts(hosts);
         }
@@ -571,6 +635,7 @@ mod tests {
             lost_events: 0,
             lost_bytes: 0,
             foreign: None,
+            conns: None,
         };
         let s = sample(vec![ns], Some(reading));
         let mut base = Baseline {
@@ -644,5 +709,145 @@ mod tests {
         let next = &iv.sockets[0].as_ref().unwrap().next;
         assert_eq!(next[2], (3, 10, 10, Some(ProcRef::Row(12))));
         assert_eq!(next[1].3, None, "socket 32: nobody's");
+    }
+
+    /// With the connection map's cut read and eBPF covering the interval, ports and hosts are
+    /// the kernel's per connection — the sampled sockets' are not added to them — and a
+    /// connection's process that moved nothing since the reading before is named all the same.
+    #[test]
+    fn kernel_connections_are_the_ports_and_hosts_when_ebpf_covers() {
+        use crate::ebpf::{CLASS_TCP, CLASS_UDP, ConnKey, Conns};
+        let mut ns = iface::tests::ns(7, "root", vec![iface::tests::iface("lo", 1, 5000, 5000)]);
+        ns.listeners = Some(vec![]);
+        ns.tcp = Some(vec![TcpSock {
+            cookie: 1,
+            lport: 45000,
+            rport: 9999,
+            raddr: "127.0.0.1".into(),
+            inode: 31,
+            bytes_acked: 3000,
+            bytes_received: 0,
+        }]);
+        let key = |tgid, name: &[u8]| Key {
+            tgid,
+            netns: 7,
+            start_ns: 10_000_000,
+            comm: Key::comm_of(name),
+        };
+        let (client, quiet) = (key(31, b"client"), key(32, b"quiet"));
+        let val = |tx| Value {
+            bytes: [0, tx, 0, 0, 0, 0],
+            cgroup: 0,
+            uid: 0,
+        };
+        let conn = |process, proto: usize, lport, rport, last: u8, bytes| {
+            let mut raddr = [0u8; 16];
+            raddr[..4].copy_from_slice(&[10, 0, 0, last]);
+            (
+                ConnKey {
+                    process,
+                    cut: 3,
+                    lport,
+                    rport,
+                    raddr,
+                    proto: proto as u8,
+                    family: 4,
+                },
+                bytes,
+            )
+        };
+        let reading = Reading {
+            generation: 5,
+            entries: vec![(client, val(3000)), (quiet, val(70))],
+            conns: Some(Conns {
+                cut: 4,
+                entries: vec![
+                    conn(client, CLASS_TCP, 45000, 443, 1, (0, 2000)),
+                    conn(client, CLASS_UDP, 45001, 53, 2, (0, 1000)),
+                    conn(quiet, CLASS_UDP, 45002, 53, 2, (0, 70)),
+                ],
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        let s = sample(vec![ns], Some(reading));
+        let mut base = Baseline {
+            last: Some(iface::Last {
+                id: 41,
+                mono_ms: 0,
+                ts_ms: 940_000,
+                boot_id: "b".into(),
+            }),
+            ifaces: Vec::new(),
+            namespaces: HashMap::new(),
+            ebpf: Some(ebpf::Base {
+                sample: 41,
+                generation: 5,
+                // "quiet" moved its 70 bytes before the last reading, after its cut
+                entries: vec![(quiet, [0, 70, 0, 0, 0, 0])],
+                ..Default::default()
+            }),
+        };
+        base.namespaces.insert(
+            (7, b"root".to_vec()),
+            NsBaseline {
+                proto: None,
+                sockets: Some(HashMap::new()),
+                listeners: Vec::new(),
+            },
+        );
+        let mut w = Warnings::default();
+        let p = prepare(&base, &s, &mut w);
+        let wanted = p.wanted();
+        let mut asked: Vec<Key> = wanted.ebpf.iter().map(|e| e.0).collect();
+        asked.sort();
+        assert_eq!(
+            asked,
+            vec![client, quiet],
+            "quiet: named for its connection"
+        );
+        let r = Resolved {
+            ebpf: HashMap::from([(client, owner(31)), (quiet, owner(32))]),
+            ..Default::default()
+        };
+        let iv = p.finish(r);
+        assert!(iv.ebpf.as_ref().unwrap().conns);
+        let mut by_port: BTreeMap<(String, i64), (u64, u64)> = BTreeMap::new();
+        for ((_, proto, port), b) in &iv.bytes.ports {
+            let e = by_port.entry((proto.clone(), *port)).or_default();
+            e.0 += b.0;
+            e.1 += b.1;
+        }
+        assert_eq!(
+            by_port,
+            BTreeMap::from([
+                (("tcp".to_string(), 443), (0, 2000)),
+                (("udp".to_string(), 53), (0, 1070)),
+            ]),
+            "the kernel's, not the sampled socket's tcp/9999"
+        );
+        let hosts: BTreeMap<&str, (u64, u64)> = iv
+            .bytes
+            .hosts
+            .iter()
+            .map(|((_, a), b)| (a.as_str(), *b))
+            .fold(BTreeMap::new(), |mut m, (a, b)| {
+                let e: &mut (u64, u64) = m.entry(a).or_default();
+                e.1 += b.1;
+                m
+            });
+        assert_eq!(hosts["10.0.0.1"], (0, 2000));
+        assert_eq!(hosts["10.0.0.2"], (0, 1070));
+        // without the cut (another database's state, an old layout) the sockets give them
+        let mut s2 = s.clone();
+        s2.ebpf.as_mut().unwrap().conns = None;
+        let p = prepare(&base, &s2, &mut w);
+        let iv = p.finish(Resolved {
+            sockets: HashMap::from([(31, owner(31))]),
+            ebpf: HashMap::from([(client, owner(31))]),
+            ..Default::default()
+        });
+        assert!(!iv.ebpf.as_ref().unwrap().conns);
+        assert!(iv.bytes.ports.keys().any(|(_, _, port)| *port == 9999));
     }
 }

@@ -527,11 +527,12 @@ impl Roller {
             1,
             u64::from(elapsed.is_some()),
             el,
-            if ebpf != 0 { el } else { 0 },
+            if ebpf & 1 != 0 { el } else { 0 },
             super::from_sql(lost_events),
             super::from_sql(lost_bytes),
             irx.saturating_sub(prx),
             itx.saturating_sub(ptx),
+            if ebpf & 2 != 0 { el } else { 0 },
         ];
         each(self, ts_ms, (SeriesKey::new(Kind::Time, 0), time))?;
         Ok(Some(ts_ms))

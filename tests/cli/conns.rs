@@ -1,0 +1,319 @@
+//! Ports and hosts counted in the kernel per connection (root; CI is root): short-lived TCP
+//! clients and UDP exchanges — connected and `sendto` — between two namespaces joined by a
+//! veth pair, all between two one-shot records, against what the programs' own system calls
+//! returned, to the byte; each traffic class (loopback, LAN, internet; IPv4 and IPv6) exact,
+//! and a network listed in the config moving bytes from `internet` to `lan`.
+
+use crate::ebpf::ebpf_or_skip;
+use crate::harness::*;
+use crate::live::Netns;
+
+/// The server (in the second namespace): a TCP server on 7001 answering each connection's
+/// bytes with 3000 bytes, and a UDP server on 7002 answering each datagram with half its size
+/// plus one; prints what its calls returned.
+const SERVER: &str = r#"
+import ctypes, json, select, socket, sys
+ctypes.CDLL(None).prctl(15, b"cnsrv", 0, 0, 0)
+N, M = int(sys.argv[1]), int(sys.argv[2])
+t = socket.socket(); t.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+t.bind(("0.0.0.0", 7001)); t.listen(64)
+u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); u.bind(("0.0.0.0", 7002))
+print("ready", flush=True)
+rx = tx = 0
+while N or M:
+    r, _, _ = select.select([t, u], [], [], 30)
+    if not r: break
+    if t in r:
+        c, _ = t.accept(); c.settimeout(30)
+        while True:
+            d = c.recv(65536)
+            if not d: break
+            rx += len(d)
+        c.sendall(b"r" * 3000); tx += 3000; c.close(); N -= 1
+    if u in r:
+        d, a = u.recvfrom(65536); rx += len(d)
+        tx += u.sendto(b"q" * (len(d) // 2 + 1), a); M -= 1
+print(json.dumps([rx, tx]), flush=True)
+"#;
+
+/// The clients (in the first namespace): N short-lived TCP client processes (`cncli`), each
+/// sending its size and reading the answer, then `cnudp`: M UDP exchanges, the even ones on
+/// a connected socket, the odd ones with sendto/recvfrom, each on a new socket.
+const CLIENTS: &str = r#"
+import ctypes, json, socket, subprocess, sys
+peer, N, M = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+CLI = """import ctypes, socket, sys
+ctypes.CDLL(None).prctl(15, b"cncli", 0, 0, 0)
+c = socket.create_connection((sys.argv[1], 7001), timeout=20)
+n = int(sys.argv[2]); c.sendall(b"c" * n); c.shutdown(socket.SHUT_WR); got = 0
+while True:
+    d = c.recv(65536)
+    if not d: break
+    got += len(d)
+print(got, n)"""
+rx = tx = 0
+for i in range(N):
+    out = subprocess.run([sys.executable, "-c", CLI, peer, str(1000 + 517 * i)], capture_output=True, text=True, check=True, timeout=30)
+    r, t = map(int, out.stdout.split()); rx += r; tx += t
+ctypes.CDLL(None).prctl(15, b"cnudp", 0, 0, 0)
+urx = utx = 0
+for i in range(M):
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.settimeout(20)
+    payload = b"d" * (100 + 37 * i)
+    if i % 2 == 0:
+        s.connect((peer, 7002)); utx += s.send(payload); urx += len(s.recv(65536))
+    else:
+        utx += s.sendto(payload, (peer, 7002)); urx += len(s.recvfrom(65536)[0])
+    s.close()
+print(json.dumps([rx, tx, urx, utx]))
+"#;
+
+/// (name → (rx, tx)) of a `top-*` JSON document's rows, and the document.
+fn rows_of(
+    env: &Env,
+    args: &[&str],
+) -> (
+    std::collections::HashMap<String, (u64, u64)>,
+    serde_json::Value,
+) {
+    top_json(env, args)
+}
+
+#[test]
+fn short_connections_and_udp_are_credited_to_their_ports_and_hosts_exactly() {
+    let env = Env::with_ebpf();
+    if !ebpf_or_skip(&env, "short_connections_and_udp_are_credited_exactly") {
+        return;
+    }
+    let Some(ns) = Netns::pair("cn") else {
+        return skip("short_connections_and_udp", "ip netns add failed");
+    };
+    let (a, b) = (ns.names[0].clone(), ns.names[1].clone());
+    let addr_b = ns.addr_b();
+    let addr_a = format!("{}.1", addr_b.rsplit_once('.').unwrap().0);
+    const N: usize = 40;
+    const M: usize = 40;
+    env.record_live(); // the baseline: the counting starts here
+    let mut server = python_in(Some(&b))
+        .args(["-c", SERVER, &N.to_string(), &M.to_string()])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("python3 serves");
+    let mut lines = std::io::BufRead::lines(std::io::BufReader::new(server.stdout.take().unwrap()));
+    assert_eq!(lines.next().unwrap().unwrap(), "ready");
+    let out = python_in(Some(&a))
+        .args(["-c", CLIENTS, &addr_b, &N.to_string(), &M.to_string()])
+        .output()
+        .unwrap();
+    assert_success(&out);
+    let cli: Vec<u64> = serde_json::from_slice(&out.stdout).unwrap();
+    let srv: Vec<u64> = serde_json::from_str(&lines.next().unwrap().unwrap()).unwrap();
+    assert!(server.wait().unwrap().success());
+    let (tcp_rx, tcp_tx, udp_rx, udp_tx) = (cli[0], cli[1], cli[2], cli[3]);
+    assert_eq!(tcp_rx, 3000 * N as u64, "every answer read");
+    env.record_live();
+
+    // every connection opened and closed between the two records: sampled sockets saw none
+    let (ports, doc) = rows_of(&env, &["top-ports"]);
+    assert_eq!(doc["source"], "ebpf", "{doc}");
+    assert_eq!(
+        ports.get("tcp/7001").copied(),
+        Some((tcp_rx + tcp_tx, tcp_tx + tcp_rx)),
+        "TCP: the clients' and the server's calls, to the byte: {ports:?}"
+    );
+    assert_eq!(srv[0], tcp_tx + udp_tx, "the server got every byte sent");
+    assert_eq!(srv[1], tcp_rx + udp_rx, "and sent every byte read");
+    assert_eq!(
+        ports.get("udp/7002").copied(),
+        Some((udp_rx + udp_tx, udp_tx + udp_rx)),
+        "UDP, connected and sendto: {ports:?}"
+    );
+    let (hosts, doc) = rows_of(&env, &["top-hosts"]);
+    assert_eq!(doc["source"], "ebpf", "{doc}");
+    assert_eq!(
+        hosts.get(&format!("{addr_b}@{a}")).copied(),
+        Some((tcp_rx + udp_rx, tcp_tx + udp_tx)),
+        "the clients' peer: {hosts:?}"
+    );
+    assert_eq!(
+        hosts.get(&format!("{addr_a}@{b}")).copied(),
+        Some((srv[0], srv[1])),
+        "the server's peer: {hosts:?}"
+    );
+    // each row names the processes behind it, the exited clients among them
+    let procs = |doc: &serde_json::Value, name: &str| -> String {
+        doc["rows"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["name"] == name)
+            .map(|r| r["processes"].to_string())
+            .unwrap_or_default()
+    };
+    let (_, doc) = rows_of(&env, &["top-ports"]);
+    let p = procs(&doc, "tcp/7001");
+    assert!(p.contains("cncli") && p.contains("cnsrv"), "{p}");
+    let p = procs(&doc, "udp/7002");
+    assert!(p.contains("cnudp") && p.contains("cnsrv"), "{p}");
+    // the sample says the ports and hosts were counted per connection
+    let flags: Vec<i64> = env
+        .sql()
+        .prepare("SELECT ebpf FROM sample ORDER BY id")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    assert_eq!(flags.last(), Some(&3), "{flags:?}");
+    drop(ns);
+}
+
+/// A client (`sccli`) in the first namespace talks TCP to a dual-stack server (`scsrv`) in
+/// its own namespace over 127.0.0.1 and ::1 and in the second over a 10.x, an fd00:: and a
+/// non-private address; prints the bytes (sent + answered) per peer.
+const SCOPES: &str = r#"
+import ctypes, json, socket, subprocess, sys
+peers = json.loads(sys.argv[1]); n = 0; out = {}
+for i, p in enumerate(peers):
+    size = 5000 + 1111 * i
+    c = socket.create_connection((p, 7101), timeout=20); c.sendall(b"s" * size); c.shutdown(socket.SHUT_WR)
+    got = 0
+    while True:
+        d = c.recv(65536)
+        if not d: break
+        got += len(d)
+    c.close(); out[p] = size + got
+print(json.dumps(out))
+"#;
+
+const SCOPE_SERVER: &str = r#"
+import socket, sys
+n = int(sys.argv[1])
+s = socket.socket(socket.AF_INET6); s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1); s.bind(("::", 7101)); s.listen(16)
+print("ready", flush=True)
+for _ in range(n):
+    c, _ = s.accept(); c.settimeout(20); got = 0
+    while True:
+        d = c.recv(65536)
+        if not d: break
+        got += len(d)
+    c.sendall(b"a" * (got // 3)); c.close()
+"#;
+
+#[test]
+fn each_traffic_class_is_exact_and_a_listed_network_is_lan() {
+    let env = Env::with_ebpf();
+    if !ebpf_or_skip(&env, "each_traffic_class_is_exact") {
+        return;
+    }
+    let Some(ns) = Netns::pair("sc") else {
+        return skip("each_traffic_class_is_exact", "ip netns add failed");
+    };
+    let (a, b) = (ns.names[0].clone(), ns.names[1].clone());
+    let pid = std::process::id();
+    let net = 1 + pid % 250;
+    let (va, vb) = (format!("va{pid}"), format!("vb{pid}"));
+    // an fd00:: (ULA) and a non-private (TEST-NET-3) network on the same veth pair
+    for (n, dev, v6, v4) in [
+        (&a, &va, format!("fd00:213:{net}::1/64"), "203.0.113.1/24"),
+        (&b, &vb, format!("fd00:213:{net}::2/64"), "203.0.113.2/24"),
+    ] {
+        for args in [
+            vec!["-n", n, "addr", "add", &v6, "dev", dev, "nodad"],
+            vec!["-n", n, "addr", "add", v4, "dev", dev],
+        ] {
+            assert!(
+                std::process::Command::new("ip")
+                    .args(&args)
+                    .status()
+                    .unwrap()
+                    .success()
+            );
+        }
+    }
+    let lan4 = ns.addr_b();
+    let (lan6, net4) = (format!("fd00:213:{net}::2"), "203.0.113.2".to_string());
+    let peers = [
+        "127.0.0.1".to_string(),
+        "::1".into(),
+        lan4.clone(),
+        lan6.clone(),
+        net4.clone(),
+    ];
+    env.record_live();
+    let mut servers = Vec::new();
+    for (n, k) in [(&a, 2), (&b, 3)] {
+        let mut s = python_in(Some(n))
+            .args(["-c", SCOPE_SERVER, &k.to_string()])
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut l = std::io::BufRead::lines(std::io::BufReader::new(s.stdout.take().unwrap()));
+        assert_eq!(l.next().unwrap().unwrap(), "ready");
+        servers.push(s);
+    }
+    let out = python_in(Some(&a))
+        .args(["-c", SCOPES, &serde_json::to_string(&peers).unwrap()])
+        .output()
+        .unwrap();
+    assert_success(&out);
+    for mut s in servers {
+        assert!(s.wait().unwrap().success());
+    }
+    let moved: std::collections::HashMap<String, u64> =
+        serde_json::from_slice(&out.stdout).unwrap();
+    env.record_live();
+    // Each connection's bytes (sent + answered) are on its client's and its server's rows, as
+    // rx + tx: a scope's rows in these two namespaces add up to twice its connections'.
+    let ours = |name: &str| name.ends_with(&format!("@{a}")) || name.ends_with(&format!("@{b}"));
+    let scope_total = |extra: &[&str], scope: &str| -> u64 {
+        let args = [&["top-hosts", "--scope", scope][..], extra].concat();
+        let (rows, doc) = rows_of(&env, &args);
+        assert_eq!(doc["source"], "ebpf", "{doc}");
+        let classed: Vec<&serde_json::Value> = doc["rows"].as_array().unwrap().iter().collect();
+        for r in &classed {
+            let name = r["name"].as_str().unwrap();
+            if ours(name) && r["scope"] != serde_json::Value::Null {
+                assert_eq!(r["scope"], scope, "{r}");
+            }
+        }
+        rows.iter()
+            .filter(|(n, _)| ours(n))
+            .map(|(_, (rx, tx))| rx + tx)
+            .sum::<u64>()
+    };
+    let want = |ps: &[&String]| ps.iter().map(|p| 2 * moved[p.as_str()]).sum::<u64>();
+    let (lo4, lo6) = (&peers[0], &peers[1]);
+    assert_eq!(scope_total(&[], "loopback"), want(&[lo4, lo6]), "{moved:?}");
+    assert_eq!(scope_total(&[], "lan"), want(&[&lan4, &lan6]), "{moved:?}");
+    assert_eq!(scope_total(&[], "internet"), want(&[&net4]), "{moved:?}");
+    // each family exact too: the IPv6 peers' rows
+    let (hosts, doc) = rows_of(&env, &["top-hosts"]);
+    let fam = |name: &str| {
+        doc["rows"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["name"] == name)
+            .map(|r| r["family"].clone())
+    };
+    assert_eq!(
+        hosts.get(&format!("::1@{a}")).map(|(r, t)| r + t),
+        Some(2 * moved["::1"])
+    );
+    assert_eq!(fam(&format!("::1@{a}")), Some(serde_json::json!("ipv6")));
+    assert_eq!(
+        hosts.get(&format!("{lan6}@{a}")).map(|(r, t)| r + t),
+        Some(moved[&lan6])
+    );
+    assert_eq!(fam(&format!("{lan6}@{a}")), Some(serde_json::json!("ipv6")));
+    assert_eq!(fam(&format!("{lan4}@{a}")), Some(serde_json::json!("ipv4")));
+    // a network listed in the config is the site's: its bytes move from internet to lan
+    let cfg = env.tmp.path().join("site.toml");
+    std::fs::write(&cfg, "[scopes]\nlan = [\"203.0.113.0/24\"]\n").unwrap();
+    let c = ["--config", cfg.to_str().unwrap()];
+    assert_eq!(scope_total(&c, "internet"), 0);
+    assert_eq!(scope_total(&c, "lan"), want(&[&lan4, &lan6, &net4]));
+    drop(ns);
+}
