@@ -555,6 +555,17 @@ fn resolve(
 
 /// Says when eBPF's map was full during the interval.
 fn lost_events(iv: &Interval<'_>, warn: &mut Warnings) {
+    let cut = iv.sample.ebpf.as_ref().and_then(|r| r.conns.as_ref());
+    if let Some(c) = cut.filter(|c| c.lost_events > 0) {
+        warn.warn(
+            Kind::Ebpf,
+            format!(
+                "eBPF connection map full: {} send/receive calls ({} bytes) could not be credited to a port and host \
+                 this interval; their processes have them, the port and host views show them as unattributed",
+                c.lost_events, c.lost_bytes
+            ),
+        );
+    }
     if let Some(e) = iv.ebpf.as_ref().filter(|e| e.lost_events > 0) {
         warn.warn(
             Kind::Ebpf,

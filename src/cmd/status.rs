@@ -95,6 +95,8 @@ struct Facts {
     /// The newest sample (id, time) and the sources it used.
     last: Option<(i64, i64)>,
     last_ebpf: bool,
+    /// The newest sample's ports and hosts were the kernel's per connection.
+    last_conns: bool,
     last_pcap: bool,
     age_s: Option<f64>,
     nss: Vec<query::NetnsSources>,
@@ -179,6 +181,7 @@ fn gather(
         quarters_from: facts.quarters_from_day,
         last,
         last_ebpf: facts.last.as_ref().is_some_and(|l| l.ebpf),
+        last_conns: facts.last.as_ref().is_some_and(|l| l.conns),
         last_pcap: facts.last.as_ref().is_some_and(|l| l.pcap),
         age_s: last.map(|(_, ts)| (now - ts) as f64 / 1000.0),
         nss,
@@ -201,7 +204,9 @@ fn gather(
 
 /// What sock_diag and eBPF cannot see, said with the sources.
 const BLIND: &str = "UDP and other protocols, TCP/IP headers, connections opened and closed between samples, a closing connection's last interval";
-const EBPF_BLIND: &str = "TCP/IP headers, splice()/sendfile reads from sockets (tcp_splice_read), traffic the kernel sends itself (NFS, WireGuard, ICMP errors); ports and hosts still come from sock_diag (TCP)";
+const EBPF_BLIND: &str = "TCP/IP headers, splice()/sendfile reads from sockets (tcp_splice_read), traffic the kernel sends itself (NFS, WireGuard, ICMP errors); the peer of a UDP datagram read without asking who sent it (recv() on an unconnected socket: its bytes keep their port)";
+/// What eBPF cannot see where the ports and hosts were not counted per connection.
+const EBPF_BLIND_SAMPLED: &str = "TCP/IP headers, splice()/sendfile reads from sockets (tcp_splice_read), traffic the kernel sends itself (NFS, WireGuard, ICMP errors); ports and hosts still come from sock_diag (TCP)";
 
 fn retention_text(d: Option<i64>) -> String {
     d.map_or("forever".to_string(), |d| format!("{d}d"))
@@ -217,6 +222,7 @@ fn json_doc(f: &Facts, tz: &jiff::tz::TimeZone) -> serde_json::Value {
         quarters_from,
         last,
         last_ebpf,
+        last_conns,
         last_pcap,
         age_s,
         nss,
@@ -268,7 +274,12 @@ fn json_doc(f: &Facts, tz: &jiff::tz::TimeZone) -> serde_json::Value {
         *ebpf_share,
         *euid,
     );
-    let (blind, ebpf_blind) = (BLIND, EBPF_BLIND);
+    let ebpf_blind = if *last_conns {
+        EBPF_BLIND
+    } else {
+        EBPF_BLIND_SAMPLED
+    };
+    let blind = BLIND;
     json!({
         "database": {
             "path": path.display().to_string(),
@@ -309,6 +320,7 @@ fn json_doc(f: &Facts, tz: &jiff::tz::TimeZone) -> serde_json::Value {
                 "capacity": probe.capacity,
                 "lost_events": probe.lost_events,
                 "lost_bytes": probe.lost_bytes,
+                "connections": probe.conns,
             },
             "cannot_see": ebpf_blind,
         },
@@ -318,7 +330,7 @@ fn json_doc(f: &Facts, tz: &jiff::tz::TimeZone) -> serde_json::Value {
                 "interfaces": "/proc/net/dev",
                 "protocol_counters": n.protocol,
                 "process_bytes": if last_ebpf { Some("ebpf") } else if n.sockets { Some("sock_diag") } else { None },
-                "ports_and_hosts": if n.sockets { Some("sock_diag") } else { None },
+                "ports_and_hosts": if *last_conns { Some("ebpf") } else if n.sockets { Some("sock_diag") } else { None },
                 "udp_capture": last_pcap,
             },
             "cannot_see": if last_ebpf { ebpf_blind } else { blind },
@@ -359,6 +371,7 @@ fn table(w: &mut dyn Write, f: &Facts, tz: &jiff::tz::TimeZone) -> std::io::Resu
         samples,
         last,
         last_ebpf,
+        last_conns,
         last_pcap,
         age_s,
         nss,
@@ -407,7 +420,12 @@ fn table(w: &mut dyn Write, f: &Facts, tz: &jiff::tz::TimeZone) -> std::io::Resu
         *ebpf_share,
         *euid,
     );
-    let (blind, ebpf_blind) = (BLIND, EBPF_BLIND);
+    let ebpf_blind = if *last_conns {
+        EBPF_BLIND
+    } else {
+        EBPF_BLIND_SAMPLED
+    };
+    let blind = BLIND;
     writeln!(
         w,
         "database      {} ({}, schema {})",
@@ -508,11 +526,12 @@ fn table(w: &mut dyn Write, f: &Facts, tz: &jiff::tz::TimeZone) -> std::io::Resu
             escape_bytes(&n.name),
             n.ifaces,
             if n.protocol { "yes" } else { "no" },
-            match (last_ebpf, n.sockets) {
-                (true, true) => "eBPF (TCP+UDP), ports and hosts sock_diag (TCP)",
-                (true, false) => "eBPF (TCP+UDP); no ports/hosts (socket dump unavailable)",
-                (false, true) => "sock_diag (TCP)",
-                (false, false) => "none (socket dump unavailable)",
+            match (last_ebpf, last_conns, n.sockets) {
+                (true, true, _) => "eBPF (TCP+UDP), ports and hosts eBPF per connection",
+                (true, false, true) => "eBPF (TCP+UDP), ports and hosts sock_diag (TCP)",
+                (true, false, false) => "eBPF (TCP+UDP); no ports/hosts (socket dump unavailable)",
+                (false, _, true) => "sock_diag (TCP)",
+                (false, _, false) => "none (socket dump unavailable)",
             }
         )?;
     }
@@ -712,6 +731,8 @@ struct EbpfProbe {
     capacity: Option<usize>,
     lost_events: Option<u64>,
     lost_bytes: Option<u64>,
+    /// The connection map's entries, capacity, losses and whether UDP peers are told.
+    conns: Option<serde_json::Value>,
 }
 
 fn ebpf_probe(pins: &nrec_collect::ebpf::Pins) -> EbpfProbe {
@@ -725,6 +746,7 @@ fn ebpf_probe(pins: &nrec_collect::ebpf::Pins) -> EbpfProbe {
         capacity: None,
         lost_events: None,
         lost_bytes: None,
+        conns: None,
     };
     if !nrec_collect::ebpf::wanted() {
         p.state = "off";
@@ -737,7 +759,8 @@ fn ebpf_probe(pins: &nrec_collect::ebpf::Pins) -> EbpfProbe {
             let r = &st.reading;
             p.state = "active";
             p.detail = format!(
-                "pinned under {} ({}); {} of {} map entries in use; {} events ({}) lost to a full map since loaded",
+                "pinned under {} ({}); {} of {} map entries in use; {} events ({}) lost to a full map since loaded; \
+                 connections: {} of {} entries in use, {} events ({}) lost to a full map; {}",
                 pins.dir().display(),
                 st.foreign
                     .as_deref()
@@ -747,8 +770,24 @@ fn ebpf_probe(pins: &nrec_collect::ebpf::Pins) -> EbpfProbe {
                 r.entries.len(),
                 st.capacity,
                 r.lost_events,
-                size(r.lost_bytes)
+                size(r.lost_bytes),
+                st.conn_entries,
+                st.conn_capacity,
+                st.conn_lost_events,
+                size(st.conn_lost_bytes),
+                if st.udp_peers {
+                    "UDP peers from the cgroup hooks"
+                } else {
+                    "no unified cgroup hierarchy: the peers of unconnected UDP sockets are not known"
+                }
             );
+            p.conns = Some(json!({
+                "entries": st.conn_entries,
+                "capacity": st.conn_capacity,
+                "lost_events": st.conn_lost_events,
+                "lost_bytes": st.conn_lost_bytes,
+                "udp_peers": st.udp_peers,
+            }));
             p.entries = Some(r.entries.len());
             p.capacity = Some(st.capacity);
             p.lost_events = Some(r.lost_events);

@@ -287,6 +287,7 @@ fn exited_processes_are_forgotten_after_they_are_stored_and_a_full_map_is_report
     let setup = small
         .cmd(&["setup"])
         .env("NREC_BPF_MAX_ENTRIES", "4")
+        .env("NREC_BPF_CONN_ENTRIES", "3")
         .output()
         .unwrap();
     assert_success(&setup);
@@ -296,7 +297,13 @@ fn exited_processes_are_forgotten_after_they_are_stored_and_a_full_map_is_report
     assert_success(&out);
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("eBPF map full"), "{err}");
+    // the connection map too: the connections it had no room for are said, per interval
+    assert!(err.contains("eBPF connection map full"), "{err}");
     let st = status(&small);
+    let c = &st["ebpf"]["host"]["connections"];
+    assert_eq!(c["capacity"], 3, "{st}");
+    assert!(c["lost_events"].as_u64().unwrap() > 0, "{st}");
+    assert!(c["lost_bytes"].as_u64().unwrap() >= 10_000, "{st}");
     assert_eq!(st["ebpf"]["host"]["state"], "active", "{st}");
     assert_eq!(st["ebpf"]["host"]["capacity"], 4);
     assert!(

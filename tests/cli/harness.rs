@@ -215,6 +215,7 @@ impl Env {
         c.env_remove("NREC_NOW");
         c.env_remove("NREC_DB");
         c.env_remove("NREC_BPF_MAX_ENTRIES");
+        c.env_remove("NREC_BPF_CONN_ENTRIES");
         // Tests of the sock_diag path must not load eBPF into the host's default place.
         match &self.bpf_dir {
             Some(d) => c.env("NREC_EBPF", "auto").env("NREC_BPF_DIR", d),

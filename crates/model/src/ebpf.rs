@@ -206,7 +206,7 @@ pub struct Conns {
     /// The cut now counting (the entries read are of earlier ones).
     pub cut: u32,
     pub entries: Vec<(ConnKey, (u64, u64))>,
-    /// Events (and their bytes) lost to a full connection map since it was created.
+    /// Events (and their bytes) the full connection map could not count in the cut read.
     pub lost_events: u64,
     pub lost_bytes: u64,
 }

@@ -432,7 +432,10 @@ pub(crate) fn processes(
 pub struct LastSample {
     pub id: i64,
     pub ts_ms: i64,
+    /// Its processes' bytes were eBPF's.
     pub ebpf: bool,
+    /// Its ports' and hosts' bytes were the kernel's per connection.
+    pub conns: bool,
     pub pcap: bool,
 }
 
@@ -471,7 +474,7 @@ pub(crate) fn newest(conn: &Connection) -> rusqlite::Result<Option<LastSample>> 
             Ok((
                 r.get::<_, i64>(0)?,
                 r.get::<_, i64>(1)?,
-                r.get::<_, i64>(2)? != 0,
+                r.get::<_, i64>(2)?,
             ))
         })
         .optional()?;
@@ -479,7 +482,8 @@ pub(crate) fn newest(conn: &Connection) -> rusqlite::Result<Option<LastSample>> 
     Ok(last.map(|(id, ts_ms, ebpf)| LastSample {
         id,
         ts_ms,
-        ebpf,
+        ebpf: ebpf & 1 != 0,
+        conns: ebpf & 2 != 0,
         pcap: pcap_sample == Some(id),
     }))
 }
@@ -495,7 +499,7 @@ pub(crate) fn recording(conn: &Connection) -> rusqlite::Result<Recording> {
                 Ok((
                     r.get::<_, i64>(0)?,
                     r.get::<_, i64>(1)?,
-                    r.get::<_, i64>(2)? != 0,
+                    r.get::<_, i64>(2)?,
                 ))
             },
         )
@@ -509,7 +513,8 @@ pub(crate) fn recording(conn: &Connection) -> rusqlite::Result<Recording> {
         last: last.map(|(id, ts_ms, ebpf)| LastSample {
             id,
             ts_ms,
-            ebpf,
+            ebpf: ebpf & 1 != 0,
+            conns: ebpf & 2 != 0,
             pcap: pcap_sample == Some(id),
         }),
         first_ms,

@@ -38,6 +38,9 @@ const CUT: u32 = 5;
 const CONN_LOST: u32 = 6;
 /// 1 when the cgroup hooks that note UDP peers are attached.
 const CGROUP_HOOKS: u32 = 8;
+/// The events (and bytes, the next slot) lost to a full connection map in a cut: at this
+/// slot plus 2 × the cut's parity.
+const CUT_LOST: u32 = 9;
 
 /// libbpf's own messages, kept for the error we report instead of printed as they come.
 static LOG: Mutex<String> = Mutex::new(String::new());
@@ -256,11 +259,17 @@ impl Pins {
         let mut open = NrecSkelBuilder::default()
             .open(&mut obj)
             .map_err(|e| explain("opening the eBPF object", &e))?;
-        if let Some(n) = super::max_entries()? {
+        if let Some(n) = super::max_entries("NREC_BPF_MAX_ENTRIES")? {
             open.maps
                 .nrec_bytes
                 .set_max_entries(n)
                 .map_err(|e| explain("sizing the byte map", &e))?;
+        }
+        if let Some(n) = super::max_entries("NREC_BPF_CONN_ENTRIES")? {
+            open.maps
+                .nrec_conns
+                .set_max_entries(n)
+                .map_err(|e| explain("sizing the connection map", &e))?;
         }
         let mut skel = open
             .load()
@@ -491,11 +500,24 @@ impl Pins {
                 let capacity = open.bytes.max_entries() as usize;
                 let owner = open.owner();
                 let foreign = (owner != self.owner()).then(|| owner_text(&owner));
+                let mut conn_entries = 0;
+                read_batches(
+                    &open.conns,
+                    CONN_KEY_SIZE,
+                    CONN_VALUE_SIZE,
+                    "connection",
+                    |_, _| conn_entries += 1,
+                )?;
                 read_maps(&open).map(|reading| {
                     Some(State {
                         reading,
                         capacity,
                         foreign,
+                        conn_entries,
+                        conn_capacity: open.conns.max_entries() as usize,
+                        conn_lost_events: state_value(&open.state, CONN_LOST).unwrap_or(0),
+                        conn_lost_bytes: state_value(&open.state, CONN_LOST + 1).unwrap_or(0),
+                        udp_peers: state_value(&open.state, CGROUP_HOOKS) == Some(1),
                     })
                 })
             }
@@ -678,11 +700,23 @@ fn read_conns(open: &Open, cut: u32) -> Result<Conns, String> {
             }
         },
     )?;
+    // the finished cut's losses, zeroed for the cut after next (nothing adds to them now)
+    let slot = CUT_LOST + 2 * (cut.wrapping_sub(1) & 1);
+    let mut lost = [0u64; 2];
+    for (i, l) in lost.iter_mut().enumerate() {
+        let k = slot + i as u32;
+        *l = state_value(&open.state, k).unwrap_or(0);
+        if *l > 0 {
+            open.state
+                .update(&k.to_ne_bytes(), &0u64.to_ne_bytes(), MapFlags::ANY)
+                .map_err(|e| explain("resetting the cut's losses", &e))?;
+        }
+    }
     Ok(Conns {
         cut,
         entries,
-        lost_events: state_value(&open.state, CONN_LOST).unwrap_or(0),
-        lost_bytes: state_value(&open.state, CONN_LOST + 1).unwrap_or(0),
+        lost_events: lost[0],
+        lost_bytes: lost[1],
     })
 }
 

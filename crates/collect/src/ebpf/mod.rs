@@ -133,6 +133,14 @@ pub struct State {
     pub capacity: usize,
     /// The database that owns it, when it is not the one asking (lossy text, for messages).
     pub foreign: Option<String>,
+    /// The connection map: entries held (the current cut's and any not yet stored), its
+    /// capacity, the events and bytes it could not count when full since it was created.
+    pub conn_entries: usize,
+    pub conn_capacity: usize,
+    pub conn_lost_events: u64,
+    pub conn_lost_bytes: u64,
+    /// The cgroup hooks that tell unconnected UDP sockets' peers are attached.
+    pub udp_peers: bool,
 }
 
 /// Another database's (or a session's) state found beside this one.
@@ -186,15 +194,17 @@ fn orphan_reason(kind: &Derived, owner: &[u8], idle_ns: Option<u64>) -> Option<S
 }
 
 /// `NREC_BPF_MAX_ENTRIES`: the byte map's capacity when it is created (default 16384
-/// (process, namespace, name) entries, ~2.6 MB of kernel memory, preallocated).
+/// (process, namespace, name) entries, ~2.6 MB of kernel memory, preallocated);
+/// `NREC_BPF_CONN_ENTRIES`: the connection map's (default 32768 (process, connection, cut)
+/// entries — two intervals' distinct connections — ~4.7 MB, preallocated).
 #[cfg(feature = "ebpf")]
-pub(crate) fn max_entries() -> Result<Option<u32>, String> {
-    match std::env::var("NREC_BPF_MAX_ENTRIES") {
+pub(crate) fn max_entries(var: &str) -> Result<Option<u32>, String> {
+    match std::env::var(var) {
         Err(_) => Ok(None),
         Ok(v) => match v.parse::<u32>() {
             Ok(n) if (1..=1 << 24).contains(&n) => Ok(Some(n)),
             _ => Err(format!(
-                "NREC_BPF_MAX_ENTRIES={v:?}: not a number of entries between 1 and 16777216"
+                "{var}={v:?}: not a number of entries between 1 and 16777216"
             )),
         },
     }

@@ -188,7 +188,9 @@ struct {
 // userspace: CLOCK_BOOTTIME ns at load), [3] layout version (written by userspace), [4] when
 // the owner last read the counters (CLOCK_BOOTTIME ns, written by userspace), [5] the current
 // cut of the connection map (written by userspace), [6] events lost to a full connection map,
-// [7] their bytes, [8] 1 when the cgroup hooks noting UDP peers are attached (userspace).
+// [7] their bytes, [8] 1 when the cgroup hooks noting UDP peers are attached (userspace),
+// [9 + 2 * (cut & 1)] the events lost to a full connection map in a cut, [10 + ...] their
+// bytes (read and zeroed by the reader of the cut, after its grace period).
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
 	__uint(max_entries, 16);
@@ -258,6 +260,13 @@ static __always_inline void peer6(struct ckey *c, const __u8 *a)
 	}
 }
 
+// A connection the full map could not count: since the map was created, and in its cut.
+static __always_inline void conn_lost(__u32 cut, __u64 bytes)
+{
+	lost_in(6, bytes);
+	lost_in(9 + 2 * (cut & 1), bytes);
+}
+
 // Adds bytes to connection `c` (its process, protocol and peer filled in) in the current cut.
 static __always_inline void conn_add(struct ckey *c, __u8 dir, __u64 bytes)
 {
@@ -271,12 +280,12 @@ static __always_inline void conn_add(struct ckey *c, __u8 dir, __u64 bytes)
 		struct cval nv = {};
 		long err = bpf_map_update_elem(&nrec_conns, c, &nv, BPF_NOEXIST);
 		if (err && err != -EEXIST) {
-			lost_in(6, bytes);
+			conn_lost(c->cut, bytes);
 			return;
 		}
 		v = bpf_map_lookup_elem(&nrec_conns, c);
 		if (!v) {
-			lost_in(6, bytes);
+			conn_lost(c->cut, bytes);
 			return;
 		}
 	}
