@@ -96,6 +96,10 @@ pub enum By {
     Image,
     User,
     Pid,
+    /// The remote hosts' scope: loopback, lan ([scopes] lan included), internet
+    Scope,
+    /// The remote hosts' address family: ipv4, ipv6
+    Family,
 }
 
 impl From<By> for nrec_report::rank::By {
@@ -110,6 +114,8 @@ impl From<By> for nrec_report::rank::By {
             By::Image => B::Image,
             By::User => B::User,
             By::Pid => B::Pid,
+            By::Scope => B::Scope,
+            By::Family => B::Family,
         }
     }
 }
@@ -569,9 +575,9 @@ pub struct TopArgs {
     #[arg(long, value_name = "NAME")]
     pub container: Option<String>,
 
-    /// top-hosts: rank only the hosts of this scope (loopback; lan: private, CGNAT,
-    /// link-local and unique-local space and [scopes] lan; internet: the rest); the others
-    /// are in (other hosts), so the rows still add up
+    /// top-hosts, top-procs: rank only the bytes with hosts of this scope (loopback; lan:
+    /// private, CGNAT, link-local and unique-local space and [scopes] lan; internet: the
+    /// rest); the others are in the (other …) row, so the rows still add up
     #[arg(long, value_enum)]
     pub scope: Option<ScopeArg>,
 

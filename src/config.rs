@@ -241,6 +241,11 @@ impl Config {
                 }
             },
         };
+        let lan =
+            nrec_model::scope::Networks::parse(&f.scopes.and_then(|s| s.lan).unwrap_or_default())
+                .map_err(|why| {
+                Error::usage(format!("config {}: [scopes] lan: {why}", path.display()))
+            })?;
         let rules = f.alert.unwrap_or_default();
         if rules.len() > MAX_RULES {
             return Err(Error::usage(format!(
@@ -260,14 +265,19 @@ impl Config {
         for a in rules {
             let line = line_of(a.span().start.min(text.len()));
             let name = format!("{:?}", a.get_ref().name);
-            let rule =
-                crate::alerts::rules::Rule::from_file(a.into_inner(), line, month_start, &aliases)
-                    .map_err(|why| {
-                        Error::usage(format!(
-                            "config {}: alert {name} (line {line}): {why}",
-                            path.display()
-                        ))
-                    })?;
+            let rule = crate::alerts::rules::Rule::from_file(
+                a.into_inner(),
+                line,
+                month_start,
+                &aliases,
+                &lan,
+            )
+            .map_err(|why| {
+                Error::usage(format!(
+                    "config {}: alert {name} (line {line}): {why}",
+                    path.display()
+                ))
+            })?;
             if let Some(first) = names.insert(rule.name.clone(), rule.line) {
                 return Err(Error::usage(format!(
                     "config {}: alert {name} (line {line}): the name is already the rule of line {first}",
@@ -278,11 +288,6 @@ impl Config {
         }
         let remote_write =
             crate::remote::target::targets(f.remote_write.unwrap_or_default(), &line_of, path)?;
-        let lan =
-            nrec_model::scope::Networks::parse(&f.scopes.and_then(|s| s.lan).unwrap_or_default())
-                .map_err(|why| {
-                Error::usage(format!("config {}: [scopes] lan: {why}", path.display()))
-            })?;
         Ok(Config {
             lan,
             remote_write,

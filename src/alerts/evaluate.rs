@@ -116,9 +116,37 @@ impl<'r> Reads<'r> {
 /// recorded (an unknown interface), with what was recorded.
 fn subject_series(
     reads: &mut Reads<'_>,
-    s: &Subject,
+    rule: &Rule,
 ) -> std::result::Result<(Kind, Vec<i64>, Vec<String>), String> {
     let db = |e: Error| e.msg;
+    let s = &rule.subject;
+    if let Some((scope, lan)) = &rule.scope {
+        // the subject's processes' bytes with hosts of the scope: their host series
+        let procs: Option<std::collections::HashSet<i64>> = match s {
+            Subject::Processes => None,
+            _ => Some(
+                reads
+                    .procs()
+                    .map_err(db)?
+                    .iter()
+                    .filter(|p| process_matches(s, p))
+                    .map(|p| p.process)
+                    .collect(),
+            ),
+        };
+        let ids = reads
+            .r
+            .details(Kind::Host, None)
+            .map_err(db)?
+            .into_iter()
+            .filter(|d| procs.as_ref().is_none_or(|ps| ps.contains(&d.process)))
+            .filter(|d| {
+                nrec_model::scope::class_of_text(&d.addr, lan).is_some_and(|(_, sc)| sc == *scope)
+            })
+            .map(|d| d.series)
+            .collect();
+        return Ok((Kind::Host, ids, Vec::new()));
+    }
     match s {
         Subject::Interface(_, filter) => {
             let ids: Vec<i64> = reads
@@ -158,21 +186,28 @@ fn subject_series(
                 .collect(),
             Vec::new(),
         )),
-        Subject::Process(_) | Subject::Unit(_) | Subject::Container(_) => {
+        Subject::Process(_) | Subject::Unit(_) | Subject::Container(_) | Subject::Processes => {
             let ids = reads
                 .procs()
                 .map_err(db)?
                 .iter()
-                .filter(|p| match s {
-                    Subject::Process(n) => &p.comm == n,
-                    Subject::Unit(u) => p.unit.as_deref() == Some(u),
-                    Subject::Container(c) => p.in_container(c),
-                    _ => false,
-                })
+                .filter(|p| process_matches(s, p))
                 .map(|p| p.series)
                 .collect();
             Ok((Kind::Proc, ids, Vec::new()))
         }
+    }
+}
+
+/// Whether process series `p` is one of a process, unit, container (or every process)
+/// subject's.
+fn process_matches(s: &Subject, p: &nrec_store::series::ProcSeries) -> bool {
+    match s {
+        Subject::Process(n) => &p.comm == n,
+        Subject::Unit(u) => p.unit.as_deref() == Some(u),
+        Subject::Container(c) => p.in_container(c),
+        Subject::Processes => true,
+        Subject::Interface(..) | Subject::Port(_) => false,
     }
 }
 
@@ -222,7 +257,7 @@ fn evaluate_in(
     let mut reads = Reads::new(r);
     let mut out = Vec::with_capacity(rules.len());
     for rule in rules {
-        let (kind, ids, matched) = match subject_series(&mut reads, &rule.subject) {
+        let (kind, ids, matched) = match subject_series(&mut reads, rule) {
             Ok(x) => x,
             Err(why) => {
                 out.push(Err(why));
@@ -322,7 +357,7 @@ fn fire_text(rule: &Rule, level: Option<u8>, st: &Status, tz: &TimeZone) -> Stri
     match rule.limit {
         Limit::Volume { period, .. } if level.is_some() => format!(
             "{} {} this {} {} reached {}% of its quota of {} (since {})",
-            rule.subject.text(),
+            rule.subject_text(),
             rule.direction.name(),
             period.name(),
             rule.value_text(st.value),
@@ -332,7 +367,7 @@ fn fire_text(rule: &Rule, level: Option<u8>, st: &Status, tz: &TimeZone) -> Stri
         ),
         Limit::Volume { period, .. } => format!(
             "{} {} this {} {} reached its quota of {} (since {})",
-            rule.subject.text(),
+            rule.subject_text(),
             rule.direction.name(),
             period.name(),
             rule.value_text(st.value),
@@ -341,7 +376,7 @@ fn fire_text(rule: &Rule, level: Option<u8>, st: &Status, tz: &TimeZone) -> Stri
         ),
         Limit::Rate { minutes, .. } => format!(
             "{} {} averaged {} over the last {minutes} min, at or above {}",
-            rule.subject.text(),
+            rule.subject_text(),
             rule.direction.name(),
             rule.value_text(st.value),
             rule.limit_text()
@@ -427,7 +462,7 @@ fn check_sample_in(
                     rule: &rule.level_key(*level),
                     period: st.start_ms,
                     fired_ms: now_ms,
-                    subject: &rule.subject.text(),
+                    subject: &rule.subject_text(),
                     value: st.value,
                     threshold: at,
                     outcome: rule.command.is_empty().then_some("no command"),
@@ -447,7 +482,7 @@ fn check_sample_in(
             continue;
         };
         let threshold = rule.threshold();
-        let subject = rule.subject.text();
+        let subject = rule.subject_text();
         let new = w.fire(&nrec_store::Firing {
             rule: &rule.name,
             period,

@@ -4,6 +4,7 @@
 use nrec_model::filter::IfaceFilter;
 use nrec_model::limit;
 use nrec_model::names::{Aliases, escape_bytes};
+use nrec_model::scope::{Networks, Scope};
 use nrec_model::time::MonthStart;
 use nrec_report::output::units::{bits_per_s, bytes as size};
 use serde::Deserialize;
@@ -26,6 +27,8 @@ pub enum Subject {
     Container(String),
     /// A service port (TCP, all processes).
     Port(u16),
+    /// Every process (a rule with only a `scope`: the host's traffic with that scope's hosts).
+    Processes,
 }
 
 impl Subject {
@@ -36,6 +39,7 @@ impl Subject {
             Subject::Unit(_) => "unit",
             Subject::Container(_) => "container",
             Subject::Port(_) => "port",
+            Subject::Processes => "processes",
         }
     }
     /// The subject as printed (escaped: names are untrusted bytes).
@@ -45,6 +49,7 @@ impl Subject {
             Subject::Process(s) => escape_bytes(s),
             Subject::Unit(s) | Subject::Container(s) => escape_bytes(s.as_bytes()),
             Subject::Port(p) => p.to_string(),
+            Subject::Processes => "every process".to_string(),
         }
     }
 }
@@ -118,6 +123,9 @@ pub struct Rule {
     /// `run_as`: the user a command runs as when nrec runs as root (None: `nrec` where that
     /// user exists, else `nobody`; `root` only when written).
     pub run_as: Option<String>,
+    /// `scope`: only the subject's bytes with hosts of this scope count (`internet`: what
+    /// crossed the uplink), hosts classed with the config's `[scopes] lan`.
+    pub scope: Option<(Scope, Networks)>,
 }
 
 /// At most this many matched interface names are listed with a firing.
@@ -147,15 +155,26 @@ pub struct RuleFile {
     timeout: Option<String>,
     month_start: Option<i64>,
     warn: Option<Vec<String>>,
+    scope: Option<String>,
 }
 
 impl Rule {
+    /// What the rule counts, as printed: its subject, and the scope of the hosts it counts
+    /// the subject's bytes with (`every process with internet hosts`).
+    pub fn subject_text(&self) -> String {
+        match &self.scope {
+            Some((sc, _)) => format!("{} with {} hosts", self.subject.text(), sc.name()),
+            None => self.subject.text(),
+        }
+    }
+
     /// Checks one `[[alert]]` table; `Err` is the reason, without the file and line.
     pub(crate) fn from_file(
         f: RuleFile,
         line: usize,
         month: MonthStart,
         aliases: &Aliases,
+        lan: &Networks,
     ) -> std::result::Result<Rule, String> {
         let name = f.name;
         if name.is_empty()
@@ -208,10 +227,32 @@ impl Rule {
                 .ok_or_else(|| format!("port {p}: not a port number (1-65535)"))?;
             subjects.push(Subject::Port(p));
         }
+        let scope = match f.scope.as_deref() {
+            None => None,
+            Some(sc) => Some(
+                Scope::ALL
+                    .into_iter()
+                    .find(|s| s.name() == sc)
+                    .ok_or_else(|| format!("scope {sc:?}: expected loopback, lan or internet"))?,
+            ),
+        };
+        if scope.is_some() && subjects.is_empty() {
+            subjects.push(Subject::Processes);
+        }
         if subjects.len() != 1 {
-            return Err("name exactly one of interface, process, unit, container or port".into());
+            return Err(match scope {
+                Some(_) => "name at most one of process, unit or container with scope (none: every process)",
+                None => "name exactly one of interface, process, unit, container or port",
+            }
+            .into());
         }
         let subject = subjects.remove(0);
+        if scope.is_some() && matches!(subject, Subject::Interface(..) | Subject::Port(_)) {
+            return Err(format!(
+                "scope splits process traffic by remote host: it goes with process, unit, container or nothing (every process), not {}",
+                subject.kind()
+            ));
+        }
         let direction = match f.direction.as_deref() {
             None | Some("total") => Direction::Total,
             Some("rx") => Direction::Rx,
@@ -324,6 +365,7 @@ impl Rule {
             command,
             timeout,
             run_as: f.run_as,
+            scope: scope.map(|sc| (sc, lan.clone())),
         })
     }
 

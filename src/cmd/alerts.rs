@@ -110,7 +110,7 @@ pub fn run(args: &AlertsArgs, g: &Global, out: &mut dyn Write) -> Result<()> {
             rows.push(vec![
                 Cell::text(r.name.as_str()),
                 Cell::text(r.subject.kind()),
-                Cell::text(r.subject.text()),
+                Cell::text(r.subject_text()),
                 Cell::text(r.direction.name()),
                 Cell::text(kind),
                 Cell::text(period),

@@ -14,19 +14,17 @@ pub fn run(what: What, by: By, args: &TopArgs, g: &Global, out: &mut dyn Write) 
     if args.limit == 0 {
         return Err(Error::usage("--limit must be at least 1"));
     }
-    if args.scope.is_some() && what != What::Hosts {
-        return Err(Error::usage(format!(
-            "--scope applies to top-hosts: {} are not counted per scope yet (their bytes carry no remote address)",
-            match what {
-                What::Procs => "processes",
-                _ => "ports",
-            }
-        )));
+    if args.scope.is_some() && what == What::Ports {
+        return Err(Error::usage(
+            "--scope applies to top-hosts and top-procs: ports are not counted per scope yet (a port's bytes are not kept per remote host)",
+        ));
     }
-    // (hosts are classed by scope with the config's `[scopes] lan`)
-    let lan = match what {
-        What::Hosts => crate::config::Config::load(g.config.as_deref())?.lan,
-        _ => Default::default(),
+    // (hosts, and processes by their hosts, are classed with the config's `[scopes] lan`)
+    let classed =
+        what == What::Hosts || args.scope.is_some() || matches!(by, By::Scope | By::Family);
+    let lan = match classed {
+        true => crate::config::Config::load(g.config.as_deref())?.lan,
+        false => Default::default(),
     };
     let mut r = Reader::open(&g.db_read_path())?;
     let s = Settings {

@@ -524,6 +524,14 @@ fn a_rule_that_cannot_be_evaluated_is_a_config_error_naming_its_line() {
             "volume = \"1 GB\"\nperiod = \"day\"\nshell = \"sh -c\"",
             "unknown field `shell`",
         ),
+        (
+            "volume = \"1 GB\"\nperiod = \"day\"\nscope = \"internet\"",
+            "scope splits process traffic by remote host",
+        ),
+        (
+            "volume = \"1 GB\"\nperiod = \"day\"\nscope = \"wan\"",
+            "scope \"wan\": expected loopback, lan or internet",
+        ),
     ] {
         let text = format!("# quotas\n\n[[alert]]\nname = \"r\"\ninterface = \"eth0\"\n{rule}\n");
         let t = Timeline::new("2026-11-28T10:00:00Z", &text);

@@ -173,6 +173,7 @@ fn short_connections_and_udp_are_credited_to_their_ports_and_hosts_exactly() {
 /// non-private address; prints the bytes (sent + answered) per peer.
 const SCOPES: &str = r#"
 import ctypes, json, socket, subprocess, sys
+ctypes.CDLL(None).prctl(15, b"sccli", 0, 0, 0)
 peers = json.loads(sys.argv[1]); n = 0; out = {}
 for i, p in enumerate(peers):
     size = 5000 + 1111 * i
@@ -315,5 +316,71 @@ fn each_traffic_class_is_exact_and_a_listed_network_is_lan() {
     let c = ["--config", cfg.to_str().unwrap()];
     assert_eq!(scope_total(&c, "internet"), 0);
     assert_eq!(scope_total(&c, "lan"), want(&[&lan4, &lan6, &net4]));
+
+    // top-procs splits the client's bytes by the hosts' class, each exact
+    let (by_scope, _) = rows_of(
+        &env,
+        &["top-procs", "--by", "scope", "--container", "nonesuch"],
+    );
+    assert!(by_scope.keys().all(|k| k.starts_with('(')), "{by_scope:?}");
+    let (rows, doc) = rows_of(&env, &["top-procs", "--scope", "internet"]);
+    assert_eq!(doc["scope"], "internet", "{doc}");
+    assert_eq!(
+        rows.get("sccli").map(|(r, t)| r + t),
+        Some(moved[&net4]),
+        "{rows:?}"
+    );
+    let (rows, _) = rows_of(&env, &["top-procs", "--scope", "lan"]);
+    assert_eq!(
+        rows.get("sccli").map(|(r, t)| r + t),
+        Some(moved[&lan4] + moved[&lan6]),
+        "{rows:?}"
+    );
+    // a quota on what crossed the uplink counts the internet bytes only: at exactly them
+    // it is reached, one byte more and it is not
+    let net = moved[&net4];
+    let quotas = env.tmp.path().join("quota.toml");
+    std::fs::write(
+        &quotas,
+        format!(
+            "[[alert]]\nname = \"at\"\nprocess = \"sccli\"\nscope = \"internet\"\nvolume = \"{net} B\"\nperiod = \"day\"\n\n\
+             [[alert]]\nname = \"above\"\nprocess = \"sccli\"\nscope = \"internet\"\nvolume = \"{} B\"\nperiod = \"day\"\n\n\
+             [[alert]]\nname = \"lan\"\nprocess = \"sccli\"\nscope = \"lan\"\nvolume = \"1 GB\"\nperiod = \"day\"\n",
+            net + 1
+        ),
+    )
+    .unwrap();
+    let out = env
+        .cmd(&[
+            "--config",
+            quotas.to_str().unwrap(),
+            "alerts",
+            "--format",
+            "json",
+        ])
+        .output()
+        .unwrap();
+    assert_success(&out);
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let rule = |name: &str| {
+        v["rows"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["rule"] == name)
+            .cloned()
+            .unwrap()
+    };
+    assert_eq!(rule("at")["value"], net, "{v}");
+    assert_eq!(rule("at")["over"], true, "{v}");
+    assert_eq!(rule("above")["over"], false, "{v}");
+    assert_eq!(rule("lan")["value"], moved[&lan4] + moved[&lan6], "{v}");
+    assert!(
+        rule("at")["subject"]
+            .as_str()
+            .unwrap()
+            .contains("with internet hosts"),
+        "{v}"
+    );
     drop(ns);
 }

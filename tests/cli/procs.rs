@@ -366,10 +366,12 @@ fn bytes_between_namespaces_are_credited_in_each_namespace() {
             "--scope {scope}: the rows add up to the total"
         );
     }
-    // (processes and ports carry no remote address yet: said, exit 2)
-    let out = env.cmd(&["top-procs", "--scope", "lan"]).output().unwrap();
+    // (a port's bytes are not kept per remote host: said, exit 2)
+    let out = env.cmd(&["top-ports", "--scope", "lan"]).output().unwrap();
     assert_eq!(out.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("--scope applies to top-hosts"));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("--scope applies to top-hosts and top-procs")
+    );
     let cfg = env.tmp.path().join("scopes.toml");
     std::fs::write(
         &cfg,

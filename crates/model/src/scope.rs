@@ -181,10 +181,35 @@ pub fn class(a: IpAddr, lan: &Networks) -> (Family, Scope) {
     (family, scope)
 }
 
-/// The family and scope of an address as the store keeps it (its text); None when it is no
-/// address (a row standing for many, a crafted database's text).
+/// The family and scope of an address as the store keeps it (its text), or of a row standing
+/// for a process's other hosts of one class ([`rest_of`]); None when it is neither (the
+/// classless `*` of databases recorded before, a crafted database's text).
 pub fn class_of_text(text: &str, lan: &Networks) -> Option<(Family, Scope)> {
+    if let Some(marker) = text.strip_prefix('*') {
+        return rest_class(marker);
+    }
     text.parse().ok().map(|a| class(a, lan))
+}
+
+/// The stored name of a process's hosts beyond its busiest, of one class: `*SCOPE/FAMILY`
+/// (`*internet/ipv6`). Classified when recorded, with the built-in networks only (the
+/// config's `[scopes] lan` applies to the hosts kept by name, whenever reported).
+pub fn rest_of(c: (Family, Scope)) -> String {
+    format!("*{}/{}", c.1.name(), c.0.name())
+}
+
+fn rest_class(marker: &str) -> Option<(Family, Scope)> {
+    let (scope, family) = marker.split_once('/')?;
+    let scope = Scope::ALL.into_iter().find(|s| s.name() == scope)?;
+    let family = [Family::Ipv4, Family::Ipv6]
+        .into_iter()
+        .find(|f| f.name() == family)?;
+    Some((family, scope))
+}
+
+/// Whether a stored host stands for many (`*`, or `*SCOPE/FAMILY`).
+pub fn is_rest(text: &str) -> bool {
+    text.starts_with('*')
 }
 
 fn builtin_lan(a: IpAddr) -> bool {
@@ -331,5 +356,24 @@ mod tests {
                 _ => {}
             }
         }
+    }
+
+    #[test]
+    fn the_rest_of_a_class_is_named_and_read_back() {
+        let none = Networks::default();
+        for c in [
+            (Family::Ipv4, Scope::Lan),
+            (Family::Ipv6, Scope::Internet),
+            (Family::Ipv6, Scope::Loopback),
+        ] {
+            let name = rest_of(c);
+            assert!(is_rest(&name), "{name}");
+            assert_eq!(class_of_text(&name, &none), Some(c), "{name}");
+        }
+        assert_eq!(rest_of((Family::Ipv6, Scope::Internet)), "*internet/ipv6");
+        for other in ["*", "*lan", "*lan/ipv5", "*moon/ipv4", "*lan/ipv4/x"] {
+            assert_eq!(class_of_text(other, &none), None, "{other}");
+        }
+        assert!(!is_rest("10.0.0.1"));
     }
 }

@@ -5,7 +5,7 @@
 use crate::output::{Cell, Format, Output, Rows, local_text, write_error};
 use nrec_model::error::Result;
 use nrec_model::names::{escape_bytes, escape_text};
-use nrec_model::scope::{Family, Networks, Scope, class_of_text};
+use nrec_model::scope::{Family, Networks, Scope, class_of_text, is_rest};
 use nrec_model::time::Window;
 use nrec_store::Reader;
 use nrec_store::procbytes::SampleBytes;
@@ -60,7 +60,7 @@ fn detail(win: &Stored, hosts: Option<&Networks>, p: i64) -> Vec<Detail> {
         if let Some(lan) = hosts {
             for ((q, addr), (rx, tx)) in &b.hosts {
                 if *q == p {
-                    let (k, class) = if addr == "*" {
+                    let (k, class) = if is_rest(addr) {
                         ("(other hosts)".to_string(), None)
                     } else {
                         let k = crate::output::unmap_v4(addr).to_string();

@@ -5,11 +5,12 @@
 use crate::output::units::pct;
 use nrec_model::error::Result;
 use nrec_model::names::{escape_bytes, escape_text};
+use nrec_model::scope::{Family, Networks, Scope, class_of_text, is_rest};
 use nrec_store::Reader;
 use nrec_store::rollup::Kind;
 use nrec_store::series::{DetailSeries, ProcSeries, Totals, TotalsLabels, Vector};
 use nrec_store::window::Sums;
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 
 /// The two sides of a window's equation (ARCHITECTURE.md §5 "Totals that hold"): the bytes
 /// the interfaces of each namespace carried, and the bytes credited to rows (processes,
@@ -113,6 +114,11 @@ pub enum By {
     Image,
     User,
     Pid,
+    /// The remote address's scope (`loopback`, `lan`, `internet`): a process's bytes by the
+    /// hosts it talked to
+    Scope,
+    /// The remote address's family (`ipv4`, `ipv6`)
+    Family,
 }
 
 impl By {
@@ -126,6 +132,8 @@ impl By {
             By::Image => "image",
             By::User => "user",
             By::Pid => "pid",
+            By::Scope => "scope",
+            By::Family => "family",
         }
     }
 }
@@ -195,7 +203,7 @@ pub fn detail_key(d: &DetailSeries) -> String {
     if !d.proto.is_empty() {
         return format!("{}/{}", d.proto, d.port);
     }
-    if d.addr == "*" {
+    if is_rest(&d.addr) {
         return "(other hosts)".to_string();
     }
     let addr = crate::output::unmap_v4(&d.addr);
@@ -246,7 +254,27 @@ pub fn proc_key(by: By, p: &ProcSeries) -> String {
                 .unwrap_or_else(|| "?".into()),
         },
         By::Pid => format!("{} {name}", p.pid),
+        // (a class, not a process: the ranker keys such rows by their hosts' class)
+        By::Scope | By::Family => name,
     }
+}
+
+/// The row of a class (`top-procs --by scope|family`); the hosts that have none (the
+/// classless rest of databases recorded before, an address that is none) are one row.
+fn class_key(by: By, class: Option<(Family, Scope)>) -> String {
+    match (by, class) {
+        (By::Family, Some((f, _))) => f.name().to_string(),
+        (_, Some((_, sc))) => sc.name().to_string(),
+        (_, None) => "(no class)".to_string(),
+    }
+}
+
+/// A ranking by traffic class: hosts classed with the config's networks, and the scope
+/// whose bytes are ranked (the others' are in the `(other …)` row, so rows still add up).
+#[derive(Clone, Copy)]
+pub struct Classes<'a> {
+    pub lan: &'a Networks,
+    pub scope: Option<Scope>,
 }
 
 /// Bytes (rx, tx) per network namespace name.
@@ -265,66 +293,87 @@ struct Member {
 
 /// The rows of a window's sums (the whole window's, or one bucket's of it): each process, port
 /// or host series folded into its row's key, worked out once for every window ranked.
+/// Processes ranked by traffic class (`--by scope|family`, `--scope`) are their host series:
+/// the bytes of a process are split by class only where its hosts are.
 pub(crate) struct Ranker<'a> {
     pub what: What,
     only: Option<&'a str>,
     members: Vec<Member>,
     labels: TotalsLabels,
+    /// The rows are host series (hosts, or processes by class).
+    of_hosts: bool,
 }
 
 impl<'a> Ranker<'a> {
-    /// Rows by `by` (processes) or by port or host, of container `only` when given.
+    /// Rows by `by` (processes) or by port or host, of container `only` when given; with
+    /// `classes`, processes and hosts ranked by traffic class (a member of another scope than
+    /// the one asked for is in the `(other …)` row).
     pub fn new(
         r: &Reader,
         procs: &[ProcSeries],
         what: What,
         by: By,
         only: Option<&'a str>,
+        classes: Option<Classes<'_>>,
     ) -> Result<Ranker<'a>> {
         let mut members = Vec::new();
-        match what {
-            What::Procs => {
-                for p in procs
-                    .iter()
-                    .filter(|p| only.is_none_or(|c| p.in_container(c)))
-                {
-                    members.push(Member {
-                        series: p.series,
-                        key: proc_key(by, p),
-                        netns: p.netns.clone(),
-                        comm: None,
-                        description: p.unit_description.clone().filter(|_| by == By::Unit),
-                        addr: None,
-                    });
-                }
-            }
-            What::Ports | What::Hosts => {
-                let of: Option<HashSet<i64>> = only.map(|c| {
-                    procs
-                        .iter()
-                        .filter(|p| p.in_container(c))
-                        .map(|p| p.process)
-                        .collect()
+        let by_class = matches!(by, By::Scope | By::Family);
+        let of_hosts = what == What::Hosts
+            || (what == What::Procs && (by_class || classes.is_some_and(|c| c.scope.is_some())));
+        let in_only = |p: &ProcSeries| only.is_none_or(|c| p.in_container(c));
+        if !of_hosts && what == What::Procs {
+            for p in procs.iter().filter(|p| in_only(p)) {
+                members.push(Member {
+                    series: p.series,
+                    key: proc_key(by, p),
+                    netns: p.netns.clone(),
+                    comm: None,
+                    description: p.unit_description.clone().filter(|_| by == By::Unit),
+                    addr: None,
                 });
-                let kind = if what == What::Ports {
-                    Kind::Port
-                } else {
-                    Kind::Host
-                };
-                for d in r.details(kind, None)? {
-                    if of.as_ref().is_some_and(|o| !o.contains(&d.process)) {
-                        continue;
-                    }
-                    let key = detail_key(&d);
-                    members.push(Member {
-                        series: d.series,
-                        key,
-                        netns: d.netns,
-                        comm: Some(escape_bytes(&d.comm)),
-                        description: None,
-                        addr: (kind == Kind::Host && d.addr != "*").then_some(d.addr),
-                    });
+            }
+        } else {
+            let by_process: HashMap<i64, &ProcSeries> =
+                procs.iter().map(|p| (p.process, p)).collect();
+            let kind = if what == What::Ports {
+                Kind::Port
+            } else {
+                Kind::Host
+            };
+            let none = Networks::default();
+            let lan = classes.map_or(&none, |c| c.lan);
+            for d in r.details(kind, None)? {
+                let p = by_process.get(&d.process).copied();
+                if only.is_some() && !p.is_some_and(in_only) {
+                    continue;
                 }
+                let class = (kind == Kind::Host)
+                    .then(|| class_of_text(&d.addr, lan))
+                    .flatten();
+                let key = match what {
+                    What::Procs if by_class => class_key(by, class),
+                    What::Procs => match p {
+                        Some(p) => proc_key(by, p),
+                        None => continue, // a host series without its process: not ranked
+                    },
+                    _ => detail_key(&d),
+                };
+                // a member of another scope than the one asked for is the rest
+                let other = classes
+                    .and_then(|c| c.scope)
+                    .is_some_and(|want| class.is_none_or(|(_, sc)| sc != want));
+                members.push(Member {
+                    series: d.series,
+                    key: if other {
+                        crate::top::other_key(what).to_string()
+                    } else {
+                        key
+                    },
+                    netns: d.netns,
+                    comm: (what != What::Procs).then(|| escape_bytes(&d.comm)),
+                    description: None,
+                    addr: (kind == Kind::Host && !is_rest(&d.addr)).then_some(d.addr),
+                });
             }
         }
         Ok(Ranker {
@@ -332,7 +381,19 @@ impl<'a> Ranker<'a> {
             only,
             members,
             labels: r.totals_labels()?,
+            of_hosts,
         })
+    }
+
+    /// Kinds a ranking reads: the rows' own, and what the balance and the coverage line need.
+    pub fn kinds(&self) -> [Kind; 5] {
+        let kind = match self.what {
+            What::Procs if self.of_hosts => Kind::Host,
+            What::Procs => Kind::Proc,
+            What::Ports => Kind::Port,
+            What::Hosts => Kind::Host,
+        };
+        [kind, Kind::Iface, Kind::Attrib, Kind::Time, Kind::Proc]
     }
 
     /// The rows of `sums` (unsorted; ports and hosts with the processes behind each, busiest
@@ -403,16 +464,6 @@ impl<'a> Ranker<'a> {
         };
         (entries, Balance::of(&iface_ns, &per_ns), t)
     }
-}
-
-/// Kinds a ranking reads: the rows' own, and what the balance and the coverage line need.
-pub fn kinds(what: What) -> [Kind; 5] {
-    let kind = match what {
-        What::Procs => Kind::Proc,
-        What::Ports => Kind::Port,
-        What::Hosts => Kind::Host,
-    };
-    [kind, Kind::Iface, Kind::Attrib, Kind::Time, Kind::Proc]
 }
 
 #[cfg(test)]

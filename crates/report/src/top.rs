@@ -7,7 +7,7 @@
 
 use crate::output::units::{bytes as size, pct};
 use crate::output::{Cell, Format, Output, Rows, write_error};
-use crate::rank::{Balance, By, Entry, Ranker, What, kinds, source, source_text};
+use crate::rank::{Balance, By, Classes, Entry, Ranker, What, source, source_text};
 use nrec_model::error::Result;
 use nrec_model::names::escape_text;
 use nrec_model::scope::{Family, Networks, Scope, class_of_text};
@@ -30,8 +30,8 @@ pub fn window_rows(
     (start, end): (i64, i64),
 ) -> Result<(Vec<WindowRow>, (u64, u64))> {
     let procs = r.procs()?;
-    let ranker = Ranker::new(r, &procs, what, by, None)?;
-    let sums = r.sums(&kinds(what), start, end)?;
+    let ranker = Ranker::new(r, &procs, what, by, None, None)?;
+    let sums = r.sums(&ranker.kinds(), start, end)?;
     let (entries, bal, _) = ranker.rank(&sums);
     let rows = entries
         .into_iter()
@@ -99,7 +99,7 @@ fn stack(
     layers.push(layer("(unattributed)", true));
     let mut sampled = vec![false; n];
     let each = r.sums_each(
-        &kinds(ranker.what),
+        &ranker.kinds(),
         &edges.windows(2).map(|w| (w[0], w[1])).collect::<Vec<_>>(),
     )?;
     for (i, sums) in each.iter().enumerate() {
@@ -147,6 +147,18 @@ pub struct Settings {
     pub scope: Option<Scope>,
 }
 
+impl Settings {
+    /// What the rows' bytes were counted as: processes ranked by traffic class are their
+    /// hosts' bytes (the source the coverage line names).
+    fn counted(&self) -> What {
+        let by_class = matches!(self.by, By::Scope | By::Family) || self.scope.is_some();
+        match self.what {
+            What::Procs if by_class => What::Hosts,
+            w => w,
+        }
+    }
+}
+
 /// A host row's address family and scope (None for other rows, `(other hosts)` among them).
 fn class(lan: &Networks, e: &Entry) -> Option<(Family, Scope)> {
     e.addr.as_deref().and_then(|a| class_of_text(a, lan))
@@ -184,7 +196,7 @@ impl Ranked {
     }
 }
 
-fn other_key(what: What) -> &'static str {
+pub(crate) fn other_key(what: What) -> &'static str {
     match what {
         What::Procs => "(other processes)",
         What::Ports => "(other ports)",
@@ -197,17 +209,14 @@ fn other_key(what: What) -> &'static str {
 /// ones tracked one by one) the rest is one `(other …)` row, so the rows always add up to
 /// the total.
 fn rank(r: &mut Reader, s: &Settings, ranker: &Ranker<'_>) -> Result<Ranked> {
-    let sums = r.sums(&kinds(s.what), s.window.start_ms(), s.window.end_ms())?;
+    let sums = r.sums(&ranker.kinds(), s.window.start_ms(), s.window.end_ms())?;
     // The rows' side of the equation per namespace, against the interfaces'.
     let (mut entries, bal, t) = ranker.rank(&sums);
     entries.sort_by(|a, b| (b.rx + b.tx).cmp(&(a.rx + a.tx)).then(a.key.cmp(&b.key)));
     let other_key = other_key(s.what);
-    // (with --scope, the hosts of other scopes, and those of none known, are the rest too)
-    let shown = |e: &Entry| {
-        e.key != other_key
-            && s.scope
-                .is_none_or(|want| class(&s.lan, e).is_some_and(|(_, sc)| sc == want))
-    };
+    // (with --scope, the ranker keyed the members of other scopes, and those of none known,
+    // as the rest)
+    let shown = |e: &Entry| e.key != other_key;
     let (mut ranked, mut rest): (Vec<Entry>, Vec<Entry>) = entries.into_iter().partition(shown);
     if ranked.len() > s.limit {
         rest.extend(ranked.split_off(s.limit));
@@ -249,7 +258,18 @@ fn rank(r: &mut Reader, s: &Settings, ranker: &Ranker<'_>) -> Result<Ranked> {
 /// format. Returns the coarsest data read (for the command's note on pruned raw samples).
 pub fn write(r: &mut Reader, s: &Settings, o: &mut Output<'_>) -> Result<Resolution> {
     let procs = r.procs()?;
-    let ranker = Ranker::new(r, &procs, s.what, s.by, s.container.as_deref())?;
+    let classes = Classes {
+        lan: &s.lan,
+        scope: s.scope,
+    };
+    let ranker = Ranker::new(
+        r,
+        &procs,
+        s.what,
+        s.by,
+        s.container.as_deref(),
+        Some(classes),
+    )?;
     let ranked = rank(r, s, &ranker)?;
     match o.format {
         Format::Svg | Format::Png => picture(r, s, &ranker, &ranked, o)?,
@@ -324,11 +344,11 @@ fn data(s: &Settings, k: &Ranked, o: &mut Output<'_>) -> Result<()> {
         "unsampled_namespaces": { "rx": bal.unsampled.0, "tx": bal.unsampled.1 },
         "total_bytes": whole,
         "coverage": k.coverage_pct() / 100.0,
-        "source": source(t, s.what),
+        "source": source(t, s.counted()),
         "ebpf_share": t.ebpf_share().unwrap_or(0.0),
         "edges": k.edges.describe(),
     });
-    if s.what == What::Hosts {
+    if s.what != What::Ports {
         body["scope"] = s
             .scope
             .map_or(serde_json::Value::Null, |sc| sc.name().into());
@@ -363,7 +383,7 @@ fn picture(
         "{:.1}% of {} (rx+tx, all namespaces) attributed; source: {}",
         k.coverage_pct(),
         size(k.whole()),
-        source(&k.t, s.what)
+        source(&k.t, s.counted())
     );
     let keys: Vec<String> = k.entries.iter().map(|e| e.key.clone()).collect();
     let window = (s.window.start_ms(), s.window.end_ms());
@@ -381,10 +401,12 @@ fn picture(
 /// The rows as a table, and the coverage line.
 fn table(s: &Settings, k: &Ranked, o: &mut Output<'_>) -> std::io::Result<()> {
     let what = s.what;
-    let head = match what {
-        What::Procs => "NAME",
-        What::Ports => "PORT",
-        What::Hosts => "HOST",
+    let head = match (what, s.by) {
+        (What::Procs, By::Scope) => "SCOPE",
+        (What::Procs, By::Family) => "FAMILY",
+        (What::Procs, _) => "NAME",
+        (What::Ports, _) => "PORT",
+        (What::Hosts, _) => "HOST",
     };
     let trailing = match what {
         What::Procs if described(s) => "  DESCRIPTION",
@@ -407,14 +429,18 @@ fn table(s: &Settings, k: &Ranked, o: &mut Output<'_>) -> std::io::Result<()> {
         },
         s.window.label,
         match (what, s.scope) {
-            (What::Procs, _) => "processes".to_string(),
+            (What::Procs, None) => "processes".to_string(),
             (What::Ports, _) => "ports".to_string(),
             (What::Hosts, None) => "hosts".to_string(),
-            // (the rows of other scopes are in (other hosts): the total is the same)
+            // (the rows of other scopes are in (other …): the total is the same)
+            (What::Procs, Some(sc)) => format!(
+                "processes (ranked: their bytes with {} hosts only)",
+                sc.name()
+            ),
             (What::Hosts, Some(sc)) => format!("hosts (ranked: {} only)", sc.name()),
         },
         both_sides(bal),
-        source_text(t, what),
+        source_text(t, s.counted()),
         if t.unowned_rx + t.unowned_tx > 0 {
             format!(
                 "; {} were on sockets with no known process",

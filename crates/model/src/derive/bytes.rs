@@ -112,13 +112,15 @@ impl<P: Ord + Copy> ProcBytes<P> {
 /// A remote address and its (rx, tx).
 type Host = (String, (u64, u64));
 
-/// How many remote addresses per process and interval are kept by name; the rest is '*'.
+/// How many remote addresses per process and interval are kept by name; the rest is one row
+/// per traffic class (`scope::rest_of`).
 pub(crate) const TOP_HOSTS: usize = 8;
 
 impl<P: Ord + Copy> ProcBytes<P> {
     /// Adds `hosts` (per process, remote address) cut to each process's [`TOP_HOSTS`] busiest
-    /// by name, the rest summed under '*' (what one namespace's sockets or flows store per
-    /// process and interval).
+    /// by name, the rest summed per traffic class (`*lan/ipv4`, classified with the built-in
+    /// networks; an address that is none, `*`): what one namespace's sockets, flows or
+    /// connections store per process and interval, so a process's bytes per class stay exact.
     pub(crate) fn add_top_hosts(&mut self, hosts: BTreeMap<(P, String), (u64, u64)>) {
         let mut per: BTreeMap<P, Vec<Host>> = BTreeMap::new();
         for ((p, addr), b) in hosts {
@@ -130,17 +132,15 @@ impl<P: Ord + Copy> ProcBytes<P> {
                     .cmp(&a.1.0.saturating_add(a.1.1))
                     .then(a.0.cmp(&b.0))
             });
-            let mut rest = (0u64, 0u64);
-            let many = v.len() > TOP_HOSTS;
+            let none = crate::scope::Networks::default();
             for (i, (addr, (rx, tx))) in v.into_iter().enumerate() {
                 if i < TOP_HOSTS {
                     self.add_host(p, &addr, rx, tx);
                 } else {
-                    add(&mut rest, rx, tx);
+                    let rest = crate::scope::class_of_text(&addr, &none)
+                        .map_or_else(|| "*".to_string(), crate::scope::rest_of);
+                    self.add_host(p, &rest, rx, tx);
                 }
-            }
-            if many {
-                self.add_host(p, "*", rest.0, rest.1);
             }
         }
     }
@@ -156,6 +156,9 @@ mod tests {
         for h in 0..10u64 {
             b.add_host(1, &format!("10.0.0.{h}"), h * 100, 0);
         }
+        // the rest keeps each class apart: an IPv6 internet host, and one that is no address
+        b.add_host(1, "2001:db8::1", 1, 0);
+        b.add_host(1, "bogus", 0, 1);
         b.add_proc(1, source::EBPF_TCP, 5, 6);
         b.add_proc(2, source::EBPF_TCP, 1, 1);
         // two keys that turn out to be one process: their bytes add
@@ -164,8 +167,14 @@ mod tests {
         let mut t: ProcBytes<i64> = ProcBytes::default();
         t.add_top_hosts(m.hosts.clone());
         let m = t;
-        assert_eq!(m.hosts.len(), 9);
-        assert_eq!(m.hosts[&(7, "*".to_string())], (100, 0), "10.0.0.0 and .1");
+        assert_eq!(m.hosts[&(7, "*internet/ipv6".to_string())], (1, 0));
+        assert_eq!(m.hosts[&(7, "*".to_string())], (0, 1));
+        assert_eq!(m.hosts.len(), 11);
+        assert_eq!(
+            m.hosts[&(7, "*lan/ipv4".to_string())],
+            (100, 0),
+            "10.0.0.0 and .1, one row of their class"
+        );
         assert!(m.hosts.contains_key(&(7, "10.0.0.9".to_string())));
         assert!(!m.hosts.contains_key(&(7, "10.0.0.1".to_string())));
         assert_eq!(source::name(source::of_ebpf_class(1)), "ebpf:udp");
