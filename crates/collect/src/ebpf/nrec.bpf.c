@@ -166,15 +166,16 @@ struct {
 // A UDP datagram's peer, noted by the thread about to send or receive it where the peer is
 // known (the cgroup hooks below: an unconnected send's destination, a received datagram's
 // source) and taken by the same thread's sock_send_length / sock_recv_length that follows:
-// an unconnected socket has no peer of its own. Keyed by thread (pid_tgid); LRU, so a note
-// nobody took never fills it.
+// an unconnected socket has no peer of its own. Keyed by thread (pid_tgid), rewritten and
+// taken in place (`fresh`); LRU, so exited threads' entries never fill it.
 struct peer {
 	__u8 addr[16];
 	__u16 rport; // host order
 	__u16 lport; // host order: the socket it is for (0: not known)
 	__u8 family; // 4 or 6
 	__u8 dir;    // 0 received, 1 sent
-	__u8 pad[2];
+	__u8 fresh;  // 1 until taken
+	__u8 pad;
 };
 
 struct {
@@ -321,7 +322,8 @@ static __always_inline void udp_peer(struct ckey *c, __u8 dir)
 	__u64 tid = bpf_get_current_pid_tgid();
 	struct peer *p = bpf_map_lookup_elem(&nrec_peers, &tid);
 	int own = c->rport != 0; // a connected socket
-	if (p && p->dir == dir && (p->lport == 0 || p->lport == c->lport) && (dir == 0 || !own)) {
+	if (p && p->fresh && p->dir == dir && (p->lport == 0 || p->lport == c->lport) &&
+	    (dir == 0 || !own)) {
 		c->family = p->family;
 		__builtin_memcpy(c->raddr, p->addr, 16);
 		c->rport = p->rport;
@@ -330,8 +332,9 @@ static __always_inline void udp_peer(struct ckey *c, __u8 dir)
 		__builtin_memset(c->raddr, 0, 16);
 		c->rport = 0;
 	}
+	// taken in place: an entry per thread stays (LRU), so a datagram costs no allocation
 	if (p)
-		bpf_map_delete_elem(&nrec_peers, &tid);
+		p->fresh = 0;
 }
 
 // Both tracepoints are TP_PROTO(struct sock *sk, int ret, int flags). Attached as
@@ -418,7 +421,13 @@ int nrec_recv(__u64 *ctx)
 static __always_inline void note_peer(struct peer *p)
 {
 	__u64 tid = bpf_get_current_pid_tgid();
-	bpf_map_update_elem(&nrec_peers, &tid, p, BPF_ANY);
+	p->fresh = 1;
+	// the thread's entry rewritten in place when it has one (no allocation per datagram)
+	struct peer *old = bpf_map_lookup_elem(&nrec_peers, &tid);
+	if (old)
+		*old = *p;
+	else
+		bpf_map_update_elem(&nrec_peers, &tid, p, BPF_ANY);
 }
 
 // The cgroup hooks of an unconnected UDP send (sendmsg4/6: the destination it was given)
