@@ -720,18 +720,24 @@ fn read_conns(open: &Open, cut: u32) -> Result<Conns, String> {
     })
 }
 
+/// The options of a batch call: none but the struct's size.
+fn batch_opts() -> libbpf_sys::bpf_map_batch_opts {
+    // the struct has padding fields on some platforms (not this one): keep the default fill
+    #[allow(clippy::needless_update)]
+    libbpf_sys::bpf_map_batch_opts {
+        sz: std::mem::size_of::<libbpf_sys::bpf_map_batch_opts>() as _,
+        elem_flags: 0,
+        flags: 0,
+        ..Default::default()
+    }
+}
+
 /// Deletes `keys` (each `key_size` bytes) from `map` in batches; the number deleted. A key
 /// already gone is not an error.
 fn delete_batch(map: &MapHandle, keys: &[u8], key_size: usize) -> Result<usize, String> {
     use std::os::fd::{AsFd, AsRawFd};
     let fd = map.as_fd().as_raw_fd();
-    #[allow(clippy::needless_update)]
-    let opts = libbpf_sys::bpf_map_batch_opts {
-        sz: std::mem::size_of::<libbpf_sys::bpf_map_batch_opts>() as _,
-        elem_flags: 0,
-        flags: 0,
-        ..Default::default()
-    };
+    let opts = batch_opts();
     let mut n = 0;
     for chunk in keys.chunks(key_size * 4096) {
         let mut count = u32::try_from(chunk.len() / key_size).unwrap_or(0);
@@ -772,14 +778,7 @@ fn read_batches(
 ) -> Result<(), String> {
     use std::os::fd::{AsFd, AsRawFd};
     let fd = map.as_fd().as_raw_fd();
-    // the struct has padding fields on some platforms (not this one): keep the default fill
-    #[allow(clippy::needless_update)]
-    let opts = libbpf_sys::bpf_map_batch_opts {
-        sz: std::mem::size_of::<libbpf_sys::bpf_map_batch_opts>() as _,
-        elem_flags: 0,
-        flags: 0,
-        ..Default::default()
-    };
+    let opts = batch_opts();
     let mut batch: usize = 1024;
     let mut keys = vec![0u8; key_size * batch];
     let mut vals = vec![0u8; value_size * batch];

@@ -588,6 +588,26 @@ mod tests {
         }
     }
 
+    /// The baseline of sample `id` (60 s before the test's sample, same boot) with its eBPF
+    /// reading `ebpf` (of map generation 5, the readings' own).
+    fn base_after(id: i64, ebpf: ebpf::Base) -> Baseline {
+        Baseline {
+            last: Some(iface::Last {
+                id,
+                mono_ms: 0,
+                ts_ms: 940_000,
+                boot_id: "b".into(),
+            }),
+            ifaces: Vec::new(),
+            namespaces: HashMap::new(),
+            ebpf: Some(ebpf::Base {
+                sample: id,
+                generation: 5,
+                ..ebpf
+            }),
+        }
+    }
+
     /// Two samples through prepare → wanted → finish: the owners asked for are exactly the
     /// sockets without a known owner; with eBPF covering the interval the processes' bytes
     /// are eBPF's and the sockets still give ports and hosts.
@@ -638,21 +658,7 @@ mod tests {
             conns: None,
         };
         let s = sample(vec![ns], Some(reading));
-        let mut base = Baseline {
-            last: Some(iface::Last {
-                id: 41,
-                mono_ms: 0,
-                ts_ms: 940_000,
-                boot_id: "b".into(),
-            }),
-            ifaces: Vec::new(),
-            namespaces: HashMap::new(),
-            ebpf: Some(ebpf::Base {
-                sample: 41,
-                generation: 5,
-                ..Default::default()
-            }),
-        };
+        let mut base = base_after(41, ebpf::Base::default());
         base.namespaces.insert(
             (7, b"root".to_vec()),
             NsBaseline {
@@ -771,23 +777,14 @@ mod tests {
             ..Default::default()
         };
         let s = sample(vec![ns], Some(reading));
-        let mut base = Baseline {
-            last: Some(iface::Last {
-                id: 41,
-                mono_ms: 0,
-                ts_ms: 940_000,
-                boot_id: "b".into(),
-            }),
-            ifaces: Vec::new(),
-            namespaces: HashMap::new(),
-            ebpf: Some(ebpf::Base {
-                sample: 41,
-                generation: 5,
-                // "quiet" moved its 70 bytes before the last reading, after its cut
+        // "quiet" moved its 70 bytes before the last reading, after its cut
+        let mut base = base_after(
+            41,
+            ebpf::Base {
                 entries: vec![(quiet, [0, 70, 0, 0, 0, 0])],
                 ..Default::default()
-            }),
-        };
+            },
+        );
         base.namespaces.insert(
             (7, b"root".to_vec()),
             NsBaseline {
