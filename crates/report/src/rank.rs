@@ -213,6 +213,16 @@ pub fn detail_key(d: &DetailSeries) -> String {
     }
 }
 
+/// The row of everything past the ranked rows (and, ranked by traffic class, of the other
+/// classes).
+pub(crate) fn other_key(what: What) -> &'static str {
+    match what {
+        What::Procs => "(other processes)",
+        What::Ports => "(other ports)",
+        What::Hosts => "(other hosts)",
+    }
+}
+
 /// The row a process series is, by `by`.
 pub fn proc_key(by: By, p: &ProcSeries) -> String {
     let name = escape_bytes(&p.comm);
@@ -365,7 +375,7 @@ impl<'a> Ranker<'a> {
                 members.push(Member {
                     series: d.series,
                     key: if other {
-                        crate::top::other_key(what).to_string()
+                        other_key(what).to_string()
                     } else {
                         key
                     },

@@ -7,7 +7,7 @@
 
 use crate::output::units::{bytes as size, pct};
 use crate::output::{Cell, Format, Output, Rows, write_error};
-use crate::rank::{Balance, By, Classes, Entry, Ranker, What, source, source_text};
+use crate::rank::{Balance, By, Classes, Entry, Ranker, What, other_key, source, source_text};
 use nrec_model::error::Result;
 use nrec_model::names::escape_text;
 use nrec_model::scope::{Family, Networks, Scope, class_of_text};
@@ -193,14 +193,6 @@ impl Ranked {
     }
     fn coverage_pct(&self) -> f64 {
         self.bal.coverage().unwrap_or(0.0) * 100.0
-    }
-}
-
-pub(crate) fn other_key(what: What) -> &'static str {
-    match what {
-        What::Procs => "(other processes)",
-        What::Ports => "(other ports)",
-        What::Hosts => "(other hosts)",
     }
 }
 
