@@ -6,6 +6,7 @@
 #   PCAP=1 sudo benches/ebpf.sh          # also the pcap fallback (builds --features pcap)
 #   ONLY_DAEMON=1 sudo benches/ebpf.sh   # only the daemon measurement
 #   ONLY_IPERF=1 CASES="tcp:128K udp:1400" ROUNDS=8 sudo benches/ebpf.sh   # only iperf3
+#   NREC_BASE=/path/to/previous/nrec ONLY_CALLS=1 sudo benches/ebpf.sh  # per call, beside another build
 #
 # 1. Throughput of iperf3 over a veth pair between two namespaces this script creates:
 #    no accounting, eBPF loaded (and, with PCAP=1, the pcap fallback capturing), alternating
@@ -52,7 +53,7 @@ for n in "$A" "$B"; do ip -n "$n" link set lo up; done
 ip -n "$A" link set vbA$$ up; ip -n "$B" link set vbB$$ up
 
 echo "host: $(uname -r), $(nproc) CPUs; iperf3 $(iperf3 --version | head -1 | cut -d' ' -f2)"
-if [ "${ONLY_DAEMON:-0}" != 1 ]; then
+if [ "${ONLY_DAEMON:-0}" != 1 ] && [ "${ONLY_CALLS:-0}" != 1 ]; then
 echo
 echo "== 1. iperf3 over veth between two namespaces, ${ROUNDS} alternating rounds of 5 s per mode =="
 modes="none ebpf"
@@ -69,8 +70,10 @@ run_iperf() { # $1 = case: tcp:LEN (TCP, writes of LEN) or udp:LEN (UDP datagram
 set_mode() {
   "$NREC" setup --remove -q >/dev/null
   [ -n "${PCAPD:-}" ] && { kill "$PCAPD"; wait "$PCAPD" 2>/dev/null || true; PCAPD=; }
+  [ -n "${NREC_BASE:-}" ] && { "$NREC_BASE" setup --remove -q >/dev/null 2>&1 || true; }
   case $1 in
     ebpf) "$NREC" setup -q ;;
+    base) "$NREC_BASE" setup -q ;;
     pcap) NREC_EBPF=off NREC_PCAP=force "$NREC_PCAP" --db "$W/pcap.db" daemon --interval 10s -q &
           PCAPD=$!; PIDS+=("$PCAPD"); sleep 1 ;;
   esac
@@ -101,34 +104,57 @@ EOF
 done
 
 [ "${ONLY_IPERF:-0}" = 1 ] && exit 0
+fi # ONLY_CALLS skips the iperf3 part
+if [ "${ONLY_DAEMON:-0}" != 1 ]; then
 echo
-echo "== 1b. cost per send call: 300 000 UDP sends of 1 KiB on loopback, CPU per call, 6 alternating rounds =="
+echo "== 1b. cost per call: 200 000 sends of 1 KiB on loopback each (UDP connected, UDP sendto, TCP), CPU per call, 6 alternating rounds =="
+# NREC_BASE=OLD_NREC: also another build's program, loaded in its turn (ratios in one run)
+call_modes="none ebpf"
+[ -n "${NREC_BASE:-}" ] && call_modes="none base ebpf"
 : > "$W/calls"
 for r in $(seq 6); do
-  for m in none ebpf; do
+  for m in $call_modes; do
     set_mode "$m"
-    python3 - "$m" >> "$W/calls" <<'EOF'
+    python3 - "$m" >> "$W/calls" <<'EOF2'
 import resource, socket, sys
+n = 200_000
+def cpu():
+    a = resource.getrusage(resource.RUSAGE_SELF); return a.ru_utime + a.ru_stime
 rx = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); rx.bind(("127.0.0.1", 0))
 tx = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); tx.connect(rx.getsockname())
-buf = b"x" * 1024; n = 300_000
-b = resource.getrusage(resource.RUSAGE_SELF)
-for _ in range(n):
-    tx.send(buf)
-a = resource.getrusage(resource.RUSAGE_SELF)
-print(sys.argv[1], ((a.ru_utime - b.ru_utime) + (a.ru_stime - b.ru_stime)) / n * 1e9)
-EOF
+u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); addr = rx.getsockname()
+buf = b"x" * 1024
+c0 = cpu()
+for _ in range(n): tx.send(buf)
+c1 = cpu()
+for _ in range(n): u.sendto(buf, addr)
+c2 = cpu()
+l = socket.socket(); l.bind(("127.0.0.1", 0)); l.listen(1)
+t = socket.create_connection(l.getsockname()); s, _ = l.accept(); s.setblocking(False)
+c3 = cpu()
+for i in range(n):
+    t.send(buf)
+    if i % 16 == 15:
+        try:
+            while s.recv(1 << 20): pass
+        except BlockingIOError: pass
+c4 = cpu()
+print(sys.argv[1], (c1 - c0) / n * 1e9, (c2 - c1) / n * 1e9, (c4 - c3) / n * 1e9)
+EOF2
   done
 done
 set_mode none
-python3 - "$W/calls" <<'EOF'
+python3 - "$W/calls" <<'EOF2'
 import statistics, sys
 by = {}
 for l in open(sys.argv[1]):
-    m, v = l.split(); by.setdefault(m, []).append(float(v))
-n, e = statistics.mean(by["none"]), statistics.mean(by["ebpf"])
-print(f"  none {n:7.0f} ns per send (±{statistics.stdev(by['none']):.0f}), ebpf {e:7.0f} ns (±{statistics.stdev(by['ebpf']):.0f}): eBPF adds {e - n:.0f} ns per call ({100 * (e - n) / n:.1f} %)")
-EOF
+    m, *v = l.split(); by.setdefault(m, []).append([float(x) for x in v])
+for i, nm in enumerate(["UDP send, connected", "UDP sendto, unconnected", "TCP send (+recv per 16)"]):
+    med = {m: statistics.median(r[i] for r in rows) for m, rows in by.items()}
+    extra = "".join(f"  {m} +{med[m] - med['none']:.0f} ns" for m in med if m != "none")
+    print(f"  {nm:25s} none {med['none']:6.0f} ns per call;{extra}")
+EOF2
+[ "${ONLY_CALLS:-0}" = 1 ] && exit 0
 
 echo
 echo "== 2. one timer-mode record: CPU (user+sys), 60 interleaved runs =="

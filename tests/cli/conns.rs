@@ -65,7 +65,10 @@ for i in range(M):
     else:
         utx += s.sendto(payload, (peer, 7002)); urx += len(s.recvfrom(65536)[0])
     s.close()
-print(json.dumps([rx, tx, urx, utx]))
+# a datagram read without asking who sent it: no peer known, its bytes keep their port
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.settimeout(20)
+utx += s.sendto(b"n" * 999, (peer, 7002)); blind = len(s.recv(65536)); lport = s.getsockname()[1]
+print(json.dumps([rx, tx, urx, utx, blind, lport]))
 "#;
 
 /// (name → (rx, tx)) of a `top-*` JSON document's rows, and the document.
@@ -95,7 +98,7 @@ fn short_connections_and_udp_are_credited_to_their_ports_and_hosts_exactly() {
     const M: usize = 40;
     env.record_live(); // the baseline: the counting starts here
     let mut server = python_in(Some(&b))
-        .args(["-c", SERVER, &N.to_string(), &M.to_string()])
+        .args(["-c", SERVER, &N.to_string(), &(M + 1).to_string()])
         .stdout(std::process::Stdio::piped())
         .spawn()
         .expect("python3 serves");
@@ -110,6 +113,8 @@ fn short_connections_and_udp_are_credited_to_their_ports_and_hosts_exactly() {
     let srv: Vec<u64> = serde_json::from_str(&lines.next().unwrap().unwrap()).unwrap();
     assert!(server.wait().unwrap().success());
     let (tcp_rx, tcp_tx, udp_rx, udp_tx) = (cli[0], cli[1], cli[2], cli[3]);
+    let (blind, blind_port) = (cli[4], cli[5]);
+    assert_eq!(blind, 999 / 2 + 1, "the last answer read with recv()");
     assert_eq!(tcp_rx, 3000 * N as u64, "every answer read");
     env.record_live();
 
@@ -122,11 +127,18 @@ fn short_connections_and_udp_are_credited_to_their_ports_and_hosts_exactly() {
         "TCP: the clients' and the server's calls, to the byte: {ports:?}"
     );
     assert_eq!(srv[0], tcp_tx + udp_tx, "the server got every byte sent");
-    assert_eq!(srv[1], tcp_rx + udp_rx, "and sent every byte read");
+    assert_eq!(srv[1], tcp_rx + udp_rx + blind, "and sent every byte read");
     assert_eq!(
         ports.get("udp/7002").copied(),
-        Some((udp_rx + udp_tx, udp_tx + udp_rx)),
+        Some((udp_rx + udp_tx, udp_tx + udp_rx + blind)),
         "UDP, connected and sendto: {ports:?}"
+    );
+    // the answer read without its sender: on the reader's own port, on no host — explicit,
+    // never dropped
+    assert_eq!(
+        ports.get(&format!("udp/{blind_port}")).copied(),
+        Some((blind, 0)),
+        "{ports:?}"
     );
     let (hosts, doc) = rows_of(&env, &["top-hosts"]);
     assert_eq!(doc["source"], "ebpf", "{doc}");
