@@ -572,7 +572,7 @@ fn ports(s: &Scrape<'_>, day_ago: &nrec_store::window::Sums, m: &Bounds) -> Resu
         "nrec_port_receive_bytes",
         Type::Counter,
         Some("bytes"),
-        "Bytes received by processes on this local service port (TCP, sock_diag), all time; the busiest of the last 24 h are exposed",
+        "Bytes received by processes on this service port (TCP; UDP too where eBPF counts per connection), all time; the busiest of the last 24 h are exposed",
     );
     let mut tx = Family::new(
         "nrec_port_transmit_bytes",
