@@ -408,6 +408,10 @@ pub struct SummaryArgs {
     /// name from /etc/services (https)
     #[arg(long, value_name = "PORT", add = crate::complete::values::ports())]
     pub port: Option<String>,
+    /// The bytes with hosts of this scope instead of the interfaces (every process, or the
+    /// --proc NAME): internet is what crossed the uplink, as a `scope` quota counts it
+    #[arg(long, value_enum, conflicts_with_all = ["port", "iface", "container"])]
+    pub scope: Option<ScopeArg>,
     /// Only these interfaces (comma-separated), named as reports print them: `eth0` is the
     /// host's, `eth0@NETNS` a namespace's; shell patterns on each part (`veth*`, `*@*`)
     #[arg(short = 'i', long, value_delimiter = ',', value_name = "IFACE", add = crate::complete::values::ifaces())]

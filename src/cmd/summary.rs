@@ -29,6 +29,14 @@ pub fn run(args: &SummaryArgs, g: &Global, out: &mut dyn Write) -> Result<()> {
         None
     };
     let subject = match (&args.proc, args.port.as_deref()) {
+        _ if args.scope.is_some() => Subject::Scope {
+            scope: args
+                .scope
+                .map(Into::into)
+                .unwrap_or(nrec_model::scope::Scope::Internet),
+            lan: crate::config::Config::load(g.config.as_deref())?.lan,
+            proc: args.proc.as_ref().map(|n| n.as_bytes().to_vec()),
+        },
         (Some(name), _) => Subject::Proc(name.as_bytes().to_vec()),
         (None, Some(p)) => Subject::Port(service_port(p)?),
         (None, None) => Subject::Ifaces(IfaceFilter::new(

@@ -348,6 +348,24 @@ fn each_traffic_class_is_exact_and_a_listed_network_is_lan() {
         Some(moved[&lan4] + moved[&lan6]),
         "{rows:?}"
     );
+    // summary --scope: vnStat's views of what crossed the uplink, the same bytes
+    let out = env
+        .cmd(&[
+            "summary", "--scope", "internet", "--proc", "sccli", "--format", "json",
+        ])
+        .env("NREC_NOW", jiff::Timestamp::now().to_string())
+        .output()
+        .unwrap();
+    assert_success(&out);
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let today = v["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["period"] == "today")
+        .unwrap_or_else(|| panic!("{v}"));
+    assert_eq!(today["scope"], "internet (sccli)", "{v}");
+    assert_eq!(today["total_bytes"], moved[&net4], "{v}");
     // a quota on what crossed the uplink counts the internet bytes only: at exactly them
     // it is reached, one byte more and it is not
     let net = moved[&net4];

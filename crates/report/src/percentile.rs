@@ -300,6 +300,7 @@ pub fn write(r: &mut Reader, s: &Settings, o: &mut Output<'_>) -> Result<Notes> 
         Subject::Ifaces(_) => "iface",
         Subject::Proc(_) => "process",
         Subject::Port(_) => "port",
+        Subject::Scope { .. } => "scope",
     };
     let pct = s.pct;
     let io = write_error;

@@ -11,6 +11,7 @@ use jiff::{Timestamp, ToSpan, Zoned};
 use nrec_model::error::{Error, Result};
 use nrec_model::filter::IfaceFilter;
 use nrec_model::names::escape_bytes;
+use nrec_model::scope::{Networks, Scope, class_of_text};
 use nrec_model::time::MonthStart;
 use nrec_model::time::{DAY_MS, day_start};
 use nrec_store::Reader;
@@ -68,6 +69,13 @@ pub enum Subject {
     Proc(Vec<u8>),
     /// One service port.
     Port(u16),
+    /// The bytes with hosts of one scope (classed with `lan`): every process's, or those of
+    /// the processes named `proc`.
+    Scope {
+        scope: Scope,
+        lan: Networks,
+        proc: Option<Vec<u8>>,
+    },
 }
 
 /// What `nrec summary` shows.
@@ -312,6 +320,7 @@ fn data(sum: &Summed, tz: &TimeZone, o: &mut Output<'_>) -> Result<()> {
     let key_column = match sum.kind {
         Kind::Iface => "iface",
         Kind::Proc => "process",
+        Kind::Host => "scope",
         _ => "port",
     };
     let mut rows = Rows::new(&[
@@ -353,6 +362,7 @@ fn table(sum: &Summed, o: &mut Output<'_>) -> std::io::Result<()> {
     let head = match sum.kind {
         Kind::Iface => "IFACE",
         Kind::Proc => "PROCESS",
+        Kind::Host => "SCOPE",
         _ => "PORT",
     };
     let out = o.text();
@@ -494,6 +504,20 @@ pub(crate) fn series_labels(
                 out.insert(d.series, format!("{}/{}", d.proto, d.port));
             }
             return Ok((Kind::Port, out));
+        }
+        Subject::Scope { scope, lan, proc } => {
+            let label = match proc {
+                Some(name) => format!("{} ({})", scope.name(), escape_bytes(name)),
+                None => scope.name().to_string(),
+            };
+            for d in r.details(Kind::Host, None)? {
+                let ours = proc.as_ref().is_none_or(|n| &d.comm == n);
+                let class = class_of_text(&d.addr, lan);
+                if ours && class.is_some_and(|(_, sc)| sc == *scope) {
+                    out.insert(d.series, label.clone());
+                }
+            }
+            return Ok((Kind::Host, out));
         }
         Subject::Ifaces(f) => f,
     };
