@@ -30,13 +30,21 @@ pub fn service_port(lport: u16, rport: u16, local_listens: bool) -> u16 {
 /// knows — its bytes stay unattributed), protocol and service port, and per process and
 /// remote address (each process's busiest hosts by name, the rest as one row, as sampled
 /// hosts are). `listening`: per namespace inode, the (protocol, port) pairs it listens on.
-pub fn credit<P: Ord + Copy>(
+pub fn credit<P: Ord + Copy + std::hash::Hash>(
     conns: &Conns,
     listening: &HashMap<u64, HashSet<(&str, u16)>>,
     mut proc: impl FnMut(&Key) -> Option<P>,
     bytes: &mut ProcBytes<P>,
 ) {
-    let mut hosts: BTreeMap<(P, String), (u64, u64)> = BTreeMap::new();
+    // summed per port and per host first: thousands of connections share a few of each, and
+    // the rows' names are made once per row, not per connection
+    let mut ports: HashMap<(P, &'static str, u16), (u64, u64)> = HashMap::new();
+    let mut peers: HashMap<(P, std::net::IpAddr), (u64, u64)> = HashMap::new();
+    let mut who: HashMap<Key, Option<P>> = HashMap::new();
+    let add = |e: &mut (u64, u64), rx: u64, tx: u64| {
+        e.0 = e.0.saturating_add(rx);
+        e.1 = e.1.saturating_add(tx);
+    };
     for (c, (rx, tx)) in &conns.entries {
         let Some(proto) = c.proto_name() else {
             continue; // never written by the program: not a connection of ours
@@ -49,17 +57,26 @@ pub fn credit<P: Ord + Copy>(
         if rx.saturating_add(*tx) == 0 {
             continue;
         }
-        let Some(p) = proc(&c.process) else { continue };
+        // (a process named once: thousands of its connections would each clone its owner)
+        let Some(p) = *who.entry(c.process).or_insert_with(|| proc(&c.process)) else {
+            continue;
+        };
         let listens = listening
             .get(&u64::from(c.process.netns))
             .is_some_and(|l| l.contains(&(proto, c.lport)));
         let port = service_port(c.lport, c.rport, listens);
-        bytes.add_port(p, proto, i64::from(port), *rx, *tx);
-        let Some(remote) = remote else { continue };
-        let e = hosts.entry((p, remote.to_string())).or_default();
-        e.0 = e.0.saturating_add(*rx);
-        e.1 = e.1.saturating_add(*tx);
+        add(ports.entry((p, proto, port)).or_default(), *rx, *tx);
+        if let Some(remote) = remote {
+            add(peers.entry((p, remote)).or_default(), *rx, *tx);
+        }
     }
+    for ((p, proto, port), (rx, tx)) in ports {
+        bytes.add_port(p, proto, i64::from(port), rx, tx);
+    }
+    let hosts: BTreeMap<(P, String), (u64, u64)> = peers
+        .into_iter()
+        .map(|((p, a), b)| ((p, a.to_string()), b))
+        .collect();
     bytes.add_top_hosts(hosts);
 }
 

@@ -335,15 +335,13 @@ impl<'s> Prepared<'s> {
             // a connection's process that moved nothing since the reading before (its bytes
             // of the cut were moved between that reading and its cut): named all the same
             if let Some(c) = self.conns() {
-                let moved: HashSet<Key> = e.moved.iter().map(|m| *m.0).collect();
-                let mut more: Vec<Key> = c
-                    .entries
-                    .iter()
-                    .map(|(k, _)| k.process)
-                    .filter(|k| !moved.contains(k))
+                // (each process once: its connections are many; `moved` is in key order)
+                let procs: HashSet<Key> = c.entries.iter().map(|(k, _)| k.process).collect();
+                let mut more: Vec<Key> = procs
+                    .into_iter()
+                    .filter(|k| e.moved.binary_search_by(|m| m.0.cmp(k)).is_err())
                     .collect();
                 more.sort_unstable();
-                more.dedup();
                 for k in more {
                     if let Ok(i) = e.sorted.binary_search_by(|s| s.0.cmp(&k)) {
                         w.ebpf.push((k, e.sorted[i].1.clone()));
