@@ -778,7 +778,7 @@ fn ebpf_probe(pins: &nrec_collect::ebpf::Pins) -> EbpfProbe {
                 if st.udp_peers {
                     "UDP peers from the cgroup hooks"
                 } else {
-                    "no unified cgroup hierarchy: the peers of unconnected UDP sockets are not known"
+                    "the UDP address hooks are not attached (no unified cgroup hierarchy, or not allowed): the peers of unconnected UDP sockets are not known"
                 }
             );
             p.conns = Some(json!({

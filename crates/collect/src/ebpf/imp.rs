@@ -318,29 +318,38 @@ impl Pins {
             // too, but need BPF trampolines, which a kernel under lockdown refuses; these
             // hooks are plain cgroup programs. Without a unified hierarchy the peers of
             // unconnected sockets are not known (their bytes keep their ports).
-            let root = cgroup2_root();
-            if let Some(root) = &root {
-                let cg = std::fs::File::open(root)
-                    .map_err(|e| format!("opening the cgroup root {}: {e}", root.display()))?;
+            // Hooks that cannot be attached (no unified hierarchy, a cgroup root this process
+            // may not attach to) cost the peers of unconnected UDP sockets, never the rest of
+            // the counting: `status` says which.
+            let hooked = cgroup2_root().is_some_and(|root| {
                 use std::os::fd::AsRawFd;
-                for (prog, name, what) in [
-                    (&skel.progs.nrec_send4, "send4", "sendmsg4"),
-                    (&skel.progs.nrec_send6, "send6", "sendmsg6"),
-                    (&skel.progs.nrec_recv4, "recv4", "recvmsg4"),
-                    (&skel.progs.nrec_recv6, "recv6", "recvmsg6"),
-                ] {
-                    let mut link = prog.attach_cgroup(cg.as_raw_fd()).map_err(|e| {
-                        explain(&format!("attaching to the cgroup hook {what}"), &e)
-                    })?;
-                    link.pin(dir.join(name))
-                        .map_err(|e| explain(&format!("pinning the {what} link"), &e))?;
+                let Ok(cg) = std::fs::File::open(&root) else {
+                    return false;
+                };
+                let all = [
+                    (&skel.progs.nrec_send4, "send4"),
+                    (&skel.progs.nrec_send6, "send6"),
+                    (&skel.progs.nrec_recv4, "recv4"),
+                    (&skel.progs.nrec_recv6, "recv6"),
+                ]
+                .into_iter()
+                .all(|(prog, name)| {
+                    prog.attach_cgroup(cg.as_raw_fd())
+                        .and_then(|mut link| link.pin(dir.join(name)))
+                        .is_ok()
+                });
+                if !all {
+                    for name in CGROUP_LINKS {
+                        let _ = std::fs::remove_file(dir.join(name));
+                    }
                 }
-            }
+                all
+            });
             skel.maps
                 .nrec_state
                 .update(
                     &CGROUP_HOOKS.to_ne_bytes(),
-                    &u64::from(root.is_some()).to_ne_bytes(),
+                    &u64::from(hooked).to_ne_bytes(),
                     MapFlags::ANY,
                 )
                 .map_err(|e| explain("noting the cgroup hooks", &e))?;
