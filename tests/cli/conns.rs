@@ -71,17 +71,6 @@ utx += s.sendto(b"n" * 999, (peer, 7002)); blind = len(s.recv(65536)); lport = s
 print(json.dumps([rx, tx, urx, utx, blind, lport]))
 "#;
 
-/// (name → (rx, tx)) of a `top-*` JSON document's rows, and the document.
-fn rows_of(
-    env: &Env,
-    args: &[&str],
-) -> (
-    std::collections::HashMap<String, (u64, u64)>,
-    serde_json::Value,
-) {
-    top_json(env, args)
-}
-
 #[test]
 fn short_connections_and_udp_are_credited_to_their_ports_and_hosts_exactly() {
     let env = Env::with_ebpf();
@@ -119,7 +108,7 @@ fn short_connections_and_udp_are_credited_to_their_ports_and_hosts_exactly() {
     env.record_live();
 
     // every connection opened and closed between the two records: sampled sockets saw none
-    let (ports, doc) = rows_of(&env, &["top-ports"]);
+    let (ports, doc) = top_json(&env, &["top-ports"]);
     assert_eq!(doc["source"], "ebpf", "{doc}");
     assert_eq!(
         ports.get("tcp/7001").copied(),
@@ -140,7 +129,7 @@ fn short_connections_and_udp_are_credited_to_their_ports_and_hosts_exactly() {
         Some((blind, 0)),
         "{ports:?}"
     );
-    let (hosts, doc) = rows_of(&env, &["top-hosts"]);
+    let (hosts, doc) = top_json(&env, &["top-hosts"]);
     assert_eq!(doc["source"], "ebpf", "{doc}");
     assert_eq!(
         hosts.get(&format!("{addr_b}@{a}")).copied(),
@@ -162,7 +151,7 @@ fn short_connections_and_udp_are_credited_to_their_ports_and_hosts_exactly() {
             .map(|r| r["processes"].to_string())
             .unwrap_or_default()
     };
-    let (_, doc) = rows_of(&env, &["top-ports"]);
+    let (_, doc) = top_json(&env, &["top-ports"]);
     let p = procs(&doc, "tcp/7001");
     assert!(p.contains("cncli") && p.contains("cnsrv"), "{p}");
     let p = procs(&doc, "udp/7002");
@@ -282,7 +271,7 @@ fn each_traffic_class_is_exact_and_a_listed_network_is_lan() {
     let ours = |name: &str| name.ends_with(&format!("@{a}")) || name.ends_with(&format!("@{b}"));
     let scope_total = |extra: &[&str], scope: &str| -> u64 {
         let args = [&["top-hosts", "--scope", scope][..], extra].concat();
-        let (rows, doc) = rows_of(&env, &args);
+        let (rows, doc) = top_json(&env, &args);
         assert_eq!(doc["source"], "ebpf", "{doc}");
         let classed: Vec<&serde_json::Value> = doc["rows"].as_array().unwrap().iter().collect();
         for r in &classed {
@@ -302,7 +291,7 @@ fn each_traffic_class_is_exact_and_a_listed_network_is_lan() {
     assert_eq!(scope_total(&[], "lan"), want(&[&lan4, &lan6]), "{moved:?}");
     assert_eq!(scope_total(&[], "internet"), want(&[&net4]), "{moved:?}");
     // each family exact too: the IPv6 peers' rows
-    let (hosts, doc) = rows_of(&env, &["top-hosts"]);
+    let (hosts, doc) = top_json(&env, &["top-hosts"]);
     let fam = |name: &str| {
         doc["rows"]
             .as_array()
@@ -330,34 +319,29 @@ fn each_traffic_class_is_exact_and_a_listed_network_is_lan() {
     assert_eq!(scope_total(&c, "lan"), want(&[&lan4, &lan6, &net4]));
 
     // top-procs splits the client's bytes by the hosts' class, each exact
-    let (by_scope, _) = rows_of(
+    let (by_scope, _) = top_json(
         &env,
         &["top-procs", "--by", "scope", "--container", "nonesuch"],
     );
     assert!(by_scope.keys().all(|k| k.starts_with('(')), "{by_scope:?}");
-    let (rows, doc) = rows_of(&env, &["top-procs", "--scope", "internet"]);
+    let (rows, doc) = top_json(&env, &["top-procs", "--scope", "internet"]);
     assert_eq!(doc["scope"], "internet", "{doc}");
     assert_eq!(
         rows.get("sccli").map(|(r, t)| r + t),
         Some(moved[&net4]),
         "{rows:?}"
     );
-    let (rows, _) = rows_of(&env, &["top-procs", "--scope", "lan"]);
+    let (rows, _) = top_json(&env, &["top-procs", "--scope", "lan"]);
     assert_eq!(
         rows.get("sccli").map(|(r, t)| r + t),
         Some(moved[&lan4] + moved[&lan6]),
         "{rows:?}"
     );
     // summary --scope: vnStat's views of what crossed the uplink, the same bytes
-    let out = env
-        .cmd(&[
-            "summary", "--scope", "internet", "--proc", "sccli", "--format", "json",
-        ])
-        .env("NREC_NOW", jiff::Timestamp::now().to_string())
-        .output()
-        .unwrap();
-    assert_success(&out);
-    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let out = env.now_ok(&[
+        "summary", "--scope", "internet", "--proc", "sccli", "--format", "json",
+    ]);
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
     let today = v["rows"]
         .as_array()
         .unwrap()
