@@ -932,6 +932,9 @@ fn the_selection_follows_its_row_and_the_charts_fit_the_terminal() {
         assert!(s.contains(whole), "help line {whole:?} cut:\n{s}");
     }
     tmux.run(&["send-keys", "-t", "t", "Escape"]);
+    // the box is gone before the next key: an Escape and a `3` read together are Alt-3
+    let (ok, s) = tmux.wait_for(4, |s| !s.contains(" help "));
+    assert!(ok, "Escape left the help box:\n{s}");
     // the ports view at 80 columns: the processes behind a port are readable
     tmux.run(&["send-keys", "-t", "t", "3"]);
     let (ok, s) = tmux.wait_for(6, |s| {
