@@ -89,6 +89,7 @@ pub fn run(args: &LiveArgs, g: &Global, out: &mut dyn Write) -> Result<()> {
                     "by": args.by.name(),
                     "delay_s": args.delay,
                     "source": reader.source(),
+                    "connections_source": reader.conns_source(),
                 })
                 .as_object()
                 .cloned()

@@ -5,11 +5,14 @@
 //! only: nothing is reset or forgotten, so the recorder counts exactly what it would without
 //! a `top` open); the differences from the previous tick are the interval's bytes.
 //!
-//! When eBPF counts the processes and no connection is asked for, a tick reads only the
-//! interfaces (`recorder::collect_interfaces`): the socket dump is most of a full read's cost
-//! (the kernel fills every socket's counters), so the processes and interfaces views cost
-//! one /proc/net/dev read per namespace and one map read. The connections are then not read
-//! ([`Tick::conns_read`]); the first tick that reads them again is their baseline.
+//! When eBPF counts, no socket is dumped: the socket dump is most of a full read's cost (the
+//! kernel fills every socket's counters, ~38 ms a refresh with 10 000 sockets however little
+//! they move). The processes and interfaces views read the interfaces (one link dump per
+//! namespace) and the byte map; the connection, port and host views also the kernel's
+//! connection map (every TCP and UDP connection that moved bytes, an entry per process and
+//! peer, [`Reader::kernel_conns`]) and the listeners that name service ports. The
+//! connections are read only while such a view is shown ([`Tick::conns_read`]); the first
+//! tick that reads them again is their baseline.
 //!
 //! The rows add up as `top-procs`' do: per namespace, what processes moved against what its
 //! interfaces carried, the rest `(unattributed)` ([`Balance`]).
@@ -21,10 +24,11 @@ pub mod view;
 
 use nrec_collect::{ebpf, procs};
 use nrec_model::counter::simple_delta;
+use nrec_model::derive::conns as derive_conns;
 use nrec_model::derive::iface::{self as derive_iface, Placement, Prev};
 use nrec_model::derive::sockets::service_port;
 use nrec_model::names::{escape_bytes, iface_label};
-use nrec_model::sample::{Owner, Sample};
+use nrec_model::sample::{NsSample, Owner, Sample};
 use nrec_model::warnings::Warnings;
 use nrec_report::output::unmap_v4;
 use nrec_report::rank::{Balance, PerNs};
@@ -43,18 +47,23 @@ pub struct ProcRow {
     pub tx: u64,
 }
 
-/// One TCP connection's bytes in an interval.
+/// One connection's bytes in an interval: a TCP socket's (sock_diag), or with eBPF what one
+/// process moved to one peer from one local port, TCP or UDP.
 #[derive(Debug, Clone)]
 pub struct ConnRow {
-    /// The socket's inode (0: no process holds it).
+    /// The socket's inode (0: no process holds it, or counted by eBPF).
     pub inode: u32,
+    /// "tcp" or "udp".
+    pub proto: &'static str,
     /// The namespace's name ("root" for the host's).
     pub netns: String,
     pub local_port: u16,
-    /// Remote address (IPv4-mapped addresses unmapped) and port.
+    /// Remote address (IPv4-mapped addresses unmapped) and port; empty and 0 when the kernel
+    /// did not tell the peer (a datagram read without asking who sent it).
     pub remote: String,
     pub remote_port: u16,
-    /// The service port: `tcp/LOCAL` when a listener holds the local port, else `tcp/REMOTE`.
+    /// The service port, `PROTO/PORT`, by the recorder's rule
+    /// (`nrec_model::derive::conns::service_port`).
     pub port: String,
     /// The owner, when a process still holds the socket.
     pub pid: Option<u32>,
@@ -83,14 +92,16 @@ pub struct Tick {
     pub ifaces: Vec<IfaceRow>,
     /// Interface bytes no process accounts for (rx, tx).
     pub unattributed: (u64, u64),
-    /// Interface bytes no TCP connection with an owner accounts for (the connection, port
-    /// and host views' `(unattributed)`).
+    /// Interface bytes no connection with an owner accounts for (the connection, port and
+    /// host views' `(unattributed)`).
     pub unattributed_conns: (u64, u64),
     /// Whether the connections were read over the whole interval: false when the tick did
     /// not ask for them (eBPF counted the processes) or the previous one did not (this tick
     /// is their baseline); `conns` is then empty and the connection, port and host views have
     /// no numbers for the interval.
     pub conns_read: bool,
+    /// Whether they were the kernel's per-connection counters (eBPF), not sock_diag's.
+    pub conns_kernel: bool,
 }
 
 /// The eBPF side of the reader.
@@ -114,6 +125,9 @@ pub struct Reader {
     socks_read: bool,
     ebpf_prev: HashMap<(u32, u32, u64), (u64, u64)>,
     ebpf_generation: u64,
+    /// The previous tick's kernel connection entries (read whole: the baseline), and the
+    /// map generation they are of.
+    kconns: Option<(u64, HashMap<ebpf::ConnKey, (u64, u64)>)>,
     /// Socket inode → owner, kept while the socket lives.
     owners: HashMap<u32, Owner>,
     /// (pid, start ticks) → owner, for eBPF's processes.
@@ -168,11 +182,21 @@ impl Reader {
             socks_read: false,
             ebpf_prev: HashMap::new(),
             ebpf_generation: 0,
+            kconns: None,
             owners: HashMap::new(),
             procs: HashMap::new(),
             ebpf,
             limits,
             hz: nrec_sys::clock_ticks_per_s(),
+        }
+    }
+
+    /// Which source counts the connections (and so the ports and hosts) of the live views.
+    pub fn conns_source(&self) -> &'static str {
+        match self.ebpf {
+            Ebpf::Pinned(_) => "ebpf per connection (the recorder's, read only)",
+            Ebpf::Private(_) => "ebpf per connection (private to this session)",
+            Ebpf::Off(_) => "sock_diag (TCP sockets)",
         }
     }
 
@@ -197,9 +221,14 @@ impl Reader {
     /// interfaces and the eBPF maps are read.
     pub fn tick(&mut self, now_ms: i64, conns: bool) -> nrec_model::error::Result<Option<Tick>> {
         let mut warn = Warnings::default();
-        let sockets = conns || !self.reads_conns_on_demand();
+        // with eBPF the kernel counts the connections; without, sock_diag's sockets are the
+        // processes' bytes and are read every tick
+        let kernel = conns && self.reads_conns_on_demand();
+        let sockets = !self.reads_conns_on_demand();
         let sample = if sockets {
             nrec_collect::collect_all(now_ms, &mut warn)?
+        } else if kernel {
+            nrec_collect::collect_listeners(now_ms, &mut warn)?
         } else {
             nrec_collect::collect_interfaces(now_ms, &mut warn)?
         };
@@ -213,6 +242,11 @@ impl Reader {
                     None
                 }
             },
+        };
+        let kconns = match (&self.ebpf, &reading) {
+            (Ebpf::Pinned(p), Some(_)) if kernel => Some(p.live_conns(false)),
+            (Ebpf::Private(p), Some(_)) if kernel => Some(p.live_conns(true)),
+            _ => None,
         };
         let first = std::mem::replace(&mut self.first, false);
         let elapsed_ms = (sample.mono_ms - self.mono_ms).max(1);
@@ -241,6 +275,21 @@ impl Reader {
         let socks_first = first || !self.socks_read;
         self.socks_read = sockets;
         t.conns_read = sockets && !socks_first;
+        let mut conn_ns: HashMap<Vec<u8>, (u64, u64)> = HashMap::new();
+        match kconns {
+            Some(Ok(c)) => {
+                let generation = reading.as_ref().map_or(0, |r| r.generation);
+                t.conns_read = self.kernel_conns(c, generation, &sample, &mut conn_ns, &mut t);
+                t.conns_kernel = true;
+            }
+            Some(Err(e)) => {
+                self.kconns = None;
+                self.limits.push(format!(
+                    "the kernel's connection counters could not be read ({e}): no connection, port or host rows"
+                ));
+            }
+            None => self.kconns = None,
+        }
         let mut wanted = HashSet::new();
         for ns in &sample.namespaces {
             for s in ns.tcp.iter().flatten() {
@@ -255,7 +304,6 @@ impl Reader {
         }
         let mut socks = HashMap::new();
         let mut live_inodes = HashSet::new();
-        let mut conn_ns: HashMap<Vec<u8>, (u64, u64)> = HashMap::new();
         for ns in &sample.namespaces {
             let listening: HashSet<u16> = ns
                 .listeners
@@ -287,6 +335,7 @@ impl Reader {
                 let port = service_port(s, &listening);
                 t.conns.push(ConnRow {
                     inode: s.inode,
+                    proto: "tcp",
                     netns: escape_bytes(&ns.name),
                     local_port: s.lport,
                     remote: unmap_v4(&s.raddr).to_string(),
@@ -331,6 +380,108 @@ impl Reader {
             t.unattributed_conns = conn_balance;
         }
         Ok(Some(t))
+    }
+
+    /// The connections of a read of the kernel's connection map, into `t.conns`: each
+    /// entry's growth since the previous read (an entry new since then moved all it holds —
+    /// it is created at its first byte, of a cut), by the recorder's rule for the service
+    /// port. Their bytes per namespace name into `per_ns`. False when this read is the
+    /// baseline (the first, or the map was re-created). A private session's own map cuts at
+    /// each read ([`ebpf::Pins::live_conns`]): the finished cuts' entries, counted now, are
+    /// deleted, so it holds only the connections of the last refresh. The recorder's map is
+    /// the recorder's to cut: the bytes an entry gained between this view's last read and
+    /// the cut that finished it are the recorded history's, not this view's (the connection
+    /// views' `(unattributed)` holds them).
+    fn kernel_conns(
+        &mut self,
+        c: ebpf::Conns,
+        generation: u64,
+        sample: &Sample,
+        per_ns: &mut HashMap<Vec<u8>, (u64, u64)>,
+        t: &mut Tick,
+    ) -> bool {
+        let prev = match self.kconns.take() {
+            Some((g, prev)) if g == generation => Some(prev),
+            _ => None,
+        };
+        let ns_of: HashMap<u64, &NsSample> =
+            sample.namespaces.iter().map(|n| (n.inode, n)).collect();
+        let listening: HashMap<u64, HashSet<(&str, u16)>> = sample
+            .namespaces
+            .iter()
+            .map(|n| {
+                let l = n.listeners.iter().flatten().map(|l| (l.proto, l.port));
+                (n.inode, l.collect())
+            })
+            .collect();
+        let mut now = HashMap::with_capacity(c.entries.len());
+        let mut finished = Vec::new();
+        for (k, v) in &c.entries {
+            now.insert(*k, *v);
+            if k.cut != c.cut {
+                finished.push((*k, *v));
+            }
+            let Some(prev) = &prev else { continue };
+            let d = match prev.get(k) {
+                Some(p) => delta(*v, *p),
+                None => *v,
+            };
+            let Some(proto) = k.proto_name() else {
+                continue;
+            };
+            if d == (0, 0) {
+                continue;
+            }
+            let netns = u64::from(k.process.netns);
+            let ns = ns_of.get(&netns);
+            let listens = listening
+                .get(&netns)
+                .is_some_and(|l| l.contains(&(proto, k.lport)));
+            let port = derive_conns::service_port(k.lport, k.rport, listens);
+            let pk = (k.process.tgid, k.process.start_ticks(self.hz));
+            let owner = self.procs.entry(pk).or_insert_with(|| {
+                procs::read_owner(&Path::new("/proc").join(pk.0.to_string()), pk.0 as i32)
+                    .filter(|o| o.start_time == pk.1)
+            });
+            let comm = match owner {
+                Some(o) => escape_bytes(&o.comm),
+                None => escape_bytes(k.process.name()),
+            };
+            let ns_name = ns.map(|n| n.name.clone()).unwrap_or_default();
+            let e = per_ns.entry(ns_name).or_default();
+            e.0 += d.0;
+            e.1 += d.1;
+            t.conns.push(ConnRow {
+                inode: 0,
+                proto,
+                netns: ns.map(|n| escape_bytes(&n.name)).unwrap_or_default(),
+                local_port: k.lport,
+                remote: k
+                    .remote()
+                    .map(|a| unmap_v4(&a.to_string()).to_string())
+                    .unwrap_or_default(),
+                remote_port: k.rport,
+                port: format!("{proto}/{port}"),
+                pid: Some(k.process.tgid),
+                comm: Some(comm),
+                rx: d.0,
+                tx: d.1,
+            });
+        }
+        if let Ebpf::Private(p) = &self.ebpf {
+            // counted: a private map keeps only what the next read can add to
+            let done = ebpf::Conns {
+                entries: finished,
+                ..ebpf::Conns::default()
+            };
+            if p.forget_conns(&done).is_ok() {
+                for (k, _) in &done.entries {
+                    now.remove(k);
+                }
+            }
+        }
+        self.kconns = Some((generation, now));
+        prev.is_some()
     }
 
     /// The processes of an eBPF reading (the interval's differences), into `t.procs`; their

@@ -164,7 +164,11 @@ pub fn run(
                 }
             }
             let limits = reader.limits.clone();
-            let source = reader.source();
+            let source = if app.view.of_conns() {
+                ("connections", reader.conns_source())
+            } else {
+                ("processes", reader.source())
+            };
             term.draw(|f| draw(f, &mut app, &limits, source))
                 .map_err(|e| Error::failure(format!("terminal: {e}")))?;
             #[cfg(feature = "test-hooks")]
@@ -319,7 +323,8 @@ fn rate(b: u64, secs: f64) -> String {
     format!("{}/s", size((b as f64 / secs.max(0.001)) as u64))
 }
 
-fn draw(f: &mut ratatui::Frame, app: &mut App, limits: &[String], source: &str) {
+/// `source`: what the view's rows are and where they are counted from.
+fn draw(f: &mut ratatui::Frame, app: &mut App, limits: &[String], source: (&str, &str)) {
     let area = f.area();
     let empty = super::Tick::default();
     let t = app.tick.as_ref().unwrap_or(&empty);
@@ -347,8 +352,8 @@ fn draw(f: &mut ratatui::Frame, app: &mut App, limits: &[String], source: &str) 
         )
     } else if app.view.of_conns() && app.totals.conns_secs + 0.5 < app.totals.secs {
         Some(format!(
-            "TOTAL: the {:.0} s of {:.0} s a connection view was shown (the sockets are read \
-             only then: eBPF counts the processes)",
+            "TOTAL: the {:.0} s of {:.0} s a connection view was shown (the connections are \
+             read only then: eBPF counts the processes)",
             app.totals.conns_secs, app.totals.secs
         ))
     } else {
@@ -412,8 +417,10 @@ fn draw(f: &mut ratatui::Frame, app: &mut App, limits: &[String], source: &str) 
                 Style::default().add_modifier(Modifier::BOLD),
             ),
             Span::raw(format!(
-                "— every {} s — processes from {source}{}",
+                "— every {} s — {} from {}{}",
                 app.delay.as_secs_f64(),
+                source.0,
+                source.1,
                 if app.paused { " — PAUSED" } else { "" }
             )),
         ]),

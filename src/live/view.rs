@@ -10,7 +10,7 @@ use std::collections::HashMap;
 pub enum View {
     /// Processes (nethogs' view)
     Procs,
-    /// TCP connections, local port ↔ remote (iftop's view)
+    /// Connections, local port ↔ remote (iftop's view): TCP, and with eBPF UDP too
     Conns,
     /// Service ports
     Ports,
@@ -29,8 +29,8 @@ impl View {
         View::Ifaces,
     ];
 
-    /// Whether its rows are TCP connections (the connections, ports and hosts views): read
-    /// only while one is shown when eBPF counts the processes ([`Tick::conns_read`]).
+    /// Whether its rows are connections (the connections, ports and hosts views): read only
+    /// while one is shown when eBPF counts the processes ([`Tick::conns_read`]).
     pub fn of_conns(self) -> bool {
         matches!(self, View::Conns | View::Ports | View::Hosts)
     }
@@ -165,6 +165,10 @@ fn user(uid: Option<u32>) -> String {
     .unwrap_or_else(|| "?".into())
 }
 
+/// The host row of the bytes whose peer the kernel did not tell (a datagram read without
+/// asking who sent it): counted, never dropped, as `top-hosts`' coverage line says.
+pub const NO_PEER: &str = "(peer not known)";
+
 /// The rows of `view` in one tick, by key, before totals: (key, detail, rx, tx).
 fn fold(t: &Tick, view: View, by: By) -> Vec<(String, String, u64, u64)> {
     // key → (the processes behind it with their bytes, rx, tx)
@@ -202,12 +206,16 @@ fn fold(t: &Tick, view: View, by: By) -> Vec<(String, String, u64, u64)> {
                 } else {
                     format!("@{}", c.netns)
                 };
-                let remote = if c.remote.contains(':') {
+                let remote = if c.remote.is_empty() {
+                    "?".to_string()
+                } else if c.remote.contains(':') {
                     format!("[{}]", c.remote)
                 } else {
                     c.remote.clone()
                 };
-                let key = format!("{} ↔ {remote}:{}{ns}", c.local_port, c.remote_port);
+                // a TCP connection is the view's usual row: UDP says so
+                let proto = if c.proto == "tcp" { "" } else { "udp " };
+                let key = format!("{proto}{} ↔ {remote}:{}{ns}", c.local_port, c.remote_port);
                 let who = match (&c.pid, &c.comm) {
                     (Some(p), Some(n)) => format!("{n} ({p})"),
                     _ => "(no process)".into(),
@@ -219,6 +227,7 @@ fn fold(t: &Tick, view: View, by: By) -> Vec<(String, String, u64, u64)> {
             for c in &t.conns {
                 let key = match view {
                     View::Ports => c.port.clone(),
+                    _ if c.remote.is_empty() => NO_PEER.to_string(),
                     _ if c.netns == "root" => c.remote.clone(),
                     _ => format!("{}@{}", c.remote, c.netns),
                 };
@@ -436,6 +445,11 @@ mod tests {
         };
         let c = |lport, remote: &str, rport, port: &str, comm: Option<&str>, rx, tx| ConnRow {
             inode: 1,
+            proto: if port.starts_with("udp") {
+                "udp"
+            } else {
+                "tcp"
+            },
             netns: "root".into(),
             local_port: lport,
             remote: remote.into(),
@@ -457,6 +471,7 @@ mod tests {
             conns: vec![
                 c(443, "10.0.0.1", 5000, "tcp/443", Some("nginx"), 100, 900),
                 c(40000, "::1", 22, "tcp/22", None, 5, 5),
+                c(5353, "", 0, "udp/5353", Some("avahi"), 3, 0),
             ],
             ifaces: vec![IfaceRow {
                 label: "eth0".into(),
@@ -464,8 +479,9 @@ mod tests {
                 tx: 1000,
             }],
             unattributed: (40, 50),
-            unattributed_conns: (95, 95),
+            unattributed_conns: (92, 95),
             conns_read: true,
+            conns_kernel: false,
         }
     }
 
@@ -490,8 +506,16 @@ mod tests {
         assert_eq!(r[0].key, "443 ↔ 10.0.0.1:5000");
         assert_eq!(r[1].key, "40000 ↔ [::1]:22");
         assert_eq!(r[1].detail, "(no process)");
+        // a datagram without a known peer: UDP, and a peer shown as unknown
+        assert_eq!(r[2].key, "udp 5353 ↔ ?:0");
         let r = plain(&t, &tot, View::Ports, By::Name, Sort::Tx, "");
         assert_eq!(r[0].key, "tcp/443");
+        assert!(r.iter().any(|r| r.key == "udp/5353" && r.rx == 3), "{r:?}");
+        // ... is a host row of its own, and the rows still add up to the interfaces
+        let r = plain(&t, &tot, View::Hosts, By::Name, Sort::Rate, "");
+        assert!(r.iter().any(|r| r.key == NO_PEER && r.rx == 3), "{r:?}");
+        let sum: u64 = r.iter().map(|r| r.rx + r.tx).sum();
+        assert_eq!(sum, 1200);
         let r = plain(&t, &tot, View::Hosts, By::Name, Sort::Rate, "10.0");
         assert_eq!(r.len(), 1, "a filter keeps matching rows only: {r:?}");
         let r = plain(&t, &tot, View::Ifaces, By::Name, Sort::Rate, "");
@@ -561,7 +585,7 @@ mod tests {
             );
             let r = plain(&t, &tot, v, By::Name, Sort::Rate, "");
             assert_eq!(r[0].rx_total + r[0].tx_total, 1000, "{v:?}");
-            assert_eq!(r.last().unwrap().rx_total, 95, "{v:?}");
+            assert_eq!(r.last().unwrap().rx_total, 92, "{v:?}");
         }
     }
 }

@@ -169,6 +169,134 @@ fn short_connections_and_udp_are_credited_to_their_ports_and_hosts_exactly() {
     drop(ns);
 }
 
+/// Issue 33 item 3: with eBPF the live connection, port and host views are the kernel's
+/// per-connection counters, not a socket dump — so the same 40 short-lived TCP clients and
+/// 40 UDP exchanges, all between two refreshes, are in `nrec top -b`'s rows to the byte:
+/// the ports view reading the recorder's pinned maps, the hosts view from a private
+/// instance (which cuts its own map at each refresh), the connections view naming UDP.
+#[test]
+fn the_live_views_count_every_connection_from_the_kernel() {
+    use crate::topview::{Bpf, batch};
+    let env = Env::with_ebpf();
+    if !ebpf_or_skip(
+        &env,
+        "the_live_views_count_every_connection_from_the_kernel",
+    ) {
+        return;
+    }
+    let Some(ns) = Netns::pair("cl") else {
+        return skip(
+            "the_live_views_count_every_connection",
+            "ip netns add failed",
+        );
+    };
+    let (a, b) = (ns.names[0].clone(), ns.names[1].clone());
+    let addr_b = ns.addr_b();
+    let addr_a = format!("{}.1", addr_b.rsplit_once('.').unwrap().0);
+    const N: usize = 40;
+    const M: usize = 40;
+    env.record_live(); // pins the recorder's programs
+    let pinned = env.bpf_dir.as_ref().unwrap();
+    let csv = ["-d", "0.5", "-n", "1000", "--format", "csv", "--view"];
+    let mut tops = Vec::new();
+    for (view, bpf) in [
+        ("ports", Bpf::Pinned(pinned)),
+        ("hosts", Bpf::Private),
+        ("conns", Bpf::Pinned(pinned)),
+    ] {
+        let (top, mut lines) = batch(&env, &[&csv[..], &[view]].concat(), bpf);
+        // the header follows the baseline: what comes next is counted
+        let header = lines.next().unwrap().unwrap();
+        tops.push((view, top, lines, header));
+    }
+    let mut server = python_in(Some(&b))
+        .args(["-c", SERVER, &N.to_string(), &(M + 1).to_string()])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("python3 serves");
+    let mut lines = std::io::BufRead::lines(std::io::BufReader::new(server.stdout.take().unwrap()));
+    assert_eq!(lines.next().unwrap().unwrap(), "ready");
+    let out = python_in(Some(&a))
+        .args(["-c", CLIENTS, &addr_b, &N.to_string(), &M.to_string()])
+        .output()
+        .unwrap();
+    assert_success(&out);
+    let cli: Vec<u64> = serde_json::from_slice(&out.stdout).unwrap();
+    let srv: Vec<u64> = serde_json::from_str(&lines.next().unwrap().unwrap()).unwrap();
+    assert!(server.wait().unwrap().success());
+    let (tcp_rx, tcp_tx, udp_rx, udp_tx) = (cli[0], cli[1], cli[2], cli[3]);
+    let (blind, blind_port) = (cli[4], cli[5]);
+    // two more refreshes: the last bytes are read; then each session ends (SIGTERM)
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    let mut totals = std::collections::HashMap::new();
+    for (view, top, lines, header) in tops {
+        // SAFETY: a signal to a child this test started
+        assert_eq!(unsafe { libc::kill(top.0.id() as i32, libc::SIGTERM) }, 0);
+        let mut text = header + "\n";
+        for l in lines {
+            text.push_str(&l.unwrap());
+            text.push('\n');
+        }
+        let (h, rows) = parse_csv(&text);
+        for r in &rows {
+            let n = |c: &str| col(&h, r, c).parse::<u64>().unwrap();
+            // the session's totals: the last row of each key holds them
+            totals.insert(
+                (view, col(&h, r, "key").to_string()),
+                (
+                    (n("rx_total_bytes"), n("tx_total_bytes")),
+                    col(&h, r, "detail").to_string(),
+                ),
+            );
+        }
+        drop(top);
+    }
+    let of = |view: &str, key: &str| totals.get(&(view, key.to_string())).map(|t| t.0);
+    assert_eq!(
+        of("ports", "tcp/7001"),
+        Some((tcp_rx + tcp_tx, tcp_tx + tcp_rx)),
+        "TCP, every short connection: {totals:?}"
+    );
+    assert_eq!(
+        of("ports", "udp/7002"),
+        Some((udp_rx + udp_tx, udp_tx + udp_rx + blind)),
+        "UDP, connected and sendto: {totals:?}"
+    );
+    assert_eq!(of("ports", &format!("udp/{blind_port}")), Some((blind, 0)));
+    let who = &totals[&("ports", "tcp/7001".to_string())].1;
+    assert!(who.contains("cncli") && who.contains("cnsrv"), "{who}");
+    assert_eq!(
+        of("hosts", &format!("{addr_b}@{a}")),
+        Some((tcp_rx + udp_rx, tcp_tx + udp_tx)),
+        "the clients' peer: {totals:?}"
+    );
+    assert_eq!(
+        of("hosts", &format!("{addr_a}@{b}")),
+        Some((srv[0], srv[1]))
+    );
+    // the answer read without its sender: a row of its own, never dropped
+    assert_eq!(
+        of("hosts", "(peer not known)"),
+        Some((blind, 0)),
+        "{totals:?}"
+    );
+    // connections: every client's own row, UDP named; together the port's bytes
+    let conns: Vec<_> = totals
+        .iter()
+        .filter(|((v, k), _)| *v == "conns" && k.contains(&format!("{addr_b}:7001@{a}")))
+        .collect();
+    assert_eq!(conns.len(), N, "a row per client connection: {conns:?}");
+    let sent: u64 = conns.iter().map(|(_, ((_, tx), _))| tx).sum();
+    assert_eq!(sent, tcp_tx);
+    assert!(
+        totals
+            .keys()
+            .any(|(v, k)| *v == "conns" && k.starts_with("udp ") && k.contains(":7002@")),
+        "UDP connections: {totals:?}"
+    );
+    drop(ns);
+}
+
 /// A client (`sccli`) in the first namespace talks TCP to a dual-stack server (`scsrv`) in
 /// its own namespace over 127.0.0.1 and ::1 and in the second over a 10.x, an fd00:: and a
 /// non-private address; prints the bytes (sent + answered) per peer.

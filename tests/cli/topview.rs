@@ -36,7 +36,7 @@ while c.recv(1 << 16): pass
 "#;
 
 /// A child that is ended (stdin closed, then killed by PID) when dropped.
-struct Child(std::process::Child);
+pub(crate) struct Child(pub std::process::Child);
 
 impl Drop for Child {
     fn drop(&mut self) {
@@ -437,7 +437,7 @@ fn the_screen_shows_a_sender_switches_views_and_always_restores_the_terminal() {
 }
 
 /// Where `nrec top -b` counts processes from.
-enum Bpf<'a> {
+pub(crate) enum Bpf<'a> {
     /// NREC_EBPF=off: their TCP connections (sock_diag).
     Off,
     /// Nothing pinned where it looks: a private instance for the session.
@@ -447,7 +447,7 @@ enum Bpf<'a> {
 }
 
 /// Runs `nrec top -b` with `args`, reading its stdout line by line.
-fn batch(
+pub(crate) fn batch(
     env: &Env,
     args: &[&str],
     bpf: Bpf,

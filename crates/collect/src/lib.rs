@@ -80,6 +80,20 @@ pub fn collect_interfaces(now_ms: i64, warn: &mut Warnings) -> Result<Sample> {
     )
 }
 
+/// Collects every namespace's interface counters and listeners on the live host: `nrec top`'s
+/// connection, port and host views when the kernel counts the connections (eBPF) — the
+/// listeners name their service ports, and no established socket is dumped.
+pub fn collect_listeners(now_ms: i64, warn: &mut Warnings) -> Result<Sample> {
+    collect_live(
+        now_ms,
+        None,
+        &Priors::new(),
+        None,
+        warn,
+        collect_namespace_listeners,
+    )
+}
+
 /// The most a /proc file nrec reads may hold: `net/dev` with 20 000 interfaces is ~3 MB.
 const MAX_PROC_FILE: u64 = 32 << 20;
 
@@ -607,6 +621,20 @@ fn collect_namespace_interfaces(_: Option<Prior>) -> Result<(NsSample, Warnings)
     Ok((NsSample::of_ifaces(ifaces), warn))
 }
 
+/// The calling thread's namespace's interface counters ([`collect_namespace_interfaces`]) and
+/// listeners ([`collect_listeners`]).
+fn collect_namespace_listeners(prior: Option<Prior>) -> Result<(NsSample, Warnings)> {
+    let (mut ns, mut warn) = collect_namespace_interfaces(prior)?;
+    match listeners_only() {
+        Ok(l) => ns.listeners = Some(l),
+        Err(e) => warn.warn(
+            WarnKind::SockDiag,
+            format!("sock_diag dump failed: {e}; listeners not read"),
+        ),
+    }
+    Ok((ns, warn))
+}
+
 /// Counts TCP sockets per state and UDP sockets into `counters` under `diag:tcp4:STATE`
 /// etc., and returns the listening sockets.
 ///
@@ -700,13 +728,42 @@ fn socket_summary(
                     udp_socks.push((a, s.sport, s.inode));
                 }
             }
-            if s.state == sockdiag::TCP_CLOSE && s.dport == 0 && s.sport != 0 {
+            if is_udp_listener(&s) {
                 listeners.push(listener("udp", &s));
             }
         })?;
         counters.push((format!("diag:udp{fname}:total").into(), udp));
     }
     Ok((listeners, tcp))
+}
+
+/// A UDP socket bound to a port and connected to no peer: a service's (as `ss -lu` lists
+/// them).
+fn is_udp_listener(s: &sockdiag::DiagSocket) -> bool {
+    s.state == sockdiag::TCP_CLOSE && s.dport == 0 && s.sport != 0
+}
+
+/// The calling thread's namespace's listeners only: the TCP listen queues and bound UDP
+/// sockets, no other socket (dumped with a state filter: the kernel fills no counters for
+/// the established ones).
+fn listeners_only() -> std::io::Result<Vec<Listener>> {
+    let mut listeners = Vec::new();
+    for fam in [libc::AF_INET as u8, libc::AF_INET6 as u8] {
+        sockdiag::dump(fam, libc::IPPROTO_TCP as u8, sockdiag::LISTEN_ONLY, |s| {
+            listeners.push(listener("tcp", &s));
+        })?;
+        sockdiag::dump(
+            fam,
+            libc::IPPROTO_UDP as u8,
+            1 << sockdiag::TCP_CLOSE,
+            |s| {
+                if is_udp_listener(&s) {
+                    listeners.push(listener("udp", &s));
+                }
+            },
+        )?;
+    }
+    Ok(listeners)
 }
 
 fn listener(proto: &'static str, s: &sockdiag::DiagSocket) -> Listener {

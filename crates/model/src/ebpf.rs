@@ -13,7 +13,9 @@
 /// 6: the state names the database that owns it (an `owner` map) and when it last read.
 /// 7: a connection map (`conns`) counts bytes per process and connection in cuts, and three
 /// more programs count UDP where the datagram's peer is known.
-pub const LAYOUT: u64 = 7;
+/// 8: a connection's local port is the one it was bound to, also after a closed socket gave
+/// it back (a TCP client reading its answer after the close counted to port 0 before).
+pub const LAYOUT: u64 = 8;
 pub const CONN_KEY_SIZE: usize = 64;
 pub const CONN_VALUE_SIZE: usize = 16;
 pub const KEY_SIZE: usize = 32;

@@ -484,6 +484,41 @@ impl Pins {
         delete_batch(&open.conns, &keys, CONN_KEY_SIZE)
     }
 
+    /// Every connection entry as it stands, of every cut (`nrec top`'s live views: an
+    /// entry's growth between two reads is what its connection moved; read only — the
+    /// recorder's cuts and deletes go on as without a reader). `cut`: the state's owner (a
+    /// private session's own maps) first ends the current cut, so the entries of earlier
+    /// ones read now are final and [`Pins::forget_conns`] may delete them after they are
+    /// counted. [`Conns::cut`] is the cut counting from now on; the losses are those since
+    /// the map was created.
+    pub fn live_conns(&self, cut: bool) -> Result<Conns, String> {
+        let open = open_pinned(self.dir())
+            .ok_or_else(|| format!("not set up ({} holds no nrec maps)", self.dir().display()))?;
+        let now = if cut && open.owner() == self.owner() {
+            end_cut(&open)?
+        } else {
+            state_value(&open.state, CUT).unwrap_or(0) as u32
+        };
+        let mut entries = Vec::new();
+        read_batches(
+            &open.conns,
+            CONN_KEY_SIZE,
+            CONN_VALUE_SIZE,
+            "connection",
+            |k, v| {
+                if let (Some(k), Some(v)) = (ConnKey::from_bytes(k), conn_value_of(v)) {
+                    entries.push((k, v));
+                }
+            },
+        )?;
+        Ok(Conns {
+            cut: now,
+            entries,
+            lost_events: state_value(&open.state, CONN_LOST).unwrap_or(0),
+            lost_bytes: state_value(&open.state, CONN_LOST + 1).unwrap_or(0),
+        })
+    }
+
     /// The name the kernel recorded for cgroup `id` when a process of it first moved bytes
     /// (None: not set up, or evicted from the LRU map).
     pub fn cgroup_name(&self, id: u64) -> Option<Vec<u8>> {

@@ -250,6 +250,9 @@ mod off {
         pub fn forget_conns(&self, _conns: &Conns) -> Result<usize, String> {
             Ok(0)
         }
+        pub fn live_conns(&self, _cut: bool) -> Result<Conns, String> {
+            Err(WHY.into())
+        }
         pub fn cgroup_name(&self, _id: u64) -> Option<Vec<u8>> {
             None
         }

@@ -82,6 +82,13 @@ struct sock {
 	__u16 sk_protocol;
 } __attribute__((preserve_access_index));
 
+// The local port as the socket was bound, network order. `skc_num` is zeroed when a closed
+// socket gives its port back (`inet_put_port`), and a TCP client may still read its answer
+// after that: `inet_sport` keeps the port.
+struct inet_sock {
+	__be16 inet_sport;
+} __attribute__((preserve_access_index));
+
 
 // 32 bytes; layout shared with src/ebpf/mod.rs (Key).
 struct key {
@@ -302,6 +309,13 @@ static __always_inline void conn_of_sock(struct ckey *c, struct sock *sk, __u8 p
 {
 	c->proto = proto;
 	c->lport = sk->__sk_common.skc_num;
+	if (!c->lport) {
+		// given back (closed): the port it was bound to (read as memory: the tracepoint's
+		// pointer is typed `struct sock`, the field lies beyond it)
+		__be16 sport = 0;
+		bpf_core_read(&sport, sizeof(sport), &((struct inet_sock *)sk)->inet_sport);
+		c->lport = bpf_ntohs(sport);
+	}
 	c->rport = bpf_ntohs(sk->__sk_common.skc_dport);
 	if (sk->__sk_common.skc_family == AF_INET6) {
 		struct in6_addr___nrec a = {};
