@@ -104,6 +104,9 @@ pub struct Tick {
     pub conns_kernel: bool,
 }
 
+/// Each kernel connection entry's (rx, tx) at a read.
+type ConnCounts = HashMap<ebpf::ConnKey, (u64, u64)>;
+
 /// The eBPF side of the reader.
 enum Ebpf {
     /// The recorder's pinned maps (the database's), read only.
@@ -127,7 +130,7 @@ pub struct Reader {
     ebpf_generation: u64,
     /// The previous tick's kernel connection entries (read whole: the baseline), and the
     /// map generation they are of.
-    kconns: Option<(u64, HashMap<ebpf::ConnKey, (u64, u64)>)>,
+    kconns: Option<(u64, ConnCounts)>,
     /// Socket inode → owner, kept while the socket lives.
     owners: HashMap<u32, Owner>,
     /// (pid, start ticks) → owner, for eBPF's processes.
