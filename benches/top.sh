@@ -7,8 +7,9 @@
 # transfer from the host into a namespace over a veth pair, all bounded in time and removed
 # at the end. Each monitor then runs SECONDS (default 15) at one refresh per second while a
 # fresh iperf3 transfer runs: nrec top -b reading the recorder's pinned eBPF maps (as with
-# `nrec daemon` running), loading a private instance, showing connections (the socket dump),
-# and with --no-ebpf; `nethogs -t` and `iftop -t`, each on the veth. Printed per monitor: CPU
+# `nrec daemon` running), loading a private instance, showing connections (the kernel's
+# per-connection counters: the recorder's map, and a private one cut at each refresh), and
+# with --no-ebpf (the socket dump); `nethogs -t` and `iftop -t`, each on the veth. Printed per monitor: CPU
 # in its first second (start-up) and per second while the transfer ran (exact, from a
 # cgroup of its own), peak RSS (VmHWM), and iperf3's throughput against a run with no
 # monitor. Two rounds, monitors alternating, so drift hits all alike.
@@ -124,6 +125,8 @@ for round in 1 2; do
   run "nrec-top(pinned)" env NREC_BPF_DIR=$BPF "$NREC" --db "$W/none.db" top -b -d 1 -n $((SECS + 5))
   run "nrec-top(private)" "$NREC" --db "$W/none.db" top -b -d 1 -n $((SECS + 5))
   run "nrec-top(conns)" env NREC_BPF_DIR=$BPF "$NREC" --db "$W/none.db" top -b -d 1 -n $((SECS + 5)) --view conns
+  run "nrec-top(conns,priv)" "$NREC" --db "$W/none.db" top -b -d 1 -n $((SECS + 5)) --view conns
+  run "nrec-top(conns,sd)" "$NREC" --db "$W/none.db" top -b -d 1 -n $((SECS + 5)) --view conns --no-ebpf
   run "nrec-top(sock_diag)" "$NREC" --db "$W/none.db" top -b -d 1 -n $((SECS + 5)) --no-ebpf
   run nethogs nethogs -t -d 1 "$HOSTIF"
   run iftop iftop -t -n -N -P -s $((SECS + 5)) -i "$HOSTIF"

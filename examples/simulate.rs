@@ -237,13 +237,15 @@ fn main() {
                 volume: 2e6 / rank.powf(0.7) * (0.5 + rng.f()),
                 port: PORTS[rng.below(PORTS.len() as u64) as usize],
                 server: rng.f() < 0.3,
+                // every traffic class (scope × family): LAN (RFC 1918, ULA), internet (the
+                // documentation ranges stand for public ones) and loopback
                 hosts: (0..1 + rng.below(6))
-                    .map(|_| {
-                        if rng.f() < 0.5 {
-                            format!("10.0.{}.{}", rng.below(4), 1 + rng.below(250))
-                        } else {
-                            format!("2001:db8::{:x}", 1 + rng.below(4000))
-                        }
+                    .map(|_| match rng.f() {
+                        x if x < 0.35 => format!("10.0.{}.{}", rng.below(4), 1 + rng.below(250)),
+                        x if x < 0.50 => format!("fd00:1::{:x}", 1 + rng.below(500)),
+                        x if x < 0.75 => format!("2001:db8::{:x}", 1 + rng.below(4000)),
+                        x if x < 0.95 => format!("198.51.100.{}", 1 + rng.below(250)),
+                        _ => "127.0.0.1".to_string(),
                     })
                     .collect(),
                 uid: if i % 3 == 0 { 0 } else { 1000 + (i % 5) as u32 },

@@ -204,7 +204,8 @@ impl Config {
             Some(n) if n <= 10_000 => Ok(n),
             Some(n) => Err(bad(key, &n.to_string(), "at most 10000 series")),
         };
-        let metrics = Metrics {
+        let mut metrics = Metrics {
+            lan: Default::default(),
             month: month_start,
             ifaces: IfaceFilter::new(
                 &m.interfaces
@@ -246,6 +247,7 @@ impl Config {
                 .map_err(|why| {
                 Error::usage(format!("config {}: [scopes] lan: {why}", path.display()))
             })?;
+        metrics.lan = lan.clone();
         let rules = f.alert.unwrap_or_default();
         if rules.len() > MAX_RULES {
             return Err(Error::usage(format!(

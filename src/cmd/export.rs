@@ -35,6 +35,8 @@ pub fn run(args: &ExportArgs, g: &Global, out: &mut dyn Write) -> Result<()> {
         container: args.container.clone(),
         ifaces: IfaceFilter::new(&args.iface, args.netns.as_ref(), &g.aliases),
         progress: std::io::stderr().is_terminal() && !g.quiet,
+        // (the host table's scope: the config's `[scopes] lan`)
+        lan: crate::config::Config::load(g.config.as_deref())?.lan,
         window,
     };
     let mut o = super::output(out, format, "export", &r, Some(&s.window), &tz)?;

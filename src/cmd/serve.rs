@@ -606,12 +606,6 @@ fn scrape(ctx: &Ctx, flavor: Flavor) -> Result<Vec<u8>> {
 /// with `--textfile DIR`, written atomically to `DIR/nrec.prom` in the classic text format
 /// node_exporter's textfile collector reads); a window — the counters' timestamped history.
 pub fn export(args: &crate::cli::ExportArgs, g: &Global, out: &mut dyn Write) -> Result<()> {
-    use crate::cli::ExportTable;
-    if args.table == Some(ExportTable::Host) {
-        return Err(Error::usage(
-            "host: remote hosts are not exposed as metrics (unbounded labels); use iface, proto, proc, port, attrib or time",
-        ));
-    }
     if args.resolution.is_some() && !args.window.given() {
         return Err(Error::usage(
             "--resolution: the history's (a window: --since, --date …); the current values have none",

@@ -64,11 +64,12 @@ pub struct Target {
     pub tls: http::Tls,
 }
 
-const FAMILIES: [(&str, Kind); 6] = [
+const FAMILIES: [(&str, Kind); 7] = [
     ("iface", Kind::Iface),
     ("proto", Kind::Proto),
     ("proc", Kind::Proc),
     ("port", Kind::Port),
+    ("host", Kind::Host),
     ("attrib", Kind::Attrib),
     ("time", Kind::Time),
 ];
@@ -117,7 +118,7 @@ impl Target {
                 for name in &list {
                     let Some((_, k)) = FAMILIES.iter().find(|(n, _)| n == name) else {
                         return Err(format!(
-                            "families: {name:?}: expected iface, proto, proc, port, attrib or time"
+                            "families: {name:?}: expected iface, proto, proc, port, host, attrib or time"
                         ));
                     };
                     kinds.push(*k);

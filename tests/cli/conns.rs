@@ -446,6 +446,79 @@ fn each_traffic_class_is_exact_and_a_listed_network_is_lan() {
     assert_eq!(scope_total(&c, "internet"), 0);
     assert_eq!(scope_total(&c, "lan"), want(&[&lan4, &lan6, &net4]));
 
+    // export's host rows carry the class (rx + tx per process and scope), and the metrics'
+    // traffic classes are those rows summed: the client's internet bytes, exact; with the
+    // config, none of them
+    let classes = |extra: &[&str]| {
+        let out = env.now_ok(
+            &[
+                extra,
+                &["export", "host", "--since", "1h", "--format", "csv"],
+            ]
+            .concat(),
+        );
+        let (h, rows) = parse_csv(&out);
+        let mut by = std::collections::HashMap::<(String, String), u64>::new();
+        for r in &rows {
+            let n = |c: &str| col(&h, r, c).parse::<u64>().unwrap();
+            let k = (
+                col(&h, r, "process").to_string(),
+                col(&h, r, "scope").to_string(),
+            );
+            *by.entry(k).or_default() += n("rx_bytes") + n("tx_bytes");
+        }
+        let om = env.now_ok(&[extra, &["export", "host", "--format", "openmetrics"]].concat());
+        let mut metric = std::collections::HashMap::<String, u64>::new();
+        for l in om.lines().filter(|l| l.starts_with("nrec_traffic_")) {
+            let scope = l.split("scope=\"").nth(1).and_then(|x| x.split('"').next());
+            let v = l.rsplit(' ').next().and_then(|v| v.parse::<f64>().ok());
+            if let (Some(scope), Some(v)) = (scope, v) {
+                if l.contains("_bytes_total{") {
+                    *metric.entry(scope.to_string()).or_default() += v as u64;
+                }
+            }
+        }
+        assert!(
+            om.contains("# TYPE nrec_traffic_receive_bytes counter"),
+            "{om}"
+        );
+        (by, metric)
+    };
+    let sum = |by: &std::collections::HashMap<(String, String), u64>, scope: &str| -> u64 {
+        by.iter()
+            .filter(|((_, s), _)| s == scope)
+            .map(|(_, v)| v)
+            .sum()
+    };
+    let (by, metric) = classes(&[]);
+    let of = |p: &str, s: &str| by.get(&(p.to_string(), s.to_string())).copied();
+    assert_eq!(of("sccli", "internet"), Some(moved[&net4]), "{by:?}");
+    assert_eq!(
+        of("sccli", "loopback"),
+        Some(moved[lo4] + moved[lo6]),
+        "{by:?}"
+    );
+    for scope in ["loopback", "lan", "internet"] {
+        assert_eq!(
+            metric.get(scope).copied().unwrap_or(0),
+            sum(&by, scope),
+            "{scope}: {metric:?}"
+        );
+    }
+    let (by, metric) = classes(&c);
+    let of = |p: &str, s: &str| by.get(&(p.to_string(), s.to_string())).copied();
+    assert_eq!(of("sccli", "internet"), None, "{by:?}");
+    assert_eq!(
+        of("sccli", "lan"),
+        Some(moved[&lan4] + moved[&lan6] + moved[&net4]),
+        "{by:?}"
+    );
+    assert_eq!(
+        metric.get("lan").copied().unwrap_or(0),
+        sum(&by, "lan"),
+        "{metric:?}"
+    );
+
     // top-procs splits the client's bytes by the hosts' class, each exact
     let (by_scope, _) = top_json(
         &env,

@@ -15,7 +15,9 @@
 //!   retention carried, as a scrape sums them), then that day's data up to the window's start,
 //!   read as the window is: no sample is counted twice or left out at the seam.
 
-use crate::metrics::{Bounds, NET, chosen_ifaces, family_in, iface_labels, proc_label};
+use crate::metrics::{
+    Bounds, NET, chosen_ifaces, class_labels, family_in, iface_labels, proc_label,
+};
 use crate::output::openmetrics::label_value;
 use nrec_model::error::Error;
 use nrec_model::names::escape_text;
@@ -82,6 +84,8 @@ enum Group {
     Proc,
     Attributed,
     Port,
+    /// A traffic class: the host series of one address family and scope.
+    Traffic,
     Time,
 }
 
@@ -314,12 +318,18 @@ pub fn history(
             label(Group::Port, pairs.clone(), id, &mut labels);
         }
     }
+    // every host series under its class: a handful of label sets, nothing to rank
+    for d in r.details(Kind::Host, None)? {
+        if let Some(pairs) = class_labels(&d.addr, &m.lan) {
+            label(Group::Traffic, pairs, d.series, &mut labels);
+        }
+    }
     for id in r.time_series()? {
         label(Group::Time, Vec::new(), id, &mut labels);
     }
     let d0 = a.div_euclid(DAY_MS);
     let until = newest.map_or(b, |n| n.min(b));
-    let all_kinds = [Kind::Iface, Kind::Proc, Kind::Port, Kind::Time];
+    let all_kinds = [Kind::Iface, Kind::Proc, Kind::Port, Kind::Host, Kind::Time];
     let mut cache = cache.lock().unwrap_or_else(|e| e.into_inner());
     // A window on the newest day that reaches the newest sample (a push of what the last
     // samples added): the value before it is the all-time sum (the past days' sums, cached,
@@ -463,6 +473,20 @@ pub fn families(kind: Option<Kind>) -> Vec<FamilyInfo> {
             Some("bytes"),
             "Bytes transmitted by processes on this local service port",
             Group::Port,
+            1,
+        ),
+        (
+            "nrec_traffic_receive_bytes",
+            Some("bytes"),
+            "Bytes processes received from remote hosts of this address family and scope",
+            Group::Traffic,
+            0,
+        ),
+        (
+            "nrec_traffic_transmit_bytes",
+            Some("bytes"),
+            "Bytes processes transmitted to remote hosts of this address family and scope",
+            Group::Traffic,
             1,
         ),
         (

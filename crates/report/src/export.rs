@@ -8,6 +8,7 @@
 use crate::output::{Cell, Format, Output, write_error};
 use nrec_model::error::{Error, Result};
 use nrec_model::filter::{IfaceFilter, Unmatched};
+use nrec_model::scope::{Networks, class_of_text};
 use nrec_model::time::{DAY_MS, Window};
 use nrec_store::Reader;
 use nrec_store::rollup::{Kind, is_gauge};
@@ -48,7 +49,10 @@ fn columns(t: Kind) -> (Vec<&'static str>, Vec<&'static str>) {
             vec!["pid", "process", "proto", "port"],
             vec!["rx_bytes", "tx_bytes"],
         ),
-        Kind::Host => (vec!["pid", "process", "addr"], vec!["rx_bytes", "tx_bytes"]),
+        Kind::Host => (
+            vec!["pid", "process", "addr", "family", "scope"],
+            vec!["rx_bytes", "tx_bytes"],
+        ),
         Kind::Attrib => (
             vec!["netns"],
             vec![
@@ -83,7 +87,13 @@ struct Labels {
 
 /// The labels of table `t`'s series — of container `only`'s, of the interfaces and
 /// namespaces `ifaces` chooses.
-fn labels(r: &Reader, t: Kind, only: Option<&str>, ifaces: &IfaceFilter) -> Result<Labels> {
+fn labels(
+    r: &Reader,
+    t: Kind,
+    only: Option<&str>,
+    ifaces: &IfaceFilter,
+    lan: &Networks,
+) -> Result<Labels> {
     let mut cells = HashMap::new();
     let mut names = HashMap::new();
     // a container's namespace is named after it; its processes say they ran in it
@@ -131,7 +141,11 @@ fn labels(r: &Reader, t: Kind, only: Option<&str>, ifaces: &IfaceFilter) -> Resu
                     v.push(Cell::text(d.proto));
                     v.push(d.port.into());
                 } else {
+                    // its traffic class, as top-hosts writes it (a folded rest row's marker
+                    // names its class)
+                    let class = class_of_text(&d.addr, lan);
                     v.push(Cell::text(d.addr));
+                    v.extend(crate::output::class_cells(class));
                 }
                 cells.insert(d.series, v);
             }
@@ -250,6 +264,8 @@ pub struct Settings {
     pub ifaces: IfaceFilter,
     /// A progress line on stderr (a terminal, a long window).
     pub progress: bool,
+    /// The networks the config counts as `lan` (the host table's `scope`).
+    pub lan: Networks,
 }
 
 /// The name of a step, as `--resolution` takes it.
@@ -320,7 +336,7 @@ pub fn write(r: &mut Reader, s: &Settings, o: &mut Output<'_>) -> Result<Written
         s.ifaces.unmatched(&seen)
     };
     // the labels first: a row that cannot be read fails the export before a header is printed
-    let labels = labels(r, s.table, s.container.as_deref(), &s.ifaces)?;
+    let labels = labels(r, s.table, s.container.as_deref(), &s.ifaces, &s.lan)?;
     let (label_cols, value_cols) = columns(s.table);
     let mut cols = vec!["start", "end"];
     cols.extend(label_cols);

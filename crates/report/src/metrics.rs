@@ -17,6 +17,7 @@ use jiff::tz::TimeZone;
 use nrec_model::error::Result;
 use nrec_model::filter::IfaceFilter;
 use nrec_model::names::{escape_bytes, escape_text};
+use nrec_model::scope::{Networks, class_of_text};
 use nrec_model::time::{DAY_MS, MonthStart, day_start, local_midnight};
 use nrec_store::rollup::{Kind, MAX_DAY, add_into, is_gauge};
 use nrec_store::series::{IfaceSeries, ProcSeries, Vector};
@@ -39,6 +40,9 @@ pub struct Bounds {
     pub ifaces: IfaceFilter,
     /// Where the month gauges' month begins (the config's `month_start`).
     pub month: MonthStart,
+    /// The networks counted as `lan` besides the built-in ranges (`[scopes] lan`): the
+    /// traffic-class families' `scope`.
+    pub lan: Networks,
 }
 
 /// What a process series is labelled by.
@@ -58,6 +62,7 @@ impl Default for Bounds {
             all_protocol: false,
             ifaces: IfaceFilter::default(),
             month: MonthStart::default(),
+            lan: Networks::default(),
         }
     }
 }
@@ -218,7 +223,14 @@ pub(crate) fn default_protocol_counter(key: &str) -> bool {
 }
 
 /// The kinds whose all-time sums the families read.
-pub(crate) const KINDS: [Kind; 5] = [Kind::Iface, Kind::Proto, Kind::Proc, Kind::Port, Kind::Time];
+pub(crate) const KINDS: [Kind; 6] = [
+    Kind::Iface,
+    Kind::Proto,
+    Kind::Proc,
+    Kind::Port,
+    Kind::Host,
+    Kind::Time,
+];
 
 /// What every family of one scrape reads: the reader, now, the all-time sums, the last 24 h.
 struct Scrape<'a> {
@@ -298,6 +310,7 @@ fn collect_parts(
             s.r.sums(&[Kind::Proc, Kind::Port], now_ms - DAY_MS, now_ms + 1)?;
         fams.extend(processes(&s, &day_ago, m)?);
         fams.extend(ports(&s, &day_ago, m)?);
+        fams.extend(traffic_classes(&s, m)?);
     }
     fams.extend(sampling(&s)?);
     fams.extend(freshness(&s, last.ts_ms)?);
@@ -588,6 +601,47 @@ fn ports(s: &Scrape<'_>, day_ago: &nrec_store::window::Sums, m: &Bounds) -> Resu
     Ok(vec![rx, tx])
 }
 
+/// The processes' bytes with remote hosts by traffic class — the remote address's family and
+/// scope (`nrec_model::scope`, with the config's `lan` networks), all time: at most six
+/// label sets, however many hosts. Only bytes whose host is known are here: where ports and
+/// hosts were counted per connection (eBPF) all of them, else the sampled TCP sockets'.
+fn traffic_classes(s: &Scrape<'_>, m: &Bounds) -> Result<Vec<Family>> {
+    let mut classes: BTreeMap<Vec<(&str, String)>, Merged> = BTreeMap::new();
+    for d in s.r.details(Kind::Host, None)? {
+        let (Some(a), Some(l)) = (s.all.get(&d.series), class_labels(&d.addr, &m.lan)) else {
+            continue;
+        };
+        classes.entry(l).or_default().add(a);
+    }
+    let mut rx = Family::new(
+        "nrec_traffic_receive_bytes",
+        Type::Counter,
+        Some("bytes"),
+        "Bytes processes received from remote hosts of this address family and scope (loopback; lan: private, ULA, link-local, CGNAT and the config's [scopes] lan; internet: the rest), all time",
+    );
+    let mut tx = Family::new(
+        "nrec_traffic_transmit_bytes",
+        Type::Counter,
+        Some("bytes"),
+        "Bytes processes transmitted to remote hosts of this address family and scope, all time",
+    );
+    for (l, v) in classes {
+        rx.push(l.clone(), v.at(0)).created_s = Some(v.created_s());
+        tx.push(l, v.at(1)).created_s = Some(v.created_s());
+    }
+    Ok(vec![rx, tx])
+}
+
+/// A remote host's traffic class as labels, `family` and `scope` (None: not an address —
+/// a foreign row). A process's folded rest of hosts names its class.
+pub(crate) fn class_labels(addr: &str, lan: &Networks) -> Option<Vec<(&'static str, String)>> {
+    let (family, scope) = class_of_text(addr, lan)?;
+    Some(vec![
+        ("family", family.name().to_string()),
+        ("scope", scope.name().to_string()),
+    ])
+}
+
 /// The host's time series: samples, eBPF losses, unattributed bytes.
 fn sampling(s: &Scrape<'_>) -> Result<Vec<Family>> {
     let mut t = Merged::default();
@@ -698,7 +752,7 @@ pub fn family_in(name: &str, kind: Option<Kind>) -> bool {
             ) || name.starts_with("nrec_last_sample")
                 || name.starts_with("nrec_sample_interval")
         }
-        Some(Kind::Host) => false,
+        Some(Kind::Host) => name.starts_with("nrec_traffic_"),
     }
 }
 

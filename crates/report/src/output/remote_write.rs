@@ -34,7 +34,7 @@ pub struct Batch {
 }
 
 /// A label name a series must not be given by the config's extra labels (nrec's own).
-pub const OWN_LABELS: [&str; 9] = [
+pub const OWN_LABELS: [&str; 11] = [
     "__name__",
     "netns",
     "device",
@@ -44,6 +44,8 @@ pub const OWN_LABELS: [&str; 9] = [
     "container",
     "proto",
     "port",
+    "family",
+    "scope",
 ];
 
 struct Series {
