@@ -409,14 +409,7 @@ impl Reader {
         };
         let ns_of: HashMap<u64, &NsSample> =
             sample.namespaces.iter().map(|n| (n.inode, n)).collect();
-        let listening: HashMap<u64, HashSet<(&str, u16)>> = sample
-            .namespaces
-            .iter()
-            .map(|n| {
-                let l = n.listeners.iter().flatten().map(|l| (l.proto, l.port));
-                (n.inode, l.collect())
-            })
-            .collect();
+        let listening = derive_conns::listening(&sample.namespaces);
         let mut now = HashMap::with_capacity(c.entries.len());
         let mut finished = Vec::new();
         for (k, v) in &c.entries {
@@ -435,11 +428,8 @@ impl Reader {
             if d == (0, 0) {
                 continue;
             }
-            let netns = u64::from(k.process.netns);
-            let ns = ns_of.get(&netns);
-            let listens = listening
-                .get(&netns)
-                .is_some_and(|l| l.contains(&(proto, k.lport)));
+            let ns = ns_of.get(&u64::from(k.process.netns));
+            let listens = derive_conns::listens(&listening, k.process.netns, proto, k.lport);
             let port = derive_conns::service_port(k.lport, k.rport, listens);
             let pk = (k.process.tgid, k.process.start_ticks(self.hz));
             let owner = self.procs.entry(pk).or_insert_with(|| {

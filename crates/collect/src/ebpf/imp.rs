@@ -476,11 +476,10 @@ impl Pins {
         if open.owner() != self.owner() {
             return Ok(0);
         }
-        let keys: Vec<u8> = conns
-            .entries
-            .iter()
-            .flat_map(|(k, _)| k.to_bytes())
-            .collect();
+        let mut keys = Vec::with_capacity(conns.entries.len() * CONN_KEY_SIZE);
+        for (k, _) in &conns.entries {
+            keys.extend_from_slice(&k.to_bytes());
+        }
         delete_batch(&open.conns, &keys, CONN_KEY_SIZE)
     }
 
@@ -731,7 +730,8 @@ fn end_cut(open: &Open) -> Result<u32, String> {
 
 /// Every connection entry of cuts before `cut` (finished: nothing adds to them).
 fn read_conns(open: &Open, cut: u32) -> Result<Conns, String> {
-    let mut entries = Vec::new();
+    // room for a full map at once (only the pages written are touched): no copy as it grows
+    let mut entries = Vec::with_capacity(open.conns.max_entries().min(1 << 20) as usize);
     read_batches(
         &open.conns,
         CONN_KEY_SIZE,

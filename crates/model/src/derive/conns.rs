@@ -7,7 +7,22 @@
 
 use super::bytes::ProcBytes;
 use crate::ebpf::{Conns, Key};
-use std::collections::{BTreeMap, HashMap, HashSet};
+use foldhash::{HashMap, HashMapExt, HashSet};
+use std::collections::BTreeMap;
+
+/// Per namespace inode, the (protocol, port) pairs it listens on (or is bound to, UDP).
+pub type Listening<'a> = HashMap<u64, HashSet<(&'a str, u16)>>;
+
+/// [`Listening`] of a sample's namespaces.
+pub fn listening(namespaces: &[crate::sample::NsSample]) -> Listening<'_> {
+    namespaces
+        .iter()
+        .map(|ns| {
+            let l = ns.listeners.iter().flatten();
+            (ns.inode, l.map(|l| (l.proto, l.port)).collect())
+        })
+        .collect()
+}
 
 /// The first port of Linux's default ephemeral range (`ip_local_port_range`, 32768–60999):
 /// a port below it on one side and not on the other tells which side serves.
@@ -32,7 +47,7 @@ pub fn service_port(lport: u16, rport: u16, local_listens: bool) -> u16 {
 /// hosts are). `listening`: per namespace inode, the (protocol, port) pairs it listens on.
 pub fn credit<P: Ord + Copy + std::hash::Hash>(
     conns: &Conns,
-    listening: &HashMap<u64, HashSet<(&str, u16)>>,
+    listening: &Listening<'_>,
     mut proc: impl FnMut(&Key) -> Option<P>,
     bytes: &mut ProcBytes<P>,
 ) {
@@ -61,9 +76,7 @@ pub fn credit<P: Ord + Copy + std::hash::Hash>(
         let Some(p) = *who.entry(c.process).or_insert_with(|| proc(&c.process)) else {
             continue;
         };
-        let listens = listening
-            .get(&u64::from(c.process.netns))
-            .is_some_and(|l| l.contains(&(proto, c.lport)));
+        let listens = listens(listening, c.process.netns, proto, c.lport);
         let port = service_port(c.lport, c.rport, listens);
         add(ports.entry((p, proto, port)).or_default(), *rx, *tx);
         if let Some(remote) = remote {
@@ -78,6 +91,13 @@ pub fn credit<P: Ord + Copy + std::hash::Hash>(
         .map(|((p, a), b)| ((p, a.to_string()), b))
         .collect();
     bytes.add_top_hosts(hosts);
+}
+
+/// Whether namespace `netns` listens on (`proto`, `port`).
+pub fn listens(listening: &Listening<'_>, netns: u32, proto: &str, port: u16) -> bool {
+    listening
+        .get(&u64::from(netns))
+        .is_some_and(|l| l.contains(&(proto, port)))
 }
 
 #[cfg(test)]
@@ -162,7 +182,9 @@ mod tests {
             ],
             ..Conns::default()
         };
-        let listening = HashMap::from([(7u64, HashSet::from([("tcp", 45000u16)]))]);
+        let listening: Listening = [(7u64, [("tcp", 45000u16)].into_iter().collect())]
+            .into_iter()
+            .collect();
         let mut b: ProcBytes<u32> = ProcBytes::default();
         // process 3 is not one the interval knows: its bytes are nobody's here
         credit(

@@ -336,7 +336,8 @@ impl<'s> Prepared<'s> {
             // of the cut were moved between that reading and its cut): named all the same
             if let Some(c) = self.conns() {
                 // (each process once: its connections are many; `moved` is in key order)
-                let procs: HashSet<Key> = c.entries.iter().map(|(k, _)| k.process).collect();
+                let procs: foldhash::HashSet<Key> =
+                    c.entries.iter().map(|(k, _)| k.process).collect();
                 let mut more: Vec<Key> = procs
                     .into_iter()
                     .filter(|k| e.moved.binary_search_by(|m| m.0.cmp(k)).is_err())
@@ -407,14 +408,7 @@ impl<'s> Prepared<'s> {
         let credit_procs = !ebpf.as_ref().is_some_and(|e| e.covered);
         // ports and hosts: the kernel's per connection when it counted them, else sampled
         if let Some(c) = kernel_conns {
-            let listening: HashMap<u64, HashSet<(&str, u16)>> = s
-                .namespaces
-                .iter()
-                .map(|ns| {
-                    let l = ns.listeners.iter().flatten();
-                    (ns.inode, l.map(|l| (l.proto, l.port)).collect())
-                })
-                .collect();
+            let listening = conns::listening(&s.namespaces);
             conns::credit(
                 c,
                 &listening,
