@@ -508,6 +508,12 @@ pub struct ProcArgs {
     #[command(flatten)]
     pub window: WindowOpts,
 
+    /// Only the bytes with hosts of this scope (loopback; lan: private, CGNAT, link-local and
+    /// unique-local space and [scopes] lan; internet: the rest): each interval's, and the
+    /// hosts of that scope (ports are recorded without their hosts: not listed)
+    #[arg(long, value_enum)]
+    pub scope: Option<ScopeArg>,
+
     /// Output format
     #[arg(long, value_enum, default_value_t = Format::Table)]
     pub format: Format,

@@ -19,13 +19,18 @@ pub fn run(args: &ProcArgs, g: &Global, out: &mut dyn Write) -> Result<()> {
         target: args.target.as_bytes().to_vec(),
         window,
         lan,
+        scope: args.scope.map(Into::into),
     };
     let mut o = super::output(out, args.format, "proc", &r, Some(&s.window), &tz)?;
     let (res, found) = proc::write(&mut r, &s, &mut o)?;
     super::note_resolution(g, &r, res, &tz)?;
     if !found && !g.quiet {
+        let with = s
+            .scope
+            .map(|sc| format!(" with {} hosts", sc.name()))
+            .unwrap_or_default();
         eprintln!(
-            "nrec: no process named or numbered {:?} moved bytes in {}",
+            "nrec: no process named or numbered {:?} moved bytes{with} in {}",
             escape_bytes(&s.target),
             s.window.label
         );

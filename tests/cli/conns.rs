@@ -538,6 +538,36 @@ fn each_traffic_class_is_exact_and_a_listed_network_is_lan() {
         Some(moved[&lan4] + moved[&lan6]),
         "{rows:?}"
     );
+    // proc --scope: the client's intervals and hosts of one scope, no ports
+    let proc_scope = |scope: &str| -> serde_json::Value {
+        let out = env.now_ok(&[
+            "proc", "sccli", "--since", "1h", "--scope", scope, "--format", "json",
+        ]);
+        serde_json::from_str(&out).unwrap()
+    };
+    let v = proc_scope("internet");
+    assert_eq!(v["scope"], "internet", "{v}");
+    let p = &v["processes"][0];
+    assert_eq!(
+        p["rx_bytes"].as_u64().unwrap() + p["tx_bytes"].as_u64().unwrap(),
+        moved[&net4],
+        "{v}"
+    );
+    assert_eq!(p["ports"], serde_json::Value::Null, "{v}");
+    let hosts: Vec<&str> = p["hosts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| h["host"].as_str().unwrap())
+        .collect();
+    assert_eq!(hosts, [net4.as_str()], "{v}");
+    let v = proc_scope("loopback");
+    let p = &v["processes"][0];
+    assert_eq!(
+        p["rx_bytes"].as_u64().unwrap() + p["tx_bytes"].as_u64().unwrap(),
+        moved[lo4] + moved[lo6],
+        "{v}"
+    );
     // summary --scope: vnStat's views of what crossed the uplink, the same bytes
     let out = env.now_ok(&[
         "summary", "--scope", "internet", "--proc", "sccli", "--format", "json",

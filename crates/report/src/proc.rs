@@ -36,10 +36,25 @@ fn processes(r: &Reader, target: &[u8], win: &Stored) -> Result<Vec<Process>> {
     Ok(all.into_iter().filter(|p| active.contains(&p.id)).collect())
 }
 
-fn intervals(win: &Stored, p: i64) -> Vec<Interval> {
+/// Process `p`'s bytes per interval: all of them, or (`class`: the config's lan networks and a
+/// scope) those with hosts of that scope.
+fn intervals(win: &Stored, p: i64, class: Option<(&Networks, Scope)>) -> Vec<Interval> {
     win.iter()
         .filter_map(|(_, ts, el, b)| {
-            let (rx, tx) = b.per_process().get(&p).copied()?;
+            let (rx, tx) = match class {
+                None => b.per_process().get(&p).copied()?,
+                Some((lan, scope)) => {
+                    let mine = b.hosts.iter().filter(|((q, addr), _)| {
+                        *q == p && class_of_text(addr, lan).is_some_and(|c| c.1 == scope)
+                    });
+                    let mut any = false;
+                    let sum = mine.fold((0, 0), |a, (_, (rx, tx))| {
+                        any = true;
+                        (a.0 + rx, a.1 + tx)
+                    });
+                    any.then_some(sum)?
+                }
+            };
             Some(Interval {
                 ts_ms: *ts,
                 elapsed_ms: *el,
@@ -53,8 +68,9 @@ fn intervals(win: &Stored, p: i64) -> Vec<Interval> {
 /// A port or host of one process: its label, rx, tx and (a host's) traffic class.
 type Detail = (String, u64, u64, Option<(Family, Scope)>);
 
-/// The ports or hosts of one process, busiest first; hosts classed with `lan`.
-fn detail(win: &Stored, hosts: Option<&Networks>, p: i64) -> Vec<Detail> {
+/// The ports or hosts of one process, busiest first; hosts classed with `lan` (and only
+/// those of `scope`, when given).
+fn detail(win: &Stored, hosts: Option<&Networks>, scope: Option<Scope>, p: i64) -> Vec<Detail> {
     let mut m: std::collections::HashMap<String, Detail> = Default::default();
     for (_, _, _, b) in win {
         if let Some(lan) = hosts {
@@ -66,6 +82,11 @@ fn detail(win: &Stored, hosts: Option<&Networks>, p: i64) -> Vec<Detail> {
                         let k = crate::output::unmap_v4(addr).to_string();
                         (k, class_of_text(addr, lan))
                     };
+                    // a rest row's class is its marker's
+                    let of = class_of_text(addr, lan).map(|c| c.1);
+                    if scope.is_some_and(|s| of != Some(s)) {
+                        continue;
+                    }
                     let e = m.entry(k.clone()).or_insert((k, 0, 0, class));
                     e.1 += rx;
                     e.2 += tx;
@@ -95,6 +116,8 @@ pub struct Settings {
     /// The networks counted as `lan` besides the built-in ones (`[scopes] lan`): a host's
     /// traffic class.
     pub lan: Networks,
+    /// Only the bytes with hosts of this scope (ports are not split by scope: not listed).
+    pub scope: Option<Scope>,
 }
 
 /// The history of each process named or numbered `target` that moved bytes in the window.
@@ -138,10 +161,19 @@ pub fn write(r: &mut Reader, s: &Settings, o: &mut Output<'_>) -> Result<(Resolu
         }
         o.objects(&r)
     };
+    let mut shown = 0;
     for p in &procs {
-        let ivs = intervals(&win, p.id);
-        let ports = detail(&win, None, p.id);
-        let hosts = detail(&win, Some(&s.lan), p.id);
+        let ivs = intervals(&win, p.id, s.scope.map(|sc| (&s.lan, sc)));
+        // a port's bytes are not recorded per host: with a scope, no port is listed
+        let ports = match s.scope {
+            None => Some(detail(&win, None, None, p.id)),
+            Some(_) => None,
+        };
+        let hosts = detail(&win, Some(&s.lan), s.scope, p.id);
+        if s.scope.is_some() && ivs.is_empty() {
+            continue; // nothing with hosts of that scope
+        }
+        shown += 1;
         let (rx, tx) = ivs.iter().fold((0, 0), |(r, t), i| (r + i.rx, t + i.tx));
         let mut mine = Rows::new(&columns);
         for i in &ivs {
@@ -219,7 +251,15 @@ pub fn write(r: &mut Reader, s: &Settings, o: &mut Output<'_>) -> Result<(Resolu
                     )?;
                 }
                 writeln!(out, "{:<19} {:>12} {:>12}", "Total:", rx, tx)?;
-                for (title, list) in [("PORT", &ports), ("HOST", &hosts)] {
+                if let Some(sc) = s.scope {
+                    writeln!(
+                        out,
+                        "(only the bytes with {} hosts; ports are recorded without their hosts: not listed)",
+                        sc.name()
+                    )?;
+                }
+                let lists = ports.iter().map(|l| ("PORT", l));
+                for (title, list) in lists.chain([("HOST", &hosts)]) {
                     write!(out, "{:<40} {:>12} {:>12}", title, "RX bytes", "TX bytes")?;
                     writeln!(out, "{}", if title == "HOST" { "  SCOPE" } else { "" })?;
                     for (k, r, t, class) in list.iter() {
@@ -240,14 +280,14 @@ pub fn write(r: &mut Reader, s: &Settings, o: &mut Output<'_>) -> Result<(Resolu
                 "started": p.started_ms.map(|m| crate::output::iso(m, &tz)),
                 "rx_bytes": rx, "tx_bytes": tx,
                 "intervals": o.objects(&mine),
-                "ports": detail_rows(o, &ports, "port"),
+                "ports": ports.as_ref().map(|l| detail_rows(o, l, "port")),
                 "hosts": detail_rows(o, &hosts, "host"),
             })),
             Format::Csv | Format::Ndjson => all.rows.extend(mine.rows),
             Format::Svg | Format::Png => {}
         }
     }
-    let found = !procs.is_empty();
+    let found = shown > 0;
     match o.format {
         Format::Table => Ok(()),
         Format::Svg | Format::Png => {
@@ -275,6 +315,7 @@ pub fn write(r: &mut Reader, s: &Settings, o: &mut Output<'_>) -> Result<(Resolu
         }
         Format::Json => {
             let mut body = serde_json::Map::new();
+            body.insert("scope".into(), json!(s.scope.map(|sc| sc.name())));
             body.insert("processes".into(), Value::Array(docs));
             o.json(body).map_err(write_error)
         }
