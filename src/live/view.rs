@@ -225,11 +225,15 @@ fn fold(t: &Tick, view: View, by: By) -> Vec<(String, String, u64, u64)> {
         }
         View::Ports | View::Hosts => {
             for c in &t.conns {
+                let remote = if c.remote.is_empty() {
+                    NO_PEER
+                } else {
+                    &c.remote
+                };
                 let key = match view {
                     View::Ports => c.port.clone(),
-                    _ if c.remote.is_empty() => NO_PEER.to_string(),
-                    _ if c.netns == "root" => c.remote.clone(),
-                    _ => format!("{}@{}", c.remote, c.netns),
+                    _ if c.netns == "root" => remote.to_string(),
+                    _ => format!("{remote}@{}", c.netns),
                 };
                 add(key, c.comm.as_deref(), c.rx, c.tx);
             }

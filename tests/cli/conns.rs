@@ -8,16 +8,16 @@ use crate::ebpf::ebpf_or_skip;
 use crate::harness::*;
 use crate::live::Netns;
 
-/// The server (in the second namespace): a TCP server on 7001 answering each connection's
-/// bytes with 3000 bytes, and a UDP server on 7002 answering each datagram with half its size
+/// The server (in the second namespace): a TCP server on PORT answering each connection's
+/// bytes with 3000 bytes, and a UDP server on PORT + 1 answering each datagram with half its size
 /// plus one; prints what its calls returned.
 const SERVER: &str = r#"
 import ctypes, json, select, socket, sys
 ctypes.CDLL(None).prctl(15, b"cnsrv", 0, 0, 0)
-N, M = int(sys.argv[1]), int(sys.argv[2])
+N, M, P = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
 t = socket.socket(); t.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-t.bind(("0.0.0.0", 7001)); t.listen(64)
-u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); u.bind(("0.0.0.0", 7002))
+t.bind(("0.0.0.0", P)); t.listen(64)
+u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); u.bind(("0.0.0.0", P + 1))
 print("ready", flush=True)
 rx = tx = 0
 while N or M:
@@ -41,10 +41,10 @@ print(json.dumps([rx, tx]), flush=True)
 /// a connected socket, the odd ones with sendto/recvfrom, each on a new socket.
 const CLIENTS: &str = r#"
 import ctypes, json, socket, subprocess, sys
-peer, N, M = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+peer, N, M, P = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
 CLI = """import ctypes, socket, sys
 ctypes.CDLL(None).prctl(15, b"cncli", 0, 0, 0)
-c = socket.create_connection((sys.argv[1], 7001), timeout=20)
+c = socket.create_connection((sys.argv[1], int(sys.argv[3])), timeout=20)
 n = int(sys.argv[2]); c.sendall(b"c" * n); c.shutdown(socket.SHUT_WR); got = 0
 while True:
     d = c.recv(65536)
@@ -53,7 +53,7 @@ while True:
 print(got, n)"""
 rx = tx = 0
 for i in range(N):
-    out = subprocess.run([sys.executable, "-c", CLI, peer, str(1000 + 517 * i)], capture_output=True, text=True, check=True, timeout=30)
+    out = subprocess.run([sys.executable, "-c", CLI, peer, str(1000 + 517 * i), str(P)], capture_output=True, text=True, check=True, timeout=30)
     r, t = map(int, out.stdout.split()); rx += r; tx += t
 ctypes.CDLL(None).prctl(15, b"cnudp", 0, 0, 0)
 urx = utx = 0
@@ -61,15 +61,44 @@ for i in range(M):
     s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.settimeout(20)
     payload = b"d" * (100 + 37 * i)
     if i % 2 == 0:
-        s.connect((peer, 7002)); utx += s.send(payload); urx += len(s.recv(65536))
+        s.connect((peer, P + 1)); utx += s.send(payload); urx += len(s.recv(65536))
     else:
-        utx += s.sendto(payload, (peer, 7002)); urx += len(s.recvfrom(65536)[0])
+        utx += s.sendto(payload, (peer, P + 1)); urx += len(s.recvfrom(65536)[0])
     s.close()
 # a datagram read without asking who sent it: no peer known, its bytes keep their port
 s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.settimeout(20)
-utx += s.sendto(b"n" * 999, (peer, 7002)); blind = len(s.recv(65536)); lport = s.getsockname()[1]
+utx += s.sendto(b"n" * 999, (peer, P + 1)); blind = len(s.recv(65536)); lport = s.getsockname()[1]
 print(json.dumps([rx, tx, urx, utx, blind, lport]))
 "#;
+
+/// The server in namespace `b`, then `n` TCP clients and `m` UDP exchanges (and the datagram
+/// read without its sender) from namespace `a` to it at `addr_b`, on TCP `port` and UDP
+/// `port + 1` (each test its own: top-ports sums a port over every namespace): what the
+/// clients' calls returned ([`CLIENTS`]) and the server's ([`SERVER`]).
+fn exchange(
+    (a, b): (&str, &str),
+    addr_b: &str,
+    (n, m): (usize, usize),
+    port: u16,
+) -> (Vec<u64>, Vec<u64>) {
+    let port = port.to_string();
+    let mut server = python_in(Some(b))
+        .args(["-c", SERVER, &n.to_string(), &(m + 1).to_string(), &port])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("python3 serves");
+    let mut lines = std::io::BufRead::lines(std::io::BufReader::new(server.stdout.take().unwrap()));
+    assert_eq!(lines.next().unwrap().unwrap(), "ready");
+    let out = python_in(Some(a))
+        .args(["-c", CLIENTS, addr_b, &n.to_string(), &m.to_string(), &port])
+        .output()
+        .unwrap();
+    assert_success(&out);
+    let cli: Vec<u64> = serde_json::from_slice(&out.stdout).unwrap();
+    let srv: Vec<u64> = serde_json::from_str(&lines.next().unwrap().unwrap()).unwrap();
+    assert!(server.wait().unwrap().success());
+    (cli, srv)
+}
 
 #[test]
 fn short_connections_and_udp_are_credited_to_their_ports_and_hosts_exactly() {
@@ -86,21 +115,7 @@ fn short_connections_and_udp_are_credited_to_their_ports_and_hosts_exactly() {
     const N: usize = 40;
     const M: usize = 40;
     env.record_live(); // the baseline: the counting starts here
-    let mut server = python_in(Some(&b))
-        .args(["-c", SERVER, &N.to_string(), &(M + 1).to_string()])
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .expect("python3 serves");
-    let mut lines = std::io::BufRead::lines(std::io::BufReader::new(server.stdout.take().unwrap()));
-    assert_eq!(lines.next().unwrap().unwrap(), "ready");
-    let out = python_in(Some(&a))
-        .args(["-c", CLIENTS, &addr_b, &N.to_string(), &M.to_string()])
-        .output()
-        .unwrap();
-    assert_success(&out);
-    let cli: Vec<u64> = serde_json::from_slice(&out.stdout).unwrap();
-    let srv: Vec<u64> = serde_json::from_str(&lines.next().unwrap().unwrap()).unwrap();
-    assert!(server.wait().unwrap().success());
+    let (cli, srv) = exchange((&a, &b), &addr_b, (N, M), 7001);
     let (tcp_rx, tcp_tx, udp_rx, udp_tx) = (cli[0], cli[1], cli[2], cli[3]);
     let (blind, blind_port) = (cli[4], cli[5]);
     assert_eq!(blind, 999 / 2 + 1, "the last answer read with recv()");
@@ -209,21 +224,7 @@ fn the_live_views_count_every_connection_from_the_kernel() {
         let header = lines.next().unwrap().unwrap();
         tops.push((view, top, lines, header));
     }
-    let mut server = python_in(Some(&b))
-        .args(["-c", SERVER, &N.to_string(), &(M + 1).to_string()])
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .expect("python3 serves");
-    let mut lines = std::io::BufRead::lines(std::io::BufReader::new(server.stdout.take().unwrap()));
-    assert_eq!(lines.next().unwrap().unwrap(), "ready");
-    let out = python_in(Some(&a))
-        .args(["-c", CLIENTS, &addr_b, &N.to_string(), &M.to_string()])
-        .output()
-        .unwrap();
-    assert_success(&out);
-    let cli: Vec<u64> = serde_json::from_slice(&out.stdout).unwrap();
-    let srv: Vec<u64> = serde_json::from_str(&lines.next().unwrap().unwrap()).unwrap();
-    assert!(server.wait().unwrap().success());
+    let (cli, srv) = exchange((&a, &b), &addr_b, (N, M), 7201);
     let (tcp_rx, tcp_tx, udp_rx, udp_tx) = (cli[0], cli[1], cli[2], cli[3]);
     let (blind, blind_port) = (cli[4], cli[5]);
     // two more refreshes: the last bytes are read; then each session ends (SIGTERM)
@@ -253,17 +254,17 @@ fn the_live_views_count_every_connection_from_the_kernel() {
     }
     let of = |view: &str, key: &str| totals.get(&(view, key.to_string())).map(|t| t.0);
     assert_eq!(
-        of("ports", "tcp/7001"),
+        of("ports", "tcp/7201"),
         Some((tcp_rx + tcp_tx, tcp_tx + tcp_rx)),
         "TCP, every short connection: {totals:?}"
     );
     assert_eq!(
-        of("ports", "udp/7002"),
+        of("ports", "udp/7202"),
         Some((udp_rx + udp_tx, udp_tx + udp_rx + blind)),
         "UDP, connected and sendto: {totals:?}"
     );
     assert_eq!(of("ports", &format!("udp/{blind_port}")), Some((blind, 0)));
-    let who = &totals[&("ports", "tcp/7001".to_string())].1;
+    let who = &totals[&("ports", "tcp/7201".to_string())].1;
     assert!(who.contains("cncli") && who.contains("cnsrv"), "{who}");
     assert_eq!(
         of("hosts", &format!("{addr_b}@{a}")),
@@ -276,14 +277,14 @@ fn the_live_views_count_every_connection_from_the_kernel() {
     );
     // the answer read without its sender: a row of its own, never dropped
     assert_eq!(
-        of("hosts", "(peer not known)"),
+        of("hosts", &format!("(peer not known)@{a}")),
         Some((blind, 0)),
         "{totals:?}"
     );
     // connections: every client's own row, UDP named; together the port's bytes
     let conns: Vec<_> = totals
         .iter()
-        .filter(|((v, k), _)| *v == "conns" && k.contains(&format!("{addr_b}:7001@{a}")))
+        .filter(|((v, k), _)| *v == "conns" && k.contains(&format!("{addr_b}:7201@{a}")))
         .collect();
     assert_eq!(conns.len(), N, "a row per client connection: {conns:?}");
     let sent: u64 = conns.iter().map(|(_, ((_, tx), _))| tx).sum();
@@ -291,7 +292,7 @@ fn the_live_views_count_every_connection_from_the_kernel() {
     assert!(
         totals
             .keys()
-            .any(|(v, k)| *v == "conns" && k.starts_with("udp ") && k.contains(":7002@")),
+            .any(|(v, k)| *v == "conns" && k.starts_with("udp ") && k.contains(":7202@")),
         "UDP connections: {totals:?}"
     );
     drop(ns);

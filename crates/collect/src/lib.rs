@@ -70,28 +70,23 @@ pub type Priors = std::collections::HashMap<u64, Prior>;
 /// the processes and no connection is shown — the socket dump is most of a full collect's
 /// cost (with 10 000 sockets, ~55 ms of the kernel's time per read).
 pub fn collect_interfaces(now_ms: i64, warn: &mut Warnings) -> Result<Sample> {
-    collect_live(
-        now_ms,
-        None,
-        &Priors::new(),
-        None,
-        warn,
-        collect_namespace_interfaces,
-    )
+    collect_live_part(now_ms, warn, collect_namespace_interfaces)
 }
 
 /// Collects every namespace's interface counters and listeners on the live host: `nrec top`'s
 /// connection, port and host views when the kernel counts the connections (eBPF) — the
 /// listeners name their service ports, and no established socket is dumped.
 pub fn collect_listeners(now_ms: i64, warn: &mut Warnings) -> Result<Sample> {
-    collect_live(
-        now_ms,
-        None,
-        &Priors::new(),
-        None,
-        warn,
-        collect_namespace_listeners,
-    )
+    collect_live_part(now_ms, warn, collect_namespace_listeners)
+}
+
+/// A part of every live namespace (`per_ns` reads it in each), continuing no sample.
+fn collect_live_part(
+    now_ms: i64,
+    warn: &mut Warnings,
+    per_ns: fn(Option<Prior>) -> Result<(NsSample, Warnings)>,
+) -> Result<Sample> {
+    collect_live(now_ms, None, &Priors::new(), None, warn, per_ns)
 }
 
 /// The most a /proc file nrec reads may hold: `net/dev` with 20 000 interfaces is ~3 MB.

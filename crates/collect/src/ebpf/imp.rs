@@ -498,21 +498,9 @@ impl Pins {
         } else {
             state_value(&open.state, CUT).unwrap_or(0) as u32
         };
-        let mut entries = Vec::new();
-        read_batches(
-            &open.conns,
-            CONN_KEY_SIZE,
-            CONN_VALUE_SIZE,
-            "connection",
-            |k, v| {
-                if let (Some(k), Some(v)) = (ConnKey::from_bytes(k), conn_value_of(v)) {
-                    entries.push((k, v));
-                }
-            },
-        )?;
         Ok(Conns {
             cut: now,
-            entries,
+            entries: conn_entries(&open, |_| true)?,
             lost_events: state_value(&open.state, CONN_LOST).unwrap_or(0),
             lost_bytes: state_value(&open.state, CONN_LOST + 1).unwrap_or(0),
         })
@@ -730,21 +718,7 @@ fn end_cut(open: &Open) -> Result<u32, String> {
 
 /// Every connection entry of cuts before `cut` (finished: nothing adds to them).
 fn read_conns(open: &Open, cut: u32) -> Result<Conns, String> {
-    // room for a full map at once (only the pages written are touched): no copy as it grows
-    let mut entries = Vec::with_capacity(open.conns.max_entries().min(1 << 20) as usize);
-    read_batches(
-        &open.conns,
-        CONN_KEY_SIZE,
-        CONN_VALUE_SIZE,
-        "connection",
-        |k, v| {
-            if let (Some(k), Some(v)) = (ConnKey::from_bytes(k), conn_value_of(v)) {
-                if k.cut != cut {
-                    entries.push((k, v));
-                }
-            }
-        },
-    )?;
+    let entries = conn_entries(open, |k| k.cut != cut)?;
     // the finished cut's losses, zeroed for the cut after next (nothing adds to them now)
     let slot = CUT_LOST + 2 * (cut.wrapping_sub(1) & 1);
     let mut lost = [0u64; 2];
@@ -763,6 +737,29 @@ fn read_conns(open: &Open, cut: u32) -> Result<Conns, String> {
         lost_events: lost[0],
         lost_bytes: lost[1],
     })
+}
+
+/// The connection map's entries that `keep` keeps.
+fn conn_entries(
+    open: &Open,
+    keep: impl Fn(&ConnKey) -> bool,
+) -> Result<Vec<(ConnKey, (u64, u64))>, String> {
+    // room for a full map at once (only the pages written are touched): no copy as it grows
+    let mut entries = Vec::with_capacity(open.conns.max_entries().min(1 << 20) as usize);
+    read_batches(
+        &open.conns,
+        CONN_KEY_SIZE,
+        CONN_VALUE_SIZE,
+        "connection",
+        |k, v| {
+            if let (Some(k), Some(v)) = (ConnKey::from_bytes(k), conn_value_of(v)) {
+                if keep(&k) {
+                    entries.push((k, v));
+                }
+            }
+        },
+    )?;
+    Ok(entries)
 }
 
 /// The options of a batch call: none but the struct's size.
