@@ -207,11 +207,14 @@ pub fn conn_value_of(b: &[u8]) -> Option<(u64, u64)> {
 pub struct Conns {
     /// The cut now counting (the entries read are of earlier ones).
     pub cut: u32,
-    pub entries: Vec<(ConnKey, (u64, u64))>,
+    pub entries: Vec<ConnEntry>,
     /// Events (and their bytes) the full connection map could not count in the cut read.
     pub lost_events: u64,
     pub lost_bytes: u64,
 }
+
+/// A connection entry: its key and the (received, sent) bytes of its cut.
+pub type ConnEntry = (ConnKey, (u64, u64));
 
 /// One read of the pinned maps.
 #[derive(Debug, Clone, Default)]

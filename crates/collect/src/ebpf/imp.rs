@@ -1,8 +1,9 @@
 //! Loading, pinning and reading the eBPF program (feature `ebpf`), with libbpf-rs.
 
 use super::{
-    BPFFS, CONN_KEY_SIZE, CONN_VALUE_SIZE, ConnKey, Conns, KEY_SIZE, Key, LAYOUT, OWNER_MAX, Other,
-    Pins, Probe, Reading, State, VALUE_SIZE, Value, conn_value_of, derived_kind, orphan_reason,
+    BPFFS, CONN_KEY_SIZE, CONN_VALUE_SIZE, ConnEntry, ConnKey, Conns, KEY_SIZE, Key, LAYOUT,
+    OWNER_MAX, Other, Pins, Probe, Reading, State, VALUE_SIZE, Value, conn_value_of, derived_kind,
+    orphan_reason,
 };
 use libbpf_rs::skel::{OpenSkel, SkelBuilder};
 use libbpf_rs::{ErrorKind, MapCore, MapFlags, MapHandle};
@@ -740,10 +741,7 @@ fn read_conns(open: &Open, cut: u32) -> Result<Conns, String> {
 }
 
 /// The connection map's entries that `keep` keeps.
-fn conn_entries(
-    open: &Open,
-    keep: impl Fn(&ConnKey) -> bool,
-) -> Result<Vec<(ConnKey, (u64, u64))>, String> {
+fn conn_entries(open: &Open, keep: impl Fn(&ConnKey) -> bool) -> Result<Vec<ConnEntry>, String> {
     // room for a full map at once (only the pages written are touched): no copy as it grows
     let mut entries = Vec::with_capacity(open.conns.max_entries().min(1 << 20) as usize);
     read_batches(
