@@ -509,8 +509,8 @@ pub struct ProcArgs {
     pub window: WindowOpts,
 
     /// Only the bytes with hosts of this scope (loopback; lan: private, CGNAT, link-local and
-    /// unique-local space and [scopes] lan; internet: the rest): each interval's, and the
-    /// hosts of that scope (ports are recorded without their hosts: not listed)
+    /// unique-local space and [scopes] lan — for ports the built-in ranges only; internet:
+    /// the rest): each interval's, and the hosts and ports of that scope
     #[arg(long, value_enum)]
     pub scope: Option<ScopeArg>,
 
@@ -585,9 +585,10 @@ pub struct TopArgs {
     #[arg(long, value_name = "NAME")]
     pub container: Option<String>,
 
-    /// top-hosts, top-procs: rank only the bytes with hosts of this scope (loopback; lan:
-    /// private, CGNAT, link-local and unique-local space and [scopes] lan; internet: the
-    /// rest); the others are in the (other …) row, so the rows still add up
+    /// Rank only the bytes with hosts of this scope (loopback; lan: private, CGNAT,
+    /// link-local and unique-local space and [scopes] lan — for ports the built-in ranges
+    /// only; internet: the rest); the others are in the (other …) row, so the rows still add
+    /// up
     #[arg(long, value_enum)]
     pub scope: Option<ScopeArg>,
 

@@ -14,11 +14,6 @@ pub fn run(what: What, by: By, args: &TopArgs, g: &Global, out: &mut dyn Write) 
     if args.limit == 0 {
         return Err(Error::usage("--limit must be at least 1"));
     }
-    if args.scope.is_some() && what == What::Ports {
-        return Err(Error::usage(
-            "--scope applies to top-hosts and top-procs: ports are not counted per scope yet (a port's bytes are not kept per remote host)",
-        ));
-    }
     // (hosts, and processes by their hosts, are classed with the config's `[scopes] lan`)
     let classed =
         what == What::Hosts || args.scope.is_some() || matches!(by, By::Scope | By::Family);

@@ -144,6 +144,14 @@ fn short_connections_and_udp_are_credited_to_their_ports_and_hosts_exactly() {
         Some((blind, 0)),
         "{ports:?}"
     );
+    // each port's bytes with their peers' class: all of these are LAN (10.x); the datagram
+    // whose sender was not told has none, and is in (other ports)
+    let (lan, doc) = top_json(&env, &["top-ports", "--scope", "lan"]);
+    assert_eq!(doc["scope"], "lan", "{doc}");
+    for p in ["tcp/7001", "udp/7002"] {
+        assert_eq!(lan.get(p), ports.get(p), "{p}: {lan:?}");
+    }
+    assert_eq!(lan.get(&format!("udp/{blind_port}")), None, "{lan:?}");
     let (hosts, doc) = top_json(&env, &["top-hosts"]);
     assert_eq!(doc["source"], "ebpf", "{doc}");
     assert_eq!(
@@ -419,6 +427,19 @@ fn each_traffic_class_is_exact_and_a_listed_network_is_lan() {
     assert_eq!(scope_total(&[], "loopback"), want(&[lo4, lo6]), "{moved:?}");
     assert_eq!(scope_total(&[], "lan"), want(&[&lan4, &lan6]), "{moved:?}");
     assert_eq!(scope_total(&[], "internet"), want(&[&net4]), "{moved:?}");
+    // the server's port, by its peers' class: each scope's connections to it, both ends
+    for (scope, peers) in [
+        ("loopback", vec![lo4, lo6]),
+        ("lan", vec![&lan4, &lan6]),
+        ("internet", vec![&net4]),
+    ] {
+        let (ports, _) = top_json(&env, &["top-ports", "--scope", scope]);
+        assert_eq!(
+            ports.get("tcp/7101").map(|(r, t)| r + t),
+            Some(want(&peers)),
+            "{scope}: {ports:?}"
+        );
+    }
     // each family exact too: the IPv6 peers' rows
     let (hosts, doc) = top_json(&env, &["top-hosts"]);
     let fam = |name: &str| {
@@ -554,7 +575,13 @@ fn each_traffic_class_is_exact_and_a_listed_network_is_lan() {
         moved[&net4],
         "{v}"
     );
-    assert_eq!(p["ports"], serde_json::Value::Null, "{v}");
+    // its port, with the bytes it moved with that scope's peers
+    assert_eq!(p["ports"][0]["port"], "tcp/7101", "{v}");
+    assert_eq!(
+        p["ports"][0]["rx_bytes"].as_u64().unwrap() + p["ports"][0]["tx_bytes"].as_u64().unwrap(),
+        moved[&net4],
+        "{v}"
+    );
     let hosts: Vec<&str> = p["hosts"]
         .as_array()
         .unwrap()

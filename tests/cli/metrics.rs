@@ -238,7 +238,7 @@ fn the_exposition_passes_promtool_with_hostile_names() {
         .unwrap();
         let id = c.last_insert_rowid();
         b.add_proc(id, 1, 1000, 100);
-        b.add_port(id, "tcp", 8000 + i as i64, 1000, 100);
+        b.add_port(id, "tcp", 8000 + i as i64, "", 1000, 100);
     }
     nrec_store::procbytes::write(&c, sid, &b).unwrap();
     drop(c);

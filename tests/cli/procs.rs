@@ -316,7 +316,7 @@ fn bytes_between_namespaces_are_credited_in_each_namespace() {
     // internet until the config lists its network as the site's.
     let (pub_a, pub_b) = ("198.51.100.1", "198.51.100.2");
     assert!(addrs((pub_a, pub_b)));
-    bracketed_transfer(
+    let pub_port = bracketed_transfer(
         &env,
         (Some(&a), Some(&b)),
         pub_a,
@@ -366,12 +366,23 @@ fn bytes_between_namespaces_are_credited_in_each_namespace() {
             "--scope {scope}: the rows add up to the total"
         );
     }
-    // (a port's bytes are not kept per remote host: said, exit 2)
-    let out = env.cmd(&["top-ports", "--scope", "lan"]).output().unwrap();
-    assert_eq!(out.status.code(), Some(2));
-    assert!(
-        String::from_utf8_lossy(&out.stderr).contains("--scope applies to top-hosts and top-procs")
-    );
+    // ports by the class of the peers their bytes were with: the public transfer's port is
+    // internet, the private one's lan; each ranking adds up to the same total
+    let (h, rows) = top(&env, "top-ports", &[]);
+    let whole = sum(&h, &rows);
+    for (scope, mine, theirs) in [("internet", pub_port, port), ("lan", port, pub_port)] {
+        let (h, rows) = top(&env, "top-ports", &["--scope", scope]);
+        let names: Vec<&str> = rows.iter().map(|r| col(&h, r, "name")).collect();
+        assert!(
+            names.contains(&format!("tcp/{mine}").as_str()),
+            "{scope}: {names:?}"
+        );
+        assert!(
+            !names.contains(&format!("tcp/{theirs}").as_str()),
+            "{scope}: {names:?}"
+        );
+        assert_eq!(sum(&h, &rows), whole, "--scope {scope}: {names:?}");
+    }
     let cfg = env.tmp.path().join("scopes.toml");
     std::fs::write(
         &cfg,
@@ -672,7 +683,7 @@ fn top_tables_add_up_to_the_interface_total_at_any_limit() {
         .unwrap();
         let id = c.last_insert_rowid();
         b.add_proc(id, 1, rx, tx);
-        b.add_port(id, "tcp", 1000 + i as i64, rx, tx);
+        b.add_port(id, "tcp", 1000 + i as i64, "", rx, tx);
         b.add_host(id, &format!("10.0.0.{i}"), rx / 2, tx / 2);
         b.add_host(id, "*", rx - rx / 2, tx - tx / 2);
     }

@@ -85,7 +85,7 @@ pub(crate) fn write_history(env: &Env, start_ms: i64, n: i64, step_ms: i64, seed
                 if r + x > 0 {
                     b.add_proc(p, 1, r as u64, x as u64);
                     if p == alpha {
-                        b.add_port(p, "tcp", 443, r as u64, x as u64);
+                        b.add_port(p, "tcp", 443, "", r as u64, x as u64);
                         b.add_host(p, "10.0.0.1", r as u64, x as u64);
                     }
                 }

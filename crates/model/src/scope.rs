@@ -198,6 +198,15 @@ pub fn rest_of(c: (Family, Scope)) -> String {
     format!("*{}/{}", c.1.name(), c.0.name())
 }
 
+/// A traffic class as it is recorded with what keeps no address of its own (a port's bytes,
+/// a process's folded rest of hosts): `*SCOPE/FAMILY` of the address text `addr` by the
+/// built-in ranges; empty when it is no address (a peer not known).
+pub fn class_marker(addr: &str) -> String {
+    class_of_text(addr, &Networks::default())
+        .map(rest_of)
+        .unwrap_or_default()
+}
+
 fn rest_class(marker: &str) -> Option<(Family, Scope)> {
     let (scope, family) = marker.split_once('/')?;
     let scope = Scope::ALL.into_iter().find(|s| s.name() == scope)?;

@@ -46,7 +46,7 @@ fn columns(t: Kind) -> (Vec<&'static str>, Vec<&'static str>) {
         Kind::Proto => (vec!["netns", "counter", "type"], vec!["sum", "readings"]),
         Kind::Proc => (vec!["pid", "process"], vec!["rx_bytes", "tx_bytes"]),
         Kind::Port => (
-            vec!["pid", "process", "proto", "port"],
+            vec!["pid", "process", "proto", "port", "family", "scope"],
             vec!["rx_bytes", "tx_bytes"],
         ),
         Kind::Host => (
@@ -138,8 +138,12 @@ fn labels(
             {
                 let mut v = vec![d.pid.into(), Cell::bytes(&d.comm)];
                 if t == Kind::Port {
+                    // the class of the peers its bytes were with, recorded by the built-in
+                    // ranges (empty: not known, or recorded before ports had one)
+                    let class = class_of_text(&d.addr, &Networks::default());
                     v.push(Cell::text(d.proto));
                     v.push(d.port.into());
+                    v.extend(crate::output::class_cells(class));
                 } else {
                     // its traffic class, as top-hosts writes it (a folded rest row's marker
                     // names its class)

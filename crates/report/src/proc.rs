@@ -93,8 +93,10 @@ fn detail(win: &Stored, hosts: Option<&Networks>, scope: Option<Scope>, p: i64) 
                 }
             }
         } else {
-            for ((q, proto, port), (rx, tx)) in &b.ports {
-                if *q == p {
+            for ((q, proto, port, class), (rx, tx)) in &b.ports {
+                // a port's class is its peers' (by the built-in ranges)
+                let of = class_of_text(class, &Networks::default()).map(|c| c.1);
+                if *q == p && scope.is_none_or(|s| of == Some(s)) {
                     let k = format!("{proto}/{port}");
                     let e = m.entry(k.clone()).or_insert((k, 0, 0, None));
                     e.1 += rx;
@@ -116,7 +118,7 @@ pub struct Settings {
     /// The networks counted as `lan` besides the built-in ones (`[scopes] lan`): a host's
     /// traffic class.
     pub lan: Networks,
-    /// Only the bytes with hosts of this scope (ports are not split by scope: not listed).
+    /// Only the bytes with hosts of this scope (and the ports' bytes with them).
     pub scope: Option<Scope>,
 }
 
@@ -164,11 +166,7 @@ pub fn write(r: &mut Reader, s: &Settings, o: &mut Output<'_>) -> Result<(Resolu
     let mut shown = 0;
     for p in &procs {
         let ivs = intervals(&win, p.id, s.scope.map(|sc| (&s.lan, sc)));
-        // a port's bytes are not recorded per host: with a scope, no port is listed
-        let ports = match s.scope {
-            None => Some(detail(&win, None, None, p.id)),
-            Some(_) => None,
-        };
+        let ports = detail(&win, None, s.scope, p.id);
         let hosts = detail(&win, Some(&s.lan), s.scope, p.id);
         if s.scope.is_some() && ivs.is_empty() {
             continue; // nothing with hosts of that scope
@@ -252,14 +250,9 @@ pub fn write(r: &mut Reader, s: &Settings, o: &mut Output<'_>) -> Result<(Resolu
                 }
                 writeln!(out, "{:<19} {:>12} {:>12}", "Total:", rx, tx)?;
                 if let Some(sc) = s.scope {
-                    writeln!(
-                        out,
-                        "(only the bytes with {} hosts; ports are recorded without their hosts: not listed)",
-                        sc.name()
-                    )?;
+                    writeln!(out, "(only the bytes with {} hosts)", sc.name())?;
                 }
-                let lists = ports.iter().map(|l| ("PORT", l));
-                for (title, list) in lists.chain([("HOST", &hosts)]) {
+                for (title, list) in [("PORT", &ports), ("HOST", &hosts)] {
                     write!(out, "{:<40} {:>12} {:>12}", title, "RX bytes", "TX bytes")?;
                     writeln!(out, "{}", if title == "HOST" { "  SCOPE" } else { "" })?;
                     for (k, r, t, class) in list.iter() {
@@ -280,7 +273,7 @@ pub fn write(r: &mut Reader, s: &Settings, o: &mut Output<'_>) -> Result<(Resolu
                 "started": p.started_ms.map(|m| crate::output::iso(m, &tz)),
                 "rx_bytes": rx, "tx_bytes": tx,
                 "intervals": o.objects(&mine),
-                "ports": ports.as_ref().map(|l| detail_rows(o, l, "port")),
+                "ports": detail_rows(o, &ports, "port"),
                 "hosts": detail_rows(o, &hosts, "host"),
             })),
             Format::Csv | Format::Ndjson => all.rows.extend(mine.rows),

@@ -357,9 +357,12 @@ impl<'a> Ranker<'a> {
                 if only.is_some() && !p.is_some_and(in_only) {
                     continue;
                 }
-                let class = (kind == Kind::Host)
-                    .then(|| class_of_text(&d.addr, lan))
-                    .flatten();
+                // a host's class is its address's (the config's networks included); a port
+                // series' is its peers', recorded by the built-in ranges (its `addr` column)
+                let class = match kind {
+                    Kind::Host => class_of_text(&d.addr, lan),
+                    _ => class_of_text(&d.addr, &none),
+                };
                 let key = match what {
                     What::Procs if by_class => class_key(by, class),
                     What::Procs => match p {

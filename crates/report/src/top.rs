@@ -340,11 +340,9 @@ fn data(s: &Settings, k: &Ranked, o: &mut Output<'_>) -> Result<()> {
         "ebpf_share": t.ebpf_share().unwrap_or(0.0),
         "edges": k.edges.describe(),
     });
-    if s.what != What::Ports {
-        body["scope"] = s
-            .scope
-            .map_or(serde_json::Value::Null, |sc| sc.name().into());
-    }
+    body["scope"] = s
+        .scope
+        .map_or(serde_json::Value::Null, |sc| sc.name().into());
     o.rows(&rows, body.as_object().cloned().unwrap_or_default())
         .map_err(write_error)
 }
@@ -422,7 +420,9 @@ fn table(s: &Settings, k: &Ranked, o: &mut Output<'_>) -> std::io::Result<()> {
         s.window.label,
         match (what, s.scope) {
             (What::Procs, None) => "processes".to_string(),
-            (What::Ports, _) => "ports".to_string(),
+            (What::Ports, None) => "ports".to_string(),
+            (What::Ports, Some(sc)) =>
+                format!("ports (ranked: their bytes with {} hosts only)", sc.name()),
             (What::Hosts, None) => "hosts".to_string(),
             // (the rows of other scopes are in (other …): the total is the same)
             (What::Procs, Some(sc)) => format!(

@@ -20,11 +20,39 @@ fn proto_code(p: &str) -> u64 {
 }
 
 fn proto_name(c: u64) -> &'static str {
-    match c {
+    match c % 4 {
         1 => "tcp",
         2 => "udp",
         _ => "?",
     }
+}
+
+/// A port's class (`scope::class_marker`) in its code's upper part: 0 not known (and every
+/// port stored before ports had a class), else 1 + the class's index among [`CLASSES`].
+const CLASSES: [&str; 6] = [
+    "*loopback/ipv4",
+    "*loopback/ipv6",
+    "*lan/ipv4",
+    "*lan/ipv6",
+    "*internet/ipv4",
+    "*internet/ipv6",
+];
+
+fn port_code(proto: &str, class: &str) -> u64 {
+    let c = CLASSES
+        .iter()
+        .position(|m| *m == class)
+        .map_or(0, |i| i + 1);
+    proto_code(proto) + 4 * c as u64
+}
+
+fn class_name(code: u64) -> &'static str {
+    usize::try_from(code / 4)
+        .ok()
+        .and_then(|c| c.checked_sub(1))
+        .and_then(|i| CLASSES.get(i))
+        .copied()
+        .unwrap_or("")
 }
 
 /// Stores a sample's bytes (nothing when there are none). Public for the integration tests,
@@ -42,9 +70,11 @@ pub fn write(conn: &Connection, sample: i64, b: &SampleBytes) -> rusqlite::Resul
     );
     let mut ports = Vec::new();
     encode_varints(
-        b.ports.iter().flat_map(|((p, proto, port), (rx, tx))| {
-            [*p as u64, proto_code(proto), *port as u64, *rx, *tx]
-        }),
+        b.ports
+            .iter()
+            .flat_map(|((p, proto, port, class), (rx, tx))| {
+                [*p as u64, port_code(proto, class), *port as u64, *rx, *tx]
+            }),
         &mut ports,
     );
     let mut hosts = Vec::new();
@@ -101,7 +131,8 @@ impl BytesReader {
             .filter(|v| v.len() % 5 == 0)
             .ok_or_else(bad)?;
         for c in v.chunks(5) {
-            out.add_port(c[0] as i64, proto_name(c[1]), c[2] as i64, c[3], c[4]);
+            let (proto, class) = (proto_name(c[1]), class_name(c[1]));
+            out.add_port(c[0] as i64, proto, c[2] as i64, class, c[3], c[4]);
         }
         let v = decode_varints(&hosts)
             .filter(|v| v.len() % 4 == 0)
@@ -182,6 +213,7 @@ pub(crate) fn convert_v2(conn: &Connection) -> rusqlite::Result<u64> {
             r.get(1)?,
             &proto,
             r.get(3)?,
+            "",
             from_sql(r.get(4)?),
             from_sql(r.get(5)?),
         );
@@ -220,13 +252,20 @@ mod tests {
         let mut b = SampleBytes::default();
         b.add_proc(3, 1, 10, u64::MAX);
         b.add_proc(3, 1, 5, 0);
-        b.add_port(3, "tcp", 443, 15, 1);
-        b.add_port(4, "udp", 53, 0, 7);
+        b.add_port(3, "tcp", 443, "*internet/ipv6", 15, 1);
+        b.add_port(4, "udp", 53, "", 0, 7);
         b.add_host(3, "2001:db8::1", 15, 1);
         b.add_host(4, "*", 1, 2);
         write(&conn, 9, &b).unwrap();
         let got = BytesReader::new().read(&conn, 9).unwrap();
         assert_eq!(got, b);
+        // every class a port can have is stored and read back as itself
+        for (i, class) in CLASSES.iter().enumerate() {
+            let code = port_code("udp", class);
+            assert_eq!((proto_name(code), class_name(code)), ("udp", *class));
+            assert_eq!(code, 2 + 4 * (i as u64 + 1));
+        }
+        assert_eq!(class_name(port_code("tcp", "")), "");
         assert_eq!(got.procs[&(3, 1)], (15, u64::MAX));
         assert_eq!(
             BytesReader::new().read(&conn, 10).unwrap(),

@@ -350,7 +350,8 @@ fn window_from_rollups(
             let (rx, tx) = (bk.vals[0], bk.vals[1]);
             match bk.kind {
                 Kind::Proc => b.add_proc(*p, 0, rx, tx),
-                Kind::Port => b.add_port(*p, proto, *port, rx, tx),
+                // a port series' class is in its address column
+                Kind::Port => b.add_port(*p, proto, *port, addr, rx, tx),
                 _ => b.add_host(*p, addr, rx, tx),
             }
             Ok(())

@@ -37,12 +37,14 @@ pub mod source {
     }
 }
 
-/// (process, source) → (rx, tx); (process, proto, port) → (rx, tx); (process, remote
-/// address or '*') → (rx, tx).
+/// (process, source) → (rx, tx); (process, proto, port, class) → (rx, tx); (process, remote
+/// address or '*') → (rx, tx). A port's class is the traffic class of the peers its bytes
+/// were with ([`crate::scope::class_marker`]: `*SCOPE/FAMILY`, by the built-in ranges; empty
+/// when not known — a peer the kernel did not tell, bytes recorded before ports had one).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ProcBytes<P: Ord> {
     pub procs: BTreeMap<(P, i64), (u64, u64)>,
-    pub ports: BTreeMap<(P, String, i64), (u64, u64)>,
+    pub ports: BTreeMap<(P, String, i64, String), (u64, u64)>,
     pub hosts: BTreeMap<(P, String), (u64, u64)>,
 }
 
@@ -68,10 +70,10 @@ impl<P: Ord + Copy> ProcBytes<P> {
     pub fn add_proc(&mut self, process: P, source: i64, rx: u64, tx: u64) {
         add(self.procs.entry((process, source)).or_default(), rx, tx);
     }
-    pub fn add_port(&mut self, process: P, proto: &str, port: i64, rx: u64, tx: u64) {
+    pub fn add_port(&mut self, process: P, proto: &str, port: i64, class: &str, rx: u64, tx: u64) {
         add(
             self.ports
-                .entry((process, proto.to_string(), port))
+                .entry((process, proto.to_string(), port, class.to_string()))
                 .or_default(),
             rx,
             tx,
@@ -99,8 +101,8 @@ impl<P: Ord + Copy> ProcBytes<P> {
         for ((p, s), (rx, tx)) in &self.procs {
             out.add_proc(f(*p), *s, *rx, *tx);
         }
-        for ((p, proto, port), (rx, tx)) in &self.ports {
-            out.add_port(f(*p), proto, *port, *rx, *tx);
+        for ((p, proto, port, class), (rx, tx)) in &self.ports {
+            out.add_port(f(*p), proto, *port, class, *rx, *tx);
         }
         for ((p, addr), (rx, tx)) in &self.hosts {
             out.add_host(f(*p), addr, *rx, *tx);

@@ -7,8 +7,15 @@
 
 use super::bytes::ProcBytes;
 use crate::ebpf::{Conns, Key};
+use crate::scope::{self, Family, Networks, Scope};
 use foldhash::{HashMap, HashMapExt, HashSet};
 use std::collections::BTreeMap;
+
+/// A traffic class: the peer's address family and scope.
+type Class = (Family, Scope);
+
+/// A port's bytes of one process, protocol and peers' class (None: a peer not known).
+type PortKey<P> = (P, &'static str, u16, Option<Class>);
 
 /// Per namespace inode, the (protocol, port) pairs it listens on (or is bound to, UDP).
 pub type Listening<'a> = HashMap<u64, HashSet<(&'a str, u16)>>;
@@ -53,7 +60,9 @@ pub fn credit<P: Ord + Copy + std::hash::Hash>(
 ) {
     // summed per port and per host first: thousands of connections share a few of each, and
     // the rows' names are made once per row, not per connection
-    let mut ports: HashMap<(P, &'static str, u16), (u64, u64)> = HashMap::new();
+    // (a port's class is its peers', by the built-in ranges; None: a peer not known)
+    let mut ports: HashMap<PortKey<P>, (u64, u64)> = HashMap::new();
+    let builtin = Networks::default();
     let mut peers: HashMap<(P, std::net::IpAddr), (u64, u64)> = HashMap::new();
     let mut who: HashMap<Key, Option<P>> = HashMap::new();
     let add = |e: &mut (u64, u64), rx: u64, tx: u64| {
@@ -78,13 +87,15 @@ pub fn credit<P: Ord + Copy + std::hash::Hash>(
         };
         let listens = listens(listening, c.process.netns, proto, c.lport);
         let port = service_port(c.lport, c.rport, listens);
-        add(ports.entry((p, proto, port)).or_default(), *rx, *tx);
+        let class = remote.map(|a| scope::class(a, &builtin));
+        add(ports.entry((p, proto, port, class)).or_default(), *rx, *tx);
         if let Some(remote) = remote {
             add(peers.entry((p, remote)).or_default(), *rx, *tx);
         }
     }
-    for ((p, proto, port), (rx, tx)) in ports {
-        bytes.add_port(p, proto, i64::from(port), rx, tx);
+    for ((p, proto, port, class), (rx, tx)) in ports {
+        let class = class.map(scope::rest_of).unwrap_or_default();
+        bytes.add_port(p, proto, i64::from(port), &class, rx, tx);
     }
     let hosts: BTreeMap<(P, String), (u64, u64)> = peers
         .into_iter()
@@ -193,18 +204,14 @@ mod tests {
             |k| (k.tgid != 3).then_some(k.tgid),
             &mut b,
         );
-        assert_eq!(b.ports[&(1, "tcp".to_string(), 443)], (300, 30));
-        assert_eq!(b.ports[&(1, "udp".to_string(), 53)], (5, 6));
-        assert_eq!(
-            b.ports[&(2, "tcp".to_string(), 45000)],
-            (7, 8),
-            "its listener"
-        );
-        assert_eq!(
-            b.ports[&(1, "udp".to_string(), 5353)],
-            (1, 1),
-            "a peer not known"
-        );
+        // each port with its peers' class (the built-in ranges): 1.1.1.1 is the internet
+        let port = |p: u32, proto: &str, port: i64, class: &str| {
+            b.ports[&(p, proto.to_string(), port, class.to_string())]
+        };
+        assert_eq!(port(1, "tcp", 443, "*internet/ipv4"), (300, 30));
+        assert_eq!(port(1, "udp", 53, "*lan/ipv4"), (5, 6));
+        assert_eq!(port(2, "tcp", 45000, "*lan/ipv4"), (7, 8), "its listener");
+        assert_eq!(port(1, "udp", 5353, ""), (1, 1), "a peer not known");
         assert_eq!(b.ports.len(), 4, "{:?}", b.ports);
         assert_eq!(b.hosts[&(1, "1.1.1.1".to_string())], (300, 30));
         assert_eq!(b.hosts[&(1, "10.0.0.1".to_string())], (5, 6));

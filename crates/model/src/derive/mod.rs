@@ -472,9 +472,9 @@ impl<'s> Prepared<'s> {
                             Some(_) => {}
                         }
                     }
-                    for ((w, port), b) in t.per_port.iter().filter(|_| sampled_conns) {
+                    for ((w, port, class), b) in t.per_port.iter().filter(|_| sampled_conns) {
                         if let Some(p) = who(*w, &mut owners) {
-                            bytes.add_port(p, "tcp", i64::from(*port), b.rx, b.tx);
+                            bytes.add_port(p, "tcp", i64::from(*port), class, b.rx, b.tx);
                         }
                     }
                     let mut hosts: BTreeMap<(ProcRef, String), (u64, u64)> = BTreeMap::new();
@@ -503,7 +503,8 @@ impl<'s> Prepared<'s> {
                     bytes.add_proc(p, source::PCAP_UDP, u.rx, u.tx);
                 }
                 if sampled_conns {
-                    bytes.add_port(p, "udp", i64::from(u.port), u.rx, u.tx);
+                    let class = crate::scope::class_marker(&u.remote);
+                    bytes.add_port(p, "udp", i64::from(u.port), &class, u.rx, u.tx);
                     let e = hosts.entry((p, u.remote.clone())).or_default();
                     e.0 += u.rx;
                     e.1 += u.tx;
@@ -694,7 +695,7 @@ mod tests {
             iv.bytes
                 .ports
                 .keys()
-                .any(|(_, proto, port)| proto == "tcp" && *port == 8080)
+                .any(|(_, proto, port, _)| proto == "tcp" && *port == 8080)
         );
         // the server's socket 32 has no owner found: unowned in the attribution
         let (all, unowned) = iv.sockets[0].as_ref().unwrap().attrib.unwrap();
@@ -802,7 +803,7 @@ mod tests {
         let iv = p.finish(r);
         assert!(iv.ebpf.as_ref().unwrap().conns);
         let mut by_port: BTreeMap<(String, i64), (u64, u64)> = BTreeMap::new();
-        for ((_, proto, port), b) in &iv.bytes.ports {
+        for ((_, proto, port, _), b) in &iv.bytes.ports {
             let e = by_port.entry((proto.clone(), *port)).or_default();
             e.0 += b.0;
             e.1 += b.1;
@@ -837,6 +838,6 @@ mod tests {
             ..Default::default()
         });
         assert!(!iv.ebpf.as_ref().unwrap().conns);
-        assert!(iv.bytes.ports.keys().any(|(_, _, port)| *port == 9999));
+        assert!(iv.bytes.ports.keys().any(|(_, _, port, _)| *port == 9999));
     }
 }

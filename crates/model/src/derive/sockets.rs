@@ -51,8 +51,9 @@ pub(crate) struct Tally {
     pub all: Bytes,
     pub unowned: Bytes,
     pub per_owner: BTreeMap<Who, Bytes>,
-    /// Per owner and service port (the local port of accepted connections, else the remote).
-    pub per_port: BTreeMap<(Who, u16), Bytes>,
+    /// Per owner, service port (the local port of accepted connections, else the remote) and
+    /// the peers' traffic class (`scope::class_marker`).
+    pub per_port: BTreeMap<(Who, u16, String), Bytes>,
     pub per_host: BTreeMap<Who, BTreeMap<String, Bytes>>,
 }
 
@@ -64,8 +65,9 @@ impl Tally {
             return;
         };
         self.per_owner.entry(who).or_default().add(rx, tx);
+        let class = crate::scope::class_marker(&s.raddr);
         self.per_port
-            .entry((who, service_port(s, listen)))
+            .entry((who, service_port(s, listen), class))
             .or_default()
             .add(rx, tx);
         self.per_host
@@ -344,9 +346,13 @@ mod tests {
         assert_eq!(t.per_owner[&Who::Row(6)], Bytes { rx: 0, tx: 2 });
         assert_eq!(t.per_owner.len(), 3);
         // service ports: the listener's port for accepted sockets, else the remote port
-        assert!(t.per_port.contains_key(&(Who::Accepted(22, 8080), 8080)));
-        assert!(t.per_port.contains_key(&(Who::Row(5), 443)));
-        assert!(t.per_port.contains_key(&(Who::Row(6), 22)));
+        assert!(
+            t.per_port
+                .keys()
+                .any(|k| (k.0, k.1) == (Who::Accepted(22, 8080), 8080))
+        );
+        assert!(t.per_port.keys().any(|k| (k.0, k.1) == (Who::Row(5), 443)));
+        assert!(t.per_port.keys().any(|k| (k.0, k.1) == (Who::Row(6), 22)));
         assert_eq!(
             t.per_host[&Who::Row(5)]["10.0.0.1"],
             Bytes { rx: 600, tx: 500 }
@@ -415,7 +421,15 @@ mod tests {
             }
         );
         // both ends file the connection under the server's port
-        assert!(t.per_port.contains_key(&(Who::Inode(31), 8080)));
-        assert!(t.per_port.contains_key(&(Who::Accepted(32, 8080), 8080)));
+        assert!(
+            t.per_port
+                .keys()
+                .any(|k| (k.0, k.1) == (Who::Inode(31), 8080))
+        );
+        assert!(
+            t.per_port
+                .keys()
+                .any(|k| (k.0, k.1) == (Who::Accepted(32, 8080), 8080))
+        );
     }
 }

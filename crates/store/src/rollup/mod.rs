@@ -499,10 +499,12 @@ impl Roller {
             ptx = ptx.saturating_add(tx);
             each(self, ts_ms, (SeriesKey::new(Kind::Proc, p), vec![rx, tx]))?;
         }
-        for ((p, proto, port), (rx, tx)) in bytes.ports {
+        for ((p, proto, port, class), (rx, tx)) in bytes.ports {
             let mut k = SeriesKey::new(Kind::Port, p);
             k.proto = proto;
             k.port = port;
+            // the peers' class: a port series per class its bytes were with
+            k.addr = class;
             each(self, ts_ms, (k, vec![rx, tx]))?;
         }
         for ((p, addr), (rx, tx)) in bytes.hosts {
