@@ -440,14 +440,19 @@ impl Reader {
                 Some(o) => escape_bytes(&o.comm),
                 None => escape_bytes(k.process.name()),
             };
-            let ns_name = ns.map(|n| n.name.clone()).unwrap_or_default();
+            // (a namespace gone since the walk, or never seen by it, by its inode)
+            let ns_name = ns.map_or_else(
+                || nrec_collect::netns::unnamed(u64::from(k.process.netns)),
+                |n| n.name.clone(),
+            );
+            let netns = escape_bytes(&ns_name);
             let e = per_ns.entry(ns_name).or_default();
             e.0 += d.0;
             e.1 += d.1;
             t.conns.push(ConnRow {
                 inode: 0,
                 proto,
-                netns: ns.map(|n| escape_bytes(&n.name)).unwrap_or_default(),
+                netns,
                 local_port: k.lport,
                 remote: k
                     .remote()

@@ -197,7 +197,7 @@ pub fn enumerate(proc_root: &Path) -> Walk {
             if Some(t.inode) == root {
                 t.name = b"root".to_vec();
             } else if t.name.is_empty() {
-                t.name = format!("ns:{}", t.inode).into_bytes();
+                t.name = unnamed(t.inode);
             }
             t
         })
@@ -349,6 +349,12 @@ pub(crate) fn run_in<T: Send + 'static>(
         })?;
     h.join()
         .map_err(|_| std::io::Error::other("namespace helper thread panicked"))?
+}
+
+/// The name of a namespace that has none (not an `ip netns` name, not a container's): its
+/// inode, as every report names it.
+pub fn unnamed(inode: u64) -> Vec<u8> {
+    format!("ns:{inode}").into_bytes()
 }
 
 #[cfg(test)]
