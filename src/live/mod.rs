@@ -422,10 +422,11 @@ impl Reader {
                 Some(p) => delta(*v, *p),
                 None => *v,
             };
+            // (a class or family the program never writes: not a connection of ours)
             let Some(proto) = k.proto_name() else {
                 continue;
             };
-            if d == (0, 0) {
+            if d == (0, 0) || (k.remote().is_none() && k.family != 0) {
                 continue;
             }
             let ns = ns_of.get(&u64::from(k.process.netns));
