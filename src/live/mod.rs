@@ -100,8 +100,6 @@ pub struct Tick {
     /// is their baseline); `conns` is then empty and the connection, port and host views have
     /// no numbers for the interval.
     pub conns_read: bool,
-    /// Whether they were the kernel's per-connection counters (eBPF), not sock_diag's.
-    pub conns_kernel: bool,
 }
 
 /// Each kernel connection entry's (rx, tx) at a read.
@@ -283,7 +281,6 @@ impl Reader {
             Some(Ok(c)) => {
                 let generation = reading.as_ref().map_or(0, |r| r.generation);
                 t.conns_read = self.kernel_conns(c, generation, &sample, &mut conn_ns, &mut t);
-                t.conns_kernel = true;
             }
             Some(Err(e)) => {
                 self.kconns = None;

@@ -485,7 +485,6 @@ mod tests {
             unattributed: (40, 50),
             unattributed_conns: (92, 95),
             conns_read: true,
-            conns_kernel: false,
         }
     }
 
