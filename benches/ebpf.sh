@@ -7,6 +7,7 @@
 #   ONLY_DAEMON=1 sudo benches/ebpf.sh   # only the daemon measurement
 #   ONLY_IPERF=1 CASES="tcp:128K udp:1400" ROUNDS=8 sudo benches/ebpf.sh   # only iperf3
 #   NREC_BASE=/path/to/previous/nrec ONLY_CALLS=1 sudo benches/ebpf.sh  # per call, beside another build
+#   (NREC_BASE also puts that build's program beside this one in the iperf3 rounds)
 #
 # 1. Throughput of iperf3 over a veth pair between two namespaces this script creates:
 #    no accounting, eBPF loaded (and, with PCAP=1, the pcap fallback capturing), alternating
@@ -52,21 +53,7 @@ ip -n "$A" addr add 10.214.0.1/30 dev vbA$$; ip -n "$B" addr add 10.214.0.2/30 d
 for n in "$A" "$B"; do ip -n "$n" link set lo up; done
 ip -n "$A" link set vbA$$ up; ip -n "$B" link set vbB$$ up
 
-echo "host: $(uname -r), $(nproc) CPUs; iperf3 $(iperf3 --version | head -1 | cut -d' ' -f2)"
-if [ "${ONLY_DAEMON:-0}" != 1 ] && [ "${ONLY_CALLS:-0}" != 1 ]; then
-echo
-echo "== 1. iperf3 over veth between two namespaces, ${ROUNDS} alternating rounds of 5 s per mode =="
-modes="none ebpf"
-[ "${PCAP:-0}" = 1 ] && modes="none ebpf pcap"
-run_iperf() { # $1 = case: tcp:LEN (TCP, writes of LEN) or udp:LEN (UDP datagrams, unlimited rate)
-  local proto=${1%%:*} len=${1#*:} extra=()
-  [ "$proto" = udp ] && extra=(-u -b 0)
-  ip netns exec "$B" iperf3 -s -1 >/dev/null 2>&1 &
-  local sp=$!; PIDS+=("$sp"); sleep 0.3
-  ip netns exec "$A" iperf3 -c 10.214.0.2 -t 5 -l "$len" "${extra[@]}" -J \
-    | python3 -c 'import json,sys; print(json.load(sys.stdin)["end"]["sum_received"]["bits_per_second"])'
-  wait "$sp" 2>/dev/null || true
-}
+# Loads the accounting of mode $1 (none, ebpf: this build, base: NREC_BASE's, pcap) alone.
 set_mode() {
   "$NREC" setup --remove -q >/dev/null
   [ -n "${PCAPD:-}" ] && { kill "$PCAPD"; wait "$PCAPD" 2>/dev/null || true; PCAPD=; }
@@ -79,6 +66,23 @@ set_mode() {
   esac
 }
 PCAPD=
+
+echo "host: $(uname -r), $(nproc) CPUs; iperf3 $(iperf3 --version | head -1 | cut -d' ' -f2)"
+if [ "${ONLY_DAEMON:-0}" != 1 ] && [ "${ONLY_CALLS:-0}" != 1 ]; then
+echo
+echo "== 1. iperf3 over veth between two namespaces, ${ROUNDS} alternating rounds of 5 s per mode =="
+modes="none ebpf"
+[ -n "${NREC_BASE:-}" ] && modes="none base ebpf"
+[ "${PCAP:-0}" = 1 ] && modes="$modes pcap"
+run_iperf() { # $1 = case: tcp:LEN (TCP, writes of LEN) or udp:LEN (UDP datagrams, unlimited rate)
+  local proto=${1%%:*} len=${1#*:} extra=()
+  [ "$proto" = udp ] && extra=(-u -b 0)
+  ip netns exec "$B" iperf3 -s -1 >/dev/null 2>&1 &
+  local sp=$!; PIDS+=("$sp"); sleep 0.3
+  ip netns exec "$A" iperf3 -c 10.214.0.2 -t 5 -l "$len" "${extra[@]}" -J \
+    | python3 -c 'import json,sys; print(json.load(sys.stdin)["end"]["sum_received"]["bits_per_second"])'
+  wait "$sp" 2>/dev/null || true
+}
 for len in ${CASES:-tcp:128K tcp:1K udp:1400}; do
   : > "$W/iperf-$len"
   for r in $(seq "$ROUNDS"); do
@@ -154,6 +158,44 @@ for i, nm in enumerate(["UDP send, connected", "UDP sendto, unconnected", "TCP s
     extra = "".join(f"  {m} +{med[m] - med['none']:.0f} ns" for m in med if m != "none")
     print(f"  {nm:25s} none {med['none']:6.0f} ns per call;{extra}")
 EOF2
+# The programs' own run time per call (kernel.bpf_stats_enabled; the counting adds ~20 ns
+# to each run): less noisy than the process's CPU, and it splits the tracepoint program
+# from the cgroup hook that notes an unconnected send's destination.
+if command -v bpftool >/dev/null; then
+  echo "  programs' run time per call (bpf_stats, 200 000 calls of each kind):"
+  old_stats=$(sysctl -n kernel.bpf_stats_enabled); sysctl -qw kernel.bpf_stats_enabled=1
+  for m in ${call_modes#none }; do
+    for kind in connected sendto tcp; do
+      set_mode "$m"
+      python3 - "$kind" <<'EOF2'
+import socket, sys
+n, buf = 200_000, b"x" * 1024
+rx = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); rx.bind(("127.0.0.1", 0))
+if sys.argv[1] == "connected":
+    tx = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); tx.connect(rx.getsockname())
+    for _ in range(n): tx.send(buf)
+elif sys.argv[1] == "sendto":
+    u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    for _ in range(n): u.sendto(buf, rx.getsockname())
+else:
+    l = socket.socket(); l.bind(("127.0.0.1", 0)); l.listen(1)
+    t = socket.create_connection(l.getsockname()); s, _ = l.accept(); s.setblocking(False)
+    for i in range(n):
+        t.send(buf)
+        if i % 16 == 15:
+            try:
+                while s.recv(1 << 20): pass
+            except BlockingIOError: pass
+EOF2
+      echo "    $m $kind: $(bpftool prog show | python3 -c '
+import re, sys
+runs = re.findall(r"name (nrec_\w+) .*? run_time_ns (\d+) run_cnt (\d+)", sys.stdin.read())
+print(", ".join(f"{p} {int(t) / int(c):.0f} ns x {c}" for p, t, c in runs))')"
+    done
+  done
+  set_mode none
+  sysctl -qw kernel.bpf_stats_enabled="$old_stats"
+fi
 [ "${ONLY_CALLS:-0}" = 1 ] && exit 0
 
 echo

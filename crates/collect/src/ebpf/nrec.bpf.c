@@ -245,7 +245,8 @@ static __always_inline void proc_key(struct key *k, struct sock *sk)
 	k->tgid = bpf_get_current_pid_tgid() >> 32;
 	k->start_ns = leader->start_boottime;
 	k->netns = sk->__sk_common.skc_net.net->ns.inum;
-	bpf_core_read(&k->comm, sizeof(k->comm), &leader->comm);
+	// plain loads (a typed pointer): no probe-read helper call on every send and receive
+	__builtin_memcpy(k->comm, leader->comm, sizeof(k->comm));
 }
 
 static __always_inline int is_v4_mapped(const __u8 *a)
