@@ -68,11 +68,17 @@ for i in range(M):
 # a datagram read without asking who sent it: no peer known, its bytes keep their port
 s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.settimeout(20)
 utx += s.sendto(b"n" * 999, (peer, P + 1)); blind = len(s.recv(65536)); lport = s.getsockname()[1]
-print(json.dumps([rx, tx, urx, utx, blind, lport]))
+# a socket connected to one port told another destination: the datagram goes there, so it
+# is the told peer's; the answer is the server's to a socket that takes only its own peer's
+# datagrams (the kernel drops it: sent, never received)
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.connect((peer, P + 9))
+utx += s.sendto(b"e" * 321, (peer, P + 1)); lost = 321 // 2 + 1
+print(json.dumps([rx, tx, urx, utx, blind, lport, lost]))
 "#;
 
 /// The server in namespace `b`, then `n` TCP clients and `m` UDP exchanges (and the datagram
-/// read without its sender) from namespace `a` to it at `addr_b`, on TCP `port` and UDP
+/// read without its sender, and one a connected socket sends elsewhere, whose answer is
+/// lost) from namespace `a` to it at `addr_b`, on TCP `port` and UDP
 /// `port + 1` (each test its own: top-ports sums a port over every namespace): what the
 /// clients' calls returned ([`CLIENTS`]) and the server's ([`SERVER`]).
 fn exchange(
@@ -83,7 +89,7 @@ fn exchange(
 ) -> (Vec<u64>, Vec<u64>) {
     let port = port.to_string();
     let mut server = python_in(Some(b))
-        .args(["-c", SERVER, &n.to_string(), &(m + 1).to_string(), &port])
+        .args(["-c", SERVER, &n.to_string(), &(m + 2).to_string(), &port])
         .stdout(std::process::Stdio::piped())
         .spawn()
         .expect("python3 serves");
@@ -117,7 +123,7 @@ fn short_connections_and_udp_are_credited_to_their_ports_and_hosts_exactly() {
     env.record_live(); // the baseline: the counting starts here
     let (cli, srv) = exchange((&a, &b), &addr_b, (N, M), 7001);
     let (tcp_rx, tcp_tx, udp_rx, udp_tx) = (cli[0], cli[1], cli[2], cli[3]);
-    let (blind, blind_port) = (cli[4], cli[5]);
+    let (blind, blind_port, lost) = (cli[4], cli[5], cli[6]);
     assert_eq!(blind, 999 / 2 + 1, "the last answer read with recv()");
     assert_eq!(tcp_rx, 3000 * N as u64, "every answer read");
     env.record_live();
@@ -131,12 +137,18 @@ fn short_connections_and_udp_are_credited_to_their_ports_and_hosts_exactly() {
         "TCP: the clients' and the server's calls, to the byte: {ports:?}"
     );
     assert_eq!(srv[0], tcp_tx + udp_tx, "the server got every byte sent");
-    assert_eq!(srv[1], tcp_rx + udp_rx + blind, "and sent every byte read");
+    assert_eq!(
+        srv[1],
+        tcp_rx + udp_rx + blind + lost,
+        "and sent every byte read, and the answer the kernel dropped"
+    );
+    // the datagram a socket connected to 7010 sent to 7002 is 7002's (its note), not 7010's
     assert_eq!(
         ports.get("udp/7002").copied(),
-        Some((udp_rx + udp_tx, udp_tx + udp_rx + blind)),
+        Some((udp_rx + udp_tx, udp_tx + udp_rx + blind + lost)),
         "UDP, connected and sendto: {ports:?}"
     );
+    assert_eq!(ports.get("udp/7010"), None, "{ports:?}");
     // the answer read without its sender: on the reader's own port, on no host — explicit,
     // never dropped
     assert_eq!(
@@ -234,7 +246,7 @@ fn the_live_views_count_every_connection_from_the_kernel() {
     }
     let (cli, srv) = exchange((&a, &b), &addr_b, (N, M), 7201);
     let (tcp_rx, tcp_tx, udp_rx, udp_tx) = (cli[0], cli[1], cli[2], cli[3]);
-    let (blind, blind_port) = (cli[4], cli[5]);
+    let (blind, blind_port, lost) = (cli[4], cli[5], cli[6]);
     // two more refreshes: the last bytes are read; then each session ends (SIGTERM)
     std::thread::sleep(std::time::Duration::from_millis(1500));
     let mut totals = std::collections::HashMap::new();
@@ -268,7 +280,7 @@ fn the_live_views_count_every_connection_from_the_kernel() {
     );
     assert_eq!(
         of("ports", "udp/7202"),
-        Some((udp_rx + udp_tx, udp_tx + udp_rx + blind)),
+        Some((udp_rx + udp_tx, udp_tx + udp_rx + blind + lost)),
         "UDP, connected and sendto: {totals:?}"
     );
     assert_eq!(of("ports", &format!("udp/{blind_port}")), Some((blind, 0)));

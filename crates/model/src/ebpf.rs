@@ -15,7 +15,10 @@
 /// more programs count UDP where the datagram's peer is known.
 /// 8: a connection's local port is the one it was bound to, also after a closed socket gave
 /// it back (a TCP client reading its answer after the close counted to port 0 before).
-pub const LAYOUT: u64 = 8;
+/// 9: a datagram a connected UDP socket sends to the address `sendto` gave is that peer's
+/// (it was counted to the socket's own peer), and a send refused after its hook noted the
+/// destination spends the note.
+pub const LAYOUT: u64 = 9;
 pub const CONN_KEY_SIZE: usize = 64;
 pub const CONN_VALUE_SIZE: usize = 16;
 pub const KEY_SIZE: usize = 32;

@@ -329,16 +329,17 @@ static __always_inline void conn_of_sock(struct ckey *c, struct sock *sk, __u8 p
 	}
 }
 
-// A UDP datagram's peer: for a receive, the source its thread noted when recvmsg reported
-// it; for a send, the socket's own when it is connected, else the destination it was given. A note serves one datagram (taken, whether used or not). Without either the
-// peer is unknown: family 0 (the bytes keep their port).
+// A UDP datagram's peer: the one its thread noted for this socket and direction — for a
+// receive the source recvmsg reported, for a send the destination it was given (a connected
+// socket too sends where `sendto` says) — else the socket's own when it is connected. A note
+// serves one datagram (taken, whether used or not). Without either the peer is unknown:
+// family 0 (the bytes keep their port).
 static __always_inline void udp_peer(struct ckey *c, __u8 dir)
 {
 	__u64 tid = bpf_get_current_pid_tgid();
 	struct peer *p = bpf_map_lookup_elem(&nrec_peers, &tid);
 	int own = c->rport != 0; // a connected socket
-	if (p && p->fresh && p->dir == dir && (p->lport == 0 || p->lport == c->lport) &&
-	    (dir == 0 || !own)) {
+	if (p && p->fresh && p->dir == dir && (p->lport == 0 || p->lport == c->lport)) {
 		c->family = p->family;
 		__builtin_memcpy(c->raddr, p->addr, 16);
 		c->rport = p->rport;
@@ -361,8 +362,19 @@ static __always_inline int account(__u64 *ctx, __u8 dir)
 	struct sock *sk = (struct sock *)ctx[0];
 	int ret = (int)ctx[1];
 	int flags = (int)ctx[2];
-	if (ret <= 0)
-		return 0; // errors and EOF (a UDP note left by them is replaced by the next)
+	if (ret <= 0) {
+		// errors and EOF. A UDP send refused after its hook noted the destination leaves
+		// a fresh note, which a later send of this thread on a connected socket of the same
+		// port would take: spent here (a lookup on failed UDP sends only). A receive's note
+		// is replaced by the next one asking who sent.
+		if (dir && (sk->sk_protocol == IPPROTO_UDP || sk->sk_protocol == IPPROTO_UDPLITE)) {
+			__u64 tid = bpf_get_current_pid_tgid();
+			struct peer *p = bpf_map_lookup_elem(&nrec_peers, &tid);
+			if (p)
+				p->fresh = 0;
+		}
+		return 0;
+	}
 	if (dir == 0 && (flags & MSG_PEEK))
 		return 0; // a peek does not consume: the later read counts
 	if (dir == 0 && (flags & MSG_ERRQUEUE))
