@@ -73,12 +73,20 @@ utx += s.sendto(b"n" * 999, (peer, P + 1)); blind = len(s.recv(65536)); lport = 
 # datagrams (the kernel drops it: sent, never received)
 s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.connect((peer, P + 9))
 utx += s.sendto(b"e" * 321, (peer, P + 1)); lost = 321 // 2 + 1
+# a send the kernel refuses after the hook noted its destination (no route to it here), then
+# a plain send on the same connected socket: its own peer's, not the refused one's
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.settimeout(20); s.connect((peer, P + 1))
+try:
+    s.sendto(b"x" * 77, ("198.51.100.1", P + 1)); sys.exit("198.51.100.1 is routed here")
+except OSError:
+    pass
+utx += s.send(b"f" * 222); urx += len(s.recv(65536))
 print(json.dumps([rx, tx, urx, utx, blind, lport, lost]))
 "#;
 
 /// The server in namespace `b`, then `n` TCP clients and `m` UDP exchanges (and the datagram
-/// read without its sender, and one a connected socket sends elsewhere, whose answer is
-/// lost) from namespace `a` to it at `addr_b`, on TCP `port` and UDP
+/// read without its sender, one a connected socket sends elsewhere, whose answer is lost,
+/// and one after a refused send) from namespace `a` to it at `addr_b`, on TCP `port` and UDP
 /// `port + 1` (each test its own: top-ports sums a port over every namespace): what the
 /// clients' calls returned ([`CLIENTS`]) and the server's ([`SERVER`]).
 fn exchange(
@@ -89,7 +97,7 @@ fn exchange(
 ) -> (Vec<u64>, Vec<u64>) {
     let port = port.to_string();
     let mut server = python_in(Some(b))
-        .args(["-c", SERVER, &n.to_string(), &(m + 2).to_string(), &port])
+        .args(["-c", SERVER, &n.to_string(), &(m + 3).to_string(), &port])
         .stdout(std::process::Stdio::piped())
         .spawn()
         .expect("python3 serves");
