@@ -75,28 +75,30 @@ fn detail(win: &Stored, hosts: Option<&Networks>, scope: Option<Scope>, p: i64) 
     for (_, _, _, b) in win {
         if let Some(lan) = hosts {
             for ((q, addr), (rx, tx)) in &b.hosts {
-                if *q == p {
-                    let (k, class) = if is_rest(addr) {
-                        ("(other hosts)".to_string(), None)
-                    } else {
-                        let k = crate::output::unmap_v4(addr).to_string();
-                        (k, class_of_text(addr, lan))
-                    };
-                    // a rest row's class is its marker's
-                    let of = class_of_text(addr, lan).map(|c| c.1);
-                    if scope.is_some_and(|s| of != Some(s)) {
-                        continue;
-                    }
-                    let e = m.entry(k.clone()).or_insert((k, 0, 0, class));
-                    e.1 += rx;
-                    e.2 += tx;
+                if *q != p {
+                    continue;
                 }
+                // a rest row's class is its marker's (filtered by it, shown without one)
+                let class = class_of_text(addr, lan);
+                if scope.is_some_and(|s| class.map(|c| c.1) != Some(s)) {
+                    continue;
+                }
+                let (k, class) = if is_rest(addr) {
+                    ("(other hosts)".to_string(), None)
+                } else {
+                    (crate::output::unmap_v4(addr).to_string(), class)
+                };
+                let e = m.entry(k.clone()).or_insert((k, 0, 0, class));
+                e.1 += rx;
+                e.2 += tx;
             }
         } else {
+            let builtin = Networks::default();
             for ((q, proto, port, class), (rx, tx)) in &b.ports {
                 // a port's class is its peers' (by the built-in ranges)
-                let of = class_of_text(class, &Networks::default()).map(|c| c.1);
-                if *q == p && scope.is_none_or(|s| of == Some(s)) {
+                if *q == p
+                    && scope.is_none_or(|s| class_of_text(class, &builtin).map(|c| c.1) == Some(s))
+                {
                     let k = format!("{proto}/{port}");
                     let e = m.entry(k.clone()).or_insert((k, 0, 0, None));
                     e.1 += rx;
