@@ -116,35 +116,42 @@ echo "== 1b. cost per call: 200 000 sends of 1 KiB on loopback each (UDP connect
 call_modes="none ebpf"
 [ -n "${NREC_BASE:-}" ] && call_modes="none base ebpf"
 : > "$W/calls"
-for r in $(seq 6); do
-  for m in $call_modes; do
-    set_mode "$m"
-    python3 - "$m" >> "$W/calls" <<'EOF2'
+# The three kinds of sends, 200 000 of 1 KiB each on loopback: `sends.py MODE` times each
+# kind (CPU per call, one line), `sends.py MODE KIND` only runs that kind.
+cat > "$W/sends.py" <<'EOF2'
 import resource, socket, sys
-n = 200_000
+n, buf = 200_000, b"x" * 1024
 def cpu():
     a = resource.getrusage(resource.RUSAGE_SELF); return a.ru_utime + a.ru_stime
 rx = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); rx.bind(("127.0.0.1", 0))
-tx = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); tx.connect(rx.getsockname())
-u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); addr = rx.getsockname()
-buf = b"x" * 1024
-c0 = cpu()
-for _ in range(n): tx.send(buf)
-c1 = cpu()
-for _ in range(n): u.sendto(buf, addr)
-c2 = cpu()
-l = socket.socket(); l.bind(("127.0.0.1", 0)); l.listen(1)
-t = socket.create_connection(l.getsockname()); s, _ = l.accept(); s.setblocking(False)
-c3 = cpu()
-for i in range(n):
-    t.send(buf)
-    if i % 16 == 15:
-        try:
-            while s.recv(1 << 20): pass
-        except BlockingIOError: pass
-c4 = cpu()
-print(sys.argv[1], (c1 - c0) / n * 1e9, (c2 - c1) / n * 1e9, (c4 - c3) / n * 1e9)
+def connected():
+    tx = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); tx.connect(rx.getsockname())
+    for _ in range(n): tx.send(buf)
+def sendto():
+    u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); addr = rx.getsockname()
+    for _ in range(n): u.sendto(buf, addr)
+def tcp():
+    l = socket.socket(); l.bind(("127.0.0.1", 0)); l.listen(1)
+    t = socket.create_connection(l.getsockname()); s, _ = l.accept(); s.setblocking(False)
+    for i in range(n):
+        t.send(buf)
+        if i % 16 == 15:
+            try:
+                while s.recv(1 << 20): pass
+            except BlockingIOError: pass
+kinds = {"connected": connected, "sendto": sendto, "tcp": tcp}
+if len(sys.argv) > 2:
+    kinds[sys.argv[2]]()
+else:
+    per = []
+    for f in kinds.values():
+        c0 = cpu(); f(); per.append((cpu() - c0) / n * 1e9)
+    print(sys.argv[1], *per)
 EOF2
+for r in $(seq 6); do
+  for m in $call_modes; do
+    set_mode "$m"
+    python3 "$W/sends.py" "$m" >> "$W/calls"
   done
 done
 set_mode none
@@ -167,26 +174,7 @@ if command -v bpftool >/dev/null; then
   for m in ${call_modes#none }; do
     for kind in connected sendto tcp; do
       set_mode "$m"
-      python3 - "$kind" <<'EOF2'
-import socket, sys
-n, buf = 200_000, b"x" * 1024
-rx = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); rx.bind(("127.0.0.1", 0))
-if sys.argv[1] == "connected":
-    tx = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); tx.connect(rx.getsockname())
-    for _ in range(n): tx.send(buf)
-elif sys.argv[1] == "sendto":
-    u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    for _ in range(n): u.sendto(buf, rx.getsockname())
-else:
-    l = socket.socket(); l.bind(("127.0.0.1", 0)); l.listen(1)
-    t = socket.create_connection(l.getsockname()); s, _ = l.accept(); s.setblocking(False)
-    for i in range(n):
-        t.send(buf)
-        if i % 16 == 15:
-            try:
-                while s.recv(1 << 20): pass
-            except BlockingIOError: pass
-EOF2
+      python3 "$W/sends.py" "$m" "$kind"
       echo "    $m $kind: $(bpftool prog show | python3 -c '
 import re, sys
 runs = re.findall(r"name (nrec_\w+) .*? run_time_ns (\d+) run_cnt (\d+)", sys.stdin.read())
