@@ -10,8 +10,10 @@
 //! their turn); a response that cannot be written within [`WRITE_DEADLINE`] is abandoned.
 //! Connections that have not sent their request head yet are the ones a full server sheds:
 //! a new connection when all [`MAX_CONNS`] are taken closes the one that has waited longest
-//! for its head, so idle sockets (however many, from whatever peer) cannot keep a scraper out;
-//! only connections that are being answered make a newcomer wait for a 503.
+//! among those that have sent nothing at all (else the one that has waited longest for the
+//! rest of its head), so idle sockets (however many, from whatever peer) cannot keep a scraper
+//! out — nor shed a scraper whose request is on its way; only connections that are being
+//! answered make a newcomer wait for a 503.
 //!
 //! `--web-config` (the exporter web configuration file, `remote::web`) adds TLS (rustls; the
 //! handshake in the connection's thread, within the head's deadline) and basic
@@ -49,11 +51,21 @@ struct Ctx {
     reading: (Mutex<usize>, Condvar),
     /// The past days' sums, between scrapes.
     cache: Mutex<AllTimeCache>,
-    /// Connections still waiting for their request head: (number, accepted at, a handle to
-    /// close it) — the ones a full server sheds, oldest first.
-    waiting: Mutex<Vec<(u64, Instant, Stream)>>,
+    /// Connections still waiting for their request head — the ones a full server sheds.
+    waiting: Mutex<Vec<Waiting>>,
     /// `--web-config`: TLS and basic authentication (None: plain HTTP, anyone may ask).
     web: Option<crate::remote::web::Web>,
+}
+
+/// A connection still waiting for its request head.
+struct Waiting {
+    /// Its number, in accept order.
+    id: u64,
+    accepted: Instant,
+    /// A handle to close it by (and to see whether bytes have arrived).
+    stream: Stream,
+    /// Its thread has read a first part of the head.
+    spoke: bool,
 }
 
 /// Connections beyond [`MAX_CONNS`] while shed ones end (their threads see the close at once).
@@ -137,7 +149,12 @@ pub fn run(args: &ServeArgs, g: &Global) -> Result<()> {
         number += 1;
         let id = number;
         if let Some(handle) = s.try_clone() {
-            ctx.waiting_list().push((id, Instant::now(), handle));
+            ctx.waiting_list().push(Waiting {
+                id,
+                accepted: Instant::now(),
+                stream: handle,
+                spoke: false,
+            });
         }
         let c = ctx.clone();
         let spawned = std::thread::Builder::new()
@@ -159,24 +176,33 @@ pub fn run(args: &ServeArgs, g: &Global) -> Result<()> {
 }
 
 impl Ctx {
-    fn waiting_list(&self) -> std::sync::MutexGuard<'_, Vec<(u64, Instant, Stream)>> {
+    fn waiting_list(&self) -> std::sync::MutexGuard<'_, Vec<Waiting>> {
         self.waiting.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// Connection `id` has sent its head (or ended): no longer one to shed.
     fn answered(&self, id: u64) {
-        self.waiting_list().retain(|(n, _, _)| *n != id);
+        self.waiting_list().retain(|w| w.id != id);
     }
 
-    /// Closes the connection that has waited longest for its request head; false when every
-    /// connection is being answered.
+    /// Connection `id` has sent a first part of its head: shed after those that sent nothing.
+    fn spoke(&self, id: u64) {
+        if let Some(w) = self.waiting_list().iter_mut().find(|w| w.id == id) {
+            w.spoke = true;
+        }
+    }
+
+    /// Closes the connection that has waited longest among those that have sent nothing (no
+    /// byte read, none arrived), else the one that has waited longest for the rest of its
+    /// head; false when every connection is being answered.
     fn shed_idlest(&self) -> bool {
         let mut w = self.waiting_list();
-        let Some(i) = (0..w.len()).min_by_key(|i| w[*i].1) else {
+        w.sort_by_key(|c| c.accepted);
+        let silent = w.iter().position(|c| !c.spoke && !c.stream.has_arrived());
+        let Some(i) = silent.or((!w.is_empty()).then_some(0)) else {
             return false;
         };
-        let (_, _, s) = w.swap_remove(i);
-        s.shutdown_both();
+        w.remove(i).stream.shutdown_both();
         true
     }
 }
@@ -276,6 +302,28 @@ impl Stream {
             Stream::Unix(s) => s.try_clone().ok().map(Stream::Unix),
             Stream::Tls(s) => s.sock.try_clone().ok().map(Stream::Tcp),
         }
+    }
+    /// Bytes have arrived that nobody has read yet (a peek that does not wait and leaves them
+    /// for the connection's thread; the descriptor's own mode is not changed, as another
+    /// thread reads it).
+    fn has_arrived(&self) -> bool {
+        use std::os::fd::AsRawFd;
+        let fd = match self {
+            Stream::Tcp(s) => s.as_raw_fd(),
+            Stream::Unix(s) => s.as_raw_fd(),
+            Stream::Tls(s) => s.sock.as_raw_fd(),
+        };
+        let mut b = 0u8;
+        // SAFETY: a one-byte buffer this function owns, on an open descriptor.
+        let n = unsafe {
+            libc::recv(
+                fd,
+                (&mut b as *mut u8).cast(),
+                1,
+                libc::MSG_PEEK | libc::MSG_DONTWAIT,
+            )
+        };
+        n > 0
     }
     /// Makes a read blocked on the connection return at once (it is being shed).
     fn shutdown_both(&self) {
@@ -411,7 +459,9 @@ fn target_path(target: &str) -> &str {
 }
 
 /// Reads the request head (up to the blank line), within the size and time bounds.
-fn read_head(s: &mut Stream) -> std::result::Result<Vec<u8>, &'static str> {
+/// Reads a request head; `spoke` is called once, when its first bytes are read.
+fn read_head(s: &mut Stream, spoke: impl FnOnce()) -> std::result::Result<Vec<u8>, &'static str> {
+    let mut spoke = Some(spoke);
     let start = Instant::now();
     let mut head = Vec::with_capacity(1024);
     let mut buf = [0u8; 1024];
@@ -425,6 +475,9 @@ fn read_head(s: &mut Stream) -> std::result::Result<Vec<u8>, &'static str> {
         let n = s.read(&mut buf).map_err(|_| "408 Request Timeout")?;
         if n == 0 {
             return Err("400 Bad Request");
+        }
+        if let Some(f) = spoke.take() {
+            f();
         }
         head.extend_from_slice(&buf[..n]);
         // the blank line ends the head: CRLF CRLF, or bare LFs as RFC 9112 §2.2 lets a
@@ -487,7 +540,7 @@ fn handle(ctx: &Ctx, id: u64, mut s: Stream) {
 /// Reads one request and answers it (every path ends in [`handle`]'s `finish`).
 fn answer(ctx: &Ctx, id: u64, s: &mut Stream) {
     let _ = s.set_write_timeout(Some(WRITE_DEADLINE));
-    let head = read_head(s);
+    let head = read_head(s, || ctx.spoke(id));
     // a request (or a failed one) is no longer an idle connection to shed
     ctx.answered(id);
     let head = match head {

@@ -1152,6 +1152,69 @@ fn serve_listens_on_a_private_socket_and_answers_without_resets() {
     );
 }
 
+/// A full server sheds the connections that have sent nothing before one whose request is on
+/// its way: 64 silent connections fill it, one sends the first line of its head, then 70 more
+/// silent ones arrive, each shedding one — more sheds than connections older than the
+/// half-sent one, which waited longest by then, yet it finishes its head and is answered.
+/// (A scraper writing its request in parts was shed between them: a broken pipe.)
+#[test]
+fn a_full_server_sheds_silent_connections_before_a_request_on_its_way() {
+    let env = Env::new();
+    let mut p = FakeProc::new();
+    env.record_ok(&p, &at(0));
+    p.uptime_ms += 60_000;
+    env.record_ok(&p, &at(1));
+    let (_srv, addr) = serve(&env, &[]);
+    let silent = |n: usize| -> Vec<TcpStream> {
+        (0..n)
+            .map(|_| {
+                let s = TcpStream::connect(&addr).unwrap();
+                // one at a time: a shed connection's thread ends before the next arrives
+                std::thread::sleep(Duration::from_millis(10));
+                s
+            })
+            .collect()
+    };
+    let first = silent(64);
+    let mut half = TcpStream::connect(&addr).unwrap();
+    half.write_all(b"GET /metrics HTTP/1.1\r\n").unwrap();
+    std::thread::sleep(Duration::from_millis(200));
+    let later = silent(70);
+    // a connection the server closed reads its end
+    let closed = |s: &TcpStream| {
+        s.set_nonblocking(true).unwrap();
+        let mut b = [0u8; 1];
+        matches!(s.peek(&mut b), Ok(0))
+            || matches!(s.peek(&mut b), Err(e) if e.kind() != std::io::ErrorKind::WouldBlock)
+    };
+    let t0 = Instant::now();
+    let shed = loop {
+        let n = first.iter().chain(&later).filter(|s| closed(s)).count();
+        if n > first.len() || t0.elapsed() > Duration::from_secs(3) {
+            break n;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(
+        shed > first.len(),
+        "{shed} shed: more than the {} connections older than the half-sent one",
+        first.len()
+    );
+    assert!(
+        first.iter().all(|s| closed(s)),
+        "the oldest silent ones went first"
+    );
+    half.set_read_timeout(Some(Duration::from_secs(20)))
+        .unwrap();
+    half.write_all(b"Host: x\r\n\r\n")
+        .expect("the half-sent request is still open");
+    let mut all = Vec::new();
+    half.read_to_end(&mut all).expect("its answer, not a reset");
+    let text = String::from_utf8_lossy(&all);
+    assert!(text.starts_with("HTTP/1.1 200"), "{text}");
+    drop((first, later));
+}
+
 /// Issue 32 item 7: when every connection is being answered, a newcomer's 503 arrives whole —
 /// its request read before the connection closes, never a reset that overtakes the answer.
 /// (64 connections that sent their request and do not read the answer hold the server for
