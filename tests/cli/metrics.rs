@@ -1201,7 +1201,7 @@ fn a_full_server_sheds_silent_connections_before_a_request_on_its_way() {
         first.len()
     );
     assert!(
-        first.iter().all(|s| closed(s)),
+        first.iter().all(closed),
         "the oldest silent ones went first"
     );
     half.set_read_timeout(Some(Duration::from_secs(20)))
