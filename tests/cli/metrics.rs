@@ -1152,6 +1152,17 @@ fn serve_listens_on_a_private_socket_and_answers_without_resets() {
     );
 }
 
+/// `nrec serve` on a loopback port over a database of two samples.
+fn serving_two_samples() -> (Env, Proc, String) {
+    let env = Env::new();
+    let mut p = FakeProc::new();
+    env.record_ok(&p, &at(0));
+    p.uptime_ms += 60_000;
+    env.record_ok(&p, &at(1));
+    let (srv, addr) = serve(&env, &[]);
+    (env, srv, addr)
+}
+
 /// A full server sheds the connections that have sent nothing before one whose request is on
 /// its way: 64 silent connections fill it, one sends the first line of its head, then 70 more
 /// silent ones arrive, each shedding one — more sheds than connections older than the
@@ -1159,12 +1170,7 @@ fn serve_listens_on_a_private_socket_and_answers_without_resets() {
 /// (A scraper writing its request in parts was shed between them: a broken pipe.)
 #[test]
 fn a_full_server_sheds_silent_connections_before_a_request_on_its_way() {
-    let env = Env::new();
-    let mut p = FakeProc::new();
-    env.record_ok(&p, &at(0));
-    p.uptime_ms += 60_000;
-    env.record_ok(&p, &at(1));
-    let (_srv, addr) = serve(&env, &[]);
+    let (_env, _srv, addr) = serving_two_samples();
     let silent = |n: usize| -> Vec<TcpStream> {
         (0..n)
             .map(|_| {
@@ -1221,12 +1227,7 @@ fn a_full_server_sheds_silent_connections_before_a_request_on_its_way() {
 /// the half second it drains them; tried a few times, as that window is short.)
 #[test]
 fn a_full_servers_503_arrives_whole() {
-    let env = Env::new();
-    let mut p = FakeProc::new();
-    env.record_ok(&p, &at(0));
-    p.uptime_ms += 60_000;
-    env.record_ok(&p, &at(1));
-    let (_srv, addr) = serve(&env, &[]);
+    let (_env, _srv, addr) = serving_two_samples();
     let mut saw_503 = false;
     for _ in 0..5 {
         let held: Vec<TcpStream> = (0..64)
