@@ -51,7 +51,8 @@ struct Ctx {
     reading: (Mutex<usize>, Condvar),
     /// The past days' sums, between scrapes.
     cache: Mutex<AllTimeCache>,
-    /// Connections still waiting for their request head — the ones a full server sheds.
+    /// Connections still waiting for their request head, in accept order (entries are only
+    /// appended and removed) — the ones a full server sheds.
     waiting: Mutex<Vec<Waiting>>,
     /// `--web-config`: TLS and basic authentication (None: plain HTTP, anyone may ask).
     web: Option<crate::remote::web::Web>,
@@ -61,7 +62,6 @@ struct Ctx {
 struct Waiting {
     /// Its number, in accept order.
     id: u64,
-    accepted: Instant,
     /// A handle to close it by (and to see whether bytes have arrived).
     stream: Stream,
     /// Its thread has read a first part of the head.
@@ -151,7 +151,6 @@ pub fn run(args: &ServeArgs, g: &Global) -> Result<()> {
         if let Some(handle) = s.try_clone() {
             ctx.waiting_list().push(Waiting {
                 id,
-                accepted: Instant::now(),
                 stream: handle,
                 spoke: false,
             });
@@ -197,7 +196,6 @@ impl Ctx {
     /// head; false when every connection is being answered.
     fn shed_idlest(&self) -> bool {
         let mut w = self.waiting_list();
-        w.sort_by_key(|c| c.accepted);
         let silent = w.iter().position(|c| !c.spoke && !c.stream.has_arrived());
         let Some(i) = silent.or((!w.is_empty()).then_some(0)) else {
             return false;
@@ -458,8 +456,8 @@ fn target_path(target: &str) -> &str {
     t.split('?').next().unwrap_or("")
 }
 
-/// Reads the request head (up to the blank line), within the size and time bounds.
-/// Reads a request head; `spoke` is called once, when its first bytes are read.
+/// Reads the request head (up to the blank line), within the size and time bounds; `spoke` is
+/// called once, when its first bytes are read.
 fn read_head(s: &mut Stream, spoke: impl FnOnce()) -> std::result::Result<Vec<u8>, &'static str> {
     let mut spoke = Some(spoke);
     let start = Instant::now();
