@@ -329,6 +329,19 @@ static __always_inline void conn_of_sock(struct ckey *c, struct sock *sk, __u8 p
 	}
 }
 
+// UDP or UDP-Lite: the protocols whose unconnected peers the hooks note.
+static __always_inline int is_udp(__u32 proto)
+{
+	return proto == IPPROTO_UDP || proto == IPPROTO_UDPLITE;
+}
+
+// This thread's UDP peer note (NULL: it has none yet).
+static __always_inline struct peer *thread_note(void)
+{
+	__u64 tid = bpf_get_current_pid_tgid();
+	return bpf_map_lookup_elem(&nrec_peers, &tid);
+}
+
 // A UDP datagram's peer: the one its thread noted for this socket and direction — for a
 // receive the source recvmsg reported, for a send the destination it was given (a connected
 // socket too sends where `sendto` says) — else the socket's own when it is connected. A note
@@ -336,8 +349,7 @@ static __always_inline void conn_of_sock(struct ckey *c, struct sock *sk, __u8 p
 // family 0 (the bytes keep their port).
 static __always_inline void udp_peer(struct ckey *c, __u8 dir)
 {
-	__u64 tid = bpf_get_current_pid_tgid();
-	struct peer *p = bpf_map_lookup_elem(&nrec_peers, &tid);
+	struct peer *p = thread_note();
 	int own = c->rport != 0; // a connected socket
 	if (p && p->fresh && p->dir == dir && (p->lport == 0 || p->lport == c->lport)) {
 		c->family = p->family;
@@ -367,9 +379,8 @@ static __always_inline int account(__u64 *ctx, __u8 dir)
 		// a fresh note, which a later send of this thread on a connected socket of the same
 		// port would take: spent here (a lookup on failed UDP sends only). A receive's note
 		// is replaced by the next one asking who sent.
-		if (dir && (sk->sk_protocol == IPPROTO_UDP || sk->sk_protocol == IPPROTO_UDPLITE)) {
-			__u64 tid = bpf_get_current_pid_tgid();
-			struct peer *p = bpf_map_lookup_elem(&nrec_peers, &tid);
+		if (dir && is_udp(sk->sk_protocol)) {
+			struct peer *p = thread_note();
 			if (p)
 				p->fresh = 0;
 		}
@@ -389,7 +400,7 @@ static __always_inline int account(__u64 *ctx, __u8 dir)
 	__u32 class = CLASS_OTHER;
 	if (proto == IPPROTO_TCP || proto == IPPROTO_MPTCP)
 		class = CLASS_TCP;
-	else if (proto == IPPROTO_UDP || proto == IPPROTO_UDPLITE)
+	else if (is_udp(proto))
 		class = CLASS_UDP;
 	__u32 slot = class * 2 + dir;
 	if (slot >= SLOTS)
@@ -447,14 +458,15 @@ int nrec_recv(__u64 *ctx)
 
 static __always_inline void note_peer(struct peer *p)
 {
-	__u64 tid = bpf_get_current_pid_tgid();
 	p->fresh = 1;
 	// the thread's entry rewritten in place when it has one (no allocation per datagram)
-	struct peer *old = bpf_map_lookup_elem(&nrec_peers, &tid);
-	if (old)
+	struct peer *old = thread_note();
+	if (old) {
 		*old = *p;
-	else
+	} else {
+		__u64 tid = bpf_get_current_pid_tgid();
 		bpf_map_update_elem(&nrec_peers, &tid, p, BPF_ANY);
+	}
 }
 
 // The cgroup hooks of an unconnected UDP send (sendmsg4/6: the destination it was given)
@@ -465,7 +477,7 @@ static __always_inline void note_peer(struct peer *p)
 static __always_inline int note_addr(struct bpf_sock_addr *ctx, __u8 dir, int v6)
 {
 	__u32 proto = ctx->protocol;
-	if (proto != IPPROTO_UDP && proto != IPPROTO_UDPLITE)
+	if (!is_udp(proto))
 		return 1;
 	struct peer p = {};
 	p.dir = dir;
