@@ -115,6 +115,31 @@ impl Readings {
     pub fn as_bytes(&self) -> &[u8] {
         &self.bytes
     }
+
+    /// These readings with the value at each position of `at` (ascending; positions past
+    /// the end are left out) replaced: the varints between them copied, not decoded — a
+    /// carried namespace takes the host's few host-wide values among its ~440 this way.
+    pub fn replaced(&self, at: &[(usize, u64)]) -> Readings {
+        let mut bytes = Vec::with_capacity(self.bytes.len() + at.len() * 10);
+        // (pos: the value at `from` in the bytes; `from`: the first byte not yet copied)
+        let (mut pos, mut from, mut i) = (0usize, 0usize, 0usize);
+        for &(p, v) in at.iter().filter(|(p, _)| *p < self.len) {
+            // skip to the varint at position p: each ends at a byte below 0x80
+            while pos < p {
+                i += self.bytes[i..].iter().position(|b| *b < 0x80).map_or(0, |e| e + 1);
+                pos += 1;
+            }
+            let end = i + self.bytes[i..].iter().position(|b| *b < 0x80).map_or(0, |e| e + 1);
+            bytes.extend_from_slice(&self.bytes[from..i]);
+            encode(std::iter::once(v), &mut bytes);
+            (from, i, pos) = (end, end, p + 1);
+        }
+        bytes.extend_from_slice(&self.bytes[from..]);
+        Readings {
+            bytes,
+            len: self.len,
+        }
+    }
 }
 
 #[cfg(test)]
@@ -123,6 +148,23 @@ mod tests {
     use proptest::prelude::*;
 
     proptest! {
+        /// Replacing values by position gives the readings of the replaced values.
+        #[test]
+        fn replaced_readings_are_the_readings_of_the_replaced_values(
+            vals in prop::collection::vec(prop_oneof![0u64..200, any::<u64>()], 0..40),
+            at in prop::collection::btree_map(0usize..48, prop_oneof![0u64..200, any::<u64>()], 0..8),
+        ) {
+            let at: Vec<(usize, u64)> = at.into_iter().collect();
+            let mut want = vals.clone();
+            for (p, v) in &at {
+                if let Some(x) = want.get_mut(*p) {
+                    *x = *v;
+                }
+            }
+            let got = Readings::from_values(vals.iter().copied()).replaced(&at);
+            prop_assert_eq!(got, Readings::from_values(want));
+        }
+
         /// Readings hold what they were given, as the varints `encode` writes, and bytes
         /// that are no varints are refused, never read as something else.
         #[test]

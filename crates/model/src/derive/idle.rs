@@ -25,7 +25,6 @@ use crate::sample::Key;
 use crate::sample::{
     Carried, Counters, IfaceCounters, IfaceSample, LinkInfo, Listener, NsSample, Protocol, TcpSock,
 };
-use crate::varint::Readings;
 
 /// How much of a namespace's state acts without a packet, as its last full read showed it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -297,14 +296,18 @@ pub fn fill(ns: &mut NsSample, base: &mut NsBaseline, host: Option<&Counters>) -
     // derivation counts a carried namespace without them (`proto::count_carried`)
     let names = proto.names.take().unwrap_or_else(|| [].into());
     let mut values = std::mem::take(&mut proto.readings);
-    // (held as read, but for the host's values: one pass, each name's kept flag asked)
+    // (held as read, but for the host's values: their positions found by each name's kept
+    // flag, and only those varints written anew)
     if let Some(host) = host.filter(|h| !h.is_empty()) {
-        values = Readings::from_values(names.iter().zip(values.iter()).map(|(k, v)| {
-            match k.is_host_wide() {
-                true => host.iter().find(|(h, _)| h == k).map_or(v, |(_, h)| *h),
-                false => v,
-            }
-        }));
+        let at: Vec<(usize, u64)> = names
+            .iter()
+            .enumerate()
+            .filter(|(_, k)| k.is_host_wide())
+            .filter_map(|(i, k)| Some((i, host.iter().find(|(h, _)| h == k)?.1)))
+            .collect();
+        if !at.is_empty() {
+            values = values.replaced(&at);
+        }
     }
     ns.carried = Some(Carried { names, values });
     ns.tcp = base.sockets.as_ref().map(|b| {
@@ -485,7 +488,7 @@ mod tests {
         let mut base = NsBaseline {
             proto: Some(Last {
                 names: Some(["snmp:Ip:InReceives".into(), "sockstat:TCP:mem".into()].into()),
-                readings: Readings::from_values([42, 7]),
+                readings: crate::varint::Readings::from_values([42, 7]),
             }),
             sockets: Some([(9u64, (100u64, 200u64, 3i64))].into_iter().collect()),
             listeners: vec![(5, ("tcp".into(), 4, "0.0.0.0".into(), 80, 1234))],
