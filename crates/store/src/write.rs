@@ -15,7 +15,7 @@ use nrec_model::derive::{
     Baseline, Interval, Listeners, NsBaseline, NsSockets, ProcRef, proto, sockets,
 };
 use nrec_model::identity::{container_of, unit_of};
-use nrec_model::sample::{Counters, IfaceSample, Key, NsSample, Owner, Protocol};
+use nrec_model::sample::{Counters, Key, NsSample, Owner, Protocol};
 use nrec_model::varint::Readings;
 use rusqlite::{Connection, OptionalExtension, Transaction, params};
 use std::collections::HashMap;
@@ -404,7 +404,7 @@ fn keep<K: std::hash::Hash + Eq>(cache: &mut HashMap<K, Named>, k: K, name: &[u8
 
 // The statements one sample writes a row per namespace (or interface) with, held for all of
 // its namespaces.
-type PerNs<'t> = super::Held<'t, 7>;
+type PerNs<'t> = super::Held<'t, 8>;
 use super::Sql;
 
 const IFACE_SAMPLE: Sql = Sql(
@@ -416,6 +416,12 @@ const IFACE_LAST: Sql = Sql(
     1,
     "INSERT OR REPLACE INTO iface_last VALUES (?1, ?2,
         ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18)",
+);
+// (a carried namespace's interfaces: their readings are the row's, unchanged — the same
+// row, without binding and replacing its 16 counters)
+const IFACE_LAST_CARRIED: Sql = Sql(
+    7,
+    "UPDATE iface_last SET sample = ?2 WHERE iface = ?1",
 );
 const IFACE_RAW: Sql = Sql(
     2,
@@ -478,7 +484,7 @@ pub(crate) fn write(
     for (i, ns) in s.namespaces.iter().enumerate() {
         let id = ids.netns(tx, &s.boot_id, ns.inode, &ns.name)?;
         netns.push(id);
-        out.ifaces += write_ifaces(tx, &mut st, (sample, id), &ns.ifaces, &iv.ifaces[i], ids)?;
+        out.ifaces += write_ifaces(tx, &mut st, (sample, id), ns, &iv.ifaces[i], ids)?;
         if let Some(c) = &iv.proto[i] {
             write_proto(tx, &mut st, (sample, s.ts_ms), id, ns, c, &mut keysets)?;
         }
@@ -547,10 +553,11 @@ fn write_ifaces(
     tx: &Transaction<'_>,
     st: &mut PerNs<'_>,
     (sample, netns): (i64, i64),
-    ifaces: &[IfaceSample],
+    ns: &NsSample,
     derived: &[IfaceDelta],
     ids: &mut Ids,
 ) -> rusqlite::Result<usize> {
+    let ifaces = &ns.ifaces;
     for (i, IfaceDelta { deltas, flags }) in ifaces.iter().zip(derived) {
         let ifindex = i.link.ifindex.map(i64::from).unwrap_or(-1);
         let iface = ids.iface(tx, netns, ifindex, &i.counters.name)?;
@@ -586,7 +593,14 @@ fn write_ifaces(
             iface, sample, c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7], c[8], c[9], c[10],
             c[11], c[12], c[13], c[14], c[15]
         ];
-        st.get(&IFACE_LAST)?.execute(readings)?;
+        // (a carried namespace's links are its prior's: `derive::idle` carries it only when
+        // every counter is the stored reading's)
+        let touched = ns.idle && *flags == 0 && {
+            st.get(&IFACE_LAST_CARRIED)?.execute(params![iface, sample])? == 1
+        };
+        if !touched {
+            st.get(&IFACE_LAST)?.execute(readings)?;
+        }
         if *flags != 0 {
             st.get(&IFACE_RAW)?.execute(readings)?;
         }
