@@ -256,6 +256,31 @@ pub(crate) fn decode_quarters(b: &[u8]) -> Option<BTreeMap<u8, Vec<u64>>> {
     Some(out)
 }
 
+/// Whether an encoded quarters blob ([`encode_quarters`]) has an entry for quarter `q`;
+/// false for one that is malformed before it (the caller's longer way refuses it).
+pub(crate) fn has_quarter(blob: &[u8], q: u8) -> bool {
+    let walk = || -> Option<bool> {
+        let (&format, mut b) = blob.split_first()?;
+        let fixed = match format {
+            0 | 2 => None,
+            1 => Some(usize::try_from(read_varint(&mut b)?).ok()?),
+            _ => return None,
+        };
+        while !b.is_empty() {
+            let k = read_varint(&mut b)?;
+            if k >= u64::from(q) {
+                return Some(k == u64::from(q));
+            }
+            match fixed {
+                Some(n) => (0..n).try_for_each(|_| read_varint(&mut b).map(drop))?,
+                None => skip_vec(&mut b)?,
+            }
+        }
+        Some(false)
+    };
+    walk().unwrap_or(false)
+}
+
 /// Adds `v` into quarter `q` of an encoded quarters blob ([`encode_quarters`]), re-encoding
 /// only that quarter's entry (and, in format 2, the next one's difference): the rest of the
 /// day is walked, checked and copied as it is. A sample adds to one quarter, and decoding
@@ -441,6 +466,14 @@ mod fuzz {
                 }
                 // refused: damaged, or a fixed-length day that `v` does not fit
                 None => prop_assert!(damage.is_some() || blob[0] == 1),
+            }
+            // a quarter's entry is found where decoding finds it (damage may hide one, never
+            // invent one)
+            let has = has_quarter(&blob, q);
+            match decode_quarters(&blob) {
+                Some(d) if damage.is_none() => prop_assert_eq!(has, d.contains_key(&q)),
+                Some(d) => prop_assert!(!has || d.contains_key(&q)),
+                None => {}
             }
         }
 

@@ -778,6 +778,11 @@ fn add_one_quarter(
     let (old_total, Some(stored_quarters)) = stored else {
         return Ok(false);
     };
+    // Sums of zeros into a quarter that has its entry (an idle namespace's socket
+    // attribution): the row stays as stored, neither spliced nor written.
+    if v.iter().chain(total).all(|x| *x == 0) && codec::has_quarter(stored_quarters, q) {
+        return Ok(true);
+    }
     let Some(quarters) = codec::add_to_quarter(stored_quarters, q, v) else {
         return Ok(false);
     };
@@ -786,8 +791,7 @@ fn add_one_quarter(
     add_into(&mut sum, total);
     let mut enc = Vec::with_capacity(old_total.len() + 8);
     encode_vec(&sum, &mut enc);
-    // (sums of zeros into a quarter that has its entry, e.g. an idle namespace's socket
-    // attribution: the row is as stored, and is not written again)
+    // (sums that change nothing: the row is as stored, and is not written again)
     if enc != *old_total || quarters != *stored_quarters {
         put_raw_row(io, id, (&enc, Some(&quarters)), true)?;
     }
