@@ -92,7 +92,15 @@ impl Prober {
         if let Ok((stats, _)) = self.stats_noting() {
             let named: Option<Vec<_>> = stats
                 .into_iter()
-                .map(|(ix, counters)| Some((IfaceCounters { name: self.name(ix)?, counters }, ix)))
+                .map(|(ix, counters)| {
+                    Some((
+                        IfaceCounters {
+                            name: self.name(ix)?,
+                            counters,
+                        },
+                        ix,
+                    ))
+                })
                 .collect();
             if let Some(l) = named.filter(|l| !l.is_empty()) {
                 return Ok(l);
@@ -521,7 +529,11 @@ mod tests {
             let (stats, noted_too) = p.stats_noting().unwrap();
             assert!(!noted && !noted_too);
             assert_eq!(p.links().unwrap(), links, "named by ioctl: the link dump's");
-            assert_eq!(p.name(1).as_deref(), Some(&b"lo"[..]), "loopback's index names it");
+            assert_eq!(
+                p.name(1).as_deref(),
+                Some(&b"lo"[..]),
+                "loopback's index names it"
+            );
             assert_eq!(p.name(1 << 30), None, "no interface has that index");
             // SAFETY: as above; lo down is a link change
             unsafe {

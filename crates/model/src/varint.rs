@@ -126,10 +126,16 @@ impl Readings {
         for &(p, v) in at.iter().filter(|(p, _)| *p < self.len) {
             // skip to the varint at position p: each ends at a byte below 0x80
             while pos < p {
-                i += self.bytes[i..].iter().position(|b| *b < 0x80).map_or(0, |e| e + 1);
+                i += self.bytes[i..]
+                    .iter()
+                    .position(|b| *b < 0x80)
+                    .map_or(0, |e| e + 1);
                 pos += 1;
             }
-            let end = i + self.bytes[i..].iter().position(|b| *b < 0x80).map_or(0, |e| e + 1);
+            let end = i + self.bytes[i..]
+                .iter()
+                .position(|b| *b < 0x80)
+                .map_or(0, |e| e + 1);
             bytes.extend_from_slice(&self.bytes[from..i]);
             encode(std::iter::once(v), &mut bytes);
             (from, i, pos) = (end, end, p + 1);

@@ -419,10 +419,7 @@ const IFACE_LAST: Sql = Sql(
 );
 // (a carried namespace's interfaces: their readings are the row's, unchanged — the same
 // row, without binding and replacing its 16 counters)
-const IFACE_LAST_CARRIED: Sql = Sql(
-    7,
-    "UPDATE iface_last SET sample = ?2 WHERE iface = ?1",
-);
+const IFACE_LAST_CARRIED: Sql = Sql(7, "UPDATE iface_last SET sample = ?2 WHERE iface = ?1");
 const IFACE_RAW: Sql = Sql(
     2,
     "INSERT INTO iface_raw (iface, sample, rx_bytes, rx_packets, rx_errs, rx_drop, rx_fifo,
@@ -596,7 +593,9 @@ fn write_ifaces(
         // (a carried namespace's links are its prior's: `derive::idle` carries it only when
         // every counter is the stored reading's)
         let touched = ns.idle && *flags == 0 && {
-            st.get(&IFACE_LAST_CARRIED)?.execute(params![iface, sample])? == 1
+            st.get(&IFACE_LAST_CARRIED)?
+                .execute(params![iface, sample])?
+                == 1
         };
         if !touched {
             st.get(&IFACE_LAST)?.execute(readings)?;
