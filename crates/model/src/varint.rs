@@ -52,9 +52,18 @@ pub fn count(b: &[u8]) -> Option<usize> {
         None => Some(0),
         Some(l) if *l >= 0x80 => None,
         Some(_) => {
-            let n = b.iter().filter(|x| **x < 0x80).count();
+            // (one pass: the varints, and the longest run of continuation bytes)
+            let (mut n, mut run, mut longest) = (0usize, 0usize, 0usize);
+            for x in b {
+                if *x < 0x80 {
+                    n += 1;
+                    longest = longest.max(run);
+                    run = 0;
+                } else {
+                    run += 1;
+                }
+            }
             // (only an overlong one — more than ten bytes, or past 64 bits — remains)
-            let longest = b.split(|x| *x < 0x80).map(<[u8]>::len).max().unwrap_or(0);
             if longest >= 9 {
                 let mut b = b;
                 while !b.is_empty() {
