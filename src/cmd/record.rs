@@ -44,6 +44,8 @@ fn push(
 /// One sample, then the alerts and `after` (None for `nrec-record`, whose unit's pushes run
 /// in nrec-push.service: its binary does not link the HTTP client).
 pub fn run_then(args: &RecordArgs, g: &Global, after: Option<After>) -> Result<()> {
+    // the walk holds each `ip netns` pin open until it is entered (netns::enumerate)
+    nrec_sys::raise_open_files();
     // A bad config or NREC_NOW must not cost a sample: record first (default retention, the
     // system clock), then report the error (exit 2).
     let config = Config::load(g.config.as_deref());

@@ -33,6 +33,10 @@ pub struct NsTarget {
     /// When its `ip netns` pin (/run/netns/NAME) was made, as the pinned namespace file's
     /// change time shows it (wall clock, ms): `ip netns add` pins the namespace it creates.
     pub pinned_ms: Option<i64>,
+    /// The pin's namespace file as the walk opened it: entering needs no second lookup of
+    /// its path through the mount (None: not a pin, or the walk left it closed to spare
+    /// descriptors).
+    pub pin: Option<std::sync::Arc<File>>,
 }
 
 /// Whether namespace `t` was created after the sample at boot-clock `since_mono_ms` (wall
@@ -98,7 +102,11 @@ pub fn enumerate(proc_root: &Path) -> Walk {
     let mut found: BTreeMap<u64, NsTarget> = BTreeMap::new();
     let mut denied = 0;
     let mut pids = Vec::new();
-    let mut add = |inode: u64, name: Option<Vec<u8>>, path: PathBuf, member: Option<u32>| {
+    let mut add = |inode: u64,
+                   name: Option<Vec<u8>>,
+                   path: PathBuf,
+                   member: Option<u32>,
+                   pin: Option<File>| {
         let e = found.entry(inode).or_insert_with(|| NsTarget {
             inode,
             name: Vec::new(),
@@ -107,6 +115,7 @@ pub fn enumerate(proc_root: &Path) -> Walk {
             is_own: Some(inode) == own,
             members: Vec::new(),
             pinned_ms: None,
+            pin: pin.map(std::sync::Arc::new),
         });
         if let Some(n) = name {
             if e.name.is_empty() {
@@ -118,15 +127,38 @@ pub fn enumerate(proc_root: &Path) -> Walk {
         }
     };
     let mut pins: Vec<(u64, i64)> = Vec::new();
-    if let Ok(rd) = std::fs::read_dir("/run/netns") {
+    // Each pin is opened (relative to the directory; non-blocking, should one be a FIFO) and
+    // its inode and time read from the open file: one lookup through the mount where a stat
+    // now and an open on entering made two. Up to a quarter of the descriptors this process
+    // may open; past that, stat by path as before.
+    let mut spare = nrec_sys::open_files_soft() / 4;
+    let dir = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_DIRECTORY)
+        .open("/run/netns");
+    if let (Ok(rd), Ok(dir)) = (std::fs::read_dir("/run/netns"), dir) {
         for ent in rd.flatten() {
             let p = ent.path();
-            if let Ok(m) = std::fs::metadata(&p) {
+            let file = (spare > 0)
+                .then(|| nrec_sys::openat_nonblock(&dir, ent.file_name().as_bytes()).ok())
+                .flatten();
+            spare = spare.saturating_sub(1);
+            let meta = match &file {
+                Some(f) => f.metadata(),
+                None => std::fs::metadata(&p),
+            };
+            if let Ok(m) = meta {
                 pins.push((
                     m.ino(),
                     m.ctime().saturating_mul(1000) + m.ctime_nsec() / 1_000_000,
                 ));
-                add(m.ino(), Some(ent.file_name().as_bytes().to_vec()), p, None);
+                add(
+                    m.ino(),
+                    Some(ent.file_name().as_bytes().to_vec()),
+                    p,
+                    None,
+                    file,
+                );
             }
         }
     }
@@ -165,7 +197,7 @@ pub fn enumerate(proc_root: &Path) -> Walk {
                 Ok(link) => {
                     pids.extend(pid);
                     if let Some(ino) = ns_link_inode(link) {
-                        add(ino, None, ent.path().join("ns/net"), pid);
+                        add(ino, None, ent.path().join("ns/net"), pid, None);
                     }
                 }
                 Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => {
@@ -177,7 +209,7 @@ pub fn enumerate(proc_root: &Path) -> Walk {
         }
     }
     if let Some(o) = own {
-        add(o, None, proc_root.join("thread-self/ns/net"), None);
+        add(o, None, proc_root.join("thread-self/ns/net"), None, None);
     }
     for (ino, ms) in pins {
         if let Some(t) = found.get_mut(&ino) {
@@ -251,12 +283,29 @@ fn kernel_threads(proc_root: &Path) -> Vec<u32> {
     pids
 }
 
+/// How a helper thread gets into a namespace ([`enter`]): what its target says, owned.
+struct Way {
+    via: Option<u32>,
+    path: PathBuf,
+    pin: Option<std::sync::Arc<File>>,
+}
+
+impl Way {
+    fn of(t: &NsTarget) -> Way {
+        Way {
+            via: t.via,
+            path: t.open_path.clone(),
+            pin: t.pin.clone(),
+        }
+    }
+}
+
 /// Moves the calling thread (a helper that runs nothing but collection, then ends) into the
-/// namespace at `path` — or, when that is the link of process `via`, straight into that
-/// process's: a pidfd (Linux 5.8) needs no lookup of /proc/PID/ns/net and its access check,
-/// ~3 µs less per container namespace; the path where the kernel refuses it. Either is the
-/// process's namespace when entered, as the link's open was.
-fn enter(via: Option<u32>, path: &Path) -> std::io::Result<()> {
+/// namespace of `way`: an `ip netns` pin by the file the walk opened; the link of a process
+/// straight into that process's: a pidfd (Linux 5.8) needs no lookup of /proc/PID/ns/net
+/// and its access check, ~3 µs less per container namespace; else (or where the kernel
+/// refuses either) by opening the path. Each is the namespace the walk found.
+fn enter(way: &Way) -> std::io::Result<()> {
     let setns = |fd: &dyn AsRawFd| {
         // SAFETY: an open namespace or process fd; setns only affects the calling thread.
         match unsafe { libc::setns(fd.as_raw_fd(), libc::CLONE_NEWNET) } {
@@ -264,12 +313,17 @@ fn enter(via: Option<u32>, path: &Path) -> std::io::Result<()> {
             _ => Err(std::io::Error::last_os_error()),
         }
     };
-    if let Some(fd) = via.and_then(|p| nrec_sys::pidfd_open(p).ok()) {
+    if let Some(pin) = &way.pin {
+        if setns(&**pin).is_ok() {
+            return Ok(());
+        }
+    }
+    if let Some(fd) = way.via.and_then(|p| nrec_sys::pidfd_open(p).ok()) {
         if setns(&fd).is_ok() {
             return Ok(());
         }
     }
-    setns(&File::open(path)?)
+    setns(&File::open(&way.path)?)
 }
 
 /// Runs `f` in every namespace of `targets`, in order, and returns each result (an error for
@@ -283,22 +337,22 @@ pub(crate) fn run_each<C: Send + 'static, T: Send + 'static>(
 ) -> Vec<std::io::Result<T>> {
     let mut own: Vec<(usize, C)> = Vec::new();
     let mut foreign: Vec<usize> = Vec::new();
-    let mut jobs: Vec<((Option<u32>, PathBuf), C)> = Vec::new();
+    let mut jobs: Vec<(Way, C)> = Vec::new();
     for (i, (t, c)) in targets.iter().zip(ctx).enumerate() {
         if t.is_own {
             own.push((i, c));
         } else {
             foreign.push(i);
-            jobs.push(((t.via, t.open_path.clone()), c));
+            jobs.push((Way::of(t), c));
         }
     }
     let mut out: Vec<Option<std::io::Result<T>>> = targets.iter().map(|_| None).collect();
     if !jobs.is_empty() {
         let enter_each = move || -> Vec<std::io::Result<T>> {
             jobs.into_iter()
-                .map(|((via, path), c)| {
+                .map(|(way, c)| {
                     // (this helper thread runs nothing but collection and then ends)
-                    enter(via, &path)?;
+                    enter(&way)?;
                     Ok(f(c))
                 })
                 .collect()
@@ -340,11 +394,11 @@ pub(crate) fn run_in<T: Send + 'static>(
     if t.is_own {
         return Ok(f());
     }
-    let (via, path) = (t.via, t.open_path.clone());
+    let way = Way::of(t);
     let h = std::thread::Builder::new()
         .name("nrec-netns".into())
         .spawn(move || {
-            enter(via, &path)?;
+            enter(&way)?;
             Ok(f())
         })?;
     h.join()
@@ -386,6 +440,55 @@ mod tests {
             assert!(list.iter().any(|t| t.inode == ino), "kthread {k}: {ino}");
             assert!(walk.pids.binary_search(&k).is_ok(), "kthread {k}");
         }
+    }
+
+    /// An `ip netns` pin is found by the file the walk opened: its inode is the pinned
+    /// namespace's (what a stat of the path gives), and a helper thread enters that
+    /// namespace by it.
+    #[test]
+    fn a_pin_is_opened_once_and_entered_by_that_file() {
+        if !nrec_sys::is_root() {
+            eprintln!(
+                "SKIPPED a_pin_is_opened_once_and_entered_by_that_file: needs root (ip netns add)"
+            );
+            return;
+        }
+        let name = format!("nrecpin{}", std::process::id());
+        let ip = |a: &str| {
+            std::process::Command::new("ip")
+                .args(["netns", a, &name])
+                .status()
+                .is_ok_and(|s| s.success())
+        };
+        if !ip("add") {
+            eprintln!("SKIPPED a_pin_is_opened_once_and_entered_by_that_file: ip netns add failed");
+            return;
+        }
+        let walk = enumerate(Path::new("/proc"));
+        let got = walk
+            .targets
+            .iter()
+            .find(|t| t.name == name.as_bytes())
+            .cloned();
+        let path_ino = std::fs::metadata(format!("/run/netns/{name}")).map(|m| m.ino());
+        // (with no path to fall back on: only the pin can take the thread in)
+        let inside = got.clone().map(|mut t| {
+            t.open_path = PathBuf::from("/nonexistent/nrec-pin");
+            run_in(&t, || {
+                std::fs::metadata("/proc/thread-self/ns/net")
+                    .map(|m| m.ino())
+                    .ok()
+            })
+        });
+        ip("delete");
+        let t = got.expect("the pin is found");
+        assert!(t.pin.is_some(), "opened by the walk");
+        assert_eq!(Ok(t.inode), path_ino.map_err(|e| e.to_string()));
+        assert_eq!(
+            inside.unwrap().unwrap(),
+            Some(t.inode),
+            "entered by the pin"
+        );
     }
 
     #[test]

@@ -197,6 +197,39 @@ pub fn user_by_name(name: &str) -> Option<(u32, u32)> {
     None
 }
 
+/// The soft limit of open descriptors now (u64::MAX: unlimited; 1 024 where it cannot be
+/// read).
+pub fn open_files_soft() -> u64 {
+    // SAFETY: getrlimit on a local struct.
+    unsafe {
+        let mut r: libc::rlimit = std::mem::zeroed();
+        match libc::getrlimit(libc::RLIMIT_NOFILE, &mut r) {
+            0 => r.rlim_cur,
+            _ => 1024,
+        }
+    }
+}
+
+/// Opens `name` in directory `dir` for reading: close-on-exec, without following a symbolic
+/// link, and non-blocking (a FIFO where a file was expected does not hang the caller).
+pub fn openat_nonblock(dir: &impl AsRawFd, name: &[u8]) -> std::io::Result<std::fs::File> {
+    use std::os::fd::FromRawFd;
+    let name = std::ffi::CString::new(name).map_err(|_| std::io::ErrorKind::InvalidInput)?;
+    // SAFETY: a NUL-terminated name and an open directory; the fd is owned at once.
+    let fd = unsafe {
+        libc::openat(
+            dir.as_raw_fd(),
+            name.as_ptr(),
+            libc::O_RDONLY | libc::O_CLOEXEC | libc::O_NOFOLLOW | libc::O_NONBLOCK,
+        )
+    };
+    match fd {
+        -1 => Err(std::io::Error::last_os_error()),
+        // SAFETY: a descriptor openat just returned, owned by nobody else.
+        fd => Ok(unsafe { std::fs::File::from_raw_fd(fd) }),
+    }
+}
+
 /// The soft limit of open descriptors before [`raise_open_files`] raised it (0: not raised).
 static OPEN_FILES_BEFORE: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
 
