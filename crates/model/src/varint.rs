@@ -130,24 +130,24 @@ impl Readings {
     /// carried namespace takes the host's few host-wide values among its ~440 this way.
     pub fn replaced(&self, at: &[(usize, u64)]) -> Readings {
         let mut bytes = Vec::with_capacity(self.bytes.len() + at.len() * 10);
-        // (pos: the value at `from` in the bytes; `from`: the first byte not yet copied)
-        let (mut pos, mut from, mut i) = (0usize, 0usize, 0usize);
-        for &(p, v) in at.iter().filter(|(p, _)| *p < self.len) {
-            // skip to the varint at position p: each ends at a byte below 0x80
-            while pos < p {
-                i += self.bytes[i..]
-                    .iter()
-                    .position(|b| *b < 0x80)
-                    .map_or(0, |e| e + 1);
-                pos += 1;
-            }
-            let end = i + self.bytes[i..]
+        // where the varint starting at byte `i` ends: at its first byte below 0x80
+        let end = |i: usize| {
+            i + self.bytes[i..]
                 .iter()
                 .position(|b| *b < 0x80)
-                .map_or(0, |e| e + 1);
+                .map_or(0, |e| e + 1)
+        };
+        // (i: where value `pos` starts; from: the first byte not yet copied)
+        let (mut pos, mut from, mut i) = (0usize, 0usize, 0usize);
+        for &(p, v) in at.iter().filter(|(p, _)| *p < self.len) {
+            while pos < p {
+                i = end(i);
+                pos += 1;
+            }
             bytes.extend_from_slice(&self.bytes[from..i]);
             encode(std::iter::once(v), &mut bytes);
-            (from, i, pos) = (end, end, p + 1);
+            (i, pos) = (end(i), p + 1);
+            from = i;
         }
         bytes.extend_from_slice(&self.bytes[from..]);
         Readings {
